@@ -1,0 +1,49 @@
+# creditbank: two commands.
+#   make run   install, prepare the embedded SQLite database, load the demo world, serve on PORT (8000)
+#   make test  install, start a throwaway PostgreSQL, run ruff, mypy --strict and the whole suite
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+
+.PHONY: run test install system-deps lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/creditbank db upgrade
+	$(BIN)/creditbank demo --tokens-file var/demo-tokens.json
+	@echo "serving on http://127.0.0.1:$(PORT)  (demo tokens: var/demo-tokens.json)"
+	$(BIN)/creditbank serve --host 127.0.0.1 --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) system-deps
+	$(BIN)/pytest
+
+test: $(STAMP) system-deps lint typecheck pytest
+
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/posting.py
+	$(BIN)/python bench/certificates.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,24 @@
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from creditbank.auth.models import Role
+
+
+class TokenCreate(BaseModel):
+    role: Role = Field(description="the role the token acts in")
+    subject: str | None = Field(None, max_length=40, description="institution or learner id the token acts for")
+    label: str = Field("", max_length=200, description="a note for whoever lists tokens")
+
+
+class TokenPublic(BaseModel):
+    id: str = Field(description="token id (not the secret)")
+    role: Role
+    subject: str | None
+    label: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="the bearer token; shown once and never stored")

@@ -1,0 +1,86 @@
+"""Minting, checking and revoking API tokens."""
+
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from creditbank.auth.models import ApiToken, Role
+from creditbank.crypto.symmetric import hmac_sha256
+from creditbank.db import utcnow
+from creditbank.errors import NotFound, ValidationFailed
+from creditbank.ids import random_id
+
+TOKEN_PREFIX = "cbt_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a role and, for institutions and learners, the subject they act for."""
+
+    role: Role
+    subject: str | None
+    token_id: str | None
+
+
+class TokenNotFound(NotFound):
+    slug = "token-not-found"
+    title = "No such token"
+
+
+class SubjectRequired(ValidationFailed):
+    slug = "token-subject-required"
+    title = "Institution and learner tokens need a subject"
+
+
+def hash_token(key: bytes, token: str) -> str:
+    return hmac_sha256(key, token.encode()).hex()
+
+
+def create_token(
+    session: Session, key: bytes, role: Role, subject: str | None = None, label: str = ""
+) -> tuple[ApiToken, str]:
+    """Mint a token; return the stored row and the plaintext token (shown once, never stored).
+
+    Raises:
+        SubjectRequired: an institution or learner token without a subject.
+    """
+    if role in (Role.institution, Role.learner) and not subject:
+        raise SubjectRequired(f"a {role.value} token must name the {role.value} it acts for")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        id=random_id("tok"), token_hash=hash_token(key, plaintext), role=role.value, subject=subject, label=label
+    )
+    session.add(row)
+    session.flush()
+    return row, plaintext
+
+
+def authenticate(session: Session, key: bytes, token: str) -> Principal | None:
+    """Return the principal of a live token, or None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(key, token))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(role=Role(row.role), subject=row.subject, token_id=row.id)
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.exec(select(ApiToken).order_by(col(ApiToken.created_at))).all())
+
+
+def revoke_token(session: Session, token_id: str) -> ApiToken:
+    """Revoke a token (idempotent).
+
+    Raises:
+        TokenNotFound: no token has that id.
+    """
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise TokenNotFound(f"no token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        session.flush()
+    return row

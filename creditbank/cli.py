@@ -1,0 +1,175 @@
+"""The ``creditbank`` command line.
+
+Errors from the domains are caught once, here, and printed as one line with their problem type.
+"""
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlmodel import Session
+
+from creditbank.auth import service as tokens_service
+from creditbank.auth.models import Role
+from creditbank.config import ConfigurationError, get_settings
+from creditbank.context import AppContext, build_context
+from creditbank.db import transaction
+from creditbank.errors import CreditBankError
+
+app = typer.Typer(help="creditbank: lifelong learning credit bank (学分银行)", no_args_is_help=True)
+db_app = typer.Typer(help="database schema", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens", no_args_is_help=True)
+institutions_app = typer.Typer(help="institutions", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(institutions_app, name="institutions")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def context() -> AppContext:
+    try:
+        return build_context(get_settings())
+    except ConfigurationError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def session_scope(ctx: AppContext) -> Iterator[Session]:
+    """A transaction for one CLI command; domain errors become one clear line and exit 1."""
+    try:
+        yield from transaction(ctx.sessions)
+    except CreditBankError as exc:
+        typer.echo(f"error ({exc.slug}): {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    from creditbank.migrate import upgrade
+
+    ctx = context()
+    upgrade(ctx.engine, revision)
+    typer.echo(f"database at {revision}: {ctx.settings.effective_database_url.split('@')[-1]}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ('base' for an empty database)."""
+    from creditbank.migrate import downgrade
+
+    downgrade(context().engine, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision and the code's."""
+    from creditbank.migrate import current_revision, head_revision
+
+    with context().engine.connect() as conn:
+        typer.echo(f"database: {current_revision(conn)}  code: {head_revision()}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[Role, typer.Option(help="admin, reviewer, institution, learner or auditor")],
+    subject: Annotated[str | None, typer.Option(help="institution or learner id the token acts for")] = None,
+    label: str = "",
+) -> None:
+    """Mint a bearer token and print it once (only its hash is stored)."""
+    ctx = context()
+    with session_scope(ctx) as session:
+        row, plaintext = tokens_service.create_token(session, ctx.token_key, role, subject, label)
+        typer.echo(f"# token {row.id} role={row.role} subject={row.subject or '-'} (shown once)", err=True)
+    typer.echo(plaintext)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List tokens (ids, roles, subjects; never the secrets)."""
+    ctx = context()
+    with session_scope(ctx) as session:
+        for row in tokens_service.list_tokens(session):
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+            typer.echo(f"{row.id}\t{row.role}\t{row.subject or '-'}\t{state}\t{row.label}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token by id."""
+    ctx = context()
+    with session_scope(ctx) as session:
+        tokens_service.revoke_token(session, token_id)
+    typer.echo(f"revoked {token_id}")
+
+
+@institutions_app.command("create")
+def institutions_create(
+    name_zh: Annotated[str, typer.Option()],
+    name_en: Annotated[str, typer.Option()],
+    credit_code: Annotated[str, typer.Option(help="unified social credit code (GB 32100)")],
+    kind: Annotated[str, typer.Option(help="vocational_school, university, training_body, ...")],
+    district: Annotated[str, typer.Option()],
+    exception: Annotated[str | None, typer.Option(help="reason to accept a code failing its check")] = None,
+) -> None:
+    """Register an institution (as the operator)."""
+    from creditbank.institutions import service
+    from creditbank.institutions.models import InstitutionKind
+
+    ctx = context()
+    try:
+        kind_value = InstitutionKind(kind)
+    except ValueError as exc:
+        typer.echo(f"error: unknown kind {kind!r}; one of {', '.join(k.value for k in InstitutionKind)}", err=True)
+        raise typer.Exit(2) from exc
+    with session_scope(ctx) as session:
+        row = service.register(
+            session,
+            name_zh=name_zh,
+            name_en=name_en,
+            credit_code=credit_code,
+            kind=kind_value,
+            district=district,
+            exception_reason=exception,
+            admin_subject="cli",
+        )
+        typer.echo(json.dumps(row.model_dump(mode="json"), ensure_ascii=False))
+
+
+@app.command("serve")
+def serve(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+) -> None:
+    """Serve the API and pages."""
+    import uvicorn
+
+    from creditbank.main import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command("demo")
+def demo(
+    tokens_file: Annotated[str, typer.Option(help="where to write the demo tokens")] = "var/demo-tokens.json",
+) -> None:
+    """Load the demo world (idempotent) and write fresh demo tokens."""
+    from creditbank.demo import load_demo
+
+    ctx = context()
+    with session_scope(ctx) as session:
+        tokens = load_demo(session, ctx)
+    with open(tokens_file, "w", encoding="utf-8") as handle:
+        json.dump(tokens, handle, ensure_ascii=False, indent=2)
+    typer.echo(json.dumps(tokens, ensure_ascii=False, indent=2))
+    typer.echo(f"demo tokens written to {tokens_file}", err=True)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    sys.exit(app())

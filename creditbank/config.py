@@ -1,0 +1,118 @@
+"""Configuration from environment variables with the ``CREDITBANK_`` prefix.
+
+Secrets (the master key that wraps vault data keys and private signing keys, the pepper for
+identity-number lookups and token hashes, the session-cookie secret) are files. In ``demo`` mode
+missing secret files are generated under ``var/secrets``; in ``production`` mode the service
+refuses to start and names what is missing.
+"""
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from creditbank.crypto.symmetric import KEY_SIZE
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot be used; the message says what to change."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Each one is read from ``CREDITBANK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDITBANK_", extra="ignore")
+
+    mode: Literal["demo", "production"] = Field(
+        "demo", description="demo generates missing secrets under var/; production refuses to start without them"
+    )
+    var_dir: Path = Field(Path("var"), description="where the embedded database, secrets and demo files live")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; postgresql://... or sqlite:///...; default: SQLite file in var/"
+    )
+    base_url: str = Field("http://127.0.0.1:8000", description="public base URL, used in DIDs and links")
+    master_key_file: Path | None = Field(None, description="file with the 32-byte master key, hex")
+    token_pepper_file: Path | None = Field(None, description="file with the secret pepper, hex")
+    session_secret_file: Path | None = Field(None, description="file with the session cookie secret, hex")
+    log_level: str = Field("INFO", description="root log level")
+    checkpoint_interval_seconds: float = Field(
+        2.0, description="how often the checkpoint publisher looks for growth"
+    )
+    republish_seconds: float = Field(300.0, description="republish an unchanged checkpoint after this long")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'creditbank.db').as_posix()}"
+
+    def secret_path(self, name: str) -> Path:
+        explicit = {
+            "master.key": self.master_key_file,
+            "pepper.key": self.token_pepper_file,
+            "session.key": self.session_secret_file,
+        }[name]
+        return explicit if explicit is not None else self.var_dir / "secrets" / name
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret keys, loaded once at start."""
+
+    master_key: bytes
+    pepper: bytes
+    session_secret: bytes
+
+
+_SECRET_SETTINGS = {
+    "master.key": "CREDITBANK_MASTER_KEY_FILE",
+    "pepper.key": "CREDITBANK_TOKEN_PEPPER_FILE",
+    "session.key": "CREDITBANK_SESSION_SECRET_FILE",
+}
+
+
+def _read_or_create(settings: Settings, name: str) -> bytes:
+    path = settings.secret_path(name)
+    if path.exists():
+        try:
+            value = bytes.fromhex(path.read_text().strip())
+        except ValueError as exc:
+            raise ConfigurationError(f"{path} does not hold a hex key") from exc
+        if len(value) != KEY_SIZE:
+            raise ConfigurationError(f"{path} must hold {KEY_SIZE} bytes (hex), found {len(value)}")
+        return value
+    if settings.mode == "production":
+        raise ConfigurationError(
+            f"missing secret {name}: set {_SECRET_SETTINGS[name]} to a file holding {KEY_SIZE} random bytes "
+            f"in hex (looked for {path})"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_bytes(KEY_SIZE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value.hex() + "\n")
+    return value
+
+
+def load_secrets(settings: Settings) -> Secrets:
+    """Load (or, in demo mode, create) the secret keys.
+
+    Raises:
+        ConfigurationError: a secret is missing in production mode, or a file is malformed.
+    """
+    return Secrets(
+        master_key=_read_or_create(settings, "master.key"),
+        pepper=_read_or_create(settings, "pepper.key"),
+        session_secret=_read_or_create(settings, "session.key"),
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (read from the environment once)."""
+    return Settings()

@@ -1,0 +1,43 @@
+"""The process-wide context: settings, secrets, engine. Built once by the app factory or the CLI."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from creditbank.config import Secrets, Settings, load_secrets
+from creditbank.crypto.symmetric import hmac_sha256
+from creditbank.db import create_engine, session_factory
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    secrets: Secrets
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def token_key(self) -> bytes:
+        """Key of the HMAC that stores API tokens."""
+        return hmac_sha256(self.secrets.pepper, b"creditbank/api-token")
+
+    @property
+    def identity_key(self) -> bytes:
+        """Key of the HMAC that looks learners up by identity number."""
+        return hmac_sha256(self.secrets.pepper, b"creditbank/identity-lookup")
+
+
+def build_context(settings: Settings, engine: Engine | None = None) -> AppContext:
+    """Load secrets and open the database.
+
+    Raises:
+        ConfigurationError: a secret is missing in production mode or malformed.
+    """
+    secrets = load_secrets(settings)
+    if engine is None:
+        if settings.effective_database_url.startswith("sqlite:///"):
+            settings.var_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.effective_database_url)
+    return AppContext(settings=settings, secrets=secrets, engine=engine, sessions=session_factory(engine))

@@ -1,0 +1,82 @@
+"""Domain errors and their RFC 9457 problem+json rendering.
+
+Every error a request can meet is a subclass of :class:`CreditBankError`. It carries its HTTP
+status and a stable ``type`` slug; :func:`problem_response` renders it once, as
+``application/problem+json``, with ``type`` = ``https://creditbank.example/problems/<slug>``.
+Routes never raise ``HTTPException``.
+"""
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://creditbank.example/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class CreditBankError(Exception):
+    """Base of all domain errors. Subclasses set ``status``, ``slug`` and ``title``."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extensions = extensions
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+class ValidationFailed(CreditBankError):
+    status = 422
+    slug = "validation-failed"
+    title = "The request is not valid"
+
+
+class NotFound(CreditBankError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Unauthenticated(CreditBankError):
+    status = 401
+    slug = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(CreditBankError):
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed for this role or subject"
+
+
+class Conflict(CreditBankError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict with the current state"
+
+
+class IdempotencyKeyReused(Conflict):
+    slug = "idempotency-key-reused"
+    title = "Idempotency-Key was used for a different request"
+
+
+class PayloadTooLarge(CreditBankError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Request body too large"

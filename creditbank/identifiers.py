@@ -1,0 +1,81 @@
+"""National identifier checks.
+
+* Resident identity numbers, GB 11643-1999: 17 digits and an ISO 7064 MOD 11-2 check character;
+  digits 7-14 are a birth date that must exist. A lowercase ``x`` is accepted and normalised.
+* Unified social credit codes, GB 32100-2015: 18 characters over a 31-letter alphabet, with a
+  mod-31 check character (which may be ``0``).
+"""
+
+import datetime as dt
+import re
+
+from creditbank.errors import ValidationFailed
+
+
+class InvalidIdentityNumber(ValidationFailed):
+    slug = "invalid-identity-number"
+    title = "Not a valid resident identity number (GB 11643)"
+
+
+class InvalidCreditCode(ValidationFailed):
+    slug = "invalid-credit-code"
+    title = "Not a valid unified social credit code (GB 32100)"
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+
+
+def normalise_identity_number(raw: str) -> str:
+    """Return the canonical form of a resident identity number.
+
+    Raises:
+        InvalidIdentityNumber: wrong length or characters, a birth date that does not exist, or a wrong
+            check character; the detail says which.
+    """
+    value = raw.strip().upper()
+    if len(value) != 18:
+        raise InvalidIdentityNumber(f"an identity number has 18 characters, got {len(value)}")
+    if not _ID_SHAPE.match(value):
+        raise InvalidIdentityNumber("an identity number is 17 digits and a digit or X")
+    try:
+        born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError as exc:
+        raise InvalidIdentityNumber("the birth date in the identity number does not exist") from exc
+    if born > dt.datetime.now(dt.UTC).date() or born.year < 1900:
+        raise InvalidIdentityNumber("the birth date in the identity number is out of range")
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK[total % 11] != value[17]:
+        raise InvalidIdentityNumber("the check character of the identity number is wrong")
+    return value
+
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def uscc_problem(raw: str) -> str | None:
+    """Return why a unified social credit code fails its check, or None when it passes."""
+    value = raw.strip().upper()
+    if len(value) != 18:
+        return f"a unified social credit code has 18 characters, got {len(value)}"
+    bad = sorted({c for c in value if c not in _USCC_ALPHABET})
+    if bad:
+        return f"characters not in the GB 32100 alphabet: {''.join(bad)}"
+    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(value[:17], _USCC_WEIGHTS, strict=True))
+    if _USCC_ALPHABET[(31 - total % 31) % 31] != value[17]:
+        return "the check character of the unified social credit code is wrong"
+    return None
+
+
+def normalise_credit_code(raw: str) -> str:
+    """Return the canonical (upper-case) form of a valid unified social credit code.
+
+    Raises:
+        InvalidCreditCode: the code fails the GB 32100 check; the detail says why.
+    """
+    problem = uscc_problem(raw)
+    if problem:
+        raise InvalidCreditCode(problem)
+    return raw.strip().upper()

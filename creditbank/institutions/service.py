@@ -1,0 +1,86 @@
+"""Registering and reading institutions."""
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from creditbank.errors import Conflict, NotFound
+from creditbank.identifiers import InvalidCreditCode, uscc_problem
+from creditbank.ids import InstitutionId, random_id
+from creditbank.institutions.models import Institution, InstitutionKind
+
+
+class InstitutionNotFound(NotFound):
+    slug = "institution-not-found"
+    title = "No such institution"
+
+
+class CreditCodeTaken(Conflict):
+    slug = "credit-code-registered"
+    title = "An institution with this unified social credit code is already registered"
+
+
+def register(
+    session: Session,
+    *,
+    name_zh: str,
+    name_en: str,
+    credit_code: str,
+    kind: InstitutionKind,
+    district: str,
+    exception_reason: str | None = None,
+    admin_subject: str | None = None,
+) -> Institution:
+    """Register an institution.
+
+    A code that fails the GB 32100 check is accepted only with ``exception_reason``, which is
+    recorded with the admin who gave it.
+
+    Raises:
+        InvalidCreditCode: the code fails its check and no exception was given, or is malformed
+            beyond what an exception may cover (wrong length).
+        CreditCodeTaken: the code is already registered.
+    """
+    code = credit_code.strip().upper()
+    problem = uscc_problem(code)
+    if problem and (exception_reason is None or len(code) != 18):
+        raise InvalidCreditCode(problem + ("" if len(code) != 18 else "; an admin may record an exception"))
+    institution = Institution(
+        id=random_id("ins"),
+        name_zh=name_zh.strip(),
+        name_en=name_en.strip(),
+        credit_code=code,
+        credit_code_exception=exception_reason if problem else None,
+        credit_code_exception_by=admin_subject if problem else None,
+        kind=kind.value,
+        district=district.strip(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(institution)
+    except IntegrityError as exc:
+        raise CreditCodeTaken(f"{code} is already registered") from exc
+    return institution
+
+
+def get(session: Session, institution_id: str) -> Institution:
+    """Raises: InstitutionNotFound."""
+    row = session.get(Institution, institution_id)
+    if row is None:
+        raise InstitutionNotFound(f"no institution {institution_id}")
+    return row
+
+
+def list_all(session: Session) -> list[Institution]:
+    return list(session.exec(select(Institution).order_by(col(Institution.created_at))).all())
+
+
+def institution_did(base_url: str, institution_id: InstitutionId | str) -> str:
+    """``did:web:<host>:institutions:<id>``, the port percent-encoded."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    host = parts.hostname or "localhost"
+    if parts.port:
+        host = f"{host}%3A{parts.port}"
+    path = [p for p in parts.path.split("/") if p]
+    return ":".join(["did:web", host, *path, "institutions", str(institution_id)])

@@ -1,0 +1,28 @@
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+
+class LearnerCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="full name, e.g. 张三")
+    identity_number: str = Field(
+        min_length=1, max_length=40, description="resident identity number (GB 11643); lowercase x accepted"
+    )
+    contact: str | None = Field(None, max_length=200, description="phone or e-mail, kept in the vault")
+
+
+class LearnerLookup(BaseModel):
+    identity_number: str = Field(min_length=1, max_length=40, description="resident identity number")
+
+
+class LearnerRef(BaseModel):
+    id: str = Field(description="the bank's random learner id (lrn_...)")
+    created: bool = Field(description="false when the person was already registered")
+
+
+class LearnerPublic(BaseModel):
+    id: str = Field(description="the bank's random learner id")
+    created_at: dt.datetime
+    erased: bool = Field(description="true after erasure: personal data destroyed")
+    name: str | None = Field(None, description="name from the vault (null after erasure)")
+    identity_number_masked: str | None = Field(None, description="e.g. 110105********002X")

@@ -1,0 +1,58 @@
+"""The personal-data vault: per-learner data keys wrapped by the master key (envelope encryption)."""
+
+import json
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from creditbank.crypto.symmetric import generate_key, open_sealed, seal
+from creditbank.db import utcnow
+from creditbank.learners.models import LearnerVault
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    name: str
+    identity_number: str
+    contact: str | None = None
+
+
+def _contexts(learner_id: str) -> tuple[str, str]:
+    return f"creditbank/dek/{learner_id}", f"creditbank/vault/{learner_id}"
+
+
+def store(session: Session, master_key: bytes, learner_id: str, data: PersonalData) -> None:
+    """Seal ``data`` under a fresh data key and store it (replacing any earlier record)."""
+    key_context, data_context = _contexts(learner_id)
+    data_key = generate_key()
+    payload = json.dumps(data.__dict__, ensure_ascii=False).encode()
+    row = session.get(LearnerVault, learner_id) or LearnerVault(learner_id=learner_id, wrapped_key=b"", sealed=b"")
+    row.wrapped_key = seal(master_key, data_key, key_context)
+    row.sealed = seal(data_key, payload, data_context)
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+
+
+def load(session: Session, master_key: bytes, learner_id: str) -> PersonalData | None:
+    """Return the learner's personal data, or None after erasure.
+
+    Raises:
+        DecryptionFailed: the vault row was tampered with or the master key is wrong.
+    """
+    row = session.get(LearnerVault, learner_id)
+    if row is None:
+        return None
+    key_context, data_context = _contexts(learner_id)
+    data_key = open_sealed(master_key, row.wrapped_key, key_context)
+    return PersonalData(**json.loads(open_sealed(data_key, row.sealed, data_context)))
+
+
+def shred(session: Session, learner_id: str) -> bool:
+    """Delete the vault row and with it the only copy of the data key. Returns whether one existed."""
+    row = session.get(LearnerVault, learner_id)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True

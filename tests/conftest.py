@@ -1,0 +1,139 @@
+"""Test fixtures: a real PostgreSQL server, a migrated database, a rolled-back transaction per test.
+
+* ``pg_server`` starts a throwaway PostgreSQL (or uses ``CREDITBANK_TEST_POSTGRES_URL``'s server).
+* ``engine`` is a database built by ``alembic upgrade head`` once per run.
+* ``db`` is a connection inside a transaction that is rolled back after each test; the app's
+  sessions join it through savepoints, so a test sees its own writes and leaves nothing behind.
+* ``client`` is the app over real HTTP semantics (httpx through ASGI) on that connection.
+Tests marked ``sqlite`` run a second time against an embedded SQLite database.
+"""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from creditbank.auth.models import Role
+from creditbank.auth.service import create_token
+from creditbank.config import Settings
+from creditbank.context import AppContext, build_context
+from creditbank.db import create_engine
+from creditbank.main import create_app
+from creditbank.migrate import upgrade
+from tests.support.postgres import PostgresServer, start_postgres
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VECTORS = PROJECT_ROOT.parent / "shared" / "vectors"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("var")
+
+
+def _settings(var_dir: Path, url: str) -> Settings:
+    return Settings(var_dir=var_dir, database_url=url, base_url="http://testserver", mode="demo")
+
+
+@pytest.fixture(scope="session", params=["postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: PostgresServer) -> str:
+    url = pg_server.create_database("creditbank_test")
+    engine = create_engine(url, pool_size=2)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(pg_url: str) -> Iterator[Engine]:
+    engine = create_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(secrets_dir: Path, pg_url: str) -> Settings:
+    return _settings(secrets_dir, pg_url)
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Connection]:
+    connection = engine.connect()
+    outer = connection.begin()
+    try:
+        yield connection
+    finally:
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def ctx(settings: Settings, engine: Engine, db: Connection) -> AppContext:
+    context = build_context(settings, engine=engine)
+    context.sessions = sessionmaker(
+        bind=db, class_=Session, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
+    )
+    return context
+
+
+@pytest.fixture
+def session(ctx: AppContext) -> Iterator[Session]:
+    with ctx.sessions() as s:
+        yield s
+
+
+@pytest.fixture
+def client(ctx: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx=ctx), raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass
+class Tokens:
+    """Mint tokens for tests inside the test's transaction."""
+
+    ctx: AppContext
+
+    def __call__(self, role: Role, subject: str | None = None) -> dict[str, str]:
+        with self.ctx.sessions() as s, s.begin():
+            _, token = create_token(s, self.ctx.token_key, role, subject)
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth(ctx: AppContext) -> Tokens:
+    return Tokens(ctx)
+
+
+@pytest.fixture
+def sqlite_ctx(tmp_path: Path) -> Iterator[AppContext]:
+    settings = _settings(tmp_path, f"sqlite:///{tmp_path / 'smoke.db'}")
+    context = build_context(settings)
+    upgrade(context.engine)
+    yield context
+    context.engine.dispose()
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    os.environ.setdefault("CREDITBANK_LOG_LEVEL", "WARNING")

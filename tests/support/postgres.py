@@ -1,0 +1,115 @@
+"""A throwaway PostgreSQL server for the test suite.
+
+``initdb`` and ``postgres`` refuse to run as root, so as root they run as the ``postgres`` system
+user (``runuser``) on a temporary data directory; the server listens on a private loopback port
+and is stopped (and its directory removed) when the suite ends.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+PG_BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)]
+
+
+def _pg_bin(name: str) -> str:
+    for directory in PG_BIN_DIRS:
+        candidate = directory / name
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise RuntimeError(f"PostgreSQL's {name} not found; install the postgresql package")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@dataclass
+class PostgresServer:
+    datadir: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.datadir.parent, ignore_errors=True)
+
+
+def start_postgres(*, fsync: bool = False) -> PostgresServer:
+    """Start a private PostgreSQL server and wait until it accepts connections."""
+    base = Path(tempfile.mkdtemp(prefix="creditbank-pg-"))
+    datadir = base / "data"
+    datadir.mkdir()
+    os.chmod(base, 0o755)
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(datadir, "postgres")
+    subprocess.run(
+        _as_server_user([_pg_bin("initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                         "--no-locale"]),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    port = _free_port()
+    settings = [
+        "-c", "listen_addresses=127.0.0.1",
+        "-c", f"port={port}",
+        "-c", f"unix_socket_directories={base}",
+        "-c", "max_connections=200",
+        "-c", "shared_buffers=256MB",
+        "-c", f"fsync={'on' if fsync else 'off'}",
+        "-c", "synchronous_commit=" + ("on" if fsync else "off"),
+        "-c", "full_page_writes=" + ("on" if fsync else "off"),
+    ]
+    process = subprocess.Popen(
+        _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings]),
+        stdout=subprocess.DEVNULL,
+        stderr=open(base / "server.log", "wb"),  # noqa: SIM115 - lives as long as the server
+    )
+    server = PostgresServer(datadir=datadir, port=port, process=process)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with psycopg.connect(server.url(), connect_timeout=2):
+                return server
+        except psycopg.OperationalError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (base / "server.log").read_text(errors="replace")
+                server.stop()
+                raise RuntimeError(f"PostgreSQL did not start:\n{log}") from None
+            time.sleep(0.2)
