@@ -52,9 +52,12 @@ def session_scope(ctx: AppContext) -> Iterator[Session]:
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: the latest)."""
     from creditbank.migrate import upgrade
+    from creditbank.transparency.publisher import ensure_default_log
 
     ctx = context()
     upgrade(ctx.engine, revision)
+    if revision == "head":
+        ensure_default_log(ctx)
     typer.echo(f"database at {revision}: {ctx.settings.effective_database_url.split('@')[-1]}")
 
 
@@ -126,7 +129,9 @@ def institutions_create(
     try:
         kind_value = InstitutionKind(kind)
     except ValueError as exc:
-        typer.echo(f"error: unknown kind {kind!r}; one of {', '.join(k.value for k in InstitutionKind)}", err=True)
+        typer.echo(
+            f"error: unknown kind {kind!r}; one of {', '.join(k.value for k in InstitutionKind)}", err=True
+        )
         raise typer.Exit(2) from exc
     with session_scope(ctx) as session:
         row = service.register(

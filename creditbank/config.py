@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREDITBANK_", extra="ignore")
 
     mode: Literal["demo", "production"] = Field(
-        "demo", description="demo generates missing secrets under var/; production refuses to start without them"
+        "demo",
+        description="demo generates missing secrets under var/; production refuses to start without them",
     )
     var_dir: Path = Field(Path("var"), description="where the embedded database, secrets and demo files live")
     database_url: str = Field(
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
         2.0, description="how often the checkpoint publisher looks for growth"
     )
     republish_seconds: float = Field(300.0, description="republish an unchanged checkpoint after this long")
+    background_publisher: bool = Field(
+        True, description="run the checkpoint publisher thread inside the server process"
+    )
 
     @property
     def effective_database_url(self) -> str:

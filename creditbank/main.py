@@ -1,6 +1,9 @@
 """The application factory."""
 
+import json
 import logging
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditbank import __version__
@@ -21,9 +25,11 @@ from creditbank.observability import Metrics, RequestContextMiddleware, configur
 log = logging.getLogger("creditbank")
 
 
-def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, slug: str, title: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -40,7 +46,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
             for e in exc.errors()
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
@@ -51,7 +61,21 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         slugs = {404: "not-found", 405: "method-not-allowed", 401: "unauthenticated", 403: "forbidden"}
         slug = slugs.get(exc.status_code, f"http-{exc.status_code}")
-        return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+        # keep the exception's headers: a 405 must name the allowed methods (Allow)
+        return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        # A value that passed validation but that the database cannot store (a NUL character in
+        # text, a number out of range). The transaction is already rolled back; the log names the
+        # driver error class only, never the statement's parameters.
+        log.warning("database refused a value", extra={"fields": {"error": type(exc.orig).__name__}})
+        return problem(
+            422,
+            "unstorable-value",
+            "The request holds a value that cannot be stored",
+            "a value in the request cannot be stored (for example a NUL character in text)",
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -59,10 +83,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         return problem(500, "internal-error", "Internal error", "an unexpected error; it has been logged")
 
 
-def _annotate_roles(app: FastAPI) -> None:
-    """Copy each route's declared callers into its OpenAPI operation as ``x-roles``."""
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
+def _declared_roles(app: FastAPI) -> Iterator[tuple[str, set[str], list[str]]]:
+    """Yield (path, methods, declared callers) for every API route, also inside included routers.
+
+    The callers are the roles of the route's :class:`RoleGuard` dependencies, or ``["public"]``
+    for routes marked ``Public``; an empty list means the route declares nobody.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - FastAPI before lazily included routers
+        routes: list[Any] = list(app.routes)
+    else:
+        routes = list(iter_route_contexts(app.routes))
+    for route in routes:
+        if not isinstance(getattr(route, "original_route", route), APIRoute):
             continue
         roles: set[str] = set()
         public = False
@@ -74,8 +108,60 @@ def _annotate_roles(app: FastAPI) -> None:
             elif isinstance(dep.call, PublicGuard):
                 public = True
             stack.extend(dep.dependencies)
-        declared = ["public"] if public else sorted(roles)
-        route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": declared}
+        yield route.path_format, set(route.methods or ()), ["public"] if public else sorted(roles)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `type` is stable for each kind of error",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "URI naming the kind of error"},
+        "title": {"type": "string", "description": "short summary of the kind of error"},
+        "status": {"type": "integer", "description": "the HTTP status"},
+        "detail": {"type": "string", "description": "what went wrong with this request"},
+        "instance": {"type": "string", "description": "the request path"},
+    },
+    "additionalProperties": True,
+}
+
+
+def _document_roles_and_problems(app: FastAPI) -> None:
+    """Complete the OpenAPI schema when it is first built.
+
+    * Each operation gets ``x-roles``: its declared callers (the authorisation-matrix test calls
+      every operation with every role and checks them).
+    * Errors are documented as they are sent: ``application/problem+json`` bodies (the 422 of
+      request validation, and a ``default`` response for every other error status).
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        declared: dict[tuple[str, str], list[str]] = {}
+        for path, methods, roles in _declared_roles(app):
+            declared.update({(path, method.lower()): roles for method in methods})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = PROBLEM_SCHEMA
+        problem_content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (path, method) in declared:
+                    operation["x-roles"] = declared[(path, method)]
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {"description": "The request is not valid", "content": problem_content}
+                responses.setdefault("default", {"description": "An error", "content": problem_content})
+        text_form = json.dumps(schema["paths"])
+        for unused in ("HTTPValidationError", "ValidationError"):
+            if f"#/components/schemas/{unused}" not in text_form:
+                components.pop(unused, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> FastAPI:
@@ -83,10 +169,32 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     settings = settings or (ctx.settings if ctx else get_settings())
     configure_logging(settings.log_level)
     ctx = ctx or build_context(settings)
+    context = ctx
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from creditbank.transparency.publisher import CheckpointPublisher, ensure_default_log
+
+        publisher = None
+        if context.settings.background_publisher:
+            ensure_default_log(context)
+            publisher = CheckpointPublisher(
+                context, context.settings.checkpoint_interval_seconds, context.settings.republish_seconds
+            )
+            publisher.start()
+        try:
+            yield
+        finally:
+            if publisher is not None:
+                publisher.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="creditbank",
         version=__version__,
-        description="Lifelong learning credit bank (学分银行): archive, recognition, ledger, transfer certificates.",
+        description=(
+            "Lifelong learning credit bank (学分银行): archive, recognition, ledger, transfer certificates."
+        ),
     )
     app.state.ctx = ctx
     metrics = Metrics()
@@ -96,8 +204,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.auth.endpoints import router as tokens_router
     from creditbank.institutions.endpoints import router as institutions_router
     from creditbank.learners.endpoints import router as learners_router
+    from creditbank.transparency.endpoints import router as logs_router
 
-    for router in (institutions_router, learners_router, tokens_router):
+    for router in (institutions_router, learners_router, tokens_router, logs_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"], dependencies=[_public()])
@@ -118,7 +227,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             return problem(503, "not-ready", "Not ready", f"database unreachable: {type(exc).__name__}")
         head = head_revision()
         if current != head:
-            return problem(503, "not-ready", "Not ready", f"database at migration {current}, code expects {head}")
+            return problem(
+                503, "not-ready", "Not ready", f"database at migration {current}, code expects {head}"
+            )
         return JSONResponse({"status": "ready", "migration": current})
 
     @app.get("/metrics", tags=["operations"], dependencies=[_public()], response_class=PlainTextResponse)
@@ -126,7 +237,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         """Prometheus metrics."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    _annotate_roles(app)
+    _document_roles_and_problems(app)
     return app
 
 

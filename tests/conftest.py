@@ -27,6 +27,7 @@ from creditbank.context import AppContext, build_context
 from creditbank.db import create_engine
 from creditbank.main import create_app
 from creditbank.migrate import upgrade
+from creditbank.transparency.publisher import ensure_default_log
 from tests.support.postgres import PostgresServer, start_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,13 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(var_dir: Path, url: str) -> Settings:
-    return Settings(var_dir=var_dir, database_url=url, base_url="http://testserver", mode="demo")
+    return Settings(
+        var_dir=var_dir,
+        database_url=url,
+        base_url="http://testserver",
+        mode="demo",
+        background_publisher=False,
+    )
 
 
 @pytest.fixture(scope="session", params=["postgresql"])
@@ -57,10 +64,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_url(pg_server: PostgresServer) -> str:
+def pg_url(pg_server: PostgresServer, secrets_dir: Path) -> str:
     url = pg_server.create_database("creditbank_test")
     engine = create_engine(url, pool_size=2)
     upgrade(engine)
+    ensure_default_log(build_context(_settings(secrets_dir, url), engine=engine))
     engine.dispose()
     return url
 
@@ -92,7 +100,11 @@ def db(engine: Engine) -> Iterator[Connection]:
 def ctx(settings: Settings, engine: Engine, db: Connection) -> AppContext:
     context = build_context(settings, engine=engine)
     context.sessions = sessionmaker(
-        bind=db, class_=Session, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
+        bind=db,
+        class_=Session,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
     )
     return context
 
@@ -131,6 +143,7 @@ def sqlite_ctx(tmp_path: Path) -> Iterator[AppContext]:
     settings = _settings(tmp_path, f"sqlite:///{tmp_path / 'smoke.db'}")
     context = build_context(settings)
     upgrade(context.engine)
+    ensure_default_log(context)
     yield context
     context.engine.dispose()
 

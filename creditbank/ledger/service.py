@@ -1,0 +1,564 @@
+"""The ledger service: the only way credits move.
+
+How this works (one call of :func:`append`, inside the caller's transaction):
+
+1. Validate every entry: postings sum to zero, amounts are exact to 0.01 credits.
+2. Create missing accounts, then lock every touched account in sorted id order (no deadlocks),
+   compute the new balances and refuse any learner account going negative.
+3. Check and take lot locks for conversions (the table's primary key is the backstop).
+4. Lock the log's counter row last, assign gapless sequence numbers, build each entry's leaf
+   (RFC 8785 JSON), append the leaves to the Merkle tree, and insert journal rows, postings, lots.
+
+Everything commits or rolls back with the caller's transaction, so an acknowledged posting is in
+the journal, in the tree and in the balances, or nowhere.
+"""
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import rfc8785
+from sqlalchemy import func, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from creditbank.db import utcnow
+from creditbank.ids import random_id
+from creditbank.ledger.errors import (
+    AlreadyReversed,
+    InsufficientCredits,
+    LotAlreadyConverted,
+    LotNotAvailable,
+    LotNotFound,
+    TransactionNotFound,
+    UnbalancedTransaction,
+)
+from creditbank.ledger.models import Account, AccountKind, JournalTransaction, Lot, LotLock, Posting, TxKind
+from creditbank.transparency import merkle, store
+
+CENT = Decimal("0.01")
+LEAF_VERSION = 1
+
+
+def credits(value: Decimal | int | str) -> Decimal:
+    """The one place that builds a credit amount: an exact Decimal to 0.01 (never from a float)."""
+    if isinstance(value, float):
+        raise TypeError("credits are never floats")
+    amount = Decimal(value)
+    if amount != amount.quantize(CENT):
+        raise UnbalancedTransaction(f"{value} has more than two decimal places")
+    return amount.quantize(CENT)
+
+
+def available_account(learner_id: str) -> str:
+    return f"learner:{learner_id}:available"
+
+
+def converted_account(learner_id: str) -> str:
+    return f"learner:{learner_id}:converted"
+
+
+def issuer_account(institution_id: str) -> str:
+    return f"issuer:{institution_id}"
+
+
+@dataclass(frozen=True)
+class PostingSpec:
+    account: str
+    kind: AccountKind
+    owner: str
+    amount: Decimal
+    lot_id: str | None = None
+
+
+@dataclass
+class EntrySpec:
+    """One journal transaction to append."""
+
+    kind: TxKind
+    postings: list[PostingSpec]
+    learner_id: str | None = None
+    new_lots: list[Lot] = field(default_factory=list)
+    lock_lots: list[LotLock] = field(default_factory=list)
+    unlock_lots: list[str] = field(default_factory=list)
+    reverses: JournalTransaction | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    tx_id: str = field(default_factory=lambda: random_id("jtx"))
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_leaf(log_id: str, seq: int, spec: EntrySpec, at: dt.datetime) -> bytes:
+    """The RFC 8785 canonical JSON of a journal entry: what the Merkle tree commits to."""
+    body: dict[str, Any] = {
+        "v": LEAF_VERSION,
+        "log": log_id,
+        "seq": seq,
+        "id": spec.tx_id,
+        "kind": spec.kind.value,
+        "time": _iso(at),
+        "postings": [
+            {"account": p.account, "amount": str(p.amount), **({"lot": p.lot_id} if p.lot_id else {})}
+            for p in spec.postings
+        ],
+    }
+    if spec.new_lots:
+        body["lots"] = [
+            {
+                "id": lot.id,
+                "learner": lot.learner_id,
+                "issuer": lot.issuer_id,
+                "credits": str(lot.credits),
+                "category": lot.category,
+                "level": lot.level,
+                "field": lot.field,
+                "rule": {"id": lot.rule_id, "version": lot.rule_version, "set_hash": lot.rule_set_hash},
+                **({"expires": lot.expires_on.isoformat()} if lot.expires_on else {}),
+            }
+            for lot in spec.new_lots
+        ]
+    if spec.reverses is not None:
+        body["reverses"] = {"id": spec.reverses.id, "seq": spec.reverses.seq}
+    if spec.lock_lots:
+        body["converts"] = [{"lot": lock.lot_id, "programme": lock.programme_id} for lock in spec.lock_lots]
+    if spec.details:
+        body["details"] = spec.details
+    return bytes(rfc8785.dumps(body))
+
+
+def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Account).values(rows)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+@dataclass
+class _LockedAccount:
+    kind: str
+    balance: Decimal
+
+
+def _lock_accounts(session: Session, specs: Sequence[EntrySpec]) -> dict[str, _LockedAccount]:
+    wanted: dict[str, PostingSpec] = {}
+    for spec in specs:
+        for p in spec.postings:
+            wanted.setdefault(p.account, p)
+    if not wanted:
+        return {}
+    ids = sorted(wanted)
+    existing = set(session.exec(select(Account.id).where(col(Account.id).in_(ids))).all())
+    missing = [
+        {"id": a, "kind": wanted[a].kind.value, "owner_id": wanted[a].owner, "balance": Decimal(0)}
+        for a in ids
+        if a not in existing
+    ]
+    if missing:
+        _insert_ignore(session, missing)
+    stmt = (
+        select(col(Account.id), col(Account.kind), col(Account.balance))
+        .where(col(Account.id).in_(ids))
+        .order_by(col(Account.id))
+        .with_for_update()
+    )
+    return {i: _LockedAccount(kind, balance) for i, kind, balance in session.exec(stmt).all()}
+
+
+def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[JournalTransaction]:
+    """Append journal transactions to a log, atomically with the caller's transaction.
+
+    Raises:
+        UnbalancedTransaction: postings of an entry do not sum to zero, or an amount is zero.
+        InsufficientCredits: a learner account would go negative.
+        LotAlreadyConverted: a lot to convert is already converted.
+        AlreadyReversed: the transaction to reverse was reversed already.
+        LogNotFound: no such log.
+    """
+    # 1. validate
+    for spec in specs:
+        if sum((p.amount for p in spec.postings), Decimal(0)) != 0:
+            raise UnbalancedTransaction(f"postings of a {spec.kind.value} entry sum to non-zero")
+        if any(p.amount == 0 for p in spec.postings):
+            raise UnbalancedTransaction("a posting of zero credits")
+    # 2. accounts, in sorted order (the lock also serialises conversions of one learner's lots)
+    accounts = _lock_accounts(session, specs)
+    # 3. lot locks and reversals (checked before balances, so the error names the real cause)
+    to_lock = [lock for spec in specs for lock in spec.lock_lots]
+    if to_lock:
+        lot_ids = [lock.lot_id for lock in to_lock]
+        if len(set(lot_ids)) != len(lot_ids):
+            raise LotAlreadyConverted("the same lot appears twice in one conversion")
+        taken = session.exec(select(LotLock.lot_id).where(col(LotLock.lot_id).in_(lot_ids))).all()
+        if taken:
+            raise LotAlreadyConverted(f"lot {sorted(taken)[0]} is already converted", lots=sorted(taken))
+    reversed_ids = [spec.reverses.id for spec in specs if spec.reverses is not None]
+    if reversed_ids:
+        done = session.exec(
+            select(JournalTransaction.reverses_id).where(
+                col(JournalTransaction.reverses_id).in_(reversed_ids)
+            )
+        ).all()
+        if done:
+            raise AlreadyReversed(f"transaction {done[0]} was already reversed")
+    deltas: dict[str, Decimal] = defaultdict(Decimal)
+    for spec in specs:
+        for p in spec.postings:
+            deltas[p.account] += p.amount
+    for account_id, delta in sorted(deltas.items()):
+        account = accounts[account_id]
+        new_balance = account.balance + delta
+        if account.kind in (AccountKind.learner_available, AccountKind.learner_converted) and new_balance < 0:
+            raise InsufficientCredits(
+                f"{account_id} holds {account.balance} credits; this needs {-delta}", account=account_id
+            )
+    # 4. the log, last: sequence numbers, leaves, tree
+    locked = store.lock_log(session, log_id)
+    now = utcnow()
+    first = locked.frontier.size
+    tx_rows: list[dict[str, Any]] = []
+    leaves: list[bytes] = []
+    for offset, spec in enumerate(specs):
+        seq = first + offset
+        leaf = build_leaf(log_id, seq, spec, now)
+        leaves.append(merkle.leaf_hash(leaf))
+        tx_rows.append(
+            {
+                "id": spec.tx_id,
+                "log_id": log_id,
+                "seq": seq,
+                "kind": spec.kind.value,
+                "learner_id": spec.learner_id,
+                "reverses_id": spec.reverses.id if spec.reverses is not None else None,
+                "posting_count": len(spec.postings),
+                "created_at": now,
+                "leaf": leaf,
+            }
+        )
+    store.append_leaves(session, locked, leaves)
+    session.execute(insert(JournalTransaction), tx_rows)
+    postings = [
+        {
+            "transaction_id": spec.tx_id,
+            "position": i,
+            "account_id": p.account,
+            "amount": p.amount,
+            "lot_id": p.lot_id,
+        }
+        for spec in specs
+        for i, p in enumerate(spec.postings)
+    ]
+    if postings:
+        session.execute(insert(Posting), postings)
+    for spec in specs:
+        for lot in spec.new_lots:
+            lot.recognition_tx_id = spec.tx_id
+    lots = [lot.model_dump() for spec in specs for lot in spec.new_lots]
+    if lots:
+        session.execute(insert(Lot), lots)
+    if to_lock:
+        try:
+            with session.begin_nested():
+                session.execute(insert(LotLock), [lock.model_dump() for lock in to_lock])
+        except IntegrityError as exc:
+            raise LotAlreadyConverted("a lot was converted concurrently") from exc
+    unlock = [lot_id for spec in specs for lot_id in spec.unlock_lots]
+    if unlock:
+        session.execute(LotLock.__table__.delete().where(col(LotLock.lot_id).in_(unlock)))  # type: ignore[attr-defined]
+    for account_id, delta in deltas.items():
+        if delta:
+            session.execute(
+                update(Account)
+                .where(col(Account.id) == account_id)
+                .values(balance=accounts[account_id].balance + delta)
+            )
+            accounts[account_id].balance += delta
+    ids = [spec.tx_id for spec in specs]
+    rows = {
+        t.id: t
+        for t in session.exec(select(JournalTransaction).where(col(JournalTransaction.id).in_(ids))).all()
+    }
+    return [rows[i] for i in ids]
+
+
+# --- the interface for the other domains ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What a recognition records: the new lot and where it came from (no personal data)."""
+
+    learner_id: str
+    issuer_id: str
+    credits: Decimal
+    category: str
+    level: int
+    field: str
+    rule_id: str
+    rule_version: str
+    rule_set_hash: str
+    outcome_id: str | None = None
+    expires_on: dt.date | None = None
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def recognition_entry(rec: Recognition) -> tuple[EntrySpec, Lot]:
+    amount = credits(rec.credits)
+    lot = Lot(
+        id=random_id("lot"),
+        learner_id=rec.learner_id,
+        issuer_id=rec.issuer_id,
+        outcome_id=rec.outcome_id,
+        credits=amount,
+        category=rec.category,
+        level=rec.level,
+        field=rec.field,
+        rule_id=rec.rule_id,
+        rule_version=rec.rule_version,
+        rule_set_hash=rec.rule_set_hash,
+        recognition_tx_id="",
+        expires_on=rec.expires_on,
+    )
+    spec = EntrySpec(
+        kind=TxKind.recognition,
+        learner_id=rec.learner_id,
+        postings=[
+            PostingSpec(issuer_account(rec.issuer_id), AccountKind.issuer, rec.issuer_id, -amount, lot.id),
+            PostingSpec(
+                available_account(rec.learner_id),
+                AccountKind.learner_available,
+                rec.learner_id,
+                amount,
+                lot.id,
+            ),
+        ],
+        new_lots=[lot],
+        details={"outcome": rec.outcome_id, **rec.details} if rec.outcome_id else dict(rec.details),
+    )
+    return spec, lot
+
+
+def record_recognitions(
+    session: Session, recs: Sequence[Recognition], log_id: str = store.DEFAULT_LOG
+) -> list[tuple[JournalTransaction, Lot]]:
+    """Record recognitions (each creates one lot) in one append. Raises what :func:`append` raises."""
+    pairs = [recognition_entry(r) for r in recs]
+    txs = append(session, log_id, [spec for spec, _ in pairs])
+    return [(tx, lot) for tx, (_, lot) in zip(txs, pairs, strict=True)]
+
+
+def record_recognition(
+    session: Session, rec: Recognition, log_id: str = store.DEFAULT_LOG
+) -> tuple[JournalTransaction, Lot]:
+    return record_recognitions(session, [rec], log_id)[0]
+
+
+def _active_lots(session: Session, learner_id: str, lot_ids: Sequence[str]) -> list[Lot]:
+    lots = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(lot_ids))).all()}
+    missing = [i for i in lot_ids if i not in lots]
+    if missing:
+        raise LotNotFound(f"no lot {missing[0]}")
+    for lot in lots.values():
+        if lot.learner_id != learner_id:
+            raise LotNotAvailable(f"lot {lot.id} is not this learner's")
+    reversed_recognitions = set(
+        session.exec(
+            select(JournalTransaction.reverses_id).where(
+                col(JournalTransaction.reverses_id).in_([lot.recognition_tx_id for lot in lots.values()])
+            )
+        ).all()
+    )
+    for lot in lots.values():
+        if lot.recognition_tx_id in reversed_recognitions:
+            raise LotNotAvailable(f"lot {lot.id} was reversed")
+    return [lots[i] for i in lot_ids]
+
+
+def convert_lots(
+    session: Session,
+    *,
+    learner_id: str,
+    lot_ids: Sequence[str],
+    programme_id: str,
+    institution_id: str,
+    details: dict[str, Any] | None = None,
+    log_id: str = store.DEFAULT_LOG,
+) -> JournalTransaction:
+    """Move lots from the learner's available to converted account for one programme, each lot once.
+
+    Raises:
+        LotNotFound, LotNotAvailable, LotAlreadyConverted, InsufficientCredits.
+    """
+    lots = _active_lots(session, learner_id, lot_ids)
+    postings: list[PostingSpec] = []
+    for lot in lots:
+        postings.append(
+            PostingSpec(
+                available_account(learner_id), AccountKind.learner_available, learner_id, -lot.credits, lot.id
+            )
+        )
+        postings.append(
+            PostingSpec(
+                converted_account(learner_id), AccountKind.learner_converted, learner_id, lot.credits, lot.id
+            )
+        )
+    spec = EntrySpec(
+        kind=TxKind.conversion,
+        learner_id=learner_id,
+        postings=postings,
+        lock_lots=[
+            LotLock(
+                lot_id=lot.id, conversion_tx_id="", programme_id=programme_id, institution_id=institution_id
+            )
+            for lot in lots
+        ],
+        details={"programme": programme_id, "institution": institution_id, **(details or {})},
+    )
+    for lock in spec.lock_lots:
+        lock.conversion_tx_id = spec.tx_id
+    return append(session, log_id, [spec])[0]
+
+
+def get_transaction(session: Session, tx_id: str) -> JournalTransaction:
+    """Raises: TransactionNotFound."""
+    tx = session.get(JournalTransaction, tx_id)
+    if tx is None:
+        raise TransactionNotFound(f"no journal transaction {tx_id}")
+    return tx
+
+
+def reverse(session: Session, tx_id: str, *, reason: str, by: str) -> JournalTransaction:
+    """Append a transaction mirroring ``tx_id`` (never an edit). Reversing a conversion frees its lots.
+
+    Raises:
+        TransactionNotFound, AlreadyReversed, InsufficientCredits (e.g. reversing a recognition
+        whose lot is converted: reverse the conversion first, see :func:`revoke_lot`).
+    """
+    original = get_transaction(session, tx_id)
+    postings = session.exec(
+        select(Posting).where(col(Posting.transaction_id) == tx_id).order_by(col(Posting.position))
+    ).all()
+    accounts = {
+        a.id: a
+        for a in session.exec(
+            select(Account).where(col(Account.id).in_([p.account_id for p in postings]))
+        ).all()
+    }
+    unlock: list[str] = []
+    if original.kind == TxKind.conversion.value:
+        unlock = sorted({p.lot_id for p in postings if p.lot_id})
+    spec = EntrySpec(
+        kind=TxKind.reversal,
+        learner_id=original.learner_id,
+        postings=[
+            PostingSpec(
+                p.account_id,
+                AccountKind(accounts[p.account_id].kind),
+                accounts[p.account_id].owner_id,
+                -p.amount,
+                p.lot_id,
+            )
+            for p in postings
+        ],
+        reverses=original,
+        unlock_lots=unlock,
+        details={"reason": reason, "by": by, "reversed_kind": original.kind},
+    )
+    return append(session, original.log_id, [spec])[0]
+
+
+def lot_conversion(session: Session, lot_id: str) -> LotLock | None:
+    return session.get(LotLock, lot_id)
+
+
+def revoke_lot(session: Session, lot_id: str, *, reason: str, by: str) -> list[JournalTransaction]:
+    """Reverse a lot's conversion (if any) and then its recognition.
+
+    Raises:
+        LotNotFound, AlreadyReversed.
+    """
+    lot = session.get(Lot, lot_id)
+    if lot is None:
+        raise LotNotFound(f"no lot {lot_id}")
+    done: list[JournalTransaction] = []
+    lock = lot_conversion(session, lot_id)
+    if lock is not None:
+        done.append(reverse(session, lock.conversion_tx_id, reason=reason, by=by))
+    done.append(reverse(session, lot.recognition_tx_id, reason=reason, by=by))
+    return done
+
+
+def record_event(
+    session: Session,
+    kind: TxKind,
+    *,
+    learner_id: str | None,
+    details: dict[str, Any],
+    log_id: str = store.DEFAULT_LOG,
+) -> JournalTransaction:
+    """A journal entry that moves no credits (a review decision, an erasure tombstone)."""
+    return append(
+        session, log_id, [EntrySpec(kind=kind, postings=[], learner_id=learner_id, details=details)]
+    )[0]
+
+
+@dataclass(frozen=True)
+class BalanceLine:
+    category: str
+    level: int
+    available: Decimal
+    converted: Decimal
+
+
+def balances(session: Session, learner_id: str) -> list[BalanceLine]:
+    """The learner's credits by category and framework level (available and converted)."""
+    stmt = (
+        select(Lot.category, Lot.level, Posting.account_id, func.sum(Posting.amount))
+        .join(Lot, col(Lot.id) == col(Posting.lot_id))
+        .where(col(Posting.account_id).in_([available_account(learner_id), converted_account(learner_id)]))
+        .group_by(col(Lot.category), col(Lot.level), col(Posting.account_id))
+    )
+    table: dict[tuple[str, int], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for category, level, account_id, total in session.exec(stmt).all():
+        slot = 0 if account_id == available_account(learner_id) else 1
+        table[(category, int(level))][slot] += Decimal(str(total))
+    return [
+        BalanceLine(category=c, level=lv, available=credits(v[0]), converted=credits(v[1]))
+        for (c, lv), v in sorted(table.items())
+    ]
+
+
+def account_balance(session: Session, account_id: str) -> Decimal:
+    found = session.exec(select(col(Account.balance)).where(col(Account.id) == account_id)).first()
+    return found if found is not None else Decimal(0)
+
+
+def history(session: Session, learner_id: str) -> list[JournalTransaction]:
+    stmt = (
+        select(JournalTransaction)
+        .where(col(JournalTransaction.learner_id) == learner_id)
+        .order_by(col(JournalTransaction.created_at), col(JournalTransaction.seq))
+    )
+    return list(session.exec(stmt).all())
+
+
+def lots_of(session: Session, learner_id: str) -> list[Lot]:
+    return list(
+        session.exec(select(Lot).where(col(Lot.learner_id) == learner_id).order_by(col(Lot.created_at))).all()
+    )
+
+
+def postings_of(session: Session, tx_ids: Iterable[str]) -> list[Posting]:
+    return list(
+        session.exec(
+            select(Posting)
+            .where(col(Posting.transaction_id).in_(list(tx_ids)))
+            .order_by(col(Posting.transaction_id), col(Posting.position))
+        ).all()
+    )

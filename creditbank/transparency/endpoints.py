@@ -1,0 +1,108 @@
+"""The public, unauthenticated interface of the logs (formats fixed by DESIGN.md)."""
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from sqlmodel import col, select
+
+from creditbank.auth.deps import Public
+from creditbank.deps import SessionDep
+from creditbank.ledger.models import JournalTransaction
+from creditbank.transparency import store
+from creditbank.transparency.schemas import ConsistencyProof, Entries, Entry, InclusionProof, LogInfo
+
+router = APIRouter(prefix="/logs", tags=["transparency log"], dependencies=[Public])
+
+PAGE = 1000
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@router.get("", response_model=list[LogInfo])
+def list_logs(session: SessionDep) -> list[LogInfo]:
+    """Every log with its verifier key and published size."""
+    out = []
+    for log in store.list_logs(session):
+        latest = store.latest_checkpoint(session, log.id)
+        out.append(
+            LogInfo(
+                id=log.id,
+                origin=log.origin,
+                verifier_key=store.verifier(log).to_text(),
+                size=latest.size if latest else 0,
+            )
+        )
+    return out
+
+
+@router.get("/{log}/checkpoint", response_class=PlainTextResponse)
+def checkpoint(log: str, session: SessionDep) -> PlainTextResponse:
+    """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)."""
+    store.get_log(session, log)
+    latest = store.published_size(session, log, None)
+    return PlainTextResponse(latest.note, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/{log}/entries", response_model=Entries)
+def entries(
+    log: str,
+    session: SessionDep,
+    start: Annotated[int, Query(ge=0, description="first index")] = 0,
+    end: Annotated[
+        int | None, Query(ge=0, description="end index, exclusive; at most 1,000 per page")
+    ] = None,
+) -> Entries:
+    """Leaves of the published tree, in order."""
+    store.get_log(session, log)
+    latest = store.latest_checkpoint(session, log)
+    published = latest.size if latest else 0
+    stop = min(end if end is not None else start + PAGE, start + PAGE, published)
+    if stop <= start:
+        return Entries(entries=[])
+    rows = session.exec(
+        select(JournalTransaction.seq, JournalTransaction.leaf)
+        .where(col(JournalTransaction.log_id) == log, col(JournalTransaction.seq) >= start)
+        .where(col(JournalTransaction.seq) < stop)
+        .order_by(col(JournalTransaction.seq))
+    ).all()
+    hashes = store.leaf_hashes(session, log, start, stop)
+    return Entries(
+        entries=[
+            Entry(index=int(i), leaf=b64(bytes(leaf)), leaf_hash=b64(hashes.get(int(i), b"")))
+            for i, leaf in rows
+        ]
+    )
+
+
+@router.get("/{log}/proof/inclusion", response_model=InclusionProof)
+def inclusion_proof(
+    log: str,
+    session: SessionDep,
+    index: Annotated[int, Query(ge=0)],
+    size: Annotated[
+        int | None, Query(ge=1, description="a published checkpoint's size; default the latest")
+    ] = None,
+) -> InclusionProof:
+    """RFC 9162 inclusion proof of leaf ``index``, against a published checkpoint (returned with it)."""
+    leaf_hash, proof, cp = store.inclusion(session, log, index, size)
+    return InclusionProof(
+        index=index, size=cp.size, leaf_hash=b64(leaf_hash), proof=[b64(p) for p in proof], checkpoint=cp.note
+    )
+
+
+@router.get("/{log}/proof/consistency", response_model=ConsistencyProof)
+def consistency_proof(
+    log: str,
+    session: SessionDep,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[
+        int | None, Query(ge=1, description="a published checkpoint's size; default the latest")
+    ] = None,
+) -> ConsistencyProof:
+    """RFC 9162 consistency proof from ``first`` to a published ``second``."""
+    size, proof, cp = store.consistency(session, log, first, second)
+    return ConsistencyProof(first=first, second=size, proof=[b64(p) for p in proof], checkpoint=cp.note)

@@ -1,0 +1,273 @@
+"""The transparency logs in the database: creating logs, appending leaves, signing checkpoints,
+answering proofs.
+
+How this works:
+
+* Appending (:func:`append_leaves`) happens inside the caller's journal transaction with the log
+  row locked: the stored frontier gives the new perfect nodes of each leaf without reading the
+  node table, and the new nodes, size and frontier are written in the same transaction.
+* Proofs read only the O(log n) perfect nodes they need, in one query (:class:`DbNodeReader`).
+* Checkpoints are signed only for sizes that are in the database, and a new checkpoint is signed
+  only after checking it is consistent with the latest one, so no two inconsistent checkpoints
+  are ever signed. Proofs are answered only for sizes that have a checkpoint, and carry it.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import insert, tuple_, update
+from sqlmodel import Session, col, select
+
+from creditbank.crypto.symmetric import open_sealed, seal
+from creditbank.db import utcnow
+from creditbank.errors import Conflict, NotFound, ValidationFailed
+from creditbank.transparency import merkle
+from creditbank.transparency.merkle import Frontier, NodeId
+from creditbank.transparency.models import MerkleNode, SignedCheckpoint, TransparencyLog
+from creditbank.transparency.note import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
+
+DEFAULT_LOG = "main"
+
+
+class LogNotFound(NotFound):
+    slug = "log-not-found"
+    title = "No such log"
+
+
+class NoCheckpoint(Conflict):
+    slug = "no-checkpoint"
+    title = "No checkpoint has been published for that tree size"
+
+
+class BadProofRequest(ValidationFailed):
+    slug = "bad-proof-request"
+    title = "The proof request is not valid"
+
+
+class InconsistentCheckpoint(Conflict):  # pragma: no cover - would mean the tree was rewritten
+    slug = "inconsistent-checkpoint"
+    title = "Refusing to sign a checkpoint inconsistent with the last one"
+
+
+class DbNodeReader:
+    """Reads stored perfect nodes of one log, all requested ids in one query."""
+
+    def __init__(self, session: Session, log_id: str) -> None:
+        self.session = session
+        self.log_id = log_id
+
+    def get_nodes(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+        if not ids:
+            return {}
+        rows = self.session.exec(
+            select(MerkleNode.level, MerkleNode.idx, MerkleNode.hash).where(
+                col(MerkleNode.log_id) == self.log_id,
+                tuple_(col(MerkleNode.level), col(MerkleNode.idx)).in_([tuple(i) for i in set(ids)]),
+            )
+        ).all()
+        return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
+
+
+def origin_for(base_url: str, log_id: str) -> str:
+    """A log's origin (and key name): ``<host[:port]><path>/logs/<id>``, no scheme."""
+    parts = urlsplit(base_url)
+    return f"{parts.netloc}{parts.path.rstrip('/')}/logs/{log_id}"
+
+
+def _key_context(log_id: str) -> str:
+    return f"creditbank/log-key/{log_id}"
+
+
+def ensure_log(session: Session, master_key: bytes, log_id: str, origin: str) -> TransparencyLog:
+    """Create the log with a fresh Ed25519 key (sealed under the master key) unless it exists."""
+    log = session.get(TransparencyLog, log_id)
+    if log is not None:
+        return log
+    signer = NoteSigner.generate(origin)
+    log = TransparencyLog(
+        id=log_id,
+        origin=origin,
+        public_key=signer.public_key,
+        private_key_sealed=seal(master_key, signer.seed, _key_context(log_id)),
+    )
+    session.add(log)
+    session.flush()
+    return log
+
+
+def get_log(session: Session, log_id: str) -> TransparencyLog:
+    """Raises: LogNotFound."""
+    log = session.get(TransparencyLog, log_id)
+    if log is None:
+        raise LogNotFound(f"no log {log_id!r}")
+    return log
+
+
+def list_logs(session: Session) -> list[TransparencyLog]:
+    return list(session.exec(select(TransparencyLog).order_by(col(TransparencyLog.id))).all())
+
+
+def verifier(log: TransparencyLog) -> NoteVerifier:
+    return NoteVerifier(log.origin, log.public_key)
+
+
+def signer(log: TransparencyLog, master_key: bytes) -> NoteSigner:
+    """Raises: DecryptionFailed when the master key is not the one the log key was sealed with."""
+    return NoteSigner(log.origin, open_sealed(master_key, log.private_key_sealed, _key_context(log.id)))
+
+
+@dataclass
+class LockedLog:
+    """A log row locked for appending by the current transaction."""
+
+    log: TransparencyLog
+    frontier: Frontier
+
+
+def lock_log(session: Session, log_id: str) -> LockedLog:
+    """Lock the log's counter row until the transaction ends (``FOR UPDATE``; SQLite serialises writers).
+
+    Raises:
+        LogNotFound: no such log.
+    """
+    stmt = select(TransparencyLog).where(col(TransparencyLog.id) == log_id).with_for_update()
+    log = session.exec(stmt.execution_options(populate_existing=True)).first()
+    if log is None:
+        raise LogNotFound(f"no log {log_id!r}")
+    return LockedLog(log=log, frontier=Frontier.from_bytes(log.size, log.frontier))
+
+
+def append_leaves(session: Session, locked: LockedLog, leaf_hashes: Sequence[bytes]) -> int:
+    """Append leaves to a locked log; return the index of the first. Writes nodes, size and frontier."""
+    first = locked.frontier.size
+    nodes: list[dict[str, object]] = []
+    for leaf_hash in leaf_hashes:
+        for level, idx, h in locked.frontier.append(leaf_hash):
+            nodes.append({"log_id": locked.log.id, "level": level, "idx": idx, "hash": h})
+    if nodes:
+        session.execute(insert(MerkleNode), nodes)
+    session.execute(
+        update(TransparencyLog)
+        .where(col(TransparencyLog.id) == locked.log.id)
+        .values(size=locked.frontier.size, frontier=locked.frontier.to_bytes())
+    )
+    locked.log.size = locked.frontier.size
+    return first
+
+
+def latest_checkpoint(session: Session, log_id: str) -> SignedCheckpoint | None:
+    stmt = (
+        select(SignedCheckpoint)
+        .where(col(SignedCheckpoint.log_id) == log_id)
+        .order_by(col(SignedCheckpoint.size).desc())
+        .limit(1)
+    )
+    return session.exec(stmt).first()
+
+
+def checkpoint_at(session: Session, log_id: str, size: int) -> SignedCheckpoint:
+    """Raises: NoCheckpoint."""
+    row = session.get(SignedCheckpoint, (log_id, size))
+    if row is None:
+        raise NoCheckpoint(f"log {log_id!r} has no checkpoint of size {size}")
+    return row
+
+
+def publish_checkpoint(
+    session: Session, master_key: bytes, log_id: str, *, republish_after: float | None = None
+) -> SignedCheckpoint | None:
+    """Sign a checkpoint for the log's committed size if it has grown (or, with ``republish_after``
+    seconds, if the latest is older than that). Returns the new checkpoint or None.
+
+    The root is computed from stored nodes and checked for consistency with the latest checkpoint
+    before signing.
+    """
+    log = get_log(session, log_id)
+    size = int(log.size)
+    previous = latest_checkpoint(session, log_id)
+    if previous is not None and previous.size >= size:
+        stale = (
+            republish_after is not None and (utcnow() - previous.created_at).total_seconds() > republish_after
+        )
+        if not stale or previous.size > size:
+            return None
+        if session.get(SignedCheckpoint, (log_id, size)) is not None:
+            session.execute(
+                update(SignedCheckpoint)
+                .where(col(SignedCheckpoint.log_id) == log_id, col(SignedCheckpoint.size) == size)
+                .values(created_at=utcnow())
+            )
+            return None
+    reader = DbNodeReader(session, log_id)
+    root = merkle.root(reader, size)
+    if previous is not None and previous.size > 0:
+        proof = merkle.consistency_proof(reader, previous.size, size)
+        if not merkle.is_valid_consistency(previous.size, size, proof, previous.root, root):
+            raise InconsistentCheckpoint(f"log {log_id} at {size} is not consistent with {previous.size}")
+    note = sign_checkpoint(Checkpoint(log.origin, size, root), signer(log, master_key)).decode()
+    row = SignedCheckpoint(log_id=log_id, size=size, root=root, note=note)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def published_size(session: Session, log_id: str, size: int | None) -> SignedCheckpoint:
+    """The checkpoint a proof is answered against: the latest, or the one of exactly ``size``.
+
+    Raises:
+        NoCheckpoint: nothing published yet, or no checkpoint of that size.
+    """
+    if size is None:
+        latest = latest_checkpoint(session, log_id)
+        if latest is None:
+            raise NoCheckpoint(f"log {log_id!r} has no published checkpoint yet")
+        return latest
+    return checkpoint_at(session, log_id, size)
+
+
+def inclusion(
+    session: Session, log_id: str, index: int, size: int | None
+) -> tuple[bytes, list[bytes], SignedCheckpoint]:
+    """Leaf hash, inclusion proof and checkpoint for leaf ``index`` in the tree of a published size.
+
+    Raises:
+        LogNotFound, NoCheckpoint, BadProofRequest (index out of range).
+    """
+    get_log(session, log_id)
+    cp = published_size(session, log_id, size)
+    if not 0 <= index < cp.size:
+        raise BadProofRequest(f"index {index} is not in a tree of size {cp.size}")
+    reader = DbNodeReader(session, log_id)
+    ids = [*merkle.inclusion_proof_ids(index, cp.size), (0, index)]
+    nodes = reader.get_nodes(ids)
+    return nodes[(0, index)], merkle.build_inclusion_proof(index, cp.size, nodes), cp
+
+
+def consistency(
+    session: Session, log_id: str, first: int, second: int | None
+) -> tuple[int, list[bytes], SignedCheckpoint]:
+    """Consistency proof between ``first`` and a published ``second`` size.
+
+    Raises:
+        LogNotFound, NoCheckpoint, BadProofRequest (first < 1 or first > second).
+    """
+    get_log(session, log_id)
+    cp = published_size(session, log_id, second)
+    if not 1 <= first <= cp.size:
+        raise BadProofRequest(f"first must be between 1 and {cp.size}, got {first}")
+    reader = DbNodeReader(session, log_id)
+    nodes = reader.get_nodes(merkle.consistency_proof_ids(first, cp.size))
+    return cp.size, merkle.build_consistency_proof(first, cp.size, nodes), cp
+
+
+def leaf_hashes(session: Session, log_id: str, start: int, end: int) -> dict[int, bytes]:
+    rows = session.exec(
+        select(MerkleNode.idx, MerkleNode.hash).where(
+            col(MerkleNode.log_id) == log_id,
+            col(MerkleNode.level) == 0,
+            col(MerkleNode.idx) >= start,
+            col(MerkleNode.idx) < end,
+        )
+    ).all()
+    return {int(i): bytes(h) for i, h in rows}

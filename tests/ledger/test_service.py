@@ -1,0 +1,205 @@
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from creditbank.ledger import service
+from creditbank.ledger.errors import (
+    AlreadyReversed,
+    InsufficientCredits,
+    LotAlreadyConverted,
+    LotNotAvailable,
+    UnbalancedTransaction,
+)
+from creditbank.ledger.models import AccountKind, TxKind
+from creditbank.transparency import merkle
+from tests.ledger.factories import recognise, recognition
+
+
+class TestRecordRecognition:
+    def test_creates_lot_and_balances(self, session: Session) -> None:
+        tx, lot = recognise(session, learner_id="lrn_a", credits="2.5")
+        assert tx.kind == "recognition"
+        assert lot.recognition_tx_id == tx.id
+        assert service.account_balance(session, service.available_account("lrn_a")) == Decimal("2.50")
+        assert service.account_balance(session, service.issuer_account("ins_test")) == Decimal("-2.50")
+        [line] = service.balances(session, "lrn_a")
+        assert (line.category, line.level, line.available, line.converted) == (
+            "vocational",
+            4,
+            Decimal("2.50"),
+            Decimal(0),
+        )
+
+    def test_leaf_is_canonical_json_with_citation(self, session: Session) -> None:
+        import json
+
+        tx, _ = recognise(session, learner_id="lrn_leaf")
+        leaf = json.loads(tx.leaf)
+        assert leaf["seq"] == tx.seq
+        assert leaf["lots"][0]["rule"] == {"id": "bj-training-hours", "version": "1", "set_hash": "ab" * 32}
+        assert [p["amount"] for p in leaf["postings"]] == ["-2.50", "2.50"]
+        import rfc8785
+
+        assert rfc8785.dumps(leaf) == tx.leaf
+
+    def test_sequence_is_gapless_in_one_batch(self, session: Session) -> None:
+        pairs = service.record_recognitions(session, [recognition() for _ in range(5)])
+        seqs = [tx.seq for tx, _ in pairs]
+        assert seqs == list(range(seqs[0], seqs[0] + 5))
+
+    def test_credits_never_float(self) -> None:
+        with pytest.raises(TypeError):
+            service.credits(2.5)  # type: ignore[arg-type]
+        with pytest.raises(UnbalancedTransaction):
+            service.credits("1.005")
+
+
+class TestConvert:
+    def test_converts_once(self, session: Session) -> None:
+        _, lot = recognise(session, learner_id="lrn_c", credits="3")
+        service.convert_lots(
+            session, learner_id="lrn_c", lot_ids=[lot.id], programme_id="p1", institution_id="ins_b"
+        )
+        [line] = service.balances(session, "lrn_c")
+        assert (line.available, line.converted) == (Decimal(0), Decimal(3))
+        with pytest.raises(LotAlreadyConverted):
+            service.convert_lots(
+                session, learner_id="lrn_c", lot_ids=[lot.id], programme_id="p2", institution_id="ins_c"
+            )
+
+    def test_reversed_conversion_frees_lot(self, session: Session) -> None:
+        _, lot = recognise(session, learner_id="lrn_r")
+        conv = service.convert_lots(
+            session, learner_id="lrn_r", lot_ids=[lot.id], programme_id="p1", institution_id="ins_b"
+        )
+        service.reverse(session, conv.id, reason="wrong programme", by="ins_b")
+        assert service.lot_conversion(session, lot.id) is None
+        service.convert_lots(
+            session, learner_id="lrn_r", lot_ids=[lot.id], programme_id="p2", institution_id="ins_b"
+        )
+        with pytest.raises(AlreadyReversed):
+            service.reverse(session, conv.id, reason="again", by="ins_b")
+
+    def test_other_learners_lot_refused(self, session: Session) -> None:
+        _, lot = recognise(session, learner_id="lrn_x")
+        with pytest.raises(LotNotAvailable):
+            service.convert_lots(
+                session, learner_id="lrn_y", lot_ids=[lot.id], programme_id="p", institution_id="ins_b"
+            )
+
+    def test_reversed_lot_cannot_be_converted(self, session: Session) -> None:
+        tx, lot = recognise(session, learner_id="lrn_z")
+        service.reverse(session, tx.id, reason="posted in error", by="ins_test")
+        with pytest.raises(LotNotAvailable):
+            service.convert_lots(
+                session, learner_id="lrn_z", lot_ids=[lot.id], programme_id="p", institution_id="ins_b"
+            )
+
+
+class TestReverse:
+    def test_recognition_of_converted_lot_needs_conversion_reversed_first(self, session: Session) -> None:
+        tx, lot = recognise(session, learner_id="lrn_q", credits="2")
+        service.convert_lots(
+            session, learner_id="lrn_q", lot_ids=[lot.id], programme_id="p", institution_id="i"
+        )
+        with pytest.raises(InsufficientCredits):
+            service.reverse(session, tx.id, reason="revoked", by="ins_test")
+
+    def test_revoke_lot_reverses_both(self, session: Session) -> None:
+        _, lot = recognise(session, learner_id="lrn_v", credits="2")
+        service.convert_lots(
+            session, learner_id="lrn_v", lot_ids=[lot.id], programme_id="p", institution_id="i"
+        )
+        done = service.revoke_lot(session, lot.id, reason="certificate withdrawn", by="ins_test")
+        assert [t.kind for t in done] == ["reversal", "reversal"]
+        [line] = service.balances(session, "lrn_v")
+        assert (line.available, line.converted) == (Decimal(0), Decimal(0))
+
+    def test_unbalanced_entry_refused(self, session: Session) -> None:
+        spec = service.EntrySpec(
+            kind=TxKind.note,
+            postings=[
+                service.PostingSpec("learner:l:available", AccountKind.learner_available, "l", Decimal(1))
+            ],
+        )
+        with pytest.raises(UnbalancedTransaction):
+            service.append(session, "main", [spec])
+
+
+class TestDatabaseInvariants:
+    """The database refuses what the service would never do."""
+
+    def test_journal_rows_cannot_be_updated_or_deleted(self, session: Session) -> None:
+        tx, _ = recognise(session)
+        for statement in (
+            "UPDATE ledger_transactions SET kind = 'x' WHERE id = :id",
+            "DELETE FROM ledger_postings WHERE transaction_id = :id",
+            "UPDATE ledger_lots SET credits = 100 WHERE recognition_tx_id = :id",
+        ):
+            with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+                session.execute(text(statement), {"id": tx.id})
+
+    def test_negative_learner_balance_refused(self, session: Session) -> None:
+        recognise(session, learner_id="lrn_n", credits="1")
+        with pytest.raises(DBAPIError, match="learner_not_negative"), session.begin_nested():
+            session.execute(
+                text("UPDATE ledger_accounts SET balance = -1 WHERE id = 'learner:lrn_n:available'")
+            )
+
+    def test_unbalanced_insert_refused_at_commit(self, session: Session) -> None:
+        recognise(session)
+        nested = session.begin_nested()
+        session.execute(
+            text(
+                "INSERT INTO ledger_transactions (id, log_id, seq, kind, posting_count, created_at, leaf) "
+                "VALUES ('jtx_bad', 'main', 999999, 'note', 1, now(), 'x')"
+            )
+        )
+        session.execute(
+            text(
+                "INSERT INTO ledger_postings (transaction_id, position, account_id, amount) "
+                "VALUES ('jtx_bad', 0, 'issuer:ins_test', 5)"
+            )
+        )
+        with pytest.raises(DBAPIError, match="sum to"):
+            session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+        nested.rollback()
+
+    def test_lot_lock_primary_key(self, session: Session) -> None:
+        _, lot = recognise(session, learner_id="lrn_k")
+        conv = service.convert_lots(
+            session, learner_id="lrn_k", lot_ids=[lot.id], programme_id="p", institution_id="i"
+        )
+        with pytest.raises(DBAPIError), session.begin_nested():
+            session.execute(
+                text(
+                    "INSERT INTO ledger_lot_locks (lot_id, conversion_tx_id, programme_id, institution_id) "
+                    "VALUES (:lot, :tx, 'p2', 'i2')"
+                ),
+                {"lot": lot.id, "tx": conv.id},
+            )
+
+
+class TestTree:
+    def test_nodes_match_leaves(self, session: Session) -> None:
+        from creditbank.transparency.store import DbNodeReader, get_log
+
+        pairs = service.record_recognitions(session, [recognition() for _ in range(7)])
+        log = get_log(session, "main")
+        reader = DbNodeReader(session, "main")
+        expected = merkle.MemoryNodeStore()
+        from sqlmodel import col, select
+
+        from creditbank.ledger.models import JournalTransaction
+
+        leaves = session.exec(
+            select(JournalTransaction.leaf)
+            .where(col(JournalTransaction.log_id) == "main")
+            .order_by(col(JournalTransaction.seq))
+        ).all()
+        expected.extend([bytes(x) for x in leaves])
+        assert merkle.root(reader, log.size) == expected.root()
+        assert pairs[-1][0].seq == log.size - 1
