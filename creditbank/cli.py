@@ -18,6 +18,7 @@ from creditbank.config import ConfigurationError, get_settings
 from creditbank.context import AppContext, build_context
 from creditbank.db import transaction
 from creditbank.errors import CreditBankError
+from creditbank.rule_engine.cli import rules_app
 
 app = typer.Typer(help="creditbank: lifelong learning credit bank (学分银行)", no_args_is_help=True)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
@@ -26,6 +27,7 @@ institutions_app = typer.Typer(help="institutions", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(institutions_app, name="institutions")
+app.add_typer(rules_app, name="rules")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

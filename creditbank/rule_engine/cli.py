@@ -1,0 +1,140 @@
+"""``creditbank rules ...``: check, test and diff rule sets from the command line.
+
+``rules_app`` is a Typer app; the main CLI mounts it with ``app.add_typer(rules_app, name="rules")``.
+Every command prints one line per problem as ``file:line: error [RULE-ID] code: message`` and exits
+with status 1 when there is any problem (2 for a path that holds no rule set), 0 otherwise.
+"""
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from creditbank.rule_engine.cases import run_cases
+from creditbank.rule_engine.engine import diff as diff_rule_sets
+from creditbank.rule_engine.errors import (
+    OutcomeFactsInvalid,
+    RuleEngineError,
+    RuleSetInvalid,
+    RuleSetNotFound,
+)
+from creditbank.rule_engine.loader import check as check_rule_sets
+from creditbank.rule_engine.loader import find_rule_sets, load_rule_set
+from creditbank.rule_engine.models import Finding, OutcomeFacts
+
+rules_app = typer.Typer(help="Check, test and compare credit rule sets.", no_args_is_help=True)
+
+PathArg = Annotated[Path, typer.Argument(help="A rule set folder, or a folder of rule sets")]
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    for finding in findings:
+        typer.echo(str(finding), err=finding.severity == "error")
+
+
+def _not_found(exc: RuleSetNotFound) -> typer.Exit:
+    typer.echo(f"error: {exc.detail}", err=True)
+    return typer.Exit(2)
+
+
+@rules_app.command()
+def check(path: PathArg = Path("rules")) -> None:
+    """Check rule sets: schema, CEL types, duplicate ids, overlapping dates, caps. Exit 1 on errors."""
+    try:
+        findings = check_rule_sets(path)
+        sets = find_rule_sets(path)
+    except RuleSetNotFound as exc:
+        raise _not_found(exc) from None
+    _print_findings(findings)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        typer.echo(f"{len(errors)} error(s) in {len(sets)} rule set(s)", err=True)
+        raise typer.Exit(1)
+    for set_dir in sets:
+        rule_set = load_rule_set(set_dir)
+        count = len(rule_set.rule_ids())
+        typer.echo(f"ok {rule_set.id} {rule_set.version}: {count} rules, sha256 {rule_set.hash}")
+
+
+@rules_app.command("test")
+def run_tests(
+    path: PathArg = Path("rules"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing cases too")] = False,
+) -> None:
+    """Run the rule sets' own cases (tests/*.yaml). Exit 1 on any failure or finding."""
+    try:
+        reports = run_cases(path)
+    except RuleSetNotFound as exc:
+        raise _not_found(exc) from None
+    failed = False
+    for report in reports:
+        _print_findings(list(report.findings))
+        for result in report.results:
+            if verbose or not result.passed:
+                typer.echo(str(result), err=not result.passed)
+        passed = sum(r.passed for r in report.results)
+        name = report.rule_set_id or report.path
+        typer.echo(f"{name}: {passed}/{len(report.results)} cases passed, {len(report.findings)} finding(s)")
+        failed = failed or not report.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+@rules_app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="Rule set now in force")],
+    new: Annotated[Path, typer.Argument(help="Proposed rule set")],
+    outcomes: Annotated[Path, typer.Option("--outcomes", help="JSON Lines file of outcome facts")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default today)")] = None,
+    fail_on_change: Annotated[bool, typer.Option(help="Exit 1 when any outcome changes")] = False,
+) -> None:
+    """Preview which outcomes the NEW rule set would credit differently from OLD."""
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+        old_set, new_set = load_rule_set(old), load_rule_set(new)
+        facts = read_outcomes(outcomes)
+    except RuleSetNotFound as exc:
+        raise _not_found(exc) from None
+    except RuleSetInvalid as exc:
+        _print_findings(exc.findings)
+        raise typer.Exit(1) from None
+    except (RuleEngineError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    differences = diff_rule_sets(old_set, new_set, facts, day)
+    for d in differences:
+        name = d.outcome_id or f"#{d.index + 1}"
+        typer.echo(
+            f"{outcomes}:{d.index + 1}: {name}: {', '.join(d.changed)}: "
+            f"{d.old.status} {d.old.credits} [{d.old.rule_id} v{d.old.rule_version}] -> "
+            f"{d.new.status} {d.new.credits} [{d.new.rule_id} v{d.new.rule_version}]"
+        )
+    typer.echo(
+        f"{len(differences)} of {len(facts)} outcome(s) would change ({old_set.id} -> {new_set.id}, {day})"
+    )
+    if differences and fail_on_change:
+        raise typer.Exit(1)
+
+
+def read_outcomes(path: Path) -> list[OutcomeFacts]:
+    """Outcome facts from a JSON Lines file (blank lines skipped).
+
+    Raises:
+        OutcomeFactsInvalid: naming the line of the first bad record.
+    """
+    facts: list[OutcomeFacts] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise OutcomeFactsInvalid(f"{path}: {exc}") from None
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            facts.append(OutcomeFacts.model_validate(json.loads(text)))
+        except (ValueError, ValidationError) as exc:
+            raise OutcomeFactsInvalid(f"{path}:{number}: {exc}") from None
+    return facts

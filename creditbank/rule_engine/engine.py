@@ -1,0 +1,737 @@
+"""Pure evaluation: outcome -> recognition, lots -> conversion plan, old/new rule set -> differences.
+
+How this works
+--------------
+**evaluate** (one outcome, one date):
+
+1. An outcome dated after ``as_of`` is rejected (it cannot have been achieved yet).
+2. The candidate rules are the recognition rules for the outcome's type, in the set's order:
+   higher ``priority`` first, then file order (files sorted by path, rules by position). Only rules
+   whose ``effective`` dates cover ``as_of`` are tried, so a new version of a rule applies from its
+   ``effective.from`` and an evaluation made earlier keeps citing the version it used.
+3. The first candidate whose condition is true decides (write more specific rules first, or give
+   them a higher priority). If none matches, the outcome is rejected with "no rule applies".
+4. ``decision: reject`` rules reject with their explanation. Otherwise the credit formula gives the
+   raw credits; the per-rule ``max_credits`` caps them and they are rounded to half-credit steps in
+   ``Decimal`` (see :mod:`creditbank.rule_engine.amounts`). The level (1..7), field and count-once
+   key come from their expressions.
+5. Validity: an outcome older than ``validity.years`` at ``as_of`` goes to review (or is rejected,
+   per ``validity.action``); ``expires_on`` is the last day it is within validity.
+6. Review: ``always``, or ``when`` its condition holds, sends the outcome to review with the rule's
+   reason and stages (district, then city). Credits of a review are the *proposed* credits.
+7. A CEL evaluation error (a missing map key, a level outside 1..7, negative credits) does not
+   crash a bulk import: the outcome goes to review, citing the rule and the error.
+
+**convert** (lots for one programme) is described on :func:`convert`; **diff** evaluates the same
+outcomes under two rule sets and reports the outcomes whose recognition differs.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import combinations
+from typing import Any
+
+from creditbank.rule_engine import cel_env
+from creditbank.rule_engine.amounts import ZERO, format_amount, to_decimal, to_half_steps
+from creditbank.rule_engine.explain import fill
+from creditbank.rule_engine.loader import CompiledRecognition, Placed, RuleSet
+from creditbank.rule_engine.models import (
+    OUTCOME_TYPE_LABELS,
+    ConversionItem,
+    ConversionPlan,
+    Difference,
+    LotFacts,
+    LotId,
+    OutcomeFacts,
+    ProgrammeFacts,
+    Recognition,
+    ReviewStage,
+    RuleId,
+    SkippedLot,
+    SkipReason,
+    Status,
+    Text,
+)
+from creditbank.rule_engine.schemas import (
+    AllOf,
+    AnyOf,
+    CapRule,
+    ConversionRule,
+    GradeMapping,
+    LotMatcher,
+    MatchLot,
+    NOf,
+    SourceNode,
+)
+
+# -- evaluate ------------------------------------------------------------------------------------
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """``day`` plus ``years`` (29 February becomes 28 February in a common year)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def _join(parts: Iterable[Text]) -> Text | None:
+    items = list(parts)
+    if not items:
+        return None
+    return Text(zh="；".join(t.zh for t in items), en="; ".join(t.en for t in items))
+
+
+def _template_values(
+    outcome: OutcomeFacts, as_of: dt.date, rule_set: RuleSet, compiled: CompiledRecognition
+) -> dict[str, object]:
+    rule = compiled.rule
+    zh_label, en_label = OUTCOME_TYPE_LABELS[outcome.outcome_type]
+    return {
+        "title": outcome.title,
+        "outcome_type": outcome.outcome_type,
+        "outcome_type_label": zh_label,
+        "outcome_type_label_en": en_label,
+        "achieved_on": outcome.achieved_on.isoformat(),
+        "as_of": as_of.isoformat(),
+        "age_years": cel_env.full_years(outcome.achieved_on, as_of),
+        "hours": format_amount(outcome.hours) if outcome.hours is not None else "—",
+        "level": outcome.level or "—",
+        "score": format_amount(outcome.score) if outcome.score is not None else "—",
+        "grade": outcome.grade or "—",
+        "field": outcome.field or "—",
+        "issuer_kind": outcome.issuer_kind,
+        "attributes": outcome.attributes,
+        "credit_hours": rule_set.credit_hours,
+        "max_credits": format_amount(rule.max_credits) if rule.max_credits is not None else "—",
+        "category": rule.category,
+        "validity_years": compiled.validity.years if compiled.validity else "—",
+        "rule_id": rule.id,
+        "rule_version": rule.version,
+    }
+
+
+def _result(
+    rule_set: RuleSet,
+    outcome: OutcomeFacts,
+    as_of: dt.date,
+    *,
+    status: Status,
+    explanation: Text,
+    compiled: CompiledRecognition | None = None,
+    credits: Decimal = ZERO,
+    raw_credits: Decimal = ZERO,
+    level: int | None = None,
+    category: str | None = None,
+    field: str | None = None,
+    review_reason: Text | None = None,
+    review_stages: tuple[ReviewStage, ...] = (),
+    expires_on: dt.date | None = None,
+    count_once_key: str | None = None,
+) -> Recognition:
+    rule = compiled.rule if compiled is not None else None
+    return Recognition(
+        outcome_id=outcome.outcome_id,
+        status=status,
+        credits=credits,
+        raw_credits=raw_credits,
+        level=level,
+        category=category,
+        field=field,
+        rule_id=RuleId(rule.id) if rule is not None else None,
+        rule_version=rule.version if rule is not None else None,
+        rule_set_id=rule_set.id,
+        rule_set_version=rule_set.version,
+        rule_set_hash=rule_set.hash,
+        needs_review=status == "review",
+        review_reason=review_reason,
+        review_stages=review_stages if status == "review" else (),
+        explanation=explanation,
+        expires_on=expires_on,
+        count_once_key=count_once_key,
+        as_of=as_of,
+    )
+
+
+def evaluate(rule_set: RuleSet, outcome: OutcomeFacts, as_of: dt.date) -> Recognition:
+    """Recognise ``outcome`` under ``rule_set`` as on ``as_of`` (steps in the module docstring).
+
+    Pure and deterministic: the same set, outcome and date give the same recognition. Raises nothing
+    for valid inputs; a rule that fails on this outcome sends it to review, citing the rule.
+    """
+    if outcome.achieved_on > as_of:
+        return _result(
+            rule_set,
+            outcome,
+            as_of,
+            status="rejected",
+            explanation=Text(
+                zh=f"成果日期 {outcome.achieved_on} 晚于认定日期 {as_of}，不予认定。",
+                en=f"The outcome is dated {outcome.achieved_on}, after the evaluation date {as_of}: "
+                "not recognised.",
+            ),
+        )
+    bindings = cel_env.bind(rule_set.env, outcome, as_of, rule_set.credit_hours)
+    for compiled in rule_set.recognition_by_type.get(outcome.outcome_type, ()):
+        if not compiled.rule.effective.covers(as_of):
+            continue
+        try:
+            matched = cel_env.run(compiled.condition, bindings)
+        except cel_env.CelEvalError as exc:
+            return _evaluation_error(rule_set, outcome, as_of, compiled, f"condition: {exc}")
+        if matched is True:
+            try:
+                return _decide(rule_set, compiled, outcome, as_of, bindings)
+            except cel_env.CelEvalError as exc:
+                return _evaluation_error(rule_set, outcome, as_of, compiled, str(exc))
+    zh_label, en_label = OUTCOME_TYPE_LABELS[outcome.outcome_type]
+    return _result(
+        rule_set,
+        outcome,
+        as_of,
+        status="rejected",
+        explanation=Text(
+            zh=f"规则集 {rule_set.id}（{rule_set.version}）在 {as_of} "
+            f"没有适用于此{zh_label}的认定规则，不予认定。",
+            en=f"No rule of rule set {rule_set.id} ({rule_set.version}) applies to this {en_label} "
+            f"on {as_of}: not recognised.",
+        ),
+    )
+
+
+def _evaluation_error(
+    rule_set: RuleSet, outcome: OutcomeFacts, as_of: dt.date, compiled: CompiledRecognition, message: str
+) -> Recognition:
+    rule = compiled.rule
+    reason = Text(
+        zh=f"规则 {rule.id} 第 {rule.version} 版无法计算此成果（{message}），转人工审核。",
+        en=f"Rule {rule.id} v{rule.version} could not be evaluated for this outcome ({message}): "
+        "manual review.",
+    )
+    return _result(
+        rule_set,
+        outcome,
+        as_of,
+        status="review",
+        compiled=compiled,
+        explanation=reason,
+        review_reason=reason,
+        review_stages=compiled.review_stages,
+    )
+
+
+def _decide(
+    rule_set: RuleSet,
+    compiled: CompiledRecognition,
+    outcome: OutcomeFacts,
+    as_of: dt.date,
+    bindings: cel_env.Bindings,
+) -> Recognition:
+    rule = compiled.rule
+    heading = compiled.heading
+    values = _template_values(outcome, as_of, rule_set, compiled)
+
+    if rule.decision == "reject":
+        why = Text(zh=fill(rule.explanation.zh, values), en=fill(rule.explanation.en, values))
+        return _result(
+            rule_set,
+            outcome,
+            as_of,
+            status="rejected",
+            compiled=compiled,
+            explanation=Text(zh=f"{heading.zh}：{why.zh}", en=f"{heading.en}: {why.en}"),
+        )
+
+    # 1. credits: formula -> Decimal -> per-rule maximum -> half-credit steps
+    try:
+        raw = to_decimal(cel_env.run(compiled.credits, bindings))
+    except ValueError as exc:
+        raise cel_env.CelEvalError(f"credits: {exc}") from None
+    if raw < 0:
+        raise cel_env.CelEvalError(f"credits: the formula gave {format_amount(raw)} (negative)")
+    notes: list[Text] = []
+    capped = raw
+    if rule.max_credits is not None and raw > rule.max_credits:
+        capped = rule.max_credits
+        notes.append(
+            Text(
+                zh=f"超过本规则每项上限，按 {format_amount(rule.max_credits)} 学分计",
+                en=f"capped at the rule's maximum of {format_amount(rule.max_credits)} credits per outcome",
+            )
+        )
+    credits = to_half_steps(capped, rule.rounding)
+
+    # 2. level, field, count-once key
+    level = cel_env.run(compiled.level, bindings) if compiled.level is not None else None
+    if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 7:
+        raise cel_env.CelEvalError(f"level: {level!r} is not a framework level 1-7")
+    field = str(cel_env.run(compiled.field, bindings)) or None
+    key = str(cel_env.run(compiled.count_once_key, bindings)) if compiled.count_once_key is not None else None
+
+    values.update(raw_credits=format_amount(raw), credits=format_amount(credits), framework_level=level)
+    why = Text(zh=fill(rule.explanation.zh, values), en=fill(rule.explanation.en, values))
+
+    # 3. validity and review
+    status: Status = "recognised"
+    reasons: list[Text] = []
+    expires_on = None
+    if compiled.validity is not None:
+        expires_on = add_years(outcome.achieved_on, compiled.validity.years)
+        if as_of > expires_on:
+            years = compiled.validity.years
+            if compiled.validity.action == "reject":
+                status = "rejected"
+                notes.append(
+                    Text(
+                        zh=f"成果取得于 {outcome.achieved_on}，已超过 {years} 年有效期"
+                        f"（至 {expires_on}），不予认定",
+                        en=f"achieved on {outcome.achieved_on}, beyond the {years}-year validity "
+                        f"(until {expires_on}): not recognised",
+                    )
+                )
+                credits = ZERO
+            else:
+                status = "review"
+                reasons.append(
+                    Text(
+                        zh=f"成果取得于 {outcome.achieved_on}，已超过 {years} 年有效期"
+                        f"（至 {expires_on}），需人工审核",
+                        en=f"achieved on {outcome.achieved_on}, beyond the {years}-year validity "
+                        f"(until {expires_on}): manual review",
+                    )
+                )
+    if status != "rejected" and rule.review.mode != "never":
+        wanted = rule.review.mode == "always"
+        if compiled.review_condition is not None:
+            wanted = cel_env.run(compiled.review_condition, bindings) is True
+        if wanted and rule.review.reason is not None:
+            status = "review"
+            reasons.append(rule.review.reason)
+    review_reason = _join(reasons) if status == "review" else None
+    tail = _join([*notes, *reasons])
+    explanation = Text(
+        zh=f"{heading.zh}：{why.zh}" + (f"（{tail.zh}）" if tail else ""),
+        en=f"{heading.en}: {why.en}" + (f" ({tail.en})" if tail else ""),
+    )
+    return _result(
+        rule_set,
+        outcome,
+        as_of,
+        status=status,
+        compiled=compiled,
+        credits=credits,
+        raw_credits=raw,
+        level=level,
+        category=rule.category,
+        field=field,
+        review_reason=review_reason,
+        review_stages=compiled.review_stages,
+        expires_on=expires_on,
+        count_once_key=key,
+        explanation=explanation,
+    )
+
+
+# -- diff ----------------------------------------------------------------------------------------
+
+#: Recognition fields compared by :func:`diff` (the rule-set hash always differs and is left out).
+DIFF_FIELDS: tuple[str, ...] = (
+    "status",
+    "credits",
+    "level",
+    "category",
+    "field",
+    "rule_id",
+    "rule_version",
+    "review_stages",
+    "expires_on",
+    "count_once_key",
+)
+
+
+def diff(old: RuleSet, new: RuleSet, outcomes: Iterable[OutcomeFacts], as_of: dt.date) -> list[Difference]:
+    """The outcomes that ``new`` would recognise differently from ``old`` on ``as_of``.
+
+    Pure: nothing is stored. Raises nothing for valid inputs.
+    """
+    differences: list[Difference] = []
+    for index, outcome in enumerate(outcomes):
+        before = evaluate(old, outcome, as_of)
+        after = evaluate(new, outcome, as_of)
+        changed = tuple(name for name in DIFF_FIELDS if getattr(before, name) != getattr(after, name))
+        if changed:
+            differences.append(
+                Difference(index=index, outcome_id=outcome.outcome_id, changed=changed, old=before, new=after)
+            )
+    return differences
+
+
+# -- convert -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveCaps:
+    """The caps in force on a date: the most restrictive of every effective cap rule."""
+
+    max_share: Decimal | None
+    share_rule: CapRule | None
+    max_certificates: int | None
+    certificates_rule: CapRule | None
+    certificate_types: frozenset[str]
+    count_once_rule: CapRule | None
+
+
+def effective_caps(rule_set: RuleSet, as_of: dt.date) -> EffectiveCaps:
+    """Combine the cap rules effective on ``as_of`` (smallest share, fewest certificates)."""
+    share: Decimal | None = None
+    share_rule = None
+    certs: int | None = None
+    certs_rule = None
+    types: set[str] = set()
+    once_rule = None
+    for placed in rule_set.caps:
+        rule = placed.rule
+        if not rule.effective.covers(as_of):
+            continue
+        caps = rule.caps
+        if caps.max_share is not None and (share is None or caps.max_share < share):
+            share, share_rule = caps.max_share, rule
+        if caps.max_certificates is not None and (certs is None or caps.max_certificates < certs):
+            certs, certs_rule = caps.max_certificates, rule
+            types = set(caps.certificate_types)
+        if caps.count_once and once_rule is None:
+            once_rule = rule
+    return EffectiveCaps(share, share_rule, certs, certs_rule, frozenset(types), once_rule)
+
+
+def map_grade(mapping: GradeMapping, lot: LotFacts) -> str | None:
+    """Destination grade of one lot: by its grade, else by its score band, else the default."""
+    if lot.grade is not None:
+        for entry in mapping.grades:
+            if entry.source == lot.grade:
+                return entry.destination
+    if lot.score is not None:
+        for band in mapping.score_bands:
+            if lot.score >= band.min_score:
+                return band.destination
+    return mapping.default
+
+
+def lot_matches(matcher: LotMatcher, lot: LotFacts) -> bool:
+    """True when ``lot`` meets every criterion of ``matcher``."""
+    return (
+        (matcher.outcome_type is None or lot.outcome_type in matcher.outcome_type)
+        and (matcher.course_code is None or lot.course_code in matcher.course_code)
+        and (matcher.field is None or lot.field in matcher.field)
+        and (matcher.category is None or lot.category in matcher.category)
+        and (matcher.outcome_level is None or lot.outcome_level in matcher.outcome_level)
+        and (matcher.title_contains is None or matcher.title_contains in lot.title)
+        and (matcher.min_level is None or lot.level >= matcher.min_level)
+        and (matcher.min_credits is None or lot.credits >= matcher.min_credits)
+    )
+
+
+Accept = Callable[[LotMatcher, LotFacts], bool]
+
+
+def solutions(
+    node: SourceNode, lots: Sequence[LotFacts], used: frozenset[str], accept: Accept
+) -> Iterator[tuple[LotFacts, ...]]:
+    """Every way (lazily, preferred first) to satisfy ``node`` with distinct unused ``lots``.
+
+    ``lot``: any single accepted lot, in input order; ``all_of``: every item, with disjoint lots
+    (backtracking); ``any_of``: the first item that can be satisfied, in order; ``n_of``: ``n`` of
+    the items, the earliest combinations first.
+    """
+    if isinstance(node, MatchLot):
+        for lot in lots:
+            if lot.lot_id not in used and accept(node.lot, lot):
+                yield (lot,)
+    elif isinstance(node, AllOf):
+        yield from _all(node.all_of, lots, used, accept)
+    elif isinstance(node, AnyOf):
+        for item in node.any_of:
+            yield from solutions(item, lots, used, accept)
+    elif isinstance(node, NOf):
+        for combo in combinations(node.n_of.items, node.n_of.n):
+            yield from _all(combo, lots, used, accept)
+
+
+def _all(
+    items: Sequence[SourceNode], lots: Sequence[LotFacts], used: frozenset[str], accept: Accept
+) -> Iterator[tuple[LotFacts, ...]]:
+    if not items:
+        yield ()
+        return
+    for first in solutions(items[0], lots, used, accept):
+        taken = used | {lot.lot_id for lot in first}
+        for rest in _all(items[1:], lots, taken, accept):
+            yield first + rest
+
+
+def _skip(lot: LotFacts, reason: SkipReason, rule: CapRule | None, zh: str, en: str) -> SkippedLot:
+    return SkippedLot(
+        lot_id=lot.lot_id,
+        reason=reason,
+        rule_id=RuleId(rule.id) if rule is not None else None,
+        explanation=Text(zh=zh, en=en),
+    )
+
+
+def _applies_to(rule: ConversionRule, programme: ProgrammeFacts, as_of: dt.date) -> bool:
+    return (
+        rule.effective.covers(as_of)
+        and (not rule.institutions or programme.institution_id in rule.institutions)
+        and (not rule.programmes or programme.programme_id in rule.programmes)
+    )
+
+
+def convert(
+    rule_set: RuleSet,
+    lots: Sequence[LotFacts],
+    programme: ProgrammeFacts,
+    as_of: dt.date | None = None,
+) -> ConversionPlan:
+    """Plan the conversion of ``lots`` into ``programme`` under the equivalence rules and caps.
+
+    Steps:
+
+    1. Each lot at most once: a repeated lot id, or a lot the ledger already shows converted, is skipped.
+    2. Counted once: of lots sharing a ``count_once_key`` (one competition), only the one with the
+       most credits (then the earliest in the input) is kept.
+    3. Conversion rules effective on ``as_of`` (default: today) and open to this institution and
+       programme are applied in the set's order (priority, then file order), each up to
+       ``max_applications`` times; a rule matches with the first solution of its ``requires`` tree
+       over the unused lots whose grade it can map (lots are tried in input order: pass them in the
+       order you prefer them used).
+    4. Caps: the certificate count (``max_certificates``, less those already converted) and the share
+       of graduation credits (``max_share`` x graduation credits, in half credits rounded down, less
+       credits already converted). A course whose fixed credits do not fit is skipped; an elective
+       bucket is cut to the room left (``capped``). A lot is never split between items.
+    5. Every lot not used is listed in ``skipped`` with its reason and, for caps, the cap rule.
+
+    Pure: nothing is stored; the ledger enforces "converted once" when the plan is executed.
+    Raises nothing for valid inputs.
+    """
+    as_of = as_of or dt.date.today()
+    caps = effective_caps(rule_set, as_of)
+    skipped: list[SkippedLot] = []
+
+    # 1. each lot at most once
+    seen: set[str] = set()
+    available: list[LotFacts] = []
+    for lot in lots:
+        if lot.lot_id in seen:
+            skipped.append(
+                _skip(
+                    lot, "duplicate_lot", None, "同一学分批次重复提交，只计一次", "lot given twice; used once"
+                )
+            )
+            continue
+        seen.add(lot.lot_id)
+        if lot.already_converted:
+            skipped.append(
+                _skip(
+                    lot,
+                    "already_converted",
+                    None,
+                    "该学分批次已转换，不能重复转换",
+                    "lot already converted; never twice",
+                )
+            )
+            continue
+        available.append(lot)
+
+    # 2. counted once
+    if caps.count_once_rule is not None:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for index, lot in enumerate(available):
+            if lot.count_once_key:
+                groups[lot.count_once_key].append(index)
+        dropped: set[int] = set()
+        for key, indexes in groups.items():
+            keep = max(indexes, key=lambda i: (available[i].credits, -i))
+            for i in indexes:
+                if i != keep:
+                    dropped.add(i)
+                    skipped.append(
+                        _skip(
+                            available[i],
+                            "counted_once",
+                            caps.count_once_rule,
+                            f"与批次 {available[keep].lot_id} 属同一成果（{key}），只计一次",
+                            f"same achievement as lot {available[keep].lot_id} ({key}); counted once",
+                        )
+                    )
+        available = [lot for i, lot in enumerate(available) if i not in dropped]
+
+    # 3. limits
+    limit = (
+        to_half_steps(programme.graduation_credits * caps.max_share) if caps.max_share is not None else None
+    )
+    room = None if limit is None else limit - programme.already_converted_credits
+    cert_room = (
+        None
+        if caps.max_certificates is None
+        else max(0, caps.max_certificates - programme.already_converted_certificates)
+    )
+
+    # 4. rules
+    used: set[str] = set()
+    blocked_share: set[str] = set()
+    blocked_certs: set[str] = set()
+    items: list[ConversionItem] = []
+    certificates_used = 0
+    for placed in rule_set.conversion:
+        rule = placed.rule
+        if not _applies_to(rule, programme, as_of):
+            continue
+        applications = 0
+        excluded: set[str] = set()
+        while applications < rule.max_applications:
+            accept = _acceptor(rule)
+            candidates = [lot for lot in available if lot.lot_id not in used and lot.lot_id not in excluded]
+            match = next(solutions(rule.requires, candidates, frozenset(), accept), None)
+            if match is None:
+                break
+            certs = [lot for lot in match if lot.outcome_type in caps.certificate_types]
+            if cert_room is not None and len(certs) > cert_room:
+                ids = {lot.lot_id for lot in certs}
+                excluded |= ids
+                blocked_certs |= ids
+                continue
+            credits, capped = _item_credits(rule, match)
+            if room is not None and credits > room:
+                if rule.destination.kind == "elective_bucket" and room > 0:
+                    credits, capped = to_half_steps(room), True
+                if credits > room or credits <= 0:
+                    blocked_share |= {lot.lot_id for lot in match}
+                    break
+            items.append(_item(placed, match, credits, capped))
+            used |= {lot.lot_id for lot in match}
+            if room is not None:
+                room -= credits
+            if cert_room is not None:
+                cert_room -= len(certs)
+            certificates_used += len(certs)
+            applications += 1
+
+    # 5. explain every lot not used
+    for lot in available:
+        if lot.lot_id in used:
+            continue
+        cap_full = cert_room == 0 and lot.outcome_type in caps.certificate_types
+        if lot.lot_id in blocked_certs or cap_full:
+            skipped.append(
+                _skip(
+                    lot,
+                    "cap_certificates",
+                    caps.certificates_rule,
+                    f"已达本专业可转换证书数上限（{caps.max_certificates} 本）",
+                    f"the programme's limit of {caps.max_certificates} certificates is reached",
+                )
+            )
+        elif lot.lot_id in blocked_share:
+            share = format_amount((caps.max_share or ZERO) * 100)
+            skipped.append(
+                _skip(
+                    lot,
+                    "cap_share",
+                    caps.share_rule,
+                    f"转换学分不得超过毕业学分的 {share}%（{format_amount(limit or ZERO)} 学分），余额不足",
+                    f"converted credits may not exceed {share}% of graduation credits "
+                    f"({format_amount(limit or ZERO)}); not enough room left",
+                )
+            )
+        else:
+            skipped.append(
+                _skip(
+                    lot,
+                    "no_equivalence",
+                    None,
+                    "本专业没有与之对应的课程等价规则（或成绩无法对应）",
+                    "no course equivalence of this programme matches it (or its grade cannot be mapped)",
+                )
+            )
+    order = {lot.lot_id: i for i, lot in enumerate(lots)}
+    skipped.sort(key=lambda s: order.get(s.lot_id, 0))
+    return ConversionPlan(
+        programme_id=programme.programme_id,
+        items=tuple(items),
+        skipped=tuple(skipped),
+        total_credits=sum((item.credits for item in items), ZERO),
+        max_convertible_credits=limit,
+        certificates_used=certificates_used,
+        rule_set_id=rule_set.id,
+        rule_set_version=rule_set.version,
+        rule_set_hash=rule_set.hash,
+        as_of=as_of,
+    )
+
+
+def _acceptor(rule: ConversionRule) -> Accept:
+    mapping = rule.grade_mapping
+    if mapping is None:
+        return lot_matches
+
+    def accept(matcher: LotMatcher, lot: LotFacts) -> bool:
+        return lot_matches(matcher, lot) and map_grade(mapping, lot) is not None
+
+    return accept
+
+
+def _item_credits(rule: ConversionRule, match: Sequence[LotFacts]) -> tuple[Decimal, bool]:
+    destination = rule.destination
+    if destination.credits is not None:
+        return destination.credits, False
+    total = sum((lot.credits for lot in match), ZERO)
+    if destination.max_credits is not None and total > destination.max_credits:
+        return to_half_steps(destination.max_credits), True
+    return to_half_steps(total), False
+
+
+def _item(
+    placed: Placed[ConversionRule], match: Sequence[LotFacts], credits: Decimal, capped: bool
+) -> ConversionItem:
+    rule = placed.rule
+    grade = None
+    if rule.grade_mapping is not None:
+        scale = rule.grade_mapping.scale
+        grades = [map_grade(rule.grade_mapping, lot) for lot in match]
+        grade = max((g for g in grades if g is not None), key=scale.index, default=None)
+    titles_zh = "、".join(f"《{lot.title}》" for lot in match)
+    titles_en = ", ".join(f"'{lot.title}'" for lot in match)
+    amount = format_amount(credits)
+    zh = (
+        f"{rule.title.zh}（{rule.id} 第 {rule.version} 版）：以 {titles_zh} "
+        f"转换为「{rule.destination.title.zh}」{amount} 学分"
+    )
+    en = (
+        f"{rule.title.en} ({rule.id} v{rule.version}): {titles_en} converted to "
+        f"'{rule.destination.title.en}', {amount} credits"
+    )
+    if grade is not None:
+        zh += f"，成绩 {grade}（取各来源成绩中的最低档）"
+        en += f", grade {grade} (the lowest of the source grades)"
+    if capped:
+        zh += "，受转换上限限制"
+        en += ", cut by a cap"
+    if rule.explanation is not None:
+        values: dict[str, Any] = {"credits": amount, "rule_id": rule.id, "rule_version": rule.version}
+        zh += "。" + fill(rule.explanation.zh, values)
+        en += ". " + fill(rule.explanation.en, values)
+    return ConversionItem(
+        rule_id=RuleId(rule.id),
+        rule_version=rule.version,
+        destination_kind=rule.destination.kind,
+        destination_code=rule.destination.code,
+        destination_title=rule.destination.title,
+        lot_ids=tuple(LotId(lot.lot_id) for lot in match),
+        credits=credits,
+        grade=grade,
+        capped=capped,
+        explanation=Text(zh=zh, en=en),
+    )
