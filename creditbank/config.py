@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     master_key_file: Path | None = Field(None, description="file with the 32-byte master key, hex")
     token_pepper_file: Path | None = Field(None, description="file with the secret pepper, hex")
     session_secret_file: Path | None = Field(None, description="file with the session cookie secret, hex")
+    rules_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "rules", description="folder of the published rule sets"
+    )
     log_level: str = Field("INFO", description="root log level")
     checkpoint_interval_seconds: float = Field(
         2.0, description="how often the checkpoint publisher looks for growth"

@@ -59,7 +59,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        slugs = {404: "not-found", 405: "method-not-allowed", 401: "unauthenticated", 403: "forbidden"}
+        slugs = {
+            400: "bad-request",
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+        }
         slug = slugs.get(exc.status_code, f"http-{exc.status_code}")
         # keep the exception's headers: a 405 must name the allowed methods (Allow)
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), headers=exc.headers)
@@ -204,9 +210,10 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.auth.endpoints import router as tokens_router
     from creditbank.institutions.endpoints import router as institutions_router
     from creditbank.learners.endpoints import router as learners_router
+    from creditbank.outcomes.endpoints import router as outcomes_router
     from creditbank.transparency.endpoints import router as logs_router
 
-    for router in (institutions_router, learners_router, tokens_router, logs_router):
+    for router in (institutions_router, learners_router, tokens_router, logs_router, outcomes_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"], dependencies=[_public()])

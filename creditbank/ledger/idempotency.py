@@ -1,0 +1,86 @@
+"""Idempotent writes: the same ``Idempotency-Key`` with the same request returns the first response.
+
+How this works: the key row is inserted first, inside the request's transaction (in a savepoint).
+A concurrent request with the same key blocks on that insert until the first transaction ends:
+if it committed, the insert fails and the stored response is returned; if it rolled back, the
+second request proceeds as if it were first. The response is stored in the same transaction as
+the write, so after a crash either both are there or neither: a retry never applies twice.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from creditbank.errors import IdempotencyKeyReused, ValidationFailed
+from creditbank.ledger.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 200
+
+
+class IdempotencyKeyInvalid(ValidationFailed):
+    slug = "idempotency-key-invalid"
+    title = "The Idempotency-Key header is missing or malformed"
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: Any
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """SHA-256 of the canonical request (method, path, JSON body)."""
+    return hashlib.sha256(rfc8785.dumps({"method": method, "path": path, "body": body})).hexdigest()
+
+
+def check_key(key: str | None) -> str:
+    """Raises: IdempotencyKeyInvalid when the key is missing, empty, too long or not printable ASCII."""
+    if key is None or not key.strip():
+        raise IdempotencyKeyInvalid("send an Idempotency-Key header (e.g. a UUID) with every write")
+    if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise IdempotencyKeyInvalid(
+            f"an Idempotency-Key is at most {MAX_KEY_LENGTH} printable ASCII characters"
+        )
+    return key
+
+
+def claim(session: Session, scope: str, key: str, request_hash: str) -> StoredResponse | None:
+    """Claim ``key`` for this request, or return the response stored for it.
+
+    Returns None when this request owns the key and must do the work (then call :func:`store`).
+
+    Raises:
+        IdempotencyKeyReused: the key was used for a different request.
+    """
+    try:
+        with session.begin_nested():
+            session.add(IdempotencyRecord(scope=scope, key=key, request_hash=request_hash))
+            session.flush()
+        return None
+    except IntegrityError:
+        pass
+    row = session.get(IdempotencyRecord, (scope, key), populate_existing=True)
+    if row is None or row.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request; use a new key for a new request"
+        )
+    if (
+        row.status_code is None or row.response is None
+    ):  # pragma: no cover - claimed rows always get a response
+        raise IdempotencyKeyReused("the first request with this key did not finish")
+    return StoredResponse(status_code=row.status_code, body=json.loads(row.response))
+
+
+def store(session: Session, scope: str, key: str, status_code: int, body: Any) -> None:
+    """Store the response of a claimed key (same transaction as the write)."""
+    session.execute(
+        update(IdempotencyRecord)
+        .where(col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key)
+        .values(status_code=status_code, response=json.dumps(body, ensure_ascii=False, default=str))
+    )

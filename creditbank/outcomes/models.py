@@ -1,0 +1,123 @@
+"""Outcomes (学习成果) as posted, their current recognition, and their history.
+
+* ``outcomes`` rows are the facts an institution posted; they are never edited. A correction
+  posts a new outcome that ``supersedes`` the old one.
+* ``recognitions`` hold each outcome's current state (recognised, in review at a stage, rejected,
+  revoked, superseded), the lot it produced and the rule citation with its explanation in words.
+  It is a projection: every change to it also appends an ``outcome_events`` row, and every change
+  that matters to credits appends a ledger entry.
+* ``outcome_events`` is the history the archive shows (append-only, like the journal).
+"""
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from creditbank.db import CreditAmount, UTCDateTime, utcnow
+
+OUTCOME_TYPES = (
+    "degree_course",
+    "training_course",
+    "skill_level_certificate",
+    "one_plus_x_certificate",
+    "mooc",
+    "community_course",
+    "competition_award",
+    "work_experience",
+)
+
+
+class RecognitionStatus(StrEnum):
+    recognised = "recognised"
+    review = "review"
+    rejected = "rejected"
+    revoked = "revoked"
+    superseded = "superseded"
+
+
+class Outcome(SQLModel, table=True):
+    __tablename__ = "outcomes"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "reference", name="uq_outcomes_institution_reference"),
+        CheckConstraint("hours IS NULL OR hours >= 0", name="hours_not_negative"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    learner_id: str = Field(sa_column_args=[ForeignKey("learners.id")], max_length=40, index=True)
+    institution_id: str = Field(sa_column_args=[ForeignKey("institutions.id")], max_length=40)
+    reference: str = Field(
+        max_length=120, description="the institution's own reference, unique per institution"
+    )
+    outcome_type: str = Field(sa_type=String(32), max_length=32)
+    title: str = Field(max_length=300)
+    achieved_on: dt.date
+    hours: Decimal | None = Field(default=None, sa_type=CreditAmount, description="study hours (学时)")
+    level: str | None = Field(default=None, max_length=40)
+    score: Decimal | None = Field(default=None, sa_type=CreditAmount)
+    grade: str | None = Field(default=None, max_length=40)
+    field: str | None = Field(default=None, max_length=120)
+    course_code: str | None = Field(default=None, max_length=60)
+    identity_verified: bool = Field(default=False, sa_type=Boolean)
+    evidence_hash: str | None = Field(
+        default=None, max_length=71, description="sha256:<hex> of the evidence file"
+    )
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    request_hash: str = Field(max_length=64, description="SHA-256 of the canonical posted content")
+    supersedes_id: str | None = Field(
+        default=None, sa_column_args=[ForeignKey("outcomes.id")], max_length=40, unique=True
+    )
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Recognition(SQLModel, table=True):
+    __tablename__ = "recognitions"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('recognised', 'review', 'rejected', 'revoked', 'superseded')", name="status"
+        ),
+        Index("ix_recognitions_status_stage", "status", "stage"),
+    )
+
+    outcome_id: str = Field(sa_column_args=[ForeignKey("outcomes.id")], primary_key=True, max_length=40)
+    status: str = Field(sa_type=String(16), max_length=16)
+    stage: str | None = Field(default=None, max_length=16, description="review stage: district, city")
+    credits: Decimal = Field(
+        default=Decimal(0), sa_type=CreditAmount, description="credits (proposed in review)"
+    )
+    level: int | None = None
+    category: str | None = Field(default=None, max_length=60)
+    field: str | None = Field(default=None, max_length=120)
+    rule_id: str | None = Field(default=None, max_length=80)
+    rule_version: str | None = Field(default=None, max_length=40)
+    rule_set_id: str = Field(max_length=80)
+    rule_set_version: str = Field(max_length=40)
+    rule_set_hash: str = Field(max_length=64)
+    explanation_zh: str = Field(sa_type=Text)
+    explanation_en: str = Field(sa_type=Text)
+    review_reason_zh: str | None = Field(default=None, sa_type=Text)
+    review_reason_en: str | None = Field(default=None, sa_type=Text)
+    expires_on: dt.date | None = None
+    count_once_key: str | None = Field(default=None, max_length=200)
+    lot_id: str | None = Field(default=None, max_length=40, index=True)
+    district_reviewer: str | None = Field(default=None, max_length=40)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutcomeEvent(SQLModel, table=True):
+    __tablename__ = "outcome_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outcome_id: str = Field(sa_column_args=[ForeignKey("outcomes.id")], max_length=40, index=True)
+    kind: str = Field(
+        max_length=40, description="posted, recognised, review, decision, rejected, revoked, corrected"
+    )
+    actor_role: str = Field(max_length=20)
+    actor: str | None = Field(default=None, max_length=40)
+    detail_zh: str = Field(default="", sa_type=Text)
+    detail_en: str = Field(default="", sa_type=Text)
+    ledger_tx_id: str | None = Field(default=None, max_length=40)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
