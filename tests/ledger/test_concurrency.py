@@ -81,7 +81,7 @@ def test_concurrent_postings_stay_consistent(pg_server: PostgresServer, tmp_path
             ]
             assert seqs == list(range(expected_entries)), "sequence numbers must be gapless from 0"
             # every learner's balance equals the sum of their lots; all accounts sum to zero
-            lots = dict(
+            lots: dict[str, Decimal] = dict(
                 conn.execute(
                     text("SELECT learner_id, sum(credits) FROM ledger_lots GROUP BY learner_id")
                 ).all()
