@@ -7,16 +7,19 @@ committed when the request succeeds and rolled back when it fails. Services ``fl
 
 import datetime as dt
 import decimal
+import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, Numeric, String, event
 from sqlalchemy import create_engine as _create_engine
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import configure_mappers, instrumentation, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
+
+M = TypeVar("M", bound=SQLModel)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -128,3 +131,62 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """Yield a session in a transaction; commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def construct(model: type[M], **values: Any) -> M:
+    """A table-model instance built without validation or ORM instrumentation.
+
+    For rows a service writes itself with Core ``insert`` on a hot path (bulk posting): about 20
+    times cheaper than the model's ``__init__``. The instance carries ORM state, so fields can be
+    assigned as usual; it is not attached to a session.
+    """
+    instance = cast(M, model.model_construct(**values))
+    manager = instrumentation.manager_of_class(model)
+    if not manager.mapper.configured:
+        configure_mappers()
+    object.__setattr__(instance, "_sa_instance_state", manager._state_constructor(instance, manager))
+    return instance
+
+
+def set_fields(instance: SQLModel, **values: Any) -> None:
+    """Change fields of an instance made by :func:`construct`."""
+    instance.__dict__.update(values)
+
+
+def bulk_insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in the session's transaction: ``COPY`` on PostgreSQL, executemany elsewhere.
+
+    COPY is several times faster than row-by-row INSERTs for the bulk paths (posting, the ledger).
+    Values pass through each column type's bind processing first, so credits are quantised and
+    timestamps checked exactly as an ORM insert would. Triggers and constraints apply as usual.
+    """
+    if not rows:
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    columns = [c for c in table.columns if c.name in rows[0]]
+    decorators = [
+        c.type
+        if isinstance(c.type, TypeDecorator)
+        and type(c.type).process_bind_param is not TypeDecorator.process_bind_param
+        else None
+        for c in columns
+    ]
+    json_columns = {i for i, c in enumerate(columns) if isinstance(c.type, JSON)}
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        for row in rows:
+            values = []
+            for i, column in enumerate(columns):
+                value = row.get(column.name)
+                decorator = decorators[i]
+                if decorator is not None:
+                    value = decorator.process_bind_param(value, connection.dialect)
+                elif i in json_columns and value is not None:
+                    value = json.dumps(value, ensure_ascii=False)
+                values.append(value)
+            copy.write_row(values)

@@ -6,6 +6,7 @@ from sqlmodel import Session, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.crypto.symmetric import hmac_sha256
+from creditbank.db import utcnow
 from creditbank.errors import Forbidden, NotFound
 from creditbank.identifiers import normalise_identity_number
 from creditbank.ids import LearnerId, random_id
@@ -96,6 +97,19 @@ def link(session: Session, learner_id: LearnerId, institution_id: str) -> None:
             pass
 
 
+def link_many(session: Session, learner_ids: set[str], institution_id: str) -> None:
+    """Record links for many learners at once (idempotent, one statement)."""
+    if not learner_ids:
+        return
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect = session.get_bind().dialect.name
+    rows = [{"learner_id": lid, "institution_id": institution_id, "created_at": utcnow()} for lid in sorted(learner_ids)]
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(LearnerLink).values(rows)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["learner_id", "institution_id"]))
+
+
 def authorise_read(session: Session, principal: Principal, learner_id: str, what: str) -> Learner:
     """Check that ``principal`` may read this learner's data; log every read by someone else.
 
@@ -118,7 +132,12 @@ def authorise_read(session: Session, principal: Principal, learner_id: str, what
         raise Forbidden(f"role {principal.role.value} may not read learner records")
     learner = get(session, learner_id)
     session.add(
-        ArchiveAccess(learner_id=learner_id, reader_role=principal.role.value, reader_subject=principal.subject, what=what)
+        ArchiveAccess(
+            learner_id=learner_id,
+            reader_role=principal.role.value,
+            reader_subject=principal.subject,
+            what=what,
+        )
     )
     session.flush()
     return learner

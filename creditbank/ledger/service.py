@@ -28,7 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from creditbank.db import utcnow
+from creditbank.db import bulk_insert, construct, set_fields, utcnow
 from creditbank.ids import random_id
 from creditbank.ledger.errors import (
     AlreadyReversed,
@@ -242,7 +242,7 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
             }
         )
     store.append_leaves(session, locked, leaves)
-    session.execute(insert(JournalTransaction), tx_rows)
+    bulk_insert(session, JournalTransaction, tx_rows)
     postings = [
         {
             "transaction_id": spec.tx_id,
@@ -255,13 +255,13 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
         for i, p in enumerate(spec.postings)
     ]
     if postings:
-        session.execute(insert(Posting), postings)
+        bulk_insert(session, Posting, postings)
     for spec in specs:
         for lot in spec.new_lots:
-            lot.recognition_tx_id = spec.tx_id
+            set_fields(lot, recognition_tx_id=spec.tx_id)
     lots = [lot.model_dump() for spec in specs for lot in spec.new_lots]
     if lots:
-        session.execute(insert(Lot), lots)
+        bulk_insert(session, Lot, lots)
     if to_lock:
         try:
             with session.begin_nested():
@@ -279,12 +279,8 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
                 .values(balance=accounts[account_id].balance + delta)
             )
             accounts[account_id].balance += delta
-    ids = [spec.tx_id for spec in specs]
-    rows = {
-        t.id: t
-        for t in session.exec(select(JournalTransaction).where(col(JournalTransaction.id).in_(ids))).all()
-    }
-    return [rows[i] for i in ids]
+    # the rows just written, without reading them back (constructed, not validated: they are ours)
+    return [construct(JournalTransaction, **row) for row in tx_rows]
 
 
 # --- the interface for the other domains ---------------------------------------------------------------
@@ -310,7 +306,8 @@ class Recognition:
 
 def recognition_entry(rec: Recognition) -> tuple[EntrySpec, Lot]:
     amount = credits(rec.credits)
-    lot = Lot(
+    lot = construct(
+        Lot,
         id=random_id("lot"),
         learner_id=rec.learner_id,
         issuer_id=rec.issuer_id,
@@ -324,6 +321,7 @@ def recognition_entry(rec: Recognition) -> tuple[EntrySpec, Lot]:
         rule_set_hash=rec.rule_set_hash,
         recognition_tx_id="",
         expires_on=rec.expires_on,
+        created_at=utcnow(),
     )
     spec = EntrySpec(
         kind=TxKind.recognition,

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import insert, tuple_, update
+from sqlalchemy import tuple_, update
 from sqlmodel import Session, col, select
 
 from creditbank.crypto.symmetric import open_sealed, seal
-from creditbank.db import utcnow
+from creditbank.db import bulk_insert, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.transparency import merkle
 from creditbank.transparency.merkle import Frontier, NodeId
@@ -146,7 +146,7 @@ def append_leaves(session: Session, locked: LockedLog, leaf_hashes: Sequence[byt
         for level, idx, h in locked.frontier.append(leaf_hash):
             nodes.append({"log_id": locked.log.id, "level": level, "idx": idx, "hash": h})
     if nodes:
-        session.execute(insert(MerkleNode), nodes)
+        bulk_insert(session, MerkleNode, nodes)
     session.execute(
         update(TransparencyLog)
         .where(col(TransparencyLog.id) == locked.log.id)
