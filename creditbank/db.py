@@ -153,6 +153,9 @@ def set_fields(instance: SQLModel, **values: Any) -> None:
     instance.__dict__.update(values)
 
 
+COPY_MIN_ROWS = 32  # below this, one multi-row INSERT costs fewer round trips than COPY
+
+
 def bulk_insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     """Insert many rows in the session's transaction: ``COPY`` on PostgreSQL, executemany elsewhere.
 
@@ -164,7 +167,7 @@ def bulk_insert(session: Session, model: type[SQLModel], rows: list[dict[str, An
         return
     table = model.__table__  # type: ignore[attr-defined]
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
         session.execute(table.insert(), rows)
         return
     columns = [c for c in table.columns if c.name in rows[0]]

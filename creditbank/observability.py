@@ -10,14 +10,11 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -25,8 +22,10 @@ REQUEST_ID_HEADER = "X-Request-ID"
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        # "ts" ends in Z: always UTC, whatever the server's time zone
+        utc = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         entry: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "ts": utc + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -59,7 +58,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "creditbank_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+            "creditbank_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "creditbank_http_request_seconds",
@@ -73,33 +75,52 @@ class Metrics:
 access_log = logging.getLogger("creditbank.access")
 
 
-class RequestContextMiddleware(BaseHTTPMiddleware):
+class RequestContextMiddleware:
+    """Pure ASGI middleware: request id, access log line and metrics for every HTTP request.
+
+    (Not ``BaseHTTPMiddleware``: that wraps every request in extra tasks and streams, which costs
+    milliseconds on the posting path and breaks streaming request bodies.)
+    """
+
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        super().__init__(app)
+        self.app = app
         self.metrics = metrics
 
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         start = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers[REQUEST_ID_HEADER] = request_id
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(request.method, template, str(status)).inc()
-            self.metrics.latency.labels(request.method, template).observe(elapsed)
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(elapsed)
             access_log.info(
                 "request",
                 extra={
                     "fields": {
-                        "method": request.method,
+                        "method": method,
                         "route": template,
                         "status": status,
                         "ms": round(elapsed * 1000, 2),
