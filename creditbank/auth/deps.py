@@ -67,10 +67,9 @@ InstitutionOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.institution, Ro
 InstitutionOnly = Annotated[Principal, Depends(RoleGuard(Role.institution))]
 ReviewerOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.reviewer, Role.admin))]
 LearnerOnly = Annotated[Principal, Depends(RoleGuard(Role.learner))]
+LearnerOrInstitution = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.institution))]
 AnyRole = Annotated[Principal, Depends(RoleGuard(*Role))]
-LearnerInstitutionAdmin = Annotated[
-    Principal, Depends(RoleGuard(Role.learner, Role.institution, Role.admin))
-]
+LearnerInstitutionAdmin = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.institution, Role.admin))]
 ArchiveReader = Annotated[
     Principal, Depends(RoleGuard(Role.learner, Role.institution, Role.admin, Role.auditor))
 ]

@@ -1,0 +1,211 @@
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
+
+from creditbank.auth.deps import AnyRole, InstitutionOnly, LearnerOrInstitution, Public
+from creditbank.auth.models import Role
+from creditbank.catalog import exchange
+from creditbank.catalog import service as catalog
+from creditbank.catalog.models import Conversion, TransferRequest
+from creditbank.catalog.schemas import (
+    AcceptCertificates,
+    ConversionPublic,
+    EquivalenceCreate,
+    EquivalencePublic,
+    ProgrammeCreate,
+    ProgrammePublic,
+    RejectTransfer,
+    SharedCourseCreate,
+    SharedCoursePublic,
+    TransferCreate,
+    TransferIssued,
+    TransferPublic,
+)
+from creditbank.deps import ContextDep, SessionDep
+from creditbank.errors import ValidationFailed
+from creditbank.ledger import idempotency
+from creditbank.outcomes.endpoints import IdempotencyKey
+
+router = APIRouter(prefix="/api/v1", tags=["catalogue and transfers"])
+
+
+@router.post("/programmes", status_code=status.HTTP_201_CREATED, response_model=ProgrammePublic)
+def create_programme(body: ProgrammeCreate, session: SessionDep, who: InstitutionOnly) -> ProgrammePublic:
+    """Create a programme of your institution that converted credits can count towards."""
+    row = catalog.create_programme(session, who.subject or "", body)
+    return ProgrammePublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/programmes", response_model=list[ProgrammePublic], dependencies=[Public])
+def list_programmes(
+    session: SessionDep, institution_id: Annotated[str | None, Query(max_length=40)] = None
+) -> list[ProgrammePublic]:
+    """Programmes (public), optionally of one institution."""
+    return [
+        ProgrammePublic.model_validate(r, from_attributes=True)
+        for r in catalog.list_programmes(session, institution_id)
+    ]
+
+
+@router.post("/shared-courses", status_code=status.HTTP_201_CREATED, response_model=SharedCoursePublic)
+def publish_course(body: SharedCourseCreate, session: SessionDep, who: InstitutionOnly) -> SharedCoursePublic:
+    """Publish a course open to other schools' learners (课程跨校共享)."""
+    row = catalog.publish_course(session, who.subject or "", body)
+    return SharedCoursePublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/shared-courses", response_model=list[SharedCoursePublic], dependencies=[Public])
+def list_courses(
+    session: SessionDep, institution_id: Annotated[str | None, Query(max_length=40)] = None
+) -> list[SharedCoursePublic]:
+    """The catalogue of shared courses (public)."""
+    return [
+        SharedCoursePublic.model_validate(r, from_attributes=True)
+        for r in catalog.list_shared_courses(session, institution_id)
+    ]
+
+
+@router.post("/equivalences", status_code=status.HTTP_201_CREATED, response_model=EquivalencePublic)
+def create_equivalence(
+    body: EquivalenceCreate, session: SessionDep, who: InstitutionOnly
+) -> EquivalencePublic:
+    """Publish a course equivalence: which lots your institution converts into one of its courses."""
+    row = catalog.create_equivalence(session, who.subject or "", body)
+    return EquivalencePublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/equivalences", response_model=list[EquivalencePublic], dependencies=[Public])
+def list_equivalences(
+    session: SessionDep, institution_id: Annotated[str, Query(min_length=1, max_length=40)]
+) -> list[EquivalencePublic]:
+    """An institution's published course equivalences (public)."""
+    return [
+        EquivalencePublic.model_validate(r, from_attributes=True)
+        for r in catalog.list_equivalences(session, institution_id)
+    ]
+
+
+def _transfer(row: TransferRequest) -> TransferPublic:
+    return TransferPublic.model_validate(row, from_attributes=True)
+
+
+def _conversion(row: Conversion) -> ConversionPublic:
+    return ConversionPublic.model_validate(row, from_attributes=True)
+
+
+def _idempotent(session: Any, who: Any, key: str | None, path: str, body: Any) -> tuple[str, str, Any]:
+    checked = idempotency.check_key(key)
+    scope = f"{who.role.value}:{who.subject}"
+    stored = idempotency.claim(session, scope, checked, idempotency.fingerprint("POST", path, body))
+    return scope, checked, stored
+
+
+@router.post("/transfers", status_code=status.HTTP_201_CREATED, response_model=TransferIssued)
+def request_transfer(
+    body: TransferCreate,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: LearnerOrInstitution,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Ask to transfer lots to another school's programme; the certificates are issued at once.
+    A learner asks for their own lots; an issuing institution needs the learner's consent."""
+    scope, key, stored = _idempotent(
+        session, who, idempotency_key, "/api/v1/transfers", body.model_dump(mode="json")
+    )
+    if stored is not None:
+        return JSONResponse(stored.body, status_code=stored.status_code)
+    learner_id = body.learner_id or (who.subject if who.role is Role.learner else None)
+    if not learner_id:
+        raise ValidationFailed("learner_id: an institution must name the learner")
+    transfer, certificates = exchange.request_transfer(
+        session,
+        ctx,
+        who,
+        learner_id=learner_id,
+        lot_ids=body.lot_ids,
+        destination_institution_id=body.destination_institution_id,
+        programme_id=body.programme_id,
+        learner_consent=body.learner_consent,
+    )
+    payload = TransferIssued(**_transfer(transfer).model_dump(), certificates=certificates).model_dump(
+        mode="json"
+    )
+    idempotency.store(session, scope, key, 201, payload)
+    return JSONResponse(payload, status_code=201)
+
+
+@router.get("/transfers", response_model=list[TransferPublic])
+def list_transfers(
+    session: SessionDep,
+    who: AnyRole,
+    direction: Annotated[Literal["incoming", "outgoing"] | None, Query()] = None,
+) -> list[TransferPublic]:
+    """Your transfers: a learner's own; an institution's incoming (default) or outgoing."""
+    return [_transfer(t) for t in exchange.list_transfers(session, who, direction)]
+
+
+@router.get("/transfers/{transfer_id}", response_model=TransferIssued)
+def get_transfer(transfer_id: str, session: SessionDep, who: AnyRole) -> TransferIssued:
+    """One transfer with its certificates (its learner, destination, issuers, admins, auditors)."""
+    transfer = exchange.get_transfer(session, transfer_id)
+    exchange.authorise_transfer(session, who, transfer)
+    return TransferIssued(
+        **_transfer(transfer).model_dump(), certificates=exchange.transfer_documents(session, transfer)
+    )
+
+
+@router.post("/transfers/{transfer_id}/accept", response_model=ConversionPublic)
+def accept_transfer(
+    transfer_id: str,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Destination only: verify the transfer's certificates and convert the lots (once, ever)."""
+    scope, key, stored = _idempotent(
+        session, who, idempotency_key, f"/api/v1/transfers/{transfer_id}/accept", {}
+    )
+    if stored is not None:
+        return JSONResponse(stored.body, status_code=stored.status_code)
+    accepted = exchange.accept_transfer(session, ctx, who, transfer_id)
+    payload = _conversion(accepted.conversion).model_dump(mode="json")
+    idempotency.store(session, scope, key, 200, payload)
+    return JSONResponse(payload)
+
+
+@router.post("/transfers/{transfer_id}/reject", response_model=TransferPublic)
+def reject_transfer(
+    transfer_id: str, body: RejectTransfer, session: SessionDep, who: InstitutionOnly
+) -> TransferPublic:
+    """Destination only: decline a transfer, with a reason."""
+    return _transfer(exchange.reject_transfer(session, who, transfer_id, body.reason))
+
+
+@router.post("/conversions", status_code=status.HTTP_201_CREATED, response_model=ConversionPublic)
+def accept_certificates(
+    body: AcceptCertificates,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Accept certificates a learner brings (verified like any outside verifier would) and convert
+    their lots into one of your programmes. The same lots convert once, at any school."""
+    scope, key, stored = _idempotent(
+        session, who, idempotency_key, "/api/v1/conversions", body.model_dump(mode="json")
+    )
+    if stored is not None:
+        return JSONResponse(stored.body, status_code=stored.status_code)
+    accepted = exchange.accept_certificates(
+        session,
+        ctx,
+        institution_id=who.subject or "",
+        programme_id=body.programme_id,
+        documents=body.certificates,
+    )
+    payload = _conversion(accepted.conversion).model_dump(mode="json")
+    idempotency.store(session, scope, key, 201, payload)
+    return JSONResponse(payload, status_code=201)

@@ -1,0 +1,382 @@
+"""Credit exchange between schools: transfer requests, certificate acceptance, conversion.
+
+How an acceptance works (:func:`accept_certificates`, one transaction):
+
+1. Every certificate is verified as any outside verifier would (signature, issuer key at signing
+   time, issuer registered, status, validity, ledger inclusion against a signed checkpoint).
+2. The lots they vouch for are read from the ledger, with the facts of their outcomes.
+3. The rule set in force, plus the destination's own course equivalences, plans the conversion
+   under the programme's caps (at most 50 % of graduation credits, certificate limits,
+   count-once awards).
+4. The ledger converts the lots the plan uses. Its lot locks make "each lot once" a database
+   fact: a second acceptance of the same lots, here or at another school, at the same moment or
+   later, gets :class:`~creditbank.ledger.errors.LotAlreadyConverted` (409).
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
+from creditbank.catalog import service as catalog
+from creditbank.catalog.models import Conversion, Programme, TransferRequest
+from creditbank.context import AppContext
+from creditbank.credentials import issuance
+from creditbank.credentials.local_resolver import DatabaseResolver
+from creditbank.credentials.models import Certificate
+from creditbank.credentials.verification import Report, verify_certificate
+from creditbank.db import utcnow
+from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from creditbank.ids import random_id
+from creditbank.ledger import service as ledger
+from creditbank.ledger.errors import LotAlreadyConverted, LotNotFound
+from creditbank.ledger.models import Lot, LotLock
+from creditbank.outcomes.models import Outcome, Recognition
+from creditbank.outcomes.rulesets import rule_book
+from creditbank.rule_engine import LotFacts, ProgrammeFacts, convert
+from creditbank.rule_engine.models import ConversionPlan
+
+
+class CertificateRejected(ValidationFailed):
+    slug = "certificate-rejected"
+    title = "A certificate did not pass verification"
+
+
+class NothingToConvert(ValidationFailed):
+    slug = "nothing-to-convert"
+    title = "The rules convert none of these lots for this programme"
+
+
+class TransferNotFound(NotFound):
+    slug = "transfer-not-found"
+    title = "No such transfer"
+
+
+class TransferClosed(Conflict):
+    slug = "transfer-closed"
+    title = "This transfer was already decided"
+
+
+class ConsentRequired(ValidationFailed):
+    slug = "consent-required"
+    title = "An institution needs the learner's consent to transfer their credits"
+
+
+@dataclass
+class Accepted:
+    conversion: Conversion
+    plan: ConversionPlan
+    reports: list[Report]
+
+
+def _lot_ids_of(document: dict[str, Any]) -> list[str]:
+    """The lot ids a (lot or CLR) certificate vouches for, from its ``creditTransfer`` objects."""
+    subject = document.get("credentialSubject")
+    found: list[str] = []
+    if isinstance(subject, dict):
+        transfer = subject.get("creditTransfer")
+        if isinstance(transfer, dict):
+            lots = transfer.get("lotIds")
+            found += [str(x) for x in lots] if isinstance(lots, list) else []
+        for inner in subject.get("verifiableCredential", []) or []:
+            if isinstance(inner, dict):
+                found += _lot_ids_of(inner)
+    return list(dict.fromkeys(found))
+
+
+def lot_facts(session: Session, lot_ids: Sequence[str]) -> tuple[list[Lot], list[LotFacts]]:
+    lots = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(lot_ids))).all()}
+    missing = [i for i in lot_ids if i not in lots]
+    if missing:
+        raise LotNotFound(f"no lot {missing[0]}")
+    outcome_ids = [lot.outcome_id for lot in lots.values() if lot.outcome_id]
+    outcomes = {o.id: o for o in session.exec(select(Outcome).where(col(Outcome.id).in_(outcome_ids))).all()}
+    recs = {
+        r.outcome_id: r
+        for r in session.exec(select(Recognition).where(col(Recognition.outcome_id).in_(outcome_ids))).all()
+    }
+    locked = set(session.exec(select(LotLock.lot_id).where(col(LotLock.lot_id).in_(lot_ids))).all())
+    facts: list[LotFacts] = []
+    for lot_id in lot_ids:
+        lot = lots[lot_id]
+        outcome = outcomes.get(lot.outcome_id or "")
+        rec = recs.get(lot.outcome_id or "")
+        facts.append(
+            LotFacts(
+                lot_id=lot.id,
+                outcome_type=(outcome.outcome_type if outcome else "training_course"),
+                title=outcome.title if outcome else lot.rule_id,
+                credits=lot.credits,
+                level=lot.level,
+                outcome_level=outcome.level if outcome else None,
+                category=lot.category,
+                field=lot.field or (outcome.field if outcome else None),
+                course_code=outcome.course_code if outcome else None,
+                grade=outcome.grade if outcome else None,
+                score=outcome.score if outcome else None,
+                achieved_on=outcome.achieved_on if outcome else None,
+                count_once_key=rec.count_once_key if rec else None,
+                already_converted=lot.id in locked,
+            )
+        )
+    return [lots[i] for i in lot_ids], facts
+
+
+def plan_conversion(
+    session: Session, ctx: AppContext, programme: Programme, lot_ids: Sequence[str], today: dt.date
+) -> tuple[list[Lot], ConversionPlan]:
+    lots, facts = lot_facts(session, lot_ids)
+    credits, certificates = catalog.converted_credits(session, programme.id)
+    rule_set = catalog.with_equivalences(
+        session, rule_book(ctx.settings.rules_dir).in_force(today), programme.institution_id
+    )
+    facts_programme = ProgrammeFacts(
+        programme_id=programme.id,
+        institution_id=programme.institution_id,
+        title=programme.title_zh,
+        graduation_credits=programme.graduation_credits,
+        already_converted_credits=credits,
+        already_converted_certificates=certificates,
+    )
+    return lots, convert(rule_set, facts, facts_programme, as_of=today)
+
+
+def accept_certificates(
+    session: Session,
+    ctx: AppContext,
+    *,
+    institution_id: str,
+    programme_id: str,
+    documents: Sequence[dict[str, Any]],
+    transfer_id: str | None = None,
+    today: dt.date | None = None,
+) -> Accepted:
+    """Verify certificates and convert the lots they vouch for into a programme of this institution.
+
+    Raises:
+        ProgrammeNotFound: the programme is not this institution's.
+        CertificateRejected: a certificate failed a check (the report is in the problem).
+        NothingToConvert: the rules use none of the lots (the reasons are in the problem).
+        LotAlreadyConverted: a lot was converted before (here or elsewhere), or concurrently.
+    """
+    today = today or dt.date.today()
+    programme = catalog.get_programme(session, programme_id)
+    if programme.institution_id != institution_id:
+        raise catalog.ProgrammeNotFound(f"no programme {programme_id} at this institution")
+    resolver = DatabaseResolver(session, ctx.settings.base_url)
+    reports = [verify_certificate(doc, resolver) for doc in documents]
+    for doc, report in zip(documents, reports, strict=True):
+        if not report.valid:
+            failed = [c for c in report.checks if not c.ok]
+            raise CertificateRejected(
+                f"certificate {doc.get('id', '?')} failed: "
+                + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+                report=report.to_json(),
+            )
+    lot_ids = list(dict.fromkeys(i for doc in documents for i in _lot_ids_of(doc)))
+    if not lot_ids:
+        raise NothingToConvert("the certificates name no credit lots")
+    lots, plan = plan_conversion(session, ctx, programme, lot_ids, today)
+    already = [f for f in plan.skipped if f.reason == "already_converted"]
+    if already and not plan.items:
+        raise LotAlreadyConverted(
+            f"lot {already[0].lot_id} is already converted", lots=[f.lot_id for f in already]
+        )
+    used: list[str] = list(dict.fromkeys(str(lot_id) for item in plan.items for lot_id in item.lot_ids))
+    if not used:
+        raise NothingToConvert(
+            "the rules convert none of these lots: " + "; ".join(s.explanation.en for s in plan.skipped),
+            skipped=[s.model_dump(mode="json") for s in plan.skipped],
+        )
+    learner_ids = {lot.learner_id for lot in lots if lot.id in used}
+    if len(learner_ids) != 1:
+        raise NothingToConvert("the certificates are for more than one learner")
+    learner_id = learner_ids.pop()
+    conversion_id = random_id("cnv")
+    credential_ids = [str(doc.get("id", "")) for doc in documents]
+    tx = ledger.convert_lots(
+        session,
+        learner_id=learner_id,
+        lot_ids=used,
+        programme_id=programme.id,
+        institution_id=institution_id,
+        details={
+            "conversion": conversion_id,
+            "credits": str(plan.total_credits),
+            "rule_set_hash": plan.rule_set_hash,
+            "items": [
+                {
+                    "rule": i.rule_id,
+                    "version": i.rule_version,
+                    "destination": i.destination_code,
+                    "lots": list(i.lot_ids),
+                }
+                for i in plan.items
+            ],
+        },
+    )
+    conversion = Conversion(
+        id=conversion_id,
+        learner_id=learner_id,
+        institution_id=institution_id,
+        programme_id=programme.id,
+        transfer_id=transfer_id,
+        credential_ids=credential_ids,
+        lot_ids=used,
+        credits=plan.total_credits,
+        plan=plan.model_dump(mode="json"),
+        ledger_tx_id=tx.id,
+    )
+    session.add(conversion)
+    session.flush()
+    return Accepted(conversion=conversion, plan=plan, reports=reports)
+
+
+def request_transfer(
+    session: Session,
+    ctx: AppContext,
+    who: Principal,
+    *,
+    learner_id: str,
+    lot_ids: Sequence[str],
+    destination_institution_id: str,
+    programme_id: str,
+    learner_consent: str | None = None,
+) -> tuple[TransferRequest, list[dict[str, Any]]]:
+    """A learner (for their own lots) or an issuing institution (with the learner's consent) asks
+    to move lots to a destination programme; the issuers' certificates are issued at once.
+
+    Raises:
+        Forbidden, ConsentRequired, ProgrammeNotFound, and what certificate issuance raises.
+    """
+    if who.role is Role.learner and who.subject != learner_id:
+        raise Forbidden("a learner may transfer only their own credits")
+    if who.role is Role.institution and not learner_consent:
+        raise ConsentRequired("send learner_consent: a reference to the learner's signed consent")
+    programme = catalog.get_programme(session, programme_id)
+    if programme.institution_id != destination_institution_id:
+        raise catalog.ProgrammeNotFound(f"no programme {programme_id} at {destination_institution_id}")
+    lots = session.exec(select(Lot).where(col(Lot.id).in_(list(lot_ids)))).all()
+    if len(lots) != len(set(lot_ids)) or any(lot.learner_id != learner_id for lot in lots):
+        raise LotNotFound("every lot must exist and be the learner's")
+    if who.role is Role.institution and any(lot.issuer_id != who.subject for lot in lots):
+        raise Forbidden("an institution may transfer only lots it issued")
+    certificates: list[dict[str, Any]] = []
+    ids: list[str] = []
+    for lot_id in dict.fromkeys(lot_ids):
+        issued = issuance.issue_lot_certificate(
+            session, ctx, lot_id=lot_id, destination_institution_id=destination_institution_id
+        )
+        certificates.append(issued.credential)
+        ids.append(issued.certificate.id)
+    transfer = TransferRequest(
+        id=random_id("trf"),
+        learner_id=learner_id,
+        destination_institution_id=destination_institution_id,
+        programme_id=programme_id,
+        lot_ids=list(dict.fromkeys(lot_ids)),
+        certificate_ids=ids,
+        requested_by_role=who.role.value,
+        requested_by=who.subject,
+        learner_consent=learner_consent,
+    )
+    session.add(transfer)
+    session.flush()
+    return transfer, certificates
+
+
+def get_transfer(session: Session, transfer_id: str) -> TransferRequest:
+    """Raises: TransferNotFound."""
+    row = session.get(TransferRequest, transfer_id)
+    if row is None:
+        raise TransferNotFound(f"no transfer {transfer_id}")
+    return row
+
+
+def authorise_transfer(session: Session, who: Principal, transfer: TransferRequest) -> None:
+    """Learner of the transfer, its destination, an issuer of its lots, admins and auditors.
+
+    Raises: TransferNotFound (to everyone else, so ids cannot be probed)."""
+    if who.role in (Role.admin, Role.auditor):
+        return
+    if who.role is Role.learner and who.subject == transfer.learner_id:
+        return
+    if who.role is Role.institution:
+        if who.subject == transfer.destination_institution_id:
+            return
+        issuers = set(session.exec(select(Lot.issuer_id).where(col(Lot.id).in_(transfer.lot_ids))).all())
+        if who.subject in issuers:
+            return
+    raise TransferNotFound(f"no transfer {transfer.id}")
+
+
+def transfer_documents(session: Session, transfer: TransferRequest) -> list[dict[str, Any]]:
+    rows = session.exec(select(Certificate).where(col(Certificate.id).in_(transfer.certificate_ids))).all()
+    by_id = {r.id: r.document for r in rows}
+    return [by_id[i] for i in transfer.certificate_ids if i in by_id]
+
+
+def accept_transfer(session: Session, ctx: AppContext, who: Principal, transfer_id: str) -> Accepted:
+    """The destination accepts a transfer addressed to it (verify, plan, convert).
+
+    Raises: TransferNotFound, TransferClosed, and what :func:`accept_certificates` raises.
+    """
+    transfer = get_transfer(session, transfer_id)
+    if who.subject != transfer.destination_institution_id:
+        raise TransferNotFound(f"no incoming transfer {transfer_id}")
+    if transfer.status != "issued":
+        raise TransferClosed(f"transfer {transfer_id} is {transfer.status}")
+    accepted = accept_certificates(
+        session,
+        ctx,
+        institution_id=transfer.destination_institution_id,
+        programme_id=transfer.programme_id,
+        documents=transfer_documents(session, transfer),
+        transfer_id=transfer.id,
+    )
+    transfer.status = "accepted"
+    transfer.conversion_id = accepted.conversion.id
+    transfer.decided_at = utcnow()
+    session.add(transfer)
+    session.flush()
+    return accepted
+
+
+def reject_transfer(session: Session, who: Principal, transfer_id: str, reason: str) -> TransferRequest:
+    """Raises: TransferNotFound, TransferClosed."""
+    transfer = get_transfer(session, transfer_id)
+    if who.subject != transfer.destination_institution_id:
+        raise TransferNotFound(f"no incoming transfer {transfer_id}")
+    if transfer.status != "issued":
+        raise TransferClosed(f"transfer {transfer_id} is {transfer.status}")
+    transfer.status = "rejected"
+    transfer.reason = reason
+    transfer.decided_at = utcnow()
+    session.add(transfer)
+    session.flush()
+    return transfer
+
+
+def list_transfers(session: Session, who: Principal, direction: str | None = None) -> list[TransferRequest]:
+    stmt = select(TransferRequest).order_by(col(TransferRequest.created_at).desc())
+    if who.role is Role.learner:
+        stmt = stmt.where(col(TransferRequest.learner_id) == who.subject)
+    elif who.role is Role.institution:
+        if direction == "outgoing":
+            stmt = stmt.where(col(TransferRequest.requested_by) == who.subject)
+        else:
+            stmt = stmt.where(col(TransferRequest.destination_institution_id) == who.subject)
+    return list(session.exec(stmt.limit(500)).all())
+
+
+def conversions_of(session: Session, learner_id: str) -> list[Conversion]:
+    stmt = (
+        select(Conversion)
+        .where(col(Conversion.learner_id) == learner_id)
+        .order_by(col(Conversion.created_at))
+    )
+    return list(session.exec(stmt).all())

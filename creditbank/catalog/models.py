@@ -1,0 +1,124 @@
+"""Programmes, shared courses (课程跨校共享) and course equivalences between institutions.
+
+A programme is what converted credits count towards (with the pilot's caps). A shared course is
+a course an institution opens to other schools' learners. A course equivalence says which lots
+(matched like a rule's ``lot`` matcher) a destination institution accepts for one of its
+courses, generic courses or elective buckets, with a grade mapping. At conversion time the
+destination's equivalences join the published conversion rules of the rule set in force.
+"""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from creditbank.db import CreditAmount, UTCDateTime, utcnow
+
+
+class Programme(SQLModel, table=True):
+    __tablename__ = "programmes"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "code", name="uq_programmes_institution_code"),
+        CheckConstraint("graduation_credits > 0", name="graduation_credits_positive"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    institution_id: str = Field(sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True)
+    code: str = Field(max_length=60)
+    title_zh: str = Field(max_length=200)
+    title_en: str = Field(max_length=200)
+    graduation_credits: Decimal = Field(sa_type=CreditAmount, description="credits needed to graduate")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SharedCourse(SQLModel, table=True):
+    __tablename__ = "shared_courses"
+    __table_args__ = (UniqueConstraint("institution_id", "code", name="uq_shared_courses_institution_code"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    institution_id: str = Field(sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True)
+    code: str = Field(max_length=60)
+    title_zh: str = Field(max_length=200)
+    title_en: str = Field(max_length=200)
+    credits: Decimal = Field(sa_type=CreditAmount, description="credits")
+    level: int = Field(ge=1, le=7)
+    field: str = Field(default="", max_length=120)
+    open_to_other_schools: bool = Field(default=True, sa_type=Boolean)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CourseEquivalence(SQLModel, table=True):
+    __tablename__ = "course_equivalences"
+    __table_args__ = (
+        CheckConstraint(
+            "destination_kind IN ('course', 'generic_course', 'elective_bucket')", name="destination_kind"
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    institution_id: str = Field(
+        sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True, description="destination"
+    )
+    source_institution_id: str | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("institutions.id")],
+        max_length=40,
+        description="only lots issued by this institution (None: any issuer)",
+    )
+    requires: dict[str, Any] = Field(sa_type=JSON, description="all_of / any_of / n_of / lot, as in rules/")
+    destination_kind: str = Field(sa_type=String(20), max_length=20)
+    destination_code: str = Field(max_length=60)
+    destination_title_zh: str = Field(max_length=200)
+    destination_title_en: str = Field(max_length=200)
+    credits: Decimal = Field(sa_type=CreditAmount, description="credits granted")
+    grade_mapping: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    version: int = Field(default=1)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TransferRequest(SQLModel, table=True):
+    """A request to move credit lots to a destination institution's programme (学分跨校通兑)."""
+
+    __tablename__ = "transfer_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('issued', 'accepted', 'rejected', 'withdrawn')", name="status"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    learner_id: str = Field(sa_column_args=[ForeignKey("learners.id")], max_length=40, index=True)
+    destination_institution_id: str = Field(
+        sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True
+    )
+    programme_id: str = Field(sa_column_args=[ForeignKey("programmes.id")], max_length=40)
+    lot_ids: list[str] = Field(sa_type=JSON)
+    certificate_ids: list[str] = Field(sa_type=JSON, description="the issued certificates (bank ids)")
+    requested_by_role: str = Field(max_length=20)
+    requested_by: str | None = Field(default=None, max_length=40)
+    learner_consent: str | None = Field(
+        default=None, max_length=300, description="when an institution asked: the learner's consent reference"
+    )
+    status: str = Field(default="issued", sa_type=String(12), max_length=12)
+    conversion_id: str | None = Field(default=None, max_length=40)
+    reason: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Conversion(SQLModel, table=True):
+    """A conversion a destination made: the plan the rules produced and the ledger entry."""
+
+    __tablename__ = "conversions"
+
+    id: str = Field(primary_key=True, max_length=40)
+    learner_id: str = Field(sa_column_args=[ForeignKey("learners.id")], max_length=40, index=True)
+    institution_id: str = Field(sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True)
+    programme_id: str = Field(sa_column_args=[ForeignKey("programmes.id")], max_length=40)
+    transfer_id: str | None = Field(default=None, max_length=40)
+    credential_ids: list[str] = Field(sa_type=JSON, description="ids of the certificates accepted")
+    lot_ids: list[str] = Field(sa_type=JSON)
+    credits: Decimal = Field(sa_type=CreditAmount, description="credits counted towards the programme")
+    plan: dict[str, Any] = Field(sa_type=JSON, description="items and skipped lots, with explanations")
+    ledger_tx_id: str = Field(sa_column_args=[ForeignKey("ledger_transactions.id")], max_length=40)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

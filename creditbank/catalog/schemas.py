@@ -1,0 +1,124 @@
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProgrammeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=60, description="programme code, e.g. 510201")
+    title_zh: str = Field(min_length=1, max_length=200)
+    title_en: str = Field(min_length=1, max_length=200)
+    graduation_credits: Decimal = Field(gt=0, le=1000, max_digits=7, decimal_places=1)
+
+
+class ProgrammePublic(ProgrammeCreate):
+    id: str
+    institution_id: str
+    created_at: dt.datetime
+
+
+class SharedCourseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=60)
+    title_zh: str = Field(min_length=1, max_length=200)
+    title_en: str = Field(min_length=1, max_length=200)
+    credits: Decimal = Field(gt=0, le=60, max_digits=5, decimal_places=1)
+    level: int = Field(ge=1, le=7, description="framework level 1-7")
+    field: str = Field("", max_length=120)
+    open_to_other_schools: bool = Field(
+        True, description="课程跨校共享: learners of other schools may take it"
+    )
+
+
+class SharedCoursePublic(SharedCourseCreate):
+    id: str
+    institution_id: str
+    created_at: dt.datetime
+
+
+class EquivalenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source_institution_id: str | None = Field(None, max_length=40, description="only lots from this issuer")
+    requires: dict[str, Any] = Field(
+        description=(
+            "which lots count: {lot: {...}} or {all_of|any_of: [...]} or {n_of: {n, items}}, as in rules/"
+        )
+    )
+    destination_kind: Literal["course", "generic_course", "elective_bucket"]
+    destination_code: str = Field(min_length=1, max_length=60)
+    destination_title_zh: str = Field(min_length=1, max_length=200)
+    destination_title_en: str = Field(min_length=1, max_length=200)
+    credits: Decimal = Field(gt=0, le=60, max_digits=5, decimal_places=1)
+    grade_mapping: dict[str, Any] | None = Field(None, description="scale, grades, score_bands, default")
+
+
+class EquivalencePublic(EquivalenceCreate):
+    id: str
+    institution_id: str
+    version: int
+    created_at: dt.datetime
+
+
+class TransferCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    learner_id: str | None = Field(
+        None, max_length=40, description="whose lots (an institution must say; a learner may omit)"
+    )
+    lot_ids: list[str] = Field(min_length=1, max_length=50, description="the credit lots to transfer")
+    destination_institution_id: str = Field(min_length=1, max_length=40)
+    programme_id: str = Field(min_length=1, max_length=40, description="the destination's programme")
+    learner_consent: str | None = Field(
+        None,
+        min_length=4,
+        max_length=300,
+        description="required when an institution asks: the consent reference",
+    )
+
+
+class TransferPublic(BaseModel):
+    id: str
+    learner_id: str
+    destination_institution_id: str
+    programme_id: str
+    lot_ids: list[str]
+    certificate_ids: list[str]
+    status: str = Field(description="issued, accepted, rejected or withdrawn")
+    conversion_id: str | None
+    reason: str | None
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+class TransferIssued(TransferPublic):
+    certificates: list[dict[str, Any]] = Field(description="the signed certificates, one per lot")
+
+
+class AcceptCertificates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    programme_id: str = Field(min_length=1, max_length=40, description="your programme to convert into")
+    certificates: list[dict[str, Any]] = Field(min_length=1, max_length=50, description="signed certificates")
+
+
+class RejectTransfer(BaseModel):
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class ConversionPublic(BaseModel):
+    id: str
+    learner_id: str
+    institution_id: str
+    programme_id: str
+    transfer_id: str | None
+    credential_ids: list[str]
+    lot_ids: list[str]
+    credits: Decimal = Field(description="credits counted towards the programme")
+    plan: dict[str, Any] = Field(description="converted items and skipped lots, each with its explanation")
+    ledger_tx_id: str
+    created_at: dt.datetime

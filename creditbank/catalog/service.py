@@ -1,0 +1,169 @@
+"""Programmes, shared courses and course equivalences; and the conversion rules they make.
+
+An institution's equivalences are checked with the rule engine's own schemas when they are
+saved (so a bad matcher is a 422 then, not a surprise at conversion time), and at conversion
+they join the published conversion rules of the rule set in force as rules named
+``EQ-<id>`` (version = the equivalence's version), restricted to that institution.
+"""
+
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from creditbank.catalog.models import CourseEquivalence, Programme, SharedCourse
+from creditbank.catalog.schemas import EquivalenceCreate, ProgrammeCreate, SharedCourseCreate
+from creditbank.errors import Conflict, NotFound, ValidationFailed
+from creditbank.ids import random_id
+from creditbank.rule_engine import RuleSet
+from creditbank.rule_engine.loader import Placed
+from creditbank.rule_engine.schemas import ConversionRule
+
+
+class ProgrammeNotFound(NotFound):
+    slug = "programme-not-found"
+    title = "No such programme"
+
+
+class CodeTaken(Conflict):
+    slug = "code-taken"
+    title = "This institution already has an entry with that code"
+
+
+class EquivalenceInvalid(ValidationFailed):
+    slug = "equivalence-invalid"
+    title = "The course equivalence is not valid"
+
+
+def create_programme(session: Session, institution_id: str, body: ProgrammeCreate) -> Programme:
+    """Raises: CodeTaken."""
+    row = Programme(id=random_id("prg"), institution_id=institution_id, **body.model_dump())
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise CodeTaken(f"programme {body.code} exists") from exc
+    return row
+
+
+def get_programme(session: Session, programme_id: str) -> Programme:
+    """Raises: ProgrammeNotFound."""
+    row = session.get(Programme, programme_id)
+    if row is None:
+        raise ProgrammeNotFound(f"no programme {programme_id}")
+    return row
+
+
+def list_programmes(session: Session, institution_id: str | None = None) -> list[Programme]:
+    stmt = select(Programme).order_by(col(Programme.created_at))
+    if institution_id:
+        stmt = stmt.where(col(Programme.institution_id) == institution_id)
+    return list(session.exec(stmt).all())
+
+
+def publish_course(session: Session, institution_id: str, body: SharedCourseCreate) -> SharedCourse:
+    """Raises: CodeTaken."""
+    row = SharedCourse(id=random_id("crs"), institution_id=institution_id, **body.model_dump())
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise CodeTaken(f"course {body.code} exists") from exc
+    return row
+
+
+def list_shared_courses(session: Session, institution_id: str | None = None) -> list[SharedCourse]:
+    stmt = (
+        select(SharedCourse).where(col(SharedCourse.open_to_other_schools)).order_by(col(SharedCourse.code))
+    )
+    if institution_id:
+        stmt = stmt.where(col(SharedCourse.institution_id) == institution_id)
+    return list(session.exec(stmt).all())
+
+
+def _rule(
+    row: CourseEquivalence | None, institution_id: str, body: EquivalenceCreate, rule_id: str, version: int
+) -> ConversionRule:
+    data: dict[str, Any] = {
+        "id": rule_id,
+        "version": version,
+        "kind": "conversion",
+        "title": {"zh": body.destination_title_zh, "en": body.destination_title_en},
+        "effective": {"from": "2000-01-01"},
+        "source": {
+            "document": "course equivalence published by the destination institution",
+            "issuer": institution_id,
+        },
+        "priority": 5,
+        "requires": body.requires,
+        "destination": {
+            "kind": body.destination_kind,
+            "code": body.destination_code,
+            "title": {"zh": body.destination_title_zh, "en": body.destination_title_en},
+            **(
+                {"max_credits": body.credits}
+                if body.destination_kind == "elective_bucket"
+                else {"credits": body.credits}
+            ),
+        },
+        "institutions": [institution_id],
+    }
+    if body.grade_mapping is not None:
+        data["grade_mapping"] = body.grade_mapping
+    return ConversionRule.model_validate(data)
+
+
+def create_equivalence(session: Session, institution_id: str, body: EquivalenceCreate) -> CourseEquivalence:
+    """Save an equivalence after checking it with the rule engine's schemas.
+
+    Raises:
+        EquivalenceInvalid: the matcher or grade mapping is not valid; the detail says where.
+    """
+    row_id = random_id("eqv")
+    try:
+        _rule(None, institution_id, body, f"EQ-{row_id.upper().replace('_', '-')}", 1)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise EquivalenceInvalid(f"{where}: {first.get('msg')}") from exc
+    row = CourseEquivalence(id=row_id, institution_id=institution_id, **body.model_dump())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_equivalences(session: Session, institution_id: str) -> list[CourseEquivalence]:
+    stmt = select(CourseEquivalence).where(col(CourseEquivalence.institution_id) == institution_id)
+    return list(session.exec(stmt.order_by(col(CourseEquivalence.created_at))).all())
+
+
+def rule_id_of(row: CourseEquivalence) -> str:
+    return f"EQ-{row.id.upper().replace('_', '-')}"
+
+
+def with_equivalences(session: Session, rule_set: RuleSet, institution_id: str) -> RuleSet:
+    """The rule set in force plus this institution's equivalences as conversion rules."""
+    extra: list[Placed[ConversionRule]] = []
+    for n, row in enumerate(list_equivalences(session, institution_id)):
+        body = EquivalenceCreate.model_validate(row.model_dump(include=set(EquivalenceCreate.model_fields)))
+        rule = _rule(row, institution_id, body, rule_id_of(row), row.version)
+        extra.append(Placed(rule=rule, file=f"db:course_equivalences/{row.id}", line=1, order=-1000 + n))
+    if not extra:
+        return rule_set
+    return dataclasses.replace(rule_set, conversion=(*extra, *rule_set.conversion))
+
+
+def converted_credits(session: Session, programme_id: str) -> tuple[Decimal, int]:
+    """Credits and certificate lots already converted for a programme (live conversions only)."""
+    from creditbank.ledger.models import Lot, LotLock
+
+    stmt = (
+        select(col(Lot.credits), col(Lot.outcome_id))
+        .join(LotLock, col(LotLock.lot_id) == col(Lot.id))
+        .where(col(LotLock.programme_id) == programme_id)
+    )
+    rows = session.exec(stmt).all()
+    return sum((Decimal(c) for c, _ in rows), Decimal(0)), len(rows)

@@ -1,0 +1,146 @@
+import copy
+from decimal import Decimal
+
+from fastapi.testclient import TestClient
+
+from creditbank.context import AppContext
+from tests.catalog.scenario import build
+from tests.conftest import Tokens
+
+
+class TestTransfer:
+    def test_learner_transfers_and_destination_converts_once(
+        self, client: TestClient, auth: Tokens, ctx: AppContext
+    ) -> None:
+        s = build(client, auth, ctx)
+        r = s.post(
+            "/api/v1/transfers",
+            {"lot_ids": s.lots, "destination_institution_id": s.dest, "programme_id": s.programme},
+            s.learner_headers,
+            "t1",
+        )
+        assert r.status_code == 201, r.text
+        transfer = r.json()
+        assert len(transfer["certificates"]) == 2
+        incoming = client.get("/api/v1/transfers", headers=s.dest_headers).json()
+        assert [t["id"] for t in incoming] == [transfer["id"]]
+
+        accepted = s.post(f"/api/v1/transfers/{transfer['id']}/accept", {}, s.dest_headers, "a1")
+        assert accepted.status_code == 200, accepted.text
+        conversion = accepted.json()
+        assert Decimal(conversion["credits"]) > 0
+        assert conversion["plan"]["items"], conversion["plan"]
+        assert sorted(conversion["lot_ids"]) == sorted(s.lots)
+
+        again = s.post(f"/api/v1/transfers/{transfer['id']}/accept", {}, s.dest_headers, "a2")
+        assert again.status_code == 409
+        assert again.json()["type"].endswith("/transfer-closed")
+        # the same certificates at another school: the ledger converts each lot once
+        elsewhere = s.post(
+            "/api/v1/conversions",
+            {"programme_id": s.other_programme, "certificates": transfer["certificates"]},
+            s.other_headers,
+            "c1",
+        )
+        assert elsewhere.status_code == 409, elsewhere.text
+        assert elsewhere.json()["type"].endswith("/lot-already-converted")
+
+    def test_tampered_certificate_is_rejected(
+        self, client: TestClient, auth: Tokens, ctx: AppContext
+    ) -> None:
+        s = build(client, auth, ctx)
+        r = s.post(
+            "/api/v1/transfers",
+            {"lot_ids": s.lots[:1], "destination_institution_id": s.dest, "programme_id": s.programme},
+            s.learner_headers,
+            "t1",
+        )
+        cert = copy.deepcopy(r.json()["certificates"][0])
+        cert["credentialSubject"]["creditsEarned"] = 99
+        bad = s.post(
+            "/api/v1/conversions", {"programme_id": s.programme, "certificates": [cert]}, s.dest_headers, "c"
+        )
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["type"].endswith("/certificate-rejected")
+        assert "proof" in bad.json()["detail"]
+
+    def test_institution_needs_consent_and_own_lots(
+        self, client: TestClient, auth: Tokens, ctx: AppContext
+    ) -> None:
+        s = build(client, auth, ctx)
+        body = {
+            "learner_id": s.learner,
+            "lot_ids": s.lots,
+            "destination_institution_id": s.dest,
+            "programme_id": s.programme,
+        }
+        assert (
+            s.post("/api/v1/transfers", body, s.source_headers, "n")
+            .json()["type"]
+            .endswith("/consent-required")
+        )
+        ok = s.post(
+            "/api/v1/transfers", {**body, "learner_consent": "consent form 2026-118"}, s.source_headers, "y"
+        )
+        assert ok.status_code == 201, ok.text
+        not_issuer = s.post(
+            "/api/v1/transfers", {**body, "learner_consent": "consent x"}, s.other_headers, "z"
+        )
+        assert not_issuer.status_code == 403
+
+    def test_other_learner_cannot_transfer(self, client: TestClient, auth: Tokens, ctx: AppContext) -> None:
+        s = build(client, auth, ctx)
+        from creditbank.auth.models import Role
+
+        stranger = auth(Role.learner, "lrn_someone_else")
+        r = s.post(
+            "/api/v1/transfers",
+            {
+                "learner_id": s.learner,
+                "lot_ids": s.lots,
+                "destination_institution_id": s.dest,
+                "programme_id": s.programme,
+            },
+            stranger,
+            "s",
+        )
+        assert r.status_code == 403
+
+    def test_equivalence_validated_and_used(self, client: TestClient, auth: Tokens, ctx: AppContext) -> None:
+        s = build(client, auth, ctx)
+        bad = client.post(
+            "/api/v1/equivalences",
+            json={
+                "requires": {"all_of": []},
+                "destination_kind": "course",
+                "destination_code": "C1",
+                "destination_title_zh": "课",
+                "destination_title_en": "Course",
+                "credits": 2,
+            },
+            headers=s.dest_headers,
+        )
+        assert bad.status_code == 422
+        good = client.post(
+            "/api/v1/equivalences",
+            json={
+                "requires": {"lot": {"outcome_type": "mooc", "field": "web_front_end"}},
+                "destination_kind": "course",
+                "destination_code": "JS101",
+                "destination_title_zh": "JavaScript程序设计",
+                "destination_title_en": "JavaScript Programming",
+                "credits": 2,
+            },
+            headers=s.dest_headers,
+        )
+        assert good.status_code == 201, good.text
+        listed = client.get("/api/v1/equivalences", params={"institution_id": s.dest}).json()
+        assert [e["destination_code"] for e in listed] == ["JS101"]
+        r = s.post(
+            "/api/v1/transfers",
+            {"lot_ids": s.lots[1:], "destination_institution_id": s.dest, "programme_id": s.programme},
+            s.learner_headers,
+            "t",
+        )
+        conversion = s.post(f"/api/v1/transfers/{r.json()['id']}/accept", {}, s.dest_headers, "a").json()
+        assert [i["destination_code"] for i in conversion["plan"]["items"]] == ["JS101"]
