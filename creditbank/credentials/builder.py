@@ -9,7 +9,8 @@ Shape of a lot credential (``@context`` = VC 2.0, OB 3.0.3, our credit-transfer 
 
     issuer             Profile: id = the institution's did:web, name (Chinese), description (English name)
     validFrom/Until    XML Schema dateTimes (UTC, ``Z``)
-    credentialStatus   BitstringStatusListEntry (see :mod:`.statuslist`)
+    credentialStatus   BitstringStatusListEntry (see :mod:`.statuslist`), or an array of them (the
+                       service gives each certificate a revocation and a suspension entry)
     credentialSubject  AchievementSubject:
       identifier       [IdentityObject] with hashed = true, identityType = "identifier",
                        identityHash = "sha256$" + hex(SHA-256(learner_id + salt)), salt = 32 hex
@@ -21,7 +22,7 @@ Shape of a lot credential (``@context`` = VC 2.0, OB 3.0.3, our credit-transfer 
       creditTransfer   CreditTransfer (our context): creditSystem, lotIds, ruleCitation (ruleId,
                        ruleVersion, ruleSetHash), ledgerReference (logOrigin, sequenceNumber,
                        leafHash = standard base64 of the 32-byte RFC 9162 leaf hash, as the log's
-                       HTTP API prints it), sourceOutcome, destinationInstitution
+                       HTTP API prints it), sourceOutcome (when known), destinationInstitution
 
 OB 3.0's JSON Schema requires ``name`` to be a plain string, so names are not VC 2.0 language
 maps: the Chinese name is ``name`` and the English name goes to ``description``.
@@ -124,7 +125,7 @@ class LotCredentialInput:
     credits_earned: Credits
     valid_from: datetime
     transfer: CreditTransferInfo
-    credential_status: dict[str, Any] | None = None
+    credential_status: dict[str, Any] | Sequence[dict[str, Any]] | None = None
     grade: str | None = None
     valid_until: datetime | None = None
     salt: str | None = None
@@ -140,7 +141,7 @@ class ClrInput:
     name: str
     valid_from: datetime
     credentials: Sequence[dict[str, Any]] = field(default_factory=list)
-    credential_status: dict[str, Any] | None = None
+    credential_status: dict[str, Any] | Sequence[dict[str, Any]] | None = None
     valid_until: datetime | None = None
     partial: bool = False
     salt: str | None = None
@@ -277,8 +278,9 @@ def credit_transfer(info: CreditTransferInfo) -> dict[str, Any]:
             "sequenceNumber": info.ledger.sequence_number,
             "leafHash": base64.b64encode(info.ledger.leaf_hash).decode("ascii"),
         },
-        "sourceOutcome": info.source_outcome,
     }
+    if info.source_outcome:
+        transfer["sourceOutcome"] = info.source_outcome
     if info.destination_institution:
         transfer["destinationInstitution"] = info.destination_institution
     return transfer
@@ -290,6 +292,16 @@ def _validity(credential: dict[str, Any], valid_from: datetime, valid_until: dat
         if valid_until <= valid_from:
             raise CredentialInputInvalid("validUntil must be after validFrom")
         credential["validUntil"] = xsd_datetime(valid_until)
+
+
+def _status(value: dict[str, Any] | Sequence[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
+    """One status entry as an object; several (e.g. revocation and suspension) as an array (VC 2.0)."""
+    if isinstance(value, dict):
+        return dict(value)
+    entries = [dict(entry) for entry in value]
+    if not entries:
+        raise CredentialInputInvalid("credentialStatus needs at least one entry")
+    return entries[0] if len(entries) == 1 else entries
 
 
 def build_lot_credential(inp: LotCredentialInput) -> dict[str, Any]:
@@ -317,7 +329,7 @@ def build_lot_credential(inp: LotCredentialInput) -> dict[str, Any]:
     _validity(credential, inp.valid_from, inp.valid_until)
     credential["credentialSubject"] = subject
     if inp.credential_status is not None:
-        credential["credentialStatus"] = dict(inp.credential_status)
+        credential["credentialStatus"] = _status(inp.credential_status)
     return credential
 
 
@@ -355,5 +367,5 @@ def build_clr_credential(inp: ClrInput) -> dict[str, Any]:
         "verifiableCredential": [dict(c) for c in inp.credentials],
     }
     if inp.credential_status is not None:
-        credential["credentialStatus"] = dict(inp.credential_status)
+        credential["credentialStatus"] = _status(inp.credential_status)
     return credential

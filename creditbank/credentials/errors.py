@@ -6,7 +6,6 @@ HTTP but the credential does not hold up); a missing context or key is 404 only 
 asked for that resource by name.
 """
 
-
 from creditbank.errors import CreditBankError
 
 
@@ -101,3 +100,38 @@ class ContextNotBundled(CredentialError):
 class CredentialInputInvalid(CredentialError):
     slug = "credential-input-invalid"
     title = "The input for building a credential is not valid"
+
+
+class ResolutionFailed(CredentialError):
+    slug = "resolution-failed"
+    title = "A DID document, status list or ledger proof could not be obtained"
+
+
+class StatusUnavailable(CredentialError):
+    slug = "status-unavailable"
+    title = "The certificate's status cannot be read, so it is not accepted (fail closed)"
+
+
+class CredentialStatusSet(CredentialError):
+    slug = "credential-revoked-or-suspended"
+    title = "The certificate is revoked or suspended"
+
+
+class IssuerUntrusted(CredentialError):
+    slug = "issuer-untrusted"
+    title = "The issuer is not a registered institution of this bank, nor explicitly trusted"
+
+
+class ValidityPeriodInvalid(CredentialError):
+    slug = "validity-period"
+    title = "The certificate is not valid at this time"
+
+
+class LedgerReferenceInvalid(CredentialError):
+    slug = "ledger-reference-invalid"
+    title = "The certificate's ledger reference is not proven by a signed checkpoint"
+
+
+class LearnerMismatch(CredentialError):
+    slug = "learner-mismatch"
+    title = "The certificate's hashed identity does not match the learner id"

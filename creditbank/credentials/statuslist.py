@@ -80,6 +80,17 @@ class Bitstring:
         """Return the raw (uncompressed) bitstring."""
         return bytes(self._bytes)
 
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Bitstring":
+        """Return the list whose raw (uncompressed) bitstring is ``raw``.
+
+        Raises:
+            StatusListInvalid: fewer than 131,072 bits.
+        """
+        bits = cls(len(raw) * 8)
+        bits._bytes[:] = raw
+        return bits
+
     def encode(self) -> str:
         """Return ``encodedList``: ``u`` + base64url-no-padding(GZIP(bitstring))."""
         packed = gzip.compress(bytes(self._bytes), mtime=0)

@@ -1,0 +1,204 @@
+"""``creditbank keys ...`` and ``creditbank verify``.
+
+``verify`` needs no database and no configuration: it reads the certificate and any evidence from
+files and, with ``--url``, asks a running service. It prints every check and exits 0 only when all
+passed (1 when a check failed, 2 when an input could not be read).
+"""
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from creditbank.credentials import keys
+from creditbank.credentials.errors import ResolutionFailed
+from creditbank.credentials.models import SigningKey
+from creditbank.credentials.multikey import encode_public_key
+from creditbank.credentials.verification import HttpResolver, OfflineResolver, Resolver, verify_certificate
+
+keys_app = typer.Typer(help="signing keys of institutions and of the bank", no_args_is_help=True)
+
+EXIT_INVALID = 1
+EXIT_UNREADABLE = 2
+
+
+def _time(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+
+def _describe(row: SigningKey) -> str:
+    return "\t".join(
+        [
+            row.id,
+            row.owner_id,
+            row.state,
+            f"created={_time(row.created_at)}",
+            f"retired={_time(row.retired_at)}",
+            f"compromised={_time(row.compromised_at)}",
+            encode_public_key(bytes(row.public_key)),
+        ]
+    )
+
+
+def _parse_time(value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 date-time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise typer.BadParameter("give a time zone, e.g. 2026-11-29T08:00:00Z or +08:00")
+    return parsed
+
+
+@keys_app.command("list")
+def keys_list(
+    owner: Annotated[str | None, typer.Option(help="an institution id, or 'bank'")] = None,
+) -> None:
+    """List signing keys (id, owner, state, times, publicKeyMultibase); retired keys included."""
+    from creditbank.cli import context, session_scope
+
+    ctx = context()
+    with session_scope(ctx) as session:
+        for row in keys.list_keys(session, owner):
+            typer.echo(_describe(row))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    owner: Annotated[str, typer.Option(help="an institution id, or 'bank'")],
+) -> None:
+    """Create a new active key for OWNER; the old one is retired (still listed, still verifies)."""
+    from creditbank.cli import context, session_scope
+
+    ctx = context()
+    with session_scope(ctx) as session:
+        old, new = keys.rotate(session, ctx.secrets.master_key, owner)
+        if old is not None:
+            typer.echo(f"retired {_describe(old)}")
+        typer.echo(f"active  {_describe(new)}")
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: str) -> None:
+    """Retire a key: it signs nothing more; what it signed before keeps verifying."""
+    from creditbank.cli import context, session_scope
+
+    ctx = context()
+    with session_scope(ctx) as session:
+        typer.echo(_describe(keys.retire(session, key_id)))
+
+
+@keys_app.command("compromise")
+def keys_compromise(
+    key_id: str,
+    at: Annotated[str, typer.Option(help="ISO 8601 time from which its signatures are void")],
+) -> None:
+    """Mark a key compromised from AT: every signature it made at or after AT fails verification."""
+    from creditbank.cli import context, session_scope
+    from creditbank.credentials.service import compromise_key
+
+    moment = _parse_time(at)
+    ctx = context()
+    with session_scope(ctx) as session:
+        key, affected = compromise_key(session, ctx, key_id, moment)
+        typer.echo(_describe(key))
+        typer.echo(
+            f"{affected} stored certificate(s) signed by it at or after {_time(key.compromised_at)} "
+            "no longer verify; issue them again",
+            err=True,
+        )
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        typer.echo(f"error: cannot read {what} {path}: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+
+
+def _read_objects(paths: list[Path], what: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in paths:
+        value = _read_json(path, what)
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, dict) for item in items):
+            typer.echo(f"error: {path} does not hold a JSON object (or a list of them)", err=True)
+            raise typer.Exit(EXIT_UNREADABLE)
+        found.extend(items)
+    return found
+
+
+def _http_client(url: str) -> httpx.Client:
+    """The HTTP client of ``verify --url`` (tests replace it)."""
+    return httpx.Client(base_url=url, timeout=10.0, follow_redirects=False)
+
+
+def verify_command(
+    certificate: Annotated[Path, typer.Argument(help="the certificate JSON file")],
+    url: Annotated[
+        str | None, typer.Option("--url", help="base URL of a creditbank service to ask (online)")
+    ] = None,
+    did_document: Annotated[
+        list[Path] | None, typer.Option("--did-document", help="a DID document file (repeatable)")
+    ] = None,
+    status_list: Annotated[
+        list[Path] | None, typer.Option("--status-list", help="a status list credential file (repeatable)")
+    ] = None,
+    trust_did_document: Annotated[
+        list[Path] | None,
+        typer.Option("--trust-did-document", help="trust this DID document's issuer though unregistered"),
+    ] = None,
+    ledger_evidence: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--ledger-evidence",
+            help="a LedgerEvidence file, or a CertificateEvidence bundle "
+            "(GET /api/v1/certificates/{id}/evidence)",
+        ),
+    ] = None,
+    learner_id: Annotated[
+        str | None, typer.Option("--learner-id", help="also check the hashed identity is this learner's")
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help="check validity at this ISO 8601 time")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Verify a transfer certificate; print each check; exit 0 only when every check passed.
+
+    Offline, from files: --did-document, --status-list, --ledger-evidence (a CertificateEvidence
+    bundle holds all of them and the register snapshot), --trust-did-document. Online: --url asks
+    the service for whatever the files do not hold.
+    """
+    moment = _parse_time(at) if at else None
+    document = _read_json(certificate, "certificate")
+    offline = OfflineResolver(
+        did_documents=_read_objects(did_document or [], "DID document"),
+        status_lists=_read_objects(status_list or [], "status list"),
+        trusted_did_documents=_read_objects(trust_did_document or [], "DID document"),
+    )
+    for path in ledger_evidence or []:
+        try:
+            offline.add_bundle(_read_json(path, "evidence"))
+        except ResolutionFailed as exc:
+            typer.echo(f"error: {path}: {exc.detail}", err=True)
+            raise typer.Exit(EXIT_UNREADABLE) from exc
+    resolver: Resolver = offline
+    client = _http_client(url) if url else None
+    if url and client is not None:
+        offline.fallback = HttpResolver(url, client)
+    try:
+        report = verify_certificate(document, resolver, learner_id=learner_id, now=moment)
+    finally:
+        if client is not None:
+            client.close()
+    if json_output:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        for check in report.checks:
+            typer.echo(f"{'PASS' if check.ok else 'FAIL'}  {check.name:<9} {check.detail}")
+        typer.echo("valid" if report.valid else f"NOT VALID: {', '.join(report.failed)} failed")
+    if not report.valid:
+        raise typer.Exit(EXIT_INVALID)

@@ -1,0 +1,220 @@
+"""HTTP interface of transfer certificates: issuing, reading, status changes, verification, and the
+public documents verifiers fetch (DID documents, JWK sets, status lists, the credit-transfer context)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi.responses import JSONResponse
+
+from creditbank.auth.deps import ArchiveReader, InstitutionOrAdmin, LearnerInstitutionAdmin, Public, RoleGuard
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
+from creditbank.credentials import issuance, keys, service, status_service
+from creditbank.credentials.contexts import CREDIT_TRANSFER_CONTEXT, context_text
+from creditbank.credentials.models import BANK_OWNER, Certificate
+from creditbank.credentials.schemas import (
+    CertificateCreate,
+    CertificatePublic,
+    ReportPublic,
+    RevokeRequest,
+    VerifyRequest,
+)
+from creditbank.deps import ContextDep, SessionDep
+from creditbank.ledger import idempotency
+
+router = APIRouter()
+
+LearnerOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.admin))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="a unique key per write (e.g. a UUID); retries reuse it"),
+]
+
+
+def _public(session: SessionDep, row: Certificate) -> CertificatePublic:
+    parts = [p.id for p in service.parts_of(session, row.id)]
+    return CertificatePublic.of(row, service.status_of(row), parts)
+
+
+# --- certificates ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/api/v1/certificates",
+    tags=["certificates"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=CertificatePublic,
+)
+def create_certificate(
+    body: CertificateCreate,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: LearnerInstitutionAdmin,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Issue a signed transfer certificate for credit lots. Needs an `Idempotency-Key`: a retry
+    with the same key and body returns the first certificate instead of issuing another.
+
+    An institution may ask for lots it issued, a learner for their own lots, an admin for any. The
+    signer is always the lots' issuing institution (the bank when it is not registered, or for a
+    bundle of lots from several institutions). One lot gives one Open Badges 3.0 credential;
+    several give one per lot plus a CLR 2.0 bundle, which is returned (its `parts` list the others).
+    """
+    key = idempotency.check_key(idempotency_key)
+    scope = f"{who.role.value}:{who.subject}"
+    fingerprint = idempotency.fingerprint("POST", "/api/v1/certificates", body.model_dump(mode="json"))
+    stored = idempotency.claim(session, scope, key, fingerprint)
+    if stored is not None:
+        return JSONResponse(stored.body, status_code=stored.status_code)
+    issued = issuance.request_certificates(
+        session,
+        ctx,
+        who,
+        lot_ids=body.lot_ids,
+        destination_institution_id=body.destination_institution_id,
+        valid_until=body.valid_until,
+    )
+    payload = _public(session, issued.certificate).model_dump(mode="json")
+    idempotency.store(session, scope, key, status.HTTP_201_CREATED, payload)
+    return JSONResponse(payload, status_code=status.HTTP_201_CREATED)
+
+
+@router.get("/api/v1/certificates/{certificate_id}", tags=["certificates"], response_model=CertificatePublic)
+def get_certificate(certificate_id: str, session: SessionDep, who: ArchiveReader) -> CertificatePublic:
+    """One certificate: the learner, the issuing or destination institution, admins, auditors."""
+    return _public(session, service.authorise_read(session, who, certificate_id))
+
+
+@router.get(
+    "/api/v1/certificates/{certificate_id}/evidence",
+    tags=["certificates"],
+    response_model=dict[str, Any],
+    dependencies=[Public],
+)
+def get_evidence(certificate_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+    """Everything needed to verify the certificate offline (`CertificateEvidence`): the issuer's DID
+    document, the signed status lists, the register entry, and the ledger inclusion proof with its
+    signed checkpoint and the log's key. It holds no personal data and not the certificate itself."""
+    return service.evidence(session, ctx, certificate_id)
+
+
+@router.post(
+    "/api/v1/certificates/{certificate_id}/revoke", tags=["certificates"], response_model=CertificatePublic
+)
+def revoke_certificate(
+    certificate_id: str,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: InstitutionOrAdmin,
+    body: RevokeRequest | None = None,
+) -> CertificatePublic:
+    """Revoke a certificate for good (the issuing institution, admins). Repeating it changes nothing."""
+    row = service.revoke(session, ctx, who, certificate_id, body.reason if body else None)
+    return _public(session, row)
+
+
+@router.post(
+    "/api/v1/certificates/{certificate_id}/suspend", tags=["certificates"], response_model=CertificatePublic
+)
+def suspend_certificate(
+    certificate_id: str, session: SessionDep, ctx: ContextDep, who: InstitutionOrAdmin
+) -> CertificatePublic:
+    """Suspend a certificate until it is unsuspended (the issuing institution, admins)."""
+    return _public(session, service.suspend(session, ctx, who, certificate_id))
+
+
+@router.post(
+    "/api/v1/certificates/{certificate_id}/unsuspend", tags=["certificates"], response_model=CertificatePublic
+)
+def unsuspend_certificate(
+    certificate_id: str, session: SessionDep, ctx: ContextDep, who: InstitutionOrAdmin
+) -> CertificatePublic:
+    """Lift a suspension (the issuing institution, admins)."""
+    return _public(session, service.unsuspend(session, ctx, who, certificate_id))
+
+
+@router.get(
+    "/api/v1/learners/{learner_id}/certificates",
+    tags=["certificates"],
+    response_model=list[CertificatePublic],
+)
+def list_learner_certificates(
+    learner_id: str, session: SessionDep, who: LearnerOrAdmin
+) -> list[CertificatePublic]:
+    """A learner's certificates, newest first (the learner, admins)."""
+    return [_public(session, row) for row in service.list_for_learner(session, who, learner_id)]
+
+
+@router.post("/api/v1/verify", tags=["verification"], response_model=ReportPublic, dependencies=[Public])
+def verify(body: VerifyRequest, session: SessionDep, ctx: ContextDep) -> ReportPublic:
+    """Verify a certificate against this service's keys, status lists, register and logs.
+
+    Answers 200 with every check (proof, key, issuer, status, validity, ledger, and learner when a
+    learner id is given) and `valid` true only when all passed. It fetches nothing from other hosts.
+    """
+    report = service.verify(session, ctx, body.certificate, learner_id=body.learner_id)
+    return ReportPublic.model_validate(report.to_json())
+
+
+# --- public documents for verifiers --------------------------------------------------------------------
+
+
+@router.get(
+    "/institutions/{institution_id}/did.json",
+    tags=["issuers"],
+    response_model=dict[str, Any],
+    dependencies=[Public],
+)
+def institution_did_document(institution_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+    """The institution's DID document (did:web): every signing key it ever had as a Multikey
+    assertion method, retired keys with `retired`, compromised ones with `revoked` (the compromise time)."""
+    return keys.did_document(session, ctx.settings.base_url, institution_id)
+
+
+@router.get(
+    "/institutions/{institution_id}/jwks.json",
+    tags=["issuers"],
+    response_model=dict[str, Any],
+    dependencies=[Public],
+)
+def institution_jwks(institution_id: str, session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+    """The institution's keys as an OKP/Ed25519 JWK set (`kid` = verification method id; compromised
+    keys left out)."""
+    return keys.jwks(session, ctx.settings.base_url, institution_id)
+
+
+@router.get("/did.json", tags=["issuers"], response_model=dict[str, Any], dependencies=[Public])
+def bank_did_document(session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+    """The bank's own DID document (it signs for lots of unregistered issuers and mixed bundles)."""
+    return keys.did_document(session, ctx.settings.base_url, BANK_OWNER)
+
+
+@router.get("/.well-known/did.json", tags=["issuers"], response_model=dict[str, Any], dependencies=[Public])
+def bank_did_document_well_known(session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+    """The bank's DID document where did:web resolves a DID without a path."""
+    return keys.did_document(session, ctx.settings.base_url, BANK_OWNER)
+
+
+@router.get(
+    "/status-lists/{list_id}",
+    tags=["issuers"],
+    response_model=dict[str, Any],
+    dependencies=[Public],
+    responses={200: {"description": "The signed BitstringStatusListCredential"}},
+)
+def get_status_list(list_id: str, session: SessionDep) -> Response:
+    """A signed W3C Bitstring Status List credential (revocation or suspension), byte for byte as
+    signed; re-signed whenever an entry changes."""
+    row = status_service.get_list(session, list_id)
+    return Response(row.credential, media_type="application/json", headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/contexts/credit-transfer/v1",
+    tags=["issuers"],
+    response_model=dict[str, Any],
+    dependencies=[Public],
+)
+def credit_transfer_context() -> Response:
+    """The credit-transfer JSON-LD context (`creditTransfer` and its terms), as bundled with verifiers."""
+    return Response(context_text(CREDIT_TRANSFER_CONTEXT), media_type="application/json")

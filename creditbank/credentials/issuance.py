@@ -1,0 +1,427 @@
+"""Issuing transfer certificates for credit lots of the ledger.
+
+How this works (:func:`issue_lot_certificate`, inside the caller's transaction):
+
+1. Read the lot and its recognition transaction; refuse a lot whose recognition was reversed or
+   that has expired.
+2. The issuer is the institution that issued the lot (``lot.issuer_id``) when it is registered,
+   else the bank (owner ``bank``). Its active key signs (created on first use).
+3. Allocate one revocation and one suspension index on the issuer's status lists.
+4. Build the Open Badges 3.0 credential (:func:`creditbank.credentials.builder.build_lot_credential`):
+   the lot's credits, rule citation and ledger reference (log origin, sequence number and leaf
+   hash of the recognition transaction), the learner's identity hashed with a fresh salt, the two
+   status entries, validity dates.
+5. Sign it (``eddsa-jcs-2022``, ``created`` = ``validFrom`` = now, whole seconds) and store it.
+
+:func:`issue_clr_bundle` issues one lot certificate per lot and wraps them in a CLR 2.0
+``ClrCredential``, signed by the lots' common issuer (or by the bank when they differ), with its
+own status entries.
+
+Who may ask for a certificate is decided in :func:`request_certificates` (see
+``docs/certificates.md``): an institution for lots it issued, a learner for their own lots, an admin
+for any. Who signs never depends on who asked: it is always the lot's issuer (or the bank).
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
+from creditbank.context import AppContext
+from creditbank.credentials import dataintegrity, keys, status_service
+from creditbank.credentials.builder import (
+    AchievementInfo,
+    ClrInput,
+    CreditTransferInfo,
+    IssuerInfo,
+    LedgerReferenceInfo,
+    LotCredentialInput,
+    RuleCitationInfo,
+    build_clr_credential,
+    build_lot_credential,
+    credit_number,
+    new_credential_id,
+    xsd_datetime,
+)
+from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateKind
+from creditbank.db import utcnow
+from creditbank.errors import Conflict, Forbidden, ValidationFailed
+from creditbank.ids import random_id
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import Institution
+from creditbank.ledger.errors import LotNotFound
+from creditbank.ledger.models import JournalTransaction, Lot
+from creditbank.transparency import store
+
+CREDIT_SYSTEM = "16 学时 = 1 学分"
+BANK_NAME_ZH = "终身学习学分银行"
+BANK_NAME_EN = "Lifelong Learning Credit Bank"
+MAX_LOTS_PER_REQUEST = 50
+
+
+class LotNotCertifiable(Conflict):
+    slug = "lot-not-certifiable"
+    title = "A certificate cannot be issued for this lot (reversed or expired)"
+
+
+class CertificateRequestInvalid(ValidationFailed):
+    slug = "certificate-request-invalid"
+    title = "The certificate request is not valid"
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A stored certificate and its signed JSON; a CLR bundle carries its parts."""
+
+    certificate: Certificate
+    credential: dict[str, Any]
+    parts: tuple["IssuedCertificate", ...] = field(default=())
+
+
+def _now() -> dt.datetime:
+    return utcnow().replace(microsecond=0)
+
+
+def issuer_owner(session: Session, lot: Lot) -> str:
+    """Who signs for a lot: its issuing institution when registered, else the bank."""
+    return lot.issuer_id if session.get(Institution, lot.issuer_id) is not None else BANK_OWNER
+
+
+def issuer_info(session: Session, base_url: str, owner_id: str) -> IssuerInfo:
+    """The issuer profile of an owner (the bank, or a registered institution)."""
+    did = keys.owner_did(base_url, owner_id)
+    if owner_id == BANK_OWNER:
+        return IssuerInfo(did=did, name_zh=BANK_NAME_ZH, name_en=BANK_NAME_EN)
+    institution = institutions.get(session, owner_id)
+    return IssuerInfo(did=did, name_zh=institution.name_zh, name_en=institution.name_en)
+
+
+def ledger_reference(session: Session, lot: Lot) -> LedgerReferenceInfo:
+    """Where the lot's recognition sits in the transparency log: origin, sequence number, leaf hash."""
+    tx = session.get(JournalTransaction, lot.recognition_tx_id)
+    if tx is None:  # pragma: no cover - a foreign key guarantees it
+        raise LotNotFound(f"lot {lot.id} has no recognition transaction")
+    log = store.get_log(session, tx.log_id)
+    leaf = store.leaf_hashes(session, tx.log_id, tx.seq, tx.seq + 1)
+    return LedgerReferenceInfo(
+        log_origin=log.origin, sequence_number=int(tx.seq), leaf_hash=leaf[int(tx.seq)]
+    )
+
+
+def default_achievement(lot: Lot) -> AchievementInfo:
+    """An achievement described from the lot alone (until the outcome's own course data is passed)."""
+    topic = lot.field or lot.category
+    return AchievementInfo(
+        id=f"urn:creditbank:lot:{lot.id}",
+        achievement_type="Achievement",
+        name=f"{topic} 学分（资历框架第{lot.level}级）",
+        human_code=lot.rule_id,
+        credits_available=lot.credits,
+        field_of_study=topic,
+        description=(
+            f"{credit_number(lot.credits)} credits recognised by rule {lot.rule_id} "
+            f"version {lot.rule_version}, category {lot.category}, qualification framework level {lot.level}"
+        ),
+        criteria_narrative=f"Recognised by the credit bank under rule {lot.rule_id} v{lot.rule_version}.",
+    )
+
+
+def _active_lot(session: Session, lot_id: str, now: dt.datetime) -> Lot:
+    lot = session.get(Lot, lot_id)
+    if lot is None:
+        raise LotNotFound(f"no lot {lot_id}")
+    reversed_by = session.exec(
+        select(JournalTransaction.id).where(col(JournalTransaction.reverses_id) == lot.recognition_tx_id)
+    ).first()
+    if reversed_by is not None:
+        raise LotNotCertifiable(f"the recognition of lot {lot_id} was reversed")
+    if lot.expires_on is not None and lot.expires_on <= now.date():
+        raise LotNotCertifiable(f"lot {lot_id} expired on {lot.expires_on.isoformat()}")
+    return lot
+
+
+def _valid_until(lot: Lot, requested: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    expiry = (
+        dt.datetime.combine(lot.expires_on, dt.time.min, tzinfo=dt.UTC)
+        if lot.expires_on is not None
+        else None
+    )
+    if requested is None:
+        return expiry
+    if requested.tzinfo is None:
+        raise CertificateRequestInvalid("valid_until must carry a time zone")
+    if requested <= now:
+        raise CertificateRequestInvalid("valid_until must be in the future")
+    if expiry is not None and requested > expiry:
+        raise CertificateRequestInvalid(
+            f"valid_until is after the lot's expiry ({lot.expires_on.isoformat() if lot.expires_on else ''})"
+        )
+    return requested.astimezone(dt.UTC).replace(microsecond=0)
+
+
+def _destination_did(session: Session, base_url: str, destination_institution_id: str | None) -> str | None:
+    if destination_institution_id is None:
+        return None
+    return institutions.institution_did(base_url, institutions.get(session, destination_institution_id).id)
+
+
+def _status_entries(
+    session: Session, ctx: AppContext, owner_id: str
+) -> tuple[status_service.Allocation, status_service.Allocation]:
+    master, base = ctx.secrets.master_key, ctx.settings.base_url
+    return (
+        status_service.allocate(session, master, base, owner_id, "revocation"),
+        status_service.allocate(session, master, base, owner_id, "suspension"),
+    )
+
+
+def _store(
+    session: Session,
+    *,
+    kind: CertificateKind,
+    credential: dict[str, Any],
+    lot_ids: list[str],
+    owner_id: str,
+    learner_id: str,
+    destination_institution_id: str | None,
+    key_id: str,
+    allocations: tuple[status_service.Allocation, status_service.Allocation],
+    valid_from: dt.datetime,
+    valid_until: dt.datetime | None,
+) -> Certificate:
+    revocation, suspension = allocations
+    row = Certificate(
+        id=random_id("crt"),
+        credential_id=credential["id"],
+        kind=kind.value,
+        lot_ids=lot_ids,
+        issuer_owner_id=owner_id,
+        issuer_did=dataintegrity.issuer_id(credential),
+        learner_id=learner_id,
+        destination_institution_id=destination_institution_id,
+        key_id=key_id,
+        document=credential,
+        revocation_list_id=revocation.list_id,
+        revocation_index=revocation.index,
+        suspension_list_id=suspension.list_id,
+        suspension_index=suspension.index,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        created_at=valid_from,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def issue_lot_certificate(
+    session: Session,
+    ctx: AppContext,
+    *,
+    lot_id: str,
+    destination_institution_id: str | None = None,
+    valid_until: dt.datetime | None = None,
+    achievement: AchievementInfo | None = None,
+    grade: str | None = None,
+) -> IssuedCertificate:
+    """Issue and store the signed certificate of one credit lot.
+
+    ``valid_until`` defaults to the lot's expiry (none when the lot does not expire);
+    ``achievement`` and ``grade`` default to what the lot itself says.
+
+    Raises:
+        LotNotFound: no such lot.
+        LotNotCertifiable: the lot's recognition was reversed, or the lot expired.
+        InstitutionNotFound: the destination institution is not registered.
+        CertificateRequestInvalid: ``valid_until`` is naive, past, or after the lot's expiry.
+    """
+    base = ctx.settings.base_url
+    now = _now()
+    # 1. the lot, its validity and where it sits in the log
+    lot = _active_lot(session, lot_id, now)
+    until = _valid_until(lot, valid_until, now)
+    reference = ledger_reference(session, lot)
+    destination = _destination_did(session, base, destination_institution_id)
+    # 2. the issuer and its key; 3. the status entries
+    owner = issuer_owner(session, lot)
+    signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
+    allocations = _status_entries(session, ctx, owner)
+    # 4. the credential
+    unsigned = build_lot_credential(
+        LotCredentialInput(
+            credential_id=new_credential_id(),
+            issuer=issuer_info(session, base, owner),
+            learner_id=lot.learner_id,
+            achievement=achievement or default_achievement(lot),
+            credits_earned=lot.credits,
+            valid_from=now,
+            valid_until=until,
+            grade=grade,
+            credential_status=[a.entry() for a in allocations],
+            transfer=CreditTransferInfo(
+                credit_system=CREDIT_SYSTEM,
+                lot_ids=[lot.id],
+                rule=RuleCitationInfo(
+                    rule_id=lot.rule_id, rule_version=lot.rule_version, rule_set_hash=lot.rule_set_hash
+                ),
+                ledger=reference,
+                source_outcome=lot.outcome_id or "",
+                destination_institution=destination,
+            ),
+        )
+    )
+    # 5. sign and store
+    signed = dataintegrity.sign(unsigned, signer.seed, signer.verification_method, xsd_datetime(now))
+    row = _store(
+        session,
+        kind=CertificateKind.lot,
+        credential=signed,
+        lot_ids=[lot.id],
+        owner_id=owner,
+        learner_id=lot.learner_id,
+        destination_institution_id=destination_institution_id,
+        key_id=signer.key_id,
+        allocations=allocations,
+        valid_from=now,
+        valid_until=until,
+    )
+    return IssuedCertificate(certificate=row, credential=signed)
+
+
+def issue_clr_bundle(
+    session: Session,
+    ctx: AppContext,
+    *,
+    lot_ids: Sequence[str],
+    destination_institution_id: str | None = None,
+    valid_until: dt.datetime | None = None,
+    name: str = "学分转移证明",
+) -> IssuedCertificate:
+    """Issue a certificate per lot and a CLR 2.0 bundle of them (all lots of one learner).
+
+    The bundle is signed by the lots' common issuer, or by the bank when they have several.
+
+    Raises:
+        CertificateRequestInvalid: no lots, a lot twice, or lots of several learners.
+        And what :func:`issue_lot_certificate` raises.
+    """
+    if not lot_ids:
+        raise CertificateRequestInvalid("a bundle needs at least one lot")
+    if len(set(lot_ids)) != len(lot_ids):
+        raise CertificateRequestInvalid("a lot appears twice")
+    parts = [
+        issue_lot_certificate(
+            session,
+            ctx,
+            lot_id=lot_id,
+            destination_institution_id=destination_institution_id,
+            valid_until=valid_until,
+        )
+        for lot_id in lot_ids
+    ]
+    learners = {p.certificate.learner_id for p in parts}
+    if len(learners) != 1:
+        raise CertificateRequestInvalid("all lots of a bundle must belong to one learner")
+    owners = {p.certificate.issuer_owner_id for p in parts}
+    owner = owners.pop() if len(owners) == 1 else BANK_OWNER
+    base = ctx.settings.base_url
+    now = _now()
+    ends = [p.certificate.valid_until for p in parts]
+    until = None if any(e is None for e in ends) else min(e for e in ends if e is not None)
+    signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
+    allocations = _status_entries(session, ctx, owner)
+    unsigned = build_clr_credential(
+        ClrInput(
+            credential_id=new_credential_id(),
+            issuer=issuer_info(session, base, owner),
+            learner_id=parts[0].certificate.learner_id,
+            name=name,
+            valid_from=now,
+            valid_until=until,
+            credentials=[p.credential for p in parts],
+            credential_status=[a.entry() for a in allocations],
+        )
+    )
+    signed = dataintegrity.sign(unsigned, signer.seed, signer.verification_method, xsd_datetime(now))
+    row = _store(
+        session,
+        kind=CertificateKind.clr,
+        credential=signed,
+        lot_ids=list(lot_ids),
+        owner_id=owner,
+        learner_id=parts[0].certificate.learner_id,
+        destination_institution_id=destination_institution_id,
+        key_id=signer.key_id,
+        allocations=allocations,
+        valid_from=now,
+        valid_until=until,
+    )
+    for part in parts:
+        part.certificate.bundle_id = row.id
+        session.add(part.certificate)
+    session.flush()
+    return IssuedCertificate(certificate=row, credential=signed, parts=tuple(parts))
+
+
+def authorise_issue(session: Session, principal: Principal, lot_ids: Sequence[str]) -> None:
+    """Check that ``principal`` may ask for certificates of these lots.
+
+    An institution may for lots it issued; a learner for their own lots; an admin for any.
+
+    Raises:
+        LotNotFound: a lot does not exist.
+        Forbidden: a lot is not the principal's to certify, or the role may not ask at all.
+    """
+    if principal.role not in (Role.institution, Role.learner, Role.admin):
+        raise Forbidden(f"role {principal.role.value} may not ask for certificates")
+    lots = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(list(lot_ids)))).all()}
+    for lot_id in lot_ids:
+        lot = lots.get(lot_id)
+        if lot is None:
+            raise LotNotFound(f"no lot {lot_id}")
+        if principal.role is Role.institution and lot.issuer_id != principal.subject:
+            raise Forbidden(f"lot {lot_id} was not issued by this institution")
+        if principal.role is Role.learner and lot.learner_id != principal.subject:
+            raise Forbidden(f"lot {lot_id} is not this learner's")
+
+
+def request_certificates(
+    session: Session,
+    ctx: AppContext,
+    principal: Principal,
+    *,
+    lot_ids: Sequence[str],
+    destination_institution_id: str | None = None,
+    valid_until: dt.datetime | None = None,
+) -> IssuedCertificate:
+    """Issue what a caller asked for: one lot certificate, or for several lots a CLR bundle.
+
+    Raises:
+        CertificateRequestInvalid: no lots, too many, or a lot twice.
+        And what :func:`authorise_issue`, :func:`issue_lot_certificate` and
+        :func:`issue_clr_bundle` raise.
+    """
+    if not lot_ids or len(lot_ids) > MAX_LOTS_PER_REQUEST:
+        raise CertificateRequestInvalid(f"ask for 1 to {MAX_LOTS_PER_REQUEST} lots")
+    if len(set(lot_ids)) != len(lot_ids):
+        raise CertificateRequestInvalid("a lot appears twice")
+    authorise_issue(session, principal, lot_ids)
+    if len(lot_ids) == 1:
+        return issue_lot_certificate(
+            session,
+            ctx,
+            lot_id=lot_ids[0],
+            destination_institution_id=destination_institution_id,
+            valid_until=valid_until,
+        )
+    return issue_clr_bundle(
+        session,
+        ctx,
+        lot_ids=lot_ids,
+        destination_institution_id=destination_institution_id,
+        valid_until=valid_until,
+    )

@@ -1,0 +1,73 @@
+"""A :class:`~creditbank.credentials.verification.Resolver` that answers from the service's own database.
+
+``POST /api/v1/verify`` and the evidence endpoint use it. It answers only for this service's own
+issuers (the bank and registered institutions), status lists and logs, and never fetches anything
+over the network: a certificate naming another host's DID or status list fails those checks (the
+status check fails closed) instead of making the server call out to an address a client chose.
+"""
+
+from typing import Any
+
+from sqlmodel import Session
+
+from creditbank.credentials import keys, status_service
+from creditbank.credentials.errors import ResolutionFailed
+from creditbank.credentials.models import BANK_OWNER
+from creditbank.credentials.verification import LedgerEvidence
+from creditbank.errors import CreditBankError
+from creditbank.institutions.models import Institution
+from creditbank.transparency import store
+
+
+class DatabaseResolver:
+    """Answers from the database of the service whose public base URL is ``base_url``."""
+
+    def __init__(self, session: Session, base_url: str) -> None:
+        self.session = session
+        self.base_url = base_url
+
+    def did_document(self, did: str) -> dict[str, Any]:
+        owner = keys.owner_for_did(self.base_url, did)
+        if owner is None:
+            raise ResolutionFailed(f"{did} is not an issuer of this service (it resolves no other DIDs)")
+        try:
+            return keys.did_document(self.session, self.base_url, owner)
+        except CreditBankError as exc:
+            raise ResolutionFailed(f"{did}: {exc.detail}") from exc
+
+    def status_list(self, url: str) -> dict[str, Any]:
+        list_id = status_service.list_id_for_url(self.base_url, url)
+        if list_id is None:
+            raise ResolutionFailed(f"{url} is not a status list of this service (it fetches no other URLs)")
+        try:
+            return status_service.list_credential(self.session, list_id)
+        except CreditBankError as exc:
+            raise ResolutionFailed(exc.detail) from exc
+
+    def issuer_trust(self, did: str) -> str | None:
+        owner = keys.owner_for_did(self.base_url, did)
+        if owner == BANK_OWNER:
+            return "the credit bank itself"
+        institution = self.session.get(Institution, owner) if owner else None
+        if institution is None:
+            return None
+        return f"registered institution {institution.name_zh} ({institution.id})"
+
+    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
+        logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]
+        if not logs:
+            raise ResolutionFailed(f"this service keeps no log {log_origin!r}")
+        log = logs[0]
+        try:
+            leaf_hash, proof, checkpoint = store.inclusion(self.session, log.id, index, None)
+        except CreditBankError as exc:
+            raise ResolutionFailed(exc.detail) from exc
+        return LedgerEvidence(
+            log_origin=log.origin,
+            verifier_key=store.verifier(log).to_text(),
+            index=index,
+            size=int(checkpoint.size),
+            leaf_hash=leaf_hash,
+            proof=proof,
+            checkpoint=checkpoint.note,
+        )

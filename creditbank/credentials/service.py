@@ -1,0 +1,245 @@
+"""Certificates after issuance: reading (with the access rules), revoking, suspending, verifying
+against the service's own database, evidence bundles for offline verification, and key compromise.
+
+Access rules (see ``docs/certificates.md``):
+
+* read one certificate: the learner it is about; the institution that issued it, issued one of its
+  lots, or is its destination; admins and auditors. Every read by someone other than the learner is
+  logged as an access to the learner's archive. An unknown id is 404 for everyone (ids are random,
+  so this reveals nothing), an existing certificate someone may not read is 403.
+* list a learner's certificates: the learner, admins (through
+  :func:`creditbank.learners.service.authorise_read`, which logs admin reads).
+* revoke, suspend, unsuspend: the institution that issued the certificate, admins.
+"""
+
+import datetime as dt
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
+from creditbank.context import AppContext
+from creditbank.credentials import keys, status_service
+from creditbank.credentials.local_resolver import DatabaseResolver
+from creditbank.credentials.models import Certificate, CertificateStatus, SigningKey
+from creditbank.credentials.verification import RecordingResolver, Report, verify_certificate
+from creditbank.db import utcnow
+from creditbank.errors import Conflict, Forbidden, NotFound
+from creditbank.learners import service as learners
+from creditbank.learners.models import ArchiveAccess
+from creditbank.ledger.models import Lot
+
+
+class CertificateNotFound(NotFound):
+    slug = "certificate-not-found"
+    title = "No such certificate"
+
+
+class CertificateRevoked(Conflict):
+    slug = "certificate-revoked"
+    title = "The certificate is revoked; revocation is permanent"
+
+
+def get(session: Session, certificate_id: str) -> Certificate:
+    """Raises: CertificateNotFound."""
+    row = session.get(Certificate, certificate_id)
+    if row is None:
+        raise CertificateNotFound(f"no certificate {certificate_id}")
+    return row
+
+
+def by_credential_id(session: Session, credential_id: str) -> Certificate | None:
+    """The stored certificate whose credential ``id`` is ``credential_id`` (``urn:uuid:...``), if any."""
+    return session.exec(select(Certificate).where(col(Certificate.credential_id) == credential_id)).first()
+
+
+def parts_of(session: Session, certificate_id: str) -> list[Certificate]:
+    """The lot certificates bundled in a CLR certificate."""
+    return list(
+        session.exec(
+            select(Certificate)
+            .where(col(Certificate.bundle_id) == certificate_id)
+            .order_by(col(Certificate.created_at), col(Certificate.id))
+        ).all()
+    )
+
+
+def status_of(row: Certificate) -> CertificateStatus:
+    """``revoked``, ``suspended`` or ``active``."""
+    if row.revoked_at is not None:
+        return "revoked"
+    return "suspended" if row.suspended_at is not None else "active"
+
+
+def _institution_involved(session: Session, row: Certificate, institution_id: str) -> bool:
+    if institution_id in (row.issuer_owner_id, row.destination_institution_id):
+        return True
+    issuers = session.exec(select(Lot.issuer_id).where(col(Lot.id).in_(list(row.lot_ids)))).all()
+    return institution_id in issuers
+
+
+def authorise_read(session: Session, principal: Principal, certificate_id: str) -> Certificate:
+    """Check that ``principal`` may read the certificate; log reads by anyone but the learner.
+
+    Raises:
+        CertificateNotFound: no such certificate.
+        Forbidden: the principal may not read it.
+    """
+    row = get(session, certificate_id)
+    if principal.role is Role.learner:
+        if principal.subject != row.learner_id:
+            raise Forbidden("a learner may read only their own certificates")
+        return row
+    if principal.role is Role.institution:
+        if principal.subject is None or not _institution_involved(session, row, principal.subject):
+            raise Forbidden("an institution may read only certificates it issued or that name it")
+    elif principal.role not in (Role.admin, Role.auditor):
+        raise Forbidden(f"role {principal.role.value} may not read certificates")
+    session.add(
+        ArchiveAccess(
+            learner_id=row.learner_id,
+            reader_role=principal.role.value,
+            reader_subject=principal.subject,
+            what=f"certificate {row.id}",
+        )
+    )
+    session.flush()
+    return row
+
+
+def list_for_learner(session: Session, principal: Principal, learner_id: str) -> list[Certificate]:
+    """A learner's certificates, newest first (the learner, or admins; admin reads are logged).
+
+    Raises:
+        Forbidden, LearnerNotFound: see :func:`creditbank.learners.service.authorise_read`.
+    """
+    learners.authorise_read(session, principal, learner_id, "certificates")
+    return list(
+        session.exec(
+            select(Certificate)
+            .where(col(Certificate.learner_id) == learner_id)
+            .order_by(col(Certificate.created_at).desc(), col(Certificate.id))
+        ).all()
+    )
+
+
+def _authorise_change(principal: Principal, row: Certificate) -> None:
+    if principal.role is Role.admin:
+        return
+    if principal.role is Role.institution and principal.subject == row.issuer_owner_id:
+        return
+    raise Forbidden("only the issuing institution or an admin may change a certificate's status")
+
+
+def revoke(
+    session: Session, ctx: AppContext, principal: Principal, certificate_id: str, reason: str | None = None
+) -> Certificate:
+    """Revoke a certificate for good: set its revocation bit and re-sign the list. Idempotent.
+
+    Raises:
+        CertificateNotFound, Forbidden.
+    """
+    row = get(session, certificate_id)
+    _authorise_change(principal, row)
+    status_service.set_bit(
+        session,
+        ctx.secrets.master_key,
+        ctx.settings.base_url,
+        row.revocation_list_id,
+        row.revocation_index,
+        True,
+    )
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        row.revocation_reason = reason
+        session.add(row)
+        session.flush()
+    return row
+
+
+def suspend(session: Session, ctx: AppContext, principal: Principal, certificate_id: str) -> Certificate:
+    """Suspend a certificate (its suspension bit); undo with :func:`unsuspend`. Idempotent.
+
+    Raises:
+        CertificateNotFound, Forbidden, CertificateRevoked.
+    """
+    return _set_suspension(session, ctx, principal, certificate_id, True)
+
+
+def unsuspend(session: Session, ctx: AppContext, principal: Principal, certificate_id: str) -> Certificate:
+    """Lift a suspension. Idempotent.
+
+    Raises:
+        CertificateNotFound, Forbidden, CertificateRevoked.
+    """
+    return _set_suspension(session, ctx, principal, certificate_id, False)
+
+
+def _set_suspension(
+    session: Session, ctx: AppContext, principal: Principal, certificate_id: str, value: bool
+) -> Certificate:
+    row = get(session, certificate_id)
+    _authorise_change(principal, row)
+    if row.revoked_at is not None:
+        raise CertificateRevoked(f"certificate {certificate_id} is revoked")
+    status_service.set_bit(
+        session,
+        ctx.secrets.master_key,
+        ctx.settings.base_url,
+        row.suspension_list_id,
+        row.suspension_index,
+        value,
+    )
+    row.suspended_at = (row.suspended_at or utcnow()) if value else None
+    session.add(row)
+    session.flush()
+    return row
+
+
+def verify(
+    session: Session,
+    ctx: AppContext,
+    document: Any,
+    *,
+    learner_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> Report:
+    """Verify a certificate against this service's own keys, status lists, register and logs."""
+    return verify_certificate(
+        document, DatabaseResolver(session, ctx.settings.base_url), learner_id=learner_id, now=now
+    )
+
+
+def evidence(session: Session, ctx: AppContext, certificate_id: str) -> dict[str, Any]:
+    """The ``CertificateEvidence`` bundle that lets the certificate be verified fully offline.
+
+    It holds the issuer's DID document, the status list credentials, the register entry and the
+    inclusion proof with its signed checkpoint and log key, as verification used them now.
+
+    Raises:
+        CertificateNotFound: no such certificate.
+    """
+    row = get(session, certificate_id)
+    recorder = RecordingResolver(DatabaseResolver(session, ctx.settings.base_url))
+    verify_certificate(row.document, recorder)
+    return recorder.bundle(row.credential_id)
+
+
+def compromise_key(session: Session, ctx: AppContext, key_id: str, at: dt.datetime) -> tuple[SigningKey, int]:
+    """Mark a key compromised from ``at`` and re-sign its owner's status lists with a fresh key.
+
+    Returns the key and how many stored certificates it signed at or after ``at`` (those no longer
+    verify and should be issued again).
+
+    Raises:
+        SigningKeyNotFound, CompromiseTimeInvalid: see :func:`creditbank.credentials.keys.compromise`.
+    """
+    key = keys.compromise(session, key_id, at)
+    status_service.resign_owner_lists(session, ctx.secrets.master_key, ctx.settings.base_url, key.owner_id)
+    affected = session.exec(
+        select(Certificate.id).where(
+            col(Certificate.key_id) == key.id, col(Certificate.created_at) >= key.compromised_at
+        )
+    ).all()
+    return key, len(affected)

@@ -1,0 +1,194 @@
+"""Status lists in the database: allocating indexes, setting bits, signing the list credentials.
+
+How this works:
+
+* Each issuer (owner) has Bitstring Status Lists of 131,072 entries per purpose (``revocation``,
+  ``suspension``). :func:`allocate` locks the issuer's current list (``FOR UPDATE``), hands out the
+  next index of the list's permutation (see :mod:`creditbank.credentials.models`) and counts it;
+  a full list makes the next allocation open a new one. An index is never handed out twice.
+* The list is published as a ``BitstringStatusListCredential`` signed by the issuer's active key
+  (:func:`sign_list`), stored as the exact JSON served at ``/status-lists/{id}``, and re-signed
+  whenever a bit changes (:func:`set_bit`) or the issuer's key is compromised
+  (:func:`resign_owner_lists`).
+"""
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from creditbank.credentials import dataintegrity, keys, statuslist
+from creditbank.credentials.builder import xsd_datetime
+from creditbank.credentials.models import StatusList
+from creditbank.credentials.statuslist import Bitstring, StatusPurpose
+from creditbank.db import utcnow
+from creditbank.errors import NotFound
+from creditbank.ids import random_id
+
+LIST_SIZE = statuslist.MIN_BITS
+_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+class StatusListNotFound(NotFound):
+    slug = "status-list-not-found"
+    title = "No such status list"
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """An index handed out on a status list."""
+
+    list_id: str
+    index: int
+    url: str
+    purpose: StatusPurpose
+
+    def entry(self) -> dict[str, Any]:
+        """The credential's ``BitstringStatusListEntry`` for this index."""
+        return statuslist.status_entry(self.url, self.index, self.purpose)
+
+
+def list_url(base_url: str, list_id: str) -> str:
+    """The public URL of a status list credential (``<base>/status-lists/<id>``)."""
+    return f"{base_url.rstrip('/')}/status-lists/{list_id}"
+
+
+def list_id_for_url(base_url: str, url: str) -> str | None:
+    """The list id of one of this service's status list URLs, or None."""
+    prefix = list_url(base_url, "")
+    rest = url[len(prefix) :] if url.startswith(prefix) else ""
+    return rest if _ID.fullmatch(rest) else None
+
+
+def sign_list(session: Session, master_key: bytes, base_url: str, row: StatusList) -> dict[str, Any]:
+    """Sign the list's current bits with the owner's active key and store the credential.
+
+    Raises:
+        IssuerNotFound: the list's owner is no longer an issuer (cannot happen for stored lists).
+    """
+    signer = keys.signer_for(session, master_key, base_url, row.owner_id)
+    now = utcnow().replace(microsecond=0)
+    purpose: StatusPurpose = "suspension" if row.purpose == "suspension" else "revocation"
+    unsigned = statuslist.status_list_credential(
+        list_url(base_url, row.id),
+        signer.did,
+        Bitstring.from_bytes(bytes(row.bits)),
+        purpose=purpose,
+        valid_from=xsd_datetime(now),
+    )
+    signed = dataintegrity.sign(unsigned, signer.seed, signer.verification_method, xsd_datetime(now))
+    row.credential = json.dumps(signed, ensure_ascii=False, separators=(",", ":"))
+    row.updated_at = now
+    session.add(row)
+    session.flush()
+    return signed
+
+
+def _lock(session: Session, list_id: str) -> StatusList:
+    stmt = select(StatusList).where(col(StatusList.id) == list_id).with_for_update()
+    row = session.exec(stmt.execution_options(populate_existing=True)).first()
+    if row is None:
+        raise StatusListNotFound(f"no status list {list_id!r}")
+    return row
+
+
+def _new_list(session: Session, master_key: bytes, base_url: str, owner_id: str, purpose: str) -> StatusList:
+    row = StatusList(
+        id=random_id("sl"),
+        owner_id=owner_id,
+        purpose=purpose,
+        size=LIST_SIZE,
+        allocated=0,
+        multiplier=2 * secrets.randbelow(LIST_SIZE // 2) + 1,
+        index_offset=secrets.randbelow(LIST_SIZE),
+        bits=bytes(LIST_SIZE // 8),
+        credential="",
+    )
+    session.add(row)
+    session.flush()
+    sign_list(session, master_key, base_url, row)
+    return row
+
+
+def allocate(
+    session: Session, master_key: bytes, base_url: str, owner_id: str, purpose: StatusPurpose
+) -> Allocation:
+    """Hand out a fresh index on the owner's current list for ``purpose`` (opening one if needed).
+
+    Raises:
+        IssuerNotFound: the owner is neither the bank nor a registered institution.
+    """
+    stmt = (
+        select(StatusList)
+        .where(
+            col(StatusList.owner_id) == owner_id,
+            col(StatusList.purpose) == purpose,
+            col(StatusList.allocated) < col(StatusList.size),
+        )
+        .order_by(col(StatusList.created_at), col(StatusList.id))
+        .limit(1)
+        .with_for_update()
+    )
+    row = session.exec(stmt.execution_options(populate_existing=True)).first()
+    if row is None:
+        row = _new_list(session, master_key, base_url, owner_id, purpose)
+    index = (row.multiplier * row.allocated + row.index_offset) % row.size
+    row.allocated += 1
+    session.add(row)
+    session.flush()
+    return Allocation(list_id=row.id, index=index, url=list_url(base_url, row.id), purpose=purpose)
+
+
+def set_bit(
+    session: Session, master_key: bytes, base_url: str, list_id: str, index: int, value: bool
+) -> bool:
+    """Set one entry and re-sign the list if it changed. Returns whether it changed.
+
+    Raises:
+        StatusListNotFound: no such list.
+        StatusIndexOutOfRange: the index is outside the list.
+    """
+    row = _lock(session, list_id)
+    bits = Bitstring.from_bytes(bytes(row.bits))
+    if bits.get(index) == value:
+        return False
+    bits.set(index, value)
+    row.bits = bits.to_bytes()
+    sign_list(session, master_key, base_url, row)
+    return True
+
+
+def get_bit(session: Session, list_id: str, index: int) -> bool:
+    """Raises: StatusListNotFound, StatusIndexOutOfRange."""
+    return Bitstring.from_bytes(bytes(get_list(session, list_id).bits)).get(index)
+
+
+def get_list(session: Session, list_id: str) -> StatusList:
+    """Raises: StatusListNotFound."""
+    row = session.get(StatusList, list_id)
+    if row is None:
+        raise StatusListNotFound(f"no status list {list_id!r}")
+    return row
+
+
+def list_credential(session: Session, list_id: str) -> dict[str, Any]:
+    """The signed status list credential as served.
+
+    Raises:
+        StatusListNotFound: no such list.
+    """
+    parsed: dict[str, Any] = json.loads(get_list(session, list_id).credential)
+    return parsed
+
+
+def resign_owner_lists(session: Session, master_key: bytes, base_url: str, owner_id: str) -> int:
+    """Re-sign every list of the owner with its active key (after a compromise). Returns how many."""
+    ids = session.exec(
+        select(StatusList.id).where(col(StatusList.owner_id) == owner_id).order_by(col(StatusList.id))
+    ).all()
+    for list_id in ids:
+        sign_list(session, master_key, base_url, _lock(session, list_id))
+    return len(ids)

@@ -1,0 +1,739 @@
+"""Verifying a transfer certificate: every check, by name, with its reason.
+
+How this works:
+
+:func:`verify_certificate` runs seven checks on a certificate and returns a :class:`Report` listing
+each with its result, always in this order and always all of them (one failure does not hide
+another); the certificate is valid only when every check passed:
+
+1. ``proof``: the ``eddsa-jcs-2022`` Data Integrity signature verifies with the public key of its
+   verification method (looked up in that method's DID document).
+2. ``key``: the verification method belongs to the issuer, is listed under the issuer's
+   ``assertionMethod``, and was valid at the proof's ``created`` time (not before the key's
+   creation, not after its retirement or compromise).
+3. ``issuer``: the issuer's DID is a registered institution of the bank (or the bank itself), or is
+   trusted explicitly through a given DID document.
+4. ``status``: every ``BitstringStatusListEntry``'s list credential was obtained, its own signature
+   verifies with a key of the same issuer valid when it was signed, and the entry's bit is not
+   set. A list that cannot be obtained fails the check (fail closed) and says so.
+5. ``validity``: ``validFrom`` <= now <= ``validUntil``.
+6. ``ledger``: the ``ledgerReference`` leaf hash is proven, by an RFC 9162 inclusion proof, to be
+   leaf ``sequenceNumber`` of the log, against a checkpoint whose signature verifies with the
+   log's key (named after the log's origin). The leaf hash checked is the certificate's own.
+7. ``learner`` (only when a learner id is given): an ``identityHash`` of the subject equals
+   ``"sha256$" + hex(SHA-256(learner_id + salt))``.
+
+A CLR bundle (``ClrCredential``) is checked as itself and each bundled credential in turn; a check
+passes only when it passes for the bundle and for every part (the bundle has no ledger reference
+of its own: its ``ledger`` check is its parts').
+
+Where the keys, lists, register and proofs come from is a :class:`Resolver`'s business:
+:class:`HttpResolver` asks a running service (or any did:web host) over HTTP; :class:`OfflineResolver`
+reads files (DID documents, status list credentials, an evidence bundle), so an auditor can verify
+with no network at all; the service itself uses
+:class:`creditbank.credentials.local_resolver.DatabaseResolver`.
+
+The evidence bundle (``CertificateEvidence``, see :func:`evidence_bundle`) holds everything the
+checks need for one certificate: DID documents, status list credentials, the issuer register
+entries, and for each ledger reference a ``LedgerEvidence`` (log origin, C2SP verifier key, index,
+tree size, leaf hash, inclusion proof and the signed checkpoint).
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from creditbank.credentials import dataintegrity, did, statuslist
+from creditbank.credentials.errors import (
+    CredentialError,
+    CredentialStatusSet,
+    IssuerUntrusted,
+    KeyNotAuthorized,
+    KeyUnresolvable,
+    LearnerMismatch,
+    LedgerReferenceInvalid,
+    MultikeyInvalid,
+    ResolutionFailed,
+    StatusListInvalid,
+    StatusUnavailable,
+    ValidityPeriodInvalid,
+)
+from creditbank.credentials.multikey import decode_public_key
+from creditbank.errors import CreditBankError
+from creditbank.transparency import merkle, note
+
+log = logging.getLogger("creditbank.verify")
+
+CHECK_NAMES: tuple[str, ...] = ("proof", "key", "issuer", "status", "validity", "ledger", "learner")
+EVIDENCE_TYPE = "CertificateEvidence"
+LEDGER_EVIDENCE_TYPE = "LedgerEvidence"
+EVIDENCE_VERSION = 1
+
+JsonObject = dict[str, Any]
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check and its result; ``detail`` says what was established, or why not."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> JsonObject:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Report:
+    """The verdict: valid only when every check passed."""
+
+    valid: bool
+    checks: list[Check]
+
+    @classmethod
+    def of(cls, checks: list[Check]) -> "Report":
+        return cls(valid=bool(checks) and all(c.ok for c in checks), checks=checks)
+
+    def check(self, name: str) -> Check:
+        """The check called ``name``.
+
+        Raises:
+            KeyError: the report has no such check (``learner`` without a learner id).
+        """
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the checks that failed, in order."""
+        return [c.name for c in self.checks if not c.ok]
+
+    def to_json(self) -> JsonObject:
+        """``{"valid": bool, "checks": [{"name", "ok", "detail"}, ...]}``."""
+        return {"valid": self.valid, "checks": [c.to_json() for c in self.checks]}
+
+
+# --- evidence --------------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise LedgerReferenceInvalid(f"{what} is not a base64 string")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise LedgerReferenceInvalid(f"{what} is not standard base64") from exc
+
+
+@dataclass(frozen=True)
+class LedgerEvidence:
+    """What proves one leaf of a log: the log's key, an inclusion proof and the signed checkpoint."""
+
+    log_origin: str
+    verifier_key: str
+    index: int
+    size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+    checkpoint: str
+
+    def to_json(self) -> JsonObject:
+        return {
+            "type": LEDGER_EVIDENCE_TYPE,
+            "logOrigin": self.log_origin,
+            "verifierKey": self.verifier_key,
+            "index": self.index,
+            "size": self.size,
+            "leafHash": _b64(self.leaf_hash),
+            "proof": [_b64(p) for p in self.proof],
+            "checkpoint": self.checkpoint,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> "LedgerEvidence":
+        """Raises: LedgerReferenceInvalid: not a ``LedgerEvidence`` object."""
+        if not isinstance(value, dict) or value.get("type") != LEDGER_EVIDENCE_TYPE:
+            raise LedgerReferenceInvalid("not a LedgerEvidence object")
+        try:
+            origin, key, checkpoint = value["logOrigin"], value["verifierKey"], value["checkpoint"]
+            index, size, proof = value["index"], value["size"], value["proof"]
+        except KeyError as exc:
+            raise LedgerReferenceInvalid(f"LedgerEvidence lacks {exc.args[0]!r}") from exc
+        if not all(isinstance(v, str) for v in (origin, key, checkpoint)):
+            raise LedgerReferenceInvalid("logOrigin, verifierKey and checkpoint must be strings")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (index, size)):
+            raise LedgerReferenceInvalid("index and size must be integers")
+        if not isinstance(proof, list):
+            raise LedgerReferenceInvalid("proof must be a list of base64 hashes")
+        return cls(
+            log_origin=origin,
+            verifier_key=key,
+            index=index,
+            size=size,
+            leaf_hash=_unb64(value.get("leafHash", ""), "leafHash"),
+            proof=[_unb64(p, "a proof hash") for p in proof],
+            checkpoint=checkpoint,
+        )
+
+
+# --- resolvers -------------------------------------------------------------------------------------
+
+
+class Resolver(Protocol):
+    """Where verification gets what the certificate refers to. Every method raises
+    :class:`~creditbank.credentials.errors.ResolutionFailed` when it cannot answer."""
+
+    def did_document(self, did: str) -> JsonObject:
+        """The DID document of ``did``."""
+        ...
+
+    def status_list(self, url: str) -> JsonObject:
+        """The (signed) status list credential whose id is ``url``."""
+        ...
+
+    def issuer_trust(self, did: str) -> str | None:
+        """Why ``did`` is a trusted issuer, completing "<did> is ...", e.g. "registered institution
+        <name> (<id>)" or "the credit bank itself"; None when it is not trusted."""
+        ...
+
+    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
+        """An inclusion proof of leaf ``index`` of the log ``log_origin``, with its checkpoint and key."""
+        ...
+
+
+@dataclass
+class OfflineResolver:
+    """Answers from files only: never touches the network.
+
+    ``trusted_did_documents`` are DID documents of issuers trusted although not registered with the
+    bank (``--trust-did-document``); ``registered_issuers`` maps issuer DIDs to a description, from
+    an evidence bundle's register snapshot. ``fallback`` (e.g. an :class:`HttpResolver`) answers
+    what the files do not.
+    """
+
+    did_documents: list[JsonObject] = field(default_factory=list)
+    status_lists: list[JsonObject] = field(default_factory=list)
+    trusted_did_documents: list[JsonObject] = field(default_factory=list)
+    ledger: list[LedgerEvidence] = field(default_factory=list)
+    registered_issuers: dict[str, str] = field(default_factory=dict)
+    fallback: Resolver | None = None
+
+    def add_bundle(self, bundle: Any) -> None:
+        """Add everything of a ``CertificateEvidence`` bundle, a ``LedgerEvidence`` or a list of them.
+
+        Raises:
+            ResolutionFailed: the value is none of these.
+        """
+        if isinstance(bundle, list):
+            for item in bundle:
+                self.add_bundle(item)
+            return
+        if not isinstance(bundle, dict):
+            raise ResolutionFailed("evidence must be a JSON object or a list of them")
+        kind = bundle.get("type")
+        try:
+            if kind == LEDGER_EVIDENCE_TYPE:
+                self.ledger.append(LedgerEvidence.from_json(bundle))
+                return
+            if kind != EVIDENCE_TYPE:
+                raise ResolutionFailed(f"unknown evidence type {kind!r}")
+            self.did_documents.extend(d for d in bundle.get("didDocuments", []) if isinstance(d, dict))
+            self.status_lists.extend(s for s in bundle.get("statusLists", []) if isinstance(s, dict))
+            for entry in bundle.get("issuerRegister", []):
+                if isinstance(entry, dict) and isinstance(entry.get("did"), str):
+                    self.registered_issuers[entry["did"]] = str(entry.get("description", "registered"))
+            self.ledger.extend(LedgerEvidence.from_json(e) for e in bundle.get("ledger", []))
+        except (LedgerReferenceInvalid, AttributeError, TypeError) as exc:
+            raise ResolutionFailed(f"malformed evidence: {exc}") from exc
+
+    def did_document(self, did: str) -> JsonObject:
+        for document in [*self.trusted_did_documents, *self.did_documents]:
+            if document.get("id") == did:
+                return document
+        if self.fallback is not None:
+            return self.fallback.did_document(did)
+        raise ResolutionFailed(f"no DID document for {did} among the given files")
+
+    def status_list(self, url: str) -> JsonObject:
+        for credential in self.status_lists:
+            if credential.get("id") == url:
+                return credential
+        if self.fallback is not None:
+            return self.fallback.status_list(url)
+        raise ResolutionFailed(f"no status list credential {url} among the given files")
+
+    def issuer_trust(self, did: str) -> str | None:
+        if any(d.get("id") == did for d in self.trusted_did_documents):
+            return "trusted through a given DID document (not registered with the bank)"
+        if did in self.registered_issuers:
+            return f"{self.registered_issuers[did]}, per the register snapshot in the evidence"
+        if self.fallback is not None:
+            return self.fallback.issuer_trust(did)
+        return None
+
+    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
+        for evidence in self.ledger:
+            if evidence.log_origin == log_origin and evidence.index == index:
+                return evidence
+        if self.fallback is not None:
+            return self.fallback.ledger_evidence(log_origin, index)
+        raise ResolutionFailed(f"no ledger evidence for leaf {index} of {log_origin} among the given files")
+
+
+class HttpResolver:
+    """Asks a running creditbank service (and, for DIDs and lists elsewhere, their own hosts).
+
+    Paths used under ``base_url``: ``/institutions/{id}/did.json`` (through did:web resolution),
+    ``/status-lists/{id}`` (the entry's URL), ``/api/v1/institutions`` and ``/did.json`` (the
+    register and the bank), ``/logs`` and ``/logs/{log}/proof/inclusion``. A URL on the base's host
+    is fetched through the base (so a service behind a path prefix, or a test client, works).
+    ``client`` may be any ``httpx.Client`` (a FastAPI ``TestClient`` in tests).
+    """
+
+    def __init__(self, base_url: str, client: httpx.Client | None = None, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._base = urlsplit(self.base_url)
+        self.client = client if client is not None else httpx.Client(timeout=timeout, follow_redirects=False)
+        self._register: dict[str, str] | None = None
+        self._logs: list[JsonObject] | None = None
+
+    def _url(self, url: str) -> str:
+        """``url`` itself, or (when it is on the base's host) the same path under the base URL."""
+        parts = urlsplit(url)
+        if parts.netloc.lower() != self._base.netloc.lower():
+            return url
+        path = parts.path
+        prefix = self._base.path.rstrip("/")
+        if prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix) :]
+        return self.base_url + path + (f"?{parts.query}" if parts.query else "")
+
+    def _get(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self.client.get(url, params=params, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise ResolutionFailed(f"{url} could not be fetched: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise ResolutionFailed(f"{url} answered HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ResolutionFailed(f"{url} did not answer JSON") from exc
+
+    def _get_object(self, url: str, params: dict[str, Any] | None = None) -> JsonObject:
+        value = self._get(url, params)
+        if not isinstance(value, dict):
+            raise ResolutionFailed(f"{url} did not answer a JSON object")
+        return value
+
+    def did_document(self, did_value: str) -> JsonObject:
+        try:
+            url = did.did_web_to_url(did_value)
+        except CredentialError as exc:
+            raise ResolutionFailed(f"cannot resolve {did_value}: {exc.detail}") from exc
+        document = self._get_object(self._url(url))
+        if document.get("id") != did_value:
+            raise ResolutionFailed(f"the document at {url} is not the DID document of {did_value}")
+        return document
+
+    def status_list(self, url: str) -> JsonObject:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ResolutionFailed(f"{url!r} is not an http(s) URL")
+        return self._get_object(self._url(url))
+
+    def _load_register(self) -> dict[str, str]:
+        if self._register is None:
+            register: dict[str, str] = {}
+            institutions = self._get(self.base_url + "/api/v1/institutions")
+            if not isinstance(institutions, list):
+                raise ResolutionFailed("the institution register is not a JSON list")
+            for item in institutions:
+                if isinstance(item, dict) and isinstance(item.get("did"), str):
+                    register[item["did"]] = f"registered institution {item.get('name_zh')} ({item.get('id')})"
+            try:
+                bank = self._get_object(self.base_url + "/did.json")
+            except ResolutionFailed:
+                bank = {}
+            if isinstance(bank.get("id"), str):
+                register[bank["id"]] = "the credit bank itself"
+            self._register = register
+        return self._register
+
+    def issuer_trust(self, did_value: str) -> str | None:
+        found = self._load_register().get(did_value)
+        return f"{found}, per the register at {self.base_url}" if found else None
+
+    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
+        if self._logs is None:
+            logs = self._get(self.base_url + "/logs")
+            if not isinstance(logs, list):
+                raise ResolutionFailed("/logs did not answer a JSON list")
+            self._logs = [entry for entry in logs if isinstance(entry, dict)]
+        found = [entry for entry in self._logs if entry.get("origin") == log_origin]
+        if not found:
+            raise ResolutionFailed(f"the service at {self.base_url} has no log {log_origin!r}")
+        log_id, key = found[0].get("id"), found[0].get("verifier_key")
+        body = self._get_object(f"{self.base_url}/logs/{log_id}/proof/inclusion", {"index": index})
+        try:
+            return LedgerEvidence.from_json(
+                {
+                    "type": LEDGER_EVIDENCE_TYPE,
+                    "logOrigin": log_origin,
+                    "verifierKey": key,
+                    "index": body.get("index"),
+                    "size": body.get("size"),
+                    "leafHash": body.get("leaf_hash"),
+                    "proof": body.get("proof"),
+                    "checkpoint": body.get("checkpoint"),
+                }
+            )
+        except LedgerReferenceInvalid as exc:
+            raise ResolutionFailed(f"malformed inclusion proof from {self.base_url}: {exc.detail}") from exc
+
+
+@dataclass
+class RecordingResolver:
+    """Passes every question to ``inner`` and keeps the answers, to build an evidence bundle."""
+
+    inner: Resolver
+    did_documents: dict[str, JsonObject] = field(default_factory=dict)
+    status_lists: dict[str, JsonObject] = field(default_factory=dict)
+    register: dict[str, str] = field(default_factory=dict)
+    ledger: dict[tuple[str, int], LedgerEvidence] = field(default_factory=dict)
+
+    def did_document(self, did: str) -> JsonObject:
+        self.did_documents[did] = self.inner.did_document(did)
+        return self.did_documents[did]
+
+    def status_list(self, url: str) -> JsonObject:
+        self.status_lists[url] = self.inner.status_list(url)
+        return self.status_lists[url]
+
+    def issuer_trust(self, did: str) -> str | None:
+        found = self.inner.issuer_trust(did)
+        if found is not None:
+            self.register[did] = found
+        return found
+
+    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
+        self.ledger[(log_origin, index)] = self.inner.ledger_evidence(log_origin, index)
+        return self.ledger[(log_origin, index)]
+
+    def bundle(self, certificate_id: str | None = None) -> JsonObject:
+        """The ``CertificateEvidence`` bundle of everything recorded."""
+        return evidence_bundle(
+            certificate_id=certificate_id,
+            did_documents=list(self.did_documents.values()),
+            status_lists=list(self.status_lists.values()),
+            register=self.register,
+            ledger=list(self.ledger.values()),
+        )
+
+
+def evidence_bundle(
+    *,
+    certificate_id: str | None,
+    did_documents: Sequence[JsonObject],
+    status_lists: Sequence[JsonObject],
+    register: dict[str, str],
+    ledger: Sequence[LedgerEvidence],
+) -> JsonObject:
+    """A ``CertificateEvidence`` bundle (the format :meth:`OfflineResolver.add_bundle` reads)."""
+    return {
+        "type": EVIDENCE_TYPE,
+        "version": EVIDENCE_VERSION,
+        "certificateId": certificate_id,
+        "didDocuments": list(did_documents),
+        "statusLists": list(status_lists),
+        "issuerRegister": [{"did": d, "description": why} for d, why in sorted(register.items())],
+        "ledger": [e.to_json() for e in ledger],
+    }
+
+
+# --- the checks ------------------------------------------------------------------------------------
+
+
+def _method_public_key(document: JsonObject, verification_method: str) -> bytes:
+    """The raw key of ``verification_method`` in ``document`` (no authorisation or time checks)."""
+    methods = [*document.get("verificationMethod", []), *document.get("assertionMethod", [])]
+    for method in methods:
+        if isinstance(method, dict) and method.get("id") == verification_method:
+            try:
+                return decode_public_key(method.get("publicKeyMultibase", ""))
+            except MultikeyInvalid as exc:
+                raise KeyUnresolvable(f"{verification_method}: {exc.detail}") from exc
+    raise KeyUnresolvable(f"{verification_method} is not in the DID document of its controller")
+
+
+def _verify_proof(document: JsonObject, resolver: Resolver) -> dataintegrity.VerifiedProof:
+    def resolve(verification_method: str) -> bytes:
+        controller = verification_method.split("#", 1)[0]
+        return _method_public_key(resolver.did_document(controller), verification_method)
+
+    return dataintegrity.verify(document, resolve)
+
+
+def _key_valid(document: JsonObject, resolver: Resolver, what: str) -> str:
+    """Check the proof's key belongs to the issuer and was valid when it signed; describe it."""
+    proof = dataintegrity.extract_proof(document)
+    method = proof["verificationMethod"]
+    dataintegrity.check_issuer(document, method)
+    issuer = dataintegrity.issuer_id(document)
+    did_document = resolver.did_document(issuer)
+    if did_document.get("id") != issuer:
+        raise KeyNotAuthorized(f"the DID document obtained for {issuer} is not its own")
+    created = dataintegrity.parse_datetime(proof["created"]) if "created" in proof else None
+    did.key_for_proof(did_document, method, created)
+    when = proof.get("created", "an unknown time")
+    return f"{what} key {method} is an assertion method of the issuer, valid at {when}"
+
+
+def _check_proof(document: JsonObject, resolver: Resolver) -> str:
+    verified = _verify_proof(document, resolver)
+    return f"eddsa-jcs-2022 signature by {verified.verification_method} verifies"
+
+
+def _check_key(document: JsonObject, resolver: Resolver) -> str:
+    return _key_valid(document, resolver, "the signing")
+
+
+def _check_issuer(document: JsonObject, resolver: Resolver) -> str:
+    issuer = dataintegrity.issuer_id(document)
+    why = resolver.issuer_trust(issuer)
+    if why is None:
+        raise IssuerUntrusted(
+            f"{issuer} is not a registered institution of this bank, nor trusted by a given DID document"
+        )
+    return f"{issuer} is {why}"
+
+
+def _status_entries(document: JsonObject) -> list[JsonObject]:
+    value = document.get("credentialStatus")
+    if value is None:
+        raise StatusUnavailable("the certificate has no credentialStatus, so it could never be revoked")
+    entries = value if isinstance(value, list) else [value]
+    if not entries or not all(isinstance(e, dict) for e in entries):
+        raise StatusListInvalid("credentialStatus must be an object or a list of objects")
+    return entries
+
+
+def _check_one_status(document: JsonObject, entry: JsonObject, resolver: Resolver, now: datetime) -> str:
+    url = entry.get("statusListCredential")
+    purpose = entry.get("statusPurpose")
+    index = entry.get("statusListIndex")
+    if entry.get("type") != "BitstringStatusListEntry" or not isinstance(url, str):
+        raise StatusListInvalid("a credentialStatus entry is not a BitstringStatusListEntry with a list URL")
+    # 1. Obtain the list; failing to is a failure (fail closed).
+    try:
+        list_credential = resolver.status_list(url)
+    except ResolutionFailed as exc:
+        raise StatusUnavailable(
+            f"the {purpose} status list {url} could not be read, so the certificate is not accepted "
+            f"(fail closed): {exc.detail}"
+        ) from exc
+    # 2. The list is signed by the certificate's issuer, with a key valid when it was signed.
+    if dataintegrity.issuer_id(list_credential) != dataintegrity.issuer_id(document):
+        raise StatusListInvalid(f"the status list {url} is not issued by the certificate's issuer")
+    try:
+        _verify_proof(list_credential, resolver)
+        _key_valid(list_credential, resolver, "the status list's")
+    except CredentialError as exc:
+        raise StatusListInvalid(f"the status list {url} is not validly signed: {exc.detail}") from exc
+    _check_period(list_credential, now, f"the status list {url}")
+    # 3. Read the bit.
+    if statuslist.read_status(list_credential, entry):
+        state = "revoked" if purpose == "revocation" else "suspended" if purpose == "suspension" else "set"
+        raise CredentialStatusSet(f"the certificate is {state} (bit {index} of {url})")
+    return f"{purpose}: not set (bit {index} of {url})"
+
+
+def _check_status(document: JsonObject, resolver: Resolver, now: datetime) -> str:
+    return "; ".join(_check_one_status(document, e, resolver, now) for e in _status_entries(document))
+
+
+def _check_period(document: JsonObject, now: datetime, what: str) -> str:
+    valid_from = document.get("validFrom")
+    valid_until = document.get("validUntil")
+    if valid_from is not None and now < dataintegrity.parse_datetime(valid_from):
+        raise ValidityPeriodInvalid(f"{what} is not valid before {valid_from}")
+    if valid_until is not None and now > dataintegrity.parse_datetime(valid_until):
+        raise ValidityPeriodInvalid(f"{what} expired at {valid_until}")
+    return f"valid from {valid_from or 'any time'} until {valid_until or 'no end'}"
+
+
+def _check_validity(document: JsonObject, now: datetime) -> str:
+    if "validFrom" not in document:
+        raise ValidityPeriodInvalid("the certificate has no validFrom")
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _check_period(document, now, "the certificate") + f" (checked at {stamp})"
+
+
+def _ledger_reference(document: JsonObject) -> tuple[str, int, bytes]:
+    subject = document.get("credentialSubject")
+    transfer = subject.get("creditTransfer") if isinstance(subject, dict) else None
+    reference = transfer.get("ledgerReference") if isinstance(transfer, dict) else None
+    if not isinstance(reference, dict):
+        raise LedgerReferenceInvalid("the certificate has no creditTransfer.ledgerReference")
+    origin, seq = reference.get("logOrigin"), reference.get("sequenceNumber")
+    if not isinstance(origin, str) or not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise LedgerReferenceInvalid("ledgerReference needs a logOrigin and a non-negative sequenceNumber")
+    leaf_hash = _unb64(reference.get("leafHash"), "ledgerReference.leafHash")
+    if len(leaf_hash) != merkle.HASH_SIZE:
+        raise LedgerReferenceInvalid(f"the leaf hash is {len(leaf_hash)} bytes, not {merkle.HASH_SIZE}")
+    return origin, seq, leaf_hash
+
+
+def _check_ledger(document: JsonObject, resolver: Resolver) -> str:
+    # 1. The certificate's own reference: log, sequence number, leaf hash.
+    origin, seq, leaf_hash = _ledger_reference(document)
+    try:
+        evidence = resolver.ledger_evidence(origin, seq)
+    except ResolutionFailed as exc:
+        raise LedgerReferenceInvalid(f"no inclusion proof for leaf {seq} of {origin}: {exc.detail}") from exc
+    # 2. The log's key is named after its origin; the checkpoint verifies with it.
+    verifier = note.NoteVerifier.parse(evidence.verifier_key)
+    if verifier.name != origin:
+        raise LedgerReferenceInvalid(f"the log key {verifier.name!r} is not the key of {origin!r}")
+    checkpoint = note.open_checkpoint(evidence.checkpoint.encode("utf-8"), verifier)
+    if evidence.size != checkpoint.size or evidence.index != seq:
+        raise LedgerReferenceInvalid(
+            "the inclusion proof is for another leaf or tree size than its checkpoint"
+        )
+    # 3. The certificate's leaf hash (not the one the evidence claims) is in the checkpointed tree.
+    merkle.verify_inclusion(leaf_hash, seq, checkpoint.size, evidence.proof, checkpoint.root_hash)
+    return (
+        f"leaf {seq} of {origin} is included in the checkpoint of size {checkpoint.size}, "
+        f"signed by {verifier.name}+{verifier.key_id.hex()}"
+    )
+
+
+def _check_learner(document: JsonObject, learner_id: str) -> str:
+    subject = document.get("credentialSubject")
+    identifiers = subject.get("identifier", []) if isinstance(subject, dict) else []
+    if isinstance(identifiers, dict):
+        identifiers = [identifiers]
+    hashed = [
+        i
+        for i in identifiers
+        if isinstance(i, dict) and i.get("hashed") is True and isinstance(i.get("identityHash"), str)
+    ]
+    if not hashed:
+        raise LearnerMismatch("the certificate carries no hashed identity")
+    for identity in hashed:
+        salt = identity.get("salt", "")
+        expected = "sha256$" + hashlib.sha256((learner_id + str(salt)).encode("utf-8")).hexdigest()
+        if hmac.compare_digest(expected.encode(), str(identity["identityHash"]).encode()):
+            return "the hashed identity matches the learner id"
+    raise LearnerMismatch("the hashed identity does not match the learner id")
+
+
+def _run(name: str, check: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, check())
+    except CreditBankError as exc:
+        return Check(name, False, exc.detail)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        return Check(name, False, f"the certificate is malformed: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # a verifier fails closed on anything it did not foresee
+        log.warning("verification check %s failed unexpectedly", name, exc_info=True)
+        return Check(name, False, f"the check could not be completed: {type(exc).__name__}")
+
+
+def _checks(
+    document: JsonObject, resolver: Resolver, learner_id: str | None, now: datetime, *, ledger: bool = True
+) -> list[Check]:
+    checks = [
+        _run("proof", lambda: _check_proof(document, resolver)),
+        _run("key", lambda: _check_key(document, resolver)),
+        _run("issuer", lambda: _check_issuer(document, resolver)),
+        _run("status", lambda: _check_status(document, resolver, now)),
+        _run("validity", lambda: _check_validity(document, now)),
+    ]
+    if ledger:
+        checks.append(_run("ledger", lambda: _check_ledger(document, resolver)))
+    if learner_id is not None:
+        checks.append(_run("learner", lambda: _check_learner(document, learner_id)))
+    return checks
+
+
+def _types(document: JsonObject) -> list[Any]:
+    value = document.get("type", [])
+    return value if isinstance(value, list) else [value]
+
+
+def _merge(name: str, own: Check | None, parts: Iterable[tuple[str, Check]]) -> Check:
+    """One check over a bundle and its parts: ok when all are; the detail names each failure."""
+    results = ([("the bundle", own)] if own is not None else []) + list(parts)
+    if not results:
+        return Check(name, False, "the bundle holds no credentials")
+    failures = [f"{label}: {c.detail}" for label, c in results if not c.ok]
+    if failures:
+        return Check(name, False, "; ".join(failures))
+    return Check(
+        name, True, f"{len(results)} credential(s): " + "; ".join(f"{lb}: {c.detail}" for lb, c in results)
+    )
+
+
+def verify_certificate(
+    document: Any,
+    resolver: Resolver,
+    *,
+    learner_id: str | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """Verify a transfer certificate (a lot credential or a CLR bundle); never raises.
+
+    ``now`` (aware) is the time the validity checks use; the current time by default.
+    """
+    moment = now or datetime.now(UTC)
+    names = [n for n in CHECK_NAMES if n != "learner" or learner_id is not None]
+    if not isinstance(document, dict):
+        return Report.of([Check(n, False, "the certificate is not a JSON object") for n in names])
+    if "ClrCredential" not in _types(document):
+        return Report.of(_checks(document, resolver, learner_id, moment))
+    own = {c.name: c for c in _checks(document, resolver, learner_id, moment, ledger=False)}
+    subject = document.get("credentialSubject")
+    inner = subject.get("verifiableCredential", []) if isinstance(subject, dict) else []
+    inner = inner if isinstance(inner, list) else [inner]
+    parts: list[tuple[str, dict[str, Check]]] = []
+    for position, credential in enumerate(inner):
+        label = f"part {position + 1}"
+        if isinstance(credential, dict):
+            label += f" ({credential.get('id', 'no id')})"
+            checks = _checks(credential, resolver, learner_id, moment)
+        else:
+            checks = [Check(n, False, "not a JSON object") for n in names]
+        parts.append((label, {c.name: c for c in checks}))
+    return Report.of([_merge(n, own.get(n), [(lb, p[n]) for lb, p in parts]) for n in names])
+
+
+def transfer_claims(document: JsonObject) -> JsonObject:
+    """The ``creditTransfer`` object of a lot credential (what an exchange acts on), unverified.
+
+    Raises:
+        LedgerReferenceInvalid: the credential has no ``creditTransfer`` object.
+    """
+    subject = document.get("credentialSubject")
+    transfer = subject.get("creditTransfer") if isinstance(subject, dict) else None
+    if not isinstance(transfer, dict):
+        raise LedgerReferenceInvalid("the credential has no credentialSubject.creditTransfer")
+    return transfer

@@ -1,0 +1,179 @@
+"""``creditbank verify``: offline from files, online through a base URL, --json output and exit codes."""
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+import creditbank.credentials.cli as verify_cli
+from creditbank.auth.models import Role
+from creditbank.cli import app
+from tests.conftest import Tokens
+from tests.credentials.conftest import World
+
+runner = CliRunner()
+NAMES = ["proof", "key", "issuer", "status", "validity", "ledger"]
+
+
+class Files:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, name: str, value: Any) -> str:
+        path = self.root / name
+        path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+        return str(path)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Files:
+    return Files(tmp_path)
+
+
+@pytest.fixture
+def issued(world: World, client: TestClient) -> tuple[dict[str, Any], dict[str, Any], str]:
+    result = world.issue()
+    world.publish()
+    bundle = client.get(f"/api/v1/certificates/{result.certificate.id}/evidence").json()
+    return result.credential, bundle, result.certificate.id
+
+
+def _verify(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["verify", *args])
+    return result.exit_code, result.output
+
+
+class TestOffline:
+    def test_json_output_and_exit_zero(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+    ) -> None:
+        credential, bundle, _ = issued
+        code, output = _verify(
+            files.write("cert.json", credential),
+            "--ledger-evidence",
+            files.write("ev.json", bundle),
+            "--json",
+        )
+        assert code == 0, output
+        report = json.loads(output)
+        assert set(report) == {"valid", "checks"}
+        assert report["valid"] is True
+        assert [c["name"] for c in report["checks"]] == NAMES
+        assert all(set(c) == {"name", "ok", "detail"} and c["ok"] is True for c in report["checks"])
+
+    def test_separate_files(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, world: World
+    ) -> None:
+        credential, bundle, _ = issued
+        args = [files.write("cert.json", credential)]
+        for i, document in enumerate(bundle["didDocuments"]):
+            args += ["--did-document", files.write(f"did{i}.json", document)]
+        for i, status_list in enumerate(bundle["statusLists"]):
+            args += ["--status-list", files.write(f"sl{i}.json", status_list)]
+        args += ["--ledger-evidence", files.write("ledger.json", bundle["ledger"][0])]
+        code, output = _verify(*args, "--learner-id", world.learner_id)
+        assert code == 1, output
+        assert "FAIL  issuer" in output, "no register snapshot and no trusted document: the issuer is unknown"
+        assert "NOT VALID: issuer failed" in output
+        trusted = files.write("trusted.json", bundle["didDocuments"][0])
+        code, output = _verify(*args, "--learner-id", world.learner_id, "--trust-did-document", trusted)
+        assert code == 0, output
+        assert "PASS  learner" in output
+        assert output.strip().endswith("valid")
+
+    def test_tampered_certificate_exits_one(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+    ) -> None:
+        credential, bundle, _ = issued
+        tampered = copy.deepcopy(credential)
+        tampered["credentialSubject"]["creditsEarned"] = 30
+        code, output = _verify(
+            files.write("c.json", tampered), "--ledger-evidence", files.write("e.json", bundle), "--json"
+        )
+        assert code == 1
+        report = json.loads(output)
+        assert report["valid"] is False
+        assert [c["name"] for c in report["checks"] if not c["ok"]] == ["proof"]
+
+    def test_expired_at_a_later_time(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+    ) -> None:
+        credential, bundle, _ = issued
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        code, output = _verify(
+            files.write("c.json", credential),
+            "--ledger-evidence",
+            files.write("e.json", bundle),
+            "--at",
+            later,
+        )
+        assert code == 0, output  # the lot does not expire: no validUntil
+
+    def test_missing_status_list_fails_closed(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+    ) -> None:
+        credential, bundle, _ = issued
+        code, output = _verify(
+            files.write("c.json", credential),
+            "--ledger-evidence",
+            files.write("e.json", {**bundle, "statusLists": []}),
+            "--json",
+        )
+        assert code == 1
+        status = next(c for c in json.loads(output)["checks"] if c["name"] == "status")
+        assert status["ok"] is False
+        assert "fail closed" in status["detail"]
+
+    def test_unreadable_inputs_exit_two(self, files: Files, tmp_path: Path) -> None:
+        assert _verify(str(tmp_path / "missing.json"))[0] == 2
+        broken = tmp_path / "broken.json"
+        broken.write_text("{not json", encoding="utf-8")
+        assert _verify(str(broken))[0] == 2
+        cert = files.write("c.json", {})
+        assert _verify(cert, "--did-document", str(broken))[0] == 2
+        assert _verify(cert, "--status-list", files.write("n.json", [1, 2]))[0] == 2
+        assert _verify(cert, "--ledger-evidence", files.write("x.json", {"type": "Other"}))[0] == 2
+
+    def test_not_a_certificate_exits_one(self, files: Files) -> None:
+        code, output = _verify(files.write("c.json", ["not", "an", "object"]), "--json")
+        assert code == 1
+        assert json.loads(output)["valid"] is False
+
+
+class TestOnline:
+    @pytest.fixture
+    def through_test_client(self, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+        def make(url: str) -> httpx.Client:
+            assert url == "http://testserver"
+            return TestClient(client.app, raise_server_exceptions=False)  # the CLI closes it
+
+        monkeypatch.setattr(verify_cli, "_http_client", make)
+        return client
+
+    def test_online(
+        self,
+        issued: tuple[dict[str, Any], dict[str, Any], str],
+        files: Files,
+        through_test_client: TestClient,
+        auth: Tokens,
+        world: World,
+    ) -> None:
+        credential, _, certificate_id = issued
+        cert = files.write("c.json", credential)
+        code, output = _verify(cert, "--url", "http://testserver")
+        assert code == 0, output
+        for name in NAMES:
+            assert f"PASS  {name}" in output
+        through_test_client.post(
+            f"/api/v1/certificates/{certificate_id}/revoke",
+            headers=auth(Role.institution, world.institution_id),
+        )
+        code, output = _verify(cert, "--url", "http://testserver", "--json")
+        assert code == 1
+        assert [c["name"] for c in json.loads(output)["checks"] if not c["ok"]] == ["status"]

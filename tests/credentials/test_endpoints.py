@@ -1,0 +1,290 @@
+"""The certificate API: who may issue, read, list and change certificates; /api/v1/verify; status lists."""
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, text
+
+from creditbank.auth.models import Role
+from creditbank.credentials import dataintegrity, statuslist
+from tests.conftest import Tokens
+from tests.credentials.conftest import World, register_institution
+
+PROBLEM = "application/problem+json"
+
+
+def _create(
+    client: TestClient, headers: dict[str, str], lot_ids: list[str], *, key: str | None = None, **extra: Any
+) -> Any:
+    return client.post(
+        "/api/v1/certificates",
+        json={"lot_ids": lot_ids, **extra},
+        headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())},
+    )
+
+
+class TestIssue:
+    def test_institution_for_lots_it_issued(self, world: World, client: TestClient, auth: Tokens) -> None:
+        response = _create(client, auth(Role.institution, world.institution_id), [world.lot_id])
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["id"].startswith("crt_")
+        assert body["kind"] == "lot"
+        assert body["status"] == "active"
+        assert body["issuer_id"] == world.institution_id
+        assert body["learner_id"] == world.learner_id
+        assert body["credential"]["id"] == body["credential_id"]
+        assert body["credential"]["proof"]["cryptosuite"] == "eddsa-jcs-2022"
+
+    def test_learner_for_own_lots_is_signed_by_the_issuer(
+        self, world: World, client: TestClient, auth: Tokens
+    ) -> None:
+        second = world.lot()
+        response = _create(client, auth(Role.learner, world.learner_id), [world.lot_id, second])
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["kind"] == "clr"
+        assert body["issuer_id"] == world.institution_id
+        assert len(body["parts"]) == 2
+        part = client.get(
+            f"/api/v1/certificates/{body['parts'][0]}", headers=auth(Role.learner, world.learner_id)
+        )
+        assert part.json()["bundle_id"] == body["id"]
+
+    def test_admin_with_destination(self, world: World, client: TestClient, auth: Tokens) -> None:
+        destination = world.run(lambda s: register_institution(s, name="北京开放大学"))
+        response = _create(
+            client,
+            auth(Role.admin),
+            [world.lot_id],
+            destination_institution_id=destination,
+            valid_until="2099-01-01T00:00:00+08:00",
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["destination_institution_id"] == destination
+        assert body["credential"]["validUntil"] == "2098-12-31T16:00:00Z"
+
+    def test_refusals(self, world: World, client: TestClient, auth: Tokens) -> None:
+        stranger = world.run(lambda s: register_institution(s, name="别的学校"))
+        cases = [
+            (auth(Role.institution, stranger), [world.lot_id], 403, "/forbidden"),
+            (auth(Role.learner, "lrn_someoneelse"), [world.lot_id], 403, "/forbidden"),
+            (auth(Role.admin), ["lot_nosuchlot"], 404, "/lot-not-found"),
+            (auth(Role.admin), [world.lot_id, world.lot_id], 422, "/certificate-request-invalid"),
+            (auth(Role.admin), [], 422, "/validation-failed"),
+        ]
+        for headers, lot_ids, status, slug in cases:
+            response = _create(client, headers, lot_ids)
+            assert response.status_code == status, (lot_ids, response.text)
+            assert response.headers["content-type"] == PROBLEM
+            assert response.json()["type"].endswith(slug)
+        naive = _create(client, auth(Role.admin), [world.lot_id], valid_until="2099-01-01T00:00:00")
+        assert naive.status_code == 422
+        for role in (Role.auditor, Role.reviewer):
+            assert _create(client, auth(role), [world.lot_id]).status_code == 403
+
+
+class TestIdempotency:
+    def test_a_retry_returns_the_first_certificate(
+        self, world: World, client: TestClient, auth: Tokens
+    ) -> None:
+        issuer = auth(Role.institution, world.institution_id)
+        first = _create(client, issuer, [world.lot_id], key="retry-1")
+        again = _create(client, issuer, [world.lot_id], key="retry-1")
+        assert first.status_code == again.status_code == 201, again.text
+        assert again.json() == first.json()
+        other = _create(client, issuer, [world.lot(), world.lot_id], key="retry-1")
+        assert other.status_code == 409
+        assert other.json()["type"].endswith("/idempotency-key-reused")
+
+    def test_the_key_is_required(self, world: World, client: TestClient, auth: Tokens) -> None:
+        response = client.post(
+            "/api/v1/certificates", json={"lot_ids": [world.lot_id]}, headers=auth(Role.admin)
+        )
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("/idempotency-key-invalid")
+
+
+class TestRead:
+    @pytest.fixture
+    def certificate_id(self, world: World) -> str:
+        return world.issue().certificate.id
+
+    def test_who_may_read(self, world: World, client: TestClient, auth: Tokens, certificate_id: str) -> None:
+        stranger = world.run(lambda s: register_institution(s, name="别的学校"))
+        url = f"/api/v1/certificates/{certificate_id}"
+        allowed = [
+            auth(Role.learner, world.learner_id),
+            auth(Role.institution, world.institution_id),
+            auth(Role.admin),
+            auth(Role.auditor),
+        ]
+        for headers in allowed:
+            response = client.get(url, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["id"] == certificate_id
+        for headers in (auth(Role.learner, "lrn_other"), auth(Role.institution, stranger)):
+            response = client.get(url, headers=headers)
+            assert response.status_code == 403
+            assert "credential" not in response.json()
+        assert client.get(url).status_code == 401
+        assert client.get(url, headers=auth(Role.reviewer)).status_code == 403
+        missing = client.get("/api/v1/certificates/crt_missing", headers=auth(Role.learner, world.learner_id))
+        assert missing.status_code == 404
+        assert missing.json()["type"].endswith("/certificate-not-found")
+
+    def test_reads_by_others_are_logged(
+        self, world: World, client: TestClient, auth: Tokens, certificate_id: str, db: Connection
+    ) -> None:
+        def rows() -> list[tuple[str, str]]:
+            result = db.execute(
+                text("SELECT reader_role, what FROM archive_access_log WHERE learner_id = :l ORDER BY id"),
+                {"l": world.learner_id},
+            )
+            return [(r.reader_role, r.what) for r in result]
+
+        client.get(f"/api/v1/certificates/{certificate_id}", headers=auth(Role.learner, world.learner_id))
+        assert rows() == []
+        client.get(f"/api/v1/certificates/{certificate_id}", headers=auth(Role.auditor))
+        assert rows() == [("auditor", f"certificate {certificate_id}")]
+
+    def test_learner_list(self, world: World, client: TestClient, auth: Tokens, certificate_id: str) -> None:
+        second = world.issue().certificate.id
+        url = f"/api/v1/learners/{world.learner_id}/certificates"
+        mine = client.get(url, headers=auth(Role.learner, world.learner_id))
+        assert mine.status_code == 200, mine.text
+        assert {c["id"] for c in mine.json()} == {certificate_id, second}
+        assert client.get(url, headers=auth(Role.admin)).status_code == 200
+        assert client.get(url, headers=auth(Role.learner, "lrn_other")).status_code == 403
+        assert client.get(url, headers=auth(Role.institution, world.institution_id)).status_code == 403
+
+
+class TestStatusChanges:
+    def test_revoke_is_permanent_and_idempotent(self, world: World, client: TestClient, auth: Tokens) -> None:
+        certificate_id = world.issue().certificate.id
+        issuer = auth(Role.institution, world.institution_id)
+        url = f"/api/v1/certificates/{certificate_id}"
+        first = client.post(f"{url}/revoke", json={"reason": "issued in error"}, headers=issuer)
+        assert first.status_code == 200, first.text
+        assert first.json()["status"] == "revoked"
+        assert first.json()["revocation_reason"] == "issued in error"
+        again = client.post(f"{url}/revoke", headers=issuer)
+        assert again.status_code == 200
+        assert again.json()["revoked_at"] == first.json()["revoked_at"]
+        refused = client.post(f"{url}/suspend", headers=issuer)
+        assert refused.status_code == 409
+        assert refused.json()["type"].endswith("/certificate-revoked")
+
+    def test_only_the_issuer_or_an_admin(self, world: World, client: TestClient, auth: Tokens) -> None:
+        certificate_id = world.issue().certificate.id
+        stranger = world.run(lambda s: register_institution(s, name="别的学校"))
+        url = f"/api/v1/certificates/{certificate_id}/suspend"
+        assert client.post(url, headers=auth(Role.institution, stranger)).status_code == 403
+        assert client.post(url, headers=auth(Role.learner, world.learner_id)).status_code == 403
+        assert client.post(url, headers=auth(Role.auditor)).status_code == 403
+        response = client.post(url, headers=auth(Role.admin))
+        assert response.status_code == 200
+        assert response.json()["status"] == "suspended"
+        lifted = client.post(f"/api/v1/certificates/{certificate_id}/unsuspend", headers=auth(Role.admin))
+        assert lifted.json()["status"] == "active"
+
+    def test_status_list_is_signed_and_changes(self, world: World, client: TestClient, auth: Tokens) -> None:
+        issued = world.issue()
+        entry = issued.credential["credentialStatus"][0]
+        url = entry["statusListCredential"].removeprefix("http://testserver")
+        before = client.get(url)
+        assert before.status_code == 200
+        assert before.headers["cache-control"] == "no-cache"
+        listed = before.json()
+        assert listed["type"] == ["VerifiableCredential", "BitstringStatusListCredential"]
+        assert listed["issuer"] == issued.credential["issuer"]["id"]
+        assert statuslist.Bitstring.decode(listed["credentialSubject"]["encodedList"]).size >= 131_072
+        assert statuslist.read_status(listed, entry) is False
+        assert dataintegrity.extract_proof(listed)["proofPurpose"] == "assertionMethod"
+        client.post(
+            f"/api/v1/certificates/{issued.certificate.id}/revoke",
+            headers=auth(Role.institution, world.institution_id),
+        )
+        after = client.get(url).json()
+        assert statuslist.read_status(after, entry) is True
+        assert after["proof"]["proofValue"] != listed["proof"]["proofValue"]
+
+    def test_unknown_status_list(self, client: TestClient) -> None:
+        response = client.get("/status-lists/sl_nothing")
+        assert response.status_code == 404
+        assert response.json()["type"].endswith("/status-list-not-found")
+
+
+class TestVerifyEndpoint:
+    def test_valid_certificate(self, world: World, client: TestClient) -> None:
+        credential = world.issue().credential
+        world.publish()
+        response = client.post(
+            "/api/v1/verify", json={"certificate": credential, "learner_id": world.learner_id}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["valid"] is True
+        assert [c["name"] for c in body["checks"]] == [
+            "proof",
+            "key",
+            "issuer",
+            "status",
+            "validity",
+            "ledger",
+            "learner",
+        ]
+        assert set(body) == {"valid", "checks"}
+
+    def test_tampered_certificate(self, world: World, client: TestClient) -> None:
+        credential = world.issue().credential
+        world.publish()
+        credential["credentialSubject"]["creditsEarned"] = 99
+        body = client.post("/api/v1/verify", json={"certificate": credential}).json()
+        assert body["valid"] is False
+        assert [c["name"] for c in body["checks"] if not c["ok"]] == ["proof"]
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            {"certificate": {}},
+            {"certificate": {"proof": "x", "issuer": 5}},
+            {"certificate": {"credentialStatus": {"statusListCredential": "file:///etc/passwd"}}},
+            {"certificate": {"proof": {"verificationMethod": "did:web:testserver:institutions:\u0000#k"}}},
+            {"certificate": json.loads('{"validFrom": "9999-99-99T99:99:99Z", "type": ["ClrCredential"]}')},
+        ],
+    )
+    def test_malformed_certificates_get_a_report(self, client: TestClient, payload: dict[str, Any]) -> None:
+        response = client.post("/api/v1/verify", json=payload)
+        assert response.status_code == 200, response.text
+        assert response.json()["valid"] is False
+
+    @pytest.mark.parametrize(
+        "payload", [[], {"certificate": []}, {"certificate": "x"}, {}, {"learner_id": 5}]
+    )
+    def test_malformed_requests_get_a_422(self, client: TestClient, payload: Any) -> None:
+        response = client.post("/api/v1/verify", json=payload)
+        assert response.status_code == 422
+        assert response.headers["content-type"] == PROBLEM
+
+    def test_not_json(self, client: TestClient) -> None:
+        response = client.post(
+            "/api/v1/verify", content=b"\xff{", headers={"content-type": "application/json"}
+        )
+        assert response.status_code in (400, 422)
+        assert response.headers["content-type"] == PROBLEM
+
+
+class TestEvidence:
+    def test_unknown_certificate(self, client: TestClient) -> None:
+        response = client.get("/api/v1/certificates/crt_missing/evidence")
+        assert response.status_code == 404
+
+    def test_context_is_published(self, client: TestClient) -> None:
+        response = client.get("/contexts/credit-transfer/v1")
+        assert response.status_code == 200
+        assert "creditTransfer" in response.json()["@context"]
