@@ -1,12 +1,23 @@
-"""The demo world that ``make run`` loads: institutions, learners and their tokens.
+"""The demo world that ``make run`` loads: institutions, learners, their outcomes, and tokens.
 
-Loading is idempotent: institutions are found by credit code and learners by identity number, so
-running it again adds nothing twice; each run mints fresh tokens.
+Four institutions post outcomes of every kind for four learners (王芳 has more than ten): training
+and community courses, elderly education, 1+X and skill level certificates, MOOCs, a skills
+competition, degree courses and work experience, all recognised by the shipped pilot rules. Some
+wait in review (an outcome older than five years, work experience), one went through both review
+stages, two were corrected and one was revoked.
+
+Loading is idempotent: institutions are found by credit code and learners by identity number;
+outcomes carry fixed references and dates, so posting them again reports duplicates; reviews,
+corrections and the revocation look at the outcome's state first and are applied once. Each run
+mints fresh tokens.
 """
 
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from creditbank.auth.models import Role
 from creditbank.auth.service import create_token
@@ -14,6 +25,9 @@ from creditbank.context import AppContext
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution, InstitutionKind
 from creditbank.learners import service as learners
+from creditbank.outcomes import corrections, review, service
+from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
+from creditbank.outcomes.schemas import OutcomeCreate
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -66,17 +80,324 @@ DEMO_INSTITUTIONS: list[dict[str, Any]] = [
 ]
 
 DEMO_LEARNERS: list[dict[str, str]] = [
-    {"key": "wang-fang", "name": "王芳", "identity_number": with_id_check("11010819900307002"), "by": "haidian-vocational"},
-    {"key": "li-wei", "name": "李伟", "identity_number": with_id_check("11010519850615003"), "by": "open-university"},
-    {"key": "zhang-min", "name": "张敏", "identity_number": with_id_check("11010519620912004"), "by": "chaoyang-community"},
+    {
+        "key": "wang-fang",
+        "name": "王芳",
+        "identity_number": with_id_check("11010819900307002"),
+        "by": "haidian-vocational",
+    },
+    {
+        "key": "li-wei",
+        "name": "李伟",
+        "identity_number": with_id_check("11010519850615003"),
+        "by": "open-university",
+    },
+    {
+        "key": "zhang-min",
+        "name": "张敏",
+        "identity_number": with_id_check("11010519620912004"),
+        "by": "chaoyang-community",
+    },
+    {
+        "key": "chen-jing",
+        "name": "陈静",
+        "identity_number": with_id_check("11010619930521005"),
+        "by": "skills-training",
+    },
 ]
+
+DISTRICT_REVIEWER = review.Reviewer(id="demo-district-reviewer", role="reviewer")
+CITY_REVIEWER = review.Reviewer(id="demo-city-reviewer", role="reviewer")
+
+
+def _outcome(
+    by: str, learner: str, reference: str, kind: str, title: str, achieved_on: str, **facts: Any
+) -> dict[str, Any]:
+    return {
+        "by": by,
+        "learner": learner,
+        "reference": reference,
+        "outcome_type": kind,
+        "title": title,
+        "achieved_on": dt.date.fromisoformat(achieved_on),
+        **facts,
+    }
+
+
+# Every outcome has a fixed reference and fixed facts: posting the list again changes nothing.
+DEMO_OUTCOMES: list[dict[str, Any]] = [
+    # 王芳: a web developer's lifelong learning, more than ten outcomes of every kind
+    _outcome(
+        "skills-training",
+        "wang-fang",
+        "WF-TRAIN-WEB",
+        "training_course",
+        "Web前端开发实训",
+        "2025-04-18",
+        hours=Decimal(64),
+        field="web_front_end",
+        grade="优秀",
+    ),
+    _outcome(
+        "haidian-vocational",
+        "wang-fang",
+        "WF-1X-WEB",
+        "one_plus_x_certificate",
+        "Web前端开发职业技能等级证书",
+        "2025-06-30",
+        level="中级",
+        field="web_front_end",
+    ),
+    _outcome(
+        "skills-training",
+        "wang-fang",
+        "WF-SKILL-ELEC",
+        "skill_level_certificate",
+        "电工职业技能等级证书",
+        "2024-11-20",
+        level="四级",
+        field="electrician",
+    ),
+    _outcome(
+        "open-university",
+        "wang-fang",
+        "WF-MOOC-JS",
+        "mooc",
+        "JavaScript 程序设计",
+        "2025-09-12",
+        hours=Decimal(32),
+        score=Decimal(88),
+        identity_verified=True,
+        field="web_front_end",
+    ),
+    _outcome(
+        "haidian-vocational",
+        "wang-fang",
+        "WF-COMP-NAT",
+        "competition_award",
+        "全国职业院校技能大赛 Web技术赛项 二等奖",
+        "2025-05-26",
+        level="national",
+        field="web_front_end",
+        attributes={"competition_id": "2025-GZ-WEB"},
+    ),
+    _outcome(
+        "open-university",
+        "wang-fang",
+        "WF-DEG-CS101",
+        "degree_course",
+        "计算机应用基础",
+        "2024-07-05",
+        grade="良好",
+        course_code="CS101",
+        field="computing",
+        attributes={"credits": 3},
+    ),
+    _outcome(
+        "chaoyang-community",
+        "wang-fang",
+        "WF-COMM-CALLI",
+        "community_course",
+        "社区书法入门",
+        "2025-12-20",
+        hours=Decimal(24),
+    ),
+    _outcome(
+        "open-university",
+        "wang-fang",
+        "WF-MOOC-OFFICE",
+        "mooc",
+        "办公软件高级应用",
+        "2026-03-08",
+        hours=Decimal(24),
+        score=Decimal(75),
+        identity_verified=True,
+        field="office_it",
+    ),
+    _outcome(
+        "skills-training",
+        "wang-fang",
+        "WF-TRAIN-OLD",
+        "training_course",
+        "计算机操作员培训",
+        "2017-06-01",
+        hours=Decimal(48),
+        field="office_it",
+    ),  # older than 5 years: review
+    _outcome(
+        "haidian-vocational",
+        "wang-fang",
+        "WF-WORK-DEV",
+        "work_experience",
+        "前端开发工程师工作经历",
+        "2026-06-30",
+        field="web_front_end",
+        attributes={"years": 3},
+    ),  # always reviewed: through both stages below
+    _outcome(
+        "skills-training",
+        "wang-fang",
+        "WF-TRAIN-PY",
+        "training_course",
+        "Python 数据分析",
+        "2026-05-15",
+        hours=Decimal(40),
+        field="data_analysis",
+    ),  # corrected below
+    # 李伟: degree courses and certificates at the open university
+    _outcome(
+        "open-university",
+        "li-wei",
+        "LW-DEG-CS201",
+        "degree_course",
+        "数据结构",
+        "2025-01-10",
+        grade="优秀",
+        score=Decimal(92),
+        course_code="CS201",
+        field="computing",
+        attributes={"credits": 4},
+    ),
+    _outcome(
+        "open-university",
+        "li-wei",
+        "LW-1X-CLOUD",
+        "one_plus_x_certificate",
+        "云计算平台运维与开发职业技能等级证书",
+        "2025-07-01",
+        level="初级",
+        field="cloud",
+    ),
+    _outcome(
+        "skills-training",
+        "li-wei",
+        "LW-SKILL-NET",
+        "skill_level_certificate",
+        "网络与信息安全管理员",
+        "2026-01-15",
+        level="四级",
+        field="network_security",
+    ),  # corrected
+    _outcome(
+        "open-university",
+        "li-wei",
+        "LW-MOOC-AI",
+        "mooc",
+        "人工智能导论",
+        "2026-02-20",
+        hours=Decimal(32),
+        score=Decimal(81),
+        identity_verified=False,
+    ),  # rejected
+    _outcome(
+        "skills-training",
+        "li-wei",
+        "LW-COMP-PROV",
+        "competition_award",
+        "北京市职业技能大赛 网络安全赛项 三等奖",
+        "2025-10-18",
+        level="provincial",
+        attributes={"competition_id": "2025-BJ-NETSEC"},
+    ),
+    _outcome(
+        "open-university",
+        "li-wei",
+        "LW-WORK-OPS",
+        "work_experience",
+        "运维工程师工作经历",
+        "2026-08-31",
+        attributes={"years": 2},
+    ),  # waits in review
+    # 张敏: elderly and community education
+    _outcome(
+        "chaoyang-community",
+        "zhang-min",
+        "ZM-ELDER-PHONE",
+        "community_course",
+        "智能手机应用",
+        "2025-11-02",
+        hours=Decimal(24),
+        attributes={"audience": "elderly"},
+    ),
+    _outcome(
+        "chaoyang-community",
+        "zhang-min",
+        "ZM-ELDER-TAICHI",
+        "community_course",
+        "太极拳",
+        "2026-04-12",
+        hours=Decimal(32),
+        attributes={"audience": "elderly"},
+    ),
+    _outcome(
+        "chaoyang-community",
+        "zhang-min",
+        "ZM-COMM-CHOIR",
+        "community_course",
+        "社区合唱",
+        "2026-09-26",
+        hours=Decimal(16),
+    ),
+    _outcome(
+        "chaoyang-community",
+        "zhang-min",
+        "ZM-TRAIN-OLD",
+        "training_course",
+        "家政服务培训",
+        "2018-09-15",
+        hours=Decimal(32),
+    ),  # older than 5 years: waits in review
+    # 陈静: elderly care
+    _outcome(
+        "skills-training",
+        "chen-jing",
+        "CJ-TRAIN-CARE",
+        "training_course",
+        "养老护理员培训",
+        "2026-03-28",
+        hours=Decimal(48),
+        field="elderly_care",
+    ),  # revoked below
+    _outcome(
+        "skills-training",
+        "chen-jing",
+        "CJ-SKILL-CARE",
+        "skill_level_certificate",
+        "养老护理员职业技能等级证书",
+        "2026-05-30",
+        level="五级",
+        field="elderly_care",
+    ),
+    _outcome(
+        "haidian-vocational",
+        "chen-jing",
+        "CJ-1X-CARE",
+        "one_plus_x_certificate",
+        "老年照护职业技能等级证书",
+        "2026-07-15",
+        level="高级",
+        field="elderly_care",
+    ),
+]
+
+# (institution, reference) reviewed through both stages (the others in review keep waiting)
+DEMO_REVIEWED = [("skills-training", "WF-TRAIN-OLD"), ("haidian-vocational", "WF-WORK-DEV")]
+# (institution, reference, the corrected facts)
+DEMO_CORRECTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    ("skills-training", "WF-TRAIN-PY", {"hours": Decimal(48)}),
+    ("skills-training", "LW-SKILL-NET", {"level": "三级"}),
+]
+# (institution, reference, reason)
+DEMO_REVOCATIONS = [("skills-training", "CJ-TRAIN-CARE", "培训机构撤回：考核记录缺失，待补考后重新提交")]
 
 
 def load_demo(session: Session, ctx: AppContext) -> dict[str, Any]:
     """Create the demo world if missing; return fresh tokens for every actor."""
     by_key: dict[str, Institution] = {}
     for spec in DEMO_INSTITUTIONS:
-        existing = session.exec(select(Institution).where(Institution.credit_code == spec["credit_code"])).first()
+        existing = session.exec(
+            select(Institution).where(Institution.credit_code == spec["credit_code"])
+        ).first()
         by_key[spec["key"]] = existing or institutions.register(
             session,
             name_zh=spec["name_zh"],
@@ -97,6 +418,8 @@ def load_demo(session: Session, ctx: AppContext) -> dict[str, Any]:
         )
         learner_ids[person["key"]] = learner.id
 
+    _load_outcomes(session, ctx, by_key, learner_ids)
+
     def token(role: Role, subject: str | None, label: str) -> str:
         return create_token(session, ctx.token_key, role, subject, label)[1]
 
@@ -105,10 +428,67 @@ def load_demo(session: Session, ctx: AppContext) -> dict[str, Any]:
         "reviewer": token(Role.reviewer, None, "demo reviewer"),
         "auditor": token(Role.auditor, None, "demo auditor"),
         "institutions": {
-            key: {"id": inst.id, "name": inst.name_zh, "token": token(Role.institution, inst.id, f"demo {key}")}
+            key: {
+                "id": inst.id,
+                "name": inst.name_zh,
+                "token": token(Role.institution, inst.id, f"demo {key}"),
+            }
             for key, inst in by_key.items()
         },
         "learners": {
-            key: {"id": lid, "token": token(Role.learner, lid, f"demo {key}")} for key, lid in learner_ids.items()
+            key: {"id": lid, "token": token(Role.learner, lid, f"demo {key}")}
+            for key, lid in learner_ids.items()
         },
     }
+
+
+def _body(spec: dict[str, Any], learner_id: str) -> OutcomeCreate:
+    facts = {k: v for k, v in spec.items() if k not in ("by", "learner")}
+    return OutcomeCreate.model_validate({**facts, "learner_id": learner_id})
+
+
+def _state(session: Session, institution_id: str, reference: str) -> tuple[Outcome, Recognition] | None:
+    found = session.exec(
+        select(Outcome, Recognition)
+        .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+        .where(col(Outcome.institution_id) == institution_id, col(Outcome.reference) == reference)
+    ).first()
+    return (found[0], found[1]) if found else None
+
+
+def _load_outcomes(
+    session: Session, ctx: AppContext, by_key: dict[str, Institution], learner_ids: dict[str, str]
+) -> None:
+    """Post the demo outcomes, then review, correct and revoke some of them, each once."""
+    # 1. post, institution by institution (duplicates on a second run)
+    per_institution: dict[str, list[tuple[int, OutcomeCreate]]] = defaultdict(list)
+    for row, spec in enumerate(DEMO_OUTCOMES, start=1):
+        per_institution[spec["by"]].append((row, _body(spec, learner_ids[spec["learner"]])))
+    for key, rows in per_institution.items():
+        for result in service.post_rows(session, ctx, by_key[key], rows):
+            if result.error is not None:
+                raise result.error
+    # 2. reviews through both stages, by two different reviewers
+    for key, reference in DEMO_REVIEWED:
+        for reviewer, stage, reason in (
+            (DISTRICT_REVIEWER, "district", "区分中心核验证明材料原件，情况属实"),
+            (CITY_REVIEWER, "city", "市中心复核通过，按规则认定"),
+        ):
+            state = _state(session, by_key[key].id, reference)
+            if state and state[1].status == RecognitionStatus.review.value and state[1].stage == stage:
+                review.decide(
+                    session, state[0].id, decision="approve", reason=reason, reviewer=reviewer, stage=stage
+                )
+    # 3. corrections: the original is superseded once
+    specs = {(spec["by"], spec["reference"]): spec for spec in DEMO_OUTCOMES}
+    for key, reference, fixed in DEMO_CORRECTIONS:
+        state = _state(session, by_key[key].id, reference)
+        if state and state[1].status not in corrections.FINAL:
+            spec = {**specs[(key, reference)], **fixed}
+            body = _body(spec, learner_ids[spec["learner"]])
+            corrections.correct(session, ctx, by_key[key], state[0].id, body)
+    # 4. the revocation
+    for key, reference, reason in DEMO_REVOCATIONS:
+        state = _state(session, by_key[key].id, reference)
+        if state and state[1].status not in corrections.FINAL:
+            corrections.revoke(session, state[0].id, by_key[key].id, reason)

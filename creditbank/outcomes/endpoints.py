@@ -8,16 +8,21 @@ from starlette.concurrency import run_in_threadpool
 
 from creditbank.auth.deps import InstitutionOnly
 from creditbank.auth.service import Principal
-from creditbank.db import transaction
 from creditbank.deps import ContextDep, SessionDep
 from creditbank.errors import Forbidden
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.ledger import idempotency
-from creditbank.outcomes import service
-from creditbank.outcomes.batch import ParsedRow, chunks
-from creditbank.outcomes.schemas import BatchSummary, OutcomeCreate, OutcomePublic, RowReport
-from creditbank.outcomes.views import outcome_public
+from creditbank.outcomes import corrections, idempotent, importer, service
+from creditbank.outcomes.batch import chunks
+from creditbank.outcomes.decision_schemas import CorrectionPublic, RevocationPublic
+from creditbank.outcomes.schemas import (
+    BatchSummary,
+    OutcomeCreate,
+    OutcomePublic,
+    RevokeRequest,
+)
+from creditbank.outcomes.views import ledger_ref, outcome_public
 
 router = APIRouter(prefix="/api/v1/outcomes", tags=["outcomes"])
 
@@ -45,7 +50,9 @@ def post_outcome(
     enter the ledger, all in one transaction. Needs an `Idempotency-Key`."""
     key = idempotency.check_key(idempotency_key)
     scope = f"institution:{who.subject}"
-    fingerprint = idempotency.fingerprint("POST", "/api/v1/outcomes", body.model_dump(mode="json"))
+    # keyed content hash, not the body: the body may hold an identity number and a name
+    content = service.request_hash(service.content_key(ctx), body)
+    fingerprint = idempotency.fingerprint("POST", "/api/v1/outcomes", {"content": content})
     stored = idempotency.claim(session, scope, key, fingerprint)
     if stored is not None:
         return JSONResponse(
@@ -77,20 +84,76 @@ def get_outcome(outcome_id: str, session: SessionDep, who: InstitutionOnly) -> O
     return outcome_public(session, outcome, rec)
 
 
+@router.post("/{outcome_id}/revoke", response_model=RevocationPublic)
+def revoke_outcome(
+    outcome_id: str,
+    body: RevokeRequest,
+    session: SessionDep,
+    who: InstitutionOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Revoke an outcome you posted: its credits are reversed in the ledger (a conversion of them
+    first), its recognition becomes `revoked`, and the learner's archive shows when and why. Needs
+    an `Idempotency-Key`. Revoked and superseded outcomes are final (409)."""
+
+    def work() -> tuple[int, RevocationPublic]:
+        done = corrections.revoke(session, outcome_id, who.subject or "", body.reason)
+        refs = [ref for tx in done.ledger if (ref := ledger_ref(session, tx)) is not None]
+        return 200, RevocationPublic(
+            outcome=outcome_public(session, done.outcome, done.recognition), ledger=refs
+        )
+
+    return idempotent.run(
+        session,
+        who,
+        idempotency_key,
+        method="POST",
+        path=f"/api/v1/outcomes/{outcome_id}/revoke",
+        request=body.model_dump(mode="json"),
+        work=work,
+    )
+
+
+@router.post("/{outcome_id}/correct", status_code=status.HTTP_201_CREATED, response_model=CorrectionPublic)
+def correct_outcome(
+    outcome_id: str,
+    body: OutcomeCreate,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Correct an outcome you posted by posting the full corrected outcome. Nothing is edited: the
+    old outcome becomes `superseded` (its credits reversed) and the new one is posted with
+    `supersedes_id`, in one transaction. Give a new `reference`, or repeat the old one: it is then
+    stored as `<reference>~c<N>`. Needs an `Idempotency-Key`."""
+
+    def work() -> tuple[int, CorrectionPublic]:
+        institution = acting_institution(session, who)
+        done = corrections.correct(session, ctx, institution, outcome_id, body)
+        assert done.new.outcome is not None and done.new.recognition is not None
+        refs = [ref for tx in done.ledger if (ref := ledger_ref(session, tx)) is not None]
+        return status.HTTP_201_CREATED, CorrectionPublic(
+            outcome=outcome_public(session, done.new.outcome, done.new.recognition, done.new.tx),
+            superseded=outcome_public(session, done.old, done.old_recognition),
+            changes=done.changes,
+            ledger=refs,
+        )
+
+    content = service.request_hash(service.content_key(ctx), body)
+    return idempotent.run(
+        session,
+        who,
+        idempotency_key,
+        method="POST",
+        path=f"/api/v1/outcomes/{outcome_id}/correct",
+        request={"content": content},
+        work=work,
+    )
+
+
 class BatchReport(BatchSummary):
     pass
-
-
-def _report(result: service.RowResult) -> RowReport:
-    return RowReport(
-        row=result.row,
-        reference=result.reference,
-        status=result.status,
-        outcome_id=result.outcome.id if result.outcome else None,
-        recognition=result.recognition.status if result.recognition else None,
-        credits=result.recognition.credits if result.recognition else None,
-        error=result.error.to_problem() if result.error else None,
-    )
 
 
 @router.post(
@@ -130,26 +193,11 @@ async def post_batch(request: Request, ctx: ContextDep, who: InstitutionOnly) ->
     with the same references applies nothing twice (they come back as `duplicate`)."""
     institution_id = who.subject or ""
 
-    def post_chunk(parsed: list[ParsedRow]) -> list[RowReport]:
-        reports: dict[int, RowReport] = {}
-        good = [(p.row, p.item) for p in parsed if p.item is not None]
-        for p in parsed:
-            if p.error is not None:
-                reports[p.row] = RowReport(
-                    row=p.row, reference=p.reference, status="error", error=p.error.to_problem()
-                )
-        if good:
-            for session in transaction(ctx.sessions):
-                institution = institutions.get(session, institution_id)
-                for result in service.post_rows(session, ctx, institution, good):
-                    reports[result.row] = _report(result)
-        return [reports[p.row] for p in parsed]
-
     spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024, mode="w+b")  # noqa: SIM115 - closed when streamed
     summary = BatchSummary(rows=0, created=0, duplicate=0, errors=0, recognised=0, review=0, rejected=0)
     first = True
     async for parsed in chunks(request.stream()):
-        for report in await run_in_threadpool(post_chunk, parsed):
+        for report in await run_in_threadpool(importer.post_chunk, ctx, institution_id, parsed):
             summary.rows += 1
             if report.status == "created":
                 summary.created += 1

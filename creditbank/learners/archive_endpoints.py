@@ -1,0 +1,71 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from creditbank.auth.deps import ArchiveReader, RoleGuard
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
+from creditbank.deps import ContextDep, SessionDep
+from creditbank.errors import Forbidden
+from creditbank.learners import archive
+from creditbank.learners import service as learners
+from creditbank.outcomes import idempotent
+from creditbank.outcomes.endpoints import IdempotencyKey
+
+router = APIRouter(prefix="/api/v1/learners", tags=["archive"])
+
+LearnerOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.admin))]
+
+
+@router.get("/{learner_id}/archive", response_model=archive.Archive)
+def get_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: ArchiveReader) -> archive.Archive:
+    """The learner's lifelong learning archive: every outcome with its recognition and why, every
+    credit lot, balances by category and framework level, conversions, certificates, and a ledger
+    reference for every journal entry. For the learner, institutions that registered or posted for
+    them, admins and auditors; every read by someone other than the learner is logged."""
+    learner = learners.authorise_read(session, who, learner_id, "archive")
+    return archive.build_archive(session, ctx.secrets.master_key, learner)
+
+
+@router.get(
+    "/{learner_id}/archive/export",
+    response_model=archive.ArchiveExport,
+    responses={200: {"description": "the archive as a JSON file (Content-Disposition: attachment)"}},
+)
+def export_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: LearnerOrAdmin) -> Any:
+    """Download everything the bank holds about the learner as one JSON file: the archive, the
+    personal data in the vault, and who else read it (data portability). The learner or an admin."""
+    learner = learners.authorise_read(session, who, learner_id, "archive-export")
+    export = archive.build_export(session, ctx.secrets.master_key, learner)
+    filename = f"creditbank-archive-{learner.id}.json"
+    return JSONResponse(
+        export.model_dump(mode="json"),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/{learner_id}/erasure", response_model=archive.ErasureResult)
+def erase_learner(
+    learner_id: str, session: SessionDep, who: LearnerOrAdmin, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """Erase the learner's personal data (crypto-shredding): the vault's data key and sealed record
+    are deleted, lookup by identity number stops, the learner's tokens are revoked, and a tombstone
+    without personal data is appended to the ledger. Outcomes, credits and the ledger stay, under the
+    random learner id. The learner themselves or an admin; needs an `Idempotency-Key`."""
+    if who.role is Role.learner and who.subject != learner_id:
+        raise Forbidden("a learner may erase only their own data")
+
+    def work() -> tuple[int, archive.ErasureResult]:
+        result, _ = archive.erase(session, learner_id, requested_by=who.role)
+        return 200, result
+
+    return idempotent.run(
+        session,
+        who,
+        idempotency_key,
+        method="POST",
+        path=f"/api/v1/learners/{learner_id}/erasure",
+        request={"learner": learner_id},
+        work=work,
+    )

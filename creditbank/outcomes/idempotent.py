@@ -1,0 +1,52 @@
+"""One helper for every idempotent write endpoint (the pattern of ``POST /api/v1/outcomes``).
+
+The key is claimed inside the request's transaction, the work runs, and its response is stored in
+the same transaction (see :mod:`creditbank.ledger.idempotency`): the same key with the same request
+returns the first response again (``Idempotent-Replayed: true``), with another request a 409, and
+a failed request leaves no claim behind.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from creditbank.auth.service import Principal
+from creditbank.ledger import idempotency
+
+
+def scope_of(who: Principal) -> str:
+    """Whose keys: the role and the subject (or the token, for roles without a subject)."""
+    return f"{who.role.value}:{who.subject or who.token_id}"
+
+
+def run(
+    session: Session,
+    who: Principal,
+    key: str | None,
+    *,
+    method: str,
+    path: str,
+    request: Any,
+    work: Callable[[], tuple[int, BaseModel]],
+) -> JSONResponse:
+    """Run ``work`` once per (caller, key); ``request`` is what makes two requests the same.
+
+    Raises:
+        IdempotencyKeyInvalid: no or a malformed key.
+        IdempotencyKeyReused: the key was used for a different request.
+        whatever ``work`` raises (and then nothing is stored).
+    """
+    checked = idempotency.check_key(key)
+    scope = scope_of(who)
+    stored = idempotency.claim(session, scope, checked, idempotency.fingerprint(method, path, request))
+    if stored is not None:
+        return JSONResponse(
+            stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+    status_code, body = work()
+    payload = body.model_dump(mode="json")
+    idempotency.store(session, scope, checked, status_code, payload)
+    return JSONResponse(payload, status_code=status_code)

@@ -1,0 +1,202 @@
+"""Manual review of outcomes in two stages: the district sub-centre, then the city centre.
+
+How this works:
+
+* The rules send an outcome to review (``recognitions.status = 'review'``, ``stage = 'district'``);
+  it waits in the queue (:func:`queue`).
+* :func:`decide` takes one decision on it, with the recognition row locked:
+
+  1. the outcome must be in review, and (when the reviewer names it) in the stage they decide;
+  2. at the city stage the reviewer must not be the one who approved the district stage (four eyes);
+  3. the decision is appended to the ledger (``review_decision``: outcome, stage, decision,
+     reviewer, reason, credits), then applied: a district approval moves the outcome to the city
+     stage (recording the district reviewer and any credits they set), a city approval recognises
+     it (a credit lot through the ledger, whose entry carries the decision too), a rejection at
+     either stage ends it as ``rejected``;
+  4. an ``outcome_events`` row tells the archive what happened.
+
+A reviewer is named by their token's subject, or by the token id when the token names none.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlmodel import Session, col, select
+
+from creditbank.errors import Conflict, Forbidden, ValidationFailed
+from creditbank.ledger import service as ledger
+from creditbank.ledger.models import JournalTransaction, TxKind
+from creditbank.outcomes import service
+from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
+
+STAGES = ("district", "city")
+STAGE_WORDS = {"district": ("区分中心", "district sub-centre"), "city": ("市中心", "city centre")}
+HALF = Decimal("0.5")
+
+
+class NotInReview(Conflict):
+    slug = "not-in-review"
+    title = "The outcome is not waiting for a review decision"
+
+
+class ReviewStageMismatch(Conflict):
+    slug = "review-stage-mismatch"
+    title = "The outcome is not in the review stage you decided"
+
+
+class FourEyesRequired(Forbidden):
+    slug = "four-eyes-required"
+    title = "The reviewer who approved the district stage may not decide the city stage"
+
+
+class ReviewCreditsInvalid(ValidationFailed):
+    slug = "review-credits-invalid"
+    title = "Approved credits must be more than zero, in half-credit steps"
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """Who decides: an id (token subject or token id) and the role they act in."""
+
+    id: str
+    role: str
+
+
+@dataclass
+class Decided:
+    outcome: Outcome
+    recognition: Recognition
+    record: dict[str, Any]
+    decision_tx: JournalTransaction
+    recognition_tx: JournalTransaction | None
+
+
+def queue(
+    session: Session, stage: str | None = None, *, limit: int = 100, offset: int = 0
+) -> list[tuple[Outcome, Recognition]]:
+    """Outcomes waiting for review (at ``stage``, or at either), longest-waiting first."""
+    stmt = (
+        select(Outcome, Recognition)
+        .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+        .where(col(Recognition.status) == RecognitionStatus.review.value)
+    )
+    if stage is not None:
+        stmt = stmt.where(col(Recognition.stage) == stage)
+    stmt = stmt.order_by(col(Recognition.updated_at), col(Outcome.id)).offset(offset).limit(limit)
+    return [(o, r) for o, r in session.exec(stmt).all()]
+
+
+def _words(amount: Decimal) -> str:
+    """Credits for people: 3 rather than 3.00, 2.5 rather than 2.50."""
+    return format(amount.normalize(), "f")
+
+
+def _check_credits(amount: Decimal) -> Decimal:
+    if amount <= 0 or amount % HALF != 0:
+        raise ReviewCreditsInvalid(f"{amount} credits: approve more than 0, in steps of 0.5")
+    return ledger.credits(amount)
+
+
+def decide(
+    session: Session,
+    outcome_id: str,
+    *,
+    decision: Literal["approve", "reject"],
+    reason: str,
+    reviewer: Reviewer,
+    credits: Decimal | None = None,
+    stage: str | None = None,
+) -> Decided:
+    """Take one review decision (see the module docstring).
+
+    Raises:
+        OutcomeNotFound: no such outcome.
+        NotInReview: the outcome is not in review (decided already, revoked, ...).
+        ReviewStageMismatch: ``stage`` was given and the outcome is in another stage.
+        FourEyesRequired: the district approver tries to decide the city stage.
+        ReviewCreditsInvalid: the approved credits are zero or not in half-credit steps.
+    """
+    # 1. state
+    outcome, rec = service.lock_outcome(session, outcome_id)
+    if rec.status != RecognitionStatus.review.value or rec.stage not in STAGES:
+        raise NotInReview(f"outcome {outcome_id} is {rec.status}, not waiting for review")
+    current = rec.stage
+    if stage is not None and stage != current:
+        raise ReviewStageMismatch(
+            f"outcome {outcome_id} is in the {current} stage, not {stage}", stage=current
+        )
+    # 2. four eyes
+    if current == "city" and rec.district_reviewer == reviewer.id:
+        raise FourEyesRequired(
+            "you approved this outcome at the district stage; another reviewer must decide the city stage"
+        )
+    amount: Decimal | None = None
+    if decision == "approve":
+        amount = _check_credits(credits if credits is not None else rec.credits)
+    # 3. the ledger first, then the projection
+    record: dict[str, Any] = {
+        "outcome": outcome.id,
+        "stage": current,
+        "decision": decision,
+        "reviewer": reviewer.id,
+        "role": reviewer.role,
+        "reason": reason,
+        **({"credits": str(amount)} if amount is not None else {}),
+    }
+    decision_tx = ledger.record_event(
+        session, TxKind.review_decision, learner_id=outcome.learner_id, details=record
+    )
+    stage_zh, stage_en = STAGE_WORDS[current]
+    recognition_tx: JournalTransaction | None = None
+    if decision == "reject":
+        rec.status = RecognitionStatus.rejected.value
+        rec.stage = None
+        if current == "district":
+            rec.district_reviewer = reviewer.id
+        rec.explanation_zh = f"经{stage_zh}审核不予认定：{reason}。{rec.explanation_zh}"
+        rec.explanation_en = f"Not recognised on review by the {stage_en}: {reason}. {rec.explanation_en}"
+        kind, zh, en = (
+            "rejected",
+            f"{stage_zh}审核不予认定：{reason}",
+            f"Rejected at the {stage_en} stage: {reason}",
+        )
+    elif current == "district":
+        assert amount is not None
+        rec.stage = "city"
+        rec.district_reviewer = reviewer.id
+        rec.credits = amount
+        kind, zh, en = (
+            "decision",
+            f"{stage_zh}审核通过（拟认定 {_words(amount)} 学分），转市中心审核：{reason}",
+            f"Approved at the {stage_en} stage ({_words(amount)} credits proposed), "
+            f"sent to the city centre: {reason}",
+        )
+    else:
+        assert amount is not None
+        rec.credits = amount
+        lot_rec = service.recognition_for_lot(outcome, rec)
+        lot_rec = dataclasses.replace(lot_rec, details={**lot_rec.details, "decision": record})
+        [(recognition_tx, lot)] = ledger.record_recognitions(session, [lot_rec])
+        rec.status = RecognitionStatus.recognised.value
+        rec.stage = None
+        rec.lot_id = lot.id
+        granted = _words(amount)
+        rec.explanation_zh = (
+            f"{rec.explanation_zh}；经区分中心、市中心两级审核认定 {granted} 学分（{reason}）"
+        )
+        rec.explanation_en = (
+            f"{rec.explanation_en}. Approved by the district and city centres: {granted} credits ({reason})"
+        )
+        kind, zh, en = (
+            "recognised",
+            f"{stage_zh}审核通过，认定 {granted} 学分：{reason}",
+            f"Approved at the {stage_en} stage and recognised, {granted} credits: {reason}",
+        )
+    service.save_recognition(session, rec)
+    # 4. history
+    service.add_event(
+        session, outcome.id, kind, actor_role=reviewer.role, actor=reviewer.id, zh=zh, en=en, tx=decision_tx
+    )
+    return Decided(outcome, rec, record, decision_tx, recognition_tx)

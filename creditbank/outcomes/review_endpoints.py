@@ -1,0 +1,86 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from creditbank.auth.deps import ReviewerOrAdmin
+from creditbank.deps import SessionDep
+from creditbank.outcomes import idempotent, review
+from creditbank.outcomes.decision_schemas import (
+    DecisionPublic,
+    DecisionRecord,
+    ReviewDecisionRequest,
+    ReviewItem,
+    ReviewStageName,
+)
+from creditbank.outcomes.endpoints import IdempotencyKey
+from creditbank.outcomes.views import ledger_ref, outcome_public
+
+router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
+
+
+@router.get("", response_model=list[ReviewItem])
+def list_reviews(
+    session: SessionDep,
+    _: ReviewerOrAdmin,
+    stage: Annotated[ReviewStageName | None, Query(description="district or city; both when omitted")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many items")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="skip this many items")] = 0,
+) -> list[ReviewItem]:
+    """The review queue: outcomes the rules sent to manual review, longest-waiting first, with their
+    facts, the proposed credits and why they need a reviewer."""
+    return [
+        ReviewItem(
+            outcome=outcome_public(session, outcome, rec),
+            stage="city" if rec.stage == "city" else "district",
+            proposed_credits=rec.credits,
+            reason_zh=rec.review_reason_zh,
+            reason_en=rec.review_reason_en,
+            district_reviewer=rec.district_reviewer,
+            waiting_since=rec.updated_at,
+        )
+        for outcome, rec in review.queue(session, stage, limit=limit, offset=offset)
+    ]
+
+
+@router.post("/{outcome_id}/decision", response_model=DecisionPublic)
+def decide(
+    outcome_id: str,
+    body: ReviewDecisionRequest,
+    session: SessionDep,
+    who: ReviewerOrAdmin,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Decide an outcome in review. At the district stage an approval sends it on to the city stage;
+    at the city stage an approval recognises it (the credits given, or those proposed); a rejection
+    at either stage ends it. The reviewer who approved the district stage may not decide the city
+    stage. Every decision is recorded in the ledger with reviewer and reason. Needs an
+    `Idempotency-Key`; an outcome not waiting in that stage is a 409."""
+    reviewer = review.Reviewer(id=who.subject or who.token_id or "", role=who.role.value)
+
+    def work() -> tuple[int, DecisionPublic]:
+        done = review.decide(
+            session,
+            outcome_id,
+            decision=body.decision,
+            reason=body.reason,
+            reviewer=reviewer,
+            credits=body.credits,
+            stage=body.stage,
+        )
+        decision_ref = ledger_ref(session, done.decision_tx)
+        assert decision_ref is not None
+        return 200, DecisionPublic(
+            outcome=outcome_public(session, done.outcome, done.recognition, done.recognition_tx),
+            decision=DecisionRecord.model_validate(done.record),
+            decision_ledger=decision_ref,
+        )
+
+    return idempotent.run(
+        session,
+        who,
+        idempotency_key,
+        method="POST",
+        path=f"/api/v1/reviews/{outcome_id}/decision",
+        request=body.model_dump(mode="json"),
+        work=work,
+    )

@@ -1,0 +1,161 @@
+"""Previewing a rule change against the outcomes already in the database.
+
+``creditbank rules diff OLD NEW --outcomes FILE.jsonl`` compares two rule sets on outcome facts from
+a file. :func:`preview` does the same for the outcomes the bank holds: it reads them in chunks
+(constant memory), builds the facts the rules see exactly as posting does
+(:func:`creditbank.outcomes.service.outcome_facts`) and lists those the NEW set would credit
+differently. Nothing is written: a new rule-set version applies only from its effective date and
+never rewrites what earlier versions recognised; the preview shows who would be affected by
+recognising them again, e.g. before a correction campaign.
+
+:func:`diff_from_db` is the command-line form (``creditbank rules diff-db OLD NEW``; the lead wires
+it into the ``rules`` command group).
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import Session, col, select
+
+from creditbank.institutions.models import Institution
+from creditbank.outcomes import service
+from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
+from creditbank.rule_engine import Difference, RuleSet, diff, load_rule_set
+from creditbank.rule_engine.errors import RuleSetInvalid, RuleSetNotFound
+
+CHUNK = 1000
+FINAL = (RecognitionStatus.revoked.value, RecognitionStatus.superseded.value)
+
+
+@dataclass(frozen=True)
+class Affected:
+    """One stored outcome that the new rule set would credit differently."""
+
+    outcome_id: str
+    institution_id: str
+    reference: str
+    status: str
+    difference: Difference
+
+
+@dataclass
+class Preview:
+    compared: int
+    affected: list[Affected]
+
+
+def _rows(
+    session: Session, institution_id: str | None, include_final: bool
+) -> Iterator[tuple[Outcome, str, str]]:
+    stmt = (
+        select(Outcome, Recognition.status, Institution.kind)
+        .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+        .join(Institution, col(Institution.id) == col(Outcome.institution_id))
+        .order_by(col(Outcome.created_at), col(Outcome.id))
+        .execution_options(yield_per=CHUNK)
+    )
+    if institution_id is not None:
+        stmt = stmt.where(col(Outcome.institution_id) == institution_id)
+    if not include_final:
+        stmt = stmt.where(col(Recognition.status).not_in(FINAL))
+    for outcome, status, kind in session.exec(stmt):
+        yield outcome, str(status), str(kind)
+
+
+def preview(
+    session: Session,
+    old: RuleSet,
+    new: RuleSet,
+    as_of: dt.date,
+    *,
+    institution_id: str | None = None,
+    include_final: bool = False,
+) -> Preview:
+    """The stored outcomes (all, or one institution's; revoked and superseded ones only with
+    ``include_final``) that ``new`` would credit differently from ``old`` on ``as_of``. Pure reading."""
+    found: list[Affected] = []
+    compared = 0
+    chunk: list[tuple[Outcome, str, str]] = []
+
+    def flush() -> None:
+        facts = [service.outcome_facts(outcome, kind) for outcome, _, kind in chunk]
+        for difference in diff(old, new, facts, as_of):
+            outcome, status, _ = chunk[difference.index]
+            found.append(
+                Affected(
+                    outcome_id=outcome.id,
+                    institution_id=outcome.institution_id,
+                    reference=outcome.reference,
+                    status=status,
+                    difference=difference,
+                )
+            )
+        chunk.clear()
+
+    for row in _rows(session, institution_id, include_final):
+        chunk.append(row)
+        compared += 1
+        if len(chunk) >= CHUNK:
+            flush()
+    if chunk:
+        flush()
+    return Preview(compared=compared, affected=found)
+
+
+def describe(item: Affected) -> str:
+    d = item.difference
+    return (
+        f"{item.outcome_id} [{item.institution_id} {item.reference}] ({item.status}): "
+        f"{', '.join(d.changed)}: "
+        f"{d.old.status} {d.old.credits} [{d.old.rule_id} v{d.old.rule_version}] -> "
+        f"{d.new.status} {d.new.credits} [{d.new.rule_id} v{d.new.rule_version}]"
+    )
+
+
+def diff_from_db(
+    old: Annotated[Path, typer.Argument(help="Rule set now in force")],
+    new: Annotated[Path, typer.Argument(help="Proposed rule set")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default today)")] = None,
+    institution: Annotated[
+        str | None, typer.Option("--institution", help="Only this institution's outcomes")
+    ] = None,
+    include_final: Annotated[bool, typer.Option(help="Also revoked and superseded outcomes")] = False,
+    fail_on_change: Annotated[bool, typer.Option(help="Exit 1 when any outcome changes")] = False,
+) -> None:
+    """Preview which outcomes IN THE DATABASE the NEW rule set would credit differently from OLD."""
+    from creditbank.cli import context, session_scope
+
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+        old_set, new_set = load_rule_set(old), load_rule_set(new)
+    except RuleSetNotFound as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    except RuleSetInvalid as exc:
+        for finding in exc.findings:
+            typer.echo(str(finding), err=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    ctx = context()
+    try:
+        with session_scope(ctx) as session:
+            result = preview(
+                session, old_set, new_set, day, institution_id=institution, include_final=include_final
+            )
+    finally:
+        ctx.engine.dispose()
+    for item in result.affected:
+        typer.echo(describe(item))
+    typer.echo(
+        f"{len(result.affected)} of {result.compared} outcome(s) in the database would change "
+        f"({old_set.id} {old_set.version} {old_set.hash[:12]} -> "
+        f"{new_set.id} {new_set.version} {new_set.hash[:12]}, {day})"
+    )
+    if result.affected and fail_on_change:
+        raise typer.Exit(1)
