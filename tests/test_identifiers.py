@@ -20,7 +20,9 @@ class TestNormaliseIdentityNumber:
     def test_valid(self, number: str) -> None:
         assert normalise_identity_number(number) == number
 
-    @pytest.mark.parametrize(("raw", "canonical"), DATA["resident_id"]["valid_lowercase_x_normalised"].items())
+    @pytest.mark.parametrize(
+        ("raw", "canonical"), DATA["resident_id"]["valid_lowercase_x_normalised"].items()
+    )
     def test_lowercase_x(self, raw: str, canonical: str) -> None:
         assert normalise_identity_number(raw) == canonical
 

@@ -7,7 +7,9 @@ from creditbank.auth.models import Role
 
 class TokenCreate(BaseModel):
     role: Role = Field(description="the role the token acts in")
-    subject: str | None = Field(None, max_length=40, description="institution or learner id the token acts for")
+    subject: str | None = Field(
+        None, max_length=40, description="institution or learner id the token acts for"
+    )
     label: str = Field("", max_length=200, description="a note for whoever lists tokens")
 
 

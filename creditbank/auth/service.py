@@ -11,7 +11,7 @@ from creditbank.db import utcnow
 from creditbank.errors import NotFound, ValidationFailed
 from creditbank.ids import random_id
 
-TOKEN_PREFIX = "cbt_"
+TOKEN_PREFIX = "cbt_"  # noqa: S105 - a prefix, not a secret
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,11 @@ def create_token(
         raise SubjectRequired(f"a {role.value} token must name the {role.value} it acts for")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
-        id=random_id("tok"), token_hash=hash_token(key, plaintext), role=role.value, subject=subject, label=label
+        id=random_id("tok"),
+        token_hash=hash_token(key, plaintext),
+        role=role.value,
+        subject=subject,
+        label=label,
     )
     session.add(row)
     session.flush()

@@ -57,7 +57,9 @@ def verify(public: bytes, message: bytes, signature: bytes) -> None:
     """
     key = _public(public)
     if len(signature) != ED25519_SIGNATURE_SIZE:
-        raise SignatureInvalid(f"an Ed25519 signature is {ED25519_SIGNATURE_SIZE} bytes, got {len(signature)}")
+        raise SignatureInvalid(
+            f"an Ed25519 signature is {ED25519_SIGNATURE_SIZE} bytes, got {len(signature)}"
+        )
     try:
         key.verify(signature, message)
     except InvalidSignature as exc:

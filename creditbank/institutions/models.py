@@ -23,7 +23,8 @@ class Institution(SQLModel, table=True):
     __tablename__ = "institutions"
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('vocational_school','university','training_body','community_college','open_university')",
+            "kind IN ('vocational_school', 'university', 'training_body', 'community_college', "
+            "'open_university')",
             name="kind",
         ),
     )

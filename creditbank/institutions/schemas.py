@@ -6,7 +6,9 @@ from creditbank.institutions.models import InstitutionKind
 
 
 class InstitutionCreate(BaseModel):
-    name_zh: str = Field(min_length=1, max_length=200, description="name in Chinese, e.g. 北京市海淀区职业学校")
+    name_zh: str = Field(
+        min_length=1, max_length=200, description="name in Chinese, e.g. 北京市海淀区职业学校"
+    )
     name_en: str = Field(min_length=1, max_length=200, description="name in English")
     credit_code: str = Field(min_length=1, max_length=40, description="unified social credit code (GB 32100)")
     kind: InstitutionKind = Field(description="what kind of institution")

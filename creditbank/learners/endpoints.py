@@ -9,7 +9,12 @@ from creditbank.learners.schemas import LearnerCreate, LearnerLookup, LearnerPub
 router = APIRouter(prefix="/api/v1/learners", tags=["learners"])
 
 
-@router.post("", response_model=LearnerRef, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=LearnerRef,
+    status_code=status.HTTP_201_CREATED,
+    responses={status.HTTP_200_OK: {"model": LearnerRef, "description": "The person was already registered"}},
+)
 def register_learner(
     body: LearnerCreate, response: Response, session: SessionDep, ctx: ContextDep, who: InstitutionOrAdmin
 ) -> LearnerRef:
@@ -29,14 +34,18 @@ def register_learner(
 
 
 @router.post("/lookup", response_model=LearnerRef)
-def lookup_learner(body: LearnerLookup, session: SessionDep, ctx: ContextDep, _: InstitutionOrAdmin) -> LearnerRef:
+def lookup_learner(
+    body: LearnerLookup, session: SessionDep, ctx: ContextDep, _: InstitutionOrAdmin
+) -> LearnerRef:
     """Find a learner's bank id by identity number (through the keyed HMAC, never a plain hash)."""
     learner = service.find_by_identity_number(session, ctx.identity_key, body.identity_number)
     return LearnerRef(id=learner.id, created=False)
 
 
 @router.get("/{learner_id}", response_model=LearnerPublic)
-def get_learner(learner_id: str, session: SessionDep, ctx: ContextDep, who: LearnerInstitutionAdmin) -> LearnerPublic:
+def get_learner(
+    learner_id: str, session: SessionDep, ctx: ContextDep, who: LearnerInstitutionAdmin
+) -> LearnerPublic:
     """A learner's identity card: themselves, institutions that registered or posted for them, admins."""
     learner = service.authorise_read(session, who, learner_id, "profile")
     data = vault.load(session, ctx.secrets.master_key, learner.id)

@@ -33,7 +33,9 @@ class LearnerVault(SQLModel, table=True):
         sa_column_args=[ForeignKey("learners.id", ondelete="CASCADE")], primary_key=True, max_length=40
     )
     wrapped_key: bytes = Field(sa_type=LargeBinary, description="data key sealed under the master key")
-    sealed: bytes = Field(sa_type=LargeBinary, description="JSON of the personal data, sealed under the data key")
+    sealed: bytes = Field(
+        sa_type=LargeBinary, description="JSON of the personal data, sealed under the data key"
+    )
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -105,7 +105,10 @@ def link_many(session: Session, learner_ids: set[str], institution_id: str) -> N
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     dialect = session.get_bind().dialect.name
-    rows = [{"learner_id": lid, "institution_id": institution_id, "created_at": utcnow()} for lid in sorted(learner_ids)]
+    rows = [
+        {"learner_id": lid, "institution_id": institution_id, "created_at": utcnow()}
+        for lid in sorted(learner_ids)
+    ]
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(LearnerLink).values(rows)
     session.execute(stmt.on_conflict_do_nothing(index_elements=["learner_id", "institution_id"]))
 

@@ -26,7 +26,9 @@ def store(session: Session, master_key: bytes, learner_id: str, data: PersonalDa
     key_context, data_context = _contexts(learner_id)
     data_key = generate_key()
     payload = json.dumps(data.__dict__, ensure_ascii=False).encode()
-    row = session.get(LearnerVault, learner_id) or LearnerVault(learner_id=learner_id, wrapped_key=b"", sealed=b"")
+    row = session.get(LearnerVault, learner_id) or LearnerVault(
+        learner_id=learner_id, wrapped_key=b"", sealed=b""
+    )
     row.wrapped_key = seal(master_key, data_key, key_context)
     row.sealed = seal(data_key, payload, data_context)
     row.updated_at = utcnow()

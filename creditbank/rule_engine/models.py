@@ -91,7 +91,7 @@ class OutcomeFacts(BaseModel):
     issuer_kind: str = Field(
         default="training_body",
         description=(
-            "Kind of issuing institution: university, vocational_college, training_body, "
+            "Kind of issuing institution: university, vocational_school, training_body, "
             "community_college, open_university, skill_assessment_body, mooc_platform, "
             "competition_organiser, employer"
         ),

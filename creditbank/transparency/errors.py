@@ -5,7 +5,6 @@ let it propagate and the application renders it once as problem+json. Names foll
 convention (``SignatureInvalid``, ``NotFound``) rather than an ``Error`` suffix.
 """
 
-
 from creditbank.errors import CreditBankError
 
 

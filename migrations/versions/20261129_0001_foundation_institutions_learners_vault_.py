@@ -8,7 +8,7 @@ Create Date: 2026-11-29 11:58:50.157258+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import creditbank.db

@@ -8,7 +8,7 @@ Create Date: 2026-11-29 12:09:54.961722+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import creditbank.db

@@ -1,7 +1,6 @@
 import pytest
 
-from creditbank.crypto import DecryptionFailed, KeyFormatError, SignatureInvalid
-from creditbank.crypto import signing
+from creditbank.crypto import DecryptionFailed, KeyFormatError, SignatureInvalid, signing
 from creditbank.crypto.symmetric import generate_key, open_sealed, seal
 
 

@@ -37,14 +37,18 @@ class TestRegisterInstitution:
     def test_failing_code_accepted_with_recorded_exception(self, client: TestClient, auth: Tokens) -> None:
         reason = "early code issued 2016, confirmed with the registry by phone"
         r = client.post(
-            "/api/v1/institutions", json=body(FAILS_CHECK, credit_code_exception=reason), headers=auth(Role.admin)
+            "/api/v1/institutions",
+            json=body(FAILS_CHECK, credit_code_exception=reason),
+            headers=auth(Role.admin),
         )
         assert r.status_code == 201, r.text
         assert r.json()["credit_code_exception"] == reason
 
     def test_exception_ignored_for_valid_code(self, client: TestClient, auth: Tokens) -> None:
         r = client.post(
-            "/api/v1/institutions", json=body(credit_code_exception="not needed here"), headers=auth(Role.admin)
+            "/api/v1/institutions",
+            json=body(credit_code_exception="not needed here"),
+            headers=auth(Role.admin),
         )
         assert r.json()["credit_code_exception"] is None
 

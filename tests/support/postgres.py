@@ -16,7 +16,10 @@ from pathlib import Path
 
 import psycopg
 
-PG_BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)]
+PG_BIN_DIRS = [
+    Path("/usr/lib/postgresql/15/bin"),
+    *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True),
+]
 
 
 def _pg_bin(name: str) -> str:
@@ -74,27 +77,46 @@ def start_postgres(*, fsync: bool = False) -> PostgresServer:
     base = Path(tempfile.mkdtemp(prefix="creditbank-pg-"))
     datadir = base / "data"
     datadir.mkdir()
-    os.chmod(base, 0o755)
+    os.chmod(base, 0o755)  # noqa: S103 - the postgres user must reach its data directory
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
         shutil.chown(datadir, "postgres")
     subprocess.run(
-        _as_server_user([_pg_bin("initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                         "--no-locale"]),
+        _as_server_user(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ]
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     port = _free_port()
     settings = [
-        "-c", "listen_addresses=127.0.0.1",
-        "-c", f"port={port}",
-        "-c", f"unix_socket_directories={base}",
-        "-c", "max_connections=200",
-        "-c", "shared_buffers=256MB",
-        "-c", f"fsync={'on' if fsync else 'off'}",
-        "-c", "synchronous_commit=" + ("on" if fsync else "off"),
-        "-c", "full_page_writes=" + ("on" if fsync else "off"),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        f"port={port}",
+        "-c",
+        f"unix_socket_directories={base}",
+        "-c",
+        "max_connections=200",
+        "-c",
+        "shared_buffers=256MB",
+        "-c",
+        f"fsync={'on' if fsync else 'off'}",
+        "-c",
+        "synchronous_commit=" + ("on" if fsync else "off"),
+        "-c",
+        "full_page_writes=" + ("on" if fsync else "off"),
     ]
     process = subprocess.Popen(
         _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings]),

@@ -1,0 +1,333 @@
+"""Who may call what: the authorisation matrix, read from the app's own OpenAPI schema.
+
+Every operation carries ``x-roles`` (its declared callers, or ``["public"]``). The matrix test
+calls every path and method of the schema with no token and with a token of every role, so an
+endpoint added later is checked without editing this file. Path parameters are filled with ids of
+objects the calling subject owns where the parameter name is known (``PATH_VALUES``), otherwise
+with a dummy id; the ownership rules themselves are tested separately below.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, text
+
+from creditbank.auth.deps import Public
+from creditbank.auth.models import Role
+from creditbank.context import AppContext
+from creditbank.errors import Unauthenticated
+from creditbank.main import create_app
+from tests.conftest import Tokens
+from tests.support.factories import create_institution, create_learner, identity_number
+
+PROBLEM = "application/problem+json"
+DUMMY_ID = "zz_matrix_dummy"
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@dataclass
+class World:
+    """Real objects for the tokens' subjects, so ownership checks do not mask role checks."""
+
+    institution_id: str
+    learner_id: str
+    headers: dict[str, dict[str, str]]  # "anonymous" and each role value -> request headers
+
+    @property
+    def path_values(self) -> dict[str, str]:
+        # parameter name -> value; extend when an endpoint names its own objects in its path
+        return {"institution_id": self.institution_id, "learner_id": self.learner_id}
+
+
+@pytest.fixture
+def world(client: TestClient, auth: Tokens) -> World:
+    admin = auth(Role.admin)
+    institution_id = create_institution(client, admin)
+    institution = auth(Role.institution, institution_id)
+    learner_id = create_learner(client, institution)
+    headers = {
+        "anonymous": {},
+        Role.admin.value: admin,
+        Role.reviewer.value: auth(Role.reviewer),
+        Role.institution.value: institution,
+        Role.learner.value: auth(Role.learner, learner_id),
+        Role.auditor.value: auth(Role.auditor),
+    }
+    return World(institution_id=institution_id, learner_id=learner_id, headers=headers)
+
+
+def _dummy(schema: dict[str, Any]) -> str:
+    kind = schema.get("type")
+    if kind in {"integer", "number"}:
+        return str(schema.get("minimum", 0))
+    if kind == "boolean":
+        return "false"
+    if "enum" in schema:
+        return str(schema["enum"][0])
+    return DUMMY_ID
+
+
+def _operations(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in openapi["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+def _request_parts(
+    path: str, operation: dict[str, Any], values: dict[str, str]
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    url, query, headers = path, {}, {}
+    for parameter in operation.get("parameters", []):
+        name, where = parameter["name"], parameter["in"]
+        value = values.get(name) or _dummy(parameter.get("schema", {}))
+        if where == "path":
+            url = url.replace("{" + name + "}", value)
+        elif where == "query" and parameter.get("required"):
+            query[name] = value
+        elif where == "header" and parameter.get("required"):
+            headers[name] = value
+    return url, query, headers
+
+
+def matrix_problems(
+    client: TestClient, openapi: dict[str, Any], world: World, only: set[str] | None = None
+) -> list[str]:
+    """Call every operation (of the paths in ``only``, if given) as everyone; return every breach."""
+    problems: list[str] = []
+    for path, method, operation in _operations(openapi):
+        if only is not None and path not in only:
+            continue
+        label = f"{method.upper()} {path}"
+        roles = operation.get("x-roles")
+        if not isinstance(roles, list) or not roles:
+            problems.append(f"{label}: declares no callers (x-roles missing or empty)")
+            continue
+        url, query, extra_headers = _request_parts(path, operation, world.path_values)
+        for caller, headers in world.headers.items():
+            response = client.request(method, url, params=query, headers={**extra_headers, **headers})
+            status = response.status_code
+            seen = f"{label} as {caller}: {status} {response.text[:200]}"
+            if roles == ["public"]:
+                if status in (401, 403):
+                    problems.append(f"public operation refused the caller: {seen}")
+            elif caller == "anonymous":
+                problem_type = (
+                    response.json().get("type", "")
+                    if PROBLEM in response.headers.get("content-type", "")
+                    else ""
+                )
+                if status != 401 or not problem_type.endswith("/unauthenticated"):
+                    problems.append(f"expected a 401 problem without a token: {seen}")
+            elif caller in roles:
+                if status in (401, 403):
+                    problems.append(f"declared caller refused: {seen}")
+            elif status != 403 or PROBLEM not in response.headers.get("content-type", ""):
+                problems.append(f"undeclared role not refused with a 403 problem: {seen}")
+    return problems
+
+
+class TestAuthorisationMatrix:
+    def test_every_operation_honours_its_declared_roles(self, client: TestClient, world: World) -> None:
+        openapi = client.app.openapi()  # type: ignore[attr-defined]
+        operations = list(_operations(openapi))
+        assert len(operations) >= 12, "the schema lost its operations"
+        guarded = [op for _, _, op in operations if op.get("x-roles") != ["public"]]
+        assert guarded, "no guarded operations: the matrix would check nothing"
+        problems = matrix_problems(client, openapi, world)
+        assert problems == [], "\n".join(problems)
+
+    def test_every_role_has_a_token(self, world: World) -> None:
+        assert set(world.headers) == {"anonymous", *(r.value for r in Role)}
+
+
+def _extended_app(ctx: AppContext, add: Callable[[FastAPI], None]) -> FastAPI:
+    app = create_app(ctx=ctx)
+    add(app)
+    return app
+
+
+class TestMatrixCatchesBreaches:
+    """The matrix itself must fail on an undeclared endpoint or a declaration the endpoint breaks."""
+
+    def test_undeclared_endpoint_is_reported(self, ctx: AppContext, world: World) -> None:
+        def add(app: FastAPI) -> None:
+            @app.get("/api/v1/forgotten-guard")
+            def forgotten() -> dict[str, str]:
+                return {"secret": "everyone can read this"}
+
+        with TestClient(_extended_app(ctx, add), raise_server_exceptions=False) as client:
+            openapi = client.app.openapi()  # type: ignore[attr-defined]
+            problems = matrix_problems(client, openapi, world, only={"/api/v1/forgotten-guard"})
+        assert problems == ["GET /api/v1/forgotten-guard: declares no callers (x-roles missing or empty)"]
+
+    def test_public_endpoint_demanding_a_token_is_reported(self, ctx: AppContext, world: World) -> None:
+        def add(app: FastAPI) -> None:
+            @app.get("/api/v1/not-so-public", dependencies=[Public])
+            def not_so_public() -> dict[str, str]:
+                raise Unauthenticated("surprise")
+
+        with TestClient(_extended_app(ctx, add), raise_server_exceptions=False) as client:
+            openapi = client.app.openapi()  # type: ignore[attr-defined]
+            problems = matrix_problems(client, openapi, world, only={"/api/v1/not-so-public"})
+        assert len(problems) == len(world.headers)
+        assert all(
+            p.startswith("public operation refused the caller: GET /api/v1/not-so-public") for p in problems
+        )
+
+
+class TestLearnerPrivacy:
+    def test_learner_reads_only_themselves(self, client: TestClient, auth: Tokens) -> None:
+        admin = auth(Role.admin)
+        me = create_learner(client, admin, name="李雷")
+        other = create_learner(client, admin, name="韩梅梅")
+        mine = auth(Role.learner, me)
+
+        own = client.get(f"/api/v1/learners/{me}", headers=mine)
+        assert own.status_code == 200, own.text
+        assert own.json()["name"] == "李雷"
+
+        for target in (other, "lrn_doesnotexist0000000000"):
+            response = client.get(f"/api/v1/learners/{target}", headers=mine)
+            assert response.status_code == 403, response.text
+            assert response.headers["content-type"] == PROBLEM
+            assert response.json()["type"].endswith("/forbidden")
+            assert "韩梅梅" not in response.text
+
+    def test_institution_reads_only_learners_it_registered(
+        self, client: TestClient, auth: Tokens, db: Connection
+    ) -> None:
+        admin = auth(Role.admin)
+        registrar_id = create_institution(client, admin)
+        stranger_id = create_institution(client, admin)
+        registrar = auth(Role.institution, registrar_id)
+        stranger = auth(Role.institution, stranger_id)
+        learner_id = create_learner(client, registrar, name="张伟", number=identity_number())
+
+        links = db.execute(
+            text("SELECT institution_id FROM learner_links WHERE learner_id = :l"), {"l": learner_id}
+        ).scalars()
+        assert list(links) == [registrar_id]
+
+        own = client.get(f"/api/v1/learners/{learner_id}", headers=registrar)
+        assert own.status_code == 200, own.text
+        assert own.json()["name"] == "张伟"
+
+        refused = client.get(f"/api/v1/learners/{learner_id}", headers=stranger)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/forbidden")
+        assert "张伟" not in refused.text
+
+    def test_reads_by_others_are_logged_and_own_reads_are_not(
+        self, client: TestClient, auth: Tokens, db: Connection
+    ) -> None:
+        admin = auth(Role.admin)
+        institution_id = create_institution(client, admin)
+        institution = auth(Role.institution, institution_id)
+        learner_id = create_learner(client, institution)
+
+        def log_rows() -> list[tuple[str, str | None, str]]:
+            rows = db.execute(
+                text(
+                    "SELECT reader_role, reader_subject, what FROM archive_access_log "
+                    "WHERE learner_id = :l ORDER BY id"
+                ),
+                {"l": learner_id},
+            )
+            return [(r.reader_role, r.reader_subject, r.what) for r in rows]
+
+        assert log_rows() == []
+        assert client.get(f"/api/v1/learners/{learner_id}", headers=admin).status_code == 200
+        assert log_rows() == [("admin", None, "profile")]
+        assert client.get(f"/api/v1/learners/{learner_id}", headers=institution).status_code == 200
+        assert log_rows()[-1] == ("institution", institution_id, "profile")
+        own = auth(Role.learner, learner_id)
+        assert client.get(f"/api/v1/learners/{learner_id}", headers=own).status_code == 200
+        assert len(log_rows()) == 2, "a learner reading their own record is not an access by someone else"
+
+    def test_refused_read_is_not_logged_as_access(
+        self, client: TestClient, auth: Tokens, db: Connection
+    ) -> None:
+        admin = auth(Role.admin)
+        learner_id = create_learner(client, admin)
+        stranger = auth(Role.institution, create_institution(client, admin))
+        assert client.get(f"/api/v1/learners/{learner_id}", headers=stranger).status_code == 403
+        count = db.execute(
+            text("SELECT count(*) FROM archive_access_log WHERE learner_id = :l"), {"l": learner_id}
+        ).scalar_one()
+        assert count == 0
+
+
+class TestTokens:
+    def test_admin_creates_lists_and_revokes(self, client: TestClient, auth: Tokens) -> None:
+        admin = auth(Role.admin)
+        created = client.post(
+            "/api/v1/tokens", json={"role": "reviewer", "label": "district sub-centre"}, headers=admin
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["token"].startswith("cbt_")
+        assert body["role"] == "reviewer"
+        assert body["revoked_at"] is None
+
+        listed = client.get("/api/v1/tokens", headers=admin)
+        assert listed.status_code == 200
+        entry = next(t for t in listed.json() if t["id"] == body["id"])
+        assert entry["label"] == "district sub-centre"
+        assert body["token"] not in listed.text, "a token is shown once, never listed"
+        assert all("token" not in t and "token_hash" not in t for t in listed.json())
+
+        revoked = client.delete(f"/api/v1/tokens/{body['id']}", headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["revoked_at"] is not None
+        again = client.delete(f"/api/v1/tokens/{body['id']}", headers=admin)
+        assert again.status_code == 200
+        assert again.json()["revoked_at"] == revoked.json()["revoked_at"]
+
+    def test_revoked_token_gets_401(self, client: TestClient, auth: Tokens) -> None:
+        admin = auth(Role.admin)
+        minted = client.post("/api/v1/tokens", json={"role": "admin"}, headers=admin).json()
+        bearer = {"Authorization": f"Bearer {minted['token']}"}
+        assert client.get("/api/v1/tokens", headers=bearer).status_code == 200
+
+        assert client.delete(f"/api/v1/tokens/{minted['id']}", headers=admin).status_code == 200
+        refused = client.get("/api/v1/tokens", headers=bearer)
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.headers["www-authenticate"] == "Bearer"
+        assert refused.json()["type"].endswith("/unauthenticated")
+
+    def test_unknown_and_malformed_tokens_get_401(self, client: TestClient) -> None:
+        for token in ("cbt_" + "A" * 43, "not-a-creditbank-token", "cbt_" + "x" * 300):
+            response = client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401, token
+
+    def test_subject_required_for_institution_and_learner_tokens(
+        self, client: TestClient, auth: Tokens
+    ) -> None:
+        admin = auth(Role.admin)
+        for role in ("institution", "learner"):
+            response = client.post("/api/v1/tokens", json={"role": role}, headers=admin)
+            assert response.status_code == 422, response.text
+            assert response.json()["type"].endswith("/token-subject-required")
+
+    def test_revoking_unknown_token_is_404(self, client: TestClient, auth: Tokens) -> None:
+        response = client.delete("/api/v1/tokens/tok_nosuchtoken", headers=auth(Role.admin))
+        assert response.status_code == 404
+        assert response.json()["type"].endswith("/token-not-found")
+
+    def test_minted_institution_token_acts_for_its_subject(self, client: TestClient, auth: Tokens) -> None:
+        admin = auth(Role.admin)
+        institution_id = create_institution(client, admin)
+        minted = client.post(
+            "/api/v1/tokens", json={"role": "institution", "subject": institution_id}, headers=admin
+        ).json()
+        assert minted["subject"] == institution_id
+        bearer = {"Authorization": f"Bearer {minted['token']}"}
+        learner_id = create_learner(client, bearer)
+        assert client.get(f"/api/v1/learners/{learner_id}", headers=bearer).status_code == 200
+        assert client.get("/api/v1/tokens", headers=bearer).status_code == 403
