@@ -7,6 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
+# DIDs, status-list URLs and log origins are built from the public base URL: keep it on the port served.
+export CREDITBANK_BASE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test install system-deps lint typecheck pytest bench clean
 
@@ -21,6 +23,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 run: $(STAMP)
+	@bash scripts/system-deps.sh --run || true
 	mkdir -p var
 	$(BIN)/creditbank db upgrade
 	$(BIN)/creditbank demo --tokens-file var/demo-tokens.json

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
@@ -139,7 +140,8 @@ def _document_roles_and_problems(app: FastAPI) -> None:
     * Each operation gets ``x-roles``: its declared callers (the authorisation-matrix test calls
       every operation with every role and checks them).
     * Errors are documented as they are sent: ``application/problem+json`` bodies (the 422 of
-      request validation, and a ``default`` response for every other error status).
+      request validation, and a ``default`` response for every other error status); operations
+      that answer with pages may also answer errors with a page (``text/html``).
     """
     build = app.openapi
 
@@ -158,9 +160,16 @@ def _document_roles_and_problems(app: FastAPI) -> None:
                 if (path, method) in declared:
                     operation["x-roles"] = declared[(path, method)]
                 responses = operation.setdefault("responses", {})
+                # a page (text/html) may answer an error with a page as well
+                pages = any("text/html" in r.get("content", {}) for r in responses.values())
+                content = (
+                    {**problem_content, "text/html": {"schema": {"type": "string"}}}
+                    if pages
+                    else problem_content
+                )
                 if "422" in responses:
-                    responses["422"] = {"description": "The request is not valid", "content": problem_content}
-                responses.setdefault("default", {"description": "An error", "content": problem_content})
+                    responses["422"] = {"description": "The request is not valid", "content": content}
+                responses.setdefault("default", {"description": "An error", "content": content})
         text_form = json.dumps(schema["paths"])
         for unused in ("HTTPValidationError", "ValidationError"):
             if f"#/components/schemas/{unused}" not in text_form:
@@ -208,13 +217,31 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     _install_error_handlers(app)
 
     from creditbank.auth.endpoints import router as tokens_router
+    from creditbank.catalog.endpoints import router as catalog_router
+    from creditbank.credentials.endpoints import router as credentials_router
     from creditbank.institutions.endpoints import router as institutions_router
+    from creditbank.learners.archive_endpoints import router as archive_router
     from creditbank.learners.endpoints import router as learners_router
     from creditbank.outcomes.endpoints import router as outcomes_router
+    from creditbank.outcomes.review_endpoints import router as reviews_router
     from creditbank.transparency.endpoints import router as logs_router
+    from creditbank.web.endpoints import router as web_router
+    from creditbank.web.rendering import STATIC_DIR
 
-    for router in (institutions_router, learners_router, tokens_router, logs_router, outcomes_router):
+    for router in (
+        institutions_router,
+        learners_router,
+        tokens_router,
+        logs_router,
+        outcomes_router,
+        credentials_router,
+        reviews_router,
+        archive_router,
+        catalog_router,
+        web_router,
+    ):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", tags=["operations"], dependencies=[_public()])
     def healthz() -> dict[str, str]:

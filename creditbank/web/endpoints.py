@@ -1,0 +1,1048 @@
+"""The pages: the learner's archive, share links, the auditor's verification page, the console.
+
+Who may call what (every route declares it, and the authorisation-matrix test checks it):
+
+* Pages anyone may open are ``Public``: ``/``, ``/archive`` and ``/console`` show a sign-in form
+  to a stranger and the page itself only to the role it is for; ``/verify`` and ``/share/...``
+  are for everyone. They read the caller themselves (:func:`creditbank.web.session.optional_principal`).
+* Everything that reads a learner's files or changes anything is guarded like the API
+  (``LearnerOnly``, ``InstitutionOnly``, ``ReviewerOrAdmin``), and a form post authenticated by the
+  session cookie must carry the cookie's CSRF token.
+
+Handlers parse the request, call the domains' services, and render; a service's error on a form
+is shown on the page, and everything the failed call wrote is rolled back (a savepoint).
+"""
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from creditbank.auth.deps import SESSION_COOKIE, InstitutionOnly, LearnerOnly, Public, ReviewerOrAdmin
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal, authenticate
+from creditbank.catalog import exchange
+from creditbank.catalog import service as catalog
+from creditbank.context import AppContext
+from creditbank.credentials import issuance
+from creditbank.credentials import service as certificates
+from creditbank.db import transaction
+from creditbank.deps import ContextDep, get_session
+from creditbank.errors import CreditBankError
+from creditbank.institutions import service as institutions
+from creditbank.learners import archive
+from creditbank.outcomes import corrections, review
+from creditbank.outcomes import service as outcomes
+from creditbank.outcomes.batch import ParsedRow
+from creditbank.outcomes.schemas import BatchSummary
+from creditbank.web import forms, pdf, sheets, views
+from creditbank.web.charts import credits_by_category, credits_over_time
+from creditbank.web.i18n import Translator
+from creditbank.web.rendering import finish, render, render_stream, translator
+from creditbank.web.session import check_csrf, clear_session, is_secure, optional_principal, set_session
+from creditbank.web.share import SHARE_DAYS, make_share_token, read_share_token
+
+router = APIRouter(tags=["web pages"])
+
+SEEN_COOKIE = "cb_seen"
+MAX_CERTIFICATE_BYTES = 2 * 1024 * 1024
+UPLOAD_CHUNK_ROWS = 200
+DONE_MESSAGES = ("certificate", "transfer", "correction")
+T = TypeVar("T")
+
+CsrfField = Annotated[str, Form(description="the page's CSRF token (for cookie sessions)")]
+PageSession = Annotated[Session, Depends(get_session, scope="function")]
+"""The request's transaction, committed when the handler returns and BEFORE the response is sent.
+
+The shared ``SessionDep`` ends after the response is sent (FastAPI's default ``"request"`` scope for
+dependencies with ``yield``): a browser following a page's redirect could then read the state from
+before the write, and a failed commit would follow a page that already said "done". The role
+guards still read the token through their own ``SessionDep`` (read-only)."""
+
+
+def _attempt(session: Session, work: Callable[[], T]) -> T | CreditBankError:
+    """Run a service call in a savepoint: its result, or its domain error with its writes undone."""
+    try:
+        with session.begin_nested():
+            return work()
+    except CreditBankError as exc:
+        return exc
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _message(
+    request: Request,
+    ctx: AppContext,
+    who: Principal | None,
+    *,
+    title: str,
+    text: str,
+    status_code: int = 200,
+    back: str = "/",
+    link: str | None = None,
+) -> HTMLResponse:
+    return render(
+        request, ctx, who, "message.html", status=status_code, title=title, text=text, back=back, link=link
+    )
+
+
+def _error_page(
+    request: Request, ctx: AppContext, who: Principal | None, exc: CreditBankError, back: str
+) -> HTMLResponse:
+    t = translator(request)
+    return _message(
+        request, ctx, who, title=t("common.error"), text=exc.detail, status_code=exc.status, back=back
+    )
+
+
+# -- sign in and out ----------------------------------------------------------------------------------
+
+_HOME = {
+    Role.learner: "/archive",
+    Role.institution: "/console",
+    Role.reviewer: "/console",
+    Role.admin: "/console",
+    Role.auditor: "/verify",
+}
+_NEXT = ("/", "/archive", "/console", "/verify")
+
+
+def _signin_page(
+    request: Request,
+    ctx: AppContext,
+    who: Principal | None,
+    *,
+    target: str,
+    error: str | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        ctx,
+        who,
+        "signin.html",
+        status=status_code,
+        active="console" if target == "/console" else "archive",
+        target=target,
+        error=error,
+        notice=notice,
+    )
+
+
+@router.post("/signin", response_class=HTMLResponse, dependencies=[Public])
+def sign_in(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    token: Annotated[str, Form(description="an API token (cbt_...)")] = "",
+    next_page: Annotated[str, Form(alias="next", description="where to go after signing in")] = "",
+) -> Response:
+    """Sign in with an API token: it is checked, then kept in the signed, HttpOnly session cookie."""
+    t = translator(request)
+    target = next_page if next_page in _NEXT else "/"
+    token = token.strip()
+    if not token:
+        return _signin_page(request, ctx, None, target=target, error=t("signin.missing"), status_code=422)
+    principal = authenticate(session, ctx.token_key, token)
+    if principal is None:
+        return _signin_page(request, ctx, None, target=target, error=t("signin.invalid"), status_code=422)
+    response = _redirect(target if target != "/" else _HOME[principal.role])
+    set_session(response, ctx, token)
+    return finish(response, request)
+
+
+@router.post("/signout", response_class=HTMLResponse, dependencies=[Public])
+def sign_out(request: Request, ctx: ContextDep, csrf: CsrfField = "") -> Response:
+    """Forget the session cookie (a signed-in form must carry its CSRF token)."""
+    if request.cookies.get(SESSION_COOKIE):
+        check_csrf(request, ctx, csrf)
+    response = _redirect("/?signed_out=1")
+    clear_session(response, ctx)
+    return finish(response, request)
+
+
+# -- the learner's archive -----------------------------------------------------------------------------
+
+
+def _time_chart(page: views.ArchivePage, t: Translator) -> Markup:
+    points = page.timeline
+    desc = (
+        t(
+            "chart.over_time_desc",
+            first=points[0].day.isoformat(),
+            last=points[-1].day.isoformat(),
+            total=f"{points[-1].total.normalize():f}",
+        )
+        if points
+        else t("chart.empty")
+    )
+    return credits_over_time(points, title=t("chart.over_time"), desc=desc, empty=t("chart.empty"))
+
+
+def _category_chart(page: views.ArchivePage, t: Translator) -> Markup:
+    return credits_by_category(
+        page.bars(lambda c: t.label("category", c)),
+        title=t("chart.by_category"),
+        desc=t("chart.by_category_desc"),
+        empty=t("chart.empty"),
+        legend=(t("chart.legend_available"), t("chart.legend_converted")),
+    )
+
+
+def _archive_response(
+    request: Request,
+    session: Session,
+    ctx: AppContext,
+    who: Principal | None,
+    page: views.ArchivePage,
+    *,
+    shared_until: dt.datetime | None = None,
+    done: str | None = None,
+) -> HTMLResponse:
+    t = translator(request)
+    destinations = [] if shared_until else views.all_programmes(session)
+    return render(
+        request,
+        ctx,
+        who,
+        "archive.html",
+        active="archive",
+        page=page,
+        a=page.archive,
+        names=page.names,
+        readonly=shared_until is not None,
+        shared_until=shared_until,
+        done=done if done in DONE_MESSAGES else None,
+        share_days=SHARE_DAYS,
+        destinations=destinations,
+        destination_names=views.institution_names(session, [p.institution_id for p in destinations]),
+        time_chart=_time_chart(page, t),
+        category_chart=_category_chart(page, t),
+    )
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[Public], summary="Learner archive (home)")
+@router.get("/archive", response_class=HTMLResponse, dependencies=[Public], summary="Learner archive")
+def archive_home(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    done: Annotated[str | None, Query(description="a finished action to confirm", max_length=20)] = None,
+    signed_out: Annotated[str | None, Query(description="set after signing out", max_length=5)] = None,
+) -> HTMLResponse:
+    """The learner's lifelong learning archive; a sign-in form for anyone else."""
+    t = translator(request)
+    who = optional_principal(request, session, ctx)
+    if who is None or who.role is not Role.learner or who.subject is None:
+        error = t("signin.wrong_role_archive", role=t(f"role.{who.role.value}")) if who else None
+        notice = t("signin.signed_out") if signed_out and who is None else None
+        return _signin_page(request, ctx, who, target="/archive", error=error, notice=notice)
+    subject = who.subject
+    page = _attempt(session, lambda: views.archive_page(session, ctx, subject))
+    if isinstance(page, CreditBankError):  # a token naming a learner that does not exist
+        return _signin_page(request, ctx, who, target="/archive", error=page.detail)
+    return _archive_response(request, session, ctx, who, page, done=done)
+
+
+@router.post("/archive/share", response_class=HTMLResponse)
+def create_share_link(
+    request: Request, ctx: ContextDep, who: LearnerOnly, csrf: CsrfField = ""
+) -> HTMLResponse:
+    """Make a read-only share link of the archive, valid for seven days."""
+    check_csrf(request, ctx, csrf)
+    t = translator(request)
+    token, expires = make_share_token(ctx.secrets.session_secret, who.subject or "")
+    link = f"{ctx.settings.base_url.rstrip('/')}/share/{token}"
+    return _message(
+        request,
+        ctx,
+        who,
+        title=t("done.share"),
+        text=t("archive.share_link", until=expires.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        back="/archive",
+        link=link,
+    )
+
+
+@router.get("/share/{token}", response_class=HTMLResponse, dependencies=[Public])
+def shared_archive(token: str, request: Request, session: PageSession, ctx: ContextDep) -> HTMLResponse:
+    """A learner's archive through a share link: read-only, no sign-in, until the link expires."""
+    t = translator(request)
+    grant = read_share_token(ctx.secrets.session_secret, token)
+    if grant is None:
+        return _message(
+            request,
+            ctx,
+            None,
+            title=t("share.invalid"),
+            text=t("share.invalid_detail"),
+            status_code=status.HTTP_404_NOT_FOUND,
+        )
+    found = _attempt(session, lambda: views.archive_page(session, ctx, grant.learner_id))
+    if isinstance(found, CreditBankError):
+        return _message(
+            request, ctx, None, title=t("share.invalid"), text=t("share.invalid_detail"), status_code=404
+        )
+    views.log_share_view(session, grant.learner_id, grant.nonce)
+    return _archive_response(request, session, ctx, None, found, shared_until=grant.expires)
+
+
+@router.post("/archive/certificates", response_class=HTMLResponse)
+def issue_certificate(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: LearnerOnly,
+    lot_id: Annotated[str, Form(description="the credit lot to certify", max_length=40)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Issue a signed certificate for one of the learner's credit lots."""
+    check_csrf(request, ctx, csrf)
+    done = _attempt(
+        session, lambda: issuance.request_certificates(session, ctx, who, lot_ids=[lot_id.strip()])
+    )
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/archive")
+    return finish(_redirect("/archive?done=certificate#certificates"), request)
+
+
+@router.post("/archive/transfer", response_class=HTMLResponse)
+def request_transfer(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: LearnerOnly,
+    lot_ids: Annotated[list[str] | None, Form(description="credit lots to transfer")] = None,
+    programme_id: Annotated[str, Form(description="the destination programme", max_length=40)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Ask for a transfer of credit lots into another school's programme: a certificate per lot is
+    issued at once, addressed to that school, which then verifies and accepts (or declines) it."""
+    check_csrf(request, ctx, csrf)
+    chosen = [lot.strip() for lot in (lot_ids or []) if lot.strip()]
+
+    def work() -> Any:
+        if not chosen:
+            raise exchange.NothingToConvert("choose at least one credit lot")
+        programme = catalog.get_programme(session, programme_id.strip())
+        return exchange.request_transfer(
+            session,
+            ctx,
+            who,
+            learner_id=who.subject or "",
+            lot_ids=chosen,
+            destination_institution_id=programme.institution_id,
+            programme_id=programme.id,
+        )
+
+    done = _attempt(session, work)
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/archive#transfer")
+    return finish(_redirect("/archive?done=transfer#transfers"), request)
+
+
+@router.post("/archive/correction", response_class=HTMLResponse)
+def request_correction(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: LearnerOnly,
+    outcome_id: Annotated[str, Form(description="the outcome to correct", max_length=40)] = "",
+    reason: Annotated[str, Form(description="what needs correcting", max_length=500)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Ask the posting institution to correct an outcome: recorded in the outcome's history."""
+    check_csrf(request, ctx, csrf)
+    t = translator(request)
+    text = reason.strip()
+    if len(text) < 2:
+        return _message(
+            request,
+            ctx,
+            who,
+            title=t("archive.request_correction"),
+            text=f"{t('archive.correction_reason')}: {t('err.missing')}",
+            status_code=422,
+            back="/archive#outcomes",
+        )
+
+    def work() -> None:
+        outcome, _ = outcomes.get_outcome(session, outcome_id.strip())
+        if outcome.learner_id != who.subject:
+            raise outcomes.OutcomeNotFound(f"no outcome {outcome_id} of yours")
+        outcomes.add_event(
+            session,
+            outcome.id,
+            views.CORRECTION_REQUESTED,
+            actor_role=Role.learner.value,
+            actor=who.subject,
+            zh=f"学习者申请更正：{text}",
+            en=f"The learner asked for a correction: {text}",
+        )
+
+    done = _attempt(session, work)
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/archive#outcomes")
+    return finish(_redirect("/archive?done=correction#outcomes"), request)
+
+
+@router.post("/archive/erasure", response_class=HTMLResponse)
+def request_erasure(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: LearnerOnly,
+    confirm: Annotated[str, Form(description="must be set to confirm", max_length=10)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Erase the learner's personal data (crypto-shredding) and sign them out; the ledger stays."""
+    check_csrf(request, ctx, csrf)
+    t = translator(request)
+    if not confirm:
+        return _message(
+            request,
+            ctx,
+            who,
+            title=t("archive.erasure"),
+            text=t("archive.erasure_missing"),
+            status_code=422,
+            back="/archive#erasure",
+        )
+    done = _attempt(session, lambda: archive.erase(session, who.subject or "", requested_by=Role.learner))
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/archive#erasure")
+    response = _message(request, ctx, None, title=t("archive.erasure"), text=t("archive.erasure_done"))
+    clear_session(response, ctx)
+    return response
+
+
+def _own_certificate(session: Session, who: Principal, certificate_id: str) -> Any:
+    return certificates.authorise_read(session, who, certificate_id)
+
+
+@router.get(
+    "/archive/certificates/{certificate_id}.json",
+    responses={200: {"content": {"application/json": {}}, "description": "the signed credential"}},
+)
+def download_certificate_json(certificate_id: str, session: PageSession, who: LearnerOnly) -> Response:
+    """Download one of the learner's certificates as its signed JSON (Open Badges 3.0 / CLR 2.0)."""
+    row = _own_certificate(session, who, certificate_id)
+    body = json.dumps(row.document, ensure_ascii=False, indent=2)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{row.id}.json"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/archive/certificates/{certificate_id}.pdf",
+    responses={200: {"content": {"application/pdf": {}}, "description": "the certificate as a PDF"}},
+)
+def download_certificate_pdf(
+    certificate_id: str, request: Request, session: PageSession, ctx: ContextDep, who: LearnerOnly
+) -> Response:
+    """Download one of the learner's certificates as a PDF with a QR code that opens its verification."""
+    row = _own_certificate(session, who, certificate_id)
+    page = views.archive_page(session, ctx, who.subject or "")
+    cert = views.certificate_views([row])[0]
+    data = pdf.certificate_pdf(
+        sheets.certificate_sheet(page, cert, ctx.settings.base_url), translator(request)
+    )
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{row.id}.pdf"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/archive/transcript.pdf",
+    responses={200: {"content": {"application/pdf": {}}, "description": "the archive as a PDF"}},
+)
+def download_transcript(
+    request: Request, session: PageSession, ctx: ContextDep, who: LearnerOnly
+) -> Response:
+    """Download the whole archive as a PDF transcript."""
+    page = views.archive_page(session, ctx, who.subject or "")
+    data = pdf.transcript_pdf(sheets.transcript_sheet(page, ctx.settings.base_url), translator(request))
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="transcript-{who.subject}.pdf"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# -- the auditor's verification page -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claims:
+    name: str
+    credits: str
+    issuer: str
+    valid: str
+
+
+def _claims(document: Any) -> Claims | None:
+    if not isinstance(document, dict):
+        return None
+    subject = document.get("credentialSubject")
+    subject = subject if isinstance(subject, dict) else {}
+    issuer = document.get("issuer")
+    issuer_name = issuer.get("name") if isinstance(issuer, dict) else issuer
+    earned = subject.get("creditsEarned")
+    return Claims(
+        name=str(document.get("name", "")),
+        credits=str(earned) if earned is not None else "",
+        issuer=str(issuer_name or ""),
+        valid=f"{document.get('validFrom', '-')} – {document.get('validUntil', '-')}",
+    )
+
+
+def _verify_page(
+    request: Request,
+    session: Session,
+    ctx: AppContext,
+    *,
+    document: Any = None,
+    text: str = "",
+    learner_id: str = "",
+    error: str | None = None,
+    certificate_id: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    who = optional_principal(request, session, ctx)
+    t = translator(request)
+    report = None
+    if document is not None and error is None:
+        report = certificates.verify(session, ctx, document, learner_id=learner_id or None)
+    failed = ", ".join(t.label("check", name) for name in report.failed) if report else ""
+    seen = views.parse_seen(request.cookies.get(SEEN_COOKIE))
+    logs = views.log_views(session, seen)
+    response = render(
+        request,
+        ctx,
+        who,
+        "verify.html",
+        status=status_code,
+        active="verify",
+        report=report,
+        failed=failed,
+        claims=_claims(document) if report else None,
+        text=text,
+        learner_id=learner_id,
+        error=error,
+        certificate_id=certificate_id,
+        logs=logs,
+    )
+    response.set_cookie(
+        SEEN_COOKIE,
+        views.format_seen(logs, seen),
+        max_age=5 * 365 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=is_secure(ctx),
+    )
+    return response
+
+
+@router.get("/verify", response_class=HTMLResponse, dependencies=[Public])
+def verify_page(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    certificate: Annotated[
+        str | None, Query(description="a certificate id (crt_...) to verify", max_length=40)
+    ] = None,
+) -> HTMLResponse:
+    """The auditor's page: verify a certificate, and check that the logs were only appended to."""
+    t = translator(request)
+    if certificate:
+        found = _attempt(session, lambda: certificates.get(session, certificate))
+        if isinstance(found, CreditBankError):
+            return _verify_page(
+                request, session, ctx, error=t("verify.unknown_certificate", id=certificate), status_code=404
+            )
+        text = json.dumps(found.document, ensure_ascii=False, indent=2)
+        return _verify_page(
+            request, session, ctx, document=found.document, text=text, certificate_id=found.id
+        )
+    return _verify_page(request, session, ctx)
+
+
+@router.post("/verify", response_class=HTMLResponse, dependencies=[Public])
+def verify_submitted(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    certificate: Annotated[str, Form(description="the certificate JSON, pasted")] = "",
+    upload: Annotated[UploadFile | None, File(description="or the certificate JSON file")] = None,
+    learner_id: Annotated[str, Form(description="optional: check the holder", max_length=40)] = "",
+) -> HTMLResponse:
+    """Verify a pasted or uploaded certificate: every check with its result and reason."""
+    t = translator(request)
+    text = certificate
+    if upload is not None and upload.filename:
+        raw = upload.file.read(MAX_CERTIFICATE_BYTES + 1)
+        if len(raw) > MAX_CERTIFICATE_BYTES:
+            error = t("verify.too_large", kb=MAX_CERTIFICATE_BYTES // 1024)
+            return _verify_page(request, session, ctx, error=error, status_code=413)
+        text = raw.decode("utf-8-sig", errors="replace")
+    if len(text) > MAX_CERTIFICATE_BYTES:
+        error = t("verify.too_large", kb=MAX_CERTIFICATE_BYTES // 1024)
+        return _verify_page(request, session, ctx, error=error, status_code=413)
+    if not text.strip():
+        return _verify_page(request, session, ctx, error=t("verify.empty"), status_code=422)
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        return _verify_page(
+            request, session, ctx, text=text, error=t("verify.not_json", error=str(exc)), status_code=422
+        )
+    return _verify_page(request, session, ctx, document=document, text=text, learner_id=learner_id.strip())
+
+
+# -- the console -------------------------------------------------------------------------------------
+
+
+def _console_response(
+    request: Request,
+    session: Session,
+    ctx: AppContext,
+    who: Principal,
+    *,
+    form: forms.OutcomeForm | None = None,
+    notice: str | None = None,
+    posted: Any = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    t = translator(request)
+    if who.role is Role.institution:
+        institution = institutions.get(session, who.subject or "")
+        return render(
+            request,
+            ctx,
+            who,
+            "console.html",
+            status=status_code,
+            active="console",
+            console=views.console_page(session, ctx, who, institution),
+            form=form or forms.OutcomeForm(),
+            outcome_types=forms.OUTCOME_TYPES,
+            notice=notice,
+            posted=posted,
+        )
+    return render(
+        request,
+        ctx,
+        who,
+        "review.html",
+        status=status_code,
+        active="console",
+        queue=views.review_page(session, t.lang),
+        notice=notice,
+    )
+
+
+@router.get("/console", response_class=HTMLResponse, dependencies=[Public])
+def console(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    posted: Annotated[str | None, Query(description="an outcome just posted", max_length=40)] = None,
+    notice: Annotated[
+        Literal["revoked", "certificate_revoked", "decided", "accepted", "rejected", "converted"] | None,
+        Query(description="a finished action to confirm"),
+    ] = None,
+    ref: Annotated[str | None, Query(description="what the action concerned", max_length=40)] = None,
+) -> HTMLResponse:
+    """The institution console (post, upload, revoke, incoming transfers) or the reviewers' queue;
+    a sign-in form for anyone else."""
+    t = translator(request)
+    who = optional_principal(request, session, ctx)
+    if who is None or who.role not in (Role.institution, Role.reviewer, Role.admin):
+        error = t("signin.wrong_role_console", role=t(f"role.{who.role.value}")) if who else None
+        return _signin_page(request, ctx, who, target="/console", error=error)
+    shown = None
+    if posted and who.role is Role.institution:
+        found = _attempt(session, lambda: outcomes.get_outcome(session, posted))
+        if not isinstance(found, CreditBankError) and found[0].institution_id == who.subject:
+            shown = found
+    messages = {
+        "revoked": t("console.revoked_outcome", id=ref or ""),
+        "certificate_revoked": t("console.revoked_certificate", id=ref or ""),
+        "decided": t("console.decided", id=ref or ""),
+        "accepted": t("console.accepted", id=ref or ""),
+        "rejected": t("console.rejected", id=ref or ""),
+        "converted": t("console.converted", id=ref or ""),
+    }
+    return _console_response(request, session, ctx, who, posted=shown, notice=messages.get(notice or ""))
+
+
+def _post_outcome(
+    request: Request, session: Session, ctx: AppContext, who: Principal, data: dict[str, Any]
+) -> Response:
+    check_csrf(request, ctx, data.get("csrf"))
+    t = translator(request)
+    form = forms.read_outcome_form(data, t)
+    if form.item is None:
+        return _console_response(request, session, ctx, who, form=form, status_code=422)
+    item = form.item
+    institution = institutions.get(session, who.subject or "")
+    [result] = outcomes.post_rows(session, ctx, institution, [(1, item)])
+    if result.error is not None:
+        message = result.error.detail
+        slug = result.error.slug
+        form.error("learner_id" if "learner" in slug else "reference" if "reference" in slug else "", message)
+        return _console_response(request, session, ctx, who, form=form, status_code=result.error.status)
+    outcome_id = result.outcome.id if result.outcome else ""
+    return finish(_redirect(f"/console?posted={outcome_id}#post"), request)
+
+
+@router.post("/console/outcomes", response_class=HTMLResponse)
+async def console_post_outcome(
+    request: Request, session: PageSession, ctx: ContextDep, who: InstitutionOnly
+) -> Response:
+    """Post one outcome from the console's form (the fields of `OutcomeCreate`); problems are shown
+    next to their fields."""
+    received = await request.form()
+    data = {k: v for k, v in received.items() if isinstance(v, str)}
+    return await run_in_threadpool(_post_outcome, request, session, ctx, who, data)
+
+
+@dataclass
+class ReportRow:
+    row: int
+    reference: str | None
+    status: str
+    outcome_id: str | None = None
+    recognition: str | None = None
+    credits: Decimal | None = None
+    error: str | None = None
+
+
+def _process_upload(
+    ctx: AppContext, institution_id: str, parsed: Iterator[ParsedRow], summary: BatchSummary
+) -> Iterator[ReportRow]:
+    """Post the parsed rows in chunks, each chunk in its own transaction; yield a report per row."""
+    chunk: list[ParsedRow] = []
+
+    def flush(rows: list[ParsedRow]) -> list[ReportRow]:
+        reports: dict[int, ReportRow] = {}
+        for p in rows:
+            if p.error is not None:
+                reports[p.row] = ReportRow(p.row, p.reference, "error", error=p.error.detail)
+        good = [(p.row, p.item) for p in rows if p.item is not None]
+        if good:
+            for session in transaction(ctx.sessions):
+                institution = institutions.get(session, institution_id)
+                for result in outcomes.post_rows(session, ctx, institution, good):
+                    rec = result.recognition
+                    reports[result.row] = ReportRow(
+                        row=result.row,
+                        reference=result.reference,
+                        status=result.status,
+                        outcome_id=result.outcome.id if result.outcome else None,
+                        recognition=rec.status if rec else None,
+                        credits=rec.credits if rec else None,
+                        error=result.error.detail if result.error else None,
+                    )
+        out = [reports[p.row] for p in rows]
+        for report in out:
+            summary.rows += 1
+            if report.status == "created":
+                summary.created += 1
+                if report.recognition in ("recognised", "review", "rejected"):
+                    setattr(summary, report.recognition, getattr(summary, report.recognition) + 1)
+            elif report.status == "duplicate":
+                summary.duplicate += 1
+            else:
+                summary.errors += 1
+        return out
+
+    for row in parsed:
+        chunk.append(row)
+        if len(chunk) >= UPLOAD_CHUNK_ROWS:
+            yield from flush(chunk)
+            chunk = []
+    if chunk:
+        yield from flush(chunk)
+
+
+@router.post("/console/upload", response_class=HTMLResponse)
+async def console_upload(
+    request: Request,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    upload: Annotated[UploadFile | None, File(description="a CSV file of outcomes")] = None,
+    csrf: CsrfField = "",
+) -> Response:
+    """Post outcomes from a CSV file; the per-row report is streamed as the rows are posted (each
+    chunk of rows commits on its own; re-sending the file applies nothing twice)."""
+    check_csrf(request, ctx, csrf)
+    t = translator(request)
+    if upload is None or not upload.filename:
+        return _message(
+            request,
+            ctx,
+            who,
+            title=t("console.upload"),
+            text=t("console.upload_missing"),
+            status_code=422,
+            back="/console#upload",
+        )
+    raw = await upload.read(forms.MAX_UPLOAD_BYTES + 1)
+    try:
+        total, parsed = forms.csv_rows(forms.decode_upload(raw))
+    except forms.UploadUnreadable as exc:
+        return _message(
+            request,
+            ctx,
+            who,
+            title=t("console.upload"),
+            text=t("console.upload_bad", error=str(exc)),
+            status_code=422,
+            back="/console#upload",
+        )
+    summary = BatchSummary(rows=0, created=0, duplicate=0, errors=0, recognised=0, review=0, rejected=0)
+    reports = _process_upload(ctx, who.subject or "", parsed, summary)
+    return render_stream(
+        request,
+        ctx,
+        who,
+        "upload_report.html",
+        active="console",
+        filename=upload.filename,
+        total=total,
+        reports=reports,
+        summary=summary,
+    )
+
+
+@router.post("/console/revoke", response_class=HTMLResponse)
+def console_revoke_outcome(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    outcome_id: Annotated[str, Form(description="an outcome you posted", max_length=40)] = "",
+    reason: Annotated[str, Form(description="why it is revoked", max_length=500)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Revoke an outcome this institution posted (its credits are reversed in the ledger)."""
+    check_csrf(request, ctx, csrf)
+    t = translator(request)
+    text = reason.strip()
+    if len(text) < 2:
+        return _message(
+            request,
+            ctx,
+            who,
+            title=t("console.revoke"),
+            text=t("console.revoke_reason"),
+            status_code=422,
+            back="/console#outcomes",
+        )
+    done = _attempt(session, lambda: corrections.revoke(session, outcome_id.strip(), who.subject or "", text))
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/console#outcomes")
+    return finish(_redirect(f"/console?notice=revoked&ref={done.outcome.id}#outcomes"), request)
+
+
+@router.post("/console/certificates/revoke", response_class=HTMLResponse)
+def console_revoke_certificate(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    certificate_id: Annotated[str, Form(description="a certificate you issued", max_length=40)] = "",
+    reason: Annotated[str, Form(description="why it is revoked", max_length=500)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Revoke a certificate this institution issued (its status list bit is set and re-signed)."""
+    check_csrf(request, ctx, csrf)
+    done = _attempt(
+        session,
+        lambda: certificates.revoke(session, ctx, who, certificate_id.strip(), reason.strip() or None),
+    )
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/console#certificates")
+    return finish(_redirect(f"/console?notice=certificate_revoked&ref={done.id}#certificates"), request)
+
+
+@router.post("/console/review", response_class=HTMLResponse)
+def console_review(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: ReviewerOrAdmin,
+    outcome_id: Annotated[str, Form(description="the outcome decided", max_length=40)] = "",
+    stage: Annotated[str, Form(description="the stage decided (as listed)", max_length=16)] = "",
+    decision: Annotated[str, Form(description="approve or reject", max_length=10)] = "",
+    reason: Annotated[str, Form(description="why", max_length=500)] = "",
+    credits: Annotated[str, Form(description="credits to grant instead of the proposed", max_length=10)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Take a review decision from the queue (district, then city; four eyes)."""
+    check_csrf(request, ctx, csrf)
+    t = translator(request)
+    problems: list[str] = []
+    if decision not in ("approve", "reject"):
+        problems.append(f"{t('console.decision')}: {t('err.literal_error')}")
+    if len(reason.strip()) < 2:
+        problems.append(f"{t('console.reason')}: {t('err.missing')}")
+    amount: Decimal | None = None
+    if credits.strip():
+        try:
+            amount = Decimal(credits.strip())
+        except InvalidOperation:
+            problems.append(f"{t('console.credits_override')}: {t('err.decimal_parsing')}")
+    if problems:
+        return _message(
+            request,
+            ctx,
+            who,
+            title=t("console.queue"),
+            text="; ".join(problems),
+            status_code=422,
+            back="/console",
+        )
+    reviewer = review.Reviewer(id=who.subject or who.token_id or "", role=who.role.value)
+    verdict: Literal["approve", "reject"] = "approve" if decision == "approve" else "reject"
+    done = _attempt(
+        session,
+        lambda: review.decide(
+            session,
+            outcome_id.strip(),
+            decision=verdict,
+            reason=reason.strip(),
+            reviewer=reviewer,
+            credits=amount,
+            stage=stage.strip() or None,
+        ),
+    )
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/console")
+    return finish(_redirect(f"/console?notice=decided&ref={done.outcome.id}"), request)
+
+
+@router.post("/console/transfers/accept", response_class=HTMLResponse)
+def console_accept_transfer(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    transfer_id: Annotated[str, Form(description="an incoming transfer", max_length=40)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Accept a transfer addressed to this institution: its certificates are verified, the rules
+    plan the conversion under the programme's caps, and the ledger converts each lot once."""
+    check_csrf(request, ctx, csrf)
+    done = _attempt(session, lambda: exchange.accept_transfer(session, ctx, who, transfer_id.strip()))
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/console#incoming")
+    return finish(_redirect(f"/console?notice=accepted&ref={transfer_id.strip()}#incoming"), request)
+
+
+@router.post("/console/transfers/reject", response_class=HTMLResponse)
+def console_reject_transfer(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    transfer_id: Annotated[str, Form(description="an incoming transfer", max_length=40)] = "",
+    reason: Annotated[str, Form(description="why it is declined", max_length=500)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Decline a transfer addressed to this institution, with a reason the learner sees."""
+    check_csrf(request, ctx, csrf)
+    t = translator(request)
+    if len(reason.strip()) < 2:
+        return _message(
+            request,
+            ctx,
+            who,
+            title=t("console.reject_transfer"),
+            text=f"{t('console.reason')}: {t('err.missing')}",
+            status_code=422,
+            back="/console#incoming",
+        )
+    done = _attempt(
+        session, lambda: exchange.reject_transfer(session, who, transfer_id.strip(), reason.strip())
+    )
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/console#incoming")
+    return finish(_redirect(f"/console?notice=rejected&ref={done.id}#incoming"), request)
+
+
+@router.post("/console/conversions", response_class=HTMLResponse)
+def console_accept_certificates(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: InstitutionOnly,
+    programme_id: Annotated[str, Form(description="your programme to convert into", max_length=40)] = "",
+    certificates_json: Annotated[
+        str, Form(alias="certificates", description="one certificate, or a JSON array of them")
+    ] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Accept certificates a learner brings (pasted JSON): verified like any outside verifier would,
+    then converted into one of this institution's programmes (each lot once, at any school)."""
+    check_csrf(request, ctx, csrf)
+    t = translator(request)
+    problem: str | None = None
+    parsed: Any = None
+    try:
+        parsed = json.loads(certificates_json) if certificates_json.strip() else None
+    except ValueError as exc:
+        problem = t("verify.not_json", error=str(exc))
+    documents = parsed if isinstance(parsed, list) else [parsed] if isinstance(parsed, dict) else []
+    if problem or not documents or not all(isinstance(d, dict) for d in documents):
+        return _message(
+            request,
+            ctx,
+            who,
+            title=t("console.accept_certificates"),
+            text=problem or t("verify.empty"),
+            status_code=422,
+            back="/console#bring",
+        )
+    done = _attempt(
+        session,
+        lambda: exchange.accept_certificates(
+            session,
+            ctx,
+            institution_id=who.subject or "",
+            programme_id=programme_id.strip(),
+            documents=documents,
+        ),
+    )
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, "/console#bring")
+    return finish(_redirect(f"/console?notice=converted&ref={done.conversion.id}#bring"), request)

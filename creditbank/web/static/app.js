@@ -1,0 +1,52 @@
+// Progressive enhancement only: every page works without this script.
+// 1. A CSV upload shows its upload progress, then the rows as the server reports them.
+// 2. Clicking a read-only share link field selects it, ready to copy.
+"use strict";
+(function () {
+  function enhanceUpload(form) {
+    var box = document.getElementById(form.getAttribute("data-progress"));
+    if (!box || !window.XMLHttpRequest || !window.DOMParser) { return; }
+    var bar = box.querySelector("progress");
+    var text = box.querySelector(".progress-text");
+    form.addEventListener("submit", function (event) {
+      if (!form.checkValidity()) { return; }
+      event.preventDefault();
+      var xhr = new XMLHttpRequest();
+      box.hidden = false;
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) {
+          var pct = Math.round((e.loaded / e.total) * 100);
+          bar.max = 100; bar.value = pct; text.textContent = pct + "%";
+        }
+      });
+      xhr.addEventListener("progress", function () {
+        var body = xhr.responseText || "";
+        var total = /data-total="(\d+)"/.exec(body);
+        var done = (body.match(/data-row="/g) || []).length;
+        if (total) {
+          bar.max = Math.max(1, parseInt(total[1], 10));
+          bar.value = done;
+          text.textContent = done + " / " + total[1];
+        }
+      });
+      xhr.addEventListener("load", function () {
+        var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        var main = doc.querySelector("main");
+        if (main) {
+          document.title = doc.title;
+          document.querySelector("main").replaceWith(main);
+          main.focus();
+        } else {
+          form.submit();
+        }
+      });
+      xhr.addEventListener("error", function () { form.submit(); });
+      xhr.open("POST", form.action);
+      xhr.send(new FormData(form));
+    });
+  }
+  document.querySelectorAll("form[data-progress]").forEach(enhanceUpload);
+  document.querySelectorAll("input.copy[readonly]").forEach(function (input) {
+    input.addEventListener("focus", function () { input.select(); });
+  });
+})();

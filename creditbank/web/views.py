@@ -1,0 +1,531 @@
+"""What the pages show, composed from the domains' services (a thin view model; no HTTP here).
+
+* :func:`archive_page` wraps :func:`creditbank.learners.archive.build_archive` with what a page needs
+  on top: the learner's certificates, institution names, chart data and which lots can be
+  certified or transferred.
+* :func:`console_page` gathers an institution's outcomes, certificates, incoming transfers and the
+  correction requests learners sent it; :func:`review_page` the reviewers' queue.
+* :func:`log_views` reads the logs' latest checkpoints and checks each against the checkpoint the
+  browser saw before, with a consistency proof.
+"""
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from creditbank.auth.service import Principal
+from creditbank.catalog import exchange
+from creditbank.catalog.models import Conversion, Programme, TransferRequest
+from creditbank.context import AppContext
+from creditbank.credentials import service as certificates
+from creditbank.credentials.models import Certificate
+from creditbank.credentials.verification import Report
+from creditbank.errors import CreditBankError
+from creditbank.institutions.models import Institution
+from creditbank.learners import service as learners
+from creditbank.learners.archive import Archive, ArchiveLot, ArchiveOutcome, build_archive
+from creditbank.learners.models import ArchiveAccess
+from creditbank.outcomes import review
+from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, RecognitionStatus
+from creditbank.transparency import merkle, note, store
+from creditbank.transparency.errors import TransparencyError
+from creditbank.web.charts import CategoryBar, TimePoint
+
+CORRECTION_REQUESTED = "correction_requested"
+"""Kind of the outcome history row a learner's correction request appends."""
+
+FINAL_STATES = (RecognitionStatus.revoked.value, RecognitionStatus.superseded.value)
+"""An outcome in these states takes no more corrections (the request is answered or moot)."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """Display names of institutions, in both languages."""
+
+    zh: dict[str, str] = field(default_factory=dict)
+    en: dict[str, str] = field(default_factory=dict)
+
+    def of(self, institution_id: str | None, lang: str) -> str:
+        if institution_id is None:
+            return ""
+        names = self.zh if lang == "zh" else self.en
+        return names.get(institution_id, institution_id)
+
+
+def institution_names(session: Session, ids: Iterable[str | None]) -> Names:
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return Names()
+    rows = session.exec(select(Institution).where(col(Institution.id).in_(wanted))).all()
+    names = Names({r.id: r.name_zh for r in rows}, {r.id: r.name_en for r in rows})
+    if "bank" in wanted:
+        names.zh["bank"], names.en["bank"] = "终身学习学分银行", "Lifelong Learning Credit Bank"
+    return names
+
+
+@dataclass(frozen=True)
+class CertificateView:
+    row: Certificate
+    status: str
+    name: str
+
+    @property
+    def credits(self) -> str:
+        subject = self.row.document.get("credentialSubject", {})
+        earned = subject.get("creditsEarned") if isinstance(subject, dict) else None
+        return str(earned) if earned is not None else ""
+
+
+def _certificate_name(document: Mapping[str, Any]) -> str:
+    subject = document.get("credentialSubject")
+    if isinstance(subject, dict):
+        achievement = subject.get("achievement")
+        if isinstance(achievement, dict) and isinstance(achievement.get("name"), str):
+            return str(achievement["name"])
+    name = document.get("name")
+    return name if isinstance(name, str) else ""
+
+
+def certificate_views(rows: Iterable[Certificate]) -> list[CertificateView]:
+    return [CertificateView(r, certificates.status_of(r), _certificate_name(r.document)) for r in rows]
+
+
+def learner_certificates(session: Session, learner_id: str) -> list[Certificate]:
+    """The learner's certificates, newest first (the caller has decided the reader may see them)."""
+    return list(
+        session.exec(
+            select(Certificate)
+            .where(col(Certificate.learner_id) == learner_id)
+            .order_by(col(Certificate.created_at).desc(), col(Certificate.id))
+        ).all()
+    )
+
+
+def programmes_by_id(session: Session, ids: Iterable[str | None]) -> dict[str, Programme]:
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    return {p.id: p for p in session.exec(select(Programme).where(col(Programme.id).in_(wanted))).all()}
+
+
+def all_programmes(session: Session, institution_id: str | None = None) -> list[Programme]:
+    """Programmes (of one institution, or all), by institution and code: the transfer destinations."""
+    stmt = select(Programme).order_by(col(Programme.institution_id), col(Programme.code))
+    if institution_id is not None:
+        stmt = stmt.where(col(Programme.institution_id) == institution_id)
+    return list(session.exec(stmt).all())
+
+
+@dataclass(frozen=True)
+class TransferView:
+    transfer: TransferRequest
+    programme: Programme | None
+    conversion: Conversion | None
+
+
+def transfer_views(session: Session, transfers: Sequence[TransferRequest]) -> list[TransferView]:
+    programmes = programmes_by_id(session, [t.programme_id for t in transfers])
+    conversion_ids = [t.conversion_id for t in transfers if t.conversion_id]
+    conversions = (
+        {
+            c.id: c
+            for c in session.exec(select(Conversion).where(col(Conversion.id).in_(conversion_ids))).all()
+        }
+        if conversion_ids
+        else {}
+    )
+    return [
+        TransferView(t, programmes.get(t.programme_id), conversions.get(t.conversion_id or ""))
+        for t in transfers
+    ]
+
+
+def learner_transfers(session: Session, learner_id: str, *, limit: int = 50) -> list[TransferView]:
+    """The learner's transfer requests, newest first (the caller decided the reader may see them)."""
+    rows = session.exec(
+        select(TransferRequest)
+        .where(col(TransferRequest.learner_id) == learner_id)
+        .order_by(col(TransferRequest.created_at).desc())
+        .limit(limit)
+    ).all()
+    return transfer_views(session, list(rows))
+
+
+@dataclass
+class ArchivePage:
+    archive: Archive
+    certificates: list[CertificateView]
+    names: Names
+    timeline: list[TimePoint]
+    lots_by_outcome: dict[str, ArchiveLot]
+    transferable: list[ArchiveLot]
+    certifiable: set[str]
+    by_category: dict[str, tuple[Decimal, Decimal]]
+    by_level: dict[int, tuple[Decimal, Decimal]]
+    transfers: list[TransferView]
+    programmes: dict[str, Programme]
+
+    @property
+    def outcome_titles(self) -> dict[str, str]:
+        return {o.id: o.title for o in self.archive.outcomes}
+
+    @property
+    def total(self) -> Decimal:
+        return self.archive.total_available + self.archive.total_converted
+
+    @property
+    def outcomes_newest_first(self) -> list[ArchiveOutcome]:
+        return sorted(self.archive.outcomes, key=lambda o: (o.achieved_on, o.created_at), reverse=True)
+
+    def bars(self, label: Any) -> list[CategoryBar]:
+        return [CategoryBar(label(c), a, v) for c, (a, v) in sorted(self.by_category.items())]
+
+
+def _timeline(built: Archive) -> list[TimePoint]:
+    """The learner's recognised credits (not reversed), accumulated by the date each was achieved."""
+    achieved = {o.id: o.achieved_on for o in built.outcomes}
+    by_day: dict[dt.date, Decimal] = defaultdict(Decimal)
+    for lot in built.lots:
+        if lot.state != "reversed":
+            by_day[achieved.get(lot.outcome_id or "", lot.created_at.date())] += lot.credits
+    points: list[TimePoint] = []
+    running = Decimal(0)
+    for day in sorted(by_day):
+        running += by_day[day]
+        points.append(TimePoint(day, running))
+    return points
+
+
+def archive_page(session: Session, ctx: AppContext, learner_id: str) -> ArchivePage:
+    """Everything the archive page shows. Authorisation is the caller's.
+
+    Raises:
+        LearnerNotFound: no such learner.
+    """
+    learner = learners.get(session, learner_id)
+    built = build_archive(session, ctx.secrets.master_key, learner)
+    certs = certificate_views(learner_certificates(session, learner_id))
+    names = institution_names(
+        session,
+        [
+            *(o.institution_id for o in built.outcomes),
+            *(c.institution_id for c in built.conversions),
+            *(c.row.issuer_owner_id for c in certs),
+            *(c.row.destination_institution_id for c in certs),
+            *session.exec(
+                select(TransferRequest.destination_institution_id).where(
+                    col(TransferRequest.learner_id) == learner_id
+                )
+            ).all(),
+        ],
+    )
+    today = dt.date.today()
+    by_outcome = {lot.outcome_id: lot for lot in built.lots if lot.outcome_id}
+    live = [
+        lot
+        for lot in built.lots
+        if lot.state != "reversed" and (lot.expires_on is None or lot.expires_on > today)
+    ]
+    by_category: dict[str, tuple[Decimal, Decimal]] = {}
+    by_level: dict[int, tuple[Decimal, Decimal]] = {}
+    for line in built.balances:
+        a, c = by_category.get(line.category, (Decimal(0), Decimal(0)))
+        by_category[line.category] = (a + line.available, c + line.converted)
+        a, c = by_level.get(line.level, (Decimal(0), Decimal(0)))
+        by_level[line.level] = (a + line.available, c + line.converted)
+    return ArchivePage(
+        archive=built,
+        certificates=certs,
+        names=names,
+        timeline=_timeline(built),
+        lots_by_outcome={k: v for k, v in by_outcome.items() if k is not None},
+        transferable=[lot for lot in live if lot.state == "available"],
+        certifiable={lot.id for lot in live},
+        by_category=by_category,
+        by_level=dict(sorted(by_level.items())),
+        transfers=(transfers := learner_transfers(session, learner_id)),
+        programmes=programmes_by_id(
+            session,
+            [*(c.programme_id for c in built.conversions), *(t.transfer.programme_id for t in transfers)],
+        ),
+    )
+
+
+def log_share_view(session: Session, learner_id: str, nonce: str) -> None:
+    """Record a view of the archive through a share link (a read by someone other than the learner)."""
+    session.add(
+        ArchiveAccess(learner_id=learner_id, reader_role="share_link", reader_subject=nonce, what="archive")
+    )
+    session.flush()
+
+
+# -- the console ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CorrectionRequest:
+    outcome: Outcome
+    event: OutcomeEvent
+
+
+@dataclass(frozen=True)
+class IncomingTransfer:
+    """A transfer addressed to the institution, its certificates and (while open) their verification."""
+
+    view: TransferView
+    certificates: list[CertificateView]
+    reports: list[Report]
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.reports) and all(r.valid for r in self.reports)
+
+    @property
+    def failed(self) -> list[str]:
+        return sorted({name for r in self.reports for name in r.failed})
+
+    @property
+    def credits(self) -> Decimal:
+        total = Decimal(0)
+        for cert in self.certificates:
+            try:
+                total += Decimal(cert.credits or 0)
+            except ArithmeticError:
+                continue
+        return total
+
+
+@dataclass
+class ConsolePage:
+    institution: Institution
+    outcomes: list[tuple[Outcome, Recognition]]
+    certificates: list[CertificateView]
+    incoming: list[IncomingTransfer]
+    corrections: list[CorrectionRequest]
+    programmes: list[Programme]
+    names: Names
+
+
+def incoming_transfers(
+    session: Session, ctx: AppContext, who: Principal, *, limit: int = 50
+) -> list[IncomingTransfer]:
+    """Transfers addressed to the institution, newest first; open ones are verified now."""
+    transfers = exchange.list_transfers(session, who, "incoming")[:limit]
+    found: list[IncomingTransfer] = []
+    for view in transfer_views(session, transfers):
+        rows = certificate_views(
+            session.exec(
+                select(Certificate).where(col(Certificate.id).in_(list(view.transfer.certificate_ids)))
+            ).all()
+        )
+        reports = (
+            [certificates.verify(session, ctx, c.row.document) for c in rows]
+            if view.transfer.status == "issued"
+            else []
+        )
+        found.append(IncomingTransfer(view, rows, reports))
+    return found
+
+
+def console_page(
+    session: Session, ctx: AppContext, who: Principal, institution: Institution, *, limit: int = 50
+) -> ConsolePage:
+    """An institution's console: its latest outcomes, certificates, incoming transfers, requests."""
+    outcomes = [
+        (o, r)
+        for o, r in session.exec(
+            select(Outcome, Recognition)
+            .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+            .where(col(Outcome.institution_id) == institution.id)
+            .order_by(col(Outcome.created_at).desc(), col(Outcome.id))
+            .limit(limit)
+        ).all()
+    ]
+    issued = certificate_views(
+        session.exec(
+            select(Certificate)
+            .where(col(Certificate.issuer_owner_id) == institution.id, col(Certificate.bundle_id).is_(None))
+            .order_by(col(Certificate.created_at).desc())
+            .limit(limit)
+        ).all()
+    )
+    incoming = incoming_transfers(session, ctx, who, limit=limit)
+    return ConsolePage(
+        institution=institution,
+        outcomes=outcomes,
+        certificates=issued,
+        incoming=incoming,
+        corrections=correction_requests(session, institution.id),
+        programmes=all_programmes(session, institution.id),
+        names=institution_names(
+            session,
+            [
+                *(c.row.issuer_owner_id for item in incoming for c in item.certificates),
+                *(c.row.destination_institution_id for c in issued),
+            ],
+        ),
+    )
+
+
+def correction_requests(session: Session, institution_id: str, *, limit: int = 50) -> list[CorrectionRequest]:
+    """Learners' correction requests on this institution's outcomes that are still open (the outcome
+    was neither corrected nor revoked since), newest first."""
+    rows = session.exec(
+        select(Outcome, OutcomeEvent)
+        .join(OutcomeEvent, col(OutcomeEvent.outcome_id) == col(Outcome.id))
+        .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+        .where(
+            col(Outcome.institution_id) == institution_id,
+            col(OutcomeEvent.kind) == CORRECTION_REQUESTED,
+            col(Recognition.status).not_in(FINAL_STATES),
+        )
+        .order_by(col(OutcomeEvent.at).desc(), col(OutcomeEvent.id).desc())
+        .limit(limit)
+    ).all()
+    return [CorrectionRequest(outcome, event) for outcome, event in rows]
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    outcome: Outcome
+    recognition: Recognition
+    institution: str
+
+
+def review_page(session: Session, lang: str) -> list[ReviewRow]:
+    queue = review.queue(session)
+    names = institution_names(session, [o.institution_id for o, _ in queue])
+    return [ReviewRow(o, r, names.of(o.institution_id, lang)) for o, r in queue]
+
+
+# -- the logs' checkpoints and what the browser saw before -------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeenCheckpoint:
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True)
+class LogView:
+    log_id: str
+    origin: str
+    verifier_key: str
+    size: int | None
+    root_b64: str | None
+    note: str | None
+    signature_ok: bool
+    signature_error: str | None
+    consistency: str  # none | first | same | consistent | inconsistent
+    previous_size: int | None
+    reason: str | None
+
+
+def parse_seen(raw: str | None) -> dict[str, SeenCheckpoint]:
+    """The checkpoints a browser saw, from its cookie (``{"log": [size, "base64 root"]}``, base64url)."""
+    if not raw or len(raw) > 4000:
+        return {}
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error):
+        return {}
+    seen: dict[str, SeenCheckpoint] = {}
+    if not isinstance(data, dict):
+        return {}
+    for log_id, value in data.items():
+        if (
+            isinstance(log_id, str)
+            and isinstance(value, list)
+            and len(value) == 2
+            and isinstance(value[0], int)
+            and isinstance(value[1], str)
+        ):
+            try:
+                root = base64.b64decode(value[1], validate=True)
+            except (ValueError, binascii.Error):
+                continue
+            if value[0] >= 0 and len(root) == merkle.HASH_SIZE:
+                seen[log_id] = SeenCheckpoint(value[0], root)
+    return seen
+
+
+def format_seen(views: Iterable[LogView], before: Mapping[str, SeenCheckpoint]) -> str:
+    """The cookie value remembering the checkpoints now shown (an inconsistent one is not adopted)."""
+    data: dict[str, list[Any]] = {
+        log_id: [s.size, base64.b64encode(s.root).decode()] for log_id, s in before.items()
+    }
+    for view in views:
+        if view.size is not None and view.root_b64 is not None and view.consistency != "inconsistent":
+            data[view.log_id] = [view.size, view.root_b64]
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _consistency(
+    session: Session, log_id: str, seen: SeenCheckpoint, size: int, root: bytes
+) -> tuple[str, str | None]:
+    if seen.size > size:
+        return "inconsistent", f"the log shrank from {seen.size} to {size}"
+    if seen.size == size:
+        if seen.root != root:
+            return "inconsistent", f"two different roots for size {size}"
+        return "same", None
+    if seen.size == 0:
+        return "consistent", None
+    try:
+        _, proof, _ = store.consistency(session, log_id, seen.size, size)
+        merkle.verify_consistency(seen.size, size, proof, seen.root, root)
+    except CreditBankError as exc:  # ProofInvalid, or no checkpoint of that size
+        return "inconsistent", exc.detail
+    return "consistent", None
+
+
+def log_views(session: Session, seen: Mapping[str, SeenCheckpoint]) -> list[LogView]:
+    """Each log's latest signed checkpoint, its signature, and its consistency with what was seen."""
+    views: list[LogView] = []
+    for log in store.list_logs(session):
+        verifier = store.verifier(log)
+        latest = store.latest_checkpoint(session, log.id)
+        if latest is None:
+            views.append(
+                LogView(
+                    log.id, log.origin, verifier.to_text(), None, None, None, False, None, "none", None, None
+                )
+            )
+            continue
+        try:
+            opened = note.open_checkpoint(latest.note.encode(), verifier)
+            signature_ok, signature_error = True, None
+            size, root = opened.size, opened.root_hash
+        except TransparencyError as exc:
+            signature_ok, signature_error = False, exc.detail
+            size, root = int(latest.size), bytes(latest.root)
+        before = seen.get(log.id)
+        if before is None:
+            state, reason = "first", None
+        else:
+            state, reason = _consistency(session, log.id, before, size, root)
+        views.append(
+            LogView(
+                log_id=log.id,
+                origin=log.origin,
+                verifier_key=verifier.to_text(),
+                size=size,
+                root_b64=base64.b64encode(root).decode(),
+                note=latest.note,
+                signature_ok=signature_ok,
+                signature_error=signature_error,
+                consistency=state,
+                previous_size=before.size if before else None,
+                reason=reason,
+            )
+        )
+    return views
