@@ -7,17 +7,22 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlmodel import Session
 
+from creditbank.audit.cli import audit_app
 from creditbank.auth import service as tokens_service
 from creditbank.auth.models import Role
 from creditbank.config import ConfigurationError, get_settings
 from creditbank.context import AppContext, build_context
+from creditbank.credentials.cli import keys_app, verify_command
 from creditbank.db import transaction
 from creditbank.errors import CreditBankError
+from creditbank.outcomes.importer import run_import
+from creditbank.outcomes.rule_preview import diff_from_db
 from creditbank.rule_engine.cli import rules_app
 
 app = typer.Typer(help="creditbank: lifelong learning credit bank (学分银行)", no_args_is_help=True)
@@ -27,7 +32,12 @@ institutions_app = typer.Typer(help="institutions", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(institutions_app, name="institutions")
+app.add_typer(keys_app, name="keys")
+app.command("verify")(verify_command)
+app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
+app.command("import")(run_import)
+rules_app.command("diff-db")(diff_from_db)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -167,13 +177,20 @@ def demo(
     tokens_file: Annotated[str, typer.Option(help="where to write the demo tokens")] = "var/demo-tokens.json",
 ) -> None:
     """Load the demo world (idempotent) and write fresh demo tokens."""
-    from creditbank.demo import load_demo
+    from creditbank.demo import load_demo, load_exchange
 
     ctx = context()
     with session_scope(ctx) as session:
         tokens = load_demo(session, ctx)
+    with session_scope(ctx) as session:
+        valid, revoked = load_exchange(session, ctx)
+    var = Path(tokens_file).parent
+    var.mkdir(parents=True, exist_ok=True)
     with open(tokens_file, "w", encoding="utf-8") as handle:
         json.dump(tokens, handle, ensure_ascii=False, indent=2)
+    for name, document in (("demo-certificate.json", valid), ("demo-certificate-revoked.json", revoked)):
+        (var / name).write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
+    typer.echo(f"demo certificates written to {var}/demo-certificate.json and ...-revoked.json", err=True)
     typer.echo(json.dumps(tokens, ensure_ascii=False, indent=2))
     typer.echo(f"demo tokens written to {tokens_file}", err=True)
 

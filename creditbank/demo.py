@@ -25,6 +25,7 @@ from creditbank.context import AppContext
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution, InstitutionKind
 from creditbank.learners import service as learners
+from creditbank.ledger.models import JournalTransaction
 from creditbank.outcomes import corrections, review, service
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
 from creditbank.outcomes.schemas import OutcomeCreate
@@ -492,3 +493,104 @@ def _load_outcomes(
         state = _state(session, by_key[key].id, reference)
         if state and state[1].status not in corrections.FINAL:
             corrections.revoke(session, state[0].id, by_key[key].id, reason)
+
+
+# --- the exchange part of the demo: a programme, a transfer that converts, certificates ----------
+
+DEMO_PROGRAMME = {
+    "code": "BJOU-510201",
+    "title_zh": "计算机应用技术（开放教育专科）",
+    "title_en": "Computer Applications (open education, associate degree)",
+    "graduation_credits": Decimal(76),
+}
+DEMO_REVOKED_REASON = "示例：发证机构核查发现考核记录有误，撤销该证书"
+
+
+def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Give 王芳 a transfer to the open university that converted, and one revoked certificate.
+
+    Idempotent: the programme, the transfer and the revoked certificate are made once. Returns
+    (a valid certificate, the revoked certificate) as signed JSON documents.
+    """
+    from creditbank.auth.service import Principal
+    from creditbank.catalog import exchange
+    from creditbank.catalog import service as catalog
+    from creditbank.catalog.models import Programme, TransferRequest
+    from creditbank.catalog.schemas import ProgrammeCreate
+    from creditbank.credentials import issuance
+    from creditbank.credentials import service as certificates
+    from creditbank.credentials.models import Certificate
+    from creditbank.ledger.models import Lot, LotLock
+    from creditbank.transparency import store
+
+    store.publish_checkpoint(session, ctx.secrets.master_key, store.DEFAULT_LOG)
+    university = session.exec(
+        select(Institution).where(Institution.credit_code == DEMO_INSTITUTIONS[1]["credit_code"])
+    ).one()
+    training = session.exec(
+        select(Institution).where(Institution.credit_code == DEMO_INSTITUTIONS[3]["credit_code"])
+    ).one()
+    learner_id = learners.find_by_identity_number(
+        session, ctx.identity_key, DEMO_LEARNERS[0]["identity_number"]
+    ).id
+    programme = session.exec(
+        select(Programme).where(
+            col(Programme.institution_id) == university.id, col(Programme.code) == DEMO_PROGRAMME["code"]
+        )
+    ).first() or catalog.create_programme(
+        session, university.id, ProgrammeCreate.model_validate(DEMO_PROGRAMME)
+    )
+    transfer = session.exec(
+        select(TransferRequest).where(
+            col(TransferRequest.learner_id) == learner_id, col(TransferRequest.programme_id) == programme.id
+        )
+    ).first()
+    reversed_ids = set(
+        session.exec(
+            select(JournalTransaction.reverses_id).where(col(JournalTransaction.reverses_id).is_not(None))
+        ).all()
+    )
+    locked = set(session.exec(select(LotLock.lot_id)).all())
+    today = dt.date.today()
+    live = [
+        lot
+        for lot in session.exec(
+            select(Lot).where(col(Lot.learner_id) == learner_id).order_by(col(Lot.created_at))
+        ).all()
+        if lot.recognition_tx_id not in reversed_ids and (lot.expires_on is None or lot.expires_on >= today)
+    ]
+    # one lot of the training centre stays out of the transfer, for the revoked certificate
+    spare = next(lot for lot in reversed(live) if lot.issuer_id == training.id and lot.id not in locked)
+    if transfer is None:
+        candidates = [lot.id for lot in live if lot.id not in locked and lot.id != spare.id]
+        transfer, _ = exchange.request_transfer(
+            session,
+            ctx,
+            Principal(Role.learner, learner_id, None),
+            learner_id=learner_id,
+            lot_ids=candidates,
+            destination_institution_id=university.id,
+            programme_id=programme.id,
+        )
+        exchange.accept_transfer(session, ctx, Principal(Role.institution, university.id, None), transfer.id)
+    valid = session.exec(
+        select(Certificate)
+        .where(col(Certificate.id).in_(transfer.certificate_ids))
+        .order_by(col(Certificate.created_at))
+    ).first()
+    revoked = session.exec(
+        select(Certificate).where(
+            col(Certificate.learner_id) == learner_id, col(Certificate.revoked_at).is_not(None)
+        )
+    ).first()
+    if revoked is None:
+        issued = issuance.issue_lot_certificate(session, ctx, lot_id=spare.id)
+        revoked = certificates.revoke(
+            session,
+            ctx,
+            Principal(Role.institution, training.id, None),
+            issued.certificate.id,
+            DEMO_REVOKED_REASON,
+        )
+    assert valid is not None
+    return valid.document, revoked.document

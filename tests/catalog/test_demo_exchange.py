@@ -1,0 +1,37 @@
+"""The demo's exchange: a transfer that converted, a valid certificate and a revoked one, made once."""
+
+from sqlalchemy import Connection, text
+
+from creditbank.context import AppContext
+from creditbank.credentials.local_resolver import DatabaseResolver
+from creditbank.credentials.verification import verify_certificate
+from creditbank.demo import load_demo, load_exchange
+
+
+def test_demo_exchange_is_idempotent_and_verifiable(ctx: AppContext, db: Connection) -> None:
+    results = []
+    for _ in range(2):
+        with ctx.sessions() as session, session.begin():
+            load_demo(session, ctx)
+        with ctx.sessions() as session, session.begin():
+            results.append(load_exchange(session, ctx))
+    (valid, revoked), (valid_again, revoked_again) = results
+    assert valid == valid_again
+    assert revoked == revoked_again
+    assert db.execute(text("SELECT count(*) FROM conversions")).scalar_one() == 1
+    assert (
+        db.execute(text("SELECT count(*) FROM transfer_requests WHERE status = 'accepted'")).scalar_one() == 1
+    )
+    assert (
+        db.execute(
+            text("SELECT count(*) FROM credential_certificates WHERE revoked_at IS NOT NULL")
+        ).scalar_one()
+        == 1
+    )
+    with ctx.sessions() as session:
+        resolver = DatabaseResolver(session, ctx.settings.base_url)
+        good = verify_certificate(valid, resolver)
+        bad = verify_certificate(revoked, resolver)
+    assert good.valid, good.to_json()
+    assert not bad.valid
+    assert [c.name for c in bad.checks if not c.ok] == ["status"]
