@@ -1,0 +1,132 @@
+"""Helpers shared by the benchmarks: a throwaway PostgreSQL, timing, a printed table, a JSON result file.
+
+Each benchmark runs as ``.venv/bin/python bench/<name>.py`` (so this module is imported as ``common``):
+
+    from common import ROOT, Table, machine, percentiles, start_postgres_server, write_results
+
+The PostgreSQL server is the test suite's (``tests/support/postgres.py``) with ``fsync`` on, as in
+production: commits reach the disk.
+"""
+
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+if str(ROOT) not in sys.path:  # for ``tests.support`` when run as a script
+    sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresServer
+
+
+def start_postgres_server() -> "PostgresServer":
+    """A private PostgreSQL server with fsync, synchronous_commit and full_page_writes on."""
+    from tests.support.postgres import start_postgres
+
+    return start_postgres(fsync=True)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = None
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory_gb = round(pages / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def percentiles(seconds: Sequence[float]) -> dict[str, float]:
+    """p50, p99, mean and max of latencies given in seconds, in milliseconds."""
+    ordered = sorted(seconds)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+    return {
+        "n": len(ordered),
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+        "mean_ms": statistics.fmean(ordered) * 1000,
+        "max_ms": ordered[-1] * 1000,
+    }
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """``with stopwatch() as t: ...`` then ``t[0]`` holds the elapsed seconds and ``t[1]`` the CPU
+    seconds this process used meanwhile (all threads): on a shared machine the two differ."""
+    box: list[float] = []
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield box
+    finally:
+        box.extend([time.perf_counter() - start, time.process_time() - cpu])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by another process, from ``/proc`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Table:
+    """Rows of (measure, value, unit, note), printed aligned."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, measure: str, value: float | int | str, unit: str = "", note: str = "") -> None:
+        if isinstance(value, float):
+            text = f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+        elif isinstance(value, int):
+            text = f"{value:,}"
+        else:
+            text = value
+        self.rows.append((measure, text, unit, note))
+
+    def print(self) -> None:
+        widths = [max(len(row[i]) for row in self.rows) if self.rows else 0 for i in range(4)]
+        print()
+        print(self.title)
+        print("-" * len(self.title))
+        for measure, value, unit, note in self.rows:
+            print(f"{measure:<{widths[0]}}  {value:>{widths[1]}} {unit:<{widths[2]}}  {note}".rstrip())
+        print()
+
+
+def write_results(name: str, data: dict[str, Any]) -> Path:
+    """Write ``bench/results/<name>.json`` (with the machine description) and return its path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,198 @@
+"""Posting benchmark over real HTTP on PostgreSQL.
+
+* single posting: p50/p99 latency of POST /api/v1/outcomes at a fixed arrival rate (open loop);
+* batch posting: outcomes/s end to end (HTTP, rules, outcome rows, ledger, Merkle tree) through
+  POST /api/v1/outcomes/batch with 10,000 rows per request;
+* baseline, same run, same server: raw INSERTs of the same number of outcome-shaped rows with
+  psycopg (executemany in one transaction), so the ratio says what the bank costs over plain storage.
+
+Run: .venv/bin/python bench/posting.py [--rate 100] [--seconds 20] [--batch-rows 50000]
+"""
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.postgres import start_postgres  # noqa: E402
+from tests.support.server import ServerProcess, prepare_database  # noqa: E402
+from tests.support.world import build_world  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def outcome(learner_id: str, ref: str, i: int) -> dict[str, Any]:
+    return {
+        "learner_id": learner_id,
+        "reference": ref,
+        "outcome_type": "training_course",
+        "title": "数字技能培训",
+        "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
+        "hours": 16 + 8 * (i % 6),
+    }
+
+
+def single_at_rate(
+    base: str, token: str, learners: list[str], rate: float, seconds: float
+) -> dict[str, float]:
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    local = threading.local()
+
+    def client() -> httpx.Client:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"})
+        http: httpx.Client = local.http
+        return http
+
+    def send(i: int, at: float) -> None:
+        nonlocal errors
+        delay = at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        start = time.perf_counter()
+        r = client().post(
+            "/api/v1/outcomes",
+            json=outcome(learners[i % len(learners)], f"s-{i}", i),
+            headers={"Idempotency-Key": f"s-{i}"},
+        )
+        took = time.perf_counter() - start
+        with lock:
+            if r.status_code == 201:
+                latencies.append(took)
+            else:
+                errors += 1
+
+    t0 = time.perf_counter() + 0.5
+    with ThreadPoolExecutor(32) as pool:
+        for i in range(total):
+            pool.submit(send, i, t0 + i / rate)
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "requests": total,
+        "errors": errors,
+        "achieved_rate": total / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "max_ms": latencies[-1] * 1000,
+    }
+
+
+def batch(base: str, token: str, learners: list[str], rows: int, per_request: int) -> dict[str, float]:
+    start = time.perf_counter()
+    created = 0
+    with httpx.Client(base_url=base, timeout=600, headers={"Authorization": f"Bearer {token}"}) as http:
+        for first in range(0, rows, per_request):
+            lines = "\n".join(
+                json.dumps(outcome(learners[i % len(learners)], f"b-{i}", i), ensure_ascii=False)
+                for i in range(first, min(rows, first + per_request))
+            )
+            r = http.post(
+                "/api/v1/outcomes/batch",
+                content=lines.encode(),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+            r.raise_for_status()
+            created += r.json()["summary"]["created"]
+    elapsed = time.perf_counter() - start
+    return {"rows": rows, "created": created, "seconds": elapsed, "outcomes_per_s": created / elapsed}
+
+
+def raw_inserts(url: str, rows: int) -> dict[str, float]:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "CREATE TABLE bench_raw (id text primary key, learner_id text, institution_id text, "
+            "reference text, outcome_type text, title text, achieved_on date, hours numeric(12,2), "
+            "created_at timestamptz)"
+        )
+        conn.commit()
+        data = [
+            (
+                f"r{i}",
+                f"lrn_{i % 1000}",
+                "ins_x",
+                f"ref-{i}",
+                "training_course",
+                "数字技能培训",
+                dt.date.today(),
+                16 + 8 * (i % 6),
+                dt.datetime.now(dt.UTC),
+            )
+            for i in range(rows)
+        ]
+        start = time.perf_counter()
+        with conn.cursor() as cur:
+            for first in range(0, rows, 10_000):
+                cur.executemany(
+                    "INSERT INTO bench_raw VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    data[first : first + 10_000],
+                )
+                conn.commit()
+        elapsed = time.perf_counter() - start
+    return {"rows": rows, "seconds": elapsed, "rows_per_s": rows / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--batch-rows", type=int, default=50_000)
+    parser.add_argument("--per-request", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    pg = start_postgres(fsync=True)
+    var = Path(tempfile.mkdtemp(prefix="creditbank-bench-"))
+    server = None
+    try:
+        url = prepare_database(pg, "bench_posting", var)
+        world = build_world(url, var, n_institutions=1, n_learners=200)
+        _, token = world.institutions[0]
+        server = ServerProcess(url, var, workers=args.workers).start()
+        single = single_at_rate(server.base_url, token, world.learners, args.rate, args.seconds)
+        bulk = batch(server.base_url, token, world.learners, args.batch_rows, args.per_request)
+        raw = raw_inserts(url, args.batch_rows)
+    finally:
+        if server is not None:
+            server.stop()
+        pg.stop()
+
+    ratio = raw["rows_per_s"] / bulk["outcomes_per_s"]
+    print(f"{'measure':42} {'value':>14}")
+    print(f"{'single posting at ' + str(args.rate) + ' req/s: p50':42} {single['p50_ms']:>11.1f} ms")
+    print(f"{'single posting p99 (target < 50 ms)':42} {single['p99_ms']:>11.1f} ms")
+    print(f"{'single posting errors':42} {single['errors']:>14}")
+    print(f"{'batch outcomes/s end to end (target 5000)':42} {bulk['outcomes_per_s']:>14,.0f}")
+    print(f"{'raw PostgreSQL INSERT rows/s (baseline)':42} {raw['rows_per_s']:>14,.0f}")
+    print(f"{'baseline / batch (times slower)':42} {ratio:>14.1f}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "workers": args.workers,
+        "single": single,
+        "batch": bulk,
+        "raw_insert_baseline": raw,
+        "baseline_over_batch_ratio": ratio,
+    }
+    (RESULTS / "posting.json").write_text(json.dumps(out, indent=2))
+    print(f"written {RESULTS / 'posting.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""``creditbank audit ...``: verify checkpoints and whole logs from the command line.
+
+``audit_app`` is a Typer app; the main CLI mounts it with ``app.add_typer(audit_app, name="audit")``.
+Exit status: 0 when every check held, 1 when a check failed, 2 when the audit could not run (a malformed
+key, an unreadable file or state file).
+"""
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from creditbank import __version__
+from creditbank.audit.checkpoint import parse_verifier_keys, verify_checkpoint
+from creditbank.audit.errors import AuditError
+from creditbank.audit.verify import PAGE_SIZE, VerifyReport, run_verify
+from creditbank.transparency.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
+from creditbank.transparency.note import NoteVerifier
+
+audit_app = typer.Typer(
+    help="Verify the public ledger log: checkpoints, entries, proofs and invariants.", no_args_is_help=True
+)
+
+KeyOption = Annotated[
+    list[str],
+    typer.Option(
+        "--key",
+        help="the log's verifier key, C2SP text <name>+<hex key id>+<base64 key> (repeatable)",
+    ),
+]
+
+
+def _keys(texts: list[str]) -> list[NoteVerifier]:
+    try:
+        return parse_verifier_keys(texts)
+    except NoteKeyInvalid as exc:
+        typer.echo(f"error: bad verifier key: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@audit_app.command("checkpoint")
+def checkpoint(
+    file: Annotated[Path, typer.Argument(help="the signed checkpoint note ('-' reads standard input)")],
+    key: KeyOption,
+    origin: Annotated[str | None, typer.Option(help="also require this origin line")] = None,
+) -> None:
+    """Verify a C2SP checkpoint (any log's) with a verifier key; print its origin, size and root.
+
+    Exit 0 when a given key signed it and it is a well-formed checkpoint, 1 otherwise, 2 for a
+    malformed key or an unreadable file.
+    """
+    keys = _keys(key)
+    try:
+        note = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"error: cannot read {file}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        verified = verify_checkpoint(note, keys, origin=origin)
+    except (NoteInvalid, NoteKeyInvalid) as exc:
+        typer.echo(f"signature: FAILED: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    except CheckpointInvalid as exc:
+        typer.echo(f"signature: ok, but not a valid checkpoint: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    for signature in verified.signatures:
+        typer.echo(f"signature: ok ({signature.name} {signature.key_id.hex()})")
+    cp = verified.checkpoint
+    typer.echo(f"origin: {cp.origin}")
+    typer.echo(f"size: {cp.size}")
+    typer.echo(f"root: {cp.format().splitlines()[2]} (hex {cp.root_hash.hex()})")
+    for line in cp.extensions:
+        typer.echo(f"extension: {line}")
+
+
+def print_report(report: VerifyReport, echo: Callable[..., None] = typer.echo) -> None:
+    """Print each step's result and every failed check (findings beyond the stored ones are counted)."""
+    cp = report.checkpoint
+    if cp is None:
+        for finding in report.findings:
+            echo(f"FAIL {finding}", err=True)
+        echo(f"audit of log {report.log_id} FAILED: no verified checkpoint", err=True)
+        return
+    echo(f"checkpoint: signature ok; origin {cp.origin}, size {cp.size}, root {cp.root_hash.hex()}")
+    if report.previous is None:
+        echo("previous audit: none recorded")
+    elif not any(f.check in ("rollback", "consistency") for f in report.findings):
+        echo(f"previous audit: consistent with size {report.previous.size}")
+    echo(f"entries: {report.entries} of {cp.size} downloaded; leaf hashes {_ok(report.leaf_hashes_ok)}")
+    echo(f"root: {_ok(report.root_ok)}")
+    if report.replay is not None:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.replay.kinds.items())) or "no entries"
+        echo(f"replay: {kinds}; {report.replay.lots} lots, {report.replay.learner_accounts} learner accounts")
+    for finding in report.findings:
+        echo(f"FAIL {finding}", err=True)
+    hidden = report.finding_count - len(report.findings)
+    if hidden:
+        echo(f"... and {hidden} more failed checks", err=True)
+    if report.ok:
+        saved = "; checkpoint saved to the state file" if report.state_saved else ""
+        echo(f"audit of log {report.log_id}: every check passed{saved}")
+    else:
+        echo(f"audit of log {report.log_id} FAILED: {report.finding_count} failed check(s)", err=True)
+
+
+def _ok(value: bool) -> str:
+    return "ok" if value else "FAILED"
+
+
+@audit_app.command("verify")
+def verify(
+    url: Annotated[str, typer.Option(help="the service's base URL, e.g. https://bank.example")],
+    key: Annotated[
+        str, typer.Option(help="the log's verifier key, C2SP text <name>+<hex key id>+<base64 key>")
+    ],
+    log: Annotated[str, typer.Option(help="the log id")] = "main",
+    state: Annotated[
+        Path | None,
+        typer.Option(help="JSON file keeping the last verified checkpoint; checked and updated on success"),
+    ] = None,
+    page_size: Annotated[int, typer.Option(min=1, max=PAGE_SIZE, help="entries per request")] = PAGE_SIZE,
+    timeout: Annotated[float, typer.Option(help="seconds per HTTP request")] = 60.0,
+    progress: Annotated[bool, typer.Option(help="show a progress bar on standard error")] = True,
+) -> None:
+    """Audit a whole log: signature, consistency, leaf hashes, root and the journal's invariants.
+
+    Checks the checkpoint's signature, its consistency with the one saved by the last run, every leaf
+    hash, the root, and replays the journal invariants from the leaves. Exit 0 only if every check
+    passed.
+    """
+    [verifier] = _keys([key])
+    headers = {"User-Agent": f"creditbank-audit/{__version__}"}
+    try:
+        with httpx.Client(base_url=url, timeout=timeout, headers=headers, follow_redirects=True) as client:
+            report = run_verify(
+                client, verifier, log_id=log, state_file=state, page_size=page_size, progress=progress
+            )
+    except AuditError as exc:
+        typer.echo(f"error ({exc.slug}): {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)

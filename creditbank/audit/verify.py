@@ -1,0 +1,396 @@
+"""Auditing a log over its public HTTP interface, trusting nothing but the log's public key.
+
+How this works (:func:`run_verify`, one log):
+
+1. Download ``GET /logs/{log}/checkpoint`` and verify it with the log's verifier key (named after the
+   log's origin).
+2. Compare it with the checkpoint saved by the previous run (the state file): a smaller tree is a
+   rollback; a larger one must come with a valid RFC 9162 consistency proof
+   (``GET /logs/{log}/proof/consistency``); an equal size must have the same root.
+3. Download every entry of the checkpoint's tree (``GET /logs/{log}/entries``, pages of 1,000), check
+   each served ``leaf_hash`` against SHA-256(0x00 || leaf), fold the leaves into a streaming
+   :class:`~creditbank.transparency.merkle.Frontier` and feed them to a
+   :class:`~creditbank.audit.replay.Replay` in the same pass.
+4. Compare the recomputed root with the checkpoint's root, collect the replay's findings.
+5. Only when every check held, save the new checkpoint (the signed note itself) to the state file.
+
+Problems with the log are findings in the :class:`VerifyReport`, never exceptions: the report lists
+them all. Only a state file that cannot be trusted raises (:class:`StateFileInvalid`).
+"""
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from tqdm import tqdm
+
+from creditbank.audit.checkpoint import verify_checkpoint
+from creditbank.audit.errors import StateFileInvalid
+from creditbank.audit.findings import Finding
+from creditbank.audit.replay import Replay, ReplayStats
+from creditbank.transparency import merkle
+from creditbank.transparency.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid, ProofInvalid
+from creditbank.transparency.note import Checkpoint, NoteVerifier
+
+PAGE_SIZE = 1000
+"""Entries per request: the most the log serves in one page."""
+
+STATE_FORMAT = "creditbank-audit-state/1"
+_LEAF_PREFIX = merkle.LEAF_PREFIX
+_sha256 = hashlib.sha256
+
+
+# --- the state file ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """The checkpoint that the last successful audit of a log verified, kept as its signed note."""
+
+    log_id: str
+    note: str
+    checkpoint: Checkpoint
+    verified_at: str
+
+    @classmethod
+    def load(cls, path: Path, key: NoteVerifier, log_id: str) -> "SavedState | None":
+        """Read the state file, re-verifying its checkpoint with ``key``; None if the file does not exist.
+
+        Raises:
+            StateFileInvalid: the file is unreadable or not a state file, is for another log, or its
+                checkpoint does not verify with ``key``.
+        """
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateFileInvalid(f"cannot read the state file {path}: {exc}") from exc
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise StateFileInvalid(f"the state file {path} is not JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            raise StateFileInvalid(f"{path} is not a {STATE_FORMAT} file")
+        if data.get("log") != log_id:
+            raise StateFileInvalid(f"the state file {path} is for log {data.get('log')!r}, not {log_id!r}")
+        note = data.get("checkpoint")
+        if not isinstance(note, str):
+            raise StateFileInvalid(f"the state file {path} holds no checkpoint")
+        try:
+            checkpoint = verify_checkpoint(note.encode("utf-8"), [key], origin=key.name).checkpoint
+        except (NoteInvalid, NoteKeyInvalid, CheckpointInvalid) as exc:
+            raise StateFileInvalid(
+                f"the checkpoint in {path} does not verify with the given key: {exc.detail}"
+            ) from exc
+        if data.get("size") != checkpoint.size or data.get("root") != _b64(checkpoint.root_hash):
+            raise StateFileInvalid(f"the size or root in {path} differ from its signed checkpoint")
+        return cls(log_id, note, checkpoint, str(data.get("verified_at", "")))
+
+    def save(self, path: Path) -> None:
+        """Write the state file atomically (a temporary file renamed over it)."""
+        body = {
+            "format": STATE_FORMAT,
+            "log": self.log_id,
+            "origin": self.checkpoint.origin,
+            "size": self.checkpoint.size,
+            "root": _b64(self.checkpoint.root_hash),
+            "verified_at": self.verified_at,
+            "checkpoint": self.note,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(body, handle, ensure_ascii=False, indent=2)
+                handle.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# --- the report ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`run_verify` found. ``ok`` only when the checkpoint verified and no check failed."""
+
+    log_id: str
+    checkpoint: Checkpoint | None = None
+    previous: Checkpoint | None = None
+    entries: int = 0
+    leaf_hashes_ok: bool = False
+    root_ok: bool = False
+    replay: ReplayStats | None = None
+    findings: list[Finding] = field(default_factory=list)
+    finding_count: int = 0
+    state_saved: bool = False
+    max_findings: int = 1000
+
+    @property
+    def ok(self) -> bool:
+        return self.checkpoint is not None and self.finding_count == 0
+
+    def add(self, finding: Finding) -> None:
+        self.finding_count += 1
+        if len(self.findings) < self.max_findings:
+            self.findings.append(finding)
+
+
+class _FetchFailed(Exception):
+    """The server's answer was not what the interface promises (status, JSON shape, base64)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise _FetchFailed(f"{what} is not a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _FetchFailed(f"{what} is not standard base64") from exc
+
+
+def _problem(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+
+
+def _get(client: httpx.Client, path: str, params: dict[str, int] | None = None) -> httpx.Response:
+    try:
+        response = client.get(path, params=params)
+    except httpx.HTTPError as exc:
+        raise _FetchFailed(f"GET {path} failed: {exc}") from exc
+    if response.status_code != 200:
+        raise _FetchFailed(f"GET {path}: {_problem(response)}")
+    return response
+
+
+def _tx_id_of(leaf: bytes) -> str | None:
+    try:
+        body = json.loads(leaf)
+    except ValueError:
+        return None
+    tx_id = body.get("id") if isinstance(body, dict) else None
+    return tx_id if isinstance(tx_id, str) else None
+
+
+# --- the steps -----------------------------------------------------------------------------------------
+
+
+def _check_against_saved(
+    client: httpx.Client, base: str, key: NoteVerifier, old: Checkpoint, new: Checkpoint
+) -> Finding | None:
+    """Step 2: is ``new`` an extension of the tree ``old`` that the last audit saw?"""
+    if new.size < old.size:
+        return Finding(
+            "rollback",
+            f"the log's checkpoint has size {new.size}, smaller than size {old.size} "
+            "verified by the last audit",
+        )
+    if new.size == old.size:
+        if new.root_hash != old.root_hash:
+            return Finding(
+                "consistency",
+                f"two different roots signed for size {new.size}: the log has forked since the last audit",
+            )
+        return None
+    if old.size == 0:
+        return None  # the empty tree is a prefix of every tree
+    try:
+        response = _get(client, f"{base}/proof/consistency", {"first": old.size, "second": new.size})
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("proof"), list):
+            raise _FetchFailed("the consistency proof response has no proof list")
+        proof = [_unb64(h, "a consistency proof hash") for h in body["proof"]]
+        note = body.get("checkpoint")
+        if not isinstance(note, str):
+            raise _FetchFailed("the consistency proof response carries no checkpoint")
+    except (_FetchFailed, ValueError) as exc:
+        return Finding("consistency", f"the log did not prove size {new.size} extends size {old.size}: {exc}")
+    try:
+        answered = verify_checkpoint(note.encode("utf-8"), [key], origin=key.name).checkpoint
+    except (NoteInvalid, CheckpointInvalid) as exc:
+        return Finding("consistency", f"the proof's checkpoint does not verify: {exc.detail}")
+    if (answered.size, answered.root_hash) != (new.size, new.root_hash):
+        return Finding("consistency", "the proof was answered against another checkpoint than the latest")
+    try:
+        merkle.verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
+    except ProofInvalid as exc:
+        return Finding(
+            "consistency",
+            f"the tree of size {new.size} is not an extension of the one of size {old.size} verified by the "
+            f"last audit: {exc.detail}",
+        )
+    return None
+
+
+def _page(client: httpx.Client, base: str, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+    """Download entries [start, end) as (index, leaf, served leaf hash).
+
+    Raises:
+        _FetchFailed: the request failed, or the answer is not exactly those entries.
+    """
+    response = _get(client, f"{base}/entries", {"start": start, "end": end})
+    try:
+        entries = response.json()["entries"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _FetchFailed(f"the entries page [{start}, {end}) is not the promised JSON") from exc
+    if not isinstance(entries, list):
+        raise _FetchFailed(f"the entries page [{start}, {end}) holds no list")
+    page: list[tuple[int, bytes, bytes]] = []
+    for expected, entry in enumerate(entries, start):
+        if not isinstance(entry, dict) or entry.get("index") != expected:
+            raise _FetchFailed(f"expected entry {expected} in page [{start}, {end}), got {entry!r:.80}")
+        page.append(
+            (
+                expected,
+                _unb64(entry.get("leaf"), f"the leaf of entry {expected}"),
+                _unb64(entry.get("leaf_hash"), f"the leaf hash of entry {expected}"),
+            )
+        )
+    if len(page) != end - start:
+        raise _FetchFailed(f"asked for entries [{start}, {end}), got {len(page)}")
+    return page
+
+
+def _pages(
+    client: httpx.Client, base: str, size: int, page_size: int
+) -> Iterator[list[tuple[int, bytes, bytes]]]:
+    """Step 3's download: pages in order until ``size``, the next one fetched while the caller checks
+    the current one (one request in flight at a time, so the client is never used concurrently).
+
+    Raises:
+        _FetchFailed: see :func:`_page`.
+    """
+    ranges = [(start, min(start + page_size, size)) for start in range(0, size, page_size)]
+    if not ranges:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-fetch") as pool:
+        pending = pool.submit(_page, client, base, *ranges[0])
+        for following in [*ranges[1:], None]:
+            page = pending.result()
+            if following is not None:
+                pending = pool.submit(_page, client, base, *following)
+            yield page
+
+
+def run_verify(
+    client: httpx.Client,
+    key: NoteVerifier,
+    *,
+    log_id: str = "main",
+    state_file: Path | None = None,
+    page_size: int = PAGE_SIZE,
+    progress: bool = False,
+    max_findings: int = 1000,
+) -> VerifyReport:
+    """Audit one log through ``client`` (an :class:`httpx.Client` whose base URL is the service's).
+
+    Raises:
+        StateFileInvalid: ``state_file`` exists but cannot be trusted (see :meth:`SavedState.load`).
+    """
+    report = VerifyReport(log_id=log_id, max_findings=max_findings)
+    base = f"logs/{quote(log_id, safe='')}"
+    # 1. The checkpoint, signed by the log's key.
+    try:
+        note = _get(client, f"{base}/checkpoint").content
+    except _FetchFailed as exc:
+        report.add(Finding("checkpoint-fetch", str(exc)))
+        return report
+    try:
+        checkpoint = verify_checkpoint(note, [key], origin=key.name).checkpoint
+    except (NoteInvalid, CheckpointInvalid) as exc:
+        report.add(Finding("checkpoint-signature", exc.detail))
+        return report
+    report.checkpoint = checkpoint
+    # 2. Against the checkpoint the previous audit verified.
+    saved = SavedState.load(state_file, key, log_id) if state_file is not None else None
+    if saved is not None:
+        report.previous = saved.checkpoint
+        finding = _check_against_saved(client, base, key, saved.checkpoint, checkpoint)
+        if finding is not None:
+            report.add(finding)
+    # 3. Every entry: leaf hash, frontier, replay.
+    frontier = merkle.Frontier()
+    replay = Replay(log_id, max_findings=max_findings)
+    hashes_ok = True
+    complete = False
+    bar = tqdm(
+        total=checkpoint.size,
+        unit=" entries",
+        unit_scale=True,
+        desc=f"audit {log_id}",
+        file=sys.stderr,
+        disable=not progress,
+    )
+    try:
+        for page in _pages(client, base, checkpoint.size, page_size):
+            for index, leaf, served in page:
+                computed = _sha256(_LEAF_PREFIX + leaf).digest()
+                if served != computed:
+                    hashes_ok = False
+                    report.add(
+                        Finding(
+                            "leaf-hash",
+                            f"the served leaf hash {_b64(served)} is not SHA-256(0x00 || leaf) "
+                            f"{_b64(computed)}: the leaf or its hash was altered",
+                            index,
+                            _tx_id_of(leaf),
+                        )
+                    )
+                frontier.append(computed)
+                replay.feed(leaf)
+            bar.update(len(page))
+        complete = True
+    except _FetchFailed as exc:
+        report.add(Finding("entries-fetch", str(exc), frontier.size))
+    finally:
+        bar.close()
+    report.entries = frontier.size
+    report.leaf_hashes_ok = complete and hashes_ok
+    # 4. The root, and the replay's findings.
+    if complete:
+        recomputed = frontier.root()
+        if recomputed != checkpoint.root_hash:
+            report.add(
+                Finding(
+                    "root",
+                    f"the root recomputed from the {frontier.size} leaves is {_b64(recomputed)}, the "
+                    f"signed checkpoint says {_b64(checkpoint.root_hash)}: the log's content differs from "
+                    "what was signed",
+                )
+            )
+        else:
+            report.root_ok = True
+    report.replay = replay.stats()
+    for finding in replay.findings:
+        report.add(finding)
+    report.finding_count += replay.finding_count - len(replay.findings)
+    # 5. Remember this checkpoint, only if everything held.
+    if report.ok and state_file is not None:
+        verified_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        SavedState(log_id, note.decode("utf-8"), checkpoint, verified_at).save(state_file)
+        report.state_saved = True
+    return report
