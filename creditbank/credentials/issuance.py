@@ -240,15 +240,16 @@ def issue_lot_certificate(
         CertificateRequestInvalid: ``valid_until`` is naive, past, or after the lot's expiry.
     """
     base = ctx.settings.base_url
+    # 1. the lot and where it sits in the log; 2. the issuer and its key (made on first use, so
+    # taken before the signing time: a key must not be younger than the proof it signs)
+    lot = _active_lot(session, lot_id, _now())
+    owner = issuer_owner(session, lot)
+    signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
     now = _now()
-    # 1. the lot, its validity and where it sits in the log
-    lot = _active_lot(session, lot_id, now)
     until = _valid_until(lot, valid_until, now)
     reference = ledger_reference(session, lot)
     destination = _destination_did(session, base, destination_institution_id)
-    # 2. the issuer and its key; 3. the status entries
-    owner = issuer_owner(session, lot)
-    signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
+    # 3. the status entries
     allocations = _status_entries(session, ctx, owner)
     # 4. the credential
     unsigned = build_lot_credential(
@@ -329,10 +330,11 @@ def issue_clr_bundle(
     owners = {p.certificate.issuer_owner_id for p in parts}
     owner = owners.pop() if len(owners) == 1 else BANK_OWNER
     base = ctx.settings.base_url
+    # the signer first: a key made on first use must not be younger than the proof it signs
+    signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
     now = _now()
     ends = [p.certificate.valid_until for p in parts]
     until = None if any(e is None for e in ends) else min(e for e in ends if e is not None)
-    signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
     allocations = _status_entries(session, ctx, owner)
     unsigned = build_clr_credential(
         ClrInput(

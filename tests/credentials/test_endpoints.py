@@ -228,7 +228,7 @@ class TestVerifyEndpoint:
         )
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["valid"] is True
+        assert body["valid"] is True, body
         assert [c["name"] for c in body["checks"]] == [
             "proof",
             "key",
