@@ -14,9 +14,11 @@ from typing import Any
 
 import rfc8785
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from creditbank.db import utcnow
 from creditbank.errors import IdempotencyKeyReused, ValidationFailed
 from creditbank.ledger.models import IdempotencyRecord
 
@@ -58,13 +60,17 @@ def claim(session: Session, scope: str, key: str, request_hash: str) -> StoredRe
     Raises:
         IdempotencyKeyReused: the key was used for a different request.
     """
-    try:
-        with session.begin_nested():
-            session.add(IdempotencyRecord(scope=scope, key=key, request_hash=request_hash))
-            session.flush()
+    # One statement, no savepoint: ON CONFLICT waits for a concurrent holder of the key to finish
+    # and then inserts nothing (it committed) or inserts (it rolled back).
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(IdempotencyRecord).values(
+        scope=scope, key=key, request_hash=request_hash, created_at=utcnow()
+    )
+    claimed = session.execute(
+        stmt.on_conflict_do_nothing(index_elements=["scope", "key"]).returning(col(IdempotencyRecord.key))
+    ).first()
+    if claimed is not None:
         return None
-    except IntegrityError:
-        pass
     row = session.get(IdempotencyRecord, (scope, key), populate_existing=True)
     if row is None or row.request_hash != request_hash:
         raise IdempotencyKeyReused(

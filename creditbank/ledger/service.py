@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import rfc8785
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -154,14 +154,14 @@ def _lock_accounts(session: Session, specs: Sequence[EntrySpec]) -> dict[str, _L
     if not wanted:
         return {}
     ids = sorted(wanted)
-    existing = set(session.exec(select(Account.id).where(col(Account.id).in_(ids))).all())
-    missing = [
-        {"id": a, "kind": wanted[a].kind.value, "owner_id": wanted[a].owner, "balance": Decimal(0)}
-        for a in ids
-        if a not in existing
-    ]
-    if missing:
-        _insert_ignore(session, missing)
+    # create any missing account in the same round trip as checking (ON CONFLICT DO NOTHING)
+    _insert_ignore(
+        session,
+        [
+            {"id": a, "kind": wanted[a].kind.value, "owner_id": wanted[a].owner, "balance": Decimal(0)}
+            for a in ids
+        ],
+    )
     stmt = (
         select(col(Account.id), col(Account.kind), col(Account.balance))
         .where(col(Account.id).in_(ids))
@@ -271,14 +271,19 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
     unlock = [lot_id for spec in specs for lot_id in spec.unlock_lots]
     if unlock:
         session.execute(LotLock.__table__.delete().where(col(LotLock.lot_id).in_(unlock)))  # type: ignore[attr-defined]
-    for account_id, delta in deltas.items():
-        if delta:
-            session.execute(
-                update(Account)
-                .where(col(Account.id) == account_id)
-                .values(balance=accounts[account_id].balance + delta)
-            )
-            accounts[account_id].balance += delta
+    changed: list[dict[str, Any]] = [
+        {"account": account_id, "new_balance": accounts[account_id].balance + delta}
+        for account_id, delta in sorted(deltas.items())
+        if delta
+    ]
+    if changed:  # one executemany (pipelined on PostgreSQL), in the same sorted order as the locks
+        table = Account.__table__  # type: ignore[attr-defined]
+        session.connection().execute(
+            table.update().where(table.c.id == bindparam("account")).values(balance=bindparam("new_balance")),
+            changed,
+        )
+        for row in changed:
+            accounts[row["account"]].balance = row["new_balance"]
     # the rows just written, without reading them back (constructed, not validated: they are ours)
     return [construct(JournalTransaction, **row) for row in tx_rows]
 

@@ -7,13 +7,13 @@ from sqlmodel import Session
 from creditbank.ledger.models import JournalTransaction
 from creditbank.outcomes.models import Outcome, Recognition
 from creditbank.outcomes.schemas import LedgerRef, OutcomePublic, RecognitionPublic
-from creditbank.transparency import store
+from creditbank.transparency import merkle
 
 
 def ledger_ref(session: Session, tx: JournalTransaction | None) -> LedgerRef | None:
     if tx is None:
         return None
-    leaf = store.leaf_hashes(session, tx.log_id, tx.seq, tx.seq + 1).get(tx.seq)
+    leaf = merkle.leaf_hash(bytes(tx.leaf)) if tx.leaf else None
     return LedgerRef(
         log=tx.log_id,
         index=tx.seq,
