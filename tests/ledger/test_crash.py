@@ -57,7 +57,8 @@ def test_acknowledged_postings_survive_sigkill(pg_server: PostgresServer, tmp_pa
 
     writer = threading.Thread(target=stream)
     writer.start()
-    while len(acknowledged) < 60:
+    deadline = time.monotonic() + 120
+    while len(acknowledged) < 60 and writer.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     server.kill()
     stop.set()
