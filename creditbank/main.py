@@ -188,8 +188,12 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from creditbank.outcomes.rulesets import rule_book
         from creditbank.transparency.publisher import CheckpointPublisher, ensure_default_log
 
+        # the published rule sets are loaded (and so checked) before the first request: a broken
+        # set stops the service here instead of failing postings later
+        rule_book(context.settings.rules_dir)
         publisher = None
         if context.settings.background_publisher:
             ensure_default_log(context)

@@ -1,9 +1,9 @@
 """Idempotent writes: the same ``Idempotency-Key`` with the same request returns the first response.
 
-How this works: the key row is inserted first, inside the request's transaction (in a savepoint).
-A concurrent request with the same key blocks on that insert until the first transaction ends:
-if it committed, the insert fails and the stored response is returned; if it rolled back, the
-second request proceeds as if it were first. The response is stored in the same transaction as
+How this works: the key row is inserted first, inside the request's transaction, with
+``INSERT ... ON CONFLICT DO NOTHING``. A concurrent request with the same key waits on that insert
+until the first transaction ends: if it committed, nothing is inserted and the stored response is
+returned; if it rolled back, the second request inserts and proceeds as if it were first. The response is stored in the same transaction as
 the write, so after a crash either both are there or neither: a retry never applies twice.
 """
 
