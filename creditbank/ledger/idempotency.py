@@ -3,8 +3,9 @@
 How this works: the key row is inserted first, inside the request's transaction, with
 ``INSERT ... ON CONFLICT DO NOTHING``. A concurrent request with the same key waits on that insert
 until the first transaction ends: if it committed, nothing is inserted and the stored response is
-returned; if it rolled back, the second request inserts and proceeds as if it were first. The response is stored in the same transaction as
-the write, so after a crash either both are there or neither: a retry never applies twice.
+returned; if it rolled back, the second request inserts and proceeds as if it were first. The
+response is stored in the same transaction as the write, so after a crash either both are there or
+neither: a retry never applies twice.
 """
 
 import hashlib

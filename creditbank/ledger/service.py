@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import rfc8785
-from sqlalchemy import bindparam, func, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, func, insert, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from creditbank import canonical
 from creditbank.db import bulk_insert, construct, set_fields, utcnow
 from creditbank.ids import random_id
 from creditbank.ledger.errors import (
@@ -131,13 +130,49 @@ def build_leaf(log_id: str, seq: int, spec: EntrySpec, at: dt.datetime) -> bytes
         body["converts"] = [{"lot": lock.lot_id, "programme": lock.programme_id} for lock in spec.lock_lots]
     if spec.details:
         body["details"] = spec.details
-    return bytes(rfc8785.dumps(body))
+    return canonical.dumps(body)
+
+
+_PG_INSERT_ACCOUNTS = text(
+    "INSERT INTO ledger_accounts (id, kind, owner_id, balance) "
+    "SELECT id, kind, owner_id, 0 FROM unnest(CAST(:ids AS text[]), CAST(:kinds AS text[]), "
+    "CAST(:owners AS text[])) AS a(id, kind, owner_id) ON CONFLICT (id) DO NOTHING"
+)
+_PG_UPDATE_BALANCES = text(
+    "UPDATE ledger_accounts SET balance = v.balance "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:balances AS numeric[])) AS v(id, balance) "
+    "WHERE ledger_accounts.id = v.id"
+)
 
 
 def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect.name
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Account).values(rows)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+    """Create missing accounts: one statement whatever the count (arrays on PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _PG_INSERT_ACCOUNTS,
+            {
+                "ids": [r["id"] for r in rows],
+                "kinds": [r["kind"] for r in rows],
+                "owners": [r["owner_id"] for r in rows],
+            },
+        )
+        return
+    session.execute(sqlite_insert(Account).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+
+
+def _update_balances(session: Session, changed: list[dict[str, Any]]) -> None:
+    """Write new balances: one statement on PostgreSQL, an executemany elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _PG_UPDATE_BALANCES,
+            {"ids": [r["account"] for r in changed], "balances": [r["new_balance"] for r in changed]},
+        )
+        return
+    table = Account.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        table.update().where(table.c.id == bindparam("account")).values(balance=bindparam("new_balance")),
+        [{"account": r["account"], "new_balance": str(r["new_balance"])} for r in changed],
+    )
 
 
 @dataclass
@@ -276,12 +311,8 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
         for account_id, delta in sorted(deltas.items())
         if delta
     ]
-    if changed:  # one executemany (pipelined on PostgreSQL), in the same sorted order as the locks
-        table = Account.__table__  # type: ignore[attr-defined]
-        session.connection().execute(
-            table.update().where(table.c.id == bindparam("account")).values(balance=bindparam("new_balance")),
-            changed,
-        )
+    if changed:
+        _update_balances(session, changed)
         for row in changed:
             accounts[row["account"]].balance = row["new_balance"]
     # the rows just written, without reading them back (constructed, not validated: they are ours)
