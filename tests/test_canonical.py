@@ -17,7 +17,9 @@ scalars = st.one_of(
 )
 values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -37,6 +39,6 @@ def test_leaf_shaped_values() -> None:
         "v": 1,
         "seq": 2**40,
         "postings": [{"account": "learner:lrn_x:available", "amount": "-2.50", "lot": "lot_1"}],
-        "details": {"title": "Web前端开发\u2028实训\n\"引号\"", "é": True, "a": None, "𝄞": "astral key"},
+        "details": {"title": 'Web前端开发\u2028实训\n"引号"', "é": True, "a": None, "𝄞": "astral key"},
     }
     assert canonical.dumps(leaf) == rfc8785.dumps(leaf)
