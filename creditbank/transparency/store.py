@@ -226,16 +226,34 @@ def published_size(session: Session, log_id: str, size: int | None) -> SignedChe
     return checkpoint_at(session, log_id, size)
 
 
+def _published(session: Session, log_id: str, size: int | None) -> SignedCheckpoint:
+    """The checkpoint to answer against; the log row is read only to tell 'no log' from 'no checkpoint'.
+
+    Raises:
+        LogNotFound, NoCheckpoint.
+    """
+    row = (
+        latest_checkpoint(session, log_id) if size is None else session.get(SignedCheckpoint, (log_id, size))
+    )
+    if row is None:
+        get_log(session, log_id)
+        if size is None:
+            raise NoCheckpoint(f"log {log_id!r} has no published checkpoint yet")
+        raise NoCheckpoint(f"log {log_id!r} has no checkpoint of size {size}")
+    return row
+
+
 def inclusion(
     session: Session, log_id: str, index: int, size: int | None
 ) -> tuple[bytes, list[bytes], SignedCheckpoint]:
     """Leaf hash, inclusion proof and checkpoint for leaf ``index`` in the tree of a published size.
 
+    Two queries: the checkpoint, then every node the proof needs (and the leaf) at once.
+
     Raises:
         LogNotFound, NoCheckpoint, BadProofRequest (index out of range).
     """
-    get_log(session, log_id)
-    cp = published_size(session, log_id, size)
+    cp = _published(session, log_id, size)
     if not 0 <= index < cp.size:
         raise BadProofRequest(f"index {index} is not in a tree of size {cp.size}")
     reader = DbNodeReader(session, log_id)
@@ -247,13 +265,12 @@ def inclusion(
 def consistency(
     session: Session, log_id: str, first: int, second: int | None
 ) -> tuple[int, list[bytes], SignedCheckpoint]:
-    """Consistency proof between ``first`` and a published ``second`` size.
+    """Consistency proof between ``first`` and a published ``second`` size (two queries).
 
     Raises:
         LogNotFound, NoCheckpoint, BadProofRequest (first < 1 or first > second).
     """
-    get_log(session, log_id)
-    cp = published_size(session, log_id, second)
+    cp = _published(session, log_id, second)
     if not 1 <= first <= cp.size:
         raise BadProofRequest(f"first must be between 1 and {cp.size}, got {first}")
     reader = DbNodeReader(session, log_id)
