@@ -35,7 +35,7 @@ def test_agrees_with_rfc8785(value: Any) -> None:
 
 
 def test_leaf_shaped_values() -> None:
-    leaf = {
+    leaf: dict[str, Any] = {
         "v": 1,
         "seq": 2**40,
         "postings": [{"account": "learner:lrn_x:available", "amount": "-2.50", "lot": "lot_1"}],
