@@ -41,3 +41,8 @@ class TransactionNotFound(NotFound):
 class LotNotFound(NotFound):
     slug = "lot-not-found"
     title = "No such credit lot"
+
+
+class CannotReverseReversal(LedgerError):
+    slug = "cannot-reverse-reversal"
+    title = "A reversal is not reversed; post the original entry again"

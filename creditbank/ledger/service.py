@@ -31,6 +31,7 @@ from creditbank.db import bulk_insert, construct, set_fields, utcnow
 from creditbank.ids import random_id
 from creditbank.ledger.errors import (
     AlreadyReversed,
+    CannotReverseReversal,
     InsufficientCredits,
     LotAlreadyConverted,
     LotNotAvailable,
@@ -242,17 +243,20 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
         ).all()
         if done:
             raise AlreadyReversed(f"transaction {done[0]} was already reversed")
+    # balances entry by entry: no learner account may go negative even in the middle of a batch
     deltas: dict[str, Decimal] = defaultdict(Decimal)
     for spec in specs:
         for p in spec.postings:
             deltas[p.account] += p.amount
-    for account_id, delta in sorted(deltas.items()):
-        account = accounts[account_id]
-        new_balance = account.balance + delta
-        if account.kind in (AccountKind.learner_available, AccountKind.learner_converted) and new_balance < 0:
-            raise InsufficientCredits(
-                f"{account_id} holds {account.balance} credits; this needs {-delta}", account=account_id
-            )
+        for p in spec.postings:
+            account = accounts[p.account]
+            running = account.balance + deltas[p.account]
+            if account.kind in (AccountKind.learner_available, AccountKind.learner_converted) and running < 0:
+                raise InsufficientCredits(
+                    f"{p.account} holds {account.balance + deltas[p.account] - p.amount} credits; "
+                    f"this needs {-p.amount}",
+                    account=p.account,
+                )
     # 4. the log, last: sequence numbers, leaves, tree
     locked = store.lock_log(session, log_id)
     now = utcnow()
@@ -475,9 +479,21 @@ def reverse(session: Session, tx_id: str, *, reason: str, by: str) -> JournalTra
         whose lot is converted: reverse the conversion first, see :func:`revoke_lot`).
     """
     original = get_transaction(session, tx_id)
+    if original.kind == TxKind.reversal.value:
+        raise CannotReverseReversal(
+            f"{tx_id} is itself a reversal; post the original again instead of undoing its reversal"
+        )
     postings = session.exec(
         select(Posting).where(col(Posting.transaction_id) == tx_id).order_by(col(Posting.position))
     ).all()
+    if original.kind == TxKind.recognition.value:
+        lot_ids = [p.lot_id for p in postings if p.lot_id]
+        converted = session.exec(select(LotLock.lot_id).where(col(LotLock.lot_id).in_(lot_ids))).all()
+        if converted:
+            raise LotAlreadyConverted(
+                f"lot {converted[0]} is converted: reverse its conversion first (see revoke_lot)",
+                lots=list(converted),
+            )
     accounts = {
         a.id: a
         for a in session.exec(

@@ -8,6 +8,7 @@ from sqlmodel import Session
 from creditbank.ledger import service
 from creditbank.ledger.errors import (
     AlreadyReversed,
+    CannotReverseReversal,
     InsufficientCredits,
     LotAlreadyConverted,
     LotNotAvailable,
@@ -105,8 +106,50 @@ class TestReverse:
         service.convert_lots(
             session, learner_id="lrn_q", lot_ids=[lot.id], programme_id="p", institution_id="i"
         )
-        with pytest.raises(InsufficientCredits):
+        with pytest.raises(LotAlreadyConverted, match="reverse its conversion first"):
             service.reverse(session, tx.id, reason="revoked", by="ins_test")
+
+    def test_recognition_of_converted_lot_refused_even_with_other_credits(self, session: Session) -> None:
+        tx, lot = recognise(session, learner_id="lrn_o", credits="2")
+        recognise(session, learner_id="lrn_o", credits="5")  # enough available credits elsewhere
+        service.convert_lots(
+            session, learner_id="lrn_o", lot_ids=[lot.id], programme_id="p", institution_id="i"
+        )
+        with pytest.raises(LotAlreadyConverted):
+            service.reverse(session, tx.id, reason="revoked", by="ins_test")
+
+    def test_a_reversal_is_not_reversed(self, session: Session) -> None:
+        _, lot = recognise(session, learner_id="lrn_rr", credits="2")
+        conv = service.convert_lots(
+            session, learner_id="lrn_rr", lot_ids=[lot.id], programme_id="p", institution_id="i"
+        )
+        undo = service.reverse(session, conv.id, reason="wrong programme", by="i")
+        with pytest.raises(CannotReverseReversal):
+            service.reverse(session, undo.id, reason="undo the undo", by="i")
+        # the lot is free exactly once: one new conversion, then no more
+        service.convert_lots(
+            session, learner_id="lrn_rr", lot_ids=[lot.id], programme_id="p2", institution_id="i"
+        )
+        with pytest.raises(LotAlreadyConverted):
+            service.convert_lots(
+                session, learner_id="lrn_rr", lot_ids=[lot.id], programme_id="p3", institution_id="i"
+            )
+
+    def test_no_negative_balance_inside_a_batch(self, session: Session) -> None:
+        def move(amount: str) -> service.EntrySpec:
+            return service.EntrySpec(
+                kind=TxKind.note,
+                postings=[
+                    service.PostingSpec(
+                        "learner:lrn_m:available", AccountKind.learner_available, "lrn_m", Decimal(amount)
+                    ),
+                    service.PostingSpec("issuer:i", AccountKind.issuer, "i", -Decimal(amount)),
+                ],
+            )
+
+        # -3 then +3 nets to zero, but the first entry alone would leave the learner at -3
+        with pytest.raises(InsufficientCredits):
+            service.append(session, "main", [move("-3"), move("3")])
 
     def test_revoke_lot_reverses_both(self, session: Session) -> None:
         _, lot = recognise(session, learner_id="lrn_v", credits="2")
