@@ -16,6 +16,7 @@ from creditbank.transparency.schemas import ConsistencyProof, Entries, Entry, In
 router = APIRouter(prefix="/logs", tags=["transparency log"], dependencies=[Public])
 
 PAGE = 1000
+MAX_INDEX = 2**63 - 1  # sizes and indexes are BIGINT
 
 
 def b64(data: bytes) -> str:
@@ -51,9 +52,9 @@ def checkpoint(log: str, session: SessionDep) -> PlainTextResponse:
 def entries(
     log: str,
     session: SessionDep,
-    start: Annotated[int, Query(ge=0, description="first index")] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_INDEX, description="first index")] = 0,
     end: Annotated[
-        int | None, Query(ge=0, description="end index, exclusive; at most 1,000 per page")
+        int | None, Query(ge=0, le=MAX_INDEX, description="end index, exclusive; at most 1,000 per page")
     ] = None,
 ) -> Entries:
     """Leaves of the published tree, in order."""
@@ -82,9 +83,9 @@ def entries(
 def inclusion_proof(
     log: str,
     session: SessionDep,
-    index: Annotated[int, Query(ge=0)],
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
     size: Annotated[
-        int | None, Query(ge=1, description="a published checkpoint's size; default the latest")
+        int | None, Query(ge=1, le=MAX_INDEX, description="a published checkpoint's size; default the latest")
     ] = None,
 ) -> InclusionProof:
     """RFC 9162 inclusion proof of leaf ``index``, against a published checkpoint (returned with it)."""
@@ -98,9 +99,9 @@ def inclusion_proof(
 def consistency_proof(
     log: str,
     session: SessionDep,
-    first: Annotated[int, Query(ge=1)],
+    first: Annotated[int, Query(ge=1, le=MAX_INDEX)],
     second: Annotated[
-        int | None, Query(ge=1, description="a published checkpoint's size; default the latest")
+        int | None, Query(ge=1, le=MAX_INDEX, description="a published checkpoint's size; default the latest")
     ] = None,
 ) -> ConsistencyProof:
     """RFC 9162 consistency proof from ``first`` to a published ``second``."""

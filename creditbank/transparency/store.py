@@ -14,9 +14,10 @@ How this works:
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import tuple_, update
+from sqlalchemy import text, tuple_, update
 from sqlmodel import Session, col, select
 
 from creditbank.crypto.symmetric import open_sealed, seal
@@ -60,13 +61,28 @@ class DbNodeReader:
     def get_nodes(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
         if not ids:
             return {}
-        rows = self.session.exec(
-            select(MerkleNode.level, MerkleNode.idx, MerkleNode.hash).where(
-                col(MerkleNode.log_id) == self.log_id,
-                tuple_(col(MerkleNode.level), col(MerkleNode.idx)).in_([tuple(i) for i in set(ids)]),
-            )
-        ).all()
+        wanted = sorted(set(ids))
+        rows: Sequence[Any]
+        if self.session.get_bind().dialect.name == "postgresql":
+            # one prepared statement whatever the count: the ids as two arrays
+            rows = self.session.execute(
+                _PG_NODES,
+                {"log": self.log_id, "levels": [lv for lv, _ in wanted], "idxs": [ix for _, ix in wanted]},
+            ).all()
+        else:
+            rows = self.session.exec(
+                select(MerkleNode.level, MerkleNode.idx, MerkleNode.hash).where(
+                    col(MerkleNode.log_id) == self.log_id,
+                    tuple_(col(MerkleNode.level), col(MerkleNode.idx)).in_(wanted),
+                )
+            ).all()
         return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
+
+
+_PG_NODES = text(
+    "SELECT n.level, n.idx, n.hash FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) "
+    "AS w(level, idx) JOIN tlog_nodes n ON n.log_id = :log AND n.level = w.level AND n.idx = w.idx"
+)
 
 
 def origin_for(base_url: str, log_id: str) -> str:
