@@ -15,7 +15,7 @@ Measures, in one run on a private PostgreSQL server:
 (c) the audit of that log: the replay and root computation fed from the database rows and from memory,
     against plain SHA-256 of the same leaf bytes, and ``run_verify`` end to end over HTTP.
 
-Prints a table and writes ``bench/results/ledger.json``.
+Prints a table and writes ``bench/results/ledger.json`` (``ledger-quick.json`` with ``--quick``).
 
     .venv/bin/python bench/ledger.py                 # 1,000,000 entries (a few minutes)
     .venv/bin/python bench/ledger.py --quick         # 20,000 entries, a smoke run
@@ -812,7 +812,7 @@ def main() -> None:
             print(f"{key} (cProfile, by own time):")
             print("\n".join(results[key]))
             print()
-    print(f"written {write_results('ledger', results)}")
+    print(f"written {write_results('ledger-quick' if args.quick else 'ledger', results)}")
 
 
 if __name__ == "__main__":
