@@ -106,6 +106,22 @@ def _error_page(
     )
 
 
+def _answer(
+    request: Request,
+    ctx: AppContext,
+    who: Principal,
+    done: T | CreditBankError,
+    *,
+    back: str,
+    then: Callable[[T], str],
+) -> Response:
+    """The answer to a form's service call (see :func:`_attempt`): its domain error, with a link
+    ``back``, or a redirect (303) to ``then(result)``."""
+    if isinstance(done, CreditBankError):
+        return _error_page(request, ctx, who, done, back)
+    return finish(_redirect(then(done)), request)
+
+
 # -- sign in and out ----------------------------------------------------------------------------------
 
 _HOME = {
@@ -313,9 +329,9 @@ def issue_certificate(
     done = _attempt(
         session, lambda: issuance.request_certificates(session, ctx, who, lot_ids=[lot_id.strip()])
     )
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/archive")
-    return finish(_redirect("/archive?done=certificate#certificates"), request)
+    return _answer(
+        request, ctx, who, done, back="/archive", then=lambda done: "/archive?done=certificate#certificates"
+    )
 
 
 @router.post("/archive/transfer", response_class=HTMLResponse)
@@ -348,9 +364,14 @@ def request_transfer(
         )
 
     done = _attempt(session, work)
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/archive#transfer")
-    return finish(_redirect("/archive?done=transfer#transfers"), request)
+    return _answer(
+        request,
+        ctx,
+        who,
+        done,
+        back="/archive#transfer",
+        then=lambda done: "/archive?done=transfer#transfers",
+    )
 
 
 @router.post("/archive/correction", response_class=HTMLResponse)
@@ -393,9 +414,14 @@ def request_correction(
         )
 
     done = _attempt(session, work)
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/archive#outcomes")
-    return finish(_redirect("/archive?done=correction#outcomes"), request)
+    return _answer(
+        request,
+        ctx,
+        who,
+        done,
+        back="/archive#outcomes",
+        then=lambda done: "/archive?done=correction#outcomes",
+    )
 
 
 @router.post("/archive/erasure", response_class=HTMLResponse)
@@ -869,9 +895,14 @@ def console_revoke_outcome(
             back="/console#outcomes",
         )
     done = _attempt(session, lambda: corrections.revoke(session, outcome_id.strip(), who.subject or "", text))
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/console#outcomes")
-    return finish(_redirect(f"/console?notice=revoked&ref={done.outcome.id}#outcomes"), request)
+    return _answer(
+        request,
+        ctx,
+        who,
+        done,
+        back="/console#outcomes",
+        then=lambda done: f"/console?notice=revoked&ref={done.outcome.id}#outcomes",
+    )
 
 
 @router.post("/console/certificates/revoke", response_class=HTMLResponse)
@@ -890,9 +921,14 @@ def console_revoke_certificate(
         session,
         lambda: certificates.revoke(session, ctx, who, certificate_id.strip(), reason.strip() or None),
     )
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/console#certificates")
-    return finish(_redirect(f"/console?notice=certificate_revoked&ref={done.id}#certificates"), request)
+    return _answer(
+        request,
+        ctx,
+        who,
+        done,
+        back="/console#certificates",
+        then=lambda done: f"/console?notice=certificate_revoked&ref={done.id}#certificates",
+    )
 
 
 @router.post("/console/review", response_class=HTMLResponse)
@@ -946,9 +982,14 @@ def console_review(
             stage=stage.strip() or None,
         ),
     )
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/console")
-    return finish(_redirect(f"/console?notice=decided&ref={done.outcome.id}"), request)
+    return _answer(
+        request,
+        ctx,
+        who,
+        done,
+        back="/console",
+        then=lambda done: f"/console?notice=decided&ref={done.outcome.id}",
+    )
 
 
 @router.post("/console/transfers/accept", response_class=HTMLResponse)
@@ -964,9 +1005,14 @@ def console_accept_transfer(
     plan the conversion under the programme's caps, and the ledger converts each lot once."""
     check_csrf(request, ctx, csrf)
     done = _attempt(session, lambda: exchange.accept_transfer(session, ctx, who, transfer_id.strip()))
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/console#incoming")
-    return finish(_redirect(f"/console?notice=accepted&ref={transfer_id.strip()}#incoming"), request)
+    return _answer(
+        request,
+        ctx,
+        who,
+        done,
+        back="/console#incoming",
+        then=lambda _: f"/console?notice=accepted&ref={transfer_id.strip()}#incoming",
+    )
 
 
 @router.post("/console/transfers/reject", response_class=HTMLResponse)
@@ -995,9 +1041,14 @@ def console_reject_transfer(
     done = _attempt(
         session, lambda: exchange.reject_transfer(session, who, transfer_id.strip(), reason.strip())
     )
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/console#incoming")
-    return finish(_redirect(f"/console?notice=rejected&ref={done.id}#incoming"), request)
+    return _answer(
+        request,
+        ctx,
+        who,
+        done,
+        back="/console#incoming",
+        then=lambda done: f"/console?notice=rejected&ref={done.id}#incoming",
+    )
 
 
 @router.post("/console/conversions", response_class=HTMLResponse)
@@ -1043,6 +1094,11 @@ def console_accept_certificates(
             documents=documents,
         ),
     )
-    if isinstance(done, CreditBankError):
-        return _error_page(request, ctx, who, done, "/console#bring")
-    return finish(_redirect(f"/console?notice=converted&ref={done.conversion.id}#bring"), request)
+    return _answer(
+        request,
+        ctx,
+        who,
+        done,
+        back="/console#bring",
+        then=lambda done: f"/console?notice=converted&ref={done.conversion.id}#bring",
+    )
