@@ -8,6 +8,7 @@ posted with the same content is reported as a duplicate and applies nothing.
 """
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,14 +54,20 @@ def validate_row(row: int, value: Any) -> ParsedRow:
 
 
 class RowDecoder:
-    """Feed bytes, get rows. Accepts JSON lines or a single top-level JSON array of objects."""
+    """Feed bytes, get rows. Accepts JSON lines or a single top-level JSON array of objects.
+
+    The undecoded text is kept in one buffer read from a moving position (``_pos``), so each byte
+    is scanned a bounded number of times however many rows a block of the body holds.
+    """
 
     def __init__(self) -> None:
         self._decoder = json.JSONDecoder()
         self._buffer = ""
+        self._pos = 0
         self._pending = b""
         self._mode: str | None = None  # "array" or "lines"
         self._closed = False
+        self._expect = "first"  # in an array: "first" value or ], a "comma" or ], or a "value"
         self.row = 0
 
     def feed(self, data: bytes, final: bool = False) -> Iterator[ParsedRow]:
@@ -73,42 +80,41 @@ class RowDecoder:
                 raise BodyMalformed("the upload is not UTF-8") from exc
             text = self._pending[: exc.start].decode("utf-8")
             self._pending = self._pending[exc.start :]
-        self._buffer += text
+        self._buffer = self._buffer[self._pos :] + text
+        self._pos = 0
         yield from self._drain(final)
 
+    def _skip_space(self) -> int:
+        """Move past whitespace; return the position of the next character (len when none)."""
+        match = _SPACE.match(self._buffer, self._pos)
+        self._pos = match.end() if match else self._pos
+        return self._pos
+
     def _drain(self, final: bool) -> Iterator[ParsedRow]:
+        buffer = self._buffer
+        end = len(buffer)
         while True:
-            stripped = self._buffer.lstrip()
-            if self._mode is None:
-                if not stripped:
-                    return
-                self._mode = "array" if stripped[0] == "[" else "lines"
-                if self._mode == "array":
-                    stripped = stripped[1:]
-            if self._mode == "array":
-                stripped = stripped.lstrip()
-                if stripped.startswith(","):
-                    stripped = stripped[1:].lstrip()
-                if stripped.startswith("]"):
-                    self._closed = True
-                    if stripped[1:].strip():
-                        raise BodyMalformed("text after the closing ]")
-                    self._buffer = ""
-                    return
-            if not stripped:
-                self._buffer = ""
+            pos = self._skip_space()
+            if pos >= end:
                 if final and self._mode == "array" and not self._closed:
                     raise BodyMalformed("the JSON array is not closed")
                 return
+            if self._closed:
+                raise BodyMalformed("text after the closing ]")
+            if self._mode is None:
+                self._mode = "array" if buffer[pos] == "[" else "lines"
+                if self._mode == "array":
+                    self._pos += 1
+                    continue
             if self._mode == "lines":
-                newline = stripped.find("\n")
+                newline = buffer.find("\n", pos)
                 if newline < 0 and not final:
-                    if len(stripped) > MAX_ROW_BYTES:
+                    if end - pos > MAX_ROW_BYTES:
                         raise BodyMalformed(f"a line longer than {MAX_ROW_BYTES} bytes")
-                    self._buffer = stripped
                     return
-                line, rest = (stripped, "") if newline < 0 else (stripped[:newline], stripped[newline + 1 :])
-                self._buffer = rest
+                line_end = end if newline < 0 else newline
+                line = buffer[pos:line_end]
+                self._pos = line_end + 1 if newline >= 0 else end
                 if not line.strip():
                     continue
                 self.row += 1
@@ -119,16 +125,39 @@ class RowDecoder:
                     continue
                 yield validate_row(self.row, value)
                 continue
+            # array mode: [ value , value , ... ]
+            char = buffer[pos]
+            if self._expect == "comma":
+                if char == "]":
+                    self._closed = True
+                    self._pos += 1
+                elif char == ",":
+                    self._expect = "value"
+                    self._pos += 1
+                else:
+                    raise BodyMalformed(f"expected , or ] after row {self.row} of the array")
+                continue
+            if char == "]":
+                if self._expect == "value":
+                    raise BodyMalformed("a comma before the closing ]")
+                self._closed = True
+                self._pos += 1
+                continue
             try:
-                value, end = self._decoder.raw_decode(stripped)
+                value, value_end = self._decoder.raw_decode(buffer, pos)
             except json.JSONDecodeError as exc:
-                if final or len(stripped) > MAX_ROW_BYTES:
+                if final or end - pos > MAX_ROW_BYTES:
                     raise BodyMalformed(f"row {self.row + 1} of the array is not JSON: {exc.msg}") from exc
-                self._buffer = stripped
                 return
+            if value_end >= end and not final:
+                return  # a number or literal may go on in the next block: decode it then
             self.row += 1
-            self._buffer = stripped[end:]
+            self._pos = value_end
+            self._expect = "comma"
             yield validate_row(self.row, value)
+
+
+_SPACE = re.compile(r"[ \t\r\n]*")
 
 
 async def chunks(stream: AsyncIterator[bytes], size: int = CHUNK_ROWS) -> AsyncIterator[list[ParsedRow]]:
