@@ -14,21 +14,45 @@ from typing import Any
 import rfc8785
 
 _MAX_SAFE_INTEGER = 2**53
+_ASTRAL = "\U00010000"
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _plain_str(value: str) -> bool:
+    return value.isascii() or max(value) < _ASTRAL
+
+
 def _plain(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.isascii() or all(ord(c) < 0x10000 for c in value)
-    if isinstance(value, bool) or value is None:
-        return True
-    if isinstance(value, int):
-        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
-    if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(k) and _plain(v) for k, v in value.items())
-    return False
+    """Whether the standard encoder writes ``value`` exactly as RFC 8785 does (see above).
+
+    Iterative, with exact-type checks first: it runs for every leaf the ledger writes.
+    """
+    stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            if not (item.isascii() or max(item) < _ASTRAL):
+                return False
+        elif kind is dict:
+            for key, inner in item.items():
+                if type(key) is not str or not _plain_str(key):
+                    return False
+                push(inner)
+        elif kind is int:
+            if not -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER:
+                return False
+        elif kind is list or kind is tuple:
+            extend(item)
+        elif item is None or kind is bool:
+            continue
+        elif isinstance(item, str):  # str subclasses (enums): the encoder writes their value
+            if not _plain_str(item):
+                return False
+        else:
+            return False  # floats, Decimals, int subclasses, anything else: the rfc8785 package
+    return True
 
 
 def dumps(value: Any) -> bytes:
