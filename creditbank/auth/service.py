@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 
 from creditbank.auth.models import ApiToken, Role
 from creditbank.crypto.symmetric import hmac_sha256
-from creditbank.db import utcnow
+from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import NotFound, ValidationFailed
 from creditbank.ids import random_id
 
@@ -64,10 +64,25 @@ def authenticate(session: Session, key: bytes, token: str) -> Principal | None:
     """Return the principal of a live token, or None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(key, token))).first()
+    digest = hash_token(key, token)
+    driver = pg_connection(session)
+    if driver is not None:  # every API call runs this: one prepared statement
+        with translated_errors(_PG_LIVE_TOKEN_BY_HASH), driver.cursor() as cursor:
+            cursor.execute(_PG_LIVE_TOKEN_BY_HASH, (digest,), prepare=True)
+            found = cursor.fetchone()
+        if found is None:
+            return None
+        token_id, role, subject = found
+        return Principal(role=Role(role), subject=subject, token_id=token_id)
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).first()
     if row is None or row.revoked_at is not None:
         return None
     return Principal(role=Role(row.role), subject=row.subject, token_id=row.id)
+
+
+_PG_LIVE_TOKEN_BY_HASH = (  # noqa: S105 - a query, not a password
+    "SELECT id, role, subject FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL"
+)
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.crypto.symmetric import hmac_sha256
-from creditbank.db import utcnow
+from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import Forbidden, NotFound
 from creditbank.identifiers import normalise_identity_number
 from creditbank.ids import LearnerId, random_id
@@ -101,16 +101,26 @@ def link_many(session: Session, learner_ids: set[str], institution_id: str) -> N
     """Record links for many learners at once (idempotent, one statement)."""
     if not learner_ids:
         return
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    dialect = session.get_bind().dialect.name
+    now = utcnow()
+    driver = pg_connection(session)
+    if driver is not None:
+        with translated_errors(_PG_LINK_MANY), driver.cursor() as cursor:
+            cursor.execute(_PG_LINK_MANY, (institution_id, now, sorted(learner_ids)), prepare=True)
+        return
     rows = [
-        {"learner_id": lid, "institution_id": institution_id, "created_at": utcnow()}
+        {"learner_id": lid, "institution_id": institution_id, "created_at": now}
         for lid in sorted(learner_ids)
     ]
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(LearnerLink).values(rows)
+    stmt = sqlite_insert(LearnerLink).values(rows)
     session.execute(stmt.on_conflict_do_nothing(index_elements=["learner_id", "institution_id"]))
+
+
+_PG_LINK_MANY = (
+    "INSERT INTO learner_links (learner_id, institution_id, created_at) "
+    "SELECT id, %s, %s FROM unnest(%s::text[]) AS l(id) ON CONFLICT DO NOTHING"
+)
 
 
 def authorise_read(session: Session, principal: Principal, learner_id: str, what: str) -> Learner:

@@ -15,11 +15,10 @@ from typing import Any
 
 import rfc8785
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
-from creditbank.db import utcnow
+from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import IdempotencyKeyReused, ValidationFailed
 from creditbank.ledger.models import IdempotencyRecord
 
@@ -63,16 +62,43 @@ def claim(session: Session, scope: str, key: str, request_hash: str) -> StoredRe
     """
     # One statement, no savepoint: ON CONFLICT waits for a concurrent holder of the key to finish
     # and then inserts nothing (it committed) or inserts (it rolled back).
-    dialect = session.get_bind().dialect.name
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(IdempotencyRecord).values(
-        scope=scope, key=key, request_hash=request_hash, created_at=utcnow()
-    )
-    claimed = session.execute(
-        stmt.on_conflict_do_nothing(index_elements=["scope", "key"]).returning(col(IdempotencyRecord.key))
-    ).first()
-    if claimed is not None:
-        return None
-    row = session.get(IdempotencyRecord, (scope, key), populate_existing=True)
+    driver = pg_connection(session)
+    if driver is not None:
+        with translated_errors(_PG_CLAIM), driver.cursor() as cursor:
+            cursor.execute(_PG_CLAIM, (scope, key, request_hash, utcnow()), prepare=True)
+            if cursor.fetchone() is not None:
+                return None
+            cursor.execute(_PG_STORED, (scope, key), prepare=True)
+            found = cursor.fetchone()
+        stored = (
+            None
+            if found is None
+            else IdempotencyRecord(
+                scope=scope, key=key, request_hash=found[0], status_code=found[1], response=found[2]
+            )
+        )
+    else:
+        stmt = sqlite_insert(IdempotencyRecord).values(
+            scope=scope, key=key, request_hash=request_hash, created_at=utcnow()
+        )
+        claimed = session.execute(
+            stmt.on_conflict_do_nothing(index_elements=["scope", "key"]).returning(col(IdempotencyRecord.key))
+        ).first()
+        if claimed is not None:
+            return None
+        stored = session.get(IdempotencyRecord, (scope, key), populate_existing=True)
+    return _replay(stored, request_hash)
+
+
+_PG_CLAIM = (
+    "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (scope, key) DO NOTHING RETURNING key"
+)
+_PG_STORED = "SELECT request_hash, status_code, response FROM idempotency_keys WHERE scope = %s AND key = %s"
+_PG_STORE = "UPDATE idempotency_keys SET status_code = %s, response = %s WHERE scope = %s AND key = %s"
+
+
+def _replay(row: IdempotencyRecord | None, request_hash: str) -> StoredResponse:
     if row is None or row.request_hash != request_hash:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used with a different request; use a new key for a new request"
@@ -86,8 +112,14 @@ def claim(session: Session, scope: str, key: str, request_hash: str) -> StoredRe
 
 def store(session: Session, scope: str, key: str, status_code: int, body: Any) -> None:
     """Store the response of a claimed key (same transaction as the write)."""
+    response = json.dumps(body, ensure_ascii=False, default=str)
+    driver = pg_connection(session)
+    if driver is not None:
+        with translated_errors(_PG_STORE), driver.cursor() as cursor:
+            cursor.execute(_PG_STORE, (status_code, response, scope, key), prepare=True)
+        return
     session.execute(
         update(IdempotencyRecord)
         .where(col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key)
-        .values(status_code=status_code, response=json.dumps(body, ensure_ascii=False, default=str))
+        .values(status_code=status_code, response=response)
     )

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, text
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from creditbank import canonical
-from creditbank.db import bulk_insert, construct, set_fields, utcnow
+from creditbank.db import bulk_insert, construct, pg_connection, set_fields, translated_errors, utcnow
 from creditbank.ids import random_id
 from creditbank.ledger.errors import (
     AlreadyReversed,
@@ -134,40 +134,30 @@ def build_leaf(log_id: str, seq: int, spec: EntrySpec, at: dt.datetime) -> bytes
     return canonical.dumps(body)
 
 
-_PG_INSERT_ACCOUNTS = text(
+_PG_INSERT_ACCOUNTS = (
     "INSERT INTO ledger_accounts (id, kind, owner_id, balance) "
-    "SELECT id, kind, owner_id, 0 FROM unnest(CAST(:ids AS text[]), CAST(:kinds AS text[]), "
-    "CAST(:owners AS text[])) AS a(id, kind, owner_id) ON CONFLICT (id) DO NOTHING"
+    "SELECT id, kind, owner_id, 0 FROM unnest(%s::text[], %s::text[], %s::text[]) AS a(id, kind, owner_id) "
+    "ORDER BY id ON CONFLICT (id) DO NOTHING"
 )
-_PG_UPDATE_BALANCES = text(
+_PG_LOCK_ACCOUNTS = (
+    "SELECT id, kind, balance FROM ledger_accounts WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE"
+)
+_PG_UPDATE_BALANCES = (
     "UPDATE ledger_accounts SET balance = v.balance "
-    "FROM unnest(CAST(:ids AS text[]), CAST(:balances AS numeric[])) AS v(id, balance) "
-    "WHERE ledger_accounts.id = v.id"
+    "FROM unnest(%s::text[], %s::numeric[]) AS v(id, balance) WHERE ledger_accounts.id = v.id"
 )
-
-
-def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Create missing accounts: one statement whatever the count (arrays on PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            _PG_INSERT_ACCOUNTS,
-            {
-                "ids": [r["id"] for r in rows],
-                "kinds": [r["kind"] for r in rows],
-                "owners": [r["owner_id"] for r in rows],
-            },
-        )
-        return
-    session.execute(sqlite_insert(Account).values(rows).on_conflict_do_nothing(index_elements=["id"]))
 
 
 def _update_balances(session: Session, changed: list[dict[str, Any]]) -> None:
     """Write new balances: one statement on PostgreSQL, an executemany elsewhere."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            _PG_UPDATE_BALANCES,
-            {"ids": [r["account"] for r in changed], "balances": [r["new_balance"] for r in changed]},
-        )
+    driver = pg_connection(session)
+    if driver is not None:
+        with translated_errors(_PG_UPDATE_BALANCES), driver.cursor() as cursor:
+            cursor.execute(
+                _PG_UPDATE_BALANCES,
+                ([r["account"] for r in changed], [r["new_balance"] for r in changed]),
+                prepare=True,
+            )
         return
     table = Account.__table__  # type: ignore[attr-defined]
     session.connection().execute(
@@ -183,6 +173,7 @@ class _LockedAccount:
 
 
 def _lock_accounts(session: Session, specs: Sequence[EntrySpec]) -> dict[str, _LockedAccount]:
+    """Lock every touched account in id order (creating missing ones), so appends never deadlock."""
     wanted: dict[str, PostingSpec] = {}
     for spec in specs:
         for p in spec.postings:
@@ -190,21 +181,31 @@ def _lock_accounts(session: Session, specs: Sequence[EntrySpec]) -> dict[str, _L
     if not wanted:
         return {}
     ids = sorted(wanted)
-    # create any missing account in the same round trip as checking (ON CONFLICT DO NOTHING)
-    _insert_ignore(
-        session,
-        [
+    driver = pg_connection(session)
+    if driver is None:
+        rows = [
             {"id": a, "kind": wanted[a].kind.value, "owner_id": wanted[a].owner, "balance": Decimal(0)}
             for a in ids
-        ],
-    )
-    stmt = (
-        select(col(Account.id), col(Account.kind), col(Account.balance))
-        .where(col(Account.id).in_(ids))
-        .order_by(col(Account.id))
-        .with_for_update()
-    )
-    return {i: _LockedAccount(kind, balance) for i, kind, balance in session.exec(stmt).all()}
+        ]
+        session.execute(sqlite_insert(Account).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+        stmt = select(col(Account.id), col(Account.kind), col(Account.balance)).where(
+            col(Account.id).in_(ids)
+        )
+        return {i: _LockedAccount(kind, balance) for i, kind, balance in session.exec(stmt).all()}
+    with translated_errors(_PG_LOCK_ACCOUNTS), driver.cursor() as cursor:
+        # usually every account exists: one statement; otherwise create the missing ones and lock again
+        cursor.execute(_PG_LOCK_ACCOUNTS, (ids,), prepare=True)
+        found = {i: _LockedAccount(kind, Decimal(balance)) for i, kind, balance in cursor.fetchall()}
+        if len(found) < len(ids):
+            missing = [a for a in ids if a not in found]
+            cursor.execute(
+                _PG_INSERT_ACCOUNTS,
+                (missing, [wanted[a].kind.value for a in missing], [wanted[a].owner for a in missing]),
+                prepare=True,
+            )
+            cursor.execute(_PG_LOCK_ACCOUNTS, (ids,), prepare=True)
+            found = {i: _LockedAccount(kind, Decimal(balance)) for i, kind, balance in cursor.fetchall()}
+    return found
 
 
 def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[JournalTransaction]:

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
-from creditbank.db import bulk_insert, construct, set_fields, utcnow
+from creditbank.db import bulk_insert, construct, pg_connection, set_fields, translated_errors, utcnow
 from creditbank.errors import Conflict, CreditBankError, NotFound
 from creditbank.identifiers import normalise_identity_number
 from creditbank.ids import random_id
@@ -42,6 +42,7 @@ from creditbank.outcomes.rulesets import rule_book
 from creditbank.outcomes.schemas import OutcomeCreate
 from creditbank.rule_engine import OutcomeFacts, RuleSet, evaluate
 from creditbank.rule_engine import Recognition as RuleRecognition
+from creditbank.transparency import store
 
 
 class ReferenceConflict(Conflict):
@@ -167,22 +168,52 @@ def recognition_for_lot(outcome: Outcome, rec: Recognition) -> ledger.Recognitio
     )
 
 
+_PG_POSTED_REFERENCES = (
+    "SELECT o.reference, o.id, o.request_hash FROM unnest(%s::text[]) AS r(reference) "
+    "JOIN outcomes o ON o.institution_id = %s AND o.reference = r.reference"
+)
+
+
+def _posted_references(session: Session, institution_id: str, refs: list[str]) -> dict[str, tuple[str, str]]:
+    """Reference -> (outcome id, content hash) of those already posted by the institution.
+
+    On PostgreSQL one prepared statement with the references as an array, looked up through the
+    (institution, reference) unique index whatever the batch size.
+    """
+    driver = pg_connection(session)
+    if driver is None:
+        stmt = select(Outcome.reference, Outcome.id, Outcome.request_hash).where(
+            col(Outcome.institution_id) == institution_id, col(Outcome.reference).in_(refs)
+        )
+        return {ref: (oid, digest) for ref, oid, digest in session.exec(stmt).all()}
+    with translated_errors(_PG_POSTED_REFERENCES), driver.cursor() as cursor:
+        cursor.execute(_PG_POSTED_REFERENCES, (refs, institution_id), prepare=True)
+        return {ref: (oid, digest) for ref, oid, digest in cursor.fetchall()}
+
+
+_PG_LEARNERS = (
+    "SELECT l.id, l.erased_at IS NOT NULL FROM unnest(%s::text[]) AS w(id) JOIN learners l ON l.id = w.id"
+)
+
+
+def _learners_erased(session: Session, ids: list[str]) -> dict[str, bool]:
+    """Learner id -> erased?, for the ids that exist."""
+    driver = pg_connection(session)
+    if driver is None:
+        stmt = select(Learner.id, Learner.erased_at).where(col(Learner.id).in_(ids))
+        return {lid: erased is not None for lid, erased in session.exec(stmt).all()}
+    with translated_errors(_PG_LEARNERS), driver.cursor() as cursor:
+        cursor.execute(_PG_LEARNERS, (ids,), prepare=True)
+        return {lid: bool(erased) for lid, erased in cursor.fetchall()}
+
+
 def _resolve_learners(
     session: Session, ctx: AppContext, institution: Institution, rows: Sequence[tuple[int, OutcomeCreate]]
 ) -> tuple[dict[int, str], dict[int, CreditBankError]]:
     found: dict[int, str] = {}
     errors: dict[int, CreditBankError] = {}
-    by_id = {item.learner_id for _, item in rows if item.learner_id}
-    known: dict[str, bool] = (
-        {
-            lid: erased is not None
-            for lid, erased in session.exec(
-                select(Learner.id, Learner.erased_at).where(col(Learner.id).in_(by_id))
-            ).all()
-        }
-        if by_id
-        else {}
-    )
+    by_id = sorted({item.learner_id for _, item in rows if item.learner_id})
+    known = _learners_erased(session, by_id) if by_id else {}
     digests: dict[int, str] = {}
     for row, item in rows:
         if item.learner_id:
@@ -246,27 +277,18 @@ def post_rows(
     key = content_key(ctx)
     hashes = {row: request_hash(key, item) for row, item in rows}
     # 1. references: duplicates and conflicts, also within the batch
-    refs = [item.reference for _, item in rows]
-    existing = {
-        o.reference: o
-        for o in session.exec(
-            select(Outcome).where(
-                col(Outcome.institution_id) == institution.id, col(Outcome.reference).in_(refs)
-            )
-        ).all()
-    }
+    existing = _posted_references(session, institution.id, [item.reference for _, item in rows])
     pending: list[tuple[int, OutcomeCreate]] = []
     seen: dict[str, int] = {}
     for row, item in rows:
         prior = existing.get(item.reference)
         if prior is not None or item.reference in seen:
             same = (
-                prior.request_hash == hashes[row]
-                if prior is not None
-                else hashes[seen[item.reference]] == hashes[row]
+                prior[1] == hashes[row] if prior is not None else hashes[seen[item.reference]] == hashes[row]
             )
             if same:
-                results[row] = RowResult(row, item.reference, "duplicate", outcome=prior)
+                outcome = session.get(Outcome, prior[0]) if prior is not None else None
+                results[row] = RowResult(row, item.reference, "duplicate", outcome=outcome)
             else:
                 results[row] = RowResult(
                     row,
@@ -280,13 +302,15 @@ def post_rows(
         seen[item.reference] = row
         pending.append((row, item))
     learner_of, learner_errors = _resolve_learners(session, ctx, institution, pending)
+    references = {row: item.reference for row, item in pending}
     for row, exc in learner_errors.items():
-        results[row] = RowResult(row, dict(pending)[row].reference, "error", error=exc)
+        results[row] = RowResult(row, references[row], "error", error=exc)
     pending = [(row, item) for row, item in pending if row in learner_of]
     # 2. rules
     rule_set = rule_book(ctx.settings.rules_dir).in_force(today)
     outcomes: list[Outcome] = []
     recognitions: list[Recognition] = []
+    now = utcnow()
     for row, item in pending:
         outcome = construct(
             Outcome,
@@ -308,6 +332,7 @@ def post_rows(
             attributes=dict(item.attributes),
             request_hash=hashes[row],
             supersedes_id=supersedes.get(row),
+            created_at=now,
         )
         rec = _recognition_row(
             outcome, evaluate(rule_set, outcome_facts(outcome, institution.kind), today), rule_set
@@ -316,33 +341,37 @@ def post_rows(
         recognitions.append(rec)
         results[row] = RowResult(row, item.reference, "created", outcome=outcome, recognition=rec)
     _apply_count_once(session, outcomes, recognitions)
-    # 3. write, with one ledger append for all recognised rows
+    # 3. write: the outcome rows first, the ledger append last, so the issuer's account and the
+    #    log stay locked (until commit) for as short a time as possible
     if outcomes:
-        bulk_insert(session, Outcome, [o.model_dump() for o in outcomes])
         to_credit = [
             (o, r)
             for o, r in zip(outcomes, recognitions, strict=True)
             if r.status == RecognitionStatus.recognised
         ]
-        txs: dict[str, JournalTransaction] = {}
-        if to_credit:
-            pairs = ledger.record_recognitions(session, [recognition_for_lot(o, r) for o, r in to_credit])
-            for (o, r), (tx, lot) in zip(to_credit, pairs, strict=True):
-                set_fields(r, lot_id=lot.id)
-                txs[o.id] = tx
+        entries = [ledger.recognition_entry(recognition_for_lot(o, r)) for o, r in to_credit]
+        tx_of: dict[str, str] = {}
+        for (o, r), (spec, lot) in zip(to_credit, entries, strict=True):
+            set_fields(r, lot_id=lot.id)
+            tx_of[o.id] = spec.tx_id
+        bulk_insert(session, Outcome, [o.model_dump() for o in outcomes])
         bulk_insert(session, Recognition, [r.model_dump() for r in recognitions])
         bulk_insert(
             session,
             OutcomeEvent,
             [
-                _posted_event(o, r, institution.id, txs.get(o.id))
+                _posted_event(o, r, institution.id, tx_of.get(o.id))
                 for o, r in zip(outcomes, recognitions, strict=True)
             ],
         )
+        learners.link_many(session, {o.learner_id for o in outcomes}, institution.id)
+        txs: dict[str, JournalTransaction] = {}
+        if entries:
+            appended = ledger.append(session, store.DEFAULT_LOG, [spec for spec, _ in entries])
+            txs = {o.id: tx for (o, _), tx in zip(to_credit, appended, strict=True)}
         for result in results.values():
             if result.outcome is not None and result.status == "created":
                 result.tx = txs.get(result.outcome.id)
-        learners.link_many(session, {o.learner_id for o in outcomes}, institution.id)
     return [results[row] for row, _ in rows]
 
 
@@ -379,7 +408,7 @@ def _apply_count_once(session: Session, outcomes: list[Outcome], recognitions: l
 
 
 def _posted_event(
-    outcome: Outcome, rec: Recognition, institution_id: str, tx: JournalTransaction | None
+    outcome: Outcome, rec: Recognition, institution_id: str, tx_id: str | None
 ) -> dict[str, Any]:
     words = {
         "recognised": ("已认定", "recognised"),
@@ -398,7 +427,7 @@ def _posted_event(
         "actor": institution_id,
         "detail_zh": f"{posted_zh}并{words[0]}：{rec.explanation_zh}",
         "detail_en": f"{posted_en} and {words[1]}: {rec.explanation_en}",
-        "ledger_tx_id": tx.id if tx else None,
+        "ledger_tx_id": tx_id,
         "at": outcome.created_at,
     }
 

@@ -21,7 +21,7 @@ from sqlalchemy import text, tuple_, update
 from sqlmodel import Session, col, select
 
 from creditbank.crypto.symmetric import open_sealed, seal
-from creditbank.db import bulk_insert, utcnow
+from creditbank.db import bulk_insert, pg_connection, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.transparency import merkle
 from creditbank.transparency.merkle import Frontier, NodeId
@@ -137,8 +137,12 @@ def signer(log: TransparencyLog, master_key: bytes) -> NoteSigner:
 class LockedLog:
     """A log row locked for appending by the current transaction."""
 
-    log: TransparencyLog
+    log_id: str
     frontier: Frontier
+
+
+_PG_LOCK_LOG = "SELECT size, frontier FROM tlog_logs WHERE id = %s FOR UPDATE"
+_PG_GROW_LOG = "UPDATE tlog_logs SET size = %s, frontier = %s WHERE id = %s"
 
 
 def lock_log(session: Session, log_id: str) -> LockedLog:
@@ -147,11 +151,19 @@ def lock_log(session: Session, log_id: str) -> LockedLog:
     Raises:
         LogNotFound: no such log.
     """
+    driver = pg_connection(session)
+    if driver is not None:
+        with translated_errors(_PG_LOCK_LOG), driver.cursor() as cursor:
+            cursor.execute(_PG_LOCK_LOG, (log_id,), prepare=True)
+            found = cursor.fetchone()
+        if found is None:
+            raise LogNotFound(f"no log {log_id!r}")
+        return LockedLog(log_id=log_id, frontier=Frontier.from_bytes(int(found[0]), bytes(found[1])))
     stmt = select(TransparencyLog).where(col(TransparencyLog.id) == log_id).with_for_update()
     log = session.exec(stmt.execution_options(populate_existing=True)).first()
     if log is None:
         raise LogNotFound(f"no log {log_id!r}")
-    return LockedLog(log=log, frontier=Frontier.from_bytes(log.size, log.frontier))
+    return LockedLog(log_id=log_id, frontier=Frontier.from_bytes(log.size, log.frontier))
 
 
 def append_leaves(session: Session, locked: LockedLog, leaf_hashes: Sequence[bytes]) -> int:
@@ -160,15 +172,20 @@ def append_leaves(session: Session, locked: LockedLog, leaf_hashes: Sequence[byt
     nodes: list[dict[str, object]] = []
     for leaf_hash in leaf_hashes:
         for level, idx, h in locked.frontier.append(leaf_hash):
-            nodes.append({"log_id": locked.log.id, "level": level, "idx": idx, "hash": h})
+            nodes.append({"log_id": locked.log_id, "level": level, "idx": idx, "hash": h})
     if nodes:
         bulk_insert(session, MerkleNode, nodes)
+    size, frontier = locked.frontier.size, locked.frontier.to_bytes()
+    driver = pg_connection(session)
+    if driver is not None:
+        with translated_errors(_PG_GROW_LOG), driver.cursor() as cursor:
+            cursor.execute(_PG_GROW_LOG, (size, frontier, locked.log_id), prepare=True)
+        return first
     session.execute(
         update(TransparencyLog)
-        .where(col(TransparencyLog.id) == locked.log.id)
-        .values(size=locked.frontier.size, frontier=locked.frontier.to_bytes())
+        .where(col(TransparencyLog.id) == locked.log_id)
+        .values(size=size, frontier=frontier)
     )
-    locked.log.size = locked.frontier.size
     return first
 
 
