@@ -80,8 +80,8 @@ def authenticate(session: Session, key: bytes, token: str) -> Principal | None:
     return Principal(role=Role(row.role), subject=row.subject, token_id=row.id)
 
 
-_PG_LIVE_TOKEN_BY_HASH = (  # noqa: S105 - a query, not a password
-    "SELECT id, role, subject FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL"
+_PG_LIVE_TOKEN_BY_HASH = (
+    "SELECT id, role, subject FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL"  # noqa: S105
 )
 
 
