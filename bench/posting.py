@@ -94,24 +94,46 @@ def single_at_rate(
     }
 
 
-def batch(base: str, token: str, learners: list[str], rows: int, per_request: int) -> dict[str, float]:
-    start = time.perf_counter()
-    created = 0
-    with httpx.Client(base_url=base, timeout=600, headers={"Authorization": f"Bearer {token}"}) as http:
-        for first in range(0, rows, per_request):
-            lines = "\n".join(
-                json.dumps(outcome(learners[i % len(learners)], f"b-{i}", i), ensure_ascii=False)
+def batch(
+    base: str, tokens: list[str], learners: list[str], rows: int, per_request: int, prefix: str
+) -> dict[str, float]:
+    """``rows`` outcomes in requests of ``per_request`` rows, one stream of requests per token, at once.
+
+    The request bodies are built before the clock starts, so the figure is the bank's, not the
+    load generator's JSON encoding.
+    """
+    streams = len(tokens)
+    bodies: list[list[bytes]] = [[] for _ in tokens]
+    for n, first in enumerate(range(0, rows, per_request)):
+        bodies[n % streams].append(
+            "\n".join(
+                json.dumps(outcome(learners[i % len(learners)], f"{prefix}-{i}", i), ensure_ascii=False)
                 for i in range(first, min(rows, first + per_request))
-            )
-            r = http.post(
-                "/api/v1/outcomes/batch",
-                content=lines.encode(),
-                headers={"Content-Type": "application/x-ndjson"},
-            )
-            r.raise_for_status()
-            created += r.json()["summary"]["created"]
+            ).encode()
+        )
+
+    def post(token: str, mine: list[bytes]) -> int:
+        created = 0
+        with httpx.Client(base_url=base, timeout=600, headers={"Authorization": f"Bearer {token}"}) as http:
+            for body in mine:
+                r = http.post(
+                    "/api/v1/outcomes/batch", content=body, headers={"Content-Type": "application/x-ndjson"}
+                )
+                r.raise_for_status()
+                created += int(r.json()["summary"]["created"])
+        return created
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(streams) as pool:
+        created = sum(pool.map(post, tokens, bodies))
     elapsed = time.perf_counter() - start
-    return {"rows": rows, "created": created, "seconds": elapsed, "outcomes_per_s": created / elapsed}
+    return {
+        "rows": rows,
+        "streams": streams,
+        "created": created,
+        "seconds": elapsed,
+        "outcomes_per_s": created / elapsed,
+    }
 
 
 def raw_inserts(url: str, rows: int) -> dict[str, float]:
@@ -155,6 +177,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=50_000)
     parser.add_argument("--per-request", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--streams", type=int, default=2, help="concurrent uploads, one institution each")
     args = parser.parse_args()
 
     pg = start_postgres(fsync=True)
@@ -162,31 +185,38 @@ def main() -> None:
     server = None
     try:
         url = prepare_database(pg, "bench_posting", var)
-        world = build_world(url, var, n_institutions=1, n_learners=200)
-        _, token = world.institutions[0]
+        world = build_world(url, var, n_institutions=max(1, args.streams), n_learners=200)
+        tokens = [token for _, token in world.institutions]
         server = ServerProcess(url, var, workers=args.workers).start()
-        single = single_at_rate(server.base_url, token, world.learners, args.rate, args.seconds)
-        bulk = batch(server.base_url, token, world.learners, args.batch_rows, args.per_request)
+        single = single_at_rate(server.base_url, tokens[0], world.learners, args.rate, args.seconds)
+        one = batch(server.base_url, tokens[:1], world.learners, args.batch_rows, args.per_request, "b1")
+        many = batch(
+            server.base_url, tokens[: args.streams], world.learners, args.batch_rows, args.per_request, "bn"
+        )
         raw = raw_inserts(url, args.batch_rows)
     finally:
         if server is not None:
             server.stop()
         pg.stop()
 
-    ratio = raw["rows_per_s"] / bulk["outcomes_per_s"]
-    print(f"{'measure':42} {'value':>14}")
-    print(f"{'single posting at ' + str(args.rate) + ' req/s: p50':42} {single['p50_ms']:>11.1f} ms")
-    print(f"{'single posting p99 (target < 50 ms)':42} {single['p99_ms']:>11.1f} ms")
-    print(f"{'single posting errors':42} {single['errors']:>14}")
-    print(f"{'batch outcomes/s end to end (target 5000)':42} {bulk['outcomes_per_s']:>14,.0f}")
-    print(f"{'raw PostgreSQL INSERT rows/s (baseline)':42} {raw['rows_per_s']:>14,.0f}")
-    print(f"{'baseline / batch (times slower)':42} {ratio:>14.1f}")
+    best = max(one["outcomes_per_s"], many["outcomes_per_s"])
+    ratio = raw["rows_per_s"] / best
+    print(f"{'measure':50} {'value':>14}")
+    print(f"{'single posting at ' + str(args.rate) + ' req/s: p50':50} {single['p50_ms']:>11.1f} ms")
+    print(f"{'single posting p99 (target < 50 ms)':50} {single['p99_ms']:>11.1f} ms")
+    print(f"{'single posting errors':50} {single['errors']:>14}")
+    print(f"{'batch outcomes/s, one upload at a time':50} {one['outcomes_per_s']:>14,.0f}")
+    label = f"batch outcomes/s, {args.streams} uploads at once (target 5000)"
+    print(f"{label:50} {many['outcomes_per_s']:>14,.0f}")
+    print(f"{'raw PostgreSQL INSERT rows/s (baseline)':50} {raw['rows_per_s']:>14,.0f}")
+    print(f"{'baseline / best batch (times slower)':50} {ratio:>14.1f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "workers": args.workers,
         "single": single,
-        "batch": bulk,
+        "batch_one_stream": one,
+        "batch_concurrent": many,
         "raw_insert_baseline": raw,
         "baseline_over_batch_ratio": ratio,
     }

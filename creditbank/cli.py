@@ -163,13 +163,12 @@ def institutions_create(
 def serve(
     host: str = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (use one per core)")] = 1,
 ) -> None:
     """Serve the API and pages."""
-    import uvicorn
+    from creditbank.serving import serve as run_server
 
-    from creditbank.main import create_app
-
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+    run_server(host, port, workers)
 
 
 @app.command("demo")

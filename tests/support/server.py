@@ -65,19 +65,15 @@ class ServerProcess:
     def start(self) -> "ServerProcess":
         cmd = [
             sys.executable,
-            "-m",
-            "uvicorn",
-            "creditbank.main:create_app",
-            "--factory",
+            "-c",
+            "from creditbank.cli import app; app()",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(self.port),
             "--workers",
             str(self.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
         ]
         log = open(self.var_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(cmd, env=self.env(), stdout=log, stderr=log, start_new_session=True)
