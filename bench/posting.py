@@ -12,6 +12,7 @@ Run: .venv/bin/python bench/posting.py [--rate 100] [--seconds 20] [--batch-rows
 import argparse
 import datetime as dt
 import json
+import queue
 import statistics
 import sys
 import tempfile
@@ -46,46 +47,52 @@ def outcome(learner_id: str, ref: str, i: int) -> dict[str, Any]:
 
 
 def single_at_rate(
-    base: str, token: str, learners: list[str], rate: float, seconds: float
+    base: str, token: str, learners: list[str], rate: float, seconds: float, *, warmup: float = 5.0
 ) -> dict[str, float]:
-    total = int(rate * seconds)
+    """Open loop: requests leave on a fixed schedule whether or not earlier ones have finished.
+
+    The HTTP clients (32 keep-alive connections) are made before the clock starts, and the first
+    ``warmup`` seconds of the schedule are sent but not measured (connections, prepared statements).
+    """
+    total = int(rate * (seconds + warmup))
+    measured_from = int(rate * warmup)
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
-    local = threading.local()
-
-    def client() -> httpx.Client:
-        if not hasattr(local, "http"):
-            local.http = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"})
-        http: httpx.Client = local.http
-        return http
+    clients: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
+    for _ in range(32):
+        clients.put(httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"}))
 
     def send(i: int, at: float) -> None:
         nonlocal errors
         delay = at - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        start = time.perf_counter()
-        r = client().post(
-            "/api/v1/outcomes",
-            json=outcome(learners[i % len(learners)], f"s-{i}", i),
-            headers={"Idempotency-Key": f"s-{i}"},
-        )
-        took = time.perf_counter() - start
+        body = outcome(learners[i % len(learners)], f"s-{i}", i)
+        http = clients.get()
+        try:
+            start = time.perf_counter()
+            r = http.post("/api/v1/outcomes", json=body, headers={"Idempotency-Key": f"s-{i}"})
+            took = time.perf_counter() - start
+        finally:
+            clients.put(http)
         with lock:
-            if r.status_code == 201:
-                latencies.append(took)
-            else:
+            if r.status_code != 201:
                 errors += 1
+            elif i >= measured_from:
+                latencies.append(took)
 
     t0 = time.perf_counter() + 0.5
     with ThreadPoolExecutor(32) as pool:
         for i in range(total):
             pool.submit(send, i, t0 + i / rate)
     elapsed = time.perf_counter() - t0
+    while not clients.empty():
+        clients.get().close()
     latencies.sort()
     return {
-        "requests": total,
+        "requests": total - measured_from,
+        "warmup_requests": measured_from,
         "errors": errors,
         "achieved_rate": total / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,

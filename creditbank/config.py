@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         Path(__file__).resolve().parent.parent / "rules", description="folder of the published rule sets"
     )
     log_level: str = Field("INFO", description="root log level")
+    db_pool_size: int = Field(
+        20,
+        ge=1,
+        description="PostgreSQL connections each server process keeps open (connections beyond it, up "
+        "to db_max_overflow more, are closed after each use)",
+    )
+    db_max_overflow: int = Field(10, ge=0, description="extra PostgreSQL connections under a burst")
     checkpoint_interval_seconds: float = Field(
         2.0, description="how often the checkpoint publisher looks for growth"
     )

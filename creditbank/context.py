@@ -39,5 +39,10 @@ def build_context(settings: Settings, engine: Engine | None = None) -> AppContex
     if engine is None:
         if settings.effective_database_url.startswith("sqlite:///"):
             settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.effective_database_url)
+        url = settings.effective_database_url
+        engine = (
+            create_engine(url)
+            if url.startswith("sqlite")
+            else create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        )
     return AppContext(settings=settings, secrets=secrets, engine=engine, sessions=session_factory(engine))

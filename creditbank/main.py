@@ -21,6 +21,7 @@ from creditbank import __version__
 from creditbank.auth.deps import PublicGuard, RoleGuard
 from creditbank.config import Settings, get_settings
 from creditbank.context import AppContext, build_context
+from creditbank.db import warm_pool
 from creditbank.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, CreditBankError
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
 
@@ -190,7 +191,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     context = ctx
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from creditbank.outcomes.rulesets import rule_book
         from creditbank.transparency.publisher import CheckpointPublisher, ensure_default_log
 
@@ -201,6 +202,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         # with the default first-generation threshold (700) the collector rescans them hundreds of
         # times per chunk, about a fifth of the bulk path's CPU (bench/posting.py)
         gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+        if app.state.warm_pool:
+            warm_pool(context.engine, context.settings.db_pool_size)
         publisher = None
         if context.settings.background_publisher:
             ensure_default_log(context)
@@ -223,6 +226,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         ),
     )
     app.state.ctx = ctx
+    app.state.warm_pool = False  # set by creditbank.serving for served processes
     metrics = Metrics()
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _install_error_handlers(app)

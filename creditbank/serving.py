@@ -12,7 +12,10 @@ import asyncio
 import socket
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from creditbank.main import create_app
 
 
 class NoDelayH11Protocol(H11Protocol):
@@ -25,10 +28,18 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
+def served_app() -> FastAPI:
+    """The app of one server process: as :func:`creditbank.main.create_app`, with its database
+    pool opened at startup."""
+    app = create_app()
+    app.state.warm_pool = True
+    return app
+
+
 def serve(host: str, port: int, workers: int = 1) -> None:
-    """Serve ``creditbank.main:create_app`` on ``host:port`` with ``workers`` processes."""
+    """Serve :func:`served_app` on ``host:port`` with ``workers`` processes."""
     uvicorn.run(
-        "creditbank.main:create_app",
+        "creditbank.serving:served_app",
         factory=True,
         host=host,
         port=port,

@@ -45,8 +45,12 @@ _lock = threading.Lock()
 
 def rule_book(root: Path) -> RuleBook:
     """The rule book for a folder, loaded on first use."""
+    found = _books.get(root)
+    if found is not None:  # every posting asks: no path resolution on the way
+        return found
     key = root.resolve()
     with _lock:
         if key not in _books:
             _books[key] = RuleBook(key)
+        _books[root] = _books[key]
         return _books[key]

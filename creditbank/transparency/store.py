@@ -141,7 +141,7 @@ class LockedLog:
     frontier: Frontier
 
 
-_PG_LOCK_LOG = "SELECT size, frontier FROM tlog_logs WHERE id = %s FOR UPDATE"
+PG_LOCK_LOG = "SELECT size, frontier FROM tlog_logs WHERE id = %s FOR UPDATE"
 _PG_GROW_LOG = "UPDATE tlog_logs SET size = %s, frontier = %s WHERE id = %s"
 
 
@@ -153,8 +153,8 @@ def lock_log(session: Session, log_id: str) -> LockedLog:
     """
     driver = pg_connection(session)
     if driver is not None:
-        with translated_errors(_PG_LOCK_LOG), driver.cursor() as cursor:
-            cursor.execute(_PG_LOCK_LOG, (log_id,), prepare=True)
+        with translated_errors(PG_LOCK_LOG), driver.cursor() as cursor:
+            cursor.execute(PG_LOCK_LOG, (log_id,), prepare=True)
             found = cursor.fetchone()
         if found is None:
             raise LogNotFound(f"no log {log_id!r}")
