@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import text, tuple_, update
+from sqlalchemy import tuple_, update
 from sqlmodel import Session, col, select
 
 from creditbank.crypto.symmetric import open_sealed, seal
-from creditbank.db import bulk_insert, pg_connection, translated_errors, utcnow
+from creditbank.db import bulk_insert, construct, pg_connection, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.transparency import merkle
 from creditbank.transparency.merkle import Frontier, NodeId
@@ -63,12 +63,14 @@ class DbNodeReader:
             return {}
         wanted = sorted(set(ids))
         rows: Sequence[Any]
-        if self.session.get_bind().dialect.name == "postgresql":
+        driver = pg_connection(self.session)
+        if driver is not None:
             # one prepared statement whatever the count: the ids as two arrays
-            rows = self.session.execute(
-                _PG_NODES,
-                {"log": self.log_id, "levels": [lv for lv, _ in wanted], "idxs": [ix for _, ix in wanted]},
-            ).all()
+            with translated_errors(_PG_NODES), driver.cursor() as cursor:
+                cursor.execute(
+                    _PG_NODES, ([lv for lv, _ in wanted], [ix for _, ix in wanted], self.log_id), prepare=True
+                )
+                rows = cursor.fetchall()
         else:
             rows = self.session.exec(
                 select(MerkleNode.level, MerkleNode.idx, MerkleNode.hash).where(
@@ -79,9 +81,9 @@ class DbNodeReader:
         return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
 
 
-_PG_NODES = text(
-    "SELECT n.level, n.idx, n.hash FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) "
-    "AS w(level, idx) JOIN tlog_nodes n ON n.log_id = :log AND n.level = w.level AND n.idx = w.idx"
+_PG_NODES = (
+    "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS w(level, idx) "
+    "JOIN tlog_nodes n ON n.log_id = %s AND n.level = w.level AND n.idx = w.idx"
 )
 
 
@@ -259,15 +261,42 @@ def published_size(session: Session, log_id: str, size: int | None) -> SignedChe
     return checkpoint_at(session, log_id, size)
 
 
+_PG_LATEST_CHECKPOINT = (
+    "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE log_id = %s ORDER BY size DESC LIMIT 1"
+)
+_PG_CHECKPOINT_AT = (
+    "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE log_id = %s AND size = %s"
+)
+
+
 def _published(session: Session, log_id: str, size: int | None) -> SignedCheckpoint:
     """The checkpoint to answer against; the log row is read only to tell 'no log' from 'no checkpoint'.
 
     Raises:
         LogNotFound, NoCheckpoint.
     """
-    row = (
-        latest_checkpoint(session, log_id) if size is None else session.get(SignedCheckpoint, (log_id, size))
-    )
+    driver = pg_connection(session)
+    if driver is not None:  # every proof asks: one prepared statement
+        sql = _PG_LATEST_CHECKPOINT if size is None else _PG_CHECKPOINT_AT
+        with translated_errors(sql), driver.cursor() as cursor:
+            cursor.execute(sql, (log_id,) if size is None else (log_id, size), prepare=True)
+            found = cursor.fetchone()
+        row = None
+        if found is not None:
+            row = construct(
+                SignedCheckpoint,
+                log_id=log_id,
+                size=int(found[0]),
+                root=bytes(found[1]),
+                note=found[2],
+                created_at=found[3],
+            )
+    else:
+        row = (
+            latest_checkpoint(session, log_id)
+            if size is None
+            else session.get(SignedCheckpoint, (log_id, size))
+        )
     if row is None:
         get_log(session, log_id)
         if size is None:
