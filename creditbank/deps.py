@@ -10,9 +10,14 @@ from creditbank.context import AppContext
 from creditbank.db import transaction
 
 
-def get_context(request: Request) -> AppContext:
+def context_of(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+async def get_context(request: Request) -> AppContext:
+    """The app's context (async: no hop to the thread pool just to read an attribute)."""
+    return context_of(request)
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -21,7 +26,7 @@ def get_session(request: Request) -> Iterator[Session]:
     Declared with ``scope="function"`` below so that the commit happens when the endpoint returns
     and BEFORE the response is sent: a client never sees a success whose commit could still fail.
     """
-    yield from transaction(get_context(request).sessions)
+    yield from transaction(context_of(request).sessions)
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]

@@ -58,7 +58,7 @@ class PublicGuard:
 
     roles: frozenset[Role] = frozenset()
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:  # async: nothing to do, so no hop to the thread pool
         return None
 
 
