@@ -202,8 +202,11 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         # with the default first-generation threshold (700) the collector rescans them hundreds of
         # times per chunk, about a fifth of the bulk path's CPU (bench/posting.py)
         gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-        if app.state.warm_pool:
+        if app.state.warm_pool:  # a served process (creditbank.serving), not a test's app
             warm_pool(context.engine, context.settings.db_pool_size)
+            # what exists now lives as long as the process: keep it out of every full collection
+            gc.collect()
+            gc.freeze()
         publisher = None
         if context.settings.background_publisher:
             ensure_default_log(context)

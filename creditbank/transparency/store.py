@@ -12,7 +12,7 @@ How this works:
   are ever signed. Proofs are answered only for sizes that have a checkpoint, and carry it.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -283,6 +283,8 @@ def _published(session: Session, log_id: str, size: int | None) -> SignedCheckpo
             found = cursor.fetchone()
         row = None
         if found is not None:
+            if size is None:
+                _last_size[log_id] = int(found[0])
             row = construct(
                 SignedCheckpoint,
                 log_id=log_id,
@@ -305,6 +307,49 @@ def _published(session: Session, log_id: str, size: int | None) -> SignedCheckpo
     return row
 
 
+_last_size: dict[str, int] = {}  # the latest published size this process has seen, per log
+
+
+def _pg_one_trip(
+    session: Session,
+    log_id: str,
+    size: int | None,
+    ids_for: Callable[[int], list[NodeId] | None],
+) -> tuple[SignedCheckpoint, Mapping[NodeId, bytes]] | None:
+    """On PostgreSQL, the checkpoint and the proof's nodes in ONE round trip (a pipeline).
+
+    The nodes depend on the checkpoint's size; for "the latest" the size is guessed as the latest
+    this process has seen, and the answer is used only if the checkpoint read in the same trip has
+    exactly that size. Returns None (the caller reads the two in turn) on any other case: another
+    database, a new checkpoint since, or a request the guess cannot serve.
+    """
+    driver = pg_connection(session)
+    guess = size if size is not None else _last_size.get(log_id)
+    if driver is None or guess is None:
+        return None
+    ids = ids_for(guess)
+    if not ids:
+        return None
+    wanted = sorted(set(ids))
+    cp_sql = _PG_LATEST_CHECKPOINT if size is None else _PG_CHECKPOINT_AT
+    with translated_errors(_PG_NODES), driver.cursor() as cp_cursor, driver.cursor() as nodes_cursor:
+        with driver.pipeline():
+            cp_cursor.execute(cp_sql, (log_id,) if size is None else (log_id, size), prepare=True)
+            nodes_cursor.execute(
+                _PG_NODES, ([lv for lv, _ in wanted], [ix for _, ix in wanted], log_id), prepare=True
+            )
+        row = cp_cursor.fetchone()
+        found = nodes_cursor.fetchall()
+    if row is None or int(row[0]) != guess:
+        if row is not None and size is None:
+            _last_size[log_id] = int(row[0])
+        return None
+    cp = construct(
+        SignedCheckpoint, log_id=log_id, size=int(row[0]), root=bytes(row[1]), note=row[2], created_at=row[3]
+    )
+    return cp, {(int(level), int(idx)): bytes(h) for level, idx, h in found}
+
+
 def inclusion(
     session: Session, log_id: str, index: int, size: int | None
 ) -> tuple[bytes, list[bytes], SignedCheckpoint]:
@@ -315,12 +360,21 @@ def inclusion(
     Raises:
         LogNotFound, NoCheckpoint, BadProofRequest (index out of range).
     """
-    cp = _published(session, log_id, size)
-    if not 0 <= index < cp.size:
-        raise BadProofRequest(f"index {index} is not in a tree of size {cp.size}")
-    reader = DbNodeReader(session, log_id)
-    ids = [*merkle.inclusion_proof_ids(index, cp.size), (0, index)]
-    nodes = reader.get_nodes(ids)
+
+    def ids_for(tree_size: int) -> list[NodeId] | None:
+        if not 0 <= index < tree_size:
+            return None
+        return [*merkle.inclusion_proof_ids(index, tree_size), (0, index)]
+
+    found = _pg_one_trip(session, log_id, size, ids_for)
+    if found is not None:
+        cp, nodes = found
+    else:
+        cp = _published(session, log_id, size)
+        ids = ids_for(cp.size)
+        if ids is None:
+            raise BadProofRequest(f"index {index} is not in a tree of size {cp.size}")
+        nodes = DbNodeReader(session, log_id).get_nodes(ids)
     return nodes[(0, index)], merkle.build_inclusion_proof(index, cp.size, nodes), cp
 
 
@@ -332,11 +386,21 @@ def consistency(
     Raises:
         LogNotFound, NoCheckpoint, BadProofRequest (first < 1 or first > second).
     """
-    cp = _published(session, log_id, second)
-    if not 1 <= first <= cp.size:
-        raise BadProofRequest(f"first must be between 1 and {cp.size}, got {first}")
-    reader = DbNodeReader(session, log_id)
-    nodes = reader.get_nodes(merkle.consistency_proof_ids(first, cp.size))
+
+    def ids_for(tree_size: int) -> list[NodeId] | None:
+        if not 1 <= first <= tree_size:
+            return None
+        return list(merkle.consistency_proof_ids(first, tree_size))
+
+    found = _pg_one_trip(session, log_id, second, ids_for)
+    if found is not None:
+        cp, nodes = found
+    else:
+        cp = _published(session, log_id, second)
+        ids = ids_for(cp.size)
+        if ids is None:
+            raise BadProofRequest(f"first must be between 1 and {cp.size}, got {first}")
+        nodes = DbNodeReader(session, log_id).get_nodes(ids)
     return cp.size, merkle.build_consistency_proof(first, cp.size, nodes), cp
 
 

@@ -5,6 +5,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from creditbank.context import AppContext
 from creditbank.ledger import service
 from creditbank.ledger.errors import (
     AlreadyReversed,
@@ -184,6 +185,27 @@ class TestDatabaseInvariants:
         ):
             with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
                 session.execute(text(statement), {"id": tx.id})
+
+    def test_tree_nodes_and_signed_checkpoints_cannot_be_rewritten(
+        self, session: Session, ctx: AppContext
+    ) -> None:
+        from creditbank.transparency.store import publish_checkpoint
+
+        recognise(session)
+        cp = publish_checkpoint(session, ctx.secrets.master_key, "main")
+        assert cp is not None
+        for statement in (
+            "UPDATE tlog_nodes SET hash = hash WHERE log_id = 'main'",
+            "DELETE FROM tlog_nodes WHERE log_id = 'main'",
+            "UPDATE tlog_checkpoints SET note = note || 'x' WHERE log_id = 'main'",
+            "UPDATE tlog_checkpoints SET root = '\\x00' WHERE log_id = 'main'",
+            "DELETE FROM tlog_checkpoints WHERE log_id = 'main'",
+        ):
+            with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+                session.execute(text(statement))
+        # republishing an unchanged checkpoint only moves its time
+        with session.begin_nested():
+            session.execute(text("UPDATE tlog_checkpoints SET created_at = now() WHERE log_id = 'main'"))
 
     def test_negative_learner_balance_refused(self, session: Session) -> None:
         recognise(session, learner_id="lrn_n", credits="1")
