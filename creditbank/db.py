@@ -166,6 +166,30 @@ def warm_pool(engine: Engine, connections: int) -> None:
             connection.close()
 
 
+@contextmanager
+def direct_reader(sessions: "sessionmaker[Session]") -> "Iterator[Session | psycopg.Connection[Any]]":
+    """A pooled PostgreSQL connection in autocommit mode for a few read-only statements (no BEGIN,
+    no ROLLBACK, no ORM session: the public proof routes); a session from ``sessions`` when they are
+    bound to anything but a PostgreSQL engine (SQLite, or a test's enclosing transaction)."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        with sessions() as session:
+            yield session
+        return
+    pooled = bind.raw_connection()
+    driver = cast("psycopg.Connection[Any]", pooled.driver_connection)
+    try:
+        if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            driver.rollback()
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            driver.autocommit = False
+    finally:
+        pooled.close()
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, class_=Session, expire_on_commit=False, autoflush=False)
 

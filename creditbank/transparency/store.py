@@ -14,9 +14,10 @@ How this works:
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 from urllib.parse import urlsplit
 
+import psycopg
 from sqlalchemy import tuple_, update
 from sqlmodel import Session, col, select
 
@@ -29,6 +30,13 @@ from creditbank.transparency.models import MerkleNode, SignedCheckpoint, Transpa
 from creditbank.transparency.note import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
 
 DEFAULT_LOG = "main"
+
+Reader = Union[Session, "psycopg.Connection[Any]"]
+"""Where proofs read from: a session, or (PostgreSQL) a bare connection (see db.direct_reader)."""
+
+
+def _driver(db: Reader) -> "psycopg.Connection[Any] | None":
+    return pg_connection(db) if isinstance(db, Session) else db
 
 
 class LogNotFound(NotFound):
@@ -54,7 +62,7 @@ class InconsistentCheckpoint(Conflict):  # pragma: no cover - would mean the tre
 class DbNodeReader:
     """Reads stored perfect nodes of one log, all requested ids in one query."""
 
-    def __init__(self, session: Session, log_id: str) -> None:
+    def __init__(self, session: Reader, log_id: str) -> None:
         self.session = session
         self.log_id = log_id
 
@@ -63,7 +71,7 @@ class DbNodeReader:
             return {}
         wanted = sorted(set(ids))
         rows: Sequence[Any]
-        driver = pg_connection(self.session)
+        driver = _driver(self.session)
         if driver is not None:
             # one prepared statement whatever the count: the ids as two arrays
             with translated_errors(_PG_NODES), driver.cursor() as cursor:
@@ -72,6 +80,7 @@ class DbNodeReader:
                 )
                 rows = cursor.fetchall()
         else:
+            assert isinstance(self.session, Session)
             rows = self.session.exec(
                 select(MerkleNode.level, MerkleNode.idx, MerkleNode.hash).where(
                     col(MerkleNode.log_id) == self.log_id,
@@ -264,18 +273,19 @@ def published_size(session: Session, log_id: str, size: int | None) -> SignedChe
 _PG_LATEST_CHECKPOINT = (
     "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE log_id = %s ORDER BY size DESC LIMIT 1"
 )
+_PG_LOG_EXISTS = "SELECT 1 FROM tlog_logs WHERE id = %s"
 _PG_CHECKPOINT_AT = (
     "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE log_id = %s AND size = %s"
 )
 
 
-def _published(session: Session, log_id: str, size: int | None) -> SignedCheckpoint:
+def _published(session: Reader, log_id: str, size: int | None) -> SignedCheckpoint:
     """The checkpoint to answer against; the log row is read only to tell 'no log' from 'no checkpoint'.
 
     Raises:
         LogNotFound, NoCheckpoint.
     """
-    driver = pg_connection(session)
+    driver = _driver(session)
     if driver is not None:  # every proof asks: one prepared statement
         sql = _PG_LATEST_CHECKPOINT if size is None else _PG_CHECKPOINT_AT
         with translated_errors(sql), driver.cursor() as cursor:
@@ -294,13 +304,19 @@ def _published(session: Session, log_id: str, size: int | None) -> SignedCheckpo
                 created_at=found[3],
             )
     else:
+        assert isinstance(session, Session)
         row = (
             latest_checkpoint(session, log_id)
             if size is None
             else session.get(SignedCheckpoint, (log_id, size))
         )
     if row is None:
-        get_log(session, log_id)
+        if isinstance(session, Session):
+            get_log(session, log_id)
+        else:
+            with translated_errors(_PG_LOG_EXISTS), session.cursor() as cursor:
+                if cursor.execute(_PG_LOG_EXISTS, (log_id,), prepare=True).fetchone() is None:
+                    raise LogNotFound(f"no log {log_id!r}")
         if size is None:
             raise NoCheckpoint(f"log {log_id!r} has no published checkpoint yet")
         raise NoCheckpoint(f"log {log_id!r} has no checkpoint of size {size}")
@@ -311,7 +327,7 @@ _last_size: dict[str, int] = {}  # the latest published size this process has se
 
 
 def _pg_one_trip(
-    session: Session,
+    session: Reader,
     log_id: str,
     size: int | None,
     ids_for: Callable[[int], list[NodeId] | None],
@@ -323,7 +339,7 @@ def _pg_one_trip(
     exactly that size. Returns None (the caller reads the two in turn) on any other case: another
     database, a new checkpoint since, or a request the guess cannot serve.
     """
-    driver = pg_connection(session)
+    driver = _driver(session)
     guess = size if size is not None else _last_size.get(log_id)
     if driver is None or guess is None:
         return None
@@ -351,7 +367,7 @@ def _pg_one_trip(
 
 
 def inclusion(
-    session: Session, log_id: str, index: int, size: int | None
+    session: Reader, log_id: str, index: int, size: int | None
 ) -> tuple[bytes, list[bytes], SignedCheckpoint]:
     """Leaf hash, inclusion proof and checkpoint for leaf ``index`` in the tree of a published size.
 
@@ -379,7 +395,7 @@ def inclusion(
 
 
 def consistency(
-    session: Session, log_id: str, first: int, second: int | None
+    session: Reader, log_id: str, first: int, second: int | None
 ) -> tuple[int, list[bytes], SignedCheckpoint]:
     """Consistency proof between ``first`` and a published ``second`` size (two queries).
 
