@@ -122,6 +122,12 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         engine = _create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # Statements executed often are prepared (psycopg does it after five runs; the hot paths ask at
+    # once). A prepared statement's generic plan is made once per connection from the table sizes of
+    # that moment: a plan made while a table was small (a seq scan) stays after it has grown, and a
+    # lock on 1,000 accounts took 250 ms instead of 5. Custom plans are made for each execution's
+    # actual values and sizes (parsing is still saved).
+    kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=force_custom_plan"})
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
