@@ -68,7 +68,7 @@ def authenticate(session: Session, key: bytes, token: str) -> Principal | None:
     driver = pg_connection(session)
     if driver is not None:  # every API call runs this: one prepared statement
         with translated_errors(_PG_LIVE_TOKEN_BY_HASH), driver.cursor() as cursor:
-            cursor.execute(_PG_LIVE_TOKEN_BY_HASH, (digest,), prepare=True)
+            cursor.execute(_PG_LIVE_TOKEN_BY_HASH, (digest,))
             found = cursor.fetchone()
         if found is None:
             return None

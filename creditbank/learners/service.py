@@ -107,7 +107,7 @@ def link_many(session: Session, learner_ids: set[str], institution_id: str) -> N
     driver = pg_connection(session)
     if driver is not None:
         with translated_errors(_PG_LINK_MANY), driver.cursor() as cursor:
-            cursor.execute(_PG_LINK_MANY, (institution_id, now, sorted(learner_ids)), prepare=True)
+            cursor.execute(_PG_LINK_MANY, (institution_id, now, sorted(learner_ids)))
         return
     rows = [
         {"learner_id": lid, "institution_id": institution_id, "created_at": now}

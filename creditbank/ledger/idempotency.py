@@ -65,10 +65,10 @@ def claim(session: Session, scope: str, key: str, request_hash: str) -> StoredRe
     driver = pg_connection(session)
     if driver is not None:
         with translated_errors(_PG_CLAIM), driver.cursor() as cursor:
-            cursor.execute(_PG_CLAIM, (scope, key, request_hash, utcnow()), prepare=True)
+            cursor.execute(_PG_CLAIM, (scope, key, request_hash, utcnow()))
             if cursor.fetchone() is not None:
                 return None
-            cursor.execute(_PG_STORED, (scope, key), prepare=True)
+            cursor.execute(_PG_STORED, (scope, key))
             found = cursor.fetchone()
         stored = (
             None
@@ -116,7 +116,7 @@ def store(session: Session, scope: str, key: str, status_code: int, body: Any) -
     driver = pg_connection(session)
     if driver is not None:
         with translated_errors(_PG_STORE), driver.cursor() as cursor:
-            cursor.execute(_PG_STORE, (status_code, response, scope, key), prepare=True)
+            cursor.execute(_PG_STORE, (status_code, response, scope, key))
         return
     session.execute(
         update(IdempotencyRecord)

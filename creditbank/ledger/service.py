@@ -158,7 +158,6 @@ def _update_balances(session: Session, changed: list[dict[str, Any]]) -> None:
             cursor.execute(
                 _PG_UPDATE_BALANCES,
                 ([r["account"] for r in changed], [r["new_balance"] for r in changed]),
-                prepare=True,
             )
         return
     table = Account.__table__  # type: ignore[attr-defined]
@@ -220,11 +219,10 @@ def _pg_lock(
                 create.execute(
                     _PG_INSERT_ACCOUNTS,
                     (ids, [wanted[a].kind.value for a in ids], [wanted[a].owner for a in ids]),
-                    prepare=True,
                 )
-                lock.execute(_PG_LOCK_ACCOUNTS, (ids,), prepare=True)
+                lock.execute(_PG_LOCK_ACCOUNTS, (ids,))
             if log_id is not None:
-                log_cursor.execute(store.PG_LOCK_LOG, (log_id,), prepare=True)
+                log_cursor.execute(store.PG_LOCK_LOG, (log_id,))
         rows = lock.fetchall() if ids else []
         found = log_cursor.fetchone() if log_id is not None else None
     accounts = {i: _LockedAccount(kind, Decimal(balance)) for i, kind, balance in rows}

@@ -187,7 +187,7 @@ def _posted_references(session: Session, institution_id: str, refs: list[str]) -
         )
         return {ref: (oid, digest) for ref, oid, digest in session.exec(stmt).all()}
     with translated_errors(_PG_POSTED_REFERENCES), driver.cursor() as cursor:
-        cursor.execute(_PG_POSTED_REFERENCES, (refs, institution_id), prepare=True)
+        cursor.execute(_PG_POSTED_REFERENCES, (refs, institution_id))
         return {ref: (oid, digest) for ref, oid, digest in cursor.fetchall()}
 
 
@@ -203,7 +203,7 @@ def _learners_erased(session: Session, ids: list[str]) -> dict[str, bool]:
         stmt = select(Learner.id, Learner.erased_at).where(col(Learner.id).in_(ids))
         return {lid: erased is not None for lid, erased in session.exec(stmt).all()}
     with translated_errors(_PG_LEARNERS), driver.cursor() as cursor:
-        cursor.execute(_PG_LEARNERS, (ids,), prepare=True)
+        cursor.execute(_PG_LEARNERS, (ids,))
         return {lid: bool(erased) for lid, erased in cursor.fetchall()}
 
 

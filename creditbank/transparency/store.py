@@ -75,9 +75,7 @@ class DbNodeReader:
         if driver is not None:
             # one prepared statement whatever the count: the ids as two arrays
             with translated_errors(_PG_NODES), driver.cursor() as cursor:
-                cursor.execute(
-                    _PG_NODES, ([lv for lv, _ in wanted], [ix for _, ix in wanted], self.log_id), prepare=True
-                )
+                cursor.execute(_PG_NODES, ([lv for lv, _ in wanted], [ix for _, ix in wanted], self.log_id))
                 rows = cursor.fetchall()
         else:
             assert isinstance(self.session, Session)
@@ -165,7 +163,7 @@ def lock_log(session: Session, log_id: str) -> LockedLog:
     driver = pg_connection(session)
     if driver is not None:
         with translated_errors(PG_LOCK_LOG), driver.cursor() as cursor:
-            cursor.execute(PG_LOCK_LOG, (log_id,), prepare=True)
+            cursor.execute(PG_LOCK_LOG, (log_id,))
             found = cursor.fetchone()
         if found is None:
             raise LogNotFound(f"no log {log_id!r}")
@@ -190,7 +188,7 @@ def append_leaves(session: Session, locked: LockedLog, leaf_hashes: Sequence[byt
     driver = pg_connection(session)
     if driver is not None:
         with translated_errors(_PG_GROW_LOG), driver.cursor() as cursor:
-            cursor.execute(_PG_GROW_LOG, (size, frontier, locked.log_id), prepare=True)
+            cursor.execute(_PG_GROW_LOG, (size, frontier, locked.log_id))
         return first
     session.execute(
         update(TransparencyLog)
@@ -289,7 +287,7 @@ def _published(session: Reader, log_id: str, size: int | None) -> SignedCheckpoi
     if driver is not None:  # every proof asks: one prepared statement
         sql = _PG_LATEST_CHECKPOINT if size is None else _PG_CHECKPOINT_AT
         with translated_errors(sql), driver.cursor() as cursor:
-            cursor.execute(sql, (log_id,) if size is None else (log_id, size), prepare=True)
+            cursor.execute(sql, (log_id,) if size is None else (log_id, size))
             found = cursor.fetchone()
         row = None
         if found is not None:
@@ -315,7 +313,7 @@ def _published(session: Reader, log_id: str, size: int | None) -> SignedCheckpoi
             get_log(session, log_id)
         else:
             with translated_errors(_PG_LOG_EXISTS), session.cursor() as cursor:
-                if cursor.execute(_PG_LOG_EXISTS, (log_id,), prepare=True).fetchone() is None:
+                if cursor.execute(_PG_LOG_EXISTS, (log_id,)).fetchone() is None:
                     raise LogNotFound(f"no log {log_id!r}")
         if size is None:
             raise NoCheckpoint(f"log {log_id!r} has no published checkpoint yet")
@@ -350,10 +348,8 @@ def _pg_one_trip(
     cp_sql = _PG_LATEST_CHECKPOINT if size is None else _PG_CHECKPOINT_AT
     with translated_errors(_PG_NODES), driver.cursor() as cp_cursor, driver.cursor() as nodes_cursor:
         with driver.pipeline():
-            cp_cursor.execute(cp_sql, (log_id,) if size is None else (log_id, size), prepare=True)
-            nodes_cursor.execute(
-                _PG_NODES, ([lv for lv, _ in wanted], [ix for _, ix in wanted], log_id), prepare=True
-            )
+            cp_cursor.execute(cp_sql, (log_id,) if size is None else (log_id, size))
+            nodes_cursor.execute(_PG_NODES, ([lv for lv, _ in wanted], [ix for _, ix in wanted], log_id))
         row = cp_cursor.fetchone()
         found = nodes_cursor.fetchall()
     if row is None or int(row[0]) != guess:
