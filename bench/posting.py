@@ -111,13 +111,16 @@ def batch(
     """
     streams = len(tokens)
     bodies: list[list[bytes]] = [[] for _ in tokens]
-    for n, first in enumerate(range(0, rows, per_request)):
-        bodies[n % streams].append(
-            "\n".join(
-                json.dumps(outcome(learners[i % len(learners)], f"{prefix}-{i}", i), ensure_ascii=False)
-                for i in range(first, min(rows, first + per_request))
-            ).encode()
-        )
+    share = rows // streams  # each upload the same number of rows, so they run side by side throughout
+    for stream in range(streams):
+        low, high = stream * share, rows if stream == streams - 1 else (stream + 1) * share
+        for first in range(low, high, per_request):
+            bodies[stream].append(
+                "\n".join(
+                    json.dumps(outcome(learners[i % len(learners)], f"{prefix}-{i}", i), ensure_ascii=False)
+                    for i in range(first, min(high, first + per_request))
+                ).encode()
+            )
 
     def post(token: str, mine: list[bytes]) -> int:
         created = 0
