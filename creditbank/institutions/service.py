@@ -3,6 +3,7 @@
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from creditbank.db import construct, pg_connection, translated_errors
 from creditbank.errors import Conflict, NotFound
 from creditbank.identifiers import InvalidCreditCode, uscc_problem
 from creditbank.ids import InstitutionId, random_id
@@ -68,6 +69,36 @@ def get(session: Session, institution_id: str) -> Institution:
     if row is None:
         raise InstitutionNotFound(f"no institution {institution_id}")
     return row
+
+
+_COLUMNS = (
+    "id",
+    "name_zh",
+    "name_en",
+    "credit_code",
+    "credit_code_exception",
+    "credit_code_exception_by",
+    "kind",
+    "district",
+    "created_at",
+)
+_PG_INSTITUTION = f"SELECT {', '.join(_COLUMNS)} FROM institutions WHERE id = %s"  # noqa: S608 - fixed names
+
+
+def lookup(session: Session, institution_id: str) -> Institution:
+    """The institution as a detached row to read, not to change (the posting path: one statement,
+    no ORM identity map). Use :func:`get` to modify it.
+
+    Raises: InstitutionNotFound.
+    """
+    driver = pg_connection(session)
+    if driver is None:
+        return get(session, institution_id)
+    with translated_errors(_PG_INSTITUTION), driver.cursor() as cursor:
+        found = cursor.execute(_PG_INSTITUTION, (institution_id,)).fetchone()
+    if found is None:
+        raise InstitutionNotFound(f"no institution {institution_id}")
+    return construct(Institution, **dict(zip(_COLUMNS, found, strict=True)))
 
 
 def list_all(session: Session) -> list[Institution]:

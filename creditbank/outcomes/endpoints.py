@@ -35,7 +35,7 @@ IdempotencyKey = Annotated[
 def acting_institution(session: Any, who: Principal) -> Institution:
     if who.subject is None:  # pragma: no cover - institution tokens always have a subject
         raise Forbidden("the token names no institution")
-    return institutions.get(session, who.subject)
+    return institutions.lookup(session, who.subject)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OutcomePublic)

@@ -218,7 +218,7 @@ def _post(ctx: AppContext, institution_id: str, rows: list[ParsedRow]) -> list[R
     """Post rows in one transaction. Raises what the transaction raises (then nothing is kept)."""
     good = [(p.row, p.item) for p in rows if p.item is not None]
     with contextmanager(transaction)(ctx.sessions) as session:
-        institution = institutions.get(session, institution_id)
+        institution = institutions.lookup(session, institution_id)
         results = {r.row: _report(r) for r in service.post_rows(session, ctx, institution, good)}
     return [results[p.row] for p in rows]
 
