@@ -362,12 +362,35 @@ def _pg_one_trip(
     return cp, {(int(level), int(idx)): bytes(h) for level, idx, h in found}
 
 
+def _checkpoint_and_nodes(
+    session: Reader,
+    log_id: str,
+    size: int | None,
+    ids_for: Callable[[int], list[NodeId] | None],
+    refusal: Callable[[int], str],
+) -> tuple[SignedCheckpoint, Mapping[NodeId, bytes]]:
+    """The checkpoint a proof is answered against and the nodes ``ids_for`` names for its size: one
+    round trip when the guess of :func:`_pg_one_trip` holds, else the checkpoint and then the nodes.
+
+    Raises:
+        LogNotFound, NoCheckpoint, BadProofRequest (``ids_for`` gives None; ``refusal`` says why).
+    """
+    found = _pg_one_trip(session, log_id, size, ids_for)
+    if found is not None:
+        return found
+    cp = _published(session, log_id, size)
+    ids = ids_for(cp.size)
+    if ids is None:
+        raise BadProofRequest(refusal(cp.size))
+    return cp, DbNodeReader(session, log_id).get_nodes(ids)
+
+
 def inclusion(
     session: Reader, log_id: str, index: int, size: int | None
 ) -> tuple[bytes, list[bytes], SignedCheckpoint]:
     """Leaf hash, inclusion proof and checkpoint for leaf ``index`` in the tree of a published size.
 
-    Two queries: the checkpoint, then every node the proof needs (and the leaf) at once.
+    One round trip for the checkpoint and every node the proof needs (and the leaf), or two.
 
     Raises:
         LogNotFound, NoCheckpoint, BadProofRequest (index out of range).
@@ -378,22 +401,16 @@ def inclusion(
             return None
         return [*merkle.inclusion_proof_ids(index, tree_size), (0, index)]
 
-    found = _pg_one_trip(session, log_id, size, ids_for)
-    if found is not None:
-        cp, nodes = found
-    else:
-        cp = _published(session, log_id, size)
-        ids = ids_for(cp.size)
-        if ids is None:
-            raise BadProofRequest(f"index {index} is not in a tree of size {cp.size}")
-        nodes = DbNodeReader(session, log_id).get_nodes(ids)
+    cp, nodes = _checkpoint_and_nodes(
+        session, log_id, size, ids_for, lambda n: f"index {index} is not in a tree of size {n}"
+    )
     return nodes[(0, index)], merkle.build_inclusion_proof(index, cp.size, nodes), cp
 
 
 def consistency(
     session: Reader, log_id: str, first: int, second: int | None
 ) -> tuple[int, list[bytes], SignedCheckpoint]:
-    """Consistency proof between ``first`` and a published ``second`` size (two queries).
+    """Consistency proof between ``first`` and a published ``second`` size (one round trip, or two).
 
     Raises:
         LogNotFound, NoCheckpoint, BadProofRequest (first < 1 or first > second).
@@ -404,15 +421,9 @@ def consistency(
             return None
         return list(merkle.consistency_proof_ids(first, tree_size))
 
-    found = _pg_one_trip(session, log_id, second, ids_for)
-    if found is not None:
-        cp, nodes = found
-    else:
-        cp = _published(session, log_id, second)
-        ids = ids_for(cp.size)
-        if ids is None:
-            raise BadProofRequest(f"first must be between 1 and {cp.size}, got {first}")
-        nodes = DbNodeReader(session, log_id).get_nodes(ids)
+    cp, nodes = _checkpoint_and_nodes(
+        session, log_id, second, ids_for, lambda n: f"first must be between 1 and {n}, got {first}"
+    )
     return cp.size, merkle.build_consistency_proof(first, cp.size, nodes), cp
 
 
