@@ -574,6 +574,10 @@ class TestConsole:
         )
         assert again.status_code == 409
         console = scene.client.get("/console").text
+        # the folded revoke form: for the live outcome, with a required reason; none for the revoked one
+        assert f'<input type="hidden" name="outcome_id" value="{other["id"]}">' in console
+        assert f'id="revoke-{other["id"]}" name="reason" type="text" required minlength="2"' in console
+        assert f'id="revoke-{posted["id"]}"' not in console
         cid = re.search(r'name="certificate_id" value="(crt_[^"]+)"', console)
         assert cid
         done = scene.client.post(
