@@ -122,6 +122,20 @@ def _answer(
     return finish(_redirect(then(done)), request)
 
 
+def _submit(
+    request: Request,
+    ctx: AppContext,
+    who: Principal,
+    session: Session,
+    work: Callable[[], T],
+    *,
+    back: str,
+    then: Callable[[T], str],
+) -> Response:
+    """A form's service call, run by :func:`_attempt` and answered by :func:`_answer`."""
+    return _answer(request, ctx, who, _attempt(session, work), back=back, then=then)
+
+
 # -- sign in and out ----------------------------------------------------------------------------------
 
 _HOME = {
@@ -326,11 +340,14 @@ def issue_certificate(
 ) -> Response:
     """Issue a signed certificate for one of the learner's credit lots."""
     check_csrf(request, ctx, csrf)
-    done = _attempt(
-        session, lambda: issuance.request_certificates(session, ctx, who, lot_ids=[lot_id.strip()])
-    )
-    return _answer(
-        request, ctx, who, done, back="/archive", then=lambda done: "/archive?done=certificate#certificates"
+    return _submit(
+        request,
+        ctx,
+        who,
+        session,
+        lambda: issuance.request_certificates(session, ctx, who, lot_ids=[lot_id.strip()]),
+        back="/archive",
+        then=lambda done: "/archive?done=certificate#certificates",
     )
 
 
@@ -363,12 +380,12 @@ def request_transfer(
             programme_id=programme.id,
         )
 
-    done = _attempt(session, work)
-    return _answer(
+    return _submit(
         request,
         ctx,
         who,
-        done,
+        session,
+        work,
         back="/archive#transfer",
         then=lambda done: "/archive?done=transfer#transfers",
     )
@@ -413,12 +430,12 @@ def request_correction(
             en=f"The learner asked for a correction: {text}",
         )
 
-    done = _attempt(session, work)
-    return _answer(
+    return _submit(
         request,
         ctx,
         who,
-        done,
+        session,
+        work,
         back="/archive#outcomes",
         then=lambda done: "/archive?done=correction#outcomes",
     )
@@ -894,12 +911,12 @@ def console_revoke_outcome(
             status_code=422,
             back="/console#outcomes",
         )
-    done = _attempt(session, lambda: corrections.revoke(session, outcome_id.strip(), who.subject or "", text))
-    return _answer(
+    return _submit(
         request,
         ctx,
         who,
-        done,
+        session,
+        lambda: corrections.revoke(session, outcome_id.strip(), who.subject or "", text),
         back="/console#outcomes",
         then=lambda done: f"/console?notice=revoked&ref={done.outcome.id}#outcomes",
     )
@@ -917,15 +934,12 @@ def console_revoke_certificate(
 ) -> Response:
     """Revoke a certificate this institution issued (its status list bit is set and re-signed)."""
     check_csrf(request, ctx, csrf)
-    done = _attempt(
-        session,
-        lambda: certificates.revoke(session, ctx, who, certificate_id.strip(), reason.strip() or None),
-    )
-    return _answer(
+    return _submit(
         request,
         ctx,
         who,
-        done,
+        session,
+        lambda: certificates.revoke(session, ctx, who, certificate_id.strip(), reason.strip() or None),
         back="/console#certificates",
         then=lambda done: f"/console?notice=certificate_revoked&ref={done.id}#certificates",
     )
@@ -970,7 +984,10 @@ def console_review(
         )
     reviewer = review.Reviewer(id=who.subject or who.token_id or "", role=who.role.value)
     verdict: Literal["approve", "reject"] = "approve" if decision == "approve" else "reject"
-    done = _attempt(
+    return _submit(
+        request,
+        ctx,
+        who,
         session,
         lambda: review.decide(
             session,
@@ -981,12 +998,6 @@ def console_review(
             credits=amount,
             stage=stage.strip() or None,
         ),
-    )
-    return _answer(
-        request,
-        ctx,
-        who,
-        done,
         back="/console",
         then=lambda done: f"/console?notice=decided&ref={done.outcome.id}",
     )
@@ -1004,12 +1015,12 @@ def console_accept_transfer(
     """Accept a transfer addressed to this institution: its certificates are verified, the rules
     plan the conversion under the programme's caps, and the ledger converts each lot once."""
     check_csrf(request, ctx, csrf)
-    done = _attempt(session, lambda: exchange.accept_transfer(session, ctx, who, transfer_id.strip()))
-    return _answer(
+    return _submit(
         request,
         ctx,
         who,
-        done,
+        session,
+        lambda: exchange.accept_transfer(session, ctx, who, transfer_id.strip()),
         back="/console#incoming",
         then=lambda _: f"/console?notice=accepted&ref={transfer_id.strip()}#incoming",
     )
@@ -1038,14 +1049,12 @@ def console_reject_transfer(
             status_code=422,
             back="/console#incoming",
         )
-    done = _attempt(
-        session, lambda: exchange.reject_transfer(session, who, transfer_id.strip(), reason.strip())
-    )
-    return _answer(
+    return _submit(
         request,
         ctx,
         who,
-        done,
+        session,
+        lambda: exchange.reject_transfer(session, who, transfer_id.strip(), reason.strip()),
         back="/console#incoming",
         then=lambda done: f"/console?notice=rejected&ref={done.id}#incoming",
     )
@@ -1084,7 +1093,10 @@ def console_accept_certificates(
             status_code=422,
             back="/console#bring",
         )
-    done = _attempt(
+    return _submit(
+        request,
+        ctx,
+        who,
         session,
         lambda: exchange.accept_certificates(
             session,
@@ -1093,12 +1105,6 @@ def console_accept_certificates(
             programme_id=programme_id.strip(),
             documents=documents,
         ),
-    )
-    return _answer(
-        request,
-        ctx,
-        who,
-        done,
         back="/console#bring",
         then=lambda done: f"/console?notice=converted&ref={done.conversion.id}#bring",
     )
