@@ -8,7 +8,9 @@ committed when the request succeeds and rolled back when it fails. Services ``fl
 import datetime as dt
 import decimal
 import json
-from collections.abc import Iterable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -321,12 +323,18 @@ def bulk_insert(session: Session, model: type[SQLModel], rows: list[dict[str, An
     """
     if not rows:
         return
-    table = model.__table__  # type: ignore[attr-defined]
     driver = pg_connection(session)
     if driver is None:
-        session.execute(table.insert(), rows)
+        session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
         return
-    plan = _insert_plan(table, rows[0])
+    _write_rows(driver, *_bound_rows(session, model, rows))
+
+
+def _bound_rows(
+    session: Session, model: type[SQLModel], rows: list[dict[str, Any]]
+) -> tuple[_InsertPlan, list[list[Any]]]:
+    """The insert plan for ``rows`` and their values after each column type's bind processing."""
+    plan = _insert_plan(model.__table__, rows[0])  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect
     values = []
     for row in rows:
@@ -340,15 +348,93 @@ def bulk_insert(session: Session, model: type[SQLModel], rows: list[dict[str, An
                 value = Json(value, dumps=_json_dumps)
             line.append(value)
         values.append(line)
+    return plan, values
+
+
+def _write_rows(driver: "psycopg.Connection[Any]", plan: _InsertPlan, values: list[list[Any]]) -> None:
+    if len(values) >= COPY_MIN_ROWS and not in_pipeline(driver):
+        with translated_errors(plan.copy_sql), driver.cursor() as cursor, cursor.copy(plan.copy_sql) as copy:
+            for line in values:
+                copy.write_row(line)
+        return
     with translated_errors(plan.sql), driver.cursor() as cursor:
-        if len(values) >= COPY_MIN_ROWS and not in_pipeline(driver):
-            with cursor.copy(plan.copy_sql) as copy:
-                for line in values:
-                    copy.write_row(line)
-        elif len(values) == 1:
+        if len(values) == 1:
             cursor.execute(plan.sql, values[0])
         else:
             cursor.executemany(plan.sql, values)
+
+
+class WriteBehind:
+    """A transaction's writes run in order on a second thread while the caller prepares the next
+    ones, so that on PostgreSQL the database inserts one table's rows while Python builds the
+    next table's (the batched ledger append spends about as long in each). Without PostgreSQL, or
+    with ``thread=False`` (a few rows, or inside a pipeline), each write runs at once in the caller's
+    thread.
+
+    Use it as a context manager; leaving it waits for every write and raises the first one's error
+    (as SQLAlchemy's, see :func:`translated_errors`); the writes after a failed one are skipped (the
+    transaction is aborted anyway). Inside it the caller must not use the session's connection
+    except through :meth:`insert` and :meth:`call`: the writer thread owns it.
+    """
+
+    def __init__(self, session: Session, *, thread: bool = True) -> None:
+        self.session = session
+        self.driver = pg_connection(session)
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if self.driver is not None and thread:
+            self._thread = threading.Thread(target=self._run, name="creditbank-write-behind", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is None:
+                try:
+                    job()
+                except BaseException as exc:  # handed to the caller's thread in close()
+                    self._error = exc
+
+    def insert(self, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (see :func:`bulk_insert`); their values are bound now, in the caller's thread."""
+        if not rows:
+            return
+        if self._thread is None:
+            bulk_insert(self.session, model, rows)
+            return
+        plan, values = _bound_rows(self.session, model, rows)
+        driver = cast("psycopg.Connection[Any]", self.driver)
+        self._jobs.put(lambda: _write_rows(driver, plan, values))
+
+    def call(self, job: Callable[[], None]) -> None:
+        """Run ``job`` after the writes queued before it (it may use :attr:`driver`)."""
+        if self._thread is None:
+            job()
+        else:
+            self._jobs.put(job)
+
+    def close(self) -> None:
+        """Wait for every queued write; raise the first error."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __enter__(self) -> "WriteBehind":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        # the caller failed: still wait for the thread before the connection is rolled back
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
 
 
 def _json_dumps(value: Any) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from creditbank import canonical
-from creditbank.db import bulk_insert, construct, pg_connection, set_fields, translated_errors, utcnow
+from creditbank.db import WriteBehind, construct, pg_connection, set_fields, translated_errors, utcnow
 from creditbank.ids import random_id
 from creditbank.ledger.errors import (
     AlreadyReversed,
@@ -150,9 +150,9 @@ _PG_UPDATE_BALANCES = (
 )
 
 
-def _update_balances(session: Session, changed: list[dict[str, Any]]) -> None:
+def _update_balances(writes: WriteBehind, changed: list[dict[str, Any]]) -> None:
     """Write new balances: one statement on PostgreSQL, an executemany elsewhere."""
-    driver = pg_connection(session)
+    driver = writes.driver
     if driver is not None:
         with translated_errors(_PG_UPDATE_BALANCES), driver.cursor() as cursor:
             cursor.execute(
@@ -161,7 +161,7 @@ def _update_balances(session: Session, changed: list[dict[str, Any]]) -> None:
             )
         return
     table = Account.__table__  # type: ignore[attr-defined]
-    session.connection().execute(
+    writes.session.connection().execute(
         table.update().where(table.c.id == bindparam("account")).values(balance=bindparam("new_balance")),
         [{"account": r["account"], "new_balance": str(r["new_balance"])} for r in changed],
     )
@@ -295,36 +295,22 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
     # 4. the log, last: sequence numbers, leaves, tree
     if locked is None:
         locked = store.lock_log(session, log_id)
-    now = utcnow()
-    first = locked.frontier.size
-    tx_rows: list[dict[str, Any]] = []
-    leaves: list[bytes] = []
-    for offset, spec in enumerate(specs):
-        seq = first + offset
-        leaf = build_leaf(log_id, seq, spec, now)
-        leaves.append(merkle.leaf_hash(leaf))
-        tx_rows.append(
-            {
-                "id": spec.tx_id,
-                "log_id": log_id,
-                "seq": seq,
-                "kind": spec.kind.value,
-                "learner_id": spec.learner_id,
-                "reverses_id": spec.reverses.id if spec.reverses is not None else None,
-                "posting_count": len(spec.postings),
-                "created_at": now,
-                "leaf": leaf,
-            }
-        )
     unlock = [lot_id for spec in specs for lot_id in spec.unlock_lots]
     # the writes: on PostgreSQL a few rows go in ONE round trip (a pipeline; errors surface at its
-    # end, still inside the transaction); many rows go by COPY, one statement per table
-    pipelined = driver is not None and not to_lock and not unlock and len(specs) <= PIPELINE_MAX_ENTRIES
-    with _pipeline(driver if pipelined else None):
-        return _write(session, specs, locked, leaves, tx_rows, accounts, deltas, to_lock, unlock)
+    # end, still inside the transaction); many go by COPY from a second thread, chunk by chunk, while
+    # this one builds the next chunk's leaves and rows (see WriteBehind)
+    plain = driver is not None and not to_lock and not unlock
+    pipelined = plain and len(specs) <= PIPELINE_MAX_ENTRIES
+    with (
+        _pipeline(driver if pipelined else None),
+        WriteBehind(session, thread=plain and not pipelined) as writes,
+    ):
+        return _write(writes, specs, locked, accounts, deltas, to_lock, unlock)
 
 
 PIPELINE_MAX_ENTRIES = 16
+WRITE_CHUNK = 250  # entries per COPY statement of a big append: the database starts on the first
+# chunk while the next one is built
 
 
 @contextmanager
@@ -337,37 +323,60 @@ def _pipeline(driver: "psycopg.Connection[Any] | None") -> Iterator[None]:
 
 
 def _write(
-    session: Session,
+    writes: WriteBehind,
     specs: Sequence[EntrySpec],
     locked: store.LockedLog,
-    leaves: list[bytes],
-    tx_rows: list[dict[str, Any]],
     accounts: dict[str, _LockedAccount],
     deltas: dict[str, Decimal],
     to_lock: list[LotLock],
     unlock: list[str],
 ) -> list[JournalTransaction]:
-    store.append_leaves(session, locked, leaves)
-    bulk_insert(session, JournalTransaction, tx_rows)
-    postings = [
-        {
-            "transaction_id": spec.tx_id,
-            "position": i,
-            "account_id": p.account,
-            "amount": p.amount,
-            "lot_id": p.lot_id,
-        }
-        for spec in specs
-        for i, p in enumerate(spec.postings)
-    ]
-    if postings:
-        bulk_insert(session, Posting, postings)
-    for spec in specs:
-        for lot in spec.new_lots:
-            set_fields(lot, recognition_tx_id=spec.tx_id)
-    lots = [lot.model_dump() for spec in specs for lot in spec.new_lots]
-    if lots:
-        bulk_insert(session, Lot, lots)
+    session = writes.session
+    log_id = locked.log_id
+    now = utcnow()
+    first = locked.frontier.size
+    tx_rows: list[dict[str, Any]] = []
+    leaves: list[bytes] = []
+    for start in range(0, len(specs), WRITE_CHUNK):
+        chunk = specs[start : start + WRITE_CHUNK]
+        rows: list[dict[str, Any]] = []
+        for seq, spec in enumerate(chunk, first + start):
+            leaf = build_leaf(log_id, seq, spec, now)
+            leaves.append(merkle.leaf_hash(leaf))
+            rows.append(
+                {
+                    "id": spec.tx_id,
+                    "log_id": log_id,
+                    "seq": seq,
+                    "kind": spec.kind.value,
+                    "learner_id": spec.learner_id,
+                    "reverses_id": spec.reverses.id if spec.reverses is not None else None,
+                    "posting_count": len(spec.postings),
+                    "created_at": now,
+                    "leaf": leaf,
+                }
+            )
+        writes.insert(JournalTransaction, rows)
+        writes.insert(
+            Posting,
+            [
+                {
+                    "transaction_id": spec.tx_id,
+                    "position": i,
+                    "account_id": p.account,
+                    "amount": p.amount,
+                    "lot_id": p.lot_id,
+                }
+                for spec in chunk
+                for i, p in enumerate(spec.postings)
+            ],
+        )
+        for spec in chunk:
+            for lot in spec.new_lots:
+                set_fields(lot, recognition_tx_id=spec.tx_id)
+        writes.insert(Lot, [lot.model_dump() for spec in chunk for lot in spec.new_lots])
+        tx_rows.extend(rows)
+    store.append_leaves(writes, locked, leaves)
     if to_lock:
         try:
             with session.begin_nested():
@@ -382,7 +391,7 @@ def _write(
         if delta
     ]
     if changed:
-        _update_balances(session, changed)
+        writes.call(lambda: _update_balances(writes, changed))
         for row in changed:
             accounts[row["account"]].balance = row["new_balance"]
     # the rows just written, without reading them back (constructed, not validated: they are ours)

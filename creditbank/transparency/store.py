@@ -22,7 +22,7 @@ from sqlalchemy import tuple_, update
 from sqlmodel import Session, col, select
 
 from creditbank.crypto.symmetric import open_sealed, seal
-from creditbank.db import bulk_insert, construct, pg_connection, translated_errors, utcnow
+from creditbank.db import WriteBehind, construct, pg_connection, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.transparency import merkle
 from creditbank.transparency.merkle import Frontier, NodeId
@@ -175,27 +175,28 @@ def lock_log(session: Session, log_id: str) -> LockedLog:
     return LockedLog(log_id=log_id, frontier=Frontier.from_bytes(log.size, log.frontier))
 
 
-def append_leaves(session: Session, locked: LockedLog, leaf_hashes: Sequence[bytes]) -> int:
-    """Append leaves to a locked log; return the index of the first. Writes nodes, size and frontier."""
+def append_leaves(writes: WriteBehind, locked: LockedLog, leaf_hashes: Sequence[bytes]) -> int:
+    """Append leaves to a locked log; return the index of the first. Writes nodes, size and frontier
+    through ``writes`` (the caller's transaction)."""
     first = locked.frontier.size
     nodes: list[dict[str, object]] = []
     for leaf_hash in leaf_hashes:
         for level, idx, h in locked.frontier.append(leaf_hash):
             nodes.append({"log_id": locked.log_id, "level": level, "idx": idx, "hash": h})
-    if nodes:
-        bulk_insert(session, MerkleNode, nodes)
+    writes.insert(MerkleNode, nodes)
     size, frontier = locked.frontier.size, locked.frontier.to_bytes()
-    driver = pg_connection(session)
-    if driver is not None:
-        with translated_errors(_PG_GROW_LOG), driver.cursor() as cursor:
-            cursor.execute(_PG_GROW_LOG, (size, frontier, locked.log_id))
-        return first
-    session.execute(
-        update(TransparencyLog)
-        .where(col(TransparencyLog.id) == locked.log_id)
-        .values(size=size, frontier=frontier)
-    )
+    writes.call(lambda: _grow(writes, locked.log_id, size, frontier))
     return first
+
+
+def _grow(writes: WriteBehind, log_id: str, size: int, frontier: bytes) -> None:
+    if writes.driver is not None:
+        with translated_errors(_PG_GROW_LOG), writes.driver.cursor() as cursor:
+            cursor.execute(_PG_GROW_LOG, (size, frontier, log_id))
+        return
+    writes.session.execute(
+        update(TransparencyLog).where(col(TransparencyLog.id) == log_id).values(size=size, frontier=frontier)
+    )
 
 
 def latest_checkpoint(session: Session, log_id: str) -> SignedCheckpoint | None:

@@ -249,10 +249,13 @@ class TestDatabaseInvariants:
 
 
 class TestTree:
-    def test_nodes_match_leaves(self, session: Session) -> None:
+    # 7 entries go in one pipelined round trip; 600 by COPY from the write-behind thread, in chunks
+    @pytest.mark.parametrize("entries", [7, 600])
+    def test_nodes_match_leaves(self, session: Session, entries: int) -> None:
         from creditbank.transparency.store import DbNodeReader, get_log
 
-        pairs = service.record_recognitions(session, [recognition() for _ in range(7)])
+        assert entries > 2 * service.WRITE_CHUNK or entries <= service.PIPELINE_MAX_ENTRIES
+        pairs = service.record_recognitions(session, [recognition() for _ in range(entries)])
         log = get_log(session, "main")
         reader = DbNodeReader(session, "main")
         expected = merkle.MemoryNodeStore()
@@ -268,3 +271,43 @@ class TestTree:
         expected.extend([bytes(x) for x in leaves])
         assert merkle.root(reader, log.size) == expected.root()
         assert pairs[-1][0].seq == log.size - 1
+        assert [tx.seq for tx, _ in pairs] == list(range(log.size - entries, log.size))
+
+
+class TestBigAppend:
+    """An append of more than PIPELINE_MAX_ENTRIES entries writes from a second thread (WriteBehind)."""
+
+    def test_rows_and_balances(self, session: Session) -> None:
+        recs = [recognition(learner_id=f"lrn_big{i % 40}", credits="1.5") for i in range(300)]
+        pairs = service.record_recognitions(session, recs)
+        ids = [tx.id for tx, _ in pairs]
+        postings = session.execute(
+            text("SELECT count(*) FROM ledger_postings WHERE transaction_id = ANY(:ids)"), {"ids": ids}
+        ).scalar_one()
+        lots = session.execute(
+            text("SELECT count(*) FROM ledger_lots WHERE recognition_tx_id = ANY(:ids)"), {"ids": ids}
+        ).scalar_one()
+        assert (postings, lots) == (600, 300)
+        # 300 recognitions over 40 learners: 7 or 8 each of 1.5 credits
+        assert service.account_balance(session, service.available_account("lrn_big0")) == Decimal("12.00")
+        assert service.account_balance(session, service.available_account("lrn_big39")) == Decimal("10.50")
+
+    def test_a_failed_write_fails_the_append_and_leaves_nothing(self, session: Session) -> None:
+        import dataclasses
+
+        from creditbank.transparency.store import get_log
+
+        existing, _ = recognise(session, learner_id="lrn_dup")
+        size = get_log(session, "main").size
+        specs = [service.recognition_entry(recognition(learner_id="lrn_dup2"))[0] for _ in range(300)]
+        # the 280th entry reuses a journal id: its chunk's COPY fails on the writer thread
+        specs[280] = dataclasses.replace(specs[280], tx_id=existing.id)
+        with pytest.raises(DBAPIError, match="pk_ledger_transactions"), session.begin_nested():
+            service.append(session, "main", specs)
+        assert get_log(session, "main").size == size
+        assert service.account_balance(session, service.available_account("lrn_dup2")) == Decimal(0)
+        written = session.execute(
+            text("SELECT count(*) FROM ledger_transactions WHERE id = ANY(:ids)"),
+            {"ids": [spec.tx_id for spec in specs[:280]]},
+        ).scalar_one()
+        assert written == 0
