@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from creditbank.db import allow_write_behind
 from creditbank.main import create_app
 
 
@@ -30,7 +31,8 @@ class NoDelayH11Protocol(H11Protocol):
 
 def served_app() -> FastAPI:
     """The app of one server process: as :func:`creditbank.main.create_app`, with its database
-    pool opened at startup."""
+    pool opened at startup and no write-behind thread (see :func:`creditbank.db.allow_write_behind`)."""
+    allow_write_behind(False)
     app = create_app()
     app.state.warm_pool = True
     return app

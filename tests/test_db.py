@@ -3,12 +3,13 @@
 import threading
 import time
 
+import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from creditbank.db import WriteBehind, utcnow
+from creditbank.db import WriteBehind, allow_write_behind, create_engine, utcnow
 from creditbank.ledger.models import IdempotencyRecord
 
 
@@ -39,6 +40,16 @@ class TestWriteBehind:
             writes.insert(IdempotencyRecord, [_row("c")])
             assert _keys(session) == ["c"]
 
+    def test_not_allowed_in_this_process_each_write_runs_at_once(self, session: Session) -> None:
+        allow_write_behind(False)
+        try:
+            with WriteBehind(session) as writes:
+                writes.call(lambda: None)
+                writes.insert(IdempotencyRecord, [_row("e")])
+                assert _keys(session) == ["e"]
+        finally:
+            allow_write_behind(True)
+
     def test_first_error_is_raised_and_later_writes_skipped(self, session: Session) -> None:
         ran: list[str] = []
 
@@ -67,3 +78,40 @@ class TestWriteBehind:
         with pytest.raises(RuntimeError, match="caller"):
             fail_while_writing()
         assert finished.is_set()
+
+
+class TestPooledConnections:
+    """Checkout hands out live connections without a ``SELECT 1`` round trip each time."""
+
+    @staticmethod
+    def _backend_pid(engine: Engine) -> int:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    def test_a_terminated_backend_is_replaced(self, pg_url: str) -> None:
+        engine = create_engine(pg_url, pool_size=1, max_overflow=0)
+        try:
+            before = self._backend_pid(engine)
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (before,))
+                for _ in range(100):  # until the server has ended it
+                    if not admin.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (before,)
+                    ).fetchone():
+                        break
+                    time.sleep(0.01)
+            after = self._backend_pid(engine)  # no error: the dead connection was dropped
+            assert after != before
+        finally:
+            engine.dispose()
+
+    def test_a_quiet_connection_is_handed_out_without_a_ping(self, pg_url: str) -> None:
+        engine = create_engine(pg_url, pool_size=1, max_overflow=0)
+        seen: list[str] = []
+        event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+        try:
+            first = self._backend_pid(engine)
+            assert self._backend_pid(engine) == first
+            assert seen == ["SELECT pg_backend_pid()"] * 2
+        finally:
+            engine.dispose()

@@ -7,12 +7,15 @@ about 40 ms for a delayed ACK). The project's protocol class sets the option its
 
 import asyncio
 import socket
+from pathlib import Path
 
+import pytest
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from creditbank.serving import NoDelayH11Protocol
+from creditbank.db import allow_write_behind, write_behind_allowed
+from creditbank.serving import NoDelayH11Protocol, served_app
 
 
 async def _nodelay_of_accepted(protocol_class: type[H11Protocol]) -> int:
@@ -49,3 +52,16 @@ def test_uvicorn_protocol_leaves_nagle_on_for_a_proto_zero_listener() -> None:
 
 def test_project_protocol_turns_nagle_off() -> None:
     assert asyncio.run(_nodelay_of_accepted(NoDelayH11Protocol)) == 1
+
+
+def test_a_served_process_writes_without_the_write_behind_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDITBANK_VAR_DIR", str(tmp_path))
+    assert write_behind_allowed()
+    try:
+        app = served_app()
+        assert app.state.warm_pool
+        assert not write_behind_allowed()
+    finally:
+        allow_write_behind(True)
