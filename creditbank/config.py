@@ -45,12 +45,18 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="root log level")
     db_pool_size: int = Field(
-        20,
+        30,
         ge=1,
-        description="PostgreSQL connections each server process keeps open (connections beyond it, up "
-        "to db_max_overflow more, are closed after each use)",
+        description="PostgreSQL connections each server process opens at start and keeps open",
     )
-    db_max_overflow: int = Field(10, ge=0, description="extra PostgreSQL connections under a burst")
+    db_max_overflow: int = Field(
+        0,
+        ge=0,
+        description="extra PostgreSQL connections under a burst, each closed after its request. None by "
+        "default: a request waits for a pooled connection instead, because opening connections in a "
+        "burst (a new server process and its caches each) slowed every request in flight and turned "
+        "the burst into a queue that outlasted it (bench/posting.py)",
+    )
     checkpoint_interval_seconds: float = Field(
         2.0, description="how often the checkpoint publisher looks for growth"
     )

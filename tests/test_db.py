@@ -1,5 +1,6 @@
 """The database helpers that the hot paths use directly: WriteBehind."""
 
+import sys
 import threading
 import time
 
@@ -9,7 +10,13 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from creditbank.db import WriteBehind, allow_write_behind, create_engine, utcnow
+from creditbank.db import (
+    WRITE_BEHIND_SWITCH_INTERVAL,
+    WriteBehind,
+    allow_write_behind,
+    create_engine,
+    utcnow,
+)
 from creditbank.ledger.models import IdempotencyRecord
 
 
@@ -115,3 +122,14 @@ class TestPooledConnections:
             assert seen == ["SELECT pg_backend_pid()"] * 2
         finally:
             engine.dispose()
+
+
+def test_threads_switch_quickly_only_while_a_writer_runs(session: Session) -> None:
+    default = sys.getswitchinterval()
+    intervals: list[float] = []
+    with WriteBehind(session) as outer:
+        with WriteBehind(session, thread=False):  # no thread: no change
+            pass
+        outer.call(lambda: intervals.append(sys.getswitchinterval()))
+    assert intervals == [WRITE_BEHIND_SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == default
