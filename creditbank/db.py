@@ -135,6 +135,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("connect_args", {"prepare_threshold": None})
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_use_lifo", True)
     engine = _create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         event.listen(engine, "checkout", _check_alive)
