@@ -785,20 +785,24 @@ def main() -> None:
             f"{page['p50_ms']:.1f} / {page['p99_ms']:.1f}",
             "ms",
         )
-        for name, label in (
-            ("inclusion_store", "inclusion proof, store"),
-            ("consistency_store", "consistency proof, store"),
-            ("inclusion_testclient", "inclusion proof, HTTP in process"),
-            ("consistency_testclient", "consistency proof, HTTP in process"),
-            ("inclusion_server", "inclusion proof, HTTP to uvicorn"),
-            ("consistency_server", "consistency proof, HTTP to uvicorn"),
+        for name, label, judged in (
+            ("inclusion_store", "inclusion proof, store", True),
+            ("consistency_store", "consistency proof, store", True),
+            # Starlette's test client runs the app in the benchmark's own process and thread pool: a
+            # diagnostic of the routing cost, not how the endpoint is served
+            ("inclusion_testclient", "inclusion proof, HTTP in process", False),
+            ("consistency_testclient", "consistency proof, HTTP in process", False),
+            ("inclusion_server", "inclusion proof, HTTP to uvicorn", True),
+            ("consistency_server", "consistency proof, HTTP to uvicorn", True),
         ):
             stats = proofs[name]
             table.add(
                 f"{label} at {args.entries:,}: p50 / p99",
                 f"{stats['p50_ms']:.2f} / {stats['p99_ms']:.2f}",
                 "ms",
-                f"target p99 < {TARGET_PROOF_MS:.0f} ms: {_status(stats['p99_ms'], TARGET_PROOF_MS, False)}",
+                f"target p99 < {TARGET_PROOF_MS:.0f} ms: {_status(stats['p99_ms'], TARGET_PROOF_MS, False)}"
+                if judged
+                else "test client in the same process: not judged",
             )
 
         print("(c) audit", flush=True)
