@@ -223,8 +223,8 @@ def publish_checkpoint(
     """Sign a checkpoint for the log's committed size if it has grown (or, with ``republish_after``
     seconds, if the latest is older than that). Returns the new checkpoint or None.
 
-    The root is computed from stored nodes and checked for consistency with the latest checkpoint
-    before signing.
+    The root is computed from stored nodes and checked against the log's stored frontier and for
+    consistency with the latest checkpoint before signing.
     """
     log = get_log(session, log_id)
     size = int(log.size)
@@ -244,6 +244,10 @@ def publish_checkpoint(
             return None
     reader = DbNodeReader(session, log_id)
     root = merkle.root(reader, size)
+    # the frontier that appends extend must be the tree the nodes hold: a mismatch means one of them
+    # was changed behind the service's back, and the next appends would build on the wrong one
+    if merkle.Frontier.from_bytes(size, bytes(log.frontier)).root() != root:
+        raise InconsistentCheckpoint(f"log {log_id}: the stored frontier does not match the tree at {size}")
     if previous is not None and previous.size > 0:
         proof = merkle.consistency_proof(reader, previous.size, size)
         if not merkle.is_valid_consistency(previous.size, size, proof, previous.root, root):

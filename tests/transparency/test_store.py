@@ -18,7 +18,7 @@ from creditbank.ledger import service
 from creditbank.ledger.models import JournalTransaction
 from creditbank.migrate import upgrade
 from creditbank.transparency import merkle, store
-from creditbank.transparency.models import MerkleNode, SignedCheckpoint
+from creditbank.transparency.models import MerkleNode, SignedCheckpoint, TransparencyLog
 from creditbank.transparency.note import open_checkpoint
 from creditbank.transparency.publisher import ensure_default_log, publish_all
 from tests.ledger.factories import recognition
@@ -107,6 +107,25 @@ class TestPublishCheckpoint:
         )
         session.execute(text("SET LOCAL session_replication_role = DEFAULT"))
         with pytest.raises(store.InconsistentCheckpoint):
+            store.publish_checkpoint(session, ctx.secrets.master_key, log_id)
+        latest = store.latest_checkpoint(session, log_id)
+        assert latest is not None and latest.size == 3
+
+    def test_refuses_when_the_frontier_does_not_match_the_nodes(
+        self, ctx: AppContext, session: Session
+    ) -> None:
+        log_id = _new_log(ctx, session, "pub_frontier")
+        _append(session, log_id, 3)
+        assert store.publish_checkpoint(session, ctx.secrets.master_key, log_id) is not None
+        _append(session, log_id, 2)
+        # the frontier of a 5-leaf tree is two hashes; change the second (the leaf at index 4)
+        log = store.get_log(session, log_id)
+        forged = bytes(log.frontier)[:32] + os.urandom(32)
+        session.execute(
+            update(TransparencyLog).where(col(TransparencyLog.id) == log_id).values(frontier=forged)
+        )
+        session.expire_all()
+        with pytest.raises(store.InconsistentCheckpoint, match="frontier"):
             store.publish_checkpoint(session, ctx.secrets.master_key, log_id)
         latest = store.latest_checkpoint(session, log_id)
         assert latest is not None and latest.size == 3
