@@ -25,16 +25,26 @@ from creditbank.catalog.schemas import (
 from creditbank.deps import ContextDep, SessionDep
 from creditbank.errors import ValidationFailed
 from creditbank.ledger import idempotency
+from creditbank.outcomes import idempotent
 from creditbank.outcomes.endpoints import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue and transfers"])
 
 
 @router.post("/programmes", status_code=status.HTTP_201_CREATED, response_model=ProgrammePublic)
-def create_programme(body: ProgrammeCreate, session: SessionDep, who: InstitutionOnly) -> ProgrammePublic:
-    """Create a programme of your institution that converted credits can count towards."""
-    row = catalog.create_programme(session, who.subject or "", body)
-    return ProgrammePublic.model_validate(row, from_attributes=True)
+def create_programme(
+    body: ProgrammeCreate, session: SessionDep, who: InstitutionOnly, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """Create a programme of your institution that converted credits can count towards. Needs an
+    `Idempotency-Key`."""
+
+    def work() -> tuple[int, ProgrammePublic]:
+        row = catalog.create_programme(session, who.subject or "", body)
+        return status.HTTP_201_CREATED, ProgrammePublic.model_validate(row, from_attributes=True)
+
+    return idempotent.post(
+        session, who, idempotency_key, "/api/v1/programmes", body.model_dump(mode="json"), work
+    )
 
 
 @router.get("/programmes", response_model=list[ProgrammePublic], dependencies=[Public])
@@ -49,10 +59,21 @@ def list_programmes(
 
 
 @router.post("/shared-courses", status_code=status.HTTP_201_CREATED, response_model=SharedCoursePublic)
-def publish_course(body: SharedCourseCreate, session: SessionDep, who: InstitutionOnly) -> SharedCoursePublic:
-    """Publish a course open to other schools' learners (课程跨校共享)."""
-    row = catalog.publish_course(session, who.subject or "", body)
-    return SharedCoursePublic.model_validate(row, from_attributes=True)
+def publish_course(
+    body: SharedCourseCreate,
+    session: SessionDep,
+    who: InstitutionOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Publish a course open to other schools' learners (课程跨校共享). Needs an `Idempotency-Key`."""
+
+    def work() -> tuple[int, SharedCoursePublic]:
+        row = catalog.publish_course(session, who.subject or "", body)
+        return status.HTTP_201_CREATED, SharedCoursePublic.model_validate(row, from_attributes=True)
+
+    return idempotent.post(
+        session, who, idempotency_key, "/api/v1/shared-courses", body.model_dump(mode="json"), work
+    )
 
 
 @router.get("/shared-courses", response_model=list[SharedCoursePublic], dependencies=[Public])
@@ -68,11 +89,18 @@ def list_courses(
 
 @router.post("/equivalences", status_code=status.HTTP_201_CREATED, response_model=EquivalencePublic)
 def create_equivalence(
-    body: EquivalenceCreate, session: SessionDep, who: InstitutionOnly
-) -> EquivalencePublic:
-    """Publish a course equivalence: which lots your institution converts into one of its courses."""
-    row = catalog.create_equivalence(session, who.subject or "", body)
-    return EquivalencePublic.model_validate(row, from_attributes=True)
+    body: EquivalenceCreate, session: SessionDep, who: InstitutionOnly, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """Publish a course equivalence: which lots your institution converts into one of its courses.
+    Needs an `Idempotency-Key`."""
+
+    def work() -> tuple[int, EquivalencePublic]:
+        row = catalog.create_equivalence(session, who.subject or "", body)
+        return status.HTTP_201_CREATED, EquivalencePublic.model_validate(row, from_attributes=True)
+
+    return idempotent.post(
+        session, who, idempotency_key, "/api/v1/equivalences", body.model_dump(mode="json"), work
+    )
 
 
 @router.get("/equivalences", response_model=list[EquivalencePublic], dependencies=[Public])
@@ -178,10 +206,19 @@ def accept_transfer(
 
 @router.post("/transfers/{transfer_id}/reject", response_model=TransferPublic)
 def reject_transfer(
-    transfer_id: str, body: RejectTransfer, session: SessionDep, who: InstitutionOnly
-) -> TransferPublic:
-    """Destination only: decline a transfer, with a reason."""
-    return _transfer(exchange.reject_transfer(session, who, transfer_id, body.reason))
+    transfer_id: str,
+    body: RejectTransfer,
+    session: SessionDep,
+    who: InstitutionOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Destination only: decline a transfer, with a reason. Needs an `Idempotency-Key`."""
+
+    def work() -> tuple[int, TransferPublic]:
+        return 200, _transfer(exchange.reject_transfer(session, who, transfer_id, body.reason))
+
+    path = f"/api/v1/transfers/{transfer_id}/reject"
+    return idempotent.post(session, who, idempotency_key, path, body.model_dump(mode="json"), work)
 
 
 @router.post("/conversions", status_code=status.HTTP_201_CREATED, response_model=ConversionPublic)

@@ -21,6 +21,7 @@ from creditbank.credentials.schemas import (
 )
 from creditbank.deps import ContextDep, SessionDep
 from creditbank.ledger import idempotency
+from creditbank.outcomes import idempotent
 
 router = APIRouter()
 
@@ -107,30 +108,60 @@ def revoke_certificate(
     ctx: ContextDep,
     who: InstitutionOrAdmin,
     body: RevokeRequest | None = None,
-) -> CertificatePublic:
-    """Revoke a certificate for good (the issuing institution, admins). Repeating it changes nothing."""
-    row = service.revoke(session, ctx, who, certificate_id, body.reason if body else None)
-    return _public(session, row)
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Revoke a certificate for good (the issuing institution, admins). Needs an `Idempotency-Key`."""
+
+    def work() -> tuple[int, CertificatePublic]:
+        return 200, _public(
+            session, service.revoke(session, ctx, who, certificate_id, body.reason if body else None)
+        )
+
+    request = body.model_dump(mode="json") if body else {}
+    return idempotent.post(
+        session, who, idempotency_key, f"/api/v1/certificates/{certificate_id}/revoke", request, work
+    )
 
 
 @router.post(
     "/api/v1/certificates/{certificate_id}/suspend", tags=["certificates"], response_model=CertificatePublic
 )
 def suspend_certificate(
-    certificate_id: str, session: SessionDep, ctx: ContextDep, who: InstitutionOrAdmin
-) -> CertificatePublic:
-    """Suspend a certificate until it is unsuspended (the issuing institution, admins)."""
-    return _public(session, service.suspend(session, ctx, who, certificate_id))
+    certificate_id: str,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: InstitutionOrAdmin,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Suspend a certificate until it is unsuspended (the issuing institution, admins). Needs an
+    `Idempotency-Key`: a retried suspension after an unsuspension must not suspend it again."""
+
+    def work() -> tuple[int, CertificatePublic]:
+        return 200, _public(session, service.suspend(session, ctx, who, certificate_id))
+
+    return idempotent.post(
+        session, who, idempotency_key, f"/api/v1/certificates/{certificate_id}/suspend", {}, work
+    )
 
 
 @router.post(
     "/api/v1/certificates/{certificate_id}/unsuspend", tags=["certificates"], response_model=CertificatePublic
 )
 def unsuspend_certificate(
-    certificate_id: str, session: SessionDep, ctx: ContextDep, who: InstitutionOrAdmin
-) -> CertificatePublic:
-    """Lift a suspension (the issuing institution, admins)."""
-    return _public(session, service.unsuspend(session, ctx, who, certificate_id))
+    certificate_id: str,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: InstitutionOrAdmin,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Lift a suspension (the issuing institution, admins). Needs an `Idempotency-Key`."""
+
+    def work() -> tuple[int, CertificatePublic]:
+        return 200, _public(session, service.unsuspend(session, ctx, who, certificate_id))
+
+    return idempotent.post(
+        session, who, idempotency_key, f"/api/v1/certificates/{certificate_id}/unsuspend", {}, work
+    )
 
 
 @router.get(

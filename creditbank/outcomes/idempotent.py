@@ -50,3 +50,15 @@ def run(
     payload = body.model_dump(mode="json")
     idempotency.store(session, scope, checked, status_code, payload)
     return JSONResponse(payload, status_code=status_code)
+
+
+def post(
+    session: Session,
+    who: Principal,
+    key: str | None,
+    path: str,
+    request: Any,
+    work: Callable[[], tuple[int, BaseModel]],
+) -> JSONResponse:
+    """:func:`run` for a ``POST`` to ``path``."""
+    return run(session, who, key, method="POST", path=path, request=request, work=work)

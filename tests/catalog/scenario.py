@@ -78,7 +78,7 @@ def build(client: TestClient, auth: Tokens, ctx: AppContext) -> Scenario:
         assert r.status_code == 201, r.text
         assert r.json()["recognition"]["status"] == "recognised", r.json()["recognition"]
         lots.append(r.json()["recognition"]["lot_id"])
-    programmes = []
+    programmes: list[str] = []
     for headers in (dh, oh):
         r = client.post(
             "/api/v1/programmes",
@@ -88,7 +88,7 @@ def build(client: TestClient, auth: Tokens, ctx: AppContext) -> Scenario:
                 "title_en": "Computer Applications",
                 "graduation_credits": 60,
             },
-            headers=headers,
+            headers={**headers, "Idempotency-Key": f"programme-{len(programmes)}"},
         )
         assert r.status_code == 201, r.text
         programmes.append(r.json()["id"])

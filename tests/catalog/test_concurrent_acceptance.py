@@ -53,8 +53,9 @@ def test_twenty_concurrent_acceptances_convert_once(pg_server: PostgresServer, t
             r = http.post(
                 "/api/v1/programmes",
                 json={"code": "P1", "title_zh": "软件技术", "title_en": "Software", "graduation_credits": 40},
-                headers=auth(token),
+                headers={**auth(token), "Idempotency-Key": f"programme-{school}"},
             )
+            assert r.status_code == 201, r.text
             programmes[school] = r.json()["id"]
         # wait for a checkpoint covering the recognition (certificates carry a ledger inclusion proof)
         deadline = time.monotonic() + 20

@@ -8,6 +8,31 @@ from tests.catalog.scenario import build
 from tests.conftest import Tokens
 
 
+class TestCatalogueWrites:
+    def test_a_programme_is_created_once_per_key(
+        self, client: TestClient, auth: Tokens, ctx: AppContext
+    ) -> None:
+        s = build(client, auth, ctx)
+        body = {"code": "P9", "title_zh": "数据技术", "title_en": "Data Technology", "graduation_credits": 30}
+        assert client.post("/api/v1/programmes", json=body, headers=s.dest_headers).status_code == 422
+        first = client.post(
+            "/api/v1/programmes", json=body, headers={**s.dest_headers, "Idempotency-Key": "p9"}
+        )
+        again = client.post(
+            "/api/v1/programmes", json=body, headers={**s.dest_headers, "Idempotency-Key": "p9"}
+        )
+        assert first.status_code == again.status_code == 201
+        assert again.json()["id"] == first.json()["id"]
+        listed = client.get("/api/v1/programmes", params={"institution_id": s.dest}).json()
+        assert [p["code"] for p in listed].count("P9") == 1
+        other = client.post(
+            "/api/v1/programmes",
+            json={**body, "code": "P10"},
+            headers={**s.dest_headers, "Idempotency-Key": "p9"},
+        )
+        assert other.status_code == 409
+
+
 class TestTransfer:
     def test_learner_transfers_and_destination_converts_once(
         self, client: TestClient, auth: Tokens, ctx: AppContext
@@ -118,7 +143,7 @@ class TestTransfer:
                 "destination_title_en": "Course",
                 "credits": 2,
             },
-            headers=s.dest_headers,
+            headers={**s.dest_headers, "Idempotency-Key": "equivalence-bad"},
         )
         assert bad.status_code == 422
         good = client.post(
@@ -131,7 +156,7 @@ class TestTransfer:
                 "destination_title_en": "JavaScript Programming",
                 "credits": 2,
             },
-            headers=s.dest_headers,
+            headers={**s.dest_headers, "Idempotency-Key": "equivalence-good"},
         )
         assert good.status_code == 201, good.text
         listed = client.get("/api/v1/equivalences", params={"institution_id": s.dest}).json()

@@ -172,7 +172,7 @@ class TestOnline:
             assert f"PASS  {name}" in output
         through_test_client.post(
             f"/api/v1/certificates/{certificate_id}/revoke",
-            headers=auth(Role.institution, world.institution_id),
+            headers={**auth(Role.institution, world.institution_id), "Idempotency-Key": "revoke"},
         )
         code, output = _verify(cert, "--url", "http://testserver", "--json")
         assert code == 1

@@ -168,14 +168,14 @@ class TestStatusChanges:
         certificate_id = world.issue().certificate.id
         issuer = auth(Role.institution, world.institution_id)
         url = f"/api/v1/certificates/{certificate_id}"
-        first = client.post(f"{url}/revoke", json={"reason": "issued in error"}, headers=issuer)
+        first = client.post(f"{url}/revoke", json={"reason": "issued in error"}, headers=_keyed(issuer, "r1"))
         assert first.status_code == 200, first.text
         assert first.json()["status"] == "revoked"
         assert first.json()["revocation_reason"] == "issued in error"
-        again = client.post(f"{url}/revoke", headers=issuer)
+        again = client.post(f"{url}/revoke", headers=_keyed(issuer, "r2"))
         assert again.status_code == 200
         assert again.json()["revoked_at"] == first.json()["revoked_at"]
-        refused = client.post(f"{url}/suspend", headers=issuer)
+        refused = client.post(f"{url}/suspend", headers=_keyed(issuer, "s1"))
         assert refused.status_code == 409
         assert refused.json()["type"].endswith("/certificate-revoked")
 
@@ -183,13 +183,15 @@ class TestStatusChanges:
         certificate_id = world.issue().certificate.id
         stranger = world.run(lambda s: register_institution(s, name="别的学校"))
         url = f"/api/v1/certificates/{certificate_id}/suspend"
-        assert client.post(url, headers=auth(Role.institution, stranger)).status_code == 403
-        assert client.post(url, headers=auth(Role.learner, world.learner_id)).status_code == 403
-        assert client.post(url, headers=auth(Role.auditor)).status_code == 403
-        response = client.post(url, headers=auth(Role.admin))
+        assert client.post(url, headers=_keyed(auth(Role.institution, stranger), "a")).status_code == 403
+        assert client.post(url, headers=_keyed(auth(Role.learner, world.learner_id), "b")).status_code == 403
+        assert client.post(url, headers=_keyed(auth(Role.auditor), "c")).status_code == 403
+        response = client.post(url, headers=_keyed(auth(Role.admin), "d"))
         assert response.status_code == 200
         assert response.json()["status"] == "suspended"
-        lifted = client.post(f"/api/v1/certificates/{certificate_id}/unsuspend", headers=auth(Role.admin))
+        lifted = client.post(
+            f"/api/v1/certificates/{certificate_id}/unsuspend", headers=_keyed(auth(Role.admin), "e")
+        )
         assert lifted.json()["status"] == "active"
 
     def test_status_list_is_signed_and_changes(self, world: World, client: TestClient, auth: Tokens) -> None:
@@ -207,7 +209,7 @@ class TestStatusChanges:
         assert dataintegrity.extract_proof(listed)["proofPurpose"] == "assertionMethod"
         client.post(
             f"/api/v1/certificates/{issued.certificate.id}/revoke",
-            headers=auth(Role.institution, world.institution_id),
+            headers=_keyed(auth(Role.institution, world.institution_id), "revoke"),
         )
         after = client.get(url).json()
         assert statuslist.read_status(after, entry) is True
@@ -217,6 +219,27 @@ class TestStatusChanges:
         response = client.get("/status-lists/sl_nothing")
         assert response.status_code == 404
         assert response.json()["type"].endswith("/status-list-not-found")
+
+    def test_status_changes_need_a_key_and_a_retry_applies_nothing(
+        self, world: World, client: TestClient, auth: Tokens
+    ) -> None:
+        certificate_id = world.issue().certificate.id
+        admin = auth(Role.admin)
+        url = f"/api/v1/certificates/{certificate_id}"
+        missing = client.post(f"{url}/suspend", headers=admin)
+        assert missing.status_code == 422
+        assert missing.json()["type"].endswith("/idempotency-key-invalid")
+        assert client.get(url, headers=admin).json()["status"] == "active"
+        suspended = client.post(f"{url}/suspend", headers=_keyed(admin, "suspend-1"))
+        assert suspended.json()["status"] == "suspended"
+        assert (
+            client.post(f"{url}/unsuspend", headers=_keyed(admin, "unsuspend-1")).json()["status"] == "active"
+        )
+        # a late retry of the suspension answers as the first time did and suspends nothing again
+        retried = client.post(f"{url}/suspend", headers=_keyed(admin, "suspend-1"))
+        assert retried.headers.get("idempotent-replayed") == "true"
+        assert retried.json() == suspended.json()
+        assert client.get(url, headers=admin).json()["status"] == "active"
 
 
 class TestVerifyEndpoint:
@@ -288,3 +311,7 @@ class TestEvidence:
         response = client.get("/contexts/credit-transfer/v1")
         assert response.status_code == 200
         assert "creditTransfer" in response.json()["@context"]
+
+
+def _keyed(headers: dict[str, str], key: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": key}

@@ -173,7 +173,7 @@ class TestEachFailureHasItsName:
         response = client.post(
             f"/api/v1/certificates/{issued.certificate_id}/revoke",
             json={"reason": "issued in error"},
-            headers=auth(Role.institution, issued.world.institution_id),
+            headers={**auth(Role.institution, issued.world.institution_id), "Idempotency-Key": "revoke"},
         )
         assert response.status_code == 200, response.text
         for resolver in (online(client), offline(client, issued.certificate_id)):
@@ -184,7 +184,7 @@ class TestEachFailureHasItsName:
     def test_suspended_then_unsuspended(self, issued: Issued, client: TestClient, auth: Any) -> None:
         from creditbank.auth.models import Role
 
-        admin = auth(Role.admin)
+        admin = {**auth(Role.admin), "Idempotency-Key": "suspend"}
         assert (
             client.post(f"/api/v1/certificates/{issued.certificate_id}/suspend", headers=admin).status_code
             == 200
@@ -193,7 +193,10 @@ class TestEachFailureHasItsName:
         assert_only(report, "status")
         assert "suspended" in report.check("status").detail
         assert (
-            client.post(f"/api/v1/certificates/{issued.certificate_id}/unsuspend", headers=admin).status_code
+            client.post(
+                f"/api/v1/certificates/{issued.certificate_id}/unsuspend",
+                headers={**admin, "Idempotency-Key": "unsuspend"},
+            ).status_code
             == 200
         )
         assert verify_certificate(issued.credential, online(client)).valid
