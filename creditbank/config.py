@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="root log level")
     db_pool_size: int = Field(
-        30,
+        20,
         ge=1,
         description="PostgreSQL connections each server process opens at start and keeps open",
     )
