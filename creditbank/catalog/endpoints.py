@@ -1,10 +1,13 @@
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from creditbank.auth.deps import AnyRole, InstitutionOnly, LearnerOrInstitution, Public
 from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
 from creditbank.catalog import exchange
 from creditbank.catalog import service as catalog
 from creditbank.catalog.models import Conversion, TransferRequest
@@ -31,6 +34,23 @@ from creditbank.outcomes.endpoints import IdempotencyKey
 router = APIRouter(prefix="/api/v1", tags=["catalogue and transfers"])
 
 
+def _create(
+    session: Any,
+    who: Principal,
+    key: str | None,
+    path: str,
+    body: BaseModel,
+    make: Callable[[], Any],
+    public: type[BaseModel],
+) -> JSONResponse:
+    """Create a catalogue entry once per Idempotency-Key; answer 201 with its public form."""
+
+    def work() -> tuple[int, BaseModel]:
+        return status.HTTP_201_CREATED, public.model_validate(make(), from_attributes=True)
+
+    return idempotent.post(session, who, key, path, body.model_dump(mode="json"), work)
+
+
 @router.post("/programmes", status_code=status.HTTP_201_CREATED, response_model=ProgrammePublic)
 def create_programme(
     body: ProgrammeCreate, session: SessionDep, who: InstitutionOnly, idempotency_key: IdempotencyKey = None
@@ -38,12 +58,14 @@ def create_programme(
     """Create a programme of your institution that converted credits can count towards. Needs an
     `Idempotency-Key`."""
 
-    def work() -> tuple[int, ProgrammePublic]:
-        row = catalog.create_programme(session, who.subject or "", body)
-        return status.HTTP_201_CREATED, ProgrammePublic.model_validate(row, from_attributes=True)
-
-    return idempotent.post(
-        session, who, idempotency_key, "/api/v1/programmes", body.model_dump(mode="json"), work
+    return _create(
+        session,
+        who,
+        idempotency_key,
+        "/api/v1/programmes",
+        body,
+        lambda: catalog.create_programme(session, who.subject or "", body),
+        ProgrammePublic,
     )
 
 
@@ -67,12 +89,14 @@ def publish_course(
 ) -> Any:
     """Publish a course open to other schools' learners (课程跨校共享). Needs an `Idempotency-Key`."""
 
-    def work() -> tuple[int, SharedCoursePublic]:
-        row = catalog.publish_course(session, who.subject or "", body)
-        return status.HTTP_201_CREATED, SharedCoursePublic.model_validate(row, from_attributes=True)
-
-    return idempotent.post(
-        session, who, idempotency_key, "/api/v1/shared-courses", body.model_dump(mode="json"), work
+    return _create(
+        session,
+        who,
+        idempotency_key,
+        "/api/v1/shared-courses",
+        body,
+        lambda: catalog.publish_course(session, who.subject or "", body),
+        SharedCoursePublic,
     )
 
 
@@ -94,12 +118,14 @@ def create_equivalence(
     """Publish a course equivalence: which lots your institution converts into one of its courses.
     Needs an `Idempotency-Key`."""
 
-    def work() -> tuple[int, EquivalencePublic]:
-        row = catalog.create_equivalence(session, who.subject or "", body)
-        return status.HTTP_201_CREATED, EquivalencePublic.model_validate(row, from_attributes=True)
-
-    return idempotent.post(
-        session, who, idempotency_key, "/api/v1/equivalences", body.model_dump(mode="json"), work
+    return _create(
+        session,
+        who,
+        idempotency_key,
+        "/api/v1/equivalences",
+        body,
+        lambda: catalog.create_equivalence(session, who.subject or "", body),
+        EquivalencePublic,
     )
 
 

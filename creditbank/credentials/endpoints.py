@@ -1,6 +1,7 @@
 """HTTP interface of transfer certificates: issuing, reading, status changes, verification, and the
 public documents verifiers fetch (DID documents, JWK sets, status lists, the credit-transfer context)."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response, status
@@ -111,15 +112,14 @@ def revoke_certificate(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Revoke a certificate for good (the issuing institution, admins). Needs an `Idempotency-Key`."""
-
-    def work() -> tuple[int, CertificatePublic]:
-        return 200, _public(
-            session, service.revoke(session, ctx, who, certificate_id, body.reason if body else None)
-        )
-
-    request = body.model_dump(mode="json") if body else {}
-    return idempotent.post(
-        session, who, idempotency_key, f"/api/v1/certificates/{certificate_id}/revoke", request, work
+    return _change_status(
+        session,
+        who,
+        idempotency_key,
+        certificate_id,
+        "revoke",
+        lambda: service.revoke(session, ctx, who, certificate_id, body.reason if body else None),
+        body.model_dump(mode="json") if body else {},
     )
 
 
@@ -135,12 +135,13 @@ def suspend_certificate(
 ) -> Any:
     """Suspend a certificate until it is unsuspended (the issuing institution, admins). Needs an
     `Idempotency-Key`: a retried suspension after an unsuspension must not suspend it again."""
-
-    def work() -> tuple[int, CertificatePublic]:
-        return 200, _public(session, service.suspend(session, ctx, who, certificate_id))
-
-    return idempotent.post(
-        session, who, idempotency_key, f"/api/v1/certificates/{certificate_id}/suspend", {}, work
+    return _change_status(
+        session,
+        who,
+        idempotency_key,
+        certificate_id,
+        "suspend",
+        lambda: service.suspend(session, ctx, who, certificate_id),
     )
 
 
@@ -155,13 +156,32 @@ def unsuspend_certificate(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Lift a suspension (the issuing institution, admins). Needs an `Idempotency-Key`."""
+    return _change_status(
+        session,
+        who,
+        idempotency_key,
+        certificate_id,
+        "unsuspend",
+        lambda: service.unsuspend(session, ctx, who, certificate_id),
+    )
+
+
+def _change_status(
+    session: SessionDep,
+    who: Principal,
+    key: str | None,
+    certificate_id: str,
+    action: str,
+    change: Callable[[], Certificate],
+    request: Any = None,
+) -> JSONResponse:
+    """Run a status change once per Idempotency-Key and answer with the certificate."""
 
     def work() -> tuple[int, CertificatePublic]:
-        return 200, _public(session, service.unsuspend(session, ctx, who, certificate_id))
+        return 200, _public(session, change())
 
-    return idempotent.post(
-        session, who, idempotency_key, f"/api/v1/certificates/{certificate_id}/unsuspend", {}, work
-    )
+    path = f"/api/v1/certificates/{certificate_id}/{action}"
+    return idempotent.post(session, who, key, path, request if request is not None else {}, work)
 
 
 @router.get(
