@@ -1,4 +1,5 @@
-"""TCP_NODELAY on the connections of a server whose listening socket came from elsewhere.
+"""Serving: TCP_NODELAY on the connections of a server whose listening socket came from elsewhere,
+and workers that leave new connections to an idle worker.
 
 uvicorn's multi-worker mode hands workers a listening socket that reports protocol 0, so asyncio
 leaves Nagle's algorithm on for the connections it accepts (each kept-alive response then waits
@@ -7,6 +8,9 @@ about 40 ms for a delayed ACK). The project's protocol class sets the option its
 
 import asyncio
 import socket
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from creditbank.db import allow_write_behind, write_behind_allowed
-from creditbank.serving import NoDelayH11Protocol, served_app
+from creditbank.serving import FairAcceptLoop, NoDelayH11Protocol, _count_connection, served_app
 
 
 async def _nodelay_of_accepted(protocol_class: type[H11Protocol]) -> int:
@@ -65,3 +69,134 @@ def test_a_served_process_writes_without_the_write_behind_thread(
         assert not write_behind_allowed()
     finally:
         allow_write_behind(True)
+
+
+# --- accepting: a worker that holds connections leaves new ones to an idle worker -----------------
+
+
+class _Counted(asyncio.Protocol):
+    """A connection counted on its loop, as NoDelayH11Protocol counts it."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        _count_connection(+1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _count_connection(-1)
+
+
+class _Worker(threading.Thread):
+    """A FairAcceptLoop serving a shared listening socket in a thread (a worker process in small)."""
+
+    def __init__(self, listener: socket.socket, defer: float) -> None:
+        super().__init__(daemon=True)
+        self.listener = listener
+        self.loop = FairAcceptLoop()
+        self.loop.accept_defer = defer
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(self.loop.create_server(_Counted, sock=self.listener))
+        self.ready.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        def close() -> None:
+            self.server.close()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(close)
+        self.join(timeout=10)
+        self.loop.close()
+
+
+def _listener() -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.setblocking(False)
+    return listener
+
+
+def _shared(listener: socket.socket) -> socket.socket:
+    sock = socket.fromfd(listener.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    return sock
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_a_second_connection_goes_to_the_idle_worker() -> None:
+    listener = _listener()
+    # each worker its own descriptor of the one socket, as each worker process has
+    workers = [_Worker(_shared(listener), defer=0.5) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+        worker.ready.wait(10)
+    try:
+        for _ in range(10):
+            first = socket.create_connection(listener.getsockname())
+            _wait(lambda: sum(w.loop.open_connections for w in workers) == 1)
+            second = socket.create_connection(listener.getsockname())
+            _wait(lambda: sum(w.loop.open_connections for w in workers) == 2)
+            # each worker holds one: the busy one left the newcomer to the idle one
+            assert [w.loop.open_connections for w in workers] == [1, 1]
+            first.close()
+            second.close()
+            _wait(lambda: sum(w.loop.open_connections for w in workers) == 0)
+    finally:
+        for worker in workers:
+            worker.stop()
+        listener.close()
+
+
+def test_a_busy_worker_alone_still_accepts_after_the_pause() -> None:
+    listener = _listener()
+    worker = _Worker(listener, defer=0.2)
+    worker.start()
+    worker.ready.wait(10)
+    try:
+        first = socket.create_connection(listener.getsockname())
+        _wait(lambda: worker.loop.open_connections == 1)
+        assert worker.loop.deferred_accepts == 0  # idle: accepted at once
+        time.sleep(0.1)  # past the "just accepted" window
+        started = time.monotonic()
+        second = socket.create_connection(listener.getsockname())
+        _wait(lambda: worker.loop.open_connections == 2)
+        waited = time.monotonic() - started
+        assert worker.loop.deferred_accepts == 1
+        assert 0.15 <= waited < 2.0  # waited for the pause, and no longer
+        first.close()
+        second.close()
+    finally:
+        worker.stop()
+        listener.close()
+
+
+def test_a_server_closed_during_the_pause_is_not_resumed() -> None:
+    listener = _listener()
+    worker = _Worker(listener, defer=0.2)
+    worker.start()
+    worker.ready.wait(10)
+    address = listener.getsockname()
+    first = socket.create_connection(address)
+    _wait(lambda: worker.loop.open_connections == 1)
+    time.sleep(0.1)
+    second = socket.create_connection(address)
+    _wait(lambda: worker.loop.deferred_accepts == 1)
+    errors: list[dict[str, object]] = []
+    worker.loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    worker.loop.call_soon_threadsafe(worker.server.close)
+    time.sleep(0.4)  # the pause ends after the close
+    assert worker.is_alive()
+    assert worker.loop.open_connections == 1
+    assert errors == []
+    first.close()
+    second.close()
+    worker.stop()
+    listener.close()
