@@ -10,10 +10,11 @@ connection is made, whatever the socket reports.
 Why an event loop of our own: the worker processes share one listening socket, and asyncio's
 selector loop accepts every pending connection each time the socket is ready, so two uploads that
 arrive together land in the same worker, which runs both on one core (one interpreter lock) while
-the other worker idles (two concurrent 10,000-row batches: about 2,700 outcomes/s instead of 4,000,
-in four runs of eight; accepting one connection per readiness event still gave five of six). :class:`FairAcceptLoop` balances by open connections instead: a worker that
-already holds a connection stops accepting for :data:`ACCEPT_DEFER_SECONDS`, so that a worker with
-none (woken by the same readiness) takes the new one; if none does, it accepts after the pause.
+the other worker idles (two concurrent 10,000-row batches: about 2,700 outcomes/s instead of
+4,000, in four runs of eight; accepting one connection per readiness event still gave five of six).
+:class:`FairAcceptLoop` balances by open connections instead: a worker that already holds a
+connection stops accepting for :data:`ACCEPT_DEFER_SECONDS`, so that a worker with none (woken by
+the same readiness) takes the new one; if none does, it accepts after the pause.
 """
 
 import asyncio
