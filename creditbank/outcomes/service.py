@@ -28,7 +28,15 @@ from sqlmodel import Session, col, select
 
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
-from creditbank.db import bulk_insert, construct, pg_connection, set_fields, translated_errors, utcnow
+from creditbank.db import (
+    bulk_insert,
+    construct,
+    fields_of,
+    pg_connection,
+    set_fields,
+    translated_errors,
+    utcnow,
+)
 from creditbank.errors import Conflict, CreditBankError, NotFound
 from creditbank.identifiers import normalise_identity_number
 from creditbank.ids import random_id
@@ -168,9 +176,15 @@ def recognition_for_lot(outcome: Outcome, rec: Recognition) -> ledger.Recognitio
     )
 
 
+# One descent of the (institution, reference) unique index per reference, whatever the statistics:
+# the LATERAL subquery with LIMIT is not flattened into a join, and its two equalities match the
+# unique index exactly. (A join with unnest(), or reference = ANY(...), let the planner, misled by
+# statistics older than the institution's uploads, read ALL of the institution's outcomes for
+# every chunk: 17-38 ms per 1,000 rows at 60,000 outcomes, and growing with every upload.)
 _PG_POSTED_REFERENCES = (
-    "SELECT o.reference, o.id, o.request_hash FROM unnest(%s::text[]) AS r(reference) "
-    "JOIN outcomes o ON o.institution_id = %s AND o.reference = r.reference"
+    "SELECT r.reference, o.id, o.request_hash FROM unnest(%s::text[]) AS r(reference) "
+    "CROSS JOIN LATERAL (SELECT id, request_hash FROM outcomes "
+    "WHERE institution_id = %s AND reference = r.reference LIMIT 1) AS o"
 )
 
 
@@ -178,7 +192,7 @@ def _posted_references(session: Session, institution_id: str, refs: list[str]) -
     """Reference -> (outcome id, content hash) of those already posted by the institution.
 
     On PostgreSQL one prepared statement with the references as an array, looked up through the
-    (institution, reference) unique index whatever the batch size.
+    (institution, reference) unique index whatever the batch size and the statistics.
     """
     driver = pg_connection(session)
     if driver is None:
@@ -191,9 +205,7 @@ def _posted_references(session: Session, institution_id: str, refs: list[str]) -
         return {ref: (oid, digest) for ref, oid, digest in cursor.fetchall()}
 
 
-_PG_LEARNERS = (
-    "SELECT l.id, l.erased_at IS NOT NULL FROM unnest(%s::text[]) AS w(id) JOIN learners l ON l.id = w.id"
-)
+_PG_LEARNERS = "SELECT id, erased_at IS NOT NULL FROM learners WHERE id = ANY(%s::text[])"
 
 
 def _learners_erased(session: Session, ids: list[str]) -> dict[str, bool]:
@@ -354,8 +366,8 @@ def post_rows(
         for (o, r), (spec, lot) in zip(to_credit, entries, strict=True):
             set_fields(r, lot_id=lot.id)
             tx_of[o.id] = spec.tx_id
-        bulk_insert(session, Outcome, [o.model_dump() for o in outcomes])
-        bulk_insert(session, Recognition, [r.model_dump() for r in recognitions])
+        bulk_insert(session, Outcome, [fields_of(o) for o in outcomes])
+        bulk_insert(session, Recognition, [fields_of(r) for r in recognitions])
         bulk_insert(
             session,
             OutcomeEvent,
