@@ -1,11 +1,12 @@
 """RFC 8785 (JCS) canonical JSON, fast for the shapes the ledger writes.
 
-For JSON made only of strings without characters beyond U+FFFF, integers within ±2**53, booleans,
-null, arrays and objects with string keys, Python's encoder with sorted keys, compact separators and
-``ensure_ascii=False`` produces exactly the RFC 8785 form: the same string escapes, integers printed
-alike, and code-point key order equal to UTF-16 order below U+10000. Anything else (floats, larger
-integers, astral characters) goes through the ``rfc8785`` package. ``tests/test_canonical.py`` checks
-the two agree on generated values.
+For JSON made only of strings, integers within ±2**53, booleans, null, arrays and objects whose keys
+are strings without characters beyond U+FFFF, Python's encoder with sorted keys, compact separators
+and ``ensure_ascii=False`` produces exactly the RFC 8785 form: the same string escapes (both write
+every other character as it is, astral ones included), integers printed alike, and code-point key
+order equal to UTF-16 order below U+10000. Anything else (floats, larger integers, keys with astral
+characters) goes through the ``rfc8785`` package. ``tests/test_canonical.py`` checks the two agree on
+generated values.
 """
 
 import json
@@ -33,23 +34,20 @@ def _plain(value: Any) -> bool:
         item = pop()
         kind = type(item)
         if kind is str:
-            if not (item.isascii() or max(item) < _ASTRAL):
-                return False
-        elif kind is dict:
+            continue  # values: any character (see above)
+        if kind is dict:
             for key, inner in item.items():
                 if type(key) is not str or not _plain_str(key):
                     return False
-                push(inner)
+                if type(inner) is not str:
+                    push(inner)
         elif kind is int:
             if not -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER:
                 return False
         elif kind is list or kind is tuple:
             extend(item)
-        elif item is None or kind is bool:
+        elif item is None or kind is bool or isinstance(item, str):  # str subclasses: their value
             continue
-        elif isinstance(item, str):  # str subclasses (enums): the encoder writes their value
-            if not _plain_str(item):
-                return False
         else:
             return False  # floats, Decimals, int subclasses, anything else: the rfc8785 package
     return True

@@ -15,6 +15,7 @@ the journal, in the tree and in the balances, or nowhere.
 
 import dataclasses
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +30,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from creditbank import canonical
-from creditbank.db import WriteBehind, construct, pg_connection, set_fields, translated_errors, utcnow
+from creditbank.db import (
+    WriteBehind,
+    construct,
+    fields_of,
+    pg_connection,
+    set_fields,
+    translated_errors,
+    utcnow,
+)
 from creditbank.ids import random_id
 from creditbank.ledger.errors import (
     AlreadyReversed,
@@ -94,6 +103,7 @@ class EntrySpec:
     tx_id: str = field(default_factory=lambda: random_id("jtx"))
 
 
+@functools.lru_cache(maxsize=4)  # one append stamps all its entries with one time
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -374,7 +384,7 @@ def _write(
         for spec in chunk:
             for lot in spec.new_lots:
                 set_fields(lot, recognition_tx_id=spec.tx_id)
-        writes.insert(Lot, [lot.model_dump() for spec in chunk for lot in spec.new_lots])
+        writes.insert(Lot, [fields_of(lot) for spec in chunk for lot in spec.new_lots])
         tx_rows.extend(rows)
     store.append_leaves(writes, locked, leaves)
     if to_lock:
