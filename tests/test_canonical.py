@@ -39,6 +39,12 @@ def test_leaf_shaped_values() -> None:
         "v": 1,
         "seq": 2**40,
         "postings": [{"account": "learner:lrn_x:available", "amount": "-2.50", "lot": "lot_1"}],
-        "details": {"title": 'Web前端开发\u2028实训\n"引号"', "é": True, "a": None, "𝄞": "astral key", "k": "astral 𝄞 value 😀"},
+        "details": {
+            "title": 'Web前端开发\u2028实训\n"引号"',
+            "é": True,
+            "a": None,
+            "𝄞": "astral key",
+            "k": "astral 𝄞 value 😀",
+        },
     }
     assert canonical.dumps(leaf) == rfc8785.dumps(leaf)

@@ -124,6 +124,24 @@ def outcome_facts(outcome: Outcome, issuer_kind: str) -> OutcomeFacts:
     )
 
 
+def _facts_key(outcome: Outcome) -> tuple[Any, ...]:
+    """Everything :func:`outcome_facts` gives the rules except the outcome's id (the institution
+    and the evaluation date are the same for a whole call of :func:`post_rows`)."""
+    return (
+        outcome.outcome_type,
+        outcome.title,
+        outcome.achieved_on,
+        outcome.hours,
+        outcome.level,
+        outcome.score,
+        outcome.grade,
+        outcome.identity_verified,
+        outcome.field,
+        outcome.course_code,
+        json.dumps(outcome.attributes, sort_keys=True, default=str) if outcome.attributes else "",
+    )
+
+
 def _recognition_row(outcome: Outcome, result: RuleRecognition, rule_set: RuleSet) -> Recognition:
     status = RecognitionStatus(result.status)
     return construct(
@@ -322,6 +340,7 @@ def post_rows(
     rule_set = rule_book(ctx.settings.rules_dir).in_force(today)
     outcomes: list[Outcome] = []
     recognitions: list[Recognition] = []
+    decided: dict[tuple[Any, ...], RuleRecognition] = {}
     now = utcnow()
     for row, item in pending:
         outcome = construct(
@@ -346,9 +365,15 @@ def post_rows(
             supersedes_id=supersedes.get(row),
             created_at=now,
         )
-        rec = _recognition_row(
-            outcome, evaluate(rule_set, outcome_facts(outcome, institution.kind), today), rule_set
-        )
+        # the rules' decision depends on the facts alone (not on the outcome's id): rows with the
+        # same facts (a cohort: one course, one date, one number of hours) are evaluated once
+        facts_key = _facts_key(outcome)
+        decision = decided.get(facts_key)
+        if decision is None:
+            decision = decided[facts_key] = evaluate(
+                rule_set, outcome_facts(outcome, institution.kind), today
+            )
+        rec = _recognition_row(outcome, decision, rule_set)
         outcomes.append(outcome)
         recognitions.append(rec)
         results[row] = RowResult(row, item.reference, "created", outcome=outcome, recognition=rec)
