@@ -15,7 +15,7 @@ from creditbank.institutions import service as institutions
 from creditbank.outcomes import service
 from creditbank.outcomes.rulesets import rule_book
 from creditbank.outcomes.schemas import OutcomeCreate
-from creditbank.rule_engine import OutcomeFacts, RuleSet
+from creditbank.rule_engine import OutcomeFacts, RuleSet, evaluate
 from creditbank.rule_engine import Recognition as RuleRecognition
 from tests.conftest import Tokens
 from tests.outcomes.factories import Desk, training
@@ -67,7 +67,7 @@ def test_rows_with_the_same_facts_are_evaluated_once(
     desk = Desk(client, auth)
     institution = institutions.get(session, desk.institution_id)
     evaluated: list[str] = []
-    real_evaluate = service.evaluate
+    real_evaluate = evaluate
 
     def counted(rule_set: RuleSet, facts: OutcomeFacts, as_of: dt.date) -> RuleRecognition:
         evaluated.append(facts.title)
