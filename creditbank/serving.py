@@ -137,7 +137,8 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         port=port,
         workers=workers,
         http=NoDelayH11Protocol,
-        loop="creditbank.serving:FairAcceptLoop",  # a custom setting names the loop class itself
+        # a custom setting names the loop class itself; one worker has no one to leave connections to
+        loop="creditbank.serving:FairAcceptLoop" if workers > 1 else "asyncio",
         log_config=None,
         access_log=False,
     )
