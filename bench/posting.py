@@ -203,6 +203,7 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--streams", type=int, default=2, help="concurrent uploads, one institution each")
+    parser.add_argument("--learners", type=int, default=200, help="learners the rows are spread over")
     args = parser.parse_args()
 
     pg = start_postgres(fsync=True)
@@ -210,7 +211,7 @@ def main() -> None:
     server = None
     try:
         url = prepare_database(pg, "bench_posting", var)
-        world = build_world(url, var, n_institutions=max(1, args.streams), n_learners=200)
+        world = build_world(url, var, n_institutions=max(1, args.streams), n_learners=args.learners)
         tokens = [token for _, token in world.institutions]
         server = ServerProcess(url, var, workers=args.workers).start()
         single = single_at_rate(server.base_url, tokens[0], world.learners, args.rate, args.seconds)
@@ -250,6 +251,7 @@ def main() -> None:
     out = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "workers": args.workers,
+        "learners": args.learners,
         "single": single,
         "batch_one_stream": one,
         "batch_concurrent": many,

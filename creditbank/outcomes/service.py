@@ -6,7 +6,8 @@ How a batch of rows is posted (:func:`post_rows`; a single posting is a batch of
    the identity number, registering the person when a name is given), and its reference is looked
    up: the same reference with the same content is a duplicate (reported, nothing applied), with
    other content a conflict.
-2. The rule set in force evaluates every remaining row (pure, no database).
+2. The rule set in force evaluates every remaining row (pure, no database), once for all the rows
+   of a call that share their facts (a cohort: the same course, date and hours).
 3. Outcomes, recognitions and history rows are inserted; every recognised row becomes a credit lot
    through ONE ledger append for the whole batch (gapless sequence numbers, Merkle leaves).
 
