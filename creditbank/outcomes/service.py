@@ -125,52 +125,52 @@ def outcome_facts(outcome: Outcome, issuer_kind: str) -> OutcomeFacts:
     )
 
 
-def _facts_key(outcome: Outcome) -> tuple[Any, ...]:
-    """Everything :func:`outcome_facts` gives the rules except the outcome's id (the institution
-    and the evaluation date are the same for a whole call of :func:`post_rows`)."""
+def _facts_key(item: OutcomeCreate) -> tuple[Any, ...]:
+    """Everything :func:`outcome_facts` gives the rules of the outcome posted as ``item``, except its
+    id (the institution and the evaluation date are the same for a whole call of :func:`post_rows`)."""
     return (
-        outcome.outcome_type,
-        outcome.title,
-        outcome.achieved_on,
-        outcome.hours,
-        outcome.level,
-        outcome.score,
-        outcome.grade,
-        outcome.identity_verified,
-        outcome.field,
-        outcome.course_code,
-        json.dumps(outcome.attributes, sort_keys=True, default=str) if outcome.attributes else "",
+        item.outcome_type,
+        item.title,
+        item.achieved_on,
+        item.hours,
+        item.level,
+        item.score,
+        item.grade,
+        item.identity_verified,
+        item.field,
+        item.course_code,
+        json.dumps(item.attributes, sort_keys=True, default=str) if item.attributes else "",
     )
 
 
-def _recognition_row(outcome: Outcome, result: RuleRecognition, rule_set: RuleSet) -> Recognition:
+def _recognition_fields(result: RuleRecognition, rule_set: RuleSet, now: dt.datetime) -> dict[str, Any]:
+    """The fields of a recognition row for a decision, all but the outcome's id (shared by the rows
+    of a call that share their facts; each row gets its own copy)."""
     status = RecognitionStatus(result.status)
-    return construct(
-        Recognition,
-        outcome_id=outcome.id,
-        status=status.value,
-        stage=result.review_stages[0]
+    return {
+        "status": status.value,
+        "stage": result.review_stages[0]
         if status is RecognitionStatus.review and result.review_stages
         else None,
-        credits=result.credits,
-        level=result.level,
-        category=result.category,
-        field=result.field,
-        rule_id=result.rule_id,
-        rule_version=str(result.rule_version) if result.rule_version is not None else None,
-        rule_set_id=rule_set.id,
-        rule_set_version=rule_set.version,
-        rule_set_hash=rule_set.hash,
-        explanation_zh=result.explanation.zh,
-        explanation_en=result.explanation.en,
-        review_reason_zh=result.review_reason.zh if result.review_reason else None,
-        review_reason_en=result.review_reason.en if result.review_reason else None,
-        expires_on=result.expires_on,
-        count_once_key=result.count_once_key,
-        lot_id=None,
-        district_reviewer=None,
-        updated_at=utcnow(),
-    )
+        "credits": result.credits,
+        "level": result.level,
+        "category": result.category,
+        "field": result.field,
+        "rule_id": result.rule_id,
+        "rule_version": str(result.rule_version) if result.rule_version is not None else None,
+        "rule_set_id": rule_set.id,
+        "rule_set_version": rule_set.version,
+        "rule_set_hash": rule_set.hash,
+        "explanation_zh": result.explanation.zh,
+        "explanation_en": result.explanation.en,
+        "review_reason_zh": result.review_reason.zh if result.review_reason else None,
+        "review_reason_en": result.review_reason.en if result.review_reason else None,
+        "expires_on": result.expires_on,
+        "count_once_key": result.count_once_key,
+        "lot_id": None,
+        "district_reviewer": None,
+        "updated_at": now,
+    }
 
 
 def recognition_for_lot(outcome: Outcome, rec: Recognition) -> ledger.Recognition:
@@ -341,7 +341,7 @@ def post_rows(
     rule_set = rule_book(ctx.settings.rules_dir).in_force(today)
     outcomes: list[Outcome] = []
     recognitions: list[Recognition] = []
-    decided: dict[tuple[Any, ...], RuleRecognition] = {}
+    decided: dict[tuple[Any, ...], dict[str, Any]] = {}  # facts -> recognition fields
     now = utcnow()
     for row, item in pending:
         outcome = construct(
@@ -368,13 +368,12 @@ def post_rows(
         )
         # the rules' decision depends on the facts alone (not on the outcome's id): rows with the
         # same facts (a cohort: one course, one date, one number of hours) are evaluated once
-        facts_key = _facts_key(outcome)
-        decision = decided.get(facts_key)
-        if decision is None:
-            decision = decided[facts_key] = evaluate(
-                rule_set, outcome_facts(outcome, institution.kind), today
-            )
-        rec = _recognition_row(outcome, decision, rule_set)
+        facts_key = _facts_key(item)
+        fields = decided.get(facts_key)
+        if fields is None:
+            decision = evaluate(rule_set, outcome_facts(outcome, institution.kind), today)
+            fields = decided[facts_key] = _recognition_fields(decision, rule_set, now)
+        rec = construct(Recognition, outcome_id=outcome.id, **fields)
         outcomes.append(outcome)
         recognitions.append(rec)
         results[row] = RowResult(row, item.reference, "created", outcome=outcome, recognition=rec)
