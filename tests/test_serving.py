@@ -10,7 +10,8 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -131,72 +132,69 @@ def _wait(condition: Callable[[], bool], seconds: float = 5.0) -> None:
         time.sleep(0.001)
 
 
-def test_a_second_connection_goes_to_the_idle_worker() -> None:
+@contextmanager
+def _workers(count: int, defer: float) -> Iterator[tuple[tuple[str, int], list[_Worker]]]:
+    """``count`` workers on one listening socket; yields its address and the workers."""
     listener = _listener()
     # each worker its own descriptor of the one socket, as each worker process has
-    workers = [_Worker(_shared(listener), defer=0.5) for _ in range(2)]
+    workers = [_Worker(_shared(listener), defer=defer) for _ in range(count)]
     for worker in workers:
         worker.start()
         worker.ready.wait(10)
     try:
-        for _ in range(10):
-            first = socket.create_connection(listener.getsockname())
-            _wait(lambda: sum(w.loop.open_connections for w in workers) == 1)
-            second = socket.create_connection(listener.getsockname())
-            _wait(lambda: sum(w.loop.open_connections for w in workers) == 2)
-            # each worker holds one: the busy one left the newcomer to the idle one
-            assert [w.loop.open_connections for w in workers] == [1, 1]
-            first.close()
-            second.close()
-            _wait(lambda: sum(w.loop.open_connections for w in workers) == 0)
+        yield listener.getsockname(), workers
     finally:
         for worker in workers:
             worker.stop()
         listener.close()
 
 
+def _second_while_busy(worker: _Worker, address: tuple[str, int]) -> tuple[socket.socket, socket.socket]:
+    """A first connection, accepted at once by the idle worker; then, past the "just accepted"
+    window, a second one while the worker holds the first."""
+    first = socket.create_connection(address)
+    _wait(lambda: worker.loop.open_connections == 1)
+    assert worker.loop.deferred_accepts == 0  # idle: accepted at once
+    time.sleep(0.1)
+    return first, socket.create_connection(address)
+
+
+def test_a_second_connection_goes_to_the_idle_worker() -> None:
+    with _workers(2, defer=0.5) as (address, workers):
+        for _ in range(10):
+            first = socket.create_connection(address)
+            _wait(lambda: sum(w.loop.open_connections for w in workers) == 1)
+            second = socket.create_connection(address)
+            _wait(lambda: sum(w.loop.open_connections for w in workers) == 2)
+            # each worker holds one: the busy one left the newcomer to the idle one
+            assert [w.loop.open_connections for w in workers] == [1, 1]
+            first.close()
+            second.close()
+            _wait(lambda: sum(w.loop.open_connections for w in workers) == 0)
+
+
 def test_a_busy_worker_alone_still_accepts_after_the_pause() -> None:
-    listener = _listener()
-    worker = _Worker(listener, defer=0.2)
-    worker.start()
-    worker.ready.wait(10)
-    try:
-        first = socket.create_connection(listener.getsockname())
-        _wait(lambda: worker.loop.open_connections == 1)
-        assert worker.loop.deferred_accepts == 0  # idle: accepted at once
-        time.sleep(0.1)  # past the "just accepted" window
+    with _workers(1, defer=0.2) as (address, [worker]):
         started = time.monotonic()
-        second = socket.create_connection(listener.getsockname())
+        first, second = _second_while_busy(worker, address)
         _wait(lambda: worker.loop.open_connections == 2)
-        waited = time.monotonic() - started
+        waited = time.monotonic() - started - 0.1
         assert worker.loop.deferred_accepts == 1
         assert 0.15 <= waited < 2.0  # waited for the pause, and no longer
         first.close()
         second.close()
-    finally:
-        worker.stop()
-        listener.close()
 
 
 def test_a_server_closed_during_the_pause_is_not_resumed() -> None:
-    listener = _listener()
-    worker = _Worker(listener, defer=0.2)
-    worker.start()
-    worker.ready.wait(10)
-    address = listener.getsockname()
-    first = socket.create_connection(address)
-    _wait(lambda: worker.loop.open_connections == 1)
-    time.sleep(0.1)
-    second = socket.create_connection(address)
-    _wait(lambda: worker.loop.deferred_accepts == 1)
-    errors: list[dict[str, object]] = []
-    worker.loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    worker.loop.call_soon_threadsafe(worker.server.close)
-    time.sleep(0.4)  # the pause ends after the close
-    assert worker.is_alive()
-    assert worker.loop.open_connections == 1
-    assert errors == []
-    first.close()
-    second.close()
-    worker.stop()
-    listener.close()
+    with _workers(1, defer=0.2) as (address, [worker]):
+        first, second = _second_while_busy(worker, address)
+        _wait(lambda: worker.loop.deferred_accepts == 1)
+        errors: list[dict[str, object]] = []
+        worker.loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        worker.loop.call_soon_threadsafe(worker.server.close)
+        time.sleep(0.4)  # the pause ends after the close
+        assert worker.is_alive()
+        assert worker.loop.open_connections == 1
+        assert errors == []
+        first.close()
+        second.close()
