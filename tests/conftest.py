@@ -5,7 +5,8 @@
 * ``db`` is a connection inside a transaction that is rolled back after each test; the app's
   sessions join it through savepoints, so a test sees its own writes and leaves nothing behind.
 * ``client`` is the app over real HTTP semantics (httpx through ASGI) on that connection.
-Tests marked ``sqlite`` run a second time against an embedded SQLite database.
+* ``sqlite_ctx`` is an embedded SQLite database of its own, for the tests marked ``sqlite`` (smoke tests that
+  the same code also runs on SQLite, the database ``make run`` uses).
 """
 
 import os
@@ -31,7 +32,7 @@ from creditbank.transparency.publisher import ensure_default_log
 from tests.support.postgres import PostgresServer, start_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VECTORS = PROJECT_ROOT.parent / "shared" / "vectors"
+VECTORS = PROJECT_ROOT / "tests" / "vectors"
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +57,6 @@ def _settings(var_dir: Path, url: str) -> Settings:
         mode="demo",
         background_publisher=False,
     )
-
-
-@pytest.fixture(scope="session", params=["postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 Besides our own log's checkpoint, it must verify the Go checksum database's: a real signed tree head
 published by sum.golang.org (origin ``go.sum database tree``, key ``sum.golang.org``: the key name is not
 the origin), one we sign ourselves under that origin, and checkpoints signed with the Go note package's
-test key from ``../shared/vectors/signed-note/vectors.json``.
+test key from ``tests/vectors/signed-note/vectors.json``.
 """
 
 import base64
@@ -24,7 +24,7 @@ from creditbank.transparency import store
 from creditbank.transparency.note import Checkpoint, NoteSigner, sign_note
 from tests.ledger.factories import recognition
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "signed-note" / "vectors.json"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "signed-note" / "vectors.json"
 
 GO_SUMDB_KEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
 """The Go checksum database's verifier key, as built into the go command."""

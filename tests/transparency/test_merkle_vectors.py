@@ -1,6 +1,6 @@
 """The verifiers against the 196 published RFC 9162 proof cases and the classic RFC 6962 roots.
 
-The cases live in ``../shared/vectors/rfc9162-merkle/`` (from transparency-dev/merkle ``testdata/``); each
+The cases live in ``tests/vectors/rfc9162-merkle/`` (from transparency-dev/merkle ``testdata/``); each
 names its expected verdict in ``wantErr``. A missing vectors folder fails the run rather than skipping.
 """
 
@@ -21,7 +21,7 @@ from creditbank.transparency.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 MERKLE_VECTORS = VECTORS / "rfc9162-merkle"
 EXPECTED_CASES = 196
 

@@ -1,6 +1,6 @@
 """C2SP signed notes and checkpoints: the published vectors, the parsing rules and the rejections.
 
-Vectors are read from ``../shared/vectors/signed-note/vectors.json``; a missing file fails the run.
+Vectors are read from ``tests/vectors/signed-note/vectors.json``; a missing file fails the run.
 """
 
 import base64
@@ -29,7 +29,7 @@ from creditbank.transparency.note import (
     sign_note,
 )
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 NOTE_VECTORS = VECTORS / "signed-note" / "vectors.json"
 EM_DASH = "\u2014"
 
