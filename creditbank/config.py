@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         "burst (a new server process and its caches each) slowed every request in flight and turned "
         "the burst into a queue that outlasted it (bench/posting.py)",
     )
+    unavailable_retry_after_seconds: int = Field(
+        5,
+        ge=1,
+        description="the Retry-After (seconds) of a 503 answered while the database is down, restarting "
+        "or read-only (a failover)",
+    )
     checkpoint_interval_seconds: float = Field(
         2.0, description="how often the checkpoint publisher looks for growth"
     )

@@ -11,6 +11,7 @@ import json
 import operator
 import queue
 import select
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -522,6 +523,29 @@ def _quick_switching(on: bool) -> None:
             _switching_users -= 1
             if _switching_users == 0:
                 sys.setswitchinterval(_switching_saved)
+
+
+def unavailability(exc: BaseException) -> str | None:
+    """Why the database cannot serve now, if ``exc`` says so; None for any other error.
+
+    Unavailable: the server is unreachable or restarting (psycopg's ``OperationalError``: no
+    connection, the session ended by a shutdown, a timeout, a serialization failure), it refuses
+    writes as a standby does during a failover (``ReadOnlySqlTransaction``), or every pooled
+    connection is busy (SQLAlchemy's pool ``TimeoutError``). Such a request wrote nothing (its
+    transaction is gone) and may be retried as it was. Errors from SQLAlchemy and from direct
+    psycopg statements are both recognised.
+    """
+    if isinstance(exc, sa_exc.TimeoutError):
+        return "every database connection is busy"
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return "the database connection was lost"
+        exc = exc.orig if exc.orig is not None else exc
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return "the database is read-only (a failover may be in progress)"
+    if isinstance(exc, psycopg.OperationalError | sqlite3.OperationalError):
+        return f"the database is unreachable or busy ({type(exc).__name__})"
+    return None
 
 
 def _json_dumps(value: Any) -> str:

@@ -80,3 +80,28 @@ class PayloadTooLarge(CreditBankError):
     status = 413
     slug = "payload-too-large"
     title = "Request body too large"
+
+
+class TooManyRequests(CreditBankError):
+    """Too many requests of one kind at once; ``retry_after`` says when to try again (seconds)."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests at once"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after = retry_after
+
+
+class DatabaseUnavailable(CreditBankError):
+    """The database cannot serve the request now (unreachable, restarting, read-only during a
+    failover, every connection busy); nothing was written, and the same request may be retried."""
+
+    status = 503
+    slug = "database-unavailable"
+    title = "The database is unavailable for a moment"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after = retry_after

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -14,15 +15,22 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditbank import __version__
 from creditbank.auth.deps import PublicGuard, RoleGuard
 from creditbank.config import Settings, get_settings
 from creditbank.context import AppContext, build_context
-from creditbank.db import warm_pool
-from creditbank.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, CreditBankError
+from creditbank.db import unavailability, warm_pool
+from creditbank.errors import (
+    PROBLEM_BASE,
+    PROBLEM_MEDIA_TYPE,
+    CreditBankError,
+    DatabaseUnavailable,
+    TooManyRequests,
+)
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
 
 GC_THRESHOLD = 20_000  # first-generation allocations between collections (Python's default: 700)
@@ -41,6 +49,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CreditBankError)
     async def domain_error(request: Request, exc: CreditBankError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests | DatabaseUnavailable):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             exc.to_problem(instance=request.url.path),
             status_code=exc.status,
@@ -87,6 +97,21 @@ def _install_error_handlers(app: FastAPI) -> None:
             "The request holds a value that cannot be stored",
             "a value in the request cannot be stored (for example a NUL character in text)",
         )
+
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database is down, restarting or read-only (a failover): 503 with Retry-After, and the
+        # connection to the client stays usable. Any other database error is a bug: 500.
+        reason = unavailability(exc)
+        if reason is None:
+            return await unexpected(request, exc)
+        log.warning("database unavailable", extra={"fields": {"error": type(exc).__name__}})
+        settings = request.app.state.ctx.settings
+        return await domain_error(
+            request, DatabaseUnavailable(reason, retry_after=settings.unavailable_retry_after_seconds)
+        )
+
+    for kind in (DBAPIError, PoolTimeout, psycopg.Error):
+        app.add_exception_handler(kind, database_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -51,6 +51,7 @@ class PostgresServer:
     datadir: Path
     port: int
     process: subprocess.Popen[bytes]
+    command: list[str] = field(default_factory=list)  # how the server was started (see restart)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -60,6 +61,21 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: open sessions are ended) and keep its data: an outage."""
+        if self.process.poll() is None:
+            subprocess.run(
+                _as_server_user([_pg_bin("pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast", "-w"]),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            self.process.wait(timeout=30)
+
+    def resume(self) -> None:
+        """Start the server again on the same data directory and port after :meth:`halt`."""
+        self.process = _spawn(self.command, self.datadir.parent)
+        _wait_ready(self)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -118,20 +134,29 @@ def start_postgres(*, fsync: bool = False) -> PostgresServer:
         "-c",
         "full_page_writes=" + ("on" if fsync else "off"),
     ]
-    process = subprocess.Popen(
-        _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings]),
+    command = _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings])
+    server = PostgresServer(datadir=datadir, port=port, process=_spawn(command, base), command=command)
+    _wait_ready(server)
+    return server
+
+
+def _spawn(command: list[str], base: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
         stdout=subprocess.DEVNULL,
-        stderr=open(base / "server.log", "wb"),  # noqa: SIM115 - lives as long as the server
+        stderr=open(base / "server.log", "ab"),
     )
-    server = PostgresServer(datadir=datadir, port=port, process=process)
+
+
+def _wait_ready(server: PostgresServer) -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
             with psycopg.connect(server.url(), connect_timeout=2):
-                return server
+                return
         except psycopg.OperationalError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = (base / "server.log").read_text(errors="replace")
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                log = (server.datadir.parent / "server.log").read_text(errors="replace")
                 server.stop()
                 raise RuntimeError(f"PostgreSQL did not start:\n{log}") from None
             time.sleep(0.2)

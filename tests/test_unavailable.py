@@ -1,0 +1,149 @@
+"""A database that is down or read-only (a failover) answers 503 with Retry-After, never 500.
+
+Tried from outside: a served process on its own PostgreSQL server, which the test stops and starts
+again; and a database that refuses writes as a standby being promoted does.
+"""
+
+import datetime as dt
+import http.client
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from creditbank.config import Settings
+from creditbank.context import build_context
+from creditbank.db import create_engine
+from creditbank.main import create_app
+from tests.support.postgres import PostgresServer, start_postgres
+from tests.support.server import ServerProcess, prepare_database
+from tests.support.world import World, build_world
+
+pytestmark = pytest.mark.slow
+PROBLEM = "application/problem+json"
+
+
+def _outcome(world: World, reference: str) -> dict[str, Any]:
+    return {
+        "learner_id": world.learners[0],
+        "reference": reference,
+        "outcome_type": "training_course",
+        "title": "停机测试课程",
+        "achieved_on": (dt.date.today() - dt.timedelta(days=1)).isoformat(),
+        "hours": 32,
+    }
+
+
+def _assert_unavailable(response: Any) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert int(response.headers["retry-after"]) > 0
+    body = response.json()
+    assert body["type"] == "https://creditbank.example/problems/database-unavailable"
+    assert body["status"] == 503
+
+
+@pytest.fixture(scope="module")
+def own_pg() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this module alone: the tests stop it."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_outage_answers_503_keeps_the_connection_and_recovers(own_pg: PostgresServer, tmp_path: Path) -> None:
+    url = prepare_database(own_pg, "outage", tmp_path)
+    world = build_world(url, tmp_path, n_institutions=1, n_learners=2)
+    world.ctx.engine.dispose()
+    _, token = world.institutions[0]
+    headers = {"Authorization": f"Bearer {token}"}
+    server = ServerProcess(url, tmp_path, publisher=False).start()
+    try:
+        http_client = httpx.Client(base_url=server.base_url, timeout=10, headers=headers)
+        first = http_client.post(
+            "/api/v1/outcomes", json=_outcome(world, "before"), headers={"Idempotency-Key": "before"}
+        )
+        assert first.status_code == 201, first.text
+
+        own_pg.halt()
+        # the same kept-alive connection answers every request of the outage
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        requests: list[tuple[str, str, str | None]] = [
+            ("POST", "/api/v1/outcomes", json.dumps(_outcome(world, "during"))),
+            ("GET", f"/api/v1/outcomes/{first.json()['id']}", None),
+            ("GET", "/logs", None),
+            ("GET", "/logs/default/checkpoint", None),
+        ]
+        sock = None
+        for method, path, body in requests:
+            conn.request(
+                method,
+                path,
+                body=body,
+                headers={**headers, "Idempotency-Key": "during", "Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            payload = response.read()
+            assert response.status == 503, (path, payload)
+            assert response.getheader("content-type") == PROBLEM
+            assert int(response.getheader("retry-after") or "0") > 0
+            assert response.getheader("connection") != "close"
+            sock = sock or conn.sock
+            assert conn.sock is sock, "the connection stays open"
+        conn.close()
+        _assert_unavailable(http_client.post("/api/v1/outcomes", json=_outcome(world, "during")))
+        ready = http_client.get("/readyz")
+        assert ready.status_code == 503
+        assert http_client.get("/healthz").status_code == 200
+
+        own_pg.resume()
+        deadline = time.monotonic() + 20
+        while True:
+            again = http_client.post(
+                "/api/v1/outcomes", json=_outcome(world, "during"), headers={"Idempotency-Key": "during"}
+            )
+            if again.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert again.status_code == 201, again.text
+        assert http_client.get("/readyz").status_code == 200
+        assert http_client.get(f"/api/v1/outcomes/{first.json()['id']}").status_code == 200
+    finally:
+        server.stop()
+        if own_pg.process.poll() is not None:
+            own_pg.resume()
+
+
+def test_read_only_database_answers_503_for_writes_and_serves_reads(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = prepare_database(pg_server, "read_only", tmp_path)
+    world = build_world(url, tmp_path, n_institutions=1, n_learners=2)
+    world.ctx.engine.dispose()
+    _, token = world.institutions[0]
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute("ALTER DATABASE read_only SET default_transaction_read_only = on")
+    engine = create_engine(url, pool_size=2)
+    settings = Settings(var_dir=tmp_path, database_url=url, background_publisher=False)
+    try:
+        with TestClient(
+            create_app(ctx=build_context(settings, engine=engine)), raise_server_exceptions=False
+        ) as client:
+            response = client.post(
+                "/api/v1/outcomes",
+                json=_outcome(world, "ro"),
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "ro"},
+            )
+            _assert_unavailable(response)
+            assert "read-only" in response.json()["detail"]
+            assert client.get("/logs").status_code == 200
+    finally:
+        engine.dispose()
