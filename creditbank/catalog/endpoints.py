@@ -5,14 +5,17 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from creditbank.auth.deps import AnyRole, InstitutionOnly, LearnerOrInstitution, Public
+from creditbank.auth.deps import AnyRole, InstitutionOnly, LearnerOnly, LearnerOrInstitution, Public
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
+from creditbank.catalog import consent as consents
 from creditbank.catalog import exchange
 from creditbank.catalog import service as catalog
-from creditbank.catalog.models import Conversion, TransferRequest
+from creditbank.catalog.models import Consent, Conversion, TransferRequest
 from creditbank.catalog.schemas import (
     AcceptCertificates,
+    ConsentCreate,
+    ConsentPublic,
     ConversionPublic,
     EquivalenceCreate,
     EquivalencePublic,
@@ -256,7 +259,11 @@ def accept_certificates(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Accept certificates a learner brings (verified like any outside verifier would) and convert
-    their lots into one of your programmes. The same lots convert once, at any school."""
+    their lots into one of your programmes. The same lots convert once, at any school.
+
+    Only the institution a certificate names as its destination may convert it (403
+    `not-the-destination`), and only with a consent the learner gave naming your institution and
+    every lot (403 `consent-required`); the conversion uses that consent up."""
     scope, key, stored = _idempotent(
         session, who, idempotency_key, "/api/v1/conversions", body.model_dump(mode="json")
     )
@@ -268,7 +275,57 @@ def accept_certificates(
         institution_id=who.subject or "",
         programme_id=body.programme_id,
         documents=body.certificates,
+        consent_id=body.consent_id,
     )
     payload = _conversion(accepted.conversion).model_dump(mode="json")
     idempotency.store(session, scope, key, 201, payload)
     return JSONResponse(payload, status_code=201)
+
+
+# --- the learner's consents -----------------------------------------------------------------------
+
+
+def consent_public(row: Consent) -> ConsentPublic:
+    return ConsentPublic.of(row, consents.state_of(row))
+
+
+@router.post("/consents", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic)
+def give_consent(
+    body: ConsentCreate, session: SessionDep, who: LearnerOnly, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """Consent that one institution may convert some of your credit lots (certificates you bring
+    to it, or a transfer your issuing institution asks for on your behalf). Revocable until used.
+    Needs an `Idempotency-Key`."""
+
+    def work() -> tuple[int, ConsentPublic]:
+        row = consents.give(
+            session,
+            who.subject or "",
+            destination_institution_id=body.destination_institution_id,
+            lot_ids=body.lot_ids,
+            given_via="api",
+        )
+        return status.HTTP_201_CREATED, consent_public(row)
+
+    return idempotent.post(
+        session, who, idempotency_key, "/api/v1/consents", body.model_dump(mode="json"), work
+    )
+
+
+@router.get("/consents", response_model=list[ConsentPublic])
+def list_consents(session: SessionDep, who: LearnerOnly) -> list[ConsentPublic]:
+    """Your consents, newest first, with their state (active, used, revoked)."""
+    return [consent_public(row) for row in consents.list_for_learner(session, who.subject or "")]
+
+
+@router.post("/consents/{consent_id}/revoke", response_model=ConsentPublic)
+def revoke_consent(
+    consent_id: str, session: SessionDep, who: LearnerOnly, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """Withdraw one of your consents before a conversion uses it (409 `consent-used` after).
+    Needs an `Idempotency-Key`."""
+
+    def work() -> tuple[int, ConsentPublic]:
+        return 200, consent_public(consents.revoke(session, who, consent_id))
+
+    return idempotent.post(session, who, idempotency_key, f"/api/v1/consents/{consent_id}/revoke", {}, work)

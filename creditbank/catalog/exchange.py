@@ -11,6 +11,12 @@ How an acceptance works (:func:`accept_certificates`, one transaction):
 4. The ledger converts the lots the plan uses. Its lot locks make "each lot once" a database
    fact: a second acceptance of the same lots, here or at another school, at the same moment or
    later, gets :class:`~creditbank.ledger.errors.LotAlreadyConverted` (409).
+
+Who may convert: only the institution a certificate names in ``creditTransfer.destinationInstitution``
+(anyone else gets :class:`NotTheDestination`, 403, before anything is planned or written), and only
+with the learner's consent (:mod:`creditbank.catalog.consent`): the learner's own transfer request,
+or a consent the learner gave naming this institution and the lots. The consent is locked before the
+plan and marked used by the conversion, in the same transaction.
 """
 
 import datetime as dt
@@ -22,8 +28,9 @@ from sqlmodel import Session, col, select
 
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
+from creditbank.catalog import consent as consents
 from creditbank.catalog import service as catalog
-from creditbank.catalog.models import Conversion, Programme, TransferRequest
+from creditbank.catalog.models import Consent, Conversion, Programme, TransferRequest
 from creditbank.context import AppContext
 from creditbank.credentials import issuance
 from creditbank.credentials.local_resolver import DatabaseResolver
@@ -32,6 +39,7 @@ from creditbank.credentials.verification import Report, verify_certificate
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from creditbank.ids import random_id
+from creditbank.institutions.service import institution_did
 from creditbank.ledger import service as ledger
 from creditbank.ledger.errors import LotAlreadyConverted, LotNotFound
 from creditbank.ledger.models import Lot, LotLock
@@ -61,9 +69,12 @@ class TransferClosed(Conflict):
     title = "This transfer was already decided"
 
 
-class ConsentRequired(ValidationFailed):
-    slug = "consent-required"
-    title = "An institution needs the learner's consent to transfer their credits"
+ConsentRequired = consents.ConsentRequired
+
+
+class NotTheDestination(Forbidden):
+    slug = "not-the-destination"
+    title = "Only the institution the learner sent the credits to may accept or convert them"
 
 
 @dataclass
@@ -86,6 +97,46 @@ def _lot_ids_of(document: dict[str, Any]) -> list[str]:
             if isinstance(inner, dict):
                 found += _lot_ids_of(inner)
     return list(dict.fromkeys(found))
+
+
+def _destinations_of(document: dict[str, Any]) -> list[str | None]:
+    """The ``destinationInstitution`` of each ``creditTransfer`` object of a (lot or CLR) certificate
+    (``None`` where one names no destination)."""
+    subject = document.get("credentialSubject")
+    found: list[str | None] = []
+    if isinstance(subject, dict):
+        transfer = subject.get("creditTransfer")
+        if isinstance(transfer, dict):
+            named = transfer.get("destinationInstitution")
+            found.append(str(named) if named else None)
+        for inner in subject.get("verifiableCredential", []) or []:
+            if isinstance(inner, dict):
+                found += _destinations_of(inner)
+    return found
+
+
+def check_destination(ctx: AppContext, documents: Sequence[dict[str, Any]], institution_id: str) -> None:
+    """Refuse certificates addressed to another institution.
+
+    Raises:
+        NotTheDestination: a certificate names a destination that is not ``institution_id``.
+    """
+    mine = institution_did(ctx.settings.base_url, institution_id)
+    for doc in documents:
+        for named in _destinations_of(doc):
+            if named is not None and named != mine:
+                raise NotTheDestination(
+                    f"certificate {doc.get('id', '?')} is addressed to {named}, not to this institution"
+                )
+
+
+def _learner_of(session: Session, lot_ids: Sequence[str]) -> str:
+    owners = set(session.exec(select(Lot.learner_id).where(col(Lot.id).in_(list(lot_ids)))).all())
+    if not owners:
+        raise LotNotFound(f"no lot {lot_ids[0]}")
+    if len(owners) != 1:
+        raise NothingToConvert("the certificates are for more than one learner")
+    return owners.pop()
 
 
 def lot_facts(session: Session, lot_ids: Sequence[str]) -> tuple[list[Lot], list[LotFacts]]:
@@ -153,13 +204,21 @@ def accept_certificates(
     programme_id: str,
     documents: Sequence[dict[str, Any]],
     transfer_id: str | None = None,
+    transfer_consent: Consent | None = None,
+    consent_id: str | None = None,
     today: dt.date | None = None,
 ) -> Accepted:
     """Verify certificates and convert the lots they vouch for into a programme of this institution.
 
+    For a transfer's acceptance, ``transfer_id`` and its locked consent (``transfer_consent``) are
+    given; for certificates brought to the school, the learner's consent naming this institution
+    and the lots is looked up (``consent_id``, or any that fits) and locked here.
+
     Raises:
         ProgrammeNotFound: the programme is not this institution's.
         CertificateRejected: a certificate failed a check (the report is in the problem).
+        NotTheDestination: a certificate is addressed to another institution.
+        ConsentRequired: the learner did not consent to this institution converting these lots.
         NothingToConvert: the rules use none of the lots (the reasons are in the problem).
         LotAlreadyConverted: a lot was converted before (here or elsewhere), or concurrently.
     """
@@ -177,10 +236,19 @@ def accept_certificates(
                 + "; ".join(f"{c.name}: {c.detail}" for c in failed),
                 report=report.to_json(),
             )
+    check_destination(ctx, documents, institution_id)
     lot_ids = list(dict.fromkeys(i for doc in documents for i in _lot_ids_of(doc)))
     if not lot_ids:
         raise NothingToConvert("the certificates name no credit lots")
-    lots, plan = plan_conversion(session, ctx, programme, lot_ids, today)
+    learner_id = _learner_of(session, lot_ids)
+    # the consent rows are locked before the plan reads the lot locks: a concurrent conversion
+    # with the same consent has committed (and its lot locks are seen) when this one goes on
+    candidates = (
+        []
+        if transfer_id is not None
+        else consents.lock_candidates(session, learner_id, institution_id, consent_id)
+    )
+    _, plan = plan_conversion(session, ctx, programme, lot_ids, today)
     already = [f for f in plan.skipped if f.reason == "already_converted"]
     if already and not plan.items:
         raise LotAlreadyConverted(
@@ -192,10 +260,18 @@ def accept_certificates(
             "the rules convert none of these lots: " + "; ".join(s.explanation.en for s in plan.skipped),
             skipped=[s.model_dump(mode="json") for s in plan.skipped],
         )
-    learner_ids = {lot.learner_id for lot in lots if lot.id in used}
-    if len(learner_ids) != 1:
-        raise NothingToConvert("the certificates are for more than one learner")
-    learner_id = learner_ids.pop()
+    if transfer_id is not None:
+        consent = consents.check_for_transfer(
+            transfer_consent, transfer_id, learner_id, institution_id, lot_ids
+        )
+    else:
+        consent = consents.choose_for_conversion(
+            candidates,
+            learner_id=learner_id,
+            institution_id=institution_id,
+            lot_ids=lot_ids,
+            consent_id=consent_id,
+        )
     conversion_id = random_id("cnv")
     credential_ids = [str(doc.get("id", "")) for doc in documents]
     tx = ledger.convert_lots(
@@ -230,9 +306,11 @@ def accept_certificates(
         credits=plan.total_credits,
         plan=plan.model_dump(mode="json"),
         ledger_tx_id=tx.id,
+        consent_id=consent.id,
     )
     session.add(conversion)
     session.flush()
+    consents.mark_used(session, consent, conversion_id)
     return Accepted(conversion=conversion, plan=plan, reports=reports)
 
 
@@ -250,13 +328,19 @@ def request_transfer(
     """A learner (for their own lots) or an issuing institution (with the learner's consent) asks
     to move lots to a destination programme; the issuers' certificates are issued at once.
 
+    The learner's own request is the consent and is recorded as one, bound to the transfer. An
+    institution cites (``learner_consent``) the id of a consent the learner gave naming the
+    destination and every lot; it is bound to the transfer.
+
     Raises:
         Forbidden, ConsentRequired, ProgrammeNotFound, and what certificate issuance raises.
     """
     if who.role is Role.learner and who.subject != learner_id:
         raise Forbidden("a learner may transfer only their own credits")
     if who.role is Role.institution and not learner_consent:
-        raise ConsentRequired("send learner_consent: a reference to the learner's signed consent")
+        raise ConsentRequired(
+            "send learner_consent: the id of the consent the learner gave for this destination and these lots"
+        )
     programme = catalog.get_programme(session, programme_id)
     if programme.institution_id != destination_institution_id:
         raise catalog.ProgrammeNotFound(f"no programme {programme_id} at {destination_institution_id}")
@@ -265,24 +349,44 @@ def request_transfer(
         raise LotNotFound("every lot must exist and be the learner's")
     if who.role is Role.institution and any(lot.issuer_id != who.subject for lot in lots):
         raise Forbidden("an institution may transfer only lots it issued")
+    transfer_id = random_id("trf")
+    unique_lots = list(dict.fromkeys(lot_ids))
+    if who.role is Role.institution:
+        consent = consents.bind_to_transfer(
+            session,
+            learner_consent or "",
+            learner_id=learner_id,
+            institution_id=destination_institution_id,
+            lot_ids=unique_lots,
+            transfer_id=transfer_id,
+        )
+    else:
+        consent = consents.give(
+            session,
+            learner_id,
+            destination_institution_id=destination_institution_id,
+            lot_ids=unique_lots,
+            given_via="transfer",
+            transfer_id=transfer_id,
+        )
     certificates: list[dict[str, Any]] = []
     ids: list[str] = []
-    for lot_id in dict.fromkeys(lot_ids):
+    for lot_id in unique_lots:
         issued = issuance.issue_lot_certificate(
             session, ctx, lot_id=lot_id, destination_institution_id=destination_institution_id
         )
         certificates.append(issued.credential)
         ids.append(issued.certificate.id)
     transfer = TransferRequest(
-        id=random_id("trf"),
+        id=transfer_id,
         learner_id=learner_id,
         destination_institution_id=destination_institution_id,
         programme_id=programme_id,
-        lot_ids=list(dict.fromkeys(lot_ids)),
+        lot_ids=unique_lots,
         certificate_ids=ids,
         requested_by_role=who.role.value,
         requested_by=who.subject,
-        learner_consent=learner_consent,
+        learner_consent=consent.id,
     )
     session.add(transfer)
     session.flush()
@@ -295,6 +399,21 @@ def get_transfer(session: Session, transfer_id: str) -> TransferRequest:
     if row is None:
         raise TransferNotFound(f"no transfer {transfer_id}")
     return row
+
+
+def _locked_transfer(session: Session, transfer_id: str) -> TransferRequest:
+    """Raises: TransferNotFound."""
+    stmt = select(TransferRequest).where(col(TransferRequest.id) == transfer_id).with_for_update()
+    row = session.exec(stmt.execution_options(populate_existing=True)).first()
+    if row is None:
+        raise TransferNotFound(f"no transfer {transfer_id}")
+    return row
+
+
+def _consent_id(transfer: TransferRequest) -> str | None:
+    """The consent a transfer carries (older transfers kept a free-text reference instead)."""
+    ref = transfer.learner_consent
+    return ref if ref is not None and ref.startswith("cns_") else None
 
 
 def authorise_transfer(session: Session, who: Principal, transfer: TransferRequest) -> None:
@@ -323,13 +442,29 @@ def transfer_documents(session: Session, transfer: TransferRequest) -> list[dict
 def accept_transfer(session: Session, ctx: AppContext, who: Principal, transfer_id: str) -> Accepted:
     """The destination accepts a transfer addressed to it (verify, plan, convert).
 
-    Raises: TransferNotFound, TransferClosed, and what :func:`accept_certificates` raises.
+    The transfer row is locked first (concurrent acceptances queue, and all but the first find it
+    decided), then its consent.
+
+    Raises: TransferNotFound, NotTheDestination, TransferClosed, ConsentRequired, and what
+    :func:`accept_certificates` raises.
     """
-    transfer = get_transfer(session, transfer_id)
-    if who.subject != transfer.destination_institution_id:
-        raise TransferNotFound(f"no incoming transfer {transfer_id}")
+    transfer = _locked_transfer(session, transfer_id)
+    if who.role is not Role.institution or who.subject != transfer.destination_institution_id:
+        raise NotTheDestination(f"transfer {transfer_id} is addressed to another institution")
     if transfer.status != "issued":
         raise TransferClosed(f"transfer {transfer_id} is {transfer.status}")
+    consent = consents.lock_for_transfer(session, _consent_id(transfer), transfer.id)
+    if consent is None and transfer.requested_by_role == Role.learner.value:
+        # a learner's transfer from before consents were recorded: the request was the consent
+        consent = consents.give(
+            session,
+            transfer.learner_id,
+            destination_institution_id=transfer.destination_institution_id,
+            lot_ids=transfer.lot_ids,
+            given_via="transfer",
+            transfer_id=transfer.id,
+        )
+        transfer.learner_consent = consent.id
     accepted = accept_certificates(
         session,
         ctx,
@@ -337,6 +472,7 @@ def accept_transfer(session: Session, ctx: AppContext, who: Principal, transfer_
         programme_id=transfer.programme_id,
         documents=transfer_documents(session, transfer),
         transfer_id=transfer.id,
+        transfer_consent=consent,
     )
     transfer.status = "accepted"
     transfer.conversion_id = accepted.conversion.id
@@ -347,10 +483,10 @@ def accept_transfer(session: Session, ctx: AppContext, who: Principal, transfer_
 
 
 def reject_transfer(session: Session, who: Principal, transfer_id: str, reason: str) -> TransferRequest:
-    """Raises: TransferNotFound, TransferClosed."""
-    transfer = get_transfer(session, transfer_id)
-    if who.subject != transfer.destination_institution_id:
-        raise TransferNotFound(f"no incoming transfer {transfer_id}")
+    """Raises: TransferNotFound, NotTheDestination, TransferClosed."""
+    transfer = _locked_transfer(session, transfer_id)
+    if who.role is not Role.institution or who.subject != transfer.destination_institution_id:
+        raise NotTheDestination(f"transfer {transfer_id} is addressed to another institution")
     if transfer.status != "issued":
         raise TransferClosed(f"transfer {transfer_id} is {transfer.status}")
     transfer.status = "rejected"

@@ -121,4 +121,42 @@ class Conversion(SQLModel, table=True):
     credits: Decimal = Field(sa_type=CreditAmount, description="credits counted towards the programme")
     plan: dict[str, Any] = Field(sa_type=JSON, description="items and skipped lots, with explanations")
     ledger_tx_id: str = Field(sa_column_args=[ForeignKey("ledger_transactions.id")], max_length=40)
+    consent_id: str | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("learner_consents.id")],
+        max_length=40,
+        description="the learner's consent this conversion used",
+    )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Consent(SQLModel, table=True):
+    """A learner's consent that one destination institution may convert named credit lots.
+
+    A learner's own transfer request records one (``given_via = 'transfer'``, bound to that
+    transfer); a learner gives one through the API or the archive page for certificates brought to
+    a school, or for a transfer the issuing institution asks for (which then binds it). It can be
+    revoked until it is used; a conversion uses it once.
+    """
+
+    __tablename__ = "learner_consents"
+    __table_args__ = (
+        CheckConstraint("given_via IN ('api', 'archive', 'transfer')", name="given_via"),
+        CheckConstraint("revoked_at IS NULL OR used_at IS NULL", name="revoked_or_used"),
+        CheckConstraint("used_at IS NULL OR conversion_id IS NOT NULL", name="used_has_conversion"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40, description="cns_...")
+    learner_id: str = Field(sa_column_args=[ForeignKey("learners.id")], max_length=40, index=True)
+    destination_institution_id: str = Field(
+        sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True
+    )
+    lot_ids: list[str] = Field(sa_type=JSON, description="the credit lots the destination may convert")
+    given_via: str = Field(sa_type=String(12), max_length=12)
+    transfer_id: str | None = Field(
+        default=None, max_length=40, description="the transfer this consent is bound to, if any"
+    )
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    conversion_id: str | None = Field(default=None, max_length=40, description="the conversion that used it")

@@ -1,6 +1,6 @@
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,8 +76,11 @@ class TransferCreate(BaseModel):
     learner_consent: str | None = Field(
         None,
         min_length=4,
-        max_length=300,
-        description="required when an institution asks: the consent reference",
+        max_length=40,
+        description=(
+            "required when an institution asks: the id (cns_...) of the consent the learner gave "
+            "naming the destination and every lot"
+        ),
     )
 
 
@@ -104,6 +107,15 @@ class AcceptCertificates(BaseModel):
 
     programme_id: str = Field(min_length=1, max_length=40, description="your programme to convert into")
     certificates: list[dict[str, Any]] = Field(min_length=1, max_length=50, description="signed certificates")
+    consent_id: str | None = Field(
+        None,
+        min_length=4,
+        max_length=40,
+        description=(
+            "the learner's consent (cns_...) naming your institution and every lot; "
+            "when omitted, an unused one that fits is used"
+        ),
+    )
 
 
 class RejectTransfer(BaseModel):
@@ -121,4 +133,36 @@ class ConversionPublic(BaseModel):
     credits: Decimal = Field(description="credits counted towards the programme")
     plan: dict[str, Any] = Field(description="converted items and skipped lots, each with its explanation")
     ledger_tx_id: str
+    consent_id: str | None = Field(description="the learner's consent the conversion used")
     created_at: dt.datetime
+
+
+class ConsentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    destination_institution_id: str = Field(
+        min_length=1, max_length=40, description="the institution that may convert the lots"
+    )
+    lot_ids: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        min_length=1, max_length=50, description="your credit lots it may convert"
+    )
+
+
+class ConsentPublic(BaseModel):
+    id: str = Field(description="the consent's id (cns_...)")
+    learner_id: str
+    destination_institution_id: str = Field(description="the institution that may convert the lots")
+    lot_ids: list[str] = Field(description="the credit lots it may convert")
+    given_via: Literal["api", "archive", "transfer"] = Field(
+        description="how the learner gave it: the API, the archive page, or their own transfer request"
+    )
+    transfer_id: str | None = Field(description="the transfer it is bound to, if any")
+    state: Literal["active", "used", "revoked"] = Field(description="active until used or revoked")
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+    used_at: dt.datetime | None
+    conversion_id: str | None = Field(description="the conversion that used it")
+
+    @classmethod
+    def of(cls, row: Any, state: str) -> "ConsentPublic":
+        return cls.model_validate({**row.model_dump(), "state": state})

@@ -31,6 +31,8 @@ from sqlmodel import Session, col, select
 
 from creditbank.auth import service as tokens
 from creditbank.auth.models import ApiToken, Role
+from creditbank.catalog import consent as consents
+from creditbank.catalog.schemas import ConsentPublic
 from creditbank.credentials import service as credentials
 from creditbank.credentials.models import Certificate
 from creditbank.credentials.schemas import CertificatePublic
@@ -128,6 +130,9 @@ class Archive(BaseModel):
     conversions: list[ConversionPublic]
     certificates: list[CertificatePublic] = Field(
         description="transfer certificates issued for the learner, newest first"
+    )
+    consents: list[ConsentPublic] = Field(
+        description="the learner's consents: which institution may convert which lots, newest first"
     )
     ledger: list[LedgerEntryRef] = Field(description="every journal entry of the learner, oldest first")
 
@@ -287,6 +292,10 @@ def build_archive(session: Session, master_key: bytes, learner: Learner) -> Arch
         total_converted=ledger.credits(sum((b.converted for b in lines), Decimal(0))),
         conversions=conversions,
         certificates=certificates_of(session, learner.id),
+        consents=[
+            ConsentPublic.of(row, consents.state_of(row))
+            for row in consents.list_for_learner(session, learner.id)
+        ],
         ledger=[_entry(tx) for tx in history],
     )
 

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from creditbank.auth.deps import SESSION_COOKIE, InstitutionOnly, LearnerOnly, Public, ReviewerOrAdmin
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal, authenticate
+from creditbank.catalog import consent as consents
 from creditbank.catalog import exchange
 from creditbank.catalog import service as catalog
 from creditbank.context import AppContext
@@ -55,7 +56,7 @@ router = APIRouter(tags=["web pages"])
 SEEN_COOKIE = "cb_seen"
 MAX_CERTIFICATE_BYTES = 2 * 1024 * 1024
 UPLOAD_CHUNK_ROWS = 200
-DONE_MESSAGES = ("certificate", "transfer", "correction")
+DONE_MESSAGES = ("certificate", "transfer", "correction", "consent", "consent_revoked")
 T = TypeVar("T")
 
 CsrfField = Annotated[str, Form(description="the page's CSRF token (for cookie sessions)")]
@@ -388,6 +389,59 @@ def request_transfer(
         work,
         back="/archive#transfer",
         then=lambda done: "/archive?done=transfer#transfers",
+    )
+
+
+@router.post("/archive/consents", response_class=HTMLResponse)
+def give_consent(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: LearnerOnly,
+    lot_ids: Annotated[list[str] | None, Form(description="credit lots the school may convert")] = None,
+    institution_id: Annotated[str, Form(description="the school that may convert them", max_length=40)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Consent that one school may convert the chosen credit lots (certificates you bring to it, or
+    a transfer your issuing institution asks for); revocable until a conversion uses it."""
+    check_csrf(request, ctx, csrf)
+    chosen = [lot.strip() for lot in (lot_ids or []) if lot.strip()]
+    return _submit(
+        request,
+        ctx,
+        who,
+        session,
+        lambda: consents.give(
+            session,
+            who.subject or "",
+            destination_institution_id=institution_id.strip(),
+            lot_ids=chosen,
+            given_via="archive",
+        ),
+        back="/archive#consent",
+        then=lambda done: f"/archive?done=consent#consent-{done.id}",
+    )
+
+
+@router.post("/archive/consents/revoke", response_class=HTMLResponse)
+def revoke_consent(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: LearnerOnly,
+    consent_id: Annotated[str, Form(description="one of your consents", max_length=40)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Withdraw a consent that no conversion has used yet."""
+    check_csrf(request, ctx, csrf)
+    return _submit(
+        request,
+        ctx,
+        who,
+        session,
+        lambda: consents.revoke(session, who, consent_id.strip()),
+        back="/archive#consents",
+        then=lambda done: f"/archive?done=consent_revoked#consent-{done.id}",
     )
 
 

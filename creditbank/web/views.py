@@ -220,6 +220,7 @@ def archive_page(session: Session, ctx: AppContext, learner_id: str) -> ArchiveP
             *(c.institution_id for c in built.conversions),
             *(c.row.issuer_owner_id for c in certs),
             *(c.row.destination_institution_id for c in certs),
+            *(c.destination_institution_id for c in built.consents),
             *session.exec(
                 select(TransferRequest.destination_institution_id).where(
                     col(TransferRequest.learner_id) == learner_id

@@ -1,4 +1,5 @@
-"""Twenty acceptances of the same certificate at once, at two schools: exactly one converts."""
+"""Twenty acceptances of a transfer at once at its destination B convert exactly once, while a
+second school C, holding the same certificates, tries to take them at the same moment and always fails."""
 
 import datetime as dt
 import time
@@ -19,7 +20,9 @@ from tests.support.world import build_world
 pytestmark = pytest.mark.slow
 
 
-def test_twenty_concurrent_acceptances_convert_once(pg_server: PostgresServer, tmp_path: Path) -> None:
+def test_twenty_concurrent_acceptances_at_the_destination_convert_once(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
     url = prepare_database(pg_server, "acceptance_race", tmp_path)
     world = build_world(url, tmp_path, n_institutions=3, n_learners=1)
     (_, source_token), (school_b, token_b), (school_c, token_c) = world.institutions
@@ -72,27 +75,49 @@ def test_twenty_concurrent_acceptances_convert_once(pg_server: PostgresServer, t
         )
         assert transfer.status_code == 201, transfer.text
         certificates = transfer.json()["certificates"]
+        transfer_id = transfer.json()["id"]
 
-        def accept(n: int) -> int:
-            school, token = ((school_b, token_b), (school_c, token_c))[n % 2]
+        def attempt(n: int) -> tuple[str, int, str]:
+            """Even n: B accepts the transfer. Odd n: C tries its accept route or /conversions."""
             with httpx.Client(base_url=server.base_url, timeout=60) as client:
-                r = client.post(
-                    "/api/v1/conversions",
-                    json={"programme_id": programmes[school], "certificates": certificates},
-                    headers=auth(token, f"accept-{n}"),
-                )
-            assert r.status_code in (201, 409), r.text
-            return r.status_code
+                if n % 2 == 0:
+                    r = client.post(
+                        f"/api/v1/transfers/{transfer_id}/accept", headers=auth(token_b, f"b-{n}")
+                    )
+                    who = "B"
+                elif n % 4 == 1:
+                    r = client.post(
+                        f"/api/v1/transfers/{transfer_id}/accept", headers=auth(token_c, f"c-{n}")
+                    )
+                    who = "C"
+                else:
+                    r = client.post(
+                        "/api/v1/conversions",
+                        json={"programme_id": programmes[school_c], "certificates": certificates},
+                        headers=auth(token_c, f"c-{n}"),
+                    )
+                    who = "C"
+            kind = r.json().get("type", "").rsplit("/", 1)[-1] if r.status_code >= 400 else ""
+            return who, r.status_code, kind
 
         with ThreadPoolExecutor(20) as pool:
-            codes = list(pool.map(accept, range(20)))
-        assert codes.count(201) == 1, codes
-        assert codes.count(409) == 19
+            results = list(pool.map(attempt, range(40)))
+        at_b = [(code, kind) for who, code, kind in results if who == "B"]
+        at_c = [(code, kind) for who, code, kind in results if who == "C"]
+        assert len(at_b) == 20 and len(at_c) == 20
+        assert [code for code, _ in at_b].count(200) == 1, at_b
+        assert all(
+            kind in ("transfer-closed", "lot-already-converted") for code, kind in at_b if code != 200
+        ), at_b
+        assert all(code == 403 and kind == "not-the-destination" for code, kind in at_c), at_c
         with world.ctx.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM conversions")).scalar_one() == 1
             assert conn.execute(text("SELECT count(*) FROM ledger_lot_locks")).scalar_one() == 1
+            assert conn.execute(text("SELECT institution_id FROM conversions")).scalar_one() == school_b
             kinds = [k for (k,) in conn.execute(text("SELECT kind FROM ledger_transactions ORDER BY seq"))]
             assert kinds.count("conversion") == 1
+            used = conn.execute(text("SELECT count(*) FROM learner_consents WHERE used_at IS NOT NULL"))
+            assert used.scalar_one() == 1
         http.close()
     finally:
         server.stop()

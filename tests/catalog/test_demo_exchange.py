@@ -22,6 +22,15 @@ def test_demo_exchange_is_idempotent_and_verifiable(ctx: AppContext, db: Connect
     assert (
         db.execute(text("SELECT count(*) FROM transfer_requests WHERE status = 'accepted'")).scalar_one() == 1
     )
+    # the converted transfer carries the learner's consent, used by that conversion
+    consent = db.execute(
+        text(
+            "SELECT c.given_via, c.used_at IS NOT NULL, c.learner_id = v.learner_id "
+            "FROM conversions v JOIN learner_consents c ON c.id = v.consent_id "
+            "AND c.conversion_id = v.id AND c.transfer_id = v.transfer_id"
+        )
+    ).one()
+    assert tuple(consent) == ("transfer", True, True)
     assert (
         db.execute(
             text("SELECT count(*) FROM credential_certificates WHERE revoked_at IS NOT NULL")

@@ -60,15 +60,22 @@ class TestTransfer:
         again = s.post(f"/api/v1/transfers/{transfer['id']}/accept", {}, s.dest_headers, "a2")
         assert again.status_code == 409
         assert again.json()["type"].endswith("/transfer-closed")
-        # the same certificates at another school: the ledger converts each lot once
-        elsewhere = s.post(
+        # the same certificates again at the destination: the ledger converts each lot once
+        consent = s.post(
+            "/api/v1/consents",
+            {"destination_institution_id": s.dest, "lot_ids": s.lots},
+            s.learner_headers,
+            "consent-again",
+        )
+        assert consent.status_code == 201, consent.text
+        again_here = s.post(
             "/api/v1/conversions",
-            {"programme_id": s.other_programme, "certificates": transfer["certificates"]},
-            s.other_headers,
+            {"programme_id": s.programme, "certificates": transfer["certificates"]},
+            s.dest_headers,
             "c1",
         )
-        assert elsewhere.status_code == 409, elsewhere.text
-        assert elsewhere.json()["type"].endswith("/lot-already-converted")
+        assert again_here.status_code == 409, again_here.text
+        assert again_here.json()["type"].endswith("/lot-already-converted")
 
     def test_tampered_certificate_is_rejected(
         self, client: TestClient, auth: Tokens, ctx: AppContext
@@ -99,19 +106,27 @@ class TestTransfer:
             "destination_institution_id": s.dest,
             "programme_id": s.programme,
         }
-        assert (
-            s.post("/api/v1/transfers", body, s.source_headers, "n")
-            .json()["type"]
-            .endswith("/consent-required")
-        )
-        ok = s.post(
+        missing = s.post("/api/v1/transfers", body, s.source_headers, "n")
+        assert missing.status_code == 403, missing.text
+        assert missing.json()["type"].endswith("/consent-required")
+        # a free-text reference is not a consent the learner gave
+        claimed = s.post(
             "/api/v1/transfers", {**body, "learner_consent": "consent form 2026-118"}, s.source_headers, "y"
         )
-        assert ok.status_code == 201, ok.text
+        assert claimed.status_code == 403, claimed.text
+        assert claimed.json()["type"].endswith("/consent-required")
+        given = s.post(
+            "/api/v1/consents",
+            {"destination_institution_id": s.dest, "lot_ids": s.lots},
+            s.learner_headers,
+            "consent",
+        ).json()
         not_issuer = s.post(
-            "/api/v1/transfers", {**body, "learner_consent": "consent x"}, s.other_headers, "z"
+            "/api/v1/transfers", {**body, "learner_consent": given["id"]}, s.other_headers, "z"
         )
         assert not_issuer.status_code == 403
+        ok = s.post("/api/v1/transfers", {**body, "learner_consent": given["id"]}, s.source_headers, "ok")
+        assert ok.status_code == 201, ok.text
 
     def test_other_learner_cannot_transfer(self, client: TestClient, auth: Tokens, ctx: AppContext) -> None:
         s = build(client, auth, ctx)

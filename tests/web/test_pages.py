@@ -306,7 +306,7 @@ class TestArchive:
         refused = stranger.post(
             "/console/transfers/accept", data={"csrf": other_csrf, "transfer_id": transfer_id}
         )
-        assert refused.status_code == 404  # not addressed to it
+        assert refused.status_code == 403  # not addressed to it
 
     def test_certificates_a_learner_brings_convert_once(self, scene: Scene) -> None:
         posted = scene.post(training("T-1"))
@@ -322,8 +322,23 @@ class TestArchive:
         school = _fresh(scene.ctx)
         school_csrf = scene.sign_in(Role.institution, scene.other_institution_id, client=school)
         form = {"csrf": school_csrf, "certificates": document, "programme_id": programme_id}
+        refused = school.post("/console/conversions", data=form)
+        assert refused.status_code == 403 and "consent" in refused.text  # the learner has not agreed
+        # the learner consents in the archive page: that school, that lot
+        lot_id = posted["recognition"]["lot_id"]
+        given = scene.client.post(
+            "/archive/consents",
+            data={"csrf": csrf, "lot_ids": [lot_id], "institution_id": scene.other_institution_id},
+            follow_redirects=False,
+        )
+        assert given.status_code == 303, given.text
+        archive = scene.client.get(given.headers["location"]).text
+        row = re.search(r'<tr id="consent-(cns_[^"]+)" data-state="active">', archive)
+        assert row and "授权已记录" in archive
         done = school.post("/console/conversions", data=form, follow_redirects=False)
         assert done.status_code == 303, done.text
+        used = scene.client.get("/archive").text
+        assert f'<tr id="consent-{row.group(1)}" data-state="used">' in used
         assert "已接收证书并完成转换 cnv_" in school.get(done.headers["location"]).text
         twice = school.post("/console/conversions", data=form)
         assert twice.status_code == 409
