@@ -31,6 +31,7 @@ from creditbank.auth.service import create_token  # noqa: E402
 from creditbank.credentials import dataintegrity, issuance  # noqa: E402
 from creditbank.credentials.verification import OfflineResolver, verify_certificate  # noqa: E402
 from creditbank.db import transaction  # noqa: E402
+from creditbank.ids import InstitutionId, LearnerId  # noqa: E402
 from creditbank.ledger import service as ledger  # noqa: E402
 from creditbank.main import create_app  # noqa: E402
 from creditbank.transparency import store  # noqa: E402
@@ -59,8 +60,8 @@ def main() -> None:
                 session,
                 [
                     ledger.Recognition(
-                        learner_id=world.learners[i % 20],
-                        issuer_id=issuer_id,
+                        learner_id=LearnerId(world.learners[i % 20]),
+                        issuer_id=InstitutionId(issuer_id),
                         credits=ledger.credits("2.5"),
                         category="non_degree_training",
                         level=3,

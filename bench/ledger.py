@@ -56,7 +56,7 @@ from creditbank.audit.verify import run_verify
 from creditbank.config import Settings
 from creditbank.context import AppContext, build_context
 from creditbank.db import create_engine, transaction, utcnow
-from creditbank.ids import random_id
+from creditbank.ids import InstitutionId, LearnerId, LotId, random_id
 from creditbank.ledger import service
 from creditbank.ledger.models import AccountKind, JournalTransaction, LotLock, TxKind
 from creditbank.main import GC_THRESHOLD, create_app
@@ -77,8 +77,8 @@ SERVICE_BUILD_BUDGET_S = 360.0  # --build auto: use the service if it can build 
 
 def _recognition(rnd: random.Random, learners: int, issuers: int) -> service.Recognition:
     return service.Recognition(
-        learner_id=f"lrn_{rnd.randrange(learners):07d}",
-        issuer_id=f"ins_{rnd.randrange(issuers):03d}",
+        learner_id=LearnerId(f"lrn_{rnd.randrange(learners):07d}"),
+        issuer_id=InstitutionId(f"ins_{rnd.randrange(issuers):03d}"),
         credits=Decimal(rnd.choice(["0.50", "1.00", "1.50", "2.00", "2.50", "3.00", "4.00", "6.00"])),
         category=rnd.choice(["vocational", "community", "degree", "mooc"]),
         level=rnd.randint(2, 6),
@@ -180,17 +180,25 @@ def _conversion_spec(
     for lot_id, credits in lots:
         postings.append(
             service.PostingSpec(
-                service.available_account(learner), AccountKind.learner_available, learner, -credits, lot_id
+                service.available_account(learner),
+                AccountKind.learner_available,
+                learner,
+                -credits,
+                LotId(lot_id),
             )
         )
         postings.append(
             service.PostingSpec(
-                service.converted_account(learner), AccountKind.learner_converted, learner, credits, lot_id
+                service.converted_account(learner),
+                AccountKind.learner_converted,
+                learner,
+                credits,
+                LotId(lot_id),
             )
         )
     spec = service.EntrySpec(
         kind=TxKind.conversion,
-        learner_id=learner,
+        learner_id=LearnerId(learner),
         postings=postings,
         details={"programme": programme, "institution": institution},
     )
@@ -210,7 +218,7 @@ def _reversal_spec(
     conversion = _conversion_spec(learner, lots, "-", "-")
     return service.EntrySpec(
         kind=TxKind.reversal,
-        learner_id=learner,
+        learner_id=LearnerId(learner),
         postings=[
             service.PostingSpec(p.account, p.kind, p.owner, -p.amount, p.lot_id) for p in conversion.postings
         ],

@@ -2,8 +2,8 @@
 
 How this works
 --------------
-Every leaf is the RFC 8785 JSON of one journal transaction, as
-:func:`creditbank.ledger.service.build_leaf` writes it::
+Every leaf is the RFC 8785 JSON of one journal transaction, in the format that
+:mod:`creditbank.ledger.leaf` defines (and the ledger writes with it)::
 
     {"v": 1, "log": "main", "seq": 7, "id": "jtx_...", "kind": "conversion", "time": "...Z",
      "postings": [{"account": "learner:lrn_x:available", "amount": "-2.50", "lot": "lot_..."}, ...],
@@ -28,43 +28,35 @@ The replay assumes that the log holds the whole history of the accounts and lots
 or one learner shard). Nothing here does I/O: :func:`replay` takes any iterable of leaf bytes.
 """
 
-import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
-import rfc8785
-
 from creditbank.audit.findings import Finding
-
-LEAF_VERSION: Final = 1
-KINDS: Final = frozenset({"recognition", "conversion", "reversal", "review_decision", "erasure", "note"})
+from creditbank.ledger.leaf import (
+    AMOUNT,
+    KINDS,
+    LEAF_VERSION,
+    LeafDecoder,
+    TxKind,
+    is_learner_account,
+    learner_of_account,
+)
 
 # Per-entry kind codes (a bytearray indexed by entry).
 _UNUSABLE, _RECOGNITION, _CONVERSION, _REVERSAL, _OTHER = 0, 1, 2, 3, 4
-_KIND_CODES: Final = {"recognition": _RECOGNITION, "conversion": _CONVERSION, "reversal": _REVERSAL}
+_KIND_CODES: Final = {
+    TxKind.recognition.value: _RECOGNITION,
+    TxKind.conversion.value: _CONVERSION,
+    TxKind.reversal.value: _REVERSAL,
+}
 
 # Lot states: a lot maps to the index of the conversion holding it, or to one of these.
 _FREE: Final = -1
 _REVOKED: Final = -2
 
-_AMOUNT = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]{2}")
-_ASTRAL = re.compile(rb"[\xf0-\xf7]")  # first byte of the UTF-8 form of a character beyond U+FFFF
-_MAX_SAFE_INTEGER = 2**53
 _ZERO = Decimal(0)
-_FAST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-class _LeafUnsafe(Exception):
-    """A number in the leaf that the fast canonical check cannot vouch for."""
-
-
-def _is_learner_account(account: str) -> bool:
-    return account.startswith("learner:") and (
-        account.endswith(":available") or account.endswith(":converted")
-    )
 
 
 def _negated(amount: str) -> str:
@@ -117,10 +109,7 @@ class Replay:
         self._lots: dict[str, int] = {}
         self._lot_learner: dict[str, str] = {}
         self._balances: dict[str, Decimal] = {}
-        self._unsafe_number = False
-        self._decoder = json.JSONDecoder(
-            parse_int=self._parse_int, parse_float=self._parse_float, parse_constant=self._refuse_constant
-        )
+        self._decoder = LeafDecoder()
 
     # --- reporting -----------------------------------------------------------------------------------------
 
@@ -149,47 +138,16 @@ class Replay:
 
     # --- parsing -------------------------------------------------------------------------------------------
 
-    def _parse_int(self, text: str) -> int:
-        value = int(text)
-        if not -_MAX_SAFE_INTEGER < value < _MAX_SAFE_INTEGER:
-            self._unsafe_number = True
-        return value
-
-    def _parse_float(self, text: str) -> float:
-        self._unsafe_number = True
-        return float(text)
-
-    @staticmethod
-    def _refuse_constant(text: str) -> Any:
-        raise ValueError(f"{text} is not JSON")
-
     def _load(self, leaf: bytes) -> Any:
-        """Parse a leaf: strict UTF-8 JSON, no NaN or Infinity; note numbers the fast canonical check
-        cannot vouch for (floats, integers beyond 2**53).
+        """Parse a leaf's JSON (see :meth:`LeafDecoder.load`).
 
         Raises:
             ValueError: not UTF-8, or not JSON.
         """
-        self._unsafe_number = False
-        return self._decoder.decode(leaf.decode("utf-8"))
+        return self._decoder.load(leaf)
 
     def _is_canonical(self, leaf: bytes, body: Any) -> bool:
-        """Whether ``leaf`` is the RFC 8785 form of ``body``.
-
-        Fast path: for JSON without floats, without integers beyond 2**53 and without characters beyond
-        U+FFFF, Python's sorted compact UTF-8 output is exactly RFC 8785's (same escapes, and code-point
-        order equals UTF-16 order below U+10000). Anything else goes through the ``rfc8785`` package.
-        """
-        if not self._unsafe_number and (leaf.isascii() or not _ASTRAL.search(leaf)):
-            try:
-                if _FAST_JSON.encode(body).encode("utf-8") == leaf:
-                    return True
-            except (ValueError, UnicodeEncodeError):
-                return False
-        try:
-            return bool(rfc8785.dumps(body) == leaf)
-        except (rfc8785.CanonicalizationError, ValueError, UnicodeEncodeError):
-            return False
+        return self._decoder.is_canonical(leaf, body)
 
     # --- the replay ----------------------------------------------------------------------------------------
 
@@ -281,7 +239,7 @@ class Replay:
         for position, posting in enumerate(postings):
             account, amount, lot = posting.get("account"), posting.get("amount"), posting.get("lot")
             shape.append((account, amount, lot))
-            if not isinstance(account, str) or not isinstance(amount, str) or not _AMOUNT.fullmatch(amount):
+            if not isinstance(account, str) or not isinstance(amount, str) or not AMOUNT.fullmatch(amount):
                 self._find(
                     "posting",
                     index,
@@ -293,11 +251,11 @@ class Replay:
             if not value:
                 self._find("posting", index, tx_id, f"posting {position} moves zero credits")
             total += value
-            learner_account = _is_learner_account(account)
+            learner_account = is_learner_account(account)
             if lot is not None:
                 if isinstance(lot, str):
                     if learner_account:
-                        lots[lot] = account[8 : account.rindex(":")]
+                        lots[lot] = learner_of_account(account)
                     else:
                         lots.setdefault(lot, None)
                 else:

@@ -35,6 +35,18 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from creditbank.db import CreditAmount, UTCDateTime, utcnow
+from creditbank.ledger.leaf import TxKind
+
+__all__ = [
+    "Account",
+    "AccountKind",
+    "IdempotencyRecord",
+    "JournalTransaction",
+    "Lot",
+    "LotLock",
+    "Posting",
+    "TxKind",
+]
 
 
 class AccountKind(StrEnum):
@@ -42,15 +54,6 @@ class AccountKind(StrEnum):
     learner_converted = "learner_converted"
     issuer = "issuer"
     programme = "programme"
-
-
-class TxKind(StrEnum):
-    recognition = "recognition"
-    conversion = "conversion"
-    reversal = "reversal"
-    review_decision = "review_decision"
-    erasure = "erasure"
-    note = "note"
 
 
 class Account(SQLModel, table=True):

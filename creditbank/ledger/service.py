@@ -7,7 +7,8 @@ How this works (one call of :func:`append`, inside the caller's transaction):
    compute the new balances and refuse any learner account going negative.
 3. Check and take lot locks for conversions (the table's primary key is the backstop).
 4. Lock the log's counter row last, assign gapless sequence numbers, build each entry's leaf
-   (RFC 8785 JSON), append the leaves to the Merkle tree, and insert journal rows, postings, lots.
+   (RFC 8785 JSON, in the format of :mod:`creditbank.ledger.leaf`), append the leaves to the Merkle
+   tree, and insert journal rows, postings, lots.
 
 Everything commits or rolls back with the caller's transaction, so an acknowledged posting is in
 the journal, in the tree and in the balances, or nowhere.
@@ -29,7 +30,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from creditbank import canonical
 from creditbank.db import (
     WriteBehind,
     construct,
@@ -39,7 +39,8 @@ from creditbank.db import (
     translated_errors,
     utcnow,
 )
-from creditbank.ids import random_id
+from creditbank.ids import InstitutionId, LearnerId, LogId, LotId, random_id
+from creditbank.ledger import leaf as leaf_format
 from creditbank.ledger.errors import (
     AlreadyReversed,
     CannotReverseReversal,
@@ -50,11 +51,18 @@ from creditbank.ledger.errors import (
     TransactionNotFound,
     UnbalancedTransaction,
 )
-from creditbank.ledger.models import Account, AccountKind, JournalTransaction, Lot, LotLock, Posting, TxKind
+from creditbank.ledger.leaf import (
+    AccountId,
+    TransactionId,
+    TxKind,
+    available_account,
+    converted_account,
+    issuer_account,
+)
+from creditbank.ledger.models import Account, AccountKind, JournalTransaction, Lot, LotLock, Posting
 from creditbank.transparency import merkle, store
 
 CENT = Decimal("0.01")
-LEAF_VERSION = 1
 
 
 def credits(value: Decimal | int | str) -> Decimal:
@@ -67,25 +75,16 @@ def credits(value: Decimal | int | str) -> Decimal:
     return amount.quantize(CENT)
 
 
-def available_account(learner_id: str) -> str:
-    return f"learner:{learner_id}:available"
-
-
-def converted_account(learner_id: str) -> str:
-    return f"learner:{learner_id}:converted"
-
-
-def issuer_account(institution_id: str) -> str:
-    return f"issuer:{institution_id}"
+__all__ = ["available_account", "converted_account", "issuer_account"]  # the account names, re-exported
 
 
 @dataclass(frozen=True)
 class PostingSpec:
-    account: str
+    account: AccountId
     kind: AccountKind
     owner: str
     amount: Decimal
-    lot_id: str | None = None
+    lot_id: LotId | None = None
 
 
 @dataclass
@@ -94,56 +93,54 @@ class EntrySpec:
 
     kind: TxKind
     postings: list[PostingSpec]
-    learner_id: str | None = None
+    learner_id: LearnerId | None = None
     new_lots: list[Lot] = field(default_factory=list)
     lock_lots: list[LotLock] = field(default_factory=list)
     unlock_lots: list[str] = field(default_factory=list)
     reverses: JournalTransaction | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    tx_id: str = field(default_factory=lambda: random_id("jtx"))
+    tx_id: TransactionId = field(default_factory=lambda: TransactionId(random_id("jtx")))
 
 
 @functools.lru_cache(maxsize=4)  # one append stamps all its entries with one time
 def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return leaf_format.format_time(moment)
+
+
+def _new_lot(lot: Lot) -> leaf_format.NewLot:
+    return leaf_format.NewLot(
+        id=LotId(lot.id),
+        learner=LearnerId(lot.learner_id),
+        issuer=InstitutionId(lot.issuer_id),
+        credits=lot.credits,
+        category=lot.category,
+        level=lot.level,
+        field=lot.field,
+        rule=leaf_format.RuleCitation(id=lot.rule_id, version=lot.rule_version, set_hash=lot.rule_set_hash),
+        expires=lot.expires_on,
+    )
 
 
 def build_leaf(log_id: str, seq: int, spec: EntrySpec, at: dt.datetime) -> bytes:
-    """The RFC 8785 canonical JSON of a journal entry: what the Merkle tree commits to."""
-    body: dict[str, Any] = {
-        "v": LEAF_VERSION,
-        "log": log_id,
-        "seq": seq,
-        "id": spec.tx_id,
-        "kind": spec.kind.value,
-        "time": _iso(at),
-        "postings": [
-            {"account": p.account, "amount": str(p.amount), **({"lot": p.lot_id} if p.lot_id else {})}
-            for p in spec.postings
-        ],
-    }
-    if spec.new_lots:
-        body["lots"] = [
-            {
-                "id": lot.id,
-                "learner": lot.learner_id,
-                "issuer": lot.issuer_id,
-                "credits": str(lot.credits),
-                "category": lot.category,
-                "level": lot.level,
-                "field": lot.field,
-                "rule": {"id": lot.rule_id, "version": lot.rule_version, "set_hash": lot.rule_set_hash},
-                **({"expires": lot.expires_on.isoformat()} if lot.expires_on else {}),
-            }
-            for lot in spec.new_lots
-        ]
-    if spec.reverses is not None:
-        body["reverses"] = {"id": spec.reverses.id, "seq": spec.reverses.seq}
-    if spec.lock_lots:
-        body["converts"] = [{"lot": lock.lot_id, "programme": lock.programme_id} for lock in spec.lock_lots]
-    if spec.details:
-        body["details"] = spec.details
-    return canonical.dumps(body)
+    """The leaf of a journal entry (see :mod:`creditbank.ledger.leaf`): what the Merkle tree commits to."""
+    return leaf_format.encode(
+        leaf_format.Leaf(
+            log=LogId(log_id),
+            seq=seq,
+            id=spec.tx_id,
+            kind=spec.kind,
+            time=_iso(at),
+            postings=tuple(leaf_format.Posting(p.account, p.amount, p.lot_id) for p in spec.postings),
+            lots=tuple(_new_lot(lot) for lot in spec.new_lots),
+            converts=tuple(
+                leaf_format.Conversion(LotId(lock.lot_id), lock.programme_id) for lock in spec.lock_lots
+            ),
+            reverses=leaf_format.Reverses(TransactionId(spec.reverses.id), spec.reverses.seq)
+            if spec.reverses is not None
+            else None,
+            details=spec.details,
+        )
+    )
 
 
 _PG_INSERT_ACCOUNTS = (
@@ -415,8 +412,8 @@ def _write(
 class Recognition:
     """What a recognition records: the new lot and where it came from (no personal data)."""
 
-    learner_id: str
-    issuer_id: str
+    learner_id: LearnerId
+    issuer_id: InstitutionId
     credits: Decimal
     category: str
     level: int
@@ -431,9 +428,10 @@ class Recognition:
 
 def recognition_entry(rec: Recognition) -> tuple[EntrySpec, Lot]:
     amount = credits(rec.credits)
+    lot_id = LotId(random_id("lot"))
     lot = construct(
         Lot,
-        id=random_id("lot"),
+        id=lot_id,
         learner_id=rec.learner_id,
         issuer_id=rec.issuer_id,
         outcome_id=rec.outcome_id,
@@ -452,13 +450,13 @@ def recognition_entry(rec: Recognition) -> tuple[EntrySpec, Lot]:
         kind=TxKind.recognition,
         learner_id=rec.learner_id,
         postings=[
-            PostingSpec(issuer_account(rec.issuer_id), AccountKind.issuer, rec.issuer_id, -amount, lot.id),
+            PostingSpec(issuer_account(rec.issuer_id), AccountKind.issuer, rec.issuer_id, -amount, lot_id),
             PostingSpec(
                 available_account(rec.learner_id),
                 AccountKind.learner_available,
                 rec.learner_id,
                 amount,
-                lot.id,
+                lot_id,
             ),
         ],
         new_lots=[lot],
@@ -518,22 +516,27 @@ def convert_lots(
     Raises:
         LotNotFound, LotNotAvailable, LotAlreadyConverted, InsufficientCredits.
     """
-    lots = _active_lots(session, learner_id, lot_ids)
+    learner = LearnerId(learner_id)
+    lots = _active_lots(session, learner, lot_ids)
     postings: list[PostingSpec] = []
     for lot in lots:
         postings.append(
             PostingSpec(
-                available_account(learner_id), AccountKind.learner_available, learner_id, -lot.credits, lot.id
+                available_account(learner),
+                AccountKind.learner_available,
+                learner,
+                -lot.credits,
+                LotId(lot.id),
             )
         )
         postings.append(
             PostingSpec(
-                converted_account(learner_id), AccountKind.learner_converted, learner_id, lot.credits, lot.id
+                converted_account(learner), AccountKind.learner_converted, learner, lot.credits, LotId(lot.id)
             )
         )
     spec = EntrySpec(
         kind=TxKind.conversion,
-        learner_id=learner_id,
+        learner_id=learner,
         postings=postings,
         lock_lots=[
             LotLock(
@@ -590,14 +593,14 @@ def reverse(session: Session, tx_id: str, *, reason: str, by: str) -> JournalTra
         unlock = sorted({p.lot_id for p in postings if p.lot_id})
     spec = EntrySpec(
         kind=TxKind.reversal,
-        learner_id=original.learner_id,
+        learner_id=LearnerId(original.learner_id) if original.learner_id is not None else None,
         postings=[
             PostingSpec(
-                p.account_id,
+                AccountId(p.account_id),
                 AccountKind(accounts[p.account_id].kind),
                 accounts[p.account_id].owner_id,
                 -p.amount,
-                p.lot_id,
+                LotId(p.lot_id) if p.lot_id is not None else None,
             )
             for p in postings
         ],
@@ -639,7 +642,16 @@ def record_event(
 ) -> JournalTransaction:
     """A journal entry that moves no credits (a review decision, an erasure tombstone)."""
     return append(
-        session, log_id, [EntrySpec(kind=kind, postings=[], learner_id=learner_id, details=details)]
+        session,
+        log_id,
+        [
+            EntrySpec(
+                kind=kind,
+                postings=[],
+                learner_id=LearnerId(learner_id) if learner_id is not None else None,
+                details=details,
+            )
+        ],
     )[0]
 
 

@@ -19,17 +19,6 @@ from sqlmodel import Field, SQLModel
 
 from creditbank.db import CreditAmount, UTCDateTime, utcnow
 
-OUTCOME_TYPES = (
-    "degree_course",
-    "training_course",
-    "skill_level_certificate",
-    "one_plus_x_certificate",
-    "mooc",
-    "community_course",
-    "competition_award",
-    "work_experience",
-)
-
 
 class RecognitionStatus(StrEnum):
     recognised = "recognised"

@@ -4,16 +4,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-OutcomeTypeName = Literal[
-    "degree_course",
-    "training_course",
-    "skill_level_certificate",
-    "one_plus_x_certificate",
-    "mooc",
-    "community_course",
-    "competition_award",
-    "work_experience",
-]
+from creditbank.rule_engine.models import OutcomeType
+
+OutcomeTypeName = OutcomeType  # the one list of outcome types is in the rule engine's models
 
 
 class OutcomeCreate(BaseModel):

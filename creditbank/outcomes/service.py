@@ -40,7 +40,7 @@ from creditbank.db import (
 )
 from creditbank.errors import Conflict, CreditBankError, NotFound
 from creditbank.identifiers import normalise_identity_number
-from creditbank.ids import random_id
+from creditbank.ids import InstitutionId, LearnerId, random_id
 from creditbank.institutions.models import Institution
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
@@ -175,8 +175,8 @@ def _recognition_fields(result: RuleRecognition, rule_set: RuleSet, now: dt.date
 
 def recognition_for_lot(outcome: Outcome, rec: Recognition) -> ledger.Recognition:
     return ledger.Recognition(
-        learner_id=outcome.learner_id,
-        issuer_id=outcome.institution_id,
+        learner_id=LearnerId(outcome.learner_id),
+        issuer_id=InstitutionId(outcome.institution_id),
         credits=rec.credits,
         category=rec.category or "general",
         level=rec.level or 1,

@@ -13,7 +13,7 @@ qualification framework. The YAML shapes of rule sets are in :mod:`creditbank.ru
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal, NewType
+from typing import Any, Literal, NewType, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,16 +31,8 @@ OutcomeType = Literal[
     "competition_award",
     "work_experience",
 ]
-OUTCOME_TYPES: tuple[OutcomeType, ...] = (
-    "degree_course",
-    "training_course",
-    "skill_level_certificate",
-    "one_plus_x_certificate",
-    "mooc",
-    "community_course",
-    "competition_award",
-    "work_experience",
-)
+#: The outcome types, in order (the one list: everything else takes it from here).
+OUTCOME_TYPES: tuple[OutcomeType, ...] = get_args(OutcomeType)
 #: Outcome types that count as certificates under a programme's ``max_certificates`` cap by default.
 CERTIFICATE_TYPES: tuple[OutcomeType, ...] = ("skill_level_certificate", "one_plus_x_certificate")
 

@@ -6,7 +6,6 @@ row is valid on a page exactly when it is valid through the API.
 
 import csv
 import io
-import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,10 +13,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from creditbank.outcomes.batch import ParsedRow, validate_row
-from creditbank.outcomes.schemas import OutcomeCreate, OutcomeTypeName
+from creditbank.outcomes.schemas import OutcomeCreate
+from creditbank.rule_engine import models as rule_models
 from creditbank.web.i18n import Translator
 
-OUTCOME_TYPES: tuple[str, ...] = typing.get_args(OutcomeTypeName)
+OUTCOME_TYPES: tuple[str, ...] = rule_models.OUTCOME_TYPES  # the choices of the form
 FORM_FIELDS: tuple[str, ...] = (
     "learner_id",
     "identity_number",

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from creditbank.context import AppContext
 from creditbank.credentials import issuance
 from creditbank.credentials.issuance import IssuedCertificate
+from creditbank.ids import InstitutionId, LearnerId
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionKind
 from creditbank.learners import service as learners
@@ -62,8 +63,8 @@ def record_lot(
     _, lot = ledger.record_recognition(
         session,
         ledger.Recognition(
-            learner_id=learner_id,
-            issuer_id=issuer_id,
+            learner_id=LearnerId(learner_id),
+            issuer_id=InstitutionId(issuer_id),
             credits=Decimal(credits),
             category="vocational",
             level=4,

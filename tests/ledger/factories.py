@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
-from creditbank.ids import random_id
+from creditbank.ids import InstitutionId, LearnerId, random_id
 from creditbank.ledger import service
 from creditbank.ledger.models import JournalTransaction, Lot
 
@@ -18,8 +18,8 @@ def recognition(
     level: int = 4,
 ) -> service.Recognition:
     return service.Recognition(
-        learner_id=learner_id or random_id("lrn"),
-        issuer_id=issuer_id,
+        learner_id=LearnerId(learner_id or random_id("lrn")),
+        issuer_id=InstitutionId(issuer_id),
         credits=Decimal(credits),
         category=category,
         level=level,

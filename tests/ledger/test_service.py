@@ -6,7 +6,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from creditbank.context import AppContext
-from creditbank.ledger import service
+from creditbank.ids import LotId
+from creditbank.ledger import leaf, service
 from creditbank.ledger.errors import (
     AlreadyReversed,
     CannotReverseReversal,
@@ -15,6 +16,7 @@ from creditbank.ledger.errors import (
     LotNotAvailable,
     UnbalancedTransaction,
 )
+from creditbank.ledger.leaf import AccountId, TransactionId
 from creditbank.ledger.models import AccountKind, TxKind
 from creditbank.transparency import merkle
 from tests.ledger.factories import recognise, recognition
@@ -142,9 +144,12 @@ class TestReverse:
                 kind=TxKind.note,
                 postings=[
                     service.PostingSpec(
-                        "learner:lrn_m:available", AccountKind.learner_available, "lrn_m", Decimal(amount)
+                        AccountId("learner:lrn_m:available"),
+                        AccountKind.learner_available,
+                        "lrn_m",
+                        Decimal(amount),
                     ),
-                    service.PostingSpec("issuer:i", AccountKind.issuer, "i", -Decimal(amount)),
+                    service.PostingSpec(AccountId("issuer:i"), AccountKind.issuer, "i", -Decimal(amount)),
                 ],
             )
 
@@ -166,7 +171,9 @@ class TestReverse:
         spec = service.EntrySpec(
             kind=TxKind.note,
             postings=[
-                service.PostingSpec("learner:l:available", AccountKind.learner_available, "l", Decimal(1))
+                service.PostingSpec(
+                    AccountId("learner:l:available"), AccountKind.learner_available, "l", Decimal(1)
+                )
             ],
         )
         with pytest.raises(UnbalancedTransaction):
@@ -301,7 +308,7 @@ class TestBigAppend:
         size = get_log(session, "main").size
         specs = [service.recognition_entry(recognition(learner_id="lrn_dup2"))[0] for _ in range(300)]
         # the 280th entry reuses a journal id: its chunk's COPY fails on the writer thread
-        specs[280] = dataclasses.replace(specs[280], tx_id=existing.id)
+        specs[280] = dataclasses.replace(specs[280], tx_id=TransactionId(existing.id))
         with pytest.raises(DBAPIError, match="pk_ledger_transactions"), session.begin_nested():
             service.append(session, "main", specs)
         assert get_log(session, "main").size == size
@@ -311,3 +318,20 @@ class TestBigAppend:
             {"ids": [spec.tx_id for spec in specs[:280]]},
         ).scalar_one()
         assert written == 0
+
+
+class TestLeavesParse:
+    def test_every_kind_the_ledger_writes_parses_to_its_facts(self, session: Session) -> None:
+        rec_tx, lot = recognise(session, learner_id="lrn_p", credits="3")
+        conv_tx = service.convert_lots(
+            session, learner_id="lrn_p", lot_ids=[lot.id], programme_id="prog_p", institution_id="ins_d"
+        )
+        rev_tx = service.reverse(session, conv_tx.id, reason="withdrawn", by="ins_d")
+        recognition, conversion, reversal = (leaf.parse(tx.leaf) for tx in (rec_tx, conv_tx, rev_tx))
+        [new_lot] = recognition.lots
+        assert (new_lot.id, new_lot.learner, new_lot.credits) == (lot.id, "lrn_p", Decimal("3.00"))
+        assert (new_lot.rule.id, new_lot.rule.set_hash) == (lot.rule_id, lot.rule_set_hash)
+        assert conversion.converts == (leaf.Conversion(LotId(lot.id), "prog_p"),)
+        assert reversal.reverses == leaf.Reverses(TransactionId(conv_tx.id), conv_tx.seq)
+        assert {p.amount for p in reversal.postings} == {Decimal("3.00"), Decimal("-3.00")}
+        assert recognition.learner_ids == conversion.learner_ids == {"lrn_p"}

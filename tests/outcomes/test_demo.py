@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from creditbank.context import AppContext
 from creditbank.demo import load_demo
-from creditbank.outcomes.models import OUTCOME_TYPES
+from creditbank.rule_engine.models import OUTCOME_TYPES
 
 
 def _load(ctx: AppContext) -> dict[str, Any]:
