@@ -5,24 +5,18 @@ Errors from the domains are caught once, here, and printed as one line with thei
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from sqlmodel import Session
 
 from creditbank.audit.cli import audit_app
 from creditbank.auth import service as tokens_service
 from creditbank.auth.models import Role
-from creditbank.config import ConfigurationError, get_settings
-from creditbank.context import AppContext, build_context
+from creditbank.cli_common import context, session_scope
 from creditbank.credentials.cli import keys_app, verify_command
-from creditbank.db import transaction
-from creditbank.errors import CreditBankError
-from creditbank.outcomes.importer import run_import
-from creditbank.outcomes.rule_preview import diff_from_db
+from creditbank.outcomes.cli import diff_from_db, run_import
 from creditbank.rule_engine.cli import rules_app
 
 app = typer.Typer(help="creditbank: lifelong learning credit bank (学分银行)", no_args_is_help=True)
@@ -40,24 +34,6 @@ app.command("import")(run_import)
 rules_app.command("diff-db")(diff_from_db)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def context() -> AppContext:
-    try:
-        return build_context(get_settings())
-    except ConfigurationError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-@contextmanager
-def session_scope(ctx: AppContext) -> Iterator[Session]:
-    """A transaction for one CLI command; domain errors become one clear line and exit 1."""
-    try:
-        yield from transaction(ctx.sessions)
-    except CreditBankError as exc:
-        typer.echo(f"error ({exc.slug}): {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
 
 
 @db_app.command("upgrade")

@@ -28,11 +28,10 @@ from creditbank.catalog.schemas import (
     TransferIssued,
     TransferPublic,
 )
-from creditbank.deps import ContextDep, SessionDep
+from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import ValidationFailed
 from creditbank.ledger import idempotency
 from creditbank.outcomes import idempotent
-from creditbank.outcomes.endpoints import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue and transfers"])
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from creditbank.cli_common import context, session_scope
 from creditbank.credentials import keys
 from creditbank.credentials.errors import ResolutionFailed
 from creditbank.credentials.models import SigningKey
@@ -58,7 +59,6 @@ def keys_list(
     owner: Annotated[str | None, typer.Option(help="an institution id, or 'bank'")] = None,
 ) -> None:
     """List signing keys (id, owner, state, times, publicKeyMultibase); retired keys included."""
-    from creditbank.cli import context, session_scope
 
     ctx = context()
     with session_scope(ctx) as session:
@@ -71,7 +71,6 @@ def keys_rotate(
     owner: Annotated[str, typer.Option(help="an institution id, or 'bank'")],
 ) -> None:
     """Create a new active key for OWNER; the old one is retired (still listed, still verifies)."""
-    from creditbank.cli import context, session_scope
 
     ctx = context()
     with session_scope(ctx) as session:
@@ -84,7 +83,6 @@ def keys_rotate(
 @keys_app.command("retire")
 def keys_retire(key_id: str) -> None:
     """Retire a key: it signs nothing more; what it signed before keeps verifying."""
-    from creditbank.cli import context, session_scope
 
     ctx = context()
     with session_scope(ctx) as session:
@@ -97,7 +95,6 @@ def keys_compromise(
     at: Annotated[str, typer.Option(help="ISO 8601 time from which its signatures are void")],
 ) -> None:
     """Mark a key compromised from AT: every signature it made at or after AT fails verification."""
-    from creditbank.cli import context, session_scope
     from creditbank.credentials.service import compromise_key
 
     moment = _parse_time(at)

@@ -4,7 +4,7 @@ public documents verifiers fetch (DID documents, JWK sets, status lists, the cre
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 
 from creditbank.auth.deps import ArchiveReader, InstitutionOrAdmin, LearnerInstitutionAdmin, Public, RoleGuard
@@ -20,17 +20,13 @@ from creditbank.credentials.schemas import (
     RevokeRequest,
     VerifyRequest,
 )
-from creditbank.deps import ContextDep, SessionDep
+from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.ledger import idempotency
 from creditbank.outcomes import idempotent
 
 router = APIRouter()
 
 LearnerOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.admin))]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="a unique key per write (e.g. a UUID); retries reuse it"),
-]
 
 
 def _public(session: SessionDep, row: Certificate) -> CertificatePublic:

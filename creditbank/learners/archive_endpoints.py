@@ -6,12 +6,11 @@ from fastapi.responses import JSONResponse
 from creditbank.auth.deps import ArchiveReader, RoleGuard
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
-from creditbank.deps import ContextDep, SessionDep
+from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import Forbidden
 from creditbank.learners import archive
 from creditbank.learners import service as learners
 from creditbank.outcomes import idempotent
-from creditbank.outcomes.endpoints import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1/learners", tags=["archive"])
 

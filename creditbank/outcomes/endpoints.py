@@ -1,14 +1,14 @@
 import tempfile
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from creditbank.auth.deps import InstitutionOnly
 from creditbank.auth.service import Principal
-from creditbank.deps import ContextDep, SessionDep
+from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import Forbidden
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
@@ -25,11 +25,6 @@ from creditbank.outcomes.schemas import (
 from creditbank.outcomes.views import ledger_ref, outcome_public
 
 router = APIRouter(prefix="/api/v1/outcomes", tags=["outcomes"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="a unique key per write (e.g. a UUID); retries reuse it"),
-]
 
 
 def acting_institution(session: Any, who: Principal) -> Institution:

@@ -1,4 +1,4 @@
-"""Importing outcomes from a file: ``creditbank import FILE.csv|FILE.jsonl --institution ID``.
+"""Importing outcomes from a file (the command is ``creditbank import``, in :mod:`creditbank.outcomes.cli`).
 
 How this works:
 
@@ -23,9 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Any, TextIO
 
-import typer
 from sqlalchemy.exc import DataError
 from tqdm import tqdm
 
@@ -351,36 +350,6 @@ def _flush(
         summary.add(report)
     bar.update(len(batch))
     batch.clear()
-
-
-# -- the command ---------------------------------------------------------------------------------
-
-
-def run_import(
-    file: Annotated[Path, typer.Argument(help="a .csv or .jsonl file of outcomes")],
-    institution: Annotated[str, typer.Option("--institution", help="id of the posting institution")],
-    chunk: Annotated[int, typer.Option("--chunk", min=1, help="rows per transaction")] = CHUNK_ROWS,
-    report: Annotated[
-        Path | None, typer.Option("--report", help="report file (.csv or .jsonl); default beside FILE")
-    ] = None,
-    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
-) -> None:
-    """Post outcomes from a CSV or JSON lines file, chunk by chunk; write a per-row report.
-    Re-running a file applies nothing twice. Exits 1 when any row failed."""
-    from creditbank.cli import context
-
-    ctx = context()
-    try:
-        summary = import_file(ctx, file, institution, chunk=chunk, report_path=report, progress=progress)
-    except CreditBankError as exc:
-        typer.echo(f"error ({exc.slug}): {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        ctx.engine.dispose()
-    typer.echo(summary.line())
-    typer.echo(f"report: {summary.report}", err=True)
-    if summary.errors:
-        raise typer.Exit(1)
 
 
 def report_rows(path: Path) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from creditbank.auth.deps import ReviewerOrAdmin
-from creditbank.deps import SessionDep
+from creditbank.deps import IdempotencyKey, SessionDep
 from creditbank.outcomes import idempotent, review
 from creditbank.outcomes.decision_schemas import (
     DecisionPublic,
@@ -12,7 +12,6 @@ from creditbank.outcomes.decision_schemas import (
     ReviewItem,
     ReviewStageName,
 )
-from creditbank.outcomes.endpoints import IdempotencyKey
 from creditbank.outcomes.views import ledger_ref, outcome_public
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])

@@ -8,24 +8,19 @@ differently. Nothing is written: a new rule-set version applies only from its ef
 never rewrites what earlier versions recognised; the preview shows who would be affected by
 recognising them again, e.g. before a correction campaign.
 
-:func:`diff_from_db` is the command-line form (``creditbank rules diff-db OLD NEW``; the lead wires
-it into the ``rules`` command group).
+:func:`creditbank.outcomes.cli.diff_from_db` is the command-line form (``creditbank rules diff-db OLD NEW``).
 """
 
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated
 
-import typer
 from sqlmodel import Session, col, select
 
 from creditbank.institutions.models import Institution
 from creditbank.outcomes import service
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
-from creditbank.rule_engine import Difference, RuleSet, diff, load_rule_set
-from creditbank.rule_engine.errors import RuleSetInvalid, RuleSetNotFound
+from creditbank.rule_engine import Difference, RuleSet, diff
 
 CHUNK = 1000
 FINAL = (RecognitionStatus.revoked.value, RecognitionStatus.superseded.value)
@@ -114,48 +109,3 @@ def describe(item: Affected) -> str:
         f"{d.old.status} {d.old.credits} [{d.old.rule_id} v{d.old.rule_version}] -> "
         f"{d.new.status} {d.new.credits} [{d.new.rule_id} v{d.new.rule_version}]"
     )
-
-
-def diff_from_db(
-    old: Annotated[Path, typer.Argument(help="Rule set now in force")],
-    new: Annotated[Path, typer.Argument(help="Proposed rule set")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default today)")] = None,
-    institution: Annotated[
-        str | None, typer.Option("--institution", help="Only this institution's outcomes")
-    ] = None,
-    include_final: Annotated[bool, typer.Option(help="Also revoked and superseded outcomes")] = False,
-    fail_on_change: Annotated[bool, typer.Option(help="Exit 1 when any outcome changes")] = False,
-) -> None:
-    """Preview which outcomes IN THE DATABASE the NEW rule set would credit differently from OLD."""
-    from creditbank.cli import context, session_scope
-
-    try:
-        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
-        old_set, new_set = load_rule_set(old), load_rule_set(new)
-    except RuleSetNotFound as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
-    except RuleSetInvalid as exc:
-        for finding in exc.findings:
-            typer.echo(str(finding), err=True)
-        raise typer.Exit(1) from None
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    ctx = context()
-    try:
-        with session_scope(ctx) as session:
-            result = preview(
-                session, old_set, new_set, day, institution_id=institution, include_final=include_final
-            )
-    finally:
-        ctx.engine.dispose()
-    for item in result.affected:
-        typer.echo(describe(item))
-    typer.echo(
-        f"{len(result.affected)} of {result.compared} outcome(s) in the database would change "
-        f"({old_set.id} {old_set.version} {old_set.hash[:12]} -> "
-        f"{new_set.id} {new_set.version} {new_set.hash[:12]}, {day})"
-    )
-    if result.affected and fail_on_change:
-        raise typer.Exit(1)

@@ -160,9 +160,9 @@ class TestPublicDocuments:
 class TestKeysCli:
     @pytest.fixture
     def cli(self, ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-        import creditbank.cli
+        import creditbank.credentials.cli
 
-        monkeypatch.setattr(creditbank.cli, "context", lambda: ctx)
+        monkeypatch.setattr(creditbank.credentials.cli, "context", lambda: ctx)
         return CliRunner()
 
     def test_rotate_list_retire_compromise(self, cli: CliRunner, world: World, session: Session) -> None:

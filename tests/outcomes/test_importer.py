@@ -19,7 +19,7 @@ from creditbank.config import get_settings
 from creditbank.context import AppContext
 from creditbank.errors import CreditBankError
 from creditbank.institutions.service import InstitutionNotFound
-from creditbank.outcomes import importer, rule_preview
+from creditbank.outcomes import importer
 from tests.conftest import Tokens
 from tests.outcomes.factories import PILOT, Desk, days_ago, raised_training_maximum
 from tests.support.factories import credit_code, identity_number
@@ -260,10 +260,8 @@ class TestImportCommand:
         assert missing.exit_code == 1 and "institution-not-found" in missing.stderr
 
         # the rule-change preview reads the same database
-        preview = typer.Typer()
-        preview.command()(rule_preview.diff_from_db)
         proposed = raised_training_maximum(tmp_path / "proposed")
-        diffed = _run(shell, preview, str(PILOT), str(proposed), "--fail-on-change")
+        diffed = _run(shell, cli, "rules", "diff-db", str(PILOT), str(proposed), "--fail-on-change")
         assert diffed.exit_code == 1, diffed.output
         lines = diffed.stdout.strip().splitlines()
         assert len(lines) == 2 and "S-1" in lines[0] and "-> recognised 7.5" in lines[0]

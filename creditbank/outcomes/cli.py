@@ -1,0 +1,83 @@
+"""Outcome commands: ``creditbank import`` and ``creditbank rules diff-db``."""
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from creditbank.cli_common import context, session_scope
+from creditbank.errors import CreditBankError
+from creditbank.outcomes.batch import CHUNK_ROWS
+from creditbank.outcomes.importer import import_file
+from creditbank.outcomes.rule_preview import describe, preview
+from creditbank.rule_engine import load_rule_set
+from creditbank.rule_engine.errors import RuleSetInvalid, RuleSetNotFound
+
+
+def run_import(
+    file: Annotated[Path, typer.Argument(help="a .csv or .jsonl file of outcomes")],
+    institution: Annotated[str, typer.Option("--institution", help="id of the posting institution")],
+    chunk: Annotated[int, typer.Option("--chunk", min=1, help="rows per transaction")] = CHUNK_ROWS,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="report file (.csv or .jsonl); default beside FILE")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Post outcomes from a CSV or JSON lines file, chunk by chunk; write a per-row report.
+    Re-running a file applies nothing twice. Exits 1 when any row failed."""
+    ctx = context()
+    try:
+        summary = import_file(ctx, file, institution, chunk=chunk, report_path=report, progress=progress)
+    except CreditBankError as exc:
+        typer.echo(f"error ({exc.slug}): {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        ctx.engine.dispose()
+    typer.echo(summary.line())
+    typer.echo(f"report: {summary.report}", err=True)
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+def diff_from_db(
+    old: Annotated[Path, typer.Argument(help="Rule set now in force")],
+    new: Annotated[Path, typer.Argument(help="Proposed rule set")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default today)")] = None,
+    institution: Annotated[
+        str | None, typer.Option("--institution", help="Only this institution's outcomes")
+    ] = None,
+    include_final: Annotated[bool, typer.Option(help="Also revoked and superseded outcomes")] = False,
+    fail_on_change: Annotated[bool, typer.Option(help="Exit 1 when any outcome changes")] = False,
+) -> None:
+    """Preview which outcomes IN THE DATABASE the NEW rule set would credit differently from OLD."""
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+        old_set, new_set = load_rule_set(old), load_rule_set(new)
+    except RuleSetNotFound as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    except RuleSetInvalid as exc:
+        for finding in exc.findings:
+            typer.echo(str(finding), err=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    ctx = context()
+    try:
+        with session_scope(ctx) as session:
+            result = preview(
+                session, old_set, new_set, day, institution_id=institution, include_final=include_final
+            )
+    finally:
+        ctx.engine.dispose()
+    for item in result.affected:
+        typer.echo(describe(item))
+    typer.echo(
+        f"{len(result.affected)} of {result.compared} outcome(s) in the database would change "
+        f"({old_set.id} {old_set.version} {old_set.hash[:12]} -> "
+        f"{new_set.id} {new_set.version} {new_set.hash[:12]}, {day})"
+    )
+    if result.affected and fail_on_change:
+        raise typer.Exit(1)

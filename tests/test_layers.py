@@ -1,0 +1,167 @@
+"""The import graph of ``creditbank/``: no cycle, and entry points that do not import each other.
+
+Read with ``ast`` (nothing is imported), so an import inside a function counts as much as one at the
+top of a module. A *CLI module* is a module named ``cli`` or ``cli_*``; an *endpoint module* one
+named ``endpoints`` or ``*_endpoints``.
+"""
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "creditbank"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path, name: str, modules: set[str]) -> Iterator[str]:
+    """The creditbank modules that the module at ``path`` imports (a package's ``__init__`` counts)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name in modules)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join([*base, node.module] if node.module else base)
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                if f"{source}.{alias.name}" in modules:
+                    yield f"{source}.{alias.name}"
+                elif source in modules:
+                    yield source
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    modules = set(paths)
+    return {name: set(imported(path, name, modules)) - {name} for name, path in paths.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            child = next(edges, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def is_cli(name: str) -> bool:
+    last = name.rpartition(".")[2]
+    return last == "cli" or last.startswith("cli_")
+
+
+def is_endpoints(name: str) -> bool:
+    last = name.rpartition(".")[2]
+    return last == "endpoints" or last.endswith("_endpoints")
+
+
+def test_the_finder_sees_a_cycle_and_a_cli_import() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "x.cli": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert is_cli("x.cli") and is_cli("creditbank.cli_common") and not is_cli("x.client")
+
+
+def test_the_graph_is_read_from_the_sources() -> None:
+    graph = import_graph()
+    assert "creditbank.main" in graph and "creditbank.deps" in graph["creditbank.outcomes.endpoints"]
+    assert "creditbank.cli_common" in graph["creditbank.credentials.cli"]
+
+
+def test_no_import_cycle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_only_the_command_line_imports_command_modules() -> None:
+    graph = import_graph()
+    offenders = {
+        name: sorted(d for d in deps if is_cli(d))
+        for name, deps in graph.items()
+        if not is_cli(name) and any(is_cli(d) for d in deps)
+    }
+    assert offenders == {}
+
+
+def test_entry_points_are_siblings() -> None:
+    """Endpoints import no CLI module nor other endpoints; CLI modules import no endpoints."""
+    graph = import_graph()
+    offenders = {
+        name: sorted(d for d in deps if is_endpoints(d) or is_cli(d))
+        for name, deps in graph.items()
+        if (is_endpoints(name) or is_cli(name)) and any(is_endpoints(d) or is_cli(d) for d in deps)
+    }
+
+    # the command line is one tree: its root mounts each domain's command group, and every command
+    # module shares the process context of ``cli_common`` (as routes share ``deps``)
+    def allowed(name: str, dep: str) -> bool:
+        return dep == "creditbank.cli_common" or (name == "creditbank.cli" and is_cli(dep))
+
+    remaining = {name: [d for d in deps if not allowed(name, d)] for name, deps in offenders.items()}
+    assert {name: deps for name, deps in remaining.items() if deps} == {}
+
+
+# Layers, top to bottom (STYLE.md 16): entry points (routes, pages, commands, the app and the demo),
+# domain services, the ledger and the log, and the base (storage, crypto, configuration, errors).
+ENTRY_PACKAGES = {"web", "main", "cli", "serving", "demo"}
+LOG_PACKAGES = {"ledger", "transparency"}
+BASE_PACKAGES = {
+    "crypto", "db", "config", "errors", "ids", "identifiers", "canonical", "context", "deps",
+    "models_registry", "migrate", "observability", "cli_common", "creditbank",
+}  # fmt: skip
+
+
+def layer(name: str) -> int:
+    parts = name.split(".")
+    package = parts[1] if len(parts) > 1 else "creditbank"
+    if package in ENTRY_PACKAGES or is_cli(name) or is_endpoints(name):
+        return 3
+    if package in BASE_PACKAGES:
+        return 0
+    return 1 if package in LOG_PACKAGES else 2
+
+
+def test_layers_point_down() -> None:
+    graph = import_graph()
+    upward = sorted(
+        f"{name} -> {dep}" for name, deps in graph.items() for dep in deps if layer(dep) > layer(name)
+    )
+    assert upward == []
+    assert layer("creditbank.outcomes.endpoints") == 3 and layer("creditbank.outcomes.service") == 2
