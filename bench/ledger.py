@@ -13,13 +13,16 @@ Measures, in one run on a private PostgreSQL server:
     genuine tree either way); then inclusion and consistency proof latency, p50/p99 over random requests,
     through ``creditbank.transparency.store`` and over HTTP (TestClient);
 (c) the audit of that log: the replay and root computation fed from the database rows and from memory,
-    against plain SHA-256 of the same leaf bytes, and ``run_verify`` end to end over HTTP.
+    against plain SHA-256 of the same leaf bytes, and ``run_verify`` end to end over HTTP;
+(d) ``creditbank audit database`` over the whole database (every log, the served tables recomputed from
+    the journal), against a raw read of the same rows in the same run.
 
 Prints a table and writes ``bench/results/ledger.json`` (``ledger-quick.json`` with ``--quick``).
 
     .venv/bin/python bench/ledger.py                 # 1,000,000 entries (a few minutes)
     .venv/bin/python bench/ledger.py --quick         # 20,000 entries, a smoke run
     .venv/bin/python bench/ledger.py --profile       # also cProfile the audit and the batched append
+    .venv/bin/python bench/ledger.py --only-database-audit   # build the log by COPY, then (d) alone
 """
 
 import argparse
@@ -51,6 +54,7 @@ from common import (
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from creditbank.audit import database as audit_db
 from creditbank.audit.replay import Replay
 from creditbank.audit.verify import run_verify
 from creditbank.config import Settings
@@ -69,6 +73,7 @@ from tests.support.server import ServerProcess
 TARGET_APPEND = 5_000.0  # entries/s, batched
 TARGET_PROOF_MS = 5.0  # p99 at 1M entries
 TARGET_AUDIT_S = 60.0  # full audit of 1M entries
+TARGET_DATABASE_AUDIT_S = 60.0  # audit database of a 1M-entry database
 BATCH = 1_000
 SERVICE_BUILD_BUDGET_S = 360.0  # --build auto: use the service if it can build the log within this
 
@@ -621,6 +626,46 @@ class Bench:
         out["mean_leaf_bytes"] = sum(map(len, leaves)) / max(1, len(leaves))
         return out
 
+    def audit_database(self) -> dict[str, Any]:
+        """``audit database`` (all logs, all served tables) against reading the same rows and nothing else."""
+        with stopwatch() as raw, audit_db.snapshot(self.ctx.engine) as driver:
+            db = audit_db._Db(driver)
+            rows = 0
+            logs = [row[0] for row in db.all("SELECT id FROM tlog_logs")]
+            for log_id in logs:
+                for sql in (
+                    audit_db._TX_SQL,
+                    audit_db._POSTINGS_SQL,
+                    audit_db._LOTS_SQL,
+                    audit_db._NODES_SQL,
+                ):
+                    rows += sum(1 for _ in db.stream(sql, (log_id,)))
+            for sql in (
+                "SELECT id, kind, owner_id, balance FROM ledger_accounts ORDER BY id",
+                "SELECT lot_id, conversion_tx_id, programme_id, institution_id FROM ledger_lot_locks",
+                audit_db._RECOGNITIONS_SQL,
+            ):
+                rows += sum(1 for _ in db.stream(sql))
+        profiler = cProfile.Profile() if self.profile else None
+        with stopwatch() as elapsed, audit_db.snapshot(self.ctx.engine) as driver:
+            if profiler:
+                profiler.enable()
+            report = audit_db.audit_database(driver, progress=lambda step: print(f"  audit database: {step}"))
+            if profiler:
+                profiler.disable()
+        if profiler:
+            self.results["profile_audit_database"] = _top(profiler)
+        assert report.ok, [str(d) for d in report.differences[:5]]
+        return {
+            "seconds": elapsed[0],
+            "python_cpu_s": elapsed[1],
+            "entries": sum(report.entries.values()),
+            "rows_compared": report.rows,
+            "raw_read_s": raw[0],
+            "raw_read_rows": rows,
+            "over_raw_read": elapsed[0] / raw[0],
+        }
+
     def audit_over_http(self, log_id: str, base_url: str, server_pid: int) -> dict[str, Any]:
         """``run_verify`` as ``creditbank audit verify`` runs it: httpx against the server process."""
         key_text = ""
@@ -644,6 +689,37 @@ class Bench:
             "server_cpu_s": server_cpu,
             "entries": report.entries,
         }
+
+
+PROJECTIONS = [
+    # the rows posting would have written beside each lot: its institution, learner, outcome and
+    # recognition (the workload's lots name outcomes that only the journal knows)
+    "INSERT INTO institutions (id, name_zh, name_en, credit_code, kind, district, created_at) "
+    "SELECT issuer_id, issuer_id, issuer_id, upper(left(md5(issuer_id), 18)), 'vocational_school', 'bench', "
+    "now() FROM (SELECT DISTINCT issuer_id FROM ledger_lots) i ON CONFLICT DO NOTHING",
+    "INSERT INTO learners (id, lookup_hmac, registered_by, created_at) "
+    "SELECT learner_id, md5(learner_id), NULL, now() FROM (SELECT DISTINCT learner_id FROM ledger_lots) l "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO outcomes (id, learner_id, institution_id, reference, outcome_type, title, achieved_on, "
+    "identity_verified, attributes, request_hash, created_at) "
+    "SELECT outcome_id, learner_id, issuer_id, outcome_id, 'training_course', 'bench', DATE '2026-01-01', "
+    "false, '{}'::json, md5(outcome_id), now() FROM ledger_lots WHERE outcome_id IS NOT NULL "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO recognitions (outcome_id, status, credits, level, category, field, rule_id, rule_version, "
+    "rule_set_id, rule_set_version, rule_set_hash, explanation_zh, explanation_en, expires_on, lot_id, "
+    "updated_at) "
+    "SELECT outcome_id, 'recognised', credits, level, category, field, rule_id, rule_version, 'bench', '1', "
+    "rule_set_hash, '', '', expires_on, id, now() FROM ledger_lots WHERE outcome_id IS NOT NULL "
+    "ON CONFLICT DO NOTHING",
+]
+
+
+def add_projections(url: str) -> None:
+    """Write the served rows of every lot that has none (see :data:`PROJECTIONS`), before (d)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for sql in PROJECTIONS:
+            conn.execute(sql)
+        conn.execute("VACUUM (ANALYZE) institutions, learners, outcomes, recognitions")
 
 
 def settle(url: str) -> None:
@@ -687,39 +763,33 @@ def _status(value: float, target: float, higher_is_better: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--entries", type=int, default=1_000_000, help="size of the log for (b) and (c)")
-    parser.add_argument("--single", type=int, default=1_000, help="single-recognition transactions in (a)")
-    parser.add_argument("--batched", type=int, default=50_000, help="recognitions appended in batches in (a)")
-    parser.add_argument("--requests", type=int, default=1_000, help="proof requests of each kind")
-    parser.add_argument("--build", choices=["auto", "service", "copy"], default="auto")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 entries")
-    parser.add_argument("--profile", action="store_true", help="cProfile the batched append and the audit")
-    args = parser.parse_args()
-    if args.quick:
-        args.entries, args.single, args.batched, args.requests = 20_000, 200, 5_000, 200
+def database_audit(bench: Bench, table: Table, results: dict[str, Any], entries: int) -> None:
+    print("(d) audit database", flush=True)
+    add_projections(bench.raw_url)
+    audit = bench.audit_database()
+    results["database_audit"] = audit
+    table.add("read the rows the database audit compares (raw)", audit["raw_read_s"], "s")
+    table.add(
+        f"audit database ({audit['entries']:,} entries in all logs, every served table)",
+        audit["seconds"],
+        "s",
+        f"x{audit['over_raw_read']:.1f} the raw read; target < {TARGET_DATABASE_AUDIT_S:.0f} s at 1,000,000: "
+        + _status(audit["seconds"], TARGET_DATABASE_AUDIT_S, False),
+    )
 
-    table = Table(f"ledger benchmark: {args.entries:,} entries, PostgreSQL with fsync on")
-    results: dict[str, Any] = {"arguments": vars(args), "load_average_at_start": list(os.getloadavg())}
-    pg = start_postgres_server()
-    engine = None
+
+def run_all(
+    bench: Bench,
+    table: Table,
+    results: dict[str, Any],
+    args: argparse.Namespace,
+    url: str,
+    ctx: AppContext,
+    settings: Settings,
+) -> None:
+    """(a), (b), (c) and (d) on one log."""
     server: ServerProcess | None = None
     try:
-        url = pg.create_database("bench_ledger")
-        engine = create_engine(url, pool_size=4)
-        upgrade(engine)
-        settings = Settings(
-            var_dir=Path(tempfile.mkdtemp(prefix="creditbank-bench-")),
-            database_url=url,
-            base_url="http://bench.example",
-            background_publisher=False,
-            log_level="WARNING",
-        )
-        ctx = build_context(settings, engine=engine)
-        ensure_default_log(ctx)
-        bench = Bench(ctx, url, table, results, args.profile)
-
         print("(a) append throughput", flush=True)
         single = bench.append_single(args.single)
         raw_single = bench.raw_baseline(args.single, 1, write_rows_insert, "raw_single")
@@ -850,20 +920,81 @@ def main() -> None:
             f"target < {TARGET_AUDIT_S:.0f} s: {_status(http['seconds'], TARGET_AUDIT_S, False)}; "
             f"CPU: client {http['client_cpu_s']:.1f} s, server {http['server_cpu_s']:.1f} s",
         )
+        database_audit(bench, table, results, args.entries)
     finally:
         if server is not None:
             server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000, help="size of the log for (b) and (c)")
+    parser.add_argument("--single", type=int, default=1_000, help="single-recognition transactions in (a)")
+    parser.add_argument("--batched", type=int, default=50_000, help="recognitions appended in batches in (a)")
+    parser.add_argument("--requests", type=int, default=1_000, help="proof requests of each kind")
+    parser.add_argument("--build", choices=["auto", "service", "copy"], default="auto")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 entries")
+    parser.add_argument("--profile", action="store_true", help="cProfile the batched append and the audit")
+    parser.add_argument(
+        "--only-database-audit",
+        action="store_true",
+        help="skip (a), the proofs and (c): build the log by COPY and measure (d) alone",
+    )
+    args = parser.parse_args()
+    if args.only_database_audit and args.build == "auto":
+        args.build = "copy"
+    if args.quick:
+        args.entries, args.single, args.batched, args.requests = 20_000, 200, 5_000, 200
+
+    table = Table(f"ledger benchmark: {args.entries:,} entries, PostgreSQL with fsync on")
+    results: dict[str, Any] = {"arguments": vars(args), "load_average_at_start": list(os.getloadavg())}
+    pg = start_postgres_server()
+    engine = None
+    try:
+        url = pg.create_database("bench_ledger")
+        engine = create_engine(url, pool_size=4)
+        upgrade(engine)
+        settings = Settings(
+            var_dir=Path(tempfile.mkdtemp(prefix="creditbank-bench-")),
+            database_url=url,
+            base_url="http://bench.example",
+            background_publisher=False,
+            log_level="WARNING",
+        )
+        ctx = build_context(settings, engine=engine)
+        ensure_default_log(ctx)
+        bench = Bench(ctx, url, table, results, args.profile)
+
+        if args.only_database_audit:
+            bench.new_log("big")
+            rate = bench.build_with_copy("big", args.entries, args.entries // 2)
+            bench.publish("big")
+            settle(url)
+            results["build"] = {"method": "generated, COPY", "entries": args.entries, "entries_per_s": rate}
+            table.add(f"build the {args.entries:,}-entry log (generated, COPY)", rate, "entries/s")
+            database_audit(bench, table, results, args.entries)
+        else:
+            run_all(bench, table, results, args, url, ctx, settings)
+    finally:
         if engine is not None:
             engine.dispose()
         pg.stop()
 
     table.print()
-    for key in ("profile_append_batched", "profile_audit_replay", "profile_audit_http_client"):
+    for key in (
+        "profile_append_batched",
+        "profile_audit_replay",
+        "profile_audit_http_client",
+        "profile_audit_database",
+    ):
         if key in results:
             print(f"{key} (cProfile, by own time):")
             print("\n".join(results[key]))
             print()
-    print(f"written {write_results('ledger-quick' if args.quick else 'ledger', results)}")
+    name = "ledger-quick" if args.quick else "ledger"
+    if args.only_database_audit:
+        name = f"ledger-database-audit-{args.entries}"
+    print(f"written {write_results(name, results)}")
 
 
 if __name__ == "__main__":

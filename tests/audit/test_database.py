@@ -1,0 +1,289 @@
+"""``creditbank audit database``: each served table, tampered behind the service's back, is named.
+
+A committed PostgreSQL database holds the demo world (outcomes of every kind, reviews, corrections, a
+revocation, a converted transfer) and a signed checkpoint. Each tamper test edits one derived table as
+the database superuser with the triggers and foreign keys switched off
+(``SET LOCAL session_replication_role = replica``), runs the audit on that same connection inside the
+uncommitted transaction, and rolls back: the audit must name the table and the row. A clean database
+passes, through the command line too, and so does the demo world on SQLite.
+"""
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from creditbank.audit.database import DatabaseReport, audit_database, snapshot
+from creditbank.cli import app as cli
+from creditbank.config import Settings
+from creditbank.context import AppContext, build_context
+from creditbank.db import create_engine, transaction
+from creditbank.demo import load_demo, load_exchange
+from creditbank.migrate import upgrade
+from creditbank.transparency import store
+from creditbank.transparency.publisher import ensure_default_log
+from tests.support.postgres import PostgresServer
+
+
+@dataclass
+class DemoDatabase:
+    url: str
+    """The service's URL (what ``audit database --url`` is given)."""
+    superuser_url: str
+
+
+def _load_world(ctx: AppContext) -> None:
+    ensure_default_log(ctx)
+    for session in transaction(ctx.sessions):
+        load_demo(session, ctx)
+    for session in transaction(ctx.sessions):
+        load_exchange(session, ctx)
+    for session in transaction(ctx.sessions):
+        store.publish_checkpoint(session, ctx.secrets.master_key, store.DEFAULT_LOG)
+
+
+@pytest.fixture(scope="module")
+def demo_db(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> DemoDatabase:
+    url = pg_server.create_database("audit_database")
+    engine = create_engine(url, pool_size=2)
+    upgrade(engine)
+    settings = Settings(
+        var_dir=tmp_path_factory.mktemp("audit_database"),
+        database_url=url,
+        base_url="http://testserver",
+        background_publisher=False,
+    )
+    _load_world(build_context(settings, engine=engine))
+    engine.dispose()
+    return DemoDatabase(url=url, superuser_url=url)
+
+
+def _named(report: DatabaseReport) -> set[tuple[str, str]]:
+    return {(d.table, d.row_id) for d in report.differences}
+
+
+def _one(conn: psycopg.Connection[Any], sql: str) -> Any:
+    row = conn.execute(sql).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
+@pytest.fixture
+def superuser(demo_db: DemoDatabase) -> Iterator[psycopg.Connection[Any]]:
+    """The superuser inside a transaction that is rolled back, triggers and foreign keys off."""
+    with psycopg.connect(demo_db.superuser_url) as conn:
+        conn.execute("SET LOCAL session_replication_role = replica")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+class TestCleanDatabase:
+    def test_the_demo_world_agrees_with_its_journal(self, superuser: psycopg.Connection[Any]) -> None:
+        report = audit_database(superuser)
+        assert report.ok, [str(d) for d in report.differences]
+        # it compared something of every kind
+        for table in (
+            "ledger_transactions",
+            "ledger_postings",
+            "ledger_lots",
+            "ledger_accounts",
+            "ledger_lot_locks",
+            "recognitions",
+            "conversions",
+            "tlog_nodes",
+        ):
+            assert report.rows.get(table, 0) > 0, table
+
+    def test_the_command_exits_zero(self, demo_db: DemoDatabase) -> None:
+        result = CliRunner().invoke(cli, ["audit", "database", "--url", demo_db.url])
+        assert result.exit_code == 0, result.output
+        assert "every served table agrees with the journal" in result.output
+
+    def test_the_demo_world_on_sqlite(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+        settings = Settings(var_dir=tmp_path, database_url=url, base_url="http://testserver")
+        ctx = build_context(settings)
+        upgrade(ctx.engine)
+        _load_world(ctx)
+        with snapshot(ctx.engine) as driver:
+            report = audit_database(driver)
+        assert report.ok, [str(d) for d in report.differences]
+        assert report.rows["recognitions"] > 0 and report.rows["conversions"] > 0
+        ctx.engine.dispose()
+        # tampered (the append-only trigger dropped inside the transaction), then rolled back
+        conn = sqlite3.connect(tmp_path / "demo.db", isolation_level=None)
+        conn.execute("BEGIN")
+        conn.execute("DROP TRIGGER ledger_lots_no_update")
+        lot = conn.execute("SELECT id FROM ledger_lots ORDER BY id LIMIT 1").fetchone()[0]
+        conn.execute("UPDATE ledger_lots SET credits = '50.00' WHERE id = ?", (lot,))
+        report = audit_database(conn)
+        conn.execute("ROLLBACK")
+        conn.close()
+        assert ("ledger_lots", lot) in _named(report)
+        assert any("credits" in d.message for d in report.differences)
+
+
+class TestEachTamperedTableIsNamed:
+    def test_lot_credits_raised(self, superuser: psycopg.Connection[Any]) -> None:
+        """The issue's attack: UPDATE ledger_lots SET credits = 50 (certificates are issued from lots)."""
+        lot = _one(superuser, "SELECT id FROM ledger_lots ORDER BY id LIMIT 1")
+        superuser.execute("UPDATE ledger_lots SET credits = 50 WHERE id = %s", (lot,))
+        report = audit_database(superuser)
+        assert not report.ok
+        assert _named(report) == {("ledger_lots", lot)}
+        [difference] = report.differences
+        assert "credits" in difference.message and "50" in difference.message
+
+    def test_lot_deleted(self, superuser: psycopg.Connection[Any]) -> None:
+        lot = _one(superuser, "SELECT id FROM ledger_lots ORDER BY id DESC LIMIT 1")
+        superuser.execute("DELETE FROM ledger_lots WHERE id = %s", (lot,))
+        assert ("ledger_lots", lot) in _named(audit_database(superuser))
+
+    def test_account_balance(self, superuser: psycopg.Connection[Any]) -> None:
+        account = _one(
+            superuser, "SELECT id FROM ledger_accounts WHERE kind = 'learner_available' ORDER BY id LIMIT 1"
+        )
+        superuser.execute("UPDATE ledger_accounts SET balance = balance + 50 WHERE id = %s", (account,))
+        assert _named(audit_database(superuser)) == {("ledger_accounts", account)}
+
+    def test_account_kind(self, superuser: psycopg.Connection[Any]) -> None:
+        """A learner account relabelled as an issuer's would escape the not-negative check."""
+        account = _one(
+            superuser, "SELECT id FROM ledger_accounts WHERE kind = 'learner_available' ORDER BY id LIMIT 1"
+        )
+        superuser.execute("UPDATE ledger_accounts SET kind = 'issuer' WHERE id = %s", (account,))
+        assert _named(audit_database(superuser)) == {("ledger_accounts", account)}
+
+    def test_lot_lock_removed(self, superuser: psycopg.Connection[Any]) -> None:
+        """A converted lot made free again could be converted a second time."""
+        lot = _one(superuser, "SELECT lot_id FROM ledger_lot_locks ORDER BY lot_id LIMIT 1")
+        superuser.execute("DELETE FROM ledger_lot_locks WHERE lot_id = %s", (lot,))
+        assert _named(audit_database(superuser)) == {("ledger_lot_locks", lot)}
+
+    def test_lot_lock_added(self, superuser: psycopg.Connection[Any]) -> None:
+        lot = _one(
+            superuser,
+            "SELECT id FROM ledger_lots WHERE id NOT IN (SELECT lot_id FROM ledger_lot_locks) "
+            "ORDER BY id LIMIT 1",
+        )
+        tx = _one(superuser, "SELECT conversion_tx_id FROM ledger_lot_locks LIMIT 1")
+        superuser.execute(
+            "INSERT INTO ledger_lot_locks (lot_id, conversion_tx_id, programme_id, institution_id) "
+            "VALUES (%s, %s, 'prog_x', 'ins_x')",
+            (lot, tx),
+        )
+        assert _named(audit_database(superuser)) == {("ledger_lot_locks", lot)}
+
+    def test_rejected_outcome_made_recognised(self, superuser: psycopg.Connection[Any]) -> None:
+        outcome = _one(superuser, "SELECT outcome_id FROM recognitions WHERE status = 'rejected' LIMIT 1")
+        superuser.execute(
+            "UPDATE recognitions SET status = 'recognised', credits = 9 WHERE outcome_id = %s", (outcome,)
+        )
+        assert _named(audit_database(superuser)) == {("recognitions", outcome)}
+
+    def test_recognised_credits_raised(self, superuser: psycopg.Connection[Any]) -> None:
+        outcome = _one(
+            superuser,
+            "SELECT outcome_id FROM recognitions WHERE status = 'recognised' ORDER BY outcome_id LIMIT 1",
+        )
+        superuser.execute("UPDATE recognitions SET credits = credits + 1 WHERE outcome_id = %s", (outcome,))
+        assert _named(audit_database(superuser)) == {("recognitions", outcome)}
+
+    def test_revoked_outcome_made_recognised_again(self, superuser: psycopg.Connection[Any]) -> None:
+        outcome = _one(
+            superuser, "SELECT outcome_id FROM recognitions WHERE status = 'revoked' AND lot_id IS NOT NULL"
+        )
+        superuser.execute("UPDATE recognitions SET status = 'recognised' WHERE outcome_id = %s", (outcome,))
+        assert _named(audit_database(superuser)) == {("recognitions", outcome)}
+
+    def test_outcome_moved_to_another_learner(self, superuser: psycopg.Connection[Any]) -> None:
+        outcome, other = superuser.execute(
+            "SELECT r.outcome_id, (SELECT id FROM learners WHERE id <> o.learner_id LIMIT 1) "
+            "FROM recognitions r JOIN outcomes o ON o.id = r.outcome_id WHERE r.status = 'recognised' LIMIT 1"
+        ).fetchone() or (None, None)
+        superuser.execute("UPDATE outcomes SET learner_id = %s WHERE id = %s", (other, outcome))
+        assert _named(audit_database(superuser)) == {("outcomes", outcome)}
+
+    def test_conversion_credits_and_lots(self, superuser: psycopg.Connection[Any]) -> None:
+        conversion = _one(superuser, "SELECT id FROM conversions LIMIT 1")
+        superuser.execute("UPDATE conversions SET credits = credits + 20 WHERE id = %s", (conversion,))
+        report = audit_database(superuser)
+        assert _named(report) == {("conversions", conversion)}
+        superuser.execute(
+            "UPDATE conversions SET lot_ids = '[\"lot_forged\"]'::json, credits = credits - 20 WHERE id = %s",
+            (conversion,),
+        )
+        report = audit_database(superuser)
+        assert _named(report) == {("conversions", conversion)}
+        assert "lot_ids" in report.differences[0].message
+
+    def test_conversion_deleted(self, superuser: psycopg.Connection[Any]) -> None:
+        conversion = _one(superuser, "SELECT id FROM conversions LIMIT 1")
+        superuser.execute("DELETE FROM conversions WHERE id = %s", (conversion,))
+        assert _named(audit_database(superuser)) == {("conversions", conversion)}
+
+    def test_posting_amount(self, superuser: psycopg.Connection[Any]) -> None:
+        """The learner's balances by category are summed from ledger_postings."""
+        tx, position = superuser.execute(
+            "SELECT transaction_id, position FROM ledger_postings WHERE amount > 0 "
+            "ORDER BY transaction_id LIMIT 1"
+        ).fetchone() or (None, None)
+        superuser.execute(
+            "UPDATE ledger_postings SET amount = amount + 5 WHERE transaction_id = %s AND position = %s",
+            (tx, position),
+        )
+        assert _named(audit_database(superuser)) == {("ledger_postings", f"{tx}/{position}")}
+
+    def test_entry_filed_under_another_learner(self, superuser: psycopg.Connection[Any]) -> None:
+        tx = _one(
+            superuser, "SELECT id FROM ledger_transactions WHERE kind = 'recognition' ORDER BY seq LIMIT 1"
+        )
+        superuser.execute("UPDATE ledger_transactions SET learner_id = 'lrn_other' WHERE id = %s", (tx,))
+        assert _named(audit_database(superuser)) == {("ledger_transactions", tx)}
+
+    def test_tree_node(self, superuser: psycopg.Connection[Any]) -> None:
+        """Inclusion proofs are built from tlog_nodes."""
+        superuser.execute(
+            "UPDATE tlog_nodes SET hash = sha256(hash) WHERE log_id = 'main' AND level = 1 AND idx = 0"
+        )
+        assert _named(audit_database(superuser)) == {("tlog_nodes", "main/1/0")}
+
+    def test_checkpoint_root(self, superuser: psycopg.Connection[Any]) -> None:
+        size = _one(superuser, "SELECT max(size) FROM tlog_checkpoints WHERE log_id = 'main'")
+        superuser.execute(
+            "UPDATE tlog_checkpoints SET root = sha256(root) WHERE log_id = 'main' AND size = %s", (size,)
+        )
+        assert _named(audit_database(superuser)) == {("tlog_checkpoints", f"main/{size}")}
+
+
+def test_the_command_names_a_committed_tamper_and_exits_one(demo_db: DemoDatabase) -> None:
+    with psycopg.connect(demo_db.superuser_url, autocommit=True) as conn:
+        account, balance = conn.execute(
+            "SELECT id, balance FROM ledger_accounts WHERE kind = 'learner_converted' ORDER BY id LIMIT 1"
+        ).fetchone() or (None, None)
+        conn.execute("UPDATE ledger_accounts SET balance = balance + 50 WHERE id = %s", (account,))
+        try:
+            result = CliRunner().invoke(cli, ["audit", "database", "--url", demo_db.url])
+            as_json = CliRunner().invoke(cli, ["audit", "database", "--url", demo_db.url, "--json"])
+        finally:
+            conn.execute("UPDATE ledger_accounts SET balance = %s WHERE id = %s", (balance, account))
+    assert result.exit_code == 1, result.output
+    assert f"DIFF ledger_accounts {account}: balance is" in result.output
+    assert "1 difference(s)" in result.output
+    assert as_json.exit_code == 1
+    assert f'"table": "ledger_accounts", "id": "{account}"' in as_json.output
+
+
+def test_an_unreachable_database_exits_two() -> None:
+    result = CliRunner().invoke(
+        cli, ["audit", "database", "--url", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"]
+    )
+    assert result.exit_code == 2
+    assert "the audit could not run" in result.output
