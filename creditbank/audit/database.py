@@ -15,6 +15,8 @@ each :class:`Difference` by table and row id.
    :class:`~creditbank.transparency.merkle.Frontier`: the perfect nodes it produces must be the stored
    ``tlog_nodes``, and the root at every stored checkpoint's size must be that checkpoint's root, whose
    note must carry a valid signature of the log's key.
+   Leaves are in the format of :mod:`creditbank.ledger.leaf` (read here with ``json`` for speed, the
+   shape checked field by field).
 2. **Postings and lots** are streamed beside the leaves (joined to their entry, ordered by its seq), so
    a million entries are compared without holding them all: each ``ledger_postings`` row must be the
    leaf's posting at its position, and each ``ledger_lots`` row the lot its recognition leaf created.
@@ -44,6 +46,7 @@ from typing import Any, Final
 import psycopg
 from sqlalchemy import Engine
 
+from creditbank.ledger.leaf import learner_of_account
 from creditbank.transparency.merkle import LEAF_PREFIX, Frontier
 from creditbank.transparency.note import Checkpoint, NoteVerifier, open_note
 
@@ -332,8 +335,8 @@ def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) 
             value = _amount(amount)
             if isinstance(account, str) and value is not None:
                 balances[account] = balances.get(account, zero) + value
-                if learner is None and account.startswith("learner:") and account.count(":") == 2:
-                    learner = account.split(":")[1]
+                if learner is None:
+                    learner = learner_of_account(account)
         leaf_lots = body.get("lots") if leaf_kind == "recognition" else None
         if not isinstance(leaf_lots, list) or not all(isinstance(lot, dict) for lot in leaf_lots):
             leaf_lots = []
@@ -421,8 +424,9 @@ def _check_checkpoint(
 def _learner_of_postings(postings: list[Any]) -> str | None:
     for posting in postings:
         account = posting.get("account") if isinstance(posting, dict) else None
-        if isinstance(account, str) and account.startswith("learner:") and account.count(":") == 2:
-            return account.split(":")[1]
+        learner = learner_of_account(account) if isinstance(account, str) else None
+        if learner is not None:
+            return learner
     return None
 
 
