@@ -204,11 +204,14 @@ def list_transfers(
 
 @router.get("/transfers/{transfer_id}", response_model=TransferIssued)
 def get_transfer(transfer_id: str, session: SessionDep, who: AnyRole) -> TransferIssued:
-    """One transfer with its certificates (its learner, destination, issuers, admins, auditors)."""
+    """One transfer (its learner, destination, issuers, admins, auditors). The signed certificates
+    are listed only for the learner and the destination (empty for the others); a read by the
+    destination is written to the learner's access log."""
     transfer = exchange.get_transfer(session, transfer_id)
     exchange.authorise_transfer(session, who, transfer)
     return TransferIssued(
-        **_transfer(transfer).model_dump(), certificates=exchange.transfer_documents(session, transfer)
+        **_transfer(transfer).model_dump(),
+        certificates=exchange.transfer_certificates_for(session, who, transfer),
     )
 
 

@@ -40,6 +40,7 @@ from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from creditbank.ids import random_id
 from creditbank.institutions.service import institution_did
+from creditbank.learners.models import ArchiveAccess
 from creditbank.ledger import service as ledger
 from creditbank.ledger.errors import LotAlreadyConverted, LotNotFound
 from creditbank.ledger.models import Lot, LotLock
@@ -437,6 +438,27 @@ def transfer_documents(session: Session, transfer: TransferRequest) -> list[dict
     rows = session.exec(select(Certificate).where(col(Certificate.id).in_(transfer.certificate_ids))).all()
     by_id = {r.id: r.document for r in rows}
     return [by_id[i] for i in transfer.certificate_ids if i in by_id]
+
+
+def transfer_certificates_for(
+    session: Session, who: Principal, transfer: TransferRequest
+) -> list[dict[str, Any]]:
+    """The transfer's signed certificates, for its learner and its destination only (the read by
+    the destination is logged in the learner's access log); none for anyone else."""
+    if who.role is Role.learner and who.subject == transfer.learner_id:
+        return transfer_documents(session, transfer)
+    if who.role is Role.institution and who.subject == transfer.destination_institution_id:
+        session.add(
+            ArchiveAccess(
+                learner_id=transfer.learner_id,
+                reader_role=who.role.value,
+                reader_subject=who.subject,
+                what=f"transfer {transfer.id} credentials",
+            )
+        )
+        session.flush()
+        return transfer_documents(session, transfer)
+    return []
 
 
 def accept_transfer(session: Session, ctx: AppContext, who: Principal, transfer_id: str) -> Accepted:

@@ -29,9 +29,12 @@ router = APIRouter()
 LearnerOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.admin))]
 
 
-def _public(session: SessionDep, row: Certificate) -> CertificatePublic:
+def _public(session: SessionDep, row: Certificate, who: Principal) -> CertificatePublic:
+    """The certificate's record; its signed credential only for the learner and the destination."""
     parts = [p.id for p in service.parts_of(session, row.id)]
-    return CertificatePublic.of(row, service.status_of(row), parts)
+    return CertificatePublic.of(
+        row, service.status_of(row), parts, with_credential=service.may_see_credential(who, row)
+    )
 
 
 # --- certificates ------------------------------------------------------------------------------------
@@ -72,15 +75,22 @@ def create_certificate(
         destination_institution_id=body.destination_institution_id,
         valid_until=body.valid_until,
     )
-    payload = _public(session, issued.certificate).model_dump(mode="json")
+    payload = CertificatePublic.of(
+        issued.certificate,
+        service.status_of(issued.certificate),
+        [p.id for p in service.parts_of(session, issued.certificate.id)],
+    ).model_dump(mode="json")
+    # the caller who asked for the certificate receives what was signed at their request
     idempotency.store(session, scope, key, status.HTTP_201_CREATED, payload)
     return JSONResponse(payload, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("/api/v1/certificates/{certificate_id}", tags=["certificates"], response_model=CertificatePublic)
 def get_certificate(certificate_id: str, session: SessionDep, who: ArchiveReader) -> CertificatePublic:
-    """One certificate: the learner, the issuing or destination institution, admins, auditors."""
-    return _public(session, service.authorise_read(session, who, certificate_id))
+    """One certificate: the learner, the issuing or destination institution, admins, auditors. The
+    signed credential is given only to the learner and the destination it names (null for the
+    others); every read by someone other than the learner is written to the learner's access log."""
+    return _public(session, service.authorise_read(session, who, certificate_id), who)
 
 
 @router.get(
@@ -174,7 +184,7 @@ def _change_status(
     """Run a status change once per Idempotency-Key and answer with the certificate."""
 
     def work() -> tuple[int, CertificatePublic]:
-        return 200, _public(session, change())
+        return 200, _public(session, change(), who)
 
     path = f"/api/v1/certificates/{certificate_id}/{action}"
     return idempotent.post(session, who, key, path, request if request is not None else {}, work)
@@ -189,7 +199,7 @@ def list_learner_certificates(
     learner_id: str, session: SessionDep, who: LearnerOrAdmin
 ) -> list[CertificatePublic]:
     """A learner's certificates, newest first (the learner, admins)."""
-    return [_public(session, row) for row in service.list_for_learner(session, who, learner_id)]
+    return [_public(session, row, who) for row in service.list_for_learner(session, who, learner_id)]
 
 
 @router.post("/api/v1/verify", tags=["verification"], response_model=ReportPublic, dependencies=[Public])

@@ -47,12 +47,17 @@ class CertificatePublic(BaseModel):
     revoked_at: dt.datetime | None = Field(description="when it was revoked, if it was")
     revocation_reason: str | None = Field(description="why it was revoked, if given")
     suspended_at: dt.datetime | None = Field(description="when the current suspension began, if suspended")
-    credential: dict[str, Any] = Field(
-        description="the signed credential (W3C VC 2.0, Open Badges 3.0 / CLR 2.0)"
+    credential: dict[str, Any] | None = Field(
+        description=(
+            "the signed credential (W3C VC 2.0, Open Badges 3.0 / CLR 2.0); given only to the learner "
+            "and the named destination institution (null for everyone else)"
+        )
     )
 
     @classmethod
-    def of(cls, row: Certificate, status: CertificateStatus, parts: list[str]) -> "CertificatePublic":
+    def of(
+        cls, row: Certificate, status: CertificateStatus, parts: list[str], *, with_credential: bool = True
+    ) -> "CertificatePublic":
         return cls(
             id=row.id,
             credential_id=row.credential_id,
@@ -71,7 +76,7 @@ class CertificatePublic(BaseModel):
             revoked_at=row.revoked_at,
             revocation_reason=row.revocation_reason,
             suspended_at=row.suspended_at,
-            credential=row.document,
+            credential=row.document if with_credential else None,
         )
 
 

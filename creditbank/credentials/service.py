@@ -7,6 +7,9 @@ Access rules (see ``docs/certificates.md``):
   lots, or is its destination; admins and auditors. Every read by someone other than the learner is
   logged as an access to the learner's archive. An unknown id is 404 for everyone (ids are random,
   so this reveals nothing), an existing certificate someone may not read is 403.
+* the signed credential itself (the JSON a school converts) goes only to the learner and to the
+  destination institution it names (:func:`may_see_credential`), and through the learner's share
+  link; the others who may read a certificate see its record without the credential.
 * list a learner's certificates: the learner, admins (through
   :func:`creditbank.learners.service.authorise_read`, which logs admin reads).
 * revoke, suspend, unsuspend: the institution that issued the certificate, admins.
@@ -79,6 +82,13 @@ def _institution_involved(session: Session, row: Certificate, institution_id: st
     return institution_id in issuers
 
 
+def may_see_credential(principal: Principal, row: Certificate) -> bool:
+    """Whether ``principal`` is given the signed credential: its learner or its named destination."""
+    if principal.role is Role.learner:
+        return principal.subject == row.learner_id
+    return principal.role is Role.institution and principal.subject == row.destination_institution_id
+
+
 def authorise_read(session: Session, principal: Principal, certificate_id: str) -> Certificate:
     """Check that ``principal`` may read the certificate; log reads by anyone but the learner.
 
@@ -96,16 +106,30 @@ def authorise_read(session: Session, principal: Principal, certificate_id: str) 
             raise Forbidden("an institution may read only certificates it issued or that name it")
     elif principal.role not in (Role.admin, Role.auditor):
         raise Forbidden(f"role {principal.role.value} may not read certificates")
+    credential = " credential" if may_see_credential(principal, row) else ""
     session.add(
         ArchiveAccess(
             learner_id=row.learner_id,
             reader_role=principal.role.value,
             reader_subject=principal.subject,
-            what=f"certificate {row.id}",
+            what=f"certificate {row.id}{credential}",
         )
     )
     session.flush()
     return row
+
+
+def log_share_read(session: Session, row: Certificate, nonce: str) -> None:
+    """Record that the credential was downloaded through the learner's share link."""
+    session.add(
+        ArchiveAccess(
+            learner_id=row.learner_id,
+            reader_role="share_link",
+            reader_subject=nonce,
+            what=f"certificate {row.id} credential",
+        )
+    )
+    session.flush()
 
 
 def list_for_learner(session: Session, principal: Principal, learner_id: str) -> list[Certificate]:

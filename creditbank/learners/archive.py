@@ -199,7 +199,9 @@ def _learner_view(session: Session, master_key: bytes, learner: Learner) -> Arch
     )
 
 
-def certificates_of(session: Session, learner_id: str) -> list[CertificatePublic]:
+def certificates_of(
+    session: Session, learner_id: str, *, with_credentials: bool = True
+) -> list[CertificatePublic]:
     """Transfer certificates issued for the learner, newest first, shaped as the credentials domain
     shapes them. The caller has authorised the read of the archive, which covers them; so this
     does not go through :func:`creditbank.credentials.service.list_for_learner`, which would check
@@ -211,15 +213,21 @@ def certificates_of(session: Session, learner_id: str) -> list[CertificatePublic
     ).all()
     return [
         CertificatePublic.of(
-            row, credentials.status_of(row), [p.id for p in credentials.parts_of(session, row.id)]
+            row,
+            credentials.status_of(row),
+            [p.id for p in credentials.parts_of(session, row.id)],
+            with_credential=with_credentials,
         )
         for row in rows
     ]
 
 
-def build_archive(session: Session, master_key: bytes, learner: Learner) -> Archive:
+def build_archive(
+    session: Session, master_key: bytes, learner: Learner, *, with_credentials: bool = True
+) -> Archive:
     """The learner's archive (see the module docstring). Authorisation is the caller's concern
-    (:func:`creditbank.learners.service.authorise_read`)."""
+    (:func:`creditbank.learners.service.authorise_read`); so is ``with_credentials``: the signed
+    certificates themselves go only to the learner (others see the certificates' records)."""
     history = ledger.history(session, learner.id)
     txs = {tx.id: tx for tx in history}
     reversed_ids = {tx.reverses_id for tx in history if tx.reverses_id}
@@ -291,7 +299,7 @@ def build_archive(session: Session, master_key: bytes, learner: Learner) -> Arch
         total_available=ledger.credits(sum((b.available for b in lines), Decimal(0))),
         total_converted=ledger.credits(sum((b.converted for b in lines), Decimal(0))),
         conversions=conversions,
-        certificates=certificates_of(session, learner.id),
+        certificates=certificates_of(session, learner.id, with_credentials=with_credentials),
         consents=[
             ConsentPublic.of(row, consents.state_of(row))
             for row in consents.list_for_learner(session, learner.id)
@@ -365,9 +373,11 @@ def _conversions(
     return found
 
 
-def build_export(session: Session, master_key: bytes, learner: Learner) -> ArchiveExport:
+def build_export(
+    session: Session, master_key: bytes, learner: Learner, *, with_credentials: bool = True
+) -> ArchiveExport:
     """The archive, the vault's personal data and the access log, for download."""
-    archive = build_archive(session, master_key, learner)
+    archive = build_archive(session, master_key, learner, with_credentials=with_credentials)
     data = vault.load(session, master_key, learner.id)
     access = session.exec(
         select(ArchiveAccess)

@@ -22,9 +22,11 @@ def get_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: Arch
     """The learner's lifelong learning archive: every outcome with its recognition and why, every
     credit lot, balances by category and framework level, conversions, certificates, and a ledger
     reference for every journal entry. For the learner, institutions that registered or posted for
-    them, admins and auditors; every read by someone other than the learner is logged."""
+    them, admins and auditors; every read by someone other than the learner is logged. The signed
+    certificates themselves are in it only for the learner."""
     learner = learners.authorise_read(session, who, learner_id, "archive")
-    return archive.build_archive(session, ctx.secrets.master_key, learner)
+    own = who.role is Role.learner
+    return archive.build_archive(session, ctx.secrets.master_key, learner, with_credentials=own)
 
 
 @router.get(
@@ -36,7 +38,8 @@ def export_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: L
     """Download everything the bank holds about the learner as one JSON file: the archive, the
     personal data in the vault, and who else read it (data portability). The learner or an admin."""
     learner = learners.authorise_read(session, who, learner_id, "archive-export")
-    export = archive.build_export(session, ctx.secrets.master_key, learner)
+    own = who.role is Role.learner
+    export = archive.build_export(session, ctx.secrets.master_key, learner, with_credentials=own)
     filename = f"creditbank-archive-{learner.id}.json"
     return JSONResponse(
         export.model_dump(mode="json"),

@@ -240,6 +240,7 @@ def _archive_response(
     page: views.ArchivePage,
     *,
     shared_until: dt.datetime | None = None,
+    share_token: str | None = None,
     done: str | None = None,
 ) -> HTMLResponse:
     t = translator(request)
@@ -255,6 +256,8 @@ def _archive_response(
         names=page.names,
         readonly=shared_until is not None,
         shared_until=shared_until,
+        share_token=share_token,
+        access_log=[] if shared_until else views.access_log(session, page.archive.learner.id),
         done=done if done in DONE_MESSAGES else None,
         share_days=SHARE_DAYS,
         destinations=destinations,
@@ -327,7 +330,30 @@ def shared_archive(token: str, request: Request, session: PageSession, ctx: Cont
             request, ctx, None, title=t("share.invalid"), text=t("share.invalid_detail"), status_code=404
         )
     views.log_share_view(session, grant.learner_id, grant.nonce)
-    return _archive_response(request, session, ctx, None, found, shared_until=grant.expires)
+    return _archive_response(
+        request, session, ctx, None, found, shared_until=grant.expires, share_token=token
+    )
+
+
+@router.get(
+    "/share/{token}/certificates/{certificate_id}.json",
+    dependencies=[Public],
+    responses={200: {"content": {"application/json": {}}, "description": "the signed credential"}},
+)
+def shared_certificate_json(
+    token: str, certificate_id: str, request: Request, session: PageSession, ctx: ContextDep
+) -> Response:
+    """Download one of the learner's certificates through the learner's share link (logged in the
+    learner's access log)."""
+    t = translator(request)
+    grant = read_share_token(ctx.secrets.session_secret, token)
+    found = _attempt(session, lambda: certificates.get(session, certificate_id))
+    if grant is None or isinstance(found, CreditBankError) or found.learner_id != grant.learner_id:
+        return _message(
+            request, ctx, None, title=t("share.invalid"), text=t("share.invalid_detail"), status_code=404
+        )
+    certificates.log_share_read(session, found, grant.nonce)
+    return _credential_download(found)
 
 
 @router.post("/archive/certificates", response_class=HTMLResponse)
@@ -535,7 +561,10 @@ def _own_certificate(session: Session, who: Principal, certificate_id: str) -> A
 )
 def download_certificate_json(certificate_id: str, session: PageSession, who: LearnerOnly) -> Response:
     """Download one of the learner's certificates as its signed JSON (Open Badges 3.0 / CLR 2.0)."""
-    row = _own_certificate(session, who, certificate_id)
+    return _credential_download(_own_certificate(session, who, certificate_id))
+
+
+def _credential_download(row: Any) -> Response:
     body = json.dumps(row.document, ensure_ascii=False, indent=2)
     return Response(
         body,
@@ -631,6 +660,7 @@ def _verify_page(
     learner_id: str = "",
     error: str | None = None,
     certificate_id: str | None = None,
+    download: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     who = optional_principal(request, session, ctx)
@@ -655,6 +685,7 @@ def _verify_page(
         learner_id=learner_id,
         error=error,
         certificate_id=certificate_id,
+        download=download,
         logs=logs,
     )
     response.set_cookie(
@@ -677,7 +708,11 @@ def verify_page(
         str | None, Query(description="a certificate id (crt_...) to verify", max_length=40)
     ] = None,
 ) -> HTMLResponse:
-    """The auditor's page: verify a certificate, and check that the logs were only appended to."""
+    """The auditor's page: verify a certificate, and check that the logs were only appended to.
+
+    With ``?certificate=crt_...`` (the QR code of a printed certificate) it shows the verdict and
+    what the printed certificate says, never the signed credential: that goes only to the learner,
+    the destination the learner named, and through the learner's share link."""
     t = translator(request)
     if certificate:
         found = _attempt(session, lambda: certificates.get(session, certificate))
@@ -685,9 +720,15 @@ def verify_page(
             return _verify_page(
                 request, session, ctx, error=t("verify.unknown_certificate", id=certificate), status_code=404
             )
-        text = json.dumps(found.document, ensure_ascii=False, indent=2)
+        who = optional_principal(request, session, ctx)
+        own = who is not None and who.role is Role.learner and who.subject == found.learner_id
         return _verify_page(
-            request, session, ctx, document=found.document, text=text, certificate_id=found.id
+            request,
+            session,
+            ctx,
+            document=found.document,
+            certificate_id=found.id,
+            download=f"/archive/certificates/{found.id}.json" if own else None,
         )
     return _verify_page(request, session, ctx)
 

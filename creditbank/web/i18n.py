@@ -207,6 +207,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "archive.converted_credits": ("转换 {credits} 学分", "{credits} credits converted"),
     "archive.transfer_submit": ("申请转移", "Request the transfer"),
     "archive.transfer_none": ("没有可转移的学分。", "No credits available to transfer."),
+    "archive.access_log": ("谁查看了我的档案", "Who read my archive"),
+    "archive.access_log_intro": (
+        "除您本人外，每一次查看您的档案或下载您的证书文件（院校、管理员、审计人员、分享链接）都记录在此。",
+        "Every read of your archive or download of your certificate files by anyone but you (schools, admins, auditors, share links) is recorded here.",
+    ),
+    "archive.access_reader": ("查看者", "Reader"),
+    "archive.access_what": ("查看内容", "What"),
+    "archive.access_share_link": ("分享链接", "Share link"),
+    "archive.no_access": ("还没有他人查看记录。", "No one else has read it yet."),
     "archive.consents": ("我的授权（学分转换同意书）", "My consents to conversions"),
     "archive.consents_intro": (
         "只有您授权的院校才能转换您的学分：您本人申请的转移即为授权；院校持证书办理转换、或发证机构代您申请转移，都需要您在此给出的授权。未使用前可随时撤回。",
@@ -319,6 +328,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "verify.certificate_of": ("证书 {id}", "Certificate {id}"),
     "verify.unknown_certificate": ("没有编号为 {id} 的证书。", "There is no certificate {id}."),
     "verify.claims": ("证书内容", "What it says"),
+    "verify.credential_withheld": (
+        "本页只显示核验结果和纸质证书上已有的内容，不提供签名证书文件：证书文件只交给学习者本人、其指定的转入院校，或经学习者的分享链接提供。",
+        "This page shows the verdict and what the printed certificate already says, not the signed certificate file: that goes only to the learner, the school the learner named, or through the learner's share link.",
+    ),
     "verify.claim_name": ("名称", "Name"),
     "verify.claim_credits": ("学分", "Credits"),
     "verify.claim_issuer": ("签发方", "Issuer"),

@@ -260,6 +260,17 @@ def archive_page(session: Session, ctx: AppContext, learner_id: str) -> ArchiveP
     )
 
 
+def access_log(session: Session, learner_id: str, limit: int = 200) -> list[ArchiveAccess]:
+    """Who else read the learner's archive and certificates, newest first."""
+    stmt = (
+        select(ArchiveAccess)
+        .where(col(ArchiveAccess.learner_id) == learner_id)
+        .order_by(col(ArchiveAccess.at).desc(), col(ArchiveAccess.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all())
+
+
 def log_share_view(session: Session, learner_id: str, nonce: str) -> None:
     """Record a view of the archive through a share link (a read by someone other than the learner)."""
     session.add(

@@ -2,9 +2,11 @@
 
 import base64
 import datetime as dt
+import html
 import json
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +21,7 @@ from creditbank.main import create_app
 from creditbank.web.rendering import CSP
 from creditbank.web.share import make_share_token
 from tests.conftest import Tokens
+from tests.support.factories import create_learner
 from tests.web.scene import Scene, build_scene, mint, programme, publish, training
 
 
@@ -202,6 +205,49 @@ class TestArchive:
         assert stranger.get(f"/share/{almost}").status_code == 200
         forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
         assert stranger.get(forged).status_code == 404
+
+    def test_share_link_hands_out_the_credential_and_the_learner_sees_each_read(
+        self, scene: Scene, db: Connection
+    ) -> None:
+        posted = scene.post(training("T-1"))
+        csrf = scene.sign_in(Role.learner, scene.learner_id)
+        scene.client.post(
+            "/archive/certificates", data={"csrf": csrf, "lot_id": posted["recognition"]["lot_id"]}
+        )
+        cid = re.search(r"/archive/certificates/(crt_[^\".]+)\.json", scene.client.get("/archive").text)
+        assert cid
+        created = scene.client.post("/archive/share", data={"csrf": csrf})
+        link = re.search(r'value="http://testserver(/share/[^"]+)"', created.text)
+        assert link
+        stranger = _fresh(scene.ctx)
+        shared = stranger.get(link.group(1)).text
+        download = f"{link.group(1)}/certificates/{cid.group(1)}.json"
+        assert f'href="{download}"' in shared
+        got = stranger.get(download)
+        assert got.status_code == 200 and got.json()["id"].startswith("urn:uuid:")
+        # the link opens only this learner's certificates, and a forged link nothing
+        someone = create_learner(scene.client, scene.institution_headers, name="李雷")
+        lot = scene.post({**training("T-2"), "learner_id": someone})["recognition"]["lot_id"]
+        theirs = scene.client.post(
+            "/api/v1/certificates",
+            json={"lot_ids": [lot]},
+            headers={**scene.institution_headers, "Idempotency-Key": "someone-else"},
+        ).json()["id"]
+        assert stranger.get(f"{link.group(1)}/certificates/{theirs}.json").status_code == 404
+        assert stranger.get(f"{link.group(1)}/certificates/crt_nosuchthing.json").status_code == 404
+        assert stranger.get(f"/share/forged/certificates/{cid.group(1)}.json").status_code == 404
+        reads = db.execute(
+            text("SELECT reader_role, what FROM archive_access_log WHERE learner_id = :l ORDER BY id"),
+            {"l": scene.learner_id},
+        ).all()
+        assert [tuple(r) for r in reads] == [
+            ("share_link", "archive"),
+            ("share_link", f"certificate {cid.group(1)} credential"),
+        ]
+        # the learner's own archive page shows both reads
+        access = scene.client.get("/archive").text.split('id="access-log"')[1].split("</section>")[0]
+        assert access.count('data-reader="share_link"') == 2
+        assert f"certificate {cid.group(1)} credential" in access
 
     def test_certificate_download_as_json_and_pdf(self, scene: Scene) -> None:
         posted = scene.post(training("T-1"))
@@ -434,6 +480,25 @@ class TestVerifyPage:
         response = _fresh(scene.ctx).get(f"/verify?certificate={cid}")
         assert response.status_code == 200 and 'data-valid="true"' in response.text
         assert _fresh(scene.ctx).get("/verify?certificate=crt_nosuchthing").status_code == 404
+
+    def test_the_qr_link_shows_the_verdict_but_never_the_signed_credential(self, scene: Scene) -> None:
+        cid, certificate = self._certificate(scene)
+        document: Any = certificate
+        # whoever scans the printed QR code (or guesses an id) is a stranger to the learner
+        stranger = _fresh(scene.ctx).get(f"/verify?certificate={cid}")
+        assert stranger.status_code == 200 and 'data-valid="true"' in stranger.text
+        page = html.unescape(stranger.text)
+        proof = document["proof"]
+        proof_value = (proof[0] if isinstance(proof, list) else proof)["proofValue"]
+        assert proof_value not in page, "the signature of the credential is on the public page"
+        assert document["id"] not in page and '"credentialSubject"' not in page
+        assert f"/archive/certificates/{cid}.json" not in page, "a download link for a stranger"
+        assert "不提供签名证书文件" in page
+        # what the printed certificate says is there
+        assert str(document["credentialSubject"]["creditsEarned"]) in page
+        # the learner, signed in, is offered their own download
+        own = scene.client.get(f"/verify?certificate={cid}").text
+        assert f'href="/archive/certificates/{cid}.json"' in own
 
     def test_bad_input_is_explained(self, client: TestClient) -> None:
         assert "请粘贴或上传证书" in client.post("/verify", data={"certificate": " "}).text
