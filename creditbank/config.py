@@ -57,6 +57,28 @@ class Settings(BaseSettings):
         "burst (a new server process and its caches each) slowed every request in flight and turned "
         "the burst into a queue that outlasted it (bench/posting.py)",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="largest request body of a route that declares no other limit (JSON writes); "
+        "larger ones are answered 413 before they are read",
+    )
+    max_upload_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="largest body of a batch upload or a CSV upload (console)"
+    )
+    max_verify_bytes: int = Field(
+        2 * 1024 * 1024, ge=1, description="largest body of the public verification form and API"
+    )
+    batch_max_rows: int = Field(
+        50_000, ge=1, description="most rows of one batch upload; the rows past it are refused (413)"
+    )
+    heavy_requests_per_token: int = Field(
+        2,
+        ge=1,
+        description="uploads and exports one token (or browser session) may run at once in one server "
+        "process; one more is answered 429",
+    )
+    heavy_retry_after_seconds: int = Field(10, ge=1, description="the Retry-After of that 429")
     unavailable_retry_after_seconds: int = Field(
         5,
         ge=1,

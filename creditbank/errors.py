@@ -105,3 +105,9 @@ class DatabaseUnavailable(CreditBankError):
     def __init__(self, detail: str | None = None, *, retry_after: int, **extensions: Any) -> None:
         super().__init__(detail, **extensions)
         self.retry_after = retry_after
+
+
+class InternalError(CreditBankError):
+    status = 500
+    slug = "internal-error"
+    title = "Internal error"

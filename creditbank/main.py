@@ -23,7 +23,7 @@ from creditbank import __version__
 from creditbank.auth.deps import PublicGuard, RoleGuard
 from creditbank.config import Settings, get_settings
 from creditbank.context import AppContext, build_context
-from creditbank.db import unavailability, warm_pool
+from creditbank.db import warm_pool
 from creditbank.errors import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
@@ -31,7 +31,9 @@ from creditbank.errors import (
     DatabaseUnavailable,
     TooManyRequests,
 )
+from creditbank.limits import BodyLimitMiddleware, HeavySlots, limits_of
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
+from creditbank.problems import domain_error_of
 
 GC_THRESHOLD = 20_000  # first-generation allocations between collections (Python's default: 700)
 
@@ -74,6 +76,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error = domain_error_of(exc, request.app.state.ctx.settings)  # a body over its limit
+        if error is not None:
+            return await domain_error(request, error)
         slugs = {
             400: "bad-request",
             401: "unauthenticated",
@@ -101,14 +106,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         # The database is down, restarting or read-only (a failover): 503 with Retry-After, and the
         # connection to the client stays usable. Any other database error is a bug: 500.
-        reason = unavailability(exc)
-        if reason is None:
+        error = domain_error_of(exc, request.app.state.ctx.settings)
+        if error is None:
             return await unexpected(request, exc)
         log.warning("database unavailable", extra={"fields": {"error": type(exc).__name__}})
-        settings = request.app.state.ctx.settings
-        return await domain_error(
-            request, DatabaseUnavailable(reason, retry_after=settings.unavailable_retry_after_seconds)
-        )
+        return await domain_error(request, error)
 
     for kind in (DBAPIError, PoolTimeout, psycopg.Error):
         app.add_exception_handler(kind, database_error)
@@ -256,7 +258,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     app.state.ctx = ctx
     app.state.warm_pool = False  # set by creditbank.serving for served processes
     metrics = Metrics()
+    app.add_middleware(BodyLimitMiddleware, limits=limits_of(settings))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.state.heavy_slots = HeavySlots(settings.heavy_requests_per_token, settings.heavy_retry_after_seconds)
     _install_error_handlers(app)
 
     from creditbank.auth.endpoints import router as tokens_router

@@ -6,6 +6,7 @@ factory copies the declared roles into the OpenAPI schema as ``x-roles`` so that
 authorisation-matrix test can call every endpoint with every role.
 """
 
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal, authenticate
+from creditbank.db import transaction
 from creditbank.deps import ContextDep, SessionDep
 from creditbank.errors import Forbidden, Unauthenticated
 
@@ -46,6 +48,25 @@ class RoleGuard:
         return principal
 
 
+class UploadGuard(RoleGuard):
+    """A role guard for routes that read their request body themselves (uploads).
+
+    The shared guard reads the token in the request's transaction, which lasts as long as the
+    route's function, and an upload's function runs while the body arrives: a slow client would
+    hold a database connection all that time. This guard checks the token in a short transaction
+    of its own, ended before the body is read.
+    """
+
+    def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        ctx: ContextDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        with contextmanager(transaction)(ctx.sessions) as session:
+            return super().__call__(request, session, ctx, credentials)
+
+
 def _cookie_token(request: Request, secret: bytes) -> str | None:
     from creditbank.auth.cookies import read_session_cookie
 
@@ -65,6 +86,7 @@ class PublicGuard:
 AdminOnly = Annotated[Principal, Depends(RoleGuard(Role.admin))]
 InstitutionOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.institution, Role.admin))]
 InstitutionOnly = Annotated[Principal, Depends(RoleGuard(Role.institution))]
+UploadingInstitution = Annotated[Principal, Depends(UploadGuard(Role.institution))]
 ReviewerOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.reviewer, Role.admin))]
 LearnerOnly = Annotated[Principal, Depends(RoleGuard(Role.learner))]
 LearnerOrInstitution = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.institution))]

@@ -22,6 +22,7 @@ from creditbank.credentials.schemas import (
 )
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.ledger import idempotency
+from creditbank.limits import VERIFY, body_limit
 from creditbank.outcomes import idempotent
 
 router = APIRouter()
@@ -202,7 +203,13 @@ def list_learner_certificates(
     return [_public(session, row, who) for row in service.list_for_learner(session, who, learner_id)]
 
 
-@router.post("/api/v1/verify", tags=["verification"], response_model=ReportPublic, dependencies=[Public])
+@router.post(
+    "/api/v1/verify",
+    tags=["verification"],
+    response_model=ReportPublic,
+    dependencies=[Public],
+    openapi_extra=body_limit(VERIFY),
+)
 def verify(body: VerifyRequest, session: SessionDep, ctx: ContextDep) -> ReportPublic:
     """Verify a certificate against this service's keys, status lists, register and logs.
 

@@ -10,6 +10,7 @@ from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import Forbidden
 from creditbank.learners import archive
 from creditbank.learners import service as learners
+from creditbank.limits import Heavy
 from creditbank.outcomes import idempotent
 
 router = APIRouter(prefix="/api/v1/learners", tags=["archive"])
@@ -31,6 +32,7 @@ def get_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: Arch
 
 @router.get(
     "/{learner_id}/archive/export",
+    dependencies=[Heavy],
     response_model=archive.ArchiveExport,
     responses={200: {"description": "the archive as a JSON file (Content-Disposition: attachment)"}},
 )

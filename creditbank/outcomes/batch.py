@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from creditbank import jsontext
 from creditbank.errors import CreditBankError, ValidationFailed
 from creditbank.outcomes.schemas import OutcomeCreate
 
@@ -45,6 +46,10 @@ class ParsedRow:
 def validate_row(row: int, value: Any) -> ParsedRow:
     reference = value.get("reference") if isinstance(value, dict) else None
     reference = reference if isinstance(reference, str) else None
+    try:
+        jsontext.check_depth(value)
+    except jsontext.JsonTooDeep as exc:
+        return ParsedRow(row, None, reference, RowInvalid(exc.detail))
     try:
         return ParsedRow(row, OutcomeCreate.model_validate(value), reference, None)
     except ValidationError as exc:
@@ -121,9 +126,9 @@ class RowDecoder:
                     continue
                 self.row += 1
                 try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield ParsedRow(self.row, None, None, RowInvalid(f"not JSON: {exc.msg}"))
+                    value = jsontext.loads(line)
+                except jsontext.JsonInvalid as exc:
+                    yield ParsedRow(self.row, None, None, RowInvalid(exc.detail))
                     continue
                 yield validate_row(self.row, value)
                 continue
@@ -151,6 +156,8 @@ class RowDecoder:
                 if final or end - pos > MAX_ROW_BYTES:
                     raise BodyMalformed(f"row {self.row + 1} of the array is not JSON: {exc.msg}") from exc
                 return
+            except RecursionError as exc:
+                raise BodyMalformed(f"row {self.row + 1} of the array is nested too deeply") from exc
             if value_end >= end and not final:
                 return  # a number or literal may go on in the next block: decode it then
             self.row += 1
@@ -162,17 +169,41 @@ class RowDecoder:
 _SPACE = re.compile(r"[ \t\r\n]*")
 
 
-async def chunks(stream: AsyncIterator[bytes], size: int = CHUNK_ROWS) -> AsyncIterator[list[ParsedRow]]:
-    """Rows of the request body, ``size`` at a time."""
+class TooManyRows(CreditBankError):
+    status = 413
+    slug = "batch-too-many-rows"
+    title = "The upload has more rows than one batch may hold"
+
+
+async def chunks(
+    stream: AsyncIterator[bytes], size: int = CHUNK_ROWS, max_rows: int | None = None
+) -> AsyncIterator[list[ParsedRow]]:
+    """Rows of the request body, ``size`` at a time.
+
+    Raises:
+        TooManyRows: the body holds more than ``max_rows`` rows; raised when row ``max_rows + 1``
+            is read, so the rows of the chunk it falls in are never handed out.
+        BodyMalformed: the body is neither JSON lines nor a JSON array.
+    """
     decoder = RowDecoder()
     batch: list[ParsedRow] = []
+
+    def take(parsed: ParsedRow) -> None:
+        if max_rows is not None and parsed.row > max_rows:
+            raise TooManyRows(
+                f"more than {max_rows} rows in one upload (CREDITBANK_BATCH_MAX_ROWS); "
+                "send the rest in another upload",
+                max_rows=max_rows,
+            )
+        batch.append(parsed)
+
     async for data in stream:
         for parsed in decoder.feed(data):
-            batch.append(parsed)
+            take(parsed)
             if len(batch) >= size:
                 yield batch
                 batch = []
     for parsed in decoder.feed(b"", final=True):
-        batch.append(parsed)
+        take(parsed)
     if batch:
         yield batch

@@ -1,4 +1,4 @@
-import tempfile
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -6,15 +6,16 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from creditbank.auth.deps import InstitutionOnly
+from creditbank.auth.deps import InstitutionOnly, UploadingInstitution
 from creditbank.auth.service import Principal
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import Forbidden
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.ledger import idempotency
+from creditbank.limits import UPLOAD, Heavy, body_limit
 from creditbank.outcomes import corrections, idempotent, importer, service
-from creditbank.outcomes.batch import chunks
+from creditbank.outcomes.batch import ParsedRow, chunks
 from creditbank.outcomes.decision_schemas import CorrectionPublic, RevocationPublic
 from creditbank.outcomes.schemas import (
     BatchSummary,
@@ -23,6 +24,7 @@ from creditbank.outcomes.schemas import (
     RevokeRequest,
 )
 from creditbank.outcomes.views import ledger_ref, outcome_public
+from creditbank.problems import streamed_problem
 
 router = APIRouter(prefix="/api/v1/outcomes", tags=["outcomes"])
 
@@ -153,6 +155,7 @@ class BatchReport(BatchSummary):
 
 @router.post(
     "/batch",
+    dependencies=[Heavy],
     responses={
         200: {
             "description": "per-row report",
@@ -171,6 +174,7 @@ class BatchReport(BatchSummary):
         }
     },
     openapi_extra={
+        **body_limit(UPLOAD),
         "requestBody": {
             "required": True,
             "content": {
@@ -179,40 +183,46 @@ class BatchReport(BatchSummary):
                     "schema": {"type": "array", "items": {"$ref": "#/components/schemas/OutcomeCreate"}}
                 },
             },
-        }
+        },
     },
 )
-async def post_batch(request: Request, ctx: ContextDep, who: InstitutionOnly) -> StreamingResponse:
+async def post_batch(request: Request, ctx: ContextDep, who: UploadingInstitution) -> StreamingResponse:
     """Post many outcomes (JSON lines or a JSON array; 10,000+ rows a request, read incrementally).
     Each row succeeds or fails on its own; each chunk of rows commits on its own. Re-sending rows
-    with the same references applies nothing twice (they come back as `duplicate`)."""
-    institution_id = who.subject or ""
+    with the same references applies nothing twice (they come back as `duplicate`).
 
-    spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024, mode="w+b")  # noqa: SIM115 - closed when streamed
+    The per-row report is streamed as chunks are posted. The first chunk is read and posted before
+    the answer starts, so an upload that is malformed, too large or too long from its start gets a
+    4xx status; a problem found later (the body passing its size limit or the row cap, the body
+    breaking off, the database going away) ends the report with an `error` problem instead, and
+    the chunks before it stay posted."""
+    institution_id = who.subject or ""
     summary = BatchSummary(rows=0, created=0, duplicate=0, errors=0, recognised=0, review=0, rejected=0)
-    first = True
-    async for parsed in chunks(request.stream()):
-        for report in await run_in_threadpool(importer.post_chunk, ctx, institution_id, parsed):
-            summary.rows += 1
-            if report.status == "created":
-                summary.created += 1
-                if report.recognition in ("recognised", "review", "rejected"):
-                    setattr(summary, report.recognition, getattr(summary, report.recognition) + 1)
-            elif report.status == "duplicate":
-                summary.duplicate += 1
-            else:
-                summary.errors += 1
-            spool.write((b"" if first else b",") + report.model_dump_json().encode())
-            first = False
-    spool.seek(0)
+    parsed_chunks = chunks(request.stream(), max_rows=ctx.settings.batch_max_rows)
+
+    async def post(parsed: list[ParsedRow]) -> bytes:
+        reports = await run_in_threadpool(importer.post_chunk, ctx, institution_id, parsed)
+        for report in reports:
+            summary.add(report.status, report.recognition)
+        return b",".join(report.model_dump_json().encode() for report in reports)
+
+    first = await anext(parsed_chunks, None)
+    head = await post(first) if first is not None else b""
 
     async def body() -> AsyncIterator[bytes]:
+        yield b'{"rows":[' + head
+        separator = b"," if head else b""
+        error: dict[str, Any] | None = None
         try:
-            yield b'{"summary":' + summary.model_dump_json().encode() + b',"rows":['
-            while block := spool.read(256 * 1024):
-                yield block
-            yield b"]}"
-        finally:
-            spool.close()
+            async for parsed in parsed_chunks:
+                block = await post(parsed)
+                yield separator + block
+                separator = b","
+        except Exception as exc:  # the answer has started: the problem goes into the report
+            error = streamed_problem(exc, ctx.settings, request.url.path)
+        tail = b'],"summary":' + summary.model_dump_json().encode()
+        if error is not None:
+            tail += b',"error":' + json.dumps(error).encode()
+        yield tail + b"}"
 
     return StreamingResponse(body(), media_type="application/json")

@@ -131,6 +131,18 @@ class BatchSummary(BaseModel):
     review: int
     rejected: int
 
+    def add(self, status: str, recognition: str | None) -> None:
+        """Count one row's report."""
+        self.rows += 1
+        if status == "created":
+            self.created += 1
+            if recognition in ("recognised", "review", "rejected"):
+                setattr(self, recognition, getattr(self, recognition) + 1)
+        elif status == "duplicate":
+            self.duplicate += 1
+        else:
+            self.errors += 1
+
 
 class RevokeRequest(BaseModel):
     reason: str = Field(min_length=2, max_length=500, description="why the outcome is revoked")

@@ -26,6 +26,7 @@ from markupsafe import Markup
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from creditbank import jsontext
 from creditbank.auth.deps import SESSION_COOKIE, InstitutionOnly, LearnerOnly, Public, ReviewerOrAdmin
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal, authenticate
@@ -40,6 +41,7 @@ from creditbank.deps import ContextDep, get_session
 from creditbank.errors import CreditBankError
 from creditbank.institutions import service as institutions
 from creditbank.learners import archive
+from creditbank.limits import UPLOAD, VERIFY, Heavy, body_limit
 from creditbank.outcomes import corrections, review
 from creditbank.outcomes import service as outcomes
 from creditbank.outcomes.batch import ParsedRow
@@ -579,6 +581,7 @@ def _credential_download(row: Any) -> Response:
 
 @router.get(
     "/archive/certificates/{certificate_id}.pdf",
+    dependencies=[Heavy],
     responses={200: {"content": {"application/pdf": {}}, "description": "the certificate as a PDF"}},
 )
 def download_certificate_pdf(
@@ -604,6 +607,7 @@ def download_certificate_pdf(
 
 @router.get(
     "/archive/transcript.pdf",
+    dependencies=[Heavy],
     responses={200: {"content": {"application/pdf": {}}, "description": "the archive as a PDF"}},
 )
 def download_transcript(
@@ -733,7 +737,7 @@ def verify_page(
     return _verify_page(request, session, ctx)
 
 
-@router.post("/verify", response_class=HTMLResponse, dependencies=[Public])
+@router.post("/verify", response_class=HTMLResponse, dependencies=[Public], openapi_extra=body_limit(VERIFY))
 def verify_submitted(
     request: Request,
     session: PageSession,
@@ -757,10 +761,10 @@ def verify_submitted(
     if not text.strip():
         return _verify_page(request, session, ctx, error=t("verify.empty"), status_code=422)
     try:
-        document = json.loads(text)
-    except ValueError as exc:
+        document = jsontext.loads(text)
+    except jsontext.JsonInvalid as exc:
         return _verify_page(
-            request, session, ctx, text=text, error=t("verify.not_json", error=str(exc)), status_code=422
+            request, session, ctx, text=text, error=t("verify.not_json", error=exc.detail), status_code=422
         )
     return _verify_page(request, session, ctx, document=document, text=text, learner_id=learner_id.strip())
 
@@ -932,7 +936,9 @@ def _process_upload(
         yield from flush(chunk)
 
 
-@router.post("/console/upload", response_class=HTMLResponse)
+@router.post(
+    "/console/upload", response_class=HTMLResponse, dependencies=[Heavy], openapi_extra=body_limit(UPLOAD)
+)
 async def console_upload(
     request: Request,
     ctx: ContextDep,
@@ -1174,9 +1180,9 @@ def console_accept_certificates(
     problem: str | None = None
     parsed: Any = None
     try:
-        parsed = json.loads(certificates_json) if certificates_json.strip() else None
-    except ValueError as exc:
-        problem = t("verify.not_json", error=str(exc))
+        parsed = jsontext.loads(certificates_json) if certificates_json.strip() else None
+    except jsontext.JsonInvalid as exc:
+        problem = t("verify.not_json", error=exc.detail)
     documents = parsed if isinstance(parsed, list) else [parsed] if isinstance(parsed, dict) else []
     if problem or not documents or not all(isinstance(d, dict) for d in documents):
         return _message(
