@@ -77,7 +77,7 @@ class ServerProcess:
         ]
         log = open(self.var_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(cmd, env=self.env(), stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine (parallel test runs) can take a minute
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
