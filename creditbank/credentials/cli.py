@@ -3,6 +3,11 @@
 ``verify`` needs no database and no configuration: it reads the certificate and any evidence from
 files and, with ``--url``, asks a running service. It prints every check and exits 0 only when all
 passed (1 when a check failed, 2 when an input could not be read).
+
+Offline, trust comes only from what is given apart from the evidence: ``--trust`` (the trust file
+of ``GET /trust.json``: log keys and the bank's DID document, which pins the key of the signed issuer
+register), ``--log-key`` and ``--trust-did-document``. An evidence bundle is a claim checked against
+those roots (see :mod:`creditbank.credentials.verification`).
 """
 
 import datetime as dt
@@ -15,6 +20,7 @@ import typer
 
 from creditbank.cli_common import context, session_scope
 from creditbank.credentials import keys
+from creditbank.credentials import trust as trustlib
 from creditbank.credentials.errors import ResolutionFailed
 from creditbank.credentials.models import SigningKey
 from creditbank.credentials.multikey import encode_public_key
@@ -154,9 +160,27 @@ def verify_command(
         typer.Option(
             "--ledger-evidence",
             help="a LedgerEvidence file, or a CertificateEvidence bundle "
-            "(GET /api/v1/certificates/{id}/evidence)",
+            "(GET /api/v1/certificates/{id}/evidence): claims, checked against --trust / --log-key",
         ),
     ] = None,
+    trust_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust", help="the bank's trust file (GET /trust.json, saved once): log keys, bank key"
+        ),
+    ] = None,
+    log_key: Annotated[
+        list[str] | None,
+        typer.Option("--log-key", help="a log's C2SP verifier key <origin>+<key id>+<key> (repeatable)"),
+    ] = None,
+    resolve_did_web: Annotated[
+        bool,
+        typer.Option(
+            "--resolve-did-web",
+            help="with --url: also fetch issuers' DID documents and status lists from their did:web "
+            "host (https only)",
+        ),
+    ] = False,
     learner_id: Annotated[
         str | None, typer.Option("--learner-id", help="also check the hashed identity is this learner's")
     ] = None,
@@ -165,16 +189,27 @@ def verify_command(
 ) -> None:
     """Verify a transfer certificate; print each check; exit 0 only when every check passed.
 
-    Offline, from files: --did-document, --status-list, --ledger-evidence (a CertificateEvidence
-    bundle holds all of them and the register snapshot), --trust-did-document. Online: --url asks
-    the service for whatever the files do not hold.
+    Offline, trust comes only from --trust (the bank's trust file), --log-key and
+    --trust-did-document; --ledger-evidence (a CertificateEvidence bundle), --did-document and
+    --status-list are claims checked against them. Online: --url asks that service for whatever the
+    files do not hold (and --resolve-did-web lets it fetch issuers' did:web hosts over https).
     """
     moment = _parse_time(at) if at else None
     document = _read_json(certificate, "certificate")
+    roots = trustlib.TrustRoots()
+    try:
+        if trust_file is not None:
+            roots = trustlib.TrustRoots.from_json(_read_json(trust_file, "trust file"))
+        for text in log_key or []:
+            roots.add_log_key(text)
+    except ResolutionFailed as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
     offline = OfflineResolver(
         did_documents=_read_objects(did_document or [], "DID document"),
         status_lists=_read_objects(status_list or [], "status list"),
         trusted_did_documents=_read_objects(trust_did_document or [], "DID document"),
+        trust=roots,
     )
     for path in ledger_evidence or []:
         try:
@@ -185,7 +220,7 @@ def verify_command(
     resolver: Resolver = offline
     client = _http_client(url) if url else None
     if url and client is not None:
-        offline.fallback = HttpResolver(url, client)
+        offline.fallback = HttpResolver(url, client, resolve_did_web=resolve_did_web)
     try:
         report = verify_certificate(document, resolver, learner_id=learner_id, now=moment)
     finally:

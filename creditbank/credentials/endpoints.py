@@ -253,6 +253,21 @@ def bank_did_document(session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     return keys.did_document(session, ctx.settings.base_url, BANK_OWNER)
 
 
+@router.get("/trust.json", tags=["issuers"], response_model=dict[str, Any], dependencies=[Public])
+def trust_roots(session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+    """The trust roots an auditor saves once and pins for offline verification
+    (`creditbank verify --trust`): the verifier keys of the transparency logs and the bank's DID
+    document, whose keys sign the issuer register."""
+    return service.trust_roots(session, ctx)
+
+
+@router.get("/issuer-register.json", tags=["issuers"], response_model=dict[str, Any], dependencies=[Public])
+def issuer_register(session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
+    """The registered institutions with their DID documents, signed by the bank's key
+    (`CreditBankIssuerRegister`, `eddsa-jcs-2022`)."""
+    return service.signed_register(session, ctx)
+
+
 @router.get("/.well-known/did.json", tags=["issuers"], response_model=dict[str, Any], dependencies=[Public])
 def bank_did_document_well_known(session: SessionDep, ctx: ContextDep) -> dict[str, Any]:
     """The bank's DID document where did:web resolves a DID without a path."""

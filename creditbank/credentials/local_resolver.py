@@ -8,7 +8,7 @@ status check fails closed) instead of making the server call out to an address a
 
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from creditbank.credentials import keys, status_service
 from creditbank.credentials.errors import ResolutionFailed
@@ -16,7 +16,9 @@ from creditbank.credentials.models import BANK_OWNER
 from creditbank.credentials.verification import LedgerEvidence
 from creditbank.errors import CreditBankError
 from creditbank.institutions.models import Institution
+from creditbank.ledger.models import JournalTransaction
 from creditbank.transparency import store
+from creditbank.transparency.note import NoteVerifier
 
 
 class DatabaseResolver:
@@ -62,6 +64,11 @@ class DatabaseResolver:
             leaf_hash, proof, checkpoint = store.inclusion(self.session, log.id, index, None)
         except CreditBankError as exc:
             raise ResolutionFailed(exc.detail) from exc
+        leaf = self.session.exec(
+            select(JournalTransaction.leaf).where(
+                col(JournalTransaction.log_id) == log.id, col(JournalTransaction.seq) == index
+            )
+        ).first()
         return LedgerEvidence(
             log_origin=log.origin,
             verifier_key=store.verifier(log).to_text(),
@@ -70,4 +77,11 @@ class DatabaseResolver:
             leaf_hash=leaf_hash,
             proof=proof,
             checkpoint=checkpoint.note,
+            leaf=bytes(leaf) if leaf is not None else None,
         )
+
+    def log_key(self, log_origin: str) -> NoteVerifier:
+        logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]
+        if not logs:
+            raise ResolutionFailed(f"this service keeps no log {log_origin!r}")
+        return store.verifier(logs[0])

@@ -23,15 +23,18 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.credentials import keys, status_service
+from creditbank.credentials import dataintegrity, keys, status_service, trust
+from creditbank.credentials.builder import xsd_datetime
 from creditbank.credentials.local_resolver import DatabaseResolver
-from creditbank.credentials.models import Certificate, CertificateStatus, SigningKey
+from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateStatus, SigningKey
 from creditbank.credentials.verification import RecordingResolver, Report, verify_certificate
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, NotFound
+from creditbank.institutions.models import Institution
 from creditbank.learners import service as learners
 from creditbank.learners.models import ArchiveAccess
 from creditbank.ledger.models import Lot
+from creditbank.transparency import store
 
 
 class CertificateNotFound(NotFound):
@@ -247,7 +250,41 @@ def evidence(session: Session, ctx: AppContext, certificate_id: str) -> dict[str
     row = get(session, certificate_id)
     recorder = RecordingResolver(DatabaseResolver(session, ctx.settings.base_url))
     verify_certificate(row.document, recorder)
-    return recorder.bundle(row.credential_id)
+    register = signed_register(session, ctx, dids=set(recorder.did_documents))
+    return recorder.bundle(row.credential_id, signed_register=register)
+
+
+def trust_roots(session: Session, ctx: AppContext) -> dict[str, Any]:
+    """The trust file an auditor saves once (``GET /trust.json``): the verifier keys of the logs and
+    the bank's DID document, whose keys sign the issuer register (see :mod:`.trust`).
+
+    The bank's signing key is made on first use, so that the file pins it."""
+    base = ctx.settings.base_url
+    keys.active_key(session, ctx.secrets.master_key, BANK_OWNER)
+    roots = trust.TrustRoots(
+        log_keys=[store.verifier(log) for log in store.list_logs(session)],
+        bank_did_document=keys.did_document(session, base, BANK_OWNER),
+    )
+    return roots.to_json(base_url=base, exported_at=xsd_datetime(utcnow()))
+
+
+def signed_register(session: Session, ctx: AppContext, dids: set[str] | None = None) -> dict[str, Any]:
+    """The issuer register signed by the bank's key: the registered institutions (those whose DID is
+    in ``dids``, when given) with their DID documents."""
+    base = ctx.settings.base_url
+    signer = keys.signer_for(session, ctx.secrets.master_key, base, BANK_OWNER)
+    now = utcnow().replace(microsecond=0)
+    issuers = [
+        trust.RegisteredIssuer(
+            did=keys.owner_did(base, institution.id),
+            description=f"registered institution {institution.name_zh} ({institution.id})",
+            did_document=keys.did_document(session, base, institution.id),
+        )
+        for institution in session.exec(select(Institution).order_by(col(Institution.id))).all()
+        if dids is None or keys.owner_did(base, institution.id) in dids
+    ]
+    unsigned = trust.register_document(issuers, signer.did, xsd_datetime(now))
+    return dataintegrity.sign(unsigned, signer.seed, signer.verification_method, xsd_datetime(now))
 
 
 def compromise_key(session: Session, ctx: AppContext, key_id: str, at: dt.datetime) -> tuple[SigningKey, int]:

@@ -19,7 +19,11 @@ another); the certificate is valid only when every check passed:
 5. ``validity``: ``validFrom`` <= now <= ``validUntil``.
 6. ``ledger``: the ``ledgerReference`` leaf hash is proven, by an RFC 9162 inclusion proof, to be
    leaf ``sequenceNumber`` of the log, against a checkpoint whose signature verifies with the
-   log's key (named after the log's origin). The leaf hash checked is the certificate's own.
+   log's key (named after the log's origin) as the resolver trusts it (pinned offline, never the key
+   an evidence file carries). The leaf hash checked is the certificate's own. Then the leaf itself:
+   its bytes hash to that leaf hash, it parses as a recognition (:mod:`creditbank.ledger.leaf`),
+   and it records the lots, credits, learner (the hashed identity) and rule citation the certificate
+   states. A certificate signed by a real key that claims more than its leaf fails here.
 7. ``learner`` (only when a learner id is given): an ``identityHash`` of the subject equals
    ``"sha256$" + hex(SHA-256(learner_id + salt))``.
 
@@ -28,15 +32,20 @@ passes only when it passes for the bundle and for every part (the bundle has no 
 of its own: its ``ledger`` check is its parts').
 
 Where the keys, lists, register and proofs come from is a :class:`Resolver`'s business:
-:class:`HttpResolver` asks a running service (or any did:web host) over HTTP; :class:`OfflineResolver`
-reads files (DID documents, status list credentials, an evidence bundle), so an auditor can verify
-with no network at all; the service itself uses
-:class:`creditbank.credentials.local_resolver.DatabaseResolver`.
+:class:`HttpResolver` asks the running service the user named (and, only when allowed, an issuer's
+own did:web host over https); :class:`OfflineResolver` reads files, so an auditor can verify with no
+network at all; the service itself uses :class:`creditbank.credentials.local_resolver.DatabaseResolver`.
+
+Offline, trust comes only from roots given outside the file being verified
+(:class:`~creditbank.credentials.trust.TrustRoots`: pinned log keys and the bank's DID document;
+``trusted_did_documents``). Everything an evidence bundle carries is a claim: its DID documents are
+never used for a key, its register counts only when signed by the pinned bank key, its status lists
+only when signed by a trusted issuer key, its inclusion proofs only against a pinned log key.
 
 The evidence bundle (``CertificateEvidence``, see :func:`evidence_bundle`) holds everything the
-checks need for one certificate: DID documents, status list credentials, the issuer register
-entries, and for each ledger reference a ``LedgerEvidence`` (log origin, C2SP verifier key, index,
-tree size, leaf hash, inclusion proof and the signed checkpoint).
+checks need for one certificate: DID documents, status list credentials, the issuer register signed
+by the bank, and for each ledger reference a ``LedgerEvidence`` (log origin, the log's verifier key as
+a claim, index, tree size, leaf hash, the leaf's bytes, inclusion proof and the signed checkpoint).
 """
 
 import base64
@@ -47,12 +56,14 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from creditbank.credentials import dataintegrity, did, statuslist
+from creditbank.credentials import trust as trustlib
 from creditbank.credentials.errors import (
     CredentialError,
     CredentialStatusSet,
@@ -69,6 +80,7 @@ from creditbank.credentials.errors import (
 )
 from creditbank.credentials.multikey import decode_public_key
 from creditbank.errors import CreditBankError
+from creditbank.ledger import leaf as leaf_format
 from creditbank.transparency import merkle, note
 
 log = logging.getLogger("creditbank.verify")
@@ -146,7 +158,11 @@ def _unb64(value: Any, what: str) -> bytes:
 
 @dataclass(frozen=True)
 class LedgerEvidence:
-    """What proves one leaf of a log: the log's key, an inclusion proof and the signed checkpoint."""
+    """What proves one leaf of a log: an inclusion proof, the signed checkpoint and the leaf's bytes.
+
+    ``verifier_key`` is the log key the evidence names: a claim, never used to verify (the verifier
+    takes the log's key from its resolver's trust roots).
+    """
 
     log_origin: str
     verifier_key: str
@@ -155,6 +171,7 @@ class LedgerEvidence:
     leaf_hash: bytes
     proof: list[bytes]
     checkpoint: str
+    leaf: bytes | None = None
 
     def to_json(self) -> JsonObject:
         return {
@@ -166,6 +183,7 @@ class LedgerEvidence:
             "leafHash": _b64(self.leaf_hash),
             "proof": [_b64(p) for p in self.proof],
             "checkpoint": self.checkpoint,
+            **({"leaf": _b64(self.leaf)} if self.leaf is not None else {}),
         }
 
     @classmethod
@@ -192,6 +210,7 @@ class LedgerEvidence:
             leaf_hash=_unb64(value.get("leafHash", ""), "leafHash"),
             proof=[_unb64(p, "a proof hash") for p in proof],
             checkpoint=checkpoint,
+            leaf=_unb64(value["leaf"], "leaf") if value.get("leaf") is not None else None,
         )
 
 
@@ -216,7 +235,11 @@ class Resolver(Protocol):
         ...
 
     def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
-        """An inclusion proof of leaf ``index`` of the log ``log_origin``, with its checkpoint and key."""
+        """An inclusion proof of leaf ``index`` of the log ``log_origin``, with its checkpoint and leaf."""
+        ...
+
+    def log_key(self, log_origin: str) -> note.NoteVerifier:
+        """The key of the log ``log_origin`` that this resolver trusts (pinned, or its service's own)."""
         ...
 
 
@@ -224,17 +247,20 @@ class Resolver(Protocol):
 class OfflineResolver:
     """Answers from files only: never touches the network.
 
-    ``trusted_did_documents`` are DID documents of issuers trusted although not registered with the
-    bank (``--trust-did-document``); ``registered_issuers`` maps issuer DIDs to a description, from
-    an evidence bundle's register snapshot. ``fallback`` (e.g. an :class:`HttpResolver`) answers
-    what the files do not.
+    Trusted: ``trust`` (pinned log keys and the bank's DID document, from ``--trust`` and
+    ``--log-key``), ``trusted_did_documents`` (``--trust-did-document``), and the issuers of a
+    register in ``registers`` whose signature verifies with the pinned bank key. Claims only:
+    ``did_documents`` (from a bundle or ``--did-document``) are never used for a key; a status list
+    counts only through its signature. ``fallback`` (e.g. an :class:`HttpResolver`) answers what the
+    files do not.
     """
 
     did_documents: list[JsonObject] = field(default_factory=list)
     status_lists: list[JsonObject] = field(default_factory=list)
     trusted_did_documents: list[JsonObject] = field(default_factory=list)
     ledger: list[LedgerEvidence] = field(default_factory=list)
-    registered_issuers: dict[str, str] = field(default_factory=dict)
+    registers: list[JsonObject] = field(default_factory=list)
+    trust: trustlib.TrustRoots = field(default_factory=trustlib.TrustRoots)
     fallback: Resolver | None = None
 
     def add_bundle(self, bundle: Any) -> None:
@@ -254,24 +280,56 @@ class OfflineResolver:
             if kind == LEDGER_EVIDENCE_TYPE:
                 self.ledger.append(LedgerEvidence.from_json(bundle))
                 return
+            if kind == trustlib.REGISTER_TYPE:
+                self.registers.append(bundle)
+                return
             if kind != EVIDENCE_TYPE:
                 raise ResolutionFailed(f"unknown evidence type {kind!r}")
             self.did_documents.extend(d for d in bundle.get("didDocuments", []) if isinstance(d, dict))
             self.status_lists.extend(s for s in bundle.get("statusLists", []) if isinstance(s, dict))
-            for entry in bundle.get("issuerRegister", []):
-                if isinstance(entry, dict) and isinstance(entry.get("did"), str):
-                    self.registered_issuers[entry["did"]] = str(entry.get("description", "registered"))
+            register = bundle.get("signedIssuerRegister")
+            if isinstance(register, dict):
+                self.registers.append(register)
             self.ledger.extend(LedgerEvidence.from_json(e) for e in bundle.get("ledger", []))
         except (LedgerReferenceInvalid, AttributeError, TypeError) as exc:
             raise ResolutionFailed(f"malformed evidence: {exc}") from exc
 
-    def did_document(self, did: str) -> JsonObject:
-        for document in [*self.trusted_did_documents, *self.did_documents]:
+    def _registered(self) -> dict[str, trustlib.RegisteredIssuer]:
+        """The issuers of the registers that verify with the pinned bank key (the others are ignored)."""
+        bank = self.trust.bank_did_document
+        found: dict[str, trustlib.RegisteredIssuer] = {}
+        if bank is None:
+            return found
+        for register in self.registers:
+            try:
+                found.update((i.did, i) for i in trustlib.verify_register(register, bank))
+            except ResolutionFailed:
+                log.info("an issuer register that does not verify with the pinned bank key was ignored")
+        return found
+
+    def _trusted_document(self, did: str) -> JsonObject | None:
+        for document in self.trusted_did_documents:
             if document.get("id") == did:
                 return document
+        bank = self.trust.bank_did_document
+        if bank is not None and bank.get("id") == did:
+            return bank
+        registered = self._registered().get(did)
+        return registered.did_document if registered is not None else None
+
+    def did_document(self, did: str) -> JsonObject:
+        document = self._trusted_document(did)
+        if document is not None:
+            return document
         if self.fallback is not None:
             return self.fallback.did_document(did)
-        raise ResolutionFailed(f"no DID document for {did} among the given files")
+        claimed = any(d.get("id") == did for d in self.did_documents)
+        raise ResolutionFailed(
+            f"no trusted DID document for {did}"
+            + (" (the evidence carries one, but nothing pinned vouches for it)" if claimed else "")
+            + ": give --trust with the bank's trust file (its signed issuer register), "
+            "--trust-did-document, or --url to resolve it online"
+        )
 
     def status_list(self, url: str) -> JsonObject:
         for credential in self.status_lists:
@@ -284,8 +342,12 @@ class OfflineResolver:
     def issuer_trust(self, did: str) -> str | None:
         if any(d.get("id") == did for d in self.trusted_did_documents):
             return "trusted through a given DID document (not registered with the bank)"
-        if did in self.registered_issuers:
-            return f"{self.registered_issuers[did]}, per the register snapshot in the evidence"
+        bank = self.trust.bank_did_document
+        if bank is not None and bank.get("id") == did:
+            return "the credit bank itself, as pinned in the trust file"
+        registered = self._registered().get(did)
+        if registered is not None:
+            return f"{registered.description}, per the issuer register signed by the pinned bank key"
         if self.fallback is not None:
             return self.fallback.issuer_trust(did)
         return None
@@ -298,40 +360,91 @@ class OfflineResolver:
             return self.fallback.ledger_evidence(log_origin, index)
         raise ResolutionFailed(f"no ledger evidence for leaf {index} of {log_origin} among the given files")
 
+    def log_key(self, log_origin: str) -> note.NoteVerifier:
+        pinned = self.trust.log_key(log_origin)
+        if pinned is not None:
+            return pinned
+        if self.fallback is not None:
+            return self.fallback.log_key(log_origin)
+        raise ResolutionFailed(
+            f"no pinned key for the log {log_origin!r}: give --log-key or --trust "
+            "(the key an evidence file names is not trusted)"
+        )
+
 
 class HttpResolver:
-    """Asks a running creditbank service (and, for DIDs and lists elsewhere, their own hosts).
+    """Asks the running creditbank service at ``base_url``, and nothing else unless allowed.
 
     Paths used under ``base_url``: ``/institutions/{id}/did.json`` (through did:web resolution),
     ``/status-lists/{id}`` (the entry's URL), ``/api/v1/institutions`` and ``/did.json`` (the
-    register and the bank), ``/logs`` and ``/logs/{log}/proof/inclusion``. A URL on the base's host
-    is fetched through the base (so a service behind a path prefix, or a test client, works).
-    ``client`` may be any ``httpx.Client`` (a FastAPI ``TestClient`` in tests).
+    register and the bank), ``/logs``, ``/logs/{log}/proof/inclusion`` and ``/logs/{log}/entries``.
+
+    What it fetches (a certificate is untrusted input, so its URLs are never followed blindly):
+
+    * a URL on the base's host and port, re-rooted under the base URL (fetched with the base's
+      scheme, so a service behind a path prefix, or a test client, works);
+    * with ``resolve_did_web``, also an issuer's DID document at its did:web host, over https only,
+      and status lists on a host whose DID document was so resolved, over https only;
+    * nothing else: no redirects, no other hosts or schemes.
+
+    Errors never say why a fetch failed beyond "could not be fetched" or the HTTP status, so a
+    certificate cannot be used to probe which local ports are open. ``client`` may be any
+    ``httpx.Client`` (a FastAPI ``TestClient`` in tests).
     """
 
-    def __init__(self, base_url: str, client: httpx.Client | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        client: httpx.Client | None = None,
+        timeout: float = 10.0,
+        *,
+        resolve_did_web: bool = False,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base = urlsplit(self.base_url)
         self.client = client if client is not None else httpx.Client(timeout=timeout, follow_redirects=False)
+        self.resolve_did_web = resolve_did_web
+        self._did_hosts: set[str] = set()
         self._register: dict[str, str] | None = None
         self._logs: list[JsonObject] | None = None
 
-    def _url(self, url: str) -> str:
-        """``url`` itself, or (when it is on the base's host) the same path under the base URL."""
+    def _on_base(self, url: str) -> str | None:
+        """``url`` re-rooted under the base URL when it is on the base's host and port, else None."""
         parts = urlsplit(url)
         if parts.netloc.lower() != self._base.netloc.lower():
-            return url
+            return None
         path = parts.path
         prefix = self._base.path.rstrip("/")
         if prefix and path.startswith(prefix + "/"):
             path = path[len(prefix) :]
         return self.base_url + path + (f"?{parts.query}" if parts.query else "")
 
+    def _allowed(self, url: str, *, did_host: bool) -> str:
+        """The URL to fetch for ``url`` under the policy above.
+
+        Raises:
+            ResolutionFailed: the policy does not allow fetching it.
+        """
+        on_base = self._on_base(url)
+        if on_base is not None:
+            return on_base
+        parts = urlsplit(url)
+        if self.resolve_did_web and parts.scheme == "https" and parts.hostname:
+            host = parts.netloc.lower()
+            if did_host:
+                self._did_hosts.add(host)
+                return url
+            if host in self._did_hosts:
+                return url
+        hint = "" if self.resolve_did_web else " (allow issuers' did:web hosts with --resolve-did-web)"
+        raise ResolutionFailed(f"{url} is not fetched: it is outside {self.base_url}{hint}")
+
     def _get(self, url: str, params: dict[str, Any] | None = None) -> Any:
         try:
             response = self.client.get(url, params=params, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
-            raise ResolutionFailed(f"{url} could not be fetched: {type(exc).__name__}: {exc}") from exc
+            log.info("fetching %s failed: %s", url, type(exc).__name__)
+            raise ResolutionFailed(f"{url} could not be fetched") from exc
         if response.status_code != 200:
             raise ResolutionFailed(f"{url} answered HTTP {response.status_code}")
         try:
@@ -350,7 +463,7 @@ class HttpResolver:
             url = did.did_web_to_url(did_value)
         except CredentialError as exc:
             raise ResolutionFailed(f"cannot resolve {did_value}: {exc.detail}") from exc
-        document = self._get_object(self._url(url))
+        document = self._get_object(self._allowed(url, did_host=True))
         if document.get("id") != did_value:
             raise ResolutionFailed(f"the document at {url} is not the DID document of {did_value}")
         return document
@@ -358,7 +471,7 @@ class HttpResolver:
     def status_list(self, url: str) -> JsonObject:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ResolutionFailed(f"{url!r} is not an http(s) URL")
-        return self._get_object(self._url(url))
+        return self._get_object(self._allowed(url, did_host=False))
 
     def _load_register(self) -> dict[str, str]:
         if self._register is None:
@@ -382,7 +495,7 @@ class HttpResolver:
         found = self._load_register().get(did_value)
         return f"{found}, per the register at {self.base_url}" if found else None
 
-    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
+    def _log(self, log_origin: str) -> JsonObject:
         if self._logs is None:
             logs = self._get(self.base_url + "/logs")
             if not isinstance(logs, list):
@@ -391,8 +504,30 @@ class HttpResolver:
         found = [entry for entry in self._logs if entry.get("origin") == log_origin]
         if not found:
             raise ResolutionFailed(f"the service at {self.base_url} has no log {log_origin!r}")
-        log_id, key = found[0].get("id"), found[0].get("verifier_key")
+        return found[0]
+
+    def log_key(self, log_origin: str) -> note.NoteVerifier:
+        key = self._log(log_origin).get("verifier_key")
+        try:
+            return note.NoteVerifier.parse(key if isinstance(key, str) else "")
+        except CreditBankError as exc:
+            raise ResolutionFailed(
+                f"the log key {self.base_url} gives for {log_origin!r} is malformed"
+            ) from exc
+
+    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
+        found = self._log(log_origin)
+        log_id, key = found.get("id"), found.get("verifier_key")
         body = self._get_object(f"{self.base_url}/logs/{log_id}/proof/inclusion", {"index": index})
+        entries = self._get_object(
+            f"{self.base_url}/logs/{log_id}/entries", {"start": index, "end": index + 1}
+        )
+        listed = entries.get("entries")
+        leaf = (
+            listed[0].get("leaf")
+            if isinstance(listed, list) and listed and isinstance(listed[0], dict)
+            else None
+        )
         try:
             return LedgerEvidence.from_json(
                 {
@@ -404,6 +539,7 @@ class HttpResolver:
                     "leafHash": body.get("leaf_hash"),
                     "proof": body.get("proof"),
                     "checkpoint": body.get("checkpoint"),
+                    "leaf": leaf,
                 }
             )
         except LedgerReferenceInvalid as exc:
@@ -438,7 +574,12 @@ class RecordingResolver:
         self.ledger[(log_origin, index)] = self.inner.ledger_evidence(log_origin, index)
         return self.ledger[(log_origin, index)]
 
-    def bundle(self, certificate_id: str | None = None) -> JsonObject:
+    def log_key(self, log_origin: str) -> note.NoteVerifier:
+        return self.inner.log_key(log_origin)
+
+    def bundle(
+        self, certificate_id: str | None = None, signed_register: JsonObject | None = None
+    ) -> JsonObject:
         """The ``CertificateEvidence`` bundle of everything recorded."""
         return evidence_bundle(
             certificate_id=certificate_id,
@@ -446,6 +587,7 @@ class RecordingResolver:
             status_lists=list(self.status_lists.values()),
             register=self.register,
             ledger=list(self.ledger.values()),
+            signed_register=signed_register,
         )
 
 
@@ -456,8 +598,13 @@ def evidence_bundle(
     status_lists: Sequence[JsonObject],
     register: dict[str, str],
     ledger: Sequence[LedgerEvidence],
+    signed_register: JsonObject | None = None,
 ) -> JsonObject:
-    """A ``CertificateEvidence`` bundle (the format :meth:`OfflineResolver.add_bundle` reads)."""
+    """A ``CertificateEvidence`` bundle (the format :meth:`OfflineResolver.add_bundle` reads).
+
+    ``issuerRegister`` is informative only; what a verifier can rely on is ``signedIssuerRegister``
+    (checked against the bank key its trust file pins).
+    """
     return {
         "type": EVIDENCE_TYPE,
         "version": EVIDENCE_VERSION,
@@ -465,6 +612,7 @@ def evidence_bundle(
         "didDocuments": list(did_documents),
         "statusLists": list(status_lists),
         "issuerRegister": [{"did": d, "description": why} for d, why in sorted(register.items())],
+        **({"signedIssuerRegister": signed_register} if signed_register is not None else {}),
         "ledger": [e.to_json() for e in ledger],
     }
 
@@ -609,8 +757,12 @@ def _check_ledger(document: JsonObject, resolver: Resolver) -> str:
         evidence = resolver.ledger_evidence(origin, seq)
     except ResolutionFailed as exc:
         raise LedgerReferenceInvalid(f"no inclusion proof for leaf {seq} of {origin}: {exc.detail}") from exc
-    # 2. The log's key is named after its origin; the checkpoint verifies with it.
-    verifier = note.NoteVerifier.parse(evidence.verifier_key)
+    # 2. The log's key as the resolver trusts it (never the key the evidence names); the
+    #    checkpoint verifies with it.
+    try:
+        verifier = resolver.log_key(origin)
+    except ResolutionFailed as exc:
+        raise LedgerReferenceInvalid(exc.detail) from exc
     if verifier.name != origin:
         raise LedgerReferenceInvalid(f"the log key {verifier.name!r} is not the key of {origin!r}")
     checkpoint = note.open_checkpoint(evidence.checkpoint.encode("utf-8"), verifier)
@@ -620,29 +772,108 @@ def _check_ledger(document: JsonObject, resolver: Resolver) -> str:
         )
     # 3. The certificate's leaf hash (not the one the evidence claims) is in the checkpointed tree.
     merkle.verify_inclusion(leaf_hash, seq, checkpoint.size, evidence.proof, checkpoint.root_hash)
+    # 4. The leaf records what the certificate states.
+    recorded = _check_leaf(document, evidence.leaf, leaf_hash, seq)
     return (
         f"leaf {seq} of {origin} is included in the checkpoint of size {checkpoint.size}, "
-        f"signed by {verifier.name}+{verifier.key_id.hex()}"
+        f"signed by {verifier.name}+{verifier.key_id.hex()}; {recorded}"
     )
 
 
-def _check_learner(document: JsonObject, learner_id: str) -> str:
+def _decimal(value: Any, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise LedgerReferenceInvalid(f"{what} is not a number")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise LedgerReferenceInvalid(f"{what} is not a number") from exc
+
+
+def _hashed_identities(document: JsonObject) -> list[JsonObject]:
     subject = document.get("credentialSubject")
     identifiers = subject.get("identifier", []) if isinstance(subject, dict) else []
     if isinstance(identifiers, dict):
         identifiers = [identifiers]
-    hashed = [
+    return [
         i
         for i in identifiers
         if isinstance(i, dict) and i.get("hashed") is True and isinstance(i.get("identityHash"), str)
     ]
+
+
+def _identity_matches(identity: JsonObject, learner_id: str) -> bool:
+    salt = identity.get("salt", "")
+    expected = "sha256$" + hashlib.sha256((learner_id + str(salt)).encode("utf-8")).hexdigest()
+    return hmac.compare_digest(expected.encode(), str(identity["identityHash"]).encode())
+
+
+def _check_leaf(document: JsonObject, data: bytes | None, leaf_hash: bytes, seq: int) -> str:
+    """Compare the leaf's record with the certificate's claims; describe what matched.
+
+    Raises:
+        LedgerReferenceInvalid: no leaf bytes, bytes of another leaf, not a recognition, or a claim
+            (lots, credits, learner, rule citation) the leaf does not record.
+    """
+    # 1. The bytes are the leaf the certificate cites, in the one leaf format.
+    if data is None:
+        raise LedgerReferenceInvalid(
+            "the evidence does not carry the leaf's bytes, so what the leaf records cannot be compared"
+        )
+    if merkle.leaf_hash(data) != leaf_hash:
+        raise LedgerReferenceInvalid("the leaf bytes given do not hash to the certificate's leaf hash")
+    try:
+        entry = leaf_format.parse(data)
+    except leaf_format.LeafFormatError as exc:
+        raise LedgerReferenceInvalid(f"the leaf cannot be read: {exc}") from exc
+    if entry.seq != seq or entry.kind is not leaf_format.TxKind.recognition:
+        raise LedgerReferenceInvalid(
+            f"leaf {seq} is a {entry.kind.value} at seq {entry.seq}, not a recognition"
+        )
+    # 2. The lots.
+    transfer = transfer_claims(document)
+    lot_ids = transfer.get("lotIds")
+    if not isinstance(lot_ids, list) or not lot_ids or not all(isinstance(i, str) for i in lot_ids):
+        raise LedgerReferenceInvalid("creditTransfer.lotIds must be a non-empty list of lot ids")
+    recorded_ids = [lot.id for lot in entry.lots]
+    if len(set(lot_ids)) != len(lot_ids) or not set(lot_ids) <= set(recorded_ids):
+        raise LedgerReferenceInvalid(
+            f"the certificate names lots {sorted(lot_ids)}, the leaf records {sorted(recorded_ids)}"
+        )
+    lots = [lot for lot in entry.lots if lot.id in lot_ids]
+    # 3. The credits.
+    subject = document.get("credentialSubject")
+    claimed = _decimal(subject.get("creditsEarned") if isinstance(subject, dict) else None, "creditsEarned")
+    recorded = sum((lot.credits for lot in lots), Decimal(0))
+    if claimed != recorded:
+        raise LedgerReferenceInvalid(
+            f"the certificate claims {claimed} credits, "
+            f"the leaf records {recorded} for lots {sorted(lot_ids)}"
+        )
+    # 4. The rule citation.
+    citation = transfer.get("ruleCitation")
+    if not isinstance(citation, dict):
+        raise LedgerReferenceInvalid("creditTransfer has no ruleCitation")
+    cited = (citation.get("ruleId"), citation.get("ruleVersion"), citation.get("ruleSetHash"))
+    for lot in lots:
+        if cited != (lot.rule.id, lot.rule.version, lot.rule.set_hash):
+            raise LedgerReferenceInvalid(
+                f"the certificate cites rule {cited[0]} v{cited[1]} ({cited[2]}), the leaf records "
+                f"rule {lot.rule.id} v{lot.rule.version} ({lot.rule.set_hash}) for lot {lot.id}"
+            )
+    # 5. The learner: the certificate's hashed identity is the leaf's learner.
+    learners = {lot.learner for lot in lots}
+    identities = _hashed_identities(document)
+    if len(learners) != 1 or not any(_identity_matches(i, next(iter(learners))) for i in identities):
+        raise LedgerReferenceInvalid("the certificate's hashed identity is not the learner the leaf records")
+    return f"the leaf records lots {', '.join(sorted(lot_ids))}: {recorded} credits, this learner, this rule"
+
+
+def _check_learner(document: JsonObject, learner_id: str) -> str:
+    hashed = _hashed_identities(document)
     if not hashed:
         raise LearnerMismatch("the certificate carries no hashed identity")
-    for identity in hashed:
-        salt = identity.get("salt", "")
-        expected = "sha256$" + hashlib.sha256((learner_id + str(salt)).encode("utf-8")).hexdigest()
-        if hmac.compare_digest(expected.encode(), str(identity["identityHash"]).encode()):
-            return "the hashed identity matches the learner id"
+    if any(_identity_matches(identity, learner_id) for identity in hashed):
+        return "the hashed identity matches the learner id"
     raise LearnerMismatch("the hashed identity does not match the learner id")
 
 

@@ -44,6 +44,14 @@ def issued(world: World, client: TestClient) -> tuple[dict[str, Any], dict[str, 
     return result.credential, bundle, result.certificate.id
 
 
+@pytest.fixture
+def trust(client: TestClient, files: Files) -> str:
+    """The trust file the auditor saved once from the service (``GET /trust.json``)."""
+    response = client.get("/trust.json")
+    assert response.status_code == 200, response.text
+    return files.write("trust.json", response.json())
+
+
 def _verify(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, ["verify", *args])
     return result.exit_code, result.output
@@ -51,13 +59,15 @@ def _verify(*args: str) -> tuple[int, str]:
 
 class TestOffline:
     def test_json_output_and_exit_zero(
-        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
     ) -> None:
         credential, bundle, _ = issued
         code, output = _verify(
             files.write("cert.json", credential),
             "--ledger-evidence",
             files.write("ev.json", bundle),
+            "--trust",
+            trust,
             "--json",
         )
         assert code == 0, output
@@ -68,7 +78,7 @@ class TestOffline:
         assert all(set(c) == {"name", "ok", "detail"} and c["ok"] is True for c in report["checks"])
 
     def test_separate_files(
-        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, world: World
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, world: World, trust: str
     ) -> None:
         credential, bundle, _ = issued
         args = [files.write("cert.json", credential)]
@@ -77,32 +87,43 @@ class TestOffline:
         for i, status_list in enumerate(bundle["statusLists"]):
             args += ["--status-list", files.write(f"sl{i}.json", status_list)]
         args += ["--ledger-evidence", files.write("ledger.json", bundle["ledger"][0])]
-        code, output = _verify(*args, "--learner-id", world.learner_id)
+        code, output = _verify(*args, "--learner-id", world.learner_id, "--trust", trust)
         assert code == 1, output
-        assert "FAIL  issuer" in output, "no register snapshot and no trusted document: the issuer is unknown"
-        assert "NOT VALID: issuer failed" in output
+        # a --did-document is a claim: no signed register and no trusted document, no key
+        assert "NOT VALID: proof, key, issuer, status failed" in output
         trusted = files.write("trusted.json", bundle["didDocuments"][0])
         code, output = _verify(*args, "--learner-id", world.learner_id, "--trust-did-document", trusted)
+        assert code == 1, output
+        assert "NOT VALID: ledger failed" in output, "no pinned log key"
+        log_key = json.loads(Path(trust).read_text(encoding="utf-8"))["logs"][0]["verifierKey"]
+        code, output = _verify(
+            *args, "--learner-id", world.learner_id, "--trust-did-document", trusted, "--log-key", log_key
+        )
         assert code == 0, output
         assert "PASS  learner" in output
         assert output.strip().endswith("valid")
 
     def test_tampered_certificate_exits_one(
-        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
     ) -> None:
         credential, bundle, _ = issued
         tampered = copy.deepcopy(credential)
         tampered["credentialSubject"]["creditsEarned"] = 30
         code, output = _verify(
-            files.write("c.json", tampered), "--ledger-evidence", files.write("e.json", bundle), "--json"
+            files.write("c.json", tampered),
+            "--ledger-evidence",
+            files.write("e.json", bundle),
+            "--trust",
+            trust,
+            "--json",
         )
         assert code == 1
         report = json.loads(output)
         assert report["valid"] is False
-        assert [c["name"] for c in report["checks"] if not c["ok"]] == ["proof"]
+        assert [c["name"] for c in report["checks"] if not c["ok"]] == ["proof", "ledger"]
 
     def test_expired_at_a_later_time(
-        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
     ) -> None:
         credential, bundle, _ = issued
         later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -110,19 +131,23 @@ class TestOffline:
             files.write("c.json", credential),
             "--ledger-evidence",
             files.write("e.json", bundle),
+            "--trust",
+            trust,
             "--at",
             later,
         )
         assert code == 0, output  # the lot does not expire: no validUntil
 
     def test_missing_status_list_fails_closed(
-        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
     ) -> None:
         credential, bundle, _ = issued
         code, output = _verify(
             files.write("c.json", credential),
             "--ledger-evidence",
             files.write("e.json", {**bundle, "statusLists": []}),
+            "--trust",
+            trust,
             "--json",
         )
         assert code == 1

@@ -269,7 +269,9 @@ class TestVerifyEndpoint:
         credential["credentialSubject"]["creditsEarned"] = 99
         body = client.post("/api/v1/verify", json={"certificate": credential}).json()
         assert body["valid"] is False
-        assert [c["name"] for c in body["checks"] if not c["ok"]] == ["proof"]
+        failed = {c["name"]: c["detail"] for c in body["checks"] if not c["ok"]}
+        assert list(failed) == ["proof", "ledger"]
+        assert "claims 99 credits, the leaf records" in failed["ledger"]
 
     @pytest.mark.parametrize(
         "payload",
