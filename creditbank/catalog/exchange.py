@@ -85,21 +85,6 @@ class Accepted:
     reports: list[Report]
 
 
-def _lot_ids_of(document: dict[str, Any]) -> list[str]:
-    """The lot ids a (lot or CLR) certificate vouches for, from its ``creditTransfer`` objects."""
-    subject = document.get("credentialSubject")
-    found: list[str] = []
-    if isinstance(subject, dict):
-        transfer = subject.get("creditTransfer")
-        if isinstance(transfer, dict):
-            lots = transfer.get("lotIds")
-            found += [str(x) for x in lots] if isinstance(lots, list) else []
-        for inner in subject.get("verifiableCredential", []) or []:
-            if isinstance(inner, dict):
-                found += _lot_ids_of(inner)
-    return list(dict.fromkeys(found))
-
-
 def _destinations_of(document: dict[str, Any]) -> list[str | None]:
     """The ``destinationInstitution`` of each ``creditTransfer`` object of a (lot or CLR) certificate
     (``None`` where one names no destination)."""
@@ -238,7 +223,8 @@ def accept_certificates(
                 report=report.to_json(),
             )
     check_destination(ctx, documents, institution_id)
-    lot_ids = list(dict.fromkeys(i for doc in documents for i in _lot_ids_of(doc)))
+    # the lots the verified ledger leaves record (the ledger check compared them with each body)
+    lot_ids = list(dict.fromkeys(lot for report in reports for lot in report.leaf_lots))
     if not lot_ids:
         raise NothingToConvert("the certificates name no credit lots")
     learner_id = _learner_of(session, lot_ids)

@@ -110,14 +110,21 @@ class Check:
 
 @dataclass(frozen=True)
 class Report:
-    """The verdict: valid only when every check passed."""
+    """The verdict: valid only when every check passed.
+
+    ``leaf_lots`` are the lot ids that verified ledger leaves record for the certificate (read from
+    the leaves, in order): what an exchange converts, never ids read from the certificate alone.
+    """
 
     valid: bool
     checks: list[Check]
+    leaf_lots: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, checks: list[Check]) -> "Report":
-        return cls(valid=bool(checks) and all(c.ok for c in checks), checks=checks)
+    def of(cls, checks: list[Check], leaf_lots: Sequence[str] = ()) -> "Report":
+        return cls(
+            valid=bool(checks) and all(c.ok for c in checks), checks=checks, leaf_lots=tuple(leaf_lots)
+        )
 
     def check(self, name: str) -> Check:
         """The check called ``name``.
@@ -750,7 +757,7 @@ def _ledger_reference(document: JsonObject) -> tuple[str, int, bytes]:
     return origin, seq, leaf_hash
 
 
-def _check_ledger(document: JsonObject, resolver: Resolver) -> str:
+def _check_ledger(document: JsonObject, resolver: Resolver, recorded: list[str]) -> str:
     # 1. The certificate's own reference: log, sequence number, leaf hash.
     origin, seq, leaf_hash = _ledger_reference(document)
     try:
@@ -773,10 +780,11 @@ def _check_ledger(document: JsonObject, resolver: Resolver) -> str:
     # 3. The certificate's leaf hash (not the one the evidence claims) is in the checkpointed tree.
     merkle.verify_inclusion(leaf_hash, seq, checkpoint.size, evidence.proof, checkpoint.root_hash)
     # 4. The leaf records what the certificate states.
-    recorded = _check_leaf(document, evidence.leaf, leaf_hash, seq)
+    lots, described = _check_leaf(document, evidence.leaf, leaf_hash, seq)
+    recorded.extend(lots)
     return (
         f"leaf {seq} of {origin} is included in the checkpoint of size {checkpoint.size}, "
-        f"signed by {verifier.name}+{verifier.key_id.hex()}; {recorded}"
+        f"signed by {verifier.name}+{verifier.key_id.hex()}; {described}"
     )
 
 
@@ -807,8 +815,11 @@ def _identity_matches(identity: JsonObject, learner_id: str) -> bool:
     return hmac.compare_digest(expected.encode(), str(identity["identityHash"]).encode())
 
 
-def _check_leaf(document: JsonObject, data: bytes | None, leaf_hash: bytes, seq: int) -> str:
-    """Compare the leaf's record with the certificate's claims; describe what matched.
+def _check_leaf(
+    document: JsonObject, data: bytes | None, leaf_hash: bytes, seq: int
+) -> tuple[list[str], str]:
+    """Compare the leaf's record with the certificate's claims; return the lot ids the leaf records for
+    the certificate, and a description of what matched.
 
     Raises:
         LedgerReferenceInvalid: no leaf bytes, bytes of another leaf, not a recognition, or a claim
@@ -865,7 +876,10 @@ def _check_leaf(document: JsonObject, data: bytes | None, leaf_hash: bytes, seq:
     identities = _hashed_identities(document)
     if len(learners) != 1 or not any(_identity_matches(i, next(iter(learners))) for i in identities):
         raise LedgerReferenceInvalid("the certificate's hashed identity is not the learner the leaf records")
-    return f"the leaf records lots {', '.join(sorted(lot_ids))}: {recorded} credits, this learner, this rule"
+    return (
+        [lot.id for lot in lots],
+        f"the leaf records lots {', '.join(sorted(lot_ids))}: {recorded} credits, this learner, this rule",
+    )
 
 
 def _check_learner(document: JsonObject, learner_id: str) -> str:
@@ -890,8 +904,15 @@ def _run(name: str, check: Callable[[], str]) -> Check:
 
 
 def _checks(
-    document: JsonObject, resolver: Resolver, learner_id: str | None, now: datetime, *, ledger: bool = True
+    document: JsonObject,
+    resolver: Resolver,
+    learner_id: str | None,
+    now: datetime,
+    *,
+    ledger: bool = True,
+    recorded: list[str] | None = None,
 ) -> list[Check]:
+    lots: list[str] = []
     checks = [
         _run("proof", lambda: _check_proof(document, resolver)),
         _run("key", lambda: _check_key(document, resolver)),
@@ -900,7 +921,9 @@ def _checks(
         _run("validity", lambda: _check_validity(document, now)),
     ]
     if ledger:
-        checks.append(_run("ledger", lambda: _check_ledger(document, resolver)))
+        checks.append(_run("ledger", lambda: _check_ledger(document, resolver, lots)))
+        if recorded is not None and checks[-1].ok:
+            recorded.extend(lots)
     if learner_id is not None:
         checks.append(_run("learner", lambda: _check_learner(document, learner_id)))
     return checks
@@ -939,8 +962,10 @@ def verify_certificate(
     names = [n for n in CHECK_NAMES if n != "learner" or learner_id is not None]
     if not isinstance(document, dict):
         return Report.of([Check(n, False, "the certificate is not a JSON object") for n in names])
+    recorded: list[str] = []
     if "ClrCredential" not in _types(document):
-        return Report.of(_checks(document, resolver, learner_id, moment))
+        checks = _checks(document, resolver, learner_id, moment, recorded=recorded)
+        return Report.of(checks, recorded)
     own = {c.name: c for c in _checks(document, resolver, learner_id, moment, ledger=False)}
     subject = document.get("credentialSubject")
     inner = subject.get("verifiableCredential", []) if isinstance(subject, dict) else []
@@ -950,11 +975,11 @@ def verify_certificate(
         label = f"part {position + 1}"
         if isinstance(credential, dict):
             label += f" ({credential.get('id', 'no id')})"
-            checks = _checks(credential, resolver, learner_id, moment)
+            checks = _checks(credential, resolver, learner_id, moment, recorded=recorded)
         else:
             checks = [Check(n, False, "not a JSON object") for n in names]
         parts.append((label, {c.name: c for c in checks}))
-    return Report.of([_merge(n, own.get(n), [(lb, p[n]) for lb, p in parts]) for n in names])
+    return Report.of([_merge(n, own.get(n), [(lb, p[n]) for lb, p in parts]) for n in names], recorded)
 
 
 def transfer_claims(document: JsonObject) -> JsonObject:

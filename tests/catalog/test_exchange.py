@@ -4,6 +4,8 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 
 from creditbank.context import AppContext
+from creditbank.credentials import dataintegrity, keys
+from creditbank.ledger.models import LotLock
 from tests.catalog.scenario import build
 from tests.conftest import Tokens
 
@@ -95,6 +97,40 @@ class TestTransfer:
         assert bad.status_code == 422, bad.text
         assert bad.json()["type"].endswith("/certificate-rejected")
         assert "proof" in bad.json()["detail"]
+
+    def test_lots_come_from_the_leaf_not_the_body(
+        self, client: TestClient, auth: Tokens, ctx: AppContext
+    ) -> None:
+        """A certificate of lot A, re-signed with the source's REAL key to name lot B, converts nothing."""
+        s = build(client, auth, ctx)
+        r = s.post(
+            "/api/v1/transfers",
+            {"lot_ids": s.lots[:2], "destination_institution_id": s.dest, "programme_id": s.programme},
+            s.learner_headers,
+            "t1",
+        )
+        assert r.status_code in (200, 201), r.text
+        cert = copy.deepcopy(r.json()["certificates"][0])
+        named = cert["credentialSubject"]["creditTransfer"]["lotIds"]
+        other = next(lot for lot in s.lots[:2] if lot not in named)
+        cert["credentialSubject"]["creditTransfer"]["lotIds"] = [other]
+        with ctx.sessions() as session, session.begin():
+            signer = keys.signer_for(session, ctx.secrets.master_key, ctx.settings.base_url, s.source)
+        unsigned = {k: v for k, v in cert.items() if k != "proof"}
+        forged = dataintegrity.sign(
+            unsigned, signer.seed, signer.verification_method, cert["proof"]["created"]
+        )
+        bad = s.post(
+            "/api/v1/conversions",
+            {"programme_id": s.programme, "certificates": [forged]},
+            s.dest_headers,
+            "c",
+        )
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["type"].endswith("/certificate-rejected")
+        assert "ledger" in bad.json()["detail"] and "proof" not in bad.json()["detail"]
+        with ctx.sessions() as session:
+            assert session.get(LotLock, other) is None
 
     def test_institution_needs_consent_and_own_lots(
         self, client: TestClient, auth: Tokens, ctx: AppContext
