@@ -29,6 +29,7 @@ os.environ.setdefault("CREDITBANK_LOG_LEVEL", "WARNING")
 from creditbank.auth.models import Role  # noqa: E402
 from creditbank.auth.service import create_token  # noqa: E402
 from creditbank.credentials import dataintegrity, issuance  # noqa: E402
+from creditbank.credentials.trust import TrustRoots  # noqa: E402
 from creditbank.credentials.verification import OfflineResolver, verify_certificate  # noqa: E402
 from creditbank.db import transaction  # noqa: E402
 from creditbank.ids import InstitutionId, LearnerId  # noqa: E402
@@ -91,7 +92,8 @@ def main() -> None:
             evidence = client.get(
                 f"/api/v1/certificates/{cert_id}/evidence", headers={"Authorization": f"Bearer {admin}"}
             ).json()
-        resolver = OfflineResolver()
+            roots = TrustRoots.from_json(client.get("/trust.json").json())
+        resolver = OfflineResolver(trust=roots)
         resolver.add_bundle(evidence)
         report = verify_certificate(document, resolver)
         assert report.valid, report.to_json()
