@@ -691,6 +691,7 @@ def _verify_page(
         certificate_id=certificate_id,
         download=download,
         logs=logs,
+        base_url=ctx.settings.base_url.rstrip("/"),
     )
     response.set_cookie(
         SEEN_COOKIE,

@@ -348,6 +348,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "本浏览器记住上次看到的检查点（Cookie），服务端用一致性证明检验日志只追加、未被改写。",
         "This browser remembers the checkpoints it saw last (a cookie); the server checks a consistency proof that the log was only appended to.",
     ),
+    "logs.server_reported": (
+        "注意：下列签名和一致性结果均由本服务器自行检验并报告，本页面不在浏览器中独立验证。若不愿信任本服务器，请用下方的验证公钥（向发布方另行核对）在自己的电脑上运行 creditbank audit verify。",
+        "Note: the signature and consistency results below are checked and reported by this server itself; this page does not verify them independently in your browser. If you do not want to trust this server, run creditbank audit verify on your own computer with the verifier key below (compare it with the one the bank publishes elsewhere).",
+    ),
+    "logs.as_reported": ("（据本服务器报告）", "(as reported by this server)"),
+    "logs.verifier_key": ("验证公钥", "Verifier key"),
+    "logs.audit_yourself": (
+        "自行核验（不信任本服务器）：",
+        "Check it yourself (without trusting this server):",
+    ),
     "logs.log": ("日志", "Log"),
     "logs.size": ("条目数", "Size"),
     "logs.root": ("根哈希", "Root hash"),

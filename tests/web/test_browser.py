@@ -9,6 +9,9 @@ fail with a message saying so, they are not skipped.
 """
 
 import json
+import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -363,6 +366,47 @@ class TestInstitution:
         assert page.get_by_role("heading", name="审核工作台").is_visible()
         assert page.locator("#queue article").count() >= 1
         shot(page, "review")
+
+
+class TestVerifyPageHonesty:
+    def test_every_log_badge_says_the_server_reported_it_and_the_audit_command_works(
+        self, demo: Demo, open_session: Any, tmp_path: Path
+    ) -> None:
+        page = open_session(viewport=PHONE).page()
+        page.goto("/verify")
+        honesty = page.locator("#logs-honesty")
+        expect(honesty).to_be_visible()
+        assert "本服务器自行检验并报告" in honesty.inner_text()
+        assert "creditbank audit verify" in honesty.inner_text()
+        badges = page.locator("#logs article.log .badge")
+        assert badges.count() >= 2, "a signature and a consistency badge per log"
+        for i in range(badges.count()):
+            badge = badges.nth(i)
+            assert badge.get_attribute("data-source") == "server"
+            text = badge.inner_text()
+            assert "据本服务器报告" in text, text
+            assert badge.locator(".reported").is_visible()
+        no_horizontal_scroll(page)
+        shot(page, "verify-logs-phone")
+        # the key shown is the log's key, for the user to compare with the one published elsewhere
+        [log] = httpx.get(f"{demo.base}/logs", timeout=10).json()
+        assert page.locator("#logs code.verifier-key").first.inner_text() == log["verifier_key"]
+        # the command the page points to audits the log without trusting the page
+        command = page.locator("#logs pre.audit-command").first.inner_text().strip()
+        assert command.startswith("creditbank audit verify --url ")
+        argv = shlex.split(command)
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("creditbank")), *argv[1:]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        page.set_viewport_size(DESKTOP)
+        page.get_by_role("link", name="English").click()
+        assert "(as reported by this server)" in page.locator("#logs article.log .badge").first.inner_text()
 
 
 class TestWithoutJavascript:
