@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         2.0, description="how often the checkpoint publisher looks for growth"
     )
     republish_seconds: float = Field(300.0, description="republish an unchanged checkpoint after this long")
+    checkpoint_requires_sync_standby: bool = Field(
+        False,
+        description="sign a checkpoint only over entries flushed on a synchronous standby (PostgreSQL "
+        "with synchronous replication, as under Patroni); the service's role needs pg_read_all_stats",
+    )
     background_publisher: bool = Field(
         True, description="run the checkpoint publisher thread inside the server process"
     )

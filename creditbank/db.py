@@ -8,12 +8,14 @@ committed when the request succeeds and rolled back when it fails. Services ``fl
 import datetime as dt
 import decimal
 import json
+import logging
 import operator
 import queue
 import select
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +28,13 @@ from sqlalchemy import create_engine as _create_engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import configure_mappers, instrumentation, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
 M = TypeVar("M", bound=SQLModel)
+
+_log = logging.getLogger("creditbank.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -227,6 +231,49 @@ def direct_reader(sessions: "sessionmaker[Session]") -> "Iterator[Session | psyc
             driver.autocommit = False
     finally:
         pooled.close()
+
+
+def own_connection_engine(engine: Engine) -> Engine:
+    """An engine for the same database whose connections are not taken from ``engine``'s pool: for a
+    holder that keeps one connection for the life of the process (the checkpoint publisher's lock),
+    so the request pool keeps its full size."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return _create_engine(engine.url, poolclass=NullPool, connect_args={"prepare_threshold": None})
+
+
+_SYNC_STANDBY_FLUSH = text(
+    "SELECT count(*), bool_or(flush_lsn >= CAST(:lsn AS pg_lsn)), bool_or(flush_lsn IS NULL) "
+    "FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')"
+)
+
+
+def durable_on_sync_standby(session: Session, timeout: float) -> bool:
+    """Whether every transaction committed before this call is flushed on a synchronous standby
+    (PostgreSQL); waits up to ``timeout`` seconds for the standby to catch up.
+
+    The server's current WAL position is read first: every commit visible to the caller lies before
+    it. Then ``pg_stat_replication`` must list a synchronous standby that has flushed past it. With
+    ``synchronous_commit = on`` and a synchronous standby in place this already holds for every
+    commit (a commit becomes visible only after the standby confirmed it); it does not hold after a
+    failover in Patroni's non-strict mode, when the new leader runs without a synchronous standby
+    for some seconds, or when a waiting commit was cancelled. Reading the standby's positions needs
+    ``pg_read_all_stats``: without it they read as NULL, and the answer is False (logged).
+    """
+    lsn = session.execute(text("SELECT CAST(pg_current_wal_lsn() AS text)")).scalar_one()
+    deadline = time.monotonic() + timeout
+    while True:
+        standbys, flushed, hidden = session.execute(_SYNC_STANDBY_FLUSH, {"lsn": lsn}).one()
+        if flushed:
+            return True
+        if hidden:
+            _log.warning(
+                "cannot read the synchronous standby's position: grant pg_read_all_stats to the service role"
+            )
+            return False
+        if not standbys or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

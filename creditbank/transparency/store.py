@@ -18,7 +18,7 @@ from typing import Any, Union
 from urllib.parse import urlsplit
 
 import psycopg
-from sqlalchemy import tuple_, update
+from sqlalchemy import text, tuple_, update
 from sqlmodel import Session, col, select
 
 from creditbank.crypto.symmetric import open_sealed, seal
@@ -217,15 +217,29 @@ def checkpoint_at(session: Session, log_id: str, size: int) -> SignedCheckpoint:
     return row
 
 
+SIGNING_LOCK = 0x63625F7369676E  # "cb_sign": a PostgreSQL advisory lock, held while a checkpoint is signed
+
+
 def publish_checkpoint(
-    session: Session, master_key: bytes, log_id: str, *, republish_after: float | None = None
+    session: Session,
+    master_key: bytes,
+    log_id: str,
+    *,
+    republish_after: float | None = None,
+    durable: Callable[[Session], bool] | None = None,
 ) -> SignedCheckpoint | None:
     """Sign a checkpoint for the log's committed size if it has grown (or, with ``republish_after``
     seconds, if the latest is older than that). Returns the new checkpoint or None.
 
-    The root is computed from stored nodes and checked against the log's stored frontier and for
-    consistency with the latest checkpoint before signing.
+    On PostgreSQL the transaction first takes the advisory lock :data:`SIGNING_LOCK`, so that two
+    signers (the publisher and a command run beside it) never sign at the same moment. The root is
+    computed from stored nodes and checked against the log's stored frontier and for consistency
+    with the latest checkpoint before signing. ``durable``, called once the size to sign is read,
+    says whether every entry up to it is safe from a failover (see
+    :func:`creditbank.db.durable_on_sync_standby`); when it says no, nothing is signed (None).
     """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SIGNING_LOCK})
     log = get_log(session, log_id)
     size = int(log.size)
     previous = latest_checkpoint(session, log_id)
@@ -242,6 +256,8 @@ def publish_checkpoint(
                 .values(created_at=utcnow())
             )
             return None
+    if durable is not None and not durable(session):
+        return None
     reader = DbNodeReader(session, log_id)
     root = merkle.root(reader, size)
     # the frontier that appends extend must be the tree the nodes hold: a mismatch means one of them

@@ -45,6 +45,8 @@ class ServerProcess:
     publisher: bool = True
     workers: int = 1
     port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = 180.0  # a loaded machine (parallel test runs) can take minutes
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -60,6 +62,7 @@ class ServerProcess:
             "CREDITBANK_BACKGROUND_PUBLISHER": "true" if self.publisher else "false",
             "CREDITBANK_CHECKPOINT_INTERVAL_SECONDS": "0.5",
             "CREDITBANK_LOG_LEVEL": "WARNING",
+            **self.extra_env,
         }
 
     def start(self) -> "ServerProcess":
@@ -77,7 +80,7 @@ class ServerProcess:
         ]
         log = open(self.var_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(cmd, env=self.env(), stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 180  # a loaded machine (parallel test runs) can take a minute
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(

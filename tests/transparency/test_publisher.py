@@ -1,0 +1,149 @@
+"""The checkpoint publisher: one signer across processes (a PostgreSQL advisory lock held on the
+publisher's own connection), and no signature over entries that a failover could lose."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from creditbank.config import Settings
+from creditbank.context import AppContext, build_context
+from creditbank.db import create_engine, durable_on_sync_standby, transaction
+from creditbank.ledger import service
+from creditbank.migrate import upgrade
+from creditbank.transparency import store
+from creditbank.transparency.publisher import (
+    PUBLISHER_LOCK,
+    CheckpointPublisher,
+    ensure_default_log,
+    publish_all,
+)
+from tests.ledger.factories import recognition
+from tests.support.postgres import PostgresServer
+
+
+def _context(url: str, var_dir: Path, **settings: object) -> AppContext:
+    return build_context(
+        Settings(
+            var_dir=var_dir,
+            database_url=url,
+            base_url="http://testserver",
+            background_publisher=False,
+            **settings,  # type: ignore[arg-type]
+        ),
+        engine=create_engine(url, pool_size=4),
+    )
+
+
+@pytest.fixture
+def committed(pg_server: PostgresServer, tmp_path: Path) -> Iterator[AppContext]:
+    """A database of its own, written by committed transactions (publishers see other connections)."""
+    url = pg_server.create_database("tlog_publisher")
+    ctx = _context(url, tmp_path)
+    upgrade(ctx.engine)
+    ensure_default_log(ctx)
+    yield ctx
+    ctx.engine.dispose()
+
+
+def _grow(ctx: AppContext, count: int) -> None:
+    for session in transaction(ctx.sessions):
+        service.record_recognitions(session, [recognition() for _ in range(count)])
+
+
+def _latest_size(ctx: AppContext) -> int:
+    for session in transaction(ctx.sessions):
+        latest = store.latest_checkpoint(session, store.DEFAULT_LOG)
+    return 0 if latest is None else latest.size
+
+
+def _lock_holder(ctx: AppContext) -> int | None:
+    """The server process id holding the publisher's session-level advisory lock."""
+    with ctx.engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                "AND ((classid::bigint << 32) | objid::bigint) = :key"
+            ),
+            {"key": PUBLISHER_LOCK},
+        ).scalar()
+    return None if found is None else int(found)
+
+
+class TestOneSigner:
+    def test_only_the_lock_holder_signs(self, committed: AppContext) -> None:
+        first, second = (CheckpointPublisher(committed, 1, 300) for _ in range(2))
+        try:
+            _grow(committed, 3)
+            assert [cp.size for cp in first.run_once()] == [3]
+            assert first.holds_lock
+            _grow(committed, 2)
+            # the log grew, but the second publisher is not the signer: it signs nothing
+            assert second.run_once() == []
+            assert not second.holds_lock
+            assert _latest_size(committed) == 3
+            assert [cp.size for cp in first.run_once()] == [5]
+        finally:
+            first.stop()
+            second.stop()
+
+    def test_the_lock_passes_on_when_the_signer_connection_dies(self, committed: AppContext) -> None:
+        first, second = (CheckpointPublisher(committed, 1, 300) for _ in range(2))
+        try:
+            _grow(committed, 1)
+            assert [cp.size for cp in first.run_once()] == [1]
+            holder = _lock_holder(committed)
+            assert holder is not None
+            # what a failover does to every connection to the old primary
+            with committed.engine.connect() as conn:
+                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder}).scalar()
+            _grow(committed, 4)
+            assert [cp.size for cp in second.run_once()] == [5]
+            assert second.holds_lock
+            # the old signer's round fails on its dead connection, and then it no longer signs
+            assert first.run_once() == []
+            assert not first.holds_lock
+            _grow(committed, 1)
+            assert first.run_once() == []
+            assert _latest_size(committed) == 5
+            assert [cp.size for cp in second.run_once()] == [6]
+        finally:
+            first.stop()
+            second.stop()
+
+    def test_stopping_the_signer_frees_the_lock(self, committed: AppContext) -> None:
+        first, second = (CheckpointPublisher(committed, 1, 300) for _ in range(2))
+        try:
+            _grow(committed, 2)
+            assert [cp.size for cp in first.run_once()] == [2]
+            first.stop()
+            _grow(committed, 1)
+            assert [cp.size for cp in second.run_once()] == [3]
+        finally:
+            second.stop()
+
+
+class TestDurableOnly:
+    """Without a synchronous standby holding the entries, nothing is signed (when required)."""
+
+    def test_the_check_fails_closed_on_a_server_without_standby(self, committed: AppContext) -> None:
+        for session in transaction(committed.sessions):
+            assert durable_on_sync_standby(session, timeout=0.2) is False
+
+    def test_no_checkpoint_over_entries_only_the_primary_holds(
+        self, committed: AppContext, tmp_path: Path
+    ) -> None:
+        url = committed.engine.url.render_as_string(hide_password=False)
+        cautious = _context(url, tmp_path, checkpoint_requires_sync_standby=True)
+        try:
+            _grow(committed, 4)
+            assert publish_all(cautious) == []
+            assert _latest_size(committed) == 0
+            # the same round where a single server is all there is signs at once
+            assert [cp.size for cp in publish_all(committed)] == [4]
+        finally:
+            cautious.engine.dispose()
+
+    def test_the_setting_is_off_by_default(self) -> None:
+        assert Settings().checkpoint_requires_sync_standby is False
