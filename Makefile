@@ -1,6 +1,7 @@
 # creditbank: two commands.
 #   make run   install, prepare the embedded SQLite database, load the demo world, serve on PORT (8000)
 #   make test  install, start a throwaway PostgreSQL, run ruff, mypy --strict and the whole suite
+#   make test-ha  the failover rehearsal: a Patroni cluster, two service instances, two leader kills
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ PORT   ?= 8000
 # DIDs, status-list URLs and log origins are built from the public base URL: keep it on the port served.
 export CREDITBANK_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test install system-deps lint typecheck pytest bench clean
+.PHONY: run test test-ha install system-deps lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,11 @@ pytest: $(STAMP) system-deps
 	$(BIN)/pytest
 
 test: $(STAMP) system-deps lint typecheck pytest
+
+# Patroni, etcd and PostgreSQL 15 are installed when missing; the cluster lives under var/ha/.
+test-ha: $(STAMP)
+	@bash scripts/system-deps.sh --ha
+	$(BIN)/pytest tests/ha -m ha -p no:cacheprovider -s
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/ledger.py

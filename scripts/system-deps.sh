@@ -3,10 +3,18 @@
 set -euo pipefail
 
 # --run: only what serving needs (a Chinese font for PDF transcripts); missing it is a warning.
+# --ha: what the failover rehearsal needs (PostgreSQL 15, Patroni, etcd; make test-ha).
 mode=${1:-test}
 missing=()
-fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei fontconfig)
-if [ "$mode" != "--run" ]; then
+if [ "$mode" = "--ha" ]; then
+  [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
+  command -v patroni >/dev/null 2>&1 || missing+=(patroni)
+  command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+  command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+elif ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  missing+=(fonts-wqy-microhei fontconfig)
+fi
+if [ "$mode" = "test" ]; then
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)

@@ -1,0 +1,442 @@
+"""Failover rehearsal (``make test-ha``): a Patroni cluster, two service instances, two leader kills.
+
+What it does, in order:
+
+1. ``scripts/ha/cluster up`` (three PostgreSQL 15 members under Patroni, etcd, strict synchronous
+   mode), migrates the database and starts two service instances of two workers each on the
+   multi-host URL, their checkpoint publishers requiring the synchronous standby.
+2. Drives single postings at 100 a second (each with its own ``Idempotency-Key``) through both
+   instances, and an upload of :data:`BATCH_ROWS` rows; a poller keeps every checkpoint it sees.
+3. Saves an auditor's state (``creditbank audit verify --state``) before any failure, then SIGKILLs
+   the leader's postmaster while the upload runs; waits until the cluster is whole again (the old
+   leader back as a replica, with ``pg_rewind`` when its WAL had diverged, and a Sync Standby), then
+   kills the new leader, and waits again.
+4. Proves: no request answered anything but 2xx or a 503 problem with ``Retry-After`` (no 500, no
+   closed connection); every acknowledged posting is in the ledger exactly once; every unacknowledged
+   one is there once or not at all, and a retry with the same key settles it; the upload, re-sent,
+   leaves every row once; sequence numbers are gapless; every checkpoint ever seen is consistent with
+   the final tree; ``creditbank audit verify`` with the state from before the failovers passes, and
+   ``creditbank audit database`` (when this version has it) is clean.
+5. Prints the downtime clients saw (kill to the first acknowledged write) and the failed requests,
+   and writes them to ``var/ha/rehearsal.json``.
+"""
+
+import base64
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from creditbank.db import create_engine
+from creditbank.migrate import upgrade
+from creditbank.transparency import merkle
+from creditbank.transparency.note import NoteVerifier, open_checkpoint
+from tests.support.server import ServerProcess
+from tests.support.world import World, build_world
+
+pytestmark = pytest.mark.ha
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CLUSTER = ROOT / "scripts" / "ha" / "cluster"
+HA_DIR = Path(os.environ.get("CREDITBANK_HA_DIR", ROOT / "var" / "ha")).absolute()
+RATE = 100  # single postings a second
+BATCH_ROWS = 6_000
+CLIENT_THREADS = 24
+REQUEST_TIMEOUT = 20.0
+PUBLISH_INTERVAL = 0.5
+RETRY_AFTER_SECONDS = 1
+
+
+def _cluster(*args: str, timeout: float = 240) -> str:
+    done = subprocess.run(
+        [str(CLUSTER), *args], capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT
+    )
+    sys.stderr.write(done.stderr)
+    assert done.returncode == 0, f"scripts/ha/cluster {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from creditbank.cli import app; app()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _members() -> list[dict[str, Any]]:
+    for port in (55611, 55612, 55613):
+        try:
+            found: list[dict[str, Any]] = httpx.get(f"http://127.0.0.1:{port}/cluster", timeout=2).json()[
+                "members"
+            ]
+        except (httpx.HTTPError, ValueError, KeyError):
+            continue
+        return found
+    return []
+
+
+@dataclass
+class Attempt:
+    ref: str
+    instance: int
+    start: float
+    end: float = 0.0
+    status: int | None = None
+    error: str | None = None  # a transport error (connection closed, timeout)
+    problem_type: str | None = None
+    retry_after: str | None = None
+
+
+@dataclass
+class Load:
+    """Single postings at a fixed rate, from threads that each keep one connection open."""
+
+    world: World
+    servers: list[ServerProcess]
+    attempts: list[Attempt] = field(default_factory=list)
+    _next: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(CLIENT_THREADS)]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=REQUEST_TIMEOUT + 10)
+
+    def _slot(self) -> int:
+        with self._lock:
+            self._next += 1
+            return self._next - 1
+
+    def _run(self, n: int) -> None:
+        instance = n % len(self.servers)
+        with httpx.Client(base_url=self.servers[instance].base_url, timeout=REQUEST_TIMEOUT) as http:
+            while not self._stop.is_set():
+                i = self._slot()
+                delay = self.t0 + i / RATE - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                self.attempts.append(post_single(http, self.world, i, instance))
+
+
+def _body(world: World, ref: str, i: int) -> dict[str, Any]:
+    return {
+        "learner_id": world.learners[i % len(world.learners)],
+        "reference": ref,
+        "outcome_type": "training_course",
+        "title": "故障切换演练课程",
+        "achieved_on": (dt.date.today() - dt.timedelta(days=5)).isoformat(),
+        "hours": 16,
+    }
+
+
+def _institution(world: World, i: int) -> tuple[str, str]:
+    return world.institutions[i % len(world.institutions)]
+
+
+def post_single(http: httpx.Client, world: World, i: int, instance: int) -> Attempt:
+    ref = f"single-{i}"
+    _, token = _institution(world, i)
+    attempt = Attempt(ref=ref, instance=instance, start=time.monotonic())
+    try:
+        r = http.post(
+            "/api/v1/outcomes",
+            json=_body(world, ref, i),
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": ref},
+        )
+    except httpx.HTTPError as exc:
+        attempt.error = type(exc).__name__
+    else:
+        attempt.status = r.status_code
+        if r.headers.get("content-type", "").startswith("application/problem+json"):
+            attempt.problem_type = r.json().get("type")
+        attempt.retry_after = r.headers.get("Retry-After")
+    attempt.end = time.monotonic()
+    return attempt
+
+
+def _batch_rows(world: World) -> list[dict[str, Any]]:
+    return [_body(world, f"batch-{k}", k) for k in range(BATCH_ROWS)]
+
+
+def post_batch(server: ServerProcess, world: World) -> tuple[int | None, str]:
+    _, token = world.institutions[0]
+    try:
+        r = httpx.post(
+            server.base_url + "/api/v1/outcomes/batch",
+            json=_batch_rows(world),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=120,
+        )
+    except httpx.HTTPError as exc:
+        return None, type(exc).__name__
+    return r.status_code, r.text[:300]
+
+
+@pytest.fixture(scope="module")
+def cluster_url() -> Iterator[str]:
+    _cluster("down", "--purge")
+    url = _cluster("up")
+    try:
+        yield url
+    finally:
+        _cluster("down")
+
+
+def _wait_for_checkpoint(http: httpx.Client, verifier: NoteVerifier, size: int, timeout: float = 60) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        note = http.get("/logs/main/checkpoint").content
+        if open_checkpoint(note, verifier).size >= size:
+            return note
+        assert time.monotonic() < deadline, f"no checkpoint of size {size} within {timeout} s"
+        time.sleep(0.3)
+
+
+def _wait_healthy_again(killed: str) -> tuple[float, bool]:
+    """Wait until the killed member is back as a replica and the cluster is whole; return the time
+    and whether the member ran pg_rewind."""
+    log_file = HA_DIR / "logs" / f"{killed}.log"
+    rewinds_before = log_file.read_text(errors="replace").count("running pg_rewind")
+    deadline = time.monotonic() + 180
+    while True:
+        members = {m["name"]: m for m in _members()}
+        roles = sorted(str(m.get("role")) for m in members.values() if m.get("state") == "running")
+        back = members.get(killed, {}).get("role") in {"replica", "sync_standby"}
+        if back and roles == ["leader", "replica", "sync_standby"]:
+            break
+        assert time.monotonic() < deadline, f"cluster not whole again: {members}"
+        time.sleep(0.5)
+    _cluster("wait", "--timeout", "60")
+    rewound = log_file.read_text(errors="replace").count("running pg_rewind") > rewinds_before
+    return time.monotonic(), rewound
+
+
+def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
+    report: dict[str, Any] = {"rate_per_second": RATE, "batch_rows": BATCH_ROWS}
+    engine = create_engine(cluster_url, pool_size=2)
+    upgrade(engine)
+    engine.dispose()
+    world = build_world(cluster_url, tmp_path, n_institutions=2, n_learners=40)
+    env = {
+        "CREDITBANK_CHECKPOINT_REQUIRES_SYNC_STANDBY": "true",
+        "CREDITBANK_CHECKPOINT_INTERVAL_SECONDS": str(PUBLISH_INTERVAL),
+        "CREDITBANK_UNAVAILABLE_RETRY_AFTER_SECONDS": str(RETRY_AFTER_SECONDS),
+        "CREDITBANK_LOG_LEVEL": "INFO",
+    }
+    servers = [
+        ServerProcess(cluster_url, tmp_path, workers=2, extra_env=env, start_timeout=300) for _ in range(2)
+    ]
+    with ThreadPoolExecutor(2) as starting:
+        list(starting.map(ServerProcess.start, servers))
+    http = httpx.Client(base_url=servers[0].base_url, timeout=30)
+    load = Load(world, servers)
+    seen_checkpoints: dict[int, bytes] = {}
+    polling = threading.Event()
+    try:
+        [log] = http.get("/logs").json()
+        verifier = NoteVerifier.parse(log["verifier_key"])
+
+        def poll() -> None:  # every checkpoint a client could have seen
+            with httpx.Client(base_url=servers[1].base_url, timeout=5) as poller:
+                while not polling.is_set():
+                    try:
+                        r = poller.get("/logs/main/checkpoint")
+                    except httpx.HTTPError:
+                        continue
+                    if r.status_code == 200:
+                        seen_checkpoints[open_checkpoint(r.content, verifier).size] = r.content
+                    time.sleep(0.1)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        load.start()
+        time.sleep(3)
+
+        # an auditor's state from before any failure
+        state = tmp_path / "audit-state.json"
+        acked = sum(1 for a in load.attempts if a.status in (200, 201))
+        _wait_for_checkpoint(http, verifier, acked)
+        before = _cli("audit", "verify", "--url", servers[0].base_url, "--key", log["verifier_key"],
+                      "--state", str(state), "--no-progress")  # fmt: skip
+        assert before.returncode == 0, before.stdout + before.stderr
+        size_before = json.loads(state.read_text())
+        report["audit_state_before"] = size_before
+
+        # the upload runs while the first leader dies
+        batch_result: dict[str, Any] = {}
+        uploader = threading.Thread(
+            target=lambda: batch_result.update(
+                zip(("status", "body"), post_batch(servers[0], world), strict=True)
+            )
+        )
+        uploader.start()
+        time.sleep(1.0)
+        kills: list[dict[str, Any]] = []
+        for round_ in range(2):
+            killed = _cluster("kill-leader")
+            at = time.monotonic()
+            whole_at, rewound = _wait_healthy_again(killed)
+            kills.append(
+                {"member": killed, "at": at, "whole_after_s": round(whole_at - at, 1), "pg_rewind": rewound}
+            )
+            if round_ == 0:
+                uploader.join(timeout=180)
+            time.sleep(4)  # steady load on the whole cluster before the next kill
+        load.stop()
+        polling.set()
+        poller.join(timeout=10)
+
+        # 1. what clients saw: 2xx, or a 503 problem with Retry-After; never a 500 or a dropped connection
+        attempts = load.attempts
+        outcomes = Counter(str(a.status or a.error) for a in attempts)
+        report["requests"] = dict(outcomes)
+        bad = [a for a in attempts if a.status not in (200, 201, 503)]
+        assert bad == [], [asdict(a) for a in bad[:5]]
+        for a in attempts:
+            if a.status == 503:
+                assert a.retry_after is not None and a.problem_type is not None, asdict(a)
+        for kill in kills:
+            after = [a for a in attempts if a.start >= kill["at"]]
+            first_ok = min((a.end for a in after if a.status in (200, 201)), default=None)
+            assert first_ok is not None, "writes resumed"
+            kill["downtime_s"] = round(first_ok - kill["at"], 2)
+            window = [a for a in after if a.start < first_ok]
+            kill["failed_requests"] = sum(1 for a in window if a.status not in (200, 201))
+            kill["requests_in_window"] = len(window)
+            kill.pop("at")
+        report["failovers"] = kills
+
+        # 2. the upload: re-sent until it answers 200, every row once
+        report["batch_first_answer"] = batch_result.get("status")
+        resent = post_batch(servers[1], world)
+        assert resent[0] == 200, resent
+
+        # 3. unacknowledged postings: in the ledger once or not at all; a retry with the same key settles them
+        unacked = [a for a in attempts if a.status not in (200, 201)]
+        with httpx.Client(base_url=servers[0].base_url, timeout=REQUEST_TIMEOUT) as retry:
+            presence_before = _presence(world, [a.ref for a in unacked])
+            assert set(presence_before.values()) <= {0, 1}
+            for a in unacked:
+                i = int(a.ref.split("-")[1])
+                again = post_single(retry, world, i, 0)
+                assert again.status in (200, 201), asdict(again)
+        report["unacknowledged"] = len(unacked)
+        report["unacknowledged_already_applied"] = sum(presence_before.values())
+
+        # 4. the ledger: every acknowledged and retried posting and every uploaded row exactly once,
+        #    each with one lot and one journal entry; sequence numbers gapless
+        singles = [a.ref for a in attempts]
+        with world.ctx.engine.connect() as conn:
+            counts = _presence(world, singles + [f"batch-{k}" for k in range(BATCH_ROWS)])
+            assert set(counts.values()) == {1}
+            lots_per_outcome = conn.execute(
+                text(
+                    "SELECT count(*), count(DISTINCT outcome_id), count(DISTINCT recognition_tx_id) "
+                    "FROM ledger_lots"
+                )
+            ).one()
+            total = len(counts)
+            assert tuple(lots_per_outcome) == (total, total, total)
+            seqs = [
+                r[0]
+                for r in conn.execute(
+                    text("SELECT seq FROM ledger_transactions WHERE log_id='main' ORDER BY seq")
+                )
+            ]
+            assert seqs == list(range(total)), "gapless sequence numbers"
+            size = conn.execute(text("SELECT size FROM tlog_logs WHERE id='main'")).scalar_one()
+            assert size == total
+            published: dict[int, str] = dict(
+                conn.execute(text("SELECT size, note FROM tlog_checkpoints WHERE log_id='main'")).all()
+            )
+        report["entries"] = total
+
+        # 5. every checkpoint ever published is consistent with the final tree
+        final = _wait_for_checkpoint(http, verifier, total)
+        final_cp = open_checkpoint(final, verifier)
+        notes = {**{int(k): v.encode() for k, v in published.items()}, **seen_checkpoints}
+        for cp_size, note in sorted(notes.items()):
+            cp = open_checkpoint(note, verifier)
+            if cp_size in {0, final_cp.size}:
+                continue
+            proof = http.get(
+                "/logs/main/proof/consistency", params={"first": cp_size, "second": final_cp.size}
+            ).json()
+            assert merkle.is_valid_consistency(
+                cp_size,
+                final_cp.size,
+                [base64.b64decode(p) for p in proof["proof"]],
+                cp.root_hash,
+                final_cp.root_hash,
+            ), f"checkpoint {cp_size} is not consistent with {final_cp.size}: a fork"
+        report["checkpoints_checked"] = len(notes)
+        report["checkpoints_seen_by_clients"] = len(seen_checkpoints)
+
+        # 6. the auditor with the state from before the failovers, and the operator's audit
+        audited = _cli("audit", "verify", "--url", servers[1].base_url, "--key", log["verifier_key"],
+                     "--state", str(state), "--no-progress")  # fmt: skip
+        assert audited.returncode == 0, audited.stdout + audited.stderr
+        report["audit_verify"] = audited.stdout.strip().splitlines()[-1]
+        if _cli("audit", "database", "--help").returncode == 0:
+            internal = _cli("audit", "database", "--url", cluster_url)
+            assert internal.returncode == 0, internal.stdout + internal.stderr
+            report["audit_database"] = "clean"
+        else:
+            report["audit_database"] = "not in this version"
+        report["signers"] = sorted({pid for server in servers for pid in _signers(server)})
+    finally:
+        polling.set()
+        load.stop()
+        http.close()
+        for server in servers:
+            server.stop()
+        world.ctx.engine.dispose()
+        (HA_DIR / "rehearsal.json").write_text(json.dumps(report, indent=2) + "\n")
+        print("\nfailover rehearsal:\n" + json.dumps(report, indent=2), file=sys.stderr)
+
+
+def _presence(world: World, refs: list[str]) -> dict[str, int]:
+    """For each reference: how many outcomes carry it, across the institutions that posted."""
+    with world.ctx.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT reference, count(*) FROM outcomes WHERE reference = ANY(:refs) GROUP BY reference"),
+            {"refs": refs},
+        ).all()
+    found = {str(r[0]): int(r[1]) for r in rows}
+    return {ref: found.get(ref, 0) for ref in refs}
+
+
+def _signers(server: ServerProcess) -> list[int]:
+    pids = []
+    for line in (server.var_dir / f"server-{server.port}.log").read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("logger") == "creditbank.checkpoints" and entry.get("msg") == "checkpoint":
+            pids.append(int(entry["pid"]))
+    return pids
