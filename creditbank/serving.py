@@ -30,6 +30,10 @@ from creditbank.main import create_app
 
 ACCEPT_DEFER_SECONDS = 0.002
 RECENT_ACCEPT_SECONDS = 0.05
+# uvicorn's supervisor pings each worker and kills one that does not answer within this many
+# seconds (its default, 5, killed workers that were still importing the app on a loaded machine,
+# again and again, so that a two-worker server never came up)
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 class _WatchedSocket:
@@ -141,4 +145,5 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         loop="creditbank.serving:FairAcceptLoop" if workers > 1 else "asyncio",
         log_config=None,
         access_log=False,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
