@@ -32,7 +32,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from creditbank.context import AppContext
-from creditbank.db import durable_on_sync_standby, own_connection_engine, transaction
+from creditbank.db import durable_on_sync_standby, own_connection_engine, transaction, unavailability
 from creditbank.transparency import store
 from creditbank.transparency.models import SignedCheckpoint
 
@@ -114,8 +114,12 @@ class CheckpointPublisher:
         it the lock), so the next round starts afresh, on whichever server now takes writes."""
         try:
             return self.round()
-        except Exception:  # keep publishing; the failure is logged
-            log.exception("checkpoint round failed")
+        except Exception as exc:  # keep publishing; the failure is logged
+            reason = unavailability(exc)
+            if reason is None:
+                log.exception("checkpoint round failed")
+            else:  # a failover or a restart: expected, and over in seconds
+                log.warning("checkpoint round failed", extra={"fields": {"reason": reason}})
             self._release()
             return []
 

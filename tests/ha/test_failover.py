@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from creditbank.db import create_engine
 from creditbank.migrate import upgrade
@@ -47,7 +47,7 @@ from creditbank.transparency.note import NoteVerifier, open_checkpoint
 from tests.support.server import ServerProcess
 from tests.support.world import World, build_world
 
-pytestmark = pytest.mark.ha
+pytestmark = [pytest.mark.ha, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLUSTER = ROOT / "scripts" / "ha" / "cluster"
@@ -115,6 +115,9 @@ class Load:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
+    t0: float = 0.0
+    seconds: float = 0.0
+
     def start(self) -> None:
         self.t0 = time.monotonic()
         self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(CLIENT_THREADS)]
@@ -122,6 +125,8 @@ class Load:
             thread.start()
 
     def stop(self) -> None:
+        if not self._stop.is_set():
+            self.seconds = time.monotonic() - self.t0
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=REQUEST_TIMEOUT + 10)
@@ -239,8 +244,8 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
     report: dict[str, Any] = {"rate_per_second": RATE, "batch_rows": BATCH_ROWS}
     engine = create_engine(cluster_url, pool_size=2)
     upgrade(engine)
-    engine.dispose()
     world = build_world(cluster_url, tmp_path, n_institutions=2, n_learners=40)
+    size_at_start, wal_at_start = _database_size_and_wal(engine)
     env = {
         "CREDITBANK_CHECKPOINT_REQUIRES_SYNC_STANDBY": "true",
         "CREDITBANK_CHECKPOINT_INTERVAL_SECONDS": str(PUBLISH_INTERVAL),
@@ -309,6 +314,8 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         load.stop()
         polling.set()
         poller.join(timeout=10)
+        report["load_seconds"] = round(load.seconds, 1)
+        report["achieved_rate_per_second"] = round(len(load.attempts) / load.seconds, 1)
 
         # 1. what clients saw: 2xx, or a 503 problem with Retry-After; never a 500 or a dropped connection
         attempts = load.attempts
@@ -319,14 +326,15 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         for a in attempts:
             if a.status == 503:
                 assert a.retry_after is not None and a.problem_type is not None, asdict(a)
-        for kill in kills:
+        ends = [kill["at"] for kill in kills[1:]] + [float("inf")]
+        for kill, until in zip(kills, ends, strict=True):
             after = [a for a in attempts if a.start >= kill["at"]]
             first_ok = min((a.end for a in after if a.status in (200, 201)), default=None)
             assert first_ok is not None, "writes resumed"
             kill["downtime_s"] = round(first_ok - kill["at"], 2)
-            window = [a for a in after if a.start < first_ok]
-            kill["failed_requests"] = sum(1 for a in window if a.status not in (200, 201))
-            kill["requests_in_window"] = len(window)
+            answered = [a for a in attempts if kill["at"] <= a.end < until]
+            kill["failed_requests"] = sum(1 for a in answered if a.status not in (200, 201))
+            kill["requests_answered_until_next_kill"] = len(answered)
             kill.pop("at")
         report["failovers"] = kills
 
@@ -373,7 +381,18 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
             published: dict[int, str] = dict(
                 conn.execute(text("SELECT size, note FROM tlog_checkpoints WHERE log_id='main'")).all()
             )
+            signed_order = [
+                int(r[0])
+                for r in conn.execute(
+                    text("SELECT size FROM tlog_checkpoints WHERE log_id='main' ORDER BY created_at")
+                )
+            ]
+        # one signer at a time: in the order they were signed, sizes only grow
+        assert signed_order == sorted(signed_order)
         report["entries"] = total
+        size_at_end, wal_at_end = _database_size_and_wal(engine)
+        report["database_bytes_per_entry"] = round((size_at_end - size_at_start) / total)
+        report["wal_bytes_per_entry"] = round((wal_at_end - wal_at_start) / total)
 
         # 5. every checkpoint ever published is consistent with the final tree
         final = _wait_for_checkpoint(http, verifier, total)
@@ -415,8 +434,18 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         for server in servers:
             server.stop()
         world.ctx.engine.dispose()
+        engine.dispose()
         (HA_DIR / "rehearsal.json").write_text(json.dumps(report, indent=2) + "\n")
         print("\nfailover rehearsal:\n" + json.dumps(report, indent=2), file=sys.stderr)
+
+
+def _database_size_and_wal(engine: Engine) -> tuple[int, int]:
+    """The database's size and the WAL position, in bytes."""
+    with engine.connect() as conn:
+        size, wal = conn.execute(
+            text("SELECT pg_database_size(current_database()), pg_current_wal_lsn() - '0/0'::pg_lsn")
+        ).one()
+    return int(size), int(wal)
 
 
 def _presence(world: World, refs: list[str]) -> dict[str, int]:
