@@ -93,7 +93,8 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         self.kill()
-        raise RuntimeError("server did not start")
+        log_text = (self.var_dir / f"server-{self.port}.log").read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"server did not answer /healthz within 180 s:\n{log_text}")
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown, no flush, like a power cut of the process."""
