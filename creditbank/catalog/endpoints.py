@@ -30,7 +30,6 @@ from creditbank.catalog.schemas import (
 )
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import ValidationFailed
-from creditbank.ledger import idempotency
 from creditbank.outcomes import idempotent
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue and transfers"])
@@ -150,13 +149,6 @@ def _conversion(row: Conversion) -> ConversionPublic:
     return ConversionPublic.model_validate(row, from_attributes=True)
 
 
-def _idempotent(session: Any, who: Any, key: str | None, path: str, body: Any) -> tuple[str, str, Any]:
-    checked = idempotency.check_key(key)
-    scope = f"{who.role.value}:{who.subject}"
-    stored = idempotency.claim(session, scope, checked, idempotency.fingerprint("POST", path, body))
-    return scope, checked, stored
-
-
 @router.post("/transfers", status_code=status.HTTP_201_CREATED, response_model=TransferIssued)
 def request_transfer(
     body: TransferCreate,
@@ -167,29 +159,26 @@ def request_transfer(
 ) -> Any:
     """Ask to transfer lots to another school's programme; the certificates are issued at once.
     A learner asks for their own lots; an issuing institution needs the learner's consent."""
-    scope, key, stored = _idempotent(
-        session, who, idempotency_key, "/api/v1/transfers", body.model_dump(mode="json")
+
+    def work() -> tuple[int, TransferIssued]:
+        learner_id = body.learner_id or (who.subject if who.role is Role.learner else None)
+        if not learner_id:
+            raise ValidationFailed("learner_id: an institution must name the learner")
+        transfer, certificates = exchange.request_transfer(
+            session,
+            ctx,
+            who,
+            learner_id=learner_id,
+            lot_ids=body.lot_ids,
+            destination_institution_id=body.destination_institution_id,
+            programme_id=body.programme_id,
+            learner_consent=body.learner_consent,
+        )
+        return 201, TransferIssued(**_transfer(transfer).model_dump(), certificates=certificates)
+
+    return idempotent.post(
+        session, who, idempotency_key, "/api/v1/transfers", body.model_dump(mode="json"), work
     )
-    if stored is not None:
-        return JSONResponse(stored.body, status_code=stored.status_code)
-    learner_id = body.learner_id or (who.subject if who.role is Role.learner else None)
-    if not learner_id:
-        raise ValidationFailed("learner_id: an institution must name the learner")
-    transfer, certificates = exchange.request_transfer(
-        session,
-        ctx,
-        who,
-        learner_id=learner_id,
-        lot_ids=body.lot_ids,
-        destination_institution_id=body.destination_institution_id,
-        programme_id=body.programme_id,
-        learner_consent=body.learner_consent,
-    )
-    payload = TransferIssued(**_transfer(transfer).model_dump(), certificates=certificates).model_dump(
-        mode="json"
-    )
-    idempotency.store(session, scope, key, 201, payload)
-    return JSONResponse(payload, status_code=201)
 
 
 @router.get("/transfers", response_model=list[TransferPublic])
@@ -224,15 +213,11 @@ def accept_transfer(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Destination only: verify the transfer's certificates and convert the lots (once, ever)."""
-    scope, key, stored = _idempotent(
-        session, who, idempotency_key, f"/api/v1/transfers/{transfer_id}/accept", {}
-    )
-    if stored is not None:
-        return JSONResponse(stored.body, status_code=stored.status_code)
-    accepted = exchange.accept_transfer(session, ctx, who, transfer_id)
-    payload = _conversion(accepted.conversion).model_dump(mode="json")
-    idempotency.store(session, scope, key, 200, payload)
-    return JSONResponse(payload)
+
+    def work() -> tuple[int, ConversionPublic]:
+        return 200, _conversion(exchange.accept_transfer(session, ctx, who, transfer_id).conversion)
+
+    return idempotent.post(session, who, idempotency_key, f"/api/v1/transfers/{transfer_id}/accept", {}, work)
 
 
 @router.post("/transfers/{transfer_id}/reject", response_model=TransferPublic)
@@ -266,22 +251,21 @@ def accept_certificates(
     Only the institution a certificate names as its destination may convert it (403
     `not-the-destination`), and only with a consent the learner gave naming your institution and
     every lot (403 `consent-required`); the conversion uses that consent up."""
-    scope, key, stored = _idempotent(
-        session, who, idempotency_key, "/api/v1/conversions", body.model_dump(mode="json")
+
+    def work() -> tuple[int, ConversionPublic]:
+        accepted = exchange.accept_certificates(
+            session,
+            ctx,
+            institution_id=who.subject or "",
+            programme_id=body.programme_id,
+            documents=body.certificates,
+            consent_id=body.consent_id,
+        )
+        return 201, _conversion(accepted.conversion)
+
+    return idempotent.post(
+        session, who, idempotency_key, "/api/v1/conversions", body.model_dump(mode="json"), work
     )
-    if stored is not None:
-        return JSONResponse(stored.body, status_code=stored.status_code)
-    accepted = exchange.accept_certificates(
-        session,
-        ctx,
-        institution_id=who.subject or "",
-        programme_id=body.programme_id,
-        documents=body.certificates,
-        consent_id=body.consent_id,
-    )
-    payload = _conversion(accepted.conversion).model_dump(mode="json")
-    idempotency.store(session, scope, key, 201, payload)
-    return JSONResponse(payload, status_code=201)
 
 
 # --- the learner's consents -----------------------------------------------------------------------

@@ -21,7 +21,6 @@ from creditbank.credentials.schemas import (
     VerifyRequest,
 )
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
-from creditbank.ledger import idempotency
 from creditbank.limits import VERIFY, body_limit
 from creditbank.outcomes import idempotent
 
@@ -62,28 +61,26 @@ def create_certificate(
     bundle of lots from several institutions). One lot gives one Open Badges 3.0 credential;
     several give one per lot plus a CLR 2.0 bundle, which is returned (its `parts` list the others).
     """
-    key = idempotency.check_key(idempotency_key)
-    scope = f"{who.role.value}:{who.subject}"
-    fingerprint = idempotency.fingerprint("POST", "/api/v1/certificates", body.model_dump(mode="json"))
-    stored = idempotency.claim(session, scope, key, fingerprint)
-    if stored is not None:
-        return JSONResponse(stored.body, status_code=stored.status_code)
-    issued = issuance.request_certificates(
-        session,
-        ctx,
-        who,
-        lot_ids=body.lot_ids,
-        destination_institution_id=body.destination_institution_id,
-        valid_until=body.valid_until,
+
+    def work() -> tuple[int, CertificatePublic]:
+        issued = issuance.request_certificates(
+            session,
+            ctx,
+            who,
+            lot_ids=body.lot_ids,
+            destination_institution_id=body.destination_institution_id,
+            valid_until=body.valid_until,
+        )
+        # the caller who asked for the certificate receives what was signed at their request
+        return status.HTTP_201_CREATED, CertificatePublic.of(
+            issued.certificate,
+            service.status_of(issued.certificate),
+            [p.id for p in service.parts_of(session, issued.certificate.id)],
+        )
+
+    return idempotent.post(
+        session, who, idempotency_key, "/api/v1/certificates", body.model_dump(mode="json"), work
     )
-    payload = CertificatePublic.of(
-        issued.certificate,
-        service.status_of(issued.certificate),
-        [p.id for p in service.parts_of(session, issued.certificate.id)],
-    ).model_dump(mode="json")
-    # the caller who asked for the certificate receives what was signed at their request
-    idempotency.store(session, scope, key, status.HTTP_201_CREATED, payload)
-    return JSONResponse(payload, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("/api/v1/certificates/{certificate_id}", tags=["certificates"], response_model=CertificatePublic)

@@ -3,7 +3,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from creditbank.auth.deps import InstitutionOnly, UploadingInstitution
@@ -12,7 +12,6 @@ from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import Forbidden
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
-from creditbank.ledger import idempotency
 from creditbank.limits import UPLOAD, Heavy, body_limit
 from creditbank.outcomes import corrections, idempotent, importer, service
 from creditbank.outcomes.batch import ParsedRow, chunks
@@ -45,31 +44,24 @@ def post_outcome(
 ) -> Any:
     """Post one outcome. It is recognised by the rules in force (or sent to review), and its credits
     enter the ledger, all in one transaction. Needs an `Idempotency-Key`."""
-    key = idempotency.check_key(idempotency_key)
-    scope = f"institution:{who.subject}"
     # keyed content hash, not the body: the body may hold an identity number and a name
     content = service.request_hash(service.content_key(ctx), body)
-    fingerprint = idempotency.fingerprint("POST", "/api/v1/outcomes", {"content": content})
-    stored = idempotency.claim(session, scope, key, fingerprint)
-    if stored is not None:
-        return JSONResponse(
-            stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+
+    def work() -> tuple[int, OutcomePublic]:
+        institution = acting_institution(session, who)
+        [result] = service.post_rows(session, ctx, institution, [(1, body)])
+        if result.error is not None:
+            raise result.error
+        assert result.outcome is not None
+        _, rec = (
+            service.get_outcome(session, result.outcome.id)
+            if result.recognition is None
+            else (None, result.recognition)
         )
-    institution = acting_institution(session, who)
-    [result] = service.post_rows(session, ctx, institution, [(1, body)])
-    if result.error is not None:
-        raise result.error
-    assert result.outcome is not None
-    _, rec = (
-        service.get_outcome(session, result.outcome.id)
-        if result.recognition is None
-        else (None, result.recognition)
-    )
-    public = outcome_public(session, result.outcome, rec, result.tx)
-    code = status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
-    payload = public.model_dump(mode="json")
-    idempotency.store(session, scope, key, code, payload)
-    return JSONResponse(payload, status_code=code)
+        public = outcome_public(session, result.outcome, rec, result.tx)
+        return (status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK), public
+
+    return idempotent.post(session, who, idempotency_key, "/api/v1/outcomes", {"content": content}, work)
 
 
 @router.get("/{outcome_id}", response_model=OutcomePublic)

@@ -97,6 +97,12 @@ class TestIdempotency:
         again = _create(client, issuer, [world.lot_id], key="retry-1")
         assert first.status_code == again.status_code == 201, again.text
         assert again.json() == first.json()
+        assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+        # an admin's keys are its token's: another admin token with the same key issues anew
+        admin_first = _create(client, auth(Role.admin), [world.lot()], key="retry-admin")
+        admin_other = _create(client, auth(Role.admin), [world.lot()], key="retry-admin")
+        assert admin_first.status_code == admin_other.status_code == 201, admin_other.text
+        assert admin_other.json()["id"] != admin_first.json()["id"]
         other = _create(client, issuer, [world.lot(), world.lot_id], key="retry-1")
         assert other.status_code == 409
         assert other.json()["type"].endswith("/idempotency-key-reused")
