@@ -3,28 +3,29 @@
 Builds N outcomes of the eight types (fixed seed), evaluates every one with
 ``creditbank.rule_engine.evaluate`` against ``rules/beijing-pilot``, and, as a baseline measured in
 the same run, computes the same credits with a hand-written dict lookup and Decimal arithmetic (no
-CEL, no explanation, no Recognition object). Prints a table and writes ``bench/results/rules.json``.
+CEL, no explanation, no Recognition object). Before timing anything it checks that the baseline gives
+every outcome the credits the engine gives it, and stops (exit 1) on any difference: a baseline that
+computes something else is no baseline. What it leaves out: the status (recognised, review or
+rejected: the validity and review rules), the level, category, explanation and expiry date.
+Prints a table and writes ``bench/results/rules.json`` (with the machine and its load).
 
     .venv/bin/python bench/rules.py --n 20000
 """
 
 import argparse
 import datetime as dt
-import json
-import platform
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
+
+from common import ROOT, write_results
 
 from creditbank.rule_engine import OutcomeFacts, evaluate, load_rule_set
 from creditbank.rule_engine.amounts import to_decimal, to_half_steps
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "beijing-pilot"
-RESULTS = ROOT / "bench" / "results" / "rules.json"
 AS_OF = dt.date(2024, 6, 1)
 
 
@@ -114,6 +115,8 @@ def baseline(outcome: OutcomeFacts) -> Decimal:
     if kind == "competition_award":
         return Decimal({"national": 4, "provincial": 2}.get(outcome.level or "", 0))
     if kind == "degree_course":
+        if outcome.grade == "不合格":
+            return Decimal(0)
         return to_half_steps(min(to_decimal(outcome.attributes["credits"]), Decimal(10)))
     years = to_decimal(outcome.attributes.get("years", 0))
     return to_half_steps(min(years * 2, Decimal(6))) if years >= 1 else Decimal(0)
@@ -141,7 +144,19 @@ def main() -> None:
     load_s = time.perf_counter() - start
     outcomes = make_outcomes(args.n)
 
-    statuses = Counter(evaluate(rule_set, o, AS_OF).status for o in outcomes)
+    results = [evaluate(rule_set, o, AS_OF) for o in outcomes]
+    statuses = Counter(r.status for r in results)
+    differ = [
+        (o, r.credits, baseline(o))
+        for o, r in zip(outcomes, results, strict=True)
+        if r.credits != baseline(o)
+    ]
+    if differ:
+        for outcome, engine, base in differ[:10]:
+            print(
+                f"baseline differs: {outcome.model_dump(exclude_none=True)}: engine {engine}, baseline {base}"
+            )
+        raise SystemExit(f"{len(differ)} of {len(outcomes)} outcomes get other credits from the baseline")
     cel_s = timed(lambda o: evaluate(rule_set, o, AS_OF), outcomes, args.rounds)
     base_s = timed(baseline, outcomes, args.rounds)
 
@@ -159,35 +174,28 @@ def main() -> None:
     ratio = cel_s / base_s
     print(f"ratio engine/baseline: {ratio:.1f}x slower")
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "rules",
-                "rule_set": {"id": rule_set.id, "version": rule_set.version, "hash": rule_set.hash},
-                "n": args.n,
-                "rounds": args.rounds,
-                "load_ms": round(load_s * 1000, 2),
-                "engine": {
-                    "outcomes_per_s": round(args.n / cel_s),
-                    "us_per_outcome": round(cel_s / args.n * 1e6, 2),
-                },
-                "baseline": {
-                    "outcomes_per_s": round(args.n / base_s),
-                    "us_per_outcome": round(base_s / args.n * 1e6, 2),
-                },
-                "ratio_engine_over_baseline": round(ratio, 2),
-                "statuses": dict(statuses),
-                "python": platform.python_version(),
-                "machine": platform.machine(),
+    path = write_results(
+        "rules",
+        {
+            "benchmark": "rules",
+            "rule_set": {"id": rule_set.id, "version": rule_set.version, "hash": rule_set.hash},
+            "n": args.n,
+            "rounds": args.rounds,
+            "load_ms": round(load_s * 1000, 2),
+            "engine": {
+                "outcomes_per_s": round(args.n / cel_s),
+                "us_per_outcome": round(cel_s / args.n * 1e6, 2),
             },
-            indent=2,
-            ensure_ascii=False,
-        )
-        + "\n",
-        encoding="utf-8",
+            "baseline": {
+                "outcomes_per_s": round(args.n / base_s),
+                "us_per_outcome": round(base_s / args.n * 1e6, 2),
+            },
+            "ratio_engine_over_baseline": round(ratio, 2),
+            "statuses": dict(statuses),
+            "baseline_checked": {"outcomes": len(outcomes), "credits_differ": 0},
+        },
     )
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
