@@ -28,11 +28,11 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import write_results  # noqa: E402
+
 from tests.support.postgres import start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 from tests.support.world import build_world  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 
 
 def outcome(learner_id: str, ref: str, i: int, *, distinct: bool = False) -> dict[str, Any]:
@@ -247,9 +247,7 @@ def main() -> None:
     print(f"{label:50} {distinct['outcomes_per_s']:>14,.0f}")
     print(f"{'raw PostgreSQL INSERT rows/s (baseline)':50} {raw['rows_per_s']:>14,.0f}")
     print(f"{'baseline / best batch (times slower)':50} {ratio:>14.1f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "workers": args.workers,
         "learners": args.learners,
         "single": single,
@@ -259,8 +257,7 @@ def main() -> None:
         "raw_insert_baseline": raw,
         "baseline_over_batch_ratio": ratio,
     }
-    (RESULTS / "posting.json").write_text(json.dumps(out, indent=2))
-    print(f"written {RESULTS / 'posting.json'}")
+    print(f"written {write_results('posting', out)}")
 
 
 if __name__ == "__main__":
