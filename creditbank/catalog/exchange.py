@@ -16,7 +16,7 @@ Who may convert: only the institution a certificate names in ``creditTransfer.de
 (anyone else gets :class:`NotTheDestination`, 403, before anything is planned or written), and only
 with the learner's consent (:mod:`creditbank.catalog.consent`): the learner's own transfer request,
 or a consent the learner gave naming this institution and the lots. The consent is locked before the
-plan and marked used by the conversion, in the same transaction.
+plan and checked before it, and marked used by the conversion, in the same transaction.
 """
 
 import datetime as dt
@@ -228,13 +228,21 @@ def accept_certificates(
     if not lot_ids:
         raise NothingToConvert("the certificates name no credit lots")
     learner_id = _learner_of(session, lot_ids)
-    # the consent rows are locked before the plan reads the lot locks: a concurrent conversion
-    # with the same consent has committed (and its lot locks are seen) when this one goes on
-    candidates = (
-        []
-        if transfer_id is not None
-        else consents.lock_candidates(session, learner_id, institution_id, consent_id)
-    )
+    # the learner's consent, locked and checked before anything about the lots is planned (an
+    # institution without consent learns nothing); a concurrent conversion with the same consent
+    # has committed when this one goes on, and finds it used
+    if transfer_id is not None:
+        consent = consents.check_for_transfer(
+            transfer_consent, transfer_id, learner_id, institution_id, lot_ids
+        )
+    else:
+        consent = consents.choose_for_conversion(
+            consents.lock_candidates(session, learner_id, institution_id, consent_id),
+            learner_id=learner_id,
+            institution_id=institution_id,
+            lot_ids=lot_ids,
+            consent_id=consent_id,
+        )
     _, plan = plan_conversion(session, ctx, programme, lot_ids, today)
     already = [f for f in plan.skipped if f.reason == "already_converted"]
     if already and not plan.items:
@@ -246,18 +254,6 @@ def accept_certificates(
         raise NothingToConvert(
             "the rules convert none of these lots: " + "; ".join(s.explanation.en for s in plan.skipped),
             skipped=[s.model_dump(mode="json") for s in plan.skipped],
-        )
-    if transfer_id is not None:
-        consent = consents.check_for_transfer(
-            transfer_consent, transfer_id, learner_id, institution_id, lot_ids
-        )
-    else:
-        consent = consents.choose_for_conversion(
-            candidates,
-            learner_id=learner_id,
-            institution_id=institution_id,
-            lot_ids=lot_ids,
-            consent_id=consent_id,
         )
     conversion_id = random_id("cnv")
     credential_ids = [str(doc.get("id", "")) for doc in documents]

@@ -21,6 +21,7 @@ from creditbank.auth.models import Role
 from creditbank.context import AppContext
 from creditbank.errors import Unauthenticated
 from creditbank.main import create_app
+from tests.catalog.scenario import build as build_exchange
 from tests.conftest import Tokens
 from tests.support.factories import create_institution, create_learner, identity_number
 
@@ -331,3 +332,178 @@ class TestTokens:
         learner_id = create_learner(client, bearer)
         assert client.get(f"/api/v1/learners/{learner_id}", headers=bearer).status_code == 200
         assert client.get("/api/v1/tokens", headers=bearer).status_code == 403
+
+
+class TestExchangeBetweenTenants:
+    """Institution A against institution B's transfers, certificates and conversions; learner A
+    against learner B's consents. Each case names the caller, the call and the expected answer."""
+
+    def test_cross_tenant_exchange_cases(self, client: TestClient, auth: Tokens, ctx: AppContext) -> None:
+        s = build_exchange(client, auth, ctx)
+        transfer = s.post(
+            "/api/v1/transfers",
+            {"lot_ids": s.lots[:1], "destination_institution_id": s.dest, "programme_id": s.programme},
+            s.learner_headers,
+            "matrix-transfer",
+        ).json()
+        [cid] = transfer["certificate_ids"]
+        issued = s.post("/api/v1/certificates", {"lot_ids": s.lots[1:]}, s.source_headers, "matrix-cert")
+        undirected = issued.json()["credential"]
+        consent = s.post(
+            "/api/v1/consents",
+            {"destination_institution_id": s.dest, "lot_ids": s.lots[1:]},
+            s.learner_headers,
+            "matrix-consent",
+        ).json()
+        other_learner = auth(Role.learner, create_learner(client, s.source_headers))
+        steal = {"programme_id": s.other_programme, "certificates": transfer["certificates"]}
+        unconsented = {"programme_id": s.other_programme, "certificates": [undirected]}
+        cases: list[tuple[str, dict[str, str], str, str, Any, int, str | None]] = [
+            # (who, headers, method, path, body, status, problem slug)
+            (
+                "other school",
+                s.other_headers,
+                "GET",
+                f"/api/v1/transfers/{transfer['id']}",
+                None,
+                404,
+                "transfer-not-found",
+            ),
+            (
+                "other school",
+                s.other_headers,
+                "POST",
+                f"/api/v1/transfers/{transfer['id']}/accept",
+                {},
+                403,
+                "not-the-destination",
+            ),
+            (
+                "other school",
+                s.other_headers,
+                "POST",
+                f"/api/v1/transfers/{transfer['id']}/reject",
+                {"reason": "mine now"},
+                403,
+                "not-the-destination",
+            ),
+            (
+                "other school",
+                s.other_headers,
+                "POST",
+                "/api/v1/conversions",
+                steal,
+                403,
+                "not-the-destination",
+            ),
+            (
+                "other school",
+                s.other_headers,
+                "POST",
+                "/api/v1/conversions",
+                unconsented,
+                403,
+                "consent-required",
+            ),
+            ("other school", s.other_headers, "GET", f"/api/v1/certificates/{cid}", None, 403, "forbidden"),
+            (
+                "other school",
+                s.other_headers,
+                "GET",
+                f"/api/v1/learners/{s.learner}/certificates",
+                None,
+                403,
+                "forbidden",
+            ),
+            (
+                "other school",
+                s.other_headers,
+                "POST",
+                f"/api/v1/certificates/{cid}/revoke",
+                {},
+                403,
+                "forbidden",
+            ),
+            (
+                "source school",
+                s.source_headers,
+                "POST",
+                f"/api/v1/transfers/{transfer['id']}/accept",
+                {},
+                403,
+                "not-the-destination",
+            ),
+            (
+                "destination",
+                s.dest_headers,
+                "POST",
+                "/api/v1/consents",
+                {"destination_institution_id": s.dest, "lot_ids": s.lots},
+                403,
+                "forbidden",
+            ),
+            (
+                "other learner",
+                other_learner,
+                "GET",
+                f"/api/v1/transfers/{transfer['id']}",
+                None,
+                404,
+                "transfer-not-found",
+            ),
+            ("other learner", other_learner, "GET", f"/api/v1/certificates/{cid}", None, 403, "forbidden"),
+            (
+                "other learner",
+                other_learner,
+                "POST",
+                f"/api/v1/consents/{consent['id']}/revoke",
+                {},
+                404,
+                "consent-not-found",
+            ),
+            (
+                "other learner",
+                other_learner,
+                "POST",
+                "/api/v1/consents",
+                {"destination_institution_id": s.other, "lot_ids": s.lots},
+                404,
+                "lot-not-found",
+            ),
+            (
+                "other learner",
+                other_learner,
+                "POST",
+                "/api/v1/transfers",
+                {
+                    "learner_id": s.learner,
+                    "lot_ids": s.lots,
+                    "destination_institution_id": s.other,
+                    "programme_id": s.other_programme,
+                },
+                403,
+                "forbidden",
+            ),
+        ]
+        breaches: list[str] = []
+        for n, (who, headers, method, path, body, status, slug) in enumerate(cases):
+            response = client.request(
+                method, path, json=body, headers={**headers, "Idempotency-Key": f"matrix-case-{n}"}
+            )
+            got = response.json().get("type", "").rsplit("/", 1)[-1] if response.status_code >= 400 else None
+            if response.status_code != status or got != slug:
+                breaches.append(
+                    f"{who} {method} {path}: {response.status_code} {got}, expected {status} {slug}"
+                )
+        assert breaches == [], "\n".join(breaches)
+        # the other learner sees none of the learner's consents; the learner's is untouched
+        assert client.get("/api/v1/consents", headers=other_learner).json() == []
+        [mine] = [
+            c
+            for c in client.get("/api/v1/consents", headers=s.learner_headers).json()
+            if c["id"] == consent["id"]
+        ]
+        assert mine["state"] == "active"
+        # what the other school could not take, the destination still converts
+        accepted = s.post(f"/api/v1/transfers/{transfer['id']}/accept", {}, s.dest_headers, "matrix-accept")
+        assert accepted.status_code == 200, accepted.text
