@@ -3,7 +3,10 @@
 How this works (:func:`issue_lot_certificate`, inside the caller's transaction):
 
 1. Read the lot and its recognition transaction; refuse a lot whose recognition was reversed or
-   that has expired.
+   that has expired. The lot's facts come from the journal, not from the mutable lot table: the
+   recognition's leaf must hash to the leaf hash stored in the tree at its index, parse in the one
+   leaf format, and record this lot exactly as ``ledger_lots`` holds it. Any disagreement is a 409
+   ``lot-journal-mismatch`` (logged as an integrity alarm) and nothing is issued.
 2. The issuer is the institution that issued the lot (``lot.issuer_id``) when it is registered,
    else the bank (owner ``bank``). Its active key signs (created on first use).
 3. Allocate one revocation and one suspension index on the issuer's status lists.
@@ -23,6 +26,7 @@ for any. Who signs never depends on who asked: it is always the lot's issuer (or
 """
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,9 +57,12 @@ from creditbank.errors import Conflict, Forbidden, ValidationFailed
 from creditbank.ids import random_id
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
+from creditbank.ledger import leaf as leaf_format
 from creditbank.ledger.errors import LotNotFound
 from creditbank.ledger.models import JournalTransaction, Lot
-from creditbank.transparency import store
+from creditbank.transparency import merkle, store
+
+integrity_log = logging.getLogger("creditbank.integrity")
 
 CREDIT_SYSTEM = "16 学时 = 1 学分"
 BANK_NAME_ZH = "终身学习学分银行"
@@ -66,6 +73,11 @@ MAX_LOTS_PER_REQUEST = 50
 class LotNotCertifiable(Conflict):
     slug = "lot-not-certifiable"
     title = "A certificate cannot be issued for this lot (reversed or expired)"
+
+
+class LotJournalMismatch(Conflict):
+    slug = "lot-journal-mismatch"
+    title = "The lot's stored facts disagree with its journal entry; no certificate was issued"
 
 
 class CertificateRequestInvalid(ValidationFailed):
@@ -102,31 +114,100 @@ def issuer_info(session: Session, base_url: str, owner_id: str) -> IssuerInfo:
 
 def ledger_reference(session: Session, lot: Lot) -> LedgerReferenceInfo:
     """Where the lot's recognition sits in the transparency log: origin, sequence number, leaf hash."""
+    return journal_lot(session, lot)[1]
+
+
+@dataclass(frozen=True)
+class JournalLot:
+    """A lot as its recognition's journal leaf records it."""
+
+    lot: leaf_format.NewLot
+    outcome_id: str | None
+
+
+def _alarm(lot: Lot, what: str) -> LotJournalMismatch:
+    integrity_log.error("integrity alarm: lot %s: %s", lot.id, what)
+    return LotJournalMismatch(f"lot {lot.id}: {what}; nothing was issued (an integrity alarm was logged)")
+
+
+def journal_lot(session: Session, lot: Lot) -> tuple[JournalLot, LedgerReferenceInfo]:
+    """The lot's facts read from its recognition's leaf, checked against the tree and the lot table.
+
+    Raises:
+        LotJournalMismatch: the leaf does not hash to the leaf hash the tree stores at its index, is
+            not a leaf recording this lot, or records other facts than ``ledger_lots`` holds.
+    """
     tx = session.get(JournalTransaction, lot.recognition_tx_id)
     if tx is None:  # pragma: no cover - a foreign key guarantees it
         raise LotNotFound(f"lot {lot.id} has no recognition transaction")
     log = store.get_log(session, tx.log_id)
-    leaf = store.leaf_hashes(session, tx.log_id, tx.seq, tx.seq + 1)
-    return LedgerReferenceInfo(
-        log_origin=log.origin, sequence_number=int(tx.seq), leaf_hash=leaf[int(tx.seq)]
+    seq = int(tx.seq)
+    stored = store.leaf_hashes(session, tx.log_id, seq, seq + 1).get(seq)
+    data = bytes(tx.leaf)
+    # 1. the leaf is the one the tree holds at its index
+    if stored is None or merkle.leaf_hash(data) != stored:
+        raise _alarm(lot, f"its journal leaf {seq} does not hash to the leaf hash in the tree")
+    # 2. it is a recognition that records this lot
+    try:
+        entry = leaf_format.parse(data)
+    except leaf_format.LeafFormatError as exc:
+        raise _alarm(lot, f"its journal leaf {seq} cannot be read: {exc}") from exc
+    recorded = entry.lot(lot.id)
+    if entry.kind is not leaf_format.TxKind.recognition or recorded is None:
+        raise _alarm(lot, f"its journal leaf {seq} does not record it")
+    # 3. the lot table says the same
+    table = {
+        "learner": lot.learner_id,
+        "issuer": lot.issuer_id,
+        "credits": lot.credits,
+        "category": lot.category,
+        "level": lot.level,
+        "field": lot.field,
+        "rule": (lot.rule_id, lot.rule_version, lot.rule_set_hash),
+        "expires": lot.expires_on,
+    }
+    journal = {
+        "learner": recorded.learner,
+        "issuer": recorded.issuer,
+        "credits": recorded.credits,
+        "category": recorded.category,
+        "level": recorded.level,
+        "field": recorded.field,
+        "rule": (recorded.rule.id, recorded.rule.version, recorded.rule.set_hash),
+        "expires": recorded.expires,
+    }
+    differ = [name for name in table if table[name] != journal[name]]
+    if differ:
+        raise _alarm(
+            lot,
+            "the lot table disagrees with the journal on "
+            + ", ".join(
+                f"{name} ({table[name]} in the table, {journal[name]} in leaf {seq})" for name in differ
+            ),
+        )
+    outcome = entry.details.get("outcome")
+    return (
+        JournalLot(lot=recorded, outcome_id=outcome if isinstance(outcome, str) else None),
+        LedgerReferenceInfo(log_origin=log.origin, sequence_number=seq, leaf_hash=stored),
     )
 
 
-def default_achievement(lot: Lot) -> AchievementInfo:
-    """An achievement described from the lot alone (until the outcome's own course data is passed)."""
+def default_achievement(lot: leaf_format.NewLot) -> AchievementInfo:
+    """An achievement described from the lot's journal record alone (until the outcome's own course
+    data is passed)."""
     topic = lot.field or lot.category
     return AchievementInfo(
         id=f"urn:creditbank:lot:{lot.id}",
         achievement_type="Achievement",
         name=f"{topic} 学分（资历框架第{lot.level}级）",
-        human_code=lot.rule_id,
+        human_code=lot.rule.id,
         credits_available=lot.credits,
         field_of_study=topic,
         description=(
-            f"{credit_number(lot.credits)} credits recognised by rule {lot.rule_id} "
-            f"version {lot.rule_version}, category {lot.category}, qualification framework level {lot.level}"
+            f"{credit_number(lot.credits)} credits recognised by rule {lot.rule.id} "
+            f"version {lot.rule.version}, category {lot.category}, qualification framework level {lot.level}"
         ),
-        criteria_narrative=f"Recognised by the credit bank under rule {lot.rule_id} v{lot.rule_version}.",
+        criteria_narrative=f"Recognised by the credit bank under rule {lot.rule.id} v{lot.rule.version}.",
     )
 
 
@@ -243,11 +324,12 @@ def issue_lot_certificate(
     # 1. the lot and where it sits in the log; 2. the issuer and its key (made on first use, so
     # taken before the signing time: a key must not be younger than the proof it signs)
     lot = _active_lot(session, lot_id, _now())
+    journal, reference = journal_lot(session, lot)  # the facts below are the journal's
+    facts = journal.lot
     owner = issuer_owner(session, lot)
     signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
     now = _now()
     until = _valid_until(lot, valid_until, now)
-    reference = ledger_reference(session, lot)
     destination = _destination_did(session, base, destination_institution_id)
     # 3. the status entries
     allocations = _status_entries(session, ctx, owner)
@@ -256,21 +338,21 @@ def issue_lot_certificate(
         LotCredentialInput(
             credential_id=new_credential_id(),
             issuer=issuer_info(session, base, owner),
-            learner_id=lot.learner_id,
-            achievement=achievement or default_achievement(lot),
-            credits_earned=lot.credits,
+            learner_id=facts.learner,
+            achievement=achievement or default_achievement(facts),
+            credits_earned=facts.credits,
             valid_from=now,
             valid_until=until,
             grade=grade,
             credential_status=[a.entry() for a in allocations],
             transfer=CreditTransferInfo(
                 credit_system=CREDIT_SYSTEM,
-                lot_ids=[lot.id],
+                lot_ids=[facts.id],
                 rule=RuleCitationInfo(
-                    rule_id=lot.rule_id, rule_version=lot.rule_version, rule_set_hash=lot.rule_set_hash
+                    rule_id=facts.rule.id, rule_version=facts.rule.version, rule_set_hash=facts.rule.set_hash
                 ),
                 ledger=reference,
-                source_outcome=lot.outcome_id or "",
+                source_outcome=journal.outcome_id or lot.outcome_id or "",
                 destination_institution=destination,
             ),
         )

@@ -1,6 +1,7 @@
 """The certificate API: who may issue, read, list and change certificates; /api/v1/verify; status lists."""
 
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -323,3 +324,58 @@ class TestEvidence:
 
 def _keyed(headers: dict[str, str], key: str) -> dict[str, str]:
     return {**headers, "Idempotency-Key": key}
+
+
+class TestIssuedFromTheJournal:
+    """A superuser edits ``ledger_lots`` behind the service's back: issuance must notice and refuse."""
+
+    @pytest.mark.parametrize(
+        ("column", "value", "shown"),
+        [
+            ("credits", "50", "credits (50.00 in the table, 2.50 in leaf"),
+            ("learner_id", "lrn_someoneelse00000000", "learner (lrn_someoneelse00000000 in the table"),
+            ("rule_version", "99", "rule ("),
+            ("level", "7", "level (7 in the table, 4 in leaf"),
+        ],
+    )
+    def test_tampered_lot_is_refused_with_an_alarm(
+        self,
+        world: World,
+        client: TestClient,
+        auth: Tokens,
+        db: Connection,
+        caplog: pytest.LogCaptureFixture,
+        column: str,
+        value: str,
+        shown: str,
+    ) -> None:
+        db.execute(text("SET LOCAL session_replication_role = replica"))  # past the immutability trigger
+        db.execute(
+            text(f"UPDATE ledger_lots SET {column} = :value WHERE id = :id"),
+            {"value": value, "id": world.lot_id},
+        )
+        db.execute(text("SET LOCAL session_replication_role = origin"))
+        with caplog.at_level(logging.ERROR, logger="creditbank.integrity"):
+            response = _create(client, auth(Role.admin), [world.lot_id])
+        assert response.status_code == 409, response.text
+        assert response.headers["content-type"].startswith(PROBLEM)
+        problem = response.json()
+        assert problem["type"].endswith("/lot-journal-mismatch")
+        assert shown in problem["detail"]
+        assert any(
+            "integrity alarm" in r.getMessage() and world.lot_id in r.getMessage() for r in caplog.records
+        )
+        issued = db.execute(
+            text("SELECT count(*) FROM credential_certificates WHERE lot_ids::text LIKE :lot"),
+            {"lot": f"%{world.lot_id}%"},
+        ).scalar_one()
+        assert issued == 0
+
+    def test_untampered_lot_is_issued_from_its_leaf(
+        self, world: World, client: TestClient, auth: Tokens
+    ) -> None:
+        response = _create(client, auth(Role.admin), [world.lot_id])
+        assert response.status_code == 201, response.text
+        subject = response.json()["credential"]["credentialSubject"]
+        assert subject["creditsEarned"] == 2.5
+        assert subject["creditTransfer"]["lotIds"] == [world.lot_id]
