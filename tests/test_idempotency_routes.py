@@ -11,6 +11,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from creditbank.auth.models import Role
+from tests.conftest import Tokens
+from tests.support.factories import create_institution
+
 PACKAGE = Path(__file__).resolve().parent.parent / "creditbank"
 HELPER = PACKAGE / "outcomes" / "idempotent.py"
 
@@ -69,3 +73,24 @@ def test_only_the_helper_claims_and_stores_keys() -> None:
     }
     assert offenders == {}
     assert _calls(ast.parse(HELPER.read_text(encoding="utf-8")), {"claim", "store"})
+
+
+def test_a_number_without_canonical_form_is_a_422_not_a_500(client: TestClient, auth: Tokens) -> None:
+    """Found by fuzzing past authentication: the key's fingerprint could not encode 2^63."""
+    admin = auth(Role.admin)
+    institution = auth(Role.institution, create_institution(client, admin))
+    response = client.post(
+        "/api/v1/conversions",
+        json={"programme_id": "prg_x", "certificates": [{"credentialSubject": {"n": -(2**63)}}]},
+        headers={**institution, "Idempotency-Key": "big-number"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/number-out-of-range")
+
+
+def test_a_bad_share_link_download_is_a_json_problem(client: TestClient) -> None:
+    response = client.get("/share/not-a-token/certificates/crt_nothing.json")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/share-link-invalid")

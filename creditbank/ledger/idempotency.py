@@ -36,9 +36,23 @@ class StoredResponse:
     body: Any
 
 
+class NumberOutOfRange(ValidationFailed):
+    slug = "number-out-of-range"
+    title = "A number in the request is outside JSON's safe range"
+
+
 def fingerprint(method: str, path: str, body: Any) -> str:
-    """SHA-256 of the canonical request (method, path, JSON body)."""
-    return hashlib.sha256(rfc8785.dumps({"method": method, "path": path, "body": body})).hexdigest()
+    """SHA-256 of the canonical request (method, path, JSON body).
+
+    Raises:
+        NumberOutOfRange: the body holds a number that has no canonical JSON form (an integer beyond
+            ±2^53, a non-finite float): no such number is valid anywhere in the API.
+    """
+    try:
+        canonical = rfc8785.dumps({"method": method, "path": path, "body": body})
+    except rfc8785.CanonicalizationError as exc:
+        raise NumberOutOfRange(f"numbers must lie within ±2^53 (I-JSON, RFC 7493): {exc}") from None
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def check_key(key: str | None) -> str:

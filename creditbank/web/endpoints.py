@@ -38,7 +38,7 @@ from creditbank.credentials import issuance
 from creditbank.credentials import service as certificates
 from creditbank.db import transaction
 from creditbank.deps import ContextDep, get_session
-from creditbank.errors import CreditBankError
+from creditbank.errors import CreditBankError, NotFound
 from creditbank.institutions import service as institutions
 from creditbank.learners import archive
 from creditbank.limits import UPLOAD, VERIFY, Heavy, body_limit
@@ -52,6 +52,12 @@ from creditbank.web.i18n import Translator
 from creditbank.web.rendering import finish, render, render_stream, translator
 from creditbank.web.session import check_csrf, clear_session, is_secure, optional_principal, set_session
 from creditbank.web.share import SHARE_DAYS, make_share_token, read_share_token
+
+
+class ShareLinkInvalid(NotFound):
+    slug = "share-link-invalid"
+    title = "Share link not valid"
+
 
 router = APIRouter(tags=["web pages"])
 
@@ -347,13 +353,11 @@ def shared_certificate_json(
 ) -> Response:
     """Download one of the learner's certificates through the learner's share link (logged in the
     learner's access log)."""
-    t = translator(request)
     grant = read_share_token(ctx.secrets.session_secret, token)
     found = _attempt(session, lambda: certificates.get(session, certificate_id))
     if grant is None or isinstance(found, CreditBankError) or found.learner_id != grant.learner_id:
-        return _message(
-            request, ctx, None, title=t("share.invalid"), text=t("share.invalid_detail"), status_code=404
-        )
+        # a JSON download answers a JSON problem (the same whether the link or the certificate is wrong)
+        raise ShareLinkInvalid("this share link is not valid, or holds no such certificate")
     certificates.log_share_read(session, found, grant.nonce)
     return _credential_download(found)
 
