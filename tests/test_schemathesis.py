@@ -2,9 +2,11 @@
 
 The test walks every operation the app's schema lists, so endpoints added later are covered
 without touching this file. For each operation it generates valid requests and, where the schema
-can be broken, invalid ones; sends them with an admin token through the ASGI app on the test's
-rolled-back PostgreSQL transaction; and requires that no response is a 5xx and that every response
-matches its documented schema and media type.
+can be broken, invalid ones; sends them through the ASGI app on the test's rolled-back PostgreSQL
+transaction with a token of a role the operation declares in ``x-roles`` (an institution's or a
+learner's first, as they are the callers with most to send; no token for public operations), so each
+handler is fuzzed past its authentication; and requires that no response is a 5xx and that every
+response matches its documented schema and media type.
 
 The run is bounded: about ``TOTAL_EXAMPLES`` requests over the whole schema, shared out between
 operations (between ``MIN_EXAMPLES`` and ``MAX_EXAMPLES`` per operation and mode), so it stays quick
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -25,6 +28,7 @@ from creditbank.auth.models import Role
 from creditbank.context import AppContext
 from creditbank.main import create_app
 from tests.conftest import Tokens
+from tests.support.factories import create_institution, create_learner
 
 CHECKS = [schemathesis.checks.not_a_server_error, response_schema_conformance, content_type_conformance]
 TOTAL_EXAMPLES = 800
@@ -80,9 +84,37 @@ def _fuzz(operation: Any, mode: GenerationMode, headers: dict[str, str], example
         # every input of this operation accepts any value: there is no invalid request to send
 
 
-def test_every_operation_conforms(ctx: AppContext, auth: Tokens, subtests: pytest.Subtests) -> None:
+# which of its declared callers fuzzes an operation: the first of these that ``x-roles`` names
+PREFERENCE = ["institution", "learner", "reviewer", "admin", "auditor", "public"]
+
+
+def caller(raw: dict[str, Any]) -> str:
+    declared = raw.get("x-roles", [])
+    chosen = next((role for role in PREFERENCE if role in declared), None)
+    assert chosen is not None, f"{raw.get('operationId')} declares no caller: {declared}"
+    return chosen
+
+
+def test_the_caller_is_one_the_operation_declares() -> None:
+    assert caller({"x-roles": ["admin", "institution"]}) == "institution"
+    assert caller({"x-roles": ["learner", "admin"]}) == "learner"
+    assert caller({"x-roles": ["public"]}) == "public"
+
+
+def test_every_operation_conforms(
+    ctx: AppContext, client: TestClient, auth: Tokens, subtests: pytest.Subtests
+) -> None:
+    admin = auth(Role.admin)
+    institution = auth(Role.institution, create_institution(client, admin))
+    headers = {
+        "public": {},
+        "admin": admin,
+        "institution": institution,
+        "learner": auth(Role.learner, create_learner(client, institution)),
+        "reviewer": auth(Role.reviewer),
+        "auditor": auth(Role.auditor),
+    }
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ctx=ctx))
-    headers = auth(Role.admin)
     runs: list[tuple[Any, GenerationMode]] = []
     for result in schema.get_all_operations():
         if isinstance(result, Err):
@@ -92,7 +124,9 @@ def test_every_operation_conforms(ctx: AppContext, auth: Tokens, subtests: pytes
         if _has_invalid_requests(operation.definition.raw):
             runs.append((operation, GenerationMode.NEGATIVE))
     assert len(runs) >= 10, "the schema lost its operations"
+    callers = {caller(operation.definition.raw) for operation, _ in runs}
+    assert {"institution", "learner", "public"} <= callers, callers
     examples = max(MIN_EXAMPLES, min(MAX_EXAMPLES, TOTAL_EXAMPLES // len(runs)))
     for operation, mode in runs:
-        with subtests.test(msg=f"{operation.label} {mode.value}"):
-            _fuzz(operation, mode, headers, examples)
+        with subtests.test(msg=f"{operation.label} {mode.value} as {caller(operation.definition.raw)}"):
+            _fuzz(operation, mode, headers[caller(operation.definition.raw)], examples)
