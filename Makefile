@@ -11,7 +11,8 @@ PORT   ?= 8000
 # DIDs, status-list URLs and log origins are built from the public base URL: keep it on the port served.
 export CREDITBANK_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test test-ha install system-deps lint typecheck pytest bench clean
+INTEROP := tests/interop
+.PHONY: run test test-ha install system-deps interop-deps lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,13 @@ install: $(STAMP)
 
 system-deps:
 	@bash scripts/system-deps.sh
+
+# The third-party verifiers of tests/interop (Node 20, npm): exactly the versions of its package-lock.json.
+$(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	cd $(INTEROP) && npm ci --no-audit --no-fund
+	touch $@
+
+interop-deps: $(INTEROP)/node_modules/.installed
 
 run: $(STAMP)
 	@bash scripts/system-deps.sh --run || true
@@ -38,7 +46,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps interop-deps
 	$(BIN)/pytest
 
 test: $(STAMP) system-deps lint typecheck pytest
@@ -55,4 +63,4 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/certificates.py
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(INTEROP)/node_modules

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="the Retry-After (seconds) of a 503 answered while the database is down, restarting "
         "or read-only (a failover)",
     )
+    status_list_lifetime_seconds: int = Field(
+        86_400,
+        ge=60,
+        description="how long a signed status list credential is valid (its validUntil); the service "
+        "re-signs a list when half of that has passed, so a copy fetched before a revocation lapses",
+    )
     checkpoint_interval_seconds: float = Field(
         2.0, description="how often the checkpoint publisher looks for growth"
     )

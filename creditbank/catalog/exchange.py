@@ -212,7 +212,7 @@ def accept_certificates(
     programme = catalog.get_programme(session, programme_id)
     if programme.institution_id != institution_id:
         raise catalog.ProgrammeNotFound(f"no programme {programme_id} at this institution")
-    resolver = DatabaseResolver(session, ctx.settings.base_url)
+    resolver = DatabaseResolver.of(session, ctx)
     reports = [verify_certificate(doc, resolver) for doc in documents]
     for doc, report in zip(documents, reports, strict=True):
         if not report.valid:

@@ -5,12 +5,14 @@ One credit lot becomes one Open Badges 3.0 credential (``type`` = ``["Verifiable
 ``OpenBadgeCredential`` in the OB context), so each lot can be revoked alone. Several signed lot
 credentials can be bundled into a CLR 2.0 ``ClrCredential``.
 
-Shape of a lot credential (``@context`` = VC 2.0, OB 3.0.3, our credit-transfer context)::
+Shape of a lot credential (``@context`` = VC 2.0, OB 3.0.3, our credit-transfer context, which the
+service publishes under its own base URL: ``transfer_context``)::
 
     issuer             Profile: id = the institution's did:web, name (Chinese), description (English name)
     validFrom/Until    XML Schema dateTimes (UTC, ``Z``)
-    credentialStatus   BitstringStatusListEntry (see :mod:`.statuslist`), or an array of them (the
-                       service gives each certificate a revocation and a suspension entry)
+    credentialStatus   one BitstringStatusListEntry object (see :mod:`.statuslist`), revocation; the
+                       OB 3.0 and CLR 2.0 JSON Schemas require an object. None at all is allowed
+                       (VC 2.0): such a credential cannot be revoked
     credentialSubject  AchievementSubject:
       identifier       [IdentityObject] with hashed = true, identityType = "identifier",
                        identityHash = "sha256$" + hex(SHA-256(learner_id + salt)), salt = 32 hex
@@ -45,14 +47,15 @@ from typing import Any
 
 from creditbank.credentials.contexts import (
     CLR_V2_CONTEXT,
-    CREDIT_TRANSFER_CONTEXT,
+    LEGACY_CREDIT_TRANSFER_CONTEXT,
     OB_V3_CONTEXT,
     VC_V2_CONTEXT,
 )
 from creditbank.credentials.errors import CredentialInputInvalid
 
-OB_CONTEXTS: list[str] = [VC_V2_CONTEXT, OB_V3_CONTEXT, CREDIT_TRANSFER_CONTEXT]
-CLR_CONTEXTS: list[str] = [VC_V2_CONTEXT, CLR_V2_CONTEXT, OB_V3_CONTEXT, CREDIT_TRANSFER_CONTEXT]
+OB_CONTEXTS: list[str] = [VC_V2_CONTEXT, OB_V3_CONTEXT]
+CLR_CONTEXTS: list[str] = [VC_V2_CONTEXT, CLR_V2_CONTEXT, OB_V3_CONTEXT]
+"""Followed by the credit-transfer context's URL (``transfer_context`` of the input)."""
 OB_TYPES: list[str] = ["VerifiableCredential", "OpenBadgeCredential"]
 CLR_TYPES: list[str] = ["VerifiableCredential", "ClrCredential"]
 SALT_BYTES = 16
@@ -125,10 +128,11 @@ class LotCredentialInput:
     credits_earned: Credits
     valid_from: datetime
     transfer: CreditTransferInfo
-    credential_status: dict[str, Any] | Sequence[dict[str, Any]] | None = None
+    credential_status: dict[str, Any] | None = None
     grade: str | None = None
     valid_until: datetime | None = None
     salt: str | None = None
+    transfer_context: str = LEGACY_CREDIT_TRANSFER_CONTEXT
 
 
 @dataclass(frozen=True)
@@ -141,10 +145,11 @@ class ClrInput:
     name: str
     valid_from: datetime
     credentials: Sequence[dict[str, Any]] = field(default_factory=list)
-    credential_status: dict[str, Any] | Sequence[dict[str, Any]] | None = None
+    credential_status: dict[str, Any] | None = None
     valid_until: datetime | None = None
     partial: bool = False
     salt: str | None = None
+    transfer_context: str = LEGACY_CREDIT_TRANSFER_CONTEXT
 
 
 def new_credential_id() -> str:
@@ -294,14 +299,15 @@ def _validity(credential: dict[str, Any], valid_from: datetime, valid_until: dat
         credential["validUntil"] = xsd_datetime(valid_until)
 
 
-def _status(value: dict[str, Any] | Sequence[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
-    """One status entry as an object; several (e.g. revocation and suspension) as an array (VC 2.0)."""
-    if isinstance(value, dict):
-        return dict(value)
-    entries = [dict(entry) for entry in value]
-    if not entries:
-        raise CredentialInputInvalid("credentialStatus needs at least one entry")
-    return entries[0] if len(entries) == 1 else entries
+def _status(value: dict[str, Any]) -> dict[str, Any]:
+    """The one ``credentialStatus`` object (OB 3.0 and CLR 2.0 refuse an array).
+
+    Raises:
+        CredentialInputInvalid: not a single status entry object.
+    """
+    if not isinstance(value, dict) or not value:
+        raise CredentialInputInvalid("credentialStatus must be one status entry object")
+    return dict(value)
 
 
 def build_lot_credential(inp: LotCredentialInput) -> dict[str, Any]:
@@ -320,7 +326,7 @@ def build_lot_credential(inp: LotCredentialInput) -> dict[str, Any]:
         subject["result"] = [{"type": ["Result"], "value": inp.grade}]
     subject["creditTransfer"] = credit_transfer(inp.transfer)
     credential: dict[str, Any] = {
-        "@context": list(OB_CONTEXTS),
+        "@context": [*OB_CONTEXTS, inp.transfer_context],
         "id": inp.credential_id,
         "type": list(OB_TYPES),
         "name": inp.achievement.name,
@@ -352,7 +358,7 @@ def build_clr_credential(inp: ClrInput) -> dict[str, Any]:
         if isinstance(subject, dict) and isinstance(subject.get("achievement"), dict):
             achievements.append(subject["achievement"])
     credential: dict[str, Any] = {
-        "@context": list(CLR_CONTEXTS),
+        "@context": [*CLR_CONTEXTS, inp.transfer_context],
         "id": inp.credential_id,
         "type": list(CLR_TYPES),
         "name": inp.name,

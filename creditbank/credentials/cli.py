@@ -100,19 +100,18 @@ def keys_compromise(
     key_id: str,
     at: Annotated[str, typer.Option(help="ISO 8601 time from which its signatures are void")],
 ) -> None:
-    """Mark a key compromised from AT: every signature it made at or after AT fails verification."""
+    """Mark a key compromised from AT: it leaves assertionMethod at once, and every still-valid
+    certificate it signed is issued again under a fresh key (the old ones are marked superseded)."""
     from creditbank.credentials.service import compromise_key
 
     moment = _parse_time(at)
     ctx = context()
     with session_scope(ctx) as session:
-        key, affected = compromise_key(session, ctx, key_id, moment)
+        key, reissued = compromise_key(session, ctx, key_id, moment)
         typer.echo(_describe(key))
-        typer.echo(
-            f"{affected} stored certificate(s) signed by it at or after {_time(key.compromised_at)} "
-            "no longer verify; issue them again",
-            err=True,
-        )
+        for old, new in reissued:
+            typer.echo(f"re-issued {old.id} as {new.id} (key {new.key_id})")
+        typer.echo(f"{len(reissued)} still-valid certificate(s) re-issued under a fresh key", err=True)
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -185,6 +184,15 @@ def verify_command(
         str | None, typer.Option("--learner-id", help="also check the hashed identity is this learner's")
     ] = None,
     at: Annotated[str | None, typer.Option("--at", help="check validity at this ISO 8601 time")] = None,
+    max_status_age: Annotated[
+        int | None,
+        typer.Option(
+            "--max-status-age",
+            min=0,
+            help="fail status when a status list was signed more than this many seconds ago "
+            "(stricter than its own validUntil)",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Verify a transfer certificate; print each check; exit 0 only when every check passed.
@@ -222,7 +230,9 @@ def verify_command(
     if url and client is not None:
         offline.fallback = HttpResolver(url, client, resolve_did_web=resolve_did_web)
     try:
-        report = verify_certificate(document, resolver, learner_id=learner_id, now=moment)
+        report = verify_certificate(
+            document, resolver, learner_id=learner_id, now=moment, max_status_age=max_status_age
+        )
     finally:
         if client is not None:
             client.close()

@@ -22,16 +22,28 @@ may differ where the source was a package rather than the published file):
 - ``multikey-v1.jsonld``: https://w3id.org/security/multikey/v1, from the
   ``@digitalbazaar/multikey-context`` 2.0.1 package.
 - ``credit-transfer-v1.jsonld``: our own extension (``creditTransfer`` and its parts), written here;
-  its terms live under :data:`CREDIT_TRANSFER_VOCAB`.
+  its terms live under :data:`CREDIT_TRANSFER_VOCAB`. The service publishes it at
+  ``{CREDITBANK_BASE_URL}/contexts/credit-transfer/v1`` (:func:`credit_transfer_context`), so the
+  URL a credential names resolves. Version 1 never changes: the loader answers any URL whose path
+  ends in ``/contexts/credit-transfer/v1`` (any service's base, and the placeholder host
+  ``creditbank.example`` that certificates issued before the context was published name) with the
+  bundled copy, and fetches nothing.
+
+:func:`safe_expand` expands a document with these contexts and refuses what JSON-LD would silently
+drop (a term no context defines) or leave relative (an ``@id`` or ``@type`` that is not an absolute
+IRI): the checks of JSON-LD "safe mode" that matter for signing, which ``pyld`` does not offer.
 """
 
 import copy
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from creditbank.credentials.errors import ContextNotBundled
+from pyld import jsonld
+
+from creditbank.credentials.errors import ContextNotBundled, UndefinedTerm
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 VC_EXAMPLES_V2_CONTEXT = "https://www.w3.org/ns/credentials/examples/v2"
@@ -39,7 +51,10 @@ OB_V3_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
 CLR_V2_CONTEXT = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
 DID_V1_CONTEXT = "https://www.w3.org/ns/did/v1"
 MULTIKEY_V1_CONTEXT = "https://w3id.org/security/multikey/v1"
-CREDIT_TRANSFER_CONTEXT = "https://creditbank.example/contexts/credit-transfer/v1"
+CREDIT_TRANSFER_CONTEXT_PATH = "/contexts/credit-transfer/v1"
+LEGACY_CREDIT_TRANSFER_CONTEXT = "https://creditbank.example" + CREDIT_TRANSFER_CONTEXT_PATH
+CREDIT_TRANSFER_CONTEXT = LEGACY_CREDIT_TRANSFER_CONTEXT
+"""The URL certificates named before the context was published on the service's own base."""
 CREDIT_TRANSFER_VOCAB = "https://creditbank.example/vocab/credit-transfer#"
 
 CONTEXT_FILES: dict[str, str] = {
@@ -51,6 +66,26 @@ CONTEXT_FILES: dict[str, str] = {
     MULTIKEY_V1_CONTEXT: "multikey-v1.jsonld",
     CREDIT_TRANSFER_CONTEXT: "credit-transfer-v1.jsonld",
 }
+
+_CREDIT_TRANSFER_URL = re.compile(r"https?://[^/?#\s]+(/[^?#\s]*)?" + re.escape(CREDIT_TRANSFER_CONTEXT_PATH))
+_ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def credit_transfer_context(base_url: str) -> str:
+    """The URL of the credit-transfer context as the service at ``base_url`` publishes it."""
+    return base_url.rstrip("/") + CREDIT_TRANSFER_CONTEXT_PATH
+
+
+def is_credit_transfer_context(url: Any) -> bool:
+    """Whether ``url`` names (any publication of) the credit-transfer context, version 1."""
+    return isinstance(url, str) and _CREDIT_TRANSFER_URL.fullmatch(url) is not None
+
+
+def _filename(url: str) -> str | None:
+    filename = CONTEXT_FILES.get(url)
+    if filename is None and is_credit_transfer_context(url):
+        filename = CONTEXT_FILES[LEGACY_CREDIT_TRANSFER_CONTEXT]
+    return filename
 
 
 @cache
@@ -64,7 +99,7 @@ def context_text(url: str) -> str:
     Raises:
         ContextNotBundled: ``url`` is not a bundled context.
     """
-    filename = CONTEXT_FILES.get(url)
+    filename = _filename(url)
     if filename is None:
         raise ContextNotBundled(f"no bundled JSON-LD context for {url!r}")
     return _read(filename)
@@ -94,3 +129,63 @@ def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str
         "documentUrl": url,
         "document": load_context(url),
     }
+
+
+def _input_leaves(node: Any) -> int:
+    """Scalar values of compact JSON, ``@context`` left out."""
+    if isinstance(node, dict):
+        return sum(_input_leaves(v) for k, v in node.items() if k != "@context")
+    if isinstance(node, list):
+        return sum(_input_leaves(v) for v in node)
+    return 0 if node is None else 1
+
+
+def _expanded_leaves(node: Any, relative: list[str]) -> int:
+    """Values of expanded JSON-LD (each ``@value``, ``@id`` and ``@type``); collects relative IRIs."""
+    if isinstance(node, list):
+        return sum(_expanded_leaves(v, relative) for v in node)
+    if not isinstance(node, dict):
+        return 0
+    if "@value" in node:
+        return _input_leaves(node["@value"]) if node.get("@type") == "@json" else 1
+    count = 0
+    if "@id" in node:
+        count += 1
+        if not _ABSOLUTE_IRI.match(str(node["@id"])) and not str(node["@id"]).startswith("_:"):
+            relative.append(str(node["@id"]))
+    types = node.get("@type", [])
+    for value in types:
+        if not _ABSOLUTE_IRI.match(str(value)):
+            relative.append(str(value))
+    count += len(types)
+    for key, value in node.items():
+        if key not in ("@id", "@type"):
+            count += _expanded_leaves(value, relative)
+    return count
+
+
+def safe_expand(document: dict[str, Any]) -> list[Any]:
+    """Expand ``document`` with the bundled contexts and check nothing was dropped or left relative.
+
+    Raises:
+        ContextNotBundled: the document names a context that is not bundled.
+        UndefinedTerm: a value was dropped by expansion (a term no context defines), or an ``@id``
+            or ``@type`` is not an absolute IRI.
+    """
+    try:
+        expanded: list[Any] = jsonld.expand(copy.deepcopy(document), {"documentLoader": document_loader})
+    except jsonld.JsonLdError as exc:
+        cause = exc
+        while cause is not None:
+            if isinstance(cause, ContextNotBundled):
+                raise cause from exc
+            cause = getattr(cause, "cause", None) or cause.__cause__
+        raise UndefinedTerm(f"JSON-LD expansion failed: {str(exc).splitlines()[0]}") from exc
+    relative: list[str] = []
+    if _expanded_leaves(expanded, relative) != _input_leaves(document):
+        raise UndefinedTerm(
+            "JSON-LD expansion dropped a value: a property or type is not defined by the document's contexts"
+        )
+    if relative:
+        raise UndefinedTerm(f"not an absolute IRI after expansion: {relative[0]!r}")
+    return expanded

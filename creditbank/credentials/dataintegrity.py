@@ -1,24 +1,31 @@
-"""W3C VC Data Integrity proofs with the ``eddsa-jcs-2022`` cryptosuite (VC-DI-EdDSA section 3.3).
+"""W3C VC Data Integrity proofs: ``eddsa-rdfc-2022`` (issued) and ``eddsa-jcs-2022`` (still verified).
 
-How a proof is made (:func:`sign`):
+How a proof is made (:func:`sign`, VC-DI-EdDSA sections 3.2 and 3.3):
 
-1. The *unsecured document* is the credential without ``proof``. It is canonicalised with RFC 8785
-   (JCS, the ``rfc8785`` package; never ``json.dumps(sort_keys=True)``, which differs on numbers,
-   non-ASCII text and key order).
-2. The *proof configuration* is ``{type: DataIntegrityProof, cryptosuite: eddsa-jcs-2022, created,
-   verificationMethod, proofPurpose}`` plus the document's ``@context``; it is canonicalised the
-   same way.
+1. The *unsecured document* is the credential without ``proof``. It is canonicalised:
+   ``eddsa-rdfc-2022`` expands it as JSON-LD with the bundled contexts only (no network) and
+   canonicalises the RDF dataset with RDFC-1.0 (pyld's URDNA2015, the same algorithm), giving
+   N-Quads; ``eddsa-jcs-2022`` uses RFC 8785 (JCS, the ``rfc8785`` package; never
+   ``json.dumps(sort_keys=True)``).
+2. The *proof configuration* is ``{type: DataIntegrityProof, cryptosuite, created,
+   verificationMethod, proofPurpose}`` plus the document's ``@context``, canonicalised the same way.
+   An ``eddsa-rdfc-2022`` proof is embedded without ``@context`` (as in the W3C vector); an
+   ``eddsa-jcs-2022`` proof carries it.
 3. ``hashData = SHA-256(canonical proof config) || SHA-256(canonical document)`` (64 bytes; the proof
    configuration's hash comes first).
-4. The Ed25519 signature of ``hashData`` is ``proofValue`` = ``z`` + base58btc(signature), and the
-   proof configuration plus ``proofValue`` is attached as ``proof``.
+4. The Ed25519 signature of ``hashData`` is ``proofValue`` = ``z`` + base58btc(signature).
 
-Verification (:func:`verify`) undoes this: it takes ``proof`` out, checks the type and cryptosuite,
-checks that the document's ``@context`` starts with the proof's ``@context`` (in order) and uses the
-proof's context for the document, recomputes ``hashData`` and checks the signature against the key
-that ``resolve_key`` returns for the verification method. Whether that key belongs to the issuer,
-is listed under ``assertionMethod`` and was valid at ``created`` is the resolver's business
-(see :func:`creditbank.credentials.did.key_for_proof`) and :func:`check_issuer`.
+RDF canonicalisation signs what the document *means*: a property that no context defines would
+silently vanish from the signed dataset. :func:`canonical_document` therefore runs in JSON-LD safe
+mode (:func:`creditbank.credentials.contexts.safe_expand`): a term that does not expand is an error,
+for the signer and for the verifier alike.
+
+Verification (:func:`verify_proofs`) checks every proof of the document (a proof set, or a chain
+through ``previousProof``): for each, it recomputes ``hashData`` with that proof's cryptosuite and
+checks the signature against the key that ``resolve_key`` returns for the verification method.
+Whether that key belongs to the issuer, is listed under ``assertionMethod`` and was valid at
+``created`` is the resolver's business (see :func:`creditbank.credentials.did.key_for_proof`) and
+:func:`check_issuer`.
 
 The intermediate values are exposed (:func:`canonical_document`, :func:`canonical_proof_config`,
 :func:`hash_data`) so tests can compare them with the W3C vectors byte for byte. Ed25519 comes from
@@ -34,7 +41,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
+from pyld import jsonld
 
+from creditbank.credentials.contexts import safe_expand
 from creditbank.credentials.errors import (
     CanonicalizationFailed,
     ContextMismatch,
@@ -52,7 +61,11 @@ from creditbank.crypto import KeyFormatError, signing
 from creditbank.crypto import SignatureInvalid as CryptoSignatureInvalid
 
 PROOF_TYPE = "DataIntegrityProof"
-CRYPTOSUITE = "eddsa-jcs-2022"
+CRYPTOSUITE_RDFC = "eddsa-rdfc-2022"
+CRYPTOSUITE_JCS = "eddsa-jcs-2022"
+CRYPTOSUITE = CRYPTOSUITE_RDFC
+"""The cryptosuite the service signs with (the one Open Badges wallets and validators accept)."""
+CRYPTOSUITES: tuple[str, ...] = (CRYPTOSUITE_RDFC, CRYPTOSUITE_JCS)
 ASSERTION_METHOD = "assertionMethod"
 
 # XML Schema dateTimeStamp-ish: a date, a time, optional fraction and an optional zone.
@@ -107,21 +120,53 @@ def canonicalize(value: Any) -> bytes:
         raise CanonicalizationFailed(str(exc)) from exc
 
 
+def canonicalize_rdfc(document: JsonObject) -> bytes:
+    """Return the RDFC-1.0 canonical N-Quads (UTF-8) of a JSON-LD document, contexts bundled.
+
+    Raises:
+        UndefinedTerm: a value would be dropped or an IRI left relative (safe mode).
+        ContextNotBundled: the document names a context that is not bundled.
+        CanonicalizationFailed: the document is not JSON-LD that canonicalisation accepts.
+    """
+    expanded = safe_expand(document)
+    try:
+        nquads = jsonld.normalize(expanded, {"algorithm": "URDNA2015", "format": "application/n-quads"})
+    except (jsonld.JsonLdError, TypeError, ValueError) as exc:
+        raise CanonicalizationFailed(f"RDF canonicalisation failed: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(nquads, str):  # pragma: no cover - the n-quads format always gives text
+        raise CanonicalizationFailed("RDF canonicalisation gave no N-Quads")
+    return nquads.encode("utf-8")
+
+
+def _canonical(value: JsonObject, cryptosuite: str) -> bytes:
+    if cryptosuite == CRYPTOSUITE_RDFC:
+        return canonicalize_rdfc(value)
+    if cryptosuite == CRYPTOSUITE_JCS:
+        return canonicalize(value)
+    raise CryptosuiteUnsupported(f"cryptosuite {cryptosuite!r} is not one of {', '.join(CRYPTOSUITES)}")
+
+
 def proof_config(
     document: JsonObject,
     verification_method: str,
     created: str,
     proof_purpose: str = ASSERTION_METHOD,
+    cryptosuite: str = CRYPTOSUITE,
 ) -> JsonObject:
-    """Return the proof configuration for ``document`` (section 3.3.5), without ``proofValue``.
+    """Return the proof configuration for ``document`` (sections 3.2.5, 3.3.5), without ``proofValue``.
+
+    It carries the document's ``@context`` (the rdfc proof embedded in the credential leaves it out).
 
     Raises:
         ProofMalformed: ``created`` is not an XML Schema dateTime.
+        CryptosuiteUnsupported: not one of :data:`CRYPTOSUITES`.
     """
     parse_datetime(created)
+    if cryptosuite not in CRYPTOSUITES:
+        raise CryptosuiteUnsupported(f"cryptosuite {cryptosuite!r} is not one of {', '.join(CRYPTOSUITES)}")
     config: JsonObject = {
         "type": PROOF_TYPE,
-        "cryptosuite": CRYPTOSUITE,
+        "cryptosuite": cryptosuite,
         "created": created,
         "verificationMethod": verification_method,
         "proofPurpose": proof_purpose,
@@ -136,26 +181,27 @@ def unsecured(document: JsonObject) -> JsonObject:
     return {k: v for k, v in document.items() if k != "proof"}
 
 
-def canonical_document(document: JsonObject) -> bytes:
-    """Return JCS(document without ``proof``) (section 3.3.3).
+def canonical_document(document: JsonObject, cryptosuite: str = CRYPTOSUITE_JCS) -> bytes:
+    """Return the canonical form of the document without ``proof`` (sections 3.2.3, 3.3.3).
 
     Raises:
-        CanonicalizationFailed: see :func:`canonicalize`.
+        CanonicalizationFailed, UndefinedTerm, ContextNotBundled: see :func:`canonicalize` and
+            :func:`canonicalize_rdfc`.
     """
-    return canonicalize(unsecured(document))
+    return _canonical(unsecured(document), cryptosuite)
 
 
-def canonical_proof_config(config: JsonObject) -> bytes:
-    """Return JCS(proof configuration) with any ``proofValue`` removed.
+def canonical_proof_config(config: JsonObject, cryptosuite: str = CRYPTOSUITE_JCS) -> bytes:
+    """Return the canonical proof configuration with any ``proofValue`` removed.
 
     Raises:
-        CanonicalizationFailed: see :func:`canonicalize`.
+        CanonicalizationFailed, UndefinedTerm, ContextNotBundled: as :func:`canonical_document`.
     """
-    return canonicalize({k: v for k, v in config.items() if k != "proofValue"})
+    return _canonical({k: v for k, v in config.items() if k != "proofValue"}, cryptosuite)
 
 
 def hash_data(canonical_config: bytes, canonical_doc: bytes) -> bytes:
-    """Return SHA-256(canonical proof config) || SHA-256(canonical document) (section 3.3.4)."""
+    """Return SHA-256(canonical proof config) || SHA-256(canonical document) (sections 3.2.4, 3.3.4)."""
     return hashlib.sha256(canonical_config).digest() + hashlib.sha256(canonical_doc).digest()
 
 
@@ -165,49 +211,42 @@ def sign(
     verification_method: str,
     created: str,
     proof_purpose: str = ASSERTION_METHOD,
+    cryptosuite: str = CRYPTOSUITE,
 ) -> JsonObject:
-    """Return a copy of ``document`` secured with an ``eddsa-jcs-2022`` DataIntegrityProof.
+    """Return a copy of ``document`` secured with a DataIntegrityProof of ``cryptosuite``.
 
-    ``document`` must not already carry a ``proof`` (proof sets and chains are not supported).
+    ``document`` must not already carry a ``proof``.
 
     Raises:
         ProofMalformed: ``document`` already has a proof, or ``created`` is not a dateTime.
+        CryptosuiteUnsupported: an unknown cryptosuite.
         CanonicalizationFailed: the document holds a value JCS refuses (e.g. a ``Decimal``).
+        UndefinedTerm, ContextNotBundled: (rdfc) the document is not fully defined by bundled contexts.
         KeyUnresolvable: ``seed`` is not a 32-byte Ed25519 seed.
     """
     if "proof" in document:
         raise ProofMalformed("the document already has a proof")
-    config = proof_config(document, verification_method, created, proof_purpose)
-    data = hash_data(canonical_proof_config(config), canonical_document(document))
+    config = proof_config(document, verification_method, created, proof_purpose, cryptosuite)
+    data = hash_data(canonical_proof_config(config, cryptosuite), canonical_document(document, cryptosuite))
     try:
         signature = signing.sign(seed, data)
     except KeyFormatError as exc:
         raise KeyUnresolvable(f"bad signing key: {exc}") from exc
     secured = copy.deepcopy(document)
-    secured["proof"] = {**config, "proofValue": encode_base58btc(signature)}
+    embedded = dict(config)
+    if cryptosuite == CRYPTOSUITE_RDFC:
+        embedded.pop("@context", None)
+    secured["proof"] = {**embedded, "proofValue": encode_base58btc(signature)}
     return secured
 
 
-def extract_proof(document: JsonObject) -> JsonObject:
-    """Return the single ``eddsa-jcs-2022`` proof of ``document``, checked for shape.
-
-    Raises:
-        ProofMissing: there is no ``proof``.
-        ProofMalformed: the proof is not one object, or lacks a string field it needs.
-        CryptosuiteUnsupported: it is not a DataIntegrityProof with cryptosuite eddsa-jcs-2022.
-    """
-    if not isinstance(document, dict) or "proof" not in document:
-        raise ProofMissing()
-    proof = document["proof"]
-    if isinstance(proof, list):
-        if len(proof) != 1:
-            raise ProofMalformed("proof sets with more than one proof are not supported")
-        proof = proof[0]
+def _check_shape(proof: Any) -> JsonObject:
     if not isinstance(proof, dict):
         raise ProofMalformed("proof is not an object")
-    if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
+    if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") not in CRYPTOSUITES:
         raise CryptosuiteUnsupported(
-            f"got type {proof.get('type')!r} with cryptosuite {proof.get('cryptosuite')!r}"
+            f"got type {proof.get('type')!r} with cryptosuite {proof.get('cryptosuite')!r}; "
+            f"supported: {PROOF_TYPE} with {' or '.join(CRYPTOSUITES)}"
         )
     for field in ("verificationMethod", "proofPurpose", "proofValue"):
         if not isinstance(proof.get(field), str) or not proof[field]:
@@ -217,31 +256,61 @@ def extract_proof(document: JsonObject) -> JsonObject:
     return proof
 
 
-def verify(
-    document: JsonObject,
-    resolve_key: Callable[[str], bytes],
-    expected_purpose: str = ASSERTION_METHOD,
-) -> VerifiedProof:
-    """Verify the ``eddsa-jcs-2022`` proof of ``document`` (section 3.3.2).
-
-    ``resolve_key`` maps the proof's ``verificationMethod`` to a raw 32-byte Ed25519 public key; it
-    may raise any :class:`~creditbank.credentials.errors.CredentialError` (which passes through).
+def extract_proofs(document: JsonObject) -> list[JsonObject]:
+    """Return every proof of ``document`` (one object, or a proof set / chain), each checked for shape.
 
     Raises:
-        ProofMissing, ProofMalformed, CryptosuiteUnsupported: see :func:`extract_proof`.
-        ProofPurposeMismatch: ``proofPurpose`` is not ``expected_purpose``.
-        ContextMismatch: the document's ``@context`` does not start with the proof's ``@context``.
-        CanonicalizationFailed: the document cannot be canonicalised.
-        KeyUnresolvable: the resolved key is not a 32-byte Ed25519 key (or the resolver says so).
-        SignatureInvalid: the proofValue is not a 64-byte signature over the recomputed hash.
+        ProofMissing: there is no ``proof`` (or an empty set).
+        ProofMalformed: a proof is not an object, or lacks a string field it needs.
+        CryptosuiteUnsupported: a proof is not a DataIntegrityProof of a supported cryptosuite.
     """
-    proof = extract_proof(document)
+    if not isinstance(document, dict) or "proof" not in document:
+        raise ProofMissing()
+    proofs = document["proof"]
+    proofs = proofs if isinstance(proofs, list) else [proofs]
+    if not proofs:
+        raise ProofMissing()
+    return [_check_shape(p) for p in proofs]
+
+
+def extract_proof(document: JsonObject) -> JsonObject:
+    """Return the first proof of ``document`` (see :func:`extract_proofs`).
+
+    Raises:
+        ProofMissing, ProofMalformed, CryptosuiteUnsupported: see :func:`extract_proofs`.
+    """
+    return extract_proofs(document)[0]
+
+
+def _previous(proof: JsonObject, proofs: list[JsonObject]) -> list[JsonObject]:
+    """The proofs a chained proof names in ``previousProof`` (VC-DI section 4.3, step 3)."""
+    wanted = proof.get("previousProof")
+    if wanted is None:
+        return []
+    ids = wanted if isinstance(wanted, list) else [wanted]
+    found = [p for p in proofs if p.get("id") in ids]
+    if len(found) != len(ids) or not all(isinstance(i, str) for i in ids):
+        raise ProofMalformed(f"previousProof {wanted!r} names a proof the document does not hold")
+    return found
+
+
+def _verify_one(
+    document: JsonObject,
+    proof: JsonObject,
+    proofs: list[JsonObject],
+    resolve_key: Callable[[str], bytes],
+    expected_purpose: str,
+) -> VerifiedProof:
+    suite = proof["cryptosuite"]
     if proof["proofPurpose"] != expected_purpose:
         raise ProofPurposeMismatch(
             f"proofPurpose is {proof['proofPurpose']!r}, expected {expected_purpose!r}"
         )
     options = {k: v for k, v in proof.items() if k != "proofValue"}
     doc = unsecured(document)
+    previous = _previous(proof, proofs)
+    if previous:
+        doc["proof"] = previous
     # 1. The proof's @context (if any) must be a prefix of the document's, in the same order;
     #    the document is then hashed with the proof's @context, as the signer saw it.
     if "@context" in options:
@@ -250,27 +319,65 @@ def verify(
         if doc_ctx[: len(proof_ctx)] != proof_ctx:
             raise ContextMismatch()
         doc["@context"] = options["@context"]
+    elif suite == CRYPTOSUITE_RDFC and "@context" in doc:
+        # the rdfc proof configuration is canonicalised with the document's context
+        options["@context"] = copy.deepcopy(doc["@context"])
     # 2. Decode the signature.
     try:
         signature = decode_base58btc(proof["proofValue"])
     except MultikeyInvalid as exc:
         raise SignatureInvalid("proofValue is not multibase base58btc") from exc
     # 3. Recompute hashData and check the signature.
-    data = hash_data(canonical_proof_config(options), canonical_document(doc))
+    data = hash_data(canonical_proof_config(options, suite), _canonical(doc, suite))
     public_key = resolve_key(proof["verificationMethod"])
     try:
         signing.verify(public_key, data, signature)
     except KeyFormatError as exc:
         raise KeyUnresolvable(f"bad public key: {exc}") from exc
     except CryptoSignatureInvalid as exc:
-        raise SignatureInvalid(str(exc)) from exc
+        raise SignatureInvalid(f"{suite}: {exc}") from exc
     return VerifiedProof(
         verification_method=proof["verificationMethod"],
         proof_purpose=proof["proofPurpose"],
         created=proof.get("created"),
-        cryptosuite=proof["cryptosuite"],
+        cryptosuite=suite,
         public_key=public_key,
     )
+
+
+def verify_proofs(
+    document: JsonObject,
+    resolve_key: Callable[[str], bytes],
+    expected_purpose: str = ASSERTION_METHOD,
+) -> list[VerifiedProof]:
+    """Verify every proof of ``document``; all must verify (VC-DI section 4.2, proof sets and chains).
+
+    ``resolve_key`` maps a proof's ``verificationMethod`` to a raw 32-byte Ed25519 public key; it
+    may raise any :class:`~creditbank.credentials.errors.CredentialError` (which passes through).
+
+    Raises:
+        ProofMissing, ProofMalformed, CryptosuiteUnsupported: see :func:`extract_proofs`.
+        ProofPurposeMismatch: a ``proofPurpose`` is not ``expected_purpose``.
+        ContextMismatch: the document's ``@context`` does not start with a proof's ``@context``.
+        CanonicalizationFailed, UndefinedTerm, ContextNotBundled: the document cannot be canonicalised.
+        KeyUnresolvable: a resolved key is not a 32-byte Ed25519 key (or the resolver says so).
+        SignatureInvalid: a proofValue is not a 64-byte signature over the recomputed hash.
+    """
+    proofs = extract_proofs(document)
+    return [_verify_one(document, p, proofs, resolve_key, expected_purpose) for p in proofs]
+
+
+def verify(
+    document: JsonObject,
+    resolve_key: Callable[[str], bytes],
+    expected_purpose: str = ASSERTION_METHOD,
+) -> VerifiedProof:
+    """Verify every proof of ``document`` and return the first (see :func:`verify_proofs`).
+
+    Raises:
+        What :func:`verify_proofs` raises.
+    """
+    return verify_proofs(document, resolve_key, expected_purpose)[0]
 
 
 def issuer_id(document: JsonObject) -> str:

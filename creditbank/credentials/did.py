@@ -8,9 +8,12 @@ Local testing exception: when the host is ``localhost`` or ``127.0.0.1`` (any po
 itself always means HTTPS, and no other host is ever resolved over plain HTTP.
 
 Each institution is ``did:web:<host>:institutions:<id>``. Its document lists every key it ever had
-as a ``Multikey`` verification method (``publicKeyMultibase`` = ``z`` + base58btc(0xed01 || key)),
-and every one of them under ``assertionMethod``: retired keys stay listed so that certificates
-they signed keep verifying. Validity is carried as follows:
+as a ``Multikey`` verification method (``publicKeyMultibase`` = ``z`` + base58btc(0xed01 || key)).
+Every key that is not compromised is listed under ``assertionMethod``: retired keys stay there so
+that certificates they signed keep verifying. A compromised key leaves ``assertionMethod`` at once
+(third-party verifiers know nothing of compromise times, and would otherwise accept whatever the
+thief signs, with any ``created`` they choose); it stays under ``verificationMethod`` with its
+compromise time, for the record. Validity is carried as follows:
 
 - ``revoked`` (Multikey / W3C Controlled Identifiers 1.0, ``https://w3id.org/security#revoked``):
   set to the compromise time of a compromised key. Per the Controlled Identifiers spec, proofs
@@ -176,7 +179,7 @@ def build_did_document(did: str, keys: list[KeyInfo]) -> dict[str, Any]:
         "@context": [DID_V1_CONTEXT, MULTIKEY_V1_CONTEXT, dict(KEY_VALIDITY_CONTEXT)],
         "id": did,
         "verificationMethod": methods,
-        "assertionMethod": [m["id"] for m in methods],
+        "assertionMethod": [m["id"] for m in methods if "revoked" not in m],
     }
 
 
@@ -230,7 +233,13 @@ def key_for_proof(did_document: dict[str, Any], verification_method: str, create
         raise KeyNotAuthorized(f"{verification_method!r} is not a method of {did!r}")
     listed = [m if isinstance(m, str) else m.get("id") for m in did_document.get("assertionMethod", [])]
     if verification_method not in listed:
-        raise KeyNotAuthorized(f"{verification_method!r} is not listed under assertionMethod")
+        revoked = [
+            m.get("revoked")
+            for m in did_document.get("verificationMethod", [])
+            if isinstance(m, dict) and m.get("id") == verification_method and m.get("revoked")
+        ]
+        why = f" (the key was compromised at {revoked[0]})" if revoked else ""
+        raise KeyNotAuthorized(f"{verification_method!r} is not listed under assertionMethod{why}")
     candidates = [
         m
         for m in [*did_document.get("verificationMethod", []), *did_document.get("assertionMethod", [])]

@@ -278,9 +278,16 @@ def bank_did_document_well_known(session: SessionDep, ctx: ContextDep) -> dict[s
     dependencies=[Public],
     responses={200: {"description": "The signed BitstringStatusListCredential"}},
 )
-def get_status_list(list_id: str, session: SessionDep) -> Response:
-    """A signed W3C Bitstring Status List credential (revocation or suspension), byte for byte as
-    signed; re-signed whenever an entry changes."""
+def get_status_list(list_id: str, session: SessionDep, ctx: ContextDep) -> Response:
+    """A signed W3C Bitstring Status List credential (revocation), byte for byte as signed; re-signed
+    whenever an entry changes, and before its short `validUntil` lapses."""
+    status_service.current_credential(
+        session,
+        ctx.secrets.master_key,
+        ctx.settings.base_url,
+        list_id,
+        status_service.list_lifetime(ctx.settings),
+    )
     row = status_service.get_list(session, list_id)
     return Response(row.credential, media_type="application/json", headers={"Cache-Control": "no-cache"})
 
@@ -292,5 +299,10 @@ def get_status_list(list_id: str, session: SessionDep) -> Response:
     dependencies=[Public],
 )
 def credit_transfer_context() -> Response:
-    """The credit-transfer JSON-LD context (`creditTransfer` and its terms), as bundled with verifiers."""
-    return Response(context_text(CREDIT_TRANSFER_CONTEXT), media_type="application/json")
+    """The credit-transfer JSON-LD context (`creditTransfer` and its terms), the URL every certificate
+    names in its `@context`; the same document is bundled with the verifier. Version 1 never changes."""
+    return Response(
+        context_text(CREDIT_TRANSFER_CONTEXT),
+        media_type="application/ld+json",
+        headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"},
+    )

@@ -87,9 +87,19 @@ class StatusListInvalid(CredentialError):
     title = "The status list is not a valid Bitstring Status List"
 
 
+class StatusListStale(StatusListInvalid):
+    slug = "status-list-stale"
+    title = "The status list was signed longer ago than the verifier allows"
+
+
 class StatusIndexOutOfRange(StatusListInvalid):
     slug = "status-index-out-of-range"
     title = "The status list index is outside the list"
+
+
+class UndefinedTerm(CredentialError):
+    slug = "jsonld-undefined-term"
+    title = "The credential uses a term or IRI its JSON-LD contexts do not define"
 
 
 class ContextNotBundled(CredentialError):

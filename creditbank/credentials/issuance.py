@@ -9,22 +9,28 @@ How this works (:func:`issue_lot_certificate`, inside the caller's transaction):
    ``lot-journal-mismatch`` (logged as an integrity alarm) and nothing is issued.
 2. The issuer is the institution that issued the lot (``lot.issuer_id``) when it is registered,
    else the bank (owner ``bank``). Its active key signs (created on first use).
-3. Allocate one revocation and one suspension index on the issuer's status lists.
+3. Allocate one revocation index on the issuer's status list (one ``credentialStatus`` object:
+   suspension is a revocation of the certificate, lifted by re-issuing it, see
+   :mod:`creditbank.credentials.service`).
 4. Build the Open Badges 3.0 credential (:func:`creditbank.credentials.builder.build_lot_credential`):
    the lot's credits, rule citation and ledger reference (log origin, sequence number and leaf
-   hash of the recognition transaction), the learner's identity hashed with a fresh salt, the two
-   status entries, validity dates.
-5. Sign it (``eddsa-jcs-2022``, ``created`` = ``validFrom`` = now, whole seconds) and store it.
+   hash of the recognition transaction), the learner's identity hashed with a fresh salt, the
+   status entry, validity dates, and the credit-transfer context at the service's own base URL.
+5. Sign it (``eddsa-rdfc-2022``, ``created`` = ``validFrom`` = now, whole seconds) and store it.
+
+:func:`reissue` issues a certificate again under the issuer's current key (same lots, destination
+and end of validity, a fresh revocation index) and records the old one as superseded by it.
 
 :func:`issue_clr_bundle` issues one lot certificate per lot and wraps them in a CLR 2.0
 ``ClrCredential``, signed by the lots' common issuer (or by the bank when they differ), with its
-own status entries.
+own status entry.
 
 Who may ask for a certificate is decided in :func:`request_certificates` (see
 ``docs/certificates.md``): an institution for lots it issued, a learner for their own lots, an admin
 for any. Who signs never depends on who asked: it is always the lot's issuer (or the bank).
 """
 
+import copy
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -51,6 +57,7 @@ from creditbank.credentials.builder import (
     new_credential_id,
     xsd_datetime,
 )
+from creditbank.credentials.contexts import credit_transfer_context, is_credit_transfer_context
 from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateKind
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, ValidationFailed
@@ -250,13 +257,14 @@ def _destination_did(session: Session, base_url: str, destination_institution_id
     return institutions.institution_did(base_url, institutions.get(session, destination_institution_id).id)
 
 
-def _status_entries(
-    session: Session, ctx: AppContext, owner_id: str
-) -> tuple[status_service.Allocation, status_service.Allocation]:
-    master, base = ctx.secrets.master_key, ctx.settings.base_url
-    return (
-        status_service.allocate(session, master, base, owner_id, "revocation"),
-        status_service.allocate(session, master, base, owner_id, "suspension"),
+def _revocation_entry(session: Session, ctx: AppContext, owner_id: str) -> status_service.Allocation:
+    return status_service.allocate(
+        session,
+        ctx.secrets.master_key,
+        ctx.settings.base_url,
+        owner_id,
+        "revocation",
+        status_service.list_lifetime(ctx.settings),
     )
 
 
@@ -270,11 +278,10 @@ def _store(
     learner_id: str,
     destination_institution_id: str | None,
     key_id: str,
-    allocations: tuple[status_service.Allocation, status_service.Allocation],
+    revocation: status_service.Allocation,
     valid_from: dt.datetime,
     valid_until: dt.datetime | None,
 ) -> Certificate:
-    revocation, suspension = allocations
     row = Certificate(
         id=random_id("crt"),
         credential_id=credential["id"],
@@ -288,8 +295,6 @@ def _store(
         document=credential,
         revocation_list_id=revocation.list_id,
         revocation_index=revocation.index,
-        suspension_list_id=suspension.list_id,
-        suspension_index=suspension.index,
         valid_from=valid_from,
         valid_until=valid_until,
         created_at=valid_from,
@@ -331,8 +336,8 @@ def issue_lot_certificate(
     now = _now()
     until = _valid_until(lot, valid_until, now)
     destination = _destination_did(session, base, destination_institution_id)
-    # 3. the status entries
-    allocations = _status_entries(session, ctx, owner)
+    # 3. the status entry
+    revocation = _revocation_entry(session, ctx, owner)
     # 4. the credential
     unsigned = build_lot_credential(
         LotCredentialInput(
@@ -344,7 +349,8 @@ def issue_lot_certificate(
             valid_from=now,
             valid_until=until,
             grade=grade,
-            credential_status=[a.entry() for a in allocations],
+            credential_status=revocation.entry(),
+            transfer_context=credit_transfer_context(base),
             transfer=CreditTransferInfo(
                 credit_system=CREDIT_SYSTEM,
                 lot_ids=[facts.id],
@@ -368,7 +374,7 @@ def issue_lot_certificate(
         learner_id=lot.learner_id,
         destination_institution_id=destination_institution_id,
         key_id=signer.key_id,
-        allocations=allocations,
+        revocation=revocation,
         valid_from=now,
         valid_until=until,
     )
@@ -417,7 +423,7 @@ def issue_clr_bundle(
     now = _now()
     ends = [p.certificate.valid_until for p in parts]
     until = None if any(e is None for e in ends) else min(e for e in ends if e is not None)
-    allocations = _status_entries(session, ctx, owner)
+    revocation = _revocation_entry(session, ctx, owner)
     unsigned = build_clr_credential(
         ClrInput(
             credential_id=new_credential_id(),
@@ -427,7 +433,8 @@ def issue_clr_bundle(
             valid_from=now,
             valid_until=until,
             credentials=[p.credential for p in parts],
-            credential_status=[a.entry() for a in allocations],
+            credential_status=revocation.entry(),
+            transfer_context=credit_transfer_context(base),
         )
     )
     signed = dataintegrity.sign(unsigned, signer.seed, signer.verification_method, xsd_datetime(now))
@@ -440,7 +447,7 @@ def issue_clr_bundle(
         learner_id=parts[0].certificate.learner_id,
         destination_institution_id=destination_institution_id,
         key_id=signer.key_id,
-        allocations=allocations,
+        revocation=revocation,
         valid_from=now,
         valid_until=until,
     )
@@ -449,6 +456,119 @@ def issue_clr_bundle(
         session.add(part.certificate)
     session.flush()
     return IssuedCertificate(certificate=row, credential=signed, parts=tuple(parts))
+
+
+def _reissued(
+    document: dict[str, Any],
+    signer: keys.Signer,
+    base_url: str,
+    now: dt.datetime,
+    revocation: status_service.Allocation,
+    parts: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The same claims under a new id, start of validity, status entry and proof."""
+    unsigned = copy.deepcopy({k: v for k, v in document.items() if k != "proof"})
+    unsigned["@context"] = [
+        credit_transfer_context(base_url) if is_credit_transfer_context(c) else c
+        for c in unsigned.get("@context", [])
+    ]
+    unsigned["id"] = new_credential_id()
+    unsigned["validFrom"] = xsd_datetime(now)
+    unsigned["credentialStatus"] = revocation.entry()
+    if parts is not None:
+        unsigned["credentialSubject"]["verifiableCredential"] = parts
+    return dataintegrity.sign(unsigned, signer.seed, signer.verification_method, xsd_datetime(now))
+
+
+def _supersede(session: Session, ctx: AppContext, old: Certificate, new: Certificate) -> None:
+    """Record ``new`` as the successor of ``old`` and set old's revocation bit: one valid copy."""
+    old.successor_id = new.id
+    old.superseded_at = new.created_at
+    session.add(old)
+    status_service.set_bit(
+        session,
+        ctx.secrets.master_key,
+        ctx.settings.base_url,
+        old.revocation_list_id,
+        old.revocation_index,
+        True,
+        status_service.list_lifetime(ctx.settings),
+    )
+
+
+def _reissue_one(
+    session: Session,
+    ctx: AppContext,
+    old: Certificate,
+    now: dt.datetime,
+    parts: list[Certificate] | None = None,
+) -> Certificate:
+    base = ctx.settings.base_url
+    signer = keys.signer_for(session, ctx.secrets.master_key, base, old.issuer_owner_id)
+    revocation = _revocation_entry(session, ctx, old.issuer_owner_id)
+    part_documents = [p.document for p in parts] if parts is not None else None
+    signed = _reissued(old.document, signer, base, now, revocation, part_documents)
+    row = _store(
+        session,
+        kind=CertificateKind(old.kind),
+        credential=signed,
+        lot_ids=list(old.lot_ids),
+        owner_id=old.issuer_owner_id,
+        learner_id=old.learner_id,
+        destination_institution_id=old.destination_institution_id,
+        key_id=signer.key_id,
+        revocation=revocation,
+        valid_from=now,
+        valid_until=old.valid_until,
+    )
+    _supersede(session, ctx, old, row)
+    return row
+
+
+def _current_part(session: Session, ctx: AppContext, part: Certificate, now: dt.datetime) -> Certificate:
+    """A bundle's part as the new bundle holds it: a revoked part as it is (revocation is final),
+    a superseded one by its successor, any other re-issued."""
+    if part.revoked_at is not None:
+        return part
+    if part.successor_id is not None:
+        successor = session.get(Certificate, part.successor_id)
+        if successor is not None:
+            return successor
+    return _reissue_one(session, ctx, part, now)
+
+
+def reissue(session: Session, ctx: AppContext, old: Certificate) -> Certificate:
+    """Issue ``old`` again under its issuer's current key and mark ``old`` superseded.
+
+    The new certificate states the same lots, credits, learner (hashed with the same salt),
+    destination and end of validity, with a new id, ``validFrom`` = now and a fresh revocation
+    index; ``old.successor_id`` records the mapping and old's revocation bit is set. A CLR bundle is
+    re-issued with each of its parts re-issued too.
+
+    Raises:
+        LotNotCertifiable: ``old`` is revoked, already superseded, or no longer valid.
+    """
+    now = _now()
+    if old.revoked_at is not None or old.successor_id is not None:
+        raise LotNotCertifiable(f"certificate {old.id} is revoked or superseded; it is not issued again")
+    if old.valid_until is not None and old.valid_until <= now:
+        raise LotNotCertifiable(f"certificate {old.id} is no longer valid; it is not issued again")
+    if old.kind != CertificateKind.clr.value:
+        return _reissue_one(session, ctx, old, now)
+    old_parts = list(
+        session.exec(
+            select(Certificate)
+            .where(col(Certificate.bundle_id) == old.id)
+            .order_by(col(Certificate.created_at), col(Certificate.id))
+        ).all()
+    )
+    new_parts = [_current_part(session, ctx, part, now) for part in old_parts]
+    bundle = _reissue_one(session, ctx, old, now, new_parts)
+    for part in new_parts:
+        part.bundle_id = bundle.id
+        session.add(part)
+    session.flush()
+    return bundle
 
 
 def authorise_issue(session: Session, principal: Principal, lot_ids: Sequence[str]) -> None:

@@ -9,8 +9,9 @@ How this works:
   next signature creates a new key). Retired keys stay in the DID document with their ``retired``
   time: what they signed before keeps verifying.
 * :func:`compromise` records the time from which a key's signatures are void (earlier than now, as
-  the operator learnt it), and re-signs the owner's status lists with a fresh key, since a list
-  signed by the compromised key after that time would no longer verify.
+  the operator learnt it); the key leaves ``assertionMethod`` of the DID document at once. The
+  caller re-signs the owner's status lists and re-issues what the key signed with a fresh key
+  (:func:`creditbank.credentials.service.compromise_key`).
 * Times are whole seconds, as the DID document and proofs print them: ``created`` is rounded down
   and ``retired`` is the next whole second, so a proof made in the second of a rotation still
   verifies with the old key.
@@ -272,7 +273,7 @@ def key_infos(session: Session, owner_id: str) -> list[didlib.KeyInfo]:
 
 
 def did_document(session: Session, base_url: str, owner_id: str) -> dict[str, Any]:
-    """The owner's DID document: every key it ever had, under ``assertionMethod``.
+    """The owner's DID document: every key it ever had; all but the compromised under ``assertionMethod``.
 
     Raises:
         IssuerNotFound: the owner is neither the bank nor a registered institution.

@@ -6,10 +6,12 @@ over the network: a certificate naming another host's DID or status list fails t
 status check fails closed) instead of making the server call out to an address a client chose.
 """
 
+import datetime as dt
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from creditbank.context import AppContext
 from creditbank.credentials import keys, status_service
 from creditbank.credentials.errors import ResolutionFailed
 from creditbank.credentials.models import BANK_OWNER
@@ -24,9 +26,25 @@ from creditbank.transparency.note import NoteVerifier
 class DatabaseResolver:
     """Answers from the database of the service whose public base URL is ``base_url``."""
 
-    def __init__(self, session: Session, base_url: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        base_url: str,
+        master_key: bytes | None = None,
+        list_lifetime: dt.timedelta = status_service.DEFAULT_LIFETIME,
+    ) -> None:
+        """With ``master_key``, a status list past half its life is re-signed before it is used."""
         self.session = session
         self.base_url = base_url
+        self.master_key = master_key
+        self.list_lifetime = list_lifetime
+
+    @classmethod
+    def of(cls, session: Session, ctx: AppContext) -> "DatabaseResolver":
+        """The resolver of the service ``ctx`` describes (it re-signs status lists as they come due)."""
+        return cls(
+            session, ctx.settings.base_url, ctx.secrets.master_key, status_service.list_lifetime(ctx.settings)
+        )
 
     def did_document(self, did: str) -> dict[str, Any]:
         owner = keys.owner_for_did(self.base_url, did)
@@ -42,6 +60,10 @@ class DatabaseResolver:
         if list_id is None:
             raise ResolutionFailed(f"{url} is not a status list of this service (it fetches no other URLs)")
         try:
+            if self.master_key is not None:
+                return status_service.current_credential(
+                    self.session, self.master_key, self.base_url, list_id, self.list_lifetime
+                )
             return status_service.list_credential(self.session, list_id)
         except CreditBankError as exc:
             raise ResolutionFailed(exc.detail) from exc

@@ -15,7 +15,10 @@ How this works:
   ``(multiplier * n + index_offset) mod size`` (an odd multiplier makes this a permutation of the list),
   so neighbouring certificates do not sit on neighbouring bits.
 * ``credential_certificates``: every issued certificate with its signed JSON; UNIQUE on each
-  (status list, index) pair is the database's guarantee that an index is used once.
+  (status list, index) pair is the database's guarantee that an index is used once. A certificate
+  carries one revocation entry; only certificates issued before that change also have a suspension
+  index. ``successor_id`` records the re-issued certificate that took its place (same lots, a
+  fresh revocation index: the mapping from old to new status entry), whose old entry is then set.
 """
 
 import datetime as dt
@@ -43,7 +46,7 @@ BANK_OWNER = "bank"
 """Owner id of the bank's own signing keys and status lists."""
 
 
-CertificateStatus = Literal["active", "suspended", "revoked"]
+CertificateStatus = Literal["active", "suspended", "revoked", "superseded"]
 
 
 class KeyState(StrEnum):
@@ -149,11 +152,23 @@ class Certificate(SQLModel, table=True):
     document: dict[str, Any] = Field(sa_type=JSON, description="the signed credential")
     revocation_list_id: str = Field(sa_column_args=[ForeignKey("credential_status_lists.id")], max_length=40)
     revocation_index: int = Field(sa_column=Column(Integer, nullable=False))
-    suspension_list_id: str = Field(sa_column_args=[ForeignKey("credential_status_lists.id")], max_length=40)
-    suspension_index: int = Field(sa_column=Column(Integer, nullable=False))
+    suspension_list_id: str | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("credential_status_lists.id")],
+        max_length=40,
+        description="only certificates issued before credentials carried one status entry have one",
+    )
+    suspension_index: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     valid_from: dt.datetime = Field(sa_type=UTCDateTime)
     valid_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     revocation_reason: str | None = Field(default=None, max_length=500)
     suspended_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    successor_id: str | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("credential_certificates.id")],
+        max_length=40,
+        description="the certificate re-issued in its place (after a key compromise or a suspension)",
+    )
+    superseded_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

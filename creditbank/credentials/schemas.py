@@ -47,6 +47,9 @@ class CertificatePublic(BaseModel):
     revoked_at: dt.datetime | None = Field(description="when it was revoked, if it was")
     revocation_reason: str | None = Field(description="why it was revoked, if given")
     suspended_at: dt.datetime | None = Field(description="when the current suspension began, if suspended")
+    successor_id: str | None = Field(
+        None, description="the certificate re-issued in its place (after a key compromise or a suspension)"
+    )
     credential: dict[str, Any] | None = Field(
         description=(
             "the signed credential (W3C VC 2.0, Open Badges 3.0 / CLR 2.0); given only to the learner "
@@ -76,6 +79,7 @@ class CertificatePublic(BaseModel):
             revoked_at=row.revoked_at,
             revocation_reason=row.revocation_reason,
             suspended_at=row.suspended_at,
+            successor_id=row.successor_id,
             credential=row.document if with_credential else None,
         )
 

@@ -13,6 +13,19 @@ Access rules (see ``docs/certificates.md``):
 * list a learner's certificates: the learner, admins (through
   :func:`creditbank.learners.service.authorise_read`, which logs admin reads).
 * revoke, suspend, unsuspend: the institution that issued the certificate, admins.
+
+Suspension: a certificate carries one ``credentialStatus`` entry (revocation), the only one the
+Open Badges 3.0 / CLR 2.0 schemas and the verifiers wallets use all read. Suspending sets that bit
+(to every verifier the certificate reads revoked while suspended); lifting the suspension re-issues
+the certificate (:func:`creditbank.credentials.issuance.reissue`: same lots, a fresh revocation
+index, the old one recorded as superseded) and answers with the new certificate. Certificates
+issued before this change carry a second, suspension entry; for them the suspension bit is flipped
+as before.
+
+Key compromise (:func:`compromise_key`): the key leaves ``assertionMethod`` of the DID document at
+once (no third-party verifier knows compromise times), the owner's status lists are re-signed with
+a fresh key, and every still-valid certificate the key signed (not revoked, suspended, superseded
+or expired) is re-issued under the fresh key.
 """
 
 import datetime as dt
@@ -23,7 +36,7 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.credentials import dataintegrity, keys, status_service, trust
+from creditbank.credentials import dataintegrity, issuance, keys, status_service, trust
 from creditbank.credentials.builder import xsd_datetime
 from creditbank.credentials.local_resolver import DatabaseResolver
 from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateStatus, SigningKey
@@ -40,6 +53,11 @@ from creditbank.transparency import store
 class CertificateNotFound(NotFound):
     slug = "certificate-not-found"
     title = "No such certificate"
+
+
+class CertificateSuperseded(Conflict):
+    slug = "certificate-superseded"
+    title = "The certificate was superseded by a re-issued one; change that one instead"
 
 
 class CertificateRevoked(Conflict):
@@ -72,9 +90,11 @@ def parts_of(session: Session, certificate_id: str) -> list[Certificate]:
 
 
 def status_of(row: Certificate) -> CertificateStatus:
-    """``revoked``, ``suspended`` or ``active``."""
+    """``revoked``, ``superseded``, ``suspended`` or ``active``."""
     if row.revoked_at is not None:
         return "revoked"
+    if row.successor_id is not None:
+        return "superseded"
     return "suspended" if row.suspended_at is not None else "active"
 
 
@@ -176,6 +196,7 @@ def revoke(
         row.revocation_list_id,
         row.revocation_index,
         True,
+        status_service.list_lifetime(ctx.settings),
     )
     if row.revoked_at is None:
         row.revoked_at = utcnow()
@@ -210,14 +231,21 @@ def _set_suspension(
     _authorise_change(principal, row)
     if row.revoked_at is not None:
         raise CertificateRevoked(f"certificate {certificate_id} is revoked")
-    status_service.set_bit(
-        session,
-        ctx.secrets.master_key,
-        ctx.settings.base_url,
-        row.suspension_list_id,
-        row.suspension_index,
-        value,
-    )
+    if row.successor_id is not None:
+        raise CertificateSuperseded(f"certificate {certificate_id} was superseded by {row.successor_id}")
+    master, base = ctx.secrets.master_key, ctx.settings.base_url
+    lifetime = status_service.list_lifetime(ctx.settings)
+    if row.suspension_list_id is not None and row.suspension_index is not None:
+        # a certificate issued with a suspension entry of its own
+        status_service.set_bit(
+            session, master, base, row.suspension_list_id, row.suspension_index, value, lifetime
+        )
+    elif value:
+        status_service.set_bit(
+            session, master, base, row.revocation_list_id, row.revocation_index, True, lifetime
+        )
+    elif row.suspended_at is not None:
+        return issuance.reissue(session, ctx, row)
     row.suspended_at = (row.suspended_at or utcnow()) if value else None
     session.add(row)
     session.flush()
@@ -233,9 +261,7 @@ def verify(
     now: dt.datetime | None = None,
 ) -> Report:
     """Verify a certificate against this service's own keys, status lists, register and logs."""
-    return verify_certificate(
-        document, DatabaseResolver(session, ctx.settings.base_url), learner_id=learner_id, now=now
-    )
+    return verify_certificate(document, DatabaseResolver.of(session, ctx), learner_id=learner_id, now=now)
 
 
 def evidence(session: Session, ctx: AppContext, certificate_id: str) -> dict[str, Any]:
@@ -248,7 +274,7 @@ def evidence(session: Session, ctx: AppContext, certificate_id: str) -> dict[str
         CertificateNotFound: no such certificate.
     """
     row = get(session, certificate_id)
-    recorder = RecordingResolver(DatabaseResolver(session, ctx.settings.base_url))
+    recorder = RecordingResolver(DatabaseResolver.of(session, ctx))
     verify_certificate(row.document, recorder)
     register = signed_register(session, ctx, dids=set(recorder.did_documents))
     return recorder.bundle(row.credential_id, signed_register=register)
@@ -284,23 +310,53 @@ def signed_register(session: Session, ctx: AppContext, dids: set[str] | None = N
         if dids is None or keys.owner_did(base, institution.id) in dids
     ]
     unsigned = trust.register_document(issuers, signer.did, xsd_datetime(now))
-    return dataintegrity.sign(unsigned, signer.seed, signer.verification_method, xsd_datetime(now))
+    # the register is plain JSON (no JSON-LD context): it is signed with the JCS cryptosuite
+    return dataintegrity.sign(
+        unsigned,
+        signer.seed,
+        signer.verification_method,
+        xsd_datetime(now),
+        cryptosuite=dataintegrity.CRYPTOSUITE_JCS,
+    )
 
 
-def compromise_key(session: Session, ctx: AppContext, key_id: str, at: dt.datetime) -> tuple[SigningKey, int]:
-    """Mark a key compromised from ``at`` and re-sign its owner's status lists with a fresh key.
+def _still_valid(row: Certificate, now: dt.datetime) -> bool:
+    return (
+        row.revoked_at is None
+        and row.successor_id is None
+        and row.suspended_at is None
+        and (row.valid_until is None or row.valid_until > now)
+    )
 
-    Returns the key and how many stored certificates it signed at or after ``at`` (those no longer
-    verify and should be issued again).
+
+def compromise_key(
+    session: Session, ctx: AppContext, key_id: str, at: dt.datetime
+) -> tuple[SigningKey, list[tuple[Certificate, Certificate]]]:
+    """Mark a key compromised from ``at``, re-sign its owner's status lists with a fresh key, and
+    re-issue under that key every still-valid certificate it signed.
+
+    Returns the key and the (old, new) pairs of re-issued certificates. A bundled lot certificate is
+    re-issued with its bundle (and a bundle whose parts the key signed is re-issued whole).
 
     Raises:
         SigningKeyNotFound, CompromiseTimeInvalid: see :func:`creditbank.credentials.keys.compromise`.
     """
     key = keys.compromise(session, key_id, at)
-    status_service.resign_owner_lists(session, ctx.secrets.master_key, ctx.settings.base_url, key.owner_id)
-    affected = session.exec(
-        select(Certificate.id).where(
-            col(Certificate.key_id) == key.id, col(Certificate.created_at) >= key.compromised_at
-        )
+    status_service.resign_owner_lists(
+        session,
+        ctx.secrets.master_key,
+        ctx.settings.base_url,
+        key.owner_id,
+        status_service.list_lifetime(ctx.settings),
+    )
+    now = utcnow()
+    signed = session.exec(
+        select(Certificate).where(col(Certificate.key_id) == key.id).order_by(col(Certificate.created_at))
     ).all()
-    return key, len(affected)
+    targets: dict[str, Certificate] = {}
+    for row in signed:
+        top = row if row.bundle_id is None else session.get(Certificate, row.bundle_id)
+        if top is not None and _still_valid(top, now):
+            targets.setdefault(top.id, top)
+    pairs = [(old, issuance.reissue(session, ctx, old)) for old in targets.values()]
+    return key, pairs

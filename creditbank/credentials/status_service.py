@@ -10,8 +10,14 @@ How this works:
   (:func:`sign_list`), stored as the exact JSON served at ``/status-lists/{id}``, and re-signed
   whenever a bit changes (:func:`set_bit`) or the issuer's key is compromised
   (:func:`resign_owner_lists`).
+* Every list credential carries a short ``validUntil`` (``validFrom`` + the list lifetime, setting
+  ``CREDITBANK_STATUS_LIST_LIFETIME_SECONDS``, 24 hours by default), so a copy fetched before a
+  revocation stops passing once it lapses. :func:`current_credential` (what the service serves and
+  verifies with) re-signs a list whose first half of life is over, before it lapses: a list is
+  never served expired, whether or not anything changed.
 """
 
+import datetime as dt
 import json
 import re
 import secrets
@@ -20,6 +26,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from creditbank.config import Settings
 from creditbank.credentials import dataintegrity, keys, statuslist
 from creditbank.credentials.builder import xsd_datetime
 from creditbank.credentials.models import StatusList
@@ -29,6 +36,7 @@ from creditbank.errors import NotFound
 from creditbank.ids import random_id
 
 LIST_SIZE = statuslist.MIN_BITS
+DEFAULT_LIFETIME = dt.timedelta(hours=24)
 _ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
@@ -51,6 +59,11 @@ class Allocation:
         return statuslist.status_entry(self.url, self.index, self.purpose)
 
 
+def list_lifetime(settings: Settings) -> dt.timedelta:
+    """How long a signed status list credential is valid (``status_list_lifetime_seconds``)."""
+    return dt.timedelta(seconds=settings.status_list_lifetime_seconds)
+
+
 def list_url(base_url: str, list_id: str) -> str:
     """The public URL of a status list credential (``<base>/status-lists/<id>``)."""
     return f"{base_url.rstrip('/')}/status-lists/{list_id}"
@@ -63,8 +76,14 @@ def list_id_for_url(base_url: str, url: str) -> str | None:
     return rest if _ID.fullmatch(rest) else None
 
 
-def sign_list(session: Session, master_key: bytes, base_url: str, row: StatusList) -> dict[str, Any]:
-    """Sign the list's current bits with the owner's active key and store the credential.
+def sign_list(
+    session: Session,
+    master_key: bytes,
+    base_url: str,
+    row: StatusList,
+    lifetime: dt.timedelta = DEFAULT_LIFETIME,
+) -> dict[str, Any]:
+    """Sign the list's current bits with the owner's active key, valid for ``lifetime``, and store it.
 
     Raises:
         IssuerNotFound: the list's owner is no longer an issuer (cannot happen for stored lists).
@@ -78,6 +97,7 @@ def sign_list(session: Session, master_key: bytes, base_url: str, row: StatusLis
         Bitstring.from_bytes(bytes(row.bits)),
         purpose=purpose,
         valid_from=xsd_datetime(now),
+        valid_until=xsd_datetime(now + lifetime),
     )
     signed = dataintegrity.sign(unsigned, signer.seed, signer.verification_method, xsd_datetime(now))
     row.credential = json.dumps(signed, ensure_ascii=False, separators=(",", ":"))
@@ -95,7 +115,9 @@ def _lock(session: Session, list_id: str) -> StatusList:
     return row
 
 
-def _new_list(session: Session, master_key: bytes, base_url: str, owner_id: str, purpose: str) -> StatusList:
+def _new_list(
+    session: Session, master_key: bytes, base_url: str, owner_id: str, purpose: str, lifetime: dt.timedelta
+) -> StatusList:
     row = StatusList(
         id=random_id("sl"),
         owner_id=owner_id,
@@ -109,12 +131,17 @@ def _new_list(session: Session, master_key: bytes, base_url: str, owner_id: str,
     )
     session.add(row)
     session.flush()
-    sign_list(session, master_key, base_url, row)
+    sign_list(session, master_key, base_url, row, lifetime)
     return row
 
 
 def allocate(
-    session: Session, master_key: bytes, base_url: str, owner_id: str, purpose: StatusPurpose
+    session: Session,
+    master_key: bytes,
+    base_url: str,
+    owner_id: str,
+    purpose: StatusPurpose,
+    lifetime: dt.timedelta = DEFAULT_LIFETIME,
 ) -> Allocation:
     """Hand out a fresh index on the owner's current list for ``purpose`` (opening one if needed).
 
@@ -134,7 +161,7 @@ def allocate(
     )
     row = session.exec(stmt.execution_options(populate_existing=True)).first()
     if row is None:
-        row = _new_list(session, master_key, base_url, owner_id, purpose)
+        row = _new_list(session, master_key, base_url, owner_id, purpose, lifetime)
     index = (row.multiplier * row.allocated + row.index_offset) % row.size
     row.allocated += 1
     session.add(row)
@@ -143,7 +170,13 @@ def allocate(
 
 
 def set_bit(
-    session: Session, master_key: bytes, base_url: str, list_id: str, index: int, value: bool
+    session: Session,
+    master_key: bytes,
+    base_url: str,
+    list_id: str,
+    index: int,
+    value: bool,
+    lifetime: dt.timedelta = DEFAULT_LIFETIME,
 ) -> bool:
     """Set one entry and re-sign the list if it changed. Returns whether it changed.
 
@@ -157,7 +190,7 @@ def set_bit(
         return False
     bits.set(index, value)
     row.bits = bits.to_bytes()
-    sign_list(session, master_key, base_url, row)
+    sign_list(session, master_key, base_url, row, lifetime)
     return True
 
 
@@ -184,11 +217,52 @@ def list_credential(session: Session, list_id: str) -> dict[str, Any]:
     return parsed
 
 
-def resign_owner_lists(session: Session, master_key: bytes, base_url: str, owner_id: str) -> int:
+def resign_owner_lists(
+    session: Session,
+    master_key: bytes,
+    base_url: str,
+    owner_id: str,
+    lifetime: dt.timedelta = DEFAULT_LIFETIME,
+) -> int:
     """Re-sign every list of the owner with its active key (after a compromise). Returns how many."""
     ids = session.exec(
         select(StatusList.id).where(col(StatusList.owner_id) == owner_id).order_by(col(StatusList.id))
     ).all()
     for list_id in ids:
-        sign_list(session, master_key, base_url, _lock(session, list_id))
+        sign_list(session, master_key, base_url, _lock(session, list_id), lifetime)
     return len(ids)
+
+
+def _due(credential: dict[str, Any], lifetime: dt.timedelta, now: dt.datetime) -> bool:
+    """Whether a list credential is past the first half of its life (or lapsed, or has no end)."""
+    until = credential.get("validUntil")
+    if not isinstance(until, str):
+        return True
+    try:
+        ends = dt.datetime.fromisoformat(until.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return now >= ends - lifetime / 2
+
+
+def current_credential(
+    session: Session,
+    master_key: bytes,
+    base_url: str,
+    list_id: str,
+    lifetime: dt.timedelta = DEFAULT_LIFETIME,
+) -> dict[str, Any]:
+    """The signed status list credential as served, re-signed first when half its life is over.
+
+    Raises:
+        StatusListNotFound: no such list.
+    """
+    now = utcnow()
+    credential = list_credential(session, list_id)
+    if not _due(credential, lifetime, now):
+        return credential
+    row = _lock(session, list_id)  # another request may have re-signed it meanwhile
+    stored: dict[str, Any] = json.loads(row.credential)
+    if not _due(stored, lifetime, now):
+        return stored
+    return sign_list(session, master_key, base_url, row, lifetime)

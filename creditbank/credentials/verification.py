@@ -6,16 +6,20 @@ How this works:
 each with its result, always in this order and always all of them (one failure does not hide
 another); the certificate is valid only when every check passed:
 
-1. ``proof``: the ``eddsa-jcs-2022`` Data Integrity signature verifies with the public key of its
-   verification method (looked up in that method's DID document).
+1. ``proof``: every Data Integrity proof present (``eddsa-rdfc-2022``, as issued now, or
+   ``eddsa-jcs-2022``, as issued before; a proof set or chain) verifies with the public key of its
+   verification method (looked up in that method's DID document); the report names each cryptosuite.
 2. ``key``: the verification method belongs to the issuer, is listed under the issuer's
    ``assertionMethod``, and was valid at the proof's ``created`` time (not before the key's
    creation, not after its retirement or compromise).
 3. ``issuer``: the issuer's DID is a registered institution of the bank (or the bank itself), or is
    trusted explicitly through a given DID document.
 4. ``status``: every ``BitstringStatusListEntry``'s list credential was obtained, its own signature
-   verifies with a key of the same issuer valid when it was signed, and the entry's bit is not
-   set. A list that cannot be obtained fails the check (fail closed) and says so.
+   verifies with a key of the same issuer valid when it was signed, it has not expired (its
+   ``validUntil``; with ``max_status_age``, also not signed longer ago than that), and the entry's
+   bit is not set. The report gives the list's age. A list that cannot be obtained fails the check
+   (fail closed) and says so. A credential without ``credentialStatus`` passes as "not revocable"
+   (VC 2.0 makes status optional; whether to accept such a credential is the destination's policy).
 5. ``validity``: ``validFrom`` <= now <= ``validUntil``.
 6. ``ledger``: the ``ledgerReference`` leaf hash is proven, by an RFC 9162 inclusion proof, to be
    leaf ``sequenceNumber`` of the log, against a checkpoint whose signature verifies with the
@@ -75,6 +79,7 @@ from creditbank.credentials.errors import (
     MultikeyInvalid,
     ResolutionFailed,
     StatusListInvalid,
+    StatusListStale,
     StatusUnavailable,
     ValidityPeriodInvalid,
 )
@@ -639,32 +644,34 @@ def _method_public_key(document: JsonObject, verification_method: str) -> bytes:
     raise KeyUnresolvable(f"{verification_method} is not in the DID document of its controller")
 
 
-def _verify_proof(document: JsonObject, resolver: Resolver) -> dataintegrity.VerifiedProof:
+def _verify_proofs(document: JsonObject, resolver: Resolver) -> list[dataintegrity.VerifiedProof]:
     def resolve(verification_method: str) -> bytes:
         controller = verification_method.split("#", 1)[0]
         return _method_public_key(resolver.did_document(controller), verification_method)
 
-    return dataintegrity.verify(document, resolve)
+    return dataintegrity.verify_proofs(document, resolve)
 
 
 def _key_valid(document: JsonObject, resolver: Resolver, what: str) -> str:
-    """Check the proof's key belongs to the issuer and was valid when it signed; describe it."""
-    proof = dataintegrity.extract_proof(document)
-    method = proof["verificationMethod"]
-    dataintegrity.check_issuer(document, method)
+    """Check each proof's key belongs to the issuer and was valid when it signed; describe them."""
     issuer = dataintegrity.issuer_id(document)
-    did_document = resolver.did_document(issuer)
-    if did_document.get("id") != issuer:
-        raise KeyNotAuthorized(f"the DID document obtained for {issuer} is not its own")
-    created = dataintegrity.parse_datetime(proof["created"]) if "created" in proof else None
-    did.key_for_proof(did_document, method, created)
-    when = proof.get("created", "an unknown time")
-    return f"{what} key {method} is an assertion method of the issuer, valid at {when}"
+    found: list[str] = []
+    for proof in dataintegrity.extract_proofs(document):
+        method = proof["verificationMethod"]
+        dataintegrity.check_issuer(document, method)
+        did_document = resolver.did_document(issuer)
+        if did_document.get("id") != issuer:
+            raise KeyNotAuthorized(f"the DID document obtained for {issuer} is not its own")
+        created = dataintegrity.parse_datetime(proof["created"]) if "created" in proof else None
+        did.key_for_proof(did_document, method, created)
+        when = proof.get("created", "an unknown time")
+        found.append(f"{what} key {method} is an assertion method of the issuer, valid at {when}")
+    return "; ".join(found)
 
 
 def _check_proof(document: JsonObject, resolver: Resolver) -> str:
-    verified = _verify_proof(document, resolver)
-    return f"eddsa-jcs-2022 signature by {verified.verification_method} verifies"
+    verified = _verify_proofs(document, resolver)
+    return "; ".join(f"{v.cryptosuite} signature by {v.verification_method} verifies" for v in verified)
 
 
 def _check_key(document: JsonObject, resolver: Resolver) -> str:
@@ -684,14 +691,36 @@ def _check_issuer(document: JsonObject, resolver: Resolver) -> str:
 def _status_entries(document: JsonObject) -> list[JsonObject]:
     value = document.get("credentialStatus")
     if value is None:
-        raise StatusUnavailable("the certificate has no credentialStatus, so it could never be revoked")
+        return []
     entries = value if isinstance(value, list) else [value]
     if not entries or not all(isinstance(e, dict) for e in entries):
         raise StatusListInvalid("credentialStatus must be an object or a list of objects")
     return entries
 
 
-def _check_one_status(document: JsonObject, entry: JsonObject, resolver: Resolver, now: datetime) -> str:
+def _list_age(list_credential: JsonObject, now: datetime, max_age: int | None, url: str) -> str:
+    """How long ago the list was signed, and until when it is valid; fails a list older than max_age."""
+    signed = list_credential.get("validFrom")
+    proofs = list_credential.get("proof")
+    first = proofs[0] if isinstance(proofs, list) and proofs else proofs
+    if isinstance(first, dict) and isinstance(first.get("created"), str):
+        signed = first["created"]
+    until = list_credential.get("validUntil") or "no end (the list never lapses)"
+    if not isinstance(signed, str):
+        if max_age is not None:
+            raise StatusListStale(f"the status list {url} does not say when it was signed")
+        return f"list valid until {until}"
+    age = int((now - dataintegrity.parse_datetime(signed)).total_seconds())
+    if max_age is not None and age > max_age:
+        raise StatusListStale(
+            f"the status list {url} was signed {age} s ago ({signed}), more than the {max_age} s allowed"
+        )
+    return f"list signed {age} s ago, valid until {until}"
+
+
+def _check_one_status(
+    document: JsonObject, entry: JsonObject, resolver: Resolver, now: datetime, max_age: int | None
+) -> str:
     url = entry.get("statusListCredential")
     purpose = entry.get("statusPurpose")
     index = entry.get("statusListIndex")
@@ -709,20 +738,24 @@ def _check_one_status(document: JsonObject, entry: JsonObject, resolver: Resolve
     if dataintegrity.issuer_id(list_credential) != dataintegrity.issuer_id(document):
         raise StatusListInvalid(f"the status list {url} is not issued by the certificate's issuer")
     try:
-        _verify_proof(list_credential, resolver)
+        _verify_proofs(list_credential, resolver)
         _key_valid(list_credential, resolver, "the status list's")
     except CredentialError as exc:
         raise StatusListInvalid(f"the status list {url} is not validly signed: {exc.detail}") from exc
     _check_period(list_credential, now, f"the status list {url}")
+    age = _list_age(list_credential, now, max_age, url)
     # 3. Read the bit.
     if statuslist.read_status(list_credential, entry):
         state = "revoked" if purpose == "revocation" else "suspended" if purpose == "suspension" else "set"
         raise CredentialStatusSet(f"the certificate is {state} (bit {index} of {url})")
-    return f"{purpose}: not set (bit {index} of {url})"
+    return f"{purpose}: not set (bit {index} of {url}; {age})"
 
 
-def _check_status(document: JsonObject, resolver: Resolver, now: datetime) -> str:
-    return "; ".join(_check_one_status(document, e, resolver, now) for e in _status_entries(document))
+def _check_status(document: JsonObject, resolver: Resolver, now: datetime, max_age: int | None) -> str:
+    entries = _status_entries(document)
+    if not entries:
+        return "not revocable: the credential has no credentialStatus (VC 2.0 makes status optional)"
+    return "; ".join(_check_one_status(document, e, resolver, now, max_age) for e in entries)
 
 
 def _check_period(document: JsonObject, now: datetime, what: str) -> str:
@@ -911,13 +944,14 @@ def _checks(
     *,
     ledger: bool = True,
     recorded: list[str] | None = None,
+    max_status_age: int | None = None,
 ) -> list[Check]:
     lots: list[str] = []
     checks = [
         _run("proof", lambda: _check_proof(document, resolver)),
         _run("key", lambda: _check_key(document, resolver)),
         _run("issuer", lambda: _check_issuer(document, resolver)),
-        _run("status", lambda: _check_status(document, resolver, now)),
+        _run("status", lambda: _check_status(document, resolver, now, max_status_age)),
         _run("validity", lambda: _check_validity(document, now)),
     ]
     if ledger:
@@ -953,10 +987,12 @@ def verify_certificate(
     *,
     learner_id: str | None = None,
     now: datetime | None = None,
+    max_status_age: int | None = None,
 ) -> Report:
     """Verify a transfer certificate (a lot credential or a CLR bundle); never raises.
 
     ``now`` (aware) is the time the validity checks use; the current time by default.
+    ``max_status_age`` (seconds) fails ``status`` when a status list was signed longer ago.
     """
     moment = now or datetime.now(UTC)
     names = [n for n in CHECK_NAMES if n != "learner" or learner_id is not None]
@@ -964,9 +1000,14 @@ def verify_certificate(
         return Report.of([Check(n, False, "the certificate is not a JSON object") for n in names])
     recorded: list[str] = []
     if "ClrCredential" not in _types(document):
-        checks = _checks(document, resolver, learner_id, moment, recorded=recorded)
+        checks = _checks(
+            document, resolver, learner_id, moment, recorded=recorded, max_status_age=max_status_age
+        )
         return Report.of(checks, recorded)
-    own = {c.name: c for c in _checks(document, resolver, learner_id, moment, ledger=False)}
+    own = {
+        c.name: c
+        for c in _checks(document, resolver, learner_id, moment, ledger=False, max_status_age=max_status_age)
+    }
     subject = document.get("credentialSubject")
     inner = subject.get("verifiableCredential", []) if isinstance(subject, dict) else []
     inner = inner if isinstance(inner, list) else [inner]
@@ -975,7 +1016,9 @@ def verify_certificate(
         label = f"part {position + 1}"
         if isinstance(credential, dict):
             label += f" ({credential.get('id', 'no id')})"
-            checks = _checks(credential, resolver, learner_id, moment, recorded=recorded)
+            checks = _checks(
+                credential, resolver, learner_id, moment, recorded=recorded, max_status_age=max_status_age
+            )
         else:
             checks = [Check(n, False, "not a JSON object") for n in names]
         parts.append((label, {c.name: c for c in checks}))

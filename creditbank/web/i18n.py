@@ -178,6 +178,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "archive.cert_status_active": ("有效", "active"),
     "archive.cert_status_revoked": ("已吊销", "revoked"),
     "archive.cert_status_suspended": ("已暂停", "suspended"),
+    "archive.cert_status_superseded": ("已换发（请使用新证书）", "superseded (use the re-issued one)"),
     "archive.open_badges_note": (
         "JSON 为 W3C 可验证凭证 2.0（Open Badges 3.0 格式），任何人可离线核验；PDF 附二维码，扫码即可核验。",
         "The JSON is a W3C Verifiable Credential 2.0 (Open Badges 3.0) anyone can verify offline; the PDF carries a QR code that opens its verification.",

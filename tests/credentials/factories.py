@@ -17,6 +17,7 @@ from creditbank.credentials.builder import (
     build_clr_credential,
     build_lot_credential,
 )
+from creditbank.credentials.contexts import credit_transfer_context
 from creditbank.credentials.did import did_web_for
 from creditbank.credentials.statuslist import status_entry
 
@@ -61,6 +62,7 @@ def lot_input(
         grade=grade,
         credential_status=status_entry(f"{BASE_URL}/status-lists/inst-001-rev", index),
         salt=salt,
+        transfer_context=credit_transfer_context(BASE_URL),
         transfer=CreditTransferInfo(
             credit_system="bj-pilot-16h",
             lot_ids=["lot_01", "lot_02"],

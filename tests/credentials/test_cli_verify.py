@@ -126,7 +126,7 @@ class TestOffline:
         self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
     ) -> None:
         credential, bundle, _ = issued
-        later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         code, output = _verify(
             files.write("c.json", credential),
             "--ledger-evidence",
@@ -136,7 +136,35 @@ class TestOffline:
             "--at",
             later,
         )
-        assert code == 0, output  # the lot does not expire: no validUntil
+        assert code == 0, output  # the lot does not expire: no validUntil; the list is good for 24 h
+        assert "list signed 3" in output  # its age, in seconds (about an hour)
+        much_later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        code, output = _verify(
+            files.write("c.json", credential),
+            "--ledger-evidence",
+            files.write("e.json", bundle),
+            "--at",
+            much_later,
+        )
+        assert code == 1
+        assert "FAIL  status" in output and "expired at" in output
+
+    def test_max_status_age_is_stricter(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+    ) -> None:
+        credential, bundle, _ = issued
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        args = [
+            files.write("c.json", credential),
+            "--ledger-evidence",
+            files.write("e.json", bundle),
+            "--at",
+            later,
+        ]
+        assert "PASS  status" in _verify(*args, "--max-status-age", "3600")[1]
+        code, output = _verify(*args, "--max-status-age", "600")
+        assert code == 1
+        assert "FAIL  status" in output and "more than the 600 s allowed" in output
 
     def test_missing_status_list_fails_closed(
         self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str

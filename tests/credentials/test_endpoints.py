@@ -38,7 +38,7 @@ class TestIssue:
         assert body["issuer_id"] == world.institution_id
         assert body["learner_id"] == world.learner_id
         assert body["credential"]["id"] == body["credential_id"]
-        assert body["credential"]["proof"]["cryptosuite"] == "eddsa-jcs-2022"
+        assert body["credential"]["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
 
     def test_learner_for_own_lots_is_signed_by_the_issuer(
         self, world: World, client: TestClient, auth: Tokens
@@ -203,7 +203,7 @@ class TestStatusChanges:
 
     def test_status_list_is_signed_and_changes(self, world: World, client: TestClient, auth: Tokens) -> None:
         issued = world.issue()
-        entry = issued.credential["credentialStatus"][0]
+        entry = issued.credential["credentialStatus"]
         url = entry["statusListCredential"].removeprefix("http://testserver")
         before = client.get(url)
         assert before.status_code == 200
@@ -239,14 +239,15 @@ class TestStatusChanges:
         assert client.get(url, headers=admin).json()["status"] == "active"
         suspended = client.post(f"{url}/suspend", headers=_keyed(admin, "suspend-1"))
         assert suspended.json()["status"] == "suspended"
-        assert (
-            client.post(f"{url}/unsuspend", headers=_keyed(admin, "unsuspend-1")).json()["status"] == "active"
-        )
-        # a late retry of the suspension answers as the first time did and suspends nothing again
+        lifted = client.post(f"{url}/unsuspend", headers=_keyed(admin, "unsuspend-1")).json()
+        assert lifted["status"] == "active"  # the re-issued certificate
+        assert client.get(url, headers=admin).json()["status"] == "superseded"
+        # a late retry of the suspension answers as the first time did and changes nothing again
         retried = client.post(f"{url}/suspend", headers=_keyed(admin, "suspend-1"))
         assert retried.headers.get("idempotent-replayed") == "true"
         assert retried.json() == suspended.json()
-        assert client.get(url, headers=admin).json()["status"] == "active"
+        assert client.get(url, headers=admin).json()["status"] == "superseded"
+        assert client.get(f"/api/v1/certificates/{lifted['id']}", headers=admin).json()["status"] == "active"
 
 
 class TestVerifyEndpoint:

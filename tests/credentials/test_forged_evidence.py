@@ -53,7 +53,9 @@ class Forgery:
 
 
 def _sign(document: dict[str, Any], seed: bytes, method: str) -> dict[str, Any]:
-    return dataintegrity.sign(document, seed, method, CREATED)
+    # credentials are JSON-LD (eddsa-rdfc-2022); the issuer register is plain JSON (eddsa-jcs-2022)
+    suite = dataintegrity.CRYPTOSUITE_RDFC if "@context" in document else dataintegrity.CRYPTOSUITE_JCS
+    return dataintegrity.sign(document, seed, method, CREATED, cryptosuite=suite)
 
 
 @pytest.fixture

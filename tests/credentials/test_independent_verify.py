@@ -1,11 +1,15 @@
-"""An independent eddsa-jcs-2022 verifier, written from the W3C spec (VC-DI-EdDSA section 3.3.2).
+"""An independent eddsa-rdfc-2022 / eddsa-jcs-2022 verifier, written from the W3C spec (VC-DI-EdDSA
+sections 3.2.2 and 3.3.2).
 
-It uses only rfc8785, base58, cryptography and hashlib, none of the project's verification code, and
-checks credentials produced by the project's builder and signer (and the W3C vector, as a control).
+It uses only pyld (RDFC-1.0), rfc8785, base58, cryptography and hashlib, none of the project's
+verification code (contexts are read straight from the bundled files), and checks credentials
+produced by the project's builder and signer (and the W3C vectors, as a control).
 """
 
 import copy
 import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import base58
@@ -14,10 +18,37 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pyld import jsonld
 
 from creditbank.credentials.did import KeyInfo, build_did_document
 from tests.credentials.factories import CREATED, FIXED_SEED, ISSUER_DID, KEY_ID, signed_clr, signed_lot
-from tests.credentials.vectors import vector_json
+from tests.credentials.vectors import EDDSA_RDFC, vector_json
+
+_CONTEXTS = Path(__file__).resolve().parents[2] / "creditbank" / "credentials" / "contexts"
+_FILES = {
+    "https://www.w3.org/ns/credentials/v2": "credentials-v2.jsonld",
+    "https://www.w3.org/ns/credentials/examples/v2": "credentials-examples-v2.jsonld",
+    "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json": "ob-v3p0-context-3.0.3.json",
+    "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json": "clr-v2p0-context-2.0.1.json",
+}
+
+
+def _loader(url: str, options: Any = None) -> dict[str, Any]:
+    name = "credit-transfer-v1.jsonld" if url.endswith("/contexts/credit-transfer/v1") else _FILES[url]
+    document = json.loads((_CONTEXTS / name).read_text("utf-8"))
+    return {
+        "contentType": "application/ld+json",
+        "contextUrl": None,
+        "documentUrl": url,
+        "document": document,
+    }
+
+
+def _rdfc(value: dict[str, Any]) -> bytes:
+    nquads = jsonld.normalize(
+        value, {"algorithm": "URDNA2015", "format": "application/n-quads", "documentLoader": _loader}
+    )
+    return str(nquads).encode("utf-8")
 
 
 def independent_verify(secured: dict[str, Any], public_key_multibase: str) -> bool:
@@ -31,7 +62,19 @@ def independent_verify(secured: dict[str, Any], public_key_multibase: str) -> bo
     document = copy.deepcopy(secured)
     proof = document.pop("proof")
     options = {k: v for k, v in proof.items() if k != "proofValue"}
-    if options.get("type") != "DataIntegrityProof" or options.get("cryptosuite") != "eddsa-jcs-2022":
+    if options.get("type") != "DataIntegrityProof":
+        return False
+    if options.get("cryptosuite") == "eddsa-rdfc-2022":
+        # 2'. rdfc: the proof configuration takes the document's @context; both are canonicalised
+        #     as RDF datasets (RDFC-1.0).
+        options["@context"] = document["@context"]
+        hash_rdfc = hashlib.sha256(_rdfc(options)).digest() + hashlib.sha256(_rdfc(document)).digest()
+        try:
+            public.verify(base58.b58decode(proof["proofValue"][1:]), hash_rdfc)
+        except InvalidSignature:
+            return False
+        return True
+    if options.get("cryptosuite") != "eddsa-jcs-2022":
         return False
     # 2. The document's @context must start with the proof's @context; hash with the proof's.
     if "@context" in options:
@@ -84,6 +127,15 @@ class TestIndependentVerifier:
         assert independent_verify(
             vector_json("signedJCS.json"), vector_json("keyPair.json")["publicKeyMultibase"]
         )
+
+    def test_control_w3c_rdfc_vector(self) -> None:
+        signed = vector_json("signedDataInt.json", EDDSA_RDFC)
+        assert independent_verify(signed, vector_json("keyPair.json", EDDSA_RDFC)["publicKeyMultibase"])
+        signed["credentialSubject"]["alumniOf"] = "Another School"
+        assert not independent_verify(signed, vector_json("keyPair.json", EDDSA_RDFC)["publicKeyMultibase"])
+
+    def test_project_signs_rdfc(self) -> None:
+        assert signed_lot()["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
 
     def test_project_lot_credential(self) -> None:
         cred = signed_lot()

@@ -43,6 +43,6 @@ class TestIndependentVerifierOnServiceCertificates:
 
     def test_status_list_credential(self, world: World, client: TestClient) -> None:
         credential = world.issue().credential
-        url = credential["credentialStatus"][0]["statusListCredential"].removeprefix("http://testserver")
+        url = credential["credentialStatus"]["statusListCredential"].removeprefix("http://testserver")
         status_list = client.get(url).json()
         assert independent_verify(status_list, _published_key(client, status_list))

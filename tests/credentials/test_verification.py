@@ -100,7 +100,7 @@ class TestGoodCertificate:
         bundle = evidence(client, issued.certificate_id)
         assert bundle["type"] == "CertificateEvidence"
         assert bundle["certificateId"] == issued.credential["id"]
-        assert len(bundle["statusLists"]) == 2
+        assert len(bundle["statusLists"]) == 1  # one credentialStatus entry
         assert [e["index"] for e in bundle["ledger"]] == [
             issued.credential["credentialSubject"]["creditTransfer"]["ledgerReference"]["sequenceNumber"]
         ]
@@ -195,46 +195,57 @@ class TestEachFailureHasItsName:
         from creditbank.auth.models import Role
 
         admin = {**auth(Role.admin), "Idempotency-Key": "suspend"}
-        assert (
-            client.post(f"/api/v1/certificates/{issued.certificate_id}/suspend", headers=admin).status_code
-            == 200
-        )
+        suspended = client.post(f"/api/v1/certificates/{issued.certificate_id}/suspend", headers=admin)
+        assert suspended.status_code == 200
+        assert suspended.json()["status"] == "suspended"
+        # one credentialStatus: while suspended the certificate reads revoked to every verifier
         report = verify_certificate(issued.credential, online(client))
         assert_only(report, "status")
-        assert "suspended" in report.check("status").detail
-        assert (
-            client.post(
-                f"/api/v1/certificates/{issued.certificate_id}/unsuspend",
-                headers={**admin, "Idempotency-Key": "unsuspend"},
-            ).status_code
-            == 200
+        assert "revoked" in report.check("status").detail
+        lifted = client.post(
+            f"/api/v1/certificates/{issued.certificate_id}/unsuspend",
+            headers={**admin, "Idempotency-Key": "unsuspend"},
         )
-        assert verify_certificate(issued.credential, online(client)).valid
+        assert lifted.status_code == 200
+        # lifting it re-issues the certificate (same lots, a fresh status index); the old one is superseded
+        renewed = lifted.json()
+        assert renewed["id"] != issued.certificate_id
+        assert renewed["status"] == "active"
+        assert verify_certificate(renewed["credential"], online(client)).valid
+        assert verify_certificate(issued.credential, online(client)).failed == ["status"]
+        old = client.get(f"/api/v1/certificates/{issued.certificate_id}", headers=auth(Role.admin)).json()
+        assert (old["status"], old["successor_id"]) == ("superseded", renewed["id"])
 
     def test_key_compromised_before_signing(self, issued: Issued, client: TestClient) -> None:
         world = issued.world
         signed_at = dataintegrity.parse_datetime(issued.credential["proof"]["created"])
         key_id = issued.credential["proof"]["verificationMethod"].split("#")[1]
-        _, affected = world.run(
+        _, reissued = world.run(
             lambda s: service.compromise_key(s, world.ctx, key_id, signed_at - dt.timedelta(minutes=1))
         )
-        assert affected == 1
+        assert [old.id for old, _ in reissued] == [issued.certificate_id]
         for resolver in (online(client), offline(client, issued.certificate_id)):
             report = verify_certificate(issued.credential, resolver)
-            assert_only(report, "key")
+            # the key left assertionMethod; the certificate was superseded (its bit set)
+            assert report.failed == ["key", "status"]
             assert "compromised" in report.check("key").detail
 
-    def test_key_compromised_after_signing_still_verifies(self, issued: Issued, client: TestClient) -> None:
+    def test_key_compromised_after_signing_reissues(self, issued: Issued, client: TestClient) -> None:
         world = issued.world
         key_id = issued.credential["proof"]["verificationMethod"].split("#")[1]
         later = dataintegrity.parse_datetime(issued.credential["proof"]["created"]) + dt.timedelta(seconds=1)
         time.sleep(max(0.0, (later - dt.datetime.now(dt.UTC)).total_seconds()))
-        world.run(lambda s: service.compromise_key(s, world.ctx, key_id, later))
-        report = verify_certificate(issued.credential, online(client))
+        _, reissued = world.run(lambda s: service.compromise_key(s, world.ctx, key_id, later))
+        # a compromised key authorises nothing any more (its created times can be forged) ...
+        assert "key" in verify_certificate(issued.credential, online(client)).failed
+        # ... and what it signed while it was good was issued again under a fresh key
+        [(old, new)] = reissued
+        assert (old.id, new.lot_ids, new.key_id != key_id) == (issued.certificate_id, old.lot_ids, True)
+        report = verify_certificate(new.document, online(client))
         assert report.valid, report.failed
 
     def test_expired(self, world: World, client: TestClient) -> None:
-        until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)  # within the status list's 24 h
         credential = world.issue(valid_until=until).credential
         world.publish()
         assert verify_certificate(credential, online(client)).valid
@@ -414,8 +425,7 @@ class TestMalformedInput:
 
     def test_service_refuses_to_fetch_other_hosts(self, issued: Issued) -> None:
         changed = copy.deepcopy(issued.credential)
-        for entry in changed["credentialStatus"]:
-            entry["statusListCredential"] = "http://169.254.169.254/latest/meta-data"
+        changed["credentialStatus"]["statusListCredential"] = "http://169.254.169.254/latest/meta-data"
         resigned = resign(issued.world, changed)
         report = issued.world.run(lambda s: service.verify(s, issued.world.ctx, resigned))
         assert_only(report, "status")

@@ -268,7 +268,8 @@ class TestArchive:
         assert f'filename="{cid}.json"' in as_json.headers["content-disposition"]
         document = as_json.json()
         assert (
-            "OpenBadgeCredential" in document["type"] and document["proof"]["cryptosuite"] == "eddsa-jcs-2022"
+            "OpenBadgeCredential" in document["type"]
+            and document["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
         )
         as_pdf = scene.client.get(f"/archive/certificates/{cid}.pdf")
         assert as_pdf.status_code == 200 and as_pdf.content.startswith(b"%PDF")
