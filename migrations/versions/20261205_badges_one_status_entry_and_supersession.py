@@ -5,7 +5,7 @@ optional (kept for certificates issued before). A certificate re-issued after a 
 suspension points to its successor.
 
 Revision ID: 20261205_badges
-Revises: 0005
+Revises: 20261205_exchange
 Create Date: 2026-12-05 10:55:00+00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from creditbank.db import UTCDateTime
 
 revision: str = "20261205_badges"
-down_revision: str | None = "0005"
+down_revision: str | None = "20261205_exchange"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
