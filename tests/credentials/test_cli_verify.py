@@ -143,6 +143,8 @@ class TestOffline:
             files.write("c.json", credential),
             "--ledger-evidence",
             files.write("e.json", bundle),
+            "--trust",
+            trust,
             "--at",
             much_later,
         )
@@ -150,7 +152,7 @@ class TestOffline:
         assert "FAIL  status" in output and "expired at" in output
 
     def test_max_status_age_is_stricter(
-        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
     ) -> None:
         credential, bundle, _ = issued
         later = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -158,6 +160,8 @@ class TestOffline:
             files.write("c.json", credential),
             "--ledger-evidence",
             files.write("e.json", bundle),
+            "--trust",
+            trust,
             "--at",
             later,
         ]

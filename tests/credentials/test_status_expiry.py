@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from creditbank.auth.models import Role
 from creditbank.credentials import dataintegrity, keys, service, status_service
 from creditbank.credentials.models import StatusList
+from creditbank.credentials.trust import TrustRoots
 from creditbank.credentials.verification import OfflineResolver, verify_certificate
 from tests.conftest import Tokens
 from tests.credentials.conftest import World
@@ -19,8 +20,8 @@ from tests.credentials.conftest import World
 BASE = "http://testserver"
 
 
-def _offline(bundle: dict[str, Any]) -> OfflineResolver:
-    resolver = OfflineResolver()
+def _offline(bundle: dict[str, Any], trust: TrustRoots) -> OfflineResolver:
+    resolver = OfflineResolver(trust=trust)
     resolver.add_bundle(bundle)
     return resolver
 
@@ -80,6 +81,7 @@ class TestVerifier:
         issued = world.issue()
         world.publish()
         bundle = client.get(f"/api/v1/certificates/{issued.certificate.id}/evidence").json()
+        trust = TrustRoots.from_json(client.get("/trust.json").json())
         [listed] = bundle["statusLists"]
         signed = dataintegrity.parse_datetime(listed["validFrom"])
         revoked = client.post(
@@ -89,22 +91,24 @@ class TestVerifier:
         )
         assert revoked.status_code == 200, revoked.text
         # online, the revocation shows at once
-        now = verify_certificate(issued.credential, _offline(bundle))
+        now = verify_certificate(issued.credential, _offline(bundle, trust))
         assert now.check("status").ok  # the old copy says "not revoked" ...
         assert "list signed" in now.check("status").detail
         # ... for as long as it is valid (an hour on: still passes, and says how old it is) ...
-        hour = verify_certificate(issued.credential, _offline(bundle), now=signed + dt.timedelta(hours=1))
+        hour = verify_certificate(
+            issued.credential, _offline(bundle, trust), now=signed + dt.timedelta(hours=1)
+        )
         assert hour.check("status").ok
         assert "list signed 3600 s ago" in hour.check("status").detail
         # ... and not once it has expired
         day = verify_certificate(
-            issued.credential, _offline(bundle), now=signed + dt.timedelta(hours=24, seconds=1)
+            issued.credential, _offline(bundle, trust), now=signed + dt.timedelta(hours=24, seconds=1)
         )
         assert not day.check("status").ok
         assert "expired at" in day.check("status").detail
         # a verifier may be stricter than the list's own validUntil
         strict = verify_certificate(
-            issued.credential, _offline(bundle), now=signed + dt.timedelta(hours=1), max_status_age=600
+            issued.credential, _offline(bundle, trust), now=signed + dt.timedelta(hours=1), max_status_age=600
         )
         assert not strict.check("status").ok
         assert "more than the 600 s allowed" in strict.check("status").detail

@@ -211,7 +211,8 @@ class TestEachFailureHasItsName:
         renewed = lifted.json()
         assert renewed["id"] != issued.certificate_id
         assert renewed["status"] == "active"
-        assert verify_certificate(renewed["credential"], online(client)).valid
+        document = issued.world.run(lambda s: service.get(s, renewed["id"]).document)
+        assert verify_certificate(document, online(client)).valid
         assert verify_certificate(issued.credential, online(client)).failed == ["status"]
         old = client.get(f"/api/v1/certificates/{issued.certificate_id}", headers=auth(Role.admin)).json()
         assert (old["status"], old["successor_id"]) == ("superseded", renewed["id"])
