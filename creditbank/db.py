@@ -10,11 +10,8 @@ import decimal
 import json
 import logging
 import operator
-import queue
 import select
 import sqlite3
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -450,126 +447,29 @@ def _write_rows(driver: "psycopg.Connection[Any]", plan: _InsertPlan, values: li
             cursor.executemany(plan.sql, values)
 
 
-_write_behind_allowed = True
+class Writes:
+    """A transaction's bulk writes, in order, through one object: :meth:`insert` for rows (COPY on
+    PostgreSQL for many, see :func:`bulk_insert`) and :meth:`call` for a statement of its own, with
+    :attr:`driver` the psycopg connection on PostgreSQL (None on SQLite).
 
-
-def allow_write_behind(allowed: bool) -> None:
-    """Whether a :class:`WriteBehind` in this process may use its thread (it may by default).
-
-    The overlap pays when one process writes with a core to spare (the importer, an in-process
-    append: 4,500 -> 5,500 entries/s in ``bench/ledger.py``). A served process turns it off
-    (:func:`creditbank.serving.served_app`): its workers already keep both cores busy, and there the
-    writer thread mostly waits for the interpreter lock while holding the log's row lock (two batch
-    uploads at once: 2,069 outcomes/s with it, 3,016 without, ``bench/posting.py``).
-    """
-    global _write_behind_allowed  # noqa: PLW0603 - a process-wide switch, set once at start
-    _write_behind_allowed = allowed
-
-
-def write_behind_allowed() -> bool:
-    return _write_behind_allowed
-
-
-class WriteBehind:
-    """A transaction's writes run in order on a second thread while the caller prepares the next
-    ones, so that on PostgreSQL the database inserts one table's rows while Python builds the
-    next table's (the batched ledger append spends about as long in each). Without PostgreSQL, or
-    with ``thread=False`` (a few rows, or inside a pipeline), each write runs at once in the caller's
-    thread.
-
-    Use it as a context manager; leaving it waits for every write and raises the first one's error
-    (as SQLAlchemy's, see :func:`translated_errors`); the writes after a failed one are skipped (the
-    transaction is aborted anyway). Inside it the caller must not use the session's connection
-    except through :meth:`insert` and :meth:`call`: the writer thread owns it. See
-    :func:`allow_write_behind` for when the thread is used.
+    Writes run at once, in the caller's thread: a served process is already busy on every core, and
+    an earlier version that ran them on a second thread while the caller built the next chunk (with a
+    shorter interpreter switch interval) made two concurrent batch uploads slower (2,069 outcomes/s
+    with it, 3,016 without) and helped only a lone in-process append.
     """
 
-    def __init__(self, session: Session, *, thread: bool = True) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.driver = pg_connection(session)
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if self.driver is not None and thread and _write_behind_allowed:
-            self._thread = threading.Thread(target=self._run, name="creditbank-write-behind", daemon=True)
-            _quick_switching(True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            if self._error is None:
-                try:
-                    job()
-                except BaseException as exc:  # handed to the caller's thread in close()
-                    self._error = exc
 
     def insert(self, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
-        """Insert ``rows`` (see :func:`bulk_insert`); their values are bound now, in the caller's thread."""
-        if not rows:
-            return
-        if self._thread is None:
+        """Insert ``rows`` (see :func:`bulk_insert`)."""
+        if rows:
             bulk_insert(self.session, model, rows)
-            return
-        plan, values = _bound_rows(self.session, model, rows)
-        driver = cast("psycopg.Connection[Any]", self.driver)
-        self._jobs.put(lambda: _write_rows(driver, plan, values))
 
     def call(self, job: Callable[[], None]) -> None:
-        """Run ``job`` after the writes queued before it (it may use :attr:`driver`)."""
-        if self._thread is None:
-            job()
-        else:
-            self._jobs.put(job)
-
-    def close(self) -> None:
-        """Wait for every queued write; raise the first error."""
-        if self._thread is not None:
-            self._jobs.put(None)
-            self._thread.join()
-            self._thread = None
-            _quick_switching(False)
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def __enter__(self) -> "WriteBehind":
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is None:
-            self.close()
-            return
-        # the caller failed: still wait for the thread before the connection is rolled back
-        if self._thread is not None:
-            self._jobs.put(None)
-            self._thread.join()
-            self._thread = None
-            _quick_switching(False)
-
-
-WRITE_BEHIND_SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
-_switching_lock = threading.Lock()
-_switching_users = 0
-_switching_saved = 0.0
-
-
-def _quick_switching(on: bool) -> None:
-    """While a write-behind thread runs, the interpreter hands the GIL between threads every
-    0.5 ms instead of 5: the writer, woken when PostgreSQL has finished a COPY, otherwise waits up
-    to 5 ms for the builder thread to let go before it sends the next one, and the database idles
-    (a batched append of 1,000 entries: 5,200 -> 5,600-6,100 entries/s). Counted, so overlapping
-    writers restore the interval only when the last one ends."""
-    global _switching_users, _switching_saved  # noqa: PLW0603 - process-wide, like the interval itself
-    with _switching_lock:
-        if on:
-            if _switching_users == 0:
-                _switching_saved = sys.getswitchinterval()
-                sys.setswitchinterval(WRITE_BEHIND_SWITCH_INTERVAL)
-            _switching_users += 1
-        else:
-            _switching_users -= 1
-            if _switching_users == 0:
-                sys.setswitchinterval(_switching_saved)
+        """Run ``job`` now (it may use :attr:`driver`)."""
+        job()
 
 
 def unavailability(exc: BaseException) -> str | None:

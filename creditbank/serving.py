@@ -25,7 +25,6 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from creditbank.db import allow_write_behind
 from creditbank.main import create_app
 
 ACCEPT_DEFER_SECONDS = 0.002
@@ -125,8 +124,7 @@ def _count_connection(change: int) -> None:
 
 def served_app() -> FastAPI:
     """The app of one server process: as :func:`creditbank.main.create_app`, with its database
-    pool opened at startup and no write-behind thread (see :func:`creditbank.db.allow_write_behind`)."""
-    allow_write_behind(False)
+    pool opened at startup."""
     app = create_app()
     app.state.warm_pool = True
     return app

@@ -19,7 +19,6 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from creditbank.db import allow_write_behind, write_behind_allowed
 from creditbank.serving import FairAcceptLoop, NoDelayH11Protocol, _count_connection, served_app
 
 
@@ -59,17 +58,9 @@ def test_project_protocol_turns_nagle_off() -> None:
     assert asyncio.run(_nodelay_of_accepted(NoDelayH11Protocol)) == 1
 
 
-def test_a_served_process_writes_without_the_write_behind_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_served_process_opens_its_pool_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CREDITBANK_VAR_DIR", str(tmp_path))
-    assert write_behind_allowed()
-    try:
-        app = served_app()
-        assert app.state.warm_pool
-        assert not write_behind_allowed()
-    finally:
-        allow_write_behind(True)
+    assert served_app().state.warm_pool
 
 
 # --- accepting: a worker that holds connections leaves new ones to an idle worker -----------------

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from creditbank.db import (
-    WriteBehind,
+    Writes,
     construct,
     fields_of,
     pg_connection,
@@ -157,7 +157,7 @@ _PG_UPDATE_BALANCES = (
 )
 
 
-def _update_balances(writes: WriteBehind, changed: list[dict[str, Any]]) -> None:
+def _update_balances(writes: Writes, changed: list[dict[str, Any]]) -> None:
     """Write new balances: one statement on PostgreSQL, an executemany elsewhere."""
     driver = writes.driver
     if driver is not None:
@@ -304,20 +304,15 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
         locked = store.lock_log(session, log_id)
     unlock = [lot_id for spec in specs for lot_id in spec.unlock_lots]
     # the writes: on PostgreSQL a few rows go in ONE round trip (a pipeline; errors surface at its
-    # end, still inside the transaction); many go by COPY from a second thread, chunk by chunk, while
-    # this one builds the next chunk's leaves and rows (see WriteBehind)
+    # end, still inside the transaction); many go by COPY, chunk by chunk
     plain = driver is not None and not to_lock and not unlock
     pipelined = plain and len(specs) <= PIPELINE_MAX_ENTRIES
-    with (
-        _pipeline(driver if pipelined else None),
-        WriteBehind(session, thread=plain and not pipelined) as writes,
-    ):
-        return _write(writes, specs, locked, accounts, deltas, to_lock, unlock)
+    with _pipeline(driver if pipelined else None):
+        return _write(Writes(session), specs, locked, accounts, deltas, to_lock, unlock)
 
 
 PIPELINE_MAX_ENTRIES = 16
-WRITE_CHUNK = 250  # entries per COPY statement of a big append: the database starts on the first
-# chunk while the next one is built
+WRITE_CHUNK = 250  # entries per COPY statement of a big append (bounded memory for its rows)
 
 
 @contextmanager
@@ -330,7 +325,7 @@ def _pipeline(driver: "psycopg.Connection[Any] | None") -> Iterator[None]:
 
 
 def _write(
-    writes: WriteBehind,
+    writes: Writes,
     specs: Sequence[EntrySpec],
     locked: store.LockedLog,
     accounts: dict[str, _LockedAccount],

@@ -22,7 +22,7 @@ from sqlalchemy import text, tuple_, update
 from sqlmodel import Session, col, select
 
 from creditbank.crypto.symmetric import open_sealed, seal
-from creditbank.db import WriteBehind, construct, pg_connection, translated_errors, utcnow
+from creditbank.db import Writes, construct, pg_connection, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.transparency import merkle
 from creditbank.transparency.merkle import Frontier, NodeId
@@ -175,7 +175,7 @@ def lock_log(session: Session, log_id: str) -> LockedLog:
     return LockedLog(log_id=log_id, frontier=Frontier.from_bytes(log.size, log.frontier))
 
 
-def append_leaves(writes: WriteBehind, locked: LockedLog, leaf_hashes: Sequence[bytes]) -> int:
+def append_leaves(writes: Writes, locked: LockedLog, leaf_hashes: Sequence[bytes]) -> int:
     """Append leaves to a locked log; return the index of the first. Writes nodes, size and frontier
     through ``writes`` (the caller's transaction)."""
     first = locked.frontier.size
@@ -189,7 +189,7 @@ def append_leaves(writes: WriteBehind, locked: LockedLog, leaf_hashes: Sequence[
     return first
 
 
-def _grow(writes: WriteBehind, log_id: str, size: int, frontier: bytes) -> None:
+def _grow(writes: Writes, log_id: str, size: int, frontier: bytes) -> None:
     if writes.driver is not None:
         with translated_errors(_PG_GROW_LOG), writes.driver.cursor() as cursor:
             cursor.execute(_PG_GROW_LOG, (size, frontier, log_id))

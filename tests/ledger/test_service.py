@@ -256,7 +256,7 @@ class TestDatabaseInvariants:
 
 
 class TestTree:
-    # 7 entries go in one pipelined round trip; 600 by COPY from the write-behind thread, in chunks
+    # 7 entries go in one pipelined round trip; 600 by COPY, in chunks
     @pytest.mark.parametrize("entries", [7, 600])
     def test_nodes_match_leaves(self, session: Session, entries: int) -> None:
         from creditbank.transparency.store import DbNodeReader, get_log
@@ -282,7 +282,7 @@ class TestTree:
 
 
 class TestBigAppend:
-    """An append of more than PIPELINE_MAX_ENTRIES entries writes from a second thread (WriteBehind)."""
+    """An append of more than PIPELINE_MAX_ENTRIES entries writes by COPY, chunk by chunk."""
 
     def test_rows_and_balances(self, session: Session) -> None:
         recs = [recognition(learner_id=f"lrn_big{i % 40}", credits="1.5") for i in range(300)]
