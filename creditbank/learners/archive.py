@@ -14,7 +14,12 @@ How this works:
   it the only copy of the learner's data key are deleted (crypto-shredding), the identity-number
   HMAC is cleared (the person can no longer be found), the learner's tokens are revoked, and a
   tombstone entry (no personal data) is appended to the ledger. The ledger, lots and outcomes stay,
-  under the random learner id; the archive keeps working, without a name.
+  under the random learner id; the archive keeps working, without a name. No leaf holds a function
+  of personal data (see :func:`creditbank.outcomes.service.ledger_content`), so nothing in the
+  public log links the random id back to the person. (``outcomes.request_hash``, the internal
+  duplicate-detection HMAC, is computed over the row as posted, identity number included, and
+  stays: the table is append-only. ``docs/operations.md`` says so, and how long copies survive in
+  the write-ahead log and in backups.)
 """
 
 import base64

@@ -14,19 +14,26 @@ How a batch of rows is posted (:func:`post_rows`; a single posting is a batch of
 A row that fails in 1 is reported and skipped; the others go on. Everything a call writes commits
 or rolls back with the caller's transaction.
 
-The content hash that detects duplicates (and that the ledger cites as ``content``) is an HMAC keyed
-from the service's pepper, never a plain hash: a posted row may carry an identity number and a
-name, and a plain SHA-256 of it could be brute-forced from the other, known fields.
+The content hash that detects duplicates (``outcomes.request_hash``) is an HMAC keyed from the
+service's pepper, never a plain hash: a posted row may carry an identity number and a name, and a
+plain SHA-256 of it could be brute-forced from the other, known fields. It stays inside the service
+(erasure overwrites it). The ledger cites another hash as ``content`` (:func:`ledger_content`): the
+stored outcome's facts with the pseudonymous learner id, and no personal field (no name, identity
+number or evidence file hash), so nothing in the public log is a function of personal data that
+would survive erasure.
 """
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from creditbank import canonical
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import (
@@ -102,6 +109,35 @@ def request_hash(key: bytes, item: OutcomeCreate) -> str:
     body = item.model_dump(mode="json", exclude_none=True)
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hmac_sha256(key, text.encode()).hex()
+
+
+def _two_places(value: Decimal | None) -> str | None:
+    """A stored amount as text, the same before and after the NUMERIC round trip."""
+    return str(Decimal(value).quantize(Decimal("0.01"))) if value is not None else None
+
+
+def ledger_content(outcome: Outcome) -> str:
+    """``sha256:<hex>`` of the outcome's facts as the ledger cites them: RFC 8785 JSON of the stored
+    outcome with the pseudonymous learner id and no personal field. The learner (or anyone shown the
+    outcome) can recompute it from their archive."""
+    facts = {
+        "id": outcome.id,
+        "learner": outcome.learner_id,
+        "institution": outcome.institution_id,
+        "reference": outcome.reference,
+        "outcome_type": outcome.outcome_type,
+        "title": outcome.title,
+        "achieved_on": outcome.achieved_on.isoformat(),
+        "hours": _two_places(outcome.hours),
+        "level": outcome.level,
+        "score": _two_places(outcome.score),
+        "grade": outcome.grade,
+        "field": outcome.field,
+        "course_code": outcome.course_code,
+        "identity_verified": outcome.identity_verified,
+        "attributes": {k: str(v) for k, v in sorted(outcome.attributes.items())},
+    }
+    return "sha256:" + hashlib.sha256(canonical.dumps(facts)).hexdigest()
 
 
 def outcome_facts(outcome: Outcome, issuer_kind: str) -> OutcomeFacts:
@@ -188,8 +224,7 @@ def recognition_for_lot(outcome: Outcome, rec: Recognition) -> ledger.Recognitio
         expires_on=rec.expires_on,
         details={
             "outcome_type": outcome.outcome_type,
-            "evidence": outcome.evidence_hash,
-            "content": outcome.request_hash,
+            "content": ledger_content(outcome),
             **({"supersedes": outcome.supersedes_id} if outcome.supersedes_id else {}),
         },
     )

@@ -8,12 +8,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 from sqlmodel import Session, col, select
 
+from creditbank.audit.replay import replay
 from creditbank.auth.models import Role
 from creditbank.context import AppContext
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner, LearnerVault
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
+from creditbank.outcomes import service as outcomes
+from creditbank.outcomes.models import Outcome
+from creditbank.outcomes.schemas import OutcomeCreate
 from creditbank.transparency import merkle, store
 from creditbank.transparency.models import SignedCheckpoint
 from tests.conftest import Tokens
@@ -312,3 +316,54 @@ class TestErasure:
             headers={**desk.admin, "Idempotency-Key": key()},
         )
         assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+
+
+class TestErasedLearnerCannotBeReidentified:
+    """The attacker holds the public log and the service's pepper, and wants to know whose entries an
+    erased learner id are. Before this was fixed, every recognition leaf carried a keyed hash of the
+    posted row, identity number and name included: with the pepper, a guess was confirmed at once."""
+
+    def test_the_log_holds_no_keyed_or_plain_function_of_the_identity(
+        self, client: TestClient, auth: Tokens, ctx: AppContext, session: Session, db: Connection
+    ) -> None:
+        name, number = "卓文君", identity_number("19810101", district="510104")
+        admin = auth(Role.admin)
+        institution = auth(Role.institution, create_institution(client, admin))
+        bodies = [
+            training(reference="R-1", identity_number=number, learner_name=name),
+            training(reference="R-2", identity_number=number, hours=32),
+        ]
+        learner_id = ""
+        for body in bodies:
+            posted = client.post(
+                "/api/v1/outcomes", json=body, headers={**institution, "Idempotency-Key": key()}
+            )
+            assert posted.status_code == 201, posted.text
+            learner_id = posted.json()["learner_id"]
+        erased = client.post(
+            f"/api/v1/learners/{learner_id}/erasure", headers={**admin, "Idempotency-Key": key()}
+        )
+        assert erased.status_code == 200, erased.text
+        checkpoint = _publish(ctx)
+        # the public log, as anyone downloads it
+        entries = client.get("/logs/main/entries", params={"start": 0, "end": checkpoint.size}).json()[
+            "entries"
+        ]
+        leaves = [base64.b64decode(e["leaf"]) for e in entries]
+        mine = [leaf for leaf in leaves if learner_id.encode() in leaf]
+        assert len(mine) >= 3  # two recognitions and the tombstone
+        # every function of the identity the service computes with the pepper, for the true guess
+        guesses = {
+            outcomes.request_hash(outcomes.content_key(ctx), OutcomeCreate(**body)) for body in bodies
+        } | {learners.lookup_hash(ctx.identity_key, number)}
+        needles = guesses | _needles(name, number)
+        assert [n for n in needles if any(n.encode() in leaf for leaf in leaves)] == []
+        # what the leaf cites instead is recomputable from the outcome, without the person
+        recognitions = [json.loads(leaf) for leaf in mine if json.loads(leaf)["kind"] == "recognition"]
+        stored = {o.id: o for o in session.exec(select(Outcome).where(col(Outcome.learner_id) == learner_id))}
+        for entry in recognitions:
+            details = entry["details"]
+            assert details["content"] == outcomes.ledger_content(stored[details["outcome"]])
+            assert "evidence" not in details
+        # and the audit of the whole log still passes
+        assert replay(leaves, "main").ok
