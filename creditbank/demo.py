@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import create_token
 from creditbank.context import AppContext
+from creditbank.identifiers import with_credit_code_check, with_identity_check
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution, InstitutionKind
 from creditbank.learners import service as learners
@@ -30,27 +31,12 @@ from creditbank.outcomes import corrections, review, service
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
 from creditbank.outcomes.schemas import OutcomeCreate
 
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def with_uscc_check(body17: str) -> str:
-    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
-    return body17 + _USCC_ALPHABET[(31 - total % 31) % 31]
-
-
-def with_id_check(body17: str) -> str:
-    total = sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS, strict=True))
-    return body17 + "10X98765432"[total % 11]
-
-
 DEMO_INSTITUTIONS: list[dict[str, Any]] = [
     {
         "key": "haidian-vocational",
         "name_zh": "北京市海淀区职业学校",
         "name_en": "Beijing Haidian Vocational School",
-        "credit_code": with_uscc_check("12110108400000001"),
+        "credit_code": with_credit_code_check("12110108400000001"),
         "kind": InstitutionKind.vocational_school,
         "district": "海淀区",
     },
@@ -58,7 +44,7 @@ DEMO_INSTITUTIONS: list[dict[str, Any]] = [
         "key": "open-university",
         "name_zh": "北京开放大学",
         "name_en": "Beijing Open University",
-        "credit_code": with_uscc_check("12110000400000002"),
+        "credit_code": with_credit_code_check("12110000400000002"),
         "kind": InstitutionKind.open_university,
         "district": "西城区",
     },
@@ -66,7 +52,7 @@ DEMO_INSTITUTIONS: list[dict[str, Any]] = [
         "key": "chaoyang-community",
         "name_zh": "北京市朝阳区社区学院",
         "name_en": "Beijing Chaoyang Community College",
-        "credit_code": with_uscc_check("12110105400000003"),
+        "credit_code": with_credit_code_check("12110105400000003"),
         "kind": InstitutionKind.community_college,
         "district": "朝阳区",
     },
@@ -74,7 +60,7 @@ DEMO_INSTITUTIONS: list[dict[str, Any]] = [
         "key": "skills-training",
         "name_zh": "北京市职业技能培训中心",
         "name_en": "Beijing Vocational Skills Training Centre",
-        "credit_code": with_uscc_check("91110106400000004"),
+        "credit_code": with_credit_code_check("91110106400000004"),
         "kind": InstitutionKind.training_body,
         "district": "丰台区",
     },
@@ -84,25 +70,25 @@ DEMO_LEARNERS: list[dict[str, str]] = [
     {
         "key": "wang-fang",
         "name": "王芳",
-        "identity_number": with_id_check("11010819900307002"),
+        "identity_number": with_identity_check("11010819900307002"),
         "by": "haidian-vocational",
     },
     {
         "key": "li-wei",
         "name": "李伟",
-        "identity_number": with_id_check("11010519850615003"),
+        "identity_number": with_identity_check("11010519850615003"),
         "by": "open-university",
     },
     {
         "key": "zhang-min",
         "name": "张敏",
-        "identity_number": with_id_check("11010519620912004"),
+        "identity_number": with_identity_check("11010519620912004"),
         "by": "chaoyang-community",
     },
     {
         "key": "chen-jing",
         "name": "陈静",
-        "identity_number": with_id_check("11010619930521005"),
+        "identity_number": with_identity_check("11010619930521005"),
         "by": "skills-training",
     },
 ]

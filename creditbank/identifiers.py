@@ -45,8 +45,7 @@ def normalise_identity_number(raw: str) -> str:
         raise InvalidIdentityNumber("the birth date in the identity number does not exist") from exc
     if born > dt.datetime.now(dt.UTC).date() or born.year < 1900:
         raise InvalidIdentityNumber("the birth date in the identity number is out of range")
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    if _ID_CHECK[total % 11] != value[17]:
+    if identity_check_character(value[:17]) != value[17]:
         raise InvalidIdentityNumber("the check character of the identity number is wrong")
     return value
 
@@ -63,8 +62,7 @@ def uscc_problem(raw: str) -> str | None:
     bad = sorted({c for c in value if c not in _USCC_ALPHABET})
     if bad:
         return f"characters not in the GB 32100 alphabet: {''.join(bad)}"
-    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(value[:17], _USCC_WEIGHTS, strict=True))
-    if _USCC_ALPHABET[(31 - total % 31) % 31] != value[17]:
+    if credit_code_check_character(value[:17]) != value[17]:
         return "the check character of the unified social credit code is wrong"
     return None
 
@@ -79,3 +77,25 @@ def normalise_credit_code(raw: str) -> str:
     if problem:
         raise InvalidCreditCode(problem)
     return raw.strip().upper()
+
+
+def identity_check_character(body17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character of the first 17 digits of an identity number."""
+    total = sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def credit_code_check_character(body17: str) -> str:
+    """The GB 32100 mod-31 check character of the first 17 characters of a credit code."""
+    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
+    return _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def with_identity_check(body17: str) -> str:
+    """An identity number made of ``body17`` and its check character (demo data, tests)."""
+    return body17 + identity_check_character(body17)
+
+
+def with_credit_code_check(body17: str) -> str:
+    """A unified social credit code made of ``body17`` and its check character (demo data, tests)."""
+    return body17 + credit_code_check_character(body17)

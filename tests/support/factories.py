@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from creditbank.demo import with_id_check, with_uscc_check
+from creditbank.identifiers import with_credit_code_check, with_identity_check
 
 _sequence = itertools.count(1)
 
@@ -13,12 +13,12 @@ _sequence = itertools.count(1)
 def identity_number(born: str = "19900307", *, district: str = "110108") -> str:
     """A valid GB 11643 resident identity number, different on every call (within one run)."""
     serial = next(_sequence) % 1000
-    return with_id_check(f"{district}{born}{serial:03d}")
+    return with_identity_check(f"{district}{born}{serial:03d}")
 
 
 def credit_code() -> str:
     """A valid GB 32100 unified social credit code, different on every call (within one run)."""
-    return with_uscc_check(f"12110108{next(_sequence) % 10**9:09d}")
+    return with_credit_code_check(f"12110108{next(_sequence) % 10**9:09d}")
 
 
 def institution_body(code: str | None = None, **extra: Any) -> dict[str, Any]:
