@@ -27,7 +27,7 @@ from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from creditbank.ids import random_id
 from creditbank.institutions import service as institutions
-from creditbank.ledger.errors import LotNotFound
+from creditbank.ledger.errors import LotAlreadyConverted, LotNotFound
 from creditbank.ledger.models import Lot
 
 MAX_LOTS = 50
@@ -221,19 +221,37 @@ def choose_for_conversion(
     Raises:
         ConsentRequired: none names this institution and every lot and is still unused and
             unrevoked (a consent bound to a transfer serves only that transfer).
+        LotAlreadyConverted: this institution already used such a consent to convert these lots.
     """
+    covering = [row for row in candidates if all(lot_id in row.lot_ids for lot_id in lot_ids)]
     if consent_id is not None:
         row = candidates[0] if candidates else None
         if row is not None and row.transfer_id is not None:
             raise ConsentRequired(f"consent {row.id} is bound to transfer {row.transfer_id}")
+        if row is not None and row in covering and row.learner_id == learner_id:
+            _already_converted(row, institution_id)
         return _check(row, learner_id, institution_id, lot_ids)
-    for row in candidates:
-        if state_of(row) == "active" and all(lot_id in row.lot_ids for lot_id in lot_ids):
+    for row in covering:
+        if state_of(row) == "active":
             return row
+    for row in covering:
+        _already_converted(row, institution_id)
     raise ConsentRequired(
         "the learner has given no unused consent that names this institution and every lot; "
         "the learner gives one in the archive or through POST /api/v1/consents"
     )
+
+
+def _already_converted(row: Consent, institution_id: str) -> None:
+    """A retry by the school that converted these lots with this consent: say so (409), as the
+    ledger would, rather than asking for a consent it already used.
+
+    Raises: LotAlreadyConverted."""
+    if row.used_at is not None and row.destination_institution_id == institution_id:
+        raise LotAlreadyConverted(
+            f"these lots are already converted (conversion {row.conversion_id}, consent {row.id})",
+            lots=list(row.lot_ids),
+        )
 
 
 def mark_used(session: Session, row: Consent, conversion_id: str) -> None:

@@ -386,11 +386,52 @@ class TestArchive:
         assert done.status_code == 303, done.text
         used = scene.client.get("/archive").text
         assert f'<tr id="consent-{row.group(1)}" data-state="used">' in used
+        # a used consent has no withdraw button, and withdrawing it anyway is refused
+        assert f'name="consent_id" value="{row.group(1)}"' not in used
+        late = scene.client.post("/archive/consents/revoke", data={"csrf": csrf, "consent_id": row.group(1)})
+        assert late.status_code == 409
+
         assert "已接收证书并完成转换 cnv_" in school.get(done.headers["location"]).text
         twice = school.post("/console/conversions", data=form)
         assert twice.status_code == 409
         assert "already converted" in twice.text
         assert school.post("/console/conversions", data={**form, "certificates": "[1, 2]"}).status_code == 422
+
+    def test_a_learner_withdraws_a_consent_in_the_archive(self, scene: Scene) -> None:
+        posted = scene.post(training("T-1"))
+        programme(scene.ctx, scene.other_institution_id)
+        csrf = scene.sign_in(Role.learner, scene.learner_id)
+        lot_id = posted["recognition"]["lot_id"]
+        given = scene.client.post(
+            "/archive/consents",
+            data={"csrf": csrf, "lot_ids": [lot_id], "institution_id": scene.other_institution_id},
+            follow_redirects=False,
+        )
+        consent = re.search(r"#consent-(cns_\w+)", given.headers["location"])
+        assert consent
+        # another learner cannot withdraw it, and a cross-site form without the CSRF token neither
+        other = _fresh(scene.ctx)
+        other_csrf = scene.sign_in(
+            Role.learner, create_learner(scene.client, scene.institution_headers), client=other
+        )
+        assert (
+            other.post(
+                "/archive/consents/revoke", data={"csrf": other_csrf, "consent_id": consent.group(1)}
+            ).status_code
+            == 404
+        )
+        assert (
+            scene.client.post("/archive/consents/revoke", data={"consent_id": consent.group(1)}).status_code
+            == 403
+        )
+        withdrawn = scene.client.post(
+            "/archive/consents/revoke",
+            data={"csrf": csrf, "consent_id": consent.group(1)},
+            follow_redirects=False,
+        )
+        assert withdrawn.status_code == 303
+        page = scene.client.get(withdrawn.headers["location"]).text
+        assert f'<tr id="consent-{consent.group(1)}" data-state="revoked">' in page and "授权已撤回" in page
 
     def test_correction_request_reaches_the_institution(self, scene: Scene) -> None:
         posted = scene.post(training("T-1"))
