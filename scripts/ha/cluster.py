@@ -9,15 +9,16 @@
 
 How this works:
 
-* Everything lives under ``var/ha/`` (``CREDITBANK_HA_DIR``): per member ``pgN/`` (Patroni's
-  configuration, the data directory, the socket directory, a pgpass file), ``etcd/``, ``logs/``,
-  ``pids/`` and ``secrets.json`` (the passwords). Every address is 127.0.0.1, every port private
-  (``CREDITBANK_HA_PORT_BASE``, 55600 by default: PostgreSQL +1..+3, Patroni's REST API +11..+13,
-  etcd +79 and +80).
+* Everything lives under ``var/ha/`` (``CREDITBANK_HA_DIR``; when the ``postgres`` user cannot
+  reach it, as in a checkout under /root, a new directory under /var/tmp that var/ha links to): per
+  member ``pgN/`` (Patroni's configuration, the data directory, the socket directory, a pgpass
+  file), ``etcd/``, ``logs/``, ``pids/`` and ``secrets.json`` (the passwords). Every address is
+  127.0.0.1, every port private (``CREDITBANK_HA_PORT_BASE``, 55600 by default: PostgreSQL
+  +1..+3, Patroni's REST API +11..+13, etcd +79 and +80).
 * PostgreSQL refuses to run as root: as root, etcd and Patroni (which runs PostgreSQL) are started as
   the ``postgres`` user with ``setpriv``, which execs, so the PID recorded is the process's own.
   Run by another user, they run as that user.
-* The choices that matter, each measured on this machine (docs/scaling.md, ../shared/ha/README.md):
+* The choices that matter, each measured on this machine (docs/operations.md, docs/scaling.md):
   ``etcd3:`` (Debian's etcd 3.4 serves only the v3 API); ``primary_start_timeout: 0`` (otherwise a
   killed leader postmaster is restarted in place and never fails over); ``loop_wait: 2`` (nothing
   wakes Patroni when its postmaster dies, it notices on its next loop: failover in ~3-4 s instead of
@@ -37,6 +38,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -46,7 +48,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-HA_DIR = Path(os.environ.get("CREDITBANK_HA_DIR", ROOT / "var" / "ha")).absolute()
+HA_LINK = Path(os.environ.get("CREDITBANK_HA_DIR", ROOT / "var" / "ha")).absolute()
+HA_DIR = HA_LINK.resolve()  # var/ha may be a link to a directory the postgres user can reach
 PORT_BASE = int(os.environ.get("CREDITBANK_HA_PORT_BASE", "55600"))
 PG_BIN = Path(os.environ.get("CREDITBANK_HA_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SCOPE = "creditbank"
@@ -141,16 +144,26 @@ def write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def check_reachable() -> None:
-    """The server user must be able to enter HA_DIR (a checkout under /root is not reachable)."""
+def reachable(path: Path) -> bool:
+    """Whether the server user can enter ``path`` (every directory above it must let it through)."""
     if os.geteuid() != 0:
+        return True
+    return subprocess.run(as_server_user(["test", "-x", str(path)]), check=False).returncode == 0
+
+
+def choose_home() -> None:
+    """Use var/ha if the server user can reach it; else (a checkout under /root, say) a directory
+    under /var/tmp, with var/ha a symbolic link to it."""
+    global HA_DIR  # noqa: PLW0603 - decided once, before anything is started
+    if HA_LINK.is_symlink() or reachable(HA_LINK.parent):
+        HA_DIR = HA_LINK.resolve()
         return
-    probe = subprocess.run(as_server_user(["test", "-x", str(HA_DIR.parent)]), check=False)
-    if probe.returncode != 0:
-        raise ClusterError(
-            f"the postgres user cannot enter {HA_DIR.parent}; set CREDITBANK_HA_DIR to a directory it can "
-            "reach (for example /var/tmp/creditbank-ha)"
-        )
+    HA_DIR = Path(tempfile.mkdtemp(prefix="creditbank-ha-", dir="/var/tmp"))
+    HA_LINK.parent.mkdir(parents=True, exist_ok=True)
+    HA_LINK.symlink_to(HA_DIR, target_is_directory=True)
+    say(
+        f"the postgres user cannot enter {HA_LINK.parent}: the cluster lives in {HA_DIR} (var/ha links there)"
+    )
 
 
 # --- processes -------------------------------------------------------------------------------------
@@ -435,8 +448,8 @@ def up() -> None:
             )
     if not (PG_BIN / "postgres").exists():
         raise ClusterError(f"PostgreSQL 15 not found in {PG_BIN}")
+    choose_home()
     HA_DIR.mkdir(parents=True, exist_ok=True)
-    check_reachable()
     owned_dir(HA_DIR)
     for sub in ("logs", "pids", "etcd"):
         owned_dir(HA_DIR / sub)
@@ -501,6 +514,8 @@ def down(purge: bool) -> None:
     stop(["etcd"], timeout=15)
     if purge:
         shutil.rmtree(HA_DIR, ignore_errors=True)
+        if HA_LINK.is_symlink():
+            HA_LINK.unlink()
         say(f"removed {HA_DIR}")
 
 

@@ -80,7 +80,8 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 def _members() -> list[dict[str, Any]]:
-    for port in (55611, 55612, 55613):
+    base = int(os.environ.get("CREDITBANK_HA_PORT_BASE", "55600"))
+    for port in (base + 11, base + 12, base + 13):
         try:
             found: list[dict[str, Any]] = httpx.get(f"http://127.0.0.1:{port}/cluster", timeout=2).json()[
                 "members"
