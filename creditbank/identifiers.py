@@ -1,13 +1,17 @@
-"""National identifier checks.
+r"""National identifier checks.
 
 * Resident identity numbers, GB 11643-1999: 17 digits and an ISO 7064 MOD 11-2 check character;
-  digits 7-14 are a birth date that must exist. A lowercase ``x`` is accepted and normalised.
+  digits 7-14 are a birth date that must exist. The input is NFKC-normalised first (full-width
+  ``１１０…`` becomes ``110…``, so one person stays one learner); after that only the ASCII digits and
+  ``X`` are accepted. Other Unicode digits (Arabic-Indic ``٠١٢``, Devanagari ``१२३`` …) are refused,
+  although Python's ``int()`` and ``\d`` would take them. A lowercase ``x`` is accepted and normalised.
 * Unified social credit codes, GB 32100-2015: 18 characters over a 31-letter alphabet, with a
   mod-31 check character (which may be ``0``).
 """
 
 import datetime as dt
 import re
+import unicodedata
 
 from creditbank.errors import ValidationFailed
 
@@ -24,7 +28,7 @@ class InvalidCreditCode(ValidationFailed):
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_ID_SHAPE = re.compile(r"\A[0-9]{17}[0-9X]\Z", re.ASCII)
 
 
 def normalise_identity_number(raw: str) -> str:
@@ -34,11 +38,11 @@ def normalise_identity_number(raw: str) -> str:
         InvalidIdentityNumber: wrong length or characters, a birth date that does not exist, or a wrong
             check character; the detail says which.
     """
-    value = raw.strip().upper()
+    value = unicodedata.normalize("NFKC", raw).strip().upper()
     if len(value) != 18:
         raise InvalidIdentityNumber(f"an identity number has 18 characters, got {len(value)}")
     if not _ID_SHAPE.match(value):
-        raise InvalidIdentityNumber("an identity number is 17 digits and a digit or X")
+        raise InvalidIdentityNumber("an identity number is 17 ASCII digits 0-9 and a digit or X")
     try:
         born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError as exc:
