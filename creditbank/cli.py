@@ -23,9 +23,13 @@ app = typer.Typer(help="creditbank: lifelong learning credit bank (学分银行)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens", no_args_is_help=True)
 institutions_app = typer.Typer(help="institutions", no_args_is_help=True)
+learners_app = typer.Typer(help="learners", no_args_is_help=True)
+reviewers_app = typer.Typer(help="reviewer accounts (named people)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(institutions_app, name="institutions")
+app.add_typer(learners_app, name="learners")
+app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(keys_app, name="keys")
 app.command("verify")(verify_command)
 app.add_typer(audit_app, name="audit")
@@ -70,7 +74,9 @@ def db_current() -> None:
 @tokens_app.command("create")
 def tokens_create(
     role: Annotated[Role, typer.Option(help="admin, reviewer, institution, learner or auditor")],
-    subject: Annotated[str | None, typer.Option(help="institution or learner id the token acts for")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="institution, learner or reviewer account id the token acts for")
+    ] = None,
     label: str = "",
 ) -> None:
     """Mint a bearer token and print it once (only its hash is stored)."""
@@ -133,6 +139,63 @@ def institutions_create(
             admin_subject="cli",
         )
         typer.echo(json.dumps(row.model_dump(mode="json"), ensure_ascii=False))
+
+
+@reviewers_app.command("create")
+def reviewers_create(
+    name: Annotated[str, typer.Option(help="the reviewer's name")],
+    unit: Annotated[str, typer.Option(help="sub-centre or centre")] = "",
+) -> None:
+    """Create a named reviewer account and print its id (the subject of its reviewer tokens)."""
+    ctx = context()
+    with session_scope(ctx) as session:
+        row = tokens_service.create_reviewer(session, name, unit)
+        typer.echo(row.id)
+
+
+@reviewers_app.command("list")
+def reviewers_list() -> None:
+    """List reviewer accounts."""
+    ctx = context()
+    with session_scope(ctx) as session:
+        for row in tokens_service.list_reviewers(session):
+            typer.echo(f"{row.id}\t{row.name}\t{row.unit or '-'}")
+
+
+@learners_app.command("duplicates")
+def learners_duplicates(
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Find learners whose stored identity numbers normalise to one number (NFKC, then ASCII digits
+    and X): a person registered more than once before normalisation. Exits 1 when any are found."""
+    from creditbank.learners import service
+
+    ctx = context()
+    with session_scope(ctx) as session:
+        report = service.find_duplicates(session, ctx.identity_key, ctx.secrets.master_key)
+    if as_json:
+        groups = [
+            {
+                "identity_number": g.identity_number_masked,
+                "learners": g.learner_ids,
+                "lookup_stale": g.lookup_stale,
+            }
+            for g in report.groups
+        ]
+        typer.echo(json.dumps({"checked": report.checked, "groups": groups, "invalid": report.invalid}))
+    else:
+        for group in report.groups:
+            stale = f"\tlookup stale: {' '.join(group.lookup_stale)}" if group.lookup_stale else ""
+            typer.echo(f"{group.identity_number_masked}\t{' '.join(group.learner_ids)}{stale}")
+        for learner_id in report.invalid:
+            typer.echo(f"refused-now\t{learner_id}")
+        typer.echo(
+            f"{report.checked} learners checked: {len(report.groups)} persons registered more than once, "
+            f"{len(report.invalid)} with a number now refused",
+            err=True,
+        )
+    if report.groups or report.invalid:
+        raise typer.Exit(1)
 
 
 @app.command("serve")

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         2.0, description="how often the checkpoint publisher looks for growth"
     )
     republish_seconds: float = Field(300.0, description="republish an unchanged checkpoint after this long")
+    identity_lookups_per_minute: int = Field(
+        60,
+        ge=1,
+        description="identity-number lookups (registering a known person, /learners/lookup) one token may "
+        "make in any 60 seconds; the next is a 429 with Retry-After",
+    )
     checkpoint_requires_sync_standby: bool = Field(
         False,
         description="sign a checkpoint only over entries flushed on a synchronous standby (PostgreSQL "

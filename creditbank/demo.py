@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from creditbank.auth.models import Role
+from creditbank.auth.models import ReviewerAccount, Role
 from creditbank.auth.service import create_token
 from creditbank.context import AppContext
 from creditbank.identifiers import with_credit_code_check, with_identity_check
@@ -95,6 +95,10 @@ DEMO_LEARNERS: list[dict[str, str]] = [
 
 DISTRICT_REVIEWER = review.Reviewer(id="demo-district-reviewer", role="reviewer")
 CITY_REVIEWER = review.Reviewer(id="demo-city-reviewer", role="reviewer")
+REVIEWER_ACCOUNTS = (
+    (DISTRICT_REVIEWER.id, "赵审核", "海淀区分中心"),
+    (CITY_REVIEWER.id, "孙复核", "市中心"),
+)
 
 
 def _outcome(
@@ -405,6 +409,10 @@ def load_demo(session: Session, ctx: AppContext) -> dict[str, Any]:
         )
         learner_ids[person["key"]] = learner.id
 
+    for account_id, name, unit in REVIEWER_ACCOUNTS:  # two people, so four eyes can be shown
+        if session.get(ReviewerAccount, account_id) is None:
+            session.add(ReviewerAccount(id=account_id, name=name, unit=unit))
+    session.flush()
     _load_outcomes(session, ctx, by_key, learner_ids)
 
     def token(role: Role, subject: str | None, label: str) -> str:
@@ -412,7 +420,8 @@ def load_demo(session: Session, ctx: AppContext) -> dict[str, Any]:
 
     return {
         "admin": token(Role.admin, None, "demo admin"),
-        "reviewer": token(Role.reviewer, None, "demo reviewer"),
+        "reviewer": token(Role.reviewer, DISTRICT_REVIEWER.id, "demo district reviewer"),
+        "city_reviewer": token(Role.reviewer, CITY_REVIEWER.id, "demo city reviewer"),
         "auditor": token(Role.auditor, None, "demo auditor"),
         "institutions": {
             key: {

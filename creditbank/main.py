@@ -263,6 +263,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     app.state.heavy_slots = HeavySlots(settings.heavy_requests_per_token, settings.heavy_retry_after_seconds)
     _install_error_handlers(app)
 
+    from creditbank.auth.endpoints import reviewers_router
     from creditbank.auth.endpoints import router as tokens_router
     from creditbank.catalog.endpoints import router as catalog_router
     from creditbank.credentials.endpoints import router as credentials_router
@@ -279,6 +280,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         institutions_router,
         learners_router,
         tokens_router,
+        reviewers_router,
         logs_router,
         outcomes_router,
         credentials_router,

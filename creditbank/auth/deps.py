@@ -1,9 +1,12 @@
 """Who may call what.
 
-Every route declares its callers with one of the aliases below (or ``Public``). The guard reads a
-bearer token (or the web session cookie), checks the role and yields a :class:`Principal`. The app
-factory copies the declared roles into the OpenAPI schema as ``x-roles`` so that the
-authorisation-matrix test can call every endpoint with every role.
+Every route declares its callers with one of the aliases below (or ``Public``). The API guard
+(:class:`RoleGuard`, every ``/api/v1`` route) reads a bearer token only: the browser's session
+cookie is not an API credential, so a cross-site form cannot call the API with it. The page guard
+(:class:`PageGuard`, the pages' form posts and downloads) reads a bearer token or the server-side
+session named by the ``cb_session`` cookie (:mod:`creditbank.auth.sessions`). Both check the role
+and yield a :class:`Principal`. The app factory copies the declared roles into the OpenAPI schema
+as ``x-roles`` so that the authorisation-matrix test can call every endpoint with every role.
 """
 
 from contextlib import contextmanager
@@ -11,7 +14,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
 
+from creditbank.auth import sessions
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal, authenticate
 from creditbank.db import transaction
@@ -23,7 +28,9 @@ _bearer = HTTPBearer(auto_error=False, description="API token minted with `credi
 
 
 class RoleGuard:
-    """Dependency that admits only the given roles."""
+    """Dependency of the API: admits a bearer token of the given roles, and nothing else."""
+
+    accepts_session = False
 
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
@@ -35,12 +42,21 @@ class RoleGuard:
         ctx: ContextDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        token = credentials.credentials if credentials else _cookie_token(request, ctx.secrets.session_secret)
-        if not token:
+        principal: Principal | None
+        if credentials:
+            principal = authenticate(session, ctx.token_key, credentials.credentials)
+            if principal is None:
+                raise Unauthenticated("the token is unknown or revoked")
+        elif self.accepts_session and request.cookies.get(SESSION_COOKIE):
+            principal = session_principal(request, session, ctx.token_key, ctx.secrets.session_secret)
+            if principal is None:
+                raise Unauthenticated("the session has ended; sign in again")
+        elif request.cookies.get(SESSION_COOKIE):
+            raise Unauthenticated(
+                "the API takes bearer tokens only ('Authorization: Bearer <token>'), not the page session"
+            )
+        else:
             raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
-        principal = authenticate(session, ctx.token_key, token)
-        if principal is None:
-            raise Unauthenticated("the token is unknown or revoked")
         if principal.role not in self.roles:
             allowed = ", ".join(sorted(r.value for r in self.roles))
             raise Forbidden(f"role {principal.role.value} may not call this; allowed: {allowed}")
@@ -67,11 +83,24 @@ class UploadGuard(RoleGuard):
             return super().__call__(request, session, ctx, credentials)
 
 
-def _cookie_token(request: Request, secret: bytes) -> str | None:
-    from creditbank.auth.cookies import read_session_cookie
+class PageUploadGuard(UploadGuard):
+    """The upload guard of the pages: a bearer token or the browser's server-side session."""
 
+    accepts_session = True
+
+
+class PageGuard(RoleGuard):
+    """Dependency of the pages: a bearer token or the browser's server-side session."""
+
+    accepts_session = True
+
+
+def session_principal(
+    request: Request, session: Session, key: bytes, cookie_secret: bytes
+) -> Principal | None:
+    """The principal of the live session named by the request's ``cb_session`` cookie, if any."""
     raw = request.cookies.get(SESSION_COOKIE)
-    return read_session_cookie(secret, raw) if raw else None
+    return sessions.principal(session, key, cookie_secret, raw) if raw else None
 
 
 class PublicGuard:
@@ -88,6 +117,7 @@ InstitutionOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.institution, Ro
 InstitutionOnly = Annotated[Principal, Depends(RoleGuard(Role.institution))]
 UploadingInstitution = Annotated[Principal, Depends(UploadGuard(Role.institution))]
 ReviewerOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.reviewer, Role.admin))]
+ReviewerOnly = Annotated[Principal, Depends(RoleGuard(Role.reviewer))]
 LearnerOnly = Annotated[Principal, Depends(RoleGuard(Role.learner))]
 LearnerOrInstitution = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.institution))]
 AnyRole = Annotated[Principal, Depends(RoleGuard(*Role))]
@@ -96,3 +126,9 @@ ArchiveReader = Annotated[
     Principal, Depends(RoleGuard(Role.learner, Role.institution, Role.admin, Role.auditor))
 ]
 Public = Depends(PublicGuard())
+
+# the pages' guards (session cookie or bearer token)
+PageLearner = Annotated[Principal, Depends(PageGuard(Role.learner))]
+PageInstitution = Annotated[Principal, Depends(PageGuard(Role.institution))]
+PageReviewer = Annotated[Principal, Depends(PageGuard(Role.reviewer))]
+PageUploadingInstitution = Annotated[Principal, Depends(PageUploadGuard(Role.institution))]

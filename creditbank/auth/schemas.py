@@ -8,7 +8,7 @@ from creditbank.auth.models import Role
 class TokenCreate(BaseModel):
     role: Role = Field(description="the role the token acts in")
     subject: str | None = Field(
-        None, max_length=40, description="institution or learner id the token acts for"
+        None, max_length=40, description="institution, learner or reviewer account id the token acts for"
     )
     label: str = Field("", max_length=200, description="a note for whoever lists tokens")
 
@@ -24,3 +24,15 @@ class TokenPublic(BaseModel):
 
 class TokenCreated(TokenPublic):
     token: str = Field(description="the bearer token; shown once and never stored")
+
+
+class ReviewerCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="the reviewer's name, e.g. 李审核")
+    unit: str = Field("", max_length=100, description="e.g. 海淀区分中心 or 市中心")
+
+
+class ReviewerPublic(BaseModel):
+    id: str = Field(description="rev_...: the subject of this reviewer's tokens")
+    name: str
+    unit: str
+    created_at: dt.datetime

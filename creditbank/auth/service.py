@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from creditbank.auth.models import ApiToken, Role
+from creditbank.auth.models import ApiToken, ReviewerAccount, Role
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import NotFound, ValidationFailed
@@ -30,7 +30,12 @@ class TokenNotFound(NotFound):
 
 class SubjectRequired(ValidationFailed):
     slug = "token-subject-required"
-    title = "Institution and learner tokens need a subject"
+    title = "Institution, learner and reviewer tokens need a subject"
+
+
+class ReviewerAccountUnknown(ValidationFailed):
+    slug = "reviewer-account-unknown"
+    title = "A reviewer token must name an existing reviewer account"
 
 
 def hash_token(key: bytes, token: str) -> str:
@@ -43,10 +48,14 @@ def create_token(
     """Mint a token; return the stored row and the plaintext token (shown once, never stored).
 
     Raises:
-        SubjectRequired: an institution or learner token without a subject.
+        SubjectRequired: an institution, learner or reviewer token without a subject.
+        ReviewerAccountUnknown: a reviewer token whose subject is not a reviewer account.
     """
-    if role in (Role.institution, Role.learner) and not subject:
-        raise SubjectRequired(f"a {role.value} token must name the {role.value} it acts for")
+    if role in (Role.institution, Role.learner, Role.reviewer) and not subject:
+        what = "reviewer account" if role is Role.reviewer else role.value
+        raise SubjectRequired(f"a {role.value} token must name the {what} it acts for")
+    if role is Role.reviewer and session.get(ReviewerAccount, subject) is None:
+        raise ReviewerAccountUnknown(f"no reviewer account {subject}; create it first")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         id=random_id("tok"),
@@ -103,3 +112,15 @@ def revoke_token(session: Session, token_id: str) -> ApiToken:
         session.add(row)
         session.flush()
     return row
+
+
+def create_reviewer(session: Session, name: str, unit: str = "") -> ReviewerAccount:
+    """Create a named reviewer account (a person); reviewer tokens are then minted for it."""
+    row = ReviewerAccount(id=random_id("rev"), name=name.strip(), unit=unit.strip())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_reviewers(session: Session) -> list[ReviewerAccount]:
+    return list(session.exec(select(ReviewerAccount).order_by(col(ReviewerAccount.created_at))).all())

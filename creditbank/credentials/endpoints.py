@@ -194,9 +194,10 @@ def _change_status(
     response_model=list[CertificatePublic],
 )
 def list_learner_certificates(
-    learner_id: str, session: SessionDep, who: LearnerOrAdmin
+    learner_id: str, session: SessionDep, who: LearnerInstitutionAdmin
 ) -> list[CertificatePublic]:
-    """A learner's certificates, newest first (the learner, admins)."""
+    """A learner's certificates, newest first: the learner, an institution under the learner's grant
+    (or as the destination of a pending transfer), admins. Reads by others are logged."""
     return [_public(session, row, who) for row in service.list_for_learner(session, who, learner_id)]
 
 

@@ -12,7 +12,8 @@ How this works:
   log of who else read the archive: everything the bank keeps about the learner, as one JSON file.
 * Erasure (:func:`erase`) destroys the personal data and keeps the record: the vault row and with
   it the only copy of the learner's data key are deleted (crypto-shredding), the identity-number
-  HMAC is cleared (the person can no longer be found), the learner's tokens are revoked, and a
+  HMAC is cleared (the person can no longer be found), the learner's tokens are revoked (with the
+  browser sessions opened with them), every grant and share link of the learner stops, and a
   tombstone entry (no personal data) is appended to the ledger. The ledger, lots and outcomes stay,
   under the random learner id; the archive keeps working, without a name. No leaf holds a function
   of personal data (see :func:`creditbank.outcomes.service.ledger_content`), so nothing in the
@@ -35,6 +36,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from creditbank.auth import service as tokens
+from creditbank.auth import sessions
 from creditbank.auth.models import ApiToken, Role
 from creditbank.catalog import consent as consents
 from creditbank.catalog.schemas import ConsentPublic
@@ -43,9 +45,12 @@ from creditbank.credentials.models import Certificate
 from creditbank.credentials.schemas import CertificatePublic
 from creditbank.db import utcnow
 from creditbank.errors import Conflict
+from creditbank.learners import access as grants
 from creditbank.learners import service as learners
 from creditbank.learners import vault
+from creditbank.learners.access import grant_public
 from creditbank.learners.models import ArchiveAccess, Learner
+from creditbank.learners.schemas import GrantPublic
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, Lot, LotLock, Posting, TxKind
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
@@ -160,6 +165,9 @@ class ArchiveExport(Archive):
 
     personal_data: PersonalData | None = Field(description="null after erasure")
     access_log: list[AccessRecord] = Field(description="reads of this learner's data by others")
+    grants: list[GrantPublic] = Field(
+        description="institutions the learner let read the archive, newest first"
+    )
 
 
 class ErasureResult(BaseModel):
@@ -398,6 +406,7 @@ def build_export(
             AccessRecord(at=a.at, reader_role=a.reader_role, reader_subject=a.reader_subject, what=a.what)
             for a in access
         ],
+        grants=[grant_public(g) for g in grants.list_grants(session, learner.id)],
     )
 
 
@@ -446,6 +455,9 @@ def erase(
     ).all()
     for token_id in live:
         tokens.revoke_token(session, token_id)
+    sessions.end_for_tokens(session, list(live))
+    # 6. nobody reads through the learner's grants or share links any more
+    grants.revoke_everything(session, learner_id)
     session.expire(learner)
     result = ErasureResult(
         learner_id=learner_id,

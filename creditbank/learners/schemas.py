@@ -26,3 +26,20 @@ class LearnerPublic(BaseModel):
     erased: bool = Field(description="true after erasure: personal data destroyed")
     name: str | None = Field(None, description="name from the vault (null after erasure)")
     identity_number_masked: str | None = Field(None, description="e.g. 110105********002X")
+
+
+class GrantCreate(BaseModel):
+    institution_id: str = Field(min_length=1, max_length=40, description="the institution that may read")
+    days: int = Field(30, ge=1, le=365, description="how long the grant lasts, 1 to 365 days")
+    purpose: str = Field("", max_length=200, description="why, in the learner's words (shown in the archive)")
+
+
+class GrantPublic(BaseModel):
+    id: str = Field(description="grt_...")
+    learner_id: str
+    institution_id: str = Field(description="the institution that may read the whole archive")
+    purpose: str
+    created_at: dt.datetime
+    expires_at: dt.datetime = Field(description="the grant ends at this time")
+    revoked_at: dt.datetime | None = Field(description="set when the learner revoked it")
+    live: bool = Field(description="true while neither expired nor revoked")

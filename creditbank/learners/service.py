@@ -1,14 +1,17 @@
 """Registering learners, looking them up, and deciding who may read a learner's data."""
 
+from collections import defaultdict
+from dataclasses import dataclass
+
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import Forbidden, NotFound
-from creditbank.identifiers import normalise_identity_number
+from creditbank.identifiers import InvalidIdentityNumber, normalise_identity_number
 from creditbank.ids import LearnerId, random_id
 from creditbank.learners import vault
 from creditbank.learners.models import ArchiveAccess, Learner, LearnerLink
@@ -73,10 +76,17 @@ def _by_hash(session: Session, digest: str) -> Learner | None:
 
 def find_by_identity_number(session: Session, identity_key: bytes, identity_number: str) -> Learner:
     """Raises: InvalidIdentityNumber, LearnerNotFound."""
-    learner = _by_hash(session, lookup_hash(identity_key, normalise_identity_number(identity_number)))
+    learner = find_by_identity_number_or_none(session, identity_key, identity_number)
     if learner is None:
         raise LearnerNotFound("no learner with that identity number")
     return learner
+
+
+def find_by_identity_number_or_none(
+    session: Session, identity_key: bytes, identity_number: str
+) -> Learner | None:
+    """Raises: InvalidIdentityNumber."""
+    return _by_hash(session, lookup_hash(identity_key, normalise_identity_number(identity_number)))
 
 
 def get(session: Session, learner_id: str) -> Learner:
@@ -126,21 +136,26 @@ _PG_LINK_MANY = (
 def authorise_read(session: Session, principal: Principal, learner_id: str, what: str) -> Learner:
     """Check that ``principal`` may read this learner's data; log every read by someone else.
 
-    Learners read only themselves; institutions only learners they registered or posted for;
-    admins and auditors anyone. Unknown learners and forbidden ones look the same to an institution
-    or learner (403), so ids cannot be probed.
+    Learners read only themselves; an institution only under the learner's live grant or as the
+    destination of a pending transfer (:mod:`creditbank.learners.access`; registering or posting
+    for a learner is not enough); admins and auditors anyone. Unknown learners and forbidden ones
+    look the same to an institution or learner (403), so ids cannot be probed. The log row names the
+    grant or transfer the read relied on.
 
     Raises:
         Forbidden: the principal may not read this learner.
+        GrantRequired: an institution without a live grant or pending transfer.
         LearnerNotFound: (admin and auditor only) no such learner.
     """
+    from creditbank.learners import access
+
     if principal.role is Role.learner:
         if principal.subject != learner_id:
             raise Forbidden("a learner may read only their own record")
         return get(session, learner_id)
+    basis = ""
     if principal.role is Role.institution:
-        if principal.subject is None or session.get(LearnerLink, (learner_id, principal.subject)) is None:
-            raise Forbidden("an institution may read only learners it registered or posted for")
+        basis = access.institution_basis(session, learner_id, principal.subject or "")
     elif principal.role not in (Role.admin, Role.auditor):
         raise Forbidden(f"role {principal.role.value} may not read learner records")
     learner = get(session, learner_id)
@@ -149,7 +164,7 @@ def authorise_read(session: Session, principal: Principal, learner_id: str, what
             learner_id=learner_id,
             reader_role=principal.role.value,
             reader_subject=principal.subject,
-            what=what,
+            what=f"{what} ({basis})" if basis else what,
         )
     )
     session.flush()
@@ -158,3 +173,50 @@ def authorise_read(session: Session, principal: Principal, learner_id: str, what
 
 def mask_identity_number(number: str) -> str:
     return number[:6] + "*" * 8 + number[14:]
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Learners whose stored identity numbers normalise to one number: one person, several records."""
+
+    identity_number_masked: str
+    learner_ids: list[str]
+    lookup_stale: list[str]  # of those, the ones whose lookup HMAC is not that of the normal form
+
+
+@dataclass(frozen=True)
+class DuplicateReport:
+    checked: int
+    groups: list[DuplicateGroup]
+    invalid: list[str]  # learners whose stored number no longer passes (e.g. Arabic-Indic digits)
+
+
+def find_duplicates(session: Session, identity_key: bytes, master_key: bytes) -> DuplicateReport:
+    """Read every learner's stored identity number, normalise it as registration does today, and
+    group the learners that turn out to be one person (registered before NFKC normalisation, e.g.
+    once with full-width digits). Erased learners have nothing left to compare and are skipped."""
+    by_number: dict[str, list[Learner]] = defaultdict(list)
+    invalid: list[str] = []
+    checked = 0
+    learners = session.exec(select(Learner).where(col(Learner.erased_at).is_(None)).order_by(col(Learner.id)))
+    for learner in learners:
+        data = vault.load(session, master_key, learner.id)
+        if data is None:
+            continue
+        checked += 1
+        try:
+            number = normalise_identity_number(data.identity_number)
+        except InvalidIdentityNumber:
+            invalid.append(learner.id)
+            continue
+        by_number[number].append(learner)
+    groups = [
+        DuplicateGroup(
+            identity_number_masked=mask_identity_number(number),
+            learner_ids=[m.id for m in members],
+            lookup_stale=[m.id for m in members if m.lookup_hmac != lookup_hash(identity_key, number)],
+        )
+        for number, members in sorted(by_number.items())
+        if len(members) > 1
+    ]
+    return DuplicateReport(checked=checked, groups=groups, invalid=invalid)

@@ -7,7 +7,8 @@ How this works:
 * :func:`decide` takes one decision on it, with the recognition row locked:
 
   1. the outcome must be in review, and (when the reviewer names it) in the stage they decide;
-  2. at the city stage the reviewer must not be the one who approved the district stage (four eyes);
+  2. at the city stage the reviewer must not be the person who approved the district stage (four
+     eyes: two reviewer accounts, whatever tokens they use);
   3. the decision is appended to the ledger (``review_decision``: outcome, stage, decision,
      reviewer, reason, credits), then applied: a district approval moves the outcome to the city
      stage (recording the district reviewer and any credits they set), a city approval recognises
@@ -15,7 +16,9 @@ How this works:
      either stage ends it as ``rejected``;
   4. an ``outcome_events`` row tells the archive what happened.
 
-A reviewer is named by their token's subject, or by the token id when the token names none.
+A reviewer is a person: a ``reviewer_accounts`` row, named by the subject of every reviewer token
+that acts for it (:func:`reviewer_of`). A token without an account decides nothing, and admins, who
+act for no person, list the queue but do not decide.
 """
 
 import dataclasses
@@ -25,6 +28,8 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
+from creditbank.auth.models import ReviewerAccount, Role
+from creditbank.auth.service import Principal
 from creditbank.errors import Conflict, Forbidden, ValidationFailed
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, TxKind
@@ -51,6 +56,11 @@ class FourEyesRequired(Forbidden):
     title = "The reviewer who approved the district stage may not decide the city stage"
 
 
+class ReviewerAccountRequired(Forbidden):
+    slug = "reviewer-account-required"
+    title = "Review decisions are taken by a named reviewer account"
+
+
 class ReviewCreditsInvalid(ValidationFailed):
     slug = "review-credits-invalid"
     title = "Approved credits must be more than zero, in half-credit steps"
@@ -58,10 +68,23 @@ class ReviewCreditsInvalid(ValidationFailed):
 
 @dataclass(frozen=True)
 class Reviewer:
-    """Who decides: an id (token subject or token id) and the role they act in."""
+    """Who decides: a reviewer account id and the role they act in."""
 
     id: str
     role: str
+
+
+def reviewer_of(session: Session, who: Principal) -> Reviewer:
+    """The reviewer account a caller decides as.
+
+    Raises:
+        ReviewerAccountRequired: not a reviewer token, or its subject names no reviewer account.
+    """
+    if who.role is not Role.reviewer or not who.subject or session.get(ReviewerAccount, who.subject) is None:
+        raise ReviewerAccountRequired(
+            "decide with a reviewer token that names your reviewer account (creditbank reviewers create)"
+        )
+    return Reviewer(id=who.subject, role=who.role.value)
 
 
 @dataclass

@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from creditbank.auth.deps import ReviewerOrAdmin
+from creditbank.auth.deps import ReviewerOnly, ReviewerOrAdmin
 from creditbank.deps import IdempotencyKey, SessionDep
 from creditbank.outcomes import idempotent, review
 from creditbank.outcomes.decision_schemas import (
@@ -46,15 +46,17 @@ def decide(
     outcome_id: str,
     body: ReviewDecisionRequest,
     session: SessionDep,
-    who: ReviewerOrAdmin,
+    who: ReviewerOnly,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Decide an outcome in review. At the district stage an approval sends it on to the city stage;
     at the city stage an approval recognises it (the credits given, or those proposed); a rejection
     at either stage ends it. The reviewer who approved the district stage may not decide the city
-    stage. Every decision is recorded in the ledger with reviewer and reason. Needs an
-    `Idempotency-Key`; an outcome not waiting in that stage is a 409."""
-    reviewer = review.Reviewer(id=who.subject or who.token_id or "", role=who.role.value)
+    stage: four eyes compares reviewer accounts, so two tokens of one account are one reviewer.
+    Only reviewer tokens naming a reviewer account decide (403 `reviewer-account-required`). Every
+    decision is recorded in the ledger with reviewer and reason. Needs an `Idempotency-Key`; an
+    outcome not waiting in that stage is a 409."""
+    reviewer = review.reviewer_of(session, who)
 
     def work() -> tuple[int, DecisionPublic]:
         done = review.decide(

@@ -5,9 +5,10 @@ Who may call what (every route declares it, and the authorisation-matrix test ch
 * Pages anyone may open are ``Public``: ``/``, ``/archive`` and ``/console`` show a sign-in form
   to a stranger and the page itself only to the role it is for; ``/verify`` and ``/share/...``
   are for everyone. They read the caller themselves (:func:`creditbank.web.session.optional_principal`).
-* Everything that reads a learner's files or changes anything is guarded like the API
-  (``LearnerOnly``, ``InstitutionOnly``, ``ReviewerOrAdmin``), and a form post authenticated by the
-  session cookie must carry the cookie's CSRF token.
+* Everything that reads a learner's files or changes anything is guarded by the page guards
+  (``PageLearner``, ``PageInstitution``, ``PageReviewer``: the server-side session or a bearer
+  token), and a form post authenticated by the session cookie must carry the cookie's CSRF token.
+  The session cookie admits pages only, never the ``/api/v1`` routes.
 
 Handlers parse the request, call the domains' services, and render; a service's error on a form
 is shown on the page, and everything the failed call wrote is rolled back (a savepoint).
@@ -27,7 +28,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from creditbank import jsontext
-from creditbank.auth.deps import SESSION_COOKIE, InstitutionOnly, LearnerOnly, Public, ReviewerOrAdmin
+from creditbank.auth.deps import SESSION_COOKIE, PageInstitution, PageLearner, PageReviewer, Public
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal, authenticate
 from creditbank.catalog import consent as consents
@@ -40,7 +41,8 @@ from creditbank.db import transaction
 from creditbank.deps import ContextDep, get_session
 from creditbank.errors import CreditBankError, NotFound
 from creditbank.institutions import service as institutions
-from creditbank.learners import archive
+from creditbank.learners import access, archive
+from creditbank.learners import service as learners
 from creditbank.limits import UPLOAD, VERIFY, Heavy, body_limit
 from creditbank.outcomes import corrections, review
 from creditbank.outcomes import service as outcomes
@@ -50,7 +52,18 @@ from creditbank.web import forms, pdf, sheets, views
 from creditbank.web.charts import credits_by_category, credits_over_time
 from creditbank.web.i18n import Translator
 from creditbank.web.rendering import finish, render, render_stream, translator
-from creditbank.web.session import check_csrf, clear_session, is_secure, optional_principal, set_session
+from creditbank.web.session import (
+    check_csrf,
+    check_signin_csrf,
+    clear_session,
+    end_session,
+    is_secure,
+    optional_principal,
+    presession,
+    set_presession,
+    signin_csrf,
+    start_session,
+)
 from creditbank.web.share import SHARE_DAYS, make_share_token, read_share_token
 
 
@@ -64,7 +77,16 @@ router = APIRouter(tags=["web pages"])
 SEEN_COOKIE = "cb_seen"
 MAX_CERTIFICATE_BYTES = 2 * 1024 * 1024
 UPLOAD_CHUNK_ROWS = 200
-DONE_MESSAGES = ("certificate", "transfer", "correction", "consent", "consent_revoked")
+DONE_MESSAGES = (
+    "certificate",
+    "transfer",
+    "correction",
+    "consent",
+    "consent_revoked",
+    "grant",
+    "grant_revoked",
+    "share_revoked",
+)
 T = TypeVar("T")
 
 CsrfField = Annotated[str, Form(description="the page's CSRF token (for cookie sessions)")]
@@ -167,7 +189,8 @@ def _signin_page(
     notice: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return render(
+    value, new = presession(request)
+    response = render(
         request,
         ctx,
         who,
@@ -177,7 +200,11 @@ def _signin_page(
         target=target,
         error=error,
         notice=notice,
+        signin_csrf=signin_csrf(ctx, value),
     )
+    if new:
+        set_presession(response, ctx, value)
+    return response
 
 
 @router.post("/signin", response_class=HTMLResponse, dependencies=[Public])
@@ -187,10 +214,17 @@ def sign_in(
     ctx: ContextDep,
     token: Annotated[str, Form(description="an API token (cbt_...)")] = "",
     next_page: Annotated[str, Form(alias="next", description="where to go after signing in")] = "",
+    csrf: CsrfField = "",
 ) -> Response:
-    """Sign in with an API token: it is checked, then kept in the signed, HttpOnly session cookie."""
+    """Sign in with an API token from this site's sign-in form (its token must match the form's
+    pre-session cookie): the token is checked and a server-side session is opened; the cookie
+    carries only the session's random id."""
     t = translator(request)
     target = next_page if next_page in _NEXT else "/"
+    try:
+        check_signin_csrf(request, ctx, csrf)
+    except CreditBankError as exc:  # like the form's other problems: the page again, with the reason
+        return _signin_page(request, ctx, None, target=target, error=exc.detail, status_code=422)
     token = token.strip()
     if not token:
         return _signin_page(request, ctx, None, target=target, error=t("signin.missing"), status_code=422)
@@ -198,17 +232,18 @@ def sign_in(
     if principal is None:
         return _signin_page(request, ctx, None, target=target, error=t("signin.invalid"), status_code=422)
     response = _redirect(target if target != "/" else _HOME[principal.role])
-    set_session(response, ctx, token)
+    start_session(response, session, ctx, principal.token_id or "")
     return finish(response, request)
 
 
 @router.post("/signout", response_class=HTMLResponse, dependencies=[Public])
-def sign_out(request: Request, ctx: ContextDep, csrf: CsrfField = "") -> Response:
-    """Forget the session cookie (a signed-in form must carry its CSRF token)."""
+def sign_out(request: Request, session: PageSession, ctx: ContextDep, csrf: CsrfField = "") -> Response:
+    """End the session: its server-side row is deleted and the cookie cleared (a signed-in form must
+    carry its CSRF token)."""
     if request.cookies.get(SESSION_COOKIE):
         check_csrf(request, ctx, csrf)
     response = _redirect("/?signed_out=1")
-    clear_session(response, ctx)
+    end_session(request, response, session, ctx)
     return finish(response, request)
 
 
@@ -253,6 +288,7 @@ def _archive_response(
 ) -> HTMLResponse:
     t = translator(request)
     destinations = [] if shared_until else views.all_programmes(session)
+    private = None if shared_until else views.access_section(session, page.archive.learner.id)
     return render(
         request,
         ctx,
@@ -272,6 +308,7 @@ def _archive_response(
         destination_names=views.institution_names(session, [p.institution_id for p in destinations]),
         time_chart=_time_chart(page, t),
         category_chart=_category_chart(page, t),
+        access=private,
     )
 
 
@@ -300,13 +337,15 @@ def archive_home(
 
 @router.post("/archive/share", response_class=HTMLResponse)
 def create_share_link(
-    request: Request, ctx: ContextDep, who: LearnerOnly, csrf: CsrfField = ""
+    request: Request, session: PageSession, ctx: ContextDep, who: PageLearner, csrf: CsrfField = ""
 ) -> HTMLResponse:
-    """Make a read-only share link of the archive, valid for seven days."""
+    """Make a read-only share link of the archive, valid for seven days (revocable on the archive
+    page; it stops working when the learner's data is erased)."""
     check_csrf(request, ctx, csrf)
     t = translator(request)
-    token, expires = make_share_token(ctx.secrets.session_secret, who.subject or "")
-    link = f"{ctx.settings.base_url.rstrip('/')}/share/{token}"
+    row = access.create_share_link(session, who.subject or "", days=SHARE_DAYS)
+    expires = row.expires_at
+    link = f"{ctx.settings.base_url.rstrip('/')}/share/{make_share_token(ctx.secrets.session_secret, row.id)}"
     return _message(
         request,
         ctx,
@@ -320,9 +359,11 @@ def create_share_link(
 
 @router.get("/share/{token}", response_class=HTMLResponse, dependencies=[Public])
 def shared_archive(token: str, request: Request, session: PageSession, ctx: ContextDep) -> HTMLResponse:
-    """A learner's archive through a share link: read-only, no sign-in, until the link expires."""
+    """A learner's archive through a share link: read-only, no sign-in, until the link expires, is
+    revoked by the learner, or the learner's data is erased."""
     t = translator(request)
-    grant = read_share_token(ctx.secrets.session_secret, token)
+    link_id = read_share_token(ctx.secrets.session_secret, token)
+    grant = access.live_share_link(session, link_id) if link_id else None
     if grant is None:
         return _message(
             request,
@@ -337,9 +378,79 @@ def shared_archive(token: str, request: Request, session: PageSession, ctx: Cont
         return _message(
             request, ctx, None, title=t("share.invalid"), text=t("share.invalid_detail"), status_code=404
         )
-    views.log_share_view(session, grant.learner_id, grant.nonce)
+    views.log_share_view(session, grant.learner_id, grant.id)
     return _archive_response(
-        request, session, ctx, None, found, shared_until=grant.expires, share_token=token
+        request, session, ctx, None, found, shared_until=grant.expires_at, share_token=token
+    )
+
+
+@router.post("/archive/share/revoke", response_class=HTMLResponse)
+def revoke_share_link(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: PageLearner,
+    link_id: Annotated[str, Form(description="one of your share links", max_length=40)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Revoke one of the learner's share links: it stops working at once."""
+    check_csrf(request, ctx, csrf)
+    return _submit(
+        request,
+        ctx,
+        who,
+        session,
+        lambda: access.revoke_share_link(session, who.subject or "", link_id.strip()),
+        back="/archive#access",
+        then=lambda done: "/archive?done=share_revoked#access",
+    )
+
+
+@router.post("/archive/grants", response_class=HTMLResponse)
+def create_grant(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: PageLearner,
+    institution_id: Annotated[str, Form(description="the institution that may read", max_length=40)] = "",
+    days: Annotated[int, Form(description="how many days, 1 to 365", ge=1, le=365)] = 30,
+    purpose: Annotated[str, Form(description="why (shown in your archive)", max_length=200)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Let one institution read the whole archive for some days (every read is logged here)."""
+    check_csrf(request, ctx, csrf)
+    return _submit(
+        request,
+        ctx,
+        who,
+        session,
+        lambda: access.create_grant(
+            session, who.subject or "", institution_id.strip(), days=days, purpose=purpose
+        ),
+        back="/archive#access",
+        then=lambda done: "/archive?done=grant#access",
+    )
+
+
+@router.post("/archive/grants/revoke", response_class=HTMLResponse)
+def revoke_grant(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: PageLearner,
+    grant_id: Annotated[str, Form(description="one of your grants", max_length=40)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Revoke a grant: the institution's next read is refused."""
+    check_csrf(request, ctx, csrf)
+    return _submit(
+        request,
+        ctx,
+        who,
+        session,
+        lambda: access.revoke_grant(session, who.subject or "", grant_id.strip()),
+        back="/archive#access",
+        then=lambda done: "/archive?done=grant_revoked#access",
     )
 
 
@@ -353,13 +464,34 @@ def shared_certificate_json(
 ) -> Response:
     """Download one of the learner's certificates through the learner's share link (logged in the
     learner's access log)."""
-    grant = read_share_token(ctx.secrets.session_secret, token)
+    link_id = read_share_token(ctx.secrets.session_secret, token)
+    grant = access.live_share_link(session, link_id) if link_id else None
     found = _attempt(session, lambda: certificates.get(session, certificate_id))
     if grant is None or isinstance(found, CreditBankError) or found.learner_id != grant.learner_id:
         # a JSON download answers a JSON problem (the same whether the link or the certificate is wrong)
         raise ShareLinkInvalid("this share link is not valid, or holds no such certificate")
-    certificates.log_share_read(session, found, grant.nonce)
+    certificates.log_share_read(session, found, grant.id)
     return _credential_download(found)
+
+
+@router.get(
+    "/archive/export.json",
+    responses={200: {"content": {"application/json": {}}, "description": "the archive as a JSON file"}},
+)
+def download_export(session: PageSession, ctx: ContextDep, who: PageLearner) -> Response:
+    """Download everything the bank holds about the signed-in learner as one JSON file (the page's
+    counterpart of `GET /api/v1/learners/{id}/archive/export`, which takes bearer tokens only)."""
+    learner = learners.authorise_read(session, who, who.subject or "", "archive-export")
+    export = archive.build_export(session, ctx.secrets.master_key, learner)
+    return Response(
+        json.dumps(export.model_dump(mode="json"), ensure_ascii=False),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="creditbank-archive-{learner.id}.json"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post("/archive/certificates", response_class=HTMLResponse)
@@ -367,7 +499,7 @@ def issue_certificate(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: LearnerOnly,
+    who: PageLearner,
     lot_id: Annotated[str, Form(description="the credit lot to certify", max_length=40)] = "",
     csrf: CsrfField = "",
 ) -> Response:
@@ -389,7 +521,7 @@ def request_transfer(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: LearnerOnly,
+    who: PageLearner,
     lot_ids: Annotated[list[str] | None, Form(description="credit lots to transfer")] = None,
     programme_id: Annotated[str, Form(description="the destination programme", max_length=40)] = "",
     csrf: CsrfField = "",
@@ -429,7 +561,7 @@ def give_consent(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: LearnerOnly,
+    who: PageLearner,
     lot_ids: Annotated[list[str] | None, Form(description="credit lots the school may convert")] = None,
     institution_id: Annotated[str, Form(description="the school that may convert them", max_length=40)] = "",
     csrf: CsrfField = "",
@@ -460,7 +592,7 @@ def revoke_consent(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: LearnerOnly,
+    who: PageLearner,
     consent_id: Annotated[str, Form(description="one of your consents", max_length=40)] = "",
     csrf: CsrfField = "",
 ) -> Response:
@@ -482,7 +614,7 @@ def request_correction(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: LearnerOnly,
+    who: PageLearner,
     outcome_id: Annotated[str, Form(description="the outcome to correct", max_length=40)] = "",
     reason: Annotated[str, Form(description="what needs correcting", max_length=500)] = "",
     csrf: CsrfField = "",
@@ -532,7 +664,7 @@ def request_erasure(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: LearnerOnly,
+    who: PageLearner,
     confirm: Annotated[str, Form(description="must be set to confirm", max_length=10)] = "",
     csrf: CsrfField = "",
 ) -> Response:
@@ -565,7 +697,7 @@ def _own_certificate(session: Session, who: Principal, certificate_id: str) -> A
     "/archive/certificates/{certificate_id}.json",
     responses={200: {"content": {"application/json": {}}, "description": "the signed credential"}},
 )
-def download_certificate_json(certificate_id: str, session: PageSession, who: LearnerOnly) -> Response:
+def download_certificate_json(certificate_id: str, session: PageSession, who: PageLearner) -> Response:
     """Download one of the learner's certificates as its signed JSON (Open Badges 3.0 / CLR 2.0)."""
     return _credential_download(_own_certificate(session, who, certificate_id))
 
@@ -589,7 +721,7 @@ def _credential_download(row: Any) -> Response:
     responses={200: {"content": {"application/pdf": {}}, "description": "the certificate as a PDF"}},
 )
 def download_certificate_pdf(
-    certificate_id: str, request: Request, session: PageSession, ctx: ContextDep, who: LearnerOnly
+    certificate_id: str, request: Request, session: PageSession, ctx: ContextDep, who: PageLearner
 ) -> Response:
     """Download one of the learner's certificates as a PDF with a QR code that opens its verification."""
     row = _own_certificate(session, who, certificate_id)
@@ -615,7 +747,7 @@ def download_certificate_pdf(
     responses={200: {"content": {"application/pdf": {}}, "description": "the archive as a PDF"}},
 )
 def download_transcript(
-    request: Request, session: PageSession, ctx: ContextDep, who: LearnerOnly
+    request: Request, session: PageSession, ctx: ContextDep, who: PageLearner
 ) -> Response:
     """Download the whole archive as a PDF transcript."""
     page = views.archive_page(session, ctx, who.subject or "")
@@ -873,7 +1005,7 @@ def _post_outcome(
 
 @router.post("/console/outcomes", response_class=HTMLResponse)
 async def console_post_outcome(
-    request: Request, session: PageSession, ctx: ContextDep, who: InstitutionOnly
+    request: Request, session: PageSession, ctx: ContextDep, who: PageInstitution
 ) -> Response:
     """Post one outcome from the console's form (the fields of `OutcomeCreate`); problems are shown
     next to their fields."""
@@ -947,7 +1079,7 @@ def _process_upload(
 async def console_upload(
     request: Request,
     ctx: ContextDep,
-    who: InstitutionOnly,
+    who: PageInstitution,
     upload: Annotated[UploadFile | None, File(description="a CSV file of outcomes")] = None,
     csrf: CsrfField = "",
 ) -> Response:
@@ -998,7 +1130,7 @@ def console_revoke_outcome(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: InstitutionOnly,
+    who: PageInstitution,
     outcome_id: Annotated[str, Form(description="an outcome you posted", max_length=40)] = "",
     reason: Annotated[str, Form(description="why it is revoked", max_length=500)] = "",
     csrf: CsrfField = "",
@@ -1033,7 +1165,7 @@ def console_revoke_certificate(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: InstitutionOnly,
+    who: PageInstitution,
     certificate_id: Annotated[str, Form(description="a certificate you issued", max_length=40)] = "",
     reason: Annotated[str, Form(description="why it is revoked", max_length=500)] = "",
     csrf: CsrfField = "",
@@ -1056,7 +1188,7 @@ def console_review(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: ReviewerOrAdmin,
+    who: PageReviewer,
     outcome_id: Annotated[str, Form(description="the outcome decided", max_length=40)] = "",
     stage: Annotated[str, Form(description="the stage decided (as listed)", max_length=16)] = "",
     decision: Annotated[str, Form(description="approve or reject", max_length=10)] = "",
@@ -1088,7 +1220,6 @@ def console_review(
             status_code=422,
             back="/console",
         )
-    reviewer = review.Reviewer(id=who.subject or who.token_id or "", role=who.role.value)
     verdict: Literal["approve", "reject"] = "approve" if decision == "approve" else "reject"
     return _submit(
         request,
@@ -1100,7 +1231,7 @@ def console_review(
             outcome_id.strip(),
             decision=verdict,
             reason=reason.strip(),
-            reviewer=reviewer,
+            reviewer=review.reviewer_of(session, who),
             credits=amount,
             stage=stage.strip() or None,
         ),
@@ -1114,7 +1245,7 @@ def console_accept_transfer(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: InstitutionOnly,
+    who: PageInstitution,
     transfer_id: Annotated[str, Form(description="an incoming transfer", max_length=40)] = "",
     csrf: CsrfField = "",
 ) -> Response:
@@ -1137,7 +1268,7 @@ def console_reject_transfer(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: InstitutionOnly,
+    who: PageInstitution,
     transfer_id: Annotated[str, Form(description="an incoming transfer", max_length=40)] = "",
     reason: Annotated[str, Form(description="why it is declined", max_length=500)] = "",
     csrf: CsrfField = "",
@@ -1171,7 +1302,7 @@ def console_accept_certificates(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: InstitutionOnly,
+    who: PageInstitution,
     programme_id: Annotated[str, Form(description="your programme to convert into", max_length=40)] = "",
     certificates_json: Annotated[
         str, Form(alias="certificates", description="one certificate, or a JSON array of them")

@@ -1,26 +1,35 @@
 """Who is looking at a page: the session cookie, the optional principal of public pages, CSRF tokens.
 
-Pages that anyone may open (the archive and the console show a sign-in form to strangers) read the
-caller with :func:`optional_principal`, the same way :class:`creditbank.auth.deps.RoleGuard` does
-(a bearer token, else the signed ``cb_session`` cookie). Form posts go to routes guarded by
-``RoleGuard``; when such a post is authenticated by the cookie (not by a bearer token) it must
-carry the CSRF token of that cookie (:func:`check_csrf`), on top of the cookie's SameSite=Lax.
+The ``cb_session`` cookie holds a signed random session id, never an API token; the session itself
+is a row on the server (:mod:`creditbank.auth.sessions`): it expires, sign-out deletes it, and
+revoking the token it was opened with ends it. Pages that anyone may open (the archive and the
+console show a sign-in form to strangers) read the caller with :func:`optional_principal`, the same
+way :class:`creditbank.auth.deps.PageGuard` does (a bearer token, else the session). Form posts go
+to routes guarded by ``PageGuard``; when such a post is authenticated by the cookie (not by a bearer
+token) it must carry the CSRF token of that cookie (:func:`check_csrf`), on top of SameSite=Lax.
+
+Signing in is protected against login CSRF (a cross-site form signing the victim in as the
+attacker): the sign-in form carries a token bound to a pre-session cookie (``cb_presession``, set
+with the form), and ``/signin`` refuses a post whose token does not match that cookie.
 """
 
 import hmac
+import secrets
 
 from fastapi import Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from creditbank.auth.cookies import SESSION_MAX_AGE_SECONDS, make_session_cookie, read_session_cookie
-from creditbank.auth.deps import SESSION_COOKIE
+from creditbank.auth import sessions
+from creditbank.auth.deps import SESSION_COOKIE, session_principal
 from creditbank.auth.service import Principal, authenticate
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.errors import Forbidden
 
 CSRF_FIELD = "csrf"
+PRESESSION_COOKIE = "cb_presession"
+PRESESSION_MAX_AGE_SECONDS = 3600
 
 
 class CsrfFailed(Forbidden):
@@ -35,31 +44,39 @@ def _bearer(request: Request) -> str | None:
 
 
 def optional_principal(request: Request, session: Session, ctx: AppContext) -> Principal | None:
-    """The caller of a public page: from a bearer token or the session cookie, or None."""
+    """The caller of a public page: from a bearer token or the live session, or None."""
     token = _bearer(request)
-    if token is None:
-        raw = request.cookies.get(SESSION_COOKIE)
-        token = read_session_cookie(ctx.secrets.session_secret, raw) if raw else None
-    if not token:
-        return None
-    return authenticate(session, ctx.token_key, token)
+    if token is not None:
+        return authenticate(session, ctx.token_key, token)
+    return session_principal(request, session, ctx.token_key, ctx.secrets.session_secret)
 
 
 def is_secure(ctx: AppContext) -> bool:
     return ctx.settings.base_url.startswith("https://")
 
 
-def set_session(response: Response, ctx: AppContext, token: str) -> None:
-    """Put the signed token in an HttpOnly, SameSite=Lax cookie (Secure behind https)."""
+def start_session(response: Response, session: Session, ctx: AppContext, token_id: str) -> None:
+    """Open a server-side session for the token and put its signed id in an HttpOnly, SameSite=Lax
+    cookie (Secure behind https); the pre-session cookie of the sign-in form is dropped."""
+    cookie = sessions.start(session, ctx.token_key, ctx.secrets.session_secret, token_id)
     response.set_cookie(
         SESSION_COOKIE,
-        make_session_cookie(ctx.secrets.session_secret, token),
-        max_age=SESSION_MAX_AGE_SECONDS,
+        cookie,
+        max_age=sessions.SESSION_MAX_AGE_SECONDS,
         httponly=True,
         samesite="lax",
         secure=is_secure(ctx),
         path="/",
     )
+    response.delete_cookie(PRESESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=is_secure(ctx))
+
+
+def end_session(request: Request, response: Response, session: Session, ctx: AppContext) -> None:
+    """Delete the server-side session the cookie names (if any) and clear the cookie."""
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        sessions.end(session, ctx.token_key, ctx.secrets.session_secret, raw)
+    clear_session(response, ctx)
 
 
 def clear_session(response: Response, ctx: AppContext) -> None:
@@ -85,3 +102,43 @@ def check_csrf(request: Request, ctx: AppContext, sent: object) -> None:
     expected = csrf_token(request, ctx)
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(expected, sent):
         raise CsrfFailed("the form's CSRF token is missing or does not match your session")
+
+
+def _signin_token(ctx: AppContext, presession: str) -> str:
+    return hmac_sha256(ctx.secrets.session_secret, b"creditbank/signin\n" + presession.encode()).hex()
+
+
+def presession(request: Request) -> tuple[str, bool]:
+    """The pre-session value of this browser and whether it is new (then the response must set it)."""
+    current = request.cookies.get(PRESESSION_COOKIE, "")
+    if 20 <= len(current) <= 100:
+        return current, False
+    return secrets.token_urlsafe(24), True
+
+
+def signin_csrf(ctx: AppContext, value: str) -> str:
+    """The token the sign-in form carries for this pre-session."""
+    return _signin_token(ctx, value)
+
+
+def set_presession(response: Response, ctx: AppContext, value: str) -> None:
+    response.set_cookie(
+        PRESESSION_COOKIE,
+        value,
+        max_age=PRESESSION_MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=is_secure(ctx),
+        path="/",
+    )
+
+
+def check_signin_csrf(request: Request, ctx: AppContext, sent: object) -> None:
+    """Refuse a sign-in not sent from this site's own sign-in form (login CSRF).
+
+    Raises:
+        CsrfFailed: no pre-session cookie, or the form's token does not match it.
+    """
+    current = request.cookies.get(PRESESSION_COOKIE, "")
+    if not current or not isinstance(sent, str) or not hmac.compare_digest(_signin_token(ctx, current), sent):
+        raise CsrfFailed("the sign-in form is stale or was not sent from this site; reload it and try again")

@@ -30,9 +30,10 @@ from creditbank.credentials.models import Certificate
 from creditbank.credentials.verification import Report
 from creditbank.errors import CreditBankError
 from creditbank.institutions.models import Institution
+from creditbank.learners import access
 from creditbank.learners import service as learners
 from creditbank.learners.archive import Archive, ArchiveLot, ArchiveOutcome, build_archive
-from creditbank.learners.models import ArchiveAccess
+from creditbank.learners.models import ArchiveAccess, ArchiveGrant, ShareLink
 from creditbank.outcomes import review
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, RecognitionStatus
 from creditbank.transparency import merkle, note, store
@@ -271,12 +272,36 @@ def access_log(session: Session, learner_id: str, limit: int = 200) -> list[Arch
     return list(session.exec(stmt).all())
 
 
-def log_share_view(session: Session, learner_id: str, nonce: str) -> None:
+def log_share_view(session: Session, learner_id: str, link_id: str) -> None:
     """Record a view of the archive through a share link (a read by someone other than the learner)."""
     session.add(
-        ArchiveAccess(learner_id=learner_id, reader_role="share_link", reader_subject=nonce, what="archive")
+        ArchiveAccess(learner_id=learner_id, reader_role="share_link", reader_subject=link_id, what="archive")
     )
     session.flush()
+
+
+@dataclass(frozen=True)
+class AccessSection:
+    """The learner's "who may read my archive" section: read grants and share links (the reads
+    themselves are listed by :func:`access_log`)."""
+
+    grants: list[ArchiveGrant]
+    share_links: list[ShareLink]
+    institutions: list[Institution]
+    names: Names
+    now: dt.datetime
+
+
+def access_section(session: Session, learner_id: str) -> AccessSection:
+    """The learner's grants and share links, and the institutions a grant may name."""
+    grants = access.list_grants(session, learner_id)
+    return AccessSection(
+        grants=grants,
+        share_links=access.list_share_links(session, learner_id),
+        institutions=list(session.exec(select(Institution).order_by(col(Institution.name_zh))).all()),
+        names=institution_names(session, [g.institution_id for g in grants]),
+        now=dt.datetime.now(dt.UTC),
+    )
 
 
 # -- the console ------------------------------------------------------------------------------------

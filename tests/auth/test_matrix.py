@@ -23,7 +23,7 @@ from creditbank.errors import Unauthenticated
 from creditbank.main import create_app
 from tests.catalog.scenario import build as build_exchange
 from tests.conftest import Tokens
-from tests.support.factories import create_institution, create_learner, identity_number
+from tests.support.factories import create_institution, create_learner, grant, identity_number
 
 PROBLEM = "application/problem+json"
 DUMMY_ID = "zz_matrix_dummy"
@@ -50,6 +50,7 @@ def world(client: TestClient, auth: Tokens) -> World:
     institution_id = create_institution(client, admin)
     institution = auth(Role.institution, institution_id)
     learner_id = create_learner(client, institution)
+    grant(client, auth, learner_id, institution_id)  # so the institution's role, not the grant, is checked
     headers = {
         "anonymous": {},
         Role.admin.value: admin,
@@ -199,7 +200,7 @@ class TestLearnerPrivacy:
             assert response.json()["type"].endswith("/forbidden")
             assert "韩梅梅" not in response.text
 
-    def test_institution_reads_only_learners_it_registered(
+    def test_institution_reads_only_under_the_learners_grant(
         self, client: TestClient, auth: Tokens, db: Connection
     ) -> None:
         admin = auth(Role.admin)
@@ -214,14 +215,17 @@ class TestLearnerPrivacy:
         ).scalars()
         assert list(links) == [registrar_id]
 
+        for headers in (registrar, stranger):  # registering the person gives no read access
+            refused = client.get(f"/api/v1/learners/{learner_id}", headers=headers)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["type"].endswith("/grant-required")
+            assert "张伟" not in refused.text
+
+        grant(client, auth, learner_id, registrar_id)
         own = client.get(f"/api/v1/learners/{learner_id}", headers=registrar)
         assert own.status_code == 200, own.text
         assert own.json()["name"] == "张伟"
-
-        refused = client.get(f"/api/v1/learners/{learner_id}", headers=stranger)
-        assert refused.status_code == 403, refused.text
-        assert refused.json()["type"].endswith("/forbidden")
-        assert "张伟" not in refused.text
+        assert client.get(f"/api/v1/learners/{learner_id}", headers=stranger).status_code == 403
 
     def test_reads_by_others_are_logged_and_own_reads_are_not(
         self, client: TestClient, auth: Tokens, db: Connection
@@ -244,8 +248,9 @@ class TestLearnerPrivacy:
         assert log_rows() == []
         assert client.get(f"/api/v1/learners/{learner_id}", headers=admin).status_code == 200
         assert log_rows() == [("admin", None, "profile")]
+        grant_id = grant(client, auth, learner_id, institution_id)
         assert client.get(f"/api/v1/learners/{learner_id}", headers=institution).status_code == 200
-        assert log_rows()[-1] == ("institution", institution_id, "profile")
+        assert log_rows()[-1] == ("institution", institution_id, f"profile (grant {grant_id})")
         own = auth(Role.learner, learner_id)
         assert client.get(f"/api/v1/learners/{learner_id}", headers=own).status_code == 200
         assert len(log_rows()) == 2, "a learner reading their own record is not an access by someone else"
@@ -266,8 +271,11 @@ class TestLearnerPrivacy:
 class TestTokens:
     def test_admin_creates_lists_and_revokes(self, client: TestClient, auth: Tokens) -> None:
         admin = auth(Role.admin)
+        account = client.post("/api/v1/reviewers", json={"name": "赵审核"}, headers=admin).json()["id"]
         created = client.post(
-            "/api/v1/tokens", json={"role": "reviewer", "label": "district sub-centre"}, headers=admin
+            "/api/v1/tokens",
+            json={"role": "reviewer", "subject": account, "label": "district sub-centre"},
+            headers=admin,
         )
         assert created.status_code == 201, created.text
         body = created.json()
@@ -330,6 +338,8 @@ class TestTokens:
         assert minted["subject"] == institution_id
         bearer = {"Authorization": f"Bearer {minted['token']}"}
         learner_id = create_learner(client, bearer)
+        assert client.get(f"/api/v1/learners/{learner_id}", headers=bearer).status_code == 403
+        grant(client, auth, learner_id, institution_id)
         assert client.get(f"/api/v1/learners/{learner_id}", headers=bearer).status_code == 200
         assert client.get("/api/v1/tokens", headers=bearer).status_code == 403
 

@@ -22,7 +22,7 @@ from creditbank.transparency import merkle, store
 from creditbank.transparency.models import SignedCheckpoint
 from tests.conftest import Tokens
 from tests.outcomes.factories import Desk, key, training, work_experience
-from tests.support.factories import create_institution, identity_number
+from tests.support.factories import create_institution, grant, identity_number
 
 PROBLEM = "application/problem+json"
 
@@ -131,13 +131,17 @@ class TestArchive:
         path = f"/api/v1/learners/{desk.learner_id}/archive"
         assert client.get(path, headers=auth(Role.learner, desk.learner_id)).status_code == 200
         assert _access(db, desk.learner_id) == []
-        for role, headers in (
-            ("institution", desk.headers),
-            ("auditor", auth(Role.auditor)),
-            ("admin", desk.admin),
+        # the institution that registered the learner and posted for them needs the learner's grant
+        ungranted = client.get(path, headers=desk.headers)
+        assert ungranted.status_code == 403 and ungranted.json()["type"].endswith("/grant-required")
+        grant_id = grant(client, auth, desk.learner_id, desk.institution_id)
+        for role, headers, what in (
+            ("institution", desk.headers, f"archive (grant {grant_id})"),
+            ("auditor", auth(Role.auditor), "archive"),
+            ("admin", desk.admin, "archive"),
         ):
             assert client.get(path, headers=headers).status_code == 200
-            assert _access(db, desk.learner_id)[-1] == (role, "archive")
+            assert _access(db, desk.learner_id)[-1] == (role, what)
         other_learner = auth(Role.learner, "lrn_someoneelse0000000000")
         stranger = auth(Role.institution, create_institution(client, desk.admin))
         for headers in (other_learner, stranger, auth(Role.reviewer)):

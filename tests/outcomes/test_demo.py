@@ -39,7 +39,7 @@ class TestDemo:
         after_first = _counts(db)
         second = _load(ctx)
         assert _counts(db) == after_first, "a second load applied something twice"
-        assert set(first) == {"admin", "reviewer", "auditor", "institutions", "learners"}
+        assert set(first) == {"admin", "reviewer", "city_reviewer", "auditor", "institutions", "learners"}
         assert {k: v["id"] for k, v in first["learners"].items()} == {
             k: v["id"] for k, v in second["learners"].items()
         }

@@ -166,11 +166,12 @@ class TestBatch:
         assert first["summary"]["created"] == 30
         assert second["summary"]["duplicate"] == 30 and second["summary"]["created"] == 0
         archive_credits = sum(Decimal(r["credits"]) for r in first["rows"])
-        balance = client.get(
-            f"/api/v1/learners/{w.learner_id}", headers=w.headers
-        )  # the learner is still readable by the posting institution
-        assert balance.status_code == 200
         assert archive_credits > 0
+        # posting for a learner grants no read of the archive: only the outcomes posted
+        profile = client.get(f"/api/v1/learners/{w.learner_id}", headers=w.headers)
+        assert profile.status_code == 403 and profile.json()["type"].endswith("/grant-required")
+        posted = first["rows"][0]["outcome_id"]
+        assert client.get(f"/api/v1/outcomes/{posted}", headers=w.headers).status_code == 200
 
     def test_malformed_array_is_422(self, client: TestClient, auth: Tokens) -> None:
         w = World(client, auth)

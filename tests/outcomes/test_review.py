@@ -74,7 +74,7 @@ class TestDecide:
         assert (rec["status"], rec["stage"], rec["lot_id"]) == ("review", "city", None)
         assert body["decision"]["stage"] == "district" and body["decision"]["decision"] == "approve"
         district_id = body["decision"]["reviewer"]
-        assert district_id.startswith("tok_")
+        assert district_id.startswith("rev_")
         queued = client.get("/api/v1/reviews", params={"stage": "city"}, headers=city).json()
         assert [i["district_reviewer"] for i in queued if i["outcome"]["id"] == outcome_id] == [district_id]
 
@@ -119,7 +119,7 @@ class TestDecide:
     def test_reject_at_district_ends_review(self, client: TestClient, auth: Tokens, session: Session) -> None:
         desk = Desk(client, auth)
         outcome_id = desk.posted(work_experience())["id"]
-        rejected = desk.decide(outcome_id, auth(Role.admin), decision="reject", reason="无法核实工作经历")
+        rejected = desk.decide(outcome_id, auth(Role.reviewer), decision="reject", reason="无法核实工作经历")
         assert rejected.status_code == 200, rejected.text
         rec = rejected.json()["outcome"]["recognition"]
         assert rec["status"] == "rejected" and rec["lot_id"] is None
@@ -181,3 +181,48 @@ class TestDecide:
             headers=reviewer,
         )
         assert missing.status_code == 422 and missing.json()["type"].endswith("/idempotency-key-invalid")
+
+
+class TestFourEyesArePeople:
+    """Attacker's view: one reviewer holds two tokens (or asks an admin for a second one) and
+    decides both stages of one outcome."""
+
+    def _account(self, client: TestClient, auth: Tokens, name: str) -> str:
+        created = client.post(
+            "/api/v1/reviewers", json={"name": name, "unit": "市中心"}, headers=auth(Role.admin)
+        )
+        assert created.status_code == 201, created.text
+        account: str = created.json()["id"]
+        return account
+
+    def test_two_tokens_of_one_account_are_one_reviewer(self, client: TestClient, auth: Tokens) -> None:
+        desk = Desk(client, auth)
+        outcome_id = desk.posted(work_experience(years=2))["id"]
+        account = self._account(client, auth, "李审核")
+        first_token, second_token = auth(Role.reviewer, account), auth(Role.reviewer, account)
+        assert first_token != second_token
+
+        assert desk.decide(outcome_id, first_token, stage="district").status_code == 200
+        same_person = desk.decide(outcome_id, second_token, stage="city")
+        assert same_person.status_code == 403, same_person.text
+        assert same_person.headers["content-type"] == PROBLEM
+        assert same_person.json()["type"].endswith("/four-eyes-required")
+
+        other = auth(Role.reviewer, self._account(client, auth, "王复核"))
+        assert desk.decide(outcome_id, other, stage="city").status_code == 200
+
+    def test_admins_and_tokens_without_an_account_decide_nothing(
+        self, client: TestClient, auth: Tokens, session: Session
+    ) -> None:
+        desk = Desk(client, auth)
+        outcome_id = desk.posted(work_experience(years=2))["id"]
+        admin = desk.decide(outcome_id, auth(Role.admin), stage="district")
+        assert admin.status_code == 403 and admin.headers["content-type"] == PROBLEM
+        # a reviewer token naming no account cannot even be minted
+        refused = client.post("/api/v1/tokens", json={"role": "reviewer"}, headers=auth(Role.admin))
+        assert refused.status_code == 422 and refused.json()["type"].endswith("/token-subject-required")
+        unknown = client.post(
+            "/api/v1/tokens", json={"role": "reviewer", "subject": "rev_nobody"}, headers=auth(Role.admin)
+        )
+        assert unknown.status_code == 422 and unknown.json()["type"].endswith("/reviewer-account-unknown")
+        assert all(e["kind"] != "review_decision" for e in _entries(session, desk.learner_id))

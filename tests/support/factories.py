@@ -56,3 +56,17 @@ def create_learner(
 
 WITH_X = "11010519491231002X"
 """A valid identity number whose check character is X (vectors/identifiers)."""
+
+
+def grant(client: TestClient, auth: Any, learner_id: str, institution_id: str, days: int = 30) -> str:
+    """The learner grants the institution read access to the archive (through the API); the grant id."""
+    from creditbank.auth.models import Role
+
+    response = client.post(
+        f"/api/v1/learners/{learner_id}/grants",
+        json={"institution_id": institution_id, "days": days},
+        headers=auth(Role.learner, learner_id),
+    )
+    assert response.status_code == 201, response.text
+    grant_id: str = response.json()["id"]
+    return grant_id

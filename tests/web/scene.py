@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from creditbank.auth.models import Role
-from creditbank.auth.service import create_token
+from creditbank.auth.service import create_reviewer, create_token
 from creditbank.catalog import service as catalog
 from creditbank.catalog.schemas import EquivalenceCreate, ProgrammeCreate
 from creditbank.context import AppContext
@@ -24,8 +25,11 @@ CSRF = re.compile(r'name="csrf" value="([0-9a-f]*)"')
 
 
 def mint(ctx: AppContext, role: Role, subject: str | None = None) -> str:
-    """A plaintext token, committed inside the test's transaction."""
+    """A plaintext token, committed inside the test's transaction (a reviewer token without a
+    subject gets a new reviewer account: another person)."""
     with ctx.sessions() as s, s.begin():
+        if role is Role.reviewer and subject is None:
+            subject = create_reviewer(s, "页面审核员").id
         _, token = create_token(s, ctx.token_key, role, subject)
     return token
 
@@ -106,9 +110,21 @@ class Scene:
         """Sign in through the form; return the page's CSRF token."""
         who = client or self.client
         token = mint(self.ctx, role, subject)
-        response = who.post("/signin", data={"token": token}, follow_redirects=False)
+        response = signin(who, token)
         assert response.status_code == 303, response.text
         return csrf_of(who.get(response.headers["location"]).text)
+
+
+def signin(client: TestClient, token: str, **fields: str) -> Response:
+    """Post the sign-in form as a browser does: open the form first (its pre-session cookie and
+    token), then send it with the token. No redirect is followed."""
+    form = client.get("/")
+    response: Response = client.post(
+        "/signin",
+        data={"token": token, "csrf": csrf_of(form.text), **fields},
+        follow_redirects=False,
+    )
+    return response
 
 
 def csrf_of(html: str) -> str:
