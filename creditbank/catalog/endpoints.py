@@ -187,7 +187,8 @@ def list_transfers(
     who: AnyRole,
     direction: Annotated[Literal["incoming", "outgoing"] | None, Query()] = None,
 ) -> list[TransferPublic]:
-    """Your transfers: a learner's own; an institution's incoming (default) or outgoing."""
+    """Your transfers: a learner's own; an institution's incoming (default) or outgoing; all for admins
+    and auditors; none for reviewers (the list shows only what the caller may read)."""
     return [_transfer(t) for t in exchange.list_transfers(session, who, direction)]
 
 

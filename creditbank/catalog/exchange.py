@@ -510,6 +510,8 @@ def list_transfers(session: Session, who: Principal, direction: str | None = Non
             stmt = stmt.where(col(TransferRequest.requested_by) == who.subject)
         else:
             stmt = stmt.where(col(TransferRequest.destination_institution_id) == who.subject)
+    elif who.role not in (Role.admin, Role.auditor):
+        return []  # the list shows only what the caller may read (authorise_transfer): a reviewer, none
     return list(session.exec(stmt.limit(500)).all())
 
 

@@ -423,7 +423,7 @@ class TestExchangeBetweenTenants:
                 f"/api/v1/learners/{s.learner}/certificates",
                 None,
                 403,
-                "forbidden",
+                "grant-required",
             ),
             (
                 "other school",
@@ -517,3 +517,221 @@ class TestExchangeBetweenTenants:
         # what the other school could not take, the destination still converts
         accepted = s.post(f"/api/v1/transfers/{transfer['id']}/accept", {}, s.dest_headers, "matrix-accept")
         assert accepted.status_code == 200, accepted.text
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cross-tenant call and what it must answer."""
+
+    label: str
+    caller: str  # a key of the callers' headers
+    method: str
+    path: str
+    status: int
+    slug: str | None = None  # the problem type's slug, for refusals
+    body: Any = None
+
+
+def _check(client: TestClient, callers: dict[str, dict[str, str]], cases: list[Case]) -> list[str]:
+    """Run every case; return every case that answered otherwise (all are run, none stops the rest)."""
+    wrong: list[str] = []
+    for case in cases:
+        headers = {**callers[case.caller], "Idempotency-Key": f"matrix-{case.label}"}
+        response = client.request(case.method, case.path, json=case.body, headers=headers)
+        answer = f"{response.status_code} {response.text[:160]}"
+        seen = f"{case.label}: {case.caller} {case.method} {case.path} -> {answer}"
+        if response.status_code != case.status:
+            wrong.append(f"expected {case.status}: {seen}")
+        elif case.slug is not None and not (
+            response.headers.get("content-type") == PROBLEM
+            and response.json()["type"].endswith("/" + case.slug)
+        ):
+            wrong.append(f"expected problem {case.slug}: {seen}")
+    return wrong
+
+
+class TestCrossTenant:
+    """Institution A vs B's learners, outcomes, transfers and certificates; learner A vs learner B;
+    cookie vs bearer; reviewer tokens of one account. Each case names its expected status."""
+
+    def test_institutions_read_a_learner_only_by_grant_or_pending_transfer(
+        self, client: TestClient, auth: Tokens, ctx: AppContext
+    ) -> None:
+        from tests.catalog.scenario import build
+
+        s = build(client, auth, ctx)
+        posted = client.post(
+            "/api/v1/outcomes",
+            json={
+                "learner_id": s.learner,
+                "reference": "MATRIX-1",
+                "outcome_type": "training_course",
+                "title": "Python 数据分析",
+                "achieved_on": "2026-11-01",
+                "hours": 32,
+            },
+            headers={**s.source_headers, "Idempotency-Key": "matrix-outcome"},
+        )
+        assert posted.status_code == 201, posted.text
+        outcome = posted.json()["id"]
+        other_learner = create_learner(client, auth(Role.admin))
+        callers = {
+            "source": s.source_headers,  # registered the learner and posted every outcome
+            "dest": s.dest_headers,
+            "other": s.other_headers,
+            "learner": s.learner_headers,
+            "learner-b": auth(Role.learner, other_learner),
+            "reviewer": auth(Role.reviewer),
+        }
+        lrn = f"/api/v1/learners/{s.learner}"
+        archive_paths = [lrn, f"{lrn}/archive", f"{lrn}/certificates"]
+        before = [
+            *(Case(f"registrar-{p}", "source", "GET", p, 403, "grant-required") for p in archive_paths),
+            *(Case(f"stranger-{p}", "other", "GET", p, 403, "grant-required") for p in archive_paths),
+            Case("own-outcome", "source", "GET", f"/api/v1/outcomes/{outcome}", 200),
+            Case("foreign-outcome", "other", "GET", f"/api/v1/outcomes/{outcome}", 404),
+            Case("learner-b-archive", "learner-b", "GET", f"{lrn}/archive", 403, "forbidden"),
+            Case("learner-b-export", "learner-b", "GET", f"{lrn}/archive/export", 403, "forbidden"),
+            Case("learner-b-grants", "learner-b", "GET", f"{lrn}/grants", 403, "forbidden"),
+            Case(
+                "learner-b-grants-for-a",
+                "learner-b",
+                "POST",
+                f"{lrn}/grants",
+                403,
+                "forbidden",
+                {"institution_id": s.other, "days": 30},
+            ),
+            Case("institution-grants", "other", "GET", f"{lrn}/grants", 403, "forbidden"),
+            Case("own-grants", "learner", "GET", f"{lrn}/grants", 200),
+        ]
+        assert _check(client, callers, before) == []
+
+        # the learner sends a transfer to dest: dest reads while it is pending, nobody else does
+        transfer = s.post(
+            "/api/v1/transfers",
+            {"lot_ids": s.lots, "destination_institution_id": s.dest, "programme_id": s.programme},
+            s.learner_headers,
+            "matrix-transfer",
+        )
+        assert transfer.status_code == 201, transfer.text
+        transfer_id = transfer.json()["id"]
+        certificate_id = transfer.json()["certificate_ids"][0]
+        during = [
+            *(Case(f"destination-{p}", "dest", "GET", p, 200) for p in archive_paths),
+            *(Case(f"stranger-during-{p}", "other", "GET", p, 403, "grant-required") for p in archive_paths),
+            Case("stranger-transfer", "other", "GET", f"/api/v1/transfers/{transfer_id}", 404),
+            Case("reviewer-transfer", "reviewer", "GET", f"/api/v1/transfers/{transfer_id}", 404),
+            Case("stranger-certificate", "other", "GET", f"/api/v1/certificates/{certificate_id}", 403),
+            Case("learner-b-certificate", "learner-b", "GET", f"/api/v1/certificates/{certificate_id}", 403),
+            Case(
+                "stranger-accepts",
+                "other",
+                "POST",
+                f"/api/v1/transfers/{transfer_id}/accept",
+                403,
+                "not-the-destination",
+            ),
+        ]
+        assert _check(client, callers, during) == []
+        listed = client.get("/api/v1/transfers", headers=callers["reviewer"])
+        assert listed.status_code == 200 and listed.json() == [], "a reviewer lists only what it may read"
+
+        rejected = s.post(
+            f"/api/v1/transfers/{transfer_id}/reject", {"reason": "专业不符"}, s.dest_headers, "matrix-reject"
+        )
+        assert rejected.status_code == 200, rejected.text
+        after = [
+            Case(f"destination-after-{p}", "dest", "GET", p, 403, "grant-required") for p in archive_paths
+        ]
+        assert _check(client, callers, after) == []
+
+        # a grant opens the archive to one institution until the learner revokes it
+        granted = grant(client, auth, s.learner, s.other)
+        assert (
+            _check(client, callers, [Case(f"granted-{p}", "other", "GET", p, 200) for p in archive_paths])
+            == []
+        )
+        assert (
+            _check(client, callers, [Case("still-not-source", "source", "GET", lrn, 403, "grant-required")])
+            == []
+        )
+        revoke_by_b = client.post(f"{lrn}/grants/{granted}/revoke", headers=callers["learner-b"])
+        assert revoke_by_b.status_code == 403
+        revoked = client.post(f"{lrn}/grants/{granted}/revoke", headers=s.learner_headers)
+        assert revoked.status_code == 200 and revoked.json()["live"] is False
+        assert (
+            _check(
+                client,
+                callers,
+                [Case(f"revoked-{p}", "other", "GET", p, 403, "grant-required") for p in archive_paths],
+            )
+            == []
+        )
+
+    def test_an_expired_grant_opens_nothing(self, client: TestClient, auth: Tokens, db: Connection) -> None:
+        admin = auth(Role.admin)
+        institution_id = create_institution(client, admin)
+        institution = auth(Role.institution, institution_id)
+        learner_id = create_learner(client, institution)
+        grant_id = grant(client, auth, learner_id, institution_id, days=1)
+        assert client.get(f"/api/v1/learners/{learner_id}", headers=institution).status_code == 200
+        db.execute(
+            text("UPDATE archive_grants SET expires_at = now() - interval '1 second' WHERE id = :g"),
+            {"g": grant_id},
+        )
+        expired = client.get(f"/api/v1/learners/{learner_id}", headers=institution)
+        assert expired.status_code == 403 and expired.json()["type"].endswith("/grant-required")
+
+    def test_the_api_takes_bearer_tokens_not_the_page_session(
+        self, client: TestClient, auth: Tokens, ctx: AppContext, db: Connection
+    ) -> None:
+        """A cross-site form posted with the institution's session cookie mints no credits."""
+        from tests.web.scene import mint, signin
+
+        admin = auth(Role.admin)
+        institution_id = create_institution(client, admin)
+        learner_id = create_learner(client, auth(Role.institution, institution_id))
+        token = mint(ctx, Role.institution, institution_id)
+        assert signin(client, token).status_code == 303
+        assert client.cookies.get("cb_session")
+        count = "SELECT count(*) FROM outcomes WHERE learner_id = :l"
+        before = db.execute(text(count), {"l": learner_id}).scalar_one()
+        body = {
+            "learner_id": learner_id,
+            "reference": "CSRF-1",
+            "outcome_type": "training_course",
+            "title": "跨站伪造",
+            "achieved_on": "2026-11-01",
+            "hours": 96,
+        }
+        forged = client.post(
+            "/api/v1/outcomes",
+            json=body,
+            headers={"Idempotency-Key": "cross-site", "Origin": "https://evil.example"},
+        )
+        assert forged.status_code == 401, forged.text
+        assert forged.headers["content-type"] == PROBLEM and forged.json()["type"].endswith(
+            "/unauthenticated"
+        )
+        assert db.execute(text(count), {"l": learner_id}).scalar_one() == before
+        for path in (f"/api/v1/learners/{learner_id}", "/api/v1/transfers", "/api/v1/tokens"):
+            assert client.get(path).status_code == 401, path
+        bearer = client.post(
+            "/api/v1/outcomes",
+            json=body,
+            headers={"Idempotency-Key": "bearer", "Authorization": f"Bearer {token}"},
+        )
+        assert bearer.status_code == 201, bearer.text
+
+    def test_reviewer_tokens_of_one_account_are_one_person(self, client: TestClient, auth: Tokens) -> None:
+        from tests.outcomes.factories import Desk, work_experience
+
+        desk = Desk(client, auth)
+        outcome_id = desk.posted(work_experience(years=2))["id"]
+        account = client.post("/api/v1/reviewers", json={"name": "周审核"}, headers=auth(Role.admin)).json()[
+            "id"
+        ]
+        assert desk.decide(outcome_id, auth(Role.reviewer, account), stage="district").status_code == 200
+        second_token = desk.decide(outcome_id, auth(Role.reviewer, account), stage="city")
+        assert second_token.status_code == 403 and second_token.json()["type"].endswith("/four-eyes-required")
