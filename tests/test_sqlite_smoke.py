@@ -63,6 +63,15 @@ def test_register_look_up_and_read_over_http(sqlite_ctx: AppContext, sqlite_clie
     found = client.post("/api/v1/learners/lookup", json={"identity_number": WITH_X}, headers=institution)
     assert found.json() == {"id": learner_id, "created": False}
 
+    assert (
+        client.get(f"/api/v1/learners/{learner_id}", headers=institution).status_code == 403
+    )  # no grant yet
+    granted = client.post(
+        f"/api/v1/learners/{learner_id}/grants",
+        json={"institution_id": institution_id, "days": 1},
+        headers=_token(sqlite_ctx, Role.learner, learner_id),
+    )
+    assert granted.status_code == 201, granted.text
     card = client.get(f"/api/v1/learners/{learner_id}", headers=institution)
     assert card.status_code == 200, card.text
     assert card.json()["name"] == "孙悦"

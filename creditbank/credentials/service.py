@@ -10,8 +10,9 @@ Access rules (see ``docs/certificates.md``):
 * the signed credential itself (the JSON a school converts) goes only to the learner and to the
   destination institution it names (:func:`may_see_credential`), and through the learner's share
   link; the others who may read a certificate see its record without the credential.
-* list a learner's certificates: the learner, admins (through
-  :func:`creditbank.learners.service.authorise_read`, which logs admin reads).
+* list a learner's certificates: the learner, an institution under the learner's grant or as the
+  destination of a pending transfer, admins (through :func:`creditbank.learners.service.authorise_read`,
+  which logs every read by someone else).
 * revoke, suspend, unsuspend: the institution that issued the certificate, admins.
 
 Suspension: a certificate carries one ``credentialStatus`` entry (revocation), the only one the
@@ -156,7 +157,7 @@ def log_share_read(session: Session, row: Certificate, nonce: str) -> None:
 
 
 def list_for_learner(session: Session, principal: Principal, learner_id: str) -> list[Certificate]:
-    """A learner's certificates, newest first (the learner, or admins; admin reads are logged).
+    """A learner's certificates, newest first (see :func:`creditbank.learners.service.authorise_read`).
 
     Raises:
         Forbidden, LearnerNotFound: see :func:`creditbank.learners.service.authorise_read`.

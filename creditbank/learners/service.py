@@ -13,7 +13,7 @@ from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import Forbidden, NotFound
 from creditbank.identifiers import InvalidIdentityNumber, normalise_identity_number
 from creditbank.ids import LearnerId, random_id
-from creditbank.learners import vault
+from creditbank.learners import access, vault
 from creditbank.learners.models import ArchiveAccess, Learner, LearnerLink
 
 
@@ -147,8 +147,6 @@ def authorise_read(session: Session, principal: Principal, learner_id: str, what
         GrantRequired: an institution without a live grant or pending transfer.
         LearnerNotFound: (admin and auditor only) no such learner.
     """
-    from creditbank.learners import access
-
     if principal.role is Role.learner:
         if principal.subject != learner_id:
             raise Forbidden("a learner may read only their own record")
