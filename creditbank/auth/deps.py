@@ -83,12 +83,6 @@ class UploadGuard(RoleGuard):
             return super().__call__(request, session, ctx, credentials)
 
 
-class PageUploadGuard(UploadGuard):
-    """The upload guard of the pages: a bearer token or the browser's server-side session."""
-
-    accepts_session = True
-
-
 class PageGuard(RoleGuard):
     """Dependency of the pages: a bearer token or the browser's server-side session."""
 
@@ -131,4 +125,3 @@ Public = Depends(PublicGuard())
 PageLearner = Annotated[Principal, Depends(PageGuard(Role.learner))]
 PageInstitution = Annotated[Principal, Depends(PageGuard(Role.institution))]
 PageReviewer = Annotated[Principal, Depends(PageGuard(Role.reviewer))]
-PageUploadingInstitution = Annotated[Principal, Depends(PageUploadGuard(Role.institution))]

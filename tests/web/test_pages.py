@@ -391,7 +391,7 @@ class TestArchive:
 
         assert "已接收证书并完成转换 cnv_" in school.get(done.headers["location"]).text
         twice = school.post("/console/conversions", data=form)
-        assert twice.status_code == 409
+        assert twice.status_code == 409, twice.text
         assert "already converted" in twice.text
         assert school.post("/console/conversions", data={**form, "certificates": "[1, 2]"}).status_code == 422
 
