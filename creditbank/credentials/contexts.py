@@ -128,6 +128,8 @@ def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str
         "contextUrl": None,
         "documentUrl": url,
         "document": load_context(url),
+        # bundled contexts never change: pyld may keep the processed context across operations
+        "tag": "static",
     }
 
 
