@@ -59,8 +59,7 @@ def credential(world: World) -> dict[str, Any]:
 
 def _pointing_at(world: World, credential: dict[str, Any], url: str) -> dict[str, Any]:
     changed = copy.deepcopy(credential)
-    for entry in changed["credentialStatus"]:
-        entry["statusListCredential"] = url
+    changed["credentialStatus"]["statusListCredential"] = url
     return _resign(world, changed)
 
 
