@@ -155,11 +155,11 @@ def choose_home() -> None:
     """Use var/ha if the server user can reach it; else (a checkout under /root, say) a directory
     under /var/tmp, with var/ha a symbolic link to it."""
     global HA_DIR  # noqa: PLW0603 - decided once, before anything is started
+    HA_LINK.parent.mkdir(parents=True, exist_ok=True)
     if HA_LINK.is_symlink() or reachable(HA_LINK.parent):
         HA_DIR = HA_LINK.resolve()
         return
     HA_DIR = Path(tempfile.mkdtemp(prefix="creditbank-ha-", dir="/var/tmp"))
-    HA_LINK.parent.mkdir(parents=True, exist_ok=True)
     HA_LINK.symlink_to(HA_DIR, target_is_directory=True)
     say(
         f"the postgres user cannot enter {HA_LINK.parent}: the cluster lives in {HA_DIR} (var/ha links there)"
