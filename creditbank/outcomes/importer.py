@@ -35,6 +35,7 @@ from creditbank.institutions import service as institutions
 from creditbank.outcomes import service
 from creditbank.outcomes.batch import CHUNK_ROWS, ParsedRow, RowDecoder, RowInvalid, validate_row
 from creditbank.outcomes.schemas import OutcomeCreate, RowReport
+from creditbank.spreadsheets import csv_writer
 
 ATTRIBUTE_PREFIX = "attr."
 CSV_SUFFIXES = (".csv",)
@@ -248,7 +249,7 @@ class _ReportWriter:
         self.path = path
         self.csv = path.suffix.lower() == ".csv"
         self.handle = path.open("w", encoding="utf-8", newline="")
-        self.writer = csv.writer(self.handle) if self.csv else None
+        self.writer = csv_writer(self.handle) if self.csv else None
         if self.writer is not None:
             self.writer.writerow(REPORT_COLUMNS)
 
@@ -259,11 +260,11 @@ class _ReportWriter:
                 self.writer.writerow(
                     [
                         report.row,
-                        report.reference or "",
+                        report.reference,
                         report.status,
-                        report.outcome_id or "",
-                        report.recognition or "",
-                        "" if report.credits is None else str(report.credits),
+                        report.outcome_id,
+                        report.recognition,
+                        report.credits,
                         error.get("type", ""),
                         error.get("detail", ""),
                     ]

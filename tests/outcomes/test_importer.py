@@ -129,6 +129,28 @@ class TestImportFile:
         assert outcome_count(db, desk.institution_id) == created
         assert journal_count(db) == entries
 
+    def test_report_cells_from_the_file_are_never_formulas(
+        self, client: TestClient, auth: Tokens, ctx: AppContext, db: Connection, tmp_path: Path
+    ) -> None:
+        desk = Desk(client, auth)
+        hostile = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-1+2", "@A1", "\t=1+1", "\r=2+2"]
+        rows = [training_row(reference, desk.learner_id) for reference in hostile]
+        rows.append({**training_row("=bad-hours", desk.learner_id), "hours": "=1+1"})
+        summary = importer.import_file(ctx, write_csv(tmp_path / "hostile.csv", rows), desk.institution_id)
+        assert (summary.created, summary.errors) == (6, 1)
+        assert summary.report is not None
+        with summary.report.open(encoding="utf-8", newline="") as handle:
+            cells = [cell for row in csv.reader(handle) for cell in row]
+        risky = [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+        assert not risky, risky
+        for row in importer.report_rows(summary.report):
+            assert row["reference"].startswith("'"), row
+            if row["outcome_id"]:  # the data itself is kept as posted; only the report's cell is quoted
+                stored = db.execute(
+                    text("SELECT reference FROM outcomes WHERE id = :i"), {"i": row["outcome_id"]}
+                ).scalar_one()
+                assert row["reference"] == "'" + stored
+
     def test_jsonl_resumes_after_an_interruption(
         self, client: TestClient, auth: Tokens, ctx: AppContext, db: Connection, tmp_path: Path
     ) -> None:
