@@ -4,6 +4,7 @@ Errors from the domains are caught once, here, and printed as one line with thei
 """
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from creditbank.auth.models import Role
 from creditbank.cli_common import context, session_scope
 from creditbank.credentials.cli import keys_app, verify_command
 from creditbank.outcomes.cli import diff_from_db, run_import
+from creditbank.rotation.cli import secrets_app
 from creditbank.rule_engine.cli import rules_app
 
 app = typer.Typer(help="creditbank: lifelong learning credit bank (学分银行)", no_args_is_help=True)
@@ -31,6 +33,7 @@ app.add_typer(institutions_app, name="institutions")
 app.add_typer(learners_app, name="learners")
 app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(keys_app, name="keys")
+app.add_typer(secrets_app, name="secrets")
 app.command("verify")(verify_command)
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
@@ -214,17 +217,23 @@ def serve(
 def demo(
     tokens_file: Annotated[str, typer.Option(help="where to write the demo tokens")] = "var/demo-tokens.json",
 ) -> None:
-    """Load the demo world (idempotent) and write fresh demo tokens."""
+    """Load the demo world (idempotent) and write fresh demo tokens (demo mode only)."""
     from creditbank.demo import load_demo, load_exchange
 
     ctx = context()
+    if ctx.settings.mode == "production":
+        typer.echo("creditbank demo refuses to run in production mode (CREDITBANK_MODE=production)", err=True)
+        raise typer.Exit(2)
     with session_scope(ctx) as session:
         tokens = load_demo(session, ctx)
     with session_scope(ctx) as session:
         valid, revoked = load_exchange(session, ctx)
     var = Path(tokens_file).parent
     var.mkdir(parents=True, exist_ok=True)
-    with open(tokens_file, "w", encoding="utf-8") as handle:
+    # the file holds bearer tokens: readable by its owner only, whatever the umask
+    fd = os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(tokens, handle, ensure_ascii=False, indent=2)
     for name, document in (("demo-certificate.json", valid), ("demo-certificate-revoked.json", revoked)):
         (var / name).write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -8,6 +8,7 @@ refuses to start and names what is missing.
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -141,9 +142,14 @@ _SECRET_SETTINGS = {
 }
 
 
-def _read_or_create(settings: Settings, name: str) -> bytes:
+def _read_or_create(settings: Settings, name: str, in_use: Callable[[], bool]) -> bytes:
     path = settings.secret_path(name)
     if path.exists():
+        if settings.mode == "production" and path.stat().st_mode & 0o077:
+            raise ConfigurationError(
+                f"{path} may be read by other users (mode {path.stat().st_mode & 0o777:o}); "
+                f"run `chmod 600 {path}` (production mode refuses readable key files)"
+            )
         try:
             value = bytes.fromhex(path.read_text().strip())
         except ValueError as exc:
@@ -156,25 +162,40 @@ def _read_or_create(settings: Settings, name: str) -> bytes:
             f"missing secret {name}: set {_SECRET_SETTINGS[name]} to a file holding {KEY_SIZE} random bytes "
             f"in hex (looked for {path})"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if name != "session.key" and in_use():
+        raise ConfigurationError(
+            f"missing secret {name} (looked for {path}), but the database already holds data written with "
+            f"one: restore the file (a new {name} would not open that data); demo mode generates secrets "
+            "only for a new database"
+        )
     value = secrets.token_bytes(KEY_SIZE)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value.hex() + "\n")
+    write_secret_file(path, value)
     return value
 
 
-def load_secrets(settings: Settings) -> Secrets:
+def load_secrets(settings: Settings, in_use: Callable[[], bool] = lambda: False) -> Secrets:
     """Load (or, in demo mode, create) the secret keys.
 
+    ``in_use`` tells whether the database already holds data written with the secrets: then a
+    missing master key or pepper is never replaced by a new one, in demo mode either.
+
     Raises:
-        ConfigurationError: a secret is missing in production mode, or a file is malformed.
+        ConfigurationError: a secret is missing in production mode (or over a database in use), a
+            key file is readable by others in production mode, or a file is malformed.
     """
     return Secrets(
-        master_key=_read_or_create(settings, "master.key"),
-        pepper=_read_or_create(settings, "pepper.key"),
-        session_secret=_read_or_create(settings, "session.key"),
+        master_key=_read_or_create(settings, "master.key", in_use),
+        pepper=_read_or_create(settings, "pepper.key", in_use),
+        session_secret=_read_or_create(settings, "session.key", in_use),
     )
+
+
+def write_secret_file(path: Path, value: bytes) -> None:
+    """Write a new secret file readable by its owner only (0600); refuse to overwrite one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value.hex() + "\n")
 
 
 @lru_cache

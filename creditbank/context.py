@@ -9,6 +9,7 @@ from sqlmodel import Session
 from creditbank.config import Secrets, Settings, load_secrets
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import create_engine, session_factory
+from creditbank.keyring.service import database_in_use
 
 
 @dataclass
@@ -35,7 +36,6 @@ def build_context(settings: Settings, engine: Engine | None = None) -> AppContex
     Raises:
         ConfigurationError: a secret is missing in production mode or malformed.
     """
-    secrets = load_secrets(settings)
     if engine is None:
         if settings.effective_database_url.startswith("sqlite:///"):
             settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -45,4 +45,5 @@ def build_context(settings: Settings, engine: Engine | None = None) -> AppContex
             if url.startswith("sqlite")
             else create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         )
+    secrets = load_secrets(settings, in_use=lambda: database_in_use(engine))
     return AppContext(settings=settings, secrets=secrets, engine=engine, sessions=session_factory(engine))

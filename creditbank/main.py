@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -225,6 +225,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         # the published rule sets are loaded (and so checked) before the first request: a broken
         # set stops the service here instead of failing postings later
         rule_book(context.settings.rules_dir)
+        # a wrong but well-formed master key or pepper stops the service here, before anything is
+        # written with it (creditbank.keyring.service)
+        _check_secrets(context)
         # a batch posting allocates millions of small objects that live until its chunk commits;
         # with the default first-generation threshold (700) the collector rescans them hundreds of
         # times per chunk, about a fifth of the bulk path's CPU (bench/posting.py)
@@ -322,6 +325,27 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
 
     _document_roles_and_problems(app)
     return app
+
+
+def _check_secrets(context: AppContext) -> None:
+    from creditbank.db import transaction
+    from creditbank.keyring.service import WrongSecret, check_secrets
+
+    if not inspect(context.engine).has_table("secret_checks"):
+        return  # not migrated yet: /readyz says so
+    try:
+        for session in transaction(context.sessions):
+            sealed = check_secrets(
+                session,
+                context.secrets,
+                master_file=str(context.settings.secret_path("master.key")),
+                pepper_file=str(context.settings.secret_path("pepper.key")),
+            )
+    except WrongSecret as exc:
+        log.error("refusing to start: %s", exc)
+        raise
+    if sealed:
+        log.info("key-check values stored", extra={"fields": {"secrets": sealed}})
 
 
 def _public() -> Any:

@@ -265,3 +265,114 @@ class TestDemo:
         result = run("demo", "--tokens-file", str(tmp_path / "t.json"))
         assert result.exit_code != 0
         assert not (tmp_path / "t.json").exists()
+
+
+class TestSecrets:
+    """Secrets are checked at start and rotated by command (creditbank.keyring)."""
+
+    def test_demo_token_file_is_readable_by_its_owner_only(self, migrated: Cli, tmp_path: Path) -> None:
+        tokens_file = tmp_path / "tokens.json"
+        tokens_file.write_text("{}", encoding="utf-8")
+        tokens_file.chmod(0o644)
+        migrated.ok("demo", "--tokens-file", str(tokens_file))
+        assert tokens_file.stat().st_mode & 0o777 == 0o600
+
+    def test_demo_refuses_production_mode(
+        self, migrated: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("CREDITBANK_MODE", "production")
+        result = migrated("demo", "--tokens-file", str(tmp_path / "t.json"))
+        assert result.exit_code == 2
+        assert "refuses to run in production mode" in result.output
+        assert not (tmp_path / "t.json").exists()
+
+    def test_demo_mode_never_makes_a_new_master_key_over_a_database_in_use(self, migrated: Cli) -> None:
+        key = migrated.var_dir / "secrets" / "master.key"
+        key.unlink()
+        result = migrated("db", "current")
+        assert result.exit_code == 2, result.output
+        assert "missing secret master.key" in result.output
+        assert "already holds data" in result.output
+        assert not key.exists()
+
+    def test_production_refuses_a_key_file_others_may_read(
+        self, migrated: Cli, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        key = migrated.var_dir / "secrets" / "pepper.key"
+        key.chmod(0o640)
+        monkeypatch.setenv("CREDITBANK_MODE", "production")
+        result = migrated("db", "current")
+        assert result.exit_code == 2
+        assert f"chmod 600 {key}" in result.output
+        key.chmod(0o600)
+        migrated.ok("db", "current")
+
+    def test_wrong_master_key_or_pepper_stops_the_app_at_start(self, migrated: Cli) -> None:
+        from fastapi.testclient import TestClient
+
+        from creditbank.keyring.service import WrongSecret
+        from creditbank.main import create_app
+
+        ctx = migrated.context()
+        with TestClient(create_app(ctx=ctx)):  # the first start stores the key-check values
+            pass
+        for name in ("master.key", "pepper.key"):
+            path = migrated.var_dir / "secrets" / name
+            right = path.read_text()
+            path.write_text(os.urandom(32).hex() + "\n")
+            try:
+                with pytest.raises(WrongSecret, match=f"in {path} is not the one"):  # noqa: SIM117
+                    with TestClient(create_app(ctx=migrated.context())):
+                        pass
+            finally:
+                path.write_text(right)
+        with TestClient(create_app(ctx=migrated.context())) as client:
+            assert client.get("/readyz").status_code == 200
+        ctx.engine.dispose()
+
+    def test_rotate_master_key_reseals_everything(self, migrated: Cli, tmp_path: Path) -> None:
+        from creditbank.crypto.errors import DecryptionFailed
+        from creditbank.learners import vault
+
+        migrated.ok("demo", "--tokens-file", str(tmp_path / "t.json"))
+        secrets_dir = migrated.var_dir / "secrets"
+        old = (secrets_dir / "master.key").read_text()
+        result = migrated.ok("secrets", "rotate", "master-key")
+        assert re.search(
+            r"re-sealed [1-9]\d* learner data keys, [1-9]\d* signing keys, 1 log keys", result.output
+        )
+        new = (secrets_dir / "master.key").read_text()
+        assert new != old
+        [retired] = secrets_dir.glob("master.key.retired-*")
+        assert retired.read_text() == old
+        assert (secrets_dir / "master.key").stat().st_mode & 0o777 == 0o600
+        ctx = migrated.context()
+        try:
+            with ctx.sessions() as session:
+                learners = migrated.rows(Learner)
+                data = vault.load(session, ctx.secrets.master_key, learners[0].id)
+                assert data is not None and data.name
+                with pytest.raises(DecryptionFailed):
+                    vault.load(session, bytes.fromhex(old.strip()), learners[0].id)
+        finally:
+            ctx.engine.dispose()
+        # the service starts with the new key, signs with its re-sealed keys, and refuses the old one
+        from fastapi.testclient import TestClient
+
+        from creditbank.keyring.service import WrongSecret
+        from creditbank.main import create_app
+
+        with TestClient(create_app(ctx=migrated.context())) as client:
+            assert client.get("/readyz").status_code == 200
+        (secrets_dir / "master.key").write_text(old)
+        with pytest.raises(WrongSecret), TestClient(create_app(ctx=migrated.context())):
+            pass
+
+    def test_rotate_session_secret_and_not_the_pepper(self, migrated: Cli) -> None:
+        secrets_dir = migrated.var_dir / "secrets"
+        old = (secrets_dir / "session.key").read_text()
+        migrated.ok("secrets", "rotate", "session-secret")
+        assert (secrets_dir / "session.key").read_text() != old
+        refused = migrated("secrets", "rotate", "pepper")
+        assert refused.exit_code == 2
+        assert "cannot be rotated in place" in refused.output

@@ -144,7 +144,7 @@ ENTRY_PACKAGES = {"web", "main", "cli", "serving", "demo"}
 LOG_PACKAGES = {"ledger", "transparency"}
 BASE_PACKAGES = {
     "crypto", "db", "config", "errors", "ids", "identifiers", "canonical", "context", "deps",
-    "models_registry", "migrate", "observability", "cli_common", "creditbank",
+    "models_registry", "migrate", "observability", "cli_common", "creditbank", "keyring",
 }  # fmt: skip
 
 

@@ -34,6 +34,7 @@ from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.ids import random_id
 from creditbank.institutions.models import Institution
 from creditbank.institutions.service import institution_did
+from creditbank.keyring.sealed import rewrap_column
 
 
 class SigningKeyNotFound(NotFound):
@@ -290,3 +291,15 @@ def jwks(session: Session, base_url: str, owner_id: str) -> dict[str, Any]:
     """
     check_owner(session, owner_id)
     return didlib.build_jwks(owner_did(base_url, owner_id), key_infos(session, owner_id))
+
+
+def rewrap_all(session: Session, old_master_key: bytes, new_master_key: bytes) -> int:
+    """Seal every signing key's private half under a new master key.
+
+    Raises:
+        DecryptionFailed: a key does not open with ``old_master_key``.
+    """
+    table = SigningKey.__table__  # type: ignore[attr-defined]
+    return rewrap_column(
+        session, table, table.c.id, table.c.private_key_sealed, _key_context, old_master_key, new_master_key
+    )

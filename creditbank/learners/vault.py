@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from creditbank.crypto.symmetric import generate_key, open_sealed, seal
 from creditbank.db import utcnow
+from creditbank.keyring.sealed import rewrap_column
 from creditbank.learners.models import LearnerVault
 
 
@@ -58,3 +59,21 @@ def shred(session: Session, learner_id: str) -> bool:
     session.delete(row)
     session.flush()
     return True
+
+
+def rewrap_all(session: Session, old_master_key: bytes, new_master_key: bytes) -> int:
+    """Wrap every learner's data key under a new master key (the sealed data itself is unchanged).
+
+    Raises:
+        DecryptionFailed: a data key does not open with ``old_master_key``.
+    """
+    table = LearnerVault.__table__  # type: ignore[attr-defined]
+    return rewrap_column(
+        session,
+        table,
+        table.c.learner_id,
+        table.c.wrapped_key,
+        lambda learner_id: _contexts(learner_id)[0],
+        old_master_key,
+        new_master_key,
+    )

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from creditbank.crypto.symmetric import open_sealed, seal
 from creditbank.db import Writes, construct, pg_connection, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
+from creditbank.keyring.sealed import rewrap_column
 from creditbank.transparency import merkle
 from creditbank.transparency.merkle import Frontier, NodeId
 from creditbank.transparency.models import MerkleNode, SignedCheckpoint, TransparencyLog
@@ -458,3 +459,15 @@ def leaf_hashes(session: Session, log_id: str, start: int, end: int) -> dict[int
         )
     ).all()
     return {int(i): bytes(h) for i, h in rows}
+
+
+def rewrap_all(session: Session, old_master_key: bytes, new_master_key: bytes) -> int:
+    """Seal every log's signing key under a new master key.
+
+    Raises:
+        DecryptionFailed: a key does not open with ``old_master_key``.
+    """
+    table = TransparencyLog.__table__  # type: ignore[attr-defined]
+    return rewrap_column(
+        session, table, table.c.id, table.c.private_key_sealed, _key_context, old_master_key, new_master_key
+    )
