@@ -1,11 +1,17 @@
 """Hostile input: deeply nested or huge JSON anywhere gets a 4xx problem, never a 500."""
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from creditbank.auth.models import Role
+from creditbank.auth.service import create_token
+from creditbank.context import AppContext
+from creditbank.main import create_app
 from tests.conftest import Tokens
 from tests.support.factories import create_institution, create_learner
 
@@ -92,3 +98,38 @@ class TestNestedJson:
         for certificate in (_nested_array(depth), _nested_object(depth)):
             response = client.post("/verify", data={"certificate": certificate})
             assert 400 <= response.status_code < 500, response.text[:300]
+
+
+class TestNegativeZero:
+    """``hours: "-0"`` is zero hours: accepted and stored as 0 on SQLite too (it was a 500 there)."""
+
+    @pytest.mark.parametrize("hours", ["-0", "-0.0", "-0E-5", "0"])
+    def test_on_sqlite(self, sqlite_ctx: AppContext, hours: str) -> None:
+        with sqlite_ctx.sessions() as s, s.begin():
+            _, admin = create_token(s, sqlite_ctx.token_key, Role.admin)
+        with TestClient(create_app(ctx=sqlite_ctx), raise_server_exceptions=False) as client:
+            institution_id = create_institution(client, {"Authorization": f"Bearer {admin}"})
+            with sqlite_ctx.sessions() as s, s.begin():
+                _, token = create_token(s, sqlite_ctx.token_key, Role.institution, institution_id)
+            headers = {"Authorization": f"Bearer {token}"}
+            learner_id = create_learner(client, headers)
+            row = {
+                "learner_id": learner_id,
+                "outcome_type": "training_course",
+                "title": "零学时",
+                "achieved_on": (dt.date.today() - dt.timedelta(days=2)).isoformat(),
+                "hours": hours,
+            }
+            single = client.post(
+                "/api/v1/outcomes",
+                json={**row, "reference": "z-1"},
+                headers={**headers, "Idempotency-Key": "z-1"},
+            )
+            assert single.status_code == 201, single.text
+            assert Decimal(single.json()["hours"]) == 0
+            batch = client.post("/api/v1/outcomes/batch", json=[{**row, "reference": "z-2"}], headers=headers)
+            assert batch.status_code == 200, batch.text
+            assert [r["status"] for r in batch.json()["rows"]] == ["created"]
+        with sqlite_ctx.engine.connect() as connection:
+            stored = connection.execute(text("SELECT DISTINCT hours FROM outcomes")).scalars().all()
+        assert stored == ["0.00"]

@@ -39,7 +39,11 @@ def _outcome(learner_id: str, ref: str, hours: int) -> dict[str, Any]:
 def test_concurrent_postings_stay_consistent(pg_server: PostgresServer, tmp_path: Path) -> None:
     url = prepare_database(pg_server, "concurrency", tmp_path)
     world = build_world(url, tmp_path)
-    server = ServerProcess(url, tmp_path, workers=2).start()
+    # eight clients share each token here, each with a batch: lift the per-token limit of
+    # uploads at once (CREDITBANK_HEAVY_REQUESTS_PER_TOKEN, tests/test_limits.py) for this race
+    server = ServerProcess(
+        url, tmp_path, workers=2, extra_env={"CREDITBANK_HEAVY_REQUESTS_PER_TOKEN": str(CLIENTS)}
+    ).start()
     try:
 
         def client_run(n: int) -> list[int]:

@@ -1,0 +1,420 @@
+"""Soak: mixed traffic on PostgreSQL for a long while, with a worker SIGKILL and a database restart.
+
+Traffic (open loop, over real HTTP to ``creditbank serve --workers N``):
+
+* single postings at ``--rate`` per second (default 100), each with its own Idempotency-Key;
+* a batch upload of ``--batch-rows`` rows every ``--batch-every`` seconds;
+* archive reads (admin), inclusion-proof and checkpoint reads (public), certificate verifications
+  (``POST /api/v1/verify``), ``--reads`` per second in all.
+
+In the middle: at 40 % of the run one worker process gets SIGKILL (uvicorn starts another), at 60 %
+PostgreSQL is stopped for ``--outage`` seconds and started again. Every few seconds the server's
+resident memory (supervisor and workers) is sampled.
+
+At the end: every acknowledged posting (201, or a created row of a batch report) must be in the
+database, ``creditbank audit verify`` must pass over the whole log, and ``creditbank audit database``
+must find no difference. Printed: p50/p99 per route, errors by status, RSS over time; the figures go
+to ``bench/results/soak.json``.
+
+Run: .venv/bin/python bench/soak.py [--duration 1800] [--rate 100] [--workers 2]
+"""
+
+import argparse
+import collections
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import Table, percentiles, write_results  # noqa: E402
+
+from creditbank.db import transaction  # noqa: E402
+from creditbank.demo import load_demo, load_exchange  # noqa: E402
+from tests.support.postgres import PostgresServer, start_postgres  # noqa: E402
+from tests.support.server import ServerProcess, prepare_database  # noqa: E402
+from tests.support.world import build_world  # noqa: E402
+
+
+class Recorder:
+    """Latencies and statuses per route, thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = collections.defaultdict(list)
+        self.statuses: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        self.problems: collections.Counter[str] = collections.Counter()
+
+    def add(self, route: str, seconds: float, status: str) -> None:
+        with self.lock:
+            self.statuses[route][status] += 1
+            if status.startswith("2"):
+                self.latencies[route].append(seconds)
+
+    def problem(self, route: str, response: httpx.Response) -> None:
+        """Count the problem type and detail of an error answer (what the 503s and 4xx said)."""
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                what = f"{route} {response.status_code} {body.get('detail', '')[:90]}"
+            except ValueError:
+                what = f"{route} {response.status_code} (not JSON)"
+            with self.lock:
+                self.problems[what] += 1
+
+
+def outcome(learner_id: str, reference: str, i: int) -> dict[str, Any]:
+    return {
+        "learner_id": learner_id,
+        "reference": reference,
+        "outcome_type": "training_course",
+        "title": "数字技能培训",
+        "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
+        "hours": 16 + 8 * (i % 6),
+    }
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its children (uvicorn's supervisor and workers)."""
+    total = 0
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                pids.append(int(entry.name))
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def worker_pids(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=1800.0, help="seconds of traffic (default 30 min)")
+    parser.add_argument("--rate", type=float, default=100.0, help="single postings per second")
+    parser.add_argument("--reads", type=float, default=40.0, help="reads and verifications per second")
+    parser.add_argument("--batch-every", type=float, default=60.0, help="seconds between batch uploads")
+    parser.add_argument("--batch-rows", type=int, default=2_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
+    parser.add_argument("--learners", type=int, default=200)
+    args = parser.parse_args()
+
+    pg: PostgresServer = start_postgres(fsync=True)
+    var = Path(tempfile.mkdtemp(prefix="creditbank-soak-"))
+    server: ServerProcess | None = None
+    record = Recorder()
+    acknowledged: dict[str, str] = {}  # reference -> outcome id
+    ack_lock = threading.Lock()
+    events: list[dict[str, Any]] = []
+    rss: list[tuple[float, int]] = []
+    try:
+        url = prepare_database(pg, "soak", var)
+        world = build_world(url, var, n_institutions=2, n_learners=args.learners)
+        for session in transaction(world.ctx.sessions):
+            load_demo(session, world.ctx)
+        for session in transaction(world.ctx.sessions):
+            certificate, _ = load_exchange(session, world.ctx)
+        world.ctx.engine.dispose()
+        poster, uploader = world.institutions[0][1], world.institutions[1][1]
+        admin = world.admin_token
+        server = ServerProcess(url, var, workers=args.workers).start()
+        base = server.base_url
+        logs = httpx.get(base + "/logs").json()
+        log_id, log_key = logs[0]["id"], logs[0]["verifier_key"]
+        stop = threading.Event()
+        t0 = time.perf_counter() + 1.0
+
+        def timed(route: str, call: Any) -> httpx.Response | None:
+            start = time.perf_counter()
+            try:
+                response: httpx.Response = call()
+            except httpx.HTTPError as exc:
+                record.add(route, time.perf_counter() - start, type(exc).__name__)
+                return None
+            record.add(route, time.perf_counter() - start, str(response.status_code))
+            record.problem(route, response)
+            return response
+
+        # -- single postings, open loop ---------------------------------------------------------
+        clients = [
+            httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {poster}"})
+            for _ in range(32)
+        ]
+        free: collections.deque[httpx.Client] = collections.deque(clients)
+        free_lock = threading.Lock()
+
+        def post_one(i: int, at: float) -> None:
+            delay = at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            with free_lock:
+                http = (
+                    free.popleft()
+                    if free
+                    else httpx.Client(
+                        base_url=base, timeout=30, headers={"Authorization": f"Bearer {poster}"}
+                    )
+                )
+            try:
+                reference = f"soak-{i}"
+                body = outcome(world.learners[i % len(world.learners)], reference, i)
+                start = time.perf_counter()
+                try:
+                    r = http.post("/api/v1/outcomes", json=body, headers={"Idempotency-Key": reference})
+                except httpx.HTTPError as exc:
+                    record.add("POST /api/v1/outcomes", time.perf_counter() - start, type(exc).__name__)
+                    return
+                # latency from the scheduled time: waiting for a connection counts
+                record.add("POST /api/v1/outcomes", time.perf_counter() - at, str(r.status_code))
+                record.problem("POST /api/v1/outcomes", r)
+                if r.status_code in (200, 201):
+                    with ack_lock:
+                        acknowledged[reference] = r.json()["id"]
+            finally:
+                with free_lock:
+                    free.append(http)
+
+        def posting() -> None:
+            total = int(args.rate * args.duration)
+            with ThreadPoolExecutor(48) as pool:
+                for i in range(total):
+                    if stop.is_set():
+                        break
+                    at = t0 + i / args.rate
+                    while at - time.perf_counter() > 1.0:  # submit about a second ahead
+                        time.sleep(0.2)
+                    pool.submit(post_one, i, at)
+
+        # -- batch uploads ------------------------------------------------------------------------
+        def batches() -> None:
+            n = 0
+            with httpx.Client(
+                base_url=base, timeout=300, headers={"Authorization": f"Bearer {uploader}"}
+            ) as http:
+                while not stop.wait(max(0.0, t0 + n * args.batch_every + 5 - time.perf_counter())):
+                    if time.perf_counter() > t0 + args.duration:
+                        return
+                    rows = [
+                        outcome(world.learners[(n * 7 + k) % len(world.learners)], f"soak-b{n}-{k}", k)
+                        for k in range(args.batch_rows)
+                    ]
+                    lines = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows)
+                    r = timed(
+                        "POST /api/v1/outcomes/batch",
+                        lambda lines=lines: http.post(
+                            "/api/v1/outcomes/batch",
+                            content=lines.encode(),
+                            headers={"Content-Type": "application/x-ndjson"},
+                        ),
+                    )
+                    if r is not None and r.status_code == 200:
+                        report = r.json()
+                        if "error" in report:
+                            record.add(
+                                "POST /api/v1/outcomes/batch (in-report error)", 0.0, report["error"]["type"]
+                            )
+                        with ack_lock:
+                            for row in report["rows"]:
+                                if row["status"] in ("created", "duplicate"):
+                                    acknowledged[row["reference"]] = row["outcome_id"]
+                    n += 1
+
+        # -- reads and verifications --------------------------------------------------------------
+        def reads() -> None:
+            rng = random.Random(7)
+            with httpx.Client(base_url=base, timeout=30) as http:
+                i = 0
+                while not stop.is_set() and time.perf_counter() < t0 + args.duration:
+                    at = t0 + i / args.reads
+                    delay = at - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    kind = i % 4
+                    if kind == 0:
+                        learner = world.learners[rng.randrange(len(world.learners))]
+                        timed(
+                            "GET /api/v1/learners/{id}/archive",
+                            lambda learner=learner: http.get(
+                                f"/api/v1/learners/{learner}/archive",
+                                headers={"Authorization": f"Bearer {admin}"},
+                            ),
+                        )
+                    elif kind == 1:
+                        timed("GET /logs/{log}/checkpoint", lambda: http.get(f"/logs/{log_id}/checkpoint"))
+                    elif kind == 2:
+                        size = max(1, len(acknowledged))
+                        index = rng.randrange(size)
+                        timed(
+                            "GET /logs/{log}/proof/inclusion",
+                            lambda index=index: http.get(
+                                f"/logs/{log_id}/proof/inclusion", params={"index": index}
+                            ),
+                        )
+                    else:
+                        timed(
+                            "POST /api/v1/verify",
+                            lambda: http.post("/api/v1/verify", json={"certificate": certificate}),
+                        )
+                    i += 1
+
+        # -- faults and memory ----------------------------------------------------------------------
+        def faults() -> None:
+            assert server is not None and server.process is not None
+            killed = restarted = False
+            while not stop.is_set() and time.perf_counter() < t0 + args.duration:
+                now = time.perf_counter() - t0
+                if not killed and now > 0.4 * args.duration:
+                    workers = worker_pids(server.process.pid)
+                    victim = workers[-1] if workers else None
+                    if victim is not None:
+                        os.kill(victim, signal.SIGKILL)
+                        events.append({"at_s": round(now, 1), "event": f"SIGKILL worker {victim}"})
+                    killed = True
+                if not restarted and now > 0.6 * args.duration:
+                    events.append({"at_s": round(now, 1), "event": "PostgreSQL stopped"})
+                    pg.halt()
+                    time.sleep(args.outage)
+                    pg.resume()
+                    events.append({"at_s": round(time.perf_counter() - t0, 1), "event": "PostgreSQL started"})
+                    restarted = True
+                time.sleep(1)
+
+        def memory() -> None:
+            assert server is not None and server.process is not None
+            while not stop.wait(max(1.0, args.duration / 60)):
+                rss.append((round(time.perf_counter() - t0, 1), tree_rss(server.process.pid)))
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (posting, batches, reads, faults, memory)]
+        for thread in threads:
+            thread.start()
+        time.sleep(max(0.0, t0 + args.duration - time.perf_counter()))
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+        for client in clients:
+            client.close()
+        time.sleep(3)  # the publisher signs the last entries
+
+        # -- the end: nothing acknowledged is lost, the log and the derived tables check out ----------
+        with psycopg.connect(url) as db:
+            ids = list(acknowledged.values())
+            present = db.execute("SELECT count(*) FROM outcomes WHERE id = ANY(%s)", (ids,)).fetchone()
+            outcomes_total = db.execute("SELECT count(*) FROM outcomes").fetchone()
+        missing = len(ids) - (present[0] if present else 0)
+        env = {**os.environ, "CREDITBANK_DATABASE_URL": url, "CREDITBANK_VAR_DIR": str(var)}
+        cli = [sys.executable, "-c", "from creditbank.cli import app; app()"]
+        audit_verify = subprocess.run(
+            [*cli, "audit", "verify", "--url", base, "--key", log_key, "--log", log_id, "--no-progress"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        audit_database = subprocess.run(
+            [*cli, "audit", "database"], env=env, capture_output=True, text=True, timeout=1800, check=False
+        )
+    finally:
+        if server is not None:
+            server.stop()
+        pg.stop()
+
+    table = Table(f"soak: {args.duration:.0f} s, {args.rate:.0f} postings/s, {args.workers} workers")
+    routes: dict[str, Any] = {}
+    for route in sorted(set(record.statuses) | set(record.latencies)):
+        figures = percentiles(record.latencies[route]) if record.latencies[route] else {"n": 0}
+        statuses = dict(record.statuses[route])
+        routes[route] = {**figures, "statuses": statuses}
+        if record.latencies[route]:
+            table.add(f"{route} p50", figures["p50_ms"], "ms")
+            table.add(f"{route} p99", figures["p99_ms"], "ms")
+        table.add(f"{route} answers", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
+    for label, part in (
+        ("first third", [b for t, b in rss if t < args.duration / 3]),
+        ("middle third", [b for t, b in rss if args.duration / 3 <= t < 2 * args.duration / 3]),
+        ("last third", [b for t, b in rss if t >= 2 * args.duration / 3]),
+    ):
+        if part:
+            table.add(
+                f"server RSS, {label} (mean of {len(part)} samples)", sum(part) / len(part) / 2**20, "MB"
+            )
+    for what, count in record.problems.most_common(12):
+        table.add(f"problem: {what}", count)
+    table.add("acknowledged postings", len(acknowledged))
+    table.add("acknowledged postings missing", missing)
+    table.add("outcomes in the database", outcomes_total[0] if outcomes_total else 0)
+    table.add(
+        "audit verify", "passed" if audit_verify.returncode == 0 else f"FAILED ({audit_verify.returncode})"
+    )
+    table.add(
+        "audit database",
+        "clean" if audit_database.returncode == 0 else f"FAILED ({audit_database.returncode})",
+    )
+    for event in events:
+        table.add(f"event at {event['at_s']} s", event["event"])
+    table.print()
+    out = {
+        "duration_s": args.duration,
+        "rate_per_s": args.rate,
+        "reads_per_s": args.reads,
+        "batch_every_s": args.batch_every,
+        "batch_rows": args.batch_rows,
+        "workers": args.workers,
+        "outage_s": args.outage,
+        "routes": routes,
+        "rss_bytes_over_time": rss,
+        "events": events,
+        "problems": dict(record.problems),
+        "acknowledged": len(acknowledged),
+        "acknowledged_missing": missing,
+        "audit_verify": {
+            "exit": audit_verify.returncode,
+            "tail": audit_verify.stdout[-2000:] + audit_verify.stderr[-2000:],
+        },
+        "audit_database": {
+            "exit": audit_database.returncode,
+            "tail": audit_database.stdout[-2000:] + audit_database.stderr[-2000:],
+        },
+    }
+    print(f"written {write_results('soak', out)}")
+    sys.exit(0 if missing == 0 and audit_verify.returncode == 0 and audit_database.returncode == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
