@@ -183,6 +183,8 @@ def main() -> None:
             delay = at - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            if stop.is_set():
+                return  # scheduled after the end: not sent
             with free_lock:
                 http = (
                     free.popleft()
@@ -332,8 +334,10 @@ def main() -> None:
         time.sleep(3)  # the publisher signs the last entries
 
         # -- the end: nothing acknowledged is lost, the log and the derived tables check out ----------
+        with ack_lock:
+            acked = dict(acknowledged)
         with psycopg.connect(url) as db:
-            ids = list(acknowledged.values())
+            ids = list(acked.values())
             present = db.execute("SELECT count(*) FROM outcomes WHERE id = ANY(%s)", (ids,)).fetchone()
             outcomes_total = db.execute("SELECT count(*) FROM outcomes").fetchone()
         missing = len(ids) - (present[0] if present else 0)
@@ -376,7 +380,11 @@ def main() -> None:
             )
     for what, count in record.problems.most_common(12):
         table.add(f"problem: {what}", count)
-    table.add("acknowledged postings", len(acknowledged))
+    singles_ok = sum(
+        n for code, n in record.statuses["POST /api/v1/outcomes"].items() if code in ("200", "201")
+    )
+    table.add("single postings acknowledged per second (achieved)", singles_ok / args.duration, "/s")
+    table.add("acknowledged postings (single and batch rows)", len(acked))
     table.add("acknowledged postings missing", missing)
     table.add("outcomes in the database", outcomes_total[0] if outcomes_total else 0)
     table.add(
@@ -401,7 +409,8 @@ def main() -> None:
         "rss_bytes_over_time": rss,
         "events": events,
         "problems": dict(record.problems),
-        "acknowledged": len(acknowledged),
+        "acknowledged": len(acked),
+        "single_postings_acknowledged_per_s": singles_ok / args.duration,
         "acknowledged_missing": missing,
         "audit_verify": {
             "exit": audit_verify.returncode,

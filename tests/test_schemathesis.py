@@ -130,3 +130,38 @@ def test_every_operation_conforms(
     for operation, mode in runs:
         with subtests.test(msg=f"{operation.label} {mode.value} as {caller(operation.definition.raw)}"):
             _fuzz(operation, mode, headers[caller(operation.definition.raw)], examples)
+
+
+WRITE_EXAMPLES = 40  # per write operation and mode: deeper than the whole-schema walk above
+
+
+@pytest.mark.slow
+def test_write_operations_deeper(
+    ctx: AppContext, client: TestClient, auth: Tokens, subtests: pytest.Subtests
+) -> None:
+    """Every write operation (POST, PUT, PATCH, DELETE) with more generated requests, valid and
+    broken, each as a caller it declares: no 5xx, every answer as documented."""
+    admin = auth(Role.admin)
+    institution = auth(Role.institution, create_institution(client, admin))
+    headers = {
+        "public": {},
+        "admin": admin,
+        "institution": institution,
+        "learner": auth(Role.learner, create_learner(client, institution)),
+        "reviewer": auth(Role.reviewer),
+        "auditor": auth(Role.auditor),
+    }
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ctx=ctx))
+    writes = 0
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            pytest.fail(f"the OpenAPI schema has an invalid operation: {result.err()}")
+        operation = result.ok()
+        if operation.method.upper() not in {"POST", "PUT", "PATCH", "DELETE"}:
+            continue
+        writes += 1
+        who = caller(operation.definition.raw)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            with subtests.test(msg=f"{operation.label} {mode.value} as {who}"):
+                _fuzz(operation, mode, headers[who], WRITE_EXAMPLES)
+    assert writes >= 15, "the schema lost its write operations"
