@@ -85,6 +85,10 @@ class CreditAmount(TypeDecorator[decimal.Decimal]):
         if value is None:
             return None
         quantised = decimal.Decimal(value).quantize(decimal.Decimal(1).scaleb(-CREDIT_SCALE))
+        if quantised.is_zero():
+            # "-0" passes every ">= 0" check in Python, but SQLite keeps it as the text '-0.00',
+            # which its CHECK (hours >= 0) refuses: store zero as zero
+            quantised = quantised.copy_abs()
         return str(quantised) if dialect.name == "sqlite" else quantised
 
     def process_result_value(self, value: Any, dialect: Dialect) -> decimal.Decimal | None:

@@ -23,7 +23,7 @@ from creditbank import __version__
 from creditbank.auth.deps import PublicGuard, RoleGuard
 from creditbank.config import Settings, get_settings
 from creditbank.context import AppContext, build_context
-from creditbank.db import warm_pool
+from creditbank.db import unavailability, warm_pool
 from creditbank.errors import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
@@ -344,6 +344,13 @@ def _check_secrets(context: AppContext) -> None:
     except WrongSecret as exc:
         log.error("refusing to start: %s", exc)
         raise
+    except DBAPIError as exc:
+        if unavailability(exc) is None:
+            raise
+        # read-only (a standby during a failover) or unreachable: the values that exist were
+        # checked; storing missing ones waits for the next start on a writable primary
+        log.warning("key-check values not stored now", extra={"fields": {"error": type(exc).__name__}})
+        return
     if sealed:
         log.info("key-check values stored", extra={"fields": {"secrets": sealed}})
 
