@@ -4,7 +4,7 @@ Key-check values of the master key and the pepper (``secret_checks``), sealed at
 that a service started with the wrong secret refuses to run instead of writing with it.
 
 Revision ID: 20261205_hardening
-Revises: 20261205_badges
+Revises: 20261205_access
 Create Date: 2026-12-05 11:10:00+00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import creditbank.db
 
 revision: str = "20261205_hardening"
-down_revision: str | None = "20261205_badges"
+down_revision: str | None = "20261205_access"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
