@@ -331,9 +331,9 @@ def _check_secrets(context: AppContext) -> None:
     from creditbank.db import transaction
     from creditbank.keyring.service import WrongSecret, check_secrets
 
-    if not inspect(context.engine).has_table("secret_checks"):
-        return  # not migrated yet: /readyz says so
     try:
+        if not inspect(context.engine).has_table("secret_checks"):
+            return  # not migrated yet: /readyz says so
         for session in transaction(context.sessions):
             sealed = check_secrets(
                 session,
@@ -347,8 +347,9 @@ def _check_secrets(context: AppContext) -> None:
     except DBAPIError as exc:
         if unavailability(exc) is None:
             raise
-        # read-only (a standby during a failover) or unreachable: the values that exist were
-        # checked; storing missing ones waits for the next start on a writable primary
+        # read-only (a standby during a failover): the stored values were checked, storing missing
+        # ones waits for the next start on a writable primary. Unreachable: nothing could be
+        # checked; the process starts not ready (/readyz 503) and checks at its next start
         log.warning("key-check values not stored now", extra={"fields": {"error": type(exc).__name__}})
         return
     if sealed:

@@ -34,6 +34,7 @@ def _write_key(path: Path, value: bytes | None = None) -> bytes:
     value = value if value is not None else os.urandom(KEY_SIZE)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(value.hex() + "\n")
+    path.chmod(0o600)  # production mode refuses key files others may read
     return value
 
 
