@@ -5,6 +5,8 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from creditbank.auth.deps import InstitutionOnly, UploadingInstitution
 from creditbank.auth.service import Principal
@@ -32,6 +34,24 @@ def acting_institution(session: Any, who: Principal) -> Institution:
     if who.subject is None:  # pragma: no cover - institution tokens always have a subject
         raise Forbidden("the token names no institution")
     return institutions.lookup(session, who.subject)
+
+
+class BodyReadingStreamingResponse(StreamingResponse):
+    """A streamed answer whose generator is still reading the request body.
+
+    Starlette's :class:`StreamingResponse` (under ASGI < 2.4, which uvicorn speaks) listens for the
+    client's disconnect by calling ``receive()`` beside the generator; that listener takes the
+    request body's later messages for itself, and an upload longer than its first chunk lost rows.
+    This one streams without the listener: the generator's own reads of the body see a disconnect.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.stream_response(send)
+        except OSError:
+            raise ClientDisconnect() from None
+        if self.background is not None:
+            await self.background()
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OutcomePublic)
@@ -217,4 +237,4 @@ async def post_batch(request: Request, ctx: ContextDep, who: UploadingInstitutio
             tail += b',"error":' + json.dumps(error).encode()
         yield tail + b"}"
 
-    return StreamingResponse(body(), media_type="application/json")
+    return BodyReadingStreamingResponse(body(), media_type="application/json")
