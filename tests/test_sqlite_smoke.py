@@ -69,7 +69,7 @@ def test_register_look_up_and_read_over_http(sqlite_ctx: AppContext, sqlite_clie
     granted = client.post(
         f"/api/v1/learners/{learner_id}/grants",
         json={"institution_id": institution_id, "days": 1},
-        headers=_token(sqlite_ctx, Role.learner, learner_id),
+        headers={**_token(sqlite_ctx, Role.learner, learner_id), "Idempotency-Key": "grant-1"},
     )
     assert granted.status_code == 201, granted.text
     card = client.get(f"/api/v1/learners/{learner_id}", headers=institution)

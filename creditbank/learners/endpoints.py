@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from creditbank.auth.deps import InstitutionOrAdmin, LearnerInstitutionAdmin, RoleGuard
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
-from creditbank.deps import ContextDep, SessionDep
+from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import PROBLEM_MEDIA_TYPE, Forbidden
 from creditbank.learners import access, service, vault
 from creditbank.learners.schemas import (
@@ -17,6 +17,7 @@ from creditbank.learners.schemas import (
     LearnerPublic,
     LearnerRef,
 )
+from creditbank.outcomes import idempotent
 
 router = APIRouter(prefix="/api/v1/learners", tags=["learners"])
 
@@ -103,13 +104,26 @@ def _own(who: Principal, learner_id: str) -> None:
 
 
 @router.post("/{learner_id}/grants", response_model=GrantPublic, status_code=status.HTTP_201_CREATED)
-def create_grant(learner_id: str, body: GrantCreate, session: SessionDep, who: OwnLearner) -> GrantPublic:
+def create_grant(
+    learner_id: str,
+    body: GrantCreate,
+    session: SessionDep,
+    who: OwnLearner,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Let one institution read your whole archive (profile, archive, certificates) for some days.
-    Every read it makes is logged in your archive; revoke the grant at any time."""
+    Every read it makes is logged in your archive; revoke the grant at any time. Needs an
+    `Idempotency-Key`."""
     _own(who, learner_id)
-    return access.grant_public(
-        access.create_grant(session, learner_id, body.institution_id, days=body.days, purpose=body.purpose)
-    )
+
+    def work() -> tuple[int, GrantPublic]:
+        made = access.create_grant(
+            session, learner_id, body.institution_id, days=body.days, purpose=body.purpose
+        )
+        return status.HTTP_201_CREATED, access.grant_public(made)
+
+    path = f"/api/v1/learners/{learner_id}/grants"
+    return idempotent.post(session, who, idempotency_key, path, body.model_dump(mode="json"), work)
 
 
 @router.get("/{learner_id}/grants", response_model=list[GrantPublic])
@@ -120,7 +134,19 @@ def list_grants(learner_id: str, session: SessionDep, who: LearnerOrAdmin) -> li
 
 
 @router.post("/{learner_id}/grants/{grant_id}/revoke", response_model=GrantPublic)
-def revoke_grant(learner_id: str, grant_id: str, session: SessionDep, who: OwnLearner) -> GrantPublic:
-    """Revoke a grant at once (idempotent): the institution's next read is refused (`grant-required`)."""
+def revoke_grant(
+    learner_id: str,
+    grant_id: str,
+    session: SessionDep,
+    who: OwnLearner,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Revoke a grant at once: the institution's next read is refused (`grant-required`). Needs an
+    `Idempotency-Key`."""
     _own(who, learner_id)
-    return access.grant_public(access.revoke_grant(session, learner_id, grant_id))
+
+    def work() -> tuple[int, GrantPublic]:
+        return 200, access.grant_public(access.revoke_grant(session, learner_id, grant_id))
+
+    path = f"/api/v1/learners/{learner_id}/grants/{grant_id}/revoke"
+    return idempotent.post(session, who, idempotency_key, path, {}, work)

@@ -658,7 +658,9 @@ class TestCrossTenant:
         )
         revoke_by_b = client.post(f"{lrn}/grants/{granted}/revoke", headers=callers["learner-b"])
         assert revoke_by_b.status_code == 403
-        revoked = client.post(f"{lrn}/grants/{granted}/revoke", headers=s.learner_headers)
+        revoked = client.post(
+            f"{lrn}/grants/{granted}/revoke", headers={**s.learner_headers, "Idempotency-Key": "revoke-grant"}
+        )
         assert revoked.status_code == 200 and revoked.json()["live"] is False
         assert (
             _check(

@@ -65,7 +65,7 @@ def grant(client: TestClient, auth: Any, learner_id: str, institution_id: str, d
     response = client.post(
         f"/api/v1/learners/{learner_id}/grants",
         json={"institution_id": institution_id, "days": days},
-        headers=auth(Role.learner, learner_id),
+        headers={**auth(Role.learner, learner_id), "Idempotency-Key": f"grant-{institution_id}-{days}"},
     )
     assert response.status_code == 201, response.text
     grant_id: str = response.json()["id"]
