@@ -296,8 +296,13 @@ def get_status_list(list_id: str, session: SessionDep, ctx: ContextDep) -> Respo
 @router.get(
     "/contexts/credit-transfer/v1",
     tags=["issuers"],
-    response_model=dict[str, Any],
     dependencies=[Public],
+    responses={
+        200: {
+            "content": {"application/ld+json": {"schema": {"type": "object"}}},
+            "description": "the JSON-LD context",
+        }
+    },
 )
 def credit_transfer_context() -> Response:
     """The credit-transfer JSON-LD context (`creditTransfer` and its terms), the URL every certificate
