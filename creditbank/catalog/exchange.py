@@ -6,8 +6,7 @@ How an acceptance works (:func:`accept_certificates`, one transaction):
    time, issuer registered, status, validity, ledger inclusion against a signed checkpoint).
 2. The lots they vouch for are read from the ledger, with the facts of their outcomes.
 3. The rule set in force, plus the destination's own course equivalences, plans the conversion
-   under the programme's caps (at most 50 % of graduation credits, certificate limits,
-   count-once awards).
+   under the programme's caps, counted for this learner (:mod:`creditbank.catalog.planning`).
 4. The ledger converts the lots the plan uses. Its lot locks make "each lot once" a database
    fact: a second acceptance of the same lots, here or at another school, at the same moment or
    later, gets :class:`~creditbank.ledger.errors.LotAlreadyConverted` (409).
@@ -30,7 +29,8 @@ from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.catalog import consent as consents
 from creditbank.catalog import service as catalog
-from creditbank.catalog.models import Consent, Conversion, Programme, TransferRequest
+from creditbank.catalog.models import Consent, Conversion, TransferRequest
+from creditbank.catalog.planning import plan_conversion
 from creditbank.context import AppContext
 from creditbank.credentials import issuance
 from creditbank.credentials.local_resolver import DatabaseResolver
@@ -43,10 +43,7 @@ from creditbank.institutions.service import institution_did
 from creditbank.learners.models import ArchiveAccess
 from creditbank.ledger import service as ledger
 from creditbank.ledger.errors import LotAlreadyConverted, LotNotFound
-from creditbank.ledger.models import Lot, LotLock
-from creditbank.outcomes.models import Outcome, Recognition
-from creditbank.outcomes.rulesets import rule_book
-from creditbank.rule_engine import LotFacts, ProgrammeFacts, convert
+from creditbank.ledger.models import Lot
 from creditbank.rule_engine.models import ConversionPlan
 
 
@@ -123,63 +120,6 @@ def _learner_of(session: Session, lot_ids: Sequence[str]) -> str:
     if len(owners) != 1:
         raise NothingToConvert("the certificates are for more than one learner")
     return owners.pop()
-
-
-def lot_facts(session: Session, lot_ids: Sequence[str]) -> tuple[list[Lot], list[LotFacts]]:
-    lots = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(lot_ids))).all()}
-    missing = [i for i in lot_ids if i not in lots]
-    if missing:
-        raise LotNotFound(f"no lot {missing[0]}")
-    outcome_ids = [lot.outcome_id for lot in lots.values() if lot.outcome_id]
-    outcomes = {o.id: o for o in session.exec(select(Outcome).where(col(Outcome.id).in_(outcome_ids))).all()}
-    recs = {
-        r.outcome_id: r
-        for r in session.exec(select(Recognition).where(col(Recognition.outcome_id).in_(outcome_ids))).all()
-    }
-    locked = set(session.exec(select(LotLock.lot_id).where(col(LotLock.lot_id).in_(lot_ids))).all())
-    facts: list[LotFacts] = []
-    for lot_id in lot_ids:
-        lot = lots[lot_id]
-        outcome = outcomes.get(lot.outcome_id or "")
-        rec = recs.get(lot.outcome_id or "")
-        facts.append(
-            LotFacts(
-                lot_id=lot.id,
-                outcome_type=(outcome.outcome_type if outcome else "training_course"),
-                title=outcome.title if outcome else lot.rule_id,
-                credits=lot.credits,
-                level=lot.level,
-                outcome_level=outcome.level if outcome else None,
-                category=lot.category,
-                field=lot.field or (outcome.field if outcome else None),
-                course_code=outcome.course_code if outcome else None,
-                grade=outcome.grade if outcome else None,
-                score=outcome.score if outcome else None,
-                achieved_on=outcome.achieved_on if outcome else None,
-                count_once_key=rec.count_once_key if rec else None,
-                already_converted=lot.id in locked,
-            )
-        )
-    return [lots[i] for i in lot_ids], facts
-
-
-def plan_conversion(
-    session: Session, ctx: AppContext, programme: Programme, lot_ids: Sequence[str], today: dt.date
-) -> tuple[list[Lot], ConversionPlan]:
-    lots, facts = lot_facts(session, lot_ids)
-    credits, certificates = catalog.converted_credits(session, programme.id)
-    rule_set = catalog.with_equivalences(
-        session, rule_book(ctx.settings.rules_dir).in_force(today), programme.institution_id
-    )
-    facts_programme = ProgrammeFacts(
-        programme_id=programme.id,
-        institution_id=programme.institution_id,
-        title=programme.title_zh,
-        graduation_credits=programme.graduation_credits,
-        already_converted_credits=credits,
-        already_converted_certificates=certificates,
-    )
-    return lots, convert(rule_set, facts, facts_programme, as_of=today)
 
 
 def accept_certificates(

@@ -7,7 +7,6 @@ they join the published conversion rules of the rule set in force as rules named
 """
 
 import dataclasses
-from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -154,16 +153,3 @@ def with_equivalences(session: Session, rule_set: RuleSet, institution_id: str) 
     if not extra:
         return rule_set
     return dataclasses.replace(rule_set, conversion=(*extra, *rule_set.conversion))
-
-
-def converted_credits(session: Session, programme_id: str) -> tuple[Decimal, int]:
-    """Credits and certificate lots already converted for a programme (live conversions only)."""
-    from creditbank.ledger.models import Lot, LotLock
-
-    stmt = (
-        select(col(Lot.credits), col(Lot.outcome_id))
-        .join(LotLock, col(LotLock.lot_id) == col(Lot.id))
-        .where(col(LotLock.programme_id) == programme_id)
-    )
-    rows = session.exec(stmt).all()
-    return sum((Decimal(c) for c, _ in rows), Decimal(0)), len(rows)

@@ -46,6 +46,7 @@ from creditbank.rule_engine.models import (
     LotFacts,
     LotId,
     OutcomeFacts,
+    PlanLine,
     ProgrammeFacts,
     Recognition,
     ReviewStage,
@@ -408,7 +409,8 @@ def effective_caps(rule_set: RuleSet, as_of: dt.date) -> EffectiveCaps:
 
 
 def map_grade(mapping: GradeMapping, lot: LotFacts) -> str | None:
-    """Destination grade of one lot: by its grade, else by its score band, else the default."""
+    """Destination grade of one lot: by its grade, else by its score band; an ungraded lot (no
+    grade, no score: most certificates) gets the mapping's default. None: the rule cannot use it."""
     if lot.grade is not None:
         for entry in mapping.grades:
             if entry.source == lot.grade:
@@ -417,7 +419,17 @@ def map_grade(mapping: GradeMapping, lot: LotFacts) -> str | None:
         for band in mapping.score_bands:
             if lot.score >= band.min_score:
                 return band.destination
-    return mapping.default
+    if lot.grade is None and lot.score is None:
+        return mapping.default
+    return None
+
+
+def expired(expires_on: dt.date | None, day: dt.date) -> bool:
+    """True when a lot's validity has ended on ``day``: it stays in the archive but cannot convert.
+
+    ``expires_on`` is the day validity ends; from that day on no certificate can be issued for the
+    lot (a certificate's ``validUntil`` is that day's start), so it is not offered for conversion."""
+    return expires_on is not None and expires_on <= day
 
 
 def lot_matches(matcher: LotMatcher, lot: LotFacts) -> bool:
@@ -499,7 +511,8 @@ def convert(
 
     Steps:
 
-    1. Each lot at most once: a repeated lot id, or a lot the ledger already shows converted, is skipped.
+    1. Each lot at most once: a repeated lot id, a lot the ledger already shows converted, or a lot
+       whose validity has ended (``expires_on`` on or before ``as_of``), is skipped.
     2. Counted once: of lots sharing a ``count_once_key`` (one competition), only the one with the
        most credits (then the earliest in the input) is kept.
     3. Conversion rules effective on ``as_of`` (default: today) and open to this institution and
@@ -510,8 +523,14 @@ def convert(
     4. Caps: the certificate count (``max_certificates``, less those already converted) and the share
        of graduation credits (``max_share`` x graduation credits, in half credits rounded down, less
        credits already converted). A course whose fixed credits do not fit is skipped; an elective
-       bucket is cut to the room left (``capped``). A lot is never split between items.
-    5. Every lot not used is listed in ``skipped`` with its reason and, for caps, the cap rule.
+       bucket is cut to the room left (``capped``). A lot is never split between items: the
+       credits of its lots beyond an item's credits are its ``remainder``, forfeited under the rule
+       set's ``conversion_remainder`` policy, and said so in the explanation.
+    5. Every lot not used is listed in ``skipped`` with its reason and, for caps, the cap rule;
+       ``lines`` gives the whole plan lot by lot (:func:`plan_lines`).
+
+    The caps count what ``programme`` says this learner already converted into this programme:
+    caps are per learner, never per class.
 
     Pure: nothing is stored; the ledger enforces "converted once" when the plan is executed.
     Raises nothing for valid inputs.
@@ -532,6 +551,19 @@ def convert(
             )
             continue
         seen.add(lot.lot_id)
+        if expired(lot.expires_on, as_of) and not lot.already_converted:
+            assert lot.expires_on is not None
+            skipped.append(
+                _skip(
+                    lot,
+                    "expired",
+                    None,
+                    f"已过期（不可转换）：有效期至 {lot.expires_on.isoformat()}，成果仍保留在终身学习档案中",
+                    f"expired (not convertible): valid until {lot.expires_on.isoformat()}; "
+                    "the outcome stays in the lifelong learning archive",
+                )
+            )
+            continue
         if lot.already_converted:
             skipped.append(
                 _skip(
@@ -630,8 +662,10 @@ def convert(
                     lot,
                     "cap_certificates",
                     caps.certificates_rule,
-                    f"已达本专业可转换证书数上限（{caps.max_certificates} 本）",
-                    f"the programme's limit of {caps.max_certificates} certificates is reached",
+                    f"已达每名学习者转入本专业的证书数上限（{caps.max_certificates} 本，含此前已转换的"
+                    f" {programme.already_converted_certificates} 本）",
+                    f"the limit of {caps.max_certificates} certificates per learner in this programme is "
+                    f"reached ({programme.already_converted_certificates} converted before)",
                 )
             )
         elif lot.lot_id in blocked_share:
@@ -641,9 +675,13 @@ def convert(
                     lot,
                     "cap_share",
                     caps.share_rule,
-                    f"转换学分不得超过毕业学分的 {share}%（{format_amount(limit or ZERO)} 学分），余额不足",
-                    f"converted credits may not exceed {share}% of graduation credits "
-                    f"({format_amount(limit or ZERO)}); not enough room left",
+                    f"每名学习者转入本专业的学分不得超过毕业学分的 {share}%"
+                    f"（{format_amount(limit or ZERO)} 学分）；"
+                    f"此前已转换 {format_amount(programme.already_converted_credits)} 学分，余额不足",
+                    f"a learner's converted credits may not exceed {share}% of the programme's graduation "
+                    f"credits ({format_amount(limit or ZERO)}); "
+                    f"{format_amount(programme.already_converted_credits)} converted before, "
+                    "not enough room left",
                 )
             )
         else:
@@ -658,11 +696,16 @@ def convert(
             )
     order = {lot.lot_id: i for i, lot in enumerate(lots)}
     skipped.sort(key=lambda s: order.get(s.lot_id, 0))
+    remainder_policy = rule_set.manifest.defaults.conversion_remainder or "forfeit"
     return ConversionPlan(
         programme_id=programme.programme_id,
         items=tuple(items),
         skipped=tuple(skipped),
+        lines=plan_lines(lots, items, skipped),
         total_credits=sum((item.credits for item in items), ZERO),
+        lot_credits=sum((item.source_credits for item in items), ZERO),
+        forfeited_credits=sum((item.remainder for item in items), ZERO),
+        remainder_policy=remainder_policy,
         max_convertible_credits=limit,
         certificates_used=certificates_used,
         rule_set_id=rule_set.id,
@@ -670,6 +713,74 @@ def convert(
         rule_set_hash=rule_set.hash,
         as_of=as_of,
     )
+
+
+def plan_lines(
+    lots: Sequence[LotFacts], items: Sequence[ConversionItem], skipped: Sequence[SkippedLot]
+) -> tuple[PlanLine, ...]:
+    """The plan lot by lot, in the order the lots were given.
+
+    An item's credits are allotted to its lots in order, each up to its own credits; what an item
+    grants beyond its lots' credits goes to its last lot. A lot's credits not allotted are its
+    remainder (forfeited under the rule set's remainder policy). So, summed over the lines,
+    credits = the plan's total and lot credits = credits + remainder - any such excess.
+    """
+    by_lot: dict[str, tuple[ConversionItem, Decimal]] = {}
+    for item in items:
+        left = item.credits
+        for n, lot_id in enumerate(item.lot_ids):
+            lot_credits = next(lot.credits for lot in lots if lot.lot_id == lot_id)
+            share = min(lot_credits, left)
+            left -= share
+            if n == len(item.lot_ids) - 1 and left > 0:
+                share += left
+            by_lot[lot_id] = (item, share)
+    skips: dict[str, list[SkippedLot]] = defaultdict(list)
+    for skip in skipped:
+        skips[skip.lot_id].append(skip)
+    lines: list[PlanLine] = []
+    done: set[str] = set()
+    for lot in lots:
+        found = by_lot.get(lot.lot_id)
+        if found is not None and lot.lot_id not in done:
+            done.add(lot.lot_id)
+            item, share = found
+            lines.append(
+                PlanLine(
+                    lot_id=lot.lot_id,
+                    title=lot.title,
+                    outcome_type=lot.outcome_type,
+                    lot_credits=lot.credits,
+                    outcome="converted",
+                    rule_id=item.rule_id,
+                    destination_kind=item.destination_kind,
+                    destination_code=item.destination_code,
+                    destination_title=item.destination_title,
+                    grade=item.grade,
+                    credits=share,
+                    remainder=max(ZERO, lot.credits - share),
+                    explanation=item.explanation,
+                )
+            )
+            continue
+        if not skips[lot.lot_id]:
+            continue
+        skip = skips[lot.lot_id].pop(0)
+        lines.append(
+            PlanLine(
+                lot_id=lot.lot_id,
+                title=lot.title,
+                outcome_type=lot.outcome_type,
+                lot_credits=lot.credits,
+                outcome="skipped",
+                rule_id=skip.rule_id,
+                credits=ZERO,
+                remainder=ZERO,
+                reason=skip.reason,
+                explanation=skip.explanation,
+            )
+        )
+    return tuple(lines)
 
 
 def _acceptor(rule: ConversionRule) -> Accept:
@@ -723,6 +834,18 @@ def _item(
         values: dict[str, Any] = {"credits": amount, "rule_id": rule.id, "rule_version": rule.version}
         zh += "。" + fill(rule.explanation.zh, values)
         en += ". " + fill(rule.explanation.en, values)
+    source_credits = sum((lot.credits for lot in match), ZERO)
+    remainder = max(ZERO, source_credits - credits)
+    if remainder > 0:
+        left = format_amount(remainder)
+        zh += (
+            f"。所用批次共 {format_amount(source_credits)} 学分，超出部分 {left} 学分不计入任何课程"
+            "（规则集规定：批次不拆分，余额作废）"
+        )
+        en += (
+            f". The lots used hold {format_amount(source_credits)} credits; the {left} beyond "
+            "count towards nothing (the rule set's policy: a lot is never split, its remainder is forfeited)"
+        )
     return ConversionItem(
         rule_id=RuleId(rule.id),
         rule_version=rule.version,
@@ -734,4 +857,6 @@ def _item(
         grade=grade,
         capped=capped,
         explanation=Text(zh=zh, en=en),
+        source_credits=source_credits,
+        remainder=remainder,
     )

@@ -41,6 +41,7 @@ from creditbank.rule_engine.models import Finding, ReviewStage, Text
 from creditbank.rule_engine.schemas import (
     CapRule,
     ConversionRule,
+    Defaults,
     Manifest,
     RecognitionRule,
     Rule,
@@ -367,13 +368,25 @@ def _compile_recognition(
         field=field_expr,
         review_condition=review_condition,
         count_once_key=count_once,
-        validity=rule.validity or (defaults.validity if defaults else None),
+        validity=_validity(rule, defaults),
         review_stages=rule.review.stages or (defaults.review_stages if defaults else ("district", "city")),
         heading=Text(
             zh=f"{rule.title.zh}（{rule.id} 第 {rule.version} 版）",
             en=f"{rule.title.en} ({rule.id} v{rule.version})",
         ),
     )
+
+
+def _validity(rule: RecognitionRule, defaults: Defaults | None) -> Validity | None:
+    """The rule's own validity, else its category's (``years: null`` = none), else the set's default."""
+    if rule.validity is not None:
+        return rule.validity
+    if defaults is None:
+        return None
+    by_category = defaults.validity_by_category.get(rule.category)
+    if by_category is not None:
+        return by_category.as_validity()
+    return defaults.validity
 
 
 def _check_explanation(
@@ -461,6 +474,19 @@ def _check_across(build: _Build) -> None:
                         rule_id,
                     )
                 )
+    if build.manifest is not None and build.manifest.defaults.conversion_remainder is None:
+        first = next((p for p in build.placed if p.rule.kind == "conversion"), None)
+        if first is not None:
+            build.findings.append(
+                Finding(
+                    "remainder-policy",
+                    "the set has conversion rules but its manifest does not decide what happens to "
+                    "credits of a lot beyond the course it fills (defaults.conversion_remainder)",
+                    first.file,
+                    first.line,
+                    first.rule.id,
+                )
+            )
     if build.manifest is not None:
         for placed in build.placed:
             if placed.rule.effective.from_ < build.manifest.effective_from:

@@ -143,6 +143,10 @@ class LotFacts(BaseModel):
     achieved_on: date | None = Field(default=None, description="Date of the outcome")
     count_once_key: str | None = Field(default=None, description="From the recognition")
     already_converted: bool = Field(default=False, description="True when the ledger shows a live conversion")
+    expires_on: date | None = Field(
+        default=None,
+        description="Day the lot's validity ends: from then on it stays in the archive but cannot convert",
+    )
 
 
 class ProgrammeFacts(BaseModel):
@@ -155,16 +159,21 @@ class ProgrammeFacts(BaseModel):
     title: str = Field(default="", description="Programme title")
     graduation_credits: Decimal = Field(gt=0, description="Credits needed to graduate")
     already_converted_credits: Decimal = Field(
-        default=Decimal(0), ge=0, description="Credits already converted into this programme for this learner"
+        default=Decimal(0),
+        ge=0,
+        description="Credits this learner's earlier conversions count towards this programme",
     )
     already_converted_certificates: int = Field(
-        default=0, ge=0, description="Certificate lots already converted into this programme"
+        default=0,
+        ge=0,
+        description="Certificate lots (of the caps' certificate types) this learner already converted here",
     )
 
 
 SkipReason = Literal[
     "duplicate_lot",
     "already_converted",
+    "expired",
     "counted_once",
     "cap_certificates",
     "cap_share",
@@ -187,6 +196,13 @@ class ConversionItem(BaseModel):
     grade: str | None
     capped: bool = Field(description="True when the share cap cut the credits of this item")
     explanation: Text
+    source_credits: Decimal = Field(
+        default=Decimal(0), description="Credits of the lots the item uses (all of them leave the account)"
+    )
+    remainder: Decimal = Field(
+        default=Decimal(0),
+        description="Credits of those lots beyond the item's credits, forfeited (the set's remainder policy)",
+    )
 
 
 class SkippedLot(BaseModel):
@@ -200,6 +216,34 @@ class SkippedLot(BaseModel):
     explanation: Text
 
 
+PlanOutcome = Literal["converted", "skipped"]
+
+
+class PlanLine(BaseModel):
+    """One lot of a plan, as a person reads it: what it becomes, or why it is left out."""
+
+    model_config = _FROZEN
+
+    lot_id: LotId
+    title: str = Field(description="Title of the lot's outcome")
+    outcome_type: OutcomeType
+    lot_credits: Decimal = Field(description="Credits of the lot")
+    outcome: PlanOutcome = Field(description="converted, or skipped (see reason)")
+    rule_id: RuleId | None = Field(
+        description="Conversion rule that uses the lot, or the cap rule that excluded it"
+    )
+    destination_kind: Literal["course", "generic_course", "elective_bucket"] | None = None
+    destination_code: str | None = None
+    destination_title: Text | None = None
+    grade: str | None = Field(default=None, description="Destination grade of the item")
+    credits: Decimal = Field(
+        description="Credits this lot counts towards the programme (an item's credits, allotted lot by lot)"
+    )
+    remainder: Decimal = Field(description="Credits of this lot not counted anywhere (remainder policy)")
+    reason: SkipReason | None = Field(default=None, description="Why the lot is skipped")
+    explanation: Text
+
+
 class ConversionPlan(BaseModel):
     """What ``convert`` proposes: items, skipped lots, totals and the caps it applied."""
 
@@ -208,7 +252,15 @@ class ConversionPlan(BaseModel):
     programme_id: str
     items: tuple[ConversionItem, ...]
     skipped: tuple[SkippedLot, ...]
+    lines: tuple[PlanLine, ...] = Field(default=(), description="Every lot given, in order, converted or not")
     total_credits: Decimal = Field(description="Credits converted by this plan")
+    lot_credits: Decimal = Field(
+        default=Decimal(0), description="Credits of the lots the plan converts (what leaves the account)"
+    )
+    forfeited_credits: Decimal = Field(
+        default=Decimal(0), description="lot_credits beyond the items' credits, forfeited (remainder policy)"
+    )
+    remainder_policy: str = Field(default="forfeit", description="The rule set's remainder policy")
     max_convertible_credits: Decimal | None = Field(
         description="Share cap in credits for this programme (graduation credits x share), None if no cap"
     )

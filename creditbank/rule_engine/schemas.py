@@ -68,6 +68,10 @@ class Source(BaseModel):
     clause: str | None = Field(default=None, description="Article, clause or point")
     issuer: str | None = Field(default=None, description="Issuing authority")
     url: str | None = None
+    illustrative: bool = Field(
+        default=False,
+        description="True when the clause is this rule set's own illustration, not a published text",
+    )
 
 
 class Effective(BaseModel):
@@ -297,8 +301,10 @@ class ScoreBand(BaseModel):
 class GradeMapping(BaseModel):
     """Source grade or score band -> destination grade; ``scale`` orders destination grades, best first.
 
-    A lot is mapped by its grade first, then by its score; an unmapped lot gets ``default`` or, without
-    one, cannot be used by the rule. The grade of a multi-lot item is the worst of its lots' grades.
+    A lot is mapped by its grade first, then by its score. An ungraded lot (neither grade nor score,
+    as most certificates) gets ``default``; a lot whose grade or score maps to nothing cannot be used
+    by the rule. Every mapping states its ``default`` or says in ``no_default`` why there is none.
+    The grade of a multi-lot item is the worst of its lots' grades.
     """
 
     model_config = _STRICT
@@ -306,12 +312,20 @@ class GradeMapping(BaseModel):
     scale: tuple[str, ...] = Field(min_length=1)
     grades: tuple[GradeEntry, ...] = ()
     score_bands: tuple[ScoreBand, ...] = ()
-    default: str | None = None
+    default: str | None = Field(default=None, description="Grade of an ungraded lot (no grade, no score)")
+    no_default: Text | None = Field(
+        default=None, description="Why ungraded lots cannot be used (instead of a default)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "GradeMapping":
         if not self.grades and not self.score_bands:
             raise ValueError("grade_mapping needs grades or score_bands")
+        if (self.default is None) == (self.no_default is None):
+            raise ValueError(
+                "grade_mapping needs exactly one of default (the grade of an ungraded lot) "
+                "or no_default (why ungraded lots cannot be used)"
+            )
         used = [g.destination for g in self.grades] + [b.destination for b in self.score_bands]
         if self.default is not None:
             used.append(self.default)
@@ -369,10 +383,36 @@ class CapRule(_RuleBase):
 Rule = Annotated[RecognitionRule | ConversionRule | CapRule, Field(discriminator="kind")]
 
 
+class CategoryValidity(BaseModel):
+    """How long outcomes of one credit category stay convertible; ``years: null`` = no expiry."""
+
+    model_config = _STRICT
+
+    years: int | None = Field(ge=1, le=100, description="null: outcomes of this category never expire")
+    action: Literal["review", "reject"] = "review"
+    source: Source
+
+    def as_validity(self) -> Validity | None:
+        return None if self.years is None else Validity(years=self.years, action=self.action)
+
+
 class Defaults(BaseModel):
     model_config = _STRICT
     validity: Validity | None = None
+    validity_by_category: dict[str, CategoryValidity] = Field(
+        default_factory=dict,
+        description="Validity per credit category, each with its source; a rule's own validity wins",
+    )
     review_stages: tuple[ReviewStage, ...] = ("district", "city")
+    conversion_remainder: Literal["forfeit"] | None = Field(
+        default=None,
+        description=(
+            "What happens to the credits of lots beyond the course they fill. forfeit: a lot is never "
+            "split; it is converted whole and its credits beyond the item's are counted nowhere. "
+            "Required when the set has conversion rules."
+        ),
+    )
+    conversion_remainder_source: Source | None = None
 
 
 class Manifest(BaseModel):

@@ -22,6 +22,7 @@ effective_from: 2020-01-01
 source: {document: 测试办法}
 defaults:
   validity: {years: 5, action: review}
+  conversion_remainder: forfeit
 """
 
 #: One valid recognition rule, to be formatted into a ``rules:`` list (indented by two spaces).

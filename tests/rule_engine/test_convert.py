@@ -90,6 +90,7 @@ CONVERSION = """\
     scale: [A, B, C]
     grades: [{source: 优秀, destination: A}, {source: 良好, destination: B}]
     score_bands: [{min_score: 90, destination: A}, {min_score: 60, destination: C}]
+    no_default: {zh: 测试课程须有成绩, en: the test course needs a grade}
 """
 
 
@@ -150,7 +151,7 @@ class TestCaps:
         assert plan.certificates_used == 3
         assert len(plan.items) == 3
         assert _skips(plan) == {"S3": "cap_certificates"}
-        assert plan.skipped[0].rule_id == "BJ-CAP-PROGRAMME"
+        assert plan.skipped[0].rule_id == "BJ-CAP-CERTIFICATES"
 
     def test_competition_counted_once(self, shipped: RuleSet) -> None:
         lots = [
