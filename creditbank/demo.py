@@ -499,19 +499,58 @@ DEMO_PROGRAMME = {
     "graduation_credits": Decimal(76),
 }
 DEMO_REVOKED_REASON = "示例：发证机构核查发现考核记录有误，撤销该证书"
+_DEGREE_GRADES: dict[str, Any] = {
+    "scale": ["优秀", "良好", "合格"],
+    "grades": [
+        {"source": "优秀", "destination": "优秀"},
+        {"source": "良好", "destination": "良好"},
+        {"source": "合格", "destination": "合格"},
+    ],
+    "score_bands": [
+        {"min_score": 90, "destination": "优秀"},
+        {"min_score": 75, "destination": "良好"},
+        {"min_score": 60, "destination": "合格"},
+    ],
+    "default": "合格",
+}
+# the open university's degree-course equivalences for 计算机应用技术 (BJOU-510201)
+DEMO_EQUIVALENCES: list[dict[str, Any]] = [
+    {
+        "requires": {"lot": {"outcome_type": "degree_course", "course_code": "CS201"}},
+        "destination_kind": "course",
+        "destination_code": "CS201",
+        "destination_title_zh": "数据结构",
+        "destination_title_en": "Data Structures",
+        "credits": Decimal(4),
+        "grade_mapping": _DEGREE_GRADES,
+    },
+    {
+        "requires": {"lot": {"outcome_type": "degree_course", "course_code": "CS101"}},
+        "destination_kind": "course",
+        "destination_code": "CS101",
+        "destination_title_zh": "计算机应用基础",
+        "destination_title_en": "Computer Application Basics",
+        "credits": Decimal(3),
+        "grade_mapping": _DEGREE_GRADES,
+    },
+]
 
 
 def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], dict[str, Any]]:
     """Give 王芳 a transfer to the open university that converted, and one revoked certificate.
 
-    Idempotent: the programme, the transfer and the revoked certificate are made once. Returns
+    The open university publishes its programme 计算机应用技术 (BJOU-510201) with degree-course
+    equivalences for 数据结构 (CS201) and 计算机应用基础 (CS101).
+
+    Idempotent: the programme, the equivalences, the transfer and the revoked certificate are made
+    once. Returns
     (a valid certificate, the revoked certificate) as signed JSON documents.
     """
     from creditbank.auth.service import Principal
     from creditbank.catalog import exchange
     from creditbank.catalog import service as catalog
     from creditbank.catalog.models import Programme, TransferRequest
-    from creditbank.catalog.schemas import ProgrammeCreate
+    from creditbank.catalog.schemas import EquivalenceCreate, ProgrammeCreate
     from creditbank.credentials import issuance
     from creditbank.credentials import service as certificates
     from creditbank.credentials.models import Certificate
@@ -535,6 +574,10 @@ def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], di
     ).first() or catalog.create_programme(
         session, university.id, ProgrammeCreate.model_validate(DEMO_PROGRAMME)
     )
+    published = {row.destination_code for row in catalog.list_equivalences(session, university.id)}
+    for spec in DEMO_EQUIVALENCES:
+        if spec["destination_code"] not in published:
+            catalog.create_equivalence(session, university.id, EquivalenceCreate.model_validate(spec))
     transfer = session.exec(
         select(TransferRequest).where(
             col(TransferRequest.learner_id) == learner_id, col(TransferRequest.programme_id) == programme.id

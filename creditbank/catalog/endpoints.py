@@ -5,17 +5,25 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from creditbank.auth.deps import AnyRole, InstitutionOnly, LearnerOnly, LearnerOrInstitution, Public
+from creditbank.auth.deps import (
+    AnyRole,
+    InstitutionOnly,
+    LearnerInstitutionAdmin,
+    LearnerOnly,
+    LearnerOrInstitution,
+    Public,
+)
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.catalog import consent as consents
-from creditbank.catalog import exchange
+from creditbank.catalog import exchange, planning
 from creditbank.catalog import service as catalog
 from creditbank.catalog.models import Consent, Conversion, TransferRequest
 from creditbank.catalog.schemas import (
     AcceptCertificates,
     ConsentCreate,
     ConsentPublic,
+    ConversionPreview,
     ConversionPublic,
     EquivalenceCreate,
     EquivalencePublic,
@@ -26,7 +34,9 @@ from creditbank.catalog.schemas import (
     SharedCoursePublic,
     TransferCreate,
     TransferIssued,
+    TransferPreviewRequest,
     TransferPublic,
+    preview_of,
 )
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import ValidationFailed
@@ -179,6 +189,40 @@ def request_transfer(
     return idempotent.post(
         session, who, idempotency_key, "/api/v1/transfers", body.model_dump(mode="json"), work
     )
+
+
+@router.post("/transfers/preview", response_model=ConversionPreview)
+def preview_request(
+    body: TransferPreviewRequest, session: SessionDep, ctx: ContextDep, who: LearnerOrInstitution
+) -> ConversionPreview:
+    """Before sending a transfer: what these lots would become in the programme, lot by lot (course,
+    generic course or elective, grade, credits, remainder), and why any lot would be left out (cap
+    reached, no equivalence, expired, already converted). Caps count this learner's earlier
+    conversions. Nothing is stored."""
+    learner_id = body.learner_id or (who.subject if who.role is Role.learner else None)
+    if not learner_id:
+        raise ValidationFailed("learner_id: an institution must name the learner")
+    programme, plan = planning.preview_request(
+        session,
+        who,
+        ctx,
+        learner_id=learner_id,
+        lot_ids=body.lot_ids,
+        programme_id=body.programme_id,
+        destination_institution_id=body.destination_institution_id,
+    )
+    return preview_of(programme, plan)
+
+
+@router.post("/transfers/{transfer_id}/preview", response_model=ConversionPreview)
+def preview_transfer(
+    transfer_id: str, session: SessionDep, ctx: ContextDep, who: LearnerInstitutionAdmin
+) -> ConversionPreview:
+    """Before accepting (the destination) or while waiting (the learner): what accepting this
+    transfer would convert now, lot by lot, with the reason for every lot left out. Nothing is
+    stored; acceptance stores the same plan with the conversion."""
+    programme, plan = planning.preview_transfer(session, ctx, who, transfer_id)
+    return preview_of(programme, plan)
 
 
 @router.get("/transfers", response_model=list[TransferPublic])

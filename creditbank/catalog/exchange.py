@@ -30,14 +30,14 @@ from creditbank.auth.service import Principal
 from creditbank.catalog import consent as consents
 from creditbank.catalog import service as catalog
 from creditbank.catalog.models import Consent, Conversion, TransferRequest
-from creditbank.catalog.planning import plan_conversion
+from creditbank.catalog.planning import TransferNotFound, plan_conversion
 from creditbank.context import AppContext
 from creditbank.credentials import issuance
 from creditbank.credentials.local_resolver import DatabaseResolver
 from creditbank.credentials.models import Certificate
 from creditbank.credentials.verification import Report, verify_certificate
 from creditbank.db import utcnow
-from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from creditbank.errors import Conflict, Forbidden, ValidationFailed
 from creditbank.ids import random_id
 from creditbank.institutions.service import institution_did
 from creditbank.learners.models import ArchiveAccess
@@ -55,11 +55,6 @@ class CertificateRejected(ValidationFailed):
 class NothingToConvert(ValidationFailed):
     slug = "nothing-to-convert"
     title = "The rules convert none of these lots for this programme"
-
-
-class TransferNotFound(NotFound):
-    slug = "transfer-not-found"
-    title = "No such transfer"
 
 
 class TransferClosed(Conflict):

@@ -22,10 +22,12 @@ from decimal import Decimal
 
 from sqlmodel import Session, col, select
 
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
 from creditbank.catalog import service as catalog
-from creditbank.catalog.models import Conversion, Programme
+from creditbank.catalog.models import Conversion, Programme, TransferRequest
 from creditbank.context import AppContext
-from creditbank.errors import ValidationFailed
+from creditbank.errors import Forbidden, NotFound, ValidationFailed
 from creditbank.ledger.errors import LotNotFound
 from creditbank.ledger.models import JournalTransaction, Lot, LotLock
 from creditbank.outcomes.models import Outcome, Recognition
@@ -33,6 +35,11 @@ from creditbank.outcomes.rulesets import rule_book
 from creditbank.rule_engine import LotFacts, ProgrammeFacts, RuleSet, convert
 from creditbank.rule_engine.engine import effective_caps
 from creditbank.rule_engine.models import ConversionPlan
+
+
+class TransferNotFound(NotFound):
+    slug = "transfer-not-found"
+    title = "No such transfer"
 
 
 class MixedLearners(ValidationFailed):
@@ -149,3 +156,58 @@ def plan_conversion(
         already_converted_certificates=certificates,
     )
     return lots, convert(rule_set, facts, facts_programme, as_of=today)
+
+
+# -- previews: the plan before sending, and before accepting --------------------------------------
+
+
+def preview_request(
+    session: Session,
+    who: Principal,
+    ctx: AppContext,
+    *,
+    learner_id: str,
+    lot_ids: Sequence[str],
+    programme_id: str,
+    destination_institution_id: str,
+    today: dt.date | None = None,
+) -> tuple[Programme, ConversionPlan]:
+    """What a transfer of these lots into this programme would convert, before it is sent.
+
+    A learner previews their own lots; an institution only lots it issued. Nothing is stored.
+
+    Raises: Forbidden, LotNotFound, ProgrammeNotFound.
+    """
+    if who.role is Role.learner and who.subject != learner_id:
+        raise Forbidden("a learner may preview only their own credits")
+    programme = catalog.get_programme(session, programme_id)
+    if programme.institution_id != destination_institution_id:
+        raise catalog.ProgrammeNotFound(f"no programme {programme_id} at {destination_institution_id}")
+    wanted = list(dict.fromkeys(lot_ids))
+    lots = session.exec(select(Lot).where(col(Lot.id).in_(wanted))).all()
+    if len(lots) != len(wanted) or any(lot.learner_id != learner_id for lot in lots):
+        raise LotNotFound("every lot must exist and be the learner's")
+    if who.role is Role.institution and any(lot.issuer_id != who.subject for lot in lots):
+        raise Forbidden("an institution may preview only lots it issued")
+    _, plan = plan_conversion(session, ctx, programme, list(lot_ids), today or dt.date.today())
+    return programme, plan
+
+
+def preview_transfer(
+    session: Session, ctx: AppContext, who: Principal, transfer_id: str, today: dt.date | None = None
+) -> tuple[Programme, ConversionPlan]:
+    """What accepting this transfer would convert now: for its learner and its destination.
+
+    Raises: TransferNotFound (to anyone else, so ids cannot be probed).
+    """
+    transfer = session.get(TransferRequest, transfer_id)
+    allowed = transfer is not None and (
+        who.role is Role.admin
+        or (who.role is Role.learner and who.subject == transfer.learner_id)
+        or (who.role is Role.institution and who.subject == transfer.destination_institution_id)
+    )
+    if transfer is None or not allowed:
+        raise TransferNotFound(f"no transfer {transfer_id}")
+    programme = catalog.get_programme(session, transfer.programme_id)
+    _, plan = plan_conversion(session, ctx, programme, transfer.lot_ids, today or dt.date.today())
+    return programme, plan

@@ -4,6 +4,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from creditbank.rule_engine.models import ConversionPlan, PlanLine
+
 
 class ProgrammeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -166,3 +168,65 @@ class ConsentPublic(BaseModel):
     @classmethod
     def of(cls, row: Any, state: str) -> "ConsentPublic":
         return cls.model_validate({**row.model_dump(), "state": state})
+
+
+class TransferPreviewRequest(BaseModel):
+    """The lots a learner (or their issuing institution) thinks of sending, and where."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    learner_id: str | None = Field(
+        None, max_length=40, description="whose lots (an institution must say; a learner may omit)"
+    )
+    lot_ids: list[str] = Field(min_length=1, max_length=50, description="the credit lots to convert")
+    destination_institution_id: str = Field(min_length=1, max_length=40)
+    programme_id: str = Field(min_length=1, max_length=40, description="the destination's programme")
+
+
+class ConversionPreview(BaseModel):
+    """A conversion plan, lot by lot: before sending, before accepting, and in the archive after."""
+
+    programme_id: str
+    programme_code: str
+    programme_title_zh: str
+    programme_title_en: str
+    graduation_credits: Decimal = Field(description="credits needed to graduate")
+    max_convertible_credits: Decimal | None = Field(
+        description="the share cap for one learner in this programme (credits), null without one"
+    )
+    already_converted_credits: Decimal = Field(
+        description="credits this learner's earlier conversions count towards the programme"
+    )
+    total_credits: Decimal = Field(description="credits this plan counts towards the programme")
+    lot_credits: Decimal = Field(description="credits of the lots the plan converts (they leave the account)")
+    forfeited_credits: Decimal = Field(
+        description="credits of those lots beyond the courses they fill, counted nowhere (remainder policy)"
+    )
+    remainder_policy: str = Field(description="the rule set's remainder policy (forfeit)")
+    lines: list[PlanLine] = Field(description="every lot: what it becomes, or why it is skipped")
+    rule_set_id: str
+    rule_set_version: str
+    rule_set_hash: str
+    as_of: dt.date
+
+
+def preview_of(programme: Any, plan: ConversionPlan) -> ConversionPreview:
+    """The preview shape of a plan for a programme row."""
+    return ConversionPreview(
+        programme_id=programme.id,
+        programme_code=programme.code,
+        programme_title_zh=programme.title_zh,
+        programme_title_en=programme.title_en,
+        graduation_credits=programme.graduation_credits,
+        max_convertible_credits=plan.max_convertible_credits,
+        already_converted_credits=plan.already_converted_credits,
+        total_credits=plan.total_credits,
+        lot_credits=plan.lot_credits,
+        forfeited_credits=plan.forfeited_credits,
+        remainder_policy=plan.remainder_policy,
+        lines=list(plan.lines),
+        rule_set_id=plan.rule_set_id,
+        rule_set_version=plan.rule_set_version,
+        rule_set_hash=plan.rule_set_hash,
+        as_of=plan.as_of,
+    )

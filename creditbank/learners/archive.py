@@ -24,7 +24,6 @@ How this works:
 """
 
 import base64
-import dataclasses
 import datetime as dt
 import json
 from collections import defaultdict
@@ -39,6 +38,7 @@ from creditbank.auth import service as tokens
 from creditbank.auth import sessions
 from creditbank.auth.models import ApiToken, Role
 from creditbank.catalog import consent as consents
+from creditbank.catalog.models import Conversion
 from creditbank.catalog.schemas import ConsentPublic
 from creditbank.credentials import service as credentials
 from creditbank.credentials.models import Certificate
@@ -55,6 +55,8 @@ from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, Lot, LotLock, Posting, TxKind
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
 from creditbank.outcomes.schemas import LedgerRef, OutcomePublic, RecognitionPublic
+from creditbank.rule_engine.engine import expired
+from creditbank.rule_engine.models import ConversionPlan, PlanLine
 from creditbank.transparency import merkle
 
 # -- shapes --------------------------------------------------------------------------------------
@@ -100,9 +102,13 @@ class ArchiveLot(BaseModel):
     rule_id: str
     rule_version: str
     rule_set_hash: str
-    expires_on: dt.date | None
+    expires_on: dt.date | None = Field(
+        description="day the lot's validity ends: from then on it stays here but cannot be converted"
+    )
     created_at: dt.datetime
-    state: str = Field(description="available, converted or reversed")
+    state: str = Field(
+        description="available, converted, reversed, or expired (kept in the archive, not convertible)"
+    )
     converted_into: str | None = Field(description="programme the lot is converted into, while converted")
     explanation_zh: str
     explanation_en: str
@@ -112,8 +118,11 @@ class ArchiveLot(BaseModel):
 class BalancePublic(BaseModel):
     category: str
     level: int = Field(description="framework level 1-7")
-    available: Decimal = Field(description="credits not converted")
-    converted: Decimal = Field(description="credits converted into programmes")
+    available: Decimal = Field(description="credits not converted and still within their validity")
+    expired: Decimal = Field(
+        default=Decimal(0), description="credits not converted whose validity has ended (not convertible)"
+    )
+    converted: Decimal = Field(description="credits of lots converted into programmes")
 
 
 class ConversionPublic(BaseModel):
@@ -122,7 +131,14 @@ class ConversionPublic(BaseModel):
     programme_id: str | None
     institution_id: str | None
     lot_ids: list[str]
-    credits: Decimal = Field(description="credits moved to converted")
+    credits: Decimal = Field(description="credits of the lots moved to converted")
+    counted_credits: Decimal | None = Field(
+        description="credits the conversion counts towards the programme (null when no plan is recorded)"
+    )
+    forfeited_credits: Decimal | None = Field(
+        description="credits of the lots beyond the courses they fill, counted nowhere (remainder policy)"
+    )
+    lines: list[PlanLine] = Field(description="the conversion lot by lot, as previewed before acceptance")
     reversed: bool = Field(description="true when the conversion was reversed (its lots freed)")
     ledger: LedgerRef
 
@@ -135,8 +151,18 @@ class Archive(BaseModel):
     outcomes: list[ArchiveOutcome]
     lots: list[ArchiveLot]
     balances: list[BalancePublic] = Field(description="by category and framework level")
-    total_available: Decimal
-    total_converted: Decimal
+    total_available: Decimal = Field(description="credits that can still be converted (可用学分)")
+    total_expired: Decimal = Field(
+        default=Decimal(0),
+        description="credits kept in the archive whose validity has ended (已过期，不可转换)",
+    )
+    total_converted: Decimal = Field(description="credits of lots converted into programmes")
+    total_counted: Decimal = Field(
+        default=Decimal(0), description="credits those conversions count towards their programmes"
+    )
+    total_forfeited: Decimal = Field(
+        default=Decimal(0), description="credits of converted lots counted nowhere (remainder policy)"
+    )
     conversions: list[ConversionPublic]
     certificates: list[CertificatePublic] = Field(
         description="transfer certificates issued for the learner, newest first"
@@ -298,19 +324,39 @@ def build_archive(
             select(LotLock).where(col(LotLock.lot_id).in_([lot.id for lot in lots]))
         ).all()
     }
-    archive_lots = [_lot_view(lot, recognitions, locks, reversed_ids, tx_ref) for lot in lots]
-    # balances and conversions
+    today = dt.date.today()
+    archive_lots = [_lot_view(lot, recognitions, locks, reversed_ids, tx_ref, today) for lot in lots]
+    # balances (expired lots apart from what can be converted) and conversions
     lines = ledger.balances(session, learner.id)
-    balances = [BalancePublic(**dataclasses.asdict(line)) for line in lines]
+    lapsed: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
+    for view in archive_lots:
+        if view.state == "expired":
+            lapsed[(view.category, view.level)] += view.credits
+    balances = []
+    for line in lines:
+        gone = ledger.credits(lapsed.get((line.category, line.level), Decimal(0)))
+        balances.append(
+            BalancePublic(
+                category=line.category,
+                level=line.level,
+                available=ledger.credits(line.available - gone),
+                expired=gone,
+                converted=line.converted,
+            )
+        )
     conversions = _conversions(session, history, reversed_ids)
+    live = [c for c in conversions if not c.reversed]
     return Archive(
         learner=_learner_view(session, master_key, learner),
         generated_at=utcnow(),
         outcomes=outcomes,
         lots=archive_lots,
         balances=balances,
-        total_available=ledger.credits(sum((b.available for b in lines), Decimal(0))),
-        total_converted=ledger.credits(sum((b.converted for b in lines), Decimal(0))),
+        total_available=ledger.credits(sum((b.available for b in balances), Decimal(0))),
+        total_expired=ledger.credits(sum((b.expired for b in balances), Decimal(0))),
+        total_converted=ledger.credits(sum((b.converted for b in balances), Decimal(0))),
+        total_counted=ledger.credits(sum((c.counted_credits or c.credits for c in live), Decimal(0))),
+        total_forfeited=ledger.credits(sum((c.forfeited_credits or Decimal(0) for c in live), Decimal(0))),
         conversions=conversions,
         certificates=certificates_of(session, learner.id, with_credentials=with_credentials),
         consents=[
@@ -327,12 +373,15 @@ def _lot_view(
     locks: dict[str, LotLock],
     reversed_ids: set[str],
     tx_ref: Callable[[str | None], LedgerRef | None],
+    today: dt.date,
 ) -> ArchiveLot:
     rec = recognitions.get(lot.outcome_id or "")
     if lot.recognition_tx_id in reversed_ids:
         state = "reversed"
     elif lot.id in locks:
         state = "converted"
+    elif expired(lot.expires_on, today):
+        state = "expired"
     else:
         state = "available"
     zh = rec.explanation_zh if rec else f"按规则 {lot.rule_id} 第 {lot.rule_version} 版认定"
@@ -367,10 +416,18 @@ def _conversions(
     postings: dict[str, list[Posting]] = defaultdict(list)
     for posting in ledger.postings_of(session, [tx.id for tx in converted]):
         postings[posting.transaction_id].append(posting)
+    plans = {
+        row.ledger_tx_id: row
+        for row in session.exec(
+            select(Conversion).where(col(Conversion.ledger_tx_id).in_([tx.id for tx in converted]))
+        ).all()
+    }
     found: list[ConversionPublic] = []
     for tx in converted:
         details = json.loads(tx.leaf).get("details", {})
         mine = postings[tx.id]
+        row = plans.get(tx.id)
+        plan = ConversionPlan.model_validate(row.plan) if row is not None else None
         found.append(
             ConversionPublic(
                 transaction_id=tx.id,
@@ -379,11 +436,22 @@ def _conversions(
                 institution_id=details.get("institution"),
                 lot_ids=sorted({p.lot_id for p in mine if p.lot_id}),
                 credits=ledger.credits(sum((p.amount for p in mine if p.amount > 0), Decimal(0))),
+                counted_credits=ledger.credits(row.credits) if row is not None else None,
+                forfeited_credits=_forfeited(plan),
+                lines=list(plan.lines) if plan is not None else [],
                 reversed=tx.id in reversed_ids,
                 ledger=ref(tx),
             )
         )
     return found
+
+
+def _forfeited(plan: ConversionPlan | None) -> Decimal | None:
+    """Credits of the converted lots that the plan counted nowhere, item by item (so an item that
+    grants more than its lots' credits never hides another item's remainder)."""
+    if plan is None:
+        return None
+    return ledger.credits(sum((item.remainder for item in plan.items), Decimal(0)))
 
 
 def build_export(

@@ -22,6 +22,7 @@ act for no person, list the queue but do not decide.
 """
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -35,6 +36,7 @@ from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, TxKind
 from creditbank.outcomes import service
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
+from creditbank.rule_engine.engine import expired
 
 STAGES = ("district", "city")
 STAGE_WORDS = {"district": ("区分中心", "district sub-centre"), "city": ("市中心", "city centre")}
@@ -122,6 +124,20 @@ def _check_credits(amount: Decimal) -> Decimal:
     return ledger.credits(amount)
 
 
+def _lapsed(expires_on: dt.date | None) -> tuple[str, str]:
+    """The note an approval carries when the outcome's validity had already ended: validity limits
+    conversion, not the archive, so the credits are recorded and marked not convertible."""
+    if not expired(expires_on, dt.date.today()):
+        return "", ""
+    assert expires_on is not None
+    day = expires_on.isoformat()
+    return (
+        f"。审核通过时该成果已超过有效期（有效期至 {day}）：学分记入终身学习档案，但已过期，不可转换",
+        f". When approved, the outcome's validity had already ended (valid until {day}): the credits are "
+        "recorded in the lifelong learning archive but have expired and cannot be converted",
+    )
+
+
 def decide(
     session: Session,
     outcome_id: str,
@@ -206,16 +222,18 @@ def decide(
         rec.stage = None
         rec.lot_id = lot.id
         granted = _words(amount)
+        lapsed_zh, lapsed_en = _lapsed(rec.expires_on)
         rec.explanation_zh = (
-            f"{rec.explanation_zh}；经区分中心、市中心两级审核认定 {granted} 学分（{reason}）"
+            f"{rec.explanation_zh}；经区分中心、市中心两级审核认定 {granted} 学分（{reason}）{lapsed_zh}"
         )
         rec.explanation_en = (
             f"{rec.explanation_en}. Approved by the district and city centres: {granted} credits ({reason})"
+            f"{lapsed_en}"
         )
         kind, zh, en = (
             "recognised",
-            f"{stage_zh}审核通过，认定 {granted} 学分：{reason}",
-            f"Approved at the {stage_en} stage and recognised, {granted} credits: {reason}",
+            f"{stage_zh}审核通过，认定 {granted} 学分：{reason}{lapsed_zh}",
+            f"Approved at the {stage_en} stage and recognised, {granted} credits: {reason}{lapsed_en}",
         )
     service.save_recognition(session, rec)
     # 4. history

@@ -707,6 +707,7 @@ def convert(
         forfeited_credits=sum((item.remainder for item in items), ZERO),
         remainder_policy=remainder_policy,
         max_convertible_credits=limit,
+        already_converted_credits=programme.already_converted_credits,
         certificates_used=certificates_used,
         rule_set_id=rule_set.id,
         rule_set_version=rule_set.version,

@@ -264,6 +264,10 @@ class ConversionPlan(BaseModel):
     max_convertible_credits: Decimal | None = Field(
         description="Share cap in credits for this programme (graduation credits x share), None if no cap"
     )
+    already_converted_credits: Decimal = Field(
+        default=Decimal(0),
+        description="What this learner's earlier conversions counted towards the programme",
+    )
     certificates_used: int
     rule_set_id: str
     rule_set_version: str

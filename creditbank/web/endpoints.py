@@ -32,8 +32,9 @@ from creditbank.auth.deps import SESSION_COOKIE, PageInstitution, PageLearner, P
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal, authenticate
 from creditbank.catalog import consent as consents
-from creditbank.catalog import exchange
+from creditbank.catalog import exchange, planning
 from creditbank.catalog import service as catalog
+from creditbank.catalog.schemas import preview_of
 from creditbank.context import AppContext
 from creditbank.credentials import issuance
 from creditbank.credentials import service as certificates
@@ -606,6 +607,52 @@ def revoke_consent(
         lambda: consents.revoke(session, who, consent_id.strip()),
         back="/archive#consents",
         then=lambda done: f"/archive?done=consent_revoked#consent-{done.id}",
+    )
+
+
+@router.post("/archive/transfer/preview", response_class=HTMLResponse)
+def preview_transfer_request(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: LearnerOnly,
+    lot_ids: Annotated[list[str] | None, Form(description="credit lots to transfer")] = None,
+    programme_id: Annotated[str, Form(description="the destination programme", max_length=40)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Before sending: what the chosen lots would become in the programme, lot by lot, and why any
+    would be left out. Nothing is sent or recorded; the page offers to send the same transfer."""
+    check_csrf(request, ctx, csrf)
+    chosen = [lot.strip() for lot in (lot_ids or []) if lot.strip()][:50]
+
+    def work() -> Any:
+        if not chosen:
+            raise exchange.NothingToConvert("choose at least one credit lot")
+        programme = catalog.get_programme(session, programme_id.strip())
+        return planning.preview_request(
+            session,
+            who,
+            ctx,
+            learner_id=who.subject or "",
+            lot_ids=chosen,
+            programme_id=programme.id,
+            destination_institution_id=programme.institution_id,
+        )
+
+    found = _attempt(session, work)
+    if isinstance(found, CreditBankError):
+        return _error_page(request, ctx, who, found, "/archive#transfer")
+    programme, plan = found
+    preview = preview_of(programme, plan)
+    return render(
+        request,
+        ctx,
+        who,
+        "conversion_preview.html",
+        active="archive",
+        preview=preview,
+        send_lots=chosen,
+        accept_transfer=None,
     )
 
 
@@ -1237,6 +1284,28 @@ def console_review(
         ),
         back="/console",
         then=lambda done: f"/console?notice=decided&ref={done.outcome.id}",
+    )
+
+
+@router.get("/console/transfers/{transfer_id}/preview", response_class=HTMLResponse)
+def console_preview_transfer(
+    transfer_id: str, request: Request, session: PageSession, ctx: ContextDep, who: InstitutionOnly
+) -> Response:
+    """Before accepting: what accepting this incoming transfer would convert now, lot by lot, with
+    the reason for every lot left out. Nothing is recorded; the page offers to accept."""
+    found = _attempt(session, lambda: planning.preview_transfer(session, ctx, who, transfer_id))
+    if isinstance(found, CreditBankError):
+        return _error_page(request, ctx, who, found, "/console#incoming")
+    programme, plan = found
+    return render(
+        request,
+        ctx,
+        who,
+        "conversion_preview.html",
+        active="console",
+        preview=preview_of(programme, plan),
+        send_lots=None,
+        accept_transfer=transfer_id,
     )
 
 

@@ -180,7 +180,14 @@ class ArchivePage:
 
     @property
     def total(self) -> Decimal:
-        return self.archive.total_available + self.archive.total_converted
+        return self.archive.total_available + self.archive.total_expired + self.archive.total_converted
+
+    @property
+    def expired_by_level(self) -> dict[int, Decimal]:
+        found: dict[int, Decimal] = defaultdict(Decimal)
+        for line in self.archive.balances:
+            found[line.level] += line.expired
+        return dict(found)
 
     @property
     def outcomes_newest_first(self) -> list[ArchiveOutcome]:
@@ -229,13 +236,8 @@ def archive_page(session: Session, ctx: AppContext, learner_id: str) -> ArchiveP
             ).all(),
         ],
     )
-    today = dt.date.today()
     by_outcome = {lot.outcome_id: lot for lot in built.lots if lot.outcome_id}
-    live = [
-        lot
-        for lot in built.lots
-        if lot.state != "reversed" and (lot.expires_on is None or lot.expires_on > today)
-    ]
+    live = [lot for lot in built.lots if lot.state not in ("reversed", "expired")]
     by_category: dict[str, tuple[Decimal, Decimal]] = {}
     by_level: dict[int, tuple[Decimal, Decimal]] = {}
     for line in built.balances:
