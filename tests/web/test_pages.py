@@ -330,7 +330,7 @@ class TestArchive:
         again = destination.post("/console/transfers/accept", data={"csrf": csrf, "transfer_id": transfer_id})
         assert again.status_code == 409  # decided already
         archive = scene.client.get("/archive").text
-        converted = re.search(r"转换 ([0-9.]+) 学分", archive)  # as the destination's rules planned it
+        converted = re.search(r"计入专业 ([0-9.]+) 学分", archive)  # as the destination's rules planned it
         assert converted and Decimal(converted.group(1)) > 0
         conversions = archive.split('id="conversions"')[1].split("</section>")[0]
         assert "软件技术 (510201)" in conversions and "北京开放大学" in conversions
