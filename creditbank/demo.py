@@ -555,6 +555,7 @@ def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], di
     from creditbank.credentials import service as certificates
     from creditbank.credentials.models import Certificate
     from creditbank.ledger.models import Lot, LotLock
+    from creditbank.rule_engine.engine import expired
     from creditbank.transparency import store
 
     store.publish_checkpoint(session, ctx.secrets.master_key, store.DEFAULT_LOG)
@@ -595,7 +596,7 @@ def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], di
         for lot in session.exec(
             select(Lot).where(col(Lot.learner_id) == learner_id).order_by(col(Lot.created_at))
         ).all()
-        if lot.recognition_tx_id not in reversed_ids and (lot.expires_on is None or lot.expires_on >= today)
+        if lot.recognition_tx_id not in reversed_ids and not expired(lot.expires_on, today)
     ]
     # one lot of the training centre stays out of the transfer, for the revoked certificate
     spare = next(lot for lot in reversed(live) if lot.issuer_id == training.id and lot.id not in locked)

@@ -12,6 +12,7 @@ from creditbank.context import AppContext
 from creditbank.demo import load_demo, load_exchange
 from creditbank.outcomes.models import Outcome, Recognition
 from creditbank.transparency import store
+from tests.web.scene import csrf_of
 
 
 class Demo:
@@ -287,3 +288,49 @@ class TestValidityLimitsConversionNotTheArchive:
         categories = {lot["category"]: lot["expires_on"] for lot in archive["lots"]}
         assert categories["elderly_education"] is None
         assert categories["community_education"] is None
+
+
+class TestPreviewPages:
+    def test_the_learner_and_the_registrar_see_the_plan_on_a_page(self, demo: Demo) -> None:
+        li_wei, token = demo.learner("li-wei")
+        lots = demo.lots(li_wei, "LW-1X-CLOUD", "LW-DEG-CS201")
+        # 1. the learner, before sending, from the archive's transfer form
+        signed_in = demo.client.post("/signin", data={"token": token}, follow_redirects=False)
+        assert signed_in.status_code == 303, signed_in.text
+        csrf = csrf_of(demo.client.get("/archive").text)
+        page = demo.client.post(
+            "/archive/transfer/preview",
+            data={"lot_ids": lots, "programme_id": demo.programme, "csrf": csrf},
+        )
+        assert page.status_code == 200, page.text
+        assert 'id="preview-plan"' in page.text
+        assert f'data-lot="{lots[1]}" data-outcome="converted"' in page.text
+        assert "数据结构" in page.text and 'action="/archive/transfer"' in page.text
+        # 2. the transfer is sent; the destination's registrar previews it before accepting
+        sent = demo.client.post(
+            "/api/v1/transfers",
+            json={
+                "lot_ids": lots,
+                "destination_institution_id": demo.university["id"],
+                "programme_id": demo.programme,
+            },
+            headers=demo.headers(token, key=True),
+        )
+        assert sent.status_code == 201, sent.text
+        transfer_id = sent.json()["id"]
+        demo.client.post("/signin", data={"token": demo.university["token"]}, follow_redirects=False)
+        console = demo.client.get("/console").text
+        assert f"/console/transfers/{transfer_id}/preview" in console
+        registrar = demo.client.get(f"/console/transfers/{transfer_id}/preview")
+        assert registrar.status_code == 200, registrar.text
+        assert f'data-lot="{lots[0]}" data-outcome="converted"' in registrar.text
+        assert 'action="/console/transfers/accept"' in registrar.text
+        # 3. another school sees nothing of it
+        demo.client.post(
+            "/signin",
+            data={"token": demo.tokens["institutions"]["chaoyang-community"]["token"]},
+            follow_redirects=False,
+        )
+        outsider = demo.client.get(f"/console/transfers/{transfer_id}/preview")
+        assert outsider.status_code == 404
+        assert lots[0] not in outsider.text
