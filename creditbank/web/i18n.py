@@ -632,8 +632,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pdf.generated": ("生成时间", "Generated"),
     "pdf.totals": ("学分合计", "Credits"),
     "pdf.totals_value": (
-        "认定 {total}，其中可用 {available}，已转换 {converted}",
-        "{total} recognised: {available} available, {converted} converted",
+        "认定 {total}，其中可用 {available}，已过期（不可转换）{expired}，已转换 {converted}（计入专业 {counted}）",
+        "{total} recognised: {available} available, {expired} expired (not convertible), {converted} converted ({counted} counted towards programmes)",
     ),
     "pdf.verify_archive": ("核验", "Verification"),
     "pdf.verify_archive_value": (

@@ -110,7 +110,9 @@ def transcript_sheet(page: ArchivePage, base_url: str) -> Callable[[Translator],
                     "pdf.totals_value",
                     total=_amount(page.total),
                     available=_amount(built.total_available),
+                    expired=_amount(built.total_expired),
                     converted=_amount(built.total_converted),
+                    counted=_amount(built.total_counted),
                 ),
             ),
             Field(
@@ -123,6 +125,7 @@ def transcript_sheet(page: ArchivePage, base_url: str) -> Callable[[Translator],
                 t("archive.category"),
                 t("archive.level"),
                 t("archive.available"),
+                t("archive.expired"),
                 t("archive.converted"),
             ],
             rows=[
@@ -130,11 +133,12 @@ def transcript_sheet(page: ArchivePage, base_url: str) -> Callable[[Translator],
                     t.label("category", line.category),
                     str(line.level),
                     _amount(line.available),
+                    _amount(line.expired),
                     _amount(line.converted),
                 ]
                 for line in built.balances
             ],
-            widths=[40, 15, 20, 20],
+            widths=[34, 12, 16, 18, 16],
         )
         outcomes = Table(
             heading=t("archive.outcomes"),
