@@ -615,7 +615,7 @@ def preview_transfer_request(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
-    who: LearnerOnly,
+    who: PageLearner,
     lot_ids: Annotated[list[str] | None, Form(description="credit lots to transfer")] = None,
     programme_id: Annotated[str, Form(description="the destination programme", max_length=40)] = "",
     csrf: CsrfField = "",
@@ -1289,7 +1289,7 @@ def console_review(
 
 @router.get("/console/transfers/{transfer_id}/preview", response_class=HTMLResponse)
 def console_preview_transfer(
-    transfer_id: str, request: Request, session: PageSession, ctx: ContextDep, who: InstitutionOnly
+    transfer_id: str, request: Request, session: PageSession, ctx: ContextDep, who: PageInstitution
 ) -> Response:
     """Before accepting: what accepting this incoming transfer would convert now, lot by lot, with
     the reason for every lot left out. Nothing is recorded; the page offers to accept."""
