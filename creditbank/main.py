@@ -266,12 +266,12 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     app.state.heavy_slots = HeavySlots(settings.heavy_requests_per_token, settings.heavy_retry_after_seconds)
     _install_error_handlers(app)
 
+    from creditbank.archive.endpoints import router as archive_router
     from creditbank.auth.endpoints import reviewers_router
     from creditbank.auth.endpoints import router as tokens_router
     from creditbank.catalog.endpoints import router as catalog_router
     from creditbank.credentials.endpoints import router as credentials_router
     from creditbank.institutions.endpoints import router as institutions_router
-    from creditbank.learners.archive_endpoints import router as archive_router
     from creditbank.learners.endpoints import router as learners_router
     from creditbank.outcomes.endpoints import router as outcomes_router
     from creditbank.outcomes.review_endpoints import router as reviews_router

@@ -17,18 +17,21 @@ How this works:
   is written to ``identity_lookups``, and a token may make at most
   ``CREDITBANK_IDENTITY_LOOKUPS_PER_MINUTE`` of them in any 60 seconds: the next one is a 429 with
   ``Retry-After``. The token's row is locked while counting, so concurrent lookups cannot overrun.
+* Transfers belong to the catalog, which sits above this package (it reads learners); the one
+  question asked here, "is a transfer to this institution waiting?", reads ``transfer_requests``
+  through :data:`TRANSFERS`, a projection of the three columns it needs, so that ``learners`` does
+  not import ``catalog`` (``tests/learners/test_access.py`` checks the projection against the table).
 """
 
 import datetime as dt
 import logging
 import math
 
-from sqlalchemy import func, update
+from sqlalchemy import column, func, table, update
 from sqlmodel import Session, col, select
 
 from creditbank.auth.models import ApiToken
 from creditbank.auth.service import Principal
-from creditbank.catalog.models import TransferRequest
 from creditbank.db import utcnow
 from creditbank.errors import Forbidden, NotFound, TooManyRequests, ValidationFailed
 from creditbank.ids import random_id
@@ -39,6 +42,15 @@ from creditbank.learners.schemas import GrantPublic
 MAX_GRANT_DAYS = 365
 LOOKUP_WINDOW_SECONDS = 60
 PENDING_TRANSFER = "issued"
+
+# the columns of ``catalog.models.TransferRequest`` that decide a read (see the module docstring)
+TRANSFERS = table(
+    "transfer_requests",
+    column("id"),
+    column("learner_id"),
+    column("destination_institution_id"),
+    column("status"),
+)
 
 log = logging.getLogger("creditbank.learners")
 
@@ -85,15 +97,16 @@ def live_grant(session: Session, learner_id: str, institution_id: str) -> Archiv
     ).first()
 
 
-def pending_transfer(session: Session, learner_id: str, institution_id: str) -> TransferRequest | None:
-    """A transfer of the learner's credits to the institution that waits for its decision."""
-    return session.exec(
-        select(TransferRequest).where(
-            col(TransferRequest.learner_id) == learner_id,
-            col(TransferRequest.destination_institution_id) == institution_id,
-            col(TransferRequest.status) == PENDING_TRANSFER,
+def pending_transfer(session: Session, learner_id: str, institution_id: str) -> str | None:
+    """The id of a transfer of the learner's credits to the institution that waits for its decision."""
+    transfer: str | None = session.exec(
+        select(TRANSFERS.c.id).where(
+            TRANSFERS.c.learner_id == learner_id,
+            TRANSFERS.c.destination_institution_id == institution_id,
+            TRANSFERS.c.status == PENDING_TRANSFER,
         )
     ).first()
+    return transfer
 
 
 def institution_basis(session: Session, learner_id: str, institution_id: str) -> str:
@@ -107,7 +120,7 @@ def institution_basis(session: Session, learner_id: str, institution_id: str) ->
         return f"grant {grant.id}"
     transfer = pending_transfer(session, learner_id, institution_id)
     if transfer is not None:
-        return f"transfer {transfer.id}"
+        return f"transfer {transfer}"
     raise GrantRequired(
         "an institution reads a learner's archive only under the learner's grant or as the destination "
         "of a pending transfer; registering the learner or posting outcomes grants no read access"

@@ -28,6 +28,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from creditbank import jsontext
+from creditbank.archive import service as archive
 from creditbank.auth.deps import SESSION_COOKIE, PageInstitution, PageLearner, PageReviewer, Public
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal, authenticate
@@ -42,7 +43,7 @@ from creditbank.db import transaction
 from creditbank.deps import ContextDep, get_session
 from creditbank.errors import CreditBankError, NotFound
 from creditbank.institutions import service as institutions
-from creditbank.learners import access, archive
+from creditbank.learners import access
 from creditbank.learners import service as learners
 from creditbank.limits import UPLOAD, VERIFY, Heavy, body_limit
 from creditbank.outcomes import corrections, review

@@ -4,8 +4,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from creditbank.archive.service import ArchiveLot
 from creditbank.db import utcnow
-from creditbank.learners.archive import ArchiveLot
 from creditbank.web.i18n import Translator
 from creditbank.web.pdf import CertificateSheet, Field, Table, TranscriptSheet, stamp
 from creditbank.web.views import ArchivePage, CertificateView

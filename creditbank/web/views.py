@@ -1,6 +1,6 @@
 """What the pages show, composed from the domains' services (a thin view model; no HTTP here).
 
-* :func:`archive_page` wraps :func:`creditbank.learners.archive.build_archive` with what a page needs
+* :func:`archive_page` wraps :func:`creditbank.archive.service.build_archive` with what a page needs
   on top: the learner's certificates, institution names, chart data and which lots can be
   certified or transferred.
 * :func:`console_page` gathers an institution's outcomes, certificates, incoming transfers and the
@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from creditbank.archive.service import Archive, ArchiveLot, ArchiveOutcome, build_archive
 from creditbank.auth.service import Principal
 from creditbank.catalog import exchange
 from creditbank.catalog.models import Conversion, Programme, TransferRequest
@@ -32,7 +33,6 @@ from creditbank.errors import CreditBankError
 from creditbank.institutions.models import Institution
 from creditbank.learners import access
 from creditbank.learners import service as learners
-from creditbank.learners.archive import Archive, ArchiveLot, ArchiveOutcome, build_archive
 from creditbank.learners.models import ArchiveAccess, ArchiveGrant, ShareLink
 from creditbank.outcomes import review
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, RecognitionStatus

@@ -3,12 +3,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from creditbank.archive import service as archive
 from creditbank.auth.deps import ArchiveReader, RoleGuard
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import Forbidden
-from creditbank.learners import archive
 from creditbank.learners import service as learners
 from creditbank.limits import Heavy
 from creditbank.outcomes import idempotent
