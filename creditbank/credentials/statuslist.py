@@ -15,10 +15,14 @@ suspension list).
 import base64
 import binascii
 import gzip
+import re
 import zlib
 from typing import Any, Literal
 
 from creditbank.credentials.errors import StatusIndexOutOfRange, StatusListInvalid
+
+_DECIMAL = re.compile(r"[0-9]{1,12}")
+"""ASCII digits only (``str.isdigit`` admits ``"¹"``), and short enough for any list."""
 
 MIN_BITS = 131_072
 MULTIBASE_BASE64URL = "u"
@@ -207,6 +211,6 @@ def read_status(list_credential: dict[str, Any], entry: dict[str, Any]) -> bool:
     if subject.get("statusPurpose") != entry.get("statusPurpose"):
         raise StatusListInvalid("statusPurpose of the entry and of the list differ")
     raw_index = entry.get("statusListIndex")
-    if not isinstance(raw_index, str) or not raw_index.isdigit():
-        raise StatusListInvalid(f"statusListIndex must be a decimal string, got {raw_index!r}")
+    if not isinstance(raw_index, str) or _DECIMAL.fullmatch(raw_index) is None:
+        raise StatusListInvalid(f"statusListIndex must be a decimal string, got {str(raw_index)[:40]!r}")
     return Bitstring.decode(subject.get("encodedList", "")).get(int(raw_index))

@@ -120,6 +120,15 @@ class TestCredentials:
         assert read_status(cred, status_entry(LIST_URL, 5, purpose)) is True
         assert read_status(cred, status_entry(LIST_URL, 6, purpose)) is False
 
+    @pytest.mark.parametrize("index", ["\u00b9", "\u0665", "\uff15", "9" * 5000, "+5", " 5", "-1", ""])
+    def test_read_rejects_an_index_that_is_not_ascii_decimal(self, index: str) -> None:
+        """Unicode digits, a number too long for int() and signs are refused as malformed (a crafted
+        certificate must not crash the verifier with ValueError)."""
+        cred = status_list_credential(LIST_URL, "did:web:bank.example", Bitstring())
+        entry = {**status_entry(LIST_URL, 5), "statusListIndex": index}
+        with pytest.raises(StatusListInvalid):
+            read_status(cred, entry)
+
     def test_read_rejects_mismatch(self) -> None:
         cred = status_list_credential(LIST_URL, "did:web:bank.example", Bitstring())
         with pytest.raises(StatusListInvalid):
