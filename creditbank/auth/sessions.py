@@ -37,7 +37,9 @@ def _hash(key: bytes, session_id: str) -> str:
 
 
 def start(session: Session, key: bytes, cookie_secret: bytes, token_id: str) -> str:
-    """Open a session for a live token; return the cookie value (the signed session id)."""
+    """Open a session for a live token; return the cookie value (the signed session id). Expired
+    sessions of anyone are deleted first, so the table holds live sessions only."""
+    purge_expired(session)
     session_id = SESSION_PREFIX + secrets.token_urlsafe(32)
     session.add(
         WebSession(

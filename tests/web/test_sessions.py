@@ -81,6 +81,14 @@ class TestServerSideSession:
         assert "王芳" not in scene.client.get("/archive").text
         assert scene.client.get("/archive/transcript.pdf").status_code == 401
 
+    def test_expired_sessions_are_deleted_when_someone_signs_in(self, scene: Scene, db: Connection) -> None:
+        scene.sign_in(Role.learner, scene.learner_id)
+        db.execute(text("UPDATE web_sessions SET expires_at = now() - interval '1 second'"))
+        expired = _sessions(db)
+        assert expired >= 1
+        assert signin(_fresh(scene.ctx), mint(scene.ctx, Role.learner, scene.learner_id)).status_code == 303
+        assert _sessions(db) == 1, "only the new session is left"
+
     def test_the_session_cookie_is_no_api_credential(self, scene: Scene) -> None:
         scene.sign_in(Role.learner, scene.learner_id)
         refused = scene.client.get(f"/api/v1/learners/{scene.learner_id}/archive")
