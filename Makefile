@@ -2,6 +2,7 @@
 #   make run   install, prepare the embedded SQLite database, load the demo world, serve on PORT (8000)
 #   make test  install, start a throwaway PostgreSQL, run ruff, mypy --strict and the whole suite
 #   make test-ha  the failover rehearsal: a Patroni cluster, two service instances, two leader kills
+#   make messages  extract the message ids into creditbank/locale/messages.pot and update both .po files
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ PORT   ?= 8000
 export CREDITBANK_BASE_URL ?= http://127.0.0.1:$(PORT)
 
 INTEROP := tests/interop
-.PHONY: run test test-ha install system-deps interop-deps lint typecheck pytest bench clean
+.PHONY: run test test-ha install system-deps interop-deps lint typecheck pytest bench clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +62,16 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/posting.py
 	$(BIN)/python bench/certificates.py
+
+# The message catalogues (docs/translating.md): new ids enter both .po files with empty texts to fill
+# in; the service reads the .po files themselves, so there is no compiled file to keep.
+LOCALE := creditbank/locale
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --no-wrap --project=creditbank \
+		--copyright-holder="creditbank contributors" --msgid-bugs-address="creditbank maintainers" \
+		-o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-wrap --no-fuzzy-matching \
+		--ignore-obsolete --ignore-pot-creation-date
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(INTEROP)/node_modules

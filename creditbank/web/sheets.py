@@ -84,7 +84,7 @@ def certificate_sheet(
         ]
         url = verify_url(base_url, row.id)
         return CertificateSheet(
-            title=t("pdf.bundle_title" if row.kind == "clr" else "pdf.certificate_title"),
+            title=t("pdf.bundle_title") if row.kind == "clr" else t("pdf.certificate_title"),
             subtitle=t("pdf.subtitle"),
             fields=fields,
             verify_url=url,

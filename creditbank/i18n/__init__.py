@@ -1,0 +1,140 @@
+"""Every message a person reads, from gettext catalogues managed with Babel (``zh_CN`` first, ``en``).
+
+How this works:
+
+* A message has a symbolic id (``nav.archive``, ``console.posted``); the code and the templates
+  call ``t("nav.archive")`` or ``t("console.posted", id=..., credits=...)``. Placeholders are
+  ``{name}``, filled with :meth:`str.format`.
+* The texts live in ``creditbank/locale/<locale>/LC_MESSAGES/messages.po`` (one catalogue per
+  language, both translating the ids), with the template ``creditbank/locale/messages.pot``
+  extracted from the code by ``pybabel extract -F babel.cfg`` (``make messages``). Translators
+  work on the ``.po`` files with any gettext tool; ``docs/translating.md`` says how.
+* The service reads the ``.po`` files when a language is first used (no compiled ``.mo`` file
+  to forget): each is compiled in memory into a :class:`babel.support.Translations`.
+* An id built at run time (``type.<outcome type>``) is listed once with :func:`N_` in
+  :mod:`creditbank.i18n.coded`, so that extraction sees it.
+* A message missing from a catalogue shows as its id (never a broken page); the tests fail on it.
+"""
+
+import functools
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+DEFAULT_LANG: Lang = "zh"
+LOCALES: Mapping[Lang, str] = {"zh": "zh_CN", "en": "en"}
+"""The gettext locale of each language's catalogue."""
+HTML_LANG: Mapping[Lang, str] = {"zh": "zh-CN", "en": "en"}
+DOMAIN = "messages"
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, do not translate yet"
+    """Mark a message id for extraction without translating it (``gettext_noop``)."""
+    return message
+
+
+def po_path(lang: Lang) -> Path:
+    return LOCALE_DIR / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def read_catalogue(lang: Lang) -> Catalog:
+    """The ``.po`` catalogue of ``lang`` as Babel reads it."""
+    with po_path(lang).open("rb") as handle:
+        return read_po(handle, locale=LOCALES[lang], domain=DOMAIN)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """One language's compiled messages: the gettext translations and the ids it translates."""
+
+    translations: Translations
+    ids: frozenset[str]
+
+
+@functools.cache
+def catalogue(lang: Lang) -> Catalogue:
+    """The messages of ``lang``, compiled once per process (fuzzy and empty entries left out)."""
+    source = read_catalogue(lang)
+    compiled = io.BytesIO()
+    write_mo(compiled, source, use_fuzzy=False)
+    compiled.seek(0)
+    ids = frozenset(m.id for m in source if isinstance(m.id, str) and m.id and m.string and not m.fuzzy)
+    return Catalogue(Translations(compiled, domain=DOMAIN), ids)
+
+
+@dataclass(frozen=True)
+class Translator:
+    """``t(id, **values)``: the message in this language, with its ``{placeholders}`` filled."""
+
+    lang: Lang
+
+    @property
+    def html_lang(self) -> str:
+        return HTML_LANG[self.lang]
+
+    @property
+    def other(self) -> Lang:
+        return "en" if self.lang == "zh" else "zh"
+
+    def __call__(self, message: str, /, **values: object) -> str:
+        text = self.gettext(message)
+        return text.format(**values) if values else text
+
+    def gettext(self, message: str) -> str:
+        """The message's text without filling placeholders; the id itself when it has none."""
+        found = catalogue(self.lang)
+        if message in found.ids:
+            return found.translations.gettext(message)
+        return _legacy(message, self.lang)
+
+    def has(self, message: str) -> bool:
+        return message in catalogue(self.lang).ids or _legacy(message, self.lang) != message
+
+    def pick(self, zh: str | None, en: str | None) -> str:
+        """Of a stored pair of texts (e.g. an explanation), the one in this language."""
+        first, second = (zh, en) if self.lang == "zh" else (en, zh)
+        return first or second or ""
+
+    def label(self, prefix: str, value: str | None) -> str:
+        """A coded value's label (``type.mooc``); the raw value when there is none."""
+        if value is None:
+            return ""
+        key = f"{prefix}.{value}"
+        return self(key) if self.has(key) else value
+
+
+_LEGACY: dict[str, tuple[str, str]] = {}
+"""Messages still in the old dictionary (``creditbank.web.i18n.MESSAGES``), while it lasts."""
+
+
+def register_legacy(messages: Mapping[str, tuple[str, str]]) -> None:
+    _LEGACY.update(messages)
+
+
+def _legacy(message: str, lang: Lang) -> str:
+    pair = _LEGACY.get(message)
+    if pair is None:
+        return message
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def parse_lang(value: str | None) -> Lang | None:
+    """``zh``/``zh-CN``/``zh_CN``… or ``en``/``en-US``…: the language; anything else None."""
+    if not value:
+        return None
+    primary = value.strip().replace("_", "-").split("-")[0].lower()
+    if primary == "zh":
+        return "zh"
+    if primary == "en":
+        return "en"
+    return None
