@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from creditbank.context import AppContext
 from creditbank.db import transaction
+from creditbank.i18n import LANG_COOKIE, Lang, choose_lang
 
 
 def context_of(request: Request) -> AppContext:
@@ -18,6 +19,16 @@ def context_of(request: Request) -> AppContext:
 async def get_context(request: Request) -> AppContext:
     """The app's context (async: no hop to the thread pool just to read an attribute)."""
     return context_of(request)
+
+
+def request_lang(request: Request) -> Lang:
+    """The language of the words for people in an answer (a problem's title): ``?lang=``, the
+    ``cb_lang`` cookie, then ``Accept-Language``; Chinese when none says."""
+    return choose_lang(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -4,9 +4,15 @@ Every error a request can meet is a subclass of :class:`CreditBankError`. It car
 status and a stable ``type`` slug; :func:`problem_response` renders it once, as
 ``application/problem+json``, with ``type`` = ``https://creditbank.example/problems/<slug>``.
 Routes never raise ``HTTPException``.
+
+The ``title`` people read comes from the message catalogues (``problem.<slug>``, in the reader's
+language; the class's English ``title`` when the catalogues lack it), and so does a ``detail``
+left to its default; the ``type`` slug never changes with the language.
 """
 
 from typing import Any, ClassVar
+
+from creditbank.i18n import DEFAULT_LANG, Lang, Translator
 
 PROBLEM_BASE = "https://creditbank.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -28,17 +34,26 @@ class CreditBankError(Exception):
     def type_uri(self) -> str:
         return PROBLEM_BASE + self.slug
 
-    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+    def to_problem(self, instance: str | None = None, lang: Lang = DEFAULT_LANG) -> dict[str, Any]:
+        """The RFC 9457 problem document, its title (and a default detail) in ``lang``."""
+        title = problem_title(self.slug, self.title, lang)
         body: dict[str, Any] = {
             "type": self.type_uri,
-            "title": self.title,
+            "title": title,
             "status": self.status,
-            "detail": self.detail,
+            "detail": title if self.detail == self.title else self.detail,
         }
         if instance:
             body["instance"] = instance
         body.update(self.extensions)
         return body
+
+
+def problem_title(slug: str, fallback: str, lang: Lang) -> str:
+    """The title of problem ``slug`` in ``lang`` (catalogue id ``problem.<slug>``), else ``fallback``."""
+    t = Translator(lang)
+    key = f"problem.{slug}"
+    return t(key) if t.has(key) else fallback
 
 
 class ValidationFailed(CreditBankError):

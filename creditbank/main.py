@@ -24,13 +24,16 @@ from creditbank.auth.deps import PublicGuard, RoleGuard
 from creditbank.config import Settings, get_settings
 from creditbank.context import AppContext, build_context
 from creditbank.db import unavailability, warm_pool
+from creditbank.deps import request_lang
 from creditbank.errors import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
     CreditBankError,
     DatabaseUnavailable,
     TooManyRequests,
+    problem_title,
 )
+from creditbank.i18n import DEFAULT_LANG, Lang, Translator
 from creditbank.limits import BodyLimitMiddleware, HeavySlots, limits_of
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
 from creditbank.problems import domain_error_of
@@ -41,9 +44,23 @@ log = logging.getLogger("creditbank")
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    lang: Lang = DEFAULT_LANG,
+    **extra: Any,
 ) -> JSONResponse:
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    """A problem+json answer; ``title`` (English) is shown in ``lang`` when the catalogues have it."""
+    shown = problem_title(slug, title, lang)
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": shown,
+        "status": status,
+        "detail": shown if detail == title else detail,
+        **extra,
+    }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -54,7 +71,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, TooManyRequests | DatabaseUnavailable):
             headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
-            exc.to_problem(instance=request.url.path),
+            exc.to_problem(instance=request.url.path, lang=request_lang(request)),
             status_code=exc.status,
             media_type=PROBLEM_MEDIA_TYPE,
             headers=headers,
@@ -72,7 +89,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
         detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else str(first["msg"])
-        return problem(422, "validation-failed", "The request is not valid", detail, errors=errors)
+        return problem(
+            422,
+            "validation-failed",
+            "The request is not valid",
+            detail,
+            lang=request_lang(request),
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -88,7 +112,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         }
         slug = slugs.get(exc.status_code, f"http-{exc.status_code}")
         # keep the exception's headers: a 405 must name the allowed methods (Allow)
-        return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), headers=exc.headers)
+        return problem(
+            exc.status_code,
+            slug,
+            str(exc.detail),
+            str(exc.detail),
+            headers=exc.headers,
+            lang=request_lang(request),
+        )
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> JSONResponse:
@@ -96,11 +127,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         # text, a number out of range). The transaction is already rolled back; the log names the
         # driver error class only, never the statement's parameters.
         log.warning("database refused a value", extra={"fields": {"error": type(exc.orig).__name__}})
+        lang = request_lang(request)
         return problem(
             422,
             "unstorable-value",
             "The request holds a value that cannot be stored",
-            "a value in the request cannot be stored (for example a NUL character in text)",
+            Translator(lang)("problem_detail.unstorable-value"),
+            lang=lang,
         )
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -118,7 +151,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return problem(500, "internal-error", "Internal error", "an unexpected error; it has been logged")
+        lang = request_lang(request)
+        return problem(
+            500,
+            "internal-error",
+            "Internal error",
+            Translator(lang)("problem_detail.internal-error"),
+            lang=lang,
+        )
 
 
 def _declared_roles(app: FastAPI) -> Iterator[tuple[str, set[str], list[str]]]:

@@ -34,6 +34,8 @@ DEFAULT_LANG: Lang = "zh"
 LOCALES: Mapping[Lang, str] = {"zh": "zh_CN", "en": "en"}
 """The gettext locale of each language's catalogue."""
 HTML_LANG: Mapping[Lang, str] = {"zh": "zh-CN", "en": "en"}
+LANG_COOKIE = "cb_lang"
+"""The cookie that remembers a reader's choice of language (``?lang=``)."""
 DOMAIN = "messages"
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 
@@ -138,3 +140,33 @@ def parse_lang(value: str | None) -> Lang | None:
     if primary == "en":
         return "en"
     return None
+
+
+def negotiate(accept_language: str | None) -> Lang | None:
+    """The language of ours that an ``Accept-Language`` header prefers (RFC 9110 section 12.5.4), or None.
+
+    ``zh-CN,zh;q=0.9,en;q=0.8`` is Chinese, ``en-GB,en;q=0.9`` English; ``*`` and languages we do not
+    have say nothing; on equal weights the first named wins.
+    """
+    best: Lang | None = None
+    best_q = 0.0
+    for part in (accept_language or "").split(",")[:50]:
+        tag, _, params = part.partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        lang = parse_lang(tag)
+        if lang is not None and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+def choose_lang(asked: str | None, remembered: str | None, accept_language: str | None) -> Lang:
+    """A reader's language: asked for (``?lang=``), else remembered (the cookie), else the
+    ``Accept-Language`` header, else Chinese."""
+    return parse_lang(asked) or parse_lang(remembered) or negotiate(accept_language) or DEFAULT_LANG

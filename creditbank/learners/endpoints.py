@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from creditbank.auth.deps import InstitutionOrAdmin, LearnerInstitutionAdmin, RoleGuard
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
-from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
+from creditbank.deps import ContextDep, IdempotencyKey, SessionDep, request_lang
 from creditbank.errors import PROBLEM_MEDIA_TYPE, Forbidden
 from creditbank.learners import access, service, vault
 from creditbank.learners.schemas import (
@@ -74,7 +74,7 @@ def lookup_learner(
         # answered, not raised: the lookup's log row must be committed with the answer
         missing = service.LearnerNotFound("no learner with that identity number")
         return JSONResponse(
-            missing.to_problem(instance=request.url.path),
+            missing.to_problem(instance=request.url.path, lang=request_lang(request)),
             status_code=missing.status,
             media_type=PROBLEM_MEDIA_TYPE,
         )

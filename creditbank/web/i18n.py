@@ -4,7 +4,16 @@ The messages themselves are gettext catalogues (:mod:`creditbank.i18n`,
 ``creditbank/locale/*/LC_MESSAGES/messages.po``); this module keeps the names the pages import.
 """
 
-from creditbank.i18n import DEFAULT_LANG, HTML_LANG, LANGS, Lang, Translator, parse_lang, register_legacy
+from creditbank.i18n import (
+    DEFAULT_LANG,
+    HTML_LANG,
+    LANG_COOKIE,
+    LANGS,
+    Lang,
+    Translator,
+    parse_lang,
+    register_legacy,
+)
 
 __all__ = [
     "DEFAULT_LANG",
@@ -16,8 +25,6 @@ __all__ = [
     "Translator",
     "parse_lang",
 ]
-
-LANG_COOKIE = "cb_lang"
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # Transitional and to be emptied: a (Chinese, English) pair added here is still shown, but its
