@@ -182,7 +182,7 @@ ENTRY_PACKAGES = {"web", "main", "cli", "serving", "demo"}
 LOG_PACKAGES = {"ledger", "transparency"}
 BASE_PACKAGES = {
     "crypto", "db", "config", "errors", "ids", "identifiers", "canonical", "context", "deps",
-    "models_registry", "migrate", "observability", "cli_common", "creditbank", "keyring",
+    "models_registry", "migrate", "observability", "cli_common", "creditbank", "keyring", "i18n",
 }  # fmt: skip
 
 
