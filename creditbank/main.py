@@ -36,7 +36,7 @@ from creditbank.errors import (
 from creditbank.i18n import DEFAULT_LANG, Lang, Translator
 from creditbank.limits import BodyLimitMiddleware, HeavySlots, limits_of
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
-from creditbank.problems import domain_error_of
+from creditbank.problems import accepted_values, domain_error_of
 
 GC_THRESHOLD = 20_000  # first-generation allocations between collections (Python's default: 700)
 
@@ -84,6 +84,7 @@ def _install_error_handlers(app: FastAPI) -> None:
                 "loc": [str(p) for p in e.get("loc", ())],
                 "msg": str(e.get("msg", "")),
                 "type": str(e.get("type", "")),
+                **accepted_values(e),
             }
             for e in exc.errors()
         ]

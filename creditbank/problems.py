@@ -5,6 +5,8 @@ already sent their status when something fails (the batch report ends with the p
 """
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from creditbank.config import Settings
 from creditbank.db import unavailability
@@ -37,3 +39,11 @@ def streamed_problem(exc: BaseException, settings: Settings, instance: str) -> d
         log.error("unhandled error in a streamed answer", exc_info=exc)
         error = InternalError("an unexpected error; it has been logged")
     return error.to_problem(instance=instance)
+
+
+def accepted_values(error: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"accepted": [...]}`` for a validation error that lists the values it accepts (a level
+    outside its outcome type's levels), else nothing: the client can show the choices."""
+    context = error.get("ctx")
+    accepted = context.get("accepted") if isinstance(context, Mapping) else None
+    return {"accepted": list(accepted)} if isinstance(accepted, list) else {}

@@ -162,6 +162,7 @@ CODED: tuple[str, ...] = (
     N_("problem.credit-code-registered"),
     N_("problem.cryptosuite-unsupported"),
     N_("problem.csrf-failed"),
+    N_("problem.csv-header-invalid"),
     N_("problem.database-unavailable"),
     N_("problem.did-invalid"),
     N_("problem.equivalence-invalid"),
@@ -256,6 +257,7 @@ CODED: tuple[str, ...] = (
     N_("problem.unauthenticated"),
     N_("problem.unbalanced-transaction"),
     N_("problem.unstorable-value"),
+    N_("problem.upload-unreadable"),
     N_("problem.validation-failed"),
     N_("problem.validity-period"),
     # problem details the service words itself (main.py)

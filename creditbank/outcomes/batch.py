@@ -9,7 +9,7 @@ posted with the same content is reported as a duplicate and applies nothing.
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from creditbank import jsontext
 from creditbank.errors import CreditBankError, ValidationFailed
 from creditbank.outcomes.schemas import OutcomeCreate
+from creditbank.problems import accepted_values
 
 CHUNK_ROWS = 2500  # rows per transaction: fewer commits, account locks and balance writes per row
 # than with 1,000 (two concurrent uploads: about 5,000 -> 6,000 outcomes/s in bench/posting.py);
@@ -56,8 +57,26 @@ def validate_row(row: int, value: Any) -> ParsedRow:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         detail = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))} for e in exc.errors()]
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg")),
+                "type": str(e.get("type", "")),
+                **_context(e),
+                **accepted_values(e),
+            }
+            for e in exc.errors()
+        ]
         return ParsedRow(row, None, reference, RowInvalid(detail, errors=errors))
+
+
+def _context(error: Any) -> dict[str, Any]:
+    """The printable part of a validation error's context (the values its message names)."""
+    context = error.get("ctx")
+    if not isinstance(context, dict):
+        return {}
+    kept = {k: v for k, v in context.items() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+    return {"ctx": kept} if kept else {}
 
 
 class RowDecoder:
@@ -173,37 +192,3 @@ class TooManyRows(CreditBankError):
     status = 413
     slug = "batch-too-many-rows"
     title = "The upload has more rows than one batch may hold"
-
-
-async def chunks(
-    stream: AsyncIterator[bytes], size: int = CHUNK_ROWS, max_rows: int | None = None
-) -> AsyncIterator[list[ParsedRow]]:
-    """Rows of the request body, ``size`` at a time.
-
-    Raises:
-        TooManyRows: the body holds more than ``max_rows`` rows; raised when row ``max_rows + 1``
-            is read, so the rows of the chunk it falls in are never handed out.
-        BodyMalformed: the body is neither JSON lines nor a JSON array.
-    """
-    decoder = RowDecoder()
-    batch: list[ParsedRow] = []
-
-    def take(parsed: ParsedRow) -> None:
-        if max_rows is not None and parsed.row > max_rows:
-            raise TooManyRows(
-                f"more than {max_rows} rows in one upload (CREDITBANK_BATCH_MAX_ROWS); "
-                "send the rest in another upload",
-                max_rows=max_rows,
-            )
-        batch.append(parsed)
-
-    async for data in stream:
-        for parsed in decoder.feed(data):
-            take(parsed)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-    for parsed in decoder.feed(b"", final=True):
-        take(parsed)
-    if batch:
-        yield batch

@@ -15,8 +15,8 @@ from creditbank.errors import Forbidden
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.limits import UPLOAD, Heavy, body_limit
-from creditbank.outcomes import corrections, idempotent, importer, service
-from creditbank.outcomes.batch import ParsedRow, chunks
+from creditbank.outcomes import corrections, idempotent, pipeline, service
+from creditbank.outcomes.batch import ParsedRow
 from creditbank.outcomes.decision_schemas import CorrectionPublic, RevocationPublic
 from creditbank.outcomes.schemas import (
     BatchSummary,
@@ -165,6 +165,15 @@ class BatchReport(BatchSummary):
     pass
 
 
+def _batch_format(content_type: str) -> pipeline.Format:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ("text/csv", "application/csv"):
+        return "csv"
+    if media == pipeline.XLSX_MEDIA_TYPE:
+        return "xlsx"
+    return "json"
+
+
 @router.post(
     "/batch",
     dependencies=[Heavy],
@@ -194,12 +203,16 @@ class BatchReport(BatchSummary):
                 "application/json": {
                     "schema": {"type": "array", "items": {"$ref": "#/components/schemas/OutcomeCreate"}}
                 },
+                "text/csv": {"schema": {"type": "string"}},
+                pipeline.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             },
         },
     },
 )
 async def post_batch(request: Request, ctx: ContextDep, who: UploadingInstitution) -> StreamingResponse:
-    """Post many outcomes (JSON lines or a JSON array; 10,000+ rows a request, read incrementally).
+    """Post many outcomes: JSON lines or a JSON array, CSV (`text/csv`: UTF-8 or GB18030, the field
+    names or their Chinese/English labels as the header) or an XLSX workbook; 10,000+ rows a
+    request, read incrementally (XLSX is read whole).
     Each row succeeds or fails on its own; each chunk of rows commits on its own. Re-sending rows
     with the same references applies nothing twice (they come back as `duplicate`).
 
@@ -209,11 +222,12 @@ async def post_batch(request: Request, ctx: ContextDep, who: UploadingInstitutio
     breaking off, the database going away) ends the report with an `error` problem instead, and
     the chunks before it stay posted."""
     institution_id = who.subject or ""
-    summary = BatchSummary(rows=0, created=0, duplicate=0, errors=0, recognised=0, review=0, rejected=0)
-    parsed_chunks = chunks(request.stream(), max_rows=ctx.settings.batch_max_rows)
+    summary = pipeline.new_summary()
+    fmt = _batch_format(request.headers.get("content-type", ""))
+    parsed_chunks = pipeline.chunks(request.stream(), fmt, max_rows=ctx.settings.batch_max_rows)
 
     async def post(parsed: list[ParsedRow]) -> bytes:
-        reports = await run_in_threadpool(importer.post_chunk, ctx, institution_id, parsed)
+        reports = await run_in_threadpool(pipeline.post_chunk, ctx, institution_id, parsed)
         for report in reports:
             summary.add(report.status, report.recognition)
         return b",".join(report.model_dump_json().encode() for report in reports)

@@ -2,8 +2,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from creditbank.outcomes import registrar
 from creditbank.rule_engine.models import OutcomeType
 
 OutcomeTypeName = OutcomeType  # the one list of outcome types is in the rule engine's models
@@ -30,12 +31,18 @@ class OutcomeCreate(BaseModel):
     title: str = Field(
         min_length=1, max_length=300, description="course, certificate or award title as issued"
     )
-    achieved_on: dt.date = Field(description="date achieved (YYYY-MM-DD)")
+    achieved_on: dt.date = Field(
+        description="date achieved: YYYY-MM-DD; also YYYY/MM/DD, YYYY.MM.DD, YYYY年M月D日 or an Excel serial"
+    )
     hours: Decimal | None = Field(
         None, ge=0, le=10000, max_digits=8, decimal_places=2, description="study hours (学时)"
     )
     level: str | None = Field(
-        None, max_length=40, description="e.g. 初级/中级/高级, 五级..一级, national/provincial"
+        None,
+        max_length=40,
+        validate_default=True,
+        description="certificates and awards: one of the levels of their type (五级..一级 or "
+        "初级工..高级技师; 初级/中级/高级; national/provincial or 国家级/省级), stored by its canonical name",
     )
     score: Decimal | None = Field(
         None, ge=0, le=1000, max_digits=7, decimal_places=2, description="numeric score"
@@ -51,10 +58,22 @@ class OutcomeCreate(BaseModel):
         default_factory=dict, max_length=20, description="further facts the rules may read (e.g. credits)"
     )
 
+    @field_validator("achieved_on", mode="before")
+    @classmethod
+    def _registrar_date(cls, value: object) -> object:
+        return registrar.parse_date(value)
+
+    @field_validator("level", mode="after")
+    @classmethod
+    def _known_level(cls, value: str | None, info: ValidationInfo) -> str | None:
+        outcome_type = info.data.get("outcome_type")
+        return registrar.check_level(outcome_type, value) if isinstance(outcome_type, str) else value
+
     @model_validator(mode="after")
     def _one_learner(self) -> "OutcomeCreate":
         if bool(self.learner_id) == bool(self.identity_number):
             raise ValueError("give exactly one of learner_id or identity_number")
+
         if self.achieved_on > dt.date.today() + dt.timedelta(days=1):
             raise ValueError("achieved_on is in the future")
         if self.achieved_on.year < 1950:
@@ -120,6 +139,10 @@ class RowReport(BaseModel):
     recognition: str | None = Field(None, description="recognised, review or rejected")
     credits: Decimal | None = None
     error: dict[str, Any] | None = Field(None, description="problem details for a failed row")
+    reason_zh: str | None = Field(
+        None, description="why the row failed, was not recognised or went to review (Chinese)"
+    )
+    reason_en: str | None = Field(None, description="the same reason in English")
 
 
 class BatchSummary(BaseModel):

@@ -16,16 +16,16 @@ is shown on the page, and everything the failed call wrote is rolled back (a sav
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from creditbank import jsontext
 from creditbank.archive import service as archive
@@ -39,17 +39,14 @@ from creditbank.catalog.schemas import preview_of
 from creditbank.context import AppContext
 from creditbank.credentials import issuance
 from creditbank.credentials import service as certificates
-from creditbank.db import transaction
 from creditbank.deps import ContextDep, get_session
 from creditbank.errors import CreditBankError, NotFound
 from creditbank.institutions import service as institutions
 from creditbank.learners import access
 from creditbank.learners import service as learners
 from creditbank.limits import UPLOAD, VERIFY, Heavy, body_limit
-from creditbank.outcomes import corrections, review
+from creditbank.outcomes import corrections, pipeline, review
 from creditbank.outcomes import service as outcomes
-from creditbank.outcomes.batch import ParsedRow
-from creditbank.outcomes.schemas import BatchSummary
 from creditbank.web import forms, pdf, sheets, views
 from creditbank.web.charts import credits_by_category, credits_over_time
 from creditbank.web.i18n import Translator
@@ -78,7 +75,6 @@ router = APIRouter(tags=["web pages"])
 
 SEEN_COOKIE = "cb_seen"
 MAX_CERTIFICATE_BYTES = 2 * 1024 * 1024
-UPLOAD_CHUNK_ROWS = 200
 DONE_MESSAGES = (
     "certificate",
     "transfer",
@@ -1062,65 +1058,6 @@ async def console_post_outcome(
     return await run_in_threadpool(_post_outcome, request, session, ctx, who, data)
 
 
-@dataclass
-class ReportRow:
-    row: int
-    reference: str | None
-    status: str
-    outcome_id: str | None = None
-    recognition: str | None = None
-    credits: Decimal | None = None
-    error: str | None = None
-
-
-def _process_upload(
-    ctx: AppContext, institution_id: str, parsed: Iterator[ParsedRow], summary: BatchSummary
-) -> Iterator[ReportRow]:
-    """Post the parsed rows in chunks, each chunk in its own transaction; yield a report per row."""
-    chunk: list[ParsedRow] = []
-
-    def flush(rows: list[ParsedRow]) -> list[ReportRow]:
-        reports: dict[int, ReportRow] = {}
-        for p in rows:
-            if p.error is not None:
-                reports[p.row] = ReportRow(p.row, p.reference, "error", error=p.error.detail)
-        good = [(p.row, p.item) for p in rows if p.item is not None]
-        if good:
-            for session in transaction(ctx.sessions):
-                institution = institutions.get(session, institution_id)
-                for result in outcomes.post_rows(session, ctx, institution, good):
-                    rec = result.recognition
-                    reports[result.row] = ReportRow(
-                        row=result.row,
-                        reference=result.reference,
-                        status=result.status,
-                        outcome_id=result.outcome.id if result.outcome else None,
-                        recognition=rec.status if rec else None,
-                        credits=rec.credits if rec else None,
-                        error=result.error.detail if result.error else None,
-                    )
-        out = [reports[p.row] for p in rows]
-        for report in out:
-            summary.rows += 1
-            if report.status == "created":
-                summary.created += 1
-                if report.recognition in ("recognised", "review", "rejected"):
-                    setattr(summary, report.recognition, getattr(summary, report.recognition) + 1)
-            elif report.status == "duplicate":
-                summary.duplicate += 1
-            else:
-                summary.errors += 1
-        return out
-
-    for row in parsed:
-        chunk.append(row)
-        if len(chunk) >= UPLOAD_CHUNK_ROWS:
-            yield from flush(chunk)
-            chunk = []
-    if chunk:
-        yield from flush(chunk)
-
-
 @router.post(
     "/console/upload", response_class=HTMLResponse, dependencies=[Heavy], openapi_extra=body_limit(UPLOAD)
 )
@@ -1128,11 +1065,15 @@ async def console_upload(
     request: Request,
     ctx: ContextDep,
     who: PageInstitution,
-    upload: Annotated[UploadFile | None, File(description="a CSV file of outcomes")] = None,
+    upload: Annotated[UploadFile | None, File(description="a CSV or XLSX file of outcomes")] = None,
+    report: Annotated[
+        Literal["page", "csv", "xlsx"], Form(description="the report as a page or a file")
+    ] = "page",
     csrf: CsrfField = "",
 ) -> Response:
-    """Post outcomes from a CSV file; the per-row report is streamed as the rows are posted (each
-    chunk of rows commits on its own; re-sending the file applies nothing twice)."""
+    """Post outcomes from a CSV or XLSX file through the batch pipeline; the per-row report is
+    streamed as a page as the rows are posted, or answered as a CSV or XLSX file (each chunk of rows
+    commits on its own; re-sending the file applies nothing twice)."""
     check_csrf(request, ctx, csrf)
     t = translator(request)
     if upload is None or not upload.filename:
@@ -1147,19 +1088,35 @@ async def console_upload(
         )
     raw = await upload.read(forms.MAX_UPLOAD_BYTES + 1)
     try:
-        total, parsed = forms.csv_rows(forms.decode_upload(raw))
-    except forms.UploadUnreadable as exc:
+        total, parsed = await run_in_threadpool(
+            forms.upload_rows, raw, upload.filename, ctx.settings.batch_max_rows
+        )
+    except CreditBankError as exc:
         return _message(
             request,
             ctx,
             who,
             title=t("console.upload"),
-            text=t("console.upload_bad", error=str(exc)),
+            text=t("console.upload_bad", error=exc.detail),
             status_code=422,
             back="/console#upload",
         )
-    summary = BatchSummary(rows=0, created=0, duplicate=0, errors=0, recognised=0, review=0, rejected=0)
-    reports = _process_upload(ctx, who.subject or "", parsed, summary)
+    summary = pipeline.new_summary()
+    reports = pipeline.post_all(ctx, who.subject or "", parsed, summary)
+    name = upload.filename.rsplit(".", 1)[0] or "upload"
+    if report == "csv":
+        return StreamingResponse(
+            iterate_in_threadpool(pipeline.report_csv(reports)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": forms.attachment(f"{name}.report.csv")},
+        )
+    if report == "xlsx":
+        book = await run_in_threadpool(pipeline.report_xlsx, reports)
+        return Response(
+            book,
+            media_type=pipeline.XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": forms.attachment(f"{name}.report.xlsx")},
+        )
     return render_stream(
         request,
         ctx,

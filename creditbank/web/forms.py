@@ -1,18 +1,21 @@
-"""Forms and uploads: the outcome form (errors by field) and CSV files of outcomes.
+"""Forms and uploads: the outcome form (errors by field) and CSV or XLSX files of outcomes (read
+by the one batch pipeline, :mod:`creditbank.outcomes.pipeline`).
 
 Both produce the same :class:`~creditbank.outcomes.schemas.OutcomeCreate` the API takes, so a
 row is valid on a page exactly when it is valid through the API.
 """
 
-import csv
-import io
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from creditbank.outcomes.batch import ParsedRow, validate_row
+from creditbank.errors import ValidationFailed
+from creditbank.outcomes import pipeline
+from creditbank.outcomes.batch import ParsedRow
 from creditbank.outcomes.schemas import OutcomeCreate
 from creditbank.rule_engine import models as rule_models
 from creditbank.web.i18n import Translator
@@ -34,14 +37,13 @@ FORM_FIELDS: tuple[str, ...] = (
     "course_code",
     "evidence_hash",
 )
-TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on", "是", "真"})
-ATTRIBUTE_PREFIXES = ("attr.", "attributes.")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-MAX_UPLOAD_ROWS = 50_000
+UPLOAD_CHUNK_ROWS = 200  # rows per transaction: the page shows progress chunk by chunk
 
 
-class UploadUnreadable(ValueError):
-    """The upload is not a CSV file this page can read."""
+class UploadUnreadable(ValidationFailed):
+    slug = "upload-unreadable"
+    title = "The upload cannot be read"
 
 
 @dataclass
@@ -122,62 +124,24 @@ def read_outcome_form(data: Mapping[str, Any], t: Translator) -> OutcomeForm:
     return form
 
 
-def decode_upload(data: bytes) -> str:
-    """The text of an uploaded CSV: UTF-8 (with or without BOM), else GB18030 (Excel in China).
+def upload_rows(data: bytes, filename: str, max_rows: int) -> tuple[int, list[list[ParsedRow]]]:
+    """How many data rows an uploaded CSV or XLSX file has, and its rows validated, in chunks:
+    parsed by the one batch pipeline (:mod:`creditbank.outcomes.pipeline`), in its CSV dialect.
 
     Raises:
-        UploadUnreadable: neither encoding reads it, or it is too large.
+        UploadUnreadable: larger than :data:`MAX_UPLOAD_BYTES`.
+        BodyMalformed: not CSV (UTF-8 or GB18030) or XLSX, or a header naming no outcome columns.
+        TooManyRows: more than ``max_rows`` rows.
     """
     if len(data) > MAX_UPLOAD_BYTES:
         raise UploadUnreadable(f"larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UploadUnreadable("neither UTF-8 nor GB18030 text")
+    fmt: pipeline.Format = "xlsx" if filename.lower().endswith(".xlsx") else "csv"
+    chunks = list(pipeline.file_chunks([data], fmt, UPLOAD_CHUNK_ROWS, max_rows))
+    return sum(len(chunk) for chunk in chunks), chunks
 
 
-def _row_body(record: Mapping[str, str | None]) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    attributes: dict[str, str | int | bool] = {}
-    for raw_name, raw_value in record.items():
-        if raw_name is None:
-            continue
-        name = raw_name.strip().lstrip("\ufeff")
-        value = (raw_value or "").strip() if isinstance(raw_value, str) else ""
-        if not name or not value:
-            continue
-        prefix = next((p for p in ATTRIBUTE_PREFIXES if name.startswith(p)), None)
-        if prefix is not None:
-            attributes[name[len(prefix) :]] = _attribute_value(value)
-        elif name == "identity_verified":
-            body[name] = value.lower() in TRUE_WORDS
-        else:
-            body[name] = value
-    if attributes:
-        body["attributes"] = attributes
-    return body
-
-
-def csv_rows(text: str) -> tuple[int, Iterator[ParsedRow]]:
-    """How many data rows the CSV has, and each row validated (row numbers count data rows from 1).
-
-    Raises:
-        UploadUnreadable: no header line, no ``reference`` column, or too many rows.
-    """
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lstrip("\ufeff") for h in (reader.fieldnames or [])]
-    if not header:
-        raise UploadUnreadable("the first line must name the columns")
-    if "reference" not in header:
-        raise UploadUnreadable("there is no reference column")
-    records = list(reader)
-    if len(records) > MAX_UPLOAD_ROWS:
-        raise UploadUnreadable(f"more than {MAX_UPLOAD_ROWS} rows")
-
-    def parsed() -> Iterator[ParsedRow]:
-        for number, record in enumerate(records, start=1):
-            yield validate_row(number, _row_body(record))
-
-    return len(records), parsed()
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` naming a download after an uploaded file (RFC 6266: an ASCII
+    fallback, and the name itself percent-encoded)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename) or "report"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

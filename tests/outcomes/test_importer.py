@@ -201,8 +201,8 @@ class TestImportFile:
         with pytest.raises(importer.ImportFileInvalid, match="overwrite"):
             importer.import_file(ctx, ok, desk.institution_id, report_path=ok)
         assert ok.read_text(encoding="utf-8").startswith("reference,")
-        with pytest.raises(importer.ImportFileInvalid, match=r"\.csv or \.jsonl"):
-            importer.import_file(ctx, tmp_path / "outcomes.xlsx", desk.institution_id)
+        with pytest.raises(importer.ImportFileInvalid, match=r"\.csv, \.jsonl or \.xlsx"):
+            importer.import_file(ctx, tmp_path / "outcomes.txt", desk.institution_id)
         broken = tmp_path / "broken.json"
         broken.write_text('[{"reference": "X-2"', encoding="utf-8")
         with pytest.raises(CreditBankError):

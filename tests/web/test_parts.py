@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from creditbank.outcomes.batch import BodyMalformed
 from creditbank.web import forms, pdf
 from creditbank.web.charts import CategoryBar, TimePoint, credits_by_category, credits_over_time
 from creditbank.web.i18n import Translator
@@ -110,19 +111,18 @@ class TestForms:
             "\ufeffreference,learner_id,outcome_type,title,achieved_on,hours,identity_verified,attr.years\n"
         )
         text += "R-1,lrn_1,work_experience,电工,2024-01-02,,是,2\n"
-        total, rows = forms.csv_rows(forms.decode_upload(text.encode("gb18030")))
-        [row] = list(rows)
+        total, chunks = forms.upload_rows(text.encode("gb18030"), "x.csv", 10)
+        [[row]] = chunks
         assert total == 1 and row.item is not None
         assert row.item.identity_verified is True
         assert row.item.attributes == {"years": 2}
 
     def test_unreadable_uploads(self) -> None:
+        for data in (b"", b"title\nx\n", b"\xff\xfe\x00\x81\x30\x81" * 3 + b"\x80"):
+            with pytest.raises(BodyMalformed):
+                forms.upload_rows(data, "x.csv", 10)
         with pytest.raises(forms.UploadUnreadable):
-            forms.csv_rows("")
-        with pytest.raises(forms.UploadUnreadable):
-            forms.csv_rows("title\nx\n")
-        with pytest.raises(forms.UploadUnreadable):
-            forms.decode_upload(b"\xff\xfe\x00\x81\x30\x81" * 3 + b"\x80")
+            forms.upload_rows(b"x" * (forms.MAX_UPLOAD_BYTES + 1), "x.csv", 10)
 
     def test_form_keeps_values_and_attributes(self) -> None:
         t = Translator("zh")

@@ -10,6 +10,8 @@
     var text = box.querySelector(".progress-text");
     form.addEventListener("submit", function (event) {
       if (!form.checkValidity()) { return; }
+      var report = form.querySelector("select[name=report]");
+      if (report && report.value !== "page") { return; } // a report file: the browser downloads it
       event.preventDefault();
       var xhr = new XMLHttpRequest();
       box.hidden = false;
