@@ -2,7 +2,7 @@
 
 import pytest
 
-from creditbank.outcomes.batch import BodyMalformed
+from creditbank.outcomes.batch import BodyMalformed, ParsedRow
 from creditbank.outcomes.dialect import CsvHeaderInvalid, CsvRowDecoder, column_of
 
 TEXT = (
@@ -19,7 +19,7 @@ ENGLISH = (  # the first non-ASCII byte is GB18030's lead of 中 (0xD6), also a 
 
 def rows(data: bytes, step: int) -> list[tuple[int, str | None, str]]:
     decoder = CsvRowDecoder()
-    out = []
+    out: list[ParsedRow] = []
     for at in range(0, len(data), step):
         out.extend(decoder.feed(data[at : at + step]))
     out.extend(decoder.feed(b"", final=True))
