@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.responses import JSONResponse
 
 from creditbank.archive import service as archive
@@ -51,7 +51,12 @@ def export_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: L
 
 @router.post("/{learner_id}/erasure", response_model=archive.ErasureResult)
 def erase_learner(
-    learner_id: str, session: SessionDep, who: LearnerOrAdmin, idempotency_key: IdempotencyKey = None
+    learner_id: str,
+    session: SessionDep,
+    ctx: ContextDep,
+    who: LearnerOrAdmin,
+    background: BackgroundTasks,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Erase the learner's personal data (crypto-shredding): the vault's data key and sealed record
     are deleted, lookup by identity number stops, the learner's tokens are revoked, and a tombstone
@@ -62,6 +67,8 @@ def erase_learner(
 
     def work() -> tuple[int, archive.ErasureResult]:
         result, _ = archive.erase(session, learner_id, requested_by=who.role)
+        # after the commit (before the response is sent) and outside any transaction
+        background.add_task(archive.vacuum_after_erasure, ctx.engine)
         return 200, result
 
     return idempotent.run(

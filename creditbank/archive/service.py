@@ -17,21 +17,26 @@ How this works:
   tombstone entry (no personal data) is appended to the ledger. The ledger, lots and outcomes stay,
   under the random learner id; the archive keeps working, without a name. No leaf holds a function
   of personal data (see :func:`creditbank.outcomes.service.ledger_content`), so nothing in the
-  public log links the random id back to the person. (``outcomes.request_hash``, the internal
-  duplicate-detection HMAC, is computed over the row as posted, identity number included, and
-  stays: the table is append-only. ``docs/operations.md`` says so, and how long copies survive in
-  the write-ahead log and in backups.)
+  public log links the random id back to the person. The keyed hashes computed over what was posted
+  for the person (``outcomes.request_hash``, the duplicate-detection HMAC over the row as posted,
+  identity number and name included, and the stored ``Idempotency-Key`` fingerprints of the requests,
+  which are functions of it) are overwritten with :data:`ERASED`: with the pepper, either would
+  confirm a guess of the identity number. After the commit, :func:`vacuum_after_erasure` vacuums the
+  tables that held the data, so the old row versions do not wait for autovacuum (``VACUUM`` cannot run
+  inside a transaction). ``docs/operations.md`` says how long copies survive in the write-ahead log
+  and in backups.
 """
 
 import base64
 import datetime as dt
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from creditbank.auth import service as tokens
@@ -52,12 +57,14 @@ from creditbank.learners.access import grant_public
 from creditbank.learners.models import ArchiveAccess, Learner
 from creditbank.learners.schemas import GrantPublic
 from creditbank.ledger import service as ledger
-from creditbank.ledger.models import JournalTransaction, Lot, LotLock, Posting, TxKind
+from creditbank.ledger.models import IdempotencyRecord, JournalTransaction, Lot, LotLock, Posting, TxKind
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
 from creditbank.outcomes.schemas import LedgerRef, OutcomePublic, RecognitionPublic
 from creditbank.rule_engine.engine import expired
 from creditbank.rule_engine.models import ConversionPlan, PlanLine
 from creditbank.transparency import merkle
+
+log = logging.getLogger(__name__)
 
 # -- shapes --------------------------------------------------------------------------------------
 
@@ -481,6 +488,28 @@ def build_export(
 # -- erasure -------------------------------------------------------------------------------------
 
 
+ERASED = "erased"
+"""What erasure writes over a keyed hash of personal data (the outcomes' trigger lets only this in)."""
+
+ERASURE_VACUUM = ("learner_vault", "outcomes", "idempotency_keys", "learners")
+"""The tables erasure deletes from or overwrites in: vacuumed after it commits."""
+
+
+def vacuum_after_erasure(engine: Engine) -> None:
+    """``VACUUM`` the tables an erasure changed, so that the deleted vault row and the overwritten row
+    versions are removed now rather than whenever autovacuum comes by. PostgreSQL only (on SQLite,
+    ``secure_delete`` is the equivalent); run after the erasure's commit, outside any transaction. A
+    failure is logged, not raised: the erasure itself is done, and autovacuum will do the same later.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"VACUUM {', '.join(ERASURE_VACUUM)}")
+    except Exception:  # the response is sent already; autovacuum is the fallback
+        log.exception("VACUUM after an erasure failed; autovacuum will remove the old row versions")
+
+
 def erase(
     session: Session, learner_id: str, *, requested_by: Role
 ) -> tuple[ErasureResult, JournalTransaction]:
@@ -500,6 +529,14 @@ def erase(
     now = utcnow()
     session.execute(
         update(Learner).where(col(Learner.id) == learner_id).values(erased_at=now, lookup_hmac=None)
+    )
+    # 3b. the keyed hashes of what was posted for the person, and the fingerprints of the requests
+    # that posted it (a stored response names the learner), no longer confirm a guess of the person
+    session.execute(update(Outcome).where(col(Outcome.learner_id) == learner_id).values(request_hash=ERASED))
+    session.execute(
+        update(IdempotencyRecord)
+        .where(col(IdempotencyRecord.response).contains(learner_id, autoescape=True))
+        .values(request_hash=ERASED)
     )
     # 4. the tombstone: what happened, without anything personal
     tombstone = ledger.record_event(
