@@ -13,13 +13,17 @@ each :class:`Difference` by table and row id.
 1. **Journal rows.** Each ``ledger_transactions`` row must say what its leaf says (id, seq, kind, the
    entry it reverses, the number of postings), and each leaf hash goes into a Merkle
    :class:`~creditbank.transparency.merkle.Frontier`: the perfect nodes it produces must be the stored
-   ``tlog_nodes``, and the root at every stored checkpoint's size must be that checkpoint's root, whose
+   ``tlog_nodes`` (compared a whole level at a time: on PostgreSQL each level arrives as one value, its
+   hashes concatenated in index order; only a level that differs is read node by node to name the
+   nodes), and the root at every stored checkpoint's size must be that checkpoint's root, whose
    note must carry a valid signature of the log's key.
    Leaves are in the format of :mod:`creditbank.ledger.leaf` (read here with ``json`` for speed, the
    shape checked field by field).
-2. **Postings and lots** are streamed beside the leaves (joined to their entry, ordered by its seq), so
-   a million entries are compared without holding them all: each ``ledger_postings`` row must be the
-   leaf's posting at its position, and each ``ledger_lots`` row the lot its recognition leaf created.
+2. **Postings and lots** are compared a chunk of entries at a time, after their leaves are read: every
+   ``ledger_postings`` row of those entries (fetched by entry id, one index scan for the chunk) must be
+   the leaf's posting at its position, and the ``ledger_lots`` rows with the ids the recognition leaves
+   create must be those lots, recorded for that entry. A lot row no leaf creates shows in the count of
+   the table against the lots found, and is then named.
 3. **State** carried forward from the leaves: the balance of every account, which conversion holds each
    lot (a conversion takes the lots it lists, reversing it frees them), and per outcome what the journal
    says happened to it (its recognition and lot, review decisions, revocation or correction). At the end
@@ -28,8 +32,13 @@ each :class:`Difference` by table and row id.
 4. Rows that belong to no journal entry (a posting or lot whose entry does not exist) are differences
    too.
 
+Every expected value comes from the leaves (the bytes whose hashes the tree and the signed checkpoints
+commit to), parsed here; the database only supplies the stored rows to compare them with.
+
 Everything runs in one read-only snapshot (the caller's transaction: see :func:`snapshot`), on PostgreSQL
-through psycopg's server-side cursors and on SQLite through ``sqlite3`` cursors; nothing is written.
+through psycopg's server-side cursors in binary format (the journal read ahead by a thread, so that the
+server produces the next batch while this process checks the current one) and on SQLite through
+``sqlite3`` cursors; nothing is written.
 What the journal cannot tell (the proposed credits of an outcome still in review before any decision,
 the stage of an undecided outcome, the texts of explanations) is not checked.
 """
@@ -37,8 +46,10 @@ the stage of an undecided outcome, the texts of explanations) is not checked.
 import datetime as dt
 import hashlib
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -47,7 +58,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from creditbank.ledger.leaf import learner_of_account
-from creditbank.transparency.merkle import LEAF_PREFIX, Frontier
+from creditbank.transparency.merkle import HASH_SIZE, LEAF_PREFIX, Frontier
 from creditbank.transparency.note import Checkpoint, NoteVerifier, open_note
 
 _ITERSIZE: Final = 20_000
@@ -111,38 +122,75 @@ class _Db:
         return sql if self.postgres else sql.replace("%s", "?")
 
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        """Rows of a query, fetched in batches (a server-side cursor on PostgreSQL)."""
-        if self.postgres:
-            self._cursors += 1
-            cursor = self.driver.cursor(name=f"audit_{self._cursors}")
-            cursor.itersize = _ITERSIZE
-        else:
+        """Rows of a query, fetched in batches.
+
+        On PostgreSQL a server-side cursor in binary format, read ahead by a thread: while this
+        thread checks one batch, the server produces the next (psycopg waits for the server without
+        holding the interpreter lock, and serialises the connection's use between threads).
+        """
+        if not self.postgres:
             cursor = self.driver.cursor()
+            try:
+                cursor.execute(self._sql(sql), tuple(params))
+                while rows := cursor.fetchmany(_ITERSIZE):
+                    yield from rows
+            finally:
+                cursor.close()
+            return
+        self._cursors += 1
+        cursor = self.driver.cursor(name=f"audit_{self._cursors}", binary=True)
+        cursor.itersize = _ITERSIZE
+        batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def read_ahead() -> None:
+            try:
+                cursor.execute(sql, tuple(params))
+                while not stop.is_set():
+                    rows = cursor.fetchmany(_ITERSIZE)
+                    batches.put(rows)
+                    if not rows:
+                        return
+            except BaseException as exc:  # handed to the reading thread, which raises it
+                batches.put(exc)
+
+        reader = threading.Thread(target=read_ahead, name=f"audit-read-{self._cursors}", daemon=True)
+        reader.start()
         try:
-            cursor.execute(self._sql(sql), tuple(params))
-            while rows := cursor.fetchmany(_ITERSIZE):
-                yield from rows
+            while True:
+                batch = batches.get()
+                if isinstance(batch, BaseException):
+                    raise batch
+                if not batch:
+                    return
+                yield from batch
         finally:
+            stop.set()
+            while reader.is_alive():  # unblock a reader waiting to hand over a batch
+                with suppress(queue.Empty):
+                    batches.get(timeout=0.05)
+            reader.join()
             cursor.close()
 
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return list(self.stream(sql, params))
-
-
-class _Following:
-    """Rows ordered by the seq of their journal entry (first column): hands out one entry's rows at a time."""
-
-    def __init__(self, rows: Iterator[tuple[Any, ...]]) -> None:
-        self._rows = rows
-        self._next = next(rows, None)
-
-    def take(self, seq: int) -> list[tuple[Any, ...]]:
+    def rows_in(self, sql: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` whose ``{in_}`` is ``IN`` the keys: one array parameter on PostgreSQL
+        (an index scan for all of them), lists of at most 500 on SQLite."""
+        if not keys:
+            return []
+        if self.postgres:
+            return self.all(sql.format(in_="= ANY(%s)"), (list(keys),))
         out: list[tuple[Any, ...]] = []
-        while self._next is not None and self._next[0] <= seq:
-            if self._next[0] == seq:
-                out.append(self._next)
-            self._next = next(self._rows, None)
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            out.extend(self.all(sql.format(in_=f"IN ({', '.join(['%s'] * len(part))})"), part))
         return out
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if not self.postgres:
+            return list(self.stream(sql, params))
+        with self.driver.cursor(binary=True) as cursor:
+            cursor.execute(sql, tuple(params))
+            return list(cursor.fetchall())
 
 
 def _amount(value: Any) -> Decimal | None:
@@ -216,28 +264,42 @@ class _Journal:
     outcome_of_recognition: dict[str, str] = field(default_factory=dict)
     conversions: dict[str, dict[str, Any]] = field(default_factory=dict)
     conversion_entries: set[str] = field(default_factory=set)
+    lots_found: int = 0
+    """Lot rows found by the ids the leaves create (see :func:`_check_extra_lots`)."""
 
 
 _TX_SQL = (
     "SELECT seq, id, kind, learner_id, reverses_id, posting_count, leaf "
     "FROM ledger_transactions WHERE log_id = %s ORDER BY seq"
 )
+# the stored rows of a chunk of entries, found by key (no join, no sort of the whole table)
 _POSTINGS_SQL = (
-    "SELECT t.seq, p.position, p.account_id, p.amount, p.lot_id, p.transaction_id "
-    "FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.transaction_id "
-    "WHERE t.log_id = %s ORDER BY t.seq, p.position"
+    "SELECT transaction_id, position, account_id, amount, lot_id FROM ledger_postings "
+    "WHERE transaction_id {in_} ORDER BY transaction_id, position"
 )
 _LOTS_SQL = (
-    "SELECT t.seq, l.id, l.learner_id, l.issuer_id, l.outcome_id, l.credits, l.category, l.level, l.field, "
-    "l.rule_id, l.rule_version, l.rule_set_hash, l.expires_on "
-    "FROM ledger_lots l JOIN ledger_transactions t ON t.id = l.recognition_tx_id "
-    "WHERE t.log_id = %s ORDER BY t.seq, l.id"
+    "SELECT recognition_tx_id, id, learner_id, issuer_id, outcome_id, credits, category, level, field, "
+    "rule_id, rule_version, rule_set_hash, expires_on FROM ledger_lots WHERE id {in_}"
 )
-# a perfect node is complete once its last leaf, ((idx + 1) << level) - 1, is appended
-_NODES_SQL = (
-    "SELECT ((idx + 1) * (1 << level)) - 1 AS last, level, idx, hash FROM tlog_nodes "
-    "WHERE log_id = %s ORDER BY last, level"
+_NODES_SQL = "SELECT idx, hash FROM tlog_nodes WHERE log_id = %s AND level = %s ORDER BY idx"
+# each level of a log's tree in one value: its hashes concatenated in index order (PostgreSQL only)
+_LEVELS_SQL = (
+    "SELECT level, count(*), min(idx), max(idx), min(length(hash)), max(length(hash)), "
+    "string_agg(hash, ''::bytea ORDER BY idx) FROM tlog_nodes WHERE log_id = %s GROUP BY level"
 )
+_CHUNK: Final = 10_000
+"""Entries whose postings and lots are fetched and compared together."""
+
+
+@dataclass
+class _Chunk:
+    """Entries read but whose postings and lots are not compared yet: what their leaves say."""
+
+    postings: dict[str, tuple[list[tuple[Any, ...]], str]] = field(default_factory=dict)
+    """entry id -> ((position, account, amount, lot) of each leaf posting, where)"""
+    lots: dict[str, tuple[list[dict[str, Any]], str | None, str]] = field(default_factory=dict)
+    """entry id -> (the leaf's lots, its outcome, where), for entries that create lots"""
+    lot_ids: list[str] = field(default_factory=list)
 
 
 def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) -> None:
@@ -258,15 +320,15 @@ def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) 
             verifier = NoteVerifier(str(origin), bytes(public_key))
         except Exception as exc:  # any unusable key is a difference
             report.add("tlog_logs", log_id, f"the log's public key is unusable: {exc}")
-    postings = _Following(db.stream(_POSTINGS_SQL, (log_id,)))
-    lots = _Following(db.stream(_LOTS_SQL, (log_id,)))
-    nodes = _Following(db.stream(_NODES_SQL, (log_id,)))
     frontier = Frontier()
+    # the tree the leaves make: per level, the hashes of its nodes in index order
+    tree: list[bytearray] = []
+    chunk = _Chunk()
     sha256 = hashlib.sha256
-    loads = json.loads
+    decode = json.JSONDecoder().decode  # leaves are UTF-8 (no encoding detection per leaf)
     balances = journal.balances
     zero = Decimal(0)
-    entries = posting_rows = lot_rows = node_rows = 0
+    entries = 0
     if 0 in checkpoints:  # a publisher that starts on an empty log signs the empty tree
         _check_checkpoint(report, log_id, 0, checkpoints.pop(0), frontier.root(), verifier)
     # Each comparison first puts the stored rows and the leaf's facts in the same shape (tuples of
@@ -277,24 +339,20 @@ def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) 
         leaf = bytes(stored_leaf)
         entries += 1
         if seq != frontier.size:
-            where = f"log {log_id} entry {frontier.size}"
-            report.add("ledger_transactions", tx_id, f"seq is {seq} ({where})")
-        grown = frontier.append(sha256(LEAF_PREFIX + leaf).digest())
-        stored_nodes = nodes.take(seq)
-        node_rows += len(stored_nodes)
-        if [(level, idx, bytes(value)) for _, level, idx, value in stored_nodes] != grown:
-            _check_nodes(report, log_id, seq, grown, stored_nodes)
-        stored_postings = postings.take(seq)
-        posting_rows += len(stored_postings)
-        stored_lots = lots.take(seq)
-        lot_rows += len(stored_lots)
+            report.add("ledger_transactions", tx_id, f"seq is {seq} (log {log_id} entry {frontier.size})")
+        for level, _, value in frontier.append(sha256(LEAF_PREFIX + leaf).digest()):
+            if level == len(tree):
+                tree.append(bytearray())
+            tree[level] += value
         where = f"log {log_id} entry {seq}"
         try:
-            body = loads(leaf)
-        except ValueError:
+            body = decode(leaf.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError is one
             body = None
         if not isinstance(body, dict):
             report.add("ledger_transactions", tx_id, f"the leaf is not a JSON object ({where})")
+            chunk.postings[tx_id] = ([], where)
+            chunk.lots[tx_id] = ([], None, where)
             continue
         leaf_postings = body.get("postings")
         if not isinstance(leaf_postings, list) or not all(isinstance(p, dict) for p in leaf_postings):
@@ -327,16 +385,15 @@ def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) 
                 where,
             )
         leaf_shape = [
-            (position, p.get("account"), p.get("amount"), p.get("lot"), tx_id)
+            (position, p.get("account"), p.get("amount"), p.get("lot"))
             for position, p in enumerate(leaf_postings)
         ]
-        if [(r[1], r[2], str(r[3]), r[4], r[5]) for r in stored_postings] != leaf_shape:
-            _check_postings(report, tx_id, stored_postings, leaf_postings, where)
+        chunk.postings[tx_id] = (leaf_shape, where)
         learner = None
-        for _, account, amount, _, _ in leaf_shape:
-            value = _amount(amount)
-            if isinstance(account, str) and value is not None:
-                balances[account] = balances.get(account, zero) + value
+        for _, account, amount, _ in leaf_shape:
+            credits = _amount(amount)
+            if isinstance(account, str) and credits is not None:
+                balances[account] = balances.get(account, zero) + credits
                 if learner is None:
                     learner = learner_of_account(account)
         leaf_lots = body.get("lots") if leaf_kind == "recognition" else None
@@ -350,54 +407,158 @@ def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) 
                 tx_id,
                 f"learner_id is {learner_id!r}, the leaf's is {learner!r} ({where})",
             )
-        if stored_lots or leaf_lots:
+        if leaf_lots:
             details = body.get("details")
             outcome = details.get("outcome") if isinstance(details, dict) else None
-            outcome = outcome if isinstance(outcome, str) else None
-            if [_lot_shape_of_row(row) for row in stored_lots] != sorted(
-                _lot_shape_of_leaf(lot, outcome) for lot in leaf_lots
-            ):
-                _check_lots(report, tx_id, stored_lots, leaf_lots, outcome, where)
+            chunk.lots[tx_id] = (leaf_lots, outcome if isinstance(outcome, str) else None, where)
+            for lot in leaf_lots:
+                lot_id = lot.get("id")
+                if isinstance(lot_id, str):
+                    chunk.lot_ids.append(lot_id)
         _apply(journal, tx_id, body, leaf_postings)
         size = frontier.size
         if size in checkpoints:
             _check_checkpoint(report, log_id, size, checkpoints.pop(size), frontier.root(), verifier)
-    report.count("ledger_postings", posting_rows)
-    report.count("ledger_lots", lot_rows)
-    report.count("tlog_nodes", node_rows)
+        if len(chunk.postings) >= _CHUNK:
+            _check_chunk(db, report, journal, chunk)
+            chunk = _Chunk()
+    _check_chunk(db, report, journal, chunk)
+    _check_tree(db, report, log_id, tree)
     for size in sorted(checkpoints):
         report.add(
             "tlog_checkpoints",
             f"{log_id}/{size}",
             f"a checkpoint of size {size}, but the journal has {frontier.size} entries",
         )
-    leftover = nodes.take(2**62)
-    for _, level, idx, _ in leftover:
-        report.add("tlog_nodes", f"{log_id}/{level}/{idx}", "a tree node beyond the journal's entries")
     if log_rows and int(log_rows[0][2]) != frontier.size:
         report.add("tlog_logs", log_id, f"size is {log_rows[0][2]}, the journal has {frontier.size} entries")
     report.entries[log_id] = entries
     report.count("ledger_transactions", entries)
 
 
-def _check_nodes(
-    report: DatabaseReport,
-    log_id: str,
-    seq: int,
-    grown: Sequence[tuple[int, int, bytes]],
-    stored: list[tuple[Any, ...]],
-) -> None:
-    have = {(int(level), int(idx)): bytes(value) for _, level, idx, value in stored}
-    for level, idx, value in grown:
-        found = have.pop((level, idx), None)
-        if found is None:
-            report.add("tlog_nodes", f"{log_id}/{level}/{idx}", f"missing (completed by entry {seq})")
-        elif found != value:
+def _check_chunk(db: _Db, report: DatabaseReport, journal: _Journal, chunk: _Chunk) -> None:
+    """Step 2 for a chunk of entries: their stored postings and lots, fetched by key, against their leaves.
+
+    Postings are found by their entry (every row of these entries, so an added row shows too); lots by
+    the ids the leaves create. A lot row no leaf creates is caught by :func:`_check_extra_lots`.
+    """
+    if not chunk.postings:
+        return
+    stored_postings: dict[str, list[tuple[Any, ...]]] = {}
+    rows = 0
+    for row in db.rows_in(_POSTINGS_SQL, list(chunk.postings)):
+        rows += 1
+        stored_postings.setdefault(row[0], []).append(row)
+    report.count("ledger_postings", rows)
+    for tx_id, (leaf_shape, where) in chunk.postings.items():
+        stored = stored_postings.get(tx_id, [])
+        if [(r[1], r[2], str(r[3]), r[4]) for r in stored] != leaf_shape:
+            _check_postings(report, tx_id, stored, leaf_shape, where)
+    stored_lots: dict[str, list[tuple[Any, ...]]] = {}
+    rows = 0
+    for row in db.rows_in(_LOTS_SQL, chunk.lot_ids):
+        rows += 1
+        stored_lots.setdefault(row[0], []).append(row)
+    report.count("ledger_lots", rows)
+    journal.lots_found += rows
+    for tx_id, (leaf_lots, outcome, where) in chunk.lots.items():
+        stored = stored_lots.pop(tx_id, [])
+        if sorted(_lot_shape_of_row(row) for row in stored) != sorted(
+            _lot_shape_of_leaf(lot, outcome) for lot in leaf_lots
+        ):
+            _check_lots(report, tx_id, stored, leaf_lots, outcome, where)
+    for tx_id, stored in stored_lots.items():  # lots a leaf creates, recorded under another entry
+        for row in stored:
+            report.add("ledger_lots", row[1], f"recorded for entry {tx_id}, whose leaf does not create it")
+
+
+def _check_extra_lots(db: _Db, report: DatabaseReport, journal: _Journal) -> None:
+    """Lot rows that no leaf creates (the chunks found the others by id): counted first, named if any."""
+    (total,) = db.all("SELECT count(*) FROM ledger_lots")[0]
+    if int(total) == journal.lots_found:
+        return
+    created: set[str] = set()
+    for (leaf,) in db.stream("SELECT leaf FROM ledger_transactions WHERE kind = 'recognition'"):
+        try:
+            body = json.loads(bytes(leaf))
+        except ValueError:
+            continue
+        lots = body.get("lots") if isinstance(body, dict) else None
+        for lot in lots if isinstance(lots, list) else []:
+            if isinstance(lot, dict) and isinstance(lot.get("id"), str):
+                created.add(lot["id"])
+    for lot_id, tx_id in db.stream("SELECT id, recognition_tx_id FROM ledger_lots ORDER BY id"):
+        if lot_id not in created:
+            report.add("ledger_lots", lot_id, f"recorded for entry {tx_id}, whose leaf creates no such lot")
+
+
+def _check_tree(db: _Db, report: DatabaseReport, log_id: str, tree: list[bytearray]) -> None:
+    """The stored ``tlog_nodes`` of a log against the tree its leaves make, level by level.
+
+    On PostgreSQL each level comes as one value (its hashes concatenated in index order, with the
+    count, first and last index and the shortest and longest hash): a level whose value is the
+    journal's, with 32-byte hashes at indexes 0 to n - 1, is exactly the journal's level. Any other
+    level, and every level on SQLite, is read node by node to name each difference.
+    """
+    summaries: dict[int, tuple[Any, ...]] | None = None
+    if db.postgres:
+        summaries = {int(row[0]): row[1:] for row in db.all(_LEVELS_SQL, (log_id,))}
+        levels = sorted(set(summaries) | set(range(len(tree))))
+    else:
+        levels = [
+            int(row[0])
+            for row in db.all("SELECT DISTINCT level FROM tlog_nodes WHERE log_id = %s", (log_id,))
+        ]
+        levels = sorted(set(levels) | set(range(len(tree))))
+    rows = 0
+    for level in levels:
+        want = bytes(tree[level]) if level < len(tree) else b""
+        count = len(want) // HASH_SIZE
+        if summaries is not None:
+            summary = summaries.get(level)
+            if summary is None and not want:
+                continue
+            if summary is not None:
+                n, first, last, shortest, longest, joined = summary
+                if (n, first, last, shortest, longest) == (count, 0, count - 1, HASH_SIZE, HASH_SIZE) and (
+                    bytes(joined) == want
+                ):
+                    rows += n
+                    continue
+        rows += _check_level(db, report, log_id, level, want)
+    report.count("tlog_nodes", rows)
+
+
+def _check_level(db: _Db, report: DatabaseReport, log_id: str, level: int, want: bytes) -> int:
+    """Name each stored node of one level that differs from the journal's, and each one missing."""
+    count = len(want) // HASH_SIZE
+    rows = 0
+    expected = 0  # the next index the journal has a node for
+    for stored_idx, value in db.stream(_NODES_SQL, (log_id, level)):
+        rows += 1
+        idx = int(stored_idx)
+        for missing in range(expected, min(idx, count)):
+            _missing_node(report, log_id, level, missing)
+        expected = max(expected, idx + 1)
+        if idx >= count:
+            report.add("tlog_nodes", f"{log_id}/{level}/{idx}", "a tree node beyond the journal's entries")
+        elif bytes(value) != want[idx * HASH_SIZE : (idx + 1) * HASH_SIZE]:
+            completed = ((idx + 1) << level) - 1
             report.add(
-                "tlog_nodes", f"{log_id}/{level}/{idx}", f"the hash is not the journal's (entry {seq})"
+                "tlog_nodes",
+                f"{log_id}/{level}/{idx}",
+                f"the hash is not the journal's (entry {completed})",
             )
-    for level, idx in have:
-        report.add("tlog_nodes", f"{log_id}/{level}/{idx}", "a tree node the journal does not produce")
+    for missing in range(expected, count):
+        _missing_node(report, log_id, level, missing)
+    return rows
+
+
+def _missing_node(report: DatabaseReport, log_id: str, level: int, idx: int) -> None:
+    # a perfect node is complete once its last leaf, ((idx + 1) << level) - 1, is appended
+    report.add(
+        "tlog_nodes", f"{log_id}/{level}/{idx}", f"missing (completed by entry {((idx + 1) << level) - 1})"
+    )
 
 
 def _check_checkpoint(
@@ -433,22 +594,26 @@ def _learner_of_postings(postings: list[Any]) -> str | None:
 
 
 def _check_postings(
-    report: DatabaseReport, tx_id: str, stored: list[tuple[Any, ...]], leaf_postings: list[Any], where: str
+    report: DatabaseReport,
+    tx_id: str,
+    stored: list[tuple[Any, ...]],
+    leaf_shape: list[tuple[Any, ...]],
+    where: str,
 ) -> None:
+    """``stored``: the entry's ``_POSTINGS_SQL`` rows; ``leaf_shape``: (position, account, amount, lot)."""
     by_position = {int(row[1]): row for row in stored}
-    for position, posting in enumerate(leaf_postings):
-        account, amount, lot = posting.get("account"), _amount(posting.get("amount")), posting.get("lot")
+    for position, account, leaf_amount, lot in leaf_shape:
+        amount = _amount(leaf_amount)
         row = by_position.pop(position, None)
         if row is None:
             report.add("ledger_postings", f"{tx_id}/{position}", f"missing ({where})")
             continue
-        _, _, stored_account, stored_amount, stored_lot, stored_tx = row
+        _, _, stored_account, stored_amount, stored_lot = row
         _compare(
             report,
             "ledger_postings",
             f"{tx_id}/{position}",
             [
-                ("transaction_id", stored_tx, tx_id),
                 ("account_id", stored_account, account),
                 ("amount", _amount(stored_amount), amount),
                 ("lot_id", stored_lot, lot),
@@ -853,6 +1018,7 @@ def audit_database(
         _audit_log(db, report, journal, log_id)
     if progress:
         progress("accounts, lot locks, recognitions, conversions")
+    _check_extra_lots(db, report, journal)
     _check_accounts(db, report, journal)
     _check_locks(db, report, journal)
     _check_recognitions(db, report, journal)

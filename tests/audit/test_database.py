@@ -255,6 +255,44 @@ class TestEachTamperedTableIsNamed:
         )
         assert _named(audit_database(superuser)) == {("tlog_nodes", "main/1/0")}
 
+    def test_tree_node_deleted_and_one_added(self, superuser: psycopg.Connection[Any]) -> None:
+        """Each level of the tree is compared whole first; a level that differs is read node by node."""
+        superuser.execute("DELETE FROM tlog_nodes WHERE log_id = 'main' AND level = 0 AND idx = 3")
+        superuser.execute(
+            "INSERT INTO tlog_nodes (log_id, level, idx, hash) "
+            "SELECT 'main', 1, max(idx) + 1, sha256('forged') FROM tlog_nodes "
+            "WHERE log_id = 'main' AND level = 1"
+        )
+        extra = _one(superuser, "SELECT max(idx) FROM tlog_nodes WHERE log_id = 'main' AND level = 1")
+        report = audit_database(superuser)
+        assert _named(report) == {("tlog_nodes", "main/0/3"), ("tlog_nodes", f"main/1/{extra}")}
+        assert {d.message.split(" (")[0] for d in report.differences} == {
+            "missing",
+            "a tree node beyond the journal's entries",
+        }
+
+    def test_lot_no_leaf_creates(self, superuser: psycopg.Connection[Any]) -> None:
+        """A forged lot row filed under a real recognition entry: no leaf creates it."""
+        superuser.execute(
+            "INSERT INTO ledger_lots (id, learner_id, issuer_id, outcome_id, credits, category, level, "
+            "field, rule_id, rule_version, rule_set_hash, recognition_tx_id, expires_on, created_at) "
+            "SELECT 'lot_forged', learner_id, issuer_id, NULL, 40, category, level, field, rule_id, "
+            "rule_version, rule_set_hash, recognition_tx_id, expires_on, created_at "
+            "FROM ledger_lots ORDER BY id LIMIT 1"
+        )
+        assert _named(audit_database(superuser)) == {("ledger_lots", "lot_forged")}
+
+    def test_lot_moved_to_another_entry(self, superuser: psycopg.Connection[Any]) -> None:
+        lot = _one(superuser, "SELECT id FROM ledger_lots ORDER BY id LIMIT 1")
+        other = _one(
+            superuser,
+            "SELECT t.id FROM ledger_transactions t WHERE t.kind = 'recognition' AND t.id <> "
+            "(SELECT recognition_tx_id FROM ledger_lots ORDER BY id LIMIT 1) ORDER BY t.seq LIMIT 1",
+        )
+        superuser.execute("UPDATE ledger_lots SET recognition_tx_id = %s WHERE id = %s", (other, lot))
+        report = audit_database(superuser)
+        assert ("ledger_lots", lot) in _named(report) and not report.ok
+
     def test_checkpoint_root(self, superuser: psycopg.Connection[Any]) -> None:
         size = _one(superuser, "SELECT max(size) FROM tlog_checkpoints WHERE log_id = 'main'")
         superuser.execute(
