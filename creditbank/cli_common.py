@@ -12,14 +12,30 @@ from sqlmodel import Session
 from creditbank.config import ConfigurationError, get_settings
 from creditbank.context import AppContext, build_context
 from creditbank.db import transaction
-from creditbank.errors import CreditBankError
+from creditbank.errors import CreditBankError, problem_title
+from creditbank.i18n import Translator, cli_lang
+
+
+def cli_translator() -> Translator:
+    """Messages of the command line, in the language of its environment (:func:`creditbank.i18n.cli_lang`)."""
+    return Translator(cli_lang())
+
+
+def error_line(exc: CreditBankError) -> str:
+    """A domain error as the command line prints it: its type, its title for people, its detail."""
+    t = cli_translator()
+    title = problem_title(exc.slug, exc.title, t.lang)
+    if exc.detail == exc.title:
+        return t("cli.error_title", slug=exc.slug, title=title)
+    return t("cli.error", slug=exc.slug, title=title, detail=exc.detail)
 
 
 def context() -> AppContext:
     try:
         return build_context(get_settings())
     except ConfigurationError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
+        t = cli_translator()
+        typer.echo(t("cli.configuration_error", error=exc), err=True)
         raise typer.Exit(2) from exc
 
 
@@ -29,5 +45,5 @@ def session_scope(ctx: AppContext) -> Iterator[Session]:
     try:
         yield from transaction(ctx.sessions)
     except CreditBankError as exc:
-        typer.echo(f"error ({exc.slug}): {exc.detail}", err=True)
+        typer.echo(error_line(exc), err=True)
         raise typer.Exit(1) from exc

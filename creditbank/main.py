@@ -128,13 +128,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         # text, a number out of range). The transaction is already rolled back; the log names the
         # driver error class only, never the statement's parameters.
         log.warning("database refused a value", extra={"fields": {"error": type(exc.orig).__name__}})
-        lang = request_lang(request)
+        t = Translator(request_lang(request))
         return problem(
             422,
             "unstorable-value",
             "The request holds a value that cannot be stored",
-            Translator(lang)("problem_detail.unstorable-value"),
-            lang=lang,
+            t("problem_detail.unstorable-value"),
+            lang=t.lang,
         )
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -152,13 +152,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        lang = request_lang(request)
+        t = Translator(request_lang(request))
         return problem(
-            500,
-            "internal-error",
-            "Internal error",
-            Translator(lang)("problem_detail.internal-error"),
-            lang=lang,
+            500, "internal-error", "Internal error", t("problem_detail.internal-error"), lang=t.lang
         )
 
 

@@ -148,3 +148,5 @@ def sqlite_ctx(tmp_path: Path) -> Iterator[AppContext]:
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
     os.environ.setdefault("CREDITBANK_LOG_LEVEL", "WARNING")
+    # the command line's messages in English, whatever the machine's locale (tests/i18n sets its own)
+    os.environ.setdefault("CREDITBANK_LANG", "en")

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from creditbank.cli_common import context, session_scope
+from creditbank.cli_common import cli_translator, context, session_scope
 from creditbank.credentials import keys
 from creditbank.credentials import trust as trustlib
 from creditbank.credentials.errors import ResolutionFailed
@@ -114,21 +114,23 @@ def keys_compromise(
         typer.echo(f"{len(reissued)} still-valid certificate(s) re-issued under a fresh key", err=True)
 
 
-def _read_json(path: Path, what: str) -> Any:
+def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        typer.echo(f"error: cannot read {what} {path}: {exc}", err=True)
+        t = cli_translator()
+        typer.echo(t("cli.cannot_read", path=path, error=exc), err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
 
 
-def _read_objects(paths: list[Path], what: str) -> list[dict[str, Any]]:
+def _read_objects(paths: list[Path]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for path in paths:
-        value = _read_json(path, what)
+        value = _read_json(path)
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(item, dict) for item in items):
-            typer.echo(f"error: {path} does not hold a JSON object (or a list of them)", err=True)
+            t = cli_translator()
+            typer.echo(t("cli.not_json_objects", path=path), err=True)
             raise typer.Exit(EXIT_UNREADABLE)
         found.extend(items)
     return found
@@ -203,25 +205,25 @@ def verify_command(
     files do not hold (and --resolve-did-web lets it fetch issuers' did:web hosts over https).
     """
     moment = _parse_time(at) if at else None
-    document = _read_json(certificate, "certificate")
+    document = _read_json(certificate)
     roots = trustlib.TrustRoots()
     try:
         if trust_file is not None:
-            roots = trustlib.TrustRoots.from_json(_read_json(trust_file, "trust file"))
+            roots = trustlib.TrustRoots.from_json(_read_json(trust_file))
         for text in log_key or []:
             roots.add_log_key(text)
     except ResolutionFailed as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
     offline = OfflineResolver(
-        did_documents=_read_objects(did_document or [], "DID document"),
-        status_lists=_read_objects(status_list or [], "status list"),
-        trusted_did_documents=_read_objects(trust_did_document or [], "DID document"),
+        did_documents=_read_objects(did_document or []),
+        status_lists=_read_objects(status_list or []),
+        trusted_did_documents=_read_objects(trust_did_document or []),
         trust=roots,
     )
     for path in ledger_evidence or []:
         try:
-            offline.add_bundle(_read_json(path, "evidence"))
+            offline.add_bundle(_read_json(path))
         except ResolutionFailed as exc:
             typer.echo(f"error: {path}: {exc.detail}", err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
@@ -239,8 +241,15 @@ def verify_command(
     if json_output:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
+        t = cli_translator()
         for check in report.checks:
-            typer.echo(f"{'PASS' if check.ok else 'FAIL'}  {check.name:<9} {check.detail}")
-        typer.echo("valid" if report.valid else f"NOT VALID: {', '.join(report.failed)} failed")
+            mark = t("cli.verify.pass") if check.ok else t("cli.verify.fail")
+            # the check's own name stays, for scripts; Chinese adds its label
+            name = f"{check.name:<9}" if t.lang == "en" else f"{t.label('check', check.name)}（{check.name}）"
+            typer.echo(f"{mark}  {name} {check.detail}")
+        if report.valid:
+            typer.echo(t("cli.verify.valid"))
+        else:
+            typer.echo(t("cli.verify.not_valid", checks=", ".join(report.failed)))
     if not report.valid:
         raise typer.Exit(EXIT_INVALID)

@@ -18,6 +18,7 @@ How this works:
 
 import functools
 import io
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,3 +171,22 @@ def choose_lang(asked: str | None, remembered: str | None, accept_language: str 
     """A reader's language: asked for (``?lang=``), else remembered (the cookie), else the
     ``Accept-Language`` header, else Chinese."""
     return parse_lang(asked) or parse_lang(remembered) or negotiate(accept_language) or DEFAULT_LANG
+
+
+CLI_LANG_VARIABLES = ("CREDITBANK_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def cli_lang(environ: Mapping[str, str] | None = None) -> Lang:
+    """The command line's language, from the environment as gettext reads it.
+
+    ``CREDITBANK_LANG`` (``zh`` or ``en``) if set, else the first of ``LC_ALL``, ``LC_MESSAGES``
+    and ``LANG`` that is set: ``zh_CN.UTF-8`` gives Chinese, ``en_US.UTF-8`` English. The ``C`` and
+    ``POSIX`` locales, and languages without a catalogue, give English, as gettext shows a
+    program's own (untranslated) messages there.
+    """
+    env = os.environ if environ is None else environ
+    for name in CLI_LANG_VARIABLES:
+        value = env.get(name)
+        if value:
+            return parse_lang(value.split(".")[0]) or "en"
+    return "en"

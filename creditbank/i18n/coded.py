@@ -260,7 +260,4 @@ CODED: tuple[str, ...] = (
     N_("problem.upload-unreadable"),
     N_("problem.validation-failed"),
     N_("problem.validity-period"),
-    # problem details the service words itself (main.py)
-    N_("problem_detail.internal-error"),
-    N_("problem_detail.unstorable-value"),
 )

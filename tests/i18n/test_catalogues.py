@@ -5,6 +5,7 @@ extractors, with the keywords of ``babel.cfg``), so a message added to the code 
 or a ``.pot`` left behind the code, fails here.
 """
 
+import re
 import string
 import subprocess
 import sys
@@ -73,6 +74,17 @@ class TestExtraction:
         (templates / "new.html").write_text('<p>{{ t("new.message", n=1) }} {{ t.label("type", x) }}</p>')
         (tmp_path / "creditbank" / "new.py").write_text('def f(t):\n    return t("new.python")\n')
         assert set(extract(tmp_path)) == {"new.message", "new.python"}
+
+    def test_no_message_is_called_through_another_name(self) -> None:
+        """``translator(request)("id")`` hides the id from extraction: messages are called ``t("id")``."""
+        hidden = [
+            f"{path.relative_to(ROOT)}: {found}"
+            for path in (ROOT / "creditbank").rglob("*.py")
+            for found in re.findall(
+                r"""\)\(\s*["'][a-z_]+\.[a-z_.-]+["']""", path.read_text(encoding="utf-8")
+            )
+        ]
+        assert hidden == []
 
 
 class TestTemplateIsCurrent:

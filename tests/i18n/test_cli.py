@@ -1,0 +1,70 @@
+"""The command line speaks the language of its environment (``CREDITBANK_LANG``, ``LC_ALL``, ``LANG``…)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from creditbank.cli import app
+from creditbank.cli_common import error_line
+from creditbank.errors import NotFound, ValidationFailed
+from creditbank.i18n import Lang, cli_lang
+
+CHINESE = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
+ENGLISH = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"}
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("environ", "lang"),
+    [
+        ({"LANG": "zh_CN.UTF-8"}, "zh"),
+        ({"LANG": "en_GB.UTF-8"}, "en"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({"LANG": "POSIX"}, "en"),
+        ({"LANG": "fr_FR.UTF-8"}, "en"),
+        ({"LC_ALL": "zh_CN.GB18030", "LANG": "en_US.UTF-8"}, "zh"),
+        ({"LC_MESSAGES": "en_US.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"),
+        ({"CREDITBANK_LANG": "zh", "LC_ALL": "C"}, "zh"),
+        ({"LANG": ""}, "en"),
+        ({}, "en"),
+    ],
+)
+def test_the_language_follows_the_environment(environ: dict[str, str], lang: Lang) -> None:
+    assert cli_lang(environ) == lang
+
+
+class TestErrorLine:
+    def test_chinese_names_the_type_and_says_what_failed(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CREDITBANK_LANG", "zh")
+        assert error_line(NotFound()) == "错误（not-found）：未找到"
+        line = error_line(ValidationFailed("hours: must be at least 0"))
+        assert line == "错误（validation-failed）：请求无效。hours: must be at least 0"
+
+    def test_english_keeps_the_type_first(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CREDITBANK_LANG", "en")
+        assert error_line(NotFound()) == "error (not-found): Not found"
+        assert error_line(ValidationFailed("x")).startswith(
+            "error (validation-failed): The request is not valid"
+        )
+
+
+class TestVerify:
+    def test_an_unreadable_file_is_said_in_chinese(self, tmp_path: Path) -> None:
+        broken = tmp_path / "cert.json"
+        broken.write_text("{not json", encoding="utf-8")
+        result = runner.invoke(app, ["verify", str(broken)], env=CHINESE)
+        assert result.exit_code != 0
+        assert f"错误：无法读取 {broken}" in result.output
+
+    def test_a_forged_certificate_fails_check_by_check_in_each_language(self, tmp_path: Path) -> None:
+        forged = tmp_path / "forged.json"
+        forged.write_text(json.dumps({"type": ["VerifiableCredential"], "issuer": "did:web:evil.example"}))
+        zh = runner.invoke(app, ["verify", str(forged)], env=CHINESE)
+        en = runner.invoke(app, ["verify", str(forged)], env=ENGLISH)
+        assert zh.exit_code == en.exit_code != 0
+        assert "未通过  签名（proof）" in zh.output
+        assert zh.output.strip().splitlines()[-1].startswith("无效：proof")
+        assert "FAIL  proof" in en.output
+        assert en.output.strip().splitlines()[-1].startswith("NOT VALID: proof")
