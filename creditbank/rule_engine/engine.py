@@ -34,7 +34,7 @@ from decimal import Decimal
 from itertools import combinations
 from typing import Any
 
-from creditbank.rule_engine import cel_env
+from creditbank.rule_engine import cel_env, unmet
 from creditbank.rule_engine.amounts import ZERO, format_amount, to_decimal, to_half_steps
 from creditbank.rule_engine.explain import fill
 from creditbank.rule_engine.loader import CompiledRecognition, Placed, RuleSet
@@ -176,19 +176,40 @@ def evaluate(rule_set: RuleSet, outcome: OutcomeFacts, as_of: dt.date) -> Recogn
             ),
         )
     bindings = cel_env.bind(rule_set.env, outcome, as_of, rule_set.credit_hours)
+    tried: list[CompiledRecognition] = []
     for compiled in rule_set.recognition_by_type.get(outcome.outcome_type, ()):
         if not compiled.rule.effective.covers(as_of):
             continue
+        tried.append(compiled)
         try:
             matched = cel_env.run(compiled.condition, bindings)
         except cel_env.CelEvalError as exc:
             return _evaluation_error(rule_set, outcome, as_of, compiled, f"condition: {exc}")
         if matched is True:
             try:
-                return _decide(rule_set, compiled, outcome, as_of, bindings)
+                decided = _decide(rule_set, compiled, outcome, as_of, bindings)
             except cel_env.CelEvalError as exc:
                 return _evaluation_error(rule_set, outcome, as_of, compiled, str(exc))
+            if compiled.rule.decision == "reject":  # a fallback: say what the rules before it missed
+                return _with_unmet(decided, tried[:-1], outcome, bindings)
+            return decided
     zh_label, en_label = OUTCOME_TYPE_LABELS[outcome.outcome_type]
+    unmet_parts = [(c, why) for c in tried if (why := first_unmet(c, outcome, bindings)) is not None]
+    if unmet_parts:
+        return _result(
+            rule_set,
+            outcome,
+            as_of,
+            status="rejected",
+            explanation=Text(
+                zh="不予认定："
+                + "；".join(f"{c.heading.zh}要求的条件未满足——{why.text.zh}" for c, why in unmet_parts)
+                + "。",
+                en="Not recognised: "
+                + "; ".join(f"{c.heading.en}: {why.text.en}" for c, why in unmet_parts)
+                + ".",
+            ),
+        )
     return _result(
         rule_set,
         outcome,
@@ -201,6 +222,33 @@ def evaluate(rule_set: RuleSet, outcome: OutcomeFacts, as_of: dt.date) -> Recogn
             f"on {as_of}: not recognised.",
         ),
     )
+
+
+def _with_unmet(
+    result: Recognition, tried: list[CompiledRecognition], outcome: OutcomeFacts, bindings: cel_env.Bindings
+) -> Recognition:
+    found = [why for c in tried if (why := first_unmet(c, outcome, bindings)) is not None]
+    if not found:
+        return result
+    explanation = Text(
+        zh=f"{result.explanation.zh}（{'；'.join(why.text.zh for why in found)}）",
+        en=f"{result.explanation.en} ({'; '.join(why.text.en for why in found)})",
+    )
+    return result.model_copy(update={"explanation": explanation})
+
+
+def first_unmet(
+    compiled: CompiledRecognition, outcome: OutcomeFacts, bindings: cel_env.Bindings
+) -> unmet.Unmet | None:
+    """The first part of the rule's condition that ``outcome`` does not meet (None when the
+    condition cannot be taken apart, or a part fails to evaluate)."""
+    for text, expr in compiled.parts:
+        try:
+            if cel_env.run(expr, bindings) is not True:
+                return unmet.describe(text, outcome)
+        except cel_env.CelEvalError:
+            return None
+    return None
 
 
 def _evaluation_error(

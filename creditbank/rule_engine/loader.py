@@ -34,7 +34,7 @@ import yaml
 from cel_expr_python import cel
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from creditbank.rule_engine import cel_env
+from creditbank.rule_engine import cel_env, unmet
 from creditbank.rule_engine.errors import RuleSetInvalid, RuleSetNotFound
 from creditbank.rule_engine.explain import TEMPLATE_NAMES, placeholder_roots
 from creditbank.rule_engine.models import Finding, ReviewStage, Text
@@ -86,6 +86,9 @@ class CompiledRecognition:
     validity: Validity | None
     review_stages: tuple[ReviewStage, ...]
     heading: Text
+    parts: tuple[tuple[str, cel.Expression], ...] = ()
+    """The condition's top-level ``&&`` parts, compiled, to name the one an outcome did not meet
+    (empty when a part does not compile on its own)."""
 
     @property
     def rule(self) -> RecognitionRule:
@@ -374,7 +377,18 @@ def _compile_recognition(
             zh=f"{rule.title.zh}（{rule.id} 第 {rule.version} 版）",
             en=f"{rule.title.en} ({rule.id} v{rule.version})",
         ),
+        parts=_condition_parts(build, rule.condition),
     )
+
+
+def _condition_parts(build: _Build, condition: str | None) -> tuple[tuple[str, cel.Expression], ...]:
+    parts: list[tuple[str, cel.Expression]] = []
+    for text in unmet.conjuncts(condition or ""):
+        try:
+            parts.append((text, cel_env.compile_expr(build.env, text, cel_env.BOOL, "condition")))
+        except cel_env.CelCompileError:
+            return ()
+    return tuple(parts)
 
 
 def _validity(rule: RecognitionRule, defaults: Defaults | None) -> Validity | None:

@@ -127,7 +127,73 @@ class TestEachOutcomeType:
         result = evaluate(shipped, outcome(hours=2), AS_OF)
         assert (result.status, result.rule_id, result.level) == ("rejected", None, None)
         assert result.credits == 0
-        assert "没有适用" in result.explanation.zh
+        assert "学时 2 少于要求的 8 学时" in result.explanation.zh  # the condition that failed
+        assert "2 study hours, fewer than 8" in result.explanation.en
+        assert "BJ-REC-TRAIN" in result.explanation.zh
+
+    @pytest.mark.parametrize(
+        ("fields", "zh", "en"),
+        [
+            ({"hours": None}, "未填写学时", "no study hours given"),
+            (
+                {"issuer_kind": "museum"},
+                "发证机构类别“museum”不在本规则认可的范围内",
+                "kind of issuer 'museum'",
+            ),
+            (
+                {
+                    "outcome_type": "degree_course",
+                    "issuer_kind": "university",
+                    "grade": "不合格",
+                    "attributes": {"credits": 3},
+                },
+                "成绩等第为“不合格”，未达到合格",
+                "the grade is '不合格': not a pass",
+            ),
+            (
+                {
+                    "outcome_type": "degree_course",
+                    "issuer_kind": "university",
+                    "score": 52,
+                    "attributes": {"credits": 3},
+                },
+                "成绩 52 分，低于合格线 60 分",
+                "a score of 52, below the pass mark of 60",
+            ),
+            (
+                {"outcome_type": "degree_course", "issuer_kind": "university"},
+                "缺少附加属性 credits",
+                "credits is missing",
+            ),
+            (
+                {"outcome_type": "skill_level_certificate", "level": "六级"},
+                "等级“六级”不在本规则认可的范围内",
+                "五级",
+            ),
+            (
+                {"outcome_type": "mooc", "identity_verified": False, "score": 90},
+                "成绩 90，不予认定（考核时未核验学习者身份",
+                "(the learner's identity was not verified",
+            ),
+            (
+                {"outcome_type": "mooc", "identity_verified": True, "score": 50},
+                "（成绩 50 分，低于合格线 60 分",
+                "a score of 50, below the pass mark of 60",
+            ),
+        ],
+    )
+    def test_every_non_recognition_names_the_condition_that_failed(
+        self, shipped: RuleSet, fields: dict[str, object], zh: str, en: str
+    ) -> None:
+        result = evaluate(shipped, outcome(**fields), AS_OF)
+        assert result.status == "rejected"
+        assert zh in result.explanation.zh, result.explanation.zh
+        assert en in result.explanation.en, result.explanation.en
+        assert "没有适用" not in result.explanation.zh
+
+    def test_a_type_without_rules_on_the_day_says_so(self, shipped: RuleSet) -> None:
+        result = evaluate(shipped, outcome(achieved_on=dt.date(2020, 3, 1)), dt.date(2020, 6, 1))
+        assert "没有适用于此非学历培训课程的认定规则" in result.explanation.zh
 
     def test_future_outcome_is_rejected(self, shipped: RuleSet) -> None:
         result = evaluate(shipped, outcome(achieved_on=dt.date(2030, 1, 1)), AS_OF)
