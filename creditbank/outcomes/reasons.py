@@ -8,81 +8,76 @@ engine's explanation, which names the condition that failed.
 
 from typing import Any
 
+from creditbank.i18n import N_, Translator
 from creditbank.outcomes.dialect import COLUMN_NAMES
 from creditbank.outcomes.models import Recognition
 from creditbank.outcomes.schemas import RowReport
 
 Pair = tuple[str, str]
+ZH, EN = Translator("zh"), Translator("en")
 
-#: validation error type -> (zh, en); ``{accepted}`` and ``{value}`` come from the error's context
-_VALIDATION: dict[str, Pair] = {
-    "missing": ("必填，不能缺少", "is required"),
-    "string_too_short": ("不能为空", "must not be empty"),
-    "string_too_long": ("过长", "is too long"),
-    "string_pattern_mismatch": ("格式不正确", "has the wrong format"),
-    "string_type": ("应为文字", "must be text"),
-    "date_from_datetime_parsing": (
-        "日期无法识别（可写 2026-10-01、2026/10/01、2026年10月1日、2026.10.01 或 Excel 日期）",
-        "is not a date (write 2026-10-01, 2026/10/01, 2026年10月1日, 2026.10.01 or an Excel date)",
-    ),
-    "date_unreadable": (
-        "“{value}”不是日期（可写 2026-10-01、2026/10/01、2026年10月1日、2026.10.01 或 Excel 日期）",
-        "'{value}' is not a date (write 2026-10-01, 2026/10/01, 2026年10月1日, 2026.10.01 or an Excel date)",
-    ),
-    "date_type": ("应为日期", "must be a date"),
-    "decimal_parsing": ("应为数字", "must be a number"),
-    "decimal_type": ("应为数字", "must be a number"),
-    "decimal_max_places": ("小数位过多", "has too many decimal places"),
-    "decimal_max_digits": ("数字过长", "has too many digits"),
-    "greater_than_equal": ("数值过小", "is too small"),
-    "greater_than": ("数值过小", "is too small"),
-    "less_than_equal": ("数值过大", "is too large"),
-    "less_than": ("数值过大", "is too large"),
-    "literal_error": ("不是可接受的值", "is not one of the accepted values"),
-    "bool_parsing": ("应为 是/否", "must be yes or no"),
-    "extra_forbidden": ("不是成果的字段", "is not a field of an outcome"),
-    "level_unknown": (
-        "{level} 不是此类成果的等级；可接受：{accepted_text}",
-        "{level} is not a level of this outcome type; accepted: {accepted_text}",
-    ),
-    "cell_count": ("该行单元格数与表头不一致", "the row has more or fewer cells than the header"),
+#: validation error type -> message id (``{accepted_text}``, ``{value}``, ``{level}``: the error's context)
+_VALIDATION: dict[str, str] = {
+    "missing": N_("row.invalid.missing"),
+    "string_too_short": N_("row.invalid.string_too_short"),
+    "string_too_long": N_("row.invalid.string_too_long"),
+    "string_pattern_mismatch": N_("row.invalid.string_pattern_mismatch"),
+    "string_type": N_("row.invalid.string_type"),
+    "date_from_datetime_parsing": N_("row.invalid.date_from_datetime_parsing"),
+    "date_unreadable": N_("row.invalid.date_unreadable"),
+    "date_type": N_("row.invalid.date_type"),
+    "decimal_parsing": N_("row.invalid.decimal_parsing"),
+    "decimal_type": N_("row.invalid.decimal_type"),
+    "decimal_max_places": N_("row.invalid.decimal_max_places"),
+    "decimal_max_digits": N_("row.invalid.decimal_max_digits"),
+    "greater_than_equal": N_("row.invalid.greater_than_equal"),
+    "greater_than": N_("row.invalid.greater_than"),
+    "less_than_equal": N_("row.invalid.less_than_equal"),
+    "less_than": N_("row.invalid.less_than"),
+    "literal_error": N_("row.invalid.literal_error"),
+    "bool_parsing": N_("row.invalid.bool_parsing"),
+    "extra_forbidden": N_("row.invalid.extra_forbidden"),
+    "level_unknown": N_("row.invalid.level_unknown"),
+    "cell_count": N_("row.invalid.cell_count"),
 }
 
-#: whole-row validation messages (pydantic ``value_error`` without a field) -> (zh, en)
-_ROW_RULES: dict[str, Pair] = {
-    "exactly one of learner_id or identity_number": (
-        "学习者编号与身份证号须且只能填一项",
-        "give exactly one of learner id or identity number",
-    ),
-    "achieved_on is in the future": ("取得日期晚于今天", "the date achieved is in the future"),
-    "achieved_on is before 1950": ("取得日期早于 1950 年", "the date achieved is before 1950"),
+#: whole-row validation messages (pydantic ``value_error`` without a field) -> message id
+_ROW_RULES: dict[str, str] = {
+    "exactly one of learner_id or identity_number": N_("row.rule.one_learner"),
+    "achieved_on is in the future": N_("row.rule.future"),
+    "achieved_on is before 1950": N_("row.rule.before_1950"),
 }
 
-#: problem slug -> (zh, en) for what the service refuses
-_REFUSED: dict[str, Pair] = {
-    "learner-not-found": (
-        "找不到该学习者（请先登记，或同时填写身份证号与姓名）",
-        "no such learner (register them first, or give the identity number with the name)",
-    ),
-    "learner-erased": ("该学习者的档案已注销", "the learner's record was erased"),
-    "invalid-identity-number": ("身份证号无效（校验位或出生日期不符）", "not a valid identity number"),
-    "reference-conflict": (
-        "该机构编号已用于内容不同的成果（更正请用更正功能）",
-        "this reference was used for an outcome with other content (use a correction)",
-    ),
-    "counted-once": ("同一赛项已计过学分，只计一次", "this competition was already counted once"),
-    "unstorable-value": ("数据库无法保存该行的某个值", "the database refused a value of this row"),
-    "json-too-deep": ("嵌套层数过多", "nested too deeply"),
-    "row-invalid": ("该行无效", "the row is not valid"),
+#: problem slug -> message id, for what the service refuses
+_REFUSED: dict[str, str] = {
+    "learner-not-found": N_("row.refused.learner-not-found"),
+    "learner-erased": N_("row.refused.learner-erased"),
+    "invalid-identity-number": N_("row.refused.invalid-identity-number"),
+    "reference-conflict": N_("row.refused.reference-conflict"),
+    "counted-once": N_("row.refused.counted-once"),
+    "unstorable-value": N_("row.refused.unstorable-value"),
+    "json-too-deep": N_("row.refused.json-too-deep"),
+    "row-invalid": N_("row.refused.row-invalid"),
 }
+
+
+def _say(message: str, /, **values: Any) -> Pair:
+    """Message ``message`` in Chinese and English, filled from ``values`` (left as written when a
+    placeholder has no value: an error's context may lack one)."""
+    return _one(ZH, message, **values), _one(EN, message, **values)
+
+
+def _one(t: Translator, message: str, /, **values: Any) -> str:
+    return _fill(t.gettext(message), values)
 
 
 def _label(loc: list[Any]) -> Pair:
     field = str(loc[0]) if loc else ""
     if field == "attributes" and len(loc) > 1:
-        return f"属性 {loc[1]}", f"attribute {loc[1]}"
+        return _say(N_("row.label.attribute"), name=loc[1])
     names = COLUMN_NAMES.get(field)
-    return (f"{names[0]}（{field}）", field) if names else (field, field)
+    # English names the column by its field; Chinese by its Chinese name and the field
+    return (_one(ZH, N_("row.label.column"), name=names[0], field=field), field) if names else (field, field)
 
 
 def _fill(text: str, context: dict[str, Any]) -> str:
@@ -101,16 +96,14 @@ def validation_reason(error: dict[str, Any]) -> Pair:
     if not loc or (kind == "value_error" and loc == []):
         for needle, rule in _ROW_RULES.items():
             if needle in message:
-                return rule
-    pair = _VALIDATION.get(kind)
-    if pair is None:
-        zh, en = f"不符合要求：{message}", message
-    else:
-        zh, en = _fill(pair[0], context or {}), _fill(pair[1], context or {})
+                return _say(rule)
+    known = _VALIDATION.get(kind)
+    zh, en = _say(known, **(context or {})) if known else _say(N_("row.invalid.other"), message=message)
     if not loc:
         return zh, en
     label_zh, label_en = _label(loc)
-    return f"{label_zh}：{zh}", f"{label_en}: {en}"
+    labelled = N_("row.labelled")
+    return _one(ZH, labelled, label=label_zh, reason=zh), _one(EN, labelled, label=label_en, reason=en)
 
 
 def error_reason(problem: dict[str, Any]) -> Pair:
@@ -118,15 +111,18 @@ def error_reason(problem: dict[str, Any]) -> Pair:
     errors = problem.get("errors")
     if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
         pairs = [validation_reason(e) for e in errors]
-        return "；".join(p[0] for p in pairs), "; ".join(p[1] for p in pairs)
+        between = N_("row.separator")
+        return _one(ZH, between).join(p[0] for p in pairs), _one(EN, between).join(p[1] for p in pairs)
     slug = str(problem.get("type", "")).rsplit("/", 1)[-1]
     detail = str(problem.get("detail") or problem.get("title") or "")
-    pair = _REFUSED.get(slug)
-    if pair is None:
-        return f"出错：{detail}", detail
+    refused = _REFUSED.get(slug)
+    if refused is None:
+        return _say(N_("row.refused.other"), detail=detail)
     if not detail:
-        return pair
-    return f"{pair[0]}（{detail}）", f"{pair[1]} ({detail})"
+        return _say(refused)
+    zh, en = _say(refused)
+    with_detail = N_("row.with_detail")
+    return _one(ZH, with_detail, reason=zh, detail=detail), _one(EN, with_detail, reason=en, detail=detail)
 
 
 def explained(report: RowReport, recognition: Recognition | None) -> RowReport:

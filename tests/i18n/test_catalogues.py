@@ -18,6 +18,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from creditbank.i18n import LANGS, LOCALE_DIR, LOCALES, Lang, Translator, catalogue, po_path, read_catalogue
+from creditbank.outcomes import reasons
 from creditbank.web.i18n import MESSAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,3 +183,23 @@ class TestStandardTools:
 def _pybabel() -> str:
     """The ``pybabel`` command installed with Babel, beside this Python."""
     return str(Path(sys.executable).parent / "pybabel")
+
+
+class TestUploadReasons:
+    """The reasons an upload report gives for a row are the catalogues' texts, in both languages."""
+
+    def test_a_field_error_and_a_refusal_read_from_the_catalogues(self) -> None:
+        zh = {m.id: str(m.string) for m in read_catalogue("zh") if m.id}
+        en = {m.id: str(m.string) for m in read_catalogue("en") if m.id}
+        missing = reasons.validation_reason({"type": "missing", "loc": ["hours"], "msg": "Field required"})
+        assert missing == (
+            f"学时（hours）：{zh['row.invalid.missing']}",
+            f"hours: {en['row.invalid.missing']}",
+        )
+        refused = reasons.error_reason(
+            {"type": "https://creditbank.example/problems/learner-not-found", "detail": "lrn_x"}
+        )
+        assert refused == (
+            f"{zh['row.refused.learner-not-found']}（lrn_x）",
+            f"{en['row.refused.learner-not-found']} (lrn_x)",
+        )
