@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite needs (PostgreSQL server, Chromium) when missing.
+# Install the system packages the test suite needs (PostgreSQL server, Chromium, poppler-utils) when missing.
 set -euo pipefail
 
 # --run: only what serving needs (a Chinese font for PDF transcripts); missing it is a warning.
@@ -17,6 +17,7 @@ fi
 if [ "$mode" = "test" ]; then
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)  # the PDF tests render every page
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 fi
 

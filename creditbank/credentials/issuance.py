@@ -67,6 +67,7 @@ from creditbank.institutions.models import Institution
 from creditbank.ledger import leaf as leaf_format
 from creditbank.ledger.errors import LotNotFound
 from creditbank.ledger.models import JournalTransaction, Lot
+from creditbank.outcomes.models import Outcome
 from creditbank.transparency import merkle, store
 
 integrity_log = logging.getLogger("creditbank.integrity")
@@ -199,14 +200,15 @@ def journal_lot(session: Session, lot: Lot) -> tuple[JournalLot, LedgerReference
     )
 
 
-def default_achievement(lot: leaf_format.NewLot) -> AchievementInfo:
-    """An achievement described from the lot's journal record alone (until the outcome's own course
-    data is passed)."""
+def default_achievement(lot: leaf_format.NewLot, title: str | None = None) -> AchievementInfo:
+    """An achievement described from the lot's journal record and the title of the outcome it
+    recognises (as the institution posted it, in Chinese): a reader sees "低压电工作业培训", not the
+    lot's field code. Without an outcome (a lot made by hand) the field or category stands in."""
     topic = lot.field or lot.category
     return AchievementInfo(
         id=f"urn:creditbank:lot:{lot.id}",
         achievement_type="Achievement",
-        name=f"{topic} 学分（资历框架第{lot.level}级）",
+        name=title.strip() if title and title.strip() else f"{topic} 学分（资历框架第{lot.level}级）",
         human_code=lot.rule.id,
         credits_available=lot.credits,
         field_of_study=topic,
@@ -216,6 +218,11 @@ def default_achievement(lot: leaf_format.NewLot) -> AchievementInfo:
         ),
         criteria_narrative=f"Recognised by the credit bank under rule {lot.rule.id} v{lot.rule.version}.",
     )
+
+
+def _outcome_title(session: Session, outcome_id: str | None) -> str | None:
+    outcome = session.get(Outcome, outcome_id) if outcome_id else None
+    return outcome.title if outcome is not None else None
 
 
 def _active_lot(session: Session, lot_id: str, now: dt.datetime) -> Lot:
@@ -331,6 +338,7 @@ def issue_lot_certificate(
     lot = _active_lot(session, lot_id, _now())
     journal, reference = journal_lot(session, lot)  # the facts below are the journal's
     facts = journal.lot
+    title = _outcome_title(session, journal.outcome_id or lot.outcome_id)
     owner = issuer_owner(session, lot)
     signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
     now = _now()
@@ -344,7 +352,7 @@ def issue_lot_certificate(
             credential_id=new_credential_id(),
             issuer=issuer_info(session, base, owner),
             learner_id=facts.learner,
-            achievement=achievement or default_achievement(facts),
+            achievement=achievement or default_achievement(facts, title),
             credits_earned=facts.credits,
             valid_from=now,
             valid_until=until,

@@ -28,7 +28,7 @@ from creditbank.catalog.models import Conversion, Programme, TransferRequest
 from creditbank.context import AppContext
 from creditbank.credentials import service as certificates
 from creditbank.credentials.models import Certificate
-from creditbank.credentials.verification import Report
+from creditbank.credentials.verification import Check, Report
 from creditbank.errors import CreditBankError
 from creditbank.institutions.models import Institution
 from creditbank.learners import access
@@ -39,6 +39,7 @@ from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, Recog
 from creditbank.transparency import merkle, note, store
 from creditbank.transparency.errors import TransparencyError
 from creditbank.web.charts import CategoryBar, TimePoint
+from creditbank.web.i18n import Translator
 
 CORRECTION_REQUESTED = "correction_requested"
 """Kind of the outcome history row a learner's correction request appends."""
@@ -79,6 +80,10 @@ class CertificateView:
     name: str
 
     @property
+    def record(self) -> "StatusRecord | None":
+        return status_record(self.row)
+
+    @property
     def credits(self) -> str:
         subject = self.row.document.get("credentialSubject", {})
         earned = subject.get("creditsEarned") if isinstance(subject, dict) else None
@@ -93,6 +98,53 @@ def _certificate_name(document: Mapping[str, Any]) -> str:
             return str(achievement["name"])
     name = document.get("name")
     return name if isinstance(name, str) else ""
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    """Why a certificate no longer stands, from its own row: revoked (when, the issuer's reason),
+    superseded (when, by which certificate) or suspended (since when)."""
+
+    state: str
+    at: dt.datetime
+    reason: str | None
+    successor_id: str | None = None
+
+
+def status_record(row: Certificate) -> StatusRecord | None:
+    """The record behind a certificate's status; None for an active certificate."""
+    if row.revoked_at is not None:
+        return StatusRecord("revoked", row.revoked_at, row.revocation_reason)
+    if row.successor_id is not None:
+        return StatusRecord("superseded", row.superseded_at or row.created_at, None, row.successor_id)
+    if row.suspended_at is not None:
+        return StatusRecord("suspended", row.suspended_at, None)
+    return None
+
+
+def known_certificate(session: Session, document: Any, report: Report) -> Certificate | None:
+    """The certificate this service issued that a verified document is, for its status record;
+    None unless the document's signature verified (a forged copy naming someone's credential id
+    learns nothing about that certificate)."""
+    if not isinstance(document, dict) or not isinstance(document.get("id"), str):
+        return None
+    proof = next((c for c in report.checks if c.name == "proof"), None)
+    if proof is None or not proof.ok:
+        return None
+    row = certificates.by_credential_id(session, document["id"])
+    return row if row is not None and row.document.get("proof") == document.get("proof") else None
+
+
+def check_reason(t: Translator, check: Check, record: StatusRecord | None = None) -> str:
+    """A check's result said for people, in the reader's language. A certificate of this service
+    that is suspended or replaced has its revocation bit set (it has one status entry), so its
+    ``status`` check is said from its record."""
+    if check.ok:
+        return t(f"reason.ok.{check.name}")
+    if check.name == "status" and record is not None:
+        return t(f"reason.credential-{record.state}")
+    key = f"reason.{check.code}"
+    return t(key) if t.has(key) else t("reason.fail")
 
 
 def certificate_views(rows: Iterable[Certificate]) -> list[CertificateView]:

@@ -142,16 +142,33 @@ class TestForms:
         assert form.values["title"] == "Python"
 
 
+def _letterhead(t: Translator) -> pdf.Letterhead:
+    return pdf.Letterhead(
+        "北京市海淀区职业学校", t("app.name"), t("pdf.printed", at="2026-12-05 21:00"), t("pdf.page_of")
+    )
+
+
+def _seal(t: Translator) -> pdf.Seal:
+    return pdf.Seal("北京市海淀区职业学校", t("pdf.seal_centre"), ["2026年12月5日"])
+
+
+def _appendix(t: Translator) -> pdf.Appendix:
+    return pdf.Appendix(t("pdf.appendix_title"), t("pdf.appendix_intro"), [pdf.Field("Leaf", "A" * 44)])
+
+
 class TestPdf:
     def _sheet(self, t: Translator) -> pdf.CertificateSheet:
         return pdf.CertificateSheet(
+            letterhead=_letterhead(t),
             title=t("pdf.certificate_title"),
-            subtitle=t("pdf.subtitle"),
-            fields=[pdf.Field(t("pdf.achievement"), "低压电工作业培训"), pdf.Field("Leaf", "A" * 44)],
+            number=t("pdf.number", id="crt_1"),
+            statement="兹证明",
+            fields=[pdf.Field(t("pdf.achievement"), "低压电工作业培训")],
             verify_url="http://127.0.0.1:8000/verify?certificate=crt_1",
             verify_hint=t("pdf.verify_hint"),
             qr_caption=t("pdf.qr_caption"),
-            footer="footer",
+            seal=_seal(t),
+            appendix=_appendix(t),
         )
 
     def test_without_a_cjk_font_the_pdf_is_english_and_says_so(self) -> None:
@@ -172,12 +189,14 @@ class TestPdf:
     def _transcript(self, t: Translator) -> pdf.TranscriptSheet:
         rows = [["2024-01-01", "电工", "海淀", "recognised", "3", "BJ-REC-TRAIN v1", "main#4"]] * 40
         return pdf.TranscriptSheet(
+            letterhead=_letterhead(t),
             title=t("pdf.transcript_title"),
             fields=[pdf.Field("Learner", "lrn_1")],
             tables=[
                 pdf.Table("Outcomes", ["a", "b", "c", "d", "e", "f", "g"], rows, [20, 40, 32, 17, 12, 24, 17])
             ],
-            footer="f",
+            seal=_seal(t),
+            appendix=_appendix(t),
         )
 
     def test_transcript_pdf_with_tables(self) -> None:
