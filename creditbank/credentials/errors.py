@@ -127,6 +127,16 @@ class CredentialStatusSet(CredentialError):
     title = "The certificate is revoked or suspended"
 
 
+class CredentialRevoked(CredentialStatusSet):
+    slug = "credential-revoked"
+    title = "The certificate is revoked"
+
+
+class CredentialSuspended(CredentialStatusSet):
+    slug = "credential-suspended"
+    title = "The certificate is suspended"
+
+
 class IssuerUntrusted(CredentialError):
     slug = "issuer-untrusted"
     title = "The issuer is not a registered institution of this bank, nor explicitly trusted"

@@ -70,7 +70,9 @@ from creditbank.credentials import dataintegrity, did, statuslist
 from creditbank.credentials import trust as trustlib
 from creditbank.credentials.errors import (
     CredentialError,
+    CredentialRevoked,
     CredentialStatusSet,
+    CredentialSuspended,
     IssuerUntrusted,
     KeyNotAuthorized,
     KeyUnresolvable,
@@ -103,11 +105,15 @@ JsonObject = dict[str, Any]
 
 @dataclass(frozen=True)
 class Check:
-    """One named check and its result; ``detail`` says what was established, or why not."""
+    """One named check and its result; ``detail`` says what was established, or why not (in
+    English, with the technical particulars); ``code`` names the kind of failure (the error's problem
+    slug, ``malformed``, ``incomplete`` or ``not-an-object``; empty when the check passed), so that
+    pages can say it in the reader's language."""
 
     name: str
     ok: bool
     detail: str
+    code: str = ""
 
     def to_json(self) -> JsonObject:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
@@ -746,8 +752,11 @@ def _check_one_status(
     age = _list_age(list_credential, now, max_age, url)
     # 3. Read the bit.
     if statuslist.read_status(list_credential, entry):
-        state = "revoked" if purpose == "revocation" else "suspended" if purpose == "suspension" else "set"
-        raise CredentialStatusSet(f"the certificate is {state} (bit {index} of {url})")
+        if purpose == "revocation":
+            raise CredentialRevoked(f"the certificate is revoked (bit {index} of {url})")
+        if purpose == "suspension":
+            raise CredentialSuspended(f"the certificate is suspended (bit {index} of {url})")
+        raise CredentialStatusSet(f"the certificate is set (bit {index} of {url})")
     return f"{purpose}: not set (bit {index} of {url}; {age})"
 
 
@@ -928,12 +937,12 @@ def _run(name: str, check: Callable[[], str]) -> Check:
     try:
         return Check(name, True, check())
     except CreditBankError as exc:
-        return Check(name, False, exc.detail)
+        return Check(name, False, exc.detail, exc.slug)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
-        return Check(name, False, f"the certificate is malformed: {type(exc).__name__}: {exc}")
+        return Check(name, False, f"the certificate is malformed: {type(exc).__name__}: {exc}", "malformed")
     except Exception as exc:  # a verifier fails closed on anything it did not foresee
         log.warning("verification check %s failed unexpectedly", name, exc_info=True)
-        return Check(name, False, f"the check could not be completed: {type(exc).__name__}")
+        return Check(name, False, f"the check could not be completed: {type(exc).__name__}", "incomplete")
 
 
 def _checks(
@@ -972,10 +981,10 @@ def _merge(name: str, own: Check | None, parts: Iterable[tuple[str, Check]]) -> 
     """One check over a bundle and its parts: ok when all are; the detail names each failure."""
     results = ([("the bundle", own)] if own is not None else []) + list(parts)
     if not results:
-        return Check(name, False, "the bundle holds no credentials")
-    failures = [f"{label}: {c.detail}" for label, c in results if not c.ok]
-    if failures:
-        return Check(name, False, "; ".join(failures))
+        return Check(name, False, "the bundle holds no credentials", "malformed")
+    failed = [(label, c) for label, c in results if not c.ok]
+    if failed:
+        return Check(name, False, "; ".join(f"{label}: {c.detail}" for label, c in failed), failed[0][1].code)
     return Check(
         name, True, f"{len(results)} credential(s): " + "; ".join(f"{lb}: {c.detail}" for lb, c in results)
     )
@@ -997,7 +1006,9 @@ def verify_certificate(
     moment = now or datetime.now(UTC)
     names = [n for n in CHECK_NAMES if n != "learner" or learner_id is not None]
     if not isinstance(document, dict):
-        return Report.of([Check(n, False, "the certificate is not a JSON object") for n in names])
+        return Report.of(
+            [Check(n, False, "the certificate is not a JSON object", "not-an-object") for n in names]
+        )
     recorded: list[str] = []
     if "ClrCredential" not in _types(document):
         checks = _checks(
@@ -1020,7 +1031,7 @@ def verify_certificate(
                 credential, resolver, learner_id, moment, recorded=recorded, max_status_age=max_status_age
             )
         else:
-            checks = [Check(n, False, "not a JSON object") for n in names]
+            checks = [Check(n, False, "not a JSON object", "not-an-object") for n in names]
         parts.append((label, {c.name: c for c in checks}))
     return Report.of([_merge(n, own.get(n), [(lb, p[n]) for lb, p in parts]) for n in names], recorded)
 

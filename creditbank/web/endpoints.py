@@ -175,6 +175,18 @@ _HOME = {
     Role.auditor: "/verify",
 }
 _NEXT = ("/", "/archive", "/console", "/verify")
+_PAGES_OF: dict[str, tuple[Role, ...]] = {
+    "/archive": (Role.learner,),
+    "/console": (Role.institution, Role.reviewer, Role.admin),
+    "/verify": tuple(Role),
+}
+"""Which roles work on which page; a sign-in whose page is not one of the role's goes home."""
+
+
+def _landing(target: str, role: Role) -> str:
+    """Where a sign-in lands: the page it came from when the role works there, else the role's
+    own page (institutions and reviewers the console, auditors the verify page, learners the archive)."""
+    return target if role in _PAGES_OF.get(target, ()) else _HOME[role]
 
 
 def _signin_page(
@@ -229,7 +241,7 @@ def sign_in(
     principal = authenticate(session, ctx.token_key, token)
     if principal is None:
         return _signin_page(request, ctx, None, target=target, error=t("signin.invalid"), status_code=422)
-    response = _redirect(target if target != "/" else _HOME[principal.role])
+    response = _redirect(_landing(target, principal.role))
     start_session(response, session, ctx, principal.token_id or "")
     return finish(response, request)
 
@@ -318,14 +330,19 @@ def archive_home(
     ctx: ContextDep,
     done: Annotated[str | None, Query(description="a finished action to confirm", max_length=20)] = None,
     signed_out: Annotated[str | None, Query(description="set after signing out", max_length=5)] = None,
-) -> HTMLResponse:
-    """The learner's lifelong learning archive; a sign-in form for anyone else."""
+) -> Response:
+    """The learner's lifelong learning archive; on ``/``, anyone else signed in goes to their own
+    page; otherwise a sign-in form."""
     t = translator(request)
     who = optional_principal(request, session, ctx)
+    home = request.url.path == "/"
+    if who is not None and who.role is not Role.learner and home:
+        return finish(_redirect(_HOME[who.role]), request)
     if who is None or who.role is not Role.learner or who.subject is None:
         error = t("signin.wrong_role_archive", role=t(f"role.{who.role.value}")) if who else None
         notice = t("signin.signed_out") if signed_out and who is None else None
-        return _signin_page(request, ctx, who, target="/archive", error=error, notice=notice)
+        target = "/" if home else "/archive"
+        return _signin_page(request, ctx, who, target=target, error=error, notice=notice)
     subject = who.subject
     page = _attempt(session, lambda: views.archive_page(session, ctx, subject))
     if isinstance(page, CreditBankError):  # a token naming a learner that does not exist
@@ -849,9 +866,11 @@ def _verify_page(
 ) -> HTMLResponse:
     who = optional_principal(request, session, ctx)
     t = translator(request)
-    report = None
+    report, record = None, None
     if document is not None and error is None:
         report = certificates.verify(session, ctx, document, learner_id=learner_id or None)
+        known = views.known_certificate(session, document, report)
+        record = views.status_record(known) if known else None
     failed = ", ".join(t.label("check", name) for name in report.failed) if report else ""
     seen = views.parse_seen(request.cookies.get(SEEN_COOKIE))
     logs = views.log_views(session, seen)
@@ -863,6 +882,8 @@ def _verify_page(
         status=status_code,
         active="verify",
         report=report,
+        reasons=[views.check_reason(t, c, record) for c in report.checks] if report else [],
+        record=record,
         failed=failed,
         claims=_claims(document) if report else None,
         text=text,

@@ -190,6 +190,8 @@ class TestEachFailureHasItsName:
             report = verify_certificate(issued.credential, resolver)
             assert_only(report, "status")
             assert "revoked" in report.check("status").detail
+            assert report.check("status").code == "credential-revoked"  # the pages say it in Chinese
+            assert report.check("proof").code == ""
 
     def test_suspended_then_unsuspended(self, issued: Issued, client: TestClient, auth: Any) -> None:
         from creditbank.auth.models import Role

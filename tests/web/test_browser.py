@@ -421,3 +421,61 @@ class TestWithoutJavascript:
             page.get_by_role("button", name="核验").click()
         assert page.locator("#verdict").get_attribute("data-valid") == "false"
         assert page.locator("#checks tbody tr").count() == 6
+
+
+class TestWayfinding:
+    """Issue 16, points 7 and 8 in the browser: sign-in lands where the role works, the archive folds
+    its technical information, and a revoked certificate says when and why."""
+
+    def test_each_role_lands_where_it_works(self, demo: Demo, open_session: Any) -> None:
+        cases = [
+            (demo.institution("haidian-vocational")["token"], "/console", "机构控制台"),
+            (demo.tokens["reviewer"], "/console", "审核工作台"),
+            (demo.tokens["auditor"], "/verify", "证书核验"),
+            (demo.learner()["token"], "/archive", "终身学习档案"),
+        ]
+        for token, path, heading in cases:
+            page = open_session().page()
+            sign_in(page, token)  # on the home page, as anyone would
+            assert page.url == demo.base + path, (heading, page.url)
+            assert page.get_by_role("heading", name=heading).first.is_visible()
+
+    def test_technical_information_is_folded_until_asked(self, demo: Demo, open_session: Any) -> None:
+        page = open_session().page()
+        sign_in(page, demo.learner()["token"])
+        toggles = page.locator("details.tech")
+        assert toggles.count() >= 10
+        assert page.locator("details.tech[open]").count() == 0
+        first = page.locator("article.outcome").first
+        leaf = first.locator(".ledger code.hash")
+        assert leaf.count() == 1 and not leaf.is_visible()
+        assert page.locator("code.hash:visible").count() == 0, "a hash shows before it is asked for"
+        summary = first.locator("details.tech > summary")
+        assert summary.inner_text().startswith("技术信息")
+        summary.focus()  # a keyboard user opens it
+        page.keyboard.press("Enter")
+        expect(leaf).to_be_visible()
+        assert first.locator("details.tech").get_attribute("open") is not None
+        first.scroll_into_view_if_needed()
+        shot(page, "archive-technical", full_page=False)
+
+    def test_a_revoked_certificate_says_when_and_why(self, demo: Demo, open_session: Any) -> None:
+        page = open_session().page()
+        sign_in(page, demo.learner()["token"])
+        row = page.locator("#certificate-table tr", has=page.locator(".cert-revoked")).first
+        record = row.locator(".status-record")
+        expect(record).to_be_visible()
+        assert "北京时间" in record.inner_text() and "原因" in record.inner_text()
+        with page.expect_navigation():
+            row.get_by_role("link", name="核验").click()
+        notice = page.locator("#status-record")
+        expect(notice).to_be_visible()
+        text = notice.inner_text()
+        assert "被签发机构吊销" in text and "（北京时间）" in text and "原因：" in text
+        assert (
+            page.locator('#checks tr[data-check="status"] .reason-text').inner_text()
+            == "证书已被签发机构吊销。"
+        )
+        for reason in page.locator("#checks .reason-text").all_inner_texts():
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in reason), reason
+        shot(page, "verify-revoked")
