@@ -461,17 +461,36 @@ class TestWayfinding:
 
     def test_a_revoked_certificate_says_when_and_why(self, demo: Demo, open_session: Any) -> None:
         page = open_session().page()
-        sign_in(page, demo.learner()["token"])
-        row = page.locator("#certificate-table tr", has=page.locator(".cert-revoked")).first
+        sign_in(page, demo.learner("zhang-min")["token"])
+        with page.expect_navigation():
+            page.get_by_role("button", name="生成学分证书").first.click()
+        expect(page.get_by_text("证书已签发")).to_be_visible()
+        newest = page.locator("#certificate-table tbody tr").first.get_attribute("id")
+        assert newest and newest.startswith("cert-")
+        certificate_id = newest.removeprefix("cert-")
+        # its issuer revokes it (only the issuer may: the others are refused)
+        answers = [
+            httpx.post(
+                f"{demo.base}/api/v1/certificates/{certificate_id}/revoke",
+                json={"reason": "考核记录有误"},
+                headers={"Authorization": f"Bearer {school['token']}", "Idempotency-Key": f"browser-{key}"},
+                timeout=30,
+            ).status_code
+            for key, school in demo.tokens["institutions"].items()
+        ]
+        assert answers.count(200) == 1 and set(answers) <= {200, 403}, answers
+        page.reload()
+        row = page.locator(f"#cert-{certificate_id}")
+        expect(row.locator(".cert-revoked")).to_be_visible()
         record = row.locator(".status-record")
         expect(record).to_be_visible()
-        assert "北京时间" in record.inner_text() and "原因" in record.inner_text()
+        assert "北京时间" in record.inner_text() and "原因：考核记录有误" in record.inner_text()
         with page.expect_navigation():
             row.get_by_role("link", name="核验").click()
         notice = page.locator("#status-record")
         expect(notice).to_be_visible()
         text = notice.inner_text()
-        assert "被签发机构吊销" in text and "（北京时间）" in text and "原因：" in text
+        assert "被签发机构吊销" in text and "（北京时间）" in text and "原因：考核记录有误" in text
         assert (
             page.locator('#checks tr[data-check="status"] .reason-text').inner_text()
             == "证书已被签发机构吊销。"
