@@ -170,7 +170,7 @@ def certificate_sheet(
                 )
             )
         appendix_fields.append(Field(t("pdf.lots"), "\n".join(row.lot_ids)))
-        title = t("pdf.bundle_title" if row.kind == "clr" else "pdf.certificate_title")
+        title = t("pdf.bundle_title") if row.kind == "clr" else t("pdf.certificate_title")
         return CertificateSheet(
             letterhead=_letterhead(
                 t, issuer or t("app.name"), t("pdf.letterhead_line", bank=t("app.name"), document=title), now
