@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="SQLAlchemy URL; postgresql://... or sqlite:///...; default: SQLite file in var/"
     )
+    read_database_url: str = Field(
+        "",
+        description="SQLAlchemy URL of a hot standby (or a libpq multi-host list with "
+        "target_session_attrs=prefer-standby) for the reads that may be a little stale: the public "
+        "log (checkpoint, entries, proofs) and the learner archive API. A proof or page the standby "
+        "has not replayed yet is answered from the primary. Default: every read on the database URL",
+    )
     base_url: str = Field("http://127.0.0.1:8000", description="public base URL, used in DIDs and links")
     master_key_file: Path | None = Field(None, description="file with the 32-byte master key, hex")
     token_pepper_file: Path | None = Field(None, description="file with the secret pepper, hex")

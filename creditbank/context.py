@@ -18,6 +18,8 @@ class AppContext:
     secrets: Secrets
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session] | None = None
+    """Sessions on a standby for reads that may be stale (``read_database_url``); None: no standby."""
 
     @property
     def token_key(self) -> bytes:
@@ -46,4 +48,18 @@ def build_context(settings: Settings, engine: Engine | None = None) -> AppContex
             else create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         )
     secrets = load_secrets(settings, in_use=lambda: database_in_use(engine))
-    return AppContext(settings=settings, secrets=secrets, engine=engine, sessions=session_factory(engine))
+    read_sessions = None
+    if settings.read_database_url:
+        read_engine = create_engine(
+            settings.read_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        read_sessions = session_factory(read_engine)
+    return AppContext(
+        settings=settings,
+        secrets=secrets,
+        engine=engine,
+        sessions=session_factory(engine),
+        read_sessions=read_sessions,
+    )

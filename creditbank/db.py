@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
 M = TypeVar("M", bound=SQLModel)
+T = TypeVar("T")
 
 _log = logging.getLogger("creditbank.db")
 
@@ -497,6 +498,35 @@ def unavailability(exc: BaseException) -> str | None:
     if isinstance(exc, psycopg.OperationalError | sqlite3.OperationalError):
         return f"the database is unreachable or busy ({type(exc).__name__})"
     return None
+
+
+def standby_first(
+    read_sessions: "sessionmaker[Session] | None",
+    sessions: "sessionmaker[Session]",
+    read: "Callable[[sessionmaker[Session]], T]",
+    behind: tuple[type[Exception], ...] = (),
+) -> T:
+    """``read`` on the standby (``read_sessions``), else on the primary (``sessions``).
+
+    The primary answers when there is no standby; when the standby has not replayed what is asked
+    for yet (``read`` raises one of ``behind``: a checkpoint it does not hold yet, say); and when
+    the standby cannot answer (unreachable, restarting, or a query cancelled by a conflict with
+    replay: :func:`unavailability`). So a standby changes where a read runs and how fresh "the
+    latest" is, never whether an answer exists.
+    """
+    if read_sessions is not None:
+        try:
+            return read(read_sessions)
+        except behind as exc:
+            _log.debug("the standby is behind; reading from the primary", extra={"fields": {"why": str(exc)}})
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError, psycopg.OperationalError) as exc:
+            reason = unavailability(exc)
+            if reason is None:
+                raise
+            _log.warning(
+                "standby unavailable; reading from the primary", extra={"fields": {"reason": reason}}
+            )
+    return read(sessions)
 
 
 def _json_dumps(value: Any) -> str:

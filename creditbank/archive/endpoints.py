@@ -2,11 +2,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
 
 from creditbank.archive import service as archive
 from creditbank.auth.deps import ArchiveReader, RoleGuard
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
+from creditbank.db import standby_first
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import Forbidden
 from creditbank.learners import service as learners
@@ -27,7 +30,16 @@ def get_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: Arch
     certificates themselves are in it only for the learner."""
     learner = learners.authorise_read(session, who, learner_id, "archive")
     own = who.role is Role.learner
-    return archive.build_archive(session, ctx.secrets.master_key, learner, with_credentials=own)
+    if ctx.read_sessions is None:
+        return archive.build_archive(session, ctx.secrets.master_key, learner, with_credentials=own)
+
+    # the read is checked and logged on the primary above; the archive itself, which may be a
+    # moment stale, is read on the standby (see CREDITBANK_READ_DATABASE_URL)
+    def read(sessions: sessionmaker[Session]) -> archive.Archive:
+        with sessions() as standby:
+            return archive.build_archive(standby, ctx.secrets.master_key, learner, with_credentials=own)
+
+    return standby_first(ctx.read_sessions, ctx.sessions, read)
 
 
 @router.get(

@@ -140,6 +140,53 @@ def start_postgres(*, fsync: bool = False) -> PostgresServer:
     return server
 
 
+def start_standby(primary: PostgresServer) -> PostgresServer:
+    """A hot standby of ``primary`` (``pg_basebackup -R``, streaming replication, read-only), on a
+    private port of its own; ``primary`` must keep ``wal_level=replica`` (the default). Its
+    databases, users and data are the primary's, as of a moment ago."""
+    base = Path(tempfile.mkdtemp(prefix="creditbank-standby-"))
+    datadir = base / "data"
+    os.chmod(base, 0o755)  # noqa: S103 - the postgres user must reach its data directory
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+    subprocess.run(
+        _as_server_user(
+            [
+                _pg_bin("pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                "postgres",
+                "-D",
+                str(datadir),
+                "-R",  # standby.signal and primary_conninfo: a streaming standby
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    port = _free_port()
+    settings = [
+        "-c", "listen_addresses=127.0.0.1",
+        "-c", f"port={port}",
+        "-c", f"unix_socket_directories={base}",
+        "-c", "max_connections=200",  # a standby needs at least the primary's
+        "-c", "hot_standby=on",
+        "-c", "wal_receiver_status_interval=1s",
+    ]  # fmt: skip
+    command = _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings])
+    server = PostgresServer(datadir=datadir, port=port, process=_spawn(command, base), command=command)
+    _wait_ready(server)
+    return server
+
+
 def _spawn(command: list[str], base: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         command,
