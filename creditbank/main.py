@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -371,13 +371,21 @@ def _check_secrets(context: AppContext) -> None:
     try:
         if not inspect(context.engine).has_table("secret_checks"):
             return  # not migrated yet: /readyz says so
-        for session in transaction(context.sessions):
-            sealed = check_secrets(
-                session,
-                context.secrets,
-                master_file=str(context.settings.secret_path("master.key")),
-                pepper_file=str(context.settings.secret_path("pepper.key")),
-            )
+        for attempt in (1, 2):
+            try:
+                for session in transaction(context.sessions):
+                    sealed = check_secrets(
+                        session,
+                        context.secrets,
+                        master_file=str(context.settings.secret_path("master.key")),
+                        pepper_file=str(context.settings.secret_path("pepper.key")),
+                    )
+                break
+            except IntegrityError:
+                # another process (a second worker or instance starting on a new database) stored
+                # the values first: check ours against them
+                if attempt == 2:
+                    raise
     except WrongSecret as exc:
         log.error("refusing to start: %s", exc)
         raise

@@ -1,10 +1,19 @@
-"""A served process started with a wrong but well-formed master key refuses to start, saying why."""
+"""A served process started with a wrong but well-formed master key refuses to start, saying why;
+processes starting together on a new database all start."""
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, select
 
+from creditbank.config import Settings
+from creditbank.context import build_context
+from creditbank.db import create_engine
+from creditbank.keyring.models import SecretCheck
+from creditbank.keyring.service import check_secrets
+from creditbank.main import _check_secrets
 from tests.support.postgres import PostgresServer
 from tests.support.server import ServerProcess, prepare_database
 
@@ -31,3 +40,35 @@ def test_wrong_master_key_is_refused_at_start(pg_server: PostgresServer, tmp_pat
 
     again = ServerProcess(url, tmp_path, publisher=False).start()
     again.stop()
+
+
+def test_processes_starting_together_on_a_new_database_both_start(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    """Two processes (workers, instances) start at once on a new database: the one whose key-check
+    values arrive second finds the other's committed and checks against them, instead of failing
+    its start on the unique key (it did: one worker of a two-instance cluster start exited)."""
+    url = prepare_database(pg_server, "start_together", tmp_path)
+    settings = Settings(var_dir=tmp_path, database_url=url, background_publisher=False)
+    first, second = (build_context(settings, engine=create_engine(url, pool_size=1)) for _ in range(2))
+    inserted, release = threading.Event(), threading.Event()
+
+    def store_and_hold() -> None:  # the other process: its values inserted, its commit a moment later
+        with first.sessions() as session, session.begin():
+            check_secrets(session, first.secrets, master_file="m", pepper_file="p")
+            inserted.set()
+            release.wait(10)
+
+    other = threading.Thread(target=store_and_hold)
+    other.start()
+    try:
+        assert inserted.wait(10)
+        threading.Timer(0.5, release.set).start()  # the second insert waits on the first's key
+        _check_secrets(second)
+    finally:
+        release.set()
+        other.join(10)
+        first.engine.dispose()
+        second.engine.dispose()
+    with Session(create_engine(url, pool_size=1)) as session:
+        assert len(session.exec(select(SecretCheck)).all()) == 2
