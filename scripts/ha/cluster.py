@@ -3,7 +3,10 @@
     scripts/ha/cluster up            start (or resume) it, wait until healthy, print the service's URL
     scripts/ha/cluster status        members and roles (patronictl list)
     scripts/ha/cluster url           print the service's CREDITBANK_DATABASE_URL
+                                     (--read: its CREDITBANK_READ_DATABASE_URL, standbys first)
     scripts/ha/cluster kill-leader   SIGKILL the leader's postmaster; print the member's name
+                                     (--diverge: cut it off from its standbys first, so that it
+                                     rejoins through pg_rewind)
     scripts/ha/cluster wait          wait until healthy again (a leader, a Sync Standby, a replica)
     scripts/ha/cluster down [--purge]  stop everything it started (--purge: and delete var/ha)
 
@@ -30,6 +33,7 @@ How this works:
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pwd
@@ -265,7 +269,12 @@ def patroni_config(member: Member, passwords: dict[str, str]) -> dict[str, Any]:
                 "ttl": TTL,
                 "loop_wait": LOOP_WAIT,
                 "retry_timeout": RETRY_TIMEOUT,
-                "maximum_lag_on_failover": 1048576,
+                # only the Sync Standby may be promoted, and it holds every acknowledged commit;
+                # what it lacks is WAL the leader wrote but never got confirmed (a leader cut off
+                # from its standbys, then lost). With the default 1 MB, that WAL (an upload's rows
+                # in flight) made the standby "too far behind" and left the cluster without a
+                # leader; up to wal_keep_size it may be promoted, and the old leader rewinds
+                "maximum_lag_on_failover": 256 * 1024 * 1024,
                 # fail over when the leader's postmaster dies, instead of restarting it in place
                 "primary_start_timeout": 0,
                 "synchronous_mode": True,
@@ -316,14 +325,18 @@ def patroni_config(member: Member, passwords: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def database_url(passwords: dict[str, str]) -> str:
+def database_url(passwords: dict[str, str], *, read: bool = False) -> str:
     """The multi-host URL SQLAlchemy accepts and psycopg hands to libpq: libpq tries each host and
-    keeps the one that accepts writes."""
+    keeps the one that accepts writes. With ``read``, the URL of the reads that may be stale
+    (``CREDITBANK_READ_DATABASE_URL``): a standby if one answers, in random order so the replicas
+    share the reads, else the leader."""
     hosts = "&".join(f"host={HOST}:{m.pg_port}" for m in members())
-    return (
-        f"postgresql+psycopg://{APP_ROLE}:{passwords[APP_ROLE]}@/{APP_DATABASE}"
-        f"?{hosts}&target_session_attrs=read-write&connect_timeout=3"
+    attrs = (
+        "target_session_attrs=prefer-standby&load_balance_hosts=random"
+        if read
+        else "target_session_attrs=read-write"
     )
+    return f"postgresql+psycopg://{APP_ROLE}:{passwords[APP_ROLE]}@/{APP_DATABASE}?{hosts}&{attrs}&connect_timeout=3"
 
 
 # --- the cluster's state ---------------------------------------------------------------------------
@@ -493,15 +506,39 @@ def status() -> None:
     subprocess.run([shutil.which("patronictl") or "patronictl", "-c", str(config), "list"], check=False)
 
 
-def kill_leader() -> None:
+def kill_leader(*, diverge: bool = False) -> None:
+    """SIGKILL the leader's postmaster. With ``diverge``, cut the leader off from its standbys
+    first and let it write WAL they never receive, so that it must rejoin through ``pg_rewind``.
+
+    A leader killed under load usually dies with every WAL record already streamed: its standbys
+    hold all of it and it rejoins without a rewind (it did in every run of the rehearsal). A leader
+    that loses its link to the standbys and then dies (a network partition, then a crash) is the
+    case ``pg_rewind`` exists for: its WAL runs past the point where the new leader's timeline
+    forks. Here its WAL senders are stopped (SIGSTOP), a ``CHECKPOINT`` (and any commit the service
+    sends meanwhile, which waits for a standby that no longer hears it, unacknowledged) is written
+    on the leader alone, then the postmaster and the stopped senders are killed.
+    """
     primary = leader(cluster_view())
     if primary is None:
         raise ClusterError("no running leader")
     pid = postmaster_pid(primary)
     if pid is None:
         raise ClusterError(f"{primary.name}: no postmaster.pid")
+    senders: list[int] = []
+    if diverge:
+        passwords = load_secrets(create=False)
+        found = psql(primary, passwords, "SELECT pid FROM pg_stat_replication")
+        senders = [int(line) for line in found.split() if line.strip()]
+        for sender in senders:
+            os.kill(sender, signal.SIGSTOP)
+        psql(primary, passwords, "CHECKPOINT")
+        time.sleep(0.5)  # commits in flight write their WAL on the leader alone
     os.kill(pid, signal.SIGKILL)
-    say(f"SIGKILL to the postmaster of {primary.name} (PID {pid}, port {primary.pg_port})")
+    for sender in senders:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sender, signal.SIGKILL)
+    how = f" after cutting off its {len(senders)} WAL senders" if diverge else ""
+    say(f"SIGKILL to the postmaster of {primary.name} (PID {pid}, port {primary.pg_port}){how}")
     print(primary.name, flush=True)
 
 
@@ -524,8 +561,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start the cluster, wait until healthy, print the database URL")
     commands.add_parser("status", help="members and roles")
-    commands.add_parser("url", help="print the database URL")
-    commands.add_parser("kill-leader", help="SIGKILL the leader's postmaster")
+    url_parser = commands.add_parser("url", help="print the database URL")
+    url_parser.add_argument(
+        "--read", action="store_true", help="the URL of reads that may be stale (a standby first)"
+    )
+    kill = commands.add_parser("kill-leader", help="SIGKILL the leader's postmaster")
+    kill.add_argument(
+        "--diverge",
+        action="store_true",
+        help="first cut the leader off from its standbys and write WAL on it alone (it must rejoin "
+        "with pg_rewind)",
+    )
     wait = commands.add_parser("wait", help="wait until a leader, a Sync Standby and a replica run")
     wait.add_argument("--timeout", type=float, default=HEALTHY_TIMEOUT)
     stop_parser = commands.add_parser("down", help="stop everything the cluster started")
@@ -539,9 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "status":
             status()
         elif args.command == "url":
-            print(database_url(load_secrets(create=False)))
+            print(database_url(load_secrets(create=False), read=args.read))
         elif args.command == "kill-leader":
-            kill_leader()
+            kill_leader(diverge=args.diverge)
         elif args.command == "wait":
             wait_healthy(args.timeout)
         elif args.command == "down":

@@ -248,11 +248,18 @@ def _wait_for_checkpoint(http: httpx.Client, verifier: NoteVerifier, size: int, 
         time.sleep(0.3)
 
 
-def _wait_healthy_again(killed: str) -> tuple[float, bool]:
-    """Wait until the killed member is back as a replica and the cluster is whole; return the time
-    and whether the member ran pg_rewind."""
+def _rewinds(log_file: Path) -> tuple[int, int]:
+    """How many times Patroni ran pg_rewind on this member, and how many of them succeeded."""
+    log = log_file.read_text(errors="replace")
+    return log.count("running pg_rewind"), log.count("pg_rewind exit code=0")
+
+
+def _wait_healthy_again(killed: str, timeline_before: int) -> dict[str, Any]:
+    """Wait until the killed member is back as a replica and the cluster is whole (a leader, a Sync
+    Standby, a replica); return when that was, whether the member came back through a successful
+    pg_rewind (Patroni's log), and the timelines the REST API reports."""
     log_file = HA_DIR / "logs" / f"{killed}.log"
-    rewinds_before = log_file.read_text(errors="replace").count("running pg_rewind")
+    ran_before, ok_before = _rewinds(log_file)
     deadline = time.monotonic() + 180
     while True:
         members = {m["name"]: m for m in _members()}
@@ -263,8 +270,107 @@ def _wait_healthy_again(killed: str) -> tuple[float, bool]:
         assert time.monotonic() < deadline, f"cluster not whole again: {members}"
         time.sleep(0.5)
     _cluster("wait", "--timeout", "60")
-    rewound = log_file.read_text(errors="replace").count("running pg_rewind") > rewinds_before
-    return time.monotonic(), rewound
+    whole_at = time.monotonic()
+    ran, ok = _rewinds(log_file)
+    settle = time.monotonic() + 15  # a member publishes its timeline once a loop
+    while True:
+        members = {m["name"]: m for m in _members()}
+        [leader] = [m for m in members.values() if m.get("role") == "leader"]
+        if members[killed].get("timeline") == leader.get("timeline") or time.monotonic() > settle:
+            break
+        time.sleep(0.5)
+    return {
+        "whole_at": whole_at,
+        "pg_rewind_runs": ran - ran_before,
+        "pg_rewind_ok": ok - ok_before,
+        "timeline_before": timeline_before,
+        "leader_timeline": leader.get("timeline"),
+        "rejoined_timeline": members[killed].get("timeline"),
+    }
+
+
+def _leader_timeline() -> int:
+    [leader] = [m for m in _members() if m.get("role") == "leader"]
+    return int(leader["timeline"])
+
+
+def _member_url(cluster_url: str, port: int) -> str:
+    """The cluster URL narrowed to one member."""
+    base = cluster_url.split("?", 1)[0]
+    return f"{base}?host=127.0.0.1:{port}&connect_timeout=3"
+
+
+def _service_connections(cluster_url: str) -> dict[str, dict[str, Any]]:
+    """For each running member: its role and how many connections of the service it serves."""
+    found: dict[str, dict[str, Any]] = {}
+    for m in _members():
+        if m.get("state") != "running":
+            continue
+        port = int(str(m["port"]))
+        engine = create_engine(_member_url(cluster_url, port), pool_size=1)
+        try:
+            with engine.connect() as conn:
+                standby, count = conn.execute(
+                    text(
+                        "SELECT pg_is_in_recovery(), count(*) FROM pg_stat_activity "
+                        "WHERE usename = current_user AND backend_type = 'client backend' "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).one()
+        finally:
+            engine.dispose()
+        found[str(m["name"])] = {"role": m.get("role"), "standby": bool(standby), "connections": int(count)}
+    return found
+
+
+def _raw_insert_rate(cluster_url: str, threads: int, seconds: float) -> float:
+    """The same-run baseline: commits a second of one-row INSERTs through the cluster (synchronous
+    commit on a synchronous standby), from ``threads`` connections, no service in between."""
+    engine = create_engine(cluster_url, pool_size=threads, max_overflow=0)
+    done = [0] * threads
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE ha_baseline (id bigserial PRIMARY KEY, body text NOT NULL)"))
+        until = time.monotonic() + seconds
+
+        def run(n: int) -> None:
+            with engine.connect() as conn:
+                while time.monotonic() < until:
+                    conn.execute(text("INSERT INTO ha_baseline (body) VALUES (:b)"), {"b": "x" * 500})
+                    conn.commit()
+                    done[n] += 1
+
+        workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE ha_baseline"))
+    finally:
+        engine.dispose()
+    return sum(done) / seconds
+
+
+def _server_post_times(servers: list[ServerProcess]) -> list[float]:
+    """Server-side milliseconds of every single posting, from the access log lines."""
+    times = []
+    for server in servers:
+        for line in (server.var_dir / f"server-{server.port}.log").read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("route") == "/api/v1/outcomes" and entry.get("method") == "POST" and "ms" in entry:
+                times.append(float(entry["ms"]))
+    return times
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    return {f"p{q}": round(ordered[min(len(ordered) - 1, len(ordered) * q // 100)], 1) for q in (50, 90, 99)}
 
 
 def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
@@ -273,7 +379,12 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
     upgrade(engine)
     world = build_world(cluster_url, tmp_path, n_institutions=2, n_learners=40)
     size_at_start, wal_at_start = _database_size_and_wal(engine)
+    # the same-run baseline of the posting rate: bare INSERTs through the cluster, many clients and one
+    report["raw_insert_commits_per_second"] = round(_raw_insert_rate(cluster_url, CLIENT_THREADS, 3.0), 1)
+    report["raw_insert_commits_per_second_one_client"] = round(_raw_insert_rate(cluster_url, 1, 3.0), 1)
+    read_url = _cluster("url", "--read")
     env = {
+        "CREDITBANK_READ_DATABASE_URL": read_url,
         "CREDITBANK_CHECKPOINT_REQUIRES_SYNC_STANDBY": "true",
         "CREDITBANK_CHECKPOINT_INTERVAL_SECONDS": str(PUBLISH_INTERVAL),
         "CREDITBANK_UNAVAILABLE_RETRY_AFTER_SECONDS": str(RETRY_AFTER_SECONDS),
@@ -287,6 +398,7 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
     http = httpx.Client(base_url=servers[0].base_url, timeout=30)
     load = Load(world, servers)
     seen_checkpoints: dict[int, bytes] = {}
+    public_reads: Counter[str] = Counter()  # the poller's answers: read on the standbys
     polling = threading.Event()
     try:
         [log] = http.get("/logs").json()
@@ -297,8 +409,10 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
                 while not polling.is_set():
                     try:
                         r = poller.get("/logs/main/checkpoint")
-                    except httpx.HTTPError:
+                    except httpx.HTTPError as exc:
+                        public_reads[type(exc).__name__] += 1
                         continue
+                    public_reads[str(r.status_code)] += 1
                     if r.status_code == 200:
                         seen_checkpoints[open_checkpoint(r.content, verifier).size] = r.content
                     time.sleep(0.1)
@@ -329,20 +443,35 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         time.sleep(1.0)
         kills: list[dict[str, Any]] = []
         for round_ in range(2):
-            killed = _cluster("kill-leader")
+            # cut off from its standbys first, so its WAL runs past the new leader's fork point: it
+            # can come back only through pg_rewind (a plain kill under load left nothing to rewind)
+            timeline = _leader_timeline()
+            killed = _cluster("kill-leader", "--diverge")
             at = time.monotonic()
-            whole_at, rewound = _wait_healthy_again(killed)
+            back = _wait_healthy_again(killed, timeline)
             kills.append(
-                {"member": killed, "at": at, "whole_after_s": round(whole_at - at, 1), "pg_rewind": rewound}
+                {"member": killed, "at": at, "whole_after_s": round(back.pop("whole_at") - at, 1), **back}
             )
+            # the old leader rejoined through a successful pg_rewind, on the new leader's timeline
+            assert back["pg_rewind_runs"] >= 1 and back["pg_rewind_ok"] >= 1, kills[-1]
+            assert back["leader_timeline"] == back["rejoined_timeline"] == timeline + 1, kills[-1]
             if round_ == 0:
                 uploader.join(timeout=180)
             time.sleep(4)  # steady load on the whole cluster before the next kill
+        # the service reads the public log on the standbys: it keeps connections there
+        connections = _service_connections(cluster_url)
+        report["service_connections"] = connections
+        assert any(m["standby"] and m["connections"] > 0 for m in connections.values()), connections
         load.stop()
         polling.set()
         poller.join(timeout=10)
         report["load_seconds"] = round(load.seconds, 1)
         report["achieved_rate_per_second"] = round(len(load.attempts) / load.seconds, 1)
+        report["post_ms_client"] = _percentiles([(a.end - a.start) * 1000 for a in load.attempts])
+        report["post_ms_server"] = _percentiles(_server_post_times(servers))
+        report["public_checkpoint_reads"] = dict(public_reads)
+        # public reads during both failovers: a checkpoint, or a 503 problem; never a 500
+        assert set(public_reads) <= {"200", "503"}, public_reads
 
         # 1. what clients saw: 2xx, or a 503 problem with Retry-After; never a 500 or a dropped connection
         attempts = load.attempts
