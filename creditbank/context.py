@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from creditbank.config import Secrets, Settings, load_secrets
 from creditbank.crypto.symmetric import hmac_sha256
-from creditbank.db import create_engine, session_factory
+from creditbank.db import create_engine, create_read_engine, session_factory
 from creditbank.keyring.service import database_in_use
 
 
@@ -50,7 +50,7 @@ def build_context(settings: Settings, engine: Engine | None = None) -> AppContex
     secrets = load_secrets(settings, in_use=lambda: database_in_use(engine))
     read_sessions = None
     if settings.read_database_url:
-        read_engine = create_engine(
+        read_engine = create_read_engine(
             settings.read_database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,

@@ -150,6 +150,41 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+READ_POOL_RECYCLE_SECONDS = 60
+
+
+def create_read_engine(url: str, **kwargs: Any) -> Engine:
+    """The engine of the reads that may be stale (``CREDITBANK_READ_DATABASE_URL``).
+
+    Its connections stay on standbys: one opened on a standby that has since been promoted (a
+    failover) is dropped at its next checkout, so that libpq (``target_session_attrs=prefer-standby``)
+    finds a standby again; and every connection is reopened after a minute, so connections opened on
+    the primary while no standby answered move back once one does. Neither costs a round trip: a
+    PostgreSQL 14+ server reports ``in_hot_standby`` to its clients, and psycopg keeps the value.
+    """
+    kwargs.setdefault("pool_recycle", READ_POOL_RECYCLE_SECONDS)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _note_standby)
+        event.listen(engine, "checkout", _check_still_standby)
+    return engine
+
+
+def _in_hot_standby(dbapi_connection: Any) -> bool | None:
+    driver = cast("psycopg.Connection[Any]", dbapi_connection)
+    value = driver.info.parameter_status("in_hot_standby")  # None before PostgreSQL 14
+    return None if value is None else value == "on"
+
+
+def _note_standby(dbapi_connection: Any, record: Any) -> None:
+    record.info["opened_on_standby"] = _in_hot_standby(dbapi_connection)
+
+
+def _check_still_standby(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    if record.info.get("opened_on_standby") and _in_hot_standby(dbapi_connection) is False:
+        raise sa_exc.DisconnectionError("the standby was promoted: reconnect to a standby")
+
+
 def _check_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """Hand out only live pooled connections, usually without a round trip.
 

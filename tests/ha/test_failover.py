@@ -323,19 +323,25 @@ def _service_connections(cluster_url: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _raw_insert_rate(cluster_url: str, threads: int, seconds: float) -> float:
+def _raw_insert_rate(cluster_url: str, threads: int, seconds: float, *, one_counter: bool = False) -> float:
     """The same-run baseline: commits a second of one-row INSERTs through the cluster (synchronous
-    commit on a synchronous standby), from ``threads`` connections, no service in between."""
+    commit on a synchronous standby), from ``threads`` connections, no service in between. With
+    ``one_counter`` each transaction first locks one shared counter row, as a log append does (its
+    gapless sequence numbers): the lock is held until the commit has been confirmed by the standby."""
     engine = create_engine(cluster_url, pool_size=threads, max_overflow=0)
     done = [0] * threads
     try:
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE ha_baseline (id bigserial PRIMARY KEY, body text NOT NULL)"))
+            conn.execute(text("CREATE TABLE ha_counter (id int PRIMARY KEY, n bigint NOT NULL)"))
+            conn.execute(text("INSERT INTO ha_counter VALUES (1, 0)"))
         until = time.monotonic() + seconds
 
         def run(n: int) -> None:
             with engine.connect() as conn:
                 while time.monotonic() < until:
+                    if one_counter:
+                        conn.execute(text("UPDATE ha_counter SET n = n + 1 WHERE id = 1"))
                     conn.execute(text("INSERT INTO ha_baseline (body) VALUES (:b)"), {"b": "x" * 500})
                     conn.commit()
                     done[n] += 1
@@ -346,7 +352,7 @@ def _raw_insert_rate(cluster_url: str, threads: int, seconds: float) -> float:
         for worker in workers:
             worker.join()
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE ha_baseline"))
+            conn.execute(text("DROP TABLE ha_baseline, ha_counter"))
     finally:
         engine.dispose()
     return sum(done) / seconds
@@ -382,6 +388,9 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
     # the same-run baseline of the posting rate: bare INSERTs through the cluster, many clients and one
     report["raw_insert_commits_per_second"] = round(_raw_insert_rate(cluster_url, CLIENT_THREADS, 3.0), 1)
     report["raw_insert_commits_per_second_one_client"] = round(_raw_insert_rate(cluster_url, 1, 3.0), 1)
+    report["raw_insert_commits_per_second_one_counter_row"] = round(
+        _raw_insert_rate(cluster_url, CLIENT_THREADS, 3.0, one_counter=True), 1
+    )
     read_url = _cluster("url", "--read")
     env = {
         "CREDITBANK_READ_DATABASE_URL": read_url,
