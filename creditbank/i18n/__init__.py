@@ -96,12 +96,10 @@ class Translator:
     def gettext(self, message: str) -> str:
         """The message's text without filling placeholders; the id itself when it has none."""
         found = catalogue(self.lang)
-        if message in found.ids:
-            return found.translations.gettext(message)
-        return _legacy(message, self.lang)
+        return found.translations.gettext(message) if message in found.ids else message
 
     def has(self, message: str) -> bool:
-        return message in catalogue(self.lang).ids or _legacy(message, self.lang) != message
+        return message in catalogue(self.lang).ids
 
     def pick(self, zh: str | None, en: str | None) -> str:
         """Of a stored pair of texts (e.g. an explanation), the one in this language."""
@@ -114,21 +112,6 @@ class Translator:
             return ""
         key = f"{prefix}.{value}"
         return self(key) if self.has(key) else value
-
-
-_LEGACY: dict[str, tuple[str, str]] = {}
-"""Messages still in the old dictionary (``creditbank.web.i18n.MESSAGES``), while it lasts."""
-
-
-def register_legacy(messages: Mapping[str, tuple[str, str]]) -> None:
-    _LEGACY.update(messages)
-
-
-def _legacy(message: str, lang: Lang) -> str:
-    pair = _LEGACY.get(message)
-    if pair is None:
-        return message
-    return pair[0] if lang == "zh" else pair[1]
 
 
 def parse_lang(value: str | None) -> Lang | None:
