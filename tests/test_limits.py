@@ -378,6 +378,32 @@ class TestBatchRowCap:
         again = client.post("/api/v1/outcomes/batch", json=rows, headers=headers).json()
         assert [r["status"] for r in again["rows"]] == ["created"] * 5
 
+    def test_a_csv_upload_has_the_same_cap_and_limit(
+        self, small: TestClient, client: TestClient, auth: Tokens
+    ) -> None:
+        """The batch pipeline caps CSV rows (API and console) and the body limit counts CSV bytes."""
+        headers = auth(Role.institution, create_institution(small, auth(Role.admin)))
+        learner = create_learner(small, headers)
+        day = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+        lines = ["机构编号,学习者编号,成果类型,名称,取得日期,学时"]
+        lines += [f"csv-cap-{i},{learner},非学历培训课程,限额测试课程,{day},16" for i in range(5)]
+        data = "\n".join(lines).encode("gb18030")
+        csv_headers = {**headers, "Content-Type": "text/csv"}
+        problem = _assert_problem(
+            small.post("/api/v1/outcomes/batch", content=data, headers=csv_headers),
+            413,
+            "batch-too-many-rows",
+        )
+        assert problem["max_rows"] == 3
+        padded = data + b"\n" * 40_000  # blank lines: over the upload limit however few the rows
+        _assert_problem(
+            small.post("/api/v1/outcomes/batch", content=padded, headers=csv_headers),
+            413,
+            "payload-too-large",
+        )
+        again = client.post("/api/v1/outcomes/batch", content=data, headers=csv_headers).json()
+        assert [r["status"] for r in again["rows"]] == ["created"] * 5  # nothing was posted before
+
     @pytest.mark.slow
     def test_cap_passed_after_the_first_chunk_ends_the_streamed_report(
         self, ctx: AppContext, auth: Tokens, client: TestClient

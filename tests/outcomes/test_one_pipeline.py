@@ -236,3 +236,17 @@ def test_an_xlsx_upload_reads_date_cells_through_every_path(
         ("X-1", dt.date(2026, 10, 1)),
         ("X-2", dt.date(2026, 10, 1)),
     ]
+
+
+def test_the_cli_writes_the_same_report_as_xlsx(
+    ctx: AppContext, client: TestClient, auth: Tokens, tmp_path: Path
+) -> None:
+    institution = create_institution(client, auth(Role.admin))
+    source = tmp_path / "outcomes.csv"
+    source.write_bytes(FILES["gb18030-chinese"]())
+    summary = importer.import_file(ctx, source, institution, report_path=tmp_path / "report.xlsx")
+    assert (summary.created, summary.errors) == (4, 2)
+    rows = importer.report_rows(tmp_path / "report.xlsx")
+    assert [(r[0], r[2], r[3], r[4], r[7]) for r in map(plain, rows)] == EXPECTED
+    assert "六级" in rows[3]["reason_zh"] and "accepted" in rows[3]["reason_en"]
+    assert rows[5]["reference"] == '\'=HYPERLINK("x")'  # escaped like the CSV
