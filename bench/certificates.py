@@ -12,36 +12,31 @@ Run: .venv/bin/python bench/certificates.py [--certificates 200] [--verification
 
 import argparse
 import datetime as dt
-import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from common import write_results
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CREDITBANK_LOG_LEVEL", "WARNING")
 
-from creditbank.auth.models import Role  # noqa: E402
-from creditbank.auth.service import create_token  # noqa: E402
-from creditbank.credentials import dataintegrity, issuance  # noqa: E402
-from creditbank.credentials.trust import TrustRoots  # noqa: E402
-from creditbank.credentials.verification import OfflineResolver, verify_certificate  # noqa: E402
-from creditbank.db import transaction  # noqa: E402
-from creditbank.ids import InstitutionId, LearnerId  # noqa: E402
-from creditbank.ledger import service as ledger  # noqa: E402
-from creditbank.main import create_app  # noqa: E402
-from creditbank.transparency import store  # noqa: E402
-from tests.support.postgres import start_postgres  # noqa: E402
-from tests.support.server import prepare_database  # noqa: E402
-from tests.support.world import build_world  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
+from creditbank.auth.models import Role
+from creditbank.auth.service import create_token
+from creditbank.credentials import dataintegrity, issuance
+from creditbank.credentials.trust import TrustRoots
+from creditbank.credentials.verification import OfflineResolver, verify_certificate
+from creditbank.db import transaction
+from creditbank.ids import InstitutionId, LearnerId
+from creditbank.ledger import service as ledger
+from creditbank.main import create_app
+from creditbank.transparency import store
+from tests.support.postgres import start_postgres
+from tests.support.server import prepare_database
+from tests.support.world import build_world
 
 
 def main() -> None:
@@ -151,9 +146,8 @@ def main() -> None:
         print(f"{name:44} {sign_rate:>10,.0f} {check_rate:>10,.0f}")
     rdfc, jcs = suites[dataintegrity.CRYPTOSUITE_RDFC], suites[dataintegrity.CRYPTOSUITE_JCS]
     print(f"{'jcs / rdfc (times faster)':44} {jcs[0] / rdfc[0]:>10.1f} {jcs[1] / rdfc[1]:>10.1f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "arguments": vars(args),
         "issuance_per_s": issue_rate,
         "offline_verifications_per_s": verify_rate,
         "raw_ed25519_verifications_per_s": raw_rate,
@@ -167,8 +161,7 @@ def main() -> None:
         "ratio_jcs_over_rdfc_sign": jcs[0] / rdfc[0],
         "ratio_jcs_over_rdfc_verify": jcs[1] / rdfc[1],
     }
-    (RESULTS / "certificates.json").write_text(json.dumps(out, indent=2))
-    print(f"written {RESULTS / 'certificates.json'}")
+    print(f"written {write_results('certificates', out)}")
 
 
 def _per_suite(document: dict[str, Any], rounds: int) -> dict[str, tuple[float, float]]:
