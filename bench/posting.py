@@ -62,6 +62,7 @@ def single_at_rate(
     measured_from = int(rate * warmup)
     latencies: list[float] = []
     errors = 0
+    first_error: list[str] = []
     lock = threading.Lock()
     clients: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
     for _ in range(32):
@@ -84,6 +85,8 @@ def single_at_rate(
         with lock:
             if r.status_code != 201:
                 errors += 1
+                if not first_error:
+                    first_error.append(f"{r.status_code} {r.text[:300]}")
             elif i >= measured_from:
                 latencies.append(took)
 
@@ -95,6 +98,8 @@ def single_at_rate(
     while not clients.empty():
         clients.get().close()
     latencies.sort()
+    if not latencies:
+        raise SystemExit(f"no single posting succeeded ({errors} errors), the first: {first_error}")
     return {
         "requests": total - measured_from,
         "warmup_requests": measured_from,

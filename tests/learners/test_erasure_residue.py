@@ -239,3 +239,17 @@ def test_the_outcomes_trigger_lets_only_the_erasure_overwrite_through(committed:
         conn.execute("UPDATE outcomes SET request_hash = 'erased' WHERE id = %s", (outcome,))
         row = conn.execute("SELECT request_hash, title FROM outcomes WHERE id = %s", (outcome,)).fetchone()
     assert row == ("erased", body["title"])
+
+
+def test_erasure_overwrites_the_content_hash_on_sqlite(sqlite_ctx: AppContext) -> None:
+    """The SQLite trigger has the same one door (it compares every other column itself)."""
+    with TestClient(create_app(ctx=sqlite_ctx), raise_server_exceptions=False) as client:
+        learner_id, _, _ = _post_and_erase(sqlite_ctx, client)
+    with sqlite_ctx.engine.connect() as conn:
+        hashes = {
+            row[0]
+            for row in conn.exec_driver_sql(
+                "SELECT request_hash FROM outcomes WHERE learner_id = ?", (learner_id,)
+            )
+        }
+    assert hashes == {"erased"}
