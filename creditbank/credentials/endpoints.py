@@ -18,6 +18,7 @@ from creditbank.credentials.schemas import (
     CertificatePublic,
     ReportPublic,
     RevokeRequest,
+    SuspendRequest,
     VerifyRequest,
 )
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
@@ -135,17 +136,20 @@ def suspend_certificate(
     session: SessionDep,
     ctx: ContextDep,
     who: InstitutionOrAdmin,
+    body: SuspendRequest | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """Suspend a certificate until it is unsuspended (the issuing institution, admins). Needs an
-    `Idempotency-Key`: a retried suspension after an unsuspension must not suspend it again."""
+    """Suspend a certificate until it is unsuspended (the issuing institution, admins), optionally
+    saying why (the reason shows with its status). Needs an `Idempotency-Key`: a retried suspension
+    after an unsuspension must not suspend it again."""
     return _change_status(
         session,
         who,
         idempotency_key,
         certificate_id,
         "suspend",
-        lambda: service.suspend(session, ctx, who, certificate_id),
+        lambda: service.suspend(session, ctx, who, certificate_id, body.reason if body else None),
+        body.model_dump(mode="json") if body else {},
     )
 
 

@@ -165,6 +165,9 @@ class Certificate(SQLModel, table=True):
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     revocation_reason: str | None = Field(default=None, max_length=500)
     suspended_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    suspension_reason: str | None = Field(
+        default=None, max_length=500, description="why the certificate was suspended, if given"
+    )
     successor_id: str | None = Field(
         default=None,
         sa_column_args=[ForeignKey("credential_certificates.id")],

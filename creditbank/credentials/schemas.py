@@ -47,6 +47,7 @@ class CertificatePublic(BaseModel):
     revoked_at: dt.datetime | None = Field(description="when it was revoked, if it was")
     revocation_reason: str | None = Field(description="why it was revoked, if given")
     suspended_at: dt.datetime | None = Field(description="when the current suspension began, if suspended")
+    suspension_reason: str | None = Field(None, description="why it was suspended, if given")
     successor_id: str | None = Field(
         None, description="the certificate re-issued in its place (after a key compromise or a suspension)"
     )
@@ -79,6 +80,7 @@ class CertificatePublic(BaseModel):
             revoked_at=row.revoked_at,
             revocation_reason=row.revocation_reason,
             suspended_at=row.suspended_at,
+            suspension_reason=row.suspension_reason,
             successor_id=row.successor_id,
             credential=row.document if with_credential else None,
         )
@@ -86,6 +88,12 @@ class CertificatePublic(BaseModel):
 
 class RevokeRequest(BaseModel):
     reason: str | None = Field(None, max_length=500, description="why the certificate is revoked")
+
+
+class SuspendRequest(BaseModel):
+    reason: str | None = Field(
+        None, max_length=500, description="why the certificate is suspended (shown with its status)"
+    )
 
 
 class VerifyRequest(BaseModel):

@@ -207,13 +207,16 @@ def revoke(
     return row
 
 
-def suspend(session: Session, ctx: AppContext, principal: Principal, certificate_id: str) -> Certificate:
-    """Suspend a certificate (its suspension bit); undo with :func:`unsuspend`. Idempotent.
+def suspend(
+    session: Session, ctx: AppContext, principal: Principal, certificate_id: str, reason: str | None = None
+) -> Certificate:
+    """Suspend a certificate (its suspension bit), recording why; undo with :func:`unsuspend`.
+    Idempotent: suspending a suspended certificate keeps its first time and reason.
 
     Raises:
         CertificateNotFound, Forbidden, CertificateRevoked.
     """
-    return _set_suspension(session, ctx, principal, certificate_id, True)
+    return _set_suspension(session, ctx, principal, certificate_id, True, reason)
 
 
 def unsuspend(session: Session, ctx: AppContext, principal: Principal, certificate_id: str) -> Certificate:
@@ -226,7 +229,12 @@ def unsuspend(session: Session, ctx: AppContext, principal: Principal, certifica
 
 
 def _set_suspension(
-    session: Session, ctx: AppContext, principal: Principal, certificate_id: str, value: bool
+    session: Session,
+    ctx: AppContext,
+    principal: Principal,
+    certificate_id: str,
+    value: bool,
+    reason: str | None = None,
 ) -> Certificate:
     row = get(session, certificate_id)
     _authorise_change(principal, row)
@@ -247,6 +255,8 @@ def _set_suspension(
         )
     elif row.suspended_at is not None:
         return issuance.reissue(session, ctx, row)
+    if value and row.suspended_at is None:
+        row.suspension_reason = reason
     row.suspended_at = (row.suspended_at or utcnow()) if value else None
     session.add(row)
     session.flush()

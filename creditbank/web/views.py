@@ -118,7 +118,7 @@ def status_record(row: Certificate) -> StatusRecord | None:
     if row.successor_id is not None:
         return StatusRecord("superseded", row.superseded_at or row.created_at, None, row.successor_id)
     if row.suspended_at is not None:
-        return StatusRecord("suspended", row.suspended_at, None)
+        return StatusRecord("suspended", row.suspended_at, row.suspension_reason)
     return None
 
 

@@ -184,13 +184,16 @@ class TestVerifyPageReasons:
         cid, document = self._certificate(scene)
         suspended = scene.client.post(
             f"/api/v1/certificates/{cid}/suspend",
+            json={"reason": "学员申诉处理中"},
             headers={**scene.institution_headers, "Idempotency-Key": "way-suspend-1"},
         )
         assert suspended.status_code == 200, suspended.text
+        assert suspended.json()["suspension_reason"] == "学员申诉处理中"
         page = _fresh(scene.ctx).post("/verify", data={"certificate": json.dumps(document)}).text
         record = re.search(r'id="status-record" data-state="suspended">([^<]*)</p>', page)
         assert record and re.match(
-            r"本证书自 \d{4}-\d\d-\d\d \d\d:\d\d（北京时间）起被签发机构暂停", record.group(1)
+            r"本证书自 \d{4}-\d\d-\d\d \d\d:\d\d（北京时间）起被签发机构暂停。原因：学员申诉处理中",
+            record.group(1),
         )
         assert self._reasons(page)["status"][1] == "证书已被签发机构暂停。"
 
