@@ -129,9 +129,10 @@ def _message(
 def _error_page(
     request: Request, ctx: AppContext, who: Principal | None, exc: CreditBankError, back: str
 ) -> HTMLResponse:
-    t = translator(request)
+    # the problem's title and (default) detail in the reader's language
+    problem = exc.to_problem(lang=translator(request).lang)
     return _message(
-        request, ctx, who, title=t("common.error"), text=exc.detail, status_code=exc.status, back=back
+        request, ctx, who, title=problem["title"], text=problem["detail"], status_code=exc.status, back=back
     )
 
 
