@@ -3,15 +3,18 @@
 What it does, in order:
 
 1. ``scripts/ha/cluster up`` (three PostgreSQL 15 members under Patroni, etcd, strict synchronous
-   mode), migrates the database and starts two service instances of two workers each on the
+   mode), migrates the database, times bare INSERT commits through the cluster (the same-run
+   baseline of the posting rate) and starts two service instances of two workers each on the
    multi-host URL, their checkpoint publishers requiring the synchronous standby.
 2. Drives single postings at 100 a second (each with its own ``Idempotency-Key``) through both
    instances, and :data:`UPLOADS` batch uploads of :data:`UPLOAD_ROWS` rows one after the other; a
    poller keeps every checkpoint it sees.
-3. Saves an auditor's state (``creditbank audit verify --state``) before any failure, then SIGKILLs
-   the leader's postmaster while the upload runs; waits until the cluster is whole again (the old
-   leader back as a replica, with ``pg_rewind`` when its WAL had diverged, and a Sync Standby), then
-   kills the new leader, and waits again.
+3. Saves an auditor's state (``creditbank audit verify --state``) before any failure, then cuts the
+   leader off from its standbys and SIGKILLs its postmaster while the upload runs
+   (``kill-leader --diverge``: its WAL runs past the new leader's fork point); waits until the
+   cluster is whole again (the old leader back as a replica through a successful ``pg_rewind``, on
+   the new leader's timeline, and a Sync Standby), then does the same to the new leader. The service
+   reads the public log on the standbys (``cluster url --read``) throughout.
 4. Proves: no request answered anything but 2xx or a 503 problem with ``Retry-After`` (no 500, no
    closed connection); every acknowledged posting is in the ledger exactly once; every unacknowledged
    one is there once or not at all, and a retry with the same key settles it; the uploads, re-sent
