@@ -18,6 +18,7 @@
 
 import datetime as dt
 import io
+import zipfile
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -50,6 +51,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "error_detail",
 )
 MAX_XLSX_CELLS = 50
+MAX_XLSX_UNPACKED = 256 * 1024 * 1024  # bytes of a workbook's parts once decompressed
 
 
 class UnstorableRow(ValidationFailed):
@@ -152,6 +154,15 @@ def xlsx_rows(data: bytes) -> Iterator[ParsedRow]:
     """
     from openpyxl import load_workbook
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise CsvHeaderInvalid("the file is not an XLSX workbook") from exc
+    if unpacked > MAX_XLSX_UNPACKED:  # a zip bomb: refused before anything is decompressed
+        raise CsvHeaderInvalid(
+            f"the workbook unpacks to more than {MAX_XLSX_UNPACKED // (1024 * 1024)} MiB; send it as CSV"
+        )
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors alike

@@ -1,7 +1,11 @@
 """The one CSV dialect, fed as a request body arrives: any split of the bytes gives the same rows."""
 
-import pytest
+import io
 
+import pytest
+from openpyxl import Workbook
+
+from creditbank.outcomes import pipeline
 from creditbank.outcomes.batch import BodyMalformed, ParsedRow
 from creditbank.outcomes.dialect import CsvHeaderInvalid, CsvRowDecoder, column_of
 
@@ -54,3 +58,19 @@ def test_text_in_neither_encoding_and_unclosed_quotes_are_refused() -> None:
         list(CsvRowDecoder().feed(b"reference\n" + b"\xff\xff\n", final=True))
     with pytest.raises(BodyMalformed, match="not closed"):
         list(CsvRowDecoder().feed(b'reference,title\nR-1,"open\n', final=True))
+
+
+def test_a_workbook_that_unpacks_too_large_is_refused_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["reference", "title"])
+    sheet.append(["R-1", "x" * 5_000])
+    out = io.BytesIO()
+    book.save(out)
+    assert [p.reference for p in pipeline.xlsx_rows(out.getvalue())] == ["R-1"]
+    monkeypatch.setattr(pipeline, "MAX_XLSX_UNPACKED", 4_000)
+    with pytest.raises(CsvHeaderInvalid, match="unpacks to more than"):
+        list(pipeline.xlsx_rows(out.getvalue()))
+    with pytest.raises(CsvHeaderInvalid, match="not an XLSX"):
+        list(pipeline.xlsx_rows(b"PK\x03\x04 not a zip"))
