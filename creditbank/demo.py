@@ -6,6 +6,12 @@ competition, degree courses and work experience, all recognised by the shipped p
 wait in review (an outcome older than five years, work experience), one went through both review
 stages, two were corrected and one was revoked.
 
+The world is data: ``creditbank/demo_data/*.yaml`` names the institutions, the people, every outcome
+with what happens to it (reviews, corrections, the revocation) and the exchange (a programme and its
+course equivalences); this module reads the files and posts through the services. Identity numbers
+and credit codes are stored there without their check character, which :mod:`creditbank.identifiers`
+adds.
+
 Loading is idempotent: institutions are found by credit code and learners by identity number;
 outcomes carry fixed references and dates, so posting them again reports duplicates; reviews,
 corrections and the revocation look at the outcome's state first and are applied once. Each run
@@ -14,9 +20,10 @@ mints fresh tokens.
 
 import datetime as dt
 from collections import defaultdict
-from decimal import Decimal
+from importlib import resources
 from typing import Any
 
+import yaml
 from sqlmodel import Session, col, select
 
 from creditbank.auth.models import ReviewerAccount, Role
@@ -31,355 +38,56 @@ from creditbank.outcomes import corrections, review, service
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
 from creditbank.outcomes.schemas import OutcomeCreate
 
-DEMO_INSTITUTIONS: list[dict[str, Any]] = [
-    {
-        "key": "haidian-vocational",
-        "name_zh": "北京市海淀区职业学校",
-        "name_en": "Beijing Haidian Vocational School",
-        "credit_code": with_credit_code_check("12110108400000001"),
-        "kind": InstitutionKind.vocational_school,
-        "district": "海淀区",
-    },
-    {
-        "key": "open-university",
-        "name_zh": "北京开放大学",
-        "name_en": "Beijing Open University",
-        "credit_code": with_credit_code_check("12110000400000002"),
-        "kind": InstitutionKind.open_university,
-        "district": "西城区",
-    },
-    {
-        "key": "chaoyang-community",
-        "name_zh": "北京市朝阳区社区学院",
-        "name_en": "Beijing Chaoyang Community College",
-        "credit_code": with_credit_code_check("12110105400000003"),
-        "kind": InstitutionKind.community_college,
-        "district": "朝阳区",
-    },
-    {
-        "key": "skills-training",
-        "name_zh": "北京市职业技能培训中心",
-        "name_en": "Beijing Vocational Skills Training Centre",
-        "credit_code": with_credit_code_check("91110106400000004"),
-        "kind": InstitutionKind.training_body,
-        "district": "丰台区",
-    },
-]
 
-DEMO_LEARNERS: list[dict[str, str]] = [
-    {
-        "key": "wang-fang",
-        "name": "王芳",
-        "identity_number": with_identity_check("11010819900307002"),
-        "by": "haidian-vocational",
-    },
-    {
-        "key": "li-wei",
-        "name": "李伟",
-        "identity_number": with_identity_check("11010519850615003"),
-        "by": "open-university",
-    },
-    {
-        "key": "zhang-min",
-        "name": "张敏",
-        "identity_number": with_identity_check("11010519620912004"),
-        "by": "chaoyang-community",
-    },
-    {
-        "key": "chen-jing",
-        "name": "陈静",
-        "identity_number": with_identity_check("11010619930521005"),
-        "by": "skills-training",
-    },
-]
-
-DISTRICT_REVIEWER = review.Reviewer(id="demo-district-reviewer", role="reviewer")
-CITY_REVIEWER = review.Reviewer(id="demo-city-reviewer", role="reviewer")
-REVIEWER_ACCOUNTS = (
-    (DISTRICT_REVIEWER.id, "赵审核", "海淀区分中心"),
-    (CITY_REVIEWER.id, "孙复核", "市中心"),
-)
+def _read(name: str) -> Any:
+    """One YAML file of the demo world (package data in ``creditbank/demo_data/``)."""
+    return yaml.safe_load(resources.files("creditbank").joinpath("demo_data", name).read_text("utf-8"))
 
 
-def _outcome(
-    by: str, learner: str, reference: str, kind: str, title: str, achieved_on: str, **facts: Any
-) -> dict[str, Any]:
+def _institution(spec: dict[str, Any]) -> dict[str, Any]:
     return {
-        "by": by,
-        "learner": learner,
-        "reference": reference,
-        "outcome_type": kind,
-        "title": title,
-        "achieved_on": dt.date.fromisoformat(achieved_on),
-        **facts,
+        **spec,
+        "credit_code": with_credit_code_check(spec["credit_code"]),
+        "kind": InstitutionKind(spec["kind"]),
     }
 
 
-# Every outcome has a fixed reference and fixed facts: posting the list again changes nothing.
-DEMO_OUTCOMES: list[dict[str, Any]] = [
-    # 王芳: a web developer's lifelong learning, more than ten outcomes of every kind
-    _outcome(
-        "skills-training",
-        "wang-fang",
-        "WF-TRAIN-WEB",
-        "training_course",
-        "Web前端开发实训",
-        "2025-04-18",
-        hours=Decimal(64),
-        field="web_front_end",
-        grade="优秀",
-    ),
-    _outcome(
-        "haidian-vocational",
-        "wang-fang",
-        "WF-1X-WEB",
-        "one_plus_x_certificate",
-        "Web前端开发职业技能等级证书",
-        "2025-06-30",
-        level="中级",
-        field="web_front_end",
-    ),
-    _outcome(
-        "skills-training",
-        "wang-fang",
-        "WF-SKILL-ELEC",
-        "skill_level_certificate",
-        "电工职业技能等级证书",
-        "2024-11-20",
-        level="四级",
-        field="electrician",
-    ),
-    _outcome(
-        "open-university",
-        "wang-fang",
-        "WF-MOOC-JS",
-        "mooc",
-        "JavaScript 程序设计",
-        "2025-09-12",
-        hours=Decimal(32),
-        score=Decimal(88),
-        identity_verified=True,
-        field="web_front_end",
-    ),
-    _outcome(
-        "haidian-vocational",
-        "wang-fang",
-        "WF-COMP-NAT",
-        "competition_award",
-        "全国职业院校技能大赛 Web技术赛项 二等奖",
-        "2025-05-26",
-        level="national",
-        field="web_front_end",
-        attributes={"competition_id": "2025-GZ-WEB"},
-    ),
-    _outcome(
-        "open-university",
-        "wang-fang",
-        "WF-DEG-CS101",
-        "degree_course",
-        "计算机应用基础",
-        "2024-07-05",
-        grade="良好",
-        course_code="CS101",
-        field="computing",
-        attributes={"credits": 3},
-    ),
-    _outcome(
-        "chaoyang-community",
-        "wang-fang",
-        "WF-COMM-CALLI",
-        "community_course",
-        "社区书法入门",
-        "2025-12-20",
-        hours=Decimal(24),
-    ),
-    _outcome(
-        "open-university",
-        "wang-fang",
-        "WF-MOOC-OFFICE",
-        "mooc",
-        "办公软件高级应用",
-        "2026-03-08",
-        hours=Decimal(24),
-        score=Decimal(75),
-        identity_verified=True,
-        field="office_it",
-    ),
-    _outcome(
-        "skills-training",
-        "wang-fang",
-        "WF-TRAIN-OLD",
-        "training_course",
-        "计算机操作员培训",
-        "2017-06-01",
-        hours=Decimal(48),
-        field="office_it",
-    ),  # older than 5 years: review
-    _outcome(
-        "haidian-vocational",
-        "wang-fang",
-        "WF-WORK-DEV",
-        "work_experience",
-        "前端开发工程师工作经历",
-        "2026-06-30",
-        field="web_front_end",
-        attributes={"years": 3},
-    ),  # always reviewed: through both stages below
-    _outcome(
-        "skills-training",
-        "wang-fang",
-        "WF-TRAIN-PY",
-        "training_course",
-        "Python 数据分析",
-        "2026-05-15",
-        hours=Decimal(40),
-        field="data_analysis",
-    ),  # corrected below
-    # 李伟: degree courses and certificates at the open university
-    _outcome(
-        "open-university",
-        "li-wei",
-        "LW-DEG-CS201",
-        "degree_course",
-        "数据结构",
-        "2025-01-10",
-        grade="优秀",
-        score=Decimal(92),
-        course_code="CS201",
-        field="computing",
-        attributes={"credits": 4},
-    ),
-    _outcome(
-        "open-university",
-        "li-wei",
-        "LW-1X-CLOUD",
-        "one_plus_x_certificate",
-        "云计算平台运维与开发职业技能等级证书",
-        "2025-07-01",
-        level="初级",
-        field="cloud",
-    ),
-    _outcome(
-        "skills-training",
-        "li-wei",
-        "LW-SKILL-NET",
-        "skill_level_certificate",
-        "网络与信息安全管理员",
-        "2026-01-15",
-        level="四级",
-        field="network_security",
-    ),  # corrected
-    _outcome(
-        "open-university",
-        "li-wei",
-        "LW-MOOC-AI",
-        "mooc",
-        "人工智能导论",
-        "2026-02-20",
-        hours=Decimal(32),
-        score=Decimal(81),
-        identity_verified=False,
-    ),  # rejected
-    _outcome(
-        "skills-training",
-        "li-wei",
-        "LW-COMP-PROV",
-        "competition_award",
-        "北京市职业技能大赛 网络安全赛项 三等奖",
-        "2025-10-18",
-        level="provincial",
-        attributes={"competition_id": "2025-BJ-NETSEC"},
-    ),
-    _outcome(
-        "open-university",
-        "li-wei",
-        "LW-WORK-OPS",
-        "work_experience",
-        "运维工程师工作经历",
-        "2026-08-31",
-        attributes={"years": 2},
-    ),  # waits in review
-    # 张敏: elderly and community education
-    _outcome(
-        "chaoyang-community",
-        "zhang-min",
-        "ZM-ELDER-PHONE",
-        "community_course",
-        "智能手机应用",
-        "2025-11-02",
-        hours=Decimal(24),
-        attributes={"audience": "elderly"},
-    ),
-    _outcome(
-        "chaoyang-community",
-        "zhang-min",
-        "ZM-ELDER-TAICHI",
-        "community_course",
-        "太极拳",
-        "2026-04-12",
-        hours=Decimal(32),
-        attributes={"audience": "elderly"},
-    ),
-    _outcome(
-        "chaoyang-community",
-        "zhang-min",
-        "ZM-COMM-CHOIR",
-        "community_course",
-        "社区合唱",
-        "2026-09-26",
-        hours=Decimal(16),
-    ),
-    _outcome(
-        "chaoyang-community",
-        "zhang-min",
-        "ZM-TRAIN-OLD",
-        "training_course",
-        "家政服务培训",
-        "2018-09-15",
-        hours=Decimal(32),
-    ),  # older than 5 years: waits in review
-    # 陈静: elderly care
-    _outcome(
-        "skills-training",
-        "chen-jing",
-        "CJ-TRAIN-CARE",
-        "training_course",
-        "养老护理员培训",
-        "2026-03-28",
-        hours=Decimal(48),
-        field="elderly_care",
-    ),  # revoked below
-    _outcome(
-        "skills-training",
-        "chen-jing",
-        "CJ-SKILL-CARE",
-        "skill_level_certificate",
-        "养老护理员职业技能等级证书",
-        "2026-05-30",
-        level="五级",
-        field="elderly_care",
-    ),
-    _outcome(
-        "haidian-vocational",
-        "chen-jing",
-        "CJ-1X-CARE",
-        "one_plus_x_certificate",
-        "老年照护职业技能等级证书",
-        "2026-07-15",
-        level="高级",
-        field="elderly_care",
-    ),
-]
+def _learner(spec: dict[str, str]) -> dict[str, str]:
+    return {**spec, "identity_number": with_identity_check(spec["identity_number"])}
 
+
+_PEOPLE = _read("people.yaml")
+_OUTCOMES = _read("outcomes.yaml")
+_EXCHANGE = _read("exchange.yaml")
+
+DEMO_INSTITUTIONS: list[dict[str, Any]] = [_institution(spec) for spec in _read("institutions.yaml")]
+DEMO_LEARNERS: list[dict[str, str]] = [_learner(spec) for spec in _PEOPLE["learners"]]
+DISTRICT_REVIEWER, CITY_REVIEWER = (
+    review.Reviewer(id=account["id"], role="reviewer") for account in _PEOPLE["reviewers"]
+)
+REVIEWER_ACCOUNTS = tuple(
+    (account["id"], account["name"], account["unit"]) for account in _PEOPLE["reviewers"]
+)
+# Every outcome has a fixed reference and fixed facts: posting the list again changes nothing.
+DEMO_OUTCOMES: list[dict[str, Any]] = _OUTCOMES["outcomes"]
 # (institution, reference) reviewed through both stages (the others in review keep waiting)
-DEMO_REVIEWED = [("skills-training", "WF-TRAIN-OLD"), ("haidian-vocational", "WF-WORK-DEV")]
+DEMO_REVIEWED = [(row["by"], row["reference"]) for row in _OUTCOMES["reviewed"]]
 # (institution, reference, the corrected facts)
 DEMO_CORRECTIONS: list[tuple[str, str, dict[str, Any]]] = [
-    ("skills-training", "WF-TRAIN-PY", {"hours": Decimal(48)}),
-    ("skills-training", "LW-SKILL-NET", {"level": "三级"}),
+    (row["by"], row["reference"], row["facts"]) for row in _OUTCOMES["corrections"]
 ]
 # (institution, reference, reason)
-DEMO_REVOCATIONS = [("skills-training", "CJ-TRAIN-CARE", "培训机构撤回：考核记录缺失，待补考后重新提交")]
+DEMO_REVOCATIONS = [(row["by"], row["reference"], row["reason"]) for row in _OUTCOMES["revocations"]]
+
+
+def _identity_number(key: str) -> str:
+    """The identity number of the demo learner with this key."""
+    return next(person["identity_number"] for person in DEMO_LEARNERS if person["key"] == key)
+
+
+def _credit_code(key: str) -> str:
+    """The credit code of the demo institution with this key."""
+    return str(next(spec["credit_code"] for spec in DEMO_INSTITUTIONS if spec["key"] == key))
 
 
 def load_demo(session: Session, ctx: AppContext) -> dict[str, Any]:
@@ -492,48 +200,10 @@ def _load_outcomes(
 
 # --- the exchange part of the demo: a programme, a transfer that converts, certificates ----------
 
-DEMO_PROGRAMME = {
-    "code": "BJOU-510201",
-    "title_zh": "计算机应用技术（开放教育专科）",
-    "title_en": "Computer Applications (open education, associate degree)",
-    "graduation_credits": Decimal(76),
-}
-DEMO_REVOKED_REASON = "示例：发证机构核查发现考核记录有误，撤销该证书"
-_DEGREE_GRADES: dict[str, Any] = {
-    "scale": ["优秀", "良好", "合格"],
-    "grades": [
-        {"source": "优秀", "destination": "优秀"},
-        {"source": "良好", "destination": "良好"},
-        {"source": "合格", "destination": "合格"},
-    ],
-    "score_bands": [
-        {"min_score": 90, "destination": "优秀"},
-        {"min_score": 75, "destination": "良好"},
-        {"min_score": 60, "destination": "合格"},
-    ],
-    "default": "合格",
-}
+DEMO_PROGRAMME: dict[str, Any] = _EXCHANGE["programme"]
+DEMO_REVOKED_REASON: str = _EXCHANGE["revoked_certificate_reason"]
 # the open university's degree-course equivalences for 计算机应用技术 (BJOU-510201)
-DEMO_EQUIVALENCES: list[dict[str, Any]] = [
-    {
-        "requires": {"lot": {"outcome_type": "degree_course", "course_code": "CS201"}},
-        "destination_kind": "course",
-        "destination_code": "CS201",
-        "destination_title_zh": "数据结构",
-        "destination_title_en": "Data Structures",
-        "credits": Decimal(4),
-        "grade_mapping": _DEGREE_GRADES,
-    },
-    {
-        "requires": {"lot": {"outcome_type": "degree_course", "course_code": "CS101"}},
-        "destination_kind": "course",
-        "destination_code": "CS101",
-        "destination_title_zh": "计算机应用基础",
-        "destination_title_en": "Computer Application Basics",
-        "credits": Decimal(3),
-        "grade_mapping": _DEGREE_GRADES,
-    },
-]
+DEMO_EQUIVALENCES: list[dict[str, Any]] = _EXCHANGE["equivalences"]
 
 
 def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -560,13 +230,15 @@ def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], di
 
     store.publish_checkpoint(session, ctx.secrets.master_key, store.DEFAULT_LOG)
     university = session.exec(
-        select(Institution).where(Institution.credit_code == DEMO_INSTITUTIONS[1]["credit_code"])
+        select(Institution).where(Institution.credit_code == _credit_code("open-university"))
     ).one()
     training = session.exec(
-        select(Institution).where(Institution.credit_code == DEMO_INSTITUTIONS[3]["credit_code"])
+        select(Institution).where(Institution.credit_code == _credit_code("skills-training"))
     ).one()
     learner_id = learners.find_by_identity_number(
-        session, ctx.identity_key, DEMO_LEARNERS[0]["identity_number"]
+        session,
+        ctx.identity_key,
+        next(p["identity_number"] for p in DEMO_LEARNERS if p["key"] == "wang-fang"),
     ).id
     programme = session.exec(
         select(Programme).where(

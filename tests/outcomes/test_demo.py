@@ -1,14 +1,18 @@
 """The demo world: every kind of outcome, reviews, corrections and a revocation, loaded once however
 often it runs."""
 
+import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlmodel import Session
 
+from creditbank import demo
 from creditbank.context import AppContext
 from creditbank.demo import load_demo
+from creditbank.identifiers import normalise_identity_number, with_credit_code_check, with_identity_check
 from creditbank.rule_engine.models import OUTCOME_TYPES
 
 
@@ -74,3 +78,36 @@ class TestDemo:
             text("SELECT count(*) FROM ledger_transactions WHERE kind = 'review_decision'")
         ).scalar_one()
         assert decisions == 4
+
+
+class TestDemoData:
+    """The demo world is read from ``creditbank/demo_data/*.yaml``; check characters come from
+    :mod:`creditbank.identifiers`."""
+
+    def test_people_and_institutions_come_from_the_files_with_their_check_characters(self) -> None:
+        people = demo._read("people.yaml")["learners"]
+        assert [person["name"] for person in demo.DEMO_LEARNERS] == [person["name"] for person in people]
+        for person, stored in zip(demo.DEMO_LEARNERS, people, strict=True):
+            assert len(stored["identity_number"]) == 17
+            assert person["identity_number"] == with_identity_check(stored["identity_number"])
+            assert normalise_identity_number(person["identity_number"]) == person["identity_number"]
+        codes = [spec["credit_code"] for spec in demo._read("institutions.yaml")]
+        assert [spec["credit_code"] for spec in demo.DEMO_INSTITUTIONS] == [
+            with_credit_code_check(code) for code in codes
+        ]
+
+    def test_every_outcome_names_a_demo_institution_and_learner_and_validates(self) -> None:
+        institutions = {spec["key"] for spec in demo.DEMO_INSTITUTIONS}
+        learners = {person["key"] for person in demo.DEMO_LEARNERS}
+        references = [(spec["by"], spec["reference"]) for spec in demo.DEMO_OUTCOMES]
+        assert len(set(references)) == len(references) > 20
+        for spec in demo.DEMO_OUTCOMES:
+            assert spec["by"] in institutions and spec["learner"] in learners
+            assert demo._body(spec, "lrn_demo").outcome_type in OUTCOME_TYPES
+        for by, reference, *_ in [*demo.DEMO_REVIEWED, *demo.DEMO_CORRECTIONS, *demo.DEMO_REVOCATIONS]:
+            assert (by, reference) in references
+
+    def test_demo_code_holds_no_identity_number_and_no_check_algorithm(self) -> None:
+        source = Path(demo.__file__).read_text(encoding="utf-8")
+        assert not re.search(r"\d{17}[\dX]", source)
+        assert "10X98765432" not in source and "7, 9, 10, 5" not in source
