@@ -26,13 +26,14 @@ os.environ.setdefault("CREDITBANK_LOG_LEVEL", "WARNING")
 
 from creditbank.auth.models import Role
 from creditbank.auth.service import create_token
-from creditbank.credentials import dataintegrity, issuance
+from creditbank.credentials import issuance
 from creditbank.credentials.trust import TrustRoots
 from creditbank.credentials.verification import OfflineResolver, verify_certificate
 from creditbank.db import transaction
 from creditbank.ids import InstitutionId, LearnerId
 from creditbank.ledger import service as ledger
 from creditbank.main import create_app
+from creditbank.standards.vc import dataintegrity
 from creditbank.transparency import store
 from tests.support.postgres import start_postgres
 from tests.support.server import prepare_database
@@ -112,7 +113,7 @@ def main() -> None:
             dataintegrity.canonical_proof_config(config, suite),
             dataintegrity.canonical_document(document, suite),
         )
-        from creditbank.credentials.multikey import decode_base58btc, decode_public_key
+        from creditbank.standards.vc.multikey import decode_base58btc, decode_public_key
 
         signature = decode_base58btc(proof["proofValue"])
         method = proof["verificationMethod"]

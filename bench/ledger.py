@@ -9,7 +9,7 @@ Measures, in one run on a private PostgreSQL server:
     by psycopg executemany (single) and COPY (batched), in the same run;
 (b) a 1,000,000-entry log (recognitions, conversions, reversals of conversions), built through the
     service in batches of 1,000 or, with ``--build copy``, generated with the same leaf format
-    (``build_leaf``) and a :class:`~creditbank.transparency.merkle.Frontier` and written with COPY (a
+    (``build_leaf``) and a :class:`~creditbank.standards.tlog.merkle.Frontier` and written with COPY (a
     genuine tree either way); then inclusion and consistency proof latency, p50/p99 over random requests,
     through ``creditbank.transparency.store`` and over HTTP (TestClient);
 (c) the audit of that log: the replay and root computation fed from the database rows and from memory,
@@ -65,8 +65,9 @@ from creditbank.ledger import service
 from creditbank.ledger.models import AccountKind, JournalTransaction, LotLock, TxKind
 from creditbank.main import GC_THRESHOLD, create_app
 from creditbank.migrate import upgrade
-from creditbank.transparency import merkle, store
-from creditbank.transparency.note import NoteVerifier
+from creditbank.standards.tlog import merkle
+from creditbank.standards.tlog.note import NoteVerifier
+from creditbank.transparency import store
 from creditbank.transparency.publisher import ensure_default_log
 from tests.support.server import ServerProcess
 

@@ -128,6 +128,9 @@ def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
             continue
         node = packages.setdefault(package(name), set())
         node.update(package(dep) for dep in deps if package(dep) != package(name))
+    for deps in list(packages.values()):
+        for dep in deps:
+            packages.setdefault(dep, set())
     return packages
 
 
@@ -146,6 +149,65 @@ def test_the_package_graph_folds_modules_and_leaves_out_entry_points() -> None:
 def test_no_import_cycle_between_packages() -> None:
     """E.g. ``learners`` may not read ``credentials`` while ``credentials`` reads ``learners``."""
     assert cycles(package_graph(import_graph())) == []
+
+
+STANDARDS = "creditbank.standards"
+# what pure standards code may use of the project: base modules with no database and no HTTP
+STANDARDS_MAY_IMPORT = ("creditbank.crypto", "creditbank.canonical", "creditbank.errors", "creditbank.ids")
+STANDARDS_MUST_NOT_IMPORT = ("sqlmodel", "sqlalchemy", "fastapi", "starlette", "psycopg", "httpx")
+
+
+def foreign_imports(path: Path) -> Iterator[str]:
+    """Every absolute module name the module at ``path`` imports (third-party ones included)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            yield node.module
+
+
+def standards_offences(package: Path) -> dict[str, list[str]]:
+    offences: dict[str, list[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        bad = [
+            name
+            for name in foreign_imports(path)
+            if name.split(".")[0] in STANDARDS_MUST_NOT_IMPORT
+            or (
+                name.startswith("creditbank")
+                and not name.startswith(STANDARDS)
+                and not name.startswith(STANDARDS_MAY_IMPORT)
+            )
+        ]
+        if bad:
+            offences[path.relative_to(package.parent.parent).as_posix()] = sorted(set(bad))
+    return offences
+
+
+def test_the_standards_check_sees_a_database_import(tmp_path: Path) -> None:
+    package = tmp_path / "creditbank" / "standards"
+    package.mkdir(parents=True)
+    (package / "ok.py").write_text("import hashlib\nfrom creditbank.crypto import signing\n")
+    (package / "bad.py").write_text(
+        "import sqlmodel\nfrom sqlalchemy import text\nfrom creditbank.db import utcnow\n"
+        "from creditbank.credentials import service\nfrom creditbank.standards import ok\n"
+    )
+    assert standards_offences(package) == {
+        "creditbank/standards/bad.py": [
+            "creditbank.credentials",
+            "creditbank.db",
+            "sqlalchemy",
+            "sqlmodel",
+        ]
+    }
+
+
+def test_standards_code_needs_no_database_and_no_service() -> None:
+    """``creditbank/standards`` imports no SQLModel, SQLAlchemy, FastAPI or HTTP client, and nothing
+    of the project but itself and the pure base (crypto, canonical JSON, errors, typed ids)."""
+    modules = {path.stem for path in (PACKAGE / "standards").rglob("*.py")}
+    assert {"dataintegrity", "statuslist", "did", "contexts", "multikey", "merkle", "note"} <= modules
+    assert standards_offences(PACKAGE / "standards") == {}
 
 
 def test_only_the_command_line_imports_command_modules() -> None:
@@ -177,16 +239,16 @@ def test_entry_points_are_siblings() -> None:
 
 
 # Layers, top to bottom (STYLE.md 16): entry points (routes, pages, commands, the app and the demo),
-# domain services, the ledger and the log, and the base (storage, crypto, configuration, errors).
+# domain services, the ledger and the log, pure standards code, and the base (storage, crypto,
+# configuration, errors).
 ENTRY_PACKAGES = {"web", "main", "cli", "serving", "demo"}
 LOG_PACKAGES = {"ledger", "transparency"}
+STANDARDS_PACKAGES = {"standards"}
 BASE_PACKAGES = {
     "crypto", "db", "config", "errors", "ids", "identifiers", "canonical", "context", "deps",
     "models_registry", "migrate", "observability", "cli_common", "creditbank", "keyring", "i18n",
 }  # fmt: skip
-
-
-ENTRY_LAYER = 3
+ENTRY_LAYER, DOMAIN_LAYER, LOG_LAYER, STANDARDS_LAYER, BASE_LAYER = 4, 3, 2, 1, 0
 
 
 def layer(name: str) -> int:
@@ -195,8 +257,10 @@ def layer(name: str) -> int:
     if package in ENTRY_PACKAGES or is_cli(name) or is_endpoints(name):
         return ENTRY_LAYER
     if package in BASE_PACKAGES:
-        return 0
-    return 1 if package in LOG_PACKAGES else 2
+        return BASE_LAYER
+    if package in STANDARDS_PACKAGES:
+        return STANDARDS_LAYER
+    return LOG_LAYER if package in LOG_PACKAGES else DOMAIN_LAYER
 
 
 def test_layers_point_down() -> None:
@@ -205,4 +269,7 @@ def test_layers_point_down() -> None:
         f"{name} -> {dep}" for name, deps in graph.items() for dep in deps if layer(dep) > layer(name)
     )
     assert upward == []
-    assert layer("creditbank.outcomes.endpoints") == 3 and layer("creditbank.outcomes.service") == 2
+    assert layer("creditbank.outcomes.endpoints") == ENTRY_LAYER
+    assert layer("creditbank.outcomes.service") == DOMAIN_LAYER
+    assert layer("creditbank.ledger.service") == LOG_LAYER
+    assert layer("creditbank.standards.tlog.merkle") == STANDARDS_LAYER

@@ -62,7 +62,7 @@ from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
 from creditbank.outcomes.schemas import LedgerRef, OutcomePublic, RecognitionPublic
 from creditbank.rule_engine.engine import expired
 from creditbank.rule_engine.models import ConversionPlan, PlanLine
-from creditbank.transparency import merkle
+from creditbank.standards.tlog import merkle
 
 log = logging.getLogger(__name__)
 

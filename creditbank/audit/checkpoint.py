@@ -10,8 +10,8 @@ and the origin only when the caller asks for one.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from creditbank.transparency.errors import CheckpointInvalid
-from creditbank.transparency.note import Checkpoint, NoteSignature, NoteVerifier, open_note
+from creditbank.standards.tlog.errors import CheckpointInvalid
+from creditbank.standards.tlog.note import Checkpoint, NoteSignature, NoteVerifier, open_note
 
 
 @dataclass(frozen=True)

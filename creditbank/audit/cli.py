@@ -18,8 +18,8 @@ from creditbank import __version__
 from creditbank.audit.checkpoint import parse_verifier_keys, verify_checkpoint
 from creditbank.audit.errors import AuditError
 from creditbank.audit.verify import PAGE_SIZE, VerifyReport, run_verify
-from creditbank.transparency.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
-from creditbank.transparency.note import NoteVerifier
+from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
+from creditbank.standards.tlog.note import NoteVerifier
 
 audit_app = typer.Typer(
     help="Verify the public ledger log: checkpoints, entries, proofs and invariants.", no_args_is_help=True

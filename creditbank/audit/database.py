@@ -12,10 +12,8 @@ each :class:`Difference` by table and row id.
 
 1. **Journal rows.** Each ``ledger_transactions`` row must say what its leaf says (id, seq, kind, the
    entry it reverses, the number of postings), and each leaf hash goes into a Merkle
-   :class:`~creditbank.transparency.merkle.Frontier`: the perfect nodes it produces must be the stored
-   ``tlog_nodes`` (compared a whole level at a time: on PostgreSQL each level arrives as one value, its
-   hashes concatenated in index order; only a level that differs is read node by node to name the
-   nodes), and the root at every stored checkpoint's size must be that checkpoint's root, whose
+from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier
+from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
    note must carry a valid signature of the log's key.
    Leaves are in the format of :mod:`creditbank.ledger.leaf` (read here with ``json`` for speed, the
    shape checked field by field).
@@ -58,8 +56,8 @@ import psycopg
 from sqlalchemy import Engine
 
 from creditbank.ledger.leaf import learner_of_account
-from creditbank.transparency.merkle import HASH_SIZE, LEAF_PREFIX, Frontier
-from creditbank.transparency.note import Checkpoint, NoteVerifier, open_note
+from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier
+from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
 
 _ITERSIZE: Final = 20_000
 _REVOKED: Final = "revoked"

@@ -9,7 +9,7 @@ How this works (:func:`run_verify`, one log):
    (``GET /logs/{log}/proof/consistency``); an equal size must have the same root.
 3. Download every entry of the checkpoint's tree (``GET /logs/{log}/entries``, pages of 1,000), check
    each served ``leaf_hash`` against SHA-256(0x00 || leaf), fold the leaves into a streaming
-   :class:`~creditbank.transparency.merkle.Frontier` and feed them to a
+   :class:`~creditbank.standards.tlog.merkle.Frontier` and feed them to a
    :class:`~creditbank.audit.replay.Replay` in the same pass.
 4. Compare the recomputed root with the checkpoint's root, collect the replay's findings.
 5. Only when every check held, save the new checkpoint (the signed note itself) to the state file.
@@ -40,9 +40,9 @@ from creditbank.audit.checkpoint import verify_checkpoint
 from creditbank.audit.errors import StateFileInvalid
 from creditbank.audit.findings import Finding
 from creditbank.audit.replay import Replay, ReplayStats
-from creditbank.transparency import merkle
-from creditbank.transparency.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid, ProofInvalid
-from creditbank.transparency.note import Checkpoint, NoteVerifier
+from creditbank.standards.tlog import merkle
+from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid, ProofInvalid
+from creditbank.standards.tlog.note import Checkpoint, NoteVerifier
 
 PAGE_SIZE = 1000
 """Entries per request: the most the log serves in one page."""

@@ -45,13 +45,13 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from creditbank.credentials.contexts import (
+from creditbank.standards.vc.contexts import (
     CLR_V2_CONTEXT,
     LEGACY_CREDIT_TRANSFER_CONTEXT,
     OB_V3_CONTEXT,
     VC_V2_CONTEXT,
 )
-from creditbank.credentials.errors import CredentialInputInvalid
+from creditbank.standards.vc.errors import CredentialInputInvalid
 
 OB_CONTEXTS: list[str] = [VC_V2_CONTEXT, OB_V3_CONTEXT]
 CLR_CONTEXTS: list[str] = [VC_V2_CONTEXT, CLR_V2_CONTEXT, OB_V3_CONTEXT]

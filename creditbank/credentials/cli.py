@@ -21,10 +21,10 @@ import typer
 from creditbank.cli_common import cli_translator, context, session_scope
 from creditbank.credentials import keys
 from creditbank.credentials import trust as trustlib
-from creditbank.credentials.errors import ResolutionFailed
 from creditbank.credentials.models import SigningKey
-from creditbank.credentials.multikey import encode_public_key
 from creditbank.credentials.verification import HttpResolver, OfflineResolver, Resolver, verify_certificate
+from creditbank.standards.vc.errors import ResolutionFailed
+from creditbank.standards.vc.multikey import encode_public_key
 
 keys_app = typer.Typer(help="signing keys of institutions and of the bank", no_args_is_help=True)
 

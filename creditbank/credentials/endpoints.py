@@ -11,7 +11,6 @@ from creditbank.auth.deps import ArchiveReader, InstitutionOrAdmin, LearnerInsti
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.credentials import issuance, keys, service, status_service
-from creditbank.credentials.contexts import CREDIT_TRANSFER_CONTEXT, context_text
 from creditbank.credentials.models import BANK_OWNER, Certificate
 from creditbank.credentials.schemas import (
     CertificateCreate,
@@ -24,6 +23,7 @@ from creditbank.credentials.schemas import (
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.limits import VERIFY, body_limit
 from creditbank.outcomes import idempotent
+from creditbank.standards.vc.contexts import CREDIT_TRANSFER_CONTEXT, context_text
 
 router = APIRouter()
 

@@ -42,7 +42,7 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.credentials import dataintegrity, keys, status_service
+from creditbank.credentials import keys, status_service
 from creditbank.credentials.builder import (
     AchievementInfo,
     ClrInput,
@@ -57,7 +57,6 @@ from creditbank.credentials.builder import (
     new_credential_id,
     xsd_datetime,
 )
-from creditbank.credentials.contexts import credit_transfer_context, is_credit_transfer_context
 from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateKind
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, ValidationFailed
@@ -68,7 +67,10 @@ from creditbank.ledger import leaf as leaf_format
 from creditbank.ledger.errors import LotNotFound
 from creditbank.ledger.models import JournalTransaction, Lot
 from creditbank.outcomes.models import Outcome
-from creditbank.transparency import merkle, store
+from creditbank.standards.tlog import merkle
+from creditbank.standards.vc import dataintegrity
+from creditbank.standards.vc.contexts import credit_transfer_context, is_credit_transfer_context
+from creditbank.transparency import store
 
 integrity_log = logging.getLogger("creditbank.integrity")
 

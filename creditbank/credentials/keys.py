@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from creditbank.credentials import did as didlib
 from creditbank.credentials.models import BANK_OWNER, KeyState, SigningKey
 from creditbank.crypto import signing
 from creditbank.crypto.symmetric import open_sealed, seal
@@ -35,6 +34,7 @@ from creditbank.ids import random_id
 from creditbank.institutions.models import Institution
 from creditbank.institutions.service import institution_did
 from creditbank.keyring.sealed import rewrap_column
+from creditbank.standards.vc import did as didlib
 
 
 class SigningKeyNotFound(NotFound):

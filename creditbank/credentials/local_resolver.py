@@ -13,14 +13,14 @@ from sqlmodel import Session, col, select
 
 from creditbank.context import AppContext
 from creditbank.credentials import keys, status_service
-from creditbank.credentials.errors import ResolutionFailed
 from creditbank.credentials.models import BANK_OWNER
 from creditbank.credentials.verification import LedgerEvidence
 from creditbank.errors import CreditBankError
 from creditbank.institutions.models import Institution
 from creditbank.ledger.models import JournalTransaction
+from creditbank.standards.tlog.note import NoteVerifier
+from creditbank.standards.vc.errors import ResolutionFailed
 from creditbank.transparency import store
-from creditbank.transparency.note import NoteVerifier
 
 
 class DatabaseResolver:

@@ -37,7 +37,7 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.credentials import dataintegrity, issuance, keys, status_service, trust
+from creditbank.credentials import issuance, keys, status_service, trust
 from creditbank.credentials.builder import xsd_datetime
 from creditbank.credentials.local_resolver import DatabaseResolver
 from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateStatus, SigningKey
@@ -48,6 +48,7 @@ from creditbank.institutions.models import Institution
 from creditbank.learners import service as learners
 from creditbank.learners.models import ArchiveAccess
 from creditbank.ledger.models import Lot
+from creditbank.standards.vc import dataintegrity
 from creditbank.transparency import store
 
 

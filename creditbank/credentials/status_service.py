@@ -27,13 +27,14 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from creditbank.config import Settings
-from creditbank.credentials import dataintegrity, keys, statuslist
+from creditbank.credentials import keys
 from creditbank.credentials.builder import xsd_datetime
 from creditbank.credentials.models import StatusList
-from creditbank.credentials.statuslist import Bitstring, StatusPurpose
 from creditbank.db import utcnow
 from creditbank.errors import NotFound
 from creditbank.ids import random_id
+from creditbank.standards.vc import dataintegrity, statuslist
+from creditbank.standards.vc.statuslist import Bitstring, StatusPurpose
 
 LIST_SIZE = statuslist.MIN_BITS
 DEFAULT_LIFETIME = dt.timedelta(hours=24)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from creditbank.credentials import dataintegrity, did
-from creditbank.credentials.errors import CredentialError, ResolutionFailed
-from creditbank.transparency import note
-from creditbank.transparency.errors import TransparencyError
+from creditbank.standards.tlog import note
+from creditbank.standards.tlog.errors import TransparencyError
+from creditbank.standards.vc import dataintegrity, did
+from creditbank.standards.vc.errors import CredentialError, ResolutionFailed
 
 TRUST_TYPE = "CreditBankTrustRoots"
 REGISTER_TYPE = "CreditBankIssuerRegister"

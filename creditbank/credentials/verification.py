@@ -66,9 +66,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from creditbank.credentials import dataintegrity, did, statuslist
 from creditbank.credentials import trust as trustlib
-from creditbank.credentials.errors import (
+from creditbank.errors import CreditBankError
+from creditbank.ledger import leaf as leaf_format
+from creditbank.standards.tlog import merkle, note
+from creditbank.standards.vc import dataintegrity, did, statuslist
+from creditbank.standards.vc.errors import (
     CredentialError,
     CredentialRevoked,
     CredentialStatusSet,
@@ -85,10 +88,7 @@ from creditbank.credentials.errors import (
     StatusUnavailable,
     ValidityPeriodInvalid,
 )
-from creditbank.credentials.multikey import decode_public_key
-from creditbank.errors import CreditBankError
-from creditbank.ledger import leaf as leaf_format
-from creditbank.transparency import merkle, note
+from creditbank.standards.vc.multikey import decode_public_key
 
 log = logging.getLogger("creditbank.verify")
 
@@ -237,7 +237,7 @@ class LedgerEvidence:
 
 class Resolver(Protocol):
     """Where verification gets what the certificate refers to. Every method raises
-    :class:`~creditbank.credentials.errors.ResolutionFailed` when it cannot answer."""
+    :class:`~creditbank.standards.vc.errors.ResolutionFailed` when it cannot answer."""
 
     def did_document(self, did: str) -> JsonObject:
         """The DID document of ``did``."""

@@ -60,7 +60,8 @@ from creditbank.ledger.leaf import (
     issuer_account,
 )
 from creditbank.ledger.models import Account, AccountKind, JournalTransaction, Lot, LotLock, Posting
-from creditbank.transparency import merkle, store
+from creditbank.standards.tlog import merkle
+from creditbank.transparency import store
 
 CENT = Decimal("0.01")
 

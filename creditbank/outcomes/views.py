@@ -7,7 +7,7 @@ from sqlmodel import Session
 from creditbank.ledger.models import JournalTransaction
 from creditbank.outcomes.models import Outcome, Recognition
 from creditbank.outcomes.schemas import LedgerRef, OutcomePublic, RecognitionPublic
-from creditbank.transparency import merkle
+from creditbank.standards.tlog import merkle
 
 
 def ledger_ref(session: Session, tx: JournalTransaction | None) -> LedgerRef | None:

@@ -25,10 +25,10 @@ from creditbank.crypto.symmetric import open_sealed, seal
 from creditbank.db import Writes, construct, pg_connection, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.keyring.sealed import rewrap_column
-from creditbank.transparency import merkle
-from creditbank.transparency.merkle import Frontier, NodeId
+from creditbank.standards.tlog import merkle
+from creditbank.standards.tlog.merkle import Frontier, NodeId
+from creditbank.standards.tlog.note import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
 from creditbank.transparency.models import MerkleNode, SignedCheckpoint, TransparencyLog
-from creditbank.transparency.note import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
 
 DEFAULT_LOG = "main"
 

@@ -36,8 +36,9 @@ from creditbank.learners import service as learners
 from creditbank.learners.models import ArchiveAccess, ArchiveGrant, ShareLink
 from creditbank.outcomes import review
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, RecognitionStatus
-from creditbank.transparency import merkle, note, store
-from creditbank.transparency.errors import TransparencyError
+from creditbank.standards.tlog import merkle, note
+from creditbank.standards.tlog.errors import TransparencyError
+from creditbank.transparency import store
 from creditbank.web.charts import CategoryBar, TimePoint
 from creditbank.web.i18n import Translator
 

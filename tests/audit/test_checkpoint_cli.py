@@ -20,8 +20,8 @@ from typer.testing import CliRunner, Result
 from creditbank.cli import app as cli
 from creditbank.context import AppContext
 from creditbank.ledger import service
+from creditbank.standards.tlog.note import Checkpoint, NoteSigner, sign_note
 from creditbank.transparency import store
-from creditbank.transparency.note import Checkpoint, NoteSigner, sign_note
 from tests.ledger.factories import recognition
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "signed-note" / "vectors.json"

@@ -29,8 +29,8 @@ from creditbank.db import create_engine, transaction
 from creditbank.ledger import service
 from creditbank.main import create_app
 from creditbank.migrate import upgrade
+from creditbank.standards.tlog.note import NoteVerifier
 from creditbank.transparency import store
-from creditbank.transparency.note import NoteVerifier
 from creditbank.transparency.publisher import ensure_default_log
 from tests.ledger.factories import recognition
 from tests.support.postgres import PostgresServer

@@ -18,8 +18,8 @@ from creditbank.audit.verify import VerifyReport, run_verify
 from creditbank.context import AppContext
 from creditbank.ledger import service
 from creditbank.ledger.models import JournalTransaction
+from creditbank.standards.tlog.note import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
 from creditbank.transparency import store
-from creditbank.transparency.note import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
 from tests.ledger.factories import recognition
 
 

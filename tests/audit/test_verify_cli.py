@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from creditbank.cli import app as cli
-from creditbank.transparency.note import NoteSigner
+from creditbank.standards.tlog.note import NoteSigner
 from tests.support.server import free_port
 
 KEY = NoteSigner.generate("bank.example/logs/main").verifier().to_text()

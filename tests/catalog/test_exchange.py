@@ -4,8 +4,9 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 
 from creditbank.context import AppContext
-from creditbank.credentials import dataintegrity, keys
+from creditbank.credentials import keys
 from creditbank.ledger.models import LotLock
+from creditbank.standards.vc import dataintegrity
 from tests.catalog.scenario import build
 from tests.conftest import Tokens
 

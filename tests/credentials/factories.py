@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from creditbank.credentials import dataintegrity
 from creditbank.credentials.builder import (
     AchievementInfo,
     ClrInput,
@@ -17,9 +16,10 @@ from creditbank.credentials.builder import (
     build_clr_credential,
     build_lot_credential,
 )
-from creditbank.credentials.contexts import credit_transfer_context
-from creditbank.credentials.did import did_web_for
-from creditbank.credentials.statuslist import status_entry
+from creditbank.standards.vc import dataintegrity
+from creditbank.standards.vc.contexts import credit_transfer_context
+from creditbank.standards.vc.did import did_web_for
+from creditbank.standards.vc.statuslist import status_entry
 
 FIXED_SEED = bytes(range(32))
 BASE_URL = "https://bank.example"

@@ -4,7 +4,7 @@ from typing import Any
 
 from pyld import jsonld
 
-from creditbank.credentials.contexts import document_loader
+from creditbank.standards.vc.contexts import document_loader
 
 
 def expand(document: dict[str, Any]) -> list[Any]:

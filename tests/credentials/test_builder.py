@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 import rfc8785
 
-from creditbank.credentials import dataintegrity
 from creditbank.credentials.builder import (
     ClrInput,
     build_clr_credential,
@@ -17,9 +16,10 @@ from creditbank.credentials.builder import (
     identity_hash,
     new_credential_id,
 )
-from creditbank.credentials.contexts import CREDIT_TRANSFER_VOCAB
-from creditbank.credentials.errors import CredentialInputInvalid
 from creditbank.crypto import signing
+from creditbank.standards.vc import dataintegrity
+from creditbank.standards.vc.contexts import CREDIT_TRANSFER_VOCAB
+from creditbank.standards.vc.errors import CredentialInputInvalid
 from tests.credentials.factories import (
     FIXED_SEED,
     ISSUER_DID,

@@ -3,7 +3,7 @@ import json
 import pytest
 from pyld import jsonld
 
-from creditbank.credentials.contexts import (
+from creditbank.standards.vc.contexts import (
     CONTEXT_FILES,
     CREDIT_TRANSFER_CONTEXT,
     VC_V2_CONTEXT,
@@ -11,8 +11,8 @@ from creditbank.credentials.contexts import (
     document_loader,
     load_context,
 )
-from creditbank.credentials.did import KeyInfo, build_did_document
-from creditbank.credentials.errors import ContextNotBundled
+from creditbank.standards.vc.did import KeyInfo, build_did_document
+from creditbank.standards.vc.errors import ContextNotBundled
 from tests.credentials.jsonld_helpers import assert_nothing_dropped, expanded_leaves, input_leaves
 from tests.credentials.vectors import vector_json
 

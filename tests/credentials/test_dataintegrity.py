@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from creditbank.credentials import dataintegrity as di
-from creditbank.credentials.errors import (
+from creditbank.errors import CreditBankError
+from creditbank.standards.vc import dataintegrity as di
+from creditbank.standards.vc.errors import (
     CanonicalizationFailed,
     ContextMismatch,
     CredentialError,
@@ -18,13 +19,12 @@ from creditbank.credentials.errors import (
     ProofPurposeMismatch,
     SignatureInvalid,
 )
-from creditbank.credentials.multikey import (
+from creditbank.standards.vc.multikey import (
     decode_base58btc,
     decode_private_key,
     decode_public_key,
     encode_base58btc,
 )
-from creditbank.errors import CreditBankError
 from tests.credentials.vectors import vector_json, vector_text
 
 JCS = di.CRYPTOSUITE_JCS

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from creditbank.credentials.did import (
+from creditbank.standards.vc.did import (
     KeyInfo,
     build_did_document,
     build_jwks,
@@ -10,13 +10,13 @@ from creditbank.credentials.did import (
     did_web_to_url,
     key_for_proof,
 )
-from creditbank.credentials.errors import (
+from creditbank.standards.vc.errors import (
     DidInvalid,
     KeyNotAuthorized,
     KeyNotValidAtSigningTime,
     KeyUnresolvable,
 )
-from creditbank.credentials.multikey import decode_public_key
+from creditbank.standards.vc.multikey import decode_public_key
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DID = "did:web:bank.example:institutions:42"

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
 from creditbank.auth.models import Role
-from creditbank.credentials import dataintegrity, statuslist
+from creditbank.standards.vc import dataintegrity, statuslist
 from tests.conftest import Tokens
 from tests.credentials.conftest import World, register_institution
 

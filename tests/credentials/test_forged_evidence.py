@@ -25,8 +25,7 @@ from typer.testing import CliRunner
 
 import creditbank.credentials.cli as verify_cli
 from creditbank.cli import app
-from creditbank.credentials import dataintegrity, keys, statuslist, trust
-from creditbank.credentials.did import KeyInfo, build_did_document, key_for_proof
+from creditbank.credentials import keys, trust
 from creditbank.credentials.verification import (
     HttpResolver,
     LedgerEvidence,
@@ -36,7 +35,9 @@ from creditbank.credentials.verification import (
 from creditbank.crypto import signing
 from creditbank.ids import InstitutionId, LearnerId, LogId, LotId
 from creditbank.ledger import leaf
-from creditbank.transparency import merkle, note
+from creditbank.standards.tlog import merkle, note
+from creditbank.standards.vc import dataintegrity, statuslist
+from creditbank.standards.vc.did import KeyInfo, build_did_document, key_for_proof
 from tests.credentials.conftest import World
 
 runner = CliRunner()

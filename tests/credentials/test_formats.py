@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from jsonschema import Draft201909Validator
 
-from creditbank.credentials import dataintegrity, issuance, keys, service
-from creditbank.credentials.contexts import (
+from creditbank.credentials import issuance, keys, service
+from creditbank.standards.vc import dataintegrity
+from creditbank.standards.vc.contexts import (
     CREDIT_TRANSFER_CONTEXT,
     LEGACY_CREDIT_TRANSFER_CONTEXT,
     is_credit_transfer_context,

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyld import jsonld
 
-from creditbank.credentials.did import KeyInfo, build_did_document
+from creditbank.standards.vc.did import KeyInfo, build_did_document
 from tests.credentials.factories import CREATED, FIXED_SEED, ISSUER_DID, KEY_ID, signed_clr, signed_lot
 from tests.credentials.vectors import EDDSA_RDFC, vector_json
 
-_CONTEXTS = Path(__file__).resolve().parents[2] / "creditbank" / "credentials" / "contexts"
+_CONTEXTS = Path(__file__).resolve().parents[2] / "creditbank" / "standards" / "vc" / "contexts"
 _FILES = {
     "https://www.w3.org/ns/credentials/v2": "credentials-v2.jsonld",
     "https://www.w3.org/ns/credentials/examples/v2": "credentials-examples-v2.jsonld",

@@ -7,14 +7,15 @@ import re
 
 import pytest
 
-from creditbank.credentials import dataintegrity, issuance
-from creditbank.credentials.did import key_for_proof
+from creditbank.credentials import issuance
 from creditbank.credentials.keys import did_document
 from creditbank.credentials.models import BANK_OWNER, Certificate
 from creditbank.errors import NotFound
 from creditbank.institutions.service import institution_did
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, Lot
+from creditbank.standards.vc import dataintegrity
+from creditbank.standards.vc.did import key_for_proof
 from creditbank.transparency import store
 from tests.credentials.conftest import World, record_lot, register_institution
 from tests.credentials.jsonld_helpers import assert_nothing_dropped

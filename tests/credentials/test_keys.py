@@ -11,10 +11,10 @@ from creditbank.cli import app as cli_app
 from creditbank.context import AppContext
 from creditbank.credentials import keys
 from creditbank.credentials.models import BANK_OWNER, KeyState, SigningKey
-from creditbank.credentials.multikey import decode_public_key
 from creditbank.crypto import DecryptionFailed
 from creditbank.crypto.symmetric import open_sealed
 from creditbank.institutions.service import institution_did
+from creditbank.standards.vc.multikey import decode_public_key
 from tests.credentials.conftest import World
 
 

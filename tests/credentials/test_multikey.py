@@ -1,14 +1,14 @@
 import base58
 import pytest
 
-from creditbank.credentials.errors import MultikeyInvalid
-from creditbank.credentials.multikey import (
+from creditbank.crypto import signing
+from creditbank.standards.vc.errors import MultikeyInvalid
+from creditbank.standards.vc.multikey import (
     decode_private_key,
     decode_public_key,
     encode_private_key,
     encode_public_key,
 )
-from creditbank.crypto import signing
 from tests.credentials.vectors import vector_json
 
 

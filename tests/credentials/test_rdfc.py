@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from creditbank.credentials import dataintegrity as di
-from creditbank.credentials.errors import ContextNotBundled, SignatureInvalid, UndefinedTerm
-from creditbank.credentials.multikey import decode_private_key, decode_public_key
+from creditbank.standards.vc import dataintegrity as di
+from creditbank.standards.vc.errors import ContextNotBundled, SignatureInvalid, UndefinedTerm
+from creditbank.standards.vc.multikey import decode_private_key, decode_public_key
 from tests.credentials.vectors import EDDSA_RDFC, PROOF_SET, vector_json, vector_text
 
 

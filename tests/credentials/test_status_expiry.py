@@ -10,10 +10,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from creditbank.auth.models import Role
-from creditbank.credentials import dataintegrity, keys, service, status_service
+from creditbank.credentials import keys, service, status_service
 from creditbank.credentials.models import StatusList
 from creditbank.credentials.trust import TrustRoots
 from creditbank.credentials.verification import OfflineResolver, verify_certificate
+from creditbank.standards.vc import dataintegrity
 from tests.conftest import Tokens
 from tests.credentials.conftest import World
 

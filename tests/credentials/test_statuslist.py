@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from creditbank.credentials.errors import StatusIndexOutOfRange, StatusListInvalid
-from creditbank.credentials.statuslist import (
+from creditbank.standards.vc.errors import StatusIndexOutOfRange, StatusListInvalid
+from creditbank.standards.vc.statuslist import (
     MIN_BITS,
     Bitstring,
     read_status,

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditbank.credentials import trust
-from creditbank.credentials.errors import ResolutionFailed
+from creditbank.standards.vc.errors import ResolutionFailed
 from tests.credentials.conftest import World
 
 

@@ -13,8 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from creditbank.credentials import dataintegrity, issuance, keys, service, statuslist
-from creditbank.credentials.did import KeyInfo, build_did_document
+from creditbank.credentials import issuance, keys, service
 from creditbank.credentials.trust import TrustRoots
 from creditbank.credentials.verification import (
     CHECK_NAMES,
@@ -26,6 +25,8 @@ from creditbank.credentials.verification import (
     verify_certificate,
 )
 from creditbank.crypto import signing
+from creditbank.standards.vc import dataintegrity, statuslist
+from creditbank.standards.vc.did import KeyInfo, build_did_document
 from creditbank.transparency import store
 from tests.credentials.conftest import World, register_institution
 

@@ -46,8 +46,8 @@ from sqlalchemy import Engine, text
 
 from creditbank.db import create_engine
 from creditbank.migrate import upgrade
-from creditbank.transparency import merkle
-from creditbank.transparency.note import NoteVerifier, open_checkpoint
+from creditbank.standards.tlog import merkle
+from creditbank.standards.tlog.note import NoteVerifier, open_checkpoint
 from tests.support.server import ServerProcess
 from tests.support.world import World, build_world
 

@@ -30,12 +30,13 @@ from sqlmodel import Session, col, select
 
 from creditbank.config import Settings
 from creditbank.context import AppContext, build_context
-from creditbank.credentials import dataintegrity, issuance, keys, statuslist
+from creditbank.credentials import issuance, keys
 from creditbank.credentials import service as certificates
-from creditbank.credentials.contexts import LEGACY_CREDIT_TRANSFER_CONTEXT, is_credit_transfer_context
 from creditbank.db import create_engine, transaction, utcnow
 from creditbank.demo import load_demo, load_exchange
 from creditbank.ledger.models import JournalTransaction, Lot
+from creditbank.standards.vc import dataintegrity, statuslist
+from creditbank.standards.vc.contexts import LEGACY_CREDIT_TRANSFER_CONTEXT, is_credit_transfer_context
 from tests.support.postgres import PostgresServer
 from tests.support.server import ServerProcess, free_port, prepare_database
 

@@ -18,7 +18,8 @@ from creditbank.ledger.models import JournalTransaction
 from creditbank.outcomes import service as outcomes
 from creditbank.outcomes.models import Outcome
 from creditbank.outcomes.schemas import OutcomeCreate
-from creditbank.transparency import merkle, store
+from creditbank.standards.tlog import merkle
+from creditbank.transparency import store
 from creditbank.transparency.models import SignedCheckpoint
 from tests.conftest import Tokens
 from tests.outcomes.factories import Desk, key, training, work_experience

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from creditbank.transparency import merkle
-from creditbank.transparency.note import NoteVerifier, open_checkpoint
+from creditbank.standards.tlog import merkle
+from creditbank.standards.tlog.note import NoteVerifier, open_checkpoint
 from tests.support.postgres import PostgresServer
 from tests.support.server import ServerProcess, prepare_database
 from tests.support.world import build_world

@@ -18,7 +18,7 @@ from creditbank.ledger.errors import (
 )
 from creditbank.ledger.leaf import AccountId, TransactionId
 from creditbank.ledger.models import AccountKind, TxKind
-from creditbank.transparency import merkle
+from creditbank.standards.tlog import merkle
 from tests.ledger.factories import recognise, recognition
 
 

@@ -2,7 +2,7 @@
 
 ``Reference`` below is written straight from the recursive definitions of RFC 9162 section 2.1 (MTH in
 2.1.1, PATH in 2.1.3.1, PROOF/SUBPROOF in 2.1.4.1) using only ``hashlib``: it shares no code with
-:mod:`creditbank.transparency.merkle`, so agreeing with it is evidence, not a tautology.
+:mod:`creditbank.standards.tlog.merkle`, so agreeing with it is evidence, not a tautology.
 """
 
 import hashlib
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditbank.transparency.errors import NodeMissing, ProofInvalid, ProofRequestInvalid
-from creditbank.transparency.merkle import (
+from creditbank.standards.tlog.errors import NodeMissing, ProofInvalid, ProofRequestInvalid
+from creditbank.standards.tlog.merkle import (
     EMPTY_ROOT,
     Frontier,
     MemoryNodeStore,

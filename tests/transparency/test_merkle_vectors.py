@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from creditbank.transparency.errors import ProofInvalid
-from creditbank.transparency.merkle import (
+from creditbank.standards.tlog.errors import ProofInvalid
+from creditbank.standards.tlog.merkle import (
     MemoryNodeStore,
     is_valid_consistency,
     is_valid_inclusion,

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditbank.transparency.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
-from creditbank.transparency.merkle import MemoryNodeStore, inclusion_proof, leaf_hash, verify_inclusion
-from creditbank.transparency.note import (
+from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
+from creditbank.standards.tlog.merkle import MemoryNodeStore, inclusion_proof, leaf_hash, verify_inclusion
+from creditbank.standards.tlog.note import (
     MAX_SIGNATURES,
     Checkpoint,
     KeyId,

@@ -17,9 +17,10 @@ from creditbank.db import create_engine, transaction
 from creditbank.ledger import service
 from creditbank.ledger.models import JournalTransaction
 from creditbank.migrate import upgrade
-from creditbank.transparency import merkle, store
+from creditbank.standards.tlog import merkle
+from creditbank.standards.tlog.note import open_checkpoint
+from creditbank.transparency import store
 from creditbank.transparency.models import MerkleNode, SignedCheckpoint, TransparencyLog
-from creditbank.transparency.note import open_checkpoint
 from creditbank.transparency.publisher import ensure_default_log, publish_all
 from tests.ledger.factories import recognition
 from tests.support.postgres import PostgresServer

@@ -39,7 +39,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, TypeAlias
 
-from creditbank.transparency.errors import NodeMissing, ProofInvalid, ProofRequestInvalid
+from creditbank.standards.tlog.errors import NodeMissing, ProofInvalid, ProofRequestInvalid
 
 HASH_SIZE = 32
 """Bytes in a SHA-256 hash: every leaf hash, node hash and root."""

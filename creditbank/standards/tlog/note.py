@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, NewType
 
 from creditbank.crypto import KeyFormatError, SignatureInvalid, signing
-from creditbank.transparency.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
+from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
 
 KeyId = NewType("KeyId", bytes)
 """The 4-byte key ID that, with the key name, identifies a note key."""

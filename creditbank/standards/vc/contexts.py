@@ -43,7 +43,7 @@ from typing import Any
 
 from pyld import jsonld
 
-from creditbank.credentials.errors import ContextNotBundled, UndefinedTerm
+from creditbank.standards.vc.errors import ContextNotBundled, UndefinedTerm
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 VC_EXAMPLES_V2_CONTEXT = "https://www.w3.org/ns/credentials/examples/v2"
@@ -90,7 +90,7 @@ def _filename(url: str) -> str | None:
 
 @cache
 def _read(filename: str) -> str:
-    return resources.files("creditbank.credentials").joinpath("contexts", filename).read_text("utf-8")
+    return resources.files("creditbank.standards.vc").joinpath("contexts", filename).read_text("utf-8")
 
 
 def context_text(url: str) -> str:

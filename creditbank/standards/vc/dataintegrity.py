@@ -17,14 +17,14 @@ How a proof is made (:func:`sign`, VC-DI-EdDSA sections 3.2 and 3.3):
 
 RDF canonicalisation signs what the document *means*: a property that no context defines would
 silently vanish from the signed dataset. :func:`canonical_document` therefore runs in JSON-LD safe
-mode (:func:`creditbank.credentials.contexts.safe_expand`): a term that does not expand is an error,
+mode (:func:`creditbank.standards.vc.contexts.safe_expand`): a term that does not expand is an error,
 for the signer and for the verifier alike.
 
 Verification (:func:`verify_proofs`) checks every proof of the document (a proof set, or a chain
 through ``previousProof``): for each, it recomputes ``hashData`` with that proof's cryptosuite and
 checks the signature against the key that ``resolve_key`` returns for the verification method.
 Whether that key belongs to the issuer, is listed under ``assertionMethod`` and was valid at
-``created`` is the resolver's business (see :func:`creditbank.credentials.did.key_for_proof`) and
+``created`` is the resolver's business (see :func:`creditbank.standards.vc.did.key_for_proof`) and
 :func:`check_issuer`.
 
 The intermediate values are exposed (:func:`canonical_document`, :func:`canonical_proof_config`,
@@ -43,8 +43,10 @@ from typing import Any
 import rfc8785
 from pyld import jsonld
 
-from creditbank.credentials.contexts import safe_expand
-from creditbank.credentials.errors import (
+from creditbank.crypto import KeyFormatError, signing
+from creditbank.crypto import SignatureInvalid as CryptoSignatureInvalid
+from creditbank.standards.vc.contexts import safe_expand
+from creditbank.standards.vc.errors import (
     CanonicalizationFailed,
     ContextMismatch,
     CryptosuiteUnsupported,
@@ -56,9 +58,7 @@ from creditbank.credentials.errors import (
     ProofPurposeMismatch,
     SignatureInvalid,
 )
-from creditbank.credentials.multikey import decode_base58btc, encode_base58btc
-from creditbank.crypto import KeyFormatError, signing
-from creditbank.crypto import SignatureInvalid as CryptoSignatureInvalid
+from creditbank.standards.vc.multikey import decode_base58btc, encode_base58btc
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE_RDFC = "eddsa-rdfc-2022"
@@ -353,7 +353,7 @@ def verify_proofs(
     """Verify every proof of ``document``; all must verify (VC-DI section 4.2, proof sets and chains).
 
     ``resolve_key`` maps a proof's ``verificationMethod`` to a raw 32-byte Ed25519 public key; it
-    may raise any :class:`~creditbank.credentials.errors.CredentialError` (which passes through).
+    may raise any :class:`~creditbank.standards.vc.errors.CredentialError` (which passes through).
 
     Raises:
         ProofMissing, ProofMalformed, CryptosuiteUnsupported: see :func:`extract_proofs`.

@@ -42,15 +42,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from creditbank.credentials.contexts import CREDIT_TRANSFER_VOCAB, DID_V1_CONTEXT, MULTIKEY_V1_CONTEXT
-from creditbank.credentials.errors import (
+from creditbank.standards.vc.contexts import CREDIT_TRANSFER_VOCAB, DID_V1_CONTEXT, MULTIKEY_V1_CONTEXT
+from creditbank.standards.vc.errors import (
     DidInvalid,
     KeyNotAuthorized,
     KeyNotValidAtSigningTime,
     KeyUnresolvable,
     MultikeyInvalid,
 )
-from creditbank.credentials.multikey import ED25519_KEY_SIZE, decode_public_key, encode_public_key
+from creditbank.standards.vc.multikey import ED25519_KEY_SIZE, decode_public_key, encode_public_key
 
 LOCAL_HTTP_HOSTS = frozenset({"localhost", "127.0.0.1"})
 

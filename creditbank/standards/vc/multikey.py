@@ -10,7 +10,7 @@ verifying with two wrong bytes in its key.
 
 import base58
 
-from creditbank.credentials.errors import MultikeyInvalid
+from creditbank.standards.vc.errors import MultikeyInvalid
 
 ED25519_PUB_HEADER = b"\xed\x01"
 ED25519_PRIV_HEADER = b"\x80\x26"

@@ -8,7 +8,7 @@ base64url encoding, without padding, of the GZIP-compressed bitstring.
 Each credential carries a :func:`status_entry` (``BitstringStatusListEntry``) naming the list
 credential's URL and its index; the list itself is published as a :func:`status_list_credential`
 (``BitstringStatusListCredential``), signed by the same issuer with
-:func:`creditbank.credentials.dataintegrity.sign`. A set bit means revoked (or suspended, for a
+:func:`creditbank.standards.vc.dataintegrity.sign`. A set bit means revoked (or suspended, for a
 suspension list).
 """
 
@@ -19,7 +19,7 @@ import re
 import zlib
 from typing import Any, Literal
 
-from creditbank.credentials.errors import StatusIndexOutOfRange, StatusListInvalid
+from creditbank.standards.vc.errors import StatusIndexOutOfRange, StatusListInvalid
 
 _DECIMAL = re.compile(r"[0-9]{1,12}")
 """ASCII digits only (``str.isdigit`` admits ``"¹"``), and short enough for any list."""
@@ -168,7 +168,7 @@ def status_list_credential(
 ) -> dict[str, Any]:
     """Return the unsigned ``BitstringStatusListCredential`` publishing ``bits``.
 
-    Sign it with :func:`creditbank.credentials.dataintegrity.sign` using the issuer's key.
+    Sign it with :func:`creditbank.standards.vc.dataintegrity.sign` using the issuer's key.
 
     Raises:
         StatusListInvalid: unknown purpose.
