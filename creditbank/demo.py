@@ -225,7 +225,7 @@ def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], di
     from creditbank.credentials import service as certificates
     from creditbank.credentials.models import Certificate
     from creditbank.ledger.models import Lot, LotLock
-    from creditbank.rule_engine.engine import expired
+    from creditbank.rule_engine.conversion import expired
     from creditbank.transparency import store
 
     store.publish_checkpoint(session, ctx.secrets.master_key, store.DEFAULT_LOG)

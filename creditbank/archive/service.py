@@ -60,7 +60,7 @@ from creditbank.ledger import service as ledger
 from creditbank.ledger.models import IdempotencyRecord, JournalTransaction, Lot, LotLock, Posting, TxKind
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
 from creditbank.outcomes.schemas import LedgerRef, OutcomePublic, RecognitionPublic
-from creditbank.rule_engine.engine import expired
+from creditbank.rule_engine.conversion import expired
 from creditbank.rule_engine.models import ConversionPlan, PlanLine
 from creditbank.standards.tlog import merkle
 

@@ -33,7 +33,7 @@ from creditbank.ledger.models import JournalTransaction, Lot, LotLock
 from creditbank.outcomes.models import Outcome, Recognition
 from creditbank.outcomes.rulesets import rule_book
 from creditbank.rule_engine import LotFacts, ProgrammeFacts, RuleSet, convert
-from creditbank.rule_engine.engine import effective_caps
+from creditbank.rule_engine.conversion import effective_caps
 from creditbank.rule_engine.models import ConversionPlan
 
 

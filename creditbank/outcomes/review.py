@@ -36,7 +36,7 @@ from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, TxKind
 from creditbank.outcomes import service
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
-from creditbank.rule_engine.engine import expired
+from creditbank.rule_engine.conversion import expired
 
 STAGES = ("district", "city")
 STAGE_WORDS = {"district": ("区分中心", "district sub-centre"), "city": ("市中心", "city centre")}

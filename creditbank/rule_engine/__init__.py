@@ -9,12 +9,15 @@ Public API::
     diff(old_set, new_set, outcomes, as_of) -> list[Difference]
     run_cases(path) -> list[CaseReport]        # the sets' own test cases
 
-See :mod:`.loader` (files, lines, hash), :mod:`.engine` (selection, rounding, caps) and
+See :mod:`.loader` (files, lines, hash), :mod:`.engine` (evaluate: selection, rounding),
+:mod:`.conversion` (convert: caps, grade mappings, solutions), :mod:`.diff` (differences) and
 :mod:`.amounts` (Decimal credits).
 """
 
 from creditbank.rule_engine.cases import CaseReport, CaseResult, run_cases
-from creditbank.rule_engine.engine import convert, diff, evaluate
+from creditbank.rule_engine.conversion import convert
+from creditbank.rule_engine.diff import diff
+from creditbank.rule_engine.engine import evaluate
 from creditbank.rule_engine.errors import (
     OutcomeFactsInvalid,
     RuleEngineError,

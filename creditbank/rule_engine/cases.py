@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from creditbank.rule_engine.engine import convert, evaluate
+from creditbank.rule_engine.conversion import convert
+from creditbank.rule_engine.engine import evaluate
 from creditbank.rule_engine.errors import RuleSetInvalid
 from creditbank.rule_engine.loader import (
     TESTS_DIR,

@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from creditbank.rule_engine.cases import run_cases
-from creditbank.rule_engine.engine import diff as diff_rule_sets
+from creditbank.rule_engine.diff import diff as diff_rule_sets
 from creditbank.rule_engine.errors import (
     OutcomeFactsInvalid,
     RuleEngineError,

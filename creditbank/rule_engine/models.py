@@ -4,7 +4,7 @@ These are plain, immutable values (frozen pydantic models): the engine never tou
 The outcomes service builds an :class:`OutcomeFacts` from a posted outcome, calls
 :func:`~creditbank.rule_engine.engine.evaluate` and stores the :class:`Recognition` (citing rule id,
 rule version and rule-set hash) as a credit lot; the catalogue service builds :class:`LotFacts` and a
-:class:`ProgrammeFacts` and calls :func:`~creditbank.rule_engine.engine.convert`.
+:class:`ProgrammeFacts` and calls :func:`~creditbank.rule_engine.conversion.convert`.
 
 Credits are ``Decimal`` in half-credit steps; framework levels are 1..7 on the pilot's
 qualification framework. The YAML shapes of rule sets are in :mod:`creditbank.rule_engine.schemas`.

@@ -1,6 +1,6 @@
 """Synthetic logs for replay tests: leaves in the ledger's format, built without a database.
 
-:class:`SyntheticLog` writes each entry the way :func:`creditbank.ledger.service.build_leaf` does (RFC 8785
+:class:`SyntheticLog` writes each entry the way :func:`creditbank.ledger.append.build_leaf` does (RFC 8785
 JSON with v, log, seq, id, kind, time, postings, and lots / converts / reverses), numbering entries
 itself; its ``raw`` method appends arbitrary bytes so tests can break the format on purpose.
 """

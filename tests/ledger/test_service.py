@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from creditbank.context import AppContext
 from creditbank.ids import LotId
-from creditbank.ledger import leaf, service
+from creditbank.ledger import append, leaf, service
 from creditbank.ledger.errors import (
     AlreadyReversed,
     CannotReverseReversal,
@@ -261,7 +261,7 @@ class TestTree:
     def test_nodes_match_leaves(self, session: Session, entries: int) -> None:
         from creditbank.transparency.store import DbNodeReader, get_log
 
-        assert entries > 2 * service.WRITE_CHUNK or entries <= service.PIPELINE_MAX_ENTRIES
+        assert entries > 2 * append.WRITE_CHUNK or entries <= append.PIPELINE_MAX_ENTRIES
         pairs = service.record_recognitions(session, [recognition() for _ in range(entries)])
         log = get_log(session, "main")
         reader = DbNodeReader(session, "main")

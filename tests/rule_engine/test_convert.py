@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from creditbank.rule_engine import ConversionPlan, RuleSet, convert, load_rule_set
-from creditbank.rule_engine.engine import solutions
+from creditbank.rule_engine.conversion import solutions
 from creditbank.rule_engine.schemas import ConversionRule
 from tests.rule_engine.factories import AS_OF, WriteSet, lot, programme
 
@@ -213,7 +213,7 @@ class TestSolutions:
             }
         )
         lots = [lot("L1", field="a"), lot("L2", field="b")]
-        from creditbank.rule_engine.engine import lot_matches
+        from creditbank.rule_engine.conversion import lot_matches
 
         first = next(solutions(rule.requires, lots, frozenset(), lot_matches))
         assert [x.lot_id for x in first] == ["L2", "L1"]
