@@ -26,8 +26,8 @@ import httpx
 import psycopg
 import pytest
 
-from creditbank.transparency import merkle
-from creditbank.transparency.note import NoteVerifier, open_checkpoint
+from creditbank.standards.tlog import merkle
+from creditbank.standards.tlog.note import NoteVerifier, open_checkpoint
 from creditbank.transparency.publisher import publish_all
 from tests.support.postgres import PostgresServer, start_postgres, start_standby
 from tests.support.server import ServerProcess, prepare_database
