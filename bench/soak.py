@@ -8,13 +8,18 @@ Traffic (open loop, over real HTTP to ``creditbank serve --workers N``):
   (``POST /api/v1/verify``), ``--reads`` per second in all.
 
 In the middle: at 40 % of the run one worker process gets SIGKILL (uvicorn starts another), at 60 %
-PostgreSQL is stopped for ``--outage`` seconds and started again. Every few seconds the server's
-resident memory (supervisor and workers) is sampled.
+PostgreSQL is stopped for ``--outage`` seconds and started again. Every ``--sample-every`` seconds the
+server's resident memory (supervisor and workers) and the machine's load average are sampled.
+
+Memory must show no growth trend: the slope of a least-squares line through the RSS samples of the
+second half of the run, in MB per hour, must stay under ``--max-rss-slope`` (default 100 MB/h: a
+server growing that fast would double its memory in about five hours of this traffic).
 
 At the end: every acknowledged posting (201, or a created row of a batch report) must be in the
 database, ``creditbank audit verify`` must pass over the whole log, and ``creditbank audit database``
-must find no difference. Printed: p50/p99 per route, errors by status, RSS over time; the figures go
-to ``bench/results/soak.json``.
+must find no difference. Printed: p50/p99 per route, errors by status, RSS over time and its slope,
+the load average; the figures go to ``bench/results/soak.json``. The exit status is 1 unless all four
+checks (nothing lost, audit verify, audit database, no memory trend) hold.
 
 Run: .venv/bin/python bench/soak.py [--duration 1800] [--rate 100] [--workers 2]
 """
@@ -110,6 +115,20 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def slope_mb_per_hour(samples: list[tuple[float, int]]) -> float | None:
+    """Least-squares slope of (seconds, bytes) samples, in MB per hour (None under three samples)."""
+    if len(samples) < 3:
+        return None
+    n = len(samples)
+    mean_t = sum(t for t, _ in samples) / n
+    mean_b = sum(b for _, b in samples) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    if spread == 0:
+        return None
+    slope = sum((t - mean_t) * (b - mean_b) for t, b in samples) / spread  # bytes per second
+    return slope * 3600 / 2**20
+
+
 def worker_pids(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -133,6 +152,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
     parser.add_argument("--learners", type=int, default=200)
+    parser.add_argument("--sample-every", type=float, default=10.0, help="seconds between RSS samples")
+    parser.add_argument(
+        "--max-rss-slope", type=float, default=100.0, help="MB/hour the second half's RSS may grow at most"
+    )
     args = parser.parse_args()
 
     pg: PostgresServer = start_postgres(fsync=True)
@@ -143,6 +166,8 @@ def main() -> None:
     ack_lock = threading.Lock()
     events: list[dict[str, Any]] = []
     rss: list[tuple[float, int]] = []
+    load: list[tuple[float, float]] = []  # (seconds, 1-minute load average)
+    load_at_start = os.getloadavg()
     try:
         url = prepare_database(pg, "soak", var)
         world = build_world(url, var, n_institutions=2, n_learners=args.learners)
@@ -319,8 +344,10 @@ def main() -> None:
 
         def memory() -> None:
             assert server is not None and server.process is not None
-            while not stop.wait(max(1.0, args.duration / 60)):
-                rss.append((round(time.perf_counter() - t0, 1), tree_rss(server.process.pid)))
+            while not stop.wait(args.sample_every):
+                now = round(time.perf_counter() - t0, 1)
+                rss.append((now, tree_rss(server.process.pid)))
+                load.append((now, os.getloadavg()[0]))
 
         threads = [threading.Thread(target=f, daemon=True) for f in (posting, batches, reads, faults, memory)]
         for thread in threads:
@@ -378,6 +405,23 @@ def main() -> None:
             table.add(
                 f"server RSS, {label} (mean of {len(part)} samples)", sum(part) / len(part) / 2**20, "MB"
             )
+    second_half = [(t, b) for t, b in rss if t >= args.duration / 2]
+    slope = slope_mb_per_hour(second_half)
+    memory_ok = slope is not None and slope < args.max_rss_slope
+    table.add(
+        f"server RSS slope, second half ({len(second_half)} samples, least squares)",
+        "n/a" if slope is None else f"{slope:+.1f}",
+        "MB/h",
+        f"{'passes' if memory_ok else 'FAILS'}: limit {args.max_rss_slope:.0f} MB/h",
+    )
+    if load:
+        loads = [value for _, value in load]
+        table.add(
+            "load average (1 min) during the run: mean / min / max",
+            f"{sum(loads) / len(loads):.1f} / {min(loads):.1f} / {max(loads):.1f}",
+            "",
+            f"{os.cpu_count()} CPUs; {load_at_start[0]:.1f} at start",
+        )
     for what, count in record.problems.most_common(12):
         table.add(f"problem: {what}", count)
     singles_ok = sum(
@@ -407,6 +451,10 @@ def main() -> None:
         "outage_s": args.outage,
         "routes": routes,
         "rss_bytes_over_time": rss,
+        "rss_slope_second_half_mb_per_h": slope,
+        "rss_slope_limit_mb_per_h": args.max_rss_slope,
+        "load_average_over_time": load,
+        "load_average_at_start": load_at_start,
         "events": events,
         "problems": dict(record.problems),
         "acknowledged": len(acked),
@@ -422,7 +470,8 @@ def main() -> None:
         },
     }
     print(f"written {write_results('soak', out)}")
-    sys.exit(0 if missing == 0 and audit_verify.returncode == 0 and audit_database.returncode == 0 else 1)
+    passed = missing == 0 and audit_verify.returncode == 0 and audit_database.returncode == 0 and memory_ok
+    sys.exit(0 if passed else 1)
 
 
 if __name__ == "__main__":
