@@ -34,7 +34,7 @@ from creditbank.errors import (
     problem_title,
 )
 from creditbank.i18n import DEFAULT_LANG, Lang, Translator
-from creditbank.limits import BodyLimitMiddleware, HeavySlots, limits_of
+from creditbank.limits import BodyLimitMiddleware, SharedSlots, heavy_slots, limits_of
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
 from creditbank.problems import accepted_values, domain_error_of
 
@@ -284,6 +284,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         try:
             yield
         finally:
+            if isinstance(app.state.heavy_slots, SharedSlots):
+                app.state.heavy_slots.close()
             if publisher is not None:
                 publisher.stop()
 
@@ -300,7 +302,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     metrics = Metrics()
     app.add_middleware(BodyLimitMiddleware, limits=limits_of(settings))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    app.state.heavy_slots = HeavySlots(settings.heavy_requests_per_token, settings.heavy_retry_after_seconds)
+    app.state.heavy_slots = heavy_slots(ctx.engine, settings)
     _install_error_handlers(app)
 
     from creditbank.archive.endpoints import router as archive_router

@@ -425,3 +425,93 @@ class TestBatchRowCap:
         assert report["summary"]["created"] == CHUNK_ROWS
         assert len(report["rows"]) == CHUNK_ROWS
         assert report["error"]["type"] == "https://creditbank.example/problems/batch-too-many-rows"
+
+
+# -- heavy requests per token, across processes (PostgreSQL) ------------------------------------
+
+
+def _advisory_locks(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_for_locks(url: str, count: int) -> None:
+    """Wait (up to 60 s) until ``count`` advisory locks are held: the drips' slots are taken."""
+    deadline = time.monotonic() + 60
+    while _advisory_locks(url) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _empty_batch(base_url: str, token: str) -> httpx.Response:
+    return httpx.post(
+        base_url + "/api/v1/outcomes/batch",
+        content=b"",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+        timeout=60,
+    )
+
+
+@pytest.mark.slow
+def test_heavy_slots_count_across_workers_and_instances(
+    pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """One token's heavy requests are counted across the two workers of one server and across a
+    second service instance on the same database: with two slots per token, two slow uploads (one
+    on each instance) take both, and every further request of that token is turned away 429 on
+    either instance while another token is served; when the instance holding the slots is killed
+    (SIGKILL, no clean-up), its slots come back at once."""
+    var = tmp_path_factory.mktemp("heavy-shared")
+    url = prepare_database(pg_server, "heavy_shared", var)
+    world = build_world(url, var, n_institutions=2, n_learners=1)
+    world.ctx.engine.dispose()
+    limit = {"CREDITBANK_HEAVY_REQUESTS_PER_TOKEN": "2"}
+    first = ServerProcess(url, var, workers=2, publisher=False, extra_env=limit).start()
+    second = ServerProcess(url, var, publisher=False, extra_env=limit).start()
+    token, other = world.institutions[0][1], world.institutions[1][1]
+    day = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    rows = [
+        {
+            "learner_id": world.learners[0],
+            "reference": f"shared-{k}",
+            "outcome_type": "training_course",
+            "title": "跨进程限额",
+            "achieved_on": day,
+            "hours": 16,
+        }
+        for k in range(2)
+    ]
+    try:
+        base = _advisory_locks(url)  # none: no checkpoint publisher runs here
+        # N + 1 at once: one slow upload on each instance, then more of the same token
+        drips = [Drip(first.port, token, rows[:1]), Drip(second.port, token, rows[1:])]
+        _wait_for_locks(url, base + 2)
+        for server in (first, first, second, second):  # the first instance's two workers, by chance
+            refused = _empty_batch(server.base_url, token)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == PROBLEM
+            assert refused.json()["type"] == "https://creditbank.example/problems/too-many-requests"
+            assert int(refused.headers["retry-after"]) > 0
+        for server in (first, second):
+            assert _empty_batch(server.base_url, other).status_code == 200
+        results = [drip.finish() for drip in drips]
+        assert [status for status, _ in results] == [200, 200]
+        # the slots came back with the answers
+        assert _empty_batch(second.base_url, token).status_code == 200
+
+        # a crashed holder: both slots held on the first instance, which is then killed
+        held = [Drip(first.port, token, []), Drip(first.port, token, [])]
+        _wait_for_locks(url, base + 2)
+        assert _empty_batch(second.base_url, token).status_code == 429
+        first.kill()
+        for drip in held:
+            drip.sock.close()
+        deadline = time.monotonic() + 30
+        answer = _empty_batch(second.base_url, token)
+        while answer.status_code == 429 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answer = _empty_batch(second.base_url, token)
+        assert answer.status_code == 200, answer.text
+    finally:
+        first.stop()
+        second.stop()

@@ -72,6 +72,10 @@ def test_outage_answers_503_keeps_the_connection_and_recovers(own_pg: PostgresSe
             "/api/v1/outcomes", json=_outcome(world, "before"), headers={"Idempotency-Key": "before"}
         )
         assert first.status_code == 201, first.text
+        # a heavy request: its slot is an advisory lock on a connection the process keeps
+        batch_headers = {"Content-Type": "application/x-ndjson"}
+        before = http_client.post("/api/v1/outcomes/batch", content=b"", headers=batch_headers)
+        assert before.status_code == 200, before.text
 
         own_pg.halt()
         # the same kept-alive connection answers every request of the outage
@@ -115,6 +119,9 @@ def test_outage_answers_503_keeps_the_connection_and_recovers(own_pg: PostgresSe
             time.sleep(0.2)
         assert again.status_code == 201, again.text
         assert http_client.get("/readyz").status_code == 200
+        # the slot connection from before the restart is replaced at its first use, not answered 503
+        batch = http_client.post("/api/v1/outcomes/batch", content=b"", headers=batch_headers)
+        assert batch.status_code == 200, batch.text
         assert http_client.get(f"/api/v1/outcomes/{first.json()['id']}").status_code == 200
     finally:
         server.stop()
