@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     heavy_requests_per_token: int = Field(
         2,
         ge=1,
-        description="uploads and exports one token (or browser session) may run at once in one server "
-        "process; one more is answered 429",
+        description="uploads and exports one token (or browser session) may run at once; one more is "
+        "answered 429 (on PostgreSQL across every process and instance, on SQLite per process)",
     )
     heavy_retry_after_seconds: int = Field(10, ge=1, description="the Retry-After of that 429")
     unavailable_retry_after_seconds: int = Field(
@@ -140,6 +140,9 @@ class Secrets:
     master_key: bytes
     pepper: bytes
     session_secret: bytes
+    previous_pepper: bytes | None = None
+    """The pepper before the last rotation, live until ``creditbank secrets retire-pepper``: tokens
+    hashed under it are re-hashed on use, posted content is compared under both."""
 
 
 _SECRET_SETTINGS = {
@@ -149,21 +152,36 @@ _SECRET_SETTINGS = {
 }
 
 
+def previous_pepper_path(settings: Settings) -> Path:
+    """Where the pepper before the last rotation is kept until it is retired: beside the pepper."""
+    current = settings.secret_path("pepper.key")
+    return current.with_name(current.name + ".previous")
+
+
+def read_secret_file(settings: Settings, path: Path) -> bytes:
+    """A key file's bytes.
+
+    Raises:
+        ConfigurationError: readable by others in production mode, not hex, or not a key's size.
+    """
+    if settings.mode == "production" and path.stat().st_mode & 0o077:
+        raise ConfigurationError(
+            f"{path} may be read by other users (mode {path.stat().st_mode & 0o777:o}); "
+            f"run `chmod 600 {path}` (production mode refuses readable key files)"
+        )
+    try:
+        value = bytes.fromhex(path.read_text().strip())
+    except ValueError as exc:
+        raise ConfigurationError(f"{path} does not hold a hex key") from exc
+    if len(value) != KEY_SIZE:
+        raise ConfigurationError(f"{path} must hold {KEY_SIZE} bytes (hex), found {len(value)}")
+    return value
+
+
 def _read_or_create(settings: Settings, name: str, in_use: Callable[[], bool]) -> bytes:
     path = settings.secret_path(name)
     if path.exists():
-        if settings.mode == "production" and path.stat().st_mode & 0o077:
-            raise ConfigurationError(
-                f"{path} may be read by other users (mode {path.stat().st_mode & 0o777:o}); "
-                f"run `chmod 600 {path}` (production mode refuses readable key files)"
-            )
-        try:
-            value = bytes.fromhex(path.read_text().strip())
-        except ValueError as exc:
-            raise ConfigurationError(f"{path} does not hold a hex key") from exc
-        if len(value) != KEY_SIZE:
-            raise ConfigurationError(f"{path} must hold {KEY_SIZE} bytes (hex), found {len(value)}")
-        return value
+        return read_secret_file(settings, path)
     if settings.mode == "production":
         raise ConfigurationError(
             f"missing secret {name}: set {_SECRET_SETTINGS[name]} to a file holding {KEY_SIZE} random bytes "
@@ -190,10 +208,12 @@ def load_secrets(settings: Settings, in_use: Callable[[], bool] = lambda: False)
         ConfigurationError: a secret is missing in production mode (or over a database in use), a
             key file is readable by others in production mode, or a file is malformed.
     """
+    previous = previous_pepper_path(settings)
     return Secrets(
         master_key=_read_or_create(settings, "master.key", in_use),
         pepper=_read_or_create(settings, "pepper.key", in_use),
         session_secret=_read_or_create(settings, "session.key", in_use),
+        previous_pepper=read_secret_file(settings, previous) if previous.exists() else None,
     )
 
 

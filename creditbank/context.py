@@ -27,6 +27,12 @@ class AppContext:
         return hmac_sha256(self.secrets.pepper, b"creditbank/api-token")
 
     @property
+    def previous_token_key(self) -> bytes | None:
+        """The token key under the previous pepper, while that is live (tokens are re-hashed on use)."""
+        previous = self.secrets.previous_pepper
+        return hmac_sha256(previous, b"creditbank/api-token") if previous is not None else None
+
+    @property
     def identity_key(self) -> bytes:
         """Key of the HMAC that looks learners up by identity number."""
         return hmac_sha256(self.secrets.pepper, b"creditbank/identity-lookup")

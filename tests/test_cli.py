@@ -368,11 +368,15 @@ class TestSecrets:
         with pytest.raises(WrongSecret), TestClient(create_app(ctx=migrated.context())):
             pass
 
-    def test_rotate_session_secret_and_not_the_pepper(self, migrated: Cli) -> None:
+    def test_rotate_session_secret_and_pepper(self, migrated: Cli) -> None:
         secrets_dir = migrated.var_dir / "secrets"
         old = (secrets_dir / "session.key").read_text()
         migrated.ok("secrets", "rotate", "session-secret")
         assert (secrets_dir / "session.key").read_text() != old
-        refused = migrated("secrets", "rotate", "pepper")
-        assert refused.exit_code == 2
-        assert "cannot be rotated in place" in refused.output
+        # the pepper on SQLite too (tests/test_pepper_rotation.py rotates it on PostgreSQL with data)
+        old_pepper = (secrets_dir / "pepper.key").read_text()
+        migrated.ok("secrets", "rotate", "pepper")
+        assert (secrets_dir / "pepper.key").read_text() != old_pepper
+        assert (secrets_dir / "pepper.key.previous").read_text() == old_pepper
+        migrated.ok("secrets", "retire-pepper", "--grace-days", "0")
+        assert not (secrets_dir / "pepper.key.previous").exists()

@@ -44,7 +44,7 @@ class RoleGuard:
     ) -> Principal:
         principal: Principal | None
         if credentials:
-            principal = authenticate(session, ctx.token_key, credentials.credentials)
+            principal = authenticate(session, ctx.token_key, credentials.credentials, ctx.previous_token_key)
             if principal is None:
                 raise Unauthenticated("the token is unknown or revoked")
         elif self.accepts_session and request.cookies.get(SESSION_COOKIE):

@@ -3,7 +3,7 @@
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlmodel import Field, SQLModel
 
 from creditbank.db import UTCDateTime, utcnow
@@ -30,6 +30,12 @@ class ApiToken(SQLModel, table=True):
     label: str = Field(default="", max_length=200)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pepper_previous: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="token_hash is still keyed by the pepper before the last rotation (re-hashed on the "
+        "token's next use; revoked when that pepper is retired)",
+    )
 
 
 class ReviewerAccount(SQLModel, table=True):

@@ -3,6 +3,7 @@
 import secrets
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from creditbank.auth.models import ApiToken, ReviewerAccount, Role
@@ -69,11 +70,31 @@ def create_token(
     return row, plaintext
 
 
-def authenticate(session: Session, key: bytes, token: str) -> Principal | None:
-    """Return the principal of a live token, or None."""
+def authenticate(
+    session: Session, key: bytes, token: str, previous_key: bytes | None = None
+) -> Principal | None:
+    """Return the principal of a live token, or None.
+
+    ``previous_key`` is the token key under the pepper before the last rotation, while that pepper
+    is live: a token found only under it is re-hashed under ``key`` now, in the caller's transaction
+    (the plaintext token is in hand only here).
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    digest = hash_token(key, token)
+    found = _live_token(session, hash_token(key, token))
+    if found is None and previous_key is not None:
+        old = hash_token(previous_key, token)
+        found = _live_token(session, old)
+        if found is not None:
+            session.execute(
+                update(ApiToken)
+                .where(col(ApiToken.id) == found.token_id, col(ApiToken.token_hash) == old)
+                .values(token_hash=hash_token(key, token), pepper_previous=False)
+            )
+    return found
+
+
+def _live_token(session: Session, digest: str) -> Principal | None:
     driver = pg_connection(session)
     if driver is not None:  # every API call runs this: one prepared statement
         with translated_errors(_PG_LIVE_TOKEN_BY_HASH), driver.cursor() as cursor:

@@ -20,6 +20,9 @@ from creditbank.keyring.models import SecretCheck
 
 MASTER_KEY = "master-key"
 PEPPER = "pepper"
+PREVIOUS_PEPPER = "pepper-previous"
+"""The check value of the pepper before the last rotation, kept while that pepper is live (until
+``creditbank secrets retire-pepper``); its ``created_at`` is the time of the rotation."""
 _CONTEXT = "creditbank/key-check"
 _CONSTANT = b"creditbank key check v1"
 
@@ -52,8 +55,8 @@ def _some_sealed_key(session: Session) -> tuple[bytes, str] | None:
 
 
 def check_secrets(session: Session, secrets: Secrets, *, master_file: str, pepper_file: str) -> list[str]:
-    """Check the master key and the pepper against the database's key-check values; store the
-    missing ones (first start). Return the names stored now.
+    """Check the master key and the pepper (and the previous pepper, while one is live) against the
+    database's key-check values; store the missing ones (first start). Return the names stored now.
 
     Raises:
         WrongSecret: a secret does not match (the message names the file to fix).
@@ -84,13 +87,38 @@ def check_secrets(session: Session, secrets: Secrets, *, master_file: str, peppe
         if not constant_time_equal(bytes(pepper.value), pepper_check(secrets.pepper)):
             raise WrongSecret(
                 f"the pepper in {pepper_file} is not the one this database was written with; "
-                "restore the right pepper file"
+                "restore the right pepper file (or, if a pepper rotation was interrupted, run "
+                "`creditbank secrets rotate pepper` again to finish it)"
             )
     else:
         session.add(SecretCheck(name=PEPPER, value=pepper_check(secrets.pepper)))
         sealed_now.append(PEPPER)
+    _check_previous_pepper(stored.get(PREVIOUS_PEPPER), secrets, f"{pepper_file}.previous")
     session.flush()
     return sealed_now
+
+
+def _check_previous_pepper(stored: SecretCheck | None, secrets: Secrets, previous_file: str) -> None:
+    """Raises: WrongSecret: the previous pepper is live but its file is missing or wrong, or a
+    previous pepper file is there although the database has retired it."""
+    if stored is None:
+        if secrets.previous_pepper is not None:
+            raise WrongSecret(
+                f"{previous_file} holds a previous pepper, but this database has none live (it was retired): "
+                "run `creditbank secrets retire-pepper` again to finish the retirement"
+            )
+        return
+    if secrets.previous_pepper is None:
+        raise WrongSecret(
+            f"the previous pepper is live in this database (tokens not used since the last rotation are "
+            f"hashed under it) but {previous_file} is missing; restore it, or retire it with "
+            "`creditbank secrets retire-pepper`"
+        )
+    if not constant_time_equal(bytes(stored.value), pepper_check(secrets.previous_pepper)):
+        raise WrongSecret(
+            f"the previous pepper in {previous_file} is not the one this database was rotated from; "
+            "restore the right file"
+        )
 
 
 def database_in_use(engine: Engine) -> bool:

@@ -10,6 +10,7 @@ neither: a retry never applies twice.
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +67,11 @@ def check_key(key: str | None) -> str:
     return key
 
 
-def claim(session: Session, scope: str, key: str, request_hash: str) -> StoredResponse | None:
-    """Claim ``key`` for this request, or return the response stored for it.
+def claim(
+    session: Session, scope: str, key: str, request_hash: str, also: Sequence[str] = ()
+) -> StoredResponse | None:
+    """Claim ``key`` for this request, or return the response stored for it. ``also``: other
+    fingerprints of the same request (under a previous pepper) a stored key may carry.
 
     Returns None when this request owns the key and must do the work (then call :func:`store`).
 
@@ -101,7 +105,7 @@ def claim(session: Session, scope: str, key: str, request_hash: str) -> StoredRe
         if claimed is not None:
             return None
         stored = session.get(IdempotencyRecord, (scope, key), populate_existing=True)
-    return _replay(stored, request_hash)
+    return _replay(stored, request_hash, also)
 
 
 _PG_CLAIM = (
@@ -112,8 +116,8 @@ _PG_STORED = "SELECT request_hash, status_code, response FROM idempotency_keys W
 _PG_STORE = "UPDATE idempotency_keys SET status_code = %s, response = %s WHERE scope = %s AND key = %s"
 
 
-def _replay(row: IdempotencyRecord | None, request_hash: str) -> StoredResponse:
-    if row is None or row.request_hash != request_hash:
+def _replay(row: IdempotencyRecord | None, request_hash: str, also: Sequence[str] = ()) -> StoredResponse:
+    if row is None or (row.request_hash != request_hash and row.request_hash not in also):
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used with a different request; use a new key for a new request"
         )

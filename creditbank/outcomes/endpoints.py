@@ -65,7 +65,7 @@ def post_outcome(
     """Post one outcome. It is recognised by the rules in force (or sent to review), and its credits
     enter the ledger, all in one transaction. Needs an `Idempotency-Key`."""
     # keyed content hash, not the body: the body may hold an identity number and a name
-    content = service.request_hash(service.content_key(ctx), body)
+    content, before = service.content_hashes(ctx, body)
 
     def work() -> tuple[int, OutcomePublic]:
         institution = acting_institution(session, who)
@@ -81,7 +81,15 @@ def post_outcome(
         public = outcome_public(session, result.outcome, rec, result.tx)
         return (status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK), public
 
-    return idempotent.post(session, who, idempotency_key, "/api/v1/outcomes", {"content": content}, work)
+    return idempotent.post(
+        session,
+        who,
+        idempotency_key,
+        "/api/v1/outcomes",
+        {"content": content},
+        work,
+        also=[{"content": c} for c in before],
+    )
 
 
 @router.get("/{outcome_id}", response_model=OutcomePublic)
@@ -149,7 +157,7 @@ def correct_outcome(
             ledger=refs,
         )
 
-    content = service.request_hash(service.content_key(ctx), body)
+    content, before = service.content_hashes(ctx, body)
     return idempotent.run(
         session,
         who,
@@ -158,6 +166,7 @@ def correct_outcome(
         path=f"/api/v1/outcomes/{outcome_id}/correct",
         request={"content": content},
         work=work,
+        also=[{"content": c} for c in before],
     )
 
 

@@ -6,7 +6,7 @@ returns the first response again (``Idempotent-Replayed: true``), with another r
 a failed request leaves no claim behind.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -31,8 +31,11 @@ def run(
     path: str,
     request: Any,
     work: Callable[[], tuple[int, BaseModel]],
+    also: Sequence[Any] = (),
 ) -> JSONResponse:
     """Run ``work`` once per (caller, key); ``request`` is what makes two requests the same.
+    ``also``: other forms of the same request, matched against a stored key but never stored (the
+    request as it was fingerprinted under the pepper before a rotation).
 
     Raises:
         IdempotencyKeyInvalid: no or a malformed key.
@@ -41,7 +44,13 @@ def run(
     """
     checked = idempotency.check_key(key)
     scope = scope_of(who)
-    stored = idempotency.claim(session, scope, checked, idempotency.fingerprint(method, path, request))
+    stored = idempotency.claim(
+        session,
+        scope,
+        checked,
+        idempotency.fingerprint(method, path, request),
+        also=[idempotency.fingerprint(method, path, other) for other in also],
+    )
     if stored is not None:
         return JSONResponse(
             stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
@@ -59,6 +68,7 @@ def post(
     path: str,
     request: Any,
     work: Callable[[], tuple[int, BaseModel]],
+    also: Sequence[Any] = (),
 ) -> JSONResponse:
     """:func:`run` for a ``POST`` to ``path``."""
-    return run(session, who, key, method="POST", path=path, request=request, work=work)
+    return run(session, who, key, method="POST", path=path, request=request, work=work, also=also)

@@ -99,6 +99,21 @@ def content_key(ctx: AppContext) -> bytes:
     return hmac_sha256(ctx.secrets.pepper, b"creditbank/outcome-content")
 
 
+def previous_content_key(ctx: AppContext) -> bytes | None:
+    """The content key under the pepper before the last rotation, while that pepper is live: content
+    posted before the rotation is compared under it (new content is always keyed by the current one)."""
+    previous = ctx.secrets.previous_pepper
+    return hmac_sha256(previous, b"creditbank/outcome-content") if previous is not None else None
+
+
+def content_hashes(ctx: AppContext, item: OutcomeCreate) -> tuple[str, list[str]]:
+    """The content hash of a posted outcome under the current pepper, and (in a list, while the
+    previous pepper is live) under the previous one: what an idempotent request posted before a
+    rotation was fingerprinted with."""
+    previous = previous_content_key(ctx)
+    return request_hash(content_key(ctx), item), [] if previous is None else [request_hash(previous, item)]
+
+
 def request_hash(key: bytes, item: OutcomeCreate) -> str:
     """Hex HMAC-SHA-256 of the content of a posted outcome, learner as given.
 
@@ -340,7 +355,7 @@ def post_rows(
     today = today or dt.date.today()
     supersedes = supersedes or {}
     results: dict[int, RowResult] = {}
-    key = content_key(ctx)
+    key, previous_key = content_key(ctx), previous_content_key(ctx)
     hashes = {row: request_hash(key, item) for row, item in rows}
     # 1. references: duplicates and conflicts, also within the batch
     existing = _posted_references(session, institution.id, [item.reference for _, item in rows])
@@ -352,6 +367,8 @@ def post_rows(
             same = (
                 prior[1] == hashes[row] if prior is not None else hashes[seen[item.reference]] == hashes[row]
             )
+            if not same and prior is not None and previous_key is not None:  # posted before a rotation
+                same = prior[1] == request_hash(previous_key, item)
             if same:
                 outcome = session.get(Outcome, prior[0]) if prior is not None else None
                 results[row] = RowResult(row, item.reference, "duplicate", outcome=outcome)

@@ -239,7 +239,7 @@ def sign_in(
     token = token.strip()
     if not token:
         return _signin_page(request, ctx, None, target=target, error=t("signin.missing"), status_code=422)
-    principal = authenticate(session, ctx.token_key, token)
+    principal = authenticate(session, ctx.token_key, token, ctx.previous_token_key)
     if principal is None:
         return _signin_page(request, ctx, None, target=target, error=t("signin.invalid"), status_code=422)
     response = _redirect(_landing(target, principal.role))

@@ -47,7 +47,7 @@ def optional_principal(request: Request, session: Session, ctx: AppContext) -> P
     """The caller of a public page: from a bearer token or the live session, or None."""
     token = _bearer(request)
     if token is not None:
-        return authenticate(session, ctx.token_key, token)
+        return authenticate(session, ctx.token_key, token, ctx.previous_token_key)
     return session_principal(request, session, ctx.token_key, ctx.secrets.session_secret)
 
 
