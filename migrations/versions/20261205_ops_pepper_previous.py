@@ -5,7 +5,7 @@ rotation; it is re-hashed under the current pepper on the token's next use, and 
 when the previous pepper is retired (``creditbank secrets rotate pepper``, ``retire-pepper``).
 
 Revision ID: 20261205_ops
-Revises: 20261205_hardening
+Revises: 20261205_auditperf
 Create Date: 2026-12-05 13:40:00+00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261205_ops"
-down_revision: str | None = "20261205_hardening"
+down_revision: str | None = "20261205_auditperf"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
