@@ -3,10 +3,9 @@
 
 Through the app: tokens minted before the rotation still work and are re-hashed on use, learners are
 found by identity number, postings sent again are recognised as duplicates and idempotent replays;
-sessions end. After the retirement nothing in the database is derived from the old pepper but the
-fingerprints of outcomes posted before the rotation (append-only), tokens not used since are revoked,
-and the service refuses to start with the wrong pepper files. An interrupted rotation is finished by
-running the command again.
+sessions end. After the retirement nothing in the database is derived from the old pepper, tokens not
+used since are revoked, and the service refuses to start with the wrong pepper files. An interrupted
+rotation is finished by running the command again.
 """
 
 import datetime as dt
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
@@ -225,6 +225,9 @@ def test_rotate_then_retire_the_pepper(deployment: tuple[Service, World]) -> Non
     records = {row.key: row.request_hash for row in service.rows(IdempotencyRecord)}
     assert records["key-before"] == peppers.RETIRED_FINGERPRINT
     assert records["key-after-rotation"] != peppers.RETIRED_FINGERPRINT
+    fingerprints = {row.reference: row.request_hash for row in service.rows(Outcome)}
+    assert fingerprints["before-rotation"] == peppers.RETIRED_FINGERPRINT
+    assert fingerprints["after-rotation"] not in (peppers.RETIRED_FINGERPRINT, peppers.ERASED)
 
     with service.app() as client:
         assert client.get("/api/v1/outcomes/" + after.json()["id"], headers=bearer(used)).status_code == 200
@@ -234,6 +237,8 @@ def test_rotate_then_retire_the_pepper(deployment: tuple[Service, World]) -> Non
             "/api/v1/outcomes", json=body, headers={**bearer(used), "Idempotency-Key": "key-before"}
         )
         assert replay_after.status_code == 409  # compared with nothing, never run twice
+        again = client.post("/api/v1/outcomes", json=body, headers={**bearer(used), "Idempotency-Key": "k-3"})
+        assert again.status_code == 409 and again.json()["type"].endswith("/reference-conflict")
         assert (
             client.post(
                 "/api/v1/outcomes",
@@ -296,3 +301,31 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(deployment: tup
     assert not service.pepper_file.with_name("pepper.key.previous").exists()
     with service.app() as client:
         assert client.get(path, headers=bearer(token)).status_code == 200
+
+
+def test_the_outcomes_trigger_admits_the_retired_marker_and_nothing_more(
+    deployment: tuple[Service, World],
+) -> None:
+    """The retirement's one change to ``outcomes``: ``request_hash`` set to the retired marker with
+    every other column unchanged. With another column changed, or another value, it is refused."""
+    service, world = deployment
+    _, token = world.institutions[0]
+    with service.app() as client:
+        posted = client.post(
+            "/api/v1/outcomes",
+            json=outcome(world.learners[0], "trigger"),
+            headers={**bearer(token), "Idempotency-Key": "trigger"},
+        )
+        assert posted.status_code == 201, posted.text
+    outcome_id = posted.json()["id"]
+    marker = peppers.RETIRED_FINGERPRINT
+    with psycopg.connect(service.url, autocommit=True) as conn:
+        for sql in (
+            f"UPDATE outcomes SET request_hash = '{marker}', title = 'forged' WHERE id = %s",
+            "UPDATE outcomes SET request_hash = 'retired' WHERE id = %s",
+        ):
+            with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="never edited"):
+                conn.execute(sql, (outcome_id,))
+        conn.execute(f"UPDATE outcomes SET request_hash = '{marker}' WHERE id = %s", (outcome_id,))
+        row = conn.execute("SELECT request_hash, title FROM outcomes WHERE id = %s", (outcome_id,)).fetchone()
+    assert row == (marker, "数字技能培训")

@@ -122,7 +122,8 @@ def retire_pepper(
     typer.echo(
         f"retired the pepper of before {done.rotated_at.isoformat(timespec='seconds')}: "
         f"{done.tokens_revoked} tokens not used since were revoked (issue them again); "
-        f"{done.idempotency_keys} idempotency keys from before the rotation can no longer be replayed"
+        f"{done.idempotency_keys} idempotency keys and the content of {done.outcomes} outcomes from "
+        "before the rotation can no longer be compared"
     )
     if retired is not None:
         typer.echo(

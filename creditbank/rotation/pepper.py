@@ -16,11 +16,10 @@ Everything the service derives from the pepper, and what a rotation does with it
   idempotency fingerprints of outcome postings (``idempotency_keys.request_hash``): the posted content
   (it may hold an identity number and a name) is not stored, so they cannot be recomputed. While the
   previous pepper is live a posting is compared under both; new ones are written under the current
-  one. Retiring overwrites the idempotency fingerprints written before the rotation (the same key sent
-  again is then answered 409, never run twice). ``outcomes`` is append-only (a trigger refuses any
-  UPDATE), so the fingerprints of outcomes posted before the rotation stay as they are: after the
-  retirement they are compared with nothing, and posting such a reference again is a reference
-  conflict even with the same content.
+  one. Retiring overwrites the fingerprints written before the rotation with :data:`RETIRED_FINGERPRINT`
+  (the append-only trigger of ``outcomes`` lets exactly that UPDATE through, as it does erasure's): the
+  same ``Idempotency-Key`` sent again is then answered 409 (never run twice), and posting such a
+  reference again is a reference conflict even with the same content (it can no longer be compared).
 
 How a rotation runs (every step can be run again after an interruption):
 
@@ -59,9 +58,13 @@ from creditbank.learners import vault
 from creditbank.learners.models import Learner
 from creditbank.learners.service import lookup_hash
 from creditbank.ledger.models import IdempotencyRecord
+from creditbank.outcomes.models import Outcome
 
 RETIRED_FINGERPRINT = "retired-pepper"
-"""What a fingerprint written under a retired pepper is overwritten with: equal to no digest."""
+"""What a fingerprint written under a retired pepper is overwritten with: equal to no digest (the
+outcomes trigger admits it, see migration ``20261205_ops``)."""
+ERASED = "erased"
+"""The marker erasure writes (:data:`creditbank.archive.service.ERASED`): left as it is."""
 
 
 class RotationRefused(Exception):
@@ -85,6 +88,7 @@ class PepperRotation:
 class PepperRetirement:
     tokens_revoked: int
     idempotency_keys: int
+    outcomes: int
     rotated_at: dt.datetime
 
 
@@ -224,12 +228,20 @@ def retire_in_database(
     scrubbed = _changed(
         session,
         update(IdempotencyRecord)
-        .where(col(IdempotencyRecord.created_at) < rotated_at)
+        .where(col(IdempotencyRecord.created_at) < rotated_at, col(IdempotencyRecord.request_hash) != ERASED)
+        .values(request_hash=RETIRED_FINGERPRINT),
+    )
+    outcomes = _changed(
+        session,
+        update(Outcome)
+        .where(col(Outcome.created_at) < rotated_at, col(Outcome.request_hash) != ERASED)
         .values(request_hash=RETIRED_FINGERPRINT),
     )
     session.delete(previous)
     session.flush()
-    return PepperRetirement(tokens_revoked=len(stale), idempotency_keys=scrubbed, rotated_at=rotated_at)
+    return PepperRetirement(
+        tokens_revoked=len(stale), idempotency_keys=scrubbed, outcomes=outcomes, rotated_at=rotated_at
+    )
 
 
 def retire_file(current_file: Path) -> Path | None:
