@@ -24,6 +24,8 @@ KEYLESS = {
     ("post", "/api/v1/outcomes/batch"): "every row's reference makes a batch idempotent",
     ("post", "/api/v1/learners/lookup"): "a read with a body",
     ("post", "/api/v1/verify"): "a public read with a body",
+    ("post", "/api/v1/transfers/preview"): "a conversion plan: computed, nothing written",
+    ("post", "/api/v1/transfers/{transfer_id}/preview"): "a conversion plan: computed, nothing written",
 }
 
 
