@@ -10,7 +10,7 @@ with ``erased``: the append-only trigger of ``outcomes`` lets exactly these two 
 (every other column unchanged) and refuses every other UPDATE and every DELETE.
 
 Revision ID: 20261205_ops
-Revises: 20261205_auditperf
+Revises: 20261205_documents
 Create Date: 2026-12-05 13:40:00+00:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261205_ops"
-down_revision: str | None = "20261205_auditperf"
+down_revision: str | None = "20261205_documents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
