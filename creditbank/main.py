@@ -315,8 +315,12 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.outcomes.endpoints import router as outcomes_router
     from creditbank.outcomes.review_endpoints import router as reviews_router
     from creditbank.transparency.endpoints import router as logs_router
-    from creditbank.web.endpoints import router as web_router
+    from creditbank.web.archive_endpoints import router as archive_pages_router
+    from creditbank.web.console_endpoints import router as console_pages_router
+    from creditbank.web.download_endpoints import router as downloads_router
     from creditbank.web.rendering import STATIC_DIR
+    from creditbank.web.signin_endpoints import router as signin_router
+    from creditbank.web.verify_endpoints import router as verify_page_router
 
     for router in (
         institutions_router,
@@ -329,7 +333,11 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         reviews_router,
         archive_router,
         catalog_router,
-        web_router,
+        signin_router,
+        archive_pages_router,
+        downloads_router,
+        verify_page_router,
+        console_pages_router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -9,6 +9,14 @@ logged as an access to the archive by someone other than the learner.
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from creditbank.errors import NotFound
+
+
+class ShareLinkInvalid(NotFound):
+    slug = "share-link-invalid"
+    title = "Share link not valid"
+
+
 SHARE_DAYS = 7
 _SALT = "creditbank-share-link"
 

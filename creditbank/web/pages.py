@@ -1,0 +1,171 @@
+"""What the pages share: the request transaction, form answers, messages and error pages.
+
+The routes are by audience: :mod:`.signin_endpoints`, :mod:`.archive_endpoints` (the learner's
+archive and share links), :mod:`.download_endpoints` (certificates, transcript, export),
+:mod:`.verify_endpoints` (the verification page) and :mod:`.console_endpoints` (the institution
+console and the review desk). Endpoint modules do not import each other; what they share is here.
+
+Who may call what (every route declares it, and the authorisation-matrix test checks it):
+
+* Pages anyone may open are ``Public``: ``/``, ``/archive`` and ``/console`` show a sign-in form
+  to a stranger and the page itself only to the role it is for; ``/verify`` and ``/share/...``
+  are for everyone. They read the caller themselves (:func:`creditbank.web.session.optional_principal`).
+* Everything that reads a learner's files or changes anything is guarded by the page guards
+  (``PageLearner``, ``PageInstitution``, ``PageReviewer``: the server-side session or a bearer
+  token), and a form post authenticated by the session cookie must carry the cookie's CSRF token.
+  The session cookie admits pages only, never the ``/api/v1`` routes.
+
+Handlers parse the request, call the domains' services, and render; a service's error on a form
+is shown on the page, and everything the failed call wrote is rolled back (a savepoint).
+"""
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
+from creditbank.context import AppContext
+from creditbank.deps import get_session
+from creditbank.errors import CreditBankError
+from creditbank.web.rendering import finish, render, translator
+from creditbank.web.session import (
+    presession,
+    set_presession,
+    signin_csrf,
+)
+
+T = TypeVar("T")
+
+CsrfField = Annotated[str, Form(description="the page's CSRF token (for cookie sessions)")]
+PageSession = Annotated[Session, Depends(get_session, scope="function")]
+"""The request's transaction, committed when the handler returns and BEFORE the response is sent.
+
+The shared ``SessionDep`` ends after the response is sent (FastAPI's default ``"request"`` scope for
+dependencies with ``yield``): a browser following a page's redirect could then read the state from
+before the write, and a failed commit would follow a page that already said "done". The role
+guards still read the token through their own ``SessionDep`` (read-only)."""
+
+
+def attempt(session: Session, work: Callable[[], T]) -> T | CreditBankError:
+    """Run a service call in a savepoint: its result, or its domain error with its writes undone."""
+    try:
+        with session.begin_nested():
+            return work()
+    except CreditBankError as exc:
+        return exc
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+
+
+def message(
+    request: Request,
+    ctx: AppContext,
+    who: Principal | None,
+    *,
+    title: str,
+    text: str,
+    status_code: int = 200,
+    back: str = "/",
+    link: str | None = None,
+) -> HTMLResponse:
+    return render(
+        request, ctx, who, "message.html", status=status_code, title=title, text=text, back=back, link=link
+    )
+
+
+def error_page(
+    request: Request, ctx: AppContext, who: Principal | None, exc: CreditBankError, back: str
+) -> HTMLResponse:
+    # the problem's title and (default) detail in the reader's language
+    problem = exc.to_problem(lang=translator(request).lang)
+    return message(
+        request, ctx, who, title=problem["title"], text=problem["detail"], status_code=exc.status, back=back
+    )
+
+
+def answer(
+    request: Request,
+    ctx: AppContext,
+    who: Principal,
+    done: T | CreditBankError,
+    *,
+    back: str,
+    then: Callable[[T], str],
+) -> Response:
+    """The answer to a form's service call (see :func:`attempt`): its domain error, with a link
+    ``back``, or a redirect (303) to ``then(result)``."""
+    if isinstance(done, CreditBankError):
+        return error_page(request, ctx, who, done, back)
+    return finish(redirect(then(done)), request)
+
+
+def submit(
+    request: Request,
+    ctx: AppContext,
+    who: Principal,
+    session: Session,
+    work: Callable[[], T],
+    *,
+    back: str,
+    then: Callable[[T], str],
+) -> Response:
+    """A form's service call, run by :func:`attempt` and answered by :func:`answer`."""
+    return answer(request, ctx, who, attempt(session, work), back=back, then=then)
+
+
+# -- the sign-in page ----------------------------------------------------------------------------------
+
+HOME = {
+    Role.learner: "/archive",
+    Role.institution: "/console",
+    Role.reviewer: "/console",
+    Role.admin: "/console",
+    Role.auditor: "/verify",
+}
+NEXT = ("/", "/archive", "/console", "/verify")
+_PAGES_OF: dict[str, tuple[Role, ...]] = {
+    "/archive": (Role.learner,),
+    "/console": (Role.institution, Role.reviewer, Role.admin),
+    "/verify": tuple(Role),
+}
+"""Which roles work on which page; a sign-in whose page is not one of the role's goes home."""
+
+
+def landing(target: str, role: Role) -> str:
+    """Where a sign-in lands: the page it came from when the role works there, else the role's
+    own page (institutions and reviewers the console, auditors the verify page, learners the archive)."""
+    return target if role in _PAGES_OF.get(target, ()) else HOME[role]
+
+
+def signin_page(
+    request: Request,
+    ctx: AppContext,
+    who: Principal | None,
+    *,
+    target: str,
+    error: str | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    value, new = presession(request)
+    response = render(
+        request,
+        ctx,
+        who,
+        "signin.html",
+        status=status_code,
+        active="console" if target == "/console" else "archive",
+        target=target,
+        error=error,
+        notice=notice,
+        signin_csrf=signin_csrf(ctx, value),
+    )
+    if new:
+        set_presession(response, ctx, value)
+    return response
