@@ -307,7 +307,7 @@ class TestLearner:
 
         learner.reload()
         assert "已接收" in learner.locator("#transfer-table").inner_text()
-        assert learner.locator("#conversions table").is_visible()
+        assert learner.locator("#conversions table").first.is_visible()
         learner.locator("#transfers").scroll_into_view_if_needed()
         shot(learner, "archive-transfers", full_page=False)
 
@@ -329,7 +329,7 @@ class TestInstitution:
         sign_in(page, demo.institution("skills-training")["token"], start="/console")
         assert page.get_by_role("heading", name="机构控制台").is_visible()
         shot(page, "console")
-        page.get_by_label("CSV 文件").set_input_files(str(self._csv(demo, tmp_path / "rows.csv")))
+        page.get_by_label("CSV 或 Excel 文件").set_input_files(str(self._csv(demo, tmp_path / "rows.csv")))
         page.get_by_role("button", name="上传并提交").click()
         summary = page.locator("#report-summary")
         summary.wait_for()
@@ -341,7 +341,7 @@ class TestInstitution:
     def test_upload_works_without_javascript(self, demo: Demo, open_session: Any, tmp_path: Path) -> None:
         page = open_session(javascript=False).page()
         sign_in(page, demo.institution("skills-training")["token"], start="/console")
-        page.get_by_label("CSV 文件").set_input_files(str(self._csv(demo, tmp_path / "again.csv")))
+        page.get_by_label("CSV 或 Excel 文件").set_input_files(str(self._csv(demo, tmp_path / "again.csv")))
         with page.expect_navigation():
             page.get_by_role("button", name="上传并提交").click()
         summary = page.locator("#report-summary").inner_text()
