@@ -44,16 +44,50 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
-    """Apply migrations up to REVISION (default: the latest)."""
+def db_upgrade(
+    revision: str = "head",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="the schema owner's URL (default: CREDITBANK_MIGRATION_DATABASE_URL, else "
+            "CREDITBANK_DATABASE_URL)"
+        ),
+    ] = None,
+    service_role: Annotated[
+        str | None,
+        typer.Option(
+            help="the role granted the service's privileges (default: the user of CREDITBANK_DATABASE_URL)"
+        ),
+    ] = None,
+) -> None:
+    """Apply migrations up to REVISION (default: the latest), as the schema's owner.
+
+    On PostgreSQL, when the owner is not the service's role, the service's role is then granted its
+    privileges on every table (docs/operations.md, "Database roles").
+    """
+    from creditbank.db import create_engine
     from creditbank.migrate import upgrade
+    from creditbank.privileges import user_of
     from creditbank.transparency.publisher import ensure_default_log
 
     ctx = context()
-    upgrade(ctx.engine, revision)
+    owner_url = url or ctx.settings.migration_database_url or ctx.settings.effective_database_url
+    role = service_role or user_of(ctx.settings.effective_database_url)
+    if role is not None and role == user_of(owner_url):
+        role = None  # one role for both: nothing to grant
+    owner = create_engine(owner_url, pool_size=1) if owner_url.startswith("postgres") else ctx.engine
+    try:
+        unnamed = upgrade(owner, revision, service_role=role)
+    finally:
+        if owner is not ctx.engine:
+            owner.dispose()
+    if role is not None:
+        typer.echo(
+            f"granted {role} its privileges" + (f" (default on {', '.join(unnamed)})" if unnamed else "")
+        )
     if revision == "head":
         ensure_default_log(ctx)
-    typer.echo(f"database at {revision}: {ctx.settings.effective_database_url.split('@')[-1]}")
+    typer.echo(f"database at {revision}: {owner_url.split('@')[-1]}")
 
 
 @db_app.command("downgrade")

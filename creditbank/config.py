@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         "log (checkpoint, entries, proofs) and the learner archive API. A proof or page the standby "
         "has not replayed yet is answered from the primary. Default: every read on the database URL",
     )
+    migration_database_url: str = Field(
+        "",
+        description="PostgreSQL URL of the role that owns the schema, for `db upgrade` (default: the "
+        "database URL); the service's role (the user of the database URL) is then granted what it needs",
+    )
     base_url: str = Field("http://127.0.0.1:8000", description="public base URL, used in DIDs and links")
     master_key_file: Path | None = Field(None, description="file with the 32-byte master key, hex")
     token_pepper_file: Path | None = Field(None, description="file with the secret pepper, hex")

@@ -8,6 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
+from creditbank.privileges import grant_service
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,9 +23,16 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", *, service_role: str | None = None) -> list[str]:
+    """Migrate to ``revision``; then, given the service's role (PostgreSQL, ``engine`` connected as the
+    schema's owner), grant it its privileges on every table (:func:`creditbank.privileges.grant_service`),
+    in the same transaction. Returns the tables granted the default because the policy does not name
+    them."""
     with engine.begin() as conn:
         command.upgrade(alembic_config(connection=conn), revision)
+        if service_role:
+            return grant_service(conn, service_role)
+    return []
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

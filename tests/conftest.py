@@ -1,9 +1,11 @@
 """Test fixtures: a real PostgreSQL server, a migrated database, a rolled-back transaction per test.
 
 * ``pg_server`` starts a throwaway PostgreSQL (or uses ``CREDITBANK_TEST_POSTGRES_URL``'s server).
-* ``engine`` is a database built by ``alembic upgrade head`` once per run.
+* ``engine`` is a database built by ``alembic upgrade head`` once per run, by the schema's owner; it
+  (and so the app) connects as the service's role, which owns nothing (``creditbank.privileges``).
 * ``db`` is a connection inside a transaction that is rolled back after each test; the app's
   sessions join it through savepoints, so a test sees its own writes and leaves nothing behind.
+* ``superuser_ctx`` is the same for the PostgreSQL superuser, for tests that tamper on purpose.
 * ``client`` is the app over real HTTP semantics (httpx through ASGI) on that connection.
 * ``sqlite_ctx`` is an embedded SQLite database of its own, for the tests marked ``sqlite`` (smoke tests that
   the same code also runs on SQLite, the database ``make run`` uses).
@@ -61,9 +63,9 @@ def _settings(var_dir: Path, url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def pg_url(pg_server: PostgresServer, secrets_dir: Path) -> str:
-    url = pg_server.create_database("creditbank_test")
+    """The test database, migrated by its owner; the URL of the service's role (what the app uses)."""
+    url = pg_server.migrate("creditbank_test")
     engine = create_engine(url, pool_size=2)
-    upgrade(engine)
     ensure_default_log(build_context(_settings(secrets_dir, url), engine=engine))
     engine.dispose()
     return url
@@ -103,6 +105,34 @@ def ctx(settings: Settings, engine: Engine, db: Connection) -> AppContext:
         join_transaction_mode="create_savepoint",
     )
     return context
+
+
+@pytest.fixture(scope="session")
+def superuser_engine(pg_server: PostgresServer, pg_url: str) -> Iterator[Engine]:
+    """The test database as the PostgreSQL superuser: only for tests that tamper on purpose."""
+    engine = create_engine(pg_server.url("creditbank_test"), pool_size=1)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def superuser_ctx(settings: Settings, superuser_engine: Engine) -> Iterator[AppContext]:
+    """Like ``ctx``, but its sessions are the superuser's (in a transaction rolled back after the test)."""
+    connection = superuser_engine.connect()
+    outer = connection.begin()
+    context = build_context(settings, engine=superuser_engine)
+    context.sessions = sessionmaker(
+        bind=connection,
+        class_=Session,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+    try:
+        yield context
+    finally:
+        outer.rollback()
+        connection.close()
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from sqlalchemy import text
 
 from creditbank.auth.models import Role
 from creditbank.auth.service import create_token
-from creditbank.db import transaction
+from creditbank.db import create_engine, transaction
 from creditbank.main import create_app
 from tests.support.factories import institution_body
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import OWNER, PostgresServer
 from tests.support.server import prepare_database
 from tests.support.world import build_world
 
@@ -22,8 +22,10 @@ def test_failing_commit_is_not_acknowledged(pg_server: PostgresServer, tmp_path:
     world = build_world(url, tmp_path, n_institutions=1, n_learners=1)
     for session in transaction(world.ctx.sessions):
         _, admin = create_token(session, world.ctx.token_key, Role.admin)
-    with world.ctx.engine.begin() as conn:
-        # a real deferred constraint trigger: the INSERT succeeds, the COMMIT fails
+    owner = create_engine(pg_server.url("commit_order", OWNER), pool_size=1)
+    with owner.begin() as conn:
+        # a real deferred constraint trigger (made by the tables' owner): the INSERT succeeds, the
+        # COMMIT fails
         conn.execute(
             text(
                 "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ "
@@ -36,6 +38,7 @@ def test_failing_commit_is_not_acknowledged(pg_server: PostgresServer, tmp_path:
                 "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
             )
         )
+    owner.dispose()
     try:
         with TestClient(create_app(ctx=world.ctx), raise_server_exceptions=False) as client:
             r = client.post(

@@ -246,7 +246,8 @@ LOG_PACKAGES = {"ledger", "transparency"}
 STANDARDS_PACKAGES = {"standards"}
 BASE_PACKAGES = {
     "crypto", "db", "config", "errors", "ids", "identifiers", "canonical", "context", "deps",
-    "models_registry", "migrate", "observability", "cli_common", "creditbank", "keyring", "i18n",
+    "models_registry", "migrate", "privileges", "observability", "cli_common", "creditbank",
+    "keyring", "i18n",
 }  # fmt: skip
 ENTRY_LAYER, DOMAIN_LAYER, LOG_LAYER, STANDARDS_LAYER, BASE_LAYER = 4, 3, 2, 1, 0
 

@@ -49,9 +49,8 @@ def _load_world(ctx: AppContext) -> None:
 
 @pytest.fixture(scope="module")
 def demo_db(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> DemoDatabase:
-    url = pg_server.create_database("audit_database")
+    url = pg_server.migrate("audit_database")  # the world is loaded by the service's role
     engine = create_engine(url, pool_size=2)
-    upgrade(engine)
     settings = Settings(
         var_dir=tmp_path_factory.mktemp("audit_database"),
         database_url=url,
@@ -60,7 +59,7 @@ def demo_db(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory)
     )
     _load_world(build_context(settings, engine=engine))
     engine.dispose()
-    return DemoDatabase(url=url, superuser_url=url)
+    return DemoDatabase(url=url, superuser_url=pg_server.url("audit_database"))
 
 
 def _named(report: DatabaseReport) -> set[tuple[str, str]]:

@@ -28,7 +28,6 @@ from creditbank.context import AppContext, build_context
 from creditbank.db import create_engine, transaction
 from creditbank.ledger import service
 from creditbank.main import create_app
-from creditbank.migrate import upgrade
 from creditbank.standards.tlog.note import NoteVerifier
 from creditbank.transparency import store
 from creditbank.transparency.publisher import ensure_default_log
@@ -55,9 +54,8 @@ class CommittedLedger:
 
 @pytest.fixture(scope="module")
 def ledger(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CommittedLedger]:
-    url = pg_server.create_database("audit_tamper")
+    url = pg_server.migrate("audit_tamper")  # the service's role; the tampering is the superuser's
     engine = create_engine(url, pool_size=2)
-    upgrade(engine)
     settings = Settings(
         var_dir=tmp_path_factory.mktemp("audit_tamper"),
         database_url=url,
@@ -84,7 +82,9 @@ def ledger(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) 
         log = store.get_log(session, "main")
         key_text = store.verifier(log).to_text()
         size = log.size
-    yield CommittedLedger(ctx=ctx, raw_url=url, key_text=key_text, tx_ids=tx_ids, size=size)
+    yield CommittedLedger(
+        ctx=ctx, raw_url=pg_server.url("audit_tamper"), key_text=key_text, tx_ids=tx_ids, size=size
+    )
     engine.dispose()
 
 

@@ -19,7 +19,6 @@ from creditbank.context import AppContext, build_context
 from creditbank.db import create_engine, transaction
 from creditbank.learners import service
 from creditbank.main import create_app
-from creditbank.migrate import upgrade
 from creditbank.observability import JsonFormatter
 from tests.conftest import VECTORS, Tokens
 from tests.support.factories import WITH_X, create_institution, identity_number
@@ -220,9 +219,8 @@ def committed_ctx(
     pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppContext]:
     """A context on its own database, where every transaction really commits."""
-    url = pg_server.create_database("reg_concurrency")
+    url = pg_server.migrate("reg_concurrency")
     engine = create_engine(url, pool_size=20, max_overflow=5)
-    upgrade(engine)
     var_dir: Path = tmp_path_factory.mktemp("reg_concurrency")
     ctx = build_context(Settings(var_dir=var_dir, database_url=url, mode="demo"), engine=engine)
     yield ctx

@@ -183,19 +183,26 @@ class TestReverse:
 class TestDatabaseInvariants:
     """The database refuses what the service would never do."""
 
-    def test_journal_rows_cannot_be_updated_or_deleted(self, session: Session) -> None:
-        tx, _ = recognise(session)
-        for statement in (
-            "UPDATE ledger_transactions SET kind = 'x' WHERE id = :id",
-            "DELETE FROM ledger_postings WHERE transaction_id = :id",
-            "UPDATE ledger_lots SET credits = 100 WHERE recognition_tx_id = :id",
-        ):
-            with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
-                session.execute(text(statement), {"id": tx.id})
+    # The append-only triggers hold for any role with the table privileges (the owner; here the
+    # superuser). The service's role is refused before them (tests/test_privileges.py).
 
-    def test_tree_nodes_and_signed_checkpoints_cannot_be_rewritten(
-        self, session: Session, ctx: AppContext
-    ) -> None:
+    def test_journal_rows_cannot_be_updated_or_deleted(self, superuser_ctx: AppContext) -> None:
+        with superuser_ctx.sessions() as session:
+            tx, _ = recognise(session)
+            for statement in (
+                "UPDATE ledger_transactions SET kind = 'x' WHERE id = :id",
+                "DELETE FROM ledger_postings WHERE transaction_id = :id",
+                "UPDATE ledger_lots SET credits = 100 WHERE recognition_tx_id = :id",
+            ):
+                with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+                    session.execute(text(statement), {"id": tx.id})
+
+    def test_tree_nodes_and_signed_checkpoints_cannot_be_rewritten(self, superuser_ctx: AppContext) -> None:
+        with superuser_ctx.sessions() as session:
+            self._tree_nodes_and_signed_checkpoints_cannot_be_rewritten(session, superuser_ctx)
+
+    @staticmethod
+    def _tree_nodes_and_signed_checkpoints_cannot_be_rewritten(session: Session, ctx: AppContext) -> None:
         from creditbank.transparency.store import publish_checkpoint
 
         recognise(session)

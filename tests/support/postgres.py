@@ -1,8 +1,13 @@
-"""A throwaway PostgreSQL server for the test suite.
+"""A throwaway PostgreSQL server for the test suite, with the production roles.
 
 ``initdb`` and ``postgres`` refuse to run as root, so as root they run as the ``postgres`` system
 user (``runuser``) on a temporary data directory; the server listens on a private loopback port
 and is stopped (and its directory removed) when the suite ends.
+
+The server has the two roles of docs/operations.md: :data:`OWNER` owns each test database and runs
+its migrations, :data:`SERVICE` owns nothing and gets the grants of ``creditbank.privileges``
+(:meth:`PostgresServer.migrate` returns its URL: the app under test connects as the service).
+``postgres`` (the superuser) is for tests that tamper on purpose.
 """
 
 import os
@@ -15,6 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+
+from creditbank.db import create_engine
+from creditbank.migrate import upgrade
+
+OWNER = "creditbank_owner"
+"""Owns the test databases and runs the migrations."""
+SERVICE = "creditbank_service"
+"""The service's role: owns nothing, has only its grants."""
 
 PG_BIN_DIRS = [
     Path("/usr/lib/postgresql/15/bin"),
@@ -53,14 +66,32 @@ class PostgresServer:
     process: subprocess.Popen[bytes]
     command: list[str] = field(default_factory=list)  # how the server was started (see restart)
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", user: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
+        """A fresh, empty database owned by :data:`OWNER`; returns the superuser's URL of it."""
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}" OWNER {OWNER}')
         return self.url(name)
+
+    def migrate(self, name: str) -> str:
+        """Create the database, migrate it as :data:`OWNER` granting :data:`SERVICE` its privileges
+        (as ``creditbank db upgrade`` does), and return the service's URL."""
+        self.create_database(name)
+        engine = create_engine(self.url(name, OWNER), pool_size=1)
+        try:
+            upgrade(engine, service_role=SERVICE)
+        finally:
+            engine.dispose()
+        return self.url(name, SERVICE)
+
+    def create_roles(self) -> None:
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            # the owner owns the public schema through pg_database_owner (PostgreSQL 15), which it inherits
+            conn.execute(f"CREATE ROLE {OWNER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+            conn.execute(f"CREATE ROLE {SERVICE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT")
 
     def halt(self) -> None:
         """Stop the server (fast shutdown: open sessions are ended) and keep its data: an outage."""
@@ -137,6 +168,7 @@ def start_postgres(*, fsync: bool = False) -> PostgresServer:
     command = _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings])
     server = PostgresServer(datadir=datadir, port=port, process=_spawn(command, base), command=command)
     _wait_ready(server)
+    server.create_roles()
     return server
 
 

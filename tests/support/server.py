@@ -14,7 +14,6 @@ import httpx
 from creditbank.config import Settings
 from creditbank.context import build_context
 from creditbank.db import create_engine
-from creditbank.migrate import upgrade
 from creditbank.transparency.publisher import ensure_default_log
 from tests.support.postgres import PostgresServer
 
@@ -27,10 +26,10 @@ def free_port() -> int:
 
 
 def prepare_database(pg: PostgresServer, name: str, var_dir: Path) -> str:
-    """A fresh, migrated database with the default log, for a server process."""
-    url = pg.create_database(name)
+    """A fresh database migrated by its owner, with the default log; the service role's URL, for a
+    server process."""
+    url = pg.migrate(name)
     engine = create_engine(url, pool_size=2)
-    upgrade(engine)
     ensure_default_log(
         build_context(Settings(var_dir=var_dir, database_url=url, background_publisher=False), engine=engine)
     )
