@@ -3,7 +3,8 @@
 * ``pg_server`` starts a throwaway PostgreSQL (or uses ``CREDITBANK_TEST_POSTGRES_URL``'s server).
 * ``engine`` is a database built by ``alembic upgrade head`` once per run, by the schema's owner; it
   (and so the app) connects as the service's role, which owns nothing (``creditbank.privileges``).
-* ``db`` is a connection inside a transaction that is rolled back after each test; the app's
+* ``db`` is a connection inside a transaction that is rolled back after each test, acting as the
+  service's role (``SET LOCAL ROLE``; ``as_superuser(db)`` steps out for deliberate tampering); the app's
   sessions join it through savepoints, so a test sees its own writes and leaves nothing behind.
 * ``superuser_ctx`` is the same for the PostgreSQL superuser, for tests that tamper on purpose.
 * ``client`` is the app over real HTTP semantics (httpx through ASGI) on that connection.
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -31,7 +32,7 @@ from creditbank.db import create_engine
 from creditbank.main import create_app
 from creditbank.migrate import upgrade
 from creditbank.transparency.publisher import ensure_default_log
-from tests.support.postgres import PostgresServer, start_postgres
+from tests.support.postgres import SERVICE, PostgresServer, start_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VECTORS = PROJECT_ROOT / "tests" / "vectors"
@@ -84,9 +85,12 @@ def settings(secrets_dir: Path, pg_url: str) -> Settings:
 
 
 @pytest.fixture
-def db(engine: Engine) -> Iterator[Connection]:
-    connection = engine.connect()
+def db(superuser_engine: Engine) -> Iterator[Connection]:
+    """The test's transaction, acting as the service's role (``SET LOCAL ROLE``: every privilege is
+    checked as the service's); a test that tampers on purpose steps out with ``as_superuser(db)``."""
+    connection = superuser_engine.connect()
     outer = connection.begin()
+    connection.execute(text(f"SET LOCAL ROLE {SERVICE}"))
     try:
         yield connection
     finally:
@@ -110,7 +114,7 @@ def ctx(settings: Settings, engine: Engine, db: Connection) -> AppContext:
 @pytest.fixture(scope="session")
 def superuser_engine(pg_server: PostgresServer, pg_url: str) -> Iterator[Engine]:
     """The test database as the PostgreSQL superuser: only for tests that tamper on purpose."""
-    engine = create_engine(pg_server.url("creditbank_test"), pool_size=1)
+    engine = create_engine(pg_server.url("creditbank_test"), pool_size=2)
     yield engine
     engine.dispose()
 

@@ -6,11 +6,12 @@ journal, drop a table. Each statement must fail with PostgreSQL's "permission de
 (SQLSTATE 42501), through the very engine the app under test uses.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import ProgrammingError
 from typer.testing import CliRunner
 
@@ -52,15 +53,30 @@ FORBIDDEN = [
 ]
 
 
+@pytest.fixture
+def service_db(engine: Engine) -> Iterator[Connection]:
+    """A connection that logged in as the service's role (the app's engine), in a rolled-back transaction."""
+    connection = engine.connect()
+    outer = connection.begin()
+    try:
+        yield connection
+    finally:
+        outer.rollback()
+        connection.close()
+
+
 @pytest.mark.parametrize("statement", FORBIDDEN)
-def test_the_service_role_is_refused(db: Connection, statement: str) -> None:
-    with pytest.raises(ProgrammingError) as raised, db.begin_nested():
-        db.execute(text(statement))
+def test_the_service_role_is_refused(service_db: Connection, statement: str) -> None:
+    assert service_db.execute(text("SELECT session_user")).scalar_one() == SERVICE
+    with pytest.raises(ProgrammingError) as raised, service_db.begin_nested():
+        service_db.execute(text(statement))
     cause = raised.value.orig
     assert isinstance(cause, psycopg.errors.InsufficientPrivilege), (statement, cause)
 
 
-def test_the_app_connects_as_a_role_that_owns_nothing(db: Connection) -> None:
+def test_the_app_connects_as_a_role_that_owns_nothing(service_db: Connection) -> None:
+    db = service_db
+    assert db.execute(text("SELECT session_user")).scalar_one() == SERVICE
     user, superuser, create_role, create_db, bypass_rls = db.execute(
         text(
             "SELECT current_user, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls "

@@ -13,6 +13,7 @@ from creditbank.auth.models import Role
 from creditbank.standards.vc import dataintegrity, statuslist
 from tests.conftest import Tokens
 from tests.credentials.conftest import World, register_institution
+from tests.support.postgres import as_superuser
 
 PROBLEM = "application/problem+json"
 
@@ -350,12 +351,13 @@ class TestIssuedFromTheJournal:
         value: str,
         shown: str,
     ) -> None:
-        db.execute(text("SET LOCAL session_replication_role = replica"))  # past the immutability trigger
-        db.execute(
-            text(f"UPDATE ledger_lots SET {column} = :value WHERE id = :id"),
-            {"value": value, "id": world.lot_id},
-        )
-        db.execute(text("SET LOCAL session_replication_role = origin"))
+        with as_superuser(db):  # the service's role may not; the superuser, past the trigger, may
+            db.execute(text("SET LOCAL session_replication_role = replica"))
+            db.execute(
+                text(f"UPDATE ledger_lots SET {column} = :value WHERE id = :id"),
+                {"value": value, "id": world.lot_id},
+            )
+            db.execute(text("SET LOCAL session_replication_role = origin"))
         with caplog.at_level(logging.ERROR, logger="creditbank.integrity"):
             response = _create(client, auth(Role.admin), [world.lot_id])
         assert response.status_code == 409, response.text

@@ -16,10 +16,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import Connection, text
 
 from creditbank.db import create_engine
 from creditbank.migrate import upgrade
@@ -28,6 +31,18 @@ OWNER = "creditbank_owner"
 """Owns the test databases and runs the migrations."""
 SERVICE = "creditbank_service"
 """The service's role: owns nothing, has only its grants."""
+
+
+@contextmanager
+def as_superuser(db: Connection) -> Iterator[None]:
+    """Inside a test's ``db`` transaction (which acts as :data:`SERVICE`): act as the superuser for
+    the block, e.g. to switch the triggers off and tamper on purpose."""
+    db.execute(text("SET LOCAL ROLE postgres"))
+    try:
+        yield
+    finally:
+        db.execute(text(f"SET LOCAL ROLE {SERVICE}"))
+
 
 PG_BIN_DIRS = [
     Path("/usr/lib/postgresql/15/bin"),
