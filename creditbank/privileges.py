@@ -39,7 +39,9 @@ POLICY: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "ledger_postings": APPEND_ONLY,
         "ledger_lots": APPEND_ONLY,
         "tlog_nodes": APPEND_ONLY,
-        "outcomes": APPEND_ONLY,
+        # posted facts: only the keyed content hash is overwritten, by erasure ("erased") or by
+        # retiring an old pepper ("retired-pepper"); the outcomes trigger refuses any other change
+        "outcomes": ("SELECT", "INSERT", "UPDATE (request_hash)"),
         "outcome_events": APPEND_ONLY,
         "archive_access_log": APPEND_ONLY,
         "conversions": APPEND_ONLY,
