@@ -25,7 +25,6 @@ OWED = {
     "credentials/issuance.py": "split building the certificate from recording and signing it",
     "outcomes/service.py": "split posting (rows, duplicates, chunks) from the recognition records",
     "archive/service.py": "split erasure from assembling the archive and its export",
-    "web/i18n.py": "the string table goes to gettext catalogues",
     "web/pdf.py": "split the certificate and transcript layouts from the drawing helpers",
 }
 

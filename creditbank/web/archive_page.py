@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
+from creditbank.i18n import Translator
 from creditbank.web import views
 from creditbank.web.charts import credits_by_category, credits_over_time
-from creditbank.web.i18n import Translator
 from creditbank.web.rendering import render, translator
 from creditbank.web.share import SHARE_DAYS
 

@@ -14,11 +14,11 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from creditbank.errors import ValidationFailed
+from creditbank.i18n import Translator
 from creditbank.outcomes import pipeline
 from creditbank.outcomes.batch import ParsedRow
 from creditbank.outcomes.schemas import OutcomeCreate
 from creditbank.rule_engine import models as rule_models
-from creditbank.web.i18n import Translator
 
 OUTCOME_TYPES: tuple[str, ...] = rule_models.OUTCOME_TYPES  # the choices of the form
 FORM_FIELDS: tuple[str, ...] = (

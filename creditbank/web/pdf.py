@@ -38,7 +38,7 @@ from fpdf import FPDF
 from fpdf.enums import WrapMode, XPos, YPos
 from fpdf.fonts import FontFace
 
-from creditbank.web.i18n import Translator
+from creditbank.i18n import Translator
 
 CJK_FONT_CANDIDATES: tuple[Path, ...] = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),

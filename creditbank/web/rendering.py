@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.web.i18n import DEFAULT_LANG, LANG_COOKIE, Lang, Translator, parse_lang
+from creditbank.i18n import DEFAULT_LANG, LANG_COOKIE, Lang, Translator, parse_lang
 from creditbank.web.session import CSRF_FIELD, csrf_token
 
 HERE = Path(__file__).resolve().parent

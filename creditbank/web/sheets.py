@@ -12,8 +12,8 @@ from typing import Any
 
 from creditbank.archive.service import ArchiveLot
 from creditbank.db import utcnow
+from creditbank.i18n import Translator
 from creditbank.rule_engine.models import PlanLine
-from creditbank.web.i18n import Translator
 from creditbank.web.pdf import (
     Appendix,
     CertificateSheet,

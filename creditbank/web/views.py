@@ -30,6 +30,7 @@ from creditbank.credentials import service as certificates
 from creditbank.credentials.models import Certificate
 from creditbank.credentials.verification import Check, Report
 from creditbank.errors import CreditBankError
+from creditbank.i18n import Translator
 from creditbank.institutions.models import Institution
 from creditbank.learners import access
 from creditbank.learners import service as learners
@@ -40,7 +41,6 @@ from creditbank.standards.tlog import merkle, note
 from creditbank.standards.tlog.errors import TransparencyError
 from creditbank.transparency import store
 from creditbank.web.charts import CategoryBar, TimePoint
-from creditbank.web.i18n import Translator
 
 CORRECTION_REQUESTED = "correction_requested"
 """Kind of the outcome history row a learner's correction request appends."""

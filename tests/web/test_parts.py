@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from creditbank.i18n import Translator
 from creditbank.outcomes.batch import BodyMalformed
 from creditbank.web import forms, pdf
 from creditbank.web.charts import CategoryBar, TimePoint, credits_by_category, credits_over_time
-from creditbank.web.i18n import Translator
 from creditbank.web.rendering import STATIC_DIR, TEMPLATES_DIR
 from creditbank.web.share import make_share_token, read_share_token
 
