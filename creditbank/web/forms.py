@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from creditbank.errors import ValidationFailed
 from creditbank.i18n import Translator
-from creditbank.outcomes import pipeline
+from creditbank.outcomes import dialect, pipeline
 from creditbank.outcomes.batch import ParsedRow
 from creditbank.outcomes.schemas import OutcomeCreate
 from creditbank.rule_engine import models as rule_models
@@ -56,14 +56,6 @@ class OutcomeForm:
 
     def error(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
-
-
-def _attribute_value(text: str) -> str | int | bool:
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if text.isdigit() and len(text) < 16:
-        return int(text)
-    return text
 
 
 def _message(t: Translator, error: Mapping[str, Any]) -> str:
@@ -112,7 +104,7 @@ def read_outcome_form(data: Mapping[str, Any], t: Translator) -> OutcomeForm:
         if not sep or not name.strip():
             form.error("attributes", t("console.attributes_invalid", line=number))
             continue
-        attributes[name.strip()] = _attribute_value(value.strip())
+        attributes[name.strip()] = dialect.attribute_value(value.strip())
     body["attributes"] = attributes
     try:
         item = OutcomeCreate.model_validate(body)

@@ -141,6 +141,22 @@ class TestForms:
         assert form.errors["attributes"] == ["第 2 行应为 名称=值"]
         assert form.values["title"] == "Python"
 
+    def test_superscript_and_other_unicode_digits_stay_text(self) -> None:
+        """``"¹".isdigit()`` is true but ``int("¹")`` raises: such a value stays text."""
+        form = forms.read_outcome_form(
+            {
+                "learner_id": "lrn_1",
+                "reference": "R",
+                "outcome_type": "work_experience",
+                "title": "电工",
+                "achieved_on": "2024-02-03",
+                "attributes": "years=¹\nlevel=٣\ncount=12",
+            },
+            Translator("zh"),
+        )
+        assert form.item is not None, form.errors
+        assert form.item.attributes == {"years": "¹", "level": "٣", "count": 12}
+
 
 def _letterhead(t: Translator) -> pdf.Letterhead:
     return pdf.Letterhead(
