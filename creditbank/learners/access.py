@@ -287,6 +287,61 @@ def admit_lookup(session: Session, who: Principal, limit: int) -> None:
         )
 
 
+POSTING_MISS = "posting-miss"
+"""What a posting's "no learner with that identity number" answer is logged as."""
+
+
+def posting_scope(institution_id: str) -> str:
+    """The window key of an institution's posting misses (kept in ``token_id``: one budget for all of
+    the institution's tokens and sessions, and the window's index serves it)."""
+    return f"posting:{institution_id}"
+
+
+def answer_unknown_numbers(session: Session, institution_id: str, wanted: int, limit: int) -> int:
+    """How many of ``wanted`` "no learner with that identity number" answers a posting institution
+    may still be given in this minute (at most ``limit`` a minute, like a lookup: the answer tells
+    whether a person has an account). Each answer given is logged; the caller refuses the rest with
+    :class:`TooManyLookups`."""
+    if wanted <= 0:
+        return 0
+    # the institution's row serialises concurrent postings' misses (NO KEY UPDATE: outcomes being
+    # inserted for the institution hold KEY SHARE on it, which this does not wait for)
+    session.exec(
+        select(Institution.id).where(col(Institution.id) == institution_id).with_for_update(key_share=True)
+    ).first()
+    since = utcnow() - dt.timedelta(seconds=LOOKUP_WINDOW_SECONDS)
+    scope = posting_scope(institution_id)
+    used = session.exec(
+        select(func.count()).where(col(IdentityLookup.token_id) == scope, col(IdentityLookup.at) > since)
+    ).one()
+    allowed = max(0, min(wanted, limit - used))
+    for _ in range(allowed):
+        session.add(
+            IdentityLookup(
+                token_id=scope,
+                reader_role="institution",
+                reader_subject=institution_id,
+                learner_id=None,
+                what=POSTING_MISS,
+            )
+        )
+    session.flush()
+    if allowed < wanted:
+        log.warning(
+            "identity-number answers to postings refused: rate limit",
+            extra={"fields": {"institution": institution_id, "refused": wanted - allowed}},
+        )
+    return allowed
+
+
+def refused_posting_miss(limit: int) -> TooManyLookups:
+    return TooManyLookups(
+        f"this institution was told {limit} times in the last {LOOKUP_WINDOW_SECONDS} s that no learner "
+        "has the identity number it posted for; send learner_name to register them, or retry later",
+        retry_after=LOOKUP_WINDOW_SECONDS,
+    )
+
+
 def log_lookup(session: Session, who: Principal, learner_id: str | None, what: str) -> None:
     session.add(
         IdentityLookup(

@@ -3,15 +3,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from creditbank.auth.deps import InstitutionOnly, UploadingInstitution
 from creditbank.auth.service import Principal
-from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
-from creditbank.errors import Forbidden
+from creditbank.deps import ContextDep, IdempotencyKey, SessionDep, request_lang
+from creditbank.errors import PROBLEM_MEDIA_TYPE, Forbidden
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.limits import UPLOAD, Heavy, body_limit
@@ -54,9 +54,20 @@ class BodyReadingStreamingResponse(StreamingResponse):
             await self.background()
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=OutcomePublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OutcomePublic,
+    responses={
+        status.HTTP_429_TOO_MANY_REQUESTS: {
+            "description": "Posting by identity number: the institution was told too often in the last"
+            " minute that no learner has the number it sent (`Retry-After` says when to retry)"
+        }
+    },
+)
 def post_outcome(
     body: OutcomeCreate,
+    request: Request,
     session: SessionDep,
     ctx: ContextDep,
     who: InstitutionOnly,
@@ -66,6 +77,13 @@ def post_outcome(
     enter the ledger, all in one transaction. Needs an `Idempotency-Key`."""
     # keyed content hash, not the body: the body may hold an identity number and a name
     content, before = service.content_hashes(ctx, body)
+    missing = service.unknown_number(session, ctx, acting_institution(session, who), body)
+    if missing is not None:  # answered, not raised: the lookup's log row is committed with the answer
+        return JSONResponse(
+            missing.to_problem(instance=request.url.path, lang=request_lang(request)),
+            status_code=missing.status,
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
 
     def work() -> tuple[int, OutcomePublic]:
         institution = acting_institution(session, who)

@@ -49,6 +49,7 @@ from creditbank.errors import Conflict, CreditBankError, NotFound
 from creditbank.identifiers import normalise_identity_number
 from creditbank.ids import InstitutionId, LearnerId, random_id
 from creditbank.institutions.models import Institution
+from creditbank.learners import access
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
 from creditbank.ledger import service as ledger
@@ -317,9 +318,16 @@ def _resolve_learners(
         )
         by_digest = {d: i for d, i in session.exec(stmt).all() if d is not None}
         items = dict(rows)
+        # "no learner with that number" tells whether a person has an account: a lookup, logged and limited
+        lookup_limit = ctx.settings.identity_lookups_per_minute
+        misses = [r for r, d in digests.items() if d not in by_digest and not items[r].learner_name]
+        allowed = access.answer_unknown_numbers(session, institution.id, len(misses), lookup_limit)
+        refused = set(misses[allowed:])
         for row, digest in digests.items():
             if digest in by_digest:
                 found[row] = by_digest[digest]
+            elif row in refused:
+                errors[row] = access.refused_posting_miss(lookup_limit)
             elif items[row].learner_name:
                 learner, _ = learners.register(
                     session,
@@ -335,6 +343,29 @@ def _resolve_learners(
                     "no learner with that identity number; register them first or send learner_name"
                 )
     return found, errors
+
+
+def unknown_number(
+    session: Session, ctx: AppContext, institution: Institution, item: OutcomeCreate
+) -> CreditBankError | None:
+    """For a single posting by identity number without a name: the "no learner with that identity
+    number" answer, already logged as a lookup (the caller must answer it, not raise it, so that the
+    log row is committed), or None when the number is known (or the posting is by learner id or
+    brings a name to register).
+
+    Raises:
+        TooManyLookups: the institution had its minute's answers about unknown numbers.
+        InvalidIdentityNumber: and the other refusals of the number itself.
+    """
+    if not item.identity_number or item.learner_name:
+        return None
+    _, errors = _resolve_learners(session, ctx, institution, [(1, item)])
+    error = errors.get(1)
+    if isinstance(error, learners.LearnerNotFound):
+        return error
+    if error is not None:
+        raise error
+    return None
 
 
 def post_rows(
