@@ -48,7 +48,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) system-deps interop-deps
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 test: $(STAMP) system-deps lint typecheck pytest
 
