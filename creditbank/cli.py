@@ -182,11 +182,16 @@ def institutions_create(
 def reviewers_create(
     name: Annotated[str, typer.Option(help="the reviewer's name")],
     unit: Annotated[str, typer.Option(help="sub-centre or centre")] = "",
+    district: Annotated[
+        str | None,
+        typer.Option(help="the district sub-centre (e.g. 海淀区 or 110108); omitted: the city centre"),
+    ] = None,
 ) -> None:
-    """Create a named reviewer account and print its id (the subject of its reviewer tokens)."""
+    """Create a named reviewer account and print its id (the subject of its reviewer tokens).
+    A district reviewer sees and decides only that district's first-stage reviews."""
     ctx = context()
     with session_scope(ctx) as session:
-        row = tokens_service.create_reviewer(session, name, unit)
+        row = tokens_service.create_reviewer(session, name, unit, district)
         typer.echo(row.id)
 
 
@@ -196,7 +201,7 @@ def reviewers_list() -> None:
     ctx = context()
     with session_scope(ctx) as session:
         for row in tokens_service.list_reviewers(session):
-            typer.echo(f"{row.id}\t{row.name}\t{row.unit or '-'}")
+            typer.echo(f"{row.id}\t{row.name}\t{row.unit or '-'}\t{row.district or '市中心 city centre'}")
 
 
 @learners_app.command("duplicates")

@@ -62,11 +62,13 @@ _EXCHANGE = _read("exchange.yaml")
 
 DEMO_INSTITUTIONS: list[dict[str, Any]] = [_institution(spec) for spec in _read("institutions.yaml")]
 DEMO_LEARNERS: list[dict[str, str]] = [_learner(spec) for spec in _PEOPLE["learners"]]
-DISTRICT_REVIEWER, CITY_REVIEWER = (
-    review.Reviewer(id=account["id"], role="reviewer") for account in _PEOPLE["reviewers"]
-)
+REVIEWERS = [
+    review.Reviewer(id=account["id"], role="reviewer", district=account["district"])
+    for account in _PEOPLE["reviewers"]
+]
+DISTRICT_REVIEWER, CITY_REVIEWER = REVIEWERS[0], REVIEWERS[-1]
 REVIEWER_ACCOUNTS = tuple(
-    (account["id"], account["name"], account["unit"]) for account in _PEOPLE["reviewers"]
+    (account["id"], account["name"], account["unit"], account["district"]) for account in _PEOPLE["reviewers"]
 )
 # Every outcome has a fixed reference and fixed facts: posting the list again changes nothing.
 DEMO_OUTCOMES: list[dict[str, Any]] = _OUTCOMES["outcomes"]
@@ -117,9 +119,9 @@ def load_demo(session: Session, ctx: AppContext) -> dict[str, Any]:
         )
         learner_ids[person["key"]] = learner.id
 
-    for account_id, name, unit in REVIEWER_ACCOUNTS:  # two people, so four eyes can be shown
+    for account_id, name, unit, district in REVIEWER_ACCOUNTS:  # sub-centres and the city centre
         if session.get(ReviewerAccount, account_id) is None:
-            session.add(ReviewerAccount(id=account_id, name=name, unit=unit))
+            session.add(ReviewerAccount(id=account_id, name=name, unit=unit, district=district))
     session.flush()
     _load_outcomes(session, ctx, by_key, learner_ids)
 
@@ -172,10 +174,11 @@ def _load_outcomes(
         for result in service.post_rows(session, ctx, by_key[key], rows):
             if result.error is not None:
                 raise result.error
-    # 2. reviews through both stages, by two different reviewers
+    # 2. reviews through both stages: the sub-centre of the posting institution's district, then the city
     for key, reference in DEMO_REVIEWED:
+        sub_centre = next(r for r in REVIEWERS if r.district == by_key[key].district)
         for reviewer, stage, reason in (
-            (DISTRICT_REVIEWER, "district", "区分中心核验证明材料原件，情况属实"),
+            (sub_centre, "district", "区分中心核验证明材料原件，情况属实"),
             (CITY_REVIEWER, "city", "市中心复核通过，按规则认定"),
         ):
             state = _state(session, by_key[key].id, reference)

@@ -30,9 +30,11 @@ def revoke_token(token_id: str, session: SessionDep, _: AdminOnly) -> TokenPubli
 
 @reviewers_router.post("", status_code=status.HTTP_201_CREATED, response_model=ReviewerPublic)
 def create_reviewer(body: ReviewerCreate, session: SessionDep, _: AdminOnly) -> ReviewerPublic:
-    """Create a named reviewer account (a person). Mint its tokens with `role: reviewer` and
-    `subject: <its id>`; four eyes compares accounts, so one person's tokens are one reviewer."""
-    row = service.create_reviewer(session, body.name, body.unit)
+    """Create a named reviewer account (a person) at a district sub-centre (`district`) or at the
+    city centre (no district). Mint its tokens with `role: reviewer` and `subject: <its id>`; four
+    eyes compares accounts, so one person's tokens are one reviewer. An unknown district is a 422
+    `unknown-district`."""
+    row = service.create_reviewer(session, body.name, body.unit, body.district)
     return ReviewerPublic.model_validate(row, from_attributes=True)
 
 

@@ -47,6 +47,11 @@ class ReviewerAccount(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40, description="rev_...")
     name: str = Field(max_length=100, description="the person's name, e.g. 李审核")
     unit: str = Field(default="", max_length=100, description="sub-centre or centre the person works at")
+    district: str | None = Field(
+        default=None,
+        max_length=60,
+        description="the district whose sub-centre the person works at (e.g. 海淀区); NULL: the city centre",
+    )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

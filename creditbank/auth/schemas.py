@@ -29,10 +29,21 @@ class TokenCreated(TokenPublic):
 class ReviewerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="the reviewer's name, e.g. 李审核")
     unit: str = Field("", max_length=100, description="e.g. 海淀区分中心 or 市中心")
+    district: str | None = Field(
+        None,
+        min_length=1,
+        max_length=60,
+        description="the district sub-centre the reviewer works at (name or GB/T 2260 code, e.g. 海淀区 "
+        "or 110108): they see and decide only that district's first-stage reviews. Omitted: the city "
+        "centre, which sees every review and decides the city stage",
+    )
 
 
 class ReviewerPublic(BaseModel):
     id: str = Field(description="rev_...: the subject of this reviewer's tokens")
     name: str
     unit: str
+    district: str | None = Field(
+        description="the district sub-centre (Chinese name), or null: the city centre"
+    )
     created_at: dt.datetime

@@ -11,6 +11,7 @@ from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import NotFound, ValidationFailed
 from creditbank.ids import random_id
+from creditbank.institutions import districts
 
 TOKEN_PREFIX = "cbt_"  # noqa: S105 - a prefix, not a secret
 
@@ -135,9 +136,17 @@ def revoke_token(session: Session, token_id: str) -> ApiToken:
     return row
 
 
-def create_reviewer(session: Session, name: str, unit: str = "") -> ReviewerAccount:
-    """Create a named reviewer account (a person); reviewer tokens are then minted for it."""
-    row = ReviewerAccount(id=random_id("rev"), name=name.strip(), unit=unit.strip())
+def create_reviewer(
+    session: Session, name: str, unit: str = "", district: str | None = None
+) -> ReviewerAccount:
+    """Create a named reviewer account (a person) at a district sub-centre, or at the city centre
+    when ``district`` is None; reviewer tokens are then minted for it.
+
+    Raises:
+        UnknownDistrict: ``district`` names none of the city's districts.
+    """
+    place = districts.district(district).name_zh if district is not None else None
+    row = ReviewerAccount(id=random_id("rev"), name=name.strip(), unit=unit.strip(), district=place)
     session.add(row)
     session.flush()
     return row

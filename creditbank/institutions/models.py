@@ -38,5 +38,5 @@ class Institution(SQLModel, table=True):
     )
     credit_code_exception_by: str | None = Field(default=None, max_length=40)
     kind: str = Field(sa_type=String(32), max_length=32)
-    district: str = Field(max_length=60)
+    district: str = Field(max_length=60, index=True, description="the district (Chinese name, e.g. 海淀区)")
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -12,7 +12,12 @@ class InstitutionCreate(BaseModel):
     name_en: str = Field(min_length=1, max_length=200, description="name in English")
     credit_code: str = Field(min_length=1, max_length=40, description="unified social credit code (GB 32100)")
     kind: InstitutionKind = Field(description="what kind of institution")
-    district: str = Field(min_length=1, max_length=60, description="district, e.g. 海淀区")
+    district: str = Field(
+        min_length=1,
+        max_length=60,
+        description="the district it belongs to (name or GB/T 2260 code, e.g. 海淀区 or 110108); "
+        "its sub-centre reviews the outcomes the institution posts",
+    )
     credit_code_exception: str | None = Field(
         None,
         min_length=5,

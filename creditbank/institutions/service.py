@@ -7,6 +7,7 @@ from creditbank.db import construct, pg_connection, translated_errors
 from creditbank.errors import Conflict, NotFound
 from creditbank.identifiers import InvalidCreditCode, uscc_problem
 from creditbank.ids import InstitutionId, random_id
+from creditbank.institutions import districts
 from creditbank.institutions.models import Institution, InstitutionKind
 
 
@@ -40,7 +41,9 @@ def register(
         InvalidCreditCode: the code fails its check and no exception was given, or is malformed
             beyond what an exception may cover (wrong length).
         CreditCodeTaken: the code is already registered.
+        UnknownDistrict: ``district`` names none of the city's districts.
     """
+    place = districts.district(district).name_zh
     code = credit_code.strip().upper()
     problem = uscc_problem(code)
     if problem and (exception_reason is None or len(code) != 18):
@@ -53,7 +56,7 @@ def register(
         credit_code_exception=exception_reason if problem else None,
         credit_code_exception_by=admin_subject if problem else None,
         kind=kind.value,
-        district=district.strip(),
+        district=place,
     )
     try:
         with session.begin_nested():

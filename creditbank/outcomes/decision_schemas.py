@@ -45,6 +45,9 @@ class ReviewItem(BaseModel):
 
     outcome: OutcomePublic = Field(description="the outcome's facts and its current recognition")
     stage: ReviewStageName = Field(description="the stage it waits in")
+    district: str = Field(
+        description="the district whose sub-centre decides the district stage: the posting institution's"
+    )
     proposed_credits: Decimal = Field(description="credits the rules (or the district reviewer) propose")
     reason_zh: str | None = Field(description="why the rules sent it to review (Chinese)")
     reason_en: str | None = Field(description="why the rules sent it to review (English)")

@@ -19,6 +19,13 @@ How this works:
 A reviewer is a person: a ``reviewer_accounts`` row, named by the subject of every reviewer token
 that acts for it (:func:`reviewer_of`). A token without an account decides nothing, and admins, who
 act for no person, list the queue but do not decide.
+
+Three tiers (:mod:`creditbank.institutions.districts`): a review belongs to the district of the
+institution that posted the outcome. A reviewer account of a district sub-centre sees and decides
+only the district-stage reviews of its district (another district's: 403
+``review-outside-district``; the city stage: 403 ``city-stage-only``); a reviewer account of the
+city centre (no district) sees every review and decides either stage, and admins see every review.
+The scope is checked with the outcome locked, before anything is written.
 """
 
 import dataclasses
@@ -32,6 +39,8 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import ReviewerAccount, Role
 from creditbank.auth.service import Principal
 from creditbank.errors import Conflict, Forbidden, ValidationFailed
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import Institution
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, TxKind
 from creditbank.outcomes import service
@@ -63,6 +72,16 @@ class ReviewerAccountRequired(Forbidden):
     title = "Review decisions are taken by a named reviewer account"
 
 
+class ReviewOutsideDistrict(Forbidden):
+    slug = "review-outside-district"
+    title = "The review belongs to another district's sub-centre"
+
+
+class CityStageOnly(Forbidden):
+    slug = "city-stage-only"
+    title = "Only the city centre decides the city stage"
+
+
 class ReviewCreditsInvalid(ValidationFailed):
     slug = "review-credits-invalid"
     title = "Approved credits must be more than zero, in half-credit steps"
@@ -70,10 +89,39 @@ class ReviewCreditsInvalid(ValidationFailed):
 
 @dataclass(frozen=True)
 class Reviewer:
-    """Who decides: a reviewer account id and the role they act in."""
+    """Who decides: a reviewer account id, the role they act in, and the district sub-centre they
+    work at (None: the city centre)."""
 
     id: str
     role: str
+    district: str | None = None
+
+
+def scope_of(session: Session, who: Principal) -> str | None:
+    """The district whose reviews a caller may see: a district reviewer's district, or None (every
+    district) for the city centre's reviewers and for admins."""
+    if who.role is not Role.reviewer or not who.subject:
+        return None
+    account = session.get(ReviewerAccount, who.subject)
+    return account.district if account is not None else None
+
+
+def check_scope(district: str | None, outcome_id: str, outcome_district: str, stage: str | None) -> None:
+    """Whether a reviewer whose scope is ``district`` may open or decide this review.
+
+    Raises:
+        ReviewOutsideDistrict: a district reviewer and another district's review.
+        CityStageOnly: a district reviewer and a review in the city stage.
+    """
+    if district is None:
+        return
+    if outcome_district != district:
+        raise ReviewOutsideDistrict(
+            f"outcome {outcome_id} is reviewed by another district's sub-centre; you review {district}",
+            district=district,
+        )
+    if stage == "city":
+        raise CityStageOnly(f"outcome {outcome_id} waits for the city centre", district=district)
 
 
 def reviewer_of(session: Session, who: Principal) -> Reviewer:
@@ -82,11 +130,12 @@ def reviewer_of(session: Session, who: Principal) -> Reviewer:
     Raises:
         ReviewerAccountRequired: not a reviewer token, or its subject names no reviewer account.
     """
-    if who.role is not Role.reviewer or not who.subject or session.get(ReviewerAccount, who.subject) is None:
+    account = session.get(ReviewerAccount, who.subject) if who.role is Role.reviewer and who.subject else None
+    if account is None:
         raise ReviewerAccountRequired(
             "decide with a reviewer token that names your reviewer account (creditbank reviewers create)"
         )
-    return Reviewer(id=who.subject, role=who.role.value)
+    return Reviewer(id=account.id, role=who.role.value, district=account.district)
 
 
 @dataclass
@@ -98,19 +147,58 @@ class Decided:
     recognition_tx: JournalTransaction | None
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """One outcome in review, with the district whose sub-centre decides its first stage."""
+
+    outcome: Outcome
+    recognition: Recognition
+    district: str
+
+
 def queue(
-    session: Session, stage: str | None = None, *, limit: int = 100, offset: int = 0
-) -> list[tuple[Outcome, Recognition]]:
-    """Outcomes waiting for review (at ``stage``, or at either), longest-waiting first."""
+    session: Session,
+    stage: str | None = None,
+    *,
+    district: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Waiting]:
+    """Outcomes waiting for review (at ``stage``, or at either), longest-waiting first.
+
+    ``district`` is the caller's scope (:func:`scope_of`): a district reviewer's queue holds only the
+    district stage of that district's reviews; None lists every district.
+    """
+    if district is not None and stage == "city":
+        return []
     stmt = (
-        select(Outcome, Recognition)
+        select(Outcome, Recognition, col(Institution.district))
         .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+        .join(Institution, col(Institution.id) == col(Outcome.institution_id))
         .where(col(Recognition.status) == RecognitionStatus.review.value)
     )
-    if stage is not None:
+    if district is not None:
+        stmt = stmt.where(col(Recognition.stage) == "district", col(Institution.district) == district)
+    elif stage is not None:
         stmt = stmt.where(col(Recognition.stage) == stage)
     stmt = stmt.order_by(col(Recognition.updated_at), col(Outcome.id)).offset(offset).limit(limit)
-    return [(o, r) for o, r in session.exec(stmt).all()]
+    return [Waiting(o, r, d) for o, r, d in session.exec(stmt).all()]
+
+
+def open_review(session: Session, outcome_id: str, *, district: str | None) -> Waiting:
+    """One outcome in review, for a caller whose scope is ``district``.
+
+    Raises:
+        OutcomeNotFound: no such outcome.
+        ReviewOutsideDistrict, CityStageOnly: outside the caller's scope (:func:`check_scope`).
+        NotInReview: the outcome is not waiting for a decision.
+    """
+    outcome, rec = service.get_outcome(session, outcome_id)
+    outcome_district = institutions.get(session, outcome.institution_id).district
+    check_scope(district, outcome_id, outcome_district, rec.stage)
+    if rec.status != RecognitionStatus.review.value or rec.stage not in STAGES:
+        raise NotInReview(f"outcome {outcome_id} is {rec.status}, not waiting for review")
+    return Waiting(outcome, rec, outcome_district)
 
 
 def _words(amount: Decimal) -> str:
@@ -153,12 +241,20 @@ def decide(
     Raises:
         OutcomeNotFound: no such outcome.
         NotInReview: the outcome is not in review (decided already, revoked, ...).
+        ReviewOutsideDistrict: a district reviewer and another district's outcome.
+        CityStageOnly: a district reviewer and an outcome in the city stage.
         ReviewStageMismatch: ``stage`` was given and the outcome is in another stage.
         FourEyesRequired: the district approver tries to decide the city stage.
         ReviewCreditsInvalid: the approved credits are zero or not in half-credit steps.
     """
-    # 1. state
+    # 1. scope, then state
     outcome, rec = service.lock_outcome(session, outcome_id)
+    check_scope(
+        reviewer.district,
+        outcome_id,
+        institutions.lookup(session, outcome.institution_id).district,
+        rec.stage,
+    )
     if rec.status != RecognitionStatus.review.value or rec.stage not in STAGES:
         raise NotInReview(f"outcome {outcome_id} is {rec.status}, not waiting for review")
     current = rec.stage

@@ -62,6 +62,7 @@ def _console_response(
             notice=notice,
             posted=posted,
         )
+    scope = review.scope_of(session, who)
     return render(
         request,
         ctx,
@@ -69,7 +70,8 @@ def _console_response(
         "review.html",
         status=status_code,
         active="console",
-        queue=views.review_page(session, t.lang),
+        queue=views.review_page(session, t.lang, scope),
+        scope=scope,
         notice=notice,
     )
 

@@ -490,12 +490,17 @@ class ReviewRow:
     outcome: Outcome
     recognition: Recognition
     institution: str
+    district: str
 
 
-def review_page(session: Session, lang: str) -> list[ReviewRow]:
-    queue = review.queue(session)
-    names = institution_names(session, [o.institution_id for o, _ in queue])
-    return [ReviewRow(o, r, names.of(o.institution_id, lang)) for o, r in queue]
+def review_page(session: Session, lang: str, district: str | None) -> list[ReviewRow]:
+    """The review desk's queue for a reviewer whose scope is ``district`` (None: every district)."""
+    queue = review.queue(session, district=district)
+    names = institution_names(session, [w.outcome.institution_id for w in queue])
+    return [
+        ReviewRow(w.outcome, w.recognition, names.of(w.outcome.institution_id, lang), w.district)
+        for w in queue
+    ]
 
 
 # -- the logs' checkpoints and what the browser saw before -------------------------------------------

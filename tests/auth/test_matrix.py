@@ -737,3 +737,25 @@ class TestCrossTenant:
         assert desk.decide(outcome_id, auth(Role.reviewer, account), stage="district").status_code == 200
         second_token = desk.decide(outcome_id, auth(Role.reviewer, account), stage="city")
         assert second_token.status_code == 403 and second_token.json()["type"].endswith("/four-eyes-required")
+
+    def test_a_district_reviewer_reaches_no_other_districts_review(
+        self, client: TestClient, auth: Tokens
+    ) -> None:
+        """The sub-centre scope (the full set of cases: tests/outcomes/test_review_districts.py)."""
+        from tests.outcomes.factories import Desk, work_experience
+
+        desk = Desk(client, auth)  # a Haidian institution
+        outcome_id = desk.posted(work_experience(years=2))["id"]
+        admin = auth(Role.admin)
+        account = client.post(
+            "/api/v1/reviewers", json={"name": "吴审核", "district": "朝阳区"}, headers=admin
+        )
+        chaoyang = auth(Role.reviewer, account.json()["id"])
+        for response in (
+            client.get(f"/api/v1/reviews/{outcome_id}", headers=chaoyang),
+            desk.decide(outcome_id, chaoyang, stage="district"),
+        ):
+            assert response.status_code == 403, response.text
+            assert response.json()["type"].endswith("/review-outside-district")
+        listed = client.get("/api/v1/reviews", params={"limit": 1000}, headers=chaoyang).json()
+        assert outcome_id not in {item["outcome"]["id"] for item in listed}

@@ -69,7 +69,8 @@ class TestDemo:
         assert waiting == {"LW-WORK-OPS", "ZM-TRAIN-OLD"}
         reviewed = [r for r in rows if r.reference in ("WF-TRAIN-OLD", "WF-WORK-DEV")]
         assert [r.status for r in reviewed] == ["recognised", "recognised"]
-        assert {r.district_reviewer for r in reviewed} == {"demo-district-reviewer"}
+        # each decided at the district stage by its own district's sub-centre
+        assert {r.district_reviewer for r in reviewed} == {"demo-fengtai-reviewer", "demo-haidian-reviewer"}
         assert all(r.lot_id is not None for r in reviewed)
         corrections = {r.reference: r for r in rows if r.supersedes_id}
         assert set(corrections) == {"WF-TRAIN-PY~c1", "LW-SKILL-NET~c1"}
