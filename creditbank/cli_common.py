@@ -27,7 +27,7 @@ def error_line(exc: CreditBankError) -> str:
     title = problem_title(exc.slug, exc.title, t.lang)
     if exc.detail == exc.title:
         return t("cli.error_title", slug=exc.slug, title=title)
-    return t("cli.error", slug=exc.slug, title=title, detail=exc.detail)
+    return t("cli.error", slug=exc.slug, title=title, detail=exc.detail_in(t.lang))
 
 
 def context() -> AppContext:

@@ -6,13 +6,17 @@ status and a stable ``type`` slug; :func:`problem_response` renders it once, as
 Routes never raise ``HTTPException``.
 
 The ``title`` people read comes from the message catalogues (``problem.<slug>``, in the reader's
-language; the class's English ``title`` when the catalogues lack it), and so does a ``detail``
-left to its default; the ``type`` slug never changes with the language.
+language; the class's English ``title`` when the catalogues lack it), and so does the ``detail``:
+raise with ``msg("detail.<what>", name=value)`` (a :class:`~creditbank.i18n.Message`), rendered in
+the reader's language when the problem is answered; a detail left to its default is the title.
+``exc.detail`` is the English text (logs, scripts); ``exc.said`` what to nest in another error's
+detail so that it, too, is rendered in its reader's language. The ``type`` slug never changes
+with the language.
 """
 
 from typing import Any, ClassVar
 
-from creditbank.i18n import DEFAULT_LANG, Lang, Translator
+from creditbank.i18n import DEFAULT_LANG, Lang, Message, Said, Translator
 
 PROBLEM_BASE = "https://creditbank.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -25,10 +29,25 @@ class CreditBankError(Exception):
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
 
-    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
+    def __init__(self, detail: Said | None = None, **extensions: Any) -> None:
+        self.message = detail if isinstance(detail, Message) else None
+        text = str(detail) if detail is not None else ""
+        super().__init__(text or self.title)
+        self.detail = text or self.title
         self.extensions = extensions
+
+    @property
+    def said(self) -> Said:
+        """The detail as raised: a message to render in its reader's language, or a ready text."""
+        return self.message if self.message is not None else self.detail
+
+    def detail_in(self, lang: Lang) -> str:
+        """The ``detail`` in ``lang``: the raised message rendered, else the title if left to its default."""
+        if self.message is not None:
+            return self.message.text(lang)
+        if self.detail == self.title:
+            return problem_title(self.slug, self.title, lang)
+        return self.detail
 
     @property
     def type_uri(self) -> str:
@@ -41,7 +60,7 @@ class CreditBankError(Exception):
             "type": self.type_uri,
             "title": title,
             "status": self.status,
-            "detail": title if self.detail == self.title else self.detail,
+            "detail": self.detail_in(lang),
         }
         if instance:
             body["instance"] = instance
@@ -104,7 +123,7 @@ class TooManyRequests(CreditBankError):
     slug = "too-many-requests"
     title = "Too many requests at once"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int, **extensions: Any) -> None:
+    def __init__(self, detail: Said | None = None, *, retry_after: int, **extensions: Any) -> None:
         super().__init__(detail, **extensions)
         self.retry_after = retry_after
 
@@ -117,7 +136,7 @@ class DatabaseUnavailable(CreditBankError):
     slug = "database-unavailable"
     title = "The database is unavailable for a moment"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int, **extensions: Any) -> None:
+    def __init__(self, detail: Said | None = None, *, retry_after: int, **extensions: Any) -> None:
         super().__init__(detail, **extensions)
         self.retry_after = retry_after
 

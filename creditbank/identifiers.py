@@ -14,6 +14,7 @@ import re
 import unicodedata
 
 from creditbank.errors import ValidationFailed
+from creditbank.i18n import Message, msg
 
 
 class InvalidIdentityNumber(ValidationFailed):
@@ -40,17 +41,19 @@ def normalise_identity_number(raw: str) -> str:
     """
     value = unicodedata.normalize("NFKC", raw).strip().upper()
     if len(value) != 18:
-        raise InvalidIdentityNumber(f"an identity number has 18 characters, got {len(value)}")
+        raise InvalidIdentityNumber(
+            msg("detail.identifiers.identity_number_has_characters", count=len(value))
+        )
     if not _ID_SHAPE.match(value):
-        raise InvalidIdentityNumber("an identity number is 17 ASCII digits 0-9 and a digit or X")
+        raise InvalidIdentityNumber(msg("detail.identifiers.identity_number_ascii_digits"))
     try:
         born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError as exc:
-        raise InvalidIdentityNumber("the birth date in the identity number does not exist") from exc
+        raise InvalidIdentityNumber(msg("detail.identifiers.birth_date_identity_number_2")) from exc
     if born > dt.datetime.now(dt.UTC).date() or born.year < 1900:
-        raise InvalidIdentityNumber("the birth date in the identity number is out of range")
+        raise InvalidIdentityNumber(msg("detail.identifiers.birth_date_identity_number"))
     if identity_check_character(value[:17]) != value[17]:
-        raise InvalidIdentityNumber("the check character of the identity number is wrong")
+        raise InvalidIdentityNumber(msg("detail.identifiers.check_character_identity_number"))
     return value
 
 
@@ -58,16 +61,16 @@ _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
-def uscc_problem(raw: str) -> str | None:
+def uscc_problem(raw: str) -> Message | None:
     """Return why a unified social credit code fails its check, or None when it passes."""
     value = raw.strip().upper()
     if len(value) != 18:
-        return f"a unified social credit code has 18 characters, got {len(value)}"
+        return msg("detail.identifiers.credit_code_length", count=len(value))
     bad = sorted({c for c in value if c not in _USCC_ALPHABET})
     if bad:
-        return f"characters not in the GB 32100 alphabet: {''.join(bad)}"
+        return msg("detail.identifiers.credit_code_alphabet", characters="".join(bad))
     if credit_code_check_character(value[:17]) != value[17]:
-        return "the check character of the unified social credit code is wrong"
+        return msg("detail.identifiers.credit_code_check_character")
     return None
 
 

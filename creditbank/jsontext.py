@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from creditbank.errors import ValidationFailed
+from creditbank.i18n import msg
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects accepted (a certificate nests about 8 levels)."""
@@ -56,15 +57,17 @@ def loads(text: str | bytes) -> Any:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise JsonInvalid("the text is not UTF-8") from exc
+            raise JsonInvalid(msg("detail.jsontext.text_utf")) from exc
     if text_depth(text) > MAX_DEPTH:
-        raise JsonTooDeep(f"arrays and objects are nested more than {MAX_DEPTH} levels deep")
+        raise JsonTooDeep(msg("detail.jsontext.arrays_objects_nested_more", MAX_DEPTH=MAX_DEPTH))
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise JsonInvalid(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+        raise JsonInvalid(
+            msg("detail.jsontext.json_line_column", msg=exc.msg, lineno=exc.lineno, colno=exc.colno)
+        ) from exc
     except RecursionError as exc:  # pragma: no cover - the depth check comes first
-        raise JsonTooDeep(f"arrays and objects are nested more than {MAX_DEPTH} levels deep") from exc
+        raise JsonTooDeep(msg("detail.jsontext.arrays_objects_nested_more", MAX_DEPTH=MAX_DEPTH)) from exc
 
 
 def check_depth(value: Any) -> None:
@@ -83,5 +86,5 @@ def check_depth(value: Any) -> None:
         else:
             continue
         if depth > MAX_DEPTH:
-            raise JsonTooDeep(f"arrays and objects are nested more than {MAX_DEPTH} levels deep")
+            raise JsonTooDeep(msg("detail.jsontext.arrays_objects_nested_more", MAX_DEPTH=MAX_DEPTH))
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))

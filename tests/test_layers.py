@@ -153,7 +153,13 @@ def test_no_import_cycle_between_packages() -> None:
 
 STANDARDS = "creditbank.standards"
 # what pure standards code may use of the project: base modules with no database and no HTTP
-STANDARDS_MAY_IMPORT = ("creditbank.crypto", "creditbank.canonical", "creditbank.errors", "creditbank.ids")
+STANDARDS_MAY_IMPORT = (
+    "creditbank.crypto",
+    "creditbank.canonical",
+    "creditbank.errors",
+    "creditbank.ids",
+    "creditbank.i18n",
+)
 STANDARDS_MUST_NOT_IMPORT = ("sqlmodel", "sqlalchemy", "fastapi", "starlette", "psycopg", "httpx")
 
 

@@ -12,6 +12,7 @@ from creditbank.auth.service import Principal
 from creditbank.db import standby_first
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import Forbidden
+from creditbank.i18n import msg
 from creditbank.learners import service as learners
 from creditbank.limits import Heavy
 from creditbank.outcomes import idempotent
@@ -75,7 +76,7 @@ def erase_learner(
     without personal data is appended to the ledger. Outcomes, credits and the ledger stay, under the
     random learner id. The learner themselves or an admin; needs an `Idempotency-Key`."""
     if who.role is Role.learner and who.subject != learner_id:
-        raise Forbidden("a learner may erase only their own data")
+        raise Forbidden(msg("detail.archive.endpoints.learner_may_erase_only"))
 
     def work() -> tuple[int, archive.ErasureResult]:
         result, _ = archive.erase(session, learner_id, requested_by=who.role)

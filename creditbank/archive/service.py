@@ -50,6 +50,7 @@ from creditbank.credentials.models import Certificate
 from creditbank.credentials.schemas import CertificatePublic
 from creditbank.db import utcnow
 from creditbank.errors import Conflict
+from creditbank.i18n import msg
 from creditbank.learners import access as grants
 from creditbank.learners import service as learners
 from creditbank.learners import vault
@@ -522,7 +523,13 @@ def erase(
     # 1. the learner, not yet erased
     learner = learners.get(session, learner_id)
     if learner.erased_at is not None:
-        raise AlreadyErased(f"learner {learner_id} was erased at {learner.erased_at.isoformat()}")
+        raise AlreadyErased(
+            msg(
+                "detail.archive.learner_was_erased",
+                learner_id=learner_id,
+                erased_at=learner.erased_at.isoformat(),
+            )
+        )
     # 2. crypto-shredding: the vault row holds the only copy of the wrapped data key
     shredded = vault.shred(session, learner_id)
     # 3. no more lookup by identity number (learners is not a journal table: a plain UPDATE)

@@ -10,6 +10,7 @@ and the origin only when the caller asks for one.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from creditbank.i18n import msg
 from creditbank.standards.tlog.errors import CheckpointInvalid
 from creditbank.standards.tlog.note import Checkpoint, NoteSignature, NoteVerifier, open_note
 
@@ -48,5 +49,11 @@ def verify_checkpoint(
     opened = open_note(note, keys)
     checkpoint = Checkpoint.parse(opened.text)
     if origin is not None and checkpoint.origin != origin:
-        raise CheckpointInvalid(f"the checkpoint's origin is {checkpoint.origin!r}, expected {origin!r}")
+        raise CheckpointInvalid(
+            msg(
+                "detail.audit.checkpoint.checkpoint_s_origin_expected",
+                origin=checkpoint.origin,
+                origin2=origin,
+            )
+        )
     return VerifiedCheckpoint(checkpoint, opened.signatures)

@@ -40,6 +40,7 @@ from creditbank.audit.checkpoint import verify_checkpoint
 from creditbank.audit.errors import StateFileInvalid
 from creditbank.audit.findings import Finding
 from creditbank.audit.replay import Replay, ReplayStats
+from creditbank.i18n import msg
 from creditbank.standards.tlog import merkle
 from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid, ProofInvalid
 from creditbank.standards.tlog.note import Checkpoint, NoteVerifier
@@ -77,26 +78,32 @@ class SavedState:
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
-            raise StateFileInvalid(f"cannot read the state file {path}: {exc}") from exc
+            raise StateFileInvalid(
+                msg("detail.audit.verify.cannot_read_state_file", path=path, exc=exc)
+            ) from exc
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise StateFileInvalid(f"the state file {path} is not JSON: {exc}") from exc
+            raise StateFileInvalid(msg("detail.audit.verify.state_file_json", path=path, exc=exc)) from exc
         if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-            raise StateFileInvalid(f"{path} is not a {STATE_FORMAT} file")
+            raise StateFileInvalid(
+                msg("detail.audit.verify.not_state_file", path=path, STATE_FORMAT=STATE_FORMAT)
+            )
         if data.get("log") != log_id:
-            raise StateFileInvalid(f"the state file {path} is for log {data.get('log')!r}, not {log_id!r}")
+            raise StateFileInvalid(
+                msg("detail.audit.verify.state_file_log", path=path, value=data.get("log"), log_id=log_id)
+            )
         note = data.get("checkpoint")
         if not isinstance(note, str):
-            raise StateFileInvalid(f"the state file {path} holds no checkpoint")
+            raise StateFileInvalid(msg("detail.audit.verify.state_file_holds_no", path=path))
         try:
             checkpoint = verify_checkpoint(note.encode("utf-8"), [key], origin=key.name).checkpoint
         except (NoteInvalid, NoteKeyInvalid, CheckpointInvalid) as exc:
             raise StateFileInvalid(
-                f"the checkpoint in {path} does not verify with the given key: {exc.detail}"
+                msg("detail.audit.verify.checkpoint_does_verify_given", path=path, reason=exc.said)
             ) from exc
         if data.get("size") != checkpoint.size or data.get("root") != _b64(checkpoint.root_hash):
-            raise StateFileInvalid(f"the size or root in {path} differ from its signed checkpoint")
+            raise StateFileInvalid(msg("detail.audit.verify.size_root_differ_from", path=path))
         return cls(log_id, note, checkpoint, str(data.get("verified_at", "")))
 
     def save(self, path: Path) -> None:

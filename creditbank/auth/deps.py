@@ -22,6 +22,7 @@ from creditbank.auth.service import Principal, authenticate
 from creditbank.db import transaction
 from creditbank.deps import ContextDep, SessionDep
 from creditbank.errors import Forbidden, Unauthenticated
+from creditbank.i18n import msg
 
 SESSION_COOKIE = "cb_session"
 _bearer = HTTPBearer(auto_error=False, description="API token minted with `creditbank tokens create`")
@@ -46,20 +47,20 @@ class RoleGuard:
         if credentials:
             principal = authenticate(session, ctx.token_key, credentials.credentials, ctx.previous_token_key)
             if principal is None:
-                raise Unauthenticated("the token is unknown or revoked")
+                raise Unauthenticated(msg("detail.auth.deps.token_unknown_revoked"))
         elif self.accepts_session and request.cookies.get(SESSION_COOKIE):
             principal = session_principal(request, session, ctx.token_key, ctx.secrets.session_secret)
             if principal is None:
-                raise Unauthenticated("the session has ended; sign in again")
+                raise Unauthenticated(msg("detail.auth.deps.session_has_ended_sign"))
         elif request.cookies.get(SESSION_COOKIE):
-            raise Unauthenticated(
-                "the API takes bearer tokens only ('Authorization: Bearer <token>'), not the page session"
-            )
+            raise Unauthenticated(msg("detail.auth.deps.api_takes_bearer_tokens"))
         else:
-            raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
+            raise Unauthenticated(msg("detail.auth.deps.send_api_token_authorization"))
         if principal.role not in self.roles:
             allowed = ", ".join(sorted(r.value for r in self.roles))
-            raise Forbidden(f"role {principal.role.value} may not call this; allowed: {allowed}")
+            raise Forbidden(
+                msg("detail.auth.deps.role_may_call_allowed", value=principal.role.value, allowed=allowed)
+            )
         request.state.principal = principal
         return principal
 

@@ -10,6 +10,7 @@ from creditbank.auth.models import ApiToken, ReviewerAccount, Role
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import NotFound, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.institutions import districts
 
@@ -55,9 +56,9 @@ def create_token(
     """
     if role in (Role.institution, Role.learner, Role.reviewer) and not subject:
         what = "reviewer account" if role is Role.reviewer else role.value
-        raise SubjectRequired(f"a {role.value} token must name the {what} it acts for")
+        raise SubjectRequired(msg("detail.auth.token_must_name_acts", value=role.value, what=what))
     if role is Role.reviewer and session.get(ReviewerAccount, subject) is None:
-        raise ReviewerAccountUnknown(f"no reviewer account {subject}; create it first")
+        raise ReviewerAccountUnknown(msg("detail.auth.no_reviewer_account_create", subject=subject))
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         id=random_id("tok"),
@@ -128,7 +129,7 @@ def revoke_token(session: Session, token_id: str) -> ApiToken:
     """
     row = session.get(ApiToken, token_id)
     if row is None:
-        raise TokenNotFound(f"no token {token_id}")
+        raise TokenNotFound(msg("detail.auth.no_token", token_id=token_id))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)

@@ -25,6 +25,7 @@ from creditbank.auth.service import Principal
 from creditbank.catalog.models import Consent
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.institutions import service as institutions
 from creditbank.ledger.errors import LotAlreadyConverted, LotNotFound
@@ -79,15 +80,15 @@ def give(
     """
     lots = list(lot_ids)
     if not lots or len(lots) > MAX_LOTS:
-        raise ConsentInvalid(f"name 1 to {MAX_LOTS} credit lots")
+        raise ConsentInvalid(msg("detail.catalog.consent.name_credit_lots", MAX_LOTS=MAX_LOTS))
     if len(set(lots)) != len(lots):
-        raise ConsentInvalid("a lot appears twice")
+        raise ConsentInvalid(msg("detail.catalog.consent.lot_appears_twice"))
     institutions.get(session, destination_institution_id)
     owners = session.exec(select(Lot.id, Lot.learner_id).where(col(Lot.id).in_(lots))).all()
     mine = {lot_id for lot_id, owner in owners if owner == learner_id}
     missing = [lot_id for lot_id in lots if lot_id not in mine]
     if missing:
-        raise LotNotFound(f"no lot {missing[0]} of this learner")
+        raise LotNotFound(msg("detail.catalog.consent.no_lot_learner", value=missing[0]))
     row = Consent(
         id=random_id("cns"),
         learner_id=learner_id,
@@ -125,9 +126,15 @@ def revoke(session: Session, who: Principal, consent_id: str) -> Consent:
     """
     row = _locked(session, consent_id)
     if row is None or who.role is not Role.learner or row.learner_id != who.subject:
-        raise ConsentNotFound(f"no consent {consent_id} of yours")
+        raise ConsentNotFound(msg("detail.catalog.consent.no_consent_yours", consent_id=consent_id))
     if row.used_at is not None:
-        raise ConsentUsed(f"consent {consent_id} was used by conversion {row.conversion_id}")
+        raise ConsentUsed(
+            msg(
+                "detail.catalog.consent.consent_was_used_conversion",
+                consent_id=consent_id,
+                conversion_id=row.conversion_id,
+            )
+        )
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
@@ -137,16 +144,24 @@ def revoke(session: Session, who: Principal, consent_id: str) -> Consent:
 
 def _check(row: Consent | None, learner_id: str, institution_id: str, lot_ids: Sequence[str]) -> Consent:
     if row is None or row.learner_id != learner_id:
-        raise ConsentRequired("the learner gave no such consent")
+        raise ConsentRequired(msg("detail.catalog.consent.learner_gave_no_such"))
     if row.destination_institution_id != institution_id:
-        raise ConsentRequired(f"consent {row.id} names another institution")
+        raise ConsentRequired(msg("detail.catalog.consent.consent_names_another_institution", id=row.id))
     if row.revoked_at is not None:
-        raise ConsentRequired(f"the learner revoked consent {row.id}")
+        raise ConsentRequired(msg("detail.catalog.consent.learner_revoked_consent", id=row.id))
     if row.used_at is not None:
-        raise ConsentRequired(f"consent {row.id} was used by conversion {row.conversion_id}")
+        raise ConsentRequired(
+            msg(
+                "detail.catalog.consent.consent_was_used_conversion_2",
+                id=row.id,
+                conversion_id=row.conversion_id,
+            )
+        )
     outside = [lot_id for lot_id in lot_ids if lot_id not in row.lot_ids]
     if outside:
-        raise ConsentRequired(f"consent {row.id} does not name lot {outside[0]}")
+        raise ConsentRequired(
+            msg("detail.catalog.consent.consent_does_name_lot", id=row.id, value=outside[0])
+        )
     return row
 
 
@@ -167,7 +182,9 @@ def bind_to_transfer(
     """
     row = _check(_locked(session, consent_id), learner_id, institution_id, lot_ids)
     if row.transfer_id is not None:
-        raise ConsentRequired(f"consent {row.id} is bound to transfer {row.transfer_id}")
+        raise ConsentRequired(
+            msg("detail.catalog.consent.consent_bound_transfer", id=row.id, transfer_id=row.transfer_id)
+        )
     row.transfer_id = transfer_id
     session.add(row)
     session.flush()
@@ -180,7 +197,9 @@ def lock_for_transfer(session: Session, consent_id: str | None, transfer_id: str
         return None
     row = _locked(session, consent_id)
     if row is None or row.transfer_id != transfer_id:
-        raise ConsentRequired(f"transfer {transfer_id} carries no consent of the learner")
+        raise ConsentRequired(
+            msg("detail.catalog.consent.transfer_carries_no_consent", transfer_id=transfer_id)
+        )
     return row
 
 
@@ -189,7 +208,9 @@ def check_for_transfer(
 ) -> Consent:
     """Raises: ConsentRequired (none, revoked, used, or not naming these lots and destination)."""
     if row is None:
-        raise ConsentRequired(f"transfer {transfer_id} carries no consent of the learner")
+        raise ConsentRequired(
+            msg("detail.catalog.consent.transfer_carries_no_consent", transfer_id=transfer_id)
+        )
     return _check(row, learner_id, institution_id, lot_ids)
 
 
@@ -227,7 +248,9 @@ def choose_for_conversion(
     if consent_id is not None:
         row = candidates[0] if candidates else None
         if row is not None and row.transfer_id is not None:
-            raise ConsentRequired(f"consent {row.id} is bound to transfer {row.transfer_id}")
+            raise ConsentRequired(
+                msg("detail.catalog.consent.consent_bound_transfer", id=row.id, transfer_id=row.transfer_id)
+            )
         if row is not None and row in covering and row.learner_id == learner_id:
             _already_converted(row, institution_id)
         return _check(row, learner_id, institution_id, lot_ids)
@@ -236,10 +259,7 @@ def choose_for_conversion(
             return row
     for row in covering:
         _already_converted(row, institution_id)
-    raise ConsentRequired(
-        "the learner has given no unused consent that names this institution and every lot; "
-        "the learner gives one in the archive or through POST /api/v1/consents"
-    )
+    raise ConsentRequired(msg("detail.catalog.consent.learner_has_given_no"))
 
 
 def _already_converted(row: Consent, institution_id: str) -> None:
@@ -249,7 +269,11 @@ def _already_converted(row: Consent, institution_id: str) -> None:
     Raises: LotAlreadyConverted."""
     if row.used_at is not None and row.destination_institution_id == institution_id:
         raise LotAlreadyConverted(
-            f"these lots are already converted (conversion {row.conversion_id}, consent {row.id})",
+            msg(
+                "detail.catalog.consent.these_lots_already_converted",
+                conversion_id=row.conversion_id,
+                id=row.id,
+            ),
             lots=list(row.lot_ids),
         )
 

@@ -40,6 +40,7 @@ from creditbank.catalog.schemas import (
 )
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.errors import ValidationFailed
+from creditbank.i18n import msg
 from creditbank.outcomes import idempotent
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue and transfers"])
@@ -173,7 +174,7 @@ def request_transfer(
     def work() -> tuple[int, TransferIssued]:
         learner_id = body.learner_id or (who.subject if who.role is Role.learner else None)
         if not learner_id:
-            raise ValidationFailed("learner_id: an institution must name the learner")
+            raise ValidationFailed(msg("detail.catalog.endpoints.learner_id_institution_must"))
         transfer, certificates = exchange.request_transfer(
             session,
             ctx,
@@ -201,7 +202,7 @@ def preview_request(
     conversions. Nothing is stored."""
     learner_id = body.learner_id or (who.subject if who.role is Role.learner else None)
     if not learner_id:
-        raise ValidationFailed("learner_id: an institution must name the learner")
+        raise ValidationFailed(msg("detail.catalog.endpoints.learner_id_institution_must"))
     programme, plan = planning.preview_request(
         session,
         who,

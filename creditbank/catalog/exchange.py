@@ -38,6 +38,7 @@ from creditbank.credentials.models import Certificate
 from creditbank.credentials.verification import Report, verify_certificate
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, ValidationFailed
+from creditbank.i18n import Both, msg
 from creditbank.ids import random_id
 from creditbank.institutions.service import institution_did
 from creditbank.learners.models import ArchiveAccess
@@ -104,16 +105,20 @@ def check_destination(ctx: AppContext, documents: Sequence[dict[str, Any]], inst
         for named in _destinations_of(doc):
             if named is not None and named != mine:
                 raise NotTheDestination(
-                    f"certificate {doc.get('id', '?')} is addressed to {named}, not to this institution"
+                    msg(
+                        "detail.catalog.exchange.certificate_addressed_institution",
+                        value=doc.get("id", "?"),
+                        named=named,
+                    )
                 )
 
 
 def _learner_of(session: Session, lot_ids: Sequence[str]) -> str:
     owners = set(session.exec(select(Lot.learner_id).where(col(Lot.id).in_(list(lot_ids)))).all())
     if not owners:
-        raise LotNotFound(f"no lot {lot_ids[0]}")
+        raise LotNotFound(msg("detail.catalog.exchange.no_lot", value=lot_ids[0]))
     if len(owners) != 1:
-        raise NothingToConvert("the certificates are for more than one learner")
+        raise NothingToConvert(msg("detail.catalog.exchange.certificates_more_than_one"))
     return owners.pop()
 
 
@@ -146,22 +151,27 @@ def accept_certificates(
     today = today or dt.date.today()
     programme = catalog.get_programme(session, programme_id)
     if programme.institution_id != institution_id:
-        raise catalog.ProgrammeNotFound(f"no programme {programme_id} at this institution")
+        raise catalog.ProgrammeNotFound(
+            msg("detail.catalog.exchange.no_programme_institution", programme_id=programme_id)
+        )
     resolver = DatabaseResolver.of(session, ctx)
     reports = [verify_certificate(doc, resolver) for doc in documents]
     for doc, report in zip(documents, reports, strict=True):
         if not report.valid:
             failed = [c for c in report.checks if not c.ok]
             raise CertificateRejected(
-                f"certificate {doc.get('id', '?')} failed: "
-                + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+                msg(
+                    "detail.catalog.exchange.certificate_failed",
+                    certificate=doc.get("id", "?"),
+                    failures="; ".join(f"{c.name}: {c.detail}" for c in failed),
+                ),
                 report=report.to_json(),
             )
     check_destination(ctx, documents, institution_id)
     # the lots the verified ledger leaves record (the ledger check compared them with each body)
     lot_ids = list(dict.fromkeys(lot for report in reports for lot in report.leaf_lots))
     if not lot_ids:
-        raise NothingToConvert("the certificates name no credit lots")
+        raise NothingToConvert(msg("detail.catalog.exchange.certificates_name_no_credit"))
     learner_id = _learner_of(session, lot_ids)
     # the learner's consent, locked and checked before anything about the lots is planned (an
     # institution without consent learns nothing); a concurrent conversion with the same consent
@@ -182,12 +192,19 @@ def accept_certificates(
     already = [f for f in plan.skipped if f.reason == "already_converted"]
     if already and not plan.items:
         raise LotAlreadyConverted(
-            f"lot {already[0].lot_id} is already converted", lots=[f.lot_id for f in already]
+            msg("detail.catalog.exchange.lot_already_converted", lot_id=already[0].lot_id),
+            lots=[f.lot_id for f in already],
         )
     used: list[str] = list(dict.fromkeys(str(lot_id) for item in plan.items for lot_id in item.lot_ids))
     if not used:
         raise NothingToConvert(
-            "the rules convert none of these lots: " + "; ".join(s.explanation.en for s in plan.skipped),
+            msg(
+                "detail.catalog.exchange.nothing_converts",
+                reasons=Both(
+                    "；".join(s.explanation.zh for s in plan.skipped),
+                    "; ".join(s.explanation.en for s in plan.skipped),
+                ),
+            ),
             skipped=[s.model_dump(mode="json") for s in plan.skipped],
         )
     conversion_id = random_id("cnv")
@@ -254,19 +271,23 @@ def request_transfer(
         Forbidden, ConsentRequired, ProgrammeNotFound, and what certificate issuance raises.
     """
     if who.role is Role.learner and who.subject != learner_id:
-        raise Forbidden("a learner may transfer only their own credits")
+        raise Forbidden(msg("detail.catalog.exchange.learner_may_transfer_only"))
     if who.role is Role.institution and not learner_consent:
-        raise ConsentRequired(
-            "send learner_consent: the id of the consent the learner gave for this destination and these lots"
-        )
+        raise ConsentRequired(msg("detail.catalog.exchange.send_learner_consent_id"))
     programme = catalog.get_programme(session, programme_id)
     if programme.institution_id != destination_institution_id:
-        raise catalog.ProgrammeNotFound(f"no programme {programme_id} at {destination_institution_id}")
+        raise catalog.ProgrammeNotFound(
+            msg(
+                "detail.catalog.exchange.no_programme",
+                programme_id=programme_id,
+                destination_institution_id=destination_institution_id,
+            )
+        )
     lots = session.exec(select(Lot).where(col(Lot.id).in_(list(lot_ids)))).all()
     if len(lots) != len(set(lot_ids)) or any(lot.learner_id != learner_id for lot in lots):
-        raise LotNotFound("every lot must exist and be the learner's")
+        raise LotNotFound(msg("detail.catalog.exchange.every_lot_must_exist"))
     if who.role is Role.institution and any(lot.issuer_id != who.subject for lot in lots):
-        raise Forbidden("an institution may transfer only lots it issued")
+        raise Forbidden(msg("detail.catalog.exchange.institution_may_transfer_only"))
     transfer_id = random_id("trf")
     unique_lots = list(dict.fromkeys(lot_ids))
     if who.role is Role.institution:
@@ -315,7 +336,7 @@ def get_transfer(session: Session, transfer_id: str) -> TransferRequest:
     """Raises: TransferNotFound."""
     row = session.get(TransferRequest, transfer_id)
     if row is None:
-        raise TransferNotFound(f"no transfer {transfer_id}")
+        raise TransferNotFound(msg("detail.catalog.exchange.no_transfer_2", transfer_id=transfer_id))
     return row
 
 
@@ -324,7 +345,7 @@ def _locked_transfer(session: Session, transfer_id: str) -> TransferRequest:
     stmt = select(TransferRequest).where(col(TransferRequest.id) == transfer_id).with_for_update()
     row = session.exec(stmt.execution_options(populate_existing=True)).first()
     if row is None:
-        raise TransferNotFound(f"no transfer {transfer_id}")
+        raise TransferNotFound(msg("detail.catalog.exchange.no_transfer_2", transfer_id=transfer_id))
     return row
 
 
@@ -348,7 +369,7 @@ def authorise_transfer(session: Session, who: Principal, transfer: TransferReque
         issuers = set(session.exec(select(Lot.issuer_id).where(col(Lot.id).in_(transfer.lot_ids))).all())
         if who.subject in issuers:
             return
-    raise TransferNotFound(f"no transfer {transfer.id}")
+    raise TransferNotFound(msg("detail.catalog.exchange.no_transfer", id=transfer.id))
 
 
 def transfer_documents(session: Session, transfer: TransferRequest) -> list[dict[str, Any]]:
@@ -389,9 +410,13 @@ def accept_transfer(session: Session, ctx: AppContext, who: Principal, transfer_
     """
     transfer = _locked_transfer(session, transfer_id)
     if who.role is not Role.institution or who.subject != transfer.destination_institution_id:
-        raise NotTheDestination(f"transfer {transfer_id} is addressed to another institution")
+        raise NotTheDestination(
+            msg("detail.catalog.exchange.transfer_addressed_another_institution", transfer_id=transfer_id)
+        )
     if transfer.status != "issued":
-        raise TransferClosed(f"transfer {transfer_id} is {transfer.status}")
+        raise TransferClosed(
+            msg("detail.catalog.exchange.transfer_closed", transfer_id=transfer_id, status=transfer.status)
+        )
     consent = consents.lock_for_transfer(session, _consent_id(transfer), transfer.id)
     if consent is None and transfer.requested_by_role == Role.learner.value:
         # a learner's transfer from before consents were recorded: the request was the consent
@@ -425,9 +450,13 @@ def reject_transfer(session: Session, who: Principal, transfer_id: str, reason: 
     """Raises: TransferNotFound, NotTheDestination, TransferClosed."""
     transfer = _locked_transfer(session, transfer_id)
     if who.role is not Role.institution or who.subject != transfer.destination_institution_id:
-        raise NotTheDestination(f"transfer {transfer_id} is addressed to another institution")
+        raise NotTheDestination(
+            msg("detail.catalog.exchange.transfer_addressed_another_institution", transfer_id=transfer_id)
+        )
     if transfer.status != "issued":
-        raise TransferClosed(f"transfer {transfer_id} is {transfer.status}")
+        raise TransferClosed(
+            msg("detail.catalog.exchange.transfer_closed", transfer_id=transfer_id, status=transfer.status)
+        )
     transfer.status = "rejected"
     transfer.reason = reason
     transfer.decided_at = utcnow()

@@ -28,6 +28,7 @@ from creditbank.catalog import service as catalog
 from creditbank.catalog.models import Conversion, Programme, TransferRequest
 from creditbank.context import AppContext
 from creditbank.errors import Forbidden, NotFound, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.ledger.errors import LotNotFound
 from creditbank.ledger.models import JournalTransaction, Lot, LotLock
 from creditbank.outcomes.models import Outcome, Recognition
@@ -55,7 +56,7 @@ def lot_facts(session: Session, lot_ids: Sequence[str]) -> tuple[list[Lot], list
     lots = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(lot_ids))).all()}
     missing = [i for i in lot_ids if i not in lots]
     if missing:
-        raise LotNotFound(f"no lot {missing[0]}")
+        raise LotNotFound(msg("detail.catalog.planning.no_lot", value=missing[0]))
     outcome_ids = [lot.outcome_id for lot in lots.values() if lot.outcome_id]
     outcomes = {o.id: o for o in session.exec(select(Outcome).where(col(Outcome.id).in_(outcome_ids))).all()}
     recs = {
@@ -139,7 +140,7 @@ def plan_conversion(
     lots, facts = lot_facts(session, lot_ids)
     learners = {lot.learner_id for lot in lots}
     if len(learners) > 1:
-        raise MixedLearners("a conversion is for one learner: the lots belong to several")
+        raise MixedLearners(msg("detail.catalog.planning.conversion_one_learner_lots"))
     rule_set = rule_set_for(session, ctx, programme.institution_id, today)
     credits, certificates = Decimal(0), 0
     if learners:
@@ -179,16 +180,22 @@ def preview_request(
     Raises: Forbidden, LotNotFound, ProgrammeNotFound.
     """
     if who.role is Role.learner and who.subject != learner_id:
-        raise Forbidden("a learner may preview only their own credits")
+        raise Forbidden(msg("detail.catalog.planning.learner_may_preview_only"))
     programme = catalog.get_programme(session, programme_id)
     if programme.institution_id != destination_institution_id:
-        raise catalog.ProgrammeNotFound(f"no programme {programme_id} at {destination_institution_id}")
+        raise catalog.ProgrammeNotFound(
+            msg(
+                "detail.catalog.planning.no_programme",
+                programme_id=programme_id,
+                destination_institution_id=destination_institution_id,
+            )
+        )
     wanted = list(dict.fromkeys(lot_ids))
     lots = session.exec(select(Lot).where(col(Lot.id).in_(wanted))).all()
     if len(lots) != len(wanted) or any(lot.learner_id != learner_id for lot in lots):
-        raise LotNotFound("every lot must exist and be the learner's")
+        raise LotNotFound(msg("detail.catalog.planning.every_lot_must_exist"))
     if who.role is Role.institution and any(lot.issuer_id != who.subject for lot in lots):
-        raise Forbidden("an institution may preview only lots it issued")
+        raise Forbidden(msg("detail.catalog.planning.institution_may_preview_only"))
     _, plan = plan_conversion(session, ctx, programme, list(lot_ids), today or dt.date.today())
     return programme, plan
 
@@ -207,7 +214,7 @@ def preview_transfer(
         or (who.role is Role.institution and who.subject == transfer.destination_institution_id)
     )
     if transfer is None or not allowed:
-        raise TransferNotFound(f"no transfer {transfer_id}")
+        raise TransferNotFound(msg("detail.catalog.planning.no_transfer", transfer_id=transfer_id))
     programme = catalog.get_programme(session, transfer.programme_id)
     _, plan = plan_conversion(session, ctx, programme, transfer.lot_ids, today or dt.date.today())
     return programme, plan

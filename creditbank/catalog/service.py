@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from creditbank.catalog.models import CourseEquivalence, Programme, SharedCourse
 from creditbank.catalog.schemas import EquivalenceCreate, ProgrammeCreate, SharedCourseCreate
 from creditbank.errors import Conflict, NotFound, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.rule_engine import RuleSet
 from creditbank.rule_engine.loader import Placed
@@ -44,7 +45,7 @@ def create_programme(session: Session, institution_id: str, body: ProgrammeCreat
         with session.begin_nested():
             session.add(row)
     except IntegrityError as exc:
-        raise CodeTaken(f"programme {body.code} exists") from exc
+        raise CodeTaken(msg("detail.catalog.programme_exists", code=body.code)) from exc
     return row
 
 
@@ -52,7 +53,7 @@ def get_programme(session: Session, programme_id: str) -> Programme:
     """Raises: ProgrammeNotFound."""
     row = session.get(Programme, programme_id)
     if row is None:
-        raise ProgrammeNotFound(f"no programme {programme_id}")
+        raise ProgrammeNotFound(msg("detail.catalog.no_programme", programme_id=programme_id))
     return row
 
 
@@ -70,7 +71,7 @@ def publish_course(session: Session, institution_id: str, body: SharedCourseCrea
         with session.begin_nested():
             session.add(row)
     except IntegrityError as exc:
-        raise CodeTaken(f"course {body.code} exists") from exc
+        raise CodeTaken(msg("detail.catalog.course_exists", code=body.code)) from exc
     return row
 
 
@@ -127,7 +128,9 @@ def create_equivalence(session: Session, institution_id: str, body: EquivalenceC
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise EquivalenceInvalid(f"{where}: {first.get('msg')}") from exc
+        raise EquivalenceInvalid(
+            msg("detail.catalog.equivalence_field_invalid", where=where, value=first.get("msg"))
+        ) from exc
     row = CourseEquivalence(id=row_id, institution_id=institution_id, **body.model_dump())
     session.add(row)
     session.flush()

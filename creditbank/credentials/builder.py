@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from creditbank.i18n import msg
 from creditbank.standards.vc.contexts import (
     CLR_V2_CONTEXT,
     LEGACY_CREDIT_TRANSFER_CONTEXT,
@@ -174,10 +175,10 @@ def hashed_identity(learner_id: str, salt: str | None = None) -> dict[str, Any]:
         CredentialInputInvalid: empty learner id or salt.
     """
     if not learner_id:
-        raise CredentialInputInvalid("learner id is empty")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.learner_id_empty"))
     salt = new_salt() if salt is None else salt
     if not salt:
-        raise CredentialInputInvalid("salt is empty")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.salt_empty"))
     return {
         "type": "IdentityObject",
         "identityHash": identity_hash(learner_id, salt),
@@ -195,7 +196,9 @@ def credit_number(value: Credits) -> int | float:
             float cannot carry exactly in its shortest form (e.g. 17 significant digits).
     """
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
-        raise CredentialInputInvalid(f"credits must be a number, got {type(value).__name__}")
+        raise CredentialInputInvalid(
+            msg("detail.credentials.builder.credits_must_number_got", kind=type(value).__name__)
+        )
     try:
         dec = (
             value
@@ -203,19 +206,19 @@ def credit_number(value: Credits) -> int | float:
             else Decimal(repr(value) if isinstance(value, float) else value)
         )
         if not dec.is_finite():
-            raise CredentialInputInvalid("credits must be finite")
+            raise CredentialInputInvalid(msg("detail.credentials.builder.credits_must_finite"))
     except InvalidOperation as exc:
-        raise CredentialInputInvalid(f"not a number: {value!r}") from exc
+        raise CredentialInputInvalid(msg("detail.credentials.builder.not_a_number", value=value)) from exc
     if dec < 0:
-        raise CredentialInputInvalid("credits must not be negative")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.credits_must_negative"))
     if dec == dec.to_integral_value():
         whole = int(dec)
         if whole > _MAX_SAFE_INTEGER:
-            raise CredentialInputInvalid("credits beyond 2**53")
+            raise CredentialInputInvalid(msg("detail.credentials.builder.credits_beyond"))
         return whole
     as_float = float(dec)
     if not math.isfinite(as_float) or Decimal(repr(as_float)) != dec:
-        raise CredentialInputInvalid(f"{value!r} has no exact JSON number form")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.has_no_exact_json", value=value))
     return as_float
 
 
@@ -226,7 +229,7 @@ def xsd_datetime(value: datetime) -> str:
         CredentialInputInvalid: naive datetime.
     """
     if value.tzinfo is None:
-        raise CredentialInputInvalid("datetimes must be timezone-aware")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.datetimes_must_timezone_aware"))
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -262,11 +265,11 @@ def credit_transfer(info: CreditTransferInfo) -> dict[str, Any]:
             not 32 bytes.
     """
     if not info.lot_ids:
-        raise CredentialInputInvalid("a credit transfer names at least one lot")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.credit_transfer_names_least"))
     if info.ledger.sequence_number < 0 or info.ledger.sequence_number > _MAX_SAFE_INTEGER:
-        raise CredentialInputInvalid("sequence number out of range")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.sequence_number_out_range"))
     if len(info.ledger.leaf_hash) != 32:
-        raise CredentialInputInvalid("leaf hash must be 32 bytes")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.leaf_hash_must_bytes"))
     transfer: dict[str, Any] = {
         "type": "CreditTransfer",
         "creditSystem": info.credit_system,
@@ -295,7 +298,7 @@ def _validity(credential: dict[str, Any], valid_from: datetime, valid_until: dat
     credential["validFrom"] = xsd_datetime(valid_from)
     if valid_until is not None:
         if valid_until <= valid_from:
-            raise CredentialInputInvalid("validUntil must be after validFrom")
+            raise CredentialInputInvalid(msg("detail.credentials.builder.validuntil_must_after_validfrom"))
         credential["validUntil"] = xsd_datetime(valid_until)
 
 
@@ -306,7 +309,7 @@ def _status(value: dict[str, Any]) -> dict[str, Any]:
         CredentialInputInvalid: not a single status entry object.
     """
     if not isinstance(value, dict) or not value:
-        raise CredentialInputInvalid("credentialStatus must be one status entry object")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.credentialstatus_must_one_status"))
     return dict(value)
 
 
@@ -349,11 +352,13 @@ def build_clr_credential(inp: ClrInput) -> dict[str, Any]:
         CredentialInputInvalid: no credentials, an unsigned credential, or bad dates.
     """
     if not inp.credentials:
-        raise CredentialInputInvalid("a CLR bundles at least one credential")
+        raise CredentialInputInvalid(msg("detail.credentials.builder.clr_bundles_least_one"))
     achievements: list[dict[str, Any]] = []
     for cred in inp.credentials:
         if "proof" not in cred:
-            raise CredentialInputInvalid(f"credential {cred.get('id')!r} is not signed")
+            raise CredentialInputInvalid(
+                msg("detail.credentials.builder.credential_signed", value=cred.get("id"))
+            )
         subject = cred.get("credentialSubject", {})
         if isinstance(subject, dict) and isinstance(subject.get("achievement"), dict):
             achievements.append(subject["achievement"])

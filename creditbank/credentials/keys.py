@@ -30,6 +30,7 @@ from creditbank.crypto import signing
 from creditbank.crypto.symmetric import open_sealed, seal
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.institutions.models import Institution
 from creditbank.institutions.service import institution_did
@@ -113,7 +114,9 @@ def owner_for_did(base_url: str, did: str) -> str | None:
 def check_owner(session: Session, owner_id: str) -> None:
     """Raises: IssuerNotFound: ``owner_id`` is neither the bank nor a registered institution."""
     if owner_id != BANK_OWNER and session.get(Institution, owner_id) is None:
-        raise IssuerNotFound(f"no institution {owner_id!r} (use {BANK_OWNER!r} for the bank's keys)")
+        raise IssuerNotFound(
+            msg("detail.credentials.keys.no_institution_use_bank", owner_id=owner_id, BANK_OWNER=BANK_OWNER)
+        )
 
 
 def _new_key(session: Session, master_key: bytes, owner_id: str) -> SigningKey:
@@ -186,7 +189,7 @@ def get_key(session: Session, key_id: str) -> SigningKey:
     """Raises: SigningKeyNotFound."""
     row = session.get(SigningKey, key_id)
     if row is None:
-        raise SigningKeyNotFound(f"no signing key {key_id!r}")
+        raise SigningKeyNotFound(msg("detail.credentials.keys.no_signing_key", key_id=key_id))
     return row
 
 
@@ -229,7 +232,7 @@ def retire(session: Session, key_id: str) -> SigningKey:
     """
     key = get_key(session, key_id)
     if key.state == KeyState.compromised.value:
-        raise KeyStateConflict(f"key {key_id} is compromised; it cannot be retired")
+        raise KeyStateConflict(msg("detail.credentials.keys.key_compromised_cannot_retired", key_id=key_id))
     if key.state == KeyState.active.value:
         _retire(session, key, utcnow())
     return key
@@ -246,9 +249,9 @@ def compromise(session: Session, key_id: str, at: dt.datetime) -> SigningKey:
         CompromiseTimeInvalid: ``at`` is naive or in the future.
     """
     if at.tzinfo is None:
-        raise CompromiseTimeInvalid("give the compromise time with a zone, e.g. 2026-11-29T08:00:00Z")
+        raise CompromiseTimeInvalid(msg("detail.credentials.keys.give_compromise_time_zone"))
     if at > utcnow():
-        raise CompromiseTimeInvalid(f"{at.isoformat()} is in the future")
+        raise CompromiseTimeInvalid(msg("detail.credentials.keys.compromise_in_future", value=at.isoformat()))
     key = get_key(session, key_id)
     moment = _floor_second(at.astimezone(dt.UTC))
     if key.compromised_at is None or moment < key.compromised_at:

@@ -16,6 +16,7 @@ from creditbank.credentials import keys, status_service
 from creditbank.credentials.models import BANK_OWNER
 from creditbank.credentials.verification import LedgerEvidence
 from creditbank.errors import CreditBankError
+from creditbank.i18n import msg
 from creditbank.institutions.models import Institution
 from creditbank.ledger.models import JournalTransaction
 from creditbank.standards.tlog.note import NoteVerifier
@@ -49,16 +50,22 @@ class DatabaseResolver:
     def did_document(self, did: str) -> dict[str, Any]:
         owner = keys.owner_for_did(self.base_url, did)
         if owner is None:
-            raise ResolutionFailed(f"{did} is not an issuer of this service (it resolves no other DIDs)")
+            raise ResolutionFailed(
+                msg("detail.credentials.local_resolver.issuer_service_resolves_no", did=did)
+            )
         try:
             return keys.did_document(self.session, self.base_url, owner)
         except CreditBankError as exc:
-            raise ResolutionFailed(f"{did}: {exc.detail}") from exc
+            raise ResolutionFailed(
+                msg("detail.credentials.local_resolver.did_unresolvable", did=did, reason=exc.said)
+            ) from exc
 
     def status_list(self, url: str) -> dict[str, Any]:
         list_id = status_service.list_id_for_url(self.base_url, url)
         if list_id is None:
-            raise ResolutionFailed(f"{url} is not a status list of this service (it fetches no other URLs)")
+            raise ResolutionFailed(
+                msg("detail.credentials.local_resolver.status_list_service_fetches", url=url)
+            )
         try:
             if self.master_key is not None:
                 return status_service.current_credential(
@@ -66,7 +73,7 @@ class DatabaseResolver:
                 )
             return status_service.list_credential(self.session, list_id)
         except CreditBankError as exc:
-            raise ResolutionFailed(exc.detail) from exc
+            raise ResolutionFailed(exc.said) from exc
 
     def issuer_trust(self, did: str) -> str | None:
         owner = keys.owner_for_did(self.base_url, did)
@@ -80,12 +87,14 @@ class DatabaseResolver:
     def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
         logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]
         if not logs:
-            raise ResolutionFailed(f"this service keeps no log {log_origin!r}")
+            raise ResolutionFailed(
+                msg("detail.credentials.local_resolver.service_keeps_no_log", log_origin=log_origin)
+            )
         log = logs[0]
         try:
             leaf_hash, proof, checkpoint = store.inclusion(self.session, log.id, index, None)
         except CreditBankError as exc:
-            raise ResolutionFailed(exc.detail) from exc
+            raise ResolutionFailed(exc.said) from exc
         leaf = self.session.exec(
             select(JournalTransaction.leaf).where(
                 col(JournalTransaction.log_id) == log.id, col(JournalTransaction.seq) == index
@@ -105,5 +114,7 @@ class DatabaseResolver:
     def log_key(self, log_origin: str) -> NoteVerifier:
         logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]
         if not logs:
-            raise ResolutionFailed(f"this service keeps no log {log_origin!r}")
+            raise ResolutionFailed(
+                msg("detail.credentials.local_resolver.service_keeps_no_log", log_origin=log_origin)
+            )
         return store.verifier(logs[0])

@@ -44,6 +44,7 @@ from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateSt
 from creditbank.credentials.verification import RecordingResolver, Report, verify_certificate
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, NotFound
+from creditbank.i18n import msg
 from creditbank.institutions.models import Institution
 from creditbank.learners import service as learners
 from creditbank.learners.models import ArchiveAccess
@@ -71,7 +72,7 @@ def get(session: Session, certificate_id: str) -> Certificate:
     """Raises: CertificateNotFound."""
     row = session.get(Certificate, certificate_id)
     if row is None:
-        raise CertificateNotFound(f"no certificate {certificate_id}")
+        raise CertificateNotFound(msg("detail.credentials.no_certificate", certificate_id=certificate_id))
     return row
 
 
@@ -124,13 +125,13 @@ def authorise_read(session: Session, principal: Principal, certificate_id: str) 
     row = get(session, certificate_id)
     if principal.role is Role.learner:
         if principal.subject != row.learner_id:
-            raise Forbidden("a learner may read only their own certificates")
+            raise Forbidden(msg("detail.credentials.learner_may_read_only"))
         return row
     if principal.role is Role.institution:
         if principal.subject is None or not _institution_involved(session, row, principal.subject):
-            raise Forbidden("an institution may read only certificates it issued or that name it")
+            raise Forbidden(msg("detail.credentials.institution_may_read_only"))
     elif principal.role not in (Role.admin, Role.auditor):
-        raise Forbidden(f"role {principal.role.value} may not read certificates")
+        raise Forbidden(msg("detail.credentials.role_may_read_certificates", value=principal.role.value))
     credential = " credential" if may_see_credential(principal, row) else ""
     session.add(
         ArchiveAccess(
@@ -178,7 +179,7 @@ def _authorise_change(principal: Principal, row: Certificate) -> None:
         return
     if principal.role is Role.institution and principal.subject == row.issuer_owner_id:
         return
-    raise Forbidden("only the issuing institution or an admin may change a certificate's status")
+    raise Forbidden(msg("detail.credentials.only_issuing_institution_admin"))
 
 
 def revoke(
@@ -240,9 +241,15 @@ def _set_suspension(
     row = get(session, certificate_id)
     _authorise_change(principal, row)
     if row.revoked_at is not None:
-        raise CertificateRevoked(f"certificate {certificate_id} is revoked")
+        raise CertificateRevoked(msg("detail.credentials.certificate_revoked", certificate_id=certificate_id))
     if row.successor_id is not None:
-        raise CertificateSuperseded(f"certificate {certificate_id} was superseded by {row.successor_id}")
+        raise CertificateSuperseded(
+            msg(
+                "detail.credentials.certificate_was_superseded",
+                certificate_id=certificate_id,
+                successor_id=row.successor_id,
+            )
+        )
     master, base = ctx.secrets.master_key, ctx.settings.base_url
     lifetime = status_service.list_lifetime(ctx.settings)
     if row.suspension_list_id is not None and row.suspension_index is not None:

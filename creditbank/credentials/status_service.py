@@ -32,6 +32,7 @@ from creditbank.credentials.builder import xsd_datetime
 from creditbank.credentials.models import StatusList
 from creditbank.db import utcnow
 from creditbank.errors import NotFound
+from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.standards.vc import dataintegrity, statuslist
 from creditbank.standards.vc.statuslist import Bitstring, StatusPurpose
@@ -112,7 +113,7 @@ def _lock(session: Session, list_id: str) -> StatusList:
     stmt = select(StatusList).where(col(StatusList.id) == list_id).with_for_update()
     row = session.exec(stmt.execution_options(populate_existing=True)).first()
     if row is None:
-        raise StatusListNotFound(f"no status list {list_id!r}")
+        raise StatusListNotFound(msg("detail.credentials.status_service.no_status_list", list_id=list_id))
     return row
 
 
@@ -204,7 +205,7 @@ def get_list(session: Session, list_id: str) -> StatusList:
     """Raises: StatusListNotFound."""
     row = session.get(StatusList, list_id)
     if row is None:
-        raise StatusListNotFound(f"no status list {list_id!r}")
+        raise StatusListNotFound(msg("detail.credentials.status_service.no_status_list", list_id=list_id))
     return row
 
 

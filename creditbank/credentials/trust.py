@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from creditbank.i18n import msg
 from creditbank.standards.tlog import note
 from creditbank.standards.tlog.errors import TransparencyError
 from creditbank.standards.vc import dataintegrity, did
@@ -64,7 +65,9 @@ class TrustRoots:
         try:
             self.log_keys.append(note.NoteVerifier.parse(text.strip()))
         except (TransparencyError, ValueError) as exc:
-            raise ResolutionFailed(f"not a log verifier key: {text.strip()!r}") from exc
+            raise ResolutionFailed(
+                msg("detail.credentials.trust.log_verifier_key", value=text.strip())
+            ) from exc
 
     def to_json(self, *, base_url: str | None = None, exported_at: str | None = None) -> JsonObject:
         """The trust file."""
@@ -85,20 +88,22 @@ class TrustRoots:
             ResolutionFailed: not a trust file of this version.
         """
         if not isinstance(value, dict) or value.get("type") != TRUST_TYPE or value.get("version") != VERSION:
-            raise ResolutionFailed(f"not a {TRUST_TYPE} file (version {VERSION})")
+            raise ResolutionFailed(
+                msg("detail.credentials.trust.file_version", TRUST_TYPE=TRUST_TYPE, VERSION=VERSION)
+            )
         roots = cls()
         logs = value.get("logs", [])
         if not isinstance(logs, list) or not all(isinstance(e, dict) for e in logs):
-            raise ResolutionFailed("logs must be a list of {origin, verifierKey}")
+            raise ResolutionFailed(msg("detail.credentials.trust.logs_must_list"))
         for entry in logs:
             key = entry.get("verifierKey")
             if not isinstance(key, str):
-                raise ResolutionFailed("a log entry has no verifierKey")
+                raise ResolutionFailed(msg("detail.credentials.trust.log_entry_has_no"))
             roots.add_log_key(key)
         bank = value.get("bankDidDocument")
         if bank is not None:
             if not isinstance(bank, dict) or not isinstance(bank.get("id"), str):
-                raise ResolutionFailed("bankDidDocument must be a DID document")
+                raise ResolutionFailed(msg("detail.credentials.trust.bankdiddocument_must_did_document"))
             roots.bank_did_document = bank
         return roots
 
@@ -125,10 +130,10 @@ def verify_register(register: Any, bank_did_document: JsonObject) -> list[Regist
         ResolutionFailed: not a register, not issued by the bank, or its proof does not verify.
     """
     if not isinstance(register, dict) or register.get("type") != REGISTER_TYPE:
-        raise ResolutionFailed(f"not a {REGISTER_TYPE}")
+        raise ResolutionFailed(msg("detail.credentials.trust.not_a_register", REGISTER_TYPE=REGISTER_TYPE))
     bank = bank_did_document.get("id")
     if register.get("issuer") != bank:
-        raise ResolutionFailed(f"the issuer register is not issued by the pinned bank {bank}")
+        raise ResolutionFailed(msg("detail.credentials.trust.issuer_register_issued_pinned", bank=bank))
     try:
         proof = dataintegrity.extract_proof(register)
         created = dataintegrity.parse_datetime(proof["created"]) if "created" in proof else None
@@ -138,10 +143,12 @@ def verify_register(register: Any, bank_did_document: JsonObject) -> list[Regist
 
         dataintegrity.verify(register, resolve)
     except CredentialError as exc:
-        raise ResolutionFailed(f"the issuer register's signature does not verify: {exc.detail}") from exc
+        raise ResolutionFailed(
+            msg("detail.credentials.trust.issuer_register_s_signature", reason=exc.said)
+        ) from exc
     entries = register.get("issuers")
     if not isinstance(entries, list):
-        raise ResolutionFailed("the issuer register has no list of issuers")
+        raise ResolutionFailed(msg("detail.credentials.trust.issuer_register_has_no"))
     found: list[RegisteredIssuer] = []
     for entry in entries:
         if (

@@ -5,6 +5,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from creditbank.crypto.errors import KeyFormatError, SignatureInvalid
+from creditbank.i18n import msg
 
 ED25519_KEY_SIZE = 32
 ED25519_SIGNATURE_SIZE = 64
@@ -58,12 +59,16 @@ def verify(public: bytes, message: bytes, signature: bytes) -> None:
     key = _public(public)
     if len(signature) != ED25519_SIGNATURE_SIZE:
         raise SignatureInvalid(
-            f"an Ed25519 signature is {ED25519_SIGNATURE_SIZE} bytes, got {len(signature)}"
+            msg(
+                "detail.crypto.signing.ed_signature_bytes_got",
+                ED25519_SIGNATURE_SIZE=ED25519_SIGNATURE_SIZE,
+                signature_count=len(signature),
+            )
         )
     try:
         key.verify(signature, message)
     except InvalidSignature as exc:
-        raise SignatureInvalid("Ed25519 signature does not verify") from exc
+        raise SignatureInvalid(msg("detail.crypto.signing.ed_signature_does_verify")) from exc
 
 
 def is_valid(public: bytes, message: bytes, signature: bytes) -> bool:

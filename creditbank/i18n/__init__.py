@@ -13,6 +13,10 @@ How this works:
   to forget): each is compiled in memory into a :class:`babel.support.Translations`.
 * An id built at run time (``type.<outcome type>``) is listed once with :func:`N_` in
   :mod:`creditbank.i18n.coded`, so that extraction sees it.
+* A message said before its reader's language is known (a problem's ``detail`` raised deep in a
+  service, a verification check's reason) is a :class:`Message`, made with ``msg("id", name=value)``:
+  its id and values, rendered in a language when it is shown (``message.text("zh")``); ``str()``
+  of it is the English text, for logs.
 * A message missing from a catalogue shows as its id (never a broken page); the tests fail on it.
 """
 
@@ -112,6 +116,60 @@ class Translator:
             return ""
         key = f"{prefix}.{value}"
         return self(key) if self.has(key) else value
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message to render later in its reader's language: a catalogue id and its values.
+
+    A value may itself be a :class:`Message` (an underlying error's reason inside a detail) or a
+    :class:`Both` (texts already written in each language); it is rendered in the same language.
+    """
+
+    id: str
+    values: Mapping[str, object]
+
+    def text(self, lang: Lang) -> str:
+        """The message in ``lang``, its placeholders filled (left as written if one has no value)."""
+        t = Translator(lang)
+        values = {k: v.text(lang) if isinstance(v, Message | Both) else v for k, v in self.values.items()}
+        template = t.gettext(self.id)
+        try:
+            return template.format(**values)
+        except (KeyError, IndexError, ValueError):
+            return template
+
+    def pair(self) -> tuple[str, str]:
+        """The message in Chinese and in English, for a record that stores both."""
+        return self.text("zh"), self.text("en")
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+
+@dataclass(frozen=True)
+class Both:
+    """A value already written in each language (a stored explanation), for a :class:`Message`."""
+
+    zh: str
+    en: str
+
+    def text(self, lang: Lang) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+def msg(message: str, /, **values: object) -> Message:
+    """``msg("id", name=value)``: a :class:`Message` to render later (extraction sees the id)."""
+    return Message(message, values)
+
+
+Said = str | Message
+"""What a message-bearing field holds: a ready text, or a :class:`Message` rendered when shown."""
+
+
+def text_of(said: Said, lang: Lang) -> str:
+    """``said`` in ``lang``: a :class:`Message` rendered, a ready text as it is."""
+    return said.text(lang) if isinstance(said, Message) else said
 
 
 def parse_lang(value: str | None) -> Lang | None:

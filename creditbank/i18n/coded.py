@@ -88,6 +88,13 @@ CODED: tuple[str, ...] = (
     N_("check.proof"),
     N_("check.status"),
     N_("check.validity"),
+    # the facts a recognition rule's condition names (creditbank.rule_engine.unmet)
+    N_("fact.field"),
+    N_("fact.grade"),
+    N_("fact.hours"),
+    N_("fact.issuer_kind"),
+    N_("fact.level"),
+    N_("fact.score"),
     # conversion destinations: t.label("destination", ...)
     N_("destination.course"),
     N_("destination.elective_bucket"),

@@ -5,6 +5,7 @@ from sqlmodel import Session, col, select
 
 from creditbank.db import construct, pg_connection, translated_errors
 from creditbank.errors import Conflict, NotFound
+from creditbank.i18n import msg
 from creditbank.identifiers import InvalidCreditCode, uscc_problem
 from creditbank.ids import InstitutionId, random_id
 from creditbank.institutions import districts
@@ -47,7 +48,9 @@ def register(
     code = credit_code.strip().upper()
     problem = uscc_problem(code)
     if problem and (exception_reason is None or len(code) != 18):
-        raise InvalidCreditCode(problem + ("" if len(code) != 18 else "; an admin may record an exception"))
+        raise InvalidCreditCode(
+            problem if len(code) != 18 else msg("detail.institutions.credit_code_exception", problem=problem)
+        )
     institution = Institution(
         id=random_id("ins"),
         name_zh=name_zh.strip(),
@@ -62,7 +65,7 @@ def register(
         with session.begin_nested():
             session.add(institution)
     except IntegrityError as exc:
-        raise CreditCodeTaken(f"{code} is already registered") from exc
+        raise CreditCodeTaken(msg("detail.institutions.already_registered", code=code)) from exc
     return institution
 
 
@@ -70,7 +73,7 @@ def get(session: Session, institution_id: str) -> Institution:
     """Raises: InstitutionNotFound."""
     row = session.get(Institution, institution_id)
     if row is None:
-        raise InstitutionNotFound(f"no institution {institution_id}")
+        raise InstitutionNotFound(msg("detail.institutions.no_institution", institution_id=institution_id))
     return row
 
 
@@ -100,7 +103,7 @@ def lookup(session: Session, institution_id: str) -> Institution:
     with translated_errors(_PG_INSTITUTION), driver.cursor() as cursor:
         found = cursor.execute(_PG_INSTITUTION, (institution_id,)).fetchone()
     if found is None:
-        raise InstitutionNotFound(f"no institution {institution_id}")
+        raise InstitutionNotFound(msg("detail.institutions.no_institution", institution_id=institution_id))
     return construct(Institution, **dict(zip(_COLUMNS, found, strict=True)))
 
 

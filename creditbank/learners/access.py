@@ -34,6 +34,7 @@ from creditbank.auth.models import ApiToken
 from creditbank.auth.service import Principal
 from creditbank.db import utcnow
 from creditbank.errors import Forbidden, NotFound, TooManyRequests, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.institutions.models import Institution
 from creditbank.learners.models import ArchiveGrant, IdentityLookup, Learner, ShareLink
@@ -121,10 +122,7 @@ def institution_basis(session: Session, learner_id: str, institution_id: str) ->
     transfer = pending_transfer(session, learner_id, institution_id)
     if transfer is not None:
         return f"transfer {transfer}"
-    raise GrantRequired(
-        "an institution reads a learner's archive only under the learner's grant or as the destination "
-        "of a pending transfer; registering the learner or posting outcomes grants no read access"
-    )
+    raise GrantRequired(msg("detail.learners.access.institution_reads_learner_s"))
 
 
 def create_grant(
@@ -136,9 +134,11 @@ def create_grant(
         GrantInvalid: unknown institution, or days outside 1..365.
     """
     if not 1 <= days <= MAX_GRANT_DAYS:
-        raise GrantInvalid(f"a grant lasts 1 to {MAX_GRANT_DAYS} days, not {days}")
+        raise GrantInvalid(
+            msg("detail.learners.access.grant_lasts_days", MAX_GRANT_DAYS=MAX_GRANT_DAYS, days=days)
+        )
     if session.get(Institution, institution_id) is None:
-        raise GrantInvalid(f"no institution {institution_id}")
+        raise GrantInvalid(msg("detail.learners.access.no_institution", institution_id=institution_id))
     grant = ArchiveGrant(
         id=random_id("grt"),
         learner_id=learner_id,
@@ -170,7 +170,7 @@ def revoke_grant(session: Session, learner_id: str, grant_id: str) -> ArchiveGra
     """
     grant = session.get(ArchiveGrant, grant_id)
     if grant is None or grant.learner_id != learner_id:
-        raise GrantNotFound(f"no grant {grant_id} of this learner")
+        raise GrantNotFound(msg("detail.learners.access.no_grant_learner", grant_id=grant_id))
     if grant.revoked_at is None:
         grant.revoked_at = utcnow()
         session.add(grant)
@@ -234,7 +234,7 @@ def revoke_share_link(session: Session, learner_id: str, link_id: str) -> ShareL
     """Raises: ShareLinkNotFound (not the learner's link)."""
     link = session.get(ShareLink, link_id)
     if link is None or link.learner_id != learner_id:
-        raise ShareLinkNotFound(f"no share link {link_id} of this learner")
+        raise ShareLinkNotFound(msg("detail.learners.access.no_share_link_learner", link_id=link_id))
     if link.revoked_at is None:
         link.revoked_at = utcnow()
         session.add(link)
@@ -281,8 +281,13 @@ def admit_lookup(session: Session, who: Principal, limit: int) -> None:
             extra={"fields": {"token": who.token_id, "role": who.role.value, "subject": who.subject}},
         )
         raise TooManyLookups(
-            f"this token made {count} identity-number lookups in the last {LOOKUP_WINDOW_SECONDS} s "
-            f"(at most {limit}); retry in {retry_after} s",
+            msg(
+                "detail.learners.access.token_made_identity_number",
+                count=count,
+                LOOKUP_WINDOW_SECONDS=LOOKUP_WINDOW_SECONDS,
+                limit=limit,
+                retry_after=retry_after,
+            ),
             retry_after=retry_after,
         )
 

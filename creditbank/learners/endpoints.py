@@ -8,6 +8,7 @@ from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep, request_lang
 from creditbank.errors import PROBLEM_MEDIA_TYPE, Forbidden
+from creditbank.i18n import msg
 from creditbank.learners import access, service, vault
 from creditbank.learners.schemas import (
     GrantCreate,
@@ -100,7 +101,7 @@ def get_learner(
 
 def _own(who: Principal, learner_id: str) -> None:
     if who.role is Role.learner and who.subject != learner_id:
-        raise Forbidden("a learner manages only their own grants")
+        raise Forbidden(msg("detail.learners.endpoints.learner_manages_only_their"))
 
 
 @router.post("/{learner_id}/grants", response_model=GrantPublic, status_code=status.HTTP_201_CREATED)

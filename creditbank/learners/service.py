@@ -11,6 +11,7 @@ from creditbank.auth.service import Principal
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import Forbidden, NotFound
+from creditbank.i18n import msg
 from creditbank.identifiers import InvalidIdentityNumber, normalise_identity_number
 from creditbank.ids import LearnerId, random_id
 from creditbank.learners import access, vault
@@ -78,7 +79,7 @@ def find_by_identity_number(session: Session, identity_key: bytes, identity_numb
     """Raises: InvalidIdentityNumber, LearnerNotFound."""
     learner = find_by_identity_number_or_none(session, identity_key, identity_number)
     if learner is None:
-        raise LearnerNotFound("no learner with that identity number")
+        raise LearnerNotFound(msg("detail.learners.no_learner_identity_number"))
     return learner
 
 
@@ -93,7 +94,7 @@ def get(session: Session, learner_id: str) -> Learner:
     """Raises: LearnerNotFound."""
     learner = session.get(Learner, learner_id)
     if learner is None:
-        raise LearnerNotFound(f"no learner {learner_id}")
+        raise LearnerNotFound(msg("detail.learners.no_learner", learner_id=learner_id))
     return learner
 
 
@@ -149,13 +150,13 @@ def authorise_read(session: Session, principal: Principal, learner_id: str, what
     """
     if principal.role is Role.learner:
         if principal.subject != learner_id:
-            raise Forbidden("a learner may read only their own record")
+            raise Forbidden(msg("detail.learners.learner_may_read_only"))
         return get(session, learner_id)
     basis = ""
     if principal.role is Role.institution:
         basis = access.institution_basis(session, learner_id, principal.subject or "")
     elif principal.role not in (Role.admin, Role.auditor):
-        raise Forbidden(f"role {principal.role.value} may not read learner records")
+        raise Forbidden(msg("detail.learners.role_may_read_learner", value=principal.role.value))
     learner = get(session, learner_id)
     session.add(
         ArchiveAccess(

@@ -38,6 +38,7 @@ from creditbank.db import (
     translated_errors,
     utcnow,
 )
+from creditbank.i18n import msg
 from creditbank.ids import InstitutionId, LearnerId, LogId, LotId, random_id
 from creditbank.ledger import leaf as leaf_format
 from creditbank.ledger.errors import (
@@ -67,7 +68,7 @@ def credits(value: Decimal | int | str) -> Decimal:
         raise TypeError("credits are never floats")
     amount = Decimal(value)
     if amount != amount.quantize(CENT):
-        raise UnbalancedTransaction(f"{value} has more than two decimal places")
+        raise UnbalancedTransaction(msg("detail.ledger.append.has_more_than_two", value=value))
     return amount.quantize(CENT)
 
 
@@ -232,7 +233,7 @@ def _pg_lock(
     locked = None
     if log_id is not None:
         if found is None:
-            raise store.LogNotFound(f"no log {log_id!r}")
+            raise store.LogNotFound(msg("detail.ledger.append.no_log", log_id=log_id))
         locked = store.LockedLog(
             log_id=log_id, frontier=merkle.Frontier.from_bytes(int(found[0]), bytes(found[1]))
         )
@@ -252,9 +253,11 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
     # 1. validate
     for spec in specs:
         if sum((p.amount for p in spec.postings), Decimal(0)) != 0:
-            raise UnbalancedTransaction(f"postings of a {spec.kind.value} entry sum to non-zero")
+            raise UnbalancedTransaction(
+                msg("detail.ledger.append.postings_entry_sum_non", value=spec.kind.value)
+            )
         if any(p.amount == 0 for p in spec.postings):
-            raise UnbalancedTransaction("a posting of zero credits")
+            raise UnbalancedTransaction(msg("detail.ledger.append.posting_zero_credits"))
     # 2. accounts, in sorted order (the lock also serialises conversions of one learner's lots);
     #    on PostgreSQL, when no lot or reversal needs checking in between, the log row in the same trip
     to_lock = [lock for spec in specs for lock in spec.lock_lots]
@@ -269,10 +272,12 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
     if to_lock:
         lot_ids = [lock.lot_id for lock in to_lock]
         if len(set(lot_ids)) != len(lot_ids):
-            raise LotAlreadyConverted("the same lot appears twice in one conversion")
+            raise LotAlreadyConverted(msg("detail.ledger.append.same_lot_appears_twice"))
         taken = session.exec(select(LotLock.lot_id).where(col(LotLock.lot_id).in_(lot_ids))).all()
         if taken:
-            raise LotAlreadyConverted(f"lot {sorted(taken)[0]} is already converted", lots=sorted(taken))
+            raise LotAlreadyConverted(
+                msg("detail.ledger.append.lot_already_converted", value=sorted(taken)[0]), lots=sorted(taken)
+            )
     if reversed_ids:
         done = session.exec(
             select(JournalTransaction.reverses_id).where(
@@ -280,7 +285,7 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
             )
         ).all()
         if done:
-            raise AlreadyReversed(f"transaction {done[0]} was already reversed")
+            raise AlreadyReversed(msg("detail.ledger.append.transaction_was_already_reversed", value=done[0]))
     # balances entry by entry: no learner account may go negative even in the middle of a batch
     deltas: dict[str, Decimal] = defaultdict(Decimal)
     for spec in specs:
@@ -291,8 +296,12 @@ def append(session: Session, log_id: str, specs: Sequence[EntrySpec]) -> list[Jo
             running = account.balance + deltas[p.account]
             if account.kind in (AccountKind.learner_available, AccountKind.learner_converted) and running < 0:
                 raise InsufficientCredits(
-                    f"{p.account} holds {account.balance + deltas[p.account] - p.amount} credits; "
-                    f"this needs {-p.amount}",
+                    msg(
+                        "detail.ledger.append.holds_credits_needs",
+                        account=p.account,
+                        value=account.balance + deltas[p.account] - p.amount,
+                        value2=-p.amount,
+                    ),
                     account=p.account,
                 )
     # 4. the log, last: sequence numbers, leaves, tree
@@ -380,7 +389,7 @@ def _write(
             with session.begin_nested():
                 session.execute(insert(LotLock), [lock.model_dump() for lock in to_lock])
         except IntegrityError as exc:
-            raise LotAlreadyConverted("a lot was converted concurrently") from exc
+            raise LotAlreadyConverted(msg("detail.ledger.append.lot_was_converted_concurrently")) from exc
     if unlock:
         session.execute(LotLock.__table__.delete().where(col(LotLock.lot_id).in_(unlock)))  # type: ignore[attr-defined]
     changed: list[dict[str, Any]] = [

@@ -21,6 +21,7 @@ from sqlmodel import Session, col
 
 from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import IdempotencyKeyReused, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.ledger.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 200
@@ -52,17 +53,17 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     try:
         canonical = rfc8785.dumps({"method": method, "path": path, "body": body})
     except rfc8785.CanonicalizationError as exc:
-        raise NumberOutOfRange(f"numbers must lie within ±2^53 (I-JSON, RFC 7493): {exc}") from None
+        raise NumberOutOfRange(msg("detail.ledger.idempotency.numbers_must_lie_within", exc=exc)) from None
     return hashlib.sha256(canonical).hexdigest()
 
 
 def check_key(key: str | None) -> str:
     """Raises: IdempotencyKeyInvalid when the key is missing, empty, too long or not printable ASCII."""
     if key is None or not key.strip():
-        raise IdempotencyKeyInvalid("send an Idempotency-Key header (e.g. a UUID) with every write")
+        raise IdempotencyKeyInvalid(msg("detail.ledger.idempotency.send_idempotency_key_header"))
     if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise IdempotencyKeyInvalid(
-            f"an Idempotency-Key is at most {MAX_KEY_LENGTH} printable ASCII characters"
+            msg("detail.ledger.idempotency.idempotency_key_most_printable", MAX_KEY_LENGTH=MAX_KEY_LENGTH)
         )
     return key
 
@@ -118,13 +119,11 @@ _PG_STORE = "UPDATE idempotency_keys SET status_code = %s, response = %s WHERE s
 
 def _replay(row: IdempotencyRecord | None, request_hash: str, also: Sequence[str] = ()) -> StoredResponse:
     if row is None or (row.request_hash != request_hash and row.request_hash not in also):
-        raise IdempotencyKeyReused(
-            "this Idempotency-Key was already used with a different request; use a new key for a new request"
-        )
+        raise IdempotencyKeyReused(msg("detail.ledger.idempotency.idempotency_key_was_already"))
     if (
         row.status_code is None or row.response is None
     ):  # pragma: no cover - claimed rows always get a response
-        raise IdempotencyKeyReused("the first request with this key did not finish")
+        raise IdempotencyKeyReused(msg("detail.ledger.idempotency.first_request_key_did"))
     return StoredResponse(status_code=row.status_code, body=json.loads(row.response))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from creditbank.db import construct, utcnow
+from creditbank.i18n import msg
 from creditbank.ids import InstitutionId, LearnerId, LotId, random_id
 from creditbank.ledger.append import CENT, EntrySpec, PostingSpec, append, build_leaf, credits
 from creditbank.ledger.errors import (
@@ -142,10 +143,10 @@ def _active_lots(session: Session, learner_id: str, lot_ids: Sequence[str]) -> l
     lots = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(lot_ids))).all()}
     missing = [i for i in lot_ids if i not in lots]
     if missing:
-        raise LotNotFound(f"no lot {missing[0]}")
+        raise LotNotFound(msg("detail.ledger.no_lot", value=missing[0]))
     for lot in lots.values():
         if lot.learner_id != learner_id:
-            raise LotNotAvailable(f"lot {lot.id} is not this learner's")
+            raise LotNotAvailable(msg("detail.ledger.lot_learner_s", id=lot.id))
     reversed_recognitions = set(
         session.exec(
             select(JournalTransaction.reverses_id).where(
@@ -155,7 +156,7 @@ def _active_lots(session: Session, learner_id: str, lot_ids: Sequence[str]) -> l
     )
     for lot in lots.values():
         if lot.recognition_tx_id in reversed_recognitions:
-            raise LotNotAvailable(f"lot {lot.id} was reversed")
+            raise LotNotAvailable(msg("detail.ledger.lot_was_reversed", id=lot.id))
     return [lots[i] for i in lot_ids]
 
 
@@ -213,7 +214,7 @@ def get_transaction(session: Session, tx_id: str) -> JournalTransaction:
     """Raises: TransactionNotFound."""
     tx = session.get(JournalTransaction, tx_id)
     if tx is None:
-        raise TransactionNotFound(f"no journal transaction {tx_id}")
+        raise TransactionNotFound(msg("detail.ledger.no_journal_transaction", tx_id=tx_id))
     return tx
 
 
@@ -226,9 +227,7 @@ def reverse(session: Session, tx_id: str, *, reason: str, by: str) -> JournalTra
     """
     original = get_transaction(session, tx_id)
     if original.kind == TxKind.reversal.value:
-        raise CannotReverseReversal(
-            f"{tx_id} is itself a reversal; post the original again instead of undoing its reversal"
-        )
+        raise CannotReverseReversal(msg("detail.ledger.itself_reversal_post_original", tx_id=tx_id))
     postings = session.exec(
         select(Posting).where(col(Posting.transaction_id) == tx_id).order_by(col(Posting.position))
     ).all()
@@ -237,7 +236,7 @@ def reverse(session: Session, tx_id: str, *, reason: str, by: str) -> JournalTra
         converted = session.exec(select(LotLock.lot_id).where(col(LotLock.lot_id).in_(lot_ids))).all()
         if converted:
             raise LotAlreadyConverted(
-                f"lot {converted[0]} is converted: reverse its conversion first (see revoke_lot)",
+                msg("detail.ledger.lot_converted_reverse_conversion", value=converted[0]),
                 lots=list(converted),
             )
     accounts = {
@@ -277,7 +276,7 @@ def revoke_lot(session: Session, lot_id: str, *, reason: str, by: str) -> list[J
     """
     lot = session.get(Lot, lot_id)
     if lot is None:
-        raise LotNotFound(f"no lot {lot_id}")
+        raise LotNotFound(msg("detail.ledger.no_lot_2", lot_id=lot_id))
     done: list[JournalTransaction] = []
     lock = lot_conversion(session, lot_id)
     if lock is not None:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from creditbank import jsontext
 from creditbank.errors import CreditBankError, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.outcomes.schemas import OutcomeCreate
 from creditbank.problems import accepted_values
 
@@ -103,7 +104,7 @@ class RowDecoder:
             self._pending = b""
         except UnicodeDecodeError as exc:
             if final or len(self._pending) - exc.start > 4:
-                raise BodyMalformed("the upload is not UTF-8") from exc
+                raise BodyMalformed(msg("detail.outcomes.batch.upload_utf")) from exc
             text = self._pending[: exc.start].decode("utf-8")
             self._pending = self._pending[exc.start :]
         self._buffer = self._buffer[self._pos :] + text
@@ -123,10 +124,10 @@ class RowDecoder:
             pos = self._skip_space()
             if pos >= end:
                 if final and self._mode == "array" and not self._closed:
-                    raise BodyMalformed("the JSON array is not closed")
+                    raise BodyMalformed(msg("detail.outcomes.batch.json_array_closed"))
                 return
             if self._closed:
-                raise BodyMalformed("text after the closing ]")
+                raise BodyMalformed(msg("detail.outcomes.batch.text_after_closing"))
             if self._mode is None:
                 self._mode = "array" if buffer[pos] == "[" else "lines"
                 if self._mode == "array":
@@ -136,7 +137,9 @@ class RowDecoder:
                 newline = buffer.find("\n", pos)
                 if newline < 0 and not final:
                     if end - pos > MAX_ROW_BYTES:
-                        raise BodyMalformed(f"a line longer than {MAX_ROW_BYTES} bytes")
+                        raise BodyMalformed(
+                            msg("detail.outcomes.batch.line_longer_than_bytes", MAX_ROW_BYTES=MAX_ROW_BYTES)
+                        )
                     return
                 line_end = end if newline < 0 else newline
                 line = buffer[pos:line_end]
@@ -161,11 +164,11 @@ class RowDecoder:
                     self._expect = "value"
                     self._pos += 1
                 else:
-                    raise BodyMalformed(f"expected , or ] after row {self.row} of the array")
+                    raise BodyMalformed(msg("detail.outcomes.batch.expected_after_row_array", row=self.row))
                 continue
             if char == "]":
                 if self._expect == "value":
-                    raise BodyMalformed("a comma before the closing ]")
+                    raise BodyMalformed(msg("detail.outcomes.batch.comma_before_closing"))
                 self._closed = True
                 self._pos += 1
                 continue
@@ -173,10 +176,14 @@ class RowDecoder:
                 value, value_end = self._decoder.raw_decode(buffer, pos)
             except json.JSONDecodeError as exc:
                 if final or end - pos > MAX_ROW_BYTES:
-                    raise BodyMalformed(f"row {self.row + 1} of the array is not JSON: {exc.msg}") from exc
+                    raise BodyMalformed(
+                        msg("detail.outcomes.batch.row_array_json", value=self.row + 1, msg=exc.msg)
+                    ) from exc
                 return
             except RecursionError as exc:
-                raise BodyMalformed(f"row {self.row + 1} of the array is nested too deeply") from exc
+                raise BodyMalformed(
+                    msg("detail.outcomes.batch.row_array_nested_too", value=self.row + 1)
+                ) from exc
             if value_end >= end and not final:
                 return  # a number or literal may go on in the next block: decode it then
             self.row += 1

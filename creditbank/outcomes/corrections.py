@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from creditbank.context import AppContext
 from creditbank.errors import Conflict, ValidationFailed
+from creditbank.i18n import Message, msg
 from creditbank.institutions.models import Institution
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, TxKind
@@ -88,9 +89,14 @@ def owned_outcome(session: Session, outcome_id: str, institution_id: str) -> tup
     """
     outcome, rec = service.lock_outcome(session, outcome_id)
     if outcome.institution_id != institution_id:
-        raise service.OutcomeNotFound(f"no outcome {outcome_id} of yours")
+        raise service.OutcomeNotFound(
+            msg("detail.outcomes.corrections.no_outcome_yours", outcome_id=outcome_id)
+        )
     if rec.status in FINAL:
-        raise OutcomeFinal(f"outcome {outcome_id} is already {rec.status}", status=rec.status)
+        raise OutcomeFinal(
+            msg("detail.outcomes.corrections.outcome_already", outcome_id=outcome_id, status=rec.status),
+            status=rec.status,
+        )
     return outcome, rec
 
 
@@ -120,19 +126,24 @@ def revoke(session: Session, outcome_id: str, institution_id: str, reason: str) 
     rec.status = RecognitionStatus.revoked.value
     rec.stage = None
     service.save_recognition(session, rec)
-    credits = f"，冲销 {rec.credits} 学分" if rec.lot_id else ""
-    credits_en = f"; {rec.credits} credits reversed" if rec.lot_id else ""
+    reversed_ = msg("correction.reversed", credits=rec.credits) if rec.lot_id else ""
+    zh, en = msg("correction.revoked_event", was=_status(was), reversed=reversed_, reason=reason).pair()
     service.add_event(
         session,
         outcome.id,
         "revoked",
         actor_role="institution",
         actor=institution_id,
-        zh=f"机构撤销该成果（原状态：{was}）{credits}：{reason}",
-        en=f"Revoked by the institution (was {was}){credits_en}: {reason}",
+        zh=zh,
+        en=en,
         tx=txs[-1],
     )
     return Revoked(outcome, rec, txs)
+
+
+def _status(status: str) -> Message:
+    """A recognition status as people read it (``status.recognised``: 已认定 / recognised)."""
+    return Message(f"status.{status}", {})
 
 
 def _root_and_depth(session: Session, outcome: Outcome) -> tuple[str, int]:
@@ -204,10 +215,16 @@ def correct(
         )
     ).first()
     if taken is not None:
-        raise CorrectionReferenceTaken(f"reference {reference!r} is already used by outcome {taken}")
+        raise CorrectionReferenceTaken(
+            msg(
+                "detail.outcomes.corrections.reference_already_used_outcome", reference=reference, taken=taken
+            )
+        )
     item = body.model_copy(update={"reference": reference})
     if body.learner_id == old.learner_id and not changes_between(old, item, None):
-        raise NothingToCorrect(f"the correction states the same facts as outcome {outcome_id}")
+        raise NothingToCorrect(
+            msg("detail.outcomes.corrections.correction_states_same_facts", outcome_id=outcome_id)
+        )
     # 2. the old recognition leaves the count (count-once keys, review queue) before the new is posted
     was = rec.status
     rec.status = RecognitionStatus.superseded.value
@@ -218,27 +235,41 @@ def correct(
     if result.error is not None:
         raise result.error
     if result.outcome is None or result.status != "created":  # pragma: no cover - the reference was free
-        raise CorrectionReferenceTaken(f"reference {reference!r} is already used")
+        raise CorrectionReferenceTaken(
+            msg("detail.outcomes.corrections.reference_already_used", reference=reference)
+        )
     new = result.outcome
     changes = changes_between(old, item, new.learner_id)
     if not changes:
-        raise NothingToCorrect(f"the correction states the same facts as outcome {outcome_id}")
+        raise NothingToCorrect(
+            msg("detail.outcomes.corrections.correction_states_same_facts", outcome_id=outcome_id)
+        )
     # 4. undo the old credits, citing the new outcome (the ledger names the changed facts, not their
     #    values: its leaves stay free of anything about the person); then the history of both
     changed = sorted({change.split(":", 1)[0] for change in changes})
     reason = f"superseded by {new.id} (changed: {', '.join(changed)})"
     txs = _undo_credits(session, old, rec, action="corrected", reason=reason, by=institution.id)
     summary = "; ".join(changes)
-    reversed_zh = f"，冲销 {rec.credits} 学分" if rec.lot_id else ""
-    reversed_en = f"; {rec.credits} credits reversed" if rec.lot_id else ""
+    reversed_ = msg("correction.reversed", credits=rec.credits) if rec.lot_id else ""
+    old_zh, old_en = msg(
+        "correction.superseded_event",
+        new=new.id,
+        reference=reference,
+        was=_status(was),
+        reversed=reversed_,
+        summary=summary,
+    ).pair()
+    new_zh, new_en = msg(
+        "correction.corrects_event", old=old.id, reference=old.reference, summary=summary
+    ).pair()
     service.add_event(
         session,
         old.id,
         "corrected",
         actor_role="institution",
         actor=institution.id,
-        zh=f"已由更正 {new.id}（{reference}）取代（原状态：{was}）{reversed_zh}。更正内容：{summary}",
-        en=f"Superseded by the correction {new.id} ({reference}), was {was}{reversed_en}. Changed: {summary}",
+        zh=old_zh,
+        en=old_en,
         tx=txs[-1],
     )
     service.add_event(
@@ -247,7 +278,7 @@ def correct(
         "corrected",
         actor_role="institution",
         actor=institution.id,
-        zh=f"更正 {old.id}（{old.reference}）：{summary}",
-        en=f"Corrects {old.id} ({old.reference}): {summary}",
+        zh=new_zh,
+        en=new_en,
     )
     return Corrected(result, old, rec, changes, txs)

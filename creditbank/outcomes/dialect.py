@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any, Final
 
+from creditbank.i18n import msg
 from creditbank.outcomes.batch import MAX_ROW_BYTES, BodyMalformed, ParsedRow, RowInvalid, validate_row
 from creditbank.rule_engine.models import OUTCOME_TYPE_LABELS
 
@@ -88,20 +89,19 @@ def read_header(cells: list[str]) -> list[str]:
         CsvHeaderInvalid: an empty header, unknown or repeated columns, or no ``reference`` column.
     """
     if not any(cell.strip() for cell in cells):
-        raise CsvHeaderInvalid("the first line must name the columns")
+        raise CsvHeaderInvalid(msg("detail.outcomes.dialect.first_line_must_name"))
     fields = [column_of(cell) for cell in cells]
     unknown = [cell for cell, field in zip(cells, fields, strict=True) if field is None]
     if unknown:
         raise CsvHeaderInvalid(
-            f"unknown column(s) {', '.join(unknown)}: use the outcome field names (or their Chinese "
-            "or English labels) and attr.<name> for attributes",
+            msg("detail.outcomes.dialect.unknown_column_s_use", value=", ".join(unknown)),
             columns=unknown,
         )
     named = [f for f in fields if f is not None]
     if len(set(named)) != len(named):
-        raise CsvHeaderInvalid("a column appears twice")
+        raise CsvHeaderInvalid(msg("detail.outcomes.dialect.column_appears_twice"))
     if "reference" not in named:
-        raise CsvHeaderInvalid("there is no reference (机构编号) column")
+        raise CsvHeaderInvalid(msg("detail.outcomes.dialect.there_no_reference_column"))
     return named
 
 
@@ -173,7 +173,7 @@ class TextDecoder:
         try:
             return self._decoder.decode(data, final)
         except UnicodeDecodeError as exc:
-            raise BodyMalformed("the file is neither UTF-8 nor GB18030 text") from exc
+            raise BodyMalformed(msg("detail.outcomes.dialect.file_neither_utf_nor")) from exc
 
 
 class CsvRowDecoder:
@@ -198,15 +198,17 @@ class CsvRowDecoder:
             start = newline + 1
         self._buffer = self._buffer[start:]
         if len(self._record) + len(self._buffer) > MAX_ROW_BYTES:
-            raise BodyMalformed(f"a CSV record longer than {MAX_ROW_BYTES} bytes (an unclosed quote?)")
+            raise BodyMalformed(
+                msg("detail.outcomes.dialect.csv_record_longer_than", MAX_ROW_BYTES=MAX_ROW_BYTES)
+            )
         if final:
             if self._buffer:
                 yield from self._line(self._buffer)
                 self._buffer = ""
             if self._record:
-                raise BodyMalformed(f"row {self.row + 1}: a quoted cell is not closed")
+                raise BodyMalformed(msg("detail.outcomes.dialect.row_quoted_cell_closed", value=self.row + 1))
             if self._fields is None:
-                raise CsvHeaderInvalid("the file is empty: the first line must name the columns")
+                raise CsvHeaderInvalid(msg("detail.outcomes.dialect.file_empty_first_line"))
 
     def _line(self, line: str) -> Iterator[ParsedRow]:
         self._record += line
@@ -220,7 +222,7 @@ class CsvRowDecoder:
             cells = next(csv.reader([record.rstrip("\r\n")], strict=True))
         except csv.Error as exc:
             if self._fields is None:
-                raise CsvHeaderInvalid(f"the header line is not CSV: {exc}") from exc
+                raise CsvHeaderInvalid(msg("detail.outcomes.dialect.header_line_csv", exc=exc)) from exc
             self.row += 1
             yield ParsedRow(self.row, None, None, RowInvalid(f"not a CSV row: {exc}"))
             return

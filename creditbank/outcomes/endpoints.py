@@ -12,6 +12,7 @@ from creditbank.auth.deps import InstitutionOnly, UploadingInstitution
 from creditbank.auth.service import Principal
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep, request_lang
 from creditbank.errors import PROBLEM_MEDIA_TYPE, Forbidden
+from creditbank.i18n import msg
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.limits import UPLOAD, Heavy, body_limit
@@ -32,7 +33,7 @@ router = APIRouter(prefix="/api/v1/outcomes", tags=["outcomes"])
 
 def acting_institution(session: Any, who: Principal) -> Institution:
     if who.subject is None:  # pragma: no cover - institution tokens always have a subject
-        raise Forbidden("the token names no institution")
+        raise Forbidden(msg("detail.outcomes.endpoints.token_names_no_institution"))
     return institutions.lookup(session, who.subject)
 
 
@@ -115,7 +116,9 @@ def get_outcome(outcome_id: str, session: SessionDep, who: InstitutionOnly) -> O
     """One outcome this institution posted, with its recognition and ledger reference."""
     outcome, rec = service.get_outcome(session, outcome_id)
     if outcome.institution_id != who.subject:
-        raise service.OutcomeNotFound(f"no outcome {outcome_id} of yours")
+        raise service.OutcomeNotFound(
+            msg("detail.outcomes.endpoints.no_outcome_yours", outcome_id=outcome_id)
+        )
     return outcome_public(session, outcome, rec)
 
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from creditbank.context import AppContext
 from creditbank.db import transaction
 from creditbank.errors import ValidationFailed
+from creditbank.i18n import msg
 from creditbank.institutions import service as institutions
 from creditbank.outcomes import pipeline
 from creditbank.outcomes.batch import CHUNK_ROWS
@@ -72,7 +73,7 @@ def file_format(path: Path) -> pipeline.Format:
     """
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
-        raise ImportFileInvalid(f"{path.name}: use a .csv, .jsonl or .xlsx file")
+        raise ImportFileInvalid(msg("detail.outcomes.importer.use_csv_jsonl_xlsx", name=path.name))
     return fmt
 
 
@@ -142,14 +143,14 @@ def import_file(
         InstitutionNotFound: no such institution (checked before anything is posted).
     """
     if chunk < 1:
-        raise ImportFileInvalid("--chunk must be at least 1")
+        raise ImportFileInvalid(msg("detail.outcomes.importer.chunk_must_least"))
     fmt = file_format(path)
     if not path.is_file():
-        raise ImportFileInvalid(f"{path}: no such file")
+        raise ImportFileInvalid(msg("detail.outcomes.importer.no_such_file", path=path))
     _check_institution(ctx, institution_id)
     target = report_path or default_report_path(path, fmt)
     if target.resolve() == path.resolve():
-        raise ImportFileInvalid("the report would overwrite the file being imported; choose another --report")
+        raise ImportFileInvalid(msg("detail.outcomes.importer.report_would_overwrite_file"))
     summary = ImportSummary(**pipeline.new_summary().model_dump(), report=target)
     bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=path.name, disable=not progress)
     writer = ReportWriter(target)
@@ -161,9 +162,13 @@ def import_file(
                 summary.add(report.status, report.recognition)
             writer.write(reports)
     except CsvHeaderInvalid as exc:
-        raise ImportFileInvalid(f"{path.name}: {exc.detail}", **exc.extensions) from exc
+        raise ImportFileInvalid(
+            msg("detail.outcomes.importer.header_invalid", name=path.name, reason=exc.said), **exc.extensions
+        ) from exc
     except OSError as exc:
-        raise ImportFileInvalid(f"{path.name}: {exc}") from exc
+        raise ImportFileInvalid(
+            msg("detail.outcomes.importer.file_unreadable", name=path.name, exc=exc)
+        ) from exc
     finally:
         bar.close()
         writer.close()

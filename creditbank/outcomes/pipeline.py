@@ -29,6 +29,7 @@ from sqlalchemy.exc import DataError
 from creditbank.context import AppContext
 from creditbank.db import transaction
 from creditbank.errors import CreditBankError, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.institutions import service as institutions
 from creditbank.outcomes import reasons, service
 from creditbank.outcomes.batch import CHUNK_ROWS, ParsedRow, RowDecoder, TooManyRows, validate_row
@@ -82,8 +83,7 @@ def new_summary() -> BatchSummary:
 def _capped(parsed: ParsedRow, max_rows: int | None) -> ParsedRow:
     if max_rows is not None and parsed.row > max_rows:
         raise TooManyRows(
-            f"more than {max_rows} rows in one upload (CREDITBANK_BATCH_MAX_ROWS); "
-            "send the rest in another upload",
+            msg("detail.outcomes.pipeline.more_than_rows_one", max_rows=max_rows),
             max_rows=max_rows,
         )
     return parsed
@@ -158,15 +158,18 @@ def xlsx_rows(data: bytes) -> Iterator[ParsedRow]:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(member.file_size for member in archive.infolist())
     except (zipfile.BadZipFile, ValueError) as exc:
-        raise CsvHeaderInvalid("the file is not an XLSX workbook") from exc
+        raise CsvHeaderInvalid(msg("detail.outcomes.pipeline.file_xlsx_workbook")) from exc
     if unpacked > MAX_XLSX_UNPACKED:  # a zip bomb: refused before anything is decompressed
         raise CsvHeaderInvalid(
-            f"the workbook unpacks to more than {MAX_XLSX_UNPACKED // (1024 * 1024)} MiB; send it as CSV"
+            msg(
+                "detail.outcomes.pipeline.workbook_unpacks_more_than",
+                value=MAX_XLSX_UNPACKED // (1024 * 1024),
+            )
         )
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors alike
-        raise CsvHeaderInvalid("the file is not an XLSX workbook") from exc
+        raise CsvHeaderInvalid(msg("detail.outcomes.pipeline.file_xlsx_workbook")) from exc
     try:
         sheet = book.worksheets[0]
         values = sheet.iter_rows(values_only=True, max_col=MAX_XLSX_CELLS)
@@ -216,13 +219,13 @@ def _report(result: service.RowResult) -> RowReport:
         credits=rec.credits if rec else None,
         error=result.error.to_problem() if result.error else None,
     )
-    return reasons.explained(report, rec)
+    return reasons.explained(report, rec, result.error)
 
 
 def failed(parsed: ParsedRow, error: CreditBankError) -> RowReport:
     """The report of a row that failed before or while posting."""
     report = RowReport(row=parsed.row, reference=parsed.reference, status="error", error=error.to_problem())
-    return reasons.explained(report, None)
+    return reasons.explained(report, None, error)
 
 
 def _post(ctx: AppContext, institution_id: str, rows: list[ParsedRow]) -> list[RowReport]:

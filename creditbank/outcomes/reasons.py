@@ -8,6 +8,7 @@ engine's explanation, which names the condition that failed.
 
 from typing import Any
 
+from creditbank.errors import CreditBankError
 from creditbank.i18n import N_, Translator
 from creditbank.outcomes.dialect import COLUMN_NAMES
 from creditbank.outcomes.models import Recognition
@@ -106,8 +107,9 @@ def validation_reason(error: dict[str, Any]) -> Pair:
     return _one(ZH, labelled, label=label_zh, reason=zh), _one(EN, labelled, label=label_en, reason=en)
 
 
-def error_reason(problem: dict[str, Any]) -> Pair:
-    """A failed row's problem document in Chinese and English (every error it lists)."""
+def error_reason(problem: dict[str, Any], details: Pair | None = None) -> Pair:
+    """A failed row's problem document in Chinese and English (every error it lists); ``details``
+    is its ``detail`` in each language when the error is at hand (else the document's own)."""
     errors = problem.get("errors")
     if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
         pairs = [validation_reason(e) for e in errors]
@@ -115,21 +117,30 @@ def error_reason(problem: dict[str, Any]) -> Pair:
         return _one(ZH, between).join(p[0] for p in pairs), _one(EN, between).join(p[1] for p in pairs)
     slug = str(problem.get("type", "")).rsplit("/", 1)[-1]
     detail = str(problem.get("detail") or problem.get("title") or "")
+    detail_zh, detail_en = details or (detail, detail)
     refused = _REFUSED.get(slug)
     if refused is None:
-        return _say(N_("row.refused.other"), detail=detail)
+        return _one(ZH, N_("row.refused.other"), detail=detail_zh), _one(
+            EN, N_("row.refused.other"), detail=detail_en
+        )
     if not detail:
         return _say(refused)
     zh, en = _say(refused)
     with_detail = N_("row.with_detail")
-    return _one(ZH, with_detail, reason=zh, detail=detail), _one(EN, with_detail, reason=en, detail=detail)
+    return _one(ZH, with_detail, reason=zh, detail=detail_zh), _one(
+        EN, with_detail, reason=en, detail=detail_en
+    )
 
 
-def explained(report: RowReport, recognition: Recognition | None) -> RowReport:
-    """``report`` with its reason: for a failed row its error, for a rejected or reviewed one the
-    rule engine's explanation (a reviewed row: why it needs review)."""
+def explained(
+    report: RowReport, recognition: Recognition | None, error: CreditBankError | None = None
+) -> RowReport:
+    """``report`` with its reason: for a failed row its error (``error``, whose detail is said in
+    each language), for a rejected or reviewed one the rule engine's explanation (a reviewed row:
+    why it needs review)."""
     if report.error is not None:
-        report.reason_zh, report.reason_en = error_reason(report.error)
+        details = (error.detail_in("zh"), error.detail_in("en")) if error is not None else None
+        report.reason_zh, report.reason_en = error_reason(report.error, details)
     elif recognition is not None and recognition.status == "rejected":
         report.reason_zh, report.reason_en = recognition.explanation_zh, recognition.explanation_en
     elif recognition is not None and recognition.status == "review":

@@ -39,6 +39,7 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import ReviewerAccount, Role
 from creditbank.auth.service import Principal
 from creditbank.errors import Conflict, Forbidden, ValidationFailed
+from creditbank.i18n import Both, Message, msg
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.ledger import service as ledger
@@ -48,7 +49,6 @@ from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
 from creditbank.rule_engine.conversion import expired
 
 STAGES = ("district", "city")
-STAGE_WORDS = {"district": ("区分中心", "district sub-centre"), "city": ("市中心", "city centre")}
 HALF = Decimal("0.5")
 
 
@@ -117,11 +117,17 @@ def check_scope(district: str | None, outcome_id: str, outcome_district: str, st
         return
     if outcome_district != district:
         raise ReviewOutsideDistrict(
-            f"outcome {outcome_id} is reviewed by another district's sub-centre; you review {district}",
+            msg(
+                "detail.outcomes.review.outcome_reviewed_another_district",
+                outcome_id=outcome_id,
+                district=district,
+            ),
             district=district,
         )
     if stage == "city":
-        raise CityStageOnly(f"outcome {outcome_id} waits for the city centre", district=district)
+        raise CityStageOnly(
+            msg("detail.outcomes.review.outcome_waits_city_centre", outcome_id=outcome_id), district=district
+        )
 
 
 def reviewer_of(session: Session, who: Principal) -> Reviewer:
@@ -132,9 +138,7 @@ def reviewer_of(session: Session, who: Principal) -> Reviewer:
     """
     account = session.get(ReviewerAccount, who.subject) if who.role is Role.reviewer and who.subject else None
     if account is None:
-        raise ReviewerAccountRequired(
-            "decide with a reviewer token that names your reviewer account (creditbank reviewers create)"
-        )
+        raise ReviewerAccountRequired(msg("detail.outcomes.review.decide_reviewer_token_names"))
     return Reviewer(id=account.id, role=who.role.value, district=account.district)
 
 
@@ -197,7 +201,9 @@ def open_review(session: Session, outcome_id: str, *, district: str | None) -> W
     outcome_district = institutions.get(session, outcome.institution_id).district
     check_scope(district, outcome_id, outcome_district, rec.stage)
     if rec.status != RecognitionStatus.review.value or rec.stage not in STAGES:
-        raise NotInReview(f"outcome {outcome_id} is {rec.status}, not waiting for review")
+        raise NotInReview(
+            msg("detail.outcomes.review.outcome_waiting_review", outcome_id=outcome_id, status=rec.status)
+        )
     return Waiting(outcome, rec, outcome_district)
 
 
@@ -208,22 +214,22 @@ def _words(amount: Decimal) -> str:
 
 def _check_credits(amount: Decimal) -> Decimal:
     if amount <= 0 or amount % HALF != 0:
-        raise ReviewCreditsInvalid(f"{amount} credits: approve more than 0, in steps of 0.5")
+        raise ReviewCreditsInvalid(msg("detail.outcomes.review.credits_approve_more_than", amount=amount))
     return ledger.credits(amount)
 
 
-def _lapsed(expires_on: dt.date | None) -> tuple[str, str]:
+def _lapsed(expires_on: dt.date | None) -> Message | str:
     """The note an approval carries when the outcome's validity had already ended: validity limits
     conversion, not the archive, so the credits are recorded and marked not convertible."""
     if not expired(expires_on, dt.date.today()):
-        return "", ""
+        return ""
     assert expires_on is not None
-    day = expires_on.isoformat()
-    return (
-        f"。审核通过时该成果已超过有效期（有效期至 {day}）：学分记入终身学习档案，但已过期，不可转换",
-        f". When approved, the outcome's validity had already ended (valid until {day}): the credits are "
-        "recorded in the lifelong learning archive but have expired and cannot be converted",
-    )
+    return msg("review.lapsed", day=expires_on.isoformat())
+
+
+def _stage(stage: str) -> Message:
+    """A review stage's name (``stage.district``: 区分中心 / district sub-centre)."""
+    return Message(f"stage.{stage}", {})
 
 
 def decide(
@@ -256,17 +262,23 @@ def decide(
         rec.stage,
     )
     if rec.status != RecognitionStatus.review.value or rec.stage not in STAGES:
-        raise NotInReview(f"outcome {outcome_id} is {rec.status}, not waiting for review")
+        raise NotInReview(
+            msg("detail.outcomes.review.outcome_waiting_review", outcome_id=outcome_id, status=rec.status)
+        )
     current = rec.stage
     if stage is not None and stage != current:
         raise ReviewStageMismatch(
-            f"outcome {outcome_id} is in the {current} stage, not {stage}", stage=current
+            msg(
+                "detail.outcomes.review.outcome_stage",
+                outcome_id=outcome_id,
+                current=_stage(current),
+                stage=stage,
+            ),
+            stage=current,
         )
     # 2. four eyes
     if current == "city" and rec.district_reviewer == reviewer.id:
-        raise FourEyesRequired(
-            "you approved this outcome at the district stage; another reviewer must decide the city stage"
-        )
+        raise FourEyesRequired(msg("detail.outcomes.review.you_approved_outcome_district"))
     amount: Decimal | None = None
     if decision == "approve":
         amount = _check_credits(credits if credits is not None else rec.credits)
@@ -283,31 +295,27 @@ def decide(
     decision_tx = ledger.record_event(
         session, TxKind.review_decision, learner_id=outcome.learner_id, details=record
     )
-    stage_zh, stage_en = STAGE_WORDS[current]
+    stage_name = _stage(current)
     recognition_tx: JournalTransaction | None = None
     if decision == "reject":
         rec.status = RecognitionStatus.rejected.value
         rec.stage = None
         if current == "district":
             rec.district_reviewer = reviewer.id
-        rec.explanation_zh = f"经{stage_zh}审核不予认定：{reason}。{rec.explanation_zh}"
-        rec.explanation_en = f"Not recognised on review by the {stage_en}: {reason}. {rec.explanation_en}"
-        kind, zh, en = (
-            "rejected",
-            f"{stage_zh}审核不予认定：{reason}",
-            f"Rejected at the {stage_en} stage: {reason}",
-        )
+        rec.explanation_zh, rec.explanation_en = msg(
+            "review.rejected_explanation",
+            stage=stage_name,
+            reason=reason,
+            explanation=Both(rec.explanation_zh, rec.explanation_en),
+        ).pair()
+        kind, (zh, en) = "rejected", msg("review.rejected_event", stage=stage_name, reason=reason).pair()
     elif current == "district":
         assert amount is not None
         rec.stage = "city"
         rec.district_reviewer = reviewer.id
         rec.credits = amount
-        kind, zh, en = (
-            "decision",
-            f"{stage_zh}审核通过（拟认定 {_words(amount)} 学分），转市中心审核：{reason}",
-            f"Approved at the {stage_en} stage ({_words(amount)} credits proposed), "
-            f"sent to the city centre: {reason}",
-        )
+        said = msg("review.district_approved_event", stage=stage_name, credits=_words(amount), reason=reason)
+        kind, (zh, en) = "decision", said.pair()
     else:
         assert amount is not None
         rec.credits = amount
@@ -318,19 +326,16 @@ def decide(
         rec.stage = None
         rec.lot_id = lot.id
         granted = _words(amount)
-        lapsed_zh, lapsed_en = _lapsed(rec.expires_on)
-        rec.explanation_zh = (
-            f"{rec.explanation_zh}；经区分中心、市中心两级审核认定 {granted} 学分（{reason}）{lapsed_zh}"
-        )
-        rec.explanation_en = (
-            f"{rec.explanation_en}. Approved by the district and city centres: {granted} credits ({reason})"
-            f"{lapsed_en}"
-        )
-        kind, zh, en = (
-            "recognised",
-            f"{stage_zh}审核通过，认定 {granted} 学分：{reason}{lapsed_zh}",
-            f"Approved at the {stage_en} stage and recognised, {granted} credits: {reason}{lapsed_en}",
-        )
+        lapsed = _lapsed(rec.expires_on)
+        rec.explanation_zh, rec.explanation_en = msg(
+            "review.recognised_explanation",
+            explanation=Both(rec.explanation_zh, rec.explanation_en),
+            credits=granted,
+            reason=reason,
+            lapsed=lapsed,
+        ).pair()
+        said = msg("review.recognised_event", stage=stage_name, credits=granted, reason=reason, lapsed=lapsed)
+        kind, (zh, en) = "recognised", said.pair()
     service.save_recognition(session, rec)
     # 4. history
     service.add_event(

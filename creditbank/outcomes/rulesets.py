@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from creditbank.errors import NotFound
+from creditbank.i18n import msg
 from creditbank.rule_engine import RuleSet, load_rule_set
 from creditbank.rule_engine.loader import find_rule_sets
 
@@ -35,7 +36,9 @@ class RuleBook:
         """Raises: NoRuleSetInForce."""
         candidates = [s for s in self.sets.get(set_id, []) if s.manifest.effective_from <= as_of]
         if not candidates:
-            raise NoRuleSetInForce(f"no version of rule set {set_id!r} is in force on {as_of}")
+            raise NoRuleSetInForce(
+                msg("detail.outcomes.rulesets.no_version_rule_set", set_id=set_id, as_of=as_of)
+            )
         return candidates[-1]
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from creditbank.i18n import msg
 from creditbank.rule_engine.cases import run_cases
 from creditbank.rule_engine.diff import diff as diff_rule_sets
 from creditbank.rule_engine.errors import (
@@ -129,12 +130,16 @@ def read_outcomes(path: Path) -> list[OutcomeFacts]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise OutcomeFactsInvalid(f"{path}: {exc}") from None
+        raise OutcomeFactsInvalid(
+            msg("detail.rule_engine.cli.facts_unreadable", path=path, exc=exc)
+        ) from None
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
             facts.append(OutcomeFacts.model_validate(json.loads(text)))
         except (ValueError, ValidationError) as exc:
-            raise OutcomeFactsInvalid(f"{path}:{number}: {exc}") from None
+            raise OutcomeFactsInvalid(
+                msg("detail.rule_engine.cli.facts_line_invalid", path=path, number=number, exc=exc)
+            ) from None
     return facts

@@ -30,6 +30,7 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
+from creditbank.i18n import Both, msg
 from creditbank.rule_engine import cel_env, unmet
 from creditbank.rule_engine.amounts import ZERO, format_amount, to_decimal, to_half_steps
 from creditbank.rule_engine.explain import fill
@@ -60,6 +61,12 @@ def _join(parts: Iterable[Text]) -> Text | None:
     if not items:
         return None
     return Text(zh="；".join(t.zh for t in items), en="; ".join(t.en for t in items))
+
+
+def _join_both(parts: Iterable[Text]) -> Both:
+    """Texts joined as a list in each language (``；`` in Chinese, ``; `` in English)."""
+    items = list(parts)
+    return Both("；".join(t.zh for t in items), "; ".join(t.en for t in items))
 
 
 def _template_values(
@@ -145,11 +152,7 @@ def evaluate(rule_set: RuleSet, outcome: OutcomeFacts, as_of: dt.date) -> Recogn
             outcome,
             as_of,
             status="rejected",
-            explanation=Text(
-                zh=f"成果日期 {outcome.achieved_on} 晚于认定日期 {as_of}，不予认定。",
-                en=f"The outcome is dated {outcome.achieved_on}, after the evaluation date {as_of}: "
-                "not recognised.",
-            ),
+            explanation=Text.of(msg("rule.future_outcome", achieved_on=outcome.achieved_on, as_of=as_of)),
         )
     bindings = cel_env.bind(rule_set.env, outcome, as_of, rule_set.credit_hours)
     tried: list[CompiledRecognition] = []
@@ -172,30 +175,27 @@ def evaluate(rule_set: RuleSet, outcome: OutcomeFacts, as_of: dt.date) -> Recogn
     zh_label, en_label = OUTCOME_TYPE_LABELS[outcome.outcome_type]
     unmet_parts = [(c, why) for c in tried if (why := first_unmet(c, outcome, bindings)) is not None]
     if unmet_parts:
+        parts = [msg("rule.unmet_part", heading=c.heading.both, why=why.text.both) for c, why in unmet_parts]
         return _result(
             rule_set,
             outcome,
             as_of,
             status="rejected",
-            explanation=Text(
-                zh="不予认定："
-                + "；".join(f"{c.heading.zh}要求的条件未满足——{why.text.zh}" for c, why in unmet_parts)
-                + "。",
-                en="Not recognised: "
-                + "; ".join(f"{c.heading.en}: {why.text.en}" for c, why in unmet_parts)
-                + ".",
-            ),
+            explanation=Text.of(msg("rule.not_recognised", unmet=_join_both(Text.of(p) for p in parts))),
         )
     return _result(
         rule_set,
         outcome,
         as_of,
         status="rejected",
-        explanation=Text(
-            zh=f"规则集 {rule_set.id}（{rule_set.version}）在 {as_of} "
-            f"没有适用于此{zh_label}的认定规则，不予认定。",
-            en=f"No rule of rule set {rule_set.id} ({rule_set.version}) applies to this {en_label} "
-            f"on {as_of}: not recognised.",
+        explanation=Text.of(
+            msg(
+                "rule.no_rule",
+                set_id=rule_set.id,
+                version=rule_set.version,
+                as_of=as_of,
+                label=Both(zh_label, en_label),
+            )
         ),
     )
 
@@ -206,9 +206,12 @@ def _with_unmet(
     found = [why for c in tried if (why := first_unmet(c, outcome, bindings)) is not None]
     if not found:
         return result
-    explanation = Text(
-        zh=f"{result.explanation.zh}（{'；'.join(why.text.zh for why in found)}）",
-        en=f"{result.explanation.en} ({'; '.join(why.text.en for why in found)})",
+    explanation = Text.of(
+        msg(
+            "rule.with_unmet",
+            explanation=result.explanation.both,
+            unmet=_join_both(why.text for why in found),
+        )
     )
     return result.model_copy(update={"explanation": explanation})
 
@@ -231,11 +234,7 @@ def _evaluation_error(
     rule_set: RuleSet, outcome: OutcomeFacts, as_of: dt.date, compiled: CompiledRecognition, message: str
 ) -> Recognition:
     rule = compiled.rule
-    reason = Text(
-        zh=f"规则 {rule.id} 第 {rule.version} 版无法计算此成果（{message}），转人工审核。",
-        en=f"Rule {rule.id} v{rule.version} could not be evaluated for this outcome ({message}): "
-        "manual review.",
-    )
+    reason = Text.of(msg("rule.evaluation_error", rule_id=rule.id, version=rule.version, error=message))
     return _result(
         rule_set,
         outcome,
@@ -267,7 +266,7 @@ def _decide(
             as_of,
             status="rejected",
             compiled=compiled,
-            explanation=Text(zh=f"{heading.zh}：{why.zh}", en=f"{heading.en}: {why.en}"),
+            explanation=Text.of(msg("rule.headed", heading=heading.both, why=why.both)),
         )
 
     # 1. credits: formula -> Decimal -> per-rule maximum -> half-credit steps
@@ -281,12 +280,7 @@ def _decide(
     capped = raw
     if rule.max_credits is not None and raw > rule.max_credits:
         capped = rule.max_credits
-        notes.append(
-            Text(
-                zh=f"超过本规则每项上限，按 {format_amount(rule.max_credits)} 学分计",
-                en=f"capped at the rule's maximum of {format_amount(rule.max_credits)} credits per outcome",
-            )
-        )
+        notes.append(Text.of(msg("rule.capped", maximum=format_amount(rule.max_credits))))
     credits = to_half_steps(capped, rule.rounding)
 
     # 2. level, field, count-once key
@@ -310,22 +304,26 @@ def _decide(
             if compiled.validity.action == "reject":
                 status = "rejected"
                 notes.append(
-                    Text(
-                        zh=f"成果取得于 {outcome.achieved_on}，已超过 {years} 年有效期"
-                        f"（至 {expires_on}），不予认定",
-                        en=f"achieved on {outcome.achieved_on}, beyond the {years}-year validity "
-                        f"(until {expires_on}): not recognised",
+                    Text.of(
+                        msg(
+                            "rule.expired_rejected",
+                            achieved_on=outcome.achieved_on,
+                            years=years,
+                            expires_on=expires_on,
+                        )
                     )
                 )
                 credits = ZERO
             else:
                 status = "review"
                 reasons.append(
-                    Text(
-                        zh=f"成果取得于 {outcome.achieved_on}，已超过 {years} 年有效期"
-                        f"（至 {expires_on}），需人工审核",
-                        en=f"achieved on {outcome.achieved_on}, beyond the {years}-year validity "
-                        f"(until {expires_on}): manual review",
+                    Text.of(
+                        msg(
+                            "rule.expired_review",
+                            achieved_on=outcome.achieved_on,
+                            years=years,
+                            expires_on=expires_on,
+                        )
                     )
                 )
     if status != "rejected" and rule.review.mode != "never":
@@ -337,9 +335,10 @@ def _decide(
             reasons.append(rule.review.reason)
     review_reason = _join(reasons) if status == "review" else None
     tail = _join([*notes, *reasons])
-    explanation = Text(
-        zh=f"{heading.zh}：{why.zh}" + (f"（{tail.zh}）" if tail else ""),
-        en=f"{heading.en}: {why.en}" + (f" ({tail.en})" if tail else ""),
+    explanation = Text.of(
+        msg("rule.headed_with_notes", heading=heading.both, why=why.both, notes=tail.both)
+        if tail
+        else msg("rule.headed", heading=heading.both, why=why.both)
     )
     return _result(
         rule_set,

@@ -34,6 +34,7 @@ import yaml
 from cel_expr_python import cel
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from creditbank.i18n import msg
 from creditbank.rule_engine import cel_env, unmet
 from creditbank.rule_engine.errors import RuleSetInvalid, RuleSetNotFound
 from creditbank.rule_engine.explain import TEMPLATE_NAMES, placeholder_roots
@@ -234,10 +235,12 @@ def find_rule_sets(path: Path) -> list[Path]:
     if (path / MANIFEST).is_file():
         return [path]
     if not path.is_dir():
-        raise RuleSetNotFound(f"{path} does not exist")
+        raise RuleSetNotFound(msg("detail.rule_engine.loader.path_missing", path=path))
     found = sorted(p.parent for p in path.rglob(MANIFEST) if TESTS_DIR not in p.relative_to(path).parts)
     if not found:
-        raise RuleSetNotFound(f"no {MANIFEST} at or under {path}")
+        raise RuleSetNotFound(
+            msg("detail.rule_engine.loader.no_manifest_under", MANIFEST=MANIFEST, path=path)
+        )
     return found
 
 
@@ -373,10 +376,7 @@ def _compile_recognition(
         count_once_key=count_once,
         validity=_validity(rule, defaults),
         review_stages=rule.review.stages or (defaults.review_stages if defaults else ("district", "city")),
-        heading=Text(
-            zh=f"{rule.title.zh}（{rule.id} 第 {rule.version} 版）",
-            en=f"{rule.title.en} ({rule.id} v{rule.version})",
-        ),
+        heading=Text.of(msg("rule.heading", title=rule.title.both, rule_id=rule.id, version=rule.version)),
         parts=_condition_parts(build, rule.condition),
     )
 
@@ -556,7 +556,9 @@ def load_rule_set(path: Path | str) -> RuleSet:
     path = Path(path)
     set_dir = path.parent if path.name == MANIFEST else path
     if not (set_dir / MANIFEST).is_file():
-        raise RuleSetNotFound(f"no {MANIFEST} in {set_dir}")
+        raise RuleSetNotFound(
+            msg("detail.rule_engine.loader.no_manifest_in", MANIFEST=MANIFEST, set_dir=set_dir)
+        )
     build = _check_set(set_dir)
     errors = [f for f in build.findings if f.severity == "error"]
     if errors or build.manifest is None:

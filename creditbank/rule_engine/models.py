@@ -17,6 +17,8 @@ from typing import Any, Literal, NewType, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from creditbank.i18n import Both, Message
+
 RuleId = NewType("RuleId", str)
 LotId = NewType("LotId", str)
 OutcomeId = NewType("OutcomeId", str)
@@ -60,6 +62,17 @@ class Text(BaseModel):
 
     zh: str = Field(min_length=1, description="Chinese text")
     en: str = Field(min_length=1, description="English text")
+
+    @classmethod
+    def of(cls, message: Message) -> "Text":
+        """A catalogue message in both languages (the texts are written once, in the catalogues)."""
+        zh, en = message.pair()
+        return cls(zh=zh, en=en)
+
+    @property
+    def both(self) -> Both:
+        """This text as a value inside a catalogue message, said in the message's language."""
+        return Both(self.zh, self.en)
 
 
 class OutcomeFacts(BaseModel):

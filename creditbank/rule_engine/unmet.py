@@ -13,17 +13,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from creditbank.i18n import Both, Message, msg
 from creditbank.rule_engine.amounts import format_amount
 from creditbank.rule_engine.models import OutcomeFacts, Text
 
-FACT_LABELS: dict[str, tuple[str, str]] = {
-    "hours": ("学时", "study hours"),
-    "score": ("分数", "score"),
-    "grade": ("成绩等第", "grade"),
-    "level": ("等级", "level"),
-    "field": ("专业或工种", "field"),
-    "issuer_kind": ("发证机构类别", "kind of issuer"),
-}
+FACTS = ("hours", "score", "grade", "level", "field", "issuer_kind")
+"""The facts a condition names; each is called ``fact.<name>`` in the catalogues."""
+
+
+def _label(name: str) -> Message:
+    return Message(f"fact.{name}", {})
 
 
 @dataclass(frozen=True)
@@ -88,13 +87,13 @@ def _fact(outcome: OutcomeFacts, name: str) -> str:
 def describe(part: str, outcome: OutcomeFacts) -> Unmet:
     """``part`` (a conjunct that was not true for ``outcome``) as a reason a person understands."""
     if match := _HAS.match(part):
-        zh, en = FACT_LABELS[match.group(1)]
-        return Unmet(f"{match.group(1)}-missing", {}, Text(zh=f"未填写{zh}", en=f"no {en} given"))
+        said = msg("unmet.missing", fact=_label(match.group(1)))
+        return Unmet(f"{match.group(1)}-missing", {}, Text.of(said))
     if part == "identity_verified":
         return Unmet(
             "identity-not-verified",
             {},
-            Text(zh="考核时未核验学习者身份（须实名认证）", en="the learner's identity was not verified"),
+            Text.of(msg("unmet.identity_not_verified")),
         )
     if match := _COMPARE.match(part):
         name, minimum = match.group(1), format_amount(Decimal(match.group(3)))
@@ -103,59 +102,46 @@ def describe(part: str, outcome: OutcomeFacts) -> Unmet:
             return Unmet(
                 "hours-below",
                 {"hours": actual, "minimum": minimum},
-                Text(
-                    zh=f"学时 {actual} 少于要求的 {minimum} 学时",
-                    en=f"{actual} study hours, fewer than {minimum}",
-                ),
+                Text.of(msg("unmet.hours_below", actual=actual, minimum=minimum)),
             )
         return Unmet(
             "score-below",
             {"score": actual, "minimum": minimum},
-            Text(
-                zh=f"成绩 {actual} 分，低于合格线 {minimum} 分（不合格）",
-                en=f"a score of {actual}, below the pass mark of {minimum} (failed)",
-            ),
+            Text.of(msg("unmet.score_below", actual=actual, minimum=minimum)),
         )
     if match := _OPTIONAL_SCORE.match(part):
         actual, minimum = _amount(outcome.score), format_amount(Decimal(match.group(2)))
         return Unmet(
             "score-below",
             {"score": actual, "minimum": minimum},
-            Text(
-                zh=f"成绩 {actual} 分，低于合格线 {minimum} 分（不合格）",
-                en=f"a score of {actual}, below the pass mark of {minimum} (failed)",
-            ),
+            Text.of(msg("unmet.score_below", actual=actual, minimum=minimum)),
         )
     if match := _NOT_EQUALS.match(part):
         name, refused = match.group(1), match.group(2)
-        zh, en = FACT_LABELS[name]
         return Unmet(
             f"{name}-refused",
             {name: refused},
-            Text(zh=f"{zh}为“{refused}”，未达到合格", en=f"the {en} is '{refused}': not a pass"),
+            Text.of(msg("unmet.refused", fact=_label(name), refused=refused)),
         )
     if match := _IN.match(part) or _EQUALS.match(part):
         name = match.group(1)
         accepted = _QUOTED.findall(match.group(2)) or [match.group(2)]
-        zh, en = FACT_LABELS[name]
         actual = _fact(outcome, name)
+        listed = Both("、".join(accepted), ", ".join(accepted))
         return Unmet(
             f"{name}-not-accepted",
             {name: actual, "accepted": accepted},
-            Text(
-                zh=f"{zh}“{actual}”不在本规则认可的范围内（{'、'.join(accepted)}）",
-                en=f"the {en} '{actual}' is not one the rule accepts ({', '.join(accepted)})",
-            ),
+            Text.of(msg("unmet.not_accepted", fact=_label(name), actual=actual, accepted=listed)),
         )
     if match := _ATTRIBUTE.match(part):
         name = match.group(1)
         return Unmet(
             "attribute-missing",
             {"attribute": name},
-            Text(zh=f"缺少附加属性 {name}", en=f"the attribute {name} is missing"),
+            Text.of(msg("unmet.attribute_missing", name=name)),
         )
     return Unmet(
         "condition-not-met",
         {"condition": part},
-        Text(zh=f"不满足条件 {part}", en=f"the condition {part} is not met"),
+        Text.of(msg("unmet.condition_not_met", part=part)),
     )

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from creditbank.crypto.symmetric import open_sealed, seal
 from creditbank.db import Writes, construct, pg_connection, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
+from creditbank.i18n import Message, msg
 from creditbank.keyring.sealed import rewrap_column
 from creditbank.standards.tlog import merkle
 from creditbank.standards.tlog.merkle import Frontier, NodeId
@@ -126,7 +127,7 @@ def get_log(session: Session, log_id: str) -> TransparencyLog:
     """Raises: LogNotFound."""
     log = session.get(TransparencyLog, log_id)
     if log is None:
-        raise LogNotFound(f"no log {log_id!r}")
+        raise LogNotFound(msg("detail.transparency.store.no_log", log_id=log_id))
     return log
 
 
@@ -167,12 +168,12 @@ def lock_log(session: Session, log_id: str) -> LockedLog:
             cursor.execute(PG_LOCK_LOG, (log_id,))
             found = cursor.fetchone()
         if found is None:
-            raise LogNotFound(f"no log {log_id!r}")
+            raise LogNotFound(msg("detail.transparency.store.no_log", log_id=log_id))
         return LockedLog(log_id=log_id, frontier=Frontier.from_bytes(int(found[0]), bytes(found[1])))
     stmt = select(TransparencyLog).where(col(TransparencyLog.id) == log_id).with_for_update()
     log = session.exec(stmt.execution_options(populate_existing=True)).first()
     if log is None:
-        raise LogNotFound(f"no log {log_id!r}")
+        raise LogNotFound(msg("detail.transparency.store.no_log", log_id=log_id))
     return LockedLog(log_id=log_id, frontier=Frontier.from_bytes(log.size, log.frontier))
 
 
@@ -214,7 +215,7 @@ def checkpoint_at(session: Session, log_id: str, size: int) -> SignedCheckpoint:
     """Raises: NoCheckpoint."""
     row = session.get(SignedCheckpoint, (log_id, size))
     if row is None:
-        raise NoCheckpoint(f"log {log_id!r} has no checkpoint of size {size}")
+        raise NoCheckpoint(msg("detail.transparency.store.log_has_no_checkpoint", log_id=log_id, size=size))
     return row
 
 
@@ -264,11 +265,15 @@ def publish_checkpoint(
     # the frontier that appends extend must be the tree the nodes hold: a mismatch means one of them
     # was changed behind the service's back, and the next appends would build on the wrong one
     if merkle.Frontier.from_bytes(size, bytes(log.frontier)).root() != root:
-        raise InconsistentCheckpoint(f"log {log_id}: the stored frontier does not match the tree at {size}")
+        raise InconsistentCheckpoint(
+            msg("detail.transparency.store.log_stored_frontier_does", log_id=log_id, size=size)
+        )
     if previous is not None and previous.size > 0:
         proof = merkle.consistency_proof(reader, previous.size, size)
         if not merkle.is_valid_consistency(previous.size, size, proof, previous.root, root):
-            raise InconsistentCheckpoint(f"log {log_id} at {size} is not consistent with {previous.size}")
+            raise InconsistentCheckpoint(
+                msg("detail.transparency.store.log_consistent", log_id=log_id, size=size, size2=previous.size)
+            )
     note = sign_checkpoint(Checkpoint(log.origin, size, root), signer(log, master_key)).decode()
     row = SignedCheckpoint(log_id=log_id, size=size, root=root, note=note)
     session.add(row)
@@ -285,7 +290,7 @@ def published_size(session: Session, log_id: str, size: int | None) -> SignedChe
     if size is None:
         latest = latest_checkpoint(session, log_id)
         if latest is None:
-            raise NoCheckpoint(f"log {log_id!r} has no published checkpoint yet")
+            raise NoCheckpoint(msg("detail.transparency.store.log_has_no_published", log_id=log_id))
         return latest
     return checkpoint_at(session, log_id, size)
 
@@ -336,10 +341,10 @@ def _published(session: Reader, log_id: str, size: int | None) -> SignedCheckpoi
         else:
             with translated_errors(_PG_LOG_EXISTS), session.cursor() as cursor:
                 if cursor.execute(_PG_LOG_EXISTS, (log_id,)).fetchone() is None:
-                    raise LogNotFound(f"no log {log_id!r}")
+                    raise LogNotFound(msg("detail.transparency.store.no_log", log_id=log_id))
         if size is None:
-            raise NoCheckpoint(f"log {log_id!r} has no published checkpoint yet")
-        raise NoCheckpoint(f"log {log_id!r} has no checkpoint of size {size}")
+            raise NoCheckpoint(msg("detail.transparency.store.log_has_no_published", log_id=log_id))
+        raise NoCheckpoint(msg("detail.transparency.store.log_has_no_checkpoint", log_id=log_id, size=size))
     return row
 
 
@@ -389,7 +394,7 @@ def _checkpoint_and_nodes(
     log_id: str,
     size: int | None,
     ids_for: Callable[[int], list[NodeId] | None],
-    refusal: Callable[[int], str],
+    refusal: Callable[[int], Message],
 ) -> tuple[SignedCheckpoint, Mapping[NodeId, bytes]]:
     """The checkpoint a proof is answered against and the nodes ``ids_for`` names for its size: one
     round trip when the guess of :func:`_pg_one_trip` holds, else the checkpoint and then the nodes.
@@ -424,7 +429,11 @@ def inclusion(
         return [*merkle.inclusion_proof_ids(index, tree_size), (0, index)]
 
     cp, nodes = _checkpoint_and_nodes(
-        session, log_id, size, ids_for, lambda n: f"index {index} is not in a tree of size {n}"
+        session,
+        log_id,
+        size,
+        ids_for,
+        lambda n: msg("detail.transparency.store.index_outside_tree", index=index, size=n),
     )
     return nodes[(0, index)], merkle.build_inclusion_proof(index, cp.size, nodes), cp
 
@@ -444,7 +453,11 @@ def consistency(
         return list(merkle.consistency_proof_ids(first, tree_size))
 
     cp, nodes = _checkpoint_and_nodes(
-        session, log_id, second, ids_for, lambda n: f"first must be between 1 and {n}, got {first}"
+        session,
+        log_id,
+        second,
+        ids_for,
+        lambda n: msg("detail.transparency.store.first_outside_tree", first=first, size=n),
     )
     return cp.size, merkle.build_consistency_proof(first, cp.size, nodes), cp
 

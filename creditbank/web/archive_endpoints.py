@@ -18,6 +18,7 @@ from creditbank.catalog.schemas import preview_of
 from creditbank.credentials import issuance
 from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
+from creditbank.i18n import msg
 from creditbank.learners import access
 from creditbank.outcomes import service as outcomes
 from creditbank.web import archive_page, pages, views
@@ -57,7 +58,7 @@ def archive_home(
     subject = who.subject
     page = pages.attempt(session, lambda: views.archive_page(session, ctx, subject))
     if isinstance(page, CreditBankError):  # a token naming a learner that does not exist
-        return pages.signin_page(request, ctx, who, target="/archive", error=page.detail)
+        return pages.signin_page(request, ctx, who, target="/archive", error=page.detail_in(t.lang))
     return archive_page.response(request, session, ctx, who, page, done=done)
 
 
@@ -219,7 +220,7 @@ def request_transfer(
 
     def work() -> Any:
         if not chosen:
-            raise exchange.NothingToConvert("choose at least one credit lot")
+            raise exchange.NothingToConvert(msg("detail.web.archive_endpoints.choose_least_one_credit"))
         programme = catalog.get_programme(session, programme_id.strip())
         return exchange.request_transfer(
             session,
@@ -312,7 +313,7 @@ def preview_transfer_request(
 
     def work() -> Any:
         if not chosen:
-            raise exchange.NothingToConvert("choose at least one credit lot")
+            raise exchange.NothingToConvert(msg("detail.web.archive_endpoints.choose_least_one_credit"))
         programme = catalog.get_programme(session, programme_id.strip())
         return planning.preview_request(
             session,
@@ -369,7 +370,9 @@ def request_correction(
     def work() -> None:
         outcome, _ = outcomes.get_outcome(session, outcome_id.strip())
         if outcome.learner_id != who.subject:
-            raise outcomes.OutcomeNotFound(f"no outcome {outcome_id} of yours")
+            raise outcomes.OutcomeNotFound(
+                msg("detail.web.archive_endpoints.no_outcome_yours", outcome_id=outcome_id)
+            )
         outcomes.add_event(
             session,
             outcome.id,

@@ -123,7 +123,7 @@ def _post_outcome(
     institution = institutions.get(session, who.subject or "")
     [result] = outcomes.post_rows(session, ctx, institution, [(1, item)])
     if result.error is not None:
-        message = result.error.detail
+        message = result.error.detail_in(t.lang)
         slug = result.error.slug
         form.error("learner_id" if "learner" in slug else "reference" if "reference" in slug else "", message)
         return _console_response(request, session, ctx, who, form=form, status_code=result.error.status)
@@ -181,7 +181,7 @@ async def console_upload(
             ctx,
             who,
             title=t("console.upload"),
-            text=t("console.upload_bad", error=exc.detail),
+            text=t("console.upload_bad", error=exc.detail_in(t.lang)),
             status_code=422,
             back="/console#upload",
         )
@@ -429,7 +429,7 @@ def console_accept_certificates(
     try:
         parsed = jsontext.loads(certificates_json) if certificates_json.strip() else None
     except jsontext.JsonInvalid as exc:
-        problem = t("verify.not_json", error=exc.detail)
+        problem = t("verify.not_json", error=exc.detail_in(t.lang))
     documents = parsed if isinstance(parsed, list) else [parsed] if isinstance(parsed, dict) else []
     if problem or not documents or not all(isinstance(d, dict) for d in documents):
         return pages.message(

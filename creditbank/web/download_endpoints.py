@@ -15,6 +15,7 @@ from creditbank.auth.service import Principal
 from creditbank.credentials import service as certificates
 from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
+from creditbank.i18n import msg
 from creditbank.learners import access
 from creditbank.learners import service as learners
 from creditbank.limits import Heavy
@@ -41,7 +42,7 @@ def shared_certificate_json(
     found = pages.attempt(session, lambda: certificates.get(session, certificate_id))
     if grant is None or isinstance(found, CreditBankError) or found.learner_id != grant.learner_id:
         # a JSON download answers a JSON problem (the same whether the link or the certificate is wrong)
-        raise ShareLinkInvalid("this share link is not valid, or holds no such certificate")
+        raise ShareLinkInvalid(msg("detail.web.download_endpoints.share_link_valid_holds"))
     certificates.log_share_read(session, found, grant.id)
     return _credential_download(found)
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from creditbank.errors import ValidationFailed
-from creditbank.i18n import Translator
+from creditbank.i18n import Translator, msg
 from creditbank.outcomes import dialect, pipeline
 from creditbank.outcomes.batch import ParsedRow
 from creditbank.outcomes.schemas import OutcomeCreate
@@ -126,7 +126,9 @@ def upload_rows(data: bytes, filename: str, max_rows: int) -> tuple[int, list[li
         TooManyRows: more than ``max_rows`` rows.
     """
     if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadUnreadable(f"larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+        raise UploadUnreadable(
+            msg("detail.web.forms.larger_than_mb", value=MAX_UPLOAD_BYTES // (1024 * 1024))
+        )
     fmt: pipeline.Format = "xlsx" if filename.lower().endswith(".xlsx") else "csv"
     chunks = list(pipeline.file_chunks([data], fmt, UPLOAD_CHUNK_ROWS, max_rows))
     return sum(len(chunk) for chunk in chunks), chunks

@@ -26,6 +26,7 @@ from creditbank.auth.service import Principal, authenticate
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.errors import Forbidden
+from creditbank.i18n import msg
 
 CSRF_FIELD = "csrf"
 PRESESSION_COOKIE = "cb_presession"
@@ -101,7 +102,7 @@ def check_csrf(request: Request, ctx: AppContext, sent: object) -> None:
         return
     expected = csrf_token(request, ctx)
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(expected, sent):
-        raise CsrfFailed("the form's CSRF token is missing or does not match your session")
+        raise CsrfFailed(msg("detail.web.session.form_s_csrf_token"))
 
 
 def _signin_token(ctx: AppContext, presession: str) -> str:
@@ -141,4 +142,4 @@ def check_signin_csrf(request: Request, ctx: AppContext, sent: object) -> None:
     """
     current = request.cookies.get(PRESESSION_COOKIE, "")
     if not current or not isinstance(sent, str) or not hmac.compare_digest(_signin_token(ctx, current), sent):
-        raise CsrfFailed("the sign-in form is stale or was not sent from this site; reload it and try again")
+        raise CsrfFailed(msg("detail.web.session.sign_form_stale_was"))

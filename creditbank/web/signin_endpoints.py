@@ -39,7 +39,9 @@ def sign_in(
     try:
         check_signin_csrf(request, ctx, csrf)
     except CreditBankError as exc:  # like the form's other problems: the page again, with the reason
-        return pages.signin_page(request, ctx, None, target=target, error=exc.detail, status_code=422)
+        return pages.signin_page(
+            request, ctx, None, target=target, error=exc.detail_in(t.lang), status_code=422
+        )
     token = token.strip()
     if not token:
         return pages.signin_page(

@@ -168,6 +168,11 @@ def verify_submitted(
         document = jsontext.loads(text)
     except jsontext.JsonInvalid as exc:
         return _verify_page(
-            request, session, ctx, text=text, error=t("verify.not_json", error=exc.detail), status_code=422
+            request,
+            session,
+            ctx,
+            text=text,
+            error=t("verify.not_json", error=exc.detail_in(t.lang)),
+            status_code=422,
         )
     return _verify_page(request, session, ctx, document=document, text=text, learner_id=learner_id.strip())

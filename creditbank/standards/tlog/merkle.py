@@ -39,6 +39,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, TypeAlias
 
+from creditbank.i18n import msg
 from creditbank.standards.tlog.errors import NodeMissing, ProofInvalid, ProofRequestInvalid
 
 HASH_SIZE = 32
@@ -118,7 +119,9 @@ def _range_hash(nodes: Mapping[NodeId, bytes], begin: int, end: int) -> bytes:
     try:
         hashes = [nodes[node] for node in ids]
     except KeyError as exc:
-        raise NodeMissing(f"node {exc.args[0]} (level, index) is missing from the store") from exc
+        raise NodeMissing(
+            msg("detail.standards.tlog.merkle.node_level_index_missing", value=exc.args[0])
+        ) from exc
     result = hashes[-1]
     for left in reversed(hashes[:-1]):
         result = node_hash(left, result)
@@ -135,7 +138,9 @@ def _ids_of(ranges: Iterable[tuple[int, int]]) -> list[NodeId]:
 def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     """The leaf ranges whose MTHs form PATH(index, D[0:size]), in proof order (leaf side first)."""
     if not 0 <= index < size:
-        raise ProofRequestInvalid(f"no inclusion proof for leaf {index} in a tree of size {size}")
+        raise ProofRequestInvalid(
+            msg("detail.standards.tlog.merkle.no_inclusion_proof_leaf", index=index, size=size)
+        )
     ranges: list[tuple[int, int]] = []
     low, high = 0, size
     # Walk down from the root (RFC 9162 section 2.1.3.1); the root-side sibling comes last in the proof.
@@ -154,7 +159,9 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
 def _consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
     """The leaf ranges whose MTHs form PROOF(first, D[0:second]), in proof order."""
     if not 0 < first <= second:
-        raise ProofRequestInvalid(f"no consistency proof from size {first} to size {second}")
+        raise ProofRequestInvalid(
+            msg("detail.standards.tlog.merkle.no_consistency_proof_from", first=first, second=second)
+        )
     ranges: list[tuple[int, int]] = []
     low, high = 0, second
     whole_old_tree = True  # SUBPROOF's flag b: is [low, high) still a prefix of the first tree's root?
@@ -203,7 +210,7 @@ def root_ids(size: int) -> list[NodeId]:
         ProofRequestInvalid: ``size`` is negative.
     """
     if size < 0:
-        raise ProofRequestInvalid(f"a tree size cannot be negative, got {size}")
+        raise ProofRequestInvalid(msg("detail.standards.tlog.merkle.tree_size_cannot_negative", size=size))
     return range_ids(0, size)
 
 
@@ -238,7 +245,7 @@ def build_root(size: int, nodes: Mapping[NodeId, bytes]) -> bytes:
         NodeMissing: ``nodes`` lacks a needed node.
     """
     if size < 0:
-        raise ProofRequestInvalid(f"a tree size cannot be negative, got {size}")
+        raise ProofRequestInvalid(msg("detail.standards.tlog.merkle.tree_size_cannot_negative", size=size))
     return _range_hash(nodes, 0, size) if size else EMPTY_ROOT
 
 
@@ -352,7 +359,7 @@ class Frontier:
         nodes = reader.get_nodes(ids) if ids else {}
         missing = [node for node in ids if node not in nodes]
         if missing:
-            raise NodeMissing(f"frontier node {missing[0]} (level, index) is missing from the store")
+            raise NodeMissing(msg("detail.standards.tlog.merkle.frontier_node_level_index", value=missing[0]))
         return cls(size, [nodes[node] for node in ids])
 
     def copy(self) -> Frontier:
@@ -467,7 +474,14 @@ class MemoryNodeStore:
 def _check_proof_hashes(proof: Sequence[bytes]) -> None:
     for position, value in enumerate(proof):
         if len(value) != HASH_SIZE:
-            raise ProofInvalid(f"proof hash {position} is {len(value)} bytes, not {HASH_SIZE}")
+            raise ProofInvalid(
+                msg(
+                    "detail.standards.tlog.merkle.proof_hash_bytes",
+                    position=position,
+                    count=len(value),
+                    HASH_SIZE=HASH_SIZE,
+                )
+            )
 
 
 def _inclusion_proof_length(index: int, size: int) -> int:
@@ -488,17 +502,31 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
             length, or the recomputed root differs from ``root``.
     """
     if len(leaf_hash) != HASH_SIZE:
-        raise ProofInvalid(f"the leaf hash is {len(leaf_hash)} bytes, not {HASH_SIZE}")
+        raise ProofInvalid(
+            msg(
+                "detail.standards.tlog.merkle.leaf_hash_bytes",
+                leaf_hash_count=len(leaf_hash),
+                HASH_SIZE=HASH_SIZE,
+            )
+        )
     if len(root) != HASH_SIZE:
-        raise ProofInvalid(f"the root is {len(root)} bytes, not {HASH_SIZE}")
+        raise ProofInvalid(
+            msg("detail.standards.tlog.merkle.root_bytes", root_count=len(root), HASH_SIZE=HASH_SIZE)
+        )
     _check_proof_hashes(proof)
     # 1. Compare the leaf index against the tree size.
     if not 0 <= index < size:
-        raise ProofInvalid(f"leaf index {index} is not in a tree of size {size}")
+        raise ProofInvalid(msg("detail.standards.tlog.merkle.leaf_index_tree_size", index=index, size=size))
     expected = _inclusion_proof_length(index, size)
     if len(proof) != expected:
         raise ProofInvalid(
-            f"an inclusion proof for leaf {index} of {size} has {expected} hashes, got {len(proof)}"
+            msg(
+                "detail.standards.tlog.merkle.inclusion_proof_leaf_has",
+                index=index,
+                size=size,
+                expected=expected,
+                proof_count=len(proof),
+            )
         )
     # 2. fn = leaf index, sn = tree size - 1; 3. r = the leaf hash.
     fn, sn = index, size - 1
@@ -506,7 +534,7 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
     # 4. Fold in each proof hash, on the left or the right as fn's bits say.
     for p in proof:
         if sn == 0:
-            raise ProofInvalid("the inclusion proof is too long")
+            raise ProofInvalid(msg("detail.standards.tlog.merkle.inclusion_proof_too_long"))
         if fn & 1 or fn == sn:
             result = node_hash(p, result)
             if not fn & 1:
@@ -519,10 +547,10 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
         sn >>= 1
     # 5. The path must have reached the root, and the root must match.
     if sn != 0:
-        raise ProofInvalid("the inclusion proof is too short")
+        raise ProofInvalid(msg("detail.standards.tlog.merkle.inclusion_proof_too_short"))
     if result != root:
         raise ProofInvalid(
-            f"the inclusion proof for leaf {index} does not lead to the given root of size {size}"
+            msg("detail.standards.tlog.merkle.inclusion_proof_leaf_does", index=index, size=size)
         )
 
 
@@ -539,30 +567,51 @@ def verify_consistency(
             length, or the roots recomputed from it differ from ``first_root`` or ``second_root``.
     """
     if first < 0 or second < 0:
-        raise ProofInvalid(f"tree sizes cannot be negative, got {first} and {second}")
+        raise ProofInvalid(
+            msg("detail.standards.tlog.merkle.tree_sizes_cannot_negative", first=first, second=second)
+        )
     if second < first:
-        raise ProofInvalid(f"the second tree size {second} is smaller than the first {first}")
+        raise ProofInvalid(
+            msg("detail.standards.tlog.merkle.second_tree_size_smaller", second=second, first=first)
+        )
     if first == 0:
-        raise ProofInvalid("a consistency proof from an empty tree proves nothing and is refused")
+        raise ProofInvalid(msg("detail.standards.tlog.merkle.consistency_proof_from_empty"))
     if first == second:
         if proof:
-            raise ProofInvalid(f"equal tree sizes need an empty proof, got {len(proof)} hashes")
+            raise ProofInvalid(
+                msg("detail.standards.tlog.merkle.equal_tree_sizes_need", proof_count=len(proof))
+            )
         if first_root != second_root:
-            raise ProofInvalid(f"two different roots for the same tree size {first}")
+            raise ProofInvalid(msg("detail.standards.tlog.merkle.two_different_roots_same", first=first))
         return
     if len(first_root) != HASH_SIZE or len(second_root) != HASH_SIZE:
-        raise ProofInvalid(f"roots must be {HASH_SIZE} bytes, got {len(first_root)} and {len(second_root)}")
+        raise ProofInvalid(
+            msg(
+                "detail.standards.tlog.merkle.roots_must_bytes_got",
+                HASH_SIZE=HASH_SIZE,
+                first_root_count=len(first_root),
+                second_root_count=len(second_root),
+            )
+        )
     _check_proof_hashes(proof)
     # 1. An empty proof cannot link two different sizes.
     if not proof:
-        raise ProofInvalid(f"an empty proof cannot link sizes {first} and {second}")
+        raise ProofInvalid(
+            msg("detail.standards.tlog.merkle.empty_proof_cannot_link", first=first, second=second)
+        )
     shift = (first & -first).bit_length() - 1
     first_is_power_of_two = first == 1 << shift
     inner_index, inner_last = (first - 1) >> shift, (second - 1) >> shift
     expected = _inclusion_proof_length(inner_index, inner_last + 1) + (0 if first_is_power_of_two else 1)
     if len(proof) != expected:
         raise ProofInvalid(
-            f"a consistency proof from {first} to {second} has {expected} hashes, got {len(proof)}"
+            msg(
+                "detail.standards.tlog.merkle.consistency_proof_from_has",
+                first=first,
+                second=second,
+                expected=expected,
+                proof_count=len(proof),
+            )
         )
     # 2. If first is an exact power of 2, the first tree is itself a node of the second: prepend its root.
     path = [first_root, *proof] if first_is_power_of_two else list(proof)
@@ -576,7 +625,7 @@ def verify_consistency(
     # 6. Fold in the rest: left siblings go into both roots, right siblings only into the second.
     for c in path[1:]:
         if sn == 0:
-            raise ProofInvalid("the consistency proof is too long")
+            raise ProofInvalid(msg("detail.standards.tlog.merkle.consistency_proof_too_long"))
         if fn & 1 or fn == sn:
             first_hash = node_hash(c, first_hash)
             second_hash = node_hash(c, second_hash)
@@ -590,11 +639,11 @@ def verify_consistency(
         sn >>= 1
     # 7. Both roots must match and the path must have reached the top.
     if sn != 0:
-        raise ProofInvalid("the consistency proof is too short")
+        raise ProofInvalid(msg("detail.standards.tlog.merkle.consistency_proof_too_short"))
     if first_hash != first_root:
-        raise ProofInvalid(f"the consistency proof does not lead to the given root of size {first}")
+        raise ProofInvalid(msg("detail.standards.tlog.merkle.consistency_proof_does_lead", first=first))
     if second_hash != second_root:
-        raise ProofInvalid(f"the consistency proof does not lead to the given root of size {second}")
+        raise ProofInvalid(msg("detail.standards.tlog.merkle.consistency_proof_does_lead_2", second=second))
 
 
 def is_valid_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:

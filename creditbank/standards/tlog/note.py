@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, NewType
 
 from creditbank.crypto import KeyFormatError, SignatureInvalid, signing
+from creditbank.i18n import msg
 from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
 
 KeyId = NewType("KeyId", bytes)
@@ -93,12 +94,12 @@ def key_id(name: str, public_key: bytes, key_type: int = ED25519_TYPE) -> KeyId:
 
 def _check_name(name: str) -> None:
     if not is_valid_key_name(name):
-        raise NoteKeyInvalid(f"invalid key name {name!r}: it must be non-empty, without spaces or '+'")
+        raise NoteKeyInvalid(msg("detail.standards.tlog.note.invalid_key_name_must", name=name))
 
 
 def _parse_key_id(text: str) -> KeyId:
     if not _HEX_KEY_ID.fullmatch(text):
-        raise NoteKeyInvalid(f"a key ID is 8 hex digits, got {text!r}")
+        raise NoteKeyInvalid(msg("detail.standards.tlog.note.key_id_hex_digits", text=text))
     return KeyId(bytes.fromhex(text))
 
 
@@ -107,11 +108,18 @@ def _parse_typed_key(text: str, what: str) -> bytes:
     try:
         raw = _b64decode(text)
     except ValueError as exc:
-        raise NoteKeyInvalid(f"the {what} is not canonical base64") from exc
+        raise NoteKeyInvalid(msg("detail.standards.tlog.note.not_canonical_base64", what=what)) from exc
     if not raw or raw[0] != ED25519_TYPE:
-        raise NoteKeyInvalid(f"the {what} is not an Ed25519 (type 0x01) key")
+        raise NoteKeyInvalid(msg("detail.standards.tlog.note.ed_type_x_key", what=what))
     if len(raw) != 1 + signing.ED25519_KEY_SIZE:
-        raise NoteKeyInvalid(f"an Ed25519 {what} is {signing.ED25519_KEY_SIZE} bytes, got {len(raw) - 1}")
+        raise NoteKeyInvalid(
+            msg(
+                "detail.standards.tlog.note.ed_bytes_got",
+                what=what,
+                ED25519_KEY_SIZE=signing.ED25519_KEY_SIZE,
+                value=len(raw) - 1,
+            )
+        )
     return raw[1:]
 
 
@@ -129,7 +137,9 @@ class NoteVerifier:
         """Raises: NoteKeyInvalid: a bad name, or a public key that is not 32 bytes."""
         _check_name(self.name)
         if len(self.public_key) != signing.ED25519_KEY_SIZE:
-            raise NoteKeyInvalid(f"an Ed25519 public key is 32 bytes, got {len(self.public_key)}")
+            raise NoteKeyInvalid(
+                msg("detail.standards.tlog.note.ed_public_key_bytes", public_key_count=len(self.public_key))
+            )
 
     @property
     def key_id(self) -> KeyId:
@@ -157,14 +167,18 @@ class NoteVerifier:
         """
         parts = text.split("+", 2)
         if len(parts) != 3:
-            raise NoteKeyInvalid("verifier key text is <name>+<hex key ID>+<base64 key>")
+            raise NoteKeyInvalid(msg("detail.standards.tlog.note.verifier_key_text_name"))
         name, id_text, key_text = parts
         _check_name(name)
         claimed = _parse_key_id(id_text)
         verifier = cls(name, _parse_typed_key(key_text, "public key"))
         if verifier.key_id != claimed:
             raise NoteKeyInvalid(
-                f"key ID {id_text} does not match the key (expected {verifier.key_id.hex()})"
+                msg(
+                    "detail.standards.tlog.note.key_id_does_match",
+                    id_text=id_text,
+                    value=verifier.key_id.hex(),
+                )
             )
         return verifier
 
@@ -180,7 +194,9 @@ class NoteSigner:
         """Raises: NoteKeyInvalid: a bad name, or a seed that is not 32 bytes."""
         _check_name(self.name)
         if len(self.seed) != signing.ED25519_KEY_SIZE:
-            raise NoteKeyInvalid(f"an Ed25519 private key seed is 32 bytes, got {len(self.seed)}")
+            raise NoteKeyInvalid(
+                msg("detail.standards.tlog.note.ed_private_key_seed", seed_count=len(self.seed))
+            )
 
     @classmethod
     def generate(cls, name: str) -> NoteSigner:
@@ -222,13 +238,17 @@ class NoteSigner:
         """
         parts = text.split("+", 4)
         if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
-            raise NoteKeyInvalid("private key text is PRIVATE+KEY+<name>+<hex key ID>+<base64 key>")
+            raise NoteKeyInvalid(msg("detail.standards.tlog.note.private_key_text_private"))
         _, _, name, id_text, key_text = parts
         _check_name(name)
         claimed = _parse_key_id(id_text)
         signer = cls(name, _parse_typed_key(key_text, "private key"))
         if signer.key_id != claimed:
-            raise NoteKeyInvalid(f"key ID {id_text} does not match the key (expected {signer.key_id.hex()})")
+            raise NoteKeyInvalid(
+                msg(
+                    "detail.standards.tlog.note.key_id_does_match", id_text=id_text, value=signer.key_id.hex()
+                )
+            )
         return signer
 
 
@@ -258,13 +278,13 @@ class OpenedNote(NamedTuple):
 def _check_text(text: str) -> bytes:
     """Validate note text for signing and return its UTF-8 bytes."""
     if not text.endswith("\n"):
-        raise NoteInvalid("note text must end with a newline")
+        raise NoteInvalid(msg("detail.standards.tlog.note.note_text_must_end"))
     if _CONTROL.search(text):
-        raise NoteInvalid("note text must not contain control characters other than newline")
+        raise NoteInvalid(msg("detail.standards.tlog.note.note_text_must_contain"))
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise NoteInvalid("note text is not valid Unicode") from exc
+        raise NoteInvalid(msg("detail.standards.tlog.note.note_text_valid_unicode")) from exc
 
 
 def sign_note(text: str, signers: Sequence[NoteSigner]) -> bytes:
@@ -276,14 +296,18 @@ def sign_note(text: str, signers: Sequence[NoteSigner]) -> bytes:
     """
     message = _check_text(text)
     if not signers:
-        raise NoteInvalid("a signed note needs at least one signer")
+        raise NoteInvalid(msg("detail.standards.tlog.note.signed_note_needs_least"))
     seen: set[tuple[str, KeyId]] = set()
     lines: list[str] = []
     for signer in signers:
         ident = (signer.name, signer.key_id)
         if ident in seen:
             raise NoteInvalid(
-                f"two signers share the key name {signer.name!r} and key ID {signer.key_id.hex()}"
+                msg(
+                    "detail.standards.tlog.note.two_signers_share_key",
+                    name=signer.name,
+                    value=signer.key_id.hex(),
+                )
             )
         seen.add(ident)
         lines.append(NoteSignature(signer.name, signer.key_id, signer.sign(message)).line())
@@ -292,16 +316,18 @@ def sign_note(text: str, signers: Sequence[NoteSigner]) -> bytes:
 
 def _parse_signature_line(line: str) -> NoteSignature:
     if not line.startswith(SIGNATURE_PREFIX):
-        raise NoteInvalid("a signature line must start with an em dash (U+2014) and a space")
+        raise NoteInvalid(msg("detail.standards.tlog.note.signature_line_must_start"))
     name, space, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
     if not space or not is_valid_key_name(name):
-        raise NoteInvalid(f"malformed signature line: bad key name {name!r}")
+        raise NoteInvalid(msg("detail.standards.tlog.note.malformed_signature_line_bad", name=name))
     try:
         raw = _b64decode(encoded)
     except ValueError as exc:
-        raise NoteInvalid(f"malformed signature line for {name!r}: the signature is not base64") from exc
+        raise NoteInvalid(
+            msg("detail.standards.tlog.note.malformed_signature_line_signature_2", name=name)
+        ) from exc
     if len(raw) <= KEY_ID_SIZE:
-        raise NoteInvalid(f"malformed signature line for {name!r}: the signature is too short")
+        raise NoteInvalid(msg("detail.standards.tlog.note.malformed_signature_line_signature", name=name))
     return NoteSignature(name, KeyId(raw[:KEY_ID_SIZE]), raw[KEY_ID_SIZE:])
 
 
@@ -321,25 +347,35 @@ def open_note(note: bytes, verifiers: Iterable[NoteVerifier]) -> OpenedNote:
         ident = (verifier.name, verifier.key_id)
         if known.setdefault(ident, verifier) != verifier:
             raise NoteKeyInvalid(
-                f"two verifiers share the key name {verifier.name!r} and key ID {ident[1].hex()}"
+                msg(
+                    "detail.standards.tlog.note.two_verifiers_share_key",
+                    name=verifier.name,
+                    value=ident[1].hex(),
+                )
             )
     # 1. Valid UTF-8 without control characters other than newline.
     try:
         decoded = note.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NoteInvalid("a signed note must be valid UTF-8") from exc
+        raise NoteInvalid(msg("detail.standards.tlog.note.signed_note_must_valid")) from exc
     if _CONTROL.search(decoded):
-        raise NoteInvalid("a signed note must not contain control characters other than newline")
+        raise NoteInvalid(msg("detail.standards.tlog.note.signed_note_must_contain"))
     # 2. The last blank line splits the text (with its final newline) from the signature block.
     split = decoded.rfind("\n\n")
     if split < 0:
-        raise NoteInvalid("a signed note needs a blank line before its signatures")
+        raise NoteInvalid(msg("detail.standards.tlog.note.signed_note_needs_blank"))
     text, block = decoded[: split + 1], decoded[split + 2 :]
     if not block or not block.endswith("\n"):
-        raise NoteInvalid("a signed note must end with signature lines, each ending in a newline")
+        raise NoteInvalid(msg("detail.standards.tlog.note.signed_note_must_end"))
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
-        raise NoteInvalid(f"a signed note may carry at most {MAX_SIGNATURES} signatures, got {len(lines)}")
+        raise NoteInvalid(
+            msg(
+                "detail.standards.tlog.note.signed_note_may_carry",
+                MAX_SIGNATURES=MAX_SIGNATURES,
+                line_count=len(lines),
+            )
+        )
     # 3. Parse every line before verifying any, so a malformed note is rejected as such.
     parsed = [_parse_signature_line(line) for line in lines]
     # 4. Verify the signatures of known keys; ignore the others.
@@ -353,13 +389,17 @@ def open_note(note: bytes, verifiers: Iterable[NoteVerifier]) -> OpenedNote:
             continue
         if not key.verify(message, signature.signature):
             raise NoteInvalid(
-                f"the signature by {signature.name!r} ({signature.key_id.hex()}) does not verify"
+                msg(
+                    "detail.standards.tlog.note.signature_does_verify",
+                    name=signature.name,
+                    value=signature.key_id.hex(),
+                )
             )
         done.add(ident)
         verified.append(signature)
     # 5. At least one known key must have signed.
     if not verified:
-        raise NoteInvalid("the note carries no signature from a known key")
+        raise NoteInvalid(msg("detail.standards.tlog.note.note_carries_no_signature"))
     return OpenedNote(text, tuple(verified))
 
 
@@ -380,13 +420,21 @@ class Checkpoint:
         control character, a size outside [0, 2**64), or a root hash that is not 32 bytes."""
         for label, line in [("origin", self.origin), *(("extension line", e) for e in self.extensions)]:
             if not line:
-                raise CheckpointInvalid(f"a checkpoint's {label} must not be empty")
+                raise CheckpointInvalid(
+                    msg("detail.standards.tlog.note.checkpoint_s_must_empty", label=label)
+                )
             if "\n" in line or _CONTROL.search(line):
-                raise CheckpointInvalid(f"a checkpoint's {label} must be one line without control characters")
+                raise CheckpointInvalid(msg("detail.standards.tlog.note.checkpoint_s_must_one", label=label))
         if isinstance(self.size, bool) or not 0 <= self.size <= MAX_TREE_SIZE:
-            raise CheckpointInvalid(f"a tree size must be in [0, 2**64), got {self.size}")
+            raise CheckpointInvalid(msg("detail.standards.tlog.note.tree_size_must_got", size=self.size))
         if len(self.root_hash) != ROOT_HASH_SIZE:
-            raise CheckpointInvalid(f"a root hash is {ROOT_HASH_SIZE} bytes, got {len(self.root_hash)}")
+            raise CheckpointInvalid(
+                msg(
+                    "detail.standards.tlog.note.root_hash_bytes_got",
+                    ROOT_HASH_SIZE=ROOT_HASH_SIZE,
+                    root_hash_count=len(self.root_hash),
+                )
+            )
 
     def format(self) -> str:
         """The note text: ``<origin>\\n<size>\\n<base64 root>\\n`` and one line per extension."""
@@ -402,17 +450,19 @@ class Checkpoint:
                 not canonical ASCII decimal, or a root that is not canonical base64 of 32 bytes.
         """
         if not text.endswith("\n"):
-            raise CheckpointInvalid("checkpoint text must end with a newline")
+            raise CheckpointInvalid(msg("detail.standards.tlog.note.checkpoint_text_must_end"))
         lines = text[:-1].split("\n")
         if len(lines) < 3:
-            raise CheckpointInvalid("a checkpoint has at least three lines: origin, size and root hash")
+            raise CheckpointInvalid(msg("detail.standards.tlog.note.checkpoint_has_least_three"))
         origin, size_text, root_text, *extensions = lines
         if not _DECIMAL.fullmatch(size_text):
-            raise CheckpointInvalid(f"the tree size must be decimal without leading zeros, got {size_text!r}")
+            raise CheckpointInvalid(
+                msg("detail.standards.tlog.note.tree_size_must_decimal", size_text=size_text)
+            )
         try:
             root_hash = _b64decode(root_text)
         except ValueError as exc:
-            raise CheckpointInvalid("the root hash is not canonical base64") from exc
+            raise CheckpointInvalid(msg("detail.standards.tlog.note.root_hash_canonical_base")) from exc
         return cls(origin, int(size_text), root_hash, tuple(extensions))
 
 
@@ -425,7 +475,7 @@ def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner, *cosigners: Note
     """
     if signer.name != checkpoint.origin:
         raise NoteKeyInvalid(
-            f"the log key {signer.name!r} must be named after the origin {checkpoint.origin!r}"
+            msg("detail.standards.tlog.note.log_key_must_named", name=signer.name, origin=checkpoint.origin)
         )
     return sign_note(checkpoint.format(), [signer, *cosigners])
 
@@ -442,5 +492,7 @@ def open_checkpoint(note: bytes, log: NoteVerifier) -> Checkpoint:
     opened = open_note(note, [log])
     checkpoint = Checkpoint.parse(opened.text)
     if checkpoint.origin != log.name:
-        raise CheckpointInvalid(f"the checkpoint's origin {checkpoint.origin!r} is not the log {log.name!r}")
+        raise CheckpointInvalid(
+            msg("detail.standards.tlog.note.checkpoint_s_origin_log", origin=checkpoint.origin, name=log.name)
+        )
     return checkpoint

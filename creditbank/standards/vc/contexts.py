@@ -43,6 +43,7 @@ from typing import Any
 
 from pyld import jsonld
 
+from creditbank.i18n import msg
 from creditbank.standards.vc.errors import ContextNotBundled, UndefinedTerm
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
@@ -101,7 +102,7 @@ def context_text(url: str) -> str:
     """
     filename = _filename(url)
     if filename is None:
-        raise ContextNotBundled(f"no bundled JSON-LD context for {url!r}")
+        raise ContextNotBundled(msg("detail.standards.vc.contexts.no_bundled_json_ld", url=url))
     return _read(filename)
 
 
@@ -182,12 +183,14 @@ def safe_expand(document: dict[str, Any]) -> list[Any]:
             if isinstance(cause, ContextNotBundled):
                 raise cause from exc
             cause = getattr(cause, "cause", None) or cause.__cause__
-        raise UndefinedTerm(f"JSON-LD expansion failed: {str(exc).splitlines()[0]}") from exc
+        raise UndefinedTerm(
+            msg("detail.standards.vc.contexts.json_ld_expansion_failed", value=str(exc).splitlines()[0])
+        ) from exc
     relative: list[str] = []
     if _expanded_leaves(expanded, relative) != _input_leaves(document):
-        raise UndefinedTerm(
-            "JSON-LD expansion dropped a value: a property or type is not defined by the document's contexts"
-        )
+        raise UndefinedTerm(msg("detail.standards.vc.contexts.json_ld_expansion_dropped"))
     if relative:
-        raise UndefinedTerm(f"not an absolute IRI after expansion: {relative[0]!r}")
+        raise UndefinedTerm(
+            msg("detail.standards.vc.contexts.absolute_iri_after_expansion", value=relative[0])
+        )
     return expanded

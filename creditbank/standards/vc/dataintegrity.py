@@ -45,6 +45,7 @@ from pyld import jsonld
 
 from creditbank.crypto import KeyFormatError, signing
 from creditbank.crypto import SignatureInvalid as CryptoSignatureInvalid
+from creditbank.i18n import msg
 from creditbank.standards.vc.contexts import safe_expand
 from creditbank.standards.vc.errors import (
     CanonicalizationFailed,
@@ -97,11 +98,13 @@ def parse_datetime(value: str) -> datetime:
         ProofMalformed: the value is not such a date-time.
     """
     if not isinstance(value, str) or not _DATETIME.match(value):
-        raise ProofMalformed(f"not an XML Schema dateTime: {value!r}")
+        raise ProofMalformed(msg("detail.standards.vc.dataintegrity.xml_schema_datetime", value=value))
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ProofMalformed(f"not an XML Schema dateTime: {value!r}") from exc
+        raise ProofMalformed(
+            msg("detail.standards.vc.dataintegrity.xml_schema_datetime", value=value)
+        ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
@@ -132,9 +135,14 @@ def canonicalize_rdfc(document: JsonObject) -> bytes:
     try:
         nquads = jsonld.normalize(expanded, {"algorithm": "URDNA2015", "format": "application/n-quads"})
     except (jsonld.JsonLdError, TypeError, ValueError) as exc:
-        raise CanonicalizationFailed(f"RDF canonicalisation failed: {str(exc).splitlines()[0]}") from exc
+        raise CanonicalizationFailed(
+            msg(
+                "detail.standards.vc.dataintegrity.rdf_canonicalisation_failed",
+                value=str(exc).splitlines()[0],
+            )
+        ) from exc
     if not isinstance(nquads, str):  # pragma: no cover - the n-quads format always gives text
-        raise CanonicalizationFailed("RDF canonicalisation gave no N-Quads")
+        raise CanonicalizationFailed(msg("detail.standards.vc.dataintegrity.rdf_canonicalisation_gave_no"))
     return nquads.encode("utf-8")
 
 
@@ -143,7 +151,13 @@ def _canonical(value: JsonObject, cryptosuite: str) -> bytes:
         return canonicalize_rdfc(value)
     if cryptosuite == CRYPTOSUITE_JCS:
         return canonicalize(value)
-    raise CryptosuiteUnsupported(f"cryptosuite {cryptosuite!r} is not one of {', '.join(CRYPTOSUITES)}")
+    raise CryptosuiteUnsupported(
+        msg(
+            "detail.standards.vc.dataintegrity.cryptosuite_one",
+            cryptosuite=cryptosuite,
+            value=", ".join(CRYPTOSUITES),
+        )
+    )
 
 
 def proof_config(
@@ -163,7 +177,13 @@ def proof_config(
     """
     parse_datetime(created)
     if cryptosuite not in CRYPTOSUITES:
-        raise CryptosuiteUnsupported(f"cryptosuite {cryptosuite!r} is not one of {', '.join(CRYPTOSUITES)}")
+        raise CryptosuiteUnsupported(
+            msg(
+                "detail.standards.vc.dataintegrity.cryptosuite_one",
+                cryptosuite=cryptosuite,
+                value=", ".join(CRYPTOSUITES),
+            )
+        )
     config: JsonObject = {
         "type": PROOF_TYPE,
         "cryptosuite": cryptosuite,
@@ -225,13 +245,13 @@ def sign(
         KeyUnresolvable: ``seed`` is not a 32-byte Ed25519 seed.
     """
     if "proof" in document:
-        raise ProofMalformed("the document already has a proof")
+        raise ProofMalformed(msg("detail.standards.vc.dataintegrity.document_already_has_proof"))
     config = proof_config(document, verification_method, created, proof_purpose, cryptosuite)
     data = hash_data(canonical_proof_config(config, cryptosuite), canonical_document(document, cryptosuite))
     try:
         signature = signing.sign(seed, data)
     except KeyFormatError as exc:
-        raise KeyUnresolvable(f"bad signing key: {exc}") from exc
+        raise KeyUnresolvable(msg("detail.standards.vc.dataintegrity.bad_signing_key", exc=exc)) from exc
     secured = copy.deepcopy(document)
     embedded = dict(config)
     if cryptosuite == CRYPTOSUITE_RDFC:
@@ -242,15 +262,20 @@ def sign(
 
 def _check_shape(proof: Any) -> JsonObject:
     if not isinstance(proof, dict):
-        raise ProofMalformed("proof is not an object")
+        raise ProofMalformed(msg("detail.standards.vc.dataintegrity.proof_object"))
     if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") not in CRYPTOSUITES:
         raise CryptosuiteUnsupported(
-            f"got type {proof.get('type')!r} with cryptosuite {proof.get('cryptosuite')!r}; "
-            f"supported: {PROOF_TYPE} with {' or '.join(CRYPTOSUITES)}"
+            msg(
+                "detail.standards.vc.dataintegrity.got_type_cryptosuite_supported",
+                value=proof.get("type"),
+                value2=proof.get("cryptosuite"),
+                PROOF_TYPE=PROOF_TYPE,
+                value3=" or ".join(CRYPTOSUITES),
+            )
         )
     for field in ("verificationMethod", "proofPurpose", "proofValue"):
         if not isinstance(proof.get(field), str) or not proof[field]:
-            raise ProofMalformed(f"proof.{field} is missing or not a string")
+            raise ProofMalformed(msg("detail.standards.vc.dataintegrity.proof_missing_string", field=field))
     if "created" in proof:
         parse_datetime(proof["created"])
     return proof
@@ -290,7 +315,9 @@ def _previous(proof: JsonObject, proofs: list[JsonObject]) -> list[JsonObject]:
     ids = wanted if isinstance(wanted, list) else [wanted]
     found = [p for p in proofs if p.get("id") in ids]
     if len(found) != len(ids) or not all(isinstance(i, str) for i in ids):
-        raise ProofMalformed(f"previousProof {wanted!r} names a proof the document does not hold")
+        raise ProofMalformed(
+            msg("detail.standards.vc.dataintegrity.previousproof_names_proof_document", wanted=wanted)
+        )
     return found
 
 
@@ -304,7 +331,11 @@ def _verify_one(
     suite = proof["cryptosuite"]
     if proof["proofPurpose"] != expected_purpose:
         raise ProofPurposeMismatch(
-            f"proofPurpose is {proof['proofPurpose']!r}, expected {expected_purpose!r}"
+            msg(
+                "detail.standards.vc.dataintegrity.proofpurpose_expected",
+                value=proof["proofPurpose"],
+                expected_purpose=expected_purpose,
+            )
         )
     options = {k: v for k, v in proof.items() if k != "proofValue"}
     doc = unsecured(document)
@@ -326,16 +357,20 @@ def _verify_one(
     try:
         signature = decode_base58btc(proof["proofValue"])
     except MultikeyInvalid as exc:
-        raise SignatureInvalid("proofValue is not multibase base58btc") from exc
+        raise SignatureInvalid(
+            msg("detail.standards.vc.dataintegrity.proofvalue_multibase_base_btc")
+        ) from exc
     # 3. Recompute hashData and check the signature.
     data = hash_data(canonical_proof_config(options, suite), _canonical(doc, suite))
     public_key = resolve_key(proof["verificationMethod"])
     try:
         signing.verify(public_key, data, signature)
     except KeyFormatError as exc:
-        raise KeyUnresolvable(f"bad public key: {exc}") from exc
+        raise KeyUnresolvable(msg("detail.standards.vc.dataintegrity.bad_public_key", exc=exc)) from exc
     except CryptoSignatureInvalid as exc:
-        raise SignatureInvalid(f"{suite}: {exc}") from exc
+        raise SignatureInvalid(
+            msg("detail.standards.vc.dataintegrity.suite_signature_invalid", suite=suite, exc=exc)
+        ) from exc
     return VerifiedProof(
         verification_method=proof["verificationMethod"],
         proof_purpose=proof["proofPurpose"],
@@ -390,7 +425,7 @@ def issuer_id(document: JsonObject) -> str:
     if isinstance(issuer, dict):
         issuer = issuer.get("id")
     if not isinstance(issuer, str) or not issuer:
-        raise IssuerMismatch("the credential has no issuer id")
+        raise IssuerMismatch(msg("detail.standards.vc.dataintegrity.credential_has_no_issuer"))
     return issuer
 
 
@@ -403,7 +438,13 @@ def check_issuer(document: JsonObject, verification_method: str) -> None:
     issuer = issuer_id(document)
     controller = verification_method.split("#", 1)[0]
     if controller != issuer:
-        raise IssuerMismatch(f"verification method {verification_method!r} is not the issuer's {issuer!r}")
+        raise IssuerMismatch(
+            msg(
+                "detail.standards.vc.dataintegrity.verification_method_issuer_s",
+                verification_method=verification_method,
+                issuer=issuer,
+            )
+        )
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from creditbank.i18n import msg
 from creditbank.standards.vc.contexts import CREDIT_TRANSFER_VOCAB, DID_V1_CONTEXT, MULTIKEY_V1_CONTEXT
 from creditbank.standards.vc.errors import (
     DidInvalid,
@@ -83,17 +84,17 @@ class KeyInfo:
 def format_datetime(value: datetime) -> str:
     """Return ``value`` as an XML Schema dateTime in UTC with a ``Z`` (seconds precision)."""
     if value.tzinfo is None:
-        raise DidInvalid("key times must be timezone-aware")
+        raise DidInvalid(msg("detail.standards.vc.did.key_times_must_timezone"))
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(value: Any, what: str) -> datetime:
     if not isinstance(value, str):
-        raise KeyUnresolvable(f"{what} is not a date-time string")
+        raise KeyUnresolvable(msg("detail.standards.vc.did.date_time_string", what=what))
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise KeyUnresolvable(f"{what} is not a date-time: {value!r}") from exc
+        raise KeyUnresolvable(msg("detail.standards.vc.did.date_time", what=what, value=value)) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -108,13 +109,13 @@ def did_web_for(base_url: str, path_segments: list[str]) -> str:
     """
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DidInvalid(f"not an http(s) base URL: {base_url!r}")
+        raise DidInvalid(msg("detail.standards.vc.did.http_s_base_url", base_url=base_url))
     host = parts.hostname.lower()
     if parts.port is not None:
         host += "%3A" + str(parts.port)
     segments = [s for s in parts.path.split("/") if s] + list(path_segments)
     if any(not s for s in path_segments):
-        raise DidInvalid("empty did:web path segment")
+        raise DidInvalid(msg("detail.standards.vc.did.empty_did_web_path"))
     encoded = [quote(s, safe="") for s in segments]
     return ":".join(["did", "web", host, *encoded])
 
@@ -128,14 +129,14 @@ def did_web_to_url(did: str) -> str:
         DidInvalid: not a did:web, empty host or segment, or a fragment/query in the DID.
     """
     if not isinstance(did, str) or not did.startswith("did:web:") or any(c in did for c in "#?/"):
-        raise DidInvalid(f"not a did:web DID: {did!r}")
+        raise DidInvalid(msg("detail.standards.vc.did.did_web_did", did=did))
     parts = did.split(":")[2:]
     if any(not p for p in parts):
-        raise DidInvalid(f"empty component in {did!r}")
+        raise DidInvalid(msg("detail.standards.vc.did.empty_component", did=did))
     host = unquote(parts[0])
     hostname = urlsplit("//" + host).hostname
     if not hostname:
-        raise DidInvalid(f"no host in {did!r}")
+        raise DidInvalid(msg("detail.standards.vc.did.no_host", did=did))
     scheme = "http" if hostname in LOCAL_HTTP_HOSTS else "https"
     path = "/".join(quote(unquote(p), safe="") for p in parts[1:])
     if not path:
@@ -161,7 +162,7 @@ def build_did_document(did: str, keys: list[KeyInfo]) -> dict[str, Any]:
     methods: list[dict[str, Any]] = []
     for key in keys:
         if key.key_id in seen or not key.key_id:
-            raise DidInvalid(f"empty or duplicate key id {key.key_id!r}")
+            raise DidInvalid(msg("detail.standards.vc.did.empty_duplicate_key_id", key_id=key.key_id))
         seen.add(key.key_id)
         method: dict[str, Any] = {
             "id": verification_method_id(did, key.key_id),
@@ -201,7 +202,13 @@ def build_jwks(did: str, keys: list[KeyInfo]) -> dict[str, Any]:
         if key.compromised_at is not None:
             continue
         if len(key.public_key) != ED25519_KEY_SIZE:
-            raise MultikeyInvalid(f"an Ed25519 key is {ED25519_KEY_SIZE} bytes, got {len(key.public_key)}")
+            raise MultikeyInvalid(
+                msg(
+                    "detail.standards.vc.did.ed_key_bytes_got",
+                    ED25519_KEY_SIZE=ED25519_KEY_SIZE,
+                    public_key_count=len(key.public_key),
+                )
+            )
         jwks.append(
             {
                 "kty": "OKP",
@@ -230,7 +237,13 @@ def key_for_proof(did_document: dict[str, Any], verification_method: str, create
     """
     did = did_document.get("id")
     if verification_method.split("#", 1)[0] != did:
-        raise KeyNotAuthorized(f"{verification_method!r} is not a method of {did!r}")
+        raise KeyNotAuthorized(
+            msg(
+                "detail.standards.vc.did.not_a_method_of_did",
+                verification_method=verification_method,
+                did=did,
+            )
+        )
     listed = [m if isinstance(m, str) else m.get("id") for m in did_document.get("assertionMethod", [])]
     if verification_method not in listed:
         revoked = [
@@ -239,17 +252,27 @@ def key_for_proof(did_document: dict[str, Any], verification_method: str, create
             if isinstance(m, dict) and m.get("id") == verification_method and m.get("revoked")
         ]
         why = f" (the key was compromised at {revoked[0]})" if revoked else ""
-        raise KeyNotAuthorized(f"{verification_method!r} is not listed under assertionMethod{why}")
+        raise KeyNotAuthorized(
+            msg(
+                "detail.standards.vc.did.listed_under_assertionmethod",
+                verification_method=verification_method,
+                why=why,
+            )
+        )
     candidates = [
         m
         for m in [*did_document.get("verificationMethod", []), *did_document.get("assertionMethod", [])]
         if isinstance(m, dict) and m.get("id") == verification_method
     ]
     if not candidates:
-        raise KeyUnresolvable(f"no verification method {verification_method!r}")
+        raise KeyUnresolvable(
+            msg("detail.standards.vc.did.no_verification_method", verification_method=verification_method)
+        )
     method = candidates[0]
     if method.get("type") != "Multikey":
-        raise KeyUnresolvable(f"verification method type {method.get('type')!r} is not Multikey")
+        raise KeyUnresolvable(
+            msg("detail.standards.vc.did.verification_method_type_multikey", value=method.get("type"))
+        )
     try:
         public_key = decode_public_key(method.get("publicKeyMultibase", ""))
     except MultikeyInvalid as exc:
@@ -259,11 +282,11 @@ def key_for_proof(did_document: dict[str, Any], verification_method: str, create
     }
     if bounds:
         if created is None:
-            raise KeyNotValidAtSigningTime("the proof has no created time, but the key has a validity period")
+            raise KeyNotValidAtSigningTime(msg("detail.standards.vc.did.proof_has_no_created"))
         if "created" in bounds and created < bounds["created"]:
-            raise KeyNotValidAtSigningTime("the proof predates the key")
+            raise KeyNotValidAtSigningTime(msg("detail.standards.vc.did.proof_predates_key"))
         if "retired" in bounds and created >= bounds["retired"]:
-            raise KeyNotValidAtSigningTime("the proof was created after the key was retired")
+            raise KeyNotValidAtSigningTime(msg("detail.standards.vc.did.proof_was_created_after"))
         if "revoked" in bounds and created >= bounds["revoked"]:
-            raise KeyNotValidAtSigningTime("the proof was created after the key was compromised")
+            raise KeyNotValidAtSigningTime(msg("detail.standards.vc.did.proof_was_created_after_2"))
     return public_key

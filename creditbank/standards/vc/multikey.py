@@ -10,6 +10,7 @@ verifying with two wrong bytes in its key.
 
 import base58
 
+from creditbank.i18n import msg
 from creditbank.standards.vc.errors import MultikeyInvalid
 
 ED25519_PUB_HEADER = b"\xed\x01"
@@ -30,26 +31,40 @@ def decode_base58btc(value: str) -> bytes:
         MultikeyInvalid: not a string, no ``z`` prefix, or not valid base58.
     """
     if not isinstance(value, str) or not value.startswith(BASE58BTC_PREFIX) or len(value) < 2:
-        raise MultikeyInvalid("expected a multibase base58btc string starting with 'z'")
+        raise MultikeyInvalid(msg("detail.standards.vc.multikey.expected_multibase_base_btc"))
     try:
         return bytes(base58.b58decode(value[1:]))
     except ValueError as exc:
-        raise MultikeyInvalid(f"not valid base58btc: {exc}") from exc
+        raise MultikeyInvalid(msg("detail.standards.vc.multikey.valid_base_btc", exc=exc)) from exc
 
 
 def _encode(header: bytes, key: bytes) -> str:
     if len(key) != ED25519_KEY_SIZE:
-        raise MultikeyInvalid(f"an Ed25519 key is {ED25519_KEY_SIZE} bytes, got {len(key)}")
+        raise MultikeyInvalid(
+            msg(
+                "detail.standards.vc.multikey.ed_key_bytes_got",
+                ED25519_KEY_SIZE=ED25519_KEY_SIZE,
+                key_count=len(key),
+            )
+        )
     return encode_base58btc(header + key)
 
 
 def _decode(header: bytes, value: str, what: str) -> bytes:
     raw = decode_base58btc(value)
     if raw[: len(header)] != header:
-        raise MultikeyInvalid(f"not an {what} Multikey: multicodec header is {raw[:2].hex()}")
+        raise MultikeyInvalid(
+            msg("detail.standards.vc.multikey.multikey_multicodec_header", what=what, value=raw[:2].hex())
+        )
     key = raw[len(header) :]
     if len(key) != ED25519_KEY_SIZE:
-        raise MultikeyInvalid(f"an Ed25519 key is {ED25519_KEY_SIZE} bytes, got {len(key)}")
+        raise MultikeyInvalid(
+            msg(
+                "detail.standards.vc.multikey.ed_key_bytes_got",
+                ED25519_KEY_SIZE=ED25519_KEY_SIZE,
+                key_count=len(key),
+            )
+        )
     return key
 
 

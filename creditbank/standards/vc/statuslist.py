@@ -19,6 +19,7 @@ import re
 import zlib
 from typing import Any, Literal
 
+from creditbank.i18n import msg
 from creditbank.standards.vc.errors import StatusIndexOutOfRange, StatusListInvalid
 
 _DECIMAL = re.compile(r"[0-9]{1,12}")
@@ -45,7 +46,7 @@ class Bitstring:
         """
         if size < MIN_BITS or size % 8:
             raise StatusListInvalid(
-                f"a status list has at least {MIN_BITS} bits, a multiple of 8; got {size}"
+                msg("detail.standards.vc.statuslist.status_list_has_least", MIN_BITS=MIN_BITS, size=size)
             )
         self._bytes = bytearray(size // 8)
 
@@ -56,7 +57,9 @@ class Bitstring:
 
     def _check(self, index: int) -> None:
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < self.size:
-            raise StatusIndexOutOfRange(f"index {index!r} is outside 0..{self.size - 1}")
+            raise StatusIndexOutOfRange(
+                msg("detail.standards.vc.statuslist.index_outside", index=index, value=self.size - 1)
+            )
 
     def get(self, index: int) -> bool:
         """Return bit ``index``.
@@ -109,21 +112,29 @@ class Bitstring:
                 than 131,072 bits (or absurdly long).
         """
         if not isinstance(encoded, str) or not encoded.startswith(MULTIBASE_BASE64URL):
-            raise StatusListInvalid("encodedList must start with the multibase prefix 'u'")
+            raise StatusListInvalid(msg("detail.standards.vc.statuslist.encodedlist_must_start_multibase"))
         body = encoded[1:]
         try:
             packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError) as exc:
-            raise StatusListInvalid(f"encodedList is not base64url: {exc}") from exc
+            raise StatusListInvalid(
+                msg("detail.standards.vc.statuslist.encodedlist_base_url", exc=exc)
+            ) from exc
         try:
             inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
             raw = inflater.decompress(packed, MAX_BITS // 8 + 1)
             if not inflater.eof:
-                raise StatusListInvalid("encodedList is truncated or too large")
+                raise StatusListInvalid(msg("detail.standards.vc.statuslist.encodedlist_truncated_too_large"))
         except zlib.error as exc:
-            raise StatusListInvalid(f"encodedList is not GZIP: {exc}") from exc
+            raise StatusListInvalid(msg("detail.standards.vc.statuslist.encodedlist_gzip", exc=exc)) from exc
         if len(raw) * 8 < MIN_BITS:
-            raise StatusListInvalid(f"status list has {len(raw) * 8} bits, fewer than {MIN_BITS}")
+            raise StatusListInvalid(
+                msg(
+                    "detail.standards.vc.statuslist.status_list_has_bits",
+                    value=len(raw) * 8,
+                    MIN_BITS=MIN_BITS,
+                )
+            )
         bits = cls(len(raw) * 8)
         bits._bytes[:] = raw
         return bits
@@ -131,7 +142,13 @@ class Bitstring:
 
 def _check_purpose(purpose: str) -> None:
     if purpose not in STATUS_PURPOSES:
-        raise StatusListInvalid(f"statusPurpose must be one of {STATUS_PURPOSES}, got {purpose!r}")
+        raise StatusListInvalid(
+            msg(
+                "detail.standards.vc.statuslist.statuspurpose_must_one_got",
+                STATUS_PURPOSES=STATUS_PURPOSES,
+                purpose=purpose,
+            )
+        )
 
 
 def status_entry(
@@ -147,7 +164,9 @@ def status_entry(
     """
     _check_purpose(purpose)
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-        raise StatusIndexOutOfRange(f"index {index!r} is not a non-negative integer")
+        raise StatusIndexOutOfRange(
+            msg("detail.standards.vc.statuslist.index_non_negative_integer", index=index)
+        )
     return {
         "id": f"{list_credential_url}#{index}",
         "type": "BitstringStatusListEntry",
@@ -202,15 +221,22 @@ def read_status(list_credential: dict[str, Any], entry: dict[str, Any]) -> bool:
         StatusIndexOutOfRange: the index is outside the list.
     """
     if entry.get("type") != "BitstringStatusListEntry":
-        raise StatusListInvalid("credentialStatus is not a BitstringStatusListEntry")
+        raise StatusListInvalid(
+            msg("detail.standards.vc.statuslist.credentialstatus_bitstringstatuslistentry")
+        )
     if entry.get("statusListCredential") != list_credential.get("id"):
-        raise StatusListInvalid("the entry points at another status list credential")
+        raise StatusListInvalid(msg("detail.standards.vc.statuslist.entry_points_another_status"))
     subject = list_credential.get("credentialSubject")
     if not isinstance(subject, dict) or subject.get("type") != "BitstringStatusList":
-        raise StatusListInvalid("credentialSubject is not a BitstringStatusList")
+        raise StatusListInvalid(msg("detail.standards.vc.statuslist.credentialsubject_bitstringstatuslist"))
     if subject.get("statusPurpose") != entry.get("statusPurpose"):
-        raise StatusListInvalid("statusPurpose of the entry and of the list differ")
+        raise StatusListInvalid(msg("detail.standards.vc.statuslist.statuspurpose_entry_list_differ"))
     raw_index = entry.get("statusListIndex")
     if not isinstance(raw_index, str) or _DECIMAL.fullmatch(raw_index) is None:
-        raise StatusListInvalid(f"statusListIndex must be a decimal string, got {str(raw_index)[:40]!r}")
+        raise StatusListInvalid(
+            msg(
+                "detail.standards.vc.statuslist.statuslistindex_must_decimal_string",
+                value=str(raw_index)[:40],
+            )
+        )
     return Bitstring.decode(subject.get("encodedList", "")).get(int(raw_index))
