@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from creditbank.errors import ValidationFailed
+from creditbank.i18n import msg
 
 
 @dataclass(frozen=True)
@@ -64,5 +65,7 @@ def district(name: str) -> District:
     found = _BY_NAME.get(key) or _BY_NAME.get(key.casefold())
     if found is None:
         known = "、".join(d.name_zh for d in DISTRICTS)
-        raise UnknownDistrict(f"{name!r} is not a district of the city; one of {known}", district=name)
+        raise UnknownDistrict(
+            msg("detail.institutions.districts.district_city_one", name=name, known=known), district=name
+        )
     return found
