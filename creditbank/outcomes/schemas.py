@@ -9,6 +9,12 @@ from creditbank.rule_engine.models import OutcomeType
 
 OutcomeTypeName = OutcomeType  # the one list of outcome types is in the rule engine's models
 
+#: facts an outcome type cannot be posted without (its level, where it has levels, is checked too)
+REQUIRED_FACTS: dict[str, tuple[str, ...]] = {
+    "self_study_exam": ("course_code", "score"),  # the exam date is achieved_on
+    "volunteer_service": ("hours",),
+}
+
 
 class OutcomeCreate(BaseModel):
     """One learning outcome as an institution posts it."""
@@ -41,21 +47,28 @@ class OutcomeCreate(BaseModel):
         None,
         max_length=40,
         validate_default=True,
-        description="certificates and awards: one of the levels of their type (五级..一级 or "
-        "初级工..高级技师; 初级/中级/高级; national/provincial or 国家级/省级), stored by its canonical name",
+        description="certificates, awards, exams and diplomas: one of the levels of their type "
+        "(五级..一级 or 初级工..高级技师; 初级/中级/高级; national/provincial or 国家级/省级; "
+        "NCRE-1..NCRE-4, PETS-1..PETS-5, CET-4, CET-6; 中职/专科/本科/硕士), stored by its canonical name",
     )
     score: Decimal | None = Field(
         None, ge=0, le=1000, max_digits=7, decimal_places=2, description="numeric score"
     )
     grade: str | None = Field(None, max_length=40, description="grade as issued, e.g. 优秀/良好/合格")
     field: str | None = Field(None, max_length=120, description="field of study or trade (专业/工种)")
-    course_code: str | None = Field(None, max_length=60, description="course code (degree courses)")
+    course_code: str | None = Field(
+        None, max_length=60, description="course code (degree courses; required for self-study exam courses)"
+    )
     identity_verified: bool = Field(False, description="the learner's identity was verified at assessment")
     evidence_hash: str | None = Field(
         None, pattern=r"^sha256:[0-9a-f]{64}$", description="sha256:<hex> of the evidence document"
     )
     attributes: dict[str, str | int | bool] = Field(
-        default_factory=dict, max_length=20, description="further facts the rules may read (e.g. credits)"
+        default_factory=dict,
+        max_length=20,
+        description="further facts the rules may read: credits (degree and self-study exam courses, "
+        "diplomas), competition_id and award_tier (一等奖/二等奖/三等奖) for awards, certificate_number "
+        "for vocational qualifications, years for work experience, ...",
     )
 
     @field_validator("achieved_on", mode="before")
@@ -78,6 +91,9 @@ class OutcomeCreate(BaseModel):
             raise ValueError("achieved_on is in the future")
         if self.achieved_on.year < 1950:
             raise ValueError("achieved_on is before 1950")
+        missing = [name for name in REQUIRED_FACTS.get(self.outcome_type, ()) if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.outcome_type} needs {' and '.join(missing)}")
         return self
 
 

@@ -14,7 +14,7 @@ Variables (all always present, so rules never meet a missing name):
 =====================  ============  ===================================================
 name                   CEL type      value
 =====================  ============  ===================================================
-``outcome_type``       string        one of the eight outcome types
+``outcome_type``       string        one of the outcome types
 ``title``              string        title as issued
 ``achieved_on``        timestamp     date achieved (midnight UTC)
 ``as_of``              timestamp     evaluation date (midnight UTC)
@@ -31,6 +31,9 @@ name                   CEL type      value
 ``field``              string        field of study or trade, "" when none
 ``attributes``         map(string,   free further facts (use ``has(attributes.x)`` or
                        dyn)          ``'x' in attributes``, and ``double()``/``int()``)
+``award_tier``         string        a competition award's tier, 一等奖/二等奖/三等奖: the
+                                     ``award_tier`` attribute (also 1/2/3, first/second/
+                                     third), else the tier the title names; "" when none
 ``credit_hours``       int           the set's study hours per credit (16)
 =====================  ============  ===================================================
 
@@ -48,7 +51,7 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_math, ext_strings
 
 from creditbank.rule_engine.amounts import to_cel_double
-from creditbank.rule_engine.models import OutcomeFacts
+from creditbank.rule_engine.models import AWARD_TIERS, OutcomeFacts
 
 _T = cel.Type
 
@@ -67,6 +70,7 @@ VARIABLES: dict[str, cel.Type] = {
     "grade": _T.STRING,
     "identity_verified": _T.BOOL,
     "issuer_kind": _T.STRING,
+    "award_tier": _T.STRING,
     "field": _T.STRING,
     "attributes": _T.Map(_T.STRING, _T.DYN),
     "credit_hours": _T.INT,
@@ -159,6 +163,24 @@ class Bindings:
     activation: cel.Activation
 
 
+_TIER_NAMES = {
+    **{tier: tier for tier in AWARD_TIERS},
+    **{str(n): tier for n, tier in enumerate(AWARD_TIERS, start=1)},
+    **dict(zip(("first", "second", "third"), AWARD_TIERS, strict=True)),
+    **dict(zip(("一等", "二等", "三等"), AWARD_TIERS, strict=True)),
+}
+
+
+def award_tier(outcome: OutcomeFacts) -> str:
+    """The tier of a competition award (一等奖/二等奖/三等奖): its ``award_tier`` attribute, else the
+    tier its title names, else ""."""
+    given = outcome.attributes.get("award_tier")
+    if given is not None:
+        return _TIER_NAMES.get(str(given).strip().lower(), "")
+    named = [tier for tier in AWARD_TIERS if tier in outcome.title]
+    return named[0] if len(named) == 1 else ""
+
+
 def bind(env: cel.Env, outcome: OutcomeFacts, as_of: dt.date, credit_hours: int) -> Bindings:
     """Variable values for ``outcome`` evaluated on ``as_of`` (see the table above)."""
     values: dict[str, Any] = {
@@ -176,6 +198,7 @@ def bind(env: cel.Env, outcome: OutcomeFacts, as_of: dt.date, credit_hours: int)
         "grade": outcome.grade or "",
         "identity_verified": outcome.identity_verified,
         "issuer_kind": outcome.issuer_kind,
+        "award_tier": award_tier(outcome),
         "field": outcome.field or "",
         "attributes": _plain(outcome.attributes) if outcome.attributes else {},
         "credit_hours": credit_hours,

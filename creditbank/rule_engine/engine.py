@@ -88,6 +88,7 @@ def _template_values(
         "grade": outcome.grade or "—",
         "field": outcome.field or "—",
         "issuer_kind": outcome.issuer_kind,
+        "award_tier": cel_env.award_tier(outcome) or "—",
         "attributes": outcome.attributes,
         "credit_hours": rule_set.credit_hours,
         "max_credits": format_amount(rule.max_credits) if rule.max_credits is not None else "—",

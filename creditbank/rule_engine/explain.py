@@ -26,6 +26,7 @@ TEMPLATE_NAMES: frozenset[str] = frozenset(
         "grade",
         "field",
         "issuer_kind",
+        "award_tier",
         "attributes",
         "credit_hours",
         "raw_credits",

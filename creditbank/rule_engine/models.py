@@ -32,6 +32,11 @@ OutcomeType = Literal[
     "community_course",
     "competition_award",
     "work_experience",
+    "self_study_exam",
+    "national_exam",
+    "vocational_qualification",
+    "diploma",
+    "volunteer_service",
 ]
 #: The outcome types, in order (the one list: everything else takes it from here).
 OUTCOME_TYPES: tuple[OutcomeType, ...] = get_args(OutcomeType)
@@ -47,7 +52,14 @@ OUTCOME_TYPE_LABELS: dict[str, tuple[str, str]] = {
     "community_course": ("社区与老年教育课程", "community or elderly education course"),
     "competition_award": ("技能竞赛获奖", "skills competition award"),
     "work_experience": ("工作经历", "work experience"),
+    "self_study_exam": ("自学考试单科合格", "self-study examination course pass"),
+    "national_exam": ("全国性考试证书", "national examination certificate"),
+    "vocational_qualification": ("职业资格证书（准入类）", "vocational qualification (licensing)"),
+    "diploma": ("学历证书", "diploma"),
+    "volunteer_service": ("志愿服务与社区服务", "volunteer and community service"),
 }
+#: Competition award tiers (一/二/三等奖), as the ``award_tier`` variable of the rules reads them.
+AWARD_TIERS: tuple[str, ...] = ("一等奖", "二等奖", "三等奖")
 
 Status = Literal["recognised", "review", "rejected"]
 ReviewStage = Literal["district", "city"]

@@ -15,9 +15,10 @@ from typing import Any
 
 from creditbank.i18n import Both, Message, msg
 from creditbank.rule_engine.amounts import format_amount
+from creditbank.rule_engine.cel_env import award_tier
 from creditbank.rule_engine.models import OutcomeFacts, Text
 
-FACTS = ("hours", "score", "grade", "level", "field", "issuer_kind")
+FACTS = ("hours", "score", "grade", "level", "field", "issuer_kind", "award_tier")
 """The facts a condition names; each is called ``fact.<name>`` in the catalogues."""
 
 
@@ -66,7 +67,7 @@ def conjuncts(condition: str) -> list[str]:
 _HAS = re.compile(r"^has_(hours|score|grade|level|field)$")
 _COMPARE = re.compile(r"^(hours|score)\s*(>=|>)\s*([0-9]+(?:\.[0-9]+)?)$")
 _OPTIONAL_SCORE = re.compile(r"^\(?\s*!\s*has_score\s*\|\|\s*score\s*(>=|>)\s*([0-9]+(?:\.[0-9]+)?)\s*\)?$")
-_IN = re.compile(r"^(issuer_kind|level|grade|field)\s+in\s+\[(.*)\]$")
+_IN = re.compile(r"^(issuer_kind|level|grade|field|award_tier)\s+in\s+\[(.*)\]$")
 _EQUALS = re.compile(r"^(issuer_kind|level|grade|field)\s*==\s*'([^']*)'$")
 _NOT_EQUALS = re.compile(r"^(grade|level)\s*!=\s*'([^']*)'$")
 _ATTRIBUTE = re.compile(r"^has\(attributes\.(\w+)\)$")
@@ -78,7 +79,7 @@ def _amount(value: Decimal | None) -> str:
 
 
 def _fact(outcome: OutcomeFacts, name: str) -> str:
-    value = getattr(outcome, name, None)
+    value = award_tier(outcome) if name == "award_tier" else getattr(outcome, name, None)
     if isinstance(value, Decimal):
         return format_amount(value)
     return str(value) if value not in (None, "") else "—"

@@ -78,7 +78,7 @@ def _award(n: int) -> dict[str, Any]:
         "outcome_type": "competition_award",
         "title": f"全国职业院校技能大赛 赛项{n}",
         "level": "national",
-        "attributes": {"competition_id": f"NVSC-{n}"},
+        "attributes": {"competition_id": f"NVSC-{n}", "award_tier": "一等奖"},  # 4 credits
     }
 
 
