@@ -97,6 +97,7 @@ class CheckpointPublisher:
         self.holds_lock = False
         self._engine: Engine | None = None
         self._connection: Connection | None = None
+        self._sessions: sessionmaker[Session] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="checkpoint-publisher", daemon=True)
 
@@ -138,19 +139,26 @@ class CheckpointPublisher:
             if not self.holds_lock:
                 return []
             log.info("checkpoint signer", extra={"fields": {"pid": os.getpid()}})
-        sessions = sessionmaker(bind=connection, class_=Session, expire_on_commit=False, autoflush=False)
-        return publish_all(self.ctx, republish_after=self.republish_after, sessions=sessions)
+        assert self._sessions is not None
+        return publish_all(self.ctx, republish_after=self.republish_after, sessions=self._sessions)
 
     def _own_connection(self) -> Connection:
         if self._connection is None:
             if self._engine is None:
                 self._engine = own_connection_engine(self.ctx.engine)
             self._connection = self._engine.connect()
+            # one session factory per connection, not per round: every sessionmaker makes a Session
+            # subclass of its own, with SQLAlchemy's event registry for it (a few kB that only a full
+            # garbage collection frees), and a round runs every checkpoint interval
+            self._sessions = sessionmaker(
+                bind=self._connection, class_=Session, expire_on_commit=False, autoflush=False
+            )
         return self._connection
 
     def _release(self) -> None:
         """Close the connection; the lock, if held, goes with it."""
         connection, self._connection, self.holds_lock = self._connection, None, False
+        self._sessions = None
         if connection is not None:
             try:
                 connection.close()
