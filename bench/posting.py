@@ -50,7 +50,14 @@ def outcome(learner_id: str, ref: str, i: int, *, distinct: bool = False) -> dic
 
 
 def single_at_rate(
-    base: str, token: str, learners: list[str], rate: float, seconds: float, *, warmup: float = 5.0
+    base: str,
+    token: str,
+    learners: list[str],
+    rate: float,
+    seconds: float,
+    *,
+    warmup: float = 5.0,
+    prefix: str = "s",
 ) -> dict[str, float]:
     """Open loop: requests leave on a fixed schedule whether or not earlier ones have finished.
 
@@ -73,10 +80,10 @@ def single_at_rate(
         delay = at - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        body = outcome(learners[i % len(learners)], f"s-{i}", i)
+        body = outcome(learners[i % len(learners)], f"{prefix}-{i}", i)
         http = clients.get()
         try:
-            r = http.post("/api/v1/outcomes", json=body, headers={"Idempotency-Key": f"s-{i}"})
+            r = http.post("/api/v1/outcomes", json=body, headers={"Idempotency-Key": f"{prefix}-{i}"})
             # from the scheduled time, not from the send: a request that had to wait for a free
             # connection (the server answering slowly) counts that wait (no coordinated omission)
             took = time.perf_counter() - at
@@ -166,6 +173,49 @@ def batch(
     }
 
 
+def single_beside_batch(
+    base: str, tokens: list[str], learners: list[str], rate: float, seconds: float, per_request: int
+) -> dict[str, Any]:
+    """Single postings at ``rate`` (as :func:`single_at_rate`, first token) while a second institution
+    uploads batches of ``per_request`` rows one after another for the whole time (second token): how
+    far an upload delays the postings beside it, and how many batch rows go in meanwhile."""
+    stop = threading.Event()
+    uploaded: dict[str, float] = {"created": 0, "requests": 0}
+
+    def upload() -> None:
+        n = 0
+        auth = {"Authorization": f"Bearer {tokens[1]}"}
+        with httpx.Client(base_url=base, timeout=600, headers=auth) as http:
+            while not stop.is_set():
+                body = "\n".join(
+                    json.dumps(outcome(learners[i % len(learners)], f"bs-{n}-{i}", i), ensure_ascii=False)
+                    for i in range(per_request)
+                ).encode()
+                r = http.post(
+                    "/api/v1/outcomes/batch", content=body, headers={"Content-Type": "application/x-ndjson"}
+                )
+                r.raise_for_status()
+                uploaded["created"] += int(r.json()["summary"]["created"])
+                uploaded["requests"] += 1
+                n += 1
+
+    uploader = threading.Thread(target=upload, daemon=True)
+    start = time.perf_counter()
+    uploader.start()
+    try:
+        single = single_at_rate(base, tokens[0], learners, rate, seconds, prefix="sb")
+    finally:
+        stop.set()
+        uploader.join(timeout=600)
+    elapsed = time.perf_counter() - start
+    return {
+        **single,
+        "batch_requests": uploaded["requests"],
+        "batch_rows_created": uploaded["created"],
+        "batch_outcomes_per_s": uploaded["created"] / elapsed,
+    }
+
+
 def raw_inserts(url: str, rows: int) -> dict[str, float]:
     with psycopg.connect(url) as conn:
         conn.execute(
@@ -209,6 +259,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--streams", type=int, default=2, help="concurrent uploads, one institution each")
     parser.add_argument("--learners", type=int, default=200, help="learners the rows are spread over")
+    parser.add_argument(
+        "--beside-per-request", type=int, default=2_000, help="rows per upload beside the single postings"
+    )
     args = parser.parse_args()
 
     pg = start_postgres(fsync=True)
@@ -220,6 +273,13 @@ def main() -> None:
         tokens = [token for _, token in world.institutions]
         server = ServerProcess(url, var, workers=args.workers).start()
         single = single_at_rate(server.base_url, tokens[0], world.learners, args.rate, args.seconds)
+        beside = (
+            single_beside_batch(
+                server.base_url, tokens, world.learners, args.rate, args.seconds, args.beside_per_request
+            )
+            if len(tokens) > 1
+            else None
+        )
         one = batch(server.base_url, tokens[:1], world.learners, args.batch_rows, args.per_request, "b1")
         many = batch(
             server.base_url, tokens[: args.streams], world.learners, args.batch_rows, args.per_request, "bn"
@@ -245,6 +305,12 @@ def main() -> None:
     print(f"{'single posting at ' + str(args.rate) + ' req/s: p50':50} {single['p50_ms']:>11.1f} ms")
     print(f"{'single posting p99 (target < 50 ms)':50} {single['p99_ms']:>11.1f} ms")
     print(f"{'single posting errors':50} {single['errors']:>14}")
+    if beside is not None:
+        print(f"{'single postings beside batch uploads: p50':50} {beside['p50_ms']:>11.1f} ms")
+        print(f"{'  p99':50} {beside['p99_ms']:>11.1f} ms")
+        print(f"{'  achieved single postings/s':50} {beside['achieved_rate']:>14.1f}")
+        print(f"{'  errors':50} {beside['errors']:>14}")
+        print(f"{'  batch outcomes/s meanwhile':50} {beside['batch_outcomes_per_s']:>14,.0f}")
     print(f"{'batch outcomes/s, one upload at a time':50} {one['outcomes_per_s']:>14,.0f}")
     label = f"batch outcomes/s, {args.streams} uploads at once (target 5000)"
     print(f"{label:50} {many['outcomes_per_s']:>14,.0f}")
@@ -256,6 +322,7 @@ def main() -> None:
         "workers": args.workers,
         "learners": args.learners,
         "single": single,
+        "single_beside_batch": beside,
         "batch_one_stream": one,
         "batch_concurrent": many,
         "batch_concurrent_all_rows_distinct": distinct,

@@ -303,6 +303,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     app.add_middleware(BodyLimitMiddleware, limits=limits_of(settings))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.state.heavy_slots = heavy_slots(ctx.engine, settings)
+    from creditbank.outcomes.grouped import GroupCommit
+
+    app.state.postings = GroupCommit(ctx.sessions)  # single postings, committed in groups
     _install_error_handlers(app)
 
     from creditbank.archive.endpoints import router as archive_router

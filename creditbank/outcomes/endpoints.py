@@ -1,22 +1,28 @@
 import json
 from collections.abc import AsyncIterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from creditbank.auth.deps import InstitutionOnly, UploadingInstitution
 from creditbank.auth.service import Principal
+from creditbank.db import transaction
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep, request_lang
 from creditbank.errors import PROBLEM_MEDIA_TYPE, Forbidden
 from creditbank.i18n import msg
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
+from creditbank.ledger import idempotency
+from creditbank.ledger.models import JournalTransaction
 from creditbank.limits import UPLOAD, Heavy, body_limit
-from creditbank.outcomes import corrections, idempotent, pipeline, service
+from creditbank.outcomes import corrections, grouped, idempotent, pipeline, service
 from creditbank.outcomes.batch import ParsedRow
 from creditbank.outcomes.decision_schemas import CorrectionPublic, RevocationPublic
 from creditbank.outcomes.schemas import (
@@ -85,30 +91,61 @@ def post_outcome(
             status_code=missing.status,
             media_type=PROBLEM_MEDIA_TYPE,
         )
+    key = idempotency.check_key(idempotency_key)
+    fingerprint = {"content": content}
+    also = [{"content": c} for c in before]
 
-    def work() -> tuple[int, OutcomePublic]:
-        institution = acting_institution(session, who)
-        [result] = service.post_rows(session, ctx, institution, [(1, body)])
+    def stage(db: Session) -> grouped.Staged:
+        replayed = idempotent.claim(
+            db, who, key, method="POST", path="/api/v1/outcomes", request=fingerprint, also=also
+        )
+        if replayed is not None:
+            return grouped.Staged([], lambda _db, _txs: replayed)
+        staged = service.stage_rows(db, ctx, acting_institution(db, who), [(1, body)])
+        [result] = staged.results
         if result.error is not None:
             raise result.error
-        assert result.outcome is not None
-        _, rec = (
-            service.get_outcome(session, result.outcome.id)
-            if result.recognition is None
-            else (None, result.recognition)
-        )
-        public = outcome_public(session, result.outcome, rec, result.tx)
-        return (status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK), public
 
-    return idempotent.post(
-        session,
-        who,
-        idempotency_key,
-        "/api/v1/outcomes",
-        {"content": content},
-        work,
-        also=[{"content": c} for c in before],
+        def respond(db: Session, appended: list[JournalTransaction]) -> Response:
+            service.attach(staged, appended)
+            return idempotent.answer(db, who, key, *_answer(db, result))
+
+        return grouped.Staged(staged.entries, respond)
+
+    def alone() -> Response:
+        with contextmanager(transaction)(ctx.sessions) as db:
+            return idempotent.post(
+                db,
+                who,
+                key,
+                "/api/v1/outcomes",
+                fingerprint,
+                lambda: _answer(db, service.post_one(db, ctx, acting_institution(db, who), body)),
+                also=also,
+            )
+
+    # the request's own transaction (its authentication) ends here: a posting waiting for its
+    # group holds no connection; the group runs in a transaction of its own
+    session.commit()
+    return postings(request).submit(grouped.Posting((idempotent.scope_of(who), key), stage, alone))
+
+
+def postings(request: Request) -> grouped.GroupCommit:
+    """The app's group commit of single postings (one per app: its requests share groups)."""
+    found: grouped.GroupCommit = request.app.state.postings
+    return found
+
+
+def _answer(session: Session, result: service.RowResult) -> tuple[int, OutcomePublic]:
+    """The status and body of a posted outcome's answer (201 created, 200 posted before)."""
+    assert result.outcome is not None
+    _, rec = (
+        service.get_outcome(session, result.outcome.id)
+        if result.recognition is None
+        else (None, result.recognition)
     )
+    public = outcome_public(session, result.outcome, rec, result.tx)
+    return (status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK), public
 
 
 @router.get("/{outcome_id}", response_model=OutcomePublic)

@@ -43,21 +43,45 @@ def run(
         whatever ``work`` raises (and then nothing is stored).
     """
     checked = idempotency.check_key(key)
-    scope = scope_of(who)
+    replayed = claim(session, who, checked, method=method, path=path, request=request, also=also)
+    if replayed is not None:
+        return replayed
+    status_code, body = work()
+    return answer(session, who, checked, status_code, body)
+
+
+def claim(
+    session: Session,
+    who: Principal,
+    key: str,
+    *,
+    method: str,
+    path: str,
+    request: Any,
+    also: Sequence[Any] = (),
+) -> JSONResponse | None:
+    """The first half of :func:`run`: claim a checked key (None: do the work, then :func:`answer`),
+    or the stored response again.
+
+    Raises:
+        IdempotencyKeyReused: the key was used for a different request.
+    """
     stored = idempotency.claim(
         session,
-        scope,
-        checked,
+        scope_of(who),
+        key,
         idempotency.fingerprint(method, path, request),
         also=[idempotency.fingerprint(method, path, other) for other in also],
     )
-    if stored is not None:
-        return JSONResponse(
-            stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
-        )
-    status_code, body = work()
+    if stored is None:
+        return None
+    return JSONResponse(stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+def answer(session: Session, who: Principal, key: str, status_code: int, body: BaseModel) -> JSONResponse:
+    """The second half of :func:`run`: store the response under the claimed key, and give it."""
     payload = body.model_dump(mode="json")
-    idempotency.store(session, scope, checked, status_code, payload)
+    idempotency.store(session, scope_of(who), key, status_code, payload)
     return JSONResponse(payload, status_code=status_code)
 
 

@@ -383,6 +383,53 @@ def post_rows(
     :mod:`creditbank.outcomes.corrections`, which marks the old outcome first). Raises nothing for
     a row's own problems (they are in its result); raises what the ledger raises.
     """
+    staged = stage_rows(session, ctx, institution, rows, today=today, supersedes=supersedes)
+    attach(staged, ledger.append(session, store.DEFAULT_LOG, staged.entries) if staged.entries else [])
+    return staged.results
+
+
+def post_one(session: Session, ctx: AppContext, institution: Institution, item: OutcomeCreate) -> RowResult:
+    """Post one outcome (:func:`post_rows` of one row).
+
+    Raises:
+        CreditBankError: the row's own problem (its learner unknown, its reference taken, ...).
+    """
+    [result] = post_rows(session, ctx, institution, [(1, item)])
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+@dataclass
+class StagedRows:
+    """Rows written up to their ledger entries (:func:`stage_rows`): the results, in row order, and
+    the journal entries still to append (``credited[i]`` is the outcome of ``entries[i]``)."""
+
+    results: list[RowResult]
+    entries: list[ledger.EntrySpec]
+    credited: list[str]
+
+
+def attach(staged: StagedRows, appended: Sequence[JournalTransaction]) -> None:
+    """Give the created results the journal transactions of their entries, once appended."""
+    txs = dict(zip(staged.credited, appended, strict=True))
+    for result in staged.results:
+        if result.outcome is not None and result.status == "created":
+            result.tx = txs.get(result.outcome.id)
+
+
+def stage_rows(
+    session: Session,
+    ctx: AppContext,
+    institution: Institution,
+    rows: Sequence[tuple[int, OutcomeCreate]],
+    *,
+    today: dt.date | None = None,
+    supersedes: Mapping[int, str] | None = None,
+) -> StagedRows:
+    """:func:`post_rows` without the ledger append: the outcome rows are written, and their journal
+    entries are returned for the caller to append (with others: see
+    :mod:`creditbank.outcomes.grouped`) and :func:`attach`."""
     today = today or dt.date.today()
     supersedes = supersedes or {}
     results: dict[int, RowResult] = {}
@@ -461,8 +508,10 @@ def post_rows(
         recognitions.append(rec)
         results[row] = RowResult(row, item.reference, "created", outcome=outcome, recognition=rec)
     _apply_count_once(session, outcomes, recognitions)
-    # 3. write: the outcome rows first, the ledger append last, so the issuer's account and the
-    #    log stay locked (until commit) for as short a time as possible
+    # 3. write: the outcome rows first, the ledger append last (the caller's), so the issuer's
+    #    account and the log stay locked (until commit) for as short a time as possible
+    specs: list[ledger.EntrySpec] = []
+    credited: list[str] = []
     if outcomes:
         to_credit = [
             (o, r)
@@ -474,6 +523,8 @@ def post_rows(
         for (o, r), (spec, lot) in zip(to_credit, entries, strict=True):
             set_fields(r, lot_id=lot.id)
             tx_of[o.id] = spec.tx_id
+            specs.append(spec)
+            credited.append(o.id)
         bulk_insert(session, Outcome, [fields_of(o) for o in outcomes])
         bulk_insert(session, Recognition, [fields_of(r) for r in recognitions])
         bulk_insert(
@@ -485,14 +536,7 @@ def post_rows(
             ],
         )
         learners.link_many(session, {o.learner_id for o in outcomes}, institution.id)
-        txs: dict[str, JournalTransaction] = {}
-        if entries:
-            appended = ledger.append(session, store.DEFAULT_LOG, [spec for spec, _ in entries])
-            txs = {o.id: tx for (o, _), tx in zip(to_credit, appended, strict=True)}
-        for result in results.values():
-            if result.outcome is not None and result.status == "created":
-                result.tx = txs.get(result.outcome.id)
-    return [results[row] for row, _ in rows]
+    return StagedRows([results[row] for row, _ in rows], specs, credited)
 
 
 def _apply_count_once(session: Session, outcomes: list[Outcome], recognitions: list[Recognition]) -> None:

@@ -1,0 +1,176 @@
+"""Group commit of single postings (creditbank.outcomes.grouped): postings that arrive while a group
+runs share the next group's one transaction, and each keeps every guarantee of a posting alone."""
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from starlette.responses import Response
+
+from creditbank.main import create_app
+from creditbank.outcomes.grouped import GroupCommit, Posting, Staged
+from tests.support.postgres import PostgresServer
+from tests.support.server import prepare_database
+from tests.support.world import World, build_world
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Served:
+    world: World
+    client: TestClient
+    postings: GroupCommit
+
+
+@pytest.fixture
+def served(pg_server: PostgresServer, tmp_path: Path) -> Iterator[Served]:
+    url = prepare_database(pg_server, "group_commit", tmp_path)
+    world = build_world(url, tmp_path, n_institutions=2, n_learners=4)
+    app = create_app(ctx=world.ctx)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield Served(world, client, app.state.postings)
+    finally:
+        world.ctx.engine.dispose()
+
+
+def _body(learner: str, reference: str, hours: int = 32) -> dict[str, Any]:
+    return {
+        "learner_id": learner,
+        "reference": reference,
+        "outcome_type": "training_course",
+        "title": "分组提交课程",
+        "achieved_on": (dt.date.today() - dt.timedelta(days=3)).isoformat(),
+        "hours": hours,
+    }
+
+
+def _post(served: Served, token: str, body: dict[str, Any], key: str) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    answer: httpx.Response = served.client.post("/api/v1/outcomes", json=body, headers=headers)
+    return answer
+
+
+def _in_one_group(served: Served, calls: list[tuple[str, dict[str, Any], str]]) -> list[httpx.Response]:
+    """Send ``calls`` (token, body, key) at once while a group is held open, so that they all wait
+    and then form ONE group; returns their answers in order."""
+    release = threading.Event()
+
+    def blocking(_db: Any) -> Staged:
+        release.wait(60)
+        return Staged([], lambda _db, _txs: Response(status_code=204))
+
+    before = served.postings.groups
+    holder = threading.Thread(
+        target=served.postings.submit, args=(Posting(("test", "hold"), blocking, Response),)
+    )
+    holder.start()
+    deadline = time.monotonic() + 60
+    while (served.postings._waiting or not served.postings._leading) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the held group is running: whatever comes now waits for the next
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(_post, served, token, body, key) for token, body, key in calls]
+        deadline = time.monotonic() + 60
+        while len(served.postings._waiting) < len(calls) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(served.postings._waiting) == len(calls), "the postings did not all wait for the group"
+        release.set()
+        answers = [f.result() for f in futures]
+    holder.join(60)
+    # the held group, then everything that waited (one posting with a key already in a group waits
+    # for the next)
+    assert served.postings.groups - before >= 2
+    return answers
+
+
+def _seqs(served: Served) -> list[int]:
+    with served.world.ctx.engine.connect() as conn:
+        seqs = conn.execute(text("SELECT seq FROM ledger_transactions ORDER BY seq")).scalars()
+        return [int(s) for s in seqs]
+
+
+def test_waiting_postings_share_one_transaction_and_all_commit(served: Served) -> None:
+    (_, token), learners = served.world.institutions[0], served.world.learners
+    calls = [(token, _body(learners[i % 4], f"g-{i}"), f"key-{i}") for i in range(8)]
+    before = served.postings.groups
+    answers = _in_one_group(served, calls)
+    assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
+    assert served.postings.groups - before == 2  # the held one, then all eight together
+    indexes = sorted(a.json()["ledger"]["index"] for a in answers)
+    seqs = _seqs(served)
+    assert seqs == list(range(len(seqs))), "sequence numbers have a gap"
+    assert indexes == seqs[-8:]
+    with served.world.ctx.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT count(*) FROM idempotency_keys WHERE key LIKE 'key-%' AND status_code = 201")
+        ).scalar_one()
+        size = conn.execute(text("SELECT size FROM tlog_logs WHERE id = 'main'")).scalar_one()
+    assert stored == 8 and size == len(seqs)
+    # each one's answer was stored under its own key: a retry replays exactly it
+    again = _post(served, token, calls[3][1], "key-3")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == answers[3].json()
+
+
+def test_a_posting_with_its_own_problem_fails_alone(served: Served) -> None:
+    (_, token), learners = served.world.institutions[0], served.world.learners
+    calls = [
+        (token, _body(learners[0], "ok-1"), "ok-1"),
+        (token, _body("lrn_does_not_exist", "bad-learner"), "bad-learner"),
+        (token, _body(learners[1], "ok-2"), "ok-2"),
+        (token, _body(learners[2], "ok-1", hours=64), "other-content"),  # reference ok-1, other facts
+    ]
+    answers = _in_one_group(served, calls)
+    codes = [a.status_code for a in answers]
+    assert codes[0] == 201 and codes[2] == 201, [a.text for a in answers]
+    assert codes[1] == 404 and codes[3] == 409, [a.text for a in answers]
+    seqs = _seqs(served)
+    assert seqs == list(range(len(seqs)))
+    with served.world.ctx.engine.connect() as conn:
+        refs = set(conn.execute(text("SELECT reference FROM outcomes")).scalars())
+        keys = set(conn.execute(text("SELECT key FROM idempotency_keys")).scalars())
+    assert refs == {"ok-1", "ok-2"}
+    # the failed postings left no claim: their keys are free for a corrected request
+    assert keys == {"ok-1", "ok-2"}
+    fixed = _post(served, token, _body(learners[3], "fixed"), "bad-learner")
+    assert fixed.status_code == 201, fixed.text
+
+
+def test_the_same_key_twice_posts_once(served: Served) -> None:
+    (_, token), learners = served.world.institutions[0], served.world.learners
+    body = _body(learners[0], "twice")
+    answers = _in_one_group(served, [(token, body, "same"), (token, body, "same")])
+    assert sorted(a.status_code for a in answers) == [201, 201], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    assert [a.headers.get("Idempotent-Replayed") for a in answers].count("true") == 1
+    with served.world.ctx.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outcomes")).scalar_one() == 1
+
+
+def test_another_institution_with_the_same_key_gets_its_own_posting(served: Served) -> None:
+    """Idempotency keys are per caller also inside a group: a school that sends the same key as
+    another in the same moment neither gets the other's answer nor blocks it."""
+    (mine, my_token), (theirs, their_token) = served.world.institutions
+    learners = served.world.learners
+    answers = _in_one_group(
+        served,
+        [
+            (my_token, _body(learners[0], "shared-ref"), "shared-key"),
+            (their_token, _body(learners[1], "shared-ref"), "shared-key"),
+        ],
+    )
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[0].json()["institution_id"] == mine
+    assert answers[1].json()["institution_id"] == theirs
+    assert answers[0].json()["id"] != answers[1].json()["id"]
+    assert all("Idempotent-Replayed" not in a.headers for a in answers)
