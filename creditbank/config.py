@@ -114,6 +114,16 @@ class Settings(BaseSettings):
         description="identity-number lookups (registering a known person, /learners/lookup) one token may "
         "make in any 60 seconds; the next is a 429 with Retry-After",
     )
+    signin_attempts: int = Field(
+        5,
+        ge=1,
+        description="wrong passwords in a row after which a learner account is locked",
+    )
+    signin_lockout_seconds: int = Field(
+        900,
+        ge=1,
+        description="how long a learner account stays locked after too many wrong passwords",
+    )
     checkpoint_requires_sync_standby: bool = Field(
         False,
         description="sign a checkpoint only over entries flushed on a synchronous standby (PostgreSQL "

@@ -33,6 +33,17 @@ class AppContext:
         return hmac_sha256(previous, b"creditbank/api-token") if previous is not None else None
 
     @property
+    def login_key(self) -> bytes:
+        """Key of the HMAC that finds a learner account by its phone or e-mail at sign-in."""
+        return hmac_sha256(self.secrets.pepper, b"creditbank/account-login")
+
+    @property
+    def previous_login_key(self) -> bytes | None:
+        """The login key under the previous pepper, while that is live (re-hashed at sign-in)."""
+        previous = self.secrets.previous_pepper
+        return hmac_sha256(previous, b"creditbank/account-login") if previous is not None else None
+
+    @property
     def identity_key(self) -> bytes:
         """Key of the HMAC that looks learners up by identity number."""
         return hmac_sha256(self.secrets.pepper, b"creditbank/identity-lookup")

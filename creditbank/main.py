@@ -314,10 +314,12 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.catalog.endpoints import router as catalog_router
     from creditbank.credentials.endpoints import router as credentials_router
     from creditbank.institutions.endpoints import router as institutions_router
+    from creditbank.learners.account_endpoints import router as accounts_router
     from creditbank.learners.endpoints import router as learners_router
     from creditbank.outcomes.endpoints import router as outcomes_router
     from creditbank.outcomes.review_endpoints import router as reviews_router
     from creditbank.transparency.endpoints import router as logs_router
+    from creditbank.web.account_endpoints import router as account_pages_router
     from creditbank.web.archive_endpoints import router as archive_pages_router
     from creditbank.web.console_endpoints import router as console_pages_router
     from creditbank.web.download_endpoints import router as downloads_router
@@ -328,6 +330,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     for router in (
         institutions_router,
         learners_router,
+        accounts_router,
         tokens_router,
         reviewers_router,
         logs_router,
@@ -337,6 +340,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         archive_router,
         catalog_router,
         signin_router,
+        account_pages_router,
         archive_pages_router,
         downloads_router,
         verify_page_router,

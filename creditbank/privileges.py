@@ -64,6 +64,7 @@ POLICY: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "course_equivalences": READ_WRITE,
         "transfer_requests": READ_WRITE,
         "learner_consents": READ_WRITE,
+        "learner_accounts": READ_WRITE,
         # rows that go: a conversion's lock when it is reversed, a vault row on erasure
         "ledger_lot_locks": ("SELECT", "INSERT", "DELETE"),
         "learner_vault": DEFAULT,

@@ -39,8 +39,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from creditbank.auth import accounts, sessions
 from creditbank.auth import service as tokens
-from creditbank.auth import sessions
 from creditbank.auth.models import ApiToken, Role
 from creditbank.catalog import consent as consents
 from creditbank.catalog.models import Conversion
@@ -492,7 +492,7 @@ def build_export(
 ERASED = "erased"
 """What erasure writes over a keyed hash of personal data (the outcomes' trigger lets only this in)."""
 
-ERASURE_VACUUM = ("learner_vault", "outcomes", "idempotency_keys", "learners")
+ERASURE_VACUUM = ("learner_vault", "outcomes", "idempotency_keys", "learners", "learner_accounts")
 """The tables erasure deletes from or overwrites in: vacuumed after it commits."""
 
 
@@ -568,6 +568,9 @@ def erase(
     for token_id in live:
         tokens.revoke_token(session, token_id)
     sessions.end_for_tokens(session, list(live))
+    # 5b. the learner's own account: its submitted data, sign-in name and password go, and its sessions
+    for account_id in accounts.erase_for_learner(session, learner_id):
+        sessions.end_for_account(session, account_id)
     # 6. nobody reads through the learner's grants or share links any more
     grants.revoke_everything(session, learner_id)
     session.expire(learner)

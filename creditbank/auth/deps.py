@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from creditbank.auth import sessions
+from creditbank.auth.accounts import AccountUnverified
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal, authenticate
 from creditbank.db import transaction
@@ -32,6 +33,8 @@ class RoleGuard:
     """Dependency of the API: admits a bearer token of the given roles, and nothing else."""
 
     accepts_session = False
+    admits_unverified = False
+    """A learner account not yet verified acts for no learner; only :class:`AccountGuard` admits it."""
 
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
@@ -61,6 +64,8 @@ class RoleGuard:
             raise Forbidden(
                 msg("detail.auth.deps.role_may_call_allowed", value=principal.role.value, allowed=allowed)
             )
+        if principal.subject is None and principal.role is Role.learner and not self.admits_unverified:
+            raise AccountUnverified()
         request.state.principal = principal
         return principal
 
@@ -88,6 +93,12 @@ class PageGuard(RoleGuard):
     """Dependency of the pages: a bearer token or the browser's server-side session."""
 
     accepts_session = True
+
+
+class AccountGuard(PageGuard):
+    """The learner account's own pages: also a learner whose account is not verified yet."""
+
+    admits_unverified = True
 
 
 def session_principal(
@@ -126,3 +137,5 @@ Public = Depends(PublicGuard())
 PageLearner = Annotated[Principal, Depends(PageGuard(Role.learner))]
 PageInstitution = Annotated[Principal, Depends(PageGuard(Role.institution))]
 PageReviewer = Annotated[Principal, Depends(PageGuard(Role.reviewer))]
+PageAccount = Annotated[Principal, Depends(AccountGuard(Role.learner))]
+InstitutionOrReviewer = Annotated[Principal, Depends(RoleGuard(Role.institution, Role.reviewer))]

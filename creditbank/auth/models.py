@@ -3,7 +3,7 @@
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, LargeBinary, String, false
 from sqlmodel import Field, SQLModel
 
 from creditbank.db import UTCDateTime, utcnow
@@ -55,15 +55,83 @@ class ReviewerAccount(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class LearnerAccount(SQLModel, table=True):
+    """A person's own account, opened on the web with a password (``/register``).
+
+    What the person submitted (name, identity number, contact) is sealed under a data key of the
+    account's own, itself sealed under the master key: nothing of it is readable in the table. The
+    account is *unverified* (``learner_id`` empty) until an institution holding the person's record,
+    or a reviewer who saw the documents at a sub-centre, confirms it; only then does it act for a
+    learner. Sign-in looks the account up by the HMAC of its contact (phone or e-mail)."""
+
+    __tablename__ = "learner_accounts"
+    __table_args__ = (
+        CheckConstraint("verified_how IS NULL OR verified_how IN ('institution','sub-centre')", name="how"),
+        CheckConstraint("failed_signins >= 0", name="failed_signins"),
+    )
+
+    id: str = Field(
+        primary_key=True, max_length=40, description="acc_... (the code the person shows to verify)"
+    )
+    login_hmac: str | None = Field(
+        default=None,
+        sa_type=String(64),
+        unique=True,
+        description="hex HMAC-SHA-256(pepper, normalised phone or e-mail); cleared on erasure",
+    )
+    password_hash: str = Field(
+        default="", max_length=200, description="argon2id PHC string; empty after erasure"
+    )
+    wrapped_key: bytes | None = Field(
+        default=None, sa_type=LargeBinary, description="the account's data key sealed under the master key"
+    )
+    sealed: bytes | None = Field(
+        default=None,
+        sa_type=LargeBinary,
+        description="JSON of what the person submitted, sealed under the data key",
+    )
+    learner_id: str | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("learners.id")],
+        unique=True,
+        max_length=40,
+        description="the learner the account acts for, once verified",
+    )
+    verified_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    verified_by: str | None = Field(
+        default=None, max_length=40, description="the institution or reviewer account that verified it"
+    )
+    verified_how: str | None = Field(default=None, max_length=20, description="institution or sub-centre")
+    verified_note: str = Field(default="", max_length=200, description="the documents the reviewer saw")
+    failed_signins: int = Field(
+        default=0,
+        sa_type=Integer,
+        sa_column_kwargs={"server_default": "0"},
+        description="wrong passwords in a row",
+    )
+    locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    password_changed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    erased_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class WebSession(SQLModel, table=True):
     """A signed-in browser. The cookie carries a random session id; only its HMAC is stored here.
-    A session ends at ``expires_at``, on sign-out (the row is deleted) or when its token is revoked."""
+    A session is opened with an API token or with a learner account's password (exactly one of the
+    two). It ends at ``expires_at``, on sign-out (the row is deleted), when its token is revoked or
+    its account erased."""
 
     __tablename__ = "web_sessions"
+    __table_args__ = (CheckConstraint("(token_id IS NULL) <> (account_id IS NULL)", name="one_principal"),)
 
     id_hash: str = Field(
         sa_type=String(64), primary_key=True, description="hex HMAC-SHA-256(pepper, session id)"
     )
-    token_id: str = Field(sa_column_args=[ForeignKey("api_tokens.id")], max_length=40, index=True)
+    token_id: str | None = Field(
+        default=None, sa_column_args=[ForeignKey("api_tokens.id")], max_length=40, index=True
+    )
+    account_id: str | None = Field(
+        default=None, sa_column_args=[ForeignKey("learner_accounts.id")], max_length=40, index=True
+    )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: dt.datetime = Field(sa_type=UTCDateTime)

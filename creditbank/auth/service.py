@@ -19,11 +19,16 @@ TOKEN_PREFIX = "cbt_"  # noqa: S105 - a prefix, not a secret
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a role and, for institutions and learners, the subject they act for."""
+    """Who is calling: a role and, for institutions and learners, the subject they act for.
+
+    A learner signed in with their account's password has ``account_id`` and no token; until the
+    account is verified its ``subject`` is None, and the role guards admit it nowhere but the
+    account's own pages (:class:`creditbank.auth.deps.AccountGuard`)."""
 
     role: Role
     subject: str | None
     token_id: str | None
+    account_id: str | None = None
 
 
 class TokenNotFound(NotFound):

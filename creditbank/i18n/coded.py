@@ -9,6 +9,11 @@ the catalogues fails until it has them.
 from creditbank.i18n import N_
 
 CODED: tuple[str, ...] = (
+    N_("account.done.registered"),
+    N_("account.done.password"),
+    N_("account.done.revoked"),
+    N_("account.how.institution"),
+    N_("account.how.sub-centre"),
     # a certificate's status: t("archive.cert_status_" ~ status)
     N_("archive.cert_status_active"),
     N_("archive.cert_status_revoked"),
@@ -328,4 +333,17 @@ CODED: tuple[str, ...] = (
     N_("problem.upload-unreadable"),
     N_("problem.validation-failed"),
     N_("problem.validity-period"),
+    N_("problem.account-already-verified"),
+    N_("problem.account-locked"),
+    N_("problem.account-not-found"),
+    N_("problem.account-unverified"),
+    N_("problem.contact-registered"),
+    N_("problem.documents-required"),
+    N_("problem.invalid-contact"),
+    N_("problem.invalid-name"),
+    N_("problem.learner-has-account"),
+    N_("problem.record-not-held"),
+    N_("problem.signin-failed"),
+    N_("problem.weak-password"),
+    N_("problem.wrong-password"),
 )

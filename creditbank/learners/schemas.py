@@ -43,3 +43,28 @@ class GrantPublic(BaseModel):
     expires_at: dt.datetime = Field(description="the grant ends at this time")
     revoked_at: dt.datetime | None = Field(description="set when the learner revoked it")
     live: bool = Field(description="true while neither expired nor revoked")
+
+
+class AccountVerification(BaseModel):
+    documents: str = Field(
+        "",
+        max_length=200,
+        description="reviewers: the documents seen at the sub-centre (e.g. 居民身份证原件); "
+        "institutions leave it empty",
+    )
+
+
+class AccountPublic(BaseModel):
+    id: str = Field(description="acc_...: the code the person shows to have the account verified")
+    state: str = Field(description="unverified or verified")
+    learner_id: str | None = Field(None, description="the learner the account acts for, once verified")
+    verified_at: dt.datetime | None = None
+    verified_by: str | None = Field(None, description="the institution or reviewer account that verified it")
+    verified_how: str | None = Field(None, description="institution or sub-centre")
+    created_at: dt.datetime
+
+
+class AccountReview(AccountPublic):
+    name: str = Field(description="the name the person registered with")
+    identity_number: str = Field(description="the identity number the person registered with")
+    contact: str = Field(description="the phone number or e-mail address the person signs in with")

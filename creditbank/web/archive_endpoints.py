@@ -50,6 +50,8 @@ def archive_home(
     home = request.url.path == "/"
     if who is not None and who.role is not Role.learner and home:
         return finish(pages.redirect(pages.HOME[who.role]), request)
+    if who is not None and who.role is Role.learner and who.subject is None:
+        return finish(pages.redirect("/account"), request)  # an account not verified yet sees only itself
     if who is None or who.role is not Role.learner or who.subject is None:
         error = t("signin.wrong_role_archive", role=t(f"role.{who.role.value}")) if who else None
         notice = t("signin.signed_out") if signed_out and who is None else None

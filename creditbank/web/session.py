@@ -56,10 +56,13 @@ def is_secure(ctx: AppContext) -> bool:
     return ctx.settings.base_url.startswith("https://")
 
 
-def start_session(response: Response, session: Session, ctx: AppContext, token_id: str) -> None:
-    """Open a server-side session for the token and put its signed id in an HttpOnly, SameSite=Lax
-    cookie (Secure behind https); the pre-session cookie of the sign-in form is dropped."""
-    cookie = sessions.start(session, ctx.token_key, ctx.secrets.session_secret, token_id)
+def start_session(
+    response: Response, session: Session, ctx: AppContext, token_id: str | None, account_id: str | None = None
+) -> None:
+    """Open a server-side session for the token (or the learner account) and put its signed id in an
+    HttpOnly, SameSite=Lax cookie (Secure behind https); the pre-session cookie of the sign-in form is
+    dropped."""
+    cookie = sessions.start(session, ctx.token_key, ctx.secrets.session_secret, token_id, account_id)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
