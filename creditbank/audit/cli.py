@@ -184,6 +184,7 @@ def database(
             json.dumps(
                 {
                     "ok": report.ok,
+                    "engine": report.engine,
                     "entries": report.entries,
                     "rows": report.rows,
                     "difference_count": report.difference_count,
@@ -194,7 +195,7 @@ def database(
         )
     else:
         entries = ", ".join(f"{log} {n}" for log, n in sorted(report.entries.items())) or "none"
-        typer.echo(f"journal entries: {entries}")
+        typer.echo(f"journal entries: {entries} (recomputed by {report.engine})")
         typer.echo("rows compared: " + ", ".join(f"{t} {n}" for t, n in sorted(report.rows.items())))
         for difference in report.differences:
             typer.echo(f"DIFF {difference}", err=True)

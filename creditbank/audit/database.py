@@ -12,7 +12,7 @@ each :class:`Difference` by table and row id.
 
 1. **Journal rows.** Each ``ledger_transactions`` row must say what its leaf says (id, seq, kind, the
    entry it reverses, the number of postings), and each leaf hash goes into a Merkle
-from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier
+from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier, root_from_levels, tree_levels
 from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
    note must carry a valid signature of the log's key.
    Leaves are in the format of :mod:`creditbank.ledger.leaf` (read here with ``json`` for speed, the
@@ -32,6 +32,11 @@ from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
 
 Every expected value comes from the leaves (the bytes whose hashes the tree and the signed checkpoints
 commit to), parsed here; the database only supplies the stored rows to compare them with.
+
+That is the Python audit (``engine="python"``), the one SQLite runs. On PostgreSQL the server
+recomputes everything instead, and this process judges with the same per-row code only the rows the
+server could not prove equal (:func:`audit_with_sql`; the statements and how they work are in
+:mod:`creditbank.audit.database_sql`); both engines name the same rows with the same messages.
 
 Everything runs in one read-only snapshot (the caller's transaction: see :func:`snapshot`), on PostgreSQL
 through psycopg's server-side cursors in binary format (the journal read ahead by a thread, so that the
@@ -55,8 +60,9 @@ from typing import Any, Final
 import psycopg
 from sqlalchemy import Engine
 
+from creditbank.audit.database_sql import CANDIDATES_SQL, LEAF_HASHES_SQL, SEQ_GAPS_SQL, SETTINGS
 from creditbank.ledger.leaf import learner_of_account
-from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier
+from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier, root_from_levels, tree_levels
 from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
 
 _ITERSIZE: Final = 20_000
@@ -91,6 +97,9 @@ class DatabaseReport:
     """Journal entries read, per log."""
     rows: dict[str, int] = field(default_factory=dict)
     """Rows compared, per table."""
+    engine: str = "python"
+    """Who recomputed the tables: ``python`` (this process, entry by entry) or ``postgresql`` (the
+    server, by :mod:`creditbank.audit.database_sql`)."""
 
     @property
     def ok(self) -> bool:
@@ -108,7 +117,7 @@ class DatabaseReport:
 # --- database access: DBAPI cursors, streamed --------------------------------------------------------
 
 
-class _Db:
+class Db:
     """Plain DBAPI reads on one connection (psycopg or sqlite3), inside the caller's transaction."""
 
     def __init__(self, driver: Any) -> None:
@@ -240,7 +249,7 @@ def _compare(
 
 
 @dataclass
-class _OutcomeFacts:
+class OutcomeFacts:
     """What the journal records about one outcome."""
 
     lot: dict[str, Any] | None = None
@@ -252,13 +261,13 @@ class _OutcomeFacts:
 
 
 @dataclass
-class _Journal:
+class Journal:
     """State carried from leaf to leaf (across all logs)."""
 
     balances: dict[str, Decimal] = field(default_factory=dict)
     locks: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     """lot id -> (conversion entry id, programme, institution) while a conversion holds it."""
-    outcomes: dict[str, _OutcomeFacts] = field(default_factory=dict)
+    outcomes: dict[str, OutcomeFacts] = field(default_factory=dict)
     outcome_of_recognition: dict[str, str] = field(default_factory=dict)
     conversions: dict[str, dict[str, Any]] = field(default_factory=dict)
     conversion_entries: set[str] = field(default_factory=set)
@@ -286,11 +295,12 @@ _LEVELS_SQL = (
     "string_agg(hash, ''::bytea ORDER BY idx) FROM tlog_nodes WHERE log_id = %s GROUP BY level"
 )
 _CHUNK: Final = 10_000
+_decode: Final = json.JSONDecoder().decode  # leaves are UTF-8 (no encoding detection per leaf)
 """Entries whose postings and lots are fetched and compared together."""
 
 
 @dataclass
-class _Chunk:
+class Chunk:
     """Entries read but whose postings and lots are not compared yet: what their leaves say."""
 
     postings: dict[str, tuple[list[tuple[Any, ...]], str]] = field(default_factory=dict)
@@ -300,8 +310,11 @@ class _Chunk:
     lot_ids: list[str] = field(default_factory=list)
 
 
-def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) -> None:
-    """Steps 1-3 for one log: its entries in order, with their postings, lots and tree nodes."""
+def log_facts(
+    db: Db, report: DatabaseReport, log_id: str
+) -> tuple[dict[int, tuple[bytes, str]], int | None, NoteVerifier | None]:
+    """A log's stored checkpoints (size -> root, signed note), its stored size (None without a log
+    row) and the verifier of its key (None if unusable: reported)."""
     checkpoints: dict[int, tuple[bytes, str]] = {
         int(size): (bytes(root), str(note))
         for size, root, note in db.all(
@@ -318,17 +331,21 @@ def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) 
             verifier = NoteVerifier(str(origin), bytes(public_key))
         except Exception as exc:  # any unusable key is a difference
             report.add("tlog_logs", log_id, f"the log's public key is unusable: {exc}")
+    return checkpoints, int(log_rows[0][2]) if log_rows else None, verifier
+
+
+def _audit_log(db: Db, report: DatabaseReport, journal: Journal, log_id: str) -> None:
+    """Steps 1-3 for one log: its entries in order, with their postings, lots and tree nodes."""
+    checkpoints, stored_size, verifier = log_facts(db, report, log_id)
     frontier = Frontier()
     # the tree the leaves make: per level, the hashes of its nodes in index order
     tree: list[bytearray] = []
-    chunk = _Chunk()
+    chunk = Chunk()
     sha256 = hashlib.sha256
-    decode = json.JSONDecoder().decode  # leaves are UTF-8 (no encoding detection per leaf)
     balances = journal.balances
-    zero = Decimal(0)
     entries = 0
     if 0 in checkpoints:  # a publisher that starts on an empty log signs the empty tree
-        _check_checkpoint(report, log_id, 0, checkpoints.pop(0), frontier.root(), verifier)
+        check_checkpoint(report, log_id, 0, checkpoints.pop(0), frontier.root(), verifier)
     # Each comparison first puts the stored rows and the leaf's facts in the same shape (tuples of
     # the same text) and compares them whole; only a mismatch goes through the detailed diagnosis.
     for seq, tx_id, kind, learner_id, reverses_id, posting_count, stored_leaf in db.stream(
@@ -343,98 +360,128 @@ def _audit_log(db: _Db, report: DatabaseReport, journal: _Journal, log_id: str) 
                 tree.append(bytearray())
             tree[level] += value
         where = f"log {log_id} entry {seq}"
-        try:
-            body = decode(leaf.decode("utf-8"))
-        except ValueError:  # UnicodeDecodeError is one
-            body = None
-        if not isinstance(body, dict):
-            report.add("ledger_transactions", tx_id, f"the leaf is not a JSON object ({where})")
-            chunk.postings[tx_id] = ([], where)
-            chunk.lots[tx_id] = ([], None, where)
-            continue
-        leaf_postings = body.get("postings")
-        if not isinstance(leaf_postings, list) or not all(isinstance(p, dict) for p in leaf_postings):
-            report.add(
-                "ledger_transactions", tx_id, f"the leaf's postings are not a list of objects ({where})"
-            )
-            leaf_postings = []
-        leaf_reverses = body.get("reverses")
-        leaf_kind = body.get("kind")
-        expected_row = (
-            body.get("id"),
-            body.get("log"),
-            leaf_kind,
-            leaf_reverses.get("id") if isinstance(leaf_reverses, dict) else None,
-            len(leaf_postings),
+        read = read_entry(
+            report,
+            chunk,
+            log_id,
+            (tx_id, kind, learner_id, reverses_id, posting_count),
+            leaf,
+            where,
+            balances,
         )
-        if (tx_id, log_id, kind, reverses_id, posting_count) != expected_row:
-            _compare(
-                report,
-                "ledger_transactions",
-                tx_id,
-                list(
-                    zip(
-                        ("id", "log_id", "kind", "reverses_id", "posting_count"),
-                        (tx_id, log_id, kind, reverses_id, posting_count),
-                        expected_row,
-                        strict=True,
-                    )
-                ),
-                where,
-            )
-        leaf_shape = [
-            (position, p.get("account"), p.get("amount"), p.get("lot"))
-            for position, p in enumerate(leaf_postings)
-        ]
-        chunk.postings[tx_id] = (leaf_shape, where)
-        learner = None
-        for _, account, amount, _ in leaf_shape:
-            credits = _amount(amount)
-            if isinstance(account, str) and credits is not None:
-                balances[account] = balances.get(account, zero) + credits
-                if learner is None:
-                    learner = learner_of_account(account)
-        leaf_lots = body.get("lots") if leaf_kind == "recognition" else None
-        if not isinstance(leaf_lots, list) or not all(isinstance(lot, dict) for lot in leaf_lots):
-            leaf_lots = []
-        if learner is None and leaf_lots:
-            learner = leaf_lots[0].get("learner")
-        if learner is not None and learner_id != learner:
-            report.add(
-                "ledger_transactions",
-                tx_id,
-                f"learner_id is {learner_id!r}, the leaf's is {learner!r} ({where})",
-            )
-        if leaf_lots:
-            details = body.get("details")
-            outcome = details.get("outcome") if isinstance(details, dict) else None
-            chunk.lots[tx_id] = (leaf_lots, outcome if isinstance(outcome, str) else None, where)
-            for lot in leaf_lots:
-                lot_id = lot.get("id")
-                if isinstance(lot_id, str):
-                    chunk.lot_ids.append(lot_id)
+        if read is None:
+            continue
+        body, leaf_postings = read
         _apply(journal, tx_id, body, leaf_postings)
         size = frontier.size
         if size in checkpoints:
-            _check_checkpoint(report, log_id, size, checkpoints.pop(size), frontier.root(), verifier)
+            check_checkpoint(report, log_id, size, checkpoints.pop(size), frontier.root(), verifier)
         if len(chunk.postings) >= _CHUNK:
-            _check_chunk(db, report, journal, chunk)
-            chunk = _Chunk()
-    _check_chunk(db, report, journal, chunk)
-    _check_tree(db, report, log_id, tree)
+            check_chunk(db, report, journal, chunk)
+            chunk = Chunk()
+    check_chunk(db, report, journal, chunk)
+    check_tree(db, report, log_id, tree)
     for size in sorted(checkpoints):
         report.add(
             "tlog_checkpoints",
             f"{log_id}/{size}",
             f"a checkpoint of size {size}, but the journal has {frontier.size} entries",
         )
-    if log_rows and int(log_rows[0][2]) != frontier.size:
-        report.add("tlog_logs", log_id, f"size is {log_rows[0][2]}, the journal has {frontier.size} entries")
+    if stored_size is not None and stored_size != frontier.size:
+        report.add("tlog_logs", log_id, f"size is {stored_size}, the journal has {frontier.size} entries")
     report.entries[log_id] = entries
     report.count("ledger_transactions", entries)
 
 
-def _check_chunk(db: _Db, report: DatabaseReport, journal: _Journal, chunk: _Chunk) -> None:
+def read_entry(
+    report: DatabaseReport,
+    chunk: "Chunk",
+    log_id: str,
+    row: tuple[Any, ...],
+    leaf: bytes,
+    where: str,
+    balances: dict[str, Decimal],
+) -> tuple[dict[str, Any], list[Any]] | None:
+    """One journal row against its leaf: the row's columns and learner are checked now, the leaf's
+    postings and lots are put in ``chunk`` to be compared with the stored rows, and the postings move
+    ``balances``. Returns the parsed leaf and its postings, or None when the leaf is not a JSON object.
+
+    ``row`` is (id, kind, learner_id, reverses_id, posting_count).
+    """
+    tx_id, kind, learner_id, reverses_id, posting_count = row
+    zero = Decimal(0)
+    try:
+        body = _decode(leaf.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one
+        body = None
+    if not isinstance(body, dict):
+        report.add("ledger_transactions", tx_id, f"the leaf is not a JSON object ({where})")
+        chunk.postings[tx_id] = ([], where)
+        chunk.lots[tx_id] = ([], None, where)
+        return None
+    leaf_postings = body.get("postings")
+    if not isinstance(leaf_postings, list) or not all(isinstance(p, dict) for p in leaf_postings):
+        report.add("ledger_transactions", tx_id, f"the leaf's postings are not a list of objects ({where})")
+        leaf_postings = []
+    leaf_reverses = body.get("reverses")
+    leaf_kind = body.get("kind")
+    expected_row = (
+        body.get("id"),
+        body.get("log"),
+        leaf_kind,
+        leaf_reverses.get("id") if isinstance(leaf_reverses, dict) else None,
+        len(leaf_postings),
+    )
+    if (tx_id, log_id, kind, reverses_id, posting_count) != expected_row:
+        _compare(
+            report,
+            "ledger_transactions",
+            tx_id,
+            list(
+                zip(
+                    ("id", "log_id", "kind", "reverses_id", "posting_count"),
+                    (tx_id, log_id, kind, reverses_id, posting_count),
+                    expected_row,
+                    strict=True,
+                )
+            ),
+            where,
+        )
+    leaf_shape = [
+        (position, p.get("account"), p.get("amount"), p.get("lot"))
+        for position, p in enumerate(leaf_postings)
+    ]
+    chunk.postings[tx_id] = (leaf_shape, where)
+    learner = None
+    for _, account, amount, _ in leaf_shape:
+        credits = _amount(amount)
+        if isinstance(account, str) and credits is not None:
+            balances[account] = balances.get(account, zero) + credits
+            if learner is None:
+                learner = learner_of_account(account)
+    leaf_lots = body.get("lots") if leaf_kind == "recognition" else None
+    if not isinstance(leaf_lots, list) or not all(isinstance(lot, dict) for lot in leaf_lots):
+        leaf_lots = []
+    if learner is None and leaf_lots:
+        learner = leaf_lots[0].get("learner")
+    if learner is not None and learner_id != learner:
+        report.add(
+            "ledger_transactions",
+            tx_id,
+            f"learner_id is {learner_id!r}, the leaf's is {learner!r} ({where})",
+        )
+    if leaf_lots:
+        details = body.get("details")
+        outcome = details.get("outcome") if isinstance(details, dict) else None
+        chunk.lots[tx_id] = (leaf_lots, outcome if isinstance(outcome, str) else None, where)
+        for lot in leaf_lots:
+            lot_id = lot.get("id")
+            if isinstance(lot_id, str):
+                chunk.lot_ids.append(lot_id)
+    return body, leaf_postings
+
+
+def check_chunk(db: Db, report: DatabaseReport, journal: Journal, chunk: Chunk) -> None:
     """Step 2 for a chunk of entries: their stored postings and lots, fetched by key, against their leaves.
 
     Postings are found by their entry (every row of these entries, so an added row shows too); lots by
@@ -470,7 +517,7 @@ def _check_chunk(db: _Db, report: DatabaseReport, journal: _Journal, chunk: _Chu
             report.add("ledger_lots", row[1], f"recorded for entry {tx_id}, whose leaf does not create it")
 
 
-def _check_extra_lots(db: _Db, report: DatabaseReport, journal: _Journal) -> None:
+def _check_extra_lots(db: Db, report: DatabaseReport, journal: Journal) -> None:
     """Lot rows that no leaf creates (the chunks found the others by id): counted first, named if any."""
     (total,) = db.all("SELECT count(*) FROM ledger_lots")[0]
     if int(total) == journal.lots_found:
@@ -490,7 +537,7 @@ def _check_extra_lots(db: _Db, report: DatabaseReport, journal: _Journal) -> Non
             report.add("ledger_lots", lot_id, f"recorded for entry {tx_id}, whose leaf creates no such lot")
 
 
-def _check_tree(db: _Db, report: DatabaseReport, log_id: str, tree: list[bytearray]) -> None:
+def check_tree(db: Db, report: DatabaseReport, log_id: str, tree: Sequence[bytes | bytearray]) -> None:
     """The stored ``tlog_nodes`` of a log against the tree its leaves make, level by level.
 
     On PostgreSQL each level comes as one value (its hashes concatenated in index order, with the
@@ -527,7 +574,7 @@ def _check_tree(db: _Db, report: DatabaseReport, log_id: str, tree: list[bytearr
     report.count("tlog_nodes", rows)
 
 
-def _check_level(db: _Db, report: DatabaseReport, log_id: str, level: int, want: bytes) -> int:
+def _check_level(db: Db, report: DatabaseReport, log_id: str, level: int, want: bytes) -> int:
     """Name each stored node of one level that differs from the journal's, and each one missing."""
     count = len(want) // HASH_SIZE
     rows = 0
@@ -559,7 +606,7 @@ def _missing_node(report: DatabaseReport, log_id: str, level: int, idx: int) -> 
     )
 
 
-def _check_checkpoint(
+def check_checkpoint(
     report: DatabaseReport,
     log_id: str,
     size: int,
@@ -689,7 +736,7 @@ def _check_lots(
         report.add("ledger_lots", lot_id, f"missing: entry {tx_id} created it ({where})")
 
 
-def _apply(journal: _Journal, tx_id: str, body: dict[str, Any], postings: list[Any]) -> None:
+def _apply(journal: Journal, tx_id: str, body: dict[str, Any], postings: list[Any]) -> None:
     """Carry the entry's effect on lot states, outcomes and conversions forward."""
     kind = body.get("kind")
     details = body.get("details") if isinstance(body.get("details"), dict) else {}
@@ -698,7 +745,7 @@ def _apply(journal: _Journal, tx_id: str, body: dict[str, Any], postings: list[A
     if kind == "recognition":
         leaf_lots = [lot for lot in body.get("lots") or [] if isinstance(lot, dict)]
         if isinstance(outcome, str) and leaf_lots:
-            facts = journal.outcomes.setdefault(outcome, _OutcomeFacts())
+            facts = journal.outcomes.setdefault(outcome, OutcomeFacts())
             facts.lot = leaf_lots[0]
             facts.lot_reversed = False
             facts.learner = leaf_lots[0].get("learner")
@@ -737,127 +784,159 @@ def _apply(journal: _Journal, tx_id: str, body: dict[str, Any], postings: list[A
             if verb in _FINAL_BY_ACTION:
                 facts.final = _FINAL_BY_ACTION[verb]
     elif kind == "review_decision" and isinstance(outcome, str):
-        journal.outcomes.setdefault(outcome, _OutcomeFacts()).decision = details
+        journal.outcomes.setdefault(outcome, OutcomeFacts()).decision = details
     elif kind == "note" and isinstance(outcome, str):
         action = details.get("action")
         if action in _FINAL_BY_ACTION:
-            journal.outcomes.setdefault(outcome, _OutcomeFacts()).final = _FINAL_BY_ACTION[str(action)]
+            journal.outcomes.setdefault(outcome, OutcomeFacts()).final = _FINAL_BY_ACTION[str(action)]
 
 
 # --- the served tables against the journal's state -------------------------------------------------------
 
 
-def _check_accounts(db: _Db, report: DatabaseReport, journal: _Journal) -> None:
+def _check_accounts(db: Db, report: DatabaseReport, journal: Journal) -> None:
     expected = dict(journal.balances)
     rows = 0
     for account_id, kind, owner, balance in db.stream(
         "SELECT id, kind, owner_id, balance FROM ledger_accounts ORDER BY id"
     ):
         rows += 1
-        want = expected.pop(account_id, Decimal(0))
-        if _amount(balance) != want:
-            report.add(
-                "ledger_accounts", account_id, f"balance is {balance}, the journal's postings sum to {want}"
-            )
-        parts = str(account_id).split(":")
-        if parts[0] == "learner" and len(parts) == 3:
-            want_kind, want_owner = f"learner_{parts[2]}", parts[1]
-        elif parts[0] == "issuer" and len(parts) == 2:
-            want_kind, want_owner = "issuer", parts[1]
-        else:
-            continue
-        _compare(
-            report,
-            "ledger_accounts",
-            account_id,
-            [("kind", kind, want_kind), ("owner_id", owner, want_owner)],
-            "from the account id",
-        )
+        check_account(report, (account_id, kind, owner, balance), expected.pop(account_id, Decimal(0)))
     for account_id, want in sorted(expected.items()):
-        if want:
-            report.add("ledger_accounts", account_id, f"missing: the journal's postings sum to {want}")
+        check_account(report, None, want, account_id)
     report.count("ledger_accounts", rows)
 
 
-def _check_locks(db: _Db, report: DatabaseReport, journal: _Journal) -> None:
+def check_account(
+    report: DatabaseReport, row: tuple[Any, ...] | None, want: Decimal, account_id: str = ""
+) -> None:
+    """One ``ledger_accounts`` row (id, kind, owner_id, balance), or None if there is none for
+    ``account_id``, against the sum of the journal's postings to it."""
+    if row is None:
+        if want:
+            report.add("ledger_accounts", account_id, f"missing: the journal's postings sum to {want}")
+        return
+    account_id, kind, owner, balance = row
+    if _amount(balance) != want:
+        report.add(
+            "ledger_accounts", account_id, f"balance is {balance}, the journal's postings sum to {want}"
+        )
+    parts = str(account_id).split(":")
+    if parts[0] == "learner" and len(parts) == 3:
+        want_kind, want_owner = f"learner_{parts[2]}", parts[1]
+    elif parts[0] == "issuer" and len(parts) == 2:
+        want_kind, want_owner = "issuer", parts[1]
+    else:
+        return
+    _compare(
+        report,
+        "ledger_accounts",
+        account_id,
+        [("kind", kind, want_kind), ("owner_id", owner, want_owner)],
+        "from the account id",
+    )
+
+
+def _check_locks(db: Db, report: DatabaseReport, journal: Journal) -> None:
     expected = dict(journal.locks)
     rows = 0
     for lot_id, tx_id, programme, institution in db.stream(
         "SELECT lot_id, conversion_tx_id, programme_id, institution_id FROM ledger_lot_locks ORDER BY lot_id"
     ):
         rows += 1
-        held = expected.pop(lot_id, None)
-        if held is None:
-            report.add("ledger_lot_locks", lot_id, "the lot is locked, but the journal leaves it unconverted")
-            continue
-        _compare(
-            report,
-            "ledger_lot_locks",
-            lot_id,
-            [("conversion_tx_id", tx_id, held[0]), ("programme_id", programme, held[1])]
-            + ([("institution_id", institution, held[2])] if held[2] else []),
-            f"conversion {held[0]}",
-        )
+        check_lock(report, lot_id, (tx_id, programme, institution), expected.pop(lot_id, None))
     for lot_id, held in sorted(expected.items()):
-        report.add("ledger_lot_locks", lot_id, f"missing: conversion {held[0]} holds the lot")
+        check_lock(report, lot_id, None, held)
     report.count("ledger_lot_locks", rows)
 
 
-_RECOGNITIONS_SQL = (
+def check_lock(
+    report: DatabaseReport,
+    lot_id: str,
+    stored: tuple[Any, ...] | None,
+    held: tuple[str, str, str] | None,
+) -> None:
+    """One lot's ``ledger_lot_locks`` row (conversion, programme, institution) or None, against the
+    conversion that holds it in the journal (entry id, programme, institution) or None."""
+    if held is None:
+        if stored is not None:
+            report.add("ledger_lot_locks", lot_id, "the lot is locked, but the journal leaves it unconverted")
+        return
+    if stored is None:
+        report.add("ledger_lot_locks", lot_id, f"missing: conversion {held[0]} holds the lot")
+        return
+    tx_id, programme, institution = stored
+    _compare(
+        report,
+        "ledger_lot_locks",
+        lot_id,
+        [("conversion_tx_id", tx_id, held[0]), ("programme_id", programme, held[1])]
+        + ([("institution_id", institution, held[2])] if held[2] else []),
+        f"conversion {held[0]}",
+    )
+
+
+RECOGNITIONS_SQL = (
     "SELECT r.outcome_id, r.status, r.stage, r.credits, r.level, r.category, r.field, r.rule_id, "
     "r.rule_version, r.rule_set_hash, r.expires_on, r.lot_id, o.learner_id, o.institution_id "
-    "FROM recognitions r LEFT JOIN outcomes o ON o.id = r.outcome_id ORDER BY r.outcome_id"
+    "FROM recognitions r LEFT JOIN outcomes o ON o.id = r.outcome_id {where} ORDER BY r.outcome_id"
 )
 
 
-def _check_recognitions(db: _Db, report: DatabaseReport, journal: _Journal) -> None:
+def _check_recognitions(db: Db, report: DatabaseReport, journal: Journal) -> None:
     pending = dict(journal.outcomes)
     rows = 0
-    for row in db.stream(_RECOGNITIONS_SQL):
+    for row in db.stream(RECOGNITIONS_SQL.format(where="")):
         rows += 1
-        outcome_id, status, lot_id, learner, institution = row[0], row[1], row[11], row[12], row[13]
-        if learner is None:
-            report.add("recognitions", outcome_id, "the outcome it recognises does not exist")
-        facts = pending.pop(outcome_id, None)
-        if facts is None:
-            # the journal never heard of it: only an outcome the rules rejected or sent to review
-            if status not in ("review", "rejected") or lot_id is not None:
-                report.add(
-                    "recognitions",
-                    outcome_id,
-                    f"status {status!r} with lot {lot_id!r}, but the journal records no decision, lot or "
-                    "revocation for this outcome",
-                )
-            continue
-        lot = facts.lot
-        if (
-            lot is not None
-            and facts.final is None
-            and not facts.lot_reversed
-            and _recognition_shape(row) == _recognition_shape_of_lot(lot)
-        ):
-            pass  # the common case, all in one comparison
-        else:
-            _check_recognition(report, facts, row)
-        if (
-            lot is not None
-            and learner is not None
-            and (learner, institution) != (facts.learner, facts.issuer)
-        ):
-            _compare(
-                report,
-                "outcomes",
-                outcome_id,
-                [("learner_id", learner, facts.learner), ("institution_id", institution, facts.issuer)],
-                f"lot {lot.get('id')}",
-            )
+        check_recognition(report, row[0], row, pending.pop(row[0], None))
     for outcome_id in sorted(pending):
-        report.add("recognitions", outcome_id, "missing: the journal records this outcome")
+        check_recognition(report, outcome_id, None, pending[outcome_id])
     report.count("recognitions", rows)
 
 
+def check_recognition(
+    report: DatabaseReport, outcome_id: str, row: tuple[Any, ...] | None, facts: OutcomeFacts | None
+) -> None:
+    """One outcome's ``RECOGNITIONS_SQL`` row or None, against what the journal records about it."""
+    if row is None:
+        if facts is not None:
+            report.add("recognitions", outcome_id, "missing: the journal records this outcome")
+        return
+    status, lot_id, learner, institution = row[1], row[11], row[12], row[13]
+    if learner is None:
+        report.add("recognitions", outcome_id, "the outcome it recognises does not exist")
+    if facts is None:
+        # the journal never heard of it: only an outcome the rules rejected or sent to review
+        if status not in ("review", "rejected") or lot_id is not None:
+            report.add(
+                "recognitions",
+                outcome_id,
+                f"status {status!r} with lot {lot_id!r}, but the journal records no decision, lot or "
+                "revocation for this outcome",
+            )
+        return
+    lot = facts.lot
+    if (
+        lot is not None
+        and facts.final is None
+        and not facts.lot_reversed
+        and _recognition_shape(row) == _recognition_shape_of_lot(lot)
+    ):
+        pass  # the common case, all in one comparison
+    else:
+        _check_recognition(report, facts, row)
+    if lot is not None and learner is not None and (learner, institution) != (facts.learner, facts.issuer):
+        _compare(
+            report,
+            "outcomes",
+            outcome_id,
+            [("learner_id", learner, facts.learner), ("institution_id", institution, facts.issuer)],
+            f"lot {lot.get('id')}",
+        )
+
+
 def _recognition_shape(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A recognised ``_RECOGNITIONS_SQL`` row as the lot's leaf would state it (see
+    """A recognised ``RECOGNITIONS_SQL`` row as the lot's leaf would state it (see
     :func:`creditbank.outcomes.service.recognition_for_lot` for the defaults)."""
     status, _, credits, level, category, fld, rule_id, rule_version, rule_set_hash, expires_on, lot_id = row[
         1:12
@@ -892,7 +971,7 @@ def _recognition_shape_of_lot(lot: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _check_recognition(report: DatabaseReport, facts: _OutcomeFacts, row: tuple[Any, ...]) -> None:
+def _check_recognition(report: DatabaseReport, facts: OutcomeFacts, row: tuple[Any, ...]) -> None:
     outcome_id, status, stage, credits, level, category, fld, rule_id, rule_version = row[:9]
     rule_set_hash, expires_on, lot_id = row[9:12]
     lot = facts.lot
@@ -945,38 +1024,52 @@ def _check_recognition(report: DatabaseReport, facts: _OutcomeFacts, row: tuple[
         )
 
 
-def _check_conversions(db: _Db, report: DatabaseReport, journal: _Journal) -> None:
+def _check_conversions(db: Db, report: DatabaseReport, journal: Journal) -> None:
     pending = dict(journal.conversions)
     rows = 0
-    for conversion_id, learner, institution, programme, lot_ids, credits, tx_id in db.stream(
-        "SELECT id, learner_id, institution_id, programme_id, lot_ids, credits, ledger_tx_id "
-        "FROM conversions ORDER BY id"
-    ):
+    for row in db.stream(CONVERSIONS_SQL.format(where="")):
         rows += 1
-        want = pending.pop(conversion_id, None)
-        if want is None:
-            report.add("conversions", conversion_id, "no conversion entry of the journal names it")
-            continue
-        _compare(
-            report,
-            "conversions",
-            conversion_id,
-            [
-                ("ledger_tx_id", tx_id, want["ledger_tx_id"]),
-                ("learner_id", learner, want["learner_id"]),
-                ("institution_id", institution, want["institution_id"]),
-                ("programme_id", programme, want["programme_id"]),
-                ("lot_ids", sorted(str(i) for i in _json_list(lot_ids)), want["lot_ids"]),
-                ("credits", _amount(credits), want["credits"]),
-            ],
-            f"entry {want['ledger_tx_id']}",
-        )
+        check_conversion(report, row[0], row, pending.pop(row[0], None))
     for conversion_id, want in sorted(pending.items()):
-        report.add("conversions", conversion_id, f"missing: entry {want['ledger_tx_id']} records it")
+        check_conversion(report, conversion_id, None, want)
     report.count("conversions", rows)
 
 
-def _check_orphans(db: _Db, report: DatabaseReport) -> None:
+CONVERSIONS_SQL: Final = (
+    "SELECT id, learner_id, institution_id, programme_id, lot_ids, credits, ledger_tx_id FROM conversions "
+    "{where} ORDER BY id"
+)
+
+
+def check_conversion(
+    report: DatabaseReport, conversion_id: str, row: tuple[Any, ...] | None, want: dict[str, Any] | None
+) -> None:
+    """One ``CONVERSIONS_SQL`` row or None, against the conversion entry of the journal or None."""
+    if want is None:
+        if row is not None:
+            report.add("conversions", conversion_id, "no conversion entry of the journal names it")
+        return
+    if row is None:
+        report.add("conversions", conversion_id, f"missing: entry {want['ledger_tx_id']} records it")
+        return
+    _, learner, institution, programme, lot_ids, credits, tx_id = row
+    _compare(
+        report,
+        "conversions",
+        conversion_id,
+        [
+            ("ledger_tx_id", tx_id, want["ledger_tx_id"]),
+            ("learner_id", learner, want["learner_id"]),
+            ("institution_id", institution, want["institution_id"]),
+            ("programme_id", programme, want["programme_id"]),
+            ("lot_ids", sorted(str(i) for i in _json_list(lot_ids)), want["lot_ids"]),
+            ("credits", _amount(credits), want["credits"]),
+        ],
+        f"entry {want['ledger_tx_id']}",
+    )
+
+
+def check_orphans(db: Db, report: DatabaseReport) -> None:
     """Step 4: rows pointing at no journal entry (only possible with the foreign keys bypassed)."""
     for tx_id, position in db.all(
         "SELECT p.transaction_id, p.position FROM ledger_postings p "
@@ -995,22 +1088,184 @@ def _check_orphans(db: _Db, report: DatabaseReport) -> None:
         report.add("recognitions", outcome_id, "missing: the outcome has no recognition row")
 
 
+# --- the same audit on PostgreSQL: the server recomputes (see creditbank.audit.database_sql) ----------
+
+_ENTRY_SQL: Final = (
+    "SELECT seq, id, kind, learner_id, reverses_id, posting_count, leaf, log_id "
+    "FROM ledger_transactions WHERE id = ANY(%s) ORDER BY log_id, seq"
+)
+_COUNTED: Final = (
+    "ledger_postings",
+    "ledger_lots",
+    "ledger_accounts",
+    "ledger_lot_locks",
+    "recognitions",
+    "conversions",
+    "tlog_nodes",
+)
+_COUNTS_SQL: Final = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in _COUNTED)  # noqa: S608
+
+
+def candidates(db: Db) -> list[tuple[str, str, Any]] | None:
+    """Run :data:`CANDIDATES_SQL` (under a savepoint, with its settings); None if a leaf is not UTF-8
+    JSON of the shape the statement assumes (the Python audit must then read every leaf)."""
+    driver = db.driver
+    driver.execute("SAVEPOINT audit_candidates")
+    try:
+        for setting in SETTINGS:
+            driver.execute(setting)
+        rows: list[tuple[str, str, Any]] = list(driver.execute(CANDIDATES_SQL).fetchall())
+    except psycopg.errors.DataError:  # not UTF-8, not JSON, an amount that is not a number
+        rows = [("malformed", "", None)]
+    driver.execute("ROLLBACK TO SAVEPOINT audit_candidates")  # the settings end here
+    driver.execute("RELEASE SAVEPOINT audit_candidates")
+    if any(what == "malformed" for what, _, _ in rows):
+        return None
+    return rows
+
+
+def audit_with_sql(
+    db: Db, report: DatabaseReport, logs: Sequence[str], progress: Callable[[str], None] | None = None
+) -> bool:
+    """The audit of :func:`creditbank.audit.database.audit_database` on PostgreSQL, the per-entry work
+    done by the server (see the module docstring). False, with nothing reported, when a leaf cannot be
+    parsed by the server: the caller runs the Python audit."""
+    if progress:
+        progress("the served tables recomputed from the leaves (PostgreSQL)")
+    found = candidates(db)
+    if found is None:
+        return False
+    for log_id in logs:
+        if progress:
+            progress(f"log {log_id}: leaf hashes, tree and checkpoints")
+        _audit_tree(db, report, log_id)
+    by_kind: dict[str, dict[str, Any]] = {}
+    for what, key, value in found:
+        by_kind.setdefault(what, {})[key] = value
+    _judge_entries(db, report, sorted(by_kind.get("entry", {})))
+    for lot_id, tx_id in sorted(by_kind.get("lot", {}).items()):
+        report.add("ledger_lots", lot_id, f"recorded for entry {tx_id}, whose leaf creates no such lot")
+    _judge_rows(db, report, by_kind)
+    check_orphans(db, report)
+    counts = db.all(_COUNTS_SQL)[0]
+    for table, count in zip(_COUNTED, counts, strict=True):
+        report.rows[table] = int(count)
+    return True
+
+
+def _audit_tree(db: Db, report: DatabaseReport, log_id: str) -> None:
+    """Step 1 for one log: the leaves' hashes make the stored tree and the signed checkpoints' roots."""
+    checkpoints, stored_size, verifier = log_facts(db, report, log_id)
+    count, first, last, joined = db.all(LEAF_HASHES_SQL, (log_id,))[0]
+    size = int(count)
+    if size and (first, last) != (0, size - 1):
+        for tx_id, seq, position in db.all(SEQ_GAPS_SQL, (log_id,)):
+            report.add("ledger_transactions", tx_id, f"seq is {seq} (log {log_id} entry {position})")
+    levels = tree_levels(bytes(joined) if joined is not None else b"")
+    check_tree(db, report, log_id, levels)
+    for checkpoint_size in sorted(checkpoints):
+        if checkpoint_size <= size:
+            root = root_from_levels(levels, checkpoint_size)
+            check_checkpoint(report, log_id, checkpoint_size, checkpoints[checkpoint_size], root, verifier)
+        else:
+            report.add(
+                "tlog_checkpoints",
+                f"{log_id}/{checkpoint_size}",
+                f"a checkpoint of size {checkpoint_size}, but the journal has {size} entries",
+            )
+    if stored_size is not None and stored_size != size:
+        report.add("tlog_logs", log_id, f"size is {stored_size}, the journal has {size} entries")
+    report.entries[log_id] = size
+    report.rows["ledger_transactions"] = report.rows.get("ledger_transactions", 0) + size
+
+
+def _judge_entries(db: Db, report: DatabaseReport, ids: list[str]) -> None:
+    """The candidate entries, each judged as the Python audit judges it (row, postings, lots)."""
+    for start in range(0, len(ids), 10_000):
+        chunk = Chunk()
+        balances: dict[str, Decimal] = {}  # the balances were recomputed by the server
+        for seq, tx_id, kind, learner_id, reverses_id, posting_count, leaf, log_id in db.all(
+            _ENTRY_SQL, (ids[start : start + 10_000],)
+        ):
+            row = (tx_id, kind, learner_id, reverses_id, posting_count)
+            read_entry(report, chunk, log_id, row, bytes(leaf), f"log {log_id} entry {seq}", balances)
+        check_chunk(db, report, Journal(), chunk)
+
+
+def _judge_rows(db: Db, report: DatabaseReport, by_kind: dict[str, dict[str, Any]]) -> None:
+    """The candidate rows of the state tables, each with the journal's values the server computed."""
+    accounts = by_kind.get("account", {})
+    stored = {row[0]: row for row in db.all(_ACCOUNTS_SQL, (list(accounts),))} if accounts else {}
+    for account_id, want in sorted(accounts.items()):
+        check_account(report, stored.get(account_id), Decimal(want) if want else Decimal(0), account_id)
+    locks = by_kind.get("lock", {})
+    stored = {row[0]: row for row in db.all(_LOCKS_SQL, (list(locks),))} if locks else {}
+    for lot_id, held in sorted(locks.items()):
+        row = stored.get(lot_id)
+        check_lock(report, lot_id, row[1:] if row else None, tuple(held) if held else None)
+    outcomes = by_kind.get("recognition", {})
+    where = "WHERE r.outcome_id = ANY(%s)"
+    stored = {row[0]: row for row in db.all(RECOGNITIONS_SQL.format(where=where), (list(outcomes),))}
+    for outcome_id, facts in sorted(outcomes.items()):
+        check_recognition(report, outcome_id, stored.get(outcome_id), _facts(facts))
+    conversions = by_kind.get("conversion", {})
+    where = "WHERE id = ANY(%s)"
+    stored = {row[0]: row for row in db.all(CONVERSIONS_SQL.format(where=where), (list(conversions),))}
+    for conversion_id, found in sorted(conversions.items()):
+        want = None
+        if found is not None:
+            want = {**found, "credits": Decimal(found["credits"]) if found["credits"] is not None else None}
+        check_conversion(report, conversion_id, stored.get(conversion_id), want)
+
+
+_ACCOUNTS_SQL: Final = "SELECT id, kind, owner_id, balance FROM ledger_accounts WHERE id = ANY(%s)"
+_LOCKS_SQL: Final = (
+    "SELECT lot_id, conversion_tx_id, programme_id, institution_id FROM ledger_lot_locks "
+    "WHERE lot_id = ANY(%s)"
+)
+
+
+def _facts(value: dict[str, Any] | None) -> OutcomeFacts | None:
+    if value is None:
+        return None
+    lot = value["lot"]
+    return OutcomeFacts(
+        lot=lot,
+        lot_reversed=bool(value["lot_reversed"]),
+        final=value["final"],
+        decision=value["decision"],
+        learner=lot.get("learner") if isinstance(lot, dict) else None,
+        issuer=lot.get("issuer") if isinstance(lot, dict) else None,
+    )
+
+
 def audit_database(
-    driver: Any, *, max_differences: int = 10_000, progress: Callable[[str], None] | None = None
+    driver: Any,
+    *,
+    max_differences: int = 10_000,
+    progress: Callable[[str], None] | None = None,
+    engine: str = "auto",
 ) -> DatabaseReport:
     """Recompute the served tables from the journal and compare (see the module docstring).
 
     ``driver`` is a psycopg or sqlite3 connection inside the transaction to read in (see
-    :func:`snapshot`). Nothing is written.
+    :func:`snapshot`). Nothing is written. ``engine``: ``auto`` recomputes on the server on PostgreSQL
+    (:mod:`creditbank.audit.database_sql`; this process takes over if a leaf is not JSON the server can
+    read) and in this process on SQLite; ``python`` always in this process, entry by entry (the
+    cross-check of the tests).
     """
-    db = _Db(driver)
-    report = DatabaseReport(max_differences=max_differences)
-    journal = _Journal()
-    logs = [
+    db = Db(driver)
+    logs = sorted(
         row[0]
         for row in db.all("SELECT id FROM tlog_logs UNION SELECT DISTINCT log_id FROM ledger_transactions")
-    ]
-    for log_id in sorted(logs):
+    )
+    if db.postgres and engine != "python":
+        report = DatabaseReport(max_differences=max_differences, engine="postgresql")
+        if audit_with_sql(db, report, logs, progress):
+            return report
+    report = DatabaseReport(max_differences=max_differences)
+    journal = Journal()
+    for log_id in logs:
         if progress:
             progress(f"log {log_id}")
         _audit_log(db, report, journal, log_id)
@@ -1021,7 +1276,7 @@ def audit_database(
     _check_locks(db, report, journal)
     _check_recognitions(db, report, journal)
     _check_conversions(db, report, journal)
-    _check_orphans(db, report)
+    check_orphans(db, report)
     return report
 
 

@@ -6,11 +6,16 @@ the database superuser with the triggers and foreign keys switched off
 (``SET LOCAL session_replication_role = replica``), runs the audit on that same connection inside the
 uncommitted transaction, and rolls back: the audit must name the table and the row. A clean database
 passes, through the command line too, and so does the demo world on SQLite.
+
+On PostgreSQL the audit recomputes the tables in the server (``creditbank.audit.database_sql``); every
+audit here also runs the Python audit (``engine="python"``, the one SQLite uses) on the same snapshot,
+and both must name the same rows with the same messages.
 """
 
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ from creditbank.context import AppContext, build_context
 from creditbank.db import create_engine, transaction
 from creditbank.demo import load_demo, load_exchange
 from creditbank.migrate import upgrade
+from creditbank.standards.tlog.merkle import Frontier, leaf_hash
 from creditbank.transparency import store
 from creditbank.transparency.publisher import ensure_default_log
 from tests.support.postgres import PostgresServer
@@ -66,6 +72,15 @@ def _named(report: DatabaseReport) -> set[tuple[str, str]]:
     return {(d.table, d.row_id) for d in report.differences}
 
 
+def _audit(conn: psycopg.Connection[Any]) -> DatabaseReport:
+    """``audit database`` as the command runs it, checked against the Python audit of the same state."""
+    by_server = audit_database(conn)
+    by_python = audit_database(conn, engine="python")
+    assert by_server.engine == "postgresql" and by_python.engine == "python"
+    assert sorted(map(str, by_server.differences)) == sorted(map(str, by_python.differences))
+    return by_server
+
+
 def _one(conn: psycopg.Connection[Any], sql: str) -> Any:
     row = conn.execute(sql).fetchone()
     assert row is not None, sql
@@ -85,7 +100,8 @@ def superuser(demo_db: DemoDatabase) -> Iterator[psycopg.Connection[Any]]:
 
 class TestCleanDatabase:
     def test_the_demo_world_agrees_with_its_journal(self, superuser: psycopg.Connection[Any]) -> None:
-        report = audit_database(superuser)
+        report = _audit(superuser)
+        assert report.rows == audit_database(superuser, engine="python").rows
         assert report.ok, [str(d) for d in report.differences]
         # it compared something of every kind
         for table in (
@@ -134,7 +150,7 @@ class TestEachTamperedTableIsNamed:
         """The issue's attack: UPDATE ledger_lots SET credits = 50 (certificates are issued from lots)."""
         lot = _one(superuser, "SELECT id FROM ledger_lots ORDER BY id LIMIT 1")
         superuser.execute("UPDATE ledger_lots SET credits = 50 WHERE id = %s", (lot,))
-        report = audit_database(superuser)
+        report = _audit(superuser)
         assert not report.ok
         assert _named(report) == {("ledger_lots", lot)}
         [difference] = report.differences
@@ -143,14 +159,14 @@ class TestEachTamperedTableIsNamed:
     def test_lot_deleted(self, superuser: psycopg.Connection[Any]) -> None:
         lot = _one(superuser, "SELECT id FROM ledger_lots ORDER BY id DESC LIMIT 1")
         superuser.execute("DELETE FROM ledger_lots WHERE id = %s", (lot,))
-        assert ("ledger_lots", lot) in _named(audit_database(superuser))
+        assert ("ledger_lots", lot) in _named(_audit(superuser))
 
     def test_account_balance(self, superuser: psycopg.Connection[Any]) -> None:
         account = _one(
             superuser, "SELECT id FROM ledger_accounts WHERE kind = 'learner_available' ORDER BY id LIMIT 1"
         )
         superuser.execute("UPDATE ledger_accounts SET balance = balance + 50 WHERE id = %s", (account,))
-        assert _named(audit_database(superuser)) == {("ledger_accounts", account)}
+        assert _named(_audit(superuser)) == {("ledger_accounts", account)}
 
     def test_account_kind(self, superuser: psycopg.Connection[Any]) -> None:
         """A learner account relabelled as an issuer's would escape the not-negative check."""
@@ -158,13 +174,13 @@ class TestEachTamperedTableIsNamed:
             superuser, "SELECT id FROM ledger_accounts WHERE kind = 'learner_available' ORDER BY id LIMIT 1"
         )
         superuser.execute("UPDATE ledger_accounts SET kind = 'issuer' WHERE id = %s", (account,))
-        assert _named(audit_database(superuser)) == {("ledger_accounts", account)}
+        assert _named(_audit(superuser)) == {("ledger_accounts", account)}
 
     def test_lot_lock_removed(self, superuser: psycopg.Connection[Any]) -> None:
         """A converted lot made free again could be converted a second time."""
         lot = _one(superuser, "SELECT lot_id FROM ledger_lot_locks ORDER BY lot_id LIMIT 1")
         superuser.execute("DELETE FROM ledger_lot_locks WHERE lot_id = %s", (lot,))
-        assert _named(audit_database(superuser)) == {("ledger_lot_locks", lot)}
+        assert _named(_audit(superuser)) == {("ledger_lot_locks", lot)}
 
     def test_lot_lock_added(self, superuser: psycopg.Connection[Any]) -> None:
         lot = _one(
@@ -178,14 +194,14 @@ class TestEachTamperedTableIsNamed:
             "VALUES (%s, %s, 'prog_x', 'ins_x')",
             (lot, tx),
         )
-        assert _named(audit_database(superuser)) == {("ledger_lot_locks", lot)}
+        assert _named(_audit(superuser)) == {("ledger_lot_locks", lot)}
 
     def test_rejected_outcome_made_recognised(self, superuser: psycopg.Connection[Any]) -> None:
         outcome = _one(superuser, "SELECT outcome_id FROM recognitions WHERE status = 'rejected' LIMIT 1")
         superuser.execute(
             "UPDATE recognitions SET status = 'recognised', credits = 9 WHERE outcome_id = %s", (outcome,)
         )
-        assert _named(audit_database(superuser)) == {("recognitions", outcome)}
+        assert _named(_audit(superuser)) == {("recognitions", outcome)}
 
     def test_recognised_credits_raised(self, superuser: psycopg.Connection[Any]) -> None:
         outcome = _one(
@@ -193,14 +209,14 @@ class TestEachTamperedTableIsNamed:
             "SELECT outcome_id FROM recognitions WHERE status = 'recognised' ORDER BY outcome_id LIMIT 1",
         )
         superuser.execute("UPDATE recognitions SET credits = credits + 1 WHERE outcome_id = %s", (outcome,))
-        assert _named(audit_database(superuser)) == {("recognitions", outcome)}
+        assert _named(_audit(superuser)) == {("recognitions", outcome)}
 
     def test_revoked_outcome_made_recognised_again(self, superuser: psycopg.Connection[Any]) -> None:
         outcome = _one(
             superuser, "SELECT outcome_id FROM recognitions WHERE status = 'revoked' AND lot_id IS NOT NULL"
         )
         superuser.execute("UPDATE recognitions SET status = 'recognised' WHERE outcome_id = %s", (outcome,))
-        assert _named(audit_database(superuser)) == {("recognitions", outcome)}
+        assert _named(_audit(superuser)) == {("recognitions", outcome)}
 
     def test_outcome_moved_to_another_learner(self, superuser: psycopg.Connection[Any]) -> None:
         outcome, other = superuser.execute(
@@ -208,25 +224,25 @@ class TestEachTamperedTableIsNamed:
             "FROM recognitions r JOIN outcomes o ON o.id = r.outcome_id WHERE r.status = 'recognised' LIMIT 1"
         ).fetchone() or (None, None)
         superuser.execute("UPDATE outcomes SET learner_id = %s WHERE id = %s", (other, outcome))
-        assert _named(audit_database(superuser)) == {("outcomes", outcome)}
+        assert _named(_audit(superuser)) == {("outcomes", outcome)}
 
     def test_conversion_credits_and_lots(self, superuser: psycopg.Connection[Any]) -> None:
         conversion = _one(superuser, "SELECT id FROM conversions LIMIT 1")
         superuser.execute("UPDATE conversions SET credits = credits + 20 WHERE id = %s", (conversion,))
-        report = audit_database(superuser)
+        report = _audit(superuser)
         assert _named(report) == {("conversions", conversion)}
         superuser.execute(
             "UPDATE conversions SET lot_ids = '[\"lot_forged\"]'::json, credits = credits - 20 WHERE id = %s",
             (conversion,),
         )
-        report = audit_database(superuser)
+        report = _audit(superuser)
         assert _named(report) == {("conversions", conversion)}
         assert "lot_ids" in report.differences[0].message
 
     def test_conversion_deleted(self, superuser: psycopg.Connection[Any]) -> None:
         conversion = _one(superuser, "SELECT id FROM conversions LIMIT 1")
         superuser.execute("DELETE FROM conversions WHERE id = %s", (conversion,))
-        assert _named(audit_database(superuser)) == {("conversions", conversion)}
+        assert _named(_audit(superuser)) == {("conversions", conversion)}
 
     def test_posting_amount(self, superuser: psycopg.Connection[Any]) -> None:
         """The learner's balances by category are summed from ledger_postings."""
@@ -238,21 +254,21 @@ class TestEachTamperedTableIsNamed:
             "UPDATE ledger_postings SET amount = amount + 5 WHERE transaction_id = %s AND position = %s",
             (tx, position),
         )
-        assert _named(audit_database(superuser)) == {("ledger_postings", f"{tx}/{position}")}
+        assert _named(_audit(superuser)) == {("ledger_postings", f"{tx}/{position}")}
 
     def test_entry_filed_under_another_learner(self, superuser: psycopg.Connection[Any]) -> None:
         tx = _one(
             superuser, "SELECT id FROM ledger_transactions WHERE kind = 'recognition' ORDER BY seq LIMIT 1"
         )
         superuser.execute("UPDATE ledger_transactions SET learner_id = 'lrn_other' WHERE id = %s", (tx,))
-        assert _named(audit_database(superuser)) == {("ledger_transactions", tx)}
+        assert _named(_audit(superuser)) == {("ledger_transactions", tx)}
 
     def test_tree_node(self, superuser: psycopg.Connection[Any]) -> None:
         """Inclusion proofs are built from tlog_nodes."""
         superuser.execute(
             "UPDATE tlog_nodes SET hash = sha256(hash) WHERE log_id = 'main' AND level = 1 AND idx = 0"
         )
-        assert _named(audit_database(superuser)) == {("tlog_nodes", "main/1/0")}
+        assert _named(_audit(superuser)) == {("tlog_nodes", "main/1/0")}
 
     def test_tree_node_deleted_and_one_added(self, superuser: psycopg.Connection[Any]) -> None:
         """Each level of the tree is compared whole first; a level that differs is read node by node."""
@@ -263,7 +279,7 @@ class TestEachTamperedTableIsNamed:
             "WHERE log_id = 'main' AND level = 1"
         )
         extra = _one(superuser, "SELECT max(idx) FROM tlog_nodes WHERE log_id = 'main' AND level = 1")
-        report = audit_database(superuser)
+        report = _audit(superuser)
         assert _named(report) == {("tlog_nodes", "main/0/3"), ("tlog_nodes", f"main/1/{extra}")}
         assert {d.message.split(" (")[0] for d in report.differences} == {
             "missing",
@@ -279,7 +295,7 @@ class TestEachTamperedTableIsNamed:
             "rule_version, rule_set_hash, recognition_tx_id, expires_on, created_at "
             "FROM ledger_lots ORDER BY id LIMIT 1"
         )
-        assert _named(audit_database(superuser)) == {("ledger_lots", "lot_forged")}
+        assert _named(_audit(superuser)) == {("ledger_lots", "lot_forged")}
 
     def test_lot_moved_to_another_entry(self, superuser: psycopg.Connection[Any]) -> None:
         lot = _one(superuser, "SELECT id FROM ledger_lots ORDER BY id LIMIT 1")
@@ -289,7 +305,7 @@ class TestEachTamperedTableIsNamed:
             "(SELECT recognition_tx_id FROM ledger_lots ORDER BY id LIMIT 1) ORDER BY t.seq LIMIT 1",
         )
         superuser.execute("UPDATE ledger_lots SET recognition_tx_id = %s WHERE id = %s", (other, lot))
-        report = audit_database(superuser)
+        report = _audit(superuser)
         assert ("ledger_lots", lot) in _named(report) and not report.ok
 
     def test_checkpoint_root(self, superuser: psycopg.Connection[Any]) -> None:
@@ -297,7 +313,107 @@ class TestEachTamperedTableIsNamed:
         superuser.execute(
             "UPDATE tlog_checkpoints SET root = sha256(root) WHERE log_id = 'main' AND size = %s", (size,)
         )
-        assert _named(audit_database(superuser)) == {("tlog_checkpoints", f"main/{size}")}
+        assert _named(_audit(superuser)) == {("tlog_checkpoints", f"main/{size}")}
+
+
+class TestTheLeavesAreTheLog:
+    """The server parses the leaves; the leaves it parses are the ones the signed checkpoints commit to."""
+
+    def test_a_leaf_byte_changed(self, superuser: psycopg.Connection[Any]) -> None:
+        """One digit of an entry's time: still JSON, same facts, but no longer the leaf in the tree."""
+        tx, seq = superuser.execute(
+            "SELECT id, seq FROM ledger_transactions WHERE log_id = 'main' ORDER BY seq LIMIT 1 OFFSET 2"
+        ).fetchone() or (None, None)
+        superuser.execute(
+            "UPDATE ledger_transactions SET leaf = convert_to(regexp_replace(convert_from(leaf, 'UTF8'), "
+            "'\"time\":\"([0-9])', '\"time\":\"9'), 'UTF8') WHERE id = %s",
+            (tx,),
+        )
+        named = _named(_audit(superuser))
+        assert ("tlog_nodes", f"main/0/{seq}") in named
+        assert {table for table, _ in named} == {"tlog_nodes", "tlog_checkpoints"}
+
+    def test_a_leaf_hash_changed(self, superuser: psycopg.Connection[Any]) -> None:
+        superuser.execute(
+            "UPDATE tlog_nodes SET hash = sha256(hash) WHERE log_id = 'main' AND level = 0 AND idx = 4"
+        )
+        assert _named(_audit(superuser)) == {("tlog_nodes", "main/0/4")}
+
+    def test_a_leaf_that_is_not_json_is_named_by_the_python_audit(
+        self, superuser: psycopg.Connection[Any]
+    ) -> None:
+        """The server cannot parse it: the audit falls back to reading every leaf in this process."""
+        tx = _one(superuser, "SELECT id FROM ledger_transactions WHERE log_id = 'main' ORDER BY seq LIMIT 1")
+        superuser.execute("UPDATE ledger_transactions SET leaf = '\\xff7b'::bytea WHERE id = %s", (tx,))
+        report = audit_database(superuser)
+        assert report.engine == "python"
+        assert ("ledger_transactions", tx) in _named(report)
+        assert any("not a JSON object" in d.message for d in report.differences)
+
+    def test_a_forger_who_rewrites_leaf_tables_and_tree_is_stopped_by_the_signatures(
+        self, superuser: psycopg.Connection[Any]
+    ) -> None:
+        """A recognition's credits raised everywhere the database holds them: its leaf, lot, postings,
+        recognition and balances, the whole tree recomputed and the checkpoints' root columns with it.
+        Only the signed notes cannot follow."""
+        tx, lot, outcome, credits = superuser.execute(
+            "SELECT t.id, l.id, l.outcome_id, l.credits FROM ledger_transactions t "
+            "JOIN ledger_lots l ON l.recognition_tx_id = t.id WHERE t.log_id = 'main' "
+            "AND l.outcome_id IS NOT NULL ORDER BY t.seq LIMIT 1"
+        ).fetchone() or (None, None, None, Decimal(0))
+        raised = credits + 40
+        superuser.execute(
+            "UPDATE ledger_transactions SET leaf = convert_to(replace(replace(convert_from(leaf, 'UTF8'), "
+            "%s, %s), %s, %s), 'UTF8') WHERE id = %s",
+            (f'"{credits}"', f'"{raised}"', f'"-{raised}"', f'"-{raised}"', tx),
+        )
+        superuser.execute(
+            "UPDATE ledger_transactions SET leaf = convert_to(replace(convert_from(leaf, 'UTF8'), %s, %s), "
+            "'UTF8') WHERE id = %s",
+            (f'"-{credits}"', f'"-{raised}"', tx),
+        )
+        for account_id, amount in superuser.execute(
+            "SELECT account_id, amount FROM ledger_postings WHERE transaction_id = %s", (tx,)
+        ).fetchall():
+            change = 40 if amount > 0 else -40
+            superuser.execute(
+                "UPDATE ledger_postings SET amount = amount + %s "
+                "WHERE transaction_id = %s AND account_id = %s",
+                (change, tx, account_id),
+            )
+            superuser.execute(
+                "UPDATE ledger_accounts SET balance = balance + %s WHERE id = %s", (change, account_id)
+            )
+        superuser.execute("UPDATE ledger_lots SET credits = %s WHERE id = %s", (raised, lot))
+        superuser.execute("UPDATE recognitions SET credits = %s WHERE outcome_id = %s", (raised, outcome))
+        # the tree and every checkpoint's root recomputed from the forged leaves
+        frontier, nodes, roots = Frontier(), [], {}
+        sizes = {
+            row[0] for row in superuser.execute("SELECT size FROM tlog_checkpoints WHERE log_id = 'main'")
+        }
+        for (leaf,) in superuser.execute(
+            "SELECT leaf FROM ledger_transactions WHERE log_id = 'main' ORDER BY seq"
+        ).fetchall():
+            nodes += frontier.append(leaf_hash(bytes(leaf)))
+            if frontier.size in sizes:
+                roots[frontier.size] = frontier.root()
+        superuser.execute("DELETE FROM tlog_nodes WHERE log_id = 'main'")
+        with superuser.cursor().copy("COPY tlog_nodes (log_id, level, idx, hash) FROM STDIN") as copy:
+            for level, idx, value in nodes:
+                copy.write_row(("main", level, idx, value))
+        for size, root in roots.items():
+            superuser.execute(
+                "UPDATE tlog_checkpoints SET root = %s WHERE log_id = 'main' AND size = %s", (root, size)
+            )
+        report = _audit(superuser)
+        forged = {
+            size
+            for size in roots
+            if size > _one(superuser, f"SELECT seq FROM ledger_transactions WHERE id = '{tx}'")
+        }
+        assert forged
+        assert _named(report) == {("tlog_checkpoints", f"main/{size}") for size in forged}
+        assert all("signed note states another size or root" in d.message for d in report.differences)
 
 
 def test_the_command_names_a_committed_tamper_and_exits_one(demo_db: DemoDatabase) -> None:

@@ -32,7 +32,9 @@ from creditbank.standards.tlog.merkle import (
     node_hash,
     range_ids,
     root,
+    root_from_levels,
     root_ids,
+    tree_levels,
     verify_consistency,
     verify_inclusion,
 )
@@ -386,3 +388,25 @@ class TestVerifierStrictness:
         proof = self.ref.consistency(4, 7)
         verify_consistency(4, 7, proof, self.ref.root(4), self.ref.root(7))
         assert proof == [self.ref.mth(4, 7)]  # the first root itself is implied, not sent
+
+
+def test_the_levels_of_a_tree_give_every_stored_node_and_every_root() -> None:
+    """``tree_levels`` (what ``audit database`` builds from the leaf hashes PostgreSQL computes) holds
+    exactly the nodes a :class:`Frontier` stores, and ``root_from_levels`` every prefix's root."""
+    frontier = Frontier()
+    stored: dict[tuple[int, int], bytes] = {}
+    roots = [frontier.root()]
+    leaves = [leaf_hash(f"leaf {i}".encode()) for i in range(70)]
+    for value in leaves:
+        for level, idx, node in frontier.append(value):
+            stored[(level, idx)] = node
+        roots.append(frontier.root())
+    levels = tree_levels(b"".join(leaves))
+    found = {
+        (level, idx): hashes[idx * 32 : (idx + 1) * 32]
+        for level, hashes in enumerate(levels)
+        for idx in range(len(hashes) // 32)
+    }
+    assert found == stored
+    assert [root_from_levels(levels, size) for size in range(71)] == roots
+    assert tree_levels(b"") == []

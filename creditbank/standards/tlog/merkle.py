@@ -406,6 +406,42 @@ class Frontier:
         return f"Frontier(size={self._size}, root={self.root().hex()})"
 
 
+def tree_levels(leaf_hashes: bytes) -> list[bytes]:
+    """Every level of the Merkle tree over ``leaf_hashes`` (32-byte hashes concatenated in order): the
+    perfect subtrees' hashes, in index order (what ``tlog_nodes`` stores). No levels for no leaves."""
+    if not leaf_hashes:
+        return []
+    levels = [leaf_hashes]
+    sha256 = hashlib.sha256
+    pair = 2 * HASH_SIZE
+    level = leaf_hashes
+    while len(level) >= pair:
+        level = b"".join(
+            sha256(NODE_PREFIX + level[start : start + pair]).digest()
+            for start in range(0, len(level) - pair + 1, pair)
+        )
+        levels.append(level)
+    return levels
+
+
+def root_from_levels(levels: Sequence[bytes], size: int) -> bytes:
+    """The RFC 9162 root of the first ``size`` leaves, from the stored perfect subtrees of ``levels``:
+    the subtrees of the binary decomposition of ``size``, left to right, folded from the right."""
+    if size == 0:
+        return EMPTY_ROOT
+    parts: list[bytes] = []
+    offset = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            idx = offset >> level
+            parts.append(levels[level][idx * HASH_SIZE : (idx + 1) * HASH_SIZE])
+            offset += 1 << level
+    root = parts[-1]
+    for part in reversed(parts[:-1]):
+        root = node_hash(part, root)
+    return root
+
+
 class MemoryNodeStore:
     """A dict-based node store with its frontier: a :class:`NodeReader` for tests and benchmarks.
 
