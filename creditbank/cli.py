@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from creditbank.accreditation.cli import catalogue_diff
 from creditbank.audit.cli import audit_app
 from creditbank.auth import service as tokens_service
 from creditbank.auth.models import Role
@@ -39,6 +40,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
 app.command("import")(run_import)
 rules_app.command("diff-db")(diff_from_db)
+rules_app.command("catalogue-diff")(catalogue_diff)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -308,6 +308,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     app.state.postings = GroupCommit(ctx.sessions)  # single postings, committed in groups
     _install_error_handlers(app)
 
+    from creditbank.accreditation.endpoints import router as accreditation_router
     from creditbank.archive.endpoints import router as archive_router
     from creditbank.auth.endpoints import reviewers_router
     from creditbank.auth.endpoints import router as tokens_router
@@ -328,6 +329,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.verify_endpoints import router as verify_page_router
 
     for router in (
+        accreditation_router,
         institutions_router,
         learners_router,
         accounts_router,

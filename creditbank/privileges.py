@@ -65,6 +65,10 @@ POLICY: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "transfer_requests": READ_WRITE,
         "learner_consents": READ_WRITE,
         "learner_accounts": READ_WRITE,
+        "recognised_outcome_versions": READ_WRITE,
+        "recognised_outcomes": READ_WRITE,
+        # an admin replaces an institution's scope
+        "accreditation_scopes": DEFAULT,
         # rows that go: a conversion's lock when it is reversed, a vault row on erasure
         "ledger_lot_locks": ("SELECT", "INSERT", "DELETE"),
         "learner_vault": DEFAULT,

@@ -34,6 +34,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from creditbank import canonical
+from creditbank.accreditation import service as accreditation
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import (
@@ -462,6 +463,19 @@ def stage_rows(
             continue
         seen[item.reference] = row
         pending.append((row, item))
+    # accreditation: each row within the institution's scope (a 403 naming the scope otherwise)
+    scope = accreditation.scope_of(session, institution)
+    outside: list[tuple[int, OutcomeCreate]] = []
+    for row, item in pending:
+        code = item.attributes.get("catalogue_code")
+        try:
+            accreditation.check_posting(
+                scope, session, item.outcome_type, None if code is None else str(code)
+            )
+        except CreditBankError as refused:
+            results[row] = RowResult(row, item.reference, "error", error=refused)
+            outside.append((row, item))
+    pending = [entry for entry in pending if entry not in outside]
     learner_of, learner_errors = _resolve_learners(session, ctx, institution, pending)
     references = {row: item.reference for row, item in pending}
     for row, exc in learner_errors.items():

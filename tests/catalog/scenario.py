@@ -43,7 +43,8 @@ def _outcome(learner: str, ref: str, **extra: Any) -> dict[str, Any]:
 
 def build(client: TestClient, auth: Tokens, ctx: AppContext) -> Scenario:
     admin = auth(Role.admin)
-    source = create_institution(client, admin, kind="training_body")
+    # the source posts a 1+X certificate: a vocational school (a training body is not accredited for it)
+    source = create_institution(client, admin, kind="vocational_school")
     dest = create_institution(client, admin, kind="vocational_school")
     other = create_institution(client, admin, kind="university")
     sh, dh, oh = (auth(Role.institution, i) for i in (source, dest, other))
