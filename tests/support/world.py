@@ -36,7 +36,7 @@ def build_world(url: str, var_dir: Path, *, n_institutions: int = 2, n_learners:
                 name_zh=f"测试学校{i}",
                 name_en=f"Test School {i}",
                 credit_code=credit_code(),
-                kind=InstitutionKind.training_body,
+                kind=InstitutionKind.vocational_school,  # accredited for every type the tests post
                 district="海淀区",
             )
             _, token = create_token(session, ctx.token_key, Role.institution, inst.id)
