@@ -2,7 +2,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from creditbank.outcomes.schemas import OutcomeTypeName
+from creditbank.rule_engine.models import OutcomeType as OutcomeTypeName
 
 
 class CatalogueEntryCreate(BaseModel):
