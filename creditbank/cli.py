@@ -16,8 +16,9 @@ from creditbank.accreditation.cli import catalogue_diff
 from creditbank.audit.cli import audit_app
 from creditbank.auth import service as tokens_service
 from creditbank.auth.models import Role
-from creditbank.cli_common import context, session_scope
+from creditbank.cli_common import context, echo, session_scope
 from creditbank.credentials.cli import keys_app, verify_command
+from creditbank.i18n import msg
 from creditbank.outcomes.cli import diff_from_db, run_import
 from creditbank.rotation.cli import secrets_app
 from creditbank.rule_engine.cli import rules_app
@@ -84,12 +85,13 @@ def db_upgrade(
         if owner is not ctx.engine:
             owner.dispose()
     if role is not None:
-        typer.echo(
-            f"granted {role} its privileges" + (f" (default on {', '.join(unnamed)})" if unnamed else "")
-        )
+        if unnamed:
+            echo(msg("cli.granted_privileges_default", role=role, tables=", ".join(unnamed)))
+        else:
+            echo(msg("cli.granted_privileges", role=role))
     if revision == "head":
         ensure_default_log(ctx)
-    typer.echo(f"database at {revision}: {owner_url.split('@')[-1]}")
+    echo(msg("cli.database_at_url", revision=revision, value=owner_url.split("@")[-1]))
 
 
 @db_app.command("downgrade")
@@ -98,7 +100,7 @@ def db_downgrade(revision: str) -> None:
     from creditbank.migrate import downgrade
 
     downgrade(context().engine, revision)
-    typer.echo(f"database at {revision}")
+    echo(msg("cli.database_at", revision=revision))
 
 
 @db_app.command("current")
@@ -107,7 +109,7 @@ def db_current() -> None:
     from creditbank.migrate import current_revision, head_revision
 
     with context().engine.connect() as conn:
-        typer.echo(f"database: {current_revision(conn)}  code: {head_revision()}")
+        echo(msg("cli.database_code", conn=current_revision(conn), value=head_revision()))
 
 
 @tokens_app.command("create")
@@ -122,7 +124,9 @@ def tokens_create(
     ctx = context()
     with session_scope(ctx) as session:
         row, plaintext = tokens_service.create_token(session, ctx.token_key, role, subject, label)
-        typer.echo(f"# token {row.id} role={row.role} subject={row.subject or '-'} (shown once)", err=True)
+        echo(
+            msg("cli.token_role_subject_shown", id=row.id, role=row.role, value=row.subject or "-"), err=True
+        )
     typer.echo(plaintext)
 
 
@@ -142,7 +146,7 @@ def tokens_revoke(token_id: str) -> None:
     ctx = context()
     with session_scope(ctx) as session:
         tokens_service.revoke_token(session, token_id)
-    typer.echo(f"revoked {token_id}")
+    echo(msg("cli.token_revoked", token_id=token_id))
 
 
 @institutions_app.command("create")
@@ -162,8 +166,9 @@ def institutions_create(
     try:
         kind_value = InstitutionKind(kind)
     except ValueError as exc:
-        typer.echo(
-            f"error: unknown kind {kind!r}; one of {', '.join(k.value for k in InstitutionKind)}", err=True
+        echo(
+            msg("cli.error_unknown_kind_one", kind=kind, value=", ".join(k.value for k in InstitutionKind)),
+            err=True,
         )
         raise typer.Exit(2) from exc
     with session_scope(ctx) as session:
@@ -233,9 +238,13 @@ def learners_duplicates(
             typer.echo(f"{group.identity_number_masked}\t{' '.join(group.learner_ids)}{stale}")
         for learner_id in report.invalid:
             typer.echo(f"refused-now\t{learner_id}")
-        typer.echo(
-            f"{report.checked} learners checked: {len(report.groups)} persons registered more than once, "
-            f"{len(report.invalid)} with a number now refused",
+        echo(
+            msg(
+                "cli.learners_checked_persons_registered",
+                checked=report.checked,
+                group_count=len(report.groups),
+                invalid_count=len(report.invalid),
+            ),
             err=True,
         )
     if report.groups or report.invalid:
@@ -263,7 +272,7 @@ def demo(
 
     ctx = context()
     if ctx.settings.mode == "production":
-        typer.echo("creditbank demo refuses to run in production mode (CREDITBANK_MODE=production)", err=True)
+        echo(msg("cli.creditbank_demo_refuses_run"), err=True)
         raise typer.Exit(2)
     with session_scope(ctx) as session:
         tokens = load_demo(session, ctx)
@@ -278,9 +287,9 @@ def demo(
         json.dump(tokens, handle, ensure_ascii=False, indent=2)
     for name, document in (("demo-certificate.json", valid), ("demo-certificate-revoked.json", revoked)):
         (var / name).write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
-    typer.echo(f"demo certificates written to {var}/demo-certificate.json and ...-revoked.json", err=True)
+    echo(msg("cli.demo_certificates_written_demo", var=var), err=True)
     typer.echo(json.dumps(tokens, ensure_ascii=False, indent=2))
-    typer.echo(f"demo tokens written to {tokens_file}", err=True)
+    echo(msg("cli.demo_tokens_written", tokens_file=tokens_file), err=True)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -13,12 +13,17 @@ from creditbank.config import ConfigurationError, get_settings
 from creditbank.context import AppContext, build_context
 from creditbank.db import transaction
 from creditbank.errors import CreditBankError, problem_title
-from creditbank.i18n import Translator, cli_lang
+from creditbank.i18n import Message, Translator, cli_lang
 
 
 def cli_translator() -> Translator:
     """Messages of the command line, in the language of its environment (:func:`creditbank.i18n.cli_lang`)."""
     return Translator(cli_lang())
+
+
+def echo(message: Message, *, err: bool = False) -> None:
+    """Print ``message`` in the command line's language (to standard error with ``err``)."""
+    typer.echo(message.text(cli_lang()), err=err)
 
 
 def error_line(exc: CreditBankError) -> str:

@@ -18,6 +18,8 @@ from creditbank import __version__
 from creditbank.audit.checkpoint import parse_verifier_keys, verify_checkpoint
 from creditbank.audit.errors import AuditError
 from creditbank.audit.verify import PAGE_SIZE, VerifyReport, run_verify
+from creditbank.cli_common import echo
+from creditbank.i18n import msg
 from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
 from creditbank.standards.tlog.note import NoteVerifier
 
@@ -38,7 +40,7 @@ def _keys(texts: list[str]) -> list[NoteVerifier]:
     try:
         return parse_verifier_keys(texts)
     except NoteKeyInvalid as exc:
-        typer.echo(f"error: bad verifier key: {exc.detail}", err=True)
+        echo(msg("cli.audit.error_bad_verifier_key", reason=exc.said), err=True)
         raise typer.Exit(2) from exc
 
 
@@ -57,24 +59,24 @@ def checkpoint(
     try:
         note = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as exc:
-        typer.echo(f"error: cannot read {file}: {exc.strerror}", err=True)
+        echo(msg("cli.audit.error_cannot_read", file=file, strerror=exc.strerror), err=True)
         raise typer.Exit(2) from exc
     try:
         verified = verify_checkpoint(note, keys, origin=origin)
     except (NoteInvalid, NoteKeyInvalid) as exc:
-        typer.echo(f"signature: FAILED: {exc.detail}", err=True)
+        echo(msg("cli.audit.signature_failed", reason=exc.said), err=True)
         raise typer.Exit(1) from exc
     except CheckpointInvalid as exc:
-        typer.echo(f"signature: ok, but not a valid checkpoint: {exc.detail}", err=True)
+        echo(msg("cli.audit.signature_ok_but_valid", reason=exc.said), err=True)
         raise typer.Exit(1) from exc
     for signature in verified.signatures:
-        typer.echo(f"signature: ok ({signature.name} {signature.key_id.hex()})")
+        echo(msg("cli.audit.signature_ok", name=signature.name, value=signature.key_id.hex()))
     cp = verified.checkpoint
-    typer.echo(f"origin: {cp.origin}")
-    typer.echo(f"size: {cp.size}")
-    typer.echo(f"root: {cp.format().splitlines()[2]} (hex {cp.root_hash.hex()})")
+    echo(msg("cli.audit.origin", origin=cp.origin))
+    echo(msg("cli.audit.size", size=cp.size))
+    echo(msg("cli.audit.root_hex", value=cp.format().splitlines()[2], value2=cp.root_hash.hex()))
     for line in cp.extensions:
-        typer.echo(f"extension: {line}")
+        echo(msg("cli.audit.extension", line=line))
 
 
 def print_report(report: VerifyReport, echo: Callable[..., None] = typer.echo) -> None:
@@ -140,7 +142,7 @@ def verify(
                 client, verifier, log_id=log, state_file=state, page_size=page_size, progress=progress
             )
     except AuditError as exc:
-        typer.echo(f"error ({exc.slug}): {exc.detail}", err=True)
+        echo(msg("cli.error_slug", slug=exc.slug, reason=exc.said), err=True)
         raise typer.Exit(2) from exc
     print_report(report)
     if not report.ok:
@@ -172,10 +174,10 @@ def database(
     engine = create_engine(target)
     try:
         with snapshot(engine) as driver:
-            progress = None if as_json else (lambda step: typer.echo(f"reading {step}", err=True))
+            progress = None if as_json else (lambda step: echo(msg("cli.audit.reading", step=step), err=True))
             report = audit_database(driver, max_differences=max_differences, progress=progress)
     except Exception as exc:  # unreachable, not migrated, ...: say so, exit 2
-        typer.echo(f"error: the audit could not run: {type(exc).__name__}: {exc}", err=True)
+        echo(msg("cli.audit.error_audit_could_run", kind=type(exc).__name__, exc=exc), err=True)
         raise typer.Exit(2) from exc
     finally:
         engine.dispose()
@@ -195,16 +197,20 @@ def database(
         )
     else:
         entries = ", ".join(f"{log} {n}" for log, n in sorted(report.entries.items())) or "none"
-        typer.echo(f"journal entries: {entries} (recomputed by {report.engine})")
-        typer.echo("rows compared: " + ", ".join(f"{t} {n}" for t, n in sorted(report.rows.items())))
+        echo(msg("cli.audit.journal_entries", entries=entries, engine=report.engine))
+        compared = ", ".join(f"{table} {n}" for table, n in sorted(report.rows.items()))
+        echo(msg("cli.audit.rows_compared", rows=compared))
         for difference in report.differences:
-            typer.echo(f"DIFF {difference}", err=True)
+            echo(msg("cli.audit.diff", difference=difference), err=True)
         hidden = report.difference_count - len(report.differences)
         if hidden:
-            typer.echo(f"... and {hidden} more differences", err=True)
+            echo(msg("cli.audit.more_differences", hidden=hidden), err=True)
         if report.ok:
-            typer.echo("database audit: every served table agrees with the journal")
+            echo(msg("cli.audit.database_audit_every_served"))
         else:
-            typer.echo(f"database audit FAILED: {report.difference_count} difference(s)", err=True)
+            echo(
+                msg("cli.audit.database_audit_failed_difference", difference_count=report.difference_count),
+                err=True,
+            )
     if not report.ok:
         raise typer.Exit(1)

@@ -18,11 +18,12 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from creditbank.cli_common import cli_translator, context, session_scope
+from creditbank.cli_common import cli_translator, context, echo, session_scope
 from creditbank.credentials import keys
 from creditbank.credentials import trust as trustlib
 from creditbank.credentials.models import SigningKey
 from creditbank.credentials.verification import HttpResolver, OfflineResolver, Resolver, verify_certificate
+from creditbank.i18n import msg
 from creditbank.standards.vc.errors import ResolutionFailed
 from creditbank.standards.vc.multikey import encode_public_key
 
@@ -82,8 +83,8 @@ def keys_rotate(
     with session_scope(ctx) as session:
         old, new = keys.rotate(session, ctx.secrets.master_key, owner)
         if old is not None:
-            typer.echo(f"retired {_describe(old)}")
-        typer.echo(f"active  {_describe(new)}")
+            echo(msg("cli.credentials.retired", old=_describe(old)))
+        echo(msg("cli.credentials.active", new=_describe(new)))
 
 
 @keys_app.command("retire")
@@ -110,8 +111,8 @@ def keys_compromise(
         key, reissued = compromise_key(session, ctx, key_id, moment)
         typer.echo(_describe(key))
         for old, new in reissued:
-            typer.echo(f"re-issued {old.id} as {new.id} (key {new.key_id})")
-        typer.echo(f"{len(reissued)} still-valid certificate(s) re-issued under a fresh key", err=True)
+            echo(msg("cli.credentials.re_issued_key", id=old.id, id2=new.id, key_id=new.key_id))
+        echo(msg("cli.credentials.still_valid_certificate_s", reissued_count=len(reissued)), err=True)
 
 
 def _read_json(path: Path) -> Any:
@@ -213,7 +214,7 @@ def verify_command(
         for text in log_key or []:
             roots.add_log_key(text)
     except ResolutionFailed as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
+        echo(msg("cli.error_detail", reason=exc.said), err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
     offline = OfflineResolver(
         did_documents=_read_objects(did_document or []),
@@ -225,7 +226,7 @@ def verify_command(
         try:
             offline.add_bundle(_read_json(path))
         except ResolutionFailed as exc:
-            typer.echo(f"error: {path}: {exc.detail}", err=True)
+            echo(msg("cli.credentials.error_path", path=path, reason=exc.said), err=True)
             raise typer.Exit(EXIT_UNREADABLE) from exc
     resolver: Resolver = offline
     client = _http_client(url) if url else None

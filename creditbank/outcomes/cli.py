@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from creditbank.cli_common import context, session_scope
+from creditbank.cli_common import context, echo, session_scope
 from creditbank.errors import CreditBankError
+from creditbank.i18n import msg
 from creditbank.outcomes.batch import CHUNK_ROWS
 from creditbank.outcomes.importer import import_file
 from creditbank.outcomes.rule_preview import describe, preview
@@ -30,12 +31,12 @@ def run_import(
     try:
         summary = import_file(ctx, file, institution, chunk=chunk, report_path=report, progress=progress)
     except CreditBankError as exc:
-        typer.echo(f"error ({exc.slug}): {exc.detail}", err=True)
+        echo(msg("cli.error_slug", slug=exc.slug, reason=exc.said), err=True)
         raise typer.Exit(1) from exc
     finally:
         ctx.engine.dispose()
-    typer.echo(summary.line())
-    typer.echo(f"report: {summary.report}", err=True)
+    echo(summary.said())
+    echo(msg("cli.outcomes.report", report=summary.report), err=True)
     if summary.errors:
         raise typer.Exit(1)
 
@@ -55,14 +56,14 @@ def diff_from_db(
         day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
         old_set, new_set = load_rule_set(old), load_rule_set(new)
     except RuleSetNotFound as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
+        echo(msg("cli.error_detail", reason=exc.said), err=True)
         raise typer.Exit(2) from None
     except RuleSetInvalid as exc:
         for finding in exc.findings:
             typer.echo(str(finding), err=True)
         raise typer.Exit(1) from None
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo(msg("cli.error_exception", exc=exc), err=True)
         raise typer.Exit(1) from None
     ctx = context()
     try:
@@ -74,10 +75,19 @@ def diff_from_db(
         ctx.engine.dispose()
     for item in result.affected:
         typer.echo(describe(item))
-    typer.echo(
-        f"{len(result.affected)} of {result.compared} outcome(s) in the database would change "
-        f"({old_set.id} {old_set.version} {old_set.hash[:12]} -> "
-        f"{new_set.id} {new_set.version} {new_set.hash[:12]}, {day})"
+    echo(
+        msg(
+            "cli.outcomes.outcome_s_database_would",
+            affected_count=len(result.affected),
+            compared=result.compared,
+            id=old_set.id,
+            version=old_set.version,
+            value=old_set.hash[:12],
+            id2=new_set.id,
+            version2=new_set.version,
+            value2=new_set.hash[:12],
+            day=day,
+        )
     )
     if result.affected and fail_on_change:
         raise typer.Exit(1)

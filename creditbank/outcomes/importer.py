@@ -26,7 +26,7 @@ from tqdm import tqdm
 from creditbank.context import AppContext
 from creditbank.db import transaction
 from creditbank.errors import ValidationFailed
-from creditbank.i18n import msg
+from creditbank.i18n import Message, msg
 from creditbank.institutions import service as institutions
 from creditbank.outcomes import pipeline
 from creditbank.outcomes.batch import CHUNK_ROWS
@@ -58,11 +58,17 @@ class ImportSummary(BatchSummary):
 
     report: Path
 
-    def line(self) -> str:
-        return (
-            f"{self.rows} rows: {self.created} created ({self.recognised} recognised, "
-            f"{self.review} in review, {self.rejected} rejected), "
-            f"{self.duplicate} duplicate, {self.errors} failed"
+    def said(self) -> Message:
+        """The summary line, to be said in the reader's language."""
+        return msg(
+            "import.summary",
+            rows=self.rows,
+            created=self.created,
+            recognised=self.recognised,
+            review=self.review,
+            rejected=self.rejected,
+            duplicate=self.duplicate,
+            errors=self.errors,
         )
 
 

@@ -6,9 +6,10 @@ from enum import StrEnum
 
 import typer
 
-from creditbank.cli_common import context, session_scope
+from creditbank.cli_common import context, echo, session_scope
 from creditbank.context import AppContext
 from creditbank.crypto.errors import DecryptionFailed
+from creditbank.i18n import msg
 from creditbank.rotation import pepper as peppers
 from creditbank.rotation import service as rotation
 
@@ -34,9 +35,7 @@ def rotate(secret: Rotatable) -> None:
     try:
         pending, value = rotation.new_key_file(current)
     except FileExistsError as exc:
-        typer.echo(
-            f"{exc.filename} is left from an interrupted rotation: check it, remove it, run again", err=True
-        )
+        echo(msg("cli.rotation.left_from_interrupted_rotation", filename=exc.filename), err=True)
         raise typer.Exit(2) from exc
     if secret is Rotatable.master_key:
         try:
@@ -44,14 +43,16 @@ def rotate(secret: Rotatable) -> None:
                 learners, signing_keys, logs = rotation.rewrap_master_key(session, ctx.secrets, value)
         except DecryptionFailed as exc:
             pending.unlink()
-            typer.echo(
-                f"nothing changed: a sealed key does not open with the current master key ({exc})", err=True
-            )
+            echo(msg("cli.rotation.nothing_changed_sealed_key", exc=exc), err=True)
             raise typer.Exit(1) from exc
-        typer.echo(f"re-sealed {learners} learner data keys, {signing_keys} signing keys, {logs} log keys")
+        echo(
+            msg(
+                "cli.rotation.re_sealed_learner_data", learners=learners, signing_keys=signing_keys, logs=logs
+            )
+        )
     retired = rotation.put_in_place(current, pending)
-    typer.echo(f"{current} holds the new {secret.value}; the old one is kept as {retired}")
-    typer.echo("start every server process again now (they hold the old secret until then)")
+    echo(msg("cli.rotation.holds_new_old_one", current=current, value=secret.value, retired=retired))
+    echo(msg("cli.rotation.start_every_server_process"))
 
 
 def _rotate_pepper(ctx: AppContext) -> None:
@@ -59,7 +60,7 @@ def _rotate_pepper(ctx: AppContext) -> None:
     try:
         pending, value, fresh = peppers.pending_pepper(current)
     except peppers.RotationRefused as exc:
-        typer.echo(f"nothing changed: {exc}", err=True)
+        echo(msg("cli.rotation.nothing_changed", exc=exc), err=True)
         raise typer.Exit(2) from exc
     try:
         with session_scope(ctx) as session:
@@ -68,30 +69,30 @@ def _rotate_pepper(ctx: AppContext) -> None:
         if fresh:  # made by this run and used for nothing
             pending.unlink()
         if isinstance(exc, DecryptionFailed):
-            typer.echo(
-                f"nothing changed: a learner's vault does not open with the master key ({exc})", err=True
-            )
+            echo(msg("cli.rotation.nothing_changed_learner_s", exc=exc), err=True)
             raise typer.Exit(1) from exc
-        typer.echo(f"nothing changed: {exc}", err=True)
+        echo(msg("cli.rotation.nothing_changed", exc=exc), err=True)
         raise typer.Exit(2) from exc
     try:
         previous = peppers.put_in_place(current, pending, ctx.secrets.pepper)
     except peppers.RotationRefused as exc:
-        typer.echo(f"the database is rotated, the files are not: {exc}", err=True)
+        echo(msg("cli.rotation.database_rotated_files", exc=exc), err=True)
         raise typer.Exit(2) from exc
     if done.resumed:
-        typer.echo("the database step was done by an interrupted run; the files are in place now")
+        echo(msg("cli.rotation.database_step_was_done"))
     else:
-        typer.echo(
-            f"recomputed {done.learners} identity-number lookups ({done.learners_without_lookup} learners "
-            f"have none: erased); {done.tokens} tokens will be re-hashed on their next use; "
-            f"{done.sessions} browser sessions ended"
+        echo(
+            msg(
+                "cli.rotation.recomputed_identity_number_lookups",
+                learners=done.learners,
+                learners_without_lookup=done.learners_without_lookup,
+                tokens=done.tokens,
+                sessions=done.sessions,
+            )
         )
-    typer.echo(f"{current} holds the new pepper; the previous one is kept as {previous} until it is retired")
-    typer.echo("start every server process again now (they hold the old pepper until then)")
-    typer.echo(
-        "after the grace period, run `creditbank secrets retire-pepper`: tokens not used by then are revoked"
-    )
+    echo(msg("cli.rotation.holds_new_pepper_previous", current=current, previous=previous))
+    echo(msg("cli.rotation.start_every_server_process_2"))
+    echo(msg("cli.rotation.after_grace_period_run"))
 
 
 @secrets_app.command("retire-pepper")
@@ -110,24 +111,24 @@ def retire_pepper(
             done = peppers.retire_in_database(session, dt.timedelta(days=grace_days))
     except peppers.NothingToRetire as exc:
         if ctx.secrets.previous_pepper is None:
-            typer.echo(f"nothing changed: {exc}", err=True)
+            echo(msg("cli.rotation.nothing_changed", exc=exc), err=True)
             raise typer.Exit(2) from exc
         retired = peppers.retire_file(current)  # an interrupted retirement: finish it
-        typer.echo(f"the database step was done by an interrupted run; the previous pepper is now {retired}")
+        echo(msg("cli.rotation.database_step_was_done_2", retired=retired))
         return
     except peppers.RotationRefused as exc:
-        typer.echo(f"nothing changed: {exc}", err=True)
+        echo(msg("cli.rotation.nothing_changed", exc=exc), err=True)
         raise typer.Exit(2) from exc
     retired = peppers.retire_file(current)
-    typer.echo(
-        f"retired the pepper of before {done.rotated_at.isoformat(timespec='seconds')}: "
-        f"{done.tokens_revoked} tokens not used since were revoked (issue them again); "
-        f"{done.idempotency_keys} idempotency keys and the content of {done.outcomes} outcomes from "
-        "before the rotation can no longer be compared"
+    echo(
+        msg(
+            "cli.rotation.retired_pepper_before_tokens",
+            value=done.rotated_at.isoformat(timespec="seconds"),
+            tokens_revoked=done.tokens_revoked,
+            idempotency_keys=done.idempotency_keys,
+            outcomes=done.outcomes,
+        )
     )
     if retired is not None:
-        typer.echo(
-            f"the previous pepper is kept as {retired} for backups taken before the rotation; delete it "
-            "when no such backup is kept"
-        )
-    typer.echo("start every server process again now")
+        echo(msg("cli.rotation.previous_pepper_kept_backups", retired=retired))
+    echo(msg("cli.rotation.start_every_server_process_3"))

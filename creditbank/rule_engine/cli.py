@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from creditbank.cli_common import echo
 from creditbank.i18n import msg
 from creditbank.rule_engine.cases import run_cases
 from creditbank.rule_engine.diff import diff as diff_rule_sets
@@ -37,7 +38,7 @@ def _print_findings(findings: list[Finding]) -> None:
 
 
 def _not_found(exc: RuleSetNotFound) -> typer.Exit:
-    typer.echo(f"error: {exc.detail}", err=True)
+    echo(msg("cli.error_detail", reason=exc.said), err=True)
     return typer.Exit(2)
 
 
@@ -52,12 +53,20 @@ def check(path: PathArg = Path("rules")) -> None:
     _print_findings(findings)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        typer.echo(f"{len(errors)} error(s) in {len(sets)} rule set(s)", err=True)
+        echo(msg("cli.rule_engine.error_s_rule_set", error_count=len(errors), set_count=len(sets)), err=True)
         raise typer.Exit(1)
     for set_dir in sets:
         rule_set = load_rule_set(set_dir)
         count = len(rule_set.rule_ids())
-        typer.echo(f"ok {rule_set.id} {rule_set.version}: {count} rules, sha256 {rule_set.hash}")
+        echo(
+            msg(
+                "cli.rule_engine.ok_rules_sha",
+                id=rule_set.id,
+                version=rule_set.version,
+                count=count,
+                hash=rule_set.hash,
+            )
+        )
 
 
 @rules_app.command("test")
@@ -78,7 +87,15 @@ def run_tests(
                 typer.echo(str(result), err=not result.passed)
         passed = sum(r.passed for r in report.results)
         name = report.rule_set_id or report.path
-        typer.echo(f"{name}: {passed}/{len(report.results)} cases passed, {len(report.findings)} finding(s)")
+        echo(
+            msg(
+                "cli.rule_engine.cases_passed_finding_s",
+                name=name,
+                passed=passed,
+                result_count=len(report.results),
+                finding_count=len(report.findings),
+            )
+        )
         failed = failed or not report.ok
     if failed:
         raise typer.Exit(1)
@@ -103,7 +120,7 @@ def diff(
         _print_findings(exc.findings)
         raise typer.Exit(1) from None
     except (RuleEngineError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo(msg("cli.error_exception", exc=exc), err=True)
         raise typer.Exit(1) from None
     differences = diff_rule_sets(old_set, new_set, facts, day)
     for d in differences:
@@ -113,8 +130,15 @@ def diff(
             f"{d.old.status} {d.old.credits} [{d.old.rule_id} v{d.old.rule_version}] -> "
             f"{d.new.status} {d.new.credits} [{d.new.rule_id} v{d.new.rule_version}]"
         )
-    typer.echo(
-        f"{len(differences)} of {len(facts)} outcome(s) would change ({old_set.id} -> {new_set.id}, {day})"
+    echo(
+        msg(
+            "cli.rule_engine.outcome_s_would_change",
+            difference_count=len(differences),
+            fact_count=len(facts),
+            id=old_set.id,
+            id2=new_set.id,
+            day=day,
+        )
     )
     if differences and fail_on_change:
         raise typer.Exit(1)

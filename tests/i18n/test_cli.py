@@ -68,3 +68,21 @@ class TestVerify:
         assert zh.output.strip().splitlines()[-1].startswith("无效：proof")
         assert "FAIL  proof" in en.output
         assert en.output.strip().splitlines()[-1].startswith("NOT VALID: proof")
+
+
+class TestCommandOutput:
+    """The lines a command prints for people come from the catalogues, in the environment's language."""
+
+    def test_rules_check_says_its_result_in_each_language(self) -> None:
+        zh = runner.invoke(app, ["rules", "check", "rules"], env=CHINESE)
+        en = runner.invoke(app, ["rules", "check", "rules"], env=ENGLISH)
+        assert zh.exit_code == en.exit_code == 0, zh.output + en.output
+        assert "条规则，sha256" in zh.output and zh.output.startswith("通过 beijing-pilot")
+        assert " rules, sha256 " in en.output and en.output.startswith("ok beijing-pilot")
+
+    def test_a_missing_rule_set_is_an_error_in_each_language(self, tmp_path: Path) -> None:
+        zh = runner.invoke(app, ["rules", "check", str(tmp_path / "none")], env=CHINESE)
+        en = runner.invoke(app, ["rules", "check", str(tmp_path / "none")], env=ENGLISH)
+        assert zh.exit_code == en.exit_code != 0
+        assert f"错误：{tmp_path / 'none'} 不存在" in zh.output
+        assert f"error: {tmp_path / 'none'} does not exist" in en.output
