@@ -3,7 +3,7 @@
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,6 +36,7 @@ from creditbank.errors import (
 from creditbank.i18n import DEFAULT_LANG, Lang, Translator
 from creditbank.limits import BodyLimitMiddleware, SharedSlots, heavy_slots, limits_of
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
+from creditbank.outcomes.reasons import validation_reason
 from creditbank.problems import accepted_values, domain_error_of
 
 GC_THRESHOLD = 20_000  # first-generation allocations between collections (Python's default: 700)
@@ -64,6 +65,21 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def _first_error(errors: Sequence[Any], lang: Lang) -> str:
+    """The first validation error as people read it, in ``lang``: the field and what is wrong with it,
+    said from the error's type (the texts of upload reports), not pydantic's English."""
+    if not errors:
+        return problem_title("validation-failed", "The request is not valid", lang)
+    first = dict(errors[0])
+    loc = [str(p) for p in first.get("loc", ())]
+    first["loc"] = loc[1:] if loc and loc[0] in _REQUEST_PARTS else loc
+    zh, en = validation_reason(first)
+    return zh if lang == "zh" else en
+
+
+_REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CreditBankError)
     async def domain_error(request: Request, exc: CreditBankError) -> JSONResponse:
@@ -88,14 +104,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             for e in exc.errors()
         ]
-        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
-        detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else str(first["msg"])
+        lang = request_lang(request)
         return problem(
             422,
             "validation-failed",
             "The request is not valid",
-            detail,
-            lang=request_lang(request),
+            _first_error(exc.errors(), lang),
+            lang=lang,
             errors=errors,
         )
 

@@ -175,6 +175,21 @@ class TestOverHttp:
         )
         assert r.json()["detail"] == "the token is unknown or revoked"
 
+    def test_an_invalid_body_names_the_field_in_the_readers_language(
+        self, client: TestClient, auth: Tokens
+    ) -> None:
+        """A 422's detail says the field and what is wrong from the error's type, not pydantic's English."""
+        admin = auth(Role.admin)
+        zh = client.post("/api/v1/learners", headers=admin, json={"name": 1})
+        en = client.post("/api/v1/learners", headers={**admin, "Accept-Language": "en"}, json={"name": 1})
+        assert zh.status_code == en.status_code == 422
+        assert zh.json()["errors"] == en.json()["errors"]  # the machine-readable list is unchanged
+        field = zh.json()["errors"][0]["loc"][-1]
+        assert field in zh.json()["detail"] and "：" in zh.json()["detail"]
+        assert en.json()["detail"].startswith(f"{field}: ")
+        assert "Input should" not in zh.json()["detail"] + en.json()["detail"]
+        assert "Field required" not in zh.json()["detail"] + en.json()["detail"]
+
 
 class TestCommandLine:
     @pytest.mark.parametrize(
