@@ -11,6 +11,7 @@ from decimal import Decimal
 from itertools import combinations
 from typing import Any
 
+from creditbank.i18n import Both, Message, msg
 from creditbank.rule_engine.amounts import ZERO, format_amount, to_half_steps
 from creditbank.rule_engine.explain import fill
 from creditbank.rule_engine.loader import Placed, RuleSet
@@ -150,12 +151,12 @@ def _all(
             yield first + rest
 
 
-def _skip(lot: LotFacts, reason: SkipReason, rule: CapRule | None, zh: str, en: str) -> SkippedLot:
+def _skip(lot: LotFacts, reason: SkipReason, rule: CapRule | None, why: Message) -> SkippedLot:
     return SkippedLot(
         lot_id=lot.lot_id,
         reason=reason,
         rule_id=RuleId(rule.id) if rule is not None else None,
-        explanation=Text(zh=zh, en=en),
+        explanation=Text.of(why),
     )
 
 
@@ -210,11 +211,7 @@ def convert(
     available: list[LotFacts] = []
     for lot in lots:
         if lot.lot_id in seen:
-            skipped.append(
-                _skip(
-                    lot, "duplicate_lot", None, "同一学分批次重复提交，只计一次", "lot given twice; used once"
-                )
-            )
+            skipped.append(_skip(lot, "duplicate_lot", None, msg("skip.why.duplicate_lot")))
             continue
         seen.add(lot.lot_id)
         if expired(lot.expires_on, as_of) and not lot.already_converted:
@@ -224,9 +221,7 @@ def convert(
                     lot,
                     "expired",
                     None,
-                    f"已过期（不可转换）：有效期至 {lot.expires_on.isoformat()}，成果仍保留在终身学习档案中",
-                    f"expired (not convertible): valid until {lot.expires_on.isoformat()}; "
-                    "the outcome stays in the lifelong learning archive",
+                    msg("skip.why.expired", day=lot.expires_on.isoformat()),
                 )
             )
             continue
@@ -236,8 +231,7 @@ def convert(
                     lot,
                     "already_converted",
                     None,
-                    "该学分批次已转换，不能重复转换",
-                    "lot already converted; never twice",
+                    msg("skip.why.already_converted"),
                 )
             )
             continue
@@ -260,8 +254,7 @@ def convert(
                             available[i],
                             "counted_once",
                             caps.count_once_rule,
-                            f"与批次 {available[keep].lot_id} 属同一成果（{key}），只计一次",
-                            f"same achievement as lot {available[keep].lot_id} ({key}); counted once",
+                            msg("skip.why.counted_once", lot_id=available[keep].lot_id, key=key),
                         )
                     )
         available = [lot for i, lot in enumerate(available) if i not in dropped]
@@ -328,10 +321,11 @@ def convert(
                     lot,
                     "cap_certificates",
                     caps.certificates_rule,
-                    f"已达每名学习者转入本专业的证书数上限（{caps.max_certificates} 本，含此前已转换的"
-                    f" {programme.already_converted_certificates} 本）",
-                    f"the limit of {caps.max_certificates} certificates per learner in this programme is "
-                    f"reached ({programme.already_converted_certificates} converted before)",
+                    msg(
+                        "skip.why.cap_certificates",
+                        maximum=caps.max_certificates,
+                        before=programme.already_converted_certificates,
+                    ),
                 )
             )
         elif lot.lot_id in blocked_share:
@@ -341,13 +335,12 @@ def convert(
                     lot,
                     "cap_share",
                     caps.share_rule,
-                    f"每名学习者转入本专业的学分不得超过毕业学分的 {share}%"
-                    f"（{format_amount(limit or ZERO)} 学分）；"
-                    f"此前已转换 {format_amount(programme.already_converted_credits)} 学分，余额不足",
-                    f"a learner's converted credits may not exceed {share}% of the programme's graduation "
-                    f"credits ({format_amount(limit or ZERO)}); "
-                    f"{format_amount(programme.already_converted_credits)} converted before, "
-                    "not enough room left",
+                    msg(
+                        "skip.why.cap_share",
+                        share=share,
+                        limit=format_amount(limit or ZERO),
+                        before=format_amount(programme.already_converted_credits),
+                    ),
                 )
             )
         else:
@@ -356,8 +349,7 @@ def convert(
                     lot,
                     "no_equivalence",
                     None,
-                    "本专业没有与之对应的课程等价规则（或成绩无法对应）",
-                    "no course equivalence of this programme matches it (or its grade cannot be mapped)",
+                    msg("skip.why.no_equivalence"),
                 )
             )
     order = {lot.lot_id: i for i, lot in enumerate(lots)}
@@ -483,36 +475,32 @@ def _item(
     titles_zh = "、".join(f"《{lot.title}》" for lot in match)
     titles_en = ", ".join(f"'{lot.title}'" for lot in match)
     amount = format_amount(credits)
-    zh = (
-        f"{rule.title.zh}（{rule.id} 第 {rule.version} 版）：以 {titles_zh} "
-        f"转换为「{rule.destination.title.zh}」{amount} 学分"
-    )
-    en = (
-        f"{rule.title.en} ({rule.id} v{rule.version}): {titles_en} converted to "
-        f"'{rule.destination.title.en}', {amount} credits"
-    )
+    parts = [
+        msg(
+            "conversion.item",
+            title=rule.title.both,
+            rule_id=rule.id,
+            version=rule.version,
+            titles=Both(titles_zh, titles_en),
+            destination=rule.destination.title.both,
+            credits=amount,
+        )
+    ]
     if grade is not None:
-        zh += f"，成绩 {grade}（取各来源成绩中的最低档）"
-        en += f", grade {grade} (the lowest of the source grades)"
+        parts.append(msg("conversion.item_grade", grade=grade))
     if capped:
-        zh += "，受转换上限限制"
-        en += ", cut by a cap"
+        parts.append(msg("conversion.item_capped"))
     if rule.explanation is not None:
         values: dict[str, Any] = {"credits": amount, "rule_id": rule.id, "rule_version": rule.version}
-        zh += "。" + fill(rule.explanation.zh, values)
-        en += ". " + fill(rule.explanation.en, values)
+        why = Both(fill(rule.explanation.zh, values), fill(rule.explanation.en, values))
+        parts.append(msg("conversion.item_explanation", explanation=why))
     source_credits = sum((lot.credits for lot in match), ZERO)
     remainder = max(ZERO, source_credits - credits)
     if remainder > 0:
-        left = format_amount(remainder)
-        zh += (
-            f"。所用批次共 {format_amount(source_credits)} 学分，超出部分 {left} 学分不计入任何课程"
-            "（规则集规定：批次不拆分，余额作废）"
-        )
-        en += (
-            f". The lots used hold {format_amount(source_credits)} credits; the {left} beyond "
-            "count towards nothing (the rule set's policy: a lot is never split, its remainder is forfeited)"
-        )
+        total, left = format_amount(source_credits), format_amount(remainder)
+        parts.append(msg("conversion.item_remainder", total=total, left=left))
+    zh = "".join(part.text("zh") for part in parts)
+    en = "".join(part.text("en") for part in parts)
     return ConversionItem(
         rule_id=RuleId(rule.id),
         rule_version=rule.version,
