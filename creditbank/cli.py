@@ -28,12 +28,14 @@ db_app = typer.Typer(help="database schema", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens", no_args_is_help=True)
 institutions_app = typer.Typer(help="institutions", no_args_is_help=True)
 learners_app = typer.Typer(help="learners", no_args_is_help=True)
+inbox_app = typer.Typer(help="the learners' inbox (站内信) and its e-mail notices", no_args_is_help=True)
 reviewers_app = typer.Typer(help="reviewer accounts (named people)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(institutions_app, name="institutions")
 app.add_typer(learners_app, name="learners")
 app.add_typer(reviewers_app, name="reviewers")
+app.add_typer(inbox_app, name="inbox")
 app.add_typer(keys_app, name="keys")
 app.add_typer(secrets_app, name="secrets")
 app.command("verify")(verify_command)
@@ -294,3 +296,29 @@ def demo(
 
 def main() -> None:  # pragma: no cover - console entry
     sys.exit(app())
+
+
+@inbox_app.command("mail")
+def inbox_mail(
+    since_hours: Annotated[
+        float, typer.Option(help="look for learners with events in this many past hours (the run's period)")
+    ] = 48.0,
+) -> None:
+    """E-mail each learner with unannounced inbox messages one notice (how many of which kinds, no
+    contents), through CREDITBANK_SMTP_HOST; without it nothing is sent. Run it from cron."""
+    import datetime as dt
+
+    from creditbank.archive import inbox
+    from creditbank.db import utcnow
+
+    ctx = context()
+    with session_scope(ctx) as session:
+        report = inbox.mail_notices(
+            session,
+            ctx.settings,
+            ctx.secrets.master_key,
+            since=utcnow() - dt.timedelta(hours=since_hours),
+        )
+    typer.echo(
+        json.dumps({"sent": report.sent, "failed": report.failed, "no_address": report.skipped_no_address})
+    )

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         ge=1,
         description="how long a learner account stays locked after too many wrong passwords",
     )
+    smtp_host: str = Field("", description="SMTP server for the inbox's e-mail notices; empty: no e-mail")
+    smtp_port: int = Field(25, ge=1, le=65535, description="port of the SMTP server")
+    smtp_from: str = Field("creditbank@localhost", description="sender address of the e-mail notices")
+    smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    expiry_notice_days: int = Field(
+        60, ge=1, description="the inbox warns of credits whose validity ends within this many days"
+    )
     checkpoint_requires_sync_standby: bool = Field(
         False,
         description="sign a checkpoint only over entries flushed on a synchronous standby (PostgreSQL "

@@ -325,6 +325,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
 
     from creditbank.accreditation.endpoints import router as accreditation_router
     from creditbank.archive.endpoints import router as archive_router
+    from creditbank.archive.inbox_endpoints import router as inbox_router
     from creditbank.auth.endpoints import reviewers_router
     from creditbank.auth.endpoints import router as tokens_router
     from creditbank.catalog.endpoints import router as catalog_router
@@ -339,6 +340,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.archive_endpoints import router as archive_pages_router
     from creditbank.web.console_endpoints import router as console_pages_router
     from creditbank.web.download_endpoints import router as downloads_router
+    from creditbank.web.inbox_endpoints import router as inbox_pages_router
     from creditbank.web.rendering import STATIC_DIR
     from creditbank.web.signin_endpoints import router as signin_router
     from creditbank.web.verify_endpoints import router as verify_page_router
@@ -355,9 +357,11 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         credentials_router,
         reviews_router,
         archive_router,
+        inbox_router,
         catalog_router,
         signin_router,
         account_pages_router,
+        inbox_pages_router,
         archive_pages_router,
         downloads_router,
         verify_page_router,

@@ -65,6 +65,7 @@ POLICY: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "transfer_requests": READ_WRITE,
         "learner_consents": READ_WRITE,
         "learner_accounts": READ_WRITE,
+        "inbox_state": READ_WRITE,
         "recognised_outcome_versions": READ_WRITE,
         "recognised_outcomes": READ_WRITE,
         # an admin replaces an institution's scope

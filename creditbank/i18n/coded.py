@@ -9,6 +9,20 @@ the catalogues fails until it has them.
 from creditbank.i18n import N_
 
 CODED: tuple[str, ...] = (
+    # the inbox (archive/inbox.py says them in both languages at once)
+    N_("inbox.expiry"),
+    N_("inbox.transfer.issued"),
+    N_("inbox.transfer.accepted"),
+    N_("inbox.transfer.rejected"),
+    N_("inbox.grant_ends"),
+    N_("inbox.mail_body"),
+    N_("inbox.mail_subject"),
+    N_("inbox.kind.recognition"),
+    N_("inbox.kind.review"),
+    N_("inbox.kind.correction"),
+    N_("inbox.kind.transfer"),
+    N_("inbox.kind.grant"),
+    N_("inbox.kind.expiry"),
     N_("account.done.registered"),
     N_("account.done.password"),
     N_("account.done.revoked"),
