@@ -330,6 +330,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.auth.endpoints import router as tokens_router
     from creditbank.catalog.endpoints import router as catalog_router
     from creditbank.credentials.endpoints import router as credentials_router
+    from creditbank.exports.endpoints import router as exports_router
     from creditbank.institutions.endpoints import router as institutions_router
     from creditbank.learners.account_endpoints import router as accounts_router
     from creditbank.learners.endpoints import router as learners_router
@@ -359,6 +360,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         archive_router,
         inbox_router,
         catalog_router,
+        exports_router,
         signin_router,
         account_pages_router,
         inbox_pages_router,
