@@ -652,6 +652,7 @@ class Bench:
             ):
                 rows += sum(1 for _ in db.stream(f"SELECT * FROM {table}"))
         profiler = cProfile.Profile() if self.profile else None
+        load_before = os.getloadavg()
         with stopwatch() as elapsed, audit_db.snapshot(self.ctx.engine) as driver:
             if profiler:
                 profiler.enable()
@@ -663,6 +664,8 @@ class Bench:
         assert report.ok, [str(d) for d in report.differences[:5]]
         entries = sum(report.entries.values())
         return {
+            "engine": report.engine,
+            "load_average_before_after": [list(load_before), list(os.getloadavg())],
             "seconds": elapsed[0],
             "python_cpu_s": elapsed[1],
             "entries": entries,
@@ -783,7 +786,8 @@ def database_audit(bench: Bench, table: Table, results: dict[str, Any], entries:
         f"{audit['raw_read_rows']:,} rows; Python CPU {audit['raw_read_python_cpu_s']:.1f} s",
     )
     table.add(
-        f"audit database ({audit['entries']:,} entries in all logs, every served table)",
+        f"audit database ({audit['entries']:,} entries in all logs, every served table; "
+        f"recomputed by {audit['engine']})",
         audit["seconds"],
         "s",
         f"{audit['entries_per_s']:,.0f} entries/s; x{audit['over_raw_read']:.1f} the baseline; "
