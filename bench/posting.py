@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import write_results  # noqa: E402
 
-from tests.support.postgres import start_postgres  # noqa: E402
+from tests.support.postgres import OWNER, start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 from tests.support.world import build_world  # noqa: E402
 
@@ -293,7 +293,8 @@ def main() -> None:
             "bd",
             distinct=True,
         )
-        raw = raw_inserts(url, args.batch_rows)
+        # a table of its own: made by the database's owner (the service role may not create tables)
+        raw = raw_inserts(pg.url("bench_posting", OWNER), args.batch_rows)
     finally:
         if server is not None:
             server.stop()
