@@ -16,7 +16,8 @@ How this works (:class:`GroupCommit`, one per app):
   and form the next group, so a group holds whatever arrived while the last one ran.
 * The group's transaction: each posting is staged in a savepoint of its own (idempotency claim,
   outcome rows; :func:`creditbank.outcomes.service.stage_rows`), so a posting with a problem of its
-  own (an unknown learner, a reused key) is answered with that problem and undone alone; then ONE
+  own (an unknown learner, a reused key: a domain error) is answered with that problem and undone
+  alone; any other failure (a lost connection) fails the group; then ONE
   ledger append for all the staged entries (accounts locked in id order, the log row last, gapless
   sequence numbers); then each posting's response is stored under its key; then ONE commit.
 * Every posting is answered only after that commit: an acknowledged posting is committed, with
@@ -36,6 +37,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from creditbank.db import transaction
+from creditbank.errors import CreditBankError
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
 from creditbank.transparency import store
@@ -152,8 +154,11 @@ class GroupCommit:
                 try:
                     with session.begin_nested():
                         staged.append((waiting, waiting.posting.stage(session)))
-                except Exception as exc:  # the posting's own problem: its savepoint is undone
+                except CreditBankError as exc:  # the posting's own problem: its savepoint is undone
                     waiting.error = exc
+                # anything else (the connection lost, a database error) fails the group: every
+                # posting then runs alone and meets the problem itself (a 503 to retry, not a 500
+                # from a transaction that can no longer make savepoints)
             entries = [entry for _, one in staged for entry in one.entries]
             appended = ledger.append(session, store.DEFAULT_LOG, entries) if entries else []
             at = 0
