@@ -27,13 +27,14 @@ os.environ.setdefault("CREDITBANK_LOG_LEVEL", "WARNING")
 from creditbank.auth.models import Role
 from creditbank.auth.service import create_token
 from creditbank.credentials import issuance
-from creditbank.credentials.trust import TrustRoots
-from creditbank.credentials.verification import OfflineResolver, verify_certificate
 from creditbank.db import transaction
 from creditbank.ids import InstitutionId, LearnerId
 from creditbank.ledger import service as ledger
 from creditbank.main import create_app
 from creditbank.standards.vc import dataintegrity
+from creditbank.standards.vc.resolvers import OfflineResolver
+from creditbank.standards.vc.trust import TrustRoots
+from creditbank.standards.vc.verification import verify_certificate
 from creditbank.transparency import store
 from tests.support.postgres import start_postgres
 from tests.support.server import prepare_database

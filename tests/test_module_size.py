@@ -21,10 +21,6 @@ COHESIVE = {
 # splits still owed, each with what it owes (remove the entry when the module is split)
 OWED = {
     "web/views.py": "its queries belong to the domain services, with their authorisation checks",
-    "credentials/verification.py": "split the checks, the resolvers and the evidence format",
-    "credentials/issuance.py": "split building the certificate from recording and signing it",
-    "outcomes/service.py": "split posting (rows, duplicates, chunks) from the recognition records",
-    "archive/service.py": "split erasure from assembling the archive and its export",
     "web/pdf.py": "split the certificate and transcript layouts from the drawing helpers",
 }
 

@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from creditbank.archive import erasure, schemas
 from creditbank.archive import service as archive
 from creditbank.auth.deps import ArchiveReader, RoleGuard
 from creditbank.auth.models import Role
@@ -22,8 +23,8 @@ router = APIRouter(prefix="/api/v1/learners", tags=["archive"])
 LearnerOrAdmin = Annotated[Principal, Depends(RoleGuard(Role.learner, Role.admin))]
 
 
-@router.get("/{learner_id}/archive", response_model=archive.Archive)
-def get_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: ArchiveReader) -> archive.Archive:
+@router.get("/{learner_id}/archive", response_model=schemas.Archive)
+def get_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: ArchiveReader) -> schemas.Archive:
     """The learner's lifelong learning archive: every outcome with its recognition and why, every
     credit lot, balances by category and framework level, conversions, certificates, and a ledger
     reference for every journal entry. For the learner, institutions that registered or posted for
@@ -36,7 +37,7 @@ def get_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: Arch
 
     # the read is checked and logged on the primary above; the archive itself, which may be a
     # moment stale, is read on the standby (see CREDITBANK_READ_DATABASE_URL)
-    def read(sessions: sessionmaker[Session]) -> archive.Archive:
+    def read(sessions: sessionmaker[Session]) -> schemas.Archive:
         with sessions() as standby:
             return archive.build_archive(standby, ctx.secrets.master_key, learner, with_credentials=own)
 
@@ -46,7 +47,7 @@ def get_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: Arch
 @router.get(
     "/{learner_id}/archive/export",
     dependencies=[Heavy],
-    response_model=archive.ArchiveExport,
+    response_model=schemas.ArchiveExport,
     responses={200: {"description": "the archive as a JSON file (Content-Disposition: attachment)"}},
 )
 def export_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: LearnerOrAdmin) -> Any:
@@ -62,7 +63,7 @@ def export_archive(learner_id: str, session: SessionDep, ctx: ContextDep, who: L
     )
 
 
-@router.post("/{learner_id}/erasure", response_model=archive.ErasureResult)
+@router.post("/{learner_id}/erasure", response_model=schemas.ErasureResult)
 def erase_learner(
     learner_id: str,
     session: SessionDep,
@@ -78,10 +79,10 @@ def erase_learner(
     if who.role is Role.learner and who.subject != learner_id:
         raise Forbidden(msg("detail.archive.endpoints.learner_may_erase_only"))
 
-    def work() -> tuple[int, archive.ErasureResult]:
-        result, _ = archive.erase(session, learner_id, requested_by=who.role)
+    def work() -> tuple[int, schemas.ErasureResult]:
+        result, _ = erasure.erase(session, learner_id, requested_by=who.role)
         # after the commit (before the response is sent) and outside any transaction
-        background.add_task(archive.vacuum_after_erasure, ctx.engine)
+        background.add_task(erasure.vacuum_after_erasure, ctx.engine)
         return 200, result
 
     return idempotent.run(

@@ -10,21 +10,22 @@ How this works:
   for the learner (listed by the credentials domain).
 * The export adds what the vault holds about the person (name, identity number, contact) and the
   log of who else read the archive: everything the bank keeps about the learner, as one JSON file.
-* Erasure (:func:`erase`) destroys the personal data and keeps the record: the vault row and with
-  it the only copy of the learner's data key are deleted (crypto-shredding), the identity-number
-  HMAC is cleared (the person can no longer be found), the learner's tokens are revoked (with the
-  browser sessions opened with them), every grant and share link of the learner stops, and a
-  tombstone entry (no personal data) is appended to the ledger. The ledger, lots and outcomes stay,
-  under the random learner id; the archive keeps working, without a name. No leaf holds a function
-  of personal data (see :func:`creditbank.outcomes.service.ledger_content`), so nothing in the
-  public log links the random id back to the person. The keyed hashes computed over what was posted
-  for the person (``outcomes.request_hash``, the duplicate-detection HMAC over the row as posted,
-  identity number and name included, and the stored ``Idempotency-Key`` fingerprints of the requests,
-  which are functions of it) are overwritten with :data:`ERASED`: with the pepper, either would
-  confirm a guess of the identity number. After the commit, :func:`vacuum_after_erasure` vacuums the
-  tables that held the data, so the old row versions do not wait for autovacuum (``VACUUM`` cannot run
-  inside a transaction). ``docs/operations.md`` says how long copies survive in the write-ahead log
-  and in backups.
+* Erasure (:func:`creditbank.archive.erasure.erase`) destroys the personal data and keeps the
+  record: the vault row and with it the only copy of the learner's data key are deleted (crypto-
+  shredding), the identity-number HMAC is cleared (the person can no longer be found), the learner's
+  tokens are revoked (with the browser sessions opened with them), every grant and share link of the
+  learner stops, and a tombstone entry (no personal data) is appended to the ledger. The ledger,
+  lots and outcomes stay, under the random learner id; the archive keeps working, without a name. No
+  leaf holds a function of personal data (see :func:`creditbank.outcomes.records.ledger_content`),
+  so nothing in the public log links the random id back to the person. The keyed hashes computed
+  over what was posted for the person (``outcomes.request_hash``, the duplicate-detection HMAC over
+  the row as posted, identity number and name included, and the stored ``Idempotency-Key``
+  fingerprints of the requests, which are functions of it) are overwritten with
+  :data:`creditbank.archive.erasure.ERASED`: with the pepper, either would confirm a guess of the
+  identity number. After the commit, :func:`creditbank.archive.erasure.vacuum_after_erasure` vacuums
+  the tables that held the data, so the old row versions do not wait for autovacuum (``VACUUM``
+  cannot run inside a transaction). ``docs/operations.md`` says how long copies survive in the
+  write-ahead log and in backups.
 """
 
 import base64
@@ -35,13 +36,21 @@ from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
-from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from creditbank.auth import accounts, sessions
-from creditbank.auth import service as tokens
-from creditbank.auth.models import ApiToken, Role
+from creditbank.archive.schemas import (
+    AccessRecord,
+    Archive,
+    ArchiveExport,
+    ArchiveLearner,
+    ArchiveLot,
+    ArchiveOutcome,
+    BalancePublic,
+    ConversionPublic,
+    LedgerEntryRef,
+    OutcomeEventPublic,
+    PersonalData,
+)
 from creditbank.catalog import consent as consents
 from creditbank.catalog.models import Conversion
 from creditbank.catalog.schemas import ConsentPublic
@@ -49,173 +58,20 @@ from creditbank.credentials import service as credentials
 from creditbank.credentials.models import Certificate
 from creditbank.credentials.schemas import CertificatePublic
 from creditbank.db import utcnow
-from creditbank.errors import Conflict
-from creditbank.i18n import msg
 from creditbank.learners import access as grants
 from creditbank.learners import service as learners
 from creditbank.learners import vault
 from creditbank.learners.access import grant_public
 from creditbank.learners.models import ArchiveAccess, Learner
-from creditbank.learners.schemas import GrantPublic
 from creditbank.ledger import service as ledger
-from creditbank.ledger.models import IdempotencyRecord, JournalTransaction, Lot, LotLock, Posting, TxKind
+from creditbank.ledger.models import JournalTransaction, Lot, LotLock, Posting, TxKind
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
-from creditbank.outcomes.schemas import LedgerRef, OutcomePublic, RecognitionPublic
+from creditbank.outcomes.schemas import LedgerRef, RecognitionPublic
 from creditbank.rule_engine.conversion import expired
-from creditbank.rule_engine.models import ConversionPlan, PlanLine
+from creditbank.rule_engine.models import ConversionPlan
 from creditbank.standards.tlog import merkle
 
 log = logging.getLogger(__name__)
-
-# -- shapes --------------------------------------------------------------------------------------
-
-
-class ArchiveLearner(BaseModel):
-    id: str = Field(description="the bank's random learner id")
-    created_at: dt.datetime
-    erased: bool = Field(description="true after erasure: personal data destroyed")
-    erased_at: dt.datetime | None
-    name: str | None = Field(description="name from the vault (null after erasure)")
-    identity_number_masked: str | None = Field(description="e.g. 110105********002X (null after erasure)")
-
-
-class LedgerEntryRef(LedgerRef):
-    kind: str = Field(description="recognition, conversion, reversal, review_decision, erasure, note")
-    at: dt.datetime = Field(description="when the entry was appended")
-
-
-class OutcomeEventPublic(BaseModel):
-    kind: str = Field(description="recognised, review, rejected, decision, revoked, corrected")
-    at: dt.datetime
-    actor_role: str = Field(description="institution, reviewer or admin")
-    actor: str | None = Field(description="institution id, or the reviewer's id")
-    detail_zh: str
-    detail_en: str
-    ledger: LedgerRef | None = Field(description="the journal entry of this step, if any")
-
-
-class ArchiveOutcome(OutcomePublic):
-    superseded_by: str | None = Field(description="the correction that replaced this outcome, if any")
-    events: list[OutcomeEventPublic] = Field(description="what happened to the outcome, oldest first")
-
-
-class ArchiveLot(BaseModel):
-    id: str
-    outcome_id: str | None
-    issuer_id: str
-    credits: Decimal = Field(description="credits")
-    category: str
-    level: int = Field(description="framework level 1-7")
-    field: str
-    rule_id: str
-    rule_version: str
-    rule_set_hash: str
-    expires_on: dt.date | None = Field(
-        description="day the lot's validity ends: from then on it stays here but cannot be converted"
-    )
-    created_at: dt.datetime
-    state: str = Field(
-        description="available, converted, reversed, or expired (kept in the archive, not convertible)"
-    )
-    converted_into: str | None = Field(description="programme the lot is converted into, while converted")
-    explanation_zh: str
-    explanation_en: str
-    ledger: LedgerRef | None = Field(description="the recognition entry that created the lot")
-
-
-class BalancePublic(BaseModel):
-    category: str
-    level: int = Field(description="framework level 1-7")
-    available: Decimal = Field(description="credits not converted and still within their validity")
-    expired: Decimal = Field(
-        default=Decimal(0), description="credits not converted whose validity has ended (not convertible)"
-    )
-    converted: Decimal = Field(description="credits of lots converted into programmes")
-
-
-class ConversionPublic(BaseModel):
-    transaction_id: str
-    at: dt.datetime
-    programme_id: str | None
-    institution_id: str | None
-    lot_ids: list[str]
-    credits: Decimal = Field(description="credits of the lots moved to converted")
-    counted_credits: Decimal | None = Field(
-        description="credits the conversion counts towards the programme (null when no plan is recorded)"
-    )
-    forfeited_credits: Decimal | None = Field(
-        description="credits of the lots beyond the courses they fill, counted nowhere (remainder policy)"
-    )
-    lines: list[PlanLine] = Field(description="the conversion lot by lot, as previewed before acceptance")
-    reversed: bool = Field(description="true when the conversion was reversed (its lots freed)")
-    ledger: LedgerRef
-
-
-class Archive(BaseModel):
-    """Everything the bank records about a learner's learning, with the ledger entries behind it."""
-
-    learner: ArchiveLearner
-    generated_at: dt.datetime
-    outcomes: list[ArchiveOutcome]
-    lots: list[ArchiveLot]
-    balances: list[BalancePublic] = Field(description="by category and framework level")
-    total_available: Decimal = Field(description="credits that can still be converted (可用学分)")
-    total_expired: Decimal = Field(
-        default=Decimal(0),
-        description="credits kept in the archive whose validity has ended (已过期，不可转换)",
-    )
-    total_converted: Decimal = Field(description="credits of lots converted into programmes")
-    total_counted: Decimal = Field(
-        default=Decimal(0), description="credits those conversions count towards their programmes"
-    )
-    total_forfeited: Decimal = Field(
-        default=Decimal(0), description="credits of converted lots counted nowhere (remainder policy)"
-    )
-    conversions: list[ConversionPublic]
-    certificates: list[CertificatePublic] = Field(
-        description="transfer certificates issued for the learner, newest first"
-    )
-    consents: list[ConsentPublic] = Field(
-        description="the learner's consents: which institution may convert which lots, newest first"
-    )
-    ledger: list[LedgerEntryRef] = Field(description="every journal entry of the learner, oldest first")
-
-
-class PersonalData(BaseModel):
-    name: str
-    identity_number: str
-    contact: str | None
-
-
-class AccessRecord(BaseModel):
-    at: dt.datetime
-    reader_role: str
-    reader_subject: str | None
-    what: str
-
-
-class ArchiveExport(Archive):
-    """The archive with the personal data the vault holds and who else read it (portability)."""
-
-    personal_data: PersonalData | None = Field(description="null after erasure")
-    access_log: list[AccessRecord] = Field(description="reads of this learner's data by others")
-    grants: list[GrantPublic] = Field(
-        description="institutions the learner let read the archive, newest first"
-    )
-
-
-class ErasureResult(BaseModel):
-    learner_id: str
-    erased_at: dt.datetime
-    vault_shredded: bool = Field(description="false when no vault row existed")
-    tokens_revoked: int = Field(description="learner tokens revoked")
-    tombstone: LedgerRef = Field(description="the erasure entry in the ledger")
-
-
-class AlreadyErased(Conflict):
-    slug = "learner-already-erased"
-    title = "The learner's personal data was already erased"
-
 
 # -- reading -------------------------------------------------------------------------------------
 
@@ -484,101 +340,3 @@ def build_export(
         ],
         grants=[grant_public(g) for g in grants.list_grants(session, learner.id)],
     )
-
-
-# -- erasure -------------------------------------------------------------------------------------
-
-
-ERASED = "erased"
-"""What erasure writes over a keyed hash of personal data (the outcomes' trigger lets only this in)."""
-
-ERASURE_VACUUM = ("learner_vault", "outcomes", "idempotency_keys", "learners", "learner_accounts")
-"""The tables erasure deletes from or overwrites in: vacuumed after it commits."""
-
-
-def vacuum_after_erasure(engine: Engine) -> None:
-    """``VACUUM`` the tables an erasure changed, so that the deleted vault row and the overwritten row
-    versions are removed now rather than whenever autovacuum comes by. PostgreSQL only (on SQLite,
-    ``secure_delete`` is the equivalent); run after the erasure's commit, outside any transaction. A
-    failure is logged, not raised: the erasure itself is done, and autovacuum will do the same later.
-    """
-    if engine.dialect.name != "postgresql":
-        return
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql(f"VACUUM {', '.join(ERASURE_VACUUM)}")
-    except Exception:  # the response is sent already; autovacuum is the fallback
-        log.exception("VACUUM after an erasure failed; autovacuum will remove the old row versions")
-
-
-def erase(
-    session: Session, learner_id: str, *, requested_by: Role
-) -> tuple[ErasureResult, JournalTransaction]:
-    """Erase a learner's personal data (see the module docstring). Authorisation is the caller's.
-
-    Raises:
-        LearnerNotFound: no such learner.
-        AlreadyErased: erased before.
-    """
-    # 1. the learner, not yet erased
-    learner = learners.get(session, learner_id)
-    if learner.erased_at is not None:
-        raise AlreadyErased(
-            msg(
-                "detail.archive.learner_was_erased",
-                learner_id=learner_id,
-                erased_at=learner.erased_at.isoformat(),
-            )
-        )
-    # 2. crypto-shredding: the vault row holds the only copy of the wrapped data key
-    shredded = vault.shred(session, learner_id)
-    # 3. no more lookup by identity number (learners is not a journal table: a plain UPDATE)
-    now = utcnow()
-    session.execute(
-        update(Learner).where(col(Learner.id) == learner_id).values(erased_at=now, lookup_hmac=None)
-    )
-    # 3b. the keyed hashes of what was posted for the person, and the fingerprints of the requests
-    # that posted it (a stored response names the learner), no longer confirm a guess of the person
-    session.execute(update(Outcome).where(col(Outcome.learner_id) == learner_id).values(request_hash=ERASED))
-    session.execute(
-        update(IdempotencyRecord)
-        .where(col(IdempotencyRecord.response).contains(learner_id, autoescape=True))
-        .values(request_hash=ERASED)
-    )
-    # 4. the tombstone: what happened, without anything personal
-    tombstone = ledger.record_event(
-        session,
-        TxKind.erasure,
-        learner_id=learner_id,
-        details={
-            "learner": learner_id,
-            "action": "erasure",
-            "vault": "shredded" if shredded else "absent",
-            "requested_by": requested_by.value,
-        },
-    )
-    # 5. the learner's own tokens stop working
-    live = session.exec(
-        select(ApiToken.id).where(
-            col(ApiToken.role) == Role.learner.value,
-            col(ApiToken.subject) == learner_id,
-            col(ApiToken.revoked_at).is_(None),
-        )
-    ).all()
-    for token_id in live:
-        tokens.revoke_token(session, token_id)
-    sessions.end_for_tokens(session, list(live))
-    # 5b. the learner's own account: its submitted data, sign-in name and password go, and its sessions
-    for account_id in accounts.erase_for_learner(session, learner_id):
-        sessions.end_for_account(session, account_id)
-    # 6. nobody reads through the learner's grants or share links any more
-    grants.revoke_everything(session, learner_id)
-    session.expire(learner)
-    result = ErasureResult(
-        learner_id=learner_id,
-        erased_at=now,
-        vault_shredded=shredded,
-        tokens_revoked=len(live),
-        tombstone=ref(tombstone),
-    )
-    return result, tombstone

@@ -15,7 +15,7 @@ each :class:`Difference` by table and row id.
 from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier, root_from_levels, tree_levels
 from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
    note must carry a valid signature of the log's key.
-   Leaves are in the format of :mod:`creditbank.ledger.leaf` (read here with ``json`` for speed, the
+   Leaves are in the format of :mod:`creditbank.standards.ledger.leaf` (read here with ``json`` for speed, the
    shape checked field by field).
 2. **Postings and lots** are compared a chunk of entries at a time, after their leaves are read: every
    ``ledger_postings`` row of those entries (fetched by entry id, one index scan for the chunk) must be
@@ -61,7 +61,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from creditbank.audit.database_sql import CANDIDATES_SQL, LEAF_HASHES_SQL, SEQ_GAPS_SQL, SETTINGS
-from creditbank.ledger.leaf import learner_of_account
+from creditbank.standards.ledger.leaf import learner_of_account
 from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier, root_from_levels, tree_levels
 from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
 
@@ -937,7 +937,7 @@ def check_recognition(
 
 def _recognition_shape(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A recognised ``RECOGNITIONS_SQL`` row as the lot's leaf would state it (see
-    :func:`creditbank.outcomes.service.recognition_for_lot` for the defaults)."""
+    :func:`creditbank.outcomes.records.recognition_for_lot` for the defaults)."""
     status, _, credits, level, category, fld, rule_id, rule_version, rule_set_hash, expires_on, lot_id = row[
         1:12
     ]

@@ -3,7 +3,7 @@
 How this works
 --------------
 Every leaf is the RFC 8785 JSON of one journal transaction, in the format that
-:mod:`creditbank.ledger.leaf` defines (and the ledger writes with it)::
+:mod:`creditbank.standards.ledger.leaf` defines (and the ledger writes with it)::
 
     {"v": 1, "log": "main", "seq": 7, "id": "jtx_...", "kind": "conversion", "time": "...Z",
      "postings": [{"account": "learner:lrn_x:available", "amount": "-2.50", "lot": "lot_..."}, ...],
@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from creditbank.audit.findings import Finding
-from creditbank.ledger.leaf import (
+from creditbank.standards.ledger.leaf import (
     AMOUNT,
     KINDS,
     LEAF_VERSION,

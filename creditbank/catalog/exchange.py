@@ -35,7 +35,6 @@ from creditbank.context import AppContext
 from creditbank.credentials import issuance
 from creditbank.credentials.local_resolver import DatabaseResolver
 from creditbank.credentials.models import Certificate
-from creditbank.credentials.verification import Report, verify_certificate
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, ValidationFailed
 from creditbank.i18n import Both, msg
@@ -46,6 +45,7 @@ from creditbank.ledger import service as ledger
 from creditbank.ledger.errors import LotAlreadyConverted, LotNotFound
 from creditbank.ledger.models import Lot
 from creditbank.rule_engine.models import ConversionPlan
+from creditbank.standards.vc.verification import Report, verify_certificate
 
 
 class CertificateRejected(ValidationFailed):

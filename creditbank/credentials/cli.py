@@ -7,7 +7,7 @@ passed (1 when a check failed, 2 when an input could not be read).
 Offline, trust comes only from what is given apart from the evidence: ``--trust`` (the trust file
 of ``GET /trust.json``: log keys and the bank's DID document, which pins the key of the signed issuer
 register), ``--log-key`` and ``--trust-did-document``. An evidence bundle is a claim checked against
-those roots (see :mod:`creditbank.credentials.verification`).
+those roots (see :mod:`creditbank.standards.vc.verification`).
 """
 
 import datetime as dt
@@ -20,12 +20,14 @@ import typer
 
 from creditbank.cli_common import cli_translator, context, echo, session_scope
 from creditbank.credentials import keys
-from creditbank.credentials import trust as trustlib
+from creditbank.credentials.http_resolver import HttpResolver
 from creditbank.credentials.models import SigningKey
-from creditbank.credentials.verification import HttpResolver, OfflineResolver, Resolver, verify_certificate
 from creditbank.i18n import msg
+from creditbank.standards.vc import trust as trustlib
 from creditbank.standards.vc.errors import ResolutionFailed
 from creditbank.standards.vc.multikey import encode_public_key
+from creditbank.standards.vc.resolvers import OfflineResolver, Resolver
+from creditbank.standards.vc.verification import verify_certificate
 
 keys_app = typer.Typer(help="signing keys of institutions and of the bank", no_args_is_help=True)
 

@@ -2,11 +2,9 @@
 
 How this works (:func:`issue_lot_certificate`, inside the caller's transaction):
 
-1. Read the lot and its recognition transaction; refuse a lot whose recognition was reversed or
-   that has expired. The lot's facts come from the journal, not from the mutable lot table: the
-   recognition's leaf must hash to the leaf hash stored in the tree at its index, parse in the one
-   leaf format, and record this lot exactly as ``ledger_lots`` holds it. Any disagreement is a 409
-   ``lot-journal-mismatch`` (logged as an integrity alarm) and nothing is issued.
+1. Read the lot and its facts from its recognition's journal leaf, checked against the tree and the
+   lot table (:mod:`creditbank.credentials.lot_facts`); refuse a lot whose recognition was reversed
+   or that has expired, or whose table row disagrees with the journal (409 ``lot-journal-mismatch``).
 2. The issuer is the institution that issued the lot (``lot.issuer_id``) when it is registered,
    else the bank (owner ``bank``). Its active key signs (created on first use).
 3. Allocate one revocation index on the issuer's status list (one ``credentialStatus`` object:
@@ -32,7 +30,6 @@ for any. Who signs never depends on who asked: it is always the lot's issuer (or
 
 import copy
 import datetime as dt
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,57 +39,28 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.credentials import keys, status_service
+from creditbank.credentials import keys, lot_facts, status_service
 from creditbank.credentials.builder import (
     AchievementInfo,
     ClrInput,
     CreditTransferInfo,
-    IssuerInfo,
-    LedgerReferenceInfo,
     LotCredentialInput,
     RuleCitationInfo,
     build_clr_credential,
     build_lot_credential,
-    credit_number,
     new_credential_id,
     xsd_datetime,
 )
 from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateKind
 from creditbank.db import utcnow
-from creditbank.errors import Conflict, Forbidden, ValidationFailed
+from creditbank.errors import Forbidden
 from creditbank.ids import random_id
-from creditbank.institutions import service as institutions
-from creditbank.institutions.models import Institution
-from creditbank.ledger import leaf as leaf_format
 from creditbank.ledger.errors import LotNotFound
-from creditbank.ledger.models import JournalTransaction, Lot
-from creditbank.outcomes.models import Outcome
-from creditbank.standards.tlog import merkle
+from creditbank.ledger.models import Lot
 from creditbank.standards.vc import dataintegrity
 from creditbank.standards.vc.contexts import credit_transfer_context, is_credit_transfer_context
-from creditbank.transparency import store
 
-integrity_log = logging.getLogger("creditbank.integrity")
-
-CREDIT_SYSTEM = "16 学时 = 1 学分"
-BANK_NAME_ZH = "终身学习学分银行"
-BANK_NAME_EN = "Lifelong Learning Credit Bank"
 MAX_LOTS_PER_REQUEST = 50
-
-
-class LotNotCertifiable(Conflict):
-    slug = "lot-not-certifiable"
-    title = "A certificate cannot be issued for this lot (reversed or expired)"
-
-
-class LotJournalMismatch(Conflict):
-    slug = "lot-journal-mismatch"
-    title = "The lot's stored facts disagree with its journal entry; no certificate was issued"
-
-
-class CertificateRequestInvalid(ValidationFailed):
-    slug = "certificate-request-invalid"
-    title = "The certificate request is not valid"
 
 
 @dataclass(frozen=True)
@@ -106,164 +74,6 @@ class IssuedCertificate:
 
 def _now() -> dt.datetime:
     return utcnow().replace(microsecond=0)
-
-
-def issuer_owner(session: Session, lot: Lot) -> str:
-    """Who signs for a lot: its issuing institution when registered, else the bank."""
-    return lot.issuer_id if session.get(Institution, lot.issuer_id) is not None else BANK_OWNER
-
-
-def issuer_info(session: Session, base_url: str, owner_id: str) -> IssuerInfo:
-    """The issuer profile of an owner (the bank, or a registered institution)."""
-    did = keys.owner_did(base_url, owner_id)
-    if owner_id == BANK_OWNER:
-        return IssuerInfo(did=did, name_zh=BANK_NAME_ZH, name_en=BANK_NAME_EN)
-    institution = institutions.get(session, owner_id)
-    return IssuerInfo(did=did, name_zh=institution.name_zh, name_en=institution.name_en)
-
-
-def ledger_reference(session: Session, lot: Lot) -> LedgerReferenceInfo:
-    """Where the lot's recognition sits in the transparency log: origin, sequence number, leaf hash."""
-    return journal_lot(session, lot)[1]
-
-
-@dataclass(frozen=True)
-class JournalLot:
-    """A lot as its recognition's journal leaf records it."""
-
-    lot: leaf_format.NewLot
-    outcome_id: str | None
-
-
-def _alarm(lot: Lot, what: str) -> LotJournalMismatch:
-    integrity_log.error("integrity alarm: lot %s: %s", lot.id, what)
-    return LotJournalMismatch(f"lot {lot.id}: {what}; nothing was issued (an integrity alarm was logged)")
-
-
-def journal_lot(session: Session, lot: Lot) -> tuple[JournalLot, LedgerReferenceInfo]:
-    """The lot's facts read from its recognition's leaf, checked against the tree and the lot table.
-
-    Raises:
-        LotJournalMismatch: the leaf does not hash to the leaf hash the tree stores at its index, is
-            not a leaf recording this lot, or records other facts than ``ledger_lots`` holds.
-    """
-    tx = session.get(JournalTransaction, lot.recognition_tx_id)
-    if tx is None:  # pragma: no cover - a foreign key guarantees it
-        raise LotNotFound(f"lot {lot.id} has no recognition transaction")
-    log = store.get_log(session, tx.log_id)
-    seq = int(tx.seq)
-    stored = store.leaf_hashes(session, tx.log_id, seq, seq + 1).get(seq)
-    data = bytes(tx.leaf)
-    # 1. the leaf is the one the tree holds at its index
-    if stored is None or merkle.leaf_hash(data) != stored:
-        raise _alarm(lot, f"its journal leaf {seq} does not hash to the leaf hash in the tree")
-    # 2. it is a recognition that records this lot
-    try:
-        entry = leaf_format.parse(data)
-    except leaf_format.LeafFormatError as exc:
-        raise _alarm(lot, f"its journal leaf {seq} cannot be read: {exc}") from exc
-    recorded = entry.lot(lot.id)
-    if entry.kind is not leaf_format.TxKind.recognition or recorded is None:
-        raise _alarm(lot, f"its journal leaf {seq} does not record it")
-    # 3. the lot table says the same
-    table = {
-        "learner": lot.learner_id,
-        "issuer": lot.issuer_id,
-        "credits": lot.credits,
-        "category": lot.category,
-        "level": lot.level,
-        "field": lot.field,
-        "rule": (lot.rule_id, lot.rule_version, lot.rule_set_hash),
-        "expires": lot.expires_on,
-    }
-    journal = {
-        "learner": recorded.learner,
-        "issuer": recorded.issuer,
-        "credits": recorded.credits,
-        "category": recorded.category,
-        "level": recorded.level,
-        "field": recorded.field,
-        "rule": (recorded.rule.id, recorded.rule.version, recorded.rule.set_hash),
-        "expires": recorded.expires,
-    }
-    differ = [name for name in table if table[name] != journal[name]]
-    if differ:
-        raise _alarm(
-            lot,
-            "the lot table disagrees with the journal on "
-            + ", ".join(
-                f"{name} ({table[name]} in the table, {journal[name]} in leaf {seq})" for name in differ
-            ),
-        )
-    outcome = entry.details.get("outcome")
-    return (
-        JournalLot(lot=recorded, outcome_id=outcome if isinstance(outcome, str) else None),
-        LedgerReferenceInfo(log_origin=log.origin, sequence_number=seq, leaf_hash=stored),
-    )
-
-
-def default_achievement(lot: leaf_format.NewLot, title: str | None = None) -> AchievementInfo:
-    """An achievement described from the lot's journal record and the title of the outcome it
-    recognises (as the institution posted it, in Chinese): a reader sees "低压电工作业培训", not the
-    lot's field code. Without an outcome (a lot made by hand) the field or category stands in."""
-    topic = lot.field or lot.category
-    return AchievementInfo(
-        id=f"urn:creditbank:lot:{lot.id}",
-        achievement_type="Achievement",
-        name=title.strip() if title and title.strip() else f"{topic} 学分（资历框架第{lot.level}级）",
-        human_code=lot.rule.id,
-        credits_available=lot.credits,
-        field_of_study=topic,
-        description=(
-            f"{credit_number(lot.credits)} credits recognised by rule {lot.rule.id} "
-            f"version {lot.rule.version}, category {lot.category}, qualification framework level {lot.level}"
-        ),
-        criteria_narrative=f"Recognised by the credit bank under rule {lot.rule.id} v{lot.rule.version}.",
-    )
-
-
-def _outcome_title(session: Session, outcome_id: str | None) -> str | None:
-    outcome = session.get(Outcome, outcome_id) if outcome_id else None
-    return outcome.title if outcome is not None else None
-
-
-def _active_lot(session: Session, lot_id: str, now: dt.datetime) -> Lot:
-    lot = session.get(Lot, lot_id)
-    if lot is None:
-        raise LotNotFound(f"no lot {lot_id}")
-    reversed_by = session.exec(
-        select(JournalTransaction.id).where(col(JournalTransaction.reverses_id) == lot.recognition_tx_id)
-    ).first()
-    if reversed_by is not None:
-        raise LotNotCertifiable(f"the recognition of lot {lot_id} was reversed")
-    if lot.expires_on is not None and lot.expires_on <= now.date():
-        raise LotNotCertifiable(f"lot {lot_id} expired on {lot.expires_on.isoformat()}")
-    return lot
-
-
-def _valid_until(lot: Lot, requested: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
-    expiry = (
-        dt.datetime.combine(lot.expires_on, dt.time.min, tzinfo=dt.UTC)
-        if lot.expires_on is not None
-        else None
-    )
-    if requested is None:
-        return expiry
-    if requested.tzinfo is None:
-        raise CertificateRequestInvalid("valid_until must carry a time zone")
-    if requested <= now:
-        raise CertificateRequestInvalid("valid_until must be in the future")
-    if expiry is not None and requested > expiry:
-        raise CertificateRequestInvalid(
-            f"valid_until is after the lot's expiry ({lot.expires_on.isoformat() if lot.expires_on else ''})"
-        )
-    return requested.astimezone(dt.UTC).replace(microsecond=0)
-
-
-def _destination_did(session: Session, base_url: str, destination_institution_id: str | None) -> str | None:
-    if destination_institution_id is None:
-        return None
-    return institutions.institution_did(base_url, institutions.get(session, destination_institution_id).id)
 
 
 def _revocation_entry(session: Session, ctx: AppContext, owner_id: str) -> status_service.Allocation:
@@ -337,24 +147,24 @@ def issue_lot_certificate(
     base = ctx.settings.base_url
     # 1. the lot and where it sits in the log; 2. the issuer and its key (made on first use, so
     # taken before the signing time: a key must not be younger than the proof it signs)
-    lot = _active_lot(session, lot_id, _now())
-    journal, reference = journal_lot(session, lot)  # the facts below are the journal's
+    lot = lot_facts.active_lot(session, lot_id, _now())
+    journal, reference = lot_facts.journal_lot(session, lot)  # the facts below are the journal's
     facts = journal.lot
-    title = _outcome_title(session, journal.outcome_id or lot.outcome_id)
-    owner = issuer_owner(session, lot)
+    title = lot_facts.outcome_title(session, journal.outcome_id or lot.outcome_id)
+    owner = lot_facts.issuer_owner(session, lot)
     signer = keys.signer_for(session, ctx.secrets.master_key, base, owner)
     now = _now()
-    until = _valid_until(lot, valid_until, now)
-    destination = _destination_did(session, base, destination_institution_id)
+    until = lot_facts.valid_until(lot, valid_until, now)
+    destination = lot_facts.destination_did(session, base, destination_institution_id)
     # 3. the status entry
     revocation = _revocation_entry(session, ctx, owner)
     # 4. the credential
     unsigned = build_lot_credential(
         LotCredentialInput(
             credential_id=new_credential_id(),
-            issuer=issuer_info(session, base, owner),
+            issuer=lot_facts.issuer_info(session, base, owner),
             learner_id=facts.learner,
-            achievement=achievement or default_achievement(facts, title),
+            achievement=achievement or lot_facts.default_achievement(facts, title),
             credits_earned=facts.credits,
             valid_from=now,
             valid_until=until,
@@ -362,7 +172,7 @@ def issue_lot_certificate(
             credential_status=revocation.entry(),
             transfer_context=credit_transfer_context(base),
             transfer=CreditTransferInfo(
-                credit_system=CREDIT_SYSTEM,
+                credit_system=lot_facts.CREDIT_SYSTEM,
                 lot_ids=[facts.id],
                 rule=RuleCitationInfo(
                     rule_id=facts.rule.id, rule_version=facts.rule.version, rule_set_hash=facts.rule.set_hash
@@ -409,9 +219,9 @@ def issue_clr_bundle(
         And what :func:`issue_lot_certificate` raises.
     """
     if not lot_ids:
-        raise CertificateRequestInvalid("a bundle needs at least one lot")
+        raise lot_facts.CertificateRequestInvalid("a bundle needs at least one lot")
     if len(set(lot_ids)) != len(lot_ids):
-        raise CertificateRequestInvalid("a lot appears twice")
+        raise lot_facts.CertificateRequestInvalid("a lot appears twice")
     parts = [
         issue_lot_certificate(
             session,
@@ -424,7 +234,7 @@ def issue_clr_bundle(
     ]
     learners = {p.certificate.learner_id for p in parts}
     if len(learners) != 1:
-        raise CertificateRequestInvalid("all lots of a bundle must belong to one learner")
+        raise lot_facts.CertificateRequestInvalid("all lots of a bundle must belong to one learner")
     owners = {p.certificate.issuer_owner_id for p in parts}
     owner = owners.pop() if len(owners) == 1 else BANK_OWNER
     base = ctx.settings.base_url
@@ -437,7 +247,7 @@ def issue_clr_bundle(
     unsigned = build_clr_credential(
         ClrInput(
             credential_id=new_credential_id(),
-            issuer=issuer_info(session, base, owner),
+            issuer=lot_facts.issuer_info(session, base, owner),
             learner_id=parts[0].certificate.learner_id,
             name=name,
             valid_from=now,
@@ -560,9 +370,11 @@ def reissue(session: Session, ctx: AppContext, old: Certificate) -> Certificate:
     """
     now = _now()
     if old.revoked_at is not None or old.successor_id is not None:
-        raise LotNotCertifiable(f"certificate {old.id} is revoked or superseded; it is not issued again")
+        raise lot_facts.LotNotCertifiable(
+            f"certificate {old.id} is revoked or superseded; it is not issued again"
+        )
     if old.valid_until is not None and old.valid_until <= now:
-        raise LotNotCertifiable(f"certificate {old.id} is no longer valid; it is not issued again")
+        raise lot_facts.LotNotCertifiable(f"certificate {old.id} is no longer valid; it is not issued again")
     if old.kind != CertificateKind.clr.value:
         return _reissue_one(session, ctx, old, now)
     old_parts = list(
@@ -620,9 +432,9 @@ def request_certificates(
         :func:`issue_clr_bundle` raise.
     """
     if not lot_ids or len(lot_ids) > MAX_LOTS_PER_REQUEST:
-        raise CertificateRequestInvalid(f"ask for 1 to {MAX_LOTS_PER_REQUEST} lots")
+        raise lot_facts.CertificateRequestInvalid(f"ask for 1 to {MAX_LOTS_PER_REQUEST} lots")
     if len(set(lot_ids)) != len(lot_ids):
-        raise CertificateRequestInvalid("a lot appears twice")
+        raise lot_facts.CertificateRequestInvalid("a lot appears twice")
     authorise_issue(session, principal, lot_ids)
     if len(lot_ids) == 1:
         return issue_lot_certificate(

@@ -1,4 +1,4 @@
-"""A :class:`~creditbank.credentials.verification.Resolver` that answers from the service's own database.
+"""A :class:`~creditbank.standards.vc.resolvers.Resolver` that answers from the service's own database.
 
 ``POST /api/v1/verify`` and the evidence endpoint use it. It answers only for this service's own
 issuers (the bank and registered institutions), status lists and logs, and never fetches anything
@@ -14,13 +14,13 @@ from sqlmodel import Session, col, select
 from creditbank.context import AppContext
 from creditbank.credentials import keys, status_service
 from creditbank.credentials.models import BANK_OWNER
-from creditbank.credentials.verification import LedgerEvidence
 from creditbank.errors import CreditBankError
 from creditbank.i18n import msg
 from creditbank.institutions.models import Institution
 from creditbank.ledger.models import JournalTransaction
 from creditbank.standards.tlog.note import NoteVerifier
 from creditbank.standards.vc.errors import ResolutionFailed
+from creditbank.standards.vc.evidence import LedgerEvidence
 from creditbank.transparency import store
 
 

@@ -37,11 +37,10 @@ from sqlmodel import Session, col, select
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.credentials import issuance, keys, status_service, trust
+from creditbank.credentials import issuance, keys, status_service
 from creditbank.credentials.builder import xsd_datetime
 from creditbank.credentials.local_resolver import DatabaseResolver
 from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateStatus, SigningKey
-from creditbank.credentials.verification import RecordingResolver, Report, verify_certificate
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, NotFound
 from creditbank.i18n import msg
@@ -49,7 +48,9 @@ from creditbank.institutions.models import Institution
 from creditbank.learners import service as learners
 from creditbank.learners.models import ArchiveAccess
 from creditbank.ledger.models import Lot
-from creditbank.standards.vc import dataintegrity
+from creditbank.standards.vc import dataintegrity, trust
+from creditbank.standards.vc.resolvers import RecordingResolver
+from creditbank.standards.vc.verification import Report, verify_certificate
 from creditbank.transparency import store
 
 

@@ -7,7 +7,7 @@ How this works (one call of :func:`append`, inside the caller's transaction):
    compute the new balances and refuse any learner account going negative.
 3. Check and take lot locks for conversions (the table's primary key is the backstop).
 4. Lock the log's counter row last, assign gapless sequence numbers, build each entry's leaf
-   (RFC 8785 JSON, in the format of :mod:`creditbank.ledger.leaf`), append the leaves to the Merkle
+   (RFC 8785 JSON, in the format of :mod:`creditbank.standards.ledger.leaf`), append the leaves to the Merkle
    tree, and insert journal rows, postings, lots.
 
 Everything commits or rolls back with the caller's transaction, so an acknowledged posting is in
@@ -40,14 +40,15 @@ from creditbank.db import (
 )
 from creditbank.i18n import msg
 from creditbank.ids import InstitutionId, LearnerId, LogId, LotId, random_id
-from creditbank.ledger import leaf as leaf_format
 from creditbank.ledger.errors import (
     AlreadyReversed,
     InsufficientCredits,
     LotAlreadyConverted,
     UnbalancedTransaction,
 )
-from creditbank.ledger.leaf import (
+from creditbank.ledger.models import Account, AccountKind, JournalTransaction, Lot, LotLock, Posting
+from creditbank.standards.ledger import leaf as leaf_format
+from creditbank.standards.ledger.leaf import (
     AccountId,
     TransactionId,
     TxKind,
@@ -55,7 +56,6 @@ from creditbank.ledger.leaf import (
     converted_account,
     issuer_account,
 )
-from creditbank.ledger.models import Account, AccountKind, JournalTransaction, Lot, LotLock, Posting
 from creditbank.standards.tlog import merkle
 from creditbank.transparency import store
 
@@ -119,7 +119,7 @@ def _new_lot(lot: Lot) -> leaf_format.NewLot:
 
 
 def build_leaf(log_id: str, seq: int, spec: EntrySpec, at: dt.datetime) -> bytes:
-    """The leaf of a journal entry (see :mod:`creditbank.ledger.leaf`): what the Merkle tree commits to."""
+    """The leaf of a journal entry (:mod:`creditbank.standards.ledger.leaf`): what the tree commits to."""
     return leaf_format.encode(
         leaf_format.Leaf(
             log=LogId(log_id),

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from creditbank.db import CreditAmount, UTCDateTime, utcnow
-from creditbank.ledger.leaf import TxKind
+from creditbank.standards.ledger.leaf import TxKind
 
 __all__ = [
     "Account",

@@ -9,8 +9,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from creditbank.ledger.append import credits
-from creditbank.ledger.leaf import available_account, converted_account
 from creditbank.ledger.models import Account, JournalTransaction, Lot, LotLock, Posting
+from creditbank.standards.ledger.leaf import available_account, converted_account
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,6 @@ from creditbank.ledger.errors import (
     LotNotFound,
     TransactionNotFound,
 )
-from creditbank.ledger.leaf import (
-    AccountId,
-    TxKind,
-    available_account,
-    converted_account,
-    issuer_account,
-)
 from creditbank.ledger.models import Account, AccountKind, JournalTransaction, Lot, LotLock, Posting
 from creditbank.ledger.queries import (
     BalanceLine,
@@ -44,6 +37,13 @@ from creditbank.ledger.queries import (
     lot_conversion,
     lots_of,
     postings_of,
+)
+from creditbank.standards.ledger.leaf import (
+    AccountId,
+    TxKind,
+    available_account,
+    converted_account,
+    issuer_account,
 )
 from creditbank.transparency import store
 

@@ -29,7 +29,7 @@ from creditbank.i18n import Message, msg
 from creditbank.institutions.models import Institution
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, TxKind
-from creditbank.outcomes import service
+from creditbank.outcomes import records, service
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
 from creditbank.outcomes.schemas import OutcomeCreate
 
@@ -87,9 +87,9 @@ def owned_outcome(session: Session, outcome_id: str, institution_id: str) -> tup
 
     Raises: OutcomeNotFound, OutcomeFinal.
     """
-    outcome, rec = service.lock_outcome(session, outcome_id)
+    outcome, rec = records.lock_outcome(session, outcome_id)
     if outcome.institution_id != institution_id:
-        raise service.OutcomeNotFound(
+        raise records.OutcomeNotFound(
             msg("detail.outcomes.corrections.no_outcome_yours", outcome_id=outcome_id)
         )
     if rec.status in FINAL:
@@ -125,10 +125,10 @@ def revoke(session: Session, outcome_id: str, institution_id: str, reason: str) 
     was = rec.status
     rec.status = RecognitionStatus.revoked.value
     rec.stage = None
-    service.save_recognition(session, rec)
+    records.save_recognition(session, rec)
     reversed_ = msg("correction.reversed", credits=rec.credits) if rec.lot_id else ""
     zh, en = msg("correction.revoked_event", was=_status(was), reversed=reversed_, reason=reason).pair()
-    service.add_event(
+    records.add_event(
         session,
         outcome.id,
         "revoked",
@@ -229,7 +229,7 @@ def correct(
     was = rec.status
     rec.status = RecognitionStatus.superseded.value
     rec.stage = None
-    service.save_recognition(session, rec)
+    records.save_recognition(session, rec)
     # 3. the new outcome, through the ordinary path
     [result] = service.post_rows(session, ctx, institution, [(1, item)], today=today, supersedes={1: old.id})
     if result.error is not None:
@@ -262,7 +262,7 @@ def correct(
     new_zh, new_en = msg(
         "correction.corrects_event", old=old.id, reference=old.reference, summary=summary
     ).pair()
-    service.add_event(
+    records.add_event(
         session,
         old.id,
         "corrected",
@@ -272,7 +272,7 @@ def correct(
         en=old_en,
         tx=txs[-1],
     )
-    service.add_event(
+    records.add_event(
         session,
         new.id,
         "corrected",

@@ -22,7 +22,7 @@ from creditbank.institutions.models import Institution
 from creditbank.ledger import idempotency
 from creditbank.ledger.models import JournalTransaction
 from creditbank.limits import UPLOAD, Heavy, body_limit
-from creditbank.outcomes import corrections, grouped, idempotent, pipeline, service
+from creditbank.outcomes import corrections, grouped, idempotent, pipeline, records, service
 from creditbank.outcomes.batch import ParsedRow
 from creditbank.outcomes.decision_schemas import CorrectionPublic, RevocationPublic
 from creditbank.outcomes.schemas import (
@@ -140,7 +140,7 @@ def _answer(session: Session, result: service.RowResult) -> tuple[int, OutcomePu
     """The status and body of a posted outcome's answer (201 created, 200 posted before)."""
     assert result.outcome is not None
     _, rec = (
-        service.get_outcome(session, result.outcome.id)
+        records.get_outcome(session, result.outcome.id)
         if result.recognition is None
         else (None, result.recognition)
     )
@@ -151,9 +151,9 @@ def _answer(session: Session, result: service.RowResult) -> tuple[int, OutcomePu
 @router.get("/{outcome_id}", response_model=OutcomePublic)
 def get_outcome(outcome_id: str, session: SessionDep, who: InstitutionOnly) -> OutcomePublic:
     """One outcome this institution posted, with its recognition and ledger reference."""
-    outcome, rec = service.get_outcome(session, outcome_id)
+    outcome, rec = records.get_outcome(session, outcome_id)
     if outcome.institution_id != who.subject:
-        raise service.OutcomeNotFound(
+        raise records.OutcomeNotFound(
             msg("detail.outcomes.endpoints.no_outcome_yours", outcome_id=outcome_id)
         )
     return outcome_public(session, outcome, rec)

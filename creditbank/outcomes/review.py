@@ -44,7 +44,7 @@ from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, TxKind
-from creditbank.outcomes import service
+from creditbank.outcomes import records
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
 from creditbank.rule_engine.conversion import expired
 
@@ -197,7 +197,7 @@ def open_review(session: Session, outcome_id: str, *, district: str | None) -> W
         ReviewOutsideDistrict, CityStageOnly: outside the caller's scope (:func:`check_scope`).
         NotInReview: the outcome is not waiting for a decision.
     """
-    outcome, rec = service.get_outcome(session, outcome_id)
+    outcome, rec = records.get_outcome(session, outcome_id)
     outcome_district = institutions.get(session, outcome.institution_id).district
     check_scope(district, outcome_id, outcome_district, rec.stage)
     if rec.status != RecognitionStatus.review.value or rec.stage not in STAGES:
@@ -254,7 +254,7 @@ def decide(
         ReviewCreditsInvalid: the approved credits are zero or not in half-credit steps.
     """
     # 1. scope, then state
-    outcome, rec = service.lock_outcome(session, outcome_id)
+    outcome, rec = records.lock_outcome(session, outcome_id)
     check_scope(
         reviewer.district,
         outcome_id,
@@ -319,7 +319,7 @@ def decide(
     else:
         assert amount is not None
         rec.credits = amount
-        lot_rec = service.recognition_for_lot(outcome, rec)
+        lot_rec = records.recognition_for_lot(outcome, rec)
         lot_rec = dataclasses.replace(lot_rec, details={**lot_rec.details, "decision": record})
         [(recognition_tx, lot)] = ledger.record_recognitions(session, [lot_rec])
         rec.status = RecognitionStatus.recognised.value
@@ -336,9 +336,9 @@ def decide(
         ).pair()
         said = msg("review.recognised_event", stage=stage_name, credits=granted, reason=reason, lapsed=lapsed)
         kind, (zh, en) = "recognised", said.pair()
-    service.save_recognition(session, rec)
+    records.save_recognition(session, rec)
     # 4. history
-    service.add_event(
+    records.add_event(
         session, outcome.id, kind, actor_role=reviewer.role, actor=reviewer.id, zh=zh, en=en, tx=decision_tx
     )
     return Decided(outcome, rec, record, decision_tx, recognition_tx)

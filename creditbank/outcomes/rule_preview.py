@@ -3,7 +3,7 @@
 ``creditbank rules diff OLD NEW --outcomes FILE.jsonl`` compares two rule sets on outcome facts from
 a file. :func:`preview` does the same for the outcomes the bank holds: it reads them in chunks
 (constant memory), builds the facts the rules see exactly as posting does
-(:func:`creditbank.outcomes.service.outcome_facts`) and lists those the NEW set would credit
+(:func:`creditbank.outcomes.records.outcome_facts`) and lists those the NEW set would credit
 differently. Nothing is written: a new rule-set version applies only from its effective date and
 never rewrites what earlier versions recognised; the preview shows who would be affected by
 recognising them again, e.g. before a correction campaign.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from creditbank.institutions.models import Institution
-from creditbank.outcomes import service
+from creditbank.outcomes import records
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
 from creditbank.rule_engine import Difference, RuleSet, diff
 
@@ -77,7 +77,7 @@ def preview(
     chunk: list[tuple[Outcome, str, str]] = []
 
     def flush() -> None:
-        facts = [service.outcome_facts(outcome, kind) for outcome, _, kind in chunk]
+        facts = [records.outcome_facts(outcome, kind) for outcome, _, kind in chunk]
         for difference in diff(old, new, facts, as_of):
             outcome, status, _ = chunk[difference.index]
             found.append(

@@ -17,23 +17,20 @@ or rolls back with the caller's transaction.
 The content hash that detects duplicates (``outcomes.request_hash``) is an HMAC keyed from the
 service's pepper, never a plain hash: a posted row may carry an identity number and a name, and a
 plain SHA-256 of it could be brute-forced from the other, known fields. It stays inside the service
-(erasure overwrites it). The ledger cites another hash as ``content`` (:func:`ledger_content`): the
+(erasure overwrites it). The ledger cites another hash as ``content`` (:func:`.records.ledger_content`): the
 stored outcome's facts with the pseudonymous learner id, and no personal field (no name, identity
 number or evidence file hash), so nothing in the public log is a function of personal data that
 would survive erasure.
 """
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from creditbank import canonical
 from creditbank.accreditation import service as accreditation
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
@@ -46,31 +43,26 @@ from creditbank.db import (
     translated_errors,
     utcnow,
 )
-from creditbank.errors import Conflict, CreditBankError, NotFound
+from creditbank.errors import Conflict, CreditBankError
 from creditbank.identifiers import normalise_identity_number
-from creditbank.ids import InstitutionId, LearnerId, random_id
+from creditbank.ids import random_id
 from creditbank.institutions.models import Institution
 from creditbank.learners import access
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
+from creditbank.outcomes import records
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, RecognitionStatus
 from creditbank.outcomes.rulesets import rule_book
 from creditbank.outcomes.schemas import OutcomeCreate
-from creditbank.rule_engine import OutcomeFacts, RuleSet, evaluate
-from creditbank.rule_engine import Recognition as RuleRecognition
+from creditbank.rule_engine import evaluate
 from creditbank.transparency import store
 
 
 class ReferenceConflict(Conflict):
     slug = "reference-conflict"
     title = "This reference was already posted with different content"
-
-
-class OutcomeNotFound(NotFound):
-    slug = "outcome-not-found"
-    title = "No such outcome"
 
 
 class CountedOnce(Conflict):
@@ -128,58 +120,8 @@ def request_hash(key: bytes, item: OutcomeCreate) -> str:
     return hmac_sha256(key, text.encode()).hex()
 
 
-def _two_places(value: Decimal | None) -> str | None:
-    """A stored amount as text, the same before and after the NUMERIC round trip."""
-    return str(Decimal(value).quantize(Decimal("0.01"))) if value is not None else None
-
-
-def ledger_content(outcome: Outcome) -> str:
-    """``sha256:<hex>`` of the outcome's facts as the ledger cites them: RFC 8785 JSON of the stored
-    outcome with the pseudonymous learner id and no personal field. The learner (or anyone shown the
-    outcome) can recompute it from their archive."""
-    facts = {
-        "id": outcome.id,
-        "learner": outcome.learner_id,
-        "institution": outcome.institution_id,
-        "reference": outcome.reference,
-        "outcome_type": outcome.outcome_type,
-        "title": outcome.title,
-        "achieved_on": outcome.achieved_on.isoformat(),
-        "hours": _two_places(outcome.hours),
-        "level": outcome.level,
-        "score": _two_places(outcome.score),
-        "grade": outcome.grade,
-        "field": outcome.field,
-        "course_code": outcome.course_code,
-        "identity_verified": outcome.identity_verified,
-        "attributes": {k: str(v) for k, v in sorted(outcome.attributes.items())},
-    }
-    return "sha256:" + hashlib.sha256(canonical.dumps(facts)).hexdigest()
-
-
-def outcome_facts(outcome: Outcome, issuer_kind: str) -> OutcomeFacts:
-    """What the rules see of a stored outcome (also used to preview rule changes)."""
-    return OutcomeFacts(
-        outcome_id=outcome.id,
-        outcome_type=outcome.outcome_type,
-        title=outcome.title,
-        achieved_on=outcome.achieved_on,
-        hours=outcome.hours,
-        level=outcome.level,
-        score=outcome.score,
-        grade=outcome.grade,
-        identity_verified=outcome.identity_verified,
-        issuer_kind=issuer_kind,
-        field=outcome.field,
-        attributes={
-            **outcome.attributes,
-            **({"course_code": outcome.course_code} if outcome.course_code else {}),
-        },
-    )
-
-
 def _facts_key(item: OutcomeCreate) -> tuple[Any, ...]:
-    """Everything :func:`outcome_facts` gives the rules of the outcome posted as ``item``, except its
+    """Everything :func:`.records.outcome_facts` gives the rules of the outcome posted as ``item``, except its
     id (the institution and the evaluation date are the same for a whole call of :func:`post_rows`)."""
     return (
         item.outcome_type,
@@ -193,57 +135,6 @@ def _facts_key(item: OutcomeCreate) -> tuple[Any, ...]:
         item.field,
         item.course_code,
         json.dumps(item.attributes, sort_keys=True, default=str) if item.attributes else "",
-    )
-
-
-def _recognition_fields(result: RuleRecognition, rule_set: RuleSet, now: dt.datetime) -> dict[str, Any]:
-    """The fields of a recognition row for a decision, all but the outcome's id (shared by the rows
-    of a call that share their facts; each row gets its own copy)."""
-    status = RecognitionStatus(result.status)
-    return {
-        "status": status.value,
-        "stage": result.review_stages[0]
-        if status is RecognitionStatus.review and result.review_stages
-        else None,
-        "credits": result.credits,
-        "level": result.level,
-        "category": result.category,
-        "field": result.field,
-        "rule_id": result.rule_id,
-        "rule_version": str(result.rule_version) if result.rule_version is not None else None,
-        "rule_set_id": rule_set.id,
-        "rule_set_version": rule_set.version,
-        "rule_set_hash": rule_set.hash,
-        "explanation_zh": result.explanation.zh,
-        "explanation_en": result.explanation.en,
-        "review_reason_zh": result.review_reason.zh if result.review_reason else None,
-        "review_reason_en": result.review_reason.en if result.review_reason else None,
-        "expires_on": result.expires_on,
-        "count_once_key": result.count_once_key,
-        "lot_id": None,
-        "district_reviewer": None,
-        "updated_at": now,
-    }
-
-
-def recognition_for_lot(outcome: Outcome, rec: Recognition) -> ledger.Recognition:
-    return ledger.Recognition(
-        learner_id=LearnerId(outcome.learner_id),
-        issuer_id=InstitutionId(outcome.institution_id),
-        credits=rec.credits,
-        category=rec.category or "general",
-        level=rec.level or 1,
-        field=rec.field or "",
-        rule_id=rec.rule_id or "manual",
-        rule_version=rec.rule_version or "0",
-        rule_set_hash=rec.rule_set_hash,
-        outcome_id=outcome.id,
-        expires_on=rec.expires_on,
-        details={
-            "outcome_type": outcome.outcome_type,
-            "content": ledger_content(outcome),
-            **({"supersedes": outcome.supersedes_id} if outcome.supersedes_id else {}),
-        },
     )
 
 
@@ -515,8 +406,8 @@ def stage_rows(
         facts_key = _facts_key(item)
         fields = decided.get(facts_key)
         if fields is None:
-            decision = evaluate(rule_set, outcome_facts(outcome, institution.kind), today)
-            fields = decided[facts_key] = _recognition_fields(decision, rule_set, now)
+            decision = evaluate(rule_set, records.outcome_facts(outcome, institution.kind), today)
+            fields = decided[facts_key] = records.recognition_fields(decision, rule_set, now)
         rec = construct(Recognition, outcome_id=outcome.id, **fields)
         outcomes.append(outcome)
         recognitions.append(rec)
@@ -532,7 +423,7 @@ def stage_rows(
             for o, r in zip(outcomes, recognitions, strict=True)
             if r.status == RecognitionStatus.recognised
         ]
-        entries = [ledger.recognition_entry(recognition_for_lot(o, r)) for o, r in to_credit]
+        entries = [ledger.recognition_entry(records.recognition_for_lot(o, r)) for o, r in to_credit]
         tx_of: dict[str, str] = {}
         for (o, r), (spec, lot) in zip(to_credit, entries, strict=True):
             set_fields(r, lot_id=lot.id)
@@ -545,7 +436,7 @@ def stage_rows(
             session,
             OutcomeEvent,
             [
-                _posted_event(o, r, institution.id, tx_of.get(o.id))
+                records.posted_event(o, r, institution.id, tx_of.get(o.id))
                 for o, r in zip(outcomes, recognitions, strict=True)
             ],
         )
@@ -583,91 +474,3 @@ def _apply_count_once(session: Session, outcomes: list[Outcome], recognitions: l
             )
         else:
             taken.add(slot)
-
-
-def _posted_event(
-    outcome: Outcome, rec: Recognition, institution_id: str, tx_id: str | None
-) -> dict[str, Any]:
-    words = {
-        "recognised": ("已认定", "recognised"),
-        "review": ("待人工审核", "sent to review"),
-        "rejected": ("未予认定", "not recognised"),
-    }[rec.status]
-    posted_zh, posted_en = (
-        (f"作为对 {outcome.supersedes_id} 的更正提交", f"Posted as the correction of {outcome.supersedes_id}")
-        if outcome.supersedes_id
-        else ("提交", "Posted")
-    )
-    return {
-        "outcome_id": outcome.id,
-        "kind": rec.status,
-        "actor_role": "institution",
-        "actor": institution_id,
-        "detail_zh": f"{posted_zh}并{words[0]}：{rec.explanation_zh}",
-        "detail_en": f"{posted_en} and {words[1]}: {rec.explanation_en}",
-        "ledger_tx_id": tx_id,
-        "at": outcome.created_at,
-    }
-
-
-def get_outcome(session: Session, outcome_id: str) -> tuple[Outcome, Recognition]:
-    """Raises: OutcomeNotFound."""
-    outcome = session.get(Outcome, outcome_id)
-    rec = session.get(Recognition, outcome_id)
-    if outcome is None or rec is None:
-        raise OutcomeNotFound(f"no outcome {outcome_id}")
-    return outcome, rec
-
-
-def lock_outcome(session: Session, outcome_id: str) -> tuple[Outcome, Recognition]:
-    """The outcome and its recognition, the recognition row locked until the transaction ends
-    (so two decisions or corrections of one outcome run one after the other).
-
-    Raises: OutcomeNotFound.
-    """
-    outcome = session.get(Outcome, outcome_id)
-    if outcome is None:
-        raise OutcomeNotFound(f"no outcome {outcome_id}")
-    rec = session.exec(
-        select(Recognition)
-        .where(col(Recognition.outcome_id) == outcome_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if rec is None:  # pragma: no cover - every outcome is inserted with its recognition
-        raise OutcomeNotFound(f"no recognition for outcome {outcome_id}")
-    return outcome, rec
-
-
-def add_event(
-    session: Session,
-    outcome_id: str,
-    kind: str,
-    *,
-    actor_role: str,
-    actor: str | None,
-    zh: str,
-    en: str,
-    tx: JournalTransaction | None = None,
-) -> OutcomeEvent:
-    """Append one history row (the archive shows it)."""
-    event = OutcomeEvent(
-        outcome_id=outcome_id,
-        kind=kind,
-        actor_role=actor_role,
-        actor=actor,
-        detail_zh=zh,
-        detail_en=en,
-        ledger_tx_id=tx.id if tx else None,
-        at=utcnow(),
-    )
-    session.add(event)
-    session.flush()
-    return event
-
-
-def save_recognition(session: Session, rec: Recognition) -> None:
-    """Write a changed recognition (a projection: its history is in outcome_events and the ledger)."""
-    rec.updated_at = utcnow()
-    session.add(rec)
-    session.flush()

@@ -64,7 +64,7 @@ RETIRED_FINGERPRINT = "retired-pepper"
 """What a fingerprint written under a retired pepper is overwritten with: equal to no digest (the
 outcomes trigger admits it, see migration ``20261205_ops``)."""
 ERASED = "erased"
-"""The marker erasure writes (:data:`creditbank.archive.service.ERASED`): left as it is."""
+"""The marker erasure writes (:data:`creditbank.archive.erasure.ERASED`): left as it is."""
 
 
 class RotationRefused(Exception):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from creditbank.archive import service as archive
+from creditbank.archive import erasure
 from creditbank.auth.deps import PageLearner, Public
 from creditbank.auth.models import Role
 from creditbank.catalog import consent as consents
@@ -20,7 +20,7 @@ from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.i18n import msg
 from creditbank.learners import access
-from creditbank.outcomes import service as outcomes
+from creditbank.outcomes import records
 from creditbank.web import archive_page, pages, views
 from creditbank.web.pages import CsrfField, PageSession
 from creditbank.web.rendering import finish, render, translator
@@ -370,12 +370,12 @@ def request_correction(
         )
 
     def work() -> None:
-        outcome, _ = outcomes.get_outcome(session, outcome_id.strip())
+        outcome, _ = records.get_outcome(session, outcome_id.strip())
         if outcome.learner_id != who.subject:
-            raise outcomes.OutcomeNotFound(
+            raise records.OutcomeNotFound(
                 msg("detail.web.archive_endpoints.no_outcome_yours", outcome_id=outcome_id)
             )
-        outcomes.add_event(
+        records.add_event(
             session,
             outcome.id,
             views.CORRECTION_REQUESTED,
@@ -419,7 +419,7 @@ def request_erasure(
             back="/archive#erasure",
         )
     done = pages.attempt(
-        session, lambda: archive.erase(session, who.subject or "", requested_by=Role.learner)
+        session, lambda: erasure.erase(session, who.subject or "", requested_by=Role.learner)
     )
     if isinstance(done, CreditBankError):
         return pages.error_page(request, ctx, who, done, "/archive#erasure")

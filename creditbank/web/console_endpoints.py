@@ -22,7 +22,7 @@ from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.institutions import service as institutions
 from creditbank.limits import UPLOAD, Heavy, body_limit
-from creditbank.outcomes import corrections, pipeline, review
+from creditbank.outcomes import corrections, pipeline, records, review
 from creditbank.outcomes import service as outcomes
 from creditbank.web import forms, pages, views
 from creditbank.web.pages import CsrfField, PageSession
@@ -97,7 +97,7 @@ def console(
         return pages.signin_page(request, ctx, who, target="/console", error=error)
     shown = None
     if posted and who.role is Role.institution:
-        found = pages.attempt(session, lambda: outcomes.get_outcome(session, posted))
+        found = pages.attempt(session, lambda: records.get_outcome(session, posted))
         if not isinstance(found, CreditBankError) and found[0].institution_id == who.subject:
             shown = found
     messages = {

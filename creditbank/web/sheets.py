@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from creditbank.archive.service import ArchiveLot
+from creditbank.archive.schemas import ArchiveLot
 from creditbank.db import utcnow
 from creditbank.i18n import Translator
 from creditbank.rule_engine.models import PlanLine

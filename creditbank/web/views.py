@@ -21,14 +21,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from creditbank.archive.service import Archive, ArchiveLot, ArchiveOutcome, build_archive
+from creditbank.archive.schemas import Archive, ArchiveLot, ArchiveOutcome
+from creditbank.archive.service import build_archive
 from creditbank.auth.service import Principal
 from creditbank.catalog import exchange
 from creditbank.catalog.models import Conversion, Programme, TransferRequest
 from creditbank.context import AppContext
 from creditbank.credentials import service as certificates
 from creditbank.credentials.models import Certificate
-from creditbank.credentials.verification import Check, Report
 from creditbank.errors import CreditBankError
 from creditbank.i18n import Translator
 from creditbank.institutions.models import Institution
@@ -39,6 +39,7 @@ from creditbank.outcomes import review
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, RecognitionStatus
 from creditbank.standards.tlog import merkle, note
 from creditbank.standards.tlog.errors import TransparencyError
+from creditbank.standards.vc.verification import Check, Report
 from creditbank.transparency import store
 from creditbank.web.charts import CategoryBar, TimePoint
 

@@ -4,8 +4,8 @@ from sqlalchemy import Connection, text
 
 from creditbank.context import AppContext
 from creditbank.credentials.local_resolver import DatabaseResolver
-from creditbank.credentials.verification import verify_certificate
 from creditbank.demo import load_demo, load_exchange
+from creditbank.standards.vc.verification import verify_certificate
 
 
 def test_demo_exchange_is_idempotent_and_verifiable(ctx: AppContext, db: Connection) -> None:

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 import creditbank.credentials.cli as verify_cli
 from creditbank.cli import app
 from creditbank.credentials import keys
-from creditbank.credentials.verification import HttpResolver, verify_certificate
+from creditbank.credentials.http_resolver import HttpResolver
 from creditbank.standards.vc import dataintegrity
 from creditbank.standards.vc.errors import ResolutionFailed
+from creditbank.standards.vc.verification import verify_certificate
 from tests.credentials.conftest import World
 
 BASE = "http://testserver"

@@ -25,19 +25,17 @@ from typer.testing import CliRunner
 
 import creditbank.credentials.cli as verify_cli
 from creditbank.cli import app
-from creditbank.credentials import keys, trust
-from creditbank.credentials.verification import (
-    HttpResolver,
-    LedgerEvidence,
-    OfflineResolver,
-    verify_certificate,
-)
+from creditbank.credentials import keys
+from creditbank.credentials.http_resolver import HttpResolver
 from creditbank.crypto import signing
 from creditbank.ids import InstitutionId, LearnerId, LogId, LotId
-from creditbank.ledger import leaf
+from creditbank.standards.ledger import leaf
 from creditbank.standards.tlog import merkle, note
-from creditbank.standards.vc import dataintegrity, statuslist
+from creditbank.standards.vc import dataintegrity, statuslist, trust
 from creditbank.standards.vc.did import KeyInfo, build_did_document, key_for_proof
+from creditbank.standards.vc.evidence import LedgerEvidence
+from creditbank.standards.vc.resolvers import OfflineResolver
+from creditbank.standards.vc.verification import verify_certificate
 from tests.credentials.conftest import World
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from creditbank.credentials import issuance
+from creditbank.credentials import issuance, lot_facts
 from creditbank.credentials.keys import did_document
 from creditbank.credentials.models import BANK_OWNER, Certificate
 from creditbank.errors import NotFound
@@ -136,14 +136,14 @@ class TestIssueLotCertificate:
         lot_id = world.lot(expires_on=expires)
         issued = world.issue(lot_id)
         assert issued.credential["validUntil"] == f"{expires.isoformat()}T00:00:00Z"
-        with pytest.raises(issuance.CertificateRequestInvalid):
+        with pytest.raises(lot_facts.CertificateRequestInvalid):
             world.issue(lot_id, valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
-        with pytest.raises(issuance.CertificateRequestInvalid):
+        with pytest.raises(lot_facts.CertificateRequestInvalid):
             world.issue(valid_until=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
 
     def test_expired_and_reversed_lots_are_refused(self, world: World) -> None:
         old = world.lot(expires_on=dt.date.today() - dt.timedelta(days=1))
-        with pytest.raises(issuance.LotNotCertifiable, match="expired"):
+        with pytest.raises(lot_facts.LotNotCertifiable, match="expired"):
             world.issue(old)
 
         def reverse(s: object) -> None:
@@ -153,7 +153,7 @@ class TestIssueLotCertificate:
             ledger.revoke_lot(s, world.lot_id, reason="test", by="test")
 
         world.run(reverse)
-        with pytest.raises(issuance.LotNotCertifiable, match="reversed"):
+        with pytest.raises(lot_facts.LotNotCertifiable, match="reversed"):
             world.issue()
 
     def test_unknown_lot(self, world: World) -> None:
@@ -200,11 +200,11 @@ class TestClrBundle:
 
     def test_lots_of_two_learners_are_refused(self, world: World) -> None:
         stranger = world.lot(learner_id="lrn_someoneelse")
-        with pytest.raises(issuance.CertificateRequestInvalid):
+        with pytest.raises(lot_facts.CertificateRequestInvalid):
             world.run(lambda s: issuance.issue_clr_bundle(s, world.ctx, lot_ids=[world.lot_id, stranger]))
 
     def test_duplicate_lot_is_refused(self, world: World) -> None:
-        with pytest.raises(issuance.CertificateRequestInvalid):
+        with pytest.raises(lot_facts.CertificateRequestInvalid):
             world.run(lambda s: issuance.issue_clr_bundle(s, world.ctx, lot_ids=[world.lot_id, world.lot_id]))
 
 

@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 from creditbank.auth.models import Role
 from creditbank.credentials import keys, service, status_service
 from creditbank.credentials.models import StatusList
-from creditbank.credentials.trust import TrustRoots
-from creditbank.credentials.verification import OfflineResolver, verify_certificate
 from creditbank.standards.vc import dataintegrity
+from creditbank.standards.vc.resolvers import OfflineResolver
+from creditbank.standards.vc.trust import TrustRoots
+from creditbank.standards.vc.verification import verify_certificate
 from tests.conftest import Tokens
 from tests.credentials.conftest import World
 

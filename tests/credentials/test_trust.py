@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from creditbank.credentials import trust
+from creditbank.standards.vc import trust
 from creditbank.standards.vc.errors import ResolutionFailed
 from tests.credentials.conftest import World
 

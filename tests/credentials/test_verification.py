@@ -14,19 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditbank.credentials import issuance, keys, service
-from creditbank.credentials.trust import TrustRoots
-from creditbank.credentials.verification import (
-    CHECK_NAMES,
-    HttpResolver,
-    LedgerEvidence,
-    OfflineResolver,
-    Report,
-    Resolver,
-    verify_certificate,
-)
+from creditbank.credentials.http_resolver import HttpResolver
 from creditbank.crypto import signing
 from creditbank.standards.vc import dataintegrity, statuslist
 from creditbank.standards.vc.did import KeyInfo, build_did_document
+from creditbank.standards.vc.evidence import LedgerEvidence
+from creditbank.standards.vc.resolvers import OfflineResolver, Resolver
+from creditbank.standards.vc.trust import TrustRoots
+from creditbank.standards.vc.verification import CHECK_NAMES, Report, verify_certificate
 from creditbank.transparency import store
 from tests.credentials.conftest import World, register_institution
 

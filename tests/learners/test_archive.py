@@ -15,6 +15,7 @@ from creditbank.learners import service as learners
 from creditbank.learners.models import Learner, LearnerVault
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
+from creditbank.outcomes import records
 from creditbank.outcomes import service as outcomes
 from creditbank.outcomes.models import Outcome
 from creditbank.outcomes.schemas import OutcomeCreate
@@ -368,7 +369,7 @@ class TestErasedLearnerCannotBeReidentified:
         stored = {o.id: o for o in session.exec(select(Outcome).where(col(Outcome.learner_id) == learner_id))}
         for entry in recognitions:
             details = entry["details"]
-            assert details["content"] == outcomes.ledger_content(stored[details["outcome"]])
+            assert details["content"] == records.ledger_content(stored[details["outcome"]])
             assert "evidence" not in details
         # and the audit of the whole log still passes
         assert replay(leaves, "main").ok

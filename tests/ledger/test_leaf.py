@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from creditbank.ids import InstitutionId, LearnerId, LogId, LotId
-from creditbank.ledger import leaf
-from creditbank.ledger.leaf import AccountId, TransactionId, TxKind
+from creditbank.standards.ledger import leaf
+from creditbank.standards.ledger.leaf import AccountId, TransactionId, TxKind
 
 # Written by the ledger before the format had its own module: the format must not drift.
 RECOGNITION = (

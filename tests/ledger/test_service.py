@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from creditbank.context import AppContext
 from creditbank.ids import LotId
-from creditbank.ledger import append, leaf, service
+from creditbank.ledger import append, service
 from creditbank.ledger.errors import (
     AlreadyReversed,
     CannotReverseReversal,
@@ -16,8 +16,9 @@ from creditbank.ledger.errors import (
     LotNotAvailable,
     UnbalancedTransaction,
 )
-from creditbank.ledger.leaf import AccountId, TransactionId
 from creditbank.ledger.models import AccountKind, TxKind
+from creditbank.standards.ledger import leaf
+from creditbank.standards.ledger.leaf import AccountId, TransactionId
 from creditbank.standards.tlog import merkle
 from tests.ledger.factories import recognise, recognition
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from creditbank.context import AppContext
 from creditbank.db import pg_connection
 from creditbank.institutions import service as institutions
-from creditbank.outcomes import service
+from creditbank.outcomes import records, service
 from creditbank.outcomes.rulesets import rule_book
 from creditbank.outcomes.schemas import OutcomeCreate
 from creditbank.rule_engine import OutcomeFacts, RuleSet, evaluate
@@ -101,7 +101,7 @@ def test_rows_with_the_same_facts_are_evaluated_once(
         assert result.outcome is not None and result.recognition is not None
         alone = real_evaluate(
             rule_book(ctx.settings.rules_dir).in_force(dt.date.today()),
-            service.outcome_facts(result.outcome, institution.kind),
+            records.outcome_facts(result.outcome, institution.kind),
             dt.date.today(),
         )
         assert (alone.credits, alone.explanation.en) == (
