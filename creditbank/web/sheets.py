@@ -14,17 +14,8 @@ from creditbank.archive.schemas import ArchiveLot
 from creditbank.db import utcnow
 from creditbank.i18n import Translator
 from creditbank.rule_engine.models import PlanLine
-from creditbank.web.pdf import (
-    Appendix,
-    CertificateSheet,
-    Field,
-    Letterhead,
-    Seal,
-    Table,
-    TranscriptSheet,
-    beijing_date,
-    beijing_time,
-)
+from creditbank.web.pdf import Appendix, CertificateSheet, TranscriptSheet
+from creditbank.web.pdf_drawing import Field, Letterhead, Seal, Table, beijing_date, beijing_time
 from creditbank.web.views import ArchivePage, CertificateView, StatusRecord, status_record
 
 

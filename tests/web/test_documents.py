@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from creditbank.auth.models import Role
 from creditbank.context import AppContext
 from creditbank.main import create_app
-from creditbank.web import pdf
+from creditbank.web import pdf_drawing
 from tests.conftest import Tokens
 from tests.support.factories import create_learner, identity_number
 from tests.support.pdfpages import Dark, Page, Red, images_per_page, read_pdf
@@ -36,9 +36,9 @@ LOT_ID = re.compile(r"lot_[0-9a-z]{6,}")
 
 @pytest.fixture
 def scene(client: TestClient, auth: Tokens, ctx: AppContext) -> Scene:
-    if pdf.find_cjk_font() is None:
+    if pdf_drawing.find_cjk_font() is None:
         pytest.fail(
-            f"no CJK font: the document tests need the Debian package {pdf.FONT_PACKAGE} "
+            f"no CJK font: the document tests need the Debian package {pdf_drawing.FONT_PACKAGE} "
             "(run `make system-deps`)",
             pytrace=False,
         )

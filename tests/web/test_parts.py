@@ -9,7 +9,7 @@ import pytest
 
 from creditbank.i18n import Translator
 from creditbank.outcomes.batch import BodyMalformed
-from creditbank.web import forms, pdf
+from creditbank.web import forms, pdf, pdf_drawing
 from creditbank.web.charts import CategoryBar, TimePoint, credits_by_category, credits_over_time
 from creditbank.web.rendering import STATIC_DIR, TEMPLATES_DIR
 from creditbank.web.share import make_share_token, read_share_token
@@ -158,18 +158,20 @@ class TestForms:
         assert form.item.attributes == {"years": "¹", "level": "٣", "count": 12}
 
 
-def _letterhead(t: Translator) -> pdf.Letterhead:
-    return pdf.Letterhead(
+def _letterhead(t: Translator) -> pdf_drawing.Letterhead:
+    return pdf_drawing.Letterhead(
         "北京市海淀区职业学校", t("app.name"), t("pdf.printed", at="2026-12-05 21:00"), t("pdf.page_of")
     )
 
 
-def _seal(t: Translator) -> pdf.Seal:
-    return pdf.Seal("北京市海淀区职业学校", t("pdf.seal_centre"), ["2026年12月5日"])
+def _seal(t: Translator) -> pdf_drawing.Seal:
+    return pdf_drawing.Seal("北京市海淀区职业学校", t("pdf.seal_centre"), ["2026年12月5日"])
 
 
 def _appendix(t: Translator) -> pdf.Appendix:
-    return pdf.Appendix(t("pdf.appendix_title"), t("pdf.appendix_intro"), [pdf.Field("Leaf", "A" * 44)])
+    return pdf.Appendix(
+        t("pdf.appendix_title"), t("pdf.appendix_intro"), [pdf_drawing.Field("Leaf", "A" * 44)]
+    )
 
 
 class TestPdf:
@@ -179,7 +181,7 @@ class TestPdf:
             title=t("pdf.certificate_title"),
             number=t("pdf.number", id="crt_1"),
             statement="兹证明",
-            fields=[pdf.Field(t("pdf.achievement"), "低压电工作业培训")],
+            fields=[pdf_drawing.Field(t("pdf.achievement"), "低压电工作业培训")],
             verify_url="http://127.0.0.1:8000/verify?certificate=crt_1",
             verify_hint=t("pdf.verify_hint"),
             qr_caption=t("pdf.qr_caption"),
@@ -194,9 +196,11 @@ class TestPdf:
         assert b"/Image" in data or b"/XObject" in data  # the QR code
 
     def test_with_a_cjk_font_chinese_is_embedded(self) -> None:
-        font = pdf.find_cjk_font()
+        font = pdf_drawing.find_cjk_font()
         if font is None:
-            pytest.skip(f"no CJK font on this machine (install the Debian package {pdf.FONT_PACKAGE})")
+            pytest.skip(
+                f"no CJK font on this machine (install the Debian package {pdf_drawing.FONT_PACKAGE})"
+            )
         data = pdf.certificate_pdf(self._sheet, Translator("zh"), font=font)
         assert data.startswith(b"%PDF") and b"/FontFile2" in data
         transcript = pdf.transcript_pdf(self._transcript, Translator("zh"), font=font)
@@ -207,9 +211,11 @@ class TestPdf:
         return pdf.TranscriptSheet(
             letterhead=_letterhead(t),
             title=t("pdf.transcript_title"),
-            fields=[pdf.Field("Learner", "lrn_1")],
+            fields=[pdf_drawing.Field("Learner", "lrn_1")],
             tables=[
-                pdf.Table("Outcomes", ["a", "b", "c", "d", "e", "f", "g"], rows, [20, 40, 32, 17, 12, 24, 17])
+                pdf_drawing.Table(
+                    "Outcomes", ["a", "b", "c", "d", "e", "f", "g"], rows, [20, 40, 32, 17, 12, 24, 17]
+                )
             ],
             seal=_seal(t),
             appendix=_appendix(t),
@@ -220,4 +226,4 @@ class TestPdf:
         assert data.startswith(b"%PDF")
 
     def test_font_candidates_are_debian_paths(self) -> None:
-        assert all(isinstance(p, Path) and p.is_absolute() for p in pdf.CJK_FONT_CANDIDATES)
+        assert all(isinstance(p, Path) and p.is_absolute() for p in pdf_drawing.CJK_FONT_CANDIDATES)
