@@ -24,6 +24,7 @@ from creditbank.main import create_app
 from tests.catalog.scenario import build as build_exchange
 from tests.conftest import Tokens
 from tests.support.factories import create_institution, create_learner, grant, identity_number
+from tests.support.signin import mint, signin
 
 PROBLEM = "application/problem+json"
 DUMMY_ID = "zz_matrix_dummy"
@@ -689,8 +690,6 @@ class TestCrossTenant:
         self, client: TestClient, auth: Tokens, ctx: AppContext, db: Connection
     ) -> None:
         """A cross-site form posted with the institution's session cookie mints no credits."""
-        from tests.web.scene import mint, signin
-
         admin = auth(Role.admin)
         institution_id = create_institution(client, admin)
         learner_id = create_learner(client, auth(Role.institution, institution_id))

@@ -12,7 +12,7 @@ from creditbank.context import AppContext
 from creditbank.demo import load_demo, load_exchange
 from creditbank.outcomes.models import Outcome, Recognition
 from creditbank.transparency import store
-from tests.web.scene import csrf_of, signin
+from tests.support.signin import sign_in
 
 
 class Demo:
@@ -274,8 +274,7 @@ class TestValidityLimitsConversionNotTheArchive:
     def test_the_archive_page_marks_it_and_does_not_offer_it(self, demo: Demo) -> None:
         learner_id, token = demo.learner("wang-fang")
         [old] = demo.lots(learner_id, "WF-TRAIN-OLD")
-        signed_in = signin(demo.client, token)
-        assert signed_in.status_code == 303, signed_in.text
+        sign_in(demo.client, token)
         page = demo.client.get("/archive")
         assert page.status_code == 200
         assert "已过期（不可转换）" in page.text
@@ -295,9 +294,7 @@ class TestPreviewPages:
         li_wei, token = demo.learner("li-wei")
         lots = demo.lots(li_wei, "LW-1X-CLOUD", "LW-DEG-CS201")
         # 1. the learner, before sending, from the archive's transfer form
-        signed_in = signin(demo.client, token)
-        assert signed_in.status_code == 303, signed_in.text
-        csrf = csrf_of(demo.client.get("/archive").text)
+        csrf = sign_in(demo.client, token)
         page = demo.client.post(
             "/archive/transfer/preview",
             data={"lot_ids": lots, "programme_id": demo.programme, "csrf": csrf},
@@ -319,7 +316,7 @@ class TestPreviewPages:
         assert sent.status_code == 201, sent.text
         transfer_id = sent.json()["id"]
         demo.client.cookies.clear()  # another person, another browser
-        signin(demo.client, demo.university["token"])
+        sign_in(demo.client, demo.university["token"])
         console = demo.client.get("/console").text
         assert f"/console/transfers/{transfer_id}/preview" in console
         registrar = demo.client.get(f"/console/transfers/{transfer_id}/preview")
@@ -328,7 +325,7 @@ class TestPreviewPages:
         assert 'action="/console/transfers/accept"' in registrar.text
         # 3. another school sees nothing of it
         demo.client.cookies.clear()
-        signin(demo.client, demo.tokens["institutions"]["chaoyang-community"]["token"])
+        sign_in(demo.client, demo.tokens["institutions"]["chaoyang-community"]["token"])
         outsider = demo.client.get(f"/console/transfers/{transfer_id}/preview")
         assert outsider.status_code == 404
         assert lots[0] not in outsider.text

@@ -24,7 +24,7 @@ from creditbank.context import AppContext
 from creditbank.outcomes import importer, pipeline
 from tests.conftest import Tokens
 from tests.support.factories import create_institution, identity_number
-from tests.web.scene import csrf_of, mint, signin
+from tests.support.signin import mint, sign_in
 
 NUMBER = identity_number("19900307")
 ENGLISH = [
@@ -142,8 +142,7 @@ def through_cli(ctx: AppContext, institution_id: str, data: bytes, tmp_path: Pat
 def through_console(
     client: TestClient, ctx: AppContext, institution_id: str, data: bytes
 ) -> list[dict[str, Any]]:
-    response = signin(client, mint(ctx, Role.institution, institution_id))
-    csrf = csrf_of(client.get(response.headers["location"]).text)
+    csrf = sign_in(client, mint(ctx, Role.institution, institution_id))
     answer = client.post(
         "/console/upload",
         data={"csrf": csrf, "report": "csv"},
@@ -188,8 +187,7 @@ def test_the_console_report_downloads_as_xlsx_with_escaped_cells(
     client: TestClient, auth: Tokens, ctx: AppContext
 ) -> None:
     institution = create_institution(client, auth(Role.admin))
-    response = signin(client, mint(ctx, Role.institution, institution))
-    csrf = csrf_of(client.get(response.headers["location"]).text)
+    csrf = sign_in(client, mint(ctx, Role.institution, institution))
     answer = client.post(
         "/console/upload",
         data={"csrf": csrf, "report": "xlsx"},

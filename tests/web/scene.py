@@ -1,5 +1,5 @@
-"""A small world for the page tests: an institution, a learner with recognised credits, and helpers
-to sign in through the page's own form."""
+"""A small world for the page tests: an institution, a learner with recognised credits (sign-in is
+:mod:`tests.support.signin`)."""
 
 import datetime as dt
 import itertools
@@ -9,29 +9,17 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from creditbank.auth.models import Role
-from creditbank.auth.service import create_reviewer, create_token
 from creditbank.catalog import service as catalog
 from creditbank.catalog.schemas import EquivalenceCreate, ProgrammeCreate
 from creditbank.context import AppContext
 from creditbank.transparency import store
 from tests.conftest import Tokens
 from tests.support.factories import create_institution, create_learner
+from tests.support.signin import mint, sign_in
 
 _keys = itertools.count(1)
-CSRF = re.compile(r'name="csrf" value="([0-9a-f]*)"')
-
-
-def mint(ctx: AppContext, role: Role, subject: str | None = None) -> str:
-    """A plaintext token, committed inside the test's transaction (a reviewer token without a
-    subject gets a new reviewer account: another person)."""
-    with ctx.sessions() as s, s.begin():
-        if role is Role.reviewer and subject is None:
-            subject = create_reviewer(s, "页面审核员").id
-        _, token = create_token(s, ctx.token_key, role, subject)
-    return token
 
 
 def publish(ctx: AppContext) -> None:
@@ -108,29 +96,16 @@ class Scene:
 
     def sign_in(self, role: Role, subject: str | None = None, client: TestClient | None = None) -> str:
         """Sign in through the form; return the page's CSRF token."""
-        who = client or self.client
-        token = mint(self.ctx, role, subject)
-        response = signin(who, token)
-        assert response.status_code == 303, response.text
-        return csrf_of(who.get(response.headers["location"]).text)
+        return sign_in(client or self.client, mint(self.ctx, role, subject))
 
-
-def signin(client: TestClient, token: str, **fields: str) -> Response:
-    """Post the sign-in form as a browser does: open the form first (its pre-session cookie and
-    token), then send it with the token. No redirect is followed."""
-    form = client.get("/")
-    response: Response = client.post(
-        "/signin",
-        data={"token": token, "csrf": csrf_of(form.text), **fields},
-        follow_redirects=False,
-    )
-    return response
-
-
-def csrf_of(html: str) -> str:
-    found = CSRF.search(html)
-    assert found, "the page has no CSRF field"
-    return found.group(1)
+    def ask_certificate(self, lot_id: str) -> tuple[str, str]:
+        """Sign in as the learner and ask for the lot's certificate on the archive page; return the
+        page's CSRF token and the certificate's id."""
+        csrf = self.sign_in(Role.learner, self.learner_id)
+        self.client.post("/archive/certificates", data={"csrf": csrf, "lot_id": lot_id})
+        found = re.search(r"/archive/certificates/(crt_[^\".]+)\.json", self.client.get("/archive").text)
+        assert found, "the archive page lists no certificate"
+        return csrf, found.group(1)
 
 
 def build_scene(client: TestClient, auth: Tokens, ctx: AppContext) -> Scene:

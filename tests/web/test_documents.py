@@ -23,7 +23,8 @@ from creditbank.web import pdf_drawing
 from tests.conftest import Tokens
 from tests.support.factories import create_learner, identity_number
 from tests.support.pdfpages import Dark, Page, Red, images_per_page, read_pdf
-from tests.web.scene import Scene, build_scene, mint, programme, publish, training
+from tests.support.signin import mint
+from tests.web.scene import Scene, build_scene, programme, publish, training
 
 TOP_BAND = 0.1
 BOTTOM_BAND = 0.93

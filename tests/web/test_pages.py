@@ -21,7 +21,8 @@ from creditbank.web.rendering import CSP
 from creditbank.web.share import make_share_token
 from tests.conftest import Tokens
 from tests.support.factories import create_learner
-from tests.web.scene import Scene, build_scene, mint, programme, publish, signin, training
+from tests.support.signin import mint, signin
+from tests.web.scene import Scene, build_scene, programme, publish, training
 
 
 @pytest.fixture
@@ -208,18 +209,13 @@ class TestArchive:
         self, scene: Scene, db: Connection
     ) -> None:
         posted = scene.post(training("T-1"))
-        csrf = scene.sign_in(Role.learner, scene.learner_id)
-        scene.client.post(
-            "/archive/certificates", data={"csrf": csrf, "lot_id": posted["recognition"]["lot_id"]}
-        )
-        cid = re.search(r"/archive/certificates/(crt_[^\".]+)\.json", scene.client.get("/archive").text)
-        assert cid
+        csrf, cid = scene.ask_certificate(posted["recognition"]["lot_id"])
         created = scene.client.post("/archive/share", data={"csrf": csrf})
         link = re.search(r'value="http://testserver(/share/[^"]+)"', created.text)
         assert link
         stranger = _fresh(scene.ctx)
         shared = stranger.get(link.group(1)).text
-        download = f"{link.group(1)}/certificates/{cid.group(1)}.json"
+        download = f"{link.group(1)}/certificates/{cid}.json"
         assert f'href="{download}"' in shared
         got = stranger.get(download)
         assert got.status_code == 200 and got.json()["id"].startswith("urn:uuid:")
@@ -233,19 +229,19 @@ class TestArchive:
         ).json()["id"]
         assert stranger.get(f"{link.group(1)}/certificates/{theirs}.json").status_code == 404
         assert stranger.get(f"{link.group(1)}/certificates/crt_nosuchthing.json").status_code == 404
-        assert stranger.get(f"/share/forged/certificates/{cid.group(1)}.json").status_code == 404
+        assert stranger.get(f"/share/forged/certificates/{cid}.json").status_code == 404
         reads = db.execute(
             text("SELECT reader_role, what FROM archive_access_log WHERE learner_id = :l ORDER BY id"),
             {"l": scene.learner_id},
         ).all()
         assert [tuple(r) for r in reads] == [
             ("share_link", "archive"),
-            ("share_link", f"certificate {cid.group(1)} credential"),
+            ("share_link", f"certificate {cid} credential"),
         ]
         # the learner's own archive page shows both reads
         access = scene.client.get("/archive").text.split('id="access-log"')[1].split("</section>")[0]
         assert access.count('data-reader="share_link"') == 2
-        assert f"certificate {cid.group(1)} credential" in access
+        assert f"certificate {cid} credential" in access
 
     def test_certificate_download_as_json_and_pdf(self, scene: Scene) -> None:
         posted = scene.post(training("T-1"))
@@ -277,16 +273,11 @@ class TestArchive:
 
     def test_nobody_else_downloads_the_certificate(self, scene: Scene, auth: Tokens) -> None:
         posted = scene.post(training("T-1"))
-        csrf = scene.sign_in(Role.learner, scene.learner_id)
-        scene.client.post(
-            "/archive/certificates", data={"csrf": csrf, "lot_id": posted["recognition"]["lot_id"]}
-        )
-        cid = re.search(r"/archive/certificates/(crt_[^\".]+)\.json", scene.client.get("/archive").text)
-        assert cid
-        anonymous = _fresh(scene.ctx).get(f"/archive/certificates/{cid.group(1)}.json")
+        _, cid = scene.ask_certificate(posted["recognition"]["lot_id"])
+        anonymous = _fresh(scene.ctx).get(f"/archive/certificates/{cid}.json")
         assert anonymous.status_code == 401
         other_learner = auth(Role.learner, "lrn_someoneelse")
-        refused = _fresh(scene.ctx).get(f"/archive/certificates/{cid.group(1)}.json", headers=other_learner)
+        refused = _fresh(scene.ctx).get(f"/archive/certificates/{cid}.json", headers=other_learner)
         assert refused.status_code == 403
 
     def _transfer(self, scene: Scene) -> tuple[str, list[str]]:
@@ -356,13 +347,8 @@ class TestArchive:
     def test_certificates_a_learner_brings_convert_once(self, scene: Scene) -> None:
         posted = scene.post(training("T-1"))
         programme_id = programme(scene.ctx, scene.other_institution_id)
-        csrf = scene.sign_in(Role.learner, scene.learner_id)
-        scene.client.post(
-            "/archive/certificates", data={"csrf": csrf, "lot_id": posted["recognition"]["lot_id"]}
-        )
-        cid = re.search(r"/archive/certificates/(crt_[^\".]+)\.json", scene.client.get("/archive").text)
-        assert cid
-        document = scene.client.get(f"/archive/certificates/{cid.group(1)}.json").text
+        csrf, cid = scene.ask_certificate(posted["recognition"]["lot_id"])
+        document = scene.client.get(f"/archive/certificates/{cid}.json").text
         publish(scene.ctx)
         school = _fresh(scene.ctx)
         school_csrf = scene.sign_in(Role.institution, scene.other_institution_id, client=school)
@@ -481,15 +467,10 @@ class TestArchive:
 class TestVerifyPage:
     def _certificate(self, scene: Scene) -> tuple[str, dict[str, object]]:
         posted = scene.post(training("T-1"))
-        csrf = scene.sign_in(Role.learner, scene.learner_id)
-        scene.client.post(
-            "/archive/certificates", data={"csrf": csrf, "lot_id": posted["recognition"]["lot_id"]}
-        )
-        cid = re.search(r"/archive/certificates/(crt_[^\".]+)\.json", scene.client.get("/archive").text)
-        assert cid
+        _, cid = scene.ask_certificate(posted["recognition"]["lot_id"])
         publish(scene.ctx)
-        document = scene.client.get(f"/archive/certificates/{cid.group(1)}.json").json()
-        return cid.group(1), document
+        document = scene.client.get(f"/archive/certificates/{cid}.json").json()
+        return cid, document
 
     def test_a_pasted_certificate_passes_every_check(self, scene: Scene) -> None:
         _, document = self._certificate(scene)

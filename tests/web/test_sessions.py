@@ -14,7 +14,8 @@ from creditbank.auth.models import Role
 from creditbank.context import AppContext
 from creditbank.main import create_app
 from tests.conftest import Tokens
-from tests.web.scene import Scene, build_scene, csrf_of, mint, signin, training
+from tests.support.signin import csrf_of, mint, signin
+from tests.web.scene import Scene, build_scene, training
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from creditbank.auth.models import Role
 from creditbank.context import AppContext
 from creditbank.main import create_app
 from tests.conftest import Tokens
-from tests.web.scene import Scene, build_scene, csrf_of, mint, publish, training
+from tests.support.signin import csrf_of, mint, signin
+from tests.web.scene import Scene, build_scene, publish, training
 
-NEXT = re.compile(r'name="next" value="([^"]*)"')
 REASON = re.compile(
     r'<tr class="check-(ok|fail)" data-check="([a-z]+)">.*?<td class="reason">'
     r'<span class="reason-text">([^<]*)</span><br><span class="muted reason-detail" lang="en">([^<]*)</span>',
@@ -38,18 +38,9 @@ def _fresh(ctx: AppContext) -> TestClient:
     return TestClient(create_app(ctx=ctx), raise_server_exceptions=False)
 
 
-def sign_in_on(client: TestClient, page: str, token: str) -> Response:
-    """Open ``page``, fill its sign-in form with the token and send it back, every hidden field
-    as the page wrote it. No redirect is followed."""
-    form = client.get(page)
-    assert form.status_code == 200, form.text
-    found = NEXT.search(form.text)
-    assert found, f"{page} has no sign-in form"
-    response: Response = client.post(
-        "/signin",
-        data={"token": token, "csrf": csrf_of(form.text), "next": found.group(1)},
-        follow_redirects=False,
-    )
+def sign_in_through(client: TestClient, page: str, token: str) -> Response:
+    """Sign in through ``page``'s form (its ``next`` sent back as the page wrote it); a success."""
+    response = signin(client, token, page)
     assert response.status_code == 303, response.text
     return response
 
@@ -71,12 +62,12 @@ class TestSignInLandsWhereTheRoleWorks:
     )
     def test_from_the_home_page(self, scene: Scene, role: Role, lands: str) -> None:
         client = _fresh(scene.ctx)
-        response = sign_in_on(client, "/", mint(scene.ctx, role, _subject(scene, role)))
+        response = sign_in_through(client, "/", mint(scene.ctx, role, _subject(scene, role)))
         assert response.headers["location"] == lands
 
     def test_the_reviewer_lands_on_the_review_desk(self, scene: Scene) -> None:
         client = _fresh(scene.ctx)
-        response = sign_in_on(client, "/", mint(scene.ctx, Role.reviewer))
+        response = sign_in_through(client, "/", mint(scene.ctx, Role.reviewer))
         desk = client.get(response.headers["location"])
         assert "审核工作台" in desk.text and 'action="/signin"' not in desk.text
 
@@ -84,20 +75,20 @@ class TestSignInLandsWhereTheRoleWorks:
         # the archive's form, used by a school: the console, not "you are not a learner"
         school = _fresh(scene.ctx)
         token = mint(scene.ctx, Role.institution, scene.institution_id)
-        assert sign_in_on(school, "/archive", token).headers["location"] == "/console"
+        assert sign_in_through(school, "/archive", token).headers["location"] == "/console"
         # the console's form, used by a learner: the archive
         learner = _fresh(scene.ctx)
         token = mint(scene.ctx, Role.learner, scene.learner_id)
-        assert sign_in_on(learner, "/console", token).headers["location"] == "/archive"
+        assert sign_in_through(learner, "/console", token).headers["location"] == "/archive"
         # the console's form, used by a school: the console
         again = _fresh(scene.ctx)
         token = mint(scene.ctx, Role.institution, scene.institution_id)
-        assert sign_in_on(again, "/console", token).headers["location"] == "/console"
+        assert sign_in_through(again, "/console", token).headers["location"] == "/console"
 
     def test_signed_in_staff_opening_the_home_page_go_to_their_page(self, scene: Scene) -> None:
         for role, lands in ((Role.institution, "/console"), (Role.auditor, "/verify")):
             client = _fresh(scene.ctx)
-            sign_in_on(client, "/", mint(scene.ctx, role, _subject(scene, role)))
+            sign_in_through(client, "/", mint(scene.ctx, role, _subject(scene, role)))
             home = client.get("/", follow_redirects=False)
             assert home.status_code == 303 and home.headers["location"] == lands
 
@@ -119,15 +110,10 @@ class TestSignInLandsWhereTheRoleWorks:
 class TestVerifyPageReasons:
     def _certificate(self, scene: Scene) -> tuple[str, dict[str, Any]]:
         posted = scene.post(training("WAY-1"))
-        csrf = scene.sign_in(Role.learner, scene.learner_id)
-        scene.client.post(
-            "/archive/certificates", data={"csrf": csrf, "lot_id": posted["recognition"]["lot_id"]}
-        )
-        cid = re.search(r"/archive/certificates/(crt_[^\".]+)\.json", scene.client.get("/archive").text)
-        assert cid
+        _, cid = scene.ask_certificate(posted["recognition"]["lot_id"])
         publish(scene.ctx)
-        document: dict[str, Any] = scene.client.get(f"/archive/certificates/{cid.group(1)}.json").json()
-        return cid.group(1), document
+        document: dict[str, Any] = scene.client.get(f"/archive/certificates/{cid}.json").json()
+        return cid, document
 
     def _reasons(self, html: str) -> dict[str, tuple[str, str, str]]:
         found = {name: (result, text, detail) for result, name, text, detail in REASON.findall(html)}
