@@ -17,12 +17,14 @@ Measures, in one run on a private PostgreSQL server:
 (d) ``creditbank audit database`` over the whole database (every log, the served tables recomputed from
     the journal), against a raw read of the same rows in the same run.
 
-Prints a table and writes ``bench/results/ledger.json`` (``ledger-quick.json`` with ``--quick``).
+Prints a table and writes ``bench/results/ledger.json`` (``ledger-quick.json`` with ``--quick``,
+``ledger-append.json`` with ``--only-append``).
 
     .venv/bin/python bench/ledger.py                 # 1,000,000 entries (a few minutes)
     .venv/bin/python bench/ledger.py --quick         # 20,000 entries, a smoke run
     .venv/bin/python bench/ledger.py --profile       # also cProfile the audit and the batched append
     .venv/bin/python bench/ledger.py --only-database-audit   # build the log by COPY, then (d) alone
+    .venv/bin/python bench/ledger.py --only-append --single 200 --batched 5000   # (a) alone, short
 """
 
 import argparse
@@ -843,6 +845,8 @@ def run_all(
             "entries/s",
             f"x{raw_batched / batched:.1f}",
         )
+        if args.only_append:
+            return
 
         print(f"(b) building a log of {args.entries:,} entries", flush=True)
         method = args.build
@@ -954,6 +958,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 entries")
     parser.add_argument("--profile", action="store_true", help="cProfile the batched append and the audit")
     parser.add_argument(
+        "--only-append", action="store_true", help="(a) alone: the in-process append against raw writes"
+    )
+    parser.add_argument(
         "--only-database-audit",
         action="store_true",
         help="skip (a), the proofs and (c): build the log by COPY and measure (d) alone",
@@ -1010,6 +1017,8 @@ def main() -> None:
             print("\n".join(results[key]))
             print()
     name = "ledger-quick" if args.quick else "ledger"
+    if args.only_append:
+        name = "ledger-append"
     if args.only_database_audit:
         name = f"ledger-database-audit-{args.entries}"
     print(f"written {write_results(name, results)}")
