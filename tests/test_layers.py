@@ -290,3 +290,44 @@ def test_layers_point_down() -> None:
     assert layer("creditbank.outcomes.service") == DOMAIN_LAYER
     assert layer("creditbank.ledger.service") == LOG_LAYER
     assert layer("creditbank.standards.tlog.merkle") == STANDARDS_LAYER
+
+
+# What the pages may take from the database libraries: the ``Session`` they hand to the services.
+QUERY_NAMES = {"select", "text", "update", "delete", "insert", "col", "func", "and_", "or_"}
+QUERY_CALLS = {"exec", "execute", "scalar", "scalars", "scalar_one"}
+DATABASE_LIBRARIES = ("sqlmodel", "sqlalchemy")
+
+
+def query_offences(package: Path) -> dict[str, list[str]]:
+    """Query building or running in the modules of ``package``: an import of a query construct from
+    SQLModel or SQLAlchemy, or a call of a session's ``exec``/``execute``."""
+    offences: dict[str, list[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in DATABASE_LIBRARIES:
+                found.update(f"import {a.name}" for a in node.names if a.name in QUERY_NAMES)
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in QUERY_CALLS
+            ):
+                found.add(f".{node.func.attr}()")
+        if found:
+            offences[path.name] = sorted(found)
+    return offences
+
+
+def test_the_query_check_sees_a_query(tmp_path: Path) -> None:
+    (tmp_path / "ok.py").write_text("from sqlmodel import Session\nfrom creditbank.outcomes import records\n")
+    (tmp_path / "bad.py").write_text(
+        "from sqlmodel import Session, col, select\n"
+        "def f(session: Session) -> object:\n    return session.exec(select(1)).all()\n"
+    )
+    assert query_offences(tmp_path) == {"bad.py": [".exec()", "import col", "import select"]}
+
+
+def test_pages_build_no_queries() -> None:
+    """The pages (``web/``) read through the domain services, which hold the queries with their
+    authorisation checks (STYLE.md 1: endpoints never build queries)."""
+    assert query_offences(PACKAGE / "web") == {}

@@ -7,13 +7,14 @@ they join the published conversion rules of the rule set in force as rules named
 """
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from creditbank.catalog.models import CourseEquivalence, Programme, SharedCourse
+from creditbank.catalog.models import Conversion, CourseEquivalence, Programme, SharedCourse, TransferRequest
 from creditbank.catalog.schemas import EquivalenceCreate, ProgrammeCreate, SharedCourseCreate
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.i18n import msg
@@ -62,6 +63,56 @@ def list_programmes(session: Session, institution_id: str | None = None) -> list
     if institution_id:
         stmt = stmt.where(col(Programme.institution_id) == institution_id)
     return list(session.exec(stmt).all())
+
+
+def programmes_by_id(session: Session, ids: Iterable[str | None]) -> dict[str, Programme]:
+    """The programmes among ``ids``, by id (programmes are public)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    return {p.id: p for p in session.exec(select(Programme).where(col(Programme.id).in_(wanted))).all()}
+
+
+def transfer_destinations(session: Session, institution_id: str | None = None) -> list[Programme]:
+    """Programmes (of one institution, or all), by institution and code: where a transfer may go."""
+    stmt = select(Programme).order_by(col(Programme.institution_id), col(Programme.code))
+    if institution_id is not None:
+        stmt = stmt.where(col(Programme.institution_id) == institution_id)
+    return list(session.exec(stmt).all())
+
+
+def conversions_by_id(session: Session, ids: Iterable[str | None]) -> dict[str, Conversion]:
+    """The conversions among ``ids``, by id, for a read already authorised (the transfers they
+    complete were listed for the reader)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    return {c.id: c for c in session.exec(select(Conversion).where(col(Conversion.id).in_(wanted))).all()}
+
+
+def transfers_of_learner(session: Session, learner_id: str, *, limit: int = 50) -> list[TransferRequest]:
+    """The learner's transfer requests, newest first, for a read already authorised (the learner's
+    own archive page or a live share link; an API caller goes through
+    :func:`creditbank.catalog.exchange.list_transfers`)."""
+    return list(
+        session.exec(
+            select(TransferRequest)
+            .where(col(TransferRequest.learner_id) == learner_id)
+            .order_by(col(TransferRequest.created_at).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def destinations_of_learner(session: Session, learner_id: str) -> list[str]:
+    """The institutions the learner's transfer requests went to (a read already authorised)."""
+    return list(
+        session.exec(
+            select(TransferRequest.destination_institution_id).where(
+                col(TransferRequest.learner_id) == learner_id
+            )
+        ).all()
+    )
 
 
 def publish_course(session: Session, institution_id: str, body: SharedCourseCreate) -> SharedCourse:

@@ -30,6 +30,7 @@ or expired) is re-issued under the fresh key.
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -166,6 +167,13 @@ def list_for_learner(session: Session, principal: Principal, learner_id: str) ->
         Forbidden, LearnerNotFound: see :func:`creditbank.learners.service.authorise_read`.
     """
     learners.authorise_read(session, principal, learner_id, "certificates")
+    return of_learner(session, learner_id)
+
+
+def of_learner(session: Session, learner_id: str) -> list[Certificate]:
+    """A learner's certificates, newest first, for a read already authorised: the learner's own
+    archive page, a live share link, or the archive read model after its own check. Any other reader
+    goes through :func:`list_for_learner`, which checks and logs the read."""
     return list(
         session.exec(
             select(Certificate)
@@ -173,6 +181,44 @@ def list_for_learner(session: Session, principal: Principal, learner_id: str) ->
             .order_by(col(Certificate.created_at).desc(), col(Certificate.id))
         ).all()
     )
+
+
+def issued_by(session: Session, principal: Principal, *, limit: int = 50) -> list[Certificate]:
+    """The certificates (not bundle parts) the principal's institution signed, newest first.
+
+    Raises:
+        Forbidden: the principal is not an institution.
+    """
+    if principal.role is not Role.institution or not principal.subject:
+        raise Forbidden(msg("detail.credentials.service.issued_by_institution_only"))
+    return list(
+        session.exec(
+            select(Certificate)
+            .where(
+                col(Certificate.issuer_owner_id) == principal.subject, col(Certificate.bundle_id).is_(None)
+            )
+            .order_by(col(Certificate.created_at).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def of_transfer(
+    session: Session, principal: Principal, destination_institution_id: str, certificate_ids: Sequence[str]
+) -> list[Certificate]:
+    """The certificates a transfer to ``destination_institution_id`` carries, for that destination
+    (or an admin or auditor).
+
+    Raises:
+        Forbidden: the principal is neither the transfer's destination nor an admin or auditor.
+    """
+    destination = principal.role is Role.institution and principal.subject == destination_institution_id
+    if not destination and principal.role not in (Role.admin, Role.auditor):
+        raise Forbidden(msg("detail.credentials.service.transfer_destination_only"))
+    ids = list(certificate_ids)
+    if not ids:
+        return []
+    return list(session.exec(select(Certificate).where(col(Certificate.id).in_(ids))).all())
 
 
 def _authorise_change(principal: Principal, row: Certificate) -> None:

@@ -1,5 +1,7 @@
 """Registering and reading institutions."""
 
+from collections.abc import Iterable
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -109,6 +111,19 @@ def lookup(session: Session, institution_id: str) -> Institution:
 
 def list_all(session: Session) -> list[Institution]:
     return list(session.exec(select(Institution).order_by(col(Institution.created_at))).all())
+
+
+def list_by_name(session: Session) -> list[Institution]:
+    """Every registered institution, by Chinese name (the register is public)."""
+    return list(session.exec(select(Institution).order_by(col(Institution.name_zh))).all())
+
+
+def by_ids(session: Session, ids: Iterable[str | None]) -> list[Institution]:
+    """The registered institutions among ``ids`` (the register is public; unknown ids are left out)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return []
+    return list(session.exec(select(Institution).where(col(Institution.id).in_(wanted))).all())
 
 
 def institution_did(base_url: str, institution_id: InstitutionId | str) -> str:

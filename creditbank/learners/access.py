@@ -37,7 +37,7 @@ from creditbank.errors import Forbidden, NotFound, TooManyRequests, ValidationFa
 from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.institutions.models import Institution
-from creditbank.learners.models import ArchiveGrant, IdentityLookup, Learner, ShareLink
+from creditbank.learners.models import ArchiveAccess, ArchiveGrant, IdentityLookup, Learner, ShareLink
 from creditbank.learners.schemas import GrantPublic
 
 MAX_GRANT_DAYS = 365
@@ -355,6 +355,33 @@ def log_lookup(session: Session, who: Principal, learner_id: str | None, what: s
             reader_subject=who.subject,
             learner_id=learner_id,
             what=what,
+        )
+    )
+    session.flush()
+
+
+def access_log(session: Session, learner_id: str, limit: int = 200) -> list[ArchiveAccess]:
+    """Who else read the learner's archive and certificates, newest first (for the learner)."""
+    stmt = (
+        select(ArchiveAccess)
+        .where(col(ArchiveAccess.learner_id) == learner_id)
+        .order_by(col(ArchiveAccess.at).desc(), col(ArchiveAccess.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all())
+
+
+def log_share_view(session: Session, link: ShareLink) -> None:
+    """Record a view of the archive through a share link (a read by someone other than the learner).
+
+    Raises:
+        Forbidden: the link is not live (expired, revoked, or its learner erased).
+    """
+    if live_share_link(session, link.id) is None:
+        raise Forbidden(msg("detail.learners.access.share_link_not_live"))
+    session.add(
+        ArchiveAccess(
+            learner_id=link.learner_id, reader_role="share_link", reader_subject=link.id, what="archive"
         )
     )
     session.flush()

@@ -14,8 +14,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from creditbank import canonical
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
 from creditbank.db import utcnow
-from creditbank.errors import NotFound
+from creditbank.errors import Forbidden, NotFound
+from creditbank.i18n import msg
 from creditbank.ids import InstitutionId, LearnerId
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
@@ -216,3 +219,85 @@ def save_recognition(session: Session, rec: Recognition) -> None:
     rec.updated_at = utcnow()
     session.add(rec)
     session.flush()
+
+
+# -- an institution's records, and learners' correction requests ---------------------------------
+
+CORRECTION_REQUESTED = "correction_requested"
+"""Kind of the outcome history row a learner's correction request appends."""
+
+FINAL_STATES = (RecognitionStatus.revoked.value, RecognitionStatus.superseded.value)
+"""An outcome in these states takes no more corrections (the request is answered or moot)."""
+
+
+def _institution_of(principal: Principal) -> str:
+    if principal.role is not Role.institution or not principal.subject:
+        raise Forbidden(msg("detail.outcomes.records.institution_only"))
+    return principal.subject
+
+
+def of_institution(
+    session: Session, principal: Principal, *, limit: int = 50
+) -> list[tuple[Outcome, Recognition]]:
+    """The latest outcomes the principal's institution posted, with their recognitions, newest first.
+
+    Raises:
+        Forbidden: the principal is not an institution.
+    """
+    institution_id = _institution_of(principal)
+    return [
+        (o, r)
+        for o, r in session.exec(
+            select(Outcome, Recognition)
+            .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+            .where(col(Outcome.institution_id) == institution_id)
+            .order_by(col(Outcome.created_at).desc(), col(Outcome.id))
+            .limit(limit)
+        ).all()
+    ]
+
+
+def open_correction_requests(
+    session: Session, principal: Principal, *, limit: int = 50
+) -> list[tuple[Outcome, OutcomeEvent]]:
+    """Learners' correction requests on the principal's institution's outcomes that are still open
+    (the outcome was neither corrected nor revoked since), newest first.
+
+    Raises:
+        Forbidden: the principal is not an institution.
+    """
+    institution_id = _institution_of(principal)
+    rows = session.exec(
+        select(Outcome, OutcomeEvent)
+        .join(OutcomeEvent, col(OutcomeEvent.outcome_id) == col(Outcome.id))
+        .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+        .where(
+            col(Outcome.institution_id) == institution_id,
+            col(OutcomeEvent.kind) == CORRECTION_REQUESTED,
+            col(Recognition.status).not_in(FINAL_STATES),
+        )
+        .order_by(col(OutcomeEvent.at).desc(), col(OutcomeEvent.id).desc())
+        .limit(limit)
+    ).all()
+    return [(outcome, event) for outcome, event in rows]
+
+
+def request_correction(session: Session, principal: Principal, outcome_id: str, text: str) -> OutcomeEvent:
+    """A learner asks the institution to correct one of their outcomes: a history row the
+    institution's console lists until the outcome is corrected or revoked.
+
+    Raises:
+        OutcomeNotFound: no such outcome of this learner (another learner's looks the same).
+    """
+    outcome, _ = get_outcome(session, outcome_id)
+    if principal.role is not Role.learner or outcome.learner_id != principal.subject:
+        raise OutcomeNotFound(msg("detail.web.archive_endpoints.no_outcome_yours", outcome_id=outcome_id))
+    return add_event(
+        session,
+        outcome.id,
+        CORRECTION_REQUESTED,
+        actor_role=Role.learner.value,
+        actor=principal.subject,
+        zh=f"学习者申请更正：{text}",
+        en=f"The learner asked for a correction: {text}",
+    )

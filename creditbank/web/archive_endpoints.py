@@ -107,7 +107,7 @@ def shared_archive(token: str, request: Request, session: PageSession, ctx: Cont
         return pages.message(
             request, ctx, None, title=t("share.invalid"), text=t("share.invalid_detail"), status_code=404
         )
-    views.log_share_view(session, grant.learner_id, grant.id)
+    access.log_share_view(session, grant)
     return archive_page.response(
         request, session, ctx, None, found, shared_until=grant.expires_at, share_token=token
     )
@@ -370,20 +370,7 @@ def request_correction(
         )
 
     def work() -> None:
-        outcome, _ = records.get_outcome(session, outcome_id.strip())
-        if outcome.learner_id != who.subject:
-            raise records.OutcomeNotFound(
-                msg("detail.web.archive_endpoints.no_outcome_yours", outcome_id=outcome_id)
-            )
-        records.add_event(
-            session,
-            outcome.id,
-            views.CORRECTION_REQUESTED,
-            actor_role=Role.learner.value,
-            actor=who.subject,
-            zh=f"学习者申请更正：{text}",
-            en=f"The learner asked for a correction: {text}",
-        )
+        records.request_correction(session, who, outcome_id.strip(), text)
 
     return pages.submit(
         request,

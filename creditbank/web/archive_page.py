@@ -10,8 +10,10 @@ from markupsafe import Markup
 from sqlmodel import Session
 
 from creditbank.auth.service import Principal
+from creditbank.catalog import service as catalog
 from creditbank.context import AppContext
 from creditbank.i18n import Translator
+from creditbank.learners import access
 from creditbank.web import views
 from creditbank.web.charts import credits_by_category, credits_over_time
 from creditbank.web.rendering import render, translator
@@ -66,7 +68,7 @@ def response(
     done: str | None = None,
 ) -> HTMLResponse:
     t = translator(request)
-    destinations = [] if shared_until else views.all_programmes(session)
+    destinations = [] if shared_until else catalog.transfer_destinations(session)
     private = None if shared_until else views.access_section(session, page.archive.learner.id)
     return render(
         request,
@@ -80,7 +82,7 @@ def response(
         readonly=shared_until is not None,
         shared_until=shared_until,
         share_token=share_token,
-        access_log=[] if shared_until else views.access_log(session, page.archive.learner.id),
+        access_log=[] if shared_until else access.access_log(session, page.archive.learner.id),
         done=done if done in DONE_MESSAGES else None,
         share_days=SHARE_DAYS,
         destinations=destinations,

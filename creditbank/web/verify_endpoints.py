@@ -15,7 +15,7 @@ from creditbank.credentials import service as certificates
 from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.limits import VERIFY, body_limit
-from creditbank.web import pages, views
+from creditbank.web import log_views, pages, views
 from creditbank.web.pages import PageSession
 from creditbank.web.rendering import render, translator
 from creditbank.web.session import (
@@ -74,8 +74,8 @@ def _verify_page(
         known = views.known_certificate(session, document, report)
         record = views.status_record(known) if known else None
     failed = ", ".join(t.label("check", name) for name in report.failed) if report else ""
-    seen = views.parse_seen(request.cookies.get(SEEN_COOKIE))
-    logs = views.log_views(session, seen)
+    seen = log_views.parse_seen(request.cookies.get(SEEN_COOKIE))
+    logs = log_views.log_views(session, seen)
     response = render(
         request,
         ctx,
@@ -98,7 +98,7 @@ def _verify_page(
     )
     response.set_cookie(
         SEEN_COOKIE,
-        views.format_seen(logs, seen),
+        log_views.format_seen(logs, seen),
         max_age=5 * 365 * 86400,
         httponly=True,
         samesite="lax",

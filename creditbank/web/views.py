@@ -5,49 +5,41 @@
   certified or transferred.
 * :func:`console_page` gathers an institution's outcomes, certificates, incoming transfers and the
   correction requests learners sent it; :func:`review_page` the reviewers' queue.
-* :func:`log_views` reads the logs' latest checkpoints and checks each against the checkpoint the
-  browser saw before, with a consistency proof.
+
+No query is built here (``tests/test_layers.py``): every read goes through a domain service, which
+checks who may read what (an institution's console through the institution's principal, a
+transfer's certificates only for its destination); a read of the learner's own archive, or through a
+live share link, is authorised by the route before it calls :func:`archive_page`.
 """
 
-import base64
-import binascii
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from creditbank.archive.schemas import Archive, ArchiveLot, ArchiveOutcome
 from creditbank.archive.service import build_archive
 from creditbank.auth.service import Principal
 from creditbank.catalog import exchange
+from creditbank.catalog import service as catalog
 from creditbank.catalog.models import Conversion, Programme, TransferRequest
 from creditbank.context import AppContext
 from creditbank.credentials import service as certificates
 from creditbank.credentials.models import Certificate
-from creditbank.errors import CreditBankError
 from creditbank.i18n import Translator
+from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.learners import access
 from creditbank.learners import service as learners
-from creditbank.learners.models import ArchiveAccess, ArchiveGrant, ShareLink
-from creditbank.outcomes import review
-from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, RecognitionStatus
-from creditbank.standards.tlog import merkle, note
-from creditbank.standards.tlog.errors import TransparencyError
+from creditbank.learners.models import ArchiveGrant, ShareLink
+from creditbank.outcomes import records, review
+from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
 from creditbank.standards.vc.verification import Check, Report
-from creditbank.transparency import store
 from creditbank.web.charts import CategoryBar, TimePoint
-
-CORRECTION_REQUESTED = "correction_requested"
-"""Kind of the outcome history row a learner's correction request appends."""
-
-FINAL_STATES = (RecognitionStatus.revoked.value, RecognitionStatus.superseded.value)
-"""An outcome in these states takes no more corrections (the request is answered or moot)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,7 @@ def institution_names(session: Session, ids: Iterable[str | None]) -> Names:
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return Names()
-    rows = session.exec(select(Institution).where(col(Institution.id).in_(wanted))).all()
+    rows = institutions.by_ids(session, wanted)
     names = Names({r.id: r.name_zh for r in rows}, {r.id: r.name_en for r in rows})
     if "bank" in wanted:
         names.zh["bank"], names.en["bank"] = "终身学习学分银行", "Lifelong Learning Credit Bank"
@@ -153,32 +145,6 @@ def certificate_views(rows: Iterable[Certificate]) -> list[CertificateView]:
     return [CertificateView(r, certificates.status_of(r), _certificate_name(r.document)) for r in rows]
 
 
-def learner_certificates(session: Session, learner_id: str) -> list[Certificate]:
-    """The learner's certificates, newest first (the caller has decided the reader may see them)."""
-    return list(
-        session.exec(
-            select(Certificate)
-            .where(col(Certificate.learner_id) == learner_id)
-            .order_by(col(Certificate.created_at).desc(), col(Certificate.id))
-        ).all()
-    )
-
-
-def programmes_by_id(session: Session, ids: Iterable[str | None]) -> dict[str, Programme]:
-    wanted = sorted({i for i in ids if i})
-    if not wanted:
-        return {}
-    return {p.id: p for p in session.exec(select(Programme).where(col(Programme.id).in_(wanted))).all()}
-
-
-def all_programmes(session: Session, institution_id: str | None = None) -> list[Programme]:
-    """Programmes (of one institution, or all), by institution and code: the transfer destinations."""
-    stmt = select(Programme).order_by(col(Programme.institution_id), col(Programme.code))
-    if institution_id is not None:
-        stmt = stmt.where(col(Programme.institution_id) == institution_id)
-    return list(session.exec(stmt).all())
-
-
 @dataclass(frozen=True)
 class TransferView:
     transfer: TransferRequest
@@ -187,31 +153,12 @@ class TransferView:
 
 
 def transfer_views(session: Session, transfers: Sequence[TransferRequest]) -> list[TransferView]:
-    programmes = programmes_by_id(session, [t.programme_id for t in transfers])
-    conversion_ids = [t.conversion_id for t in transfers if t.conversion_id]
-    conversions = (
-        {
-            c.id: c
-            for c in session.exec(select(Conversion).where(col(Conversion.id).in_(conversion_ids))).all()
-        }
-        if conversion_ids
-        else {}
-    )
+    programmes = catalog.programmes_by_id(session, [t.programme_id for t in transfers])
+    conversions = catalog.conversions_by_id(session, [t.conversion_id for t in transfers])
     return [
         TransferView(t, programmes.get(t.programme_id), conversions.get(t.conversion_id or ""))
         for t in transfers
     ]
-
-
-def learner_transfers(session: Session, learner_id: str, *, limit: int = 50) -> list[TransferView]:
-    """The learner's transfer requests, newest first (the caller decided the reader may see them)."""
-    rows = session.exec(
-        select(TransferRequest)
-        .where(col(TransferRequest.learner_id) == learner_id)
-        .order_by(col(TransferRequest.created_at).desc())
-        .limit(limit)
-    ).all()
-    return transfer_views(session, list(rows))
 
 
 @dataclass
@@ -274,7 +221,7 @@ def archive_page(session: Session, ctx: AppContext, learner_id: str) -> ArchiveP
     """
     learner = learners.get(session, learner_id)
     built = build_archive(session, ctx.secrets.master_key, learner)
-    certs = certificate_views(learner_certificates(session, learner_id))
+    certs = certificate_views(certificates.of_learner(session, learner_id))
     names = institution_names(
         session,
         [
@@ -283,11 +230,7 @@ def archive_page(session: Session, ctx: AppContext, learner_id: str) -> ArchiveP
             *(c.row.issuer_owner_id for c in certs),
             *(c.row.destination_institution_id for c in certs),
             *(c.destination_institution_id for c in built.consents),
-            *session.exec(
-                select(TransferRequest.destination_institution_id).where(
-                    col(TransferRequest.learner_id) == learner_id
-                )
-            ).all(),
+            *catalog.destinations_of_learner(session, learner_id),
         ],
     )
     by_outcome = {lot.outcome_id: lot for lot in built.lots if lot.outcome_id}
@@ -309,37 +252,18 @@ def archive_page(session: Session, ctx: AppContext, learner_id: str) -> ArchiveP
         certifiable={lot.id for lot in live},
         by_category=by_category,
         by_level=dict(sorted(by_level.items())),
-        transfers=(transfers := learner_transfers(session, learner_id)),
-        programmes=programmes_by_id(
+        transfers=(transfers := transfer_views(session, catalog.transfers_of_learner(session, learner_id))),
+        programmes=catalog.programmes_by_id(
             session,
             [*(c.programme_id for c in built.conversions), *(t.transfer.programme_id for t in transfers)],
         ),
     )
 
 
-def access_log(session: Session, learner_id: str, limit: int = 200) -> list[ArchiveAccess]:
-    """Who else read the learner's archive and certificates, newest first."""
-    stmt = (
-        select(ArchiveAccess)
-        .where(col(ArchiveAccess.learner_id) == learner_id)
-        .order_by(col(ArchiveAccess.at).desc(), col(ArchiveAccess.id).desc())
-        .limit(limit)
-    )
-    return list(session.exec(stmt).all())
-
-
-def log_share_view(session: Session, learner_id: str, link_id: str) -> None:
-    """Record a view of the archive through a share link (a read by someone other than the learner)."""
-    session.add(
-        ArchiveAccess(learner_id=learner_id, reader_role="share_link", reader_subject=link_id, what="archive")
-    )
-    session.flush()
-
-
 @dataclass(frozen=True)
 class AccessSection:
     """The learner's "who may read my archive" section: read grants and share links (the reads
-    themselves are listed by :func:`access_log`)."""
+    themselves are listed by :func:`creditbank.learners.access.access_log`)."""
 
     grants: list[ArchiveGrant]
     share_links: list[ShareLink]
@@ -354,7 +278,7 @@ def access_section(session: Session, learner_id: str) -> AccessSection:
     return AccessSection(
         grants=grants,
         share_links=access.list_share_links(session, learner_id),
-        institutions=list(session.exec(select(Institution).order_by(col(Institution.name_zh))).all()),
+        institutions=institutions.list_by_name(session),
         names=institution_names(session, [g.institution_id for g in grants]),
         now=dt.datetime.now(dt.UTC),
     )
@@ -414,10 +338,11 @@ def incoming_transfers(
     transfers = exchange.list_transfers(session, who, "incoming")[:limit]
     found: list[IncomingTransfer] = []
     for view in transfer_views(session, transfers):
+        transfer = view.transfer
         rows = certificate_views(
-            session.exec(
-                select(Certificate).where(col(Certificate.id).in_(list(view.transfer.certificate_ids)))
-            ).all()
+            certificates.of_transfer(
+                session, who, transfer.destination_institution_id, transfer.certificate_ids
+            )
         )
         reports = (
             [certificates.verify(session, ctx, c.row.document) for c in rows]
@@ -432,32 +357,16 @@ def console_page(
     session: Session, ctx: AppContext, who: Principal, institution: Institution, *, limit: int = 50
 ) -> ConsolePage:
     """An institution's console: its latest outcomes, certificates, incoming transfers, requests."""
-    outcomes = [
-        (o, r)
-        for o, r in session.exec(
-            select(Outcome, Recognition)
-            .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
-            .where(col(Outcome.institution_id) == institution.id)
-            .order_by(col(Outcome.created_at).desc(), col(Outcome.id))
-            .limit(limit)
-        ).all()
-    ]
-    issued = certificate_views(
-        session.exec(
-            select(Certificate)
-            .where(col(Certificate.issuer_owner_id) == institution.id, col(Certificate.bundle_id).is_(None))
-            .order_by(col(Certificate.created_at).desc())
-            .limit(limit)
-        ).all()
-    )
+    outcomes = records.of_institution(session, who, limit=limit)
+    issued = certificate_views(certificates.issued_by(session, who, limit=limit))
     incoming = incoming_transfers(session, ctx, who, limit=limit)
     return ConsolePage(
         institution=institution,
         outcomes=outcomes,
         certificates=issued,
         incoming=incoming,
-        corrections=correction_requests(session, institution.id),
-        programmes=all_programmes(session, institution.id),
+        corrections=[CorrectionRequest(o, e) for o, e in records.open_correction_requests(session, who)],
+        programmes=catalog.transfer_destinations(session, institution.id),
         names=institution_names(
             session,
             [
@@ -466,24 +375,6 @@ def console_page(
             ],
         ),
     )
-
-
-def correction_requests(session: Session, institution_id: str, *, limit: int = 50) -> list[CorrectionRequest]:
-    """Learners' correction requests on this institution's outcomes that are still open (the outcome
-    was neither corrected nor revoked since), newest first."""
-    rows = session.exec(
-        select(Outcome, OutcomeEvent)
-        .join(OutcomeEvent, col(OutcomeEvent.outcome_id) == col(Outcome.id))
-        .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
-        .where(
-            col(Outcome.institution_id) == institution_id,
-            col(OutcomeEvent.kind) == CORRECTION_REQUESTED,
-            col(Recognition.status).not_in(FINAL_STATES),
-        )
-        .order_by(col(OutcomeEvent.at).desc(), col(OutcomeEvent.id).desc())
-        .limit(limit)
-    ).all()
-    return [CorrectionRequest(outcome, event) for outcome, event in rows]
 
 
 @dataclass(frozen=True)
@@ -502,128 +393,3 @@ def review_page(session: Session, lang: str, district: str | None) -> list[Revie
         ReviewRow(w.outcome, w.recognition, names.of(w.outcome.institution_id, lang), w.district)
         for w in queue
     ]
-
-
-# -- the logs' checkpoints and what the browser saw before -------------------------------------------
-
-
-@dataclass(frozen=True)
-class SeenCheckpoint:
-    size: int
-    root: bytes
-
-
-@dataclass(frozen=True)
-class LogView:
-    log_id: str
-    origin: str
-    verifier_key: str
-    size: int | None
-    root_b64: str | None
-    note: str | None
-    signature_ok: bool
-    signature_error: str | None
-    consistency: str  # none | first | same | consistent | inconsistent
-    previous_size: int | None
-    reason: str | None
-
-
-def parse_seen(raw: str | None) -> dict[str, SeenCheckpoint]:
-    """The checkpoints a browser saw, from its cookie (``{"log": [size, "base64 root"]}``, base64url)."""
-    if not raw or len(raw) > 4000:
-        return {}
-    try:
-        data = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
-    except (ValueError, binascii.Error):
-        return {}
-    seen: dict[str, SeenCheckpoint] = {}
-    if not isinstance(data, dict):
-        return {}
-    for log_id, value in data.items():
-        if (
-            isinstance(log_id, str)
-            and isinstance(value, list)
-            and len(value) == 2
-            and isinstance(value[0], int)
-            and isinstance(value[1], str)
-        ):
-            try:
-                root = base64.b64decode(value[1], validate=True)
-            except (ValueError, binascii.Error):
-                continue
-            if value[0] >= 0 and len(root) == merkle.HASH_SIZE:
-                seen[log_id] = SeenCheckpoint(value[0], root)
-    return seen
-
-
-def format_seen(views: Iterable[LogView], before: Mapping[str, SeenCheckpoint]) -> str:
-    """The cookie value remembering the checkpoints now shown (an inconsistent one is not adopted)."""
-    data: dict[str, list[Any]] = {
-        log_id: [s.size, base64.b64encode(s.root).decode()] for log_id, s in before.items()
-    }
-    for view in views:
-        if view.size is not None and view.root_b64 is not None and view.consistency != "inconsistent":
-            data[view.log_id] = [view.size, view.root_b64]
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _consistency(
-    session: Session, log_id: str, seen: SeenCheckpoint, size: int, root: bytes
-) -> tuple[str, str | None]:
-    if seen.size > size:
-        return "inconsistent", f"the log shrank from {seen.size} to {size}"
-    if seen.size == size:
-        if seen.root != root:
-            return "inconsistent", f"two different roots for size {size}"
-        return "same", None
-    if seen.size == 0:
-        return "consistent", None
-    try:
-        _, proof, _ = store.consistency(session, log_id, seen.size, size)
-        merkle.verify_consistency(seen.size, size, proof, seen.root, root)
-    except CreditBankError as exc:  # ProofInvalid, or no checkpoint of that size
-        return "inconsistent", exc.detail
-    return "consistent", None
-
-
-def log_views(session: Session, seen: Mapping[str, SeenCheckpoint]) -> list[LogView]:
-    """Each log's latest signed checkpoint, its signature, and its consistency with what was seen."""
-    views: list[LogView] = []
-    for log in store.list_logs(session):
-        verifier = store.verifier(log)
-        latest = store.latest_checkpoint(session, log.id)
-        if latest is None:
-            views.append(
-                LogView(
-                    log.id, log.origin, verifier.to_text(), None, None, None, False, None, "none", None, None
-                )
-            )
-            continue
-        try:
-            opened = note.open_checkpoint(latest.note.encode(), verifier)
-            signature_ok, signature_error = True, None
-            size, root = opened.size, opened.root_hash
-        except TransparencyError as exc:
-            signature_ok, signature_error = False, exc.detail
-            size, root = int(latest.size), bytes(latest.root)
-        before = seen.get(log.id)
-        if before is None:
-            state, reason = "first", None
-        else:
-            state, reason = _consistency(session, log.id, before, size, root)
-        views.append(
-            LogView(
-                log_id=log.id,
-                origin=log.origin,
-                verifier_key=verifier.to_text(),
-                size=size,
-                root_b64=base64.b64encode(root).decode(),
-                note=latest.note,
-                signature_ok=signature_ok,
-                signature_error=signature_error,
-                consistency=state,
-                previous_size=before.size if before else None,
-                reason=reason,
-            )
-        )
-    return views
