@@ -971,7 +971,12 @@ def main() -> None:
     if args.quick:
         args.entries, args.single, args.batched, args.requests = 20_000, 200, 5_000, 200
 
-    table = Table(f"ledger benchmark: {args.entries:,} entries, PostgreSQL with fsync on")
+    scale = (
+        f"append alone: {args.single:,} single, {args.batched:,} batched"
+        if args.only_append
+        else f"{args.entries:,} entries"
+    )
+    table = Table(f"ledger benchmark: {scale}, PostgreSQL with fsync on")
     results: dict[str, Any] = {"arguments": vars(args), "load_average_at_start": list(os.getloadavg())}
     pg = start_postgres_server()
     engine = None
