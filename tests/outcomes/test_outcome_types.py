@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 from sqlmodel import Session
 
-from creditbank.ledger.leaf import parse
 from creditbank.ledger.models import JournalTransaction
+from creditbank.standards.ledger.leaf import parse
 from tests.conftest import Tokens
 from tests.outcomes.factories import Desk, days_ago
 

@@ -13,7 +13,7 @@ from creditbank.context import AppContext
 from creditbank.main import create_app
 from tests.conftest import Tokens
 from tests.support.factories import create_institution, create_learner
-from tests.web.scene import csrf_of, signin
+from tests.support.signin import csrf_of, signin
 
 
 def _work(client: TestClient, headers: dict[str, str], learner_id: str, title: str, key: str) -> str:
