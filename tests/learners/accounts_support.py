@@ -5,7 +5,7 @@ import itertools
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from tests.web.scene import csrf_of
+from tests.support.signin import csrf_of
 
 PASSWORD = "学分银行-correct-horse"
 _phones = itertools.count(1)

@@ -17,7 +17,8 @@ from creditbank.main import create_app
 from tests.conftest import Tokens
 from tests.learners.accounts_support import PASSWORD, account_code, password_signin, phone, register
 from tests.support.factories import create_learner, identity_number
-from tests.web.scene import Scene, build_scene, csrf_of, training
+from tests.support.signin import csrf_of
+from tests.web.scene import Scene, build_scene, training
 
 
 @pytest.fixture
