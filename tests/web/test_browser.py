@@ -197,7 +197,7 @@ def sign_in(page: Page, token: str, start: str = "/") -> None:
     page.goto(start)
     page.get_by_label("访问令牌").fill(token)
     with page.expect_navigation():
-        page.get_by_role("button", name="登录").click()
+        page.get_by_role("button", name="登录", exact=True).click()  # not 用密码登录
 
 
 def no_horizontal_scroll(page: Page) -> None:
