@@ -77,11 +77,13 @@ def work_experience(reference: str = "W-1", years: int = 2, **extra: Any) -> dic
 class Desk:
     """An institution with a learner, and the calls the tests make."""
 
-    def __init__(self, client: TestClient, auth: Tokens, *, name: str = "王小明") -> None:
+    def __init__(
+        self, client: TestClient, auth: Tokens, *, name: str = "王小明", kind: str = "vocational_school"
+    ) -> None:
         self.client = client
         self.auth = auth
         self.admin = auth(Role.admin)
-        self.institution_id = create_institution(client, self.admin)
+        self.institution_id = create_institution(client, self.admin, kind=kind)
         self.headers = auth(Role.institution, self.institution_id)
         self.learner_id = create_learner(client, self.headers, name=name)
 

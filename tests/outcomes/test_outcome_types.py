@@ -134,7 +134,8 @@ class TestNewOutcomeTypes:
         credits: Decimal,
         level: int,
     ) -> None:
-        desk = Desk(client, auth)
+        # a university (the 主考院校 of self-study examinations) is accredited for every outcome type
+        desk = Desk(client, auth, kind="university")
         posted = desk.posted({"reference": f"NT-{label}", "achieved_on": days_ago(40), **facts})
         recognition = posted["recognition"]
         assert recognition["status"] == "recognised", recognition
