@@ -9,6 +9,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
+# test processes (each starts its own PostgreSQL); 2 matches the 2 cores of CI
+TEST_WORKERS ?= 2
 # DIDs, status-list URLs and log origins are built from the public base URL: keep it on the port served.
 export CREDITBANK_BASE_URL ?= http://127.0.0.1:$(PORT)
 
@@ -48,7 +50,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) system-deps interop-deps
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test: $(STAMP) system-deps lint typecheck pytest
 
