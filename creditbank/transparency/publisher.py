@@ -28,6 +28,7 @@ from collections.abc import Callable
 from functools import partial
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -43,14 +44,22 @@ SYNC_STANDBY_WAIT_SECONDS = 2.0  # how long a round waits for the synchronous st
 
 
 def ensure_default_log(ctx: AppContext) -> None:
-    """Create the default log (and its key) on first start."""
-    for session in transaction(ctx.sessions):
-        store.ensure_log(
-            session,
-            ctx.secrets.master_key,
-            store.DEFAULT_LOG,
-            store.origin_for(ctx.settings.base_url, store.DEFAULT_LOG),
-        )
+    """Create the default log (and its key) on first start. Processes starting at once on a new
+    database race to create it; the one whose insert meets the winner's key reads the winner's log."""
+    for attempt in (1, 2):
+        try:
+            for session in transaction(ctx.sessions):
+                store.ensure_log(
+                    session,
+                    ctx.secrets.master_key,
+                    store.DEFAULT_LOG,
+                    store.origin_for(ctx.settings.base_url, store.DEFAULT_LOG),
+                )
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("the default log was created by another process starting at the same time")
 
 
 def sync_standby_check(ctx: AppContext) -> Callable[[Session], bool] | None:

@@ -2,6 +2,8 @@
 publisher's own connection), and no signature over entries that a failover could lose."""
 
 import gc
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +172,49 @@ def test_rounds_keep_no_memory_per_round(committed: AppContext) -> None:
     finally:
         gc.enable()
         publisher.stop()
+
+
+def _ensure(ctx: AppContext, failures: list[BaseException]) -> None:
+    try:
+        ensure_default_log(ctx)
+    except BaseException as exc:  # reported to the test's thread
+        failures.append(exc)
+
+
+def test_a_second_process_starting_on_a_new_database_finds_the_first_ones_log(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    """Two instances start at once on a new database (the failover rehearsal does): the one that
+    loses the race to create the default log must find the winner's, not stop on the unique key."""
+    url = pg_server.create_database("tlog_first_start")
+    first, second = _context(url, tmp_path), _context(url, tmp_path)
+    upgrade(first.engine)
+    failures: list[BaseException] = []
+    with first.sessions() as session:
+        created = store.ensure_log(session, first.secrets.master_key, store.DEFAULT_LOG, "first/logs/main")
+        key = bytes(created.public_key)
+        racer = threading.Thread(target=_ensure, args=(second, failures))
+        racer.start()
+        # the second's INSERT waits on the first's uncommitted key: then the first commits
+        deadline = time.monotonic() + 30
+        with first.engine.connect() as watch:
+            while time.monotonic() < deadline:
+                waiting = watch.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'tlog_first_start'"
+                        " AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+                if waiting:
+                    break
+                time.sleep(0.05)
+        assert waiting == 1, "the second process never reached the insert"
+        session.commit()
+    racer.join(timeout=30)
+    assert not racer.is_alive()
+    assert failures == []
+    for session in transaction(second.sessions):
+        [log] = store.list_logs(session)
+        assert bytes(log.public_key) == key and log.origin == "first/logs/main"
+    first.engine.dispose()
+    second.engine.dispose()
