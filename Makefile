@@ -72,6 +72,7 @@ messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --no-wrap --project=creditbank \
 		--copyright-holder="creditbank contributors" --msgid-bugs-address="creditbank maintainers" \
 		-o $(LOCALE)/messages.pot .
+	sed -i '/^"POT-Creation-Date:/d' $(LOCALE)/messages.pot
 	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-wrap --no-fuzzy-matching \
 		--ignore-obsolete --ignore-pot-creation-date
 
