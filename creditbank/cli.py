@@ -12,15 +12,17 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from creditbank.accreditation.cli import catalogue_diff
+from creditbank.accreditation.cli import catalogue_diff, parse_range, show_catalogue_diff
 from creditbank.audit.cli import audit_app
 from creditbank.auth import service as tokens_service
 from creditbank.auth.models import Role
-from creditbank.cli_common import context, echo, session_scope
+from creditbank.cli_common import context, echo, error_line, session_scope
 from creditbank.credentials.cli import keys_app, verify_command
+from creditbank.errors import CreditBankError
 from creditbank.i18n import msg
 from creditbank.outcomes.cli import diff_from_db, run_import
 from creditbank.rotation.cli import secrets_app
+from creditbank.rule_engine.cli import diff as diff_rule_sets
 from creditbank.rule_engine.cli import rules_app
 
 app = typer.Typer(help="creditbank: lifelong learning credit bank (学分银行)", no_args_is_help=True)
@@ -44,6 +46,57 @@ app.add_typer(rules_app, name="rules")
 app.command("import")(run_import)
 rules_app.command("diff-db")(diff_from_db)
 rules_app.command("catalogue-diff")(catalogue_diff)
+
+
+@rules_app.command("diff")
+def rules_diff(
+    old: Annotated[Path | None, typer.Argument(help="Rule set now in force")] = None,
+    new: Annotated[Path | None, typer.Argument(help="Proposed rule set")] = None,
+    outcomes: Annotated[
+        Path | None, typer.Option("--outcomes", help="JSON Lines file of outcome facts (with OLD NEW)")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default today)")] = None,
+    catalogue: Annotated[
+        str | None,
+        typer.Option(
+            "--catalogue",
+            help="Also the catalogue of recognised outcomes between versions FIRST..SECOND, SECOND "
+            "(against the one before) or latest",
+        ),
+    ] = None,
+    fail_on_change: Annotated[bool, typer.Option(help="Exit 1 when any outcome or entry changes")] = False,
+) -> None:
+    """Preview which outcomes the NEW rule set would credit differently from OLD; with
+    --catalogue, also what changed in the catalogue of recognised outcomes (学习成果名录) between two
+    of its versions (entries added, retired, edited). Either part may be asked alone."""
+    if old is None and new is None and catalogue is None:
+        echo(msg("cli.rules_diff_nothing"), err=True)
+        raise typer.Exit(2)
+    failed = False
+    if old is not None or new is not None:
+        if old is None or new is None or outcomes is None:
+            echo(msg("cli.rules_diff_needs_sets"), err=True)
+            raise typer.Exit(2)
+        try:
+            diff_rule_sets(old, new, outcomes, as_of, fail_on_change)
+        except typer.Exit as exc:
+            if catalogue is None or exc.exit_code != 1:
+                raise
+            failed = True  # the catalogue's part is still shown
+    if catalogue is not None:
+        changed = _catalogue_part(catalogue)
+        if failed or (changed and fail_on_change):
+            raise typer.Exit(1)
+
+
+def _catalogue_part(catalogue: str) -> int:
+    try:
+        first, second = parse_range(catalogue)
+    except CreditBankError as exc:
+        typer.echo(error_line(exc), err=True)
+        raise typer.Exit(2) from None
+    return show_catalogue_diff(first, second)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -339,6 +339,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.transparency.endpoints import router as logs_router
     from creditbank.web.account_endpoints import router as account_pages_router
     from creditbank.web.archive_endpoints import router as archive_pages_router
+    from creditbank.web.catalogue_endpoints import router as catalogue_pages_router
     from creditbank.web.console_endpoints import router as console_pages_router
     from creditbank.web.download_endpoints import router as downloads_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
@@ -368,6 +369,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         downloads_router,
         verify_page_router,
         console_pages_router,
+        catalogue_pages_router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -68,6 +68,7 @@ POLICY: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "inbox_state": READ_WRITE,
         "recognised_outcome_versions": READ_WRITE,
         "recognised_outcomes": READ_WRITE,
+        "recognised_outcome_edits": ("SELECT", "INSERT"),
         # an admin replaces an institution's scope
         "accreditation_scopes": DEFAULT,
         # rows that go: a conversion's lock when it is reversed, a vault row on erasure

@@ -1,4 +1,5 @@
-"""``creditbank rules catalogue-diff``: what changed in the catalogue of recognised outcomes."""
+"""The catalogue of recognised outcomes on the command line: its part of ``creditbank rules diff``
+(``--catalogue``), and ``creditbank rules catalogue-diff``, the same difference on its own."""
 
 import json
 from typing import Annotated
@@ -7,19 +8,37 @@ import typer
 
 from creditbank.accreditation import service
 from creditbank.cli_common import context, session_scope
+from creditbank.errors import ValidationFailed
+from creditbank.i18n import msg
 
 
-def catalogue_diff(
-    first: Annotated[
-        int | None, typer.Argument(help="Earlier catalogue version (default: the one before SECOND)")
-    ] = None,
-    second: Annotated[
-        int | None, typer.Argument(help="Later catalogue version (default: the one in force)")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the difference as JSON")] = False,
-) -> None:
-    """Show what changed in the catalogue of recognised outcomes (学习成果名录) between two versions,
-    as `rules diff` shows what changes between two rule sets; each version's digest is printed."""
+class CatalogueRangeInvalid(ValidationFailed):
+    slug = "catalogue-range-invalid"
+    title = "Catalogue versions are written FIRST..SECOND, SECOND, or latest"
+
+
+def parse_range(text: str) -> tuple[int | None, int | None]:
+    """``FIRST..SECOND``, ``SECOND`` (against the version before it) or ``latest`` (the version in
+    force against the one before).
+
+    Raises:
+        CatalogueRangeInvalid: anything else.
+    """
+    value = text.strip().lower()
+    if value in ("", "latest"):
+        return None, None
+    first, sep, second = value.partition("..")
+    try:
+        if not sep:
+            return None, int(first)
+        return int(first), int(second)
+    except ValueError:
+        raise CatalogueRangeInvalid(msg("detail.accreditation.range_invalid", text=text)) from None
+
+
+def show_catalogue_diff(first: int | None, second: int | None, *, as_json: bool = False) -> int:
+    """Print what changed in the catalogue from ``first`` to ``second`` (defaults: the version in
+    force, and the one before it); return how many entries changed."""
     ctx = context()
     try:
         with session_scope(ctx) as session:
@@ -37,13 +56,38 @@ def catalogue_diff(
                 ensure_ascii=False,
             )
         )
-        return
+        return done.count
     for entry in done.added:
         typer.echo(f"+ {entry['code']}\t{entry['outcome_type']}\t{entry['name_zh']}\t{entry['rule_id']}")
     for entry in done.retired:
         typer.echo(f"- {entry['code']}\t{entry['outcome_type']}\t{entry['name_zh']}\t{entry['rule_id']}")
-    before, after = (digests.get(earlier) or "-")[:12], (digests.get(later) or "-")[:12]
+    for change in done.changed:
+        before, after = change["before"], change["after"]
+        assert isinstance(before, dict) and isinstance(after, dict)
+        fields = [
+            f"{name}: {before[name]} -> {after[name]}"
+            for name in ("name_zh", "name_en", "levels", "rule_id")
+            if before[name] != after[name]
+        ]
+        typer.echo(f"~ {change['code']}\t" + "; ".join(fields))
+    before_digest, after_digest = (digests.get(earlier) or "-")[:12], (digests.get(later) or "-")[:12]
     typer.echo(
-        f"catalogue {earlier} ({before}) -> {later} ({after}): "
-        f"{len(done.added)} added, {len(done.retired)} retired"
+        f"catalogue {earlier} ({before_digest}) -> {later} ({after_digest}): "
+        f"{len(done.added)} added, {len(done.retired)} retired, {len(done.changed)} changed"
     )
+    return done.count
+
+
+def catalogue_diff(
+    first: Annotated[
+        int | None, typer.Argument(help="Earlier catalogue version (default: the one before SECOND)")
+    ] = None,
+    second: Annotated[
+        int | None, typer.Argument(help="Later catalogue version (default: the one in force)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the difference as JSON")] = False,
+) -> None:
+    """Show what changed in the catalogue of recognised outcomes (学习成果名录) between two versions
+    (entries added, retired and edited); each version's digest is printed. The same as
+    `rules diff --catalogue FIRST..SECOND`."""
+    show_catalogue_diff(first, second, as_json=as_json)

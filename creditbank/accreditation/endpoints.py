@@ -7,6 +7,7 @@ from creditbank.accreditation.models import CatalogueEntry
 from creditbank.accreditation.schemas import (
     CatalogueDiffPublic,
     CatalogueEntryCreate,
+    CatalogueEntryEdit,
     CatalogueEntryPublic,
     CataloguePublic,
     CatalogueVersionPublic,
@@ -57,6 +58,16 @@ def add_catalogue_entry(
     return _entry(service.add_entry(session, **body.model_dump(), by=admin.token_id))
 
 
+@router.put("/api/v1/recognised-outcomes/{code}", response_model=CatalogueEntryPublic)
+def edit_catalogue_entry(
+    code: str, body: CatalogueEntryEdit, session: SessionDep, admin: AdminOnly
+) -> CatalogueEntryPublic:
+    """Change an entry's names, levels or rule (the city centre): a new catalogue version that keeps
+    what they were. A retired entry is a 409 `catalogue-entry-retired`; an edit changing nothing a
+    422 `catalogue-nothing-to-edit`."""
+    return _entry(service.edit_entry(session, code, **body.model_dump(), by=admin.token_id))
+
+
 @router.post("/api/v1/recognised-outcomes/{code}/retire", response_model=CatalogueEntryPublic)
 def retire_catalogue_entry(code: str, session: SessionDep, admin: AdminOnly) -> CatalogueEntryPublic:
     """Retire an entry (a new catalogue version); postings naming it are then refused."""
@@ -79,7 +90,9 @@ def diff_catalogue(
 ) -> CatalogueDiffPublic:
     """What changed in the catalogue between two versions (as `creditbank rules diff --catalogue`)."""
     done = service.diff(session, first, second)
-    return CatalogueDiffPublic(first=done.first, second=done.second, added=done.added, retired=done.retired)
+    return CatalogueDiffPublic(
+        first=done.first, second=done.second, added=done.added, retired=done.retired, changed=done.changed
+    )
 
 
 @router.get("/api/v1/institutions/{institution_id}/accreditation", response_model=ScopePublic)

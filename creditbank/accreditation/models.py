@@ -46,6 +46,23 @@ class CatalogueEntry(SQLModel, table=True):
     )
 
 
+class CatalogueEdit(SQLModel, table=True):
+    """An entry's names, levels or rule changed by catalogue ``version``: what they were before, so
+    the catalogue at any earlier version can be read back (entries are edited in place)."""
+
+    __tablename__ = "recognised_outcome_edits"
+
+    version: int = Field(
+        primary_key=True,
+        sa_column_args=[ForeignKey("recognised_outcome_versions.version")],
+        description="the catalogue version the edit made",
+    )
+    code: str = Field(sa_column_args=[ForeignKey("recognised_outcomes.code")], max_length=60, index=True)
+    before: dict[str, Any] = Field(
+        sa_type=JSON, description="name_zh, name_en, levels and rule_id before the edit"
+    )
+
+
 class AccreditationScope(SQLModel, table=True):
     """One line of an institution's accreditation scope: an outcome type it may post, and (when
     ``catalogue_code`` is set) one catalogue entry of that type it may post. An institution with no
@@ -63,6 +80,10 @@ class AccreditationScope(SQLModel, table=True):
         description="one catalogue entry; None: every entry of the type",
     )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+EDITABLE = ("name_zh", "name_en", "levels", "rule_id")
+"""What an edit may change (the code and the outcome type stay: scopes and postings name them)."""
 
 
 def entry_json(entry: CatalogueEntry) -> dict[str, Any]:

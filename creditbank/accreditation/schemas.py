@@ -22,6 +22,15 @@ class CatalogueEntryCreate(BaseModel):
     rule_id: str = Field(min_length=2, max_length=60, description="the recognition rule that credits it")
 
 
+class CatalogueEntryEdit(BaseModel):
+    name_zh: str = Field(min_length=1, max_length=200, description="name in Chinese")
+    name_en: str = Field(min_length=1, max_length=200, description="name in English")
+    levels: list[str] = Field(
+        default_factory=list, max_length=20, description="levels or award tiers it is recognised at"
+    )
+    rule_id: str = Field(min_length=2, max_length=60, description="the recognition rule that credits it")
+
+
 class CatalogueEntryPublic(BaseModel):
     code: str
     outcome_type: str
@@ -53,6 +62,10 @@ class CatalogueDiffPublic(BaseModel):
     second: int
     added: list[dict[str, object]] = Field(description="entries in force at second, not at first")
     retired: list[dict[str, object]] = Field(description="entries in force at first, not at second")
+    changed: list[dict[str, object]] = Field(
+        default_factory=list,
+        description="entries in force at both whose names, levels or rule were edited: code, before, after",
+    )
 
 
 class ScopeUpdate(BaseModel):

@@ -9,6 +9,10 @@ How this works:
   the rule set: every change (an entry added or retired) writes the next
   ``recognised_outcome_versions`` row with the SHA-256 of the canonical JSON of the entries then in
   force, so a version names one exact catalogue; :func:`diff` says what changed between two.
+* An entry's names, levels and rule may be edited (:func:`edit_entry`): a new version too, whose
+  ``recognised_outcome_edits`` row keeps what they were, so :func:`entries_at` reads any earlier
+  version back as it was and :func:`diff` lists the entries changed. Its code and outcome type
+  never change (scopes and postings name them): retire the entry and add another instead.
 * An institution posts only within its accreditation scope: the outcome types (and, where the scope
   names them, the catalogue entries) it is accredited for. An institution whose scope was never set
   has the default scope of its kind (:data:`DEFAULT_SCOPE`); an admin sets it with
@@ -26,7 +30,14 @@ from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from creditbank import canonical
-from creditbank.accreditation.models import AccreditationScope, CatalogueEntry, CatalogueVersion, entry_json
+from creditbank.accreditation.models import (
+    EDITABLE,
+    AccreditationScope,
+    CatalogueEdit,
+    CatalogueEntry,
+    CatalogueVersion,
+    entry_json,
+)
 from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from creditbank.i18n import msg
 from creditbank.institutions.models import Institution
@@ -84,6 +95,16 @@ class CatalogueEntryExists(Conflict):
 class CatalogueEntryNotFound(NotFound):
     slug = "catalogue-entry-not-found"
     title = "No such catalogue entry"
+
+
+class CatalogueEntryRetired(Conflict):
+    slug = "catalogue-entry-retired"
+    title = "The catalogue entry was retired and can no longer be edited"
+
+
+class NothingToEdit(ValidationFailed):
+    slug = "catalogue-nothing-to-edit"
+    title = "The edit states the entry as it already is"
 
 
 @dataclass(frozen=True)
@@ -193,29 +214,112 @@ def retire_entry(session: Session, code: str, *, by: str | None = None) -> Catal
     return entry
 
 
+def edit_entry(
+    session: Session,
+    code: str,
+    *,
+    name_zh: str,
+    name_en: str,
+    levels: Sequence[str],
+    rule_id: str,
+    by: str | None = None,
+) -> CatalogueEntry:
+    """Change an entry's names, levels or rule (a new catalogue version that keeps what they were).
+
+    Raises:
+        CatalogueEntryNotFound: no entry has this code.
+        CatalogueEntryRetired: the entry is retired.
+        NothingToEdit: the new values are the entry's own.
+    """
+    entry = session.get(CatalogueEntry, code.strip().upper())
+    if entry is None:
+        raise CatalogueEntryNotFound(msg("detail.accreditation.entry_not_found", code=code), code=code)
+    if entry.retired_in is not None:
+        raise CatalogueEntryRetired(
+            msg("detail.accreditation.entry_retired", code=entry.code), code=entry.code
+        )
+    wanted = {
+        "name_zh": name_zh.strip(),
+        "name_en": name_en.strip(),
+        "levels": [level.strip() for level in levels if level.strip()],
+        "rule_id": rule_id.strip(),
+    }
+    before = {name: entry_json(entry)[name] for name in EDITABLE}
+    if wanted == before:
+        raise NothingToEdit(msg("detail.accreditation.nothing_to_edit", code=entry.code), code=entry.code)
+    changed = ", ".join(name for name in EDITABLE if wanted[name] != before[name])
+    version = _next_version(session, f"changed {entry.code} ({changed})", by)
+    session.add(CatalogueEdit(version=version.version, code=entry.code, before=before))
+    for name, value in wanted.items():
+        setattr(entry, name, value)
+    session.add(entry)
+    _seal(session, version)
+    return entry
+
+
+def search(
+    session: Session, *, text: str = "", outcome_type: str | None = None, retired: bool = False
+) -> list[CatalogueEntry]:
+    """Entries whose code or names contain ``text`` (any case), of ``outcome_type`` if given; in
+    force only, or with the retired ones when ``retired``; by outcome type and code."""
+    query = select(CatalogueEntry)
+    if not retired:
+        query = query.where(col(CatalogueEntry.retired_in).is_(None))
+    if outcome_type:
+        query = query.where(col(CatalogueEntry.outcome_type) == outcome_type)
+    needle = text.strip()
+    if needle:
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            col(CatalogueEntry.code).ilike(pattern, escape="\\")
+            | col(CatalogueEntry.name_zh).ilike(pattern, escape="\\")
+            | col(CatalogueEntry.name_en).ilike(pattern, escape="\\")
+        )
+    return list(
+        session.exec(query.order_by(col(CatalogueEntry.outcome_type), col(CatalogueEntry.code))).all()
+    )
+
+
 @dataclass(frozen=True)
 class CatalogueDiff:
     first: int
     second: int
     added: list[dict[str, object]]
     retired: list[dict[str, object]]
+    changed: list[dict[str, object]]  # {"code", "before", "after"}: entries in force at both, edited
+
+    @property
+    def count(self) -> int:
+        return len(self.added) + len(self.retired) + len(self.changed)
 
 
-def entries_at(session: Session, version: int) -> list[CatalogueEntry]:
-    """The entries in force at catalogue ``version``."""
+def entries_at(session: Session, version: int) -> list[dict[str, object]]:
+    """The entries in force at catalogue ``version``, as :func:`entry_json` shows them then (the
+    edits made after ``version`` undone, latest first), by code."""
     rows = session.exec(select(CatalogueEntry).where(col(CatalogueEntry.added_in) <= version)).all()
-    return [e for e in rows if e.retired_in is None or e.retired_in > version]
+    found = {e.code: entry_json(e) for e in rows if e.retired_in is None or e.retired_in > version}
+    later = session.exec(
+        select(CatalogueEdit)
+        .where(col(CatalogueEdit.version) > version)
+        .order_by(col(CatalogueEdit.version).desc())
+    ).all()
+    for edit in later:
+        if edit.code in found:
+            found[edit.code] = {**found[edit.code], **{k: edit.before[k] for k in EDITABLE}}
+    return [found[code] for code in sorted(found)]
 
 
 def diff(session: Session, first: int, second: int) -> CatalogueDiff:
     """What changed in the catalogue from version ``first`` to ``second``."""
-    before = {e.code: e for e in entries_at(session, first)}
-    after = {e.code: e for e in entries_at(session, second)}
+    before = {str(e["code"]): e for e in entries_at(session, first)}
+    after = {str(e["code"]): e for e in entries_at(session, second)}
+    both = sorted(set(before) & set(after))
     return CatalogueDiff(
         first=first,
         second=second,
-        added=[entry_json(after[c]) for c in sorted(set(after) - set(before))],
-        retired=[entry_json(before[c]) for c in sorted(set(before) - set(after))],
+        added=[after[c] for c in sorted(set(after) - set(before))],
+        retired=[before[c] for c in sorted(set(before) - set(after))],
+        changed=[{"code": c, "before": before[c], "after": after[c]} for c in both if before[c] != after[c]],
     )
 
 
