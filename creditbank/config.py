@@ -6,6 +6,7 @@ missing secret files are generated under ``var/secrets``; in ``production`` mode
 refuses to start and names what is missing.
 """
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from creditbank.crypto.symmetric import KEY_SIZE
@@ -124,6 +125,32 @@ class Settings(BaseSettings):
         ge=1,
         description="how long a learner account stays locked after too many wrong passwords",
     )
+    signin_failures_per_address: int = Field(
+        30,
+        ge=1,
+        description="password sign-ins one client address may have refused within "
+        "signin_address_window_seconds, over any accounts (a password spray); the next is a 429 "
+        "with Retry-After, before any password is checked",
+    )
+    signin_address_window_seconds: int = Field(
+        900, ge=1, description="the window of signin_failures_per_address"
+    )
+    registrations_per_address: int = Field(
+        10,
+        ge=1,
+        description="registrations one client address may try within "
+        "registration_address_window_seconds; the next is a 429 with Retry-After",
+    )
+    registration_address_window_seconds: int = Field(
+        3600, ge=1, description="the window of registrations_per_address"
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks (CIDR) of the reverse proxies in front of "
+        "the service. Only when the connection comes from one of them is X-Forwarded-For read (from the "
+        "right, skipping trusted proxies); otherwise the connection's own address is the client. "
+        "Empty (the default): X-Forwarded-For is never trusted",
+    )
     smtp_host: str = Field("", description="SMTP server for the inbox's e-mail notices; empty: no e-mail")
     smtp_port: int = Field(25, ge=1, le=65535, description="port of the SMTP server")
     smtp_from: str = Field("creditbank@localhost", description="sender address of the e-mail notices")
@@ -139,6 +166,14 @@ class Settings(BaseSettings):
     background_publisher: bool = Field(
         True, description="run the checkpoint publisher thread inside the server process"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad entry
+        return value
 
     @property
     def effective_database_url(self) -> str:

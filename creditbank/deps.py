@@ -1,6 +1,8 @@
 """Request dependencies shared by every domain, as short ``Annotated`` aliases."""
 
+import ipaddress
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -46,3 +48,56 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="a unique key per write (e.g. a UUID); retries reuse it"),
 ]
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def trusted_networks(spec: str) -> tuple[Network, ...]:
+    """The networks of ``CREDITBANK_TRUSTED_PROXIES`` (validated with the settings)."""
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in spec.split(",") if p.strip())
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        found = ipaddress.ip_address(text.strip().removeprefix("[").split("]")[0])
+    except ValueError:
+        return None
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        return found.ipv4_mapped
+    return found
+
+
+def _trusted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, nets: tuple[Network, ...]
+) -> bool:
+    return address is not None and any(address.version == n.version and address in n for n in nets)
+
+
+def client_address(request: Request, trusted_proxies: str) -> str:
+    """The client's address, as the per-address limits count it.
+
+    The connection's own address, unless it comes from a trusted proxy (``CREDITBANK_TRUSTED_PROXIES``):
+    then ``X-Forwarded-For`` is read from the right (each proxy appends the address it saw), skipping
+    trusted proxies; the first other address is the client. Anything a client writes to the left of
+    that is never read, and without trusted proxies the header is never read at all. An IPv6 client
+    counts by its /64 (one subscriber's prefix), an IPv4-mapped one as IPv4.
+    """
+    peer_text = request.client.host if request.client else ""
+    nets = trusted_networks(trusted_proxies)
+    found = _address(peer_text)
+    if _trusted(found, nets):
+        hops = [h for line in request.headers.getlist("x-forwarded-for") for h in line.split(",")]
+        for hop in reversed(hops):
+            address = _address(hop)
+            if address is None:  # garbage: the last trusted hop is all that is known
+                break
+            found = address
+            if not _trusted(address, nets):
+                break
+    if found is None:
+        return peer_text
+    if isinstance(found, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((found, 64), strict=False))
+    return str(found)

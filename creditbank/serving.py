@@ -130,18 +130,24 @@ def served_app() -> FastAPI:
     return app
 
 
+def uvicorn_options(workers: int) -> dict[str, Any]:
+    """How uvicorn runs the app (besides host and port). ``proxy_headers`` is off: uvicorn would
+    otherwise take the client address from ``X-Forwarded-For`` of any connection from 127.0.0.1;
+    the service decides which proxies it trusts itself (``CREDITBANK_TRUSTED_PROXIES``,
+    :func:`creditbank.deps.client_address`)."""
+    return {
+        "factory": True,
+        "workers": workers,
+        "http": NoDelayH11Protocol,
+        # a custom setting names the loop class itself; one worker has no one to leave connections to
+        "loop": "creditbank.serving:FairAcceptLoop" if workers > 1 else "asyncio",
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
+    }
+
+
 def serve(host: str, port: int, workers: int = 1) -> None:
     """Serve :func:`served_app` on ``host:port`` with ``workers`` processes."""
-    uvicorn.run(
-        "creditbank.serving:served_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        http=NoDelayH11Protocol,
-        # a custom setting names the loop class itself; one worker has no one to leave connections to
-        loop="creditbank.serving:FairAcceptLoop" if workers > 1 else "asyncio",
-        log_config=None,
-        access_log=False,
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-    )
+    uvicorn.run("creditbank.serving:served_app", host=host, port=port, **uvicorn_options(workers))

@@ -3,7 +3,7 @@
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, LargeBinary, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, false
 from sqlmodel import Field, SQLModel
 
 from creditbank.db import UTCDateTime, utcnow
@@ -135,3 +135,21 @@ class WebSession(SQLModel, table=True):
     )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class ClientAttempt(SQLModel, table=True):
+    """One sign-in refused or one registration tried, by client address: the window of the per-address
+    limits (:mod:`creditbank.auth.throttle`). The address is stored as an HMAC under a pepper-derived
+    key (an IPv6 address by its /64), and rows older than the longest window are deleted as new ones come."""
+
+    __tablename__ = "client_attempts"
+    __table_args__ = (
+        CheckConstraint("kind IN ('signin','register')", name="kind"),
+        Index("ix_client_attempts_kind_client_at", "kind", "client_hmac", "at"),
+        Index("ix_client_attempts_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20, description="signin (a refused password sign-in) or register")
+    client_hmac: str = Field(sa_type=String(64), description="hex HMAC-SHA-256(pepper, client address)")
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

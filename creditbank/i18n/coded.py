@@ -368,4 +368,6 @@ CODED: tuple[str, ...] = (
     N_("problem.signin-failed"),
     N_("problem.weak-password"),
     N_("problem.wrong-password"),
+    N_("problem.too-many-signins"),
+    N_("problem.too-many-registrations"),
 )

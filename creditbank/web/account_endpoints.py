@@ -10,13 +10,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from creditbank.auth import accounts, sessions
+from creditbank.auth import accounts, sessions, throttle
 from creditbank.auth.deps import SESSION_COOKIE, PageAccount, PageGuard, Public
 from creditbank.auth.models import LearnerAccount, Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.deps import ContextDep
-from creditbank.errors import CreditBankError
+from creditbank.deps import ContextDep, client_address
+from creditbank.errors import CreditBankError, TooManyRequests
 from creditbank.i18n import msg
 from creditbank.learners import accounts as verification
 from creditbank.learners.service import mask_identity_number
@@ -87,6 +87,16 @@ def register(
         check_signin_csrf(request, ctx, csrf)
     except CreditBankError as exc:
         return _register_page(request, ctx, error=exc.detail_in(t.lang), status_code=422, **kept)
+    client = client_address(request, ctx.settings.trusted_proxies)
+    limit = registration_limit(ctx)
+    try:
+        throttle.admit(session, ctx.login_key, client, limit)
+    except throttle.TooManyRegistrations as exc:
+        if not wants_page(request):
+            raise
+        page = _register_page(request, ctx, error=exc.detail_in(t.lang), status_code=429, **kept)
+        return too_many(page, exc)
+    throttle.record(session, ctx.login_key, client, limit)
     if password != password_again:
         return _register_page(request, ctx, error=t("register.mismatch"), status_code=422, **kept)
     done = pages.attempt(
@@ -109,6 +119,31 @@ def register(
     return finish(response, request)
 
 
+def signin_limit(ctx: AppContext) -> throttle.Limit:
+    settings = ctx.settings
+    return throttle.Limit(
+        throttle.SIGNIN, settings.signin_failures_per_address, settings.signin_address_window_seconds
+    )
+
+
+def registration_limit(ctx: AppContext) -> throttle.Limit:
+    settings = ctx.settings
+    return throttle.Limit(
+        throttle.REGISTER, settings.registrations_per_address, settings.registration_address_window_seconds
+    )
+
+
+def wants_page(request: Request) -> bool:
+    """Whether the caller is a browser (asks for HTML): it gets the form again with the reason;
+    anything else gets the problem (application/problem+json)."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def too_many(page: HTMLResponse, exc: TooManyRequests) -> HTMLResponse:
+    page.headers["Retry-After"] = str(exc.retry_after)
+    return page
+
+
 @router.post("/signin/password", response_class=HTMLResponse, dependencies=[Public])
 def sign_in_with_password(
     request: Request,
@@ -127,6 +162,17 @@ def sign_in_with_password(
         return pages.signin_page(
             request, ctx, None, target="/archive", error=exc.detail_in(t.lang), status_code=422
         )
+    client = client_address(request, ctx.settings.trusted_proxies)
+    limit = signin_limit(ctx)
+    try:
+        throttle.admit(session, ctx.login_key, client, limit)
+    except throttle.TooManySignins as exc:
+        if not wants_page(request):
+            raise
+        page = pages.signin_page(
+            request, ctx, None, target="/archive", error=exc.detail_in(t.lang), status_code=429
+        )
+        return too_many(page, exc)
     try:
         account = accounts.sign_in(
             session,
@@ -138,11 +184,13 @@ def sign_in_with_password(
             lockout_seconds=ctx.settings.signin_lockout_seconds,
         )
     except accounts.AccountLocked as exc:  # the counters are written: return, so the request commits
+        throttle.record(session, ctx.login_key, client, limit)
         error = t("account.locked", minutes=exc.extensions["minutes"])
         response = pages.signin_page(request, ctx, None, target="/archive", error=error, status_code=429)
         response.headers["Retry-After"] = str(exc.extensions["retry_after"])
         return response
     except accounts.SigninFailed as exc:
+        throttle.record(session, ctx.login_key, client, limit)
         remaining = exc.extensions.get("remaining")
         error = t("account.signin_failed") + (
             " " + t("account.attempts_left", count=remaining) if remaining is not None else ""
