@@ -5,7 +5,7 @@ the registrations tried in a sliding window, so that one address spraying passwo
 accounts, or opening many accounts, is answered 429 (``creditbank.auth.throttle``).
 
 Revision ID: s8_passkeys
-Revises: s7_learners_2
+Revises: s8_console
 Create Date: 2026-12-06 19:30:00+00:00
 """
 
@@ -16,7 +16,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "s8_passkeys"
-down_revision: str | None = "s7_learners_2"
+down_revision: str | None = "s8_console"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
