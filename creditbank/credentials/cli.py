@@ -249,7 +249,7 @@ def verify_command(
             mark = t("cli.verify.pass") if check.ok else t("cli.verify.fail")
             # the check's own name stays, for scripts; Chinese adds its label
             name = f"{check.name:<9}" if t.lang == "en" else f"{t.label('check', check.name)}（{check.name}）"
-            typer.echo(f"{mark}  {name} {check.detail}")
+            typer.echo(f"{mark}  {name} {check.detail_in(t.lang)}")
         if report.valid:
             typer.echo(t("cli.verify.valid"))
         else:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from creditbank.errors import CreditBankError
+from creditbank.i18n import Said, msg
 from creditbank.standards.tlog import note
 from creditbank.standards.vc import did
 from creditbank.standards.vc.errors import CredentialError, LedgerReferenceInvalid, ResolutionFailed
@@ -52,7 +53,7 @@ class HttpResolver:
         self.client = client if client is not None else httpx.Client(timeout=timeout, follow_redirects=False)
         self.resolve_did_web = resolve_did_web
         self._did_hosts: set[str] = set()
-        self._register: dict[str, str] | None = None
+        self._register: dict[str, Said] | None = None
         self._logs: list[JsonObject] | None = None
 
     def _on_base(self, url: str) -> str | None:
@@ -83,74 +84,89 @@ class HttpResolver:
                 return url
             if host in self._did_hosts:
                 return url
-        hint = "" if self.resolve_did_web else " (allow issuers' did:web hosts with --resolve-did-web)"
-        raise ResolutionFailed(f"{url} is not fetched: it is outside {self.base_url}{hint}")
+        if self.resolve_did_web:
+            raise ResolutionFailed(
+                msg("detail.credentials.http_resolver.outside", url=url, base_url=self.base_url)
+            )
+        raise ResolutionFailed(
+            msg("detail.credentials.http_resolver.outside_did_web", url=url, base_url=self.base_url)
+        )
 
     def _get(self, url: str, params: dict[str, Any] | None = None) -> Any:
         try:
             response = self.client.get(url, params=params, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             log.info("fetching %s failed: %s", url, type(exc).__name__)
-            raise ResolutionFailed(f"{url} could not be fetched") from exc
+            raise ResolutionFailed(msg("detail.credentials.http_resolver.not_fetched", url=url)) from exc
         if response.status_code != 200:
-            raise ResolutionFailed(f"{url} answered HTTP {response.status_code}")
+            raise ResolutionFailed(
+                msg("detail.credentials.http_resolver.http_status", url=url, status=response.status_code)
+            )
         try:
             return response.json()
         except ValueError as exc:
-            raise ResolutionFailed(f"{url} did not answer JSON") from exc
+            raise ResolutionFailed(msg("detail.credentials.http_resolver.not_json", url=url)) from exc
 
     def _get_object(self, url: str, params: dict[str, Any] | None = None) -> JsonObject:
         value = self._get(url, params)
         if not isinstance(value, dict):
-            raise ResolutionFailed(f"{url} did not answer a JSON object")
+            raise ResolutionFailed(msg("detail.credentials.http_resolver.not_object", url=url))
         return value
 
     def did_document(self, did_value: str) -> JsonObject:
         try:
             url = did.did_web_to_url(did_value)
         except CredentialError as exc:
-            raise ResolutionFailed(f"cannot resolve {did_value}: {exc.detail}") from exc
+            raise ResolutionFailed(
+                msg("detail.credentials.http_resolver.cannot_resolve", did=did_value, reason=exc.said)
+            ) from exc
         document = self._get_object(self._allowed(url, did_host=True))
         if document.get("id") != did_value:
-            raise ResolutionFailed(f"the document at {url} is not the DID document of {did_value}")
+            raise ResolutionFailed(
+                msg("detail.credentials.http_resolver.not_did_document", url=url, did=did_value)
+            )
         return document
 
     def status_list(self, url: str) -> JsonObject:
         if urlsplit(url).scheme not in ("http", "https"):
-            raise ResolutionFailed(f"{url!r} is not an http(s) URL")
+            raise ResolutionFailed(msg("detail.credentials.http_resolver.not_http", url=url))
         return self._get_object(self._allowed(url, did_host=False))
 
-    def _load_register(self) -> dict[str, str]:
+    def _load_register(self) -> dict[str, Said]:
         if self._register is None:
-            register: dict[str, str] = {}
+            register: dict[str, Said] = {}
             institutions = self._get(self.base_url + "/api/v1/institutions")
             if not isinstance(institutions, list):
-                raise ResolutionFailed("the institution register is not a JSON list")
+                raise ResolutionFailed(msg("detail.credentials.http_resolver.register_not_list"))
             for item in institutions:
                 if isinstance(item, dict) and isinstance(item.get("did"), str):
-                    register[item["did"]] = f"registered institution {item.get('name_zh')} ({item.get('id')})"
+                    register[item["did"]] = msg(
+                        "verified.trust.registered", name=item.get("name_zh"), id=item.get("id")
+                    )
             try:
                 bank = self._get_object(self.base_url + "/did.json")
             except ResolutionFailed:
                 bank = {}
             if isinstance(bank.get("id"), str):
-                register[bank["id"]] = "the credit bank itself"
+                register[bank["id"]] = msg("verified.trust.bank")
             self._register = register
         return self._register
 
-    def issuer_trust(self, did_value: str) -> str | None:
+    def issuer_trust(self, did_value: str) -> Said | None:
         found = self._load_register().get(did_value)
-        return f"{found}, per the register at {self.base_url}" if found else None
+        return msg("verified.trust.online_register", found=found, base_url=self.base_url) if found else None
 
     def _log(self, log_origin: str) -> JsonObject:
         if self._logs is None:
             logs = self._get(self.base_url + "/logs")
             if not isinstance(logs, list):
-                raise ResolutionFailed("/logs did not answer a JSON list")
+                raise ResolutionFailed(msg("detail.credentials.http_resolver.logs_not_list"))
             self._logs = [entry for entry in logs if isinstance(entry, dict)]
         found = [entry for entry in self._logs if entry.get("origin") == log_origin]
         if not found:
-            raise ResolutionFailed(f"the service at {self.base_url} has no log {log_origin!r}")
+            raise ResolutionFailed(
+                msg("detail.credentials.http_resolver.no_log", base_url=self.base_url, log_origin=log_origin)
+            )
         return found[0]
 
     def log_key(self, log_origin: str) -> note.NoteVerifier:
@@ -159,7 +175,11 @@ class HttpResolver:
             return note.NoteVerifier.parse(key if isinstance(key, str) else "")
         except CreditBankError as exc:
             raise ResolutionFailed(
-                f"the log key {self.base_url} gives for {log_origin!r} is malformed"
+                msg(
+                    "detail.credentials.http_resolver.log_key_malformed",
+                    base_url=self.base_url,
+                    log_origin=log_origin,
+                )
             ) from exc
 
     def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
@@ -190,4 +210,10 @@ class HttpResolver:
                 }
             )
         except LedgerReferenceInvalid as exc:
-            raise ResolutionFailed(f"malformed inclusion proof from {self.base_url}: {exc.detail}") from exc
+            raise ResolutionFailed(
+                msg(
+                    "detail.credentials.http_resolver.malformed_proof",
+                    base_url=self.base_url,
+                    reason=exc.said,
+                )
+            ) from exc

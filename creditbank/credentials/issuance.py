@@ -54,6 +54,7 @@ from creditbank.credentials.builder import (
 from creditbank.credentials.models import BANK_OWNER, Certificate, CertificateKind
 from creditbank.db import utcnow
 from creditbank.errors import Forbidden
+from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.ledger.errors import LotNotFound
 from creditbank.ledger.models import Lot
@@ -219,9 +220,9 @@ def issue_clr_bundle(
         And what :func:`issue_lot_certificate` raises.
     """
     if not lot_ids:
-        raise lot_facts.CertificateRequestInvalid("a bundle needs at least one lot")
+        raise lot_facts.CertificateRequestInvalid(msg("detail.credentials.issuance.bundle_needs_lot"))
     if len(set(lot_ids)) != len(lot_ids):
-        raise lot_facts.CertificateRequestInvalid("a lot appears twice")
+        raise lot_facts.CertificateRequestInvalid(msg("detail.catalog.consent.lot_appears_twice"))
     parts = [
         issue_lot_certificate(
             session,
@@ -234,7 +235,7 @@ def issue_clr_bundle(
     ]
     learners = {p.certificate.learner_id for p in parts}
     if len(learners) != 1:
-        raise lot_facts.CertificateRequestInvalid("all lots of a bundle must belong to one learner")
+        raise lot_facts.CertificateRequestInvalid(msg("detail.credentials.issuance.one_learner"))
     owners = {p.certificate.issuer_owner_id for p in parts}
     owner = owners.pop() if len(owners) == 1 else BANK_OWNER
     base = ctx.settings.base_url
@@ -370,11 +371,9 @@ def reissue(session: Session, ctx: AppContext, old: Certificate) -> Certificate:
     """
     now = _now()
     if old.revoked_at is not None or old.successor_id is not None:
-        raise lot_facts.LotNotCertifiable(
-            f"certificate {old.id} is revoked or superseded; it is not issued again"
-        )
+        raise lot_facts.LotNotCertifiable(msg("detail.credentials.issuance.revoked_not_again", id=old.id))
     if old.valid_until is not None and old.valid_until <= now:
-        raise lot_facts.LotNotCertifiable(f"certificate {old.id} is no longer valid; it is not issued again")
+        raise lot_facts.LotNotCertifiable(msg("detail.credentials.issuance.lapsed_not_again", id=old.id))
     if old.kind != CertificateKind.clr.value:
         return _reissue_one(session, ctx, old, now)
     old_parts = list(
@@ -403,16 +402,16 @@ def authorise_issue(session: Session, principal: Principal, lot_ids: Sequence[st
         Forbidden: a lot is not the principal's to certify, or the role may not ask at all.
     """
     if principal.role not in (Role.institution, Role.learner, Role.admin):
-        raise Forbidden(f"role {principal.role.value} may not ask for certificates")
+        raise Forbidden(msg("detail.credentials.issuance.role_may_not", role=principal.role.value))
     lots = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(list(lot_ids)))).all()}
     for lot_id in lot_ids:
         lot = lots.get(lot_id)
         if lot is None:
-            raise LotNotFound(f"no lot {lot_id}")
+            raise LotNotFound(msg("detail.ledger.no_lot_2", lot_id=lot_id))
         if principal.role is Role.institution and lot.issuer_id != principal.subject:
-            raise Forbidden(f"lot {lot_id} was not issued by this institution")
+            raise Forbidden(msg("detail.credentials.issuance.lot_not_this_institutions", lot_id=lot_id))
         if principal.role is Role.learner and lot.learner_id != principal.subject:
-            raise Forbidden(f"lot {lot_id} is not this learner's")
+            raise Forbidden(msg("detail.credentials.issuance.lot_not_this_learners", lot_id=lot_id))
 
 
 def request_certificates(
@@ -432,9 +431,11 @@ def request_certificates(
         :func:`issue_clr_bundle` raise.
     """
     if not lot_ids or len(lot_ids) > MAX_LOTS_PER_REQUEST:
-        raise lot_facts.CertificateRequestInvalid(f"ask for 1 to {MAX_LOTS_PER_REQUEST} lots")
+        raise lot_facts.CertificateRequestInvalid(
+            msg("detail.credentials.issuance.lot_count", most=MAX_LOTS_PER_REQUEST)
+        )
     if len(set(lot_ids)) != len(lot_ids):
-        raise lot_facts.CertificateRequestInvalid("a lot appears twice")
+        raise lot_facts.CertificateRequestInvalid(msg("detail.catalog.consent.lot_appears_twice"))
     authorise_issue(session, principal, lot_ids)
     if len(lot_ids) == 1:
         return issue_lot_certificate(

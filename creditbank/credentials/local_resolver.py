@@ -15,7 +15,7 @@ from creditbank.context import AppContext
 from creditbank.credentials import keys, status_service
 from creditbank.credentials.models import BANK_OWNER
 from creditbank.errors import CreditBankError
-from creditbank.i18n import msg
+from creditbank.i18n import Said, msg
 from creditbank.institutions.models import Institution
 from creditbank.ledger.models import JournalTransaction
 from creditbank.standards.tlog.note import NoteVerifier
@@ -75,14 +75,14 @@ class DatabaseResolver:
         except CreditBankError as exc:
             raise ResolutionFailed(exc.said) from exc
 
-    def issuer_trust(self, did: str) -> str | None:
+    def issuer_trust(self, did: str) -> Said | None:
         owner = keys.owner_for_did(self.base_url, did)
         if owner == BANK_OWNER:
-            return "the credit bank itself"
+            return msg("verified.trust.bank")
         institution = self.session.get(Institution, owner) if owner else None
         if institution is None:
             return None
-        return f"registered institution {institution.name_zh} ({institution.id})"
+        return msg("verified.trust.registered", name=institution.name_zh, id=institution.id)
 
     def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
         logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]

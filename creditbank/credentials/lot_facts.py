@@ -22,6 +22,7 @@ from creditbank.credentials import keys
 from creditbank.credentials.builder import AchievementInfo, IssuerInfo, LedgerReferenceInfo, credit_number
 from creditbank.credentials.models import BANK_OWNER
 from creditbank.errors import Conflict, ValidationFailed
+from creditbank.i18n import msg
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.ledger.errors import LotNotFound
@@ -94,7 +95,7 @@ def journal_lot(session: Session, lot: Lot) -> tuple[JournalLot, LedgerReference
     """
     tx = session.get(JournalTransaction, lot.recognition_tx_id)
     if tx is None:  # pragma: no cover - a foreign key guarantees it
-        raise LotNotFound(f"lot {lot.id} has no recognition transaction")
+        raise LotNotFound(msg("detail.credentials.lot_facts.no_recognition", lot_id=lot.id))
     log = store.get_log(session, tx.log_id)
     seq = int(tx.seq)
     stored = store.leaf_hashes(session, tx.log_id, seq, seq + 1).get(seq)
@@ -175,14 +176,16 @@ def outcome_title(session: Session, outcome_id: str | None) -> str | None:
 def active_lot(session: Session, lot_id: str, now: dt.datetime) -> Lot:
     lot = session.get(Lot, lot_id)
     if lot is None:
-        raise LotNotFound(f"no lot {lot_id}")
+        raise LotNotFound(msg("detail.ledger.no_lot_2", lot_id=lot_id))
     reversed_by = session.exec(
         select(JournalTransaction.id).where(col(JournalTransaction.reverses_id) == lot.recognition_tx_id)
     ).first()
     if reversed_by is not None:
-        raise LotNotCertifiable(f"the recognition of lot {lot_id} was reversed")
+        raise LotNotCertifiable(msg("detail.credentials.lot_facts.reversed", lot_id=lot_id))
     if lot.expires_on is not None and lot.expires_on <= now.date():
-        raise LotNotCertifiable(f"lot {lot_id} expired on {lot.expires_on.isoformat()}")
+        raise LotNotCertifiable(
+            msg("detail.credentials.lot_facts.expired", lot_id=lot_id, day=lot.expires_on.isoformat())
+        )
     return lot
 
 
@@ -195,12 +198,13 @@ def valid_until(lot: Lot, requested: dt.datetime | None, now: dt.datetime) -> dt
     if requested is None:
         return expiry
     if requested.tzinfo is None:
-        raise CertificateRequestInvalid("valid_until must carry a time zone")
+        raise CertificateRequestInvalid(msg("detail.credentials.lot_facts.valid_until_zone"))
     if requested <= now:
-        raise CertificateRequestInvalid("valid_until must be in the future")
+        raise CertificateRequestInvalid(msg("detail.credentials.lot_facts.valid_until_past"))
     if expiry is not None and requested > expiry:
+        expiry_day = lot.expires_on.isoformat() if lot.expires_on else ""
         raise CertificateRequestInvalid(
-            f"valid_until is after the lot's expiry ({lot.expires_on.isoformat() if lot.expires_on else ''})"
+            msg("detail.credentials.lot_facts.valid_until_after_expiry", day=expiry_day)
         )
     return requested.astimezone(dt.UTC).replace(microsecond=0)
 

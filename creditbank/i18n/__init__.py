@@ -20,14 +20,16 @@ How this works:
 * A message missing from a catalogue shows as its id (never a broken page); the tests fail on it.
 """
 
+import datetime as dt
 import functools
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from babel.dates import format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -132,7 +134,9 @@ class Message:
     def text(self, lang: Lang) -> str:
         """The message in ``lang``, its placeholders filled (left as written if one has no value)."""
         t = Translator(lang)
-        values = {k: v.text(lang) if isinstance(v, Message | Both) else v for k, v in self.values.items()}
+        values = {
+            k: v.text(lang) if isinstance(v, Message | Both | When) else v for k, v in self.values.items()
+        }
         template = t.gettext(self.id)
         try:
             return template.format(**values)
@@ -158,6 +162,20 @@ class Both:
         return self.zh if lang == "zh" else self.en
 
 
+@dataclass(frozen=True)
+class When:
+    """A moment for a :class:`Message`, said for people in each language in UTC
+    (``2026年12月5日 19:04 UTC``, ``5 December 2026, 19:04 UTC``): the pattern is the catalogue's
+    ``time.utc`` (a CLDR date pattern, formatted by Babel in the language's locale)."""
+
+    at: dt.datetime
+
+    def text(self, lang: Lang) -> str:
+        pattern = Translator(lang).gettext("time.utc")
+        moment = self.at if self.at.tzinfo is not None else self.at.replace(tzinfo=dt.UTC)
+        return format_datetime(moment.astimezone(dt.UTC), pattern, tzinfo=dt.UTC, locale=LOCALES[lang])
+
+
 def msg(message: str, /, **values: object) -> Message:
     """``msg("id", name=value)``: a :class:`Message` to render later (extraction sees the id)."""
     return Message(message, values)
@@ -165,6 +183,14 @@ def msg(message: str, /, **values: object) -> Message:
 
 Said = str | Message
 """What a message-bearing field holds: a ready text, or a :class:`Message` rendered when shown."""
+
+
+def joined(items: Sequence[Said]) -> Said:
+    """Several messages said one after another (``a; b`` in English, ``a；b`` in Chinese)."""
+    if not items:
+        return ""
+    first, *rest = items
+    return first if not rest else msg("list.joined", first=first, rest=joined(rest))
 
 
 def text_of(said: Said, lang: Lang) -> str:

@@ -78,6 +78,8 @@ CODED: tuple[str, ...] = (
     N_("reason.status-list-stale"),
     N_("reason.status-unavailable"),
     N_("reason.validity-period"),
+    # a moment said for people (creditbank.i18n.When): a CLDR date pattern per language
+    N_("time.utc"),
     # a certificate's kind (lot, clr)
     N_("archive.certificate_kind_clr"),
     N_("archive.certificate_kind_lot"),

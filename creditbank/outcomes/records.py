@@ -18,7 +18,7 @@ from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.db import utcnow
 from creditbank.errors import Forbidden, NotFound
-from creditbank.i18n import msg
+from creditbank.i18n import Both, msg
 from creditbank.ids import InstitutionId, LearnerId
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
@@ -136,23 +136,29 @@ def recognition_for_lot(outcome: Outcome, rec: Recognition) -> ledger.Recognitio
 def posted_event(
     outcome: Outcome, rec: Recognition, institution_id: str, tx_id: str | None
 ) -> dict[str, Any]:
-    words = {
-        "recognised": ("已认定", "recognised"),
-        "review": ("待人工审核", "sent to review"),
-        "rejected": ("未予认定", "not recognised"),
+    status = {
+        "recognised": msg("event.posted_status.recognised"),
+        "review": msg("event.posted_status.review"),
+        "rejected": msg("event.posted_status.rejected"),
     }[rec.status]
-    posted_zh, posted_en = (
-        (f"作为对 {outcome.supersedes_id} 的更正提交", f"Posted as the correction of {outcome.supersedes_id}")
+    explanation = Both(rec.explanation_zh, rec.explanation_en)
+    zh, en = (
+        msg(
+            "event.posted_correction",
+            supersedes=outcome.supersedes_id,
+            status=status,
+            explanation=explanation,
+        )
         if outcome.supersedes_id
-        else ("提交", "Posted")
-    )
+        else msg("event.posted", status=status, explanation=explanation)
+    ).pair()
     return {
         "outcome_id": outcome.id,
         "kind": rec.status,
         "actor_role": "institution",
         "actor": institution_id,
-        "detail_zh": f"{posted_zh}并{words[0]}：{rec.explanation_zh}",
-        "detail_en": f"{posted_en} and {words[1]}: {rec.explanation_en}",
+        "detail_zh": zh,
+        "detail_en": en,
         "ledger_tx_id": tx_id,
         "at": outcome.created_at,
     }
@@ -163,7 +169,7 @@ def get_outcome(session: Session, outcome_id: str) -> tuple[Outcome, Recognition
     outcome = session.get(Outcome, outcome_id)
     rec = session.get(Recognition, outcome_id)
     if outcome is None or rec is None:
-        raise OutcomeNotFound(f"no outcome {outcome_id}")
+        raise OutcomeNotFound(msg("detail.outcomes.records.no_outcome", outcome_id=outcome_id))
     return outcome, rec
 
 
@@ -175,7 +181,7 @@ def lock_outcome(session: Session, outcome_id: str) -> tuple[Outcome, Recognitio
     """
     outcome = session.get(Outcome, outcome_id)
     if outcome is None:
-        raise OutcomeNotFound(f"no outcome {outcome_id}")
+        raise OutcomeNotFound(msg("detail.outcomes.records.no_outcome", outcome_id=outcome_id))
     rec = session.exec(
         select(Recognition)
         .where(col(Recognition.outcome_id) == outcome_id)
@@ -183,7 +189,7 @@ def lock_outcome(session: Session, outcome_id: str) -> tuple[Outcome, Recognitio
         .execution_options(populate_existing=True)
     ).first()
     if rec is None:  # pragma: no cover - every outcome is inserted with its recognition
-        raise OutcomeNotFound(f"no recognition for outcome {outcome_id}")
+        raise OutcomeNotFound(msg("detail.outcomes.records.no_recognition", outcome_id=outcome_id))
     return outcome, rec
 
 
@@ -292,12 +298,13 @@ def request_correction(session: Session, principal: Principal, outcome_id: str, 
     outcome, _ = get_outcome(session, outcome_id)
     if principal.role is not Role.learner or outcome.learner_id != principal.subject:
         raise OutcomeNotFound(msg("detail.web.archive_endpoints.no_outcome_yours", outcome_id=outcome_id))
+    zh, en = msg("event.correction_requested", text=text).pair()
     return add_event(
         session,
         outcome.id,
         CORRECTION_REQUESTED,
         actor_role=Role.learner.value,
         actor=principal.subject,
-        zh=f"学习者申请更正：{text}",
-        en=f"The learner asked for a correction: {text}",
+        zh=zh,
+        en=en,
     )

@@ -3,6 +3,7 @@
 import copy
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,59 @@ class TestOffline:
         code, output = _verify(files.write("c.json", ["not", "an", "object"]), "--json")
         assert code == 1
         assert json.loads(output)["valid"] is False
+
+
+class TestTheReportInTheEnvironmentsLanguage:
+    """Each check's line says what was established, or why not, in the command line's language
+    (``LANG``/``LC_ALL``, or ``CREDITBANK_LANG``); the check's own name stays for scripts."""
+
+    def _tampered(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
+    ) -> list[str]:
+        credential, bundle, _ = issued
+        tampered = copy.deepcopy(credential)
+        tampered["credentialSubject"]["creditsEarned"] = 30
+        return [
+            files.write("c.json", tampered),
+            "--ledger-evidence",
+            files.write("e.json", bundle),
+            "--trust",
+            trust,
+        ]
+
+    def _lines(self, args: list[str], env: dict[str, str]) -> dict[str, str]:
+        result = runner.invoke(app, ["verify", *args], env=env)
+        assert result.exit_code == 1, result.output
+        found: dict[str, str] = {}
+        for line in result.output.splitlines():
+            named = re.match(r"^\S+\s+(?:[^\s（]*（([a-z]+)）|([a-z]+)\s)", line)
+            if named:
+                found.setdefault(named.group(1) or named.group(2), line)
+        return found
+
+    def test_in_chinese_under_a_chinese_locale(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
+    ) -> None:
+        lines = self._lines(
+            self._tampered(issued, files, trust), {"CREDITBANK_LANG": "", "LC_ALL": "zh_CN.UTF-8"}
+        )
+        assert set(lines) == set(NAMES), lines
+        assert "证书声称 30 学分" in lines["ledger"] and "the certificate claims" not in lines["ledger"]
+        assert "签名验证通过" not in lines["proof"] and "签名" in lines["proof"]
+        assert re.search(r"有效期自 \d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d UTC 至 无截止", lines["validity"])
+        assert re.search(r"核验时间 \d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d UTC", lines["validity"])
+        assert "未置位" in lines["status"] and "列表签于" in lines["status"]
+
+    def test_in_english_otherwise(
+        self, issued: tuple[dict[str, Any], dict[str, Any], str], files: Files, trust: str
+    ) -> None:
+        for env in ({"CREDITBANK_LANG": "", "LC_ALL": "", "LANG": "en_US.UTF-8"}, {"CREDITBANK_LANG": "en"}):
+            lines = self._lines(self._tampered(issued, files, trust), env)
+            assert "the certificate claims 30 credits" in lines["ledger"], lines
+            assert re.search(
+                r"valid from \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC until no end", lines["validity"]
+            )
+            assert not re.search(r"[\u4e00-\u9fff]", lines["validity"] + lines["ledger"] + lines["status"])
 
 
 class TestOnline:

@@ -24,26 +24,6 @@ from tests.conftest import Tokens
 
 PACKAGE = Path(creditbank.__file__).resolve().parent
 
-# Modules that still raise with an English sentence, and why they wait.
-OWED: dict[str, str] = {}
-
-# The verification checks, issuance and outcome posting are being split (issue 12): the checks move to
-# standards/vc/, issuance gives lot_facts.py its reading, outcomes/service.py gives records.py its
-# records. Their details follow once the split has landed; until then each may or may not still owe,
-# under its old or its new name.
-MOVING: dict[str, str] = {
-    "credentials/verification.py": "its checks move to standards/vc/",
-    "credentials/issuance.py": "split into issuance and lot_facts",
-    "outcomes/service.py": "split into posting and records",
-    "standards/vc/verification.py": "the checks, after the move",
-    "standards/vc/ledger_check.py": "the ledger and learner checks, after the move",
-    "standards/vc/resolvers.py": "the offline resolvers, after the move",
-    "standards/vc/evidence.py": "the evidence format, after the move",
-    "credentials/http_resolver.py": "the resolver over HTTP, after the move",
-    "credentials/lot_facts.py": "what a certificate states, after the split",
-    "outcomes/records.py": "the recognition records, after the split",
-}
-
 
 def error_names() -> set[str]:
     for module in pkgutil.walk_packages(creditbank.__path__, "creditbank."):
@@ -103,14 +83,9 @@ class TestNoEnglishAtRaiseSites:
         assert english_raises(tmp_path, {"NotFound", "Forbidden"}) == {"bad.py": [2, 5, 8]}
 
     def test_every_domain_error_raised_with_a_detail_says_it_through_the_catalogue(self) -> None:
+        """Every module, with no exemption: a raise site names a catalogue message."""
         found = english_raises(PACKAGE, error_names())
-        unexplained = {k: v for k, v in found.items() if k not in OWED.keys() | MOVING.keys()}
-        assert unexplained == {}, "raise with msg('detail.<area>.<what>', name=value): docs/translating.md"
-
-    def test_the_owed_list_names_only_modules_that_still_owe(self) -> None:
-        found = english_raises(PACKAGE, error_names())
-        assert sorted(set(OWED) - set(found)) == [], "remove the module from OWED"
-        assert not OWED.keys() & MOVING.keys()
+        assert found == {}, "raise with msg('detail.<area>.<what>', name=value): docs/translating.md"
 
 
 class TestMessages:

@@ -1,11 +1,13 @@
 """Sign-in goes where the role works, and the verify page explains itself (issue 16, point 8).
 
 Signing in is done as a browser does it: open the page, send its form back with every field it
-carries (its ``next`` among them). The verify page's reasons are said in Chinese first, the
-technical detail after them in English; a revoked or suspended certificate says when and why,
-from its own record, and only to someone holding its genuine signed copy.
+carries (its ``next`` among them). The verify page's reasons, and the technical detail after
+them, are said in the reader's language (Chinese first), its times for people; a revoked or
+suspended certificate says when and why, from its own record, and only to someone holding its
+genuine signed copy.
 """
 
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -23,9 +25,11 @@ from tests.web.scene import Scene, build_scene, publish, training
 
 REASON = re.compile(
     r'<tr class="check-(ok|fail)" data-check="([a-z]+)">.*?<td class="reason">'
-    r'<span class="reason-text">([^<]*)</span><br><span class="muted reason-detail" lang="en">([^<]*)</span>',
+    r'<span class="reason-text">([^<]*)</span><br>'
+    r'<span class="muted reason-detail" lang="([a-zA-Z-]+)">([^<]*)</span>',
     re.S,
 )
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -115,12 +119,13 @@ class TestVerifyPageReasons:
         document: dict[str, Any] = scene.client.get(f"/archive/certificates/{cid}.json").json()
         return cid, document
 
-    def _reasons(self, html: str) -> dict[str, tuple[str, str, str]]:
-        found = {name: (result, text, detail) for result, name, text, detail in REASON.findall(html)}
-        assert found, "no check rows with a reason"
-        return found
+    def _reasons(self, html: str, lang: str = "zh-CN") -> dict[str, tuple[str, str, str]]:
+        rows = REASON.findall(html)
+        assert rows, "no check rows with a reason"
+        assert {said_in for _, _, _, said_in, _ in rows} == {lang}
+        return {name: (result, text, detail) for result, name, text, _, detail in rows}
 
-    def test_every_reason_is_said_in_chinese_first_then_the_detail_in_english(self, scene: Scene) -> None:
+    def test_every_reason_and_its_detail_are_said_in_chinese(self, scene: Scene) -> None:
         _, document = self._certificate(scene)
         page = _fresh(scene.ctx).post("/verify", data={"certificate": json.dumps(document)}).text
         reasons = self._reasons(page)
@@ -128,9 +133,30 @@ class TestVerifyPageReasons:
         for name, (result, text, detail) in reasons.items():
             assert result == "ok", name
             assert CJK.search(text), f"{name}: {text!r} is not Chinese"
-            assert re.search(r"\b[a-z]{3,} [a-z]{2,}\b", detail), f"{name}: {detail!r} is not English"
+            assert CJK.search(detail), f"{name}: {detail!r} is not Chinese"
+            assert not ISO_TIME.search(detail), f"{name}: {detail!r} shows a raw ISO time"
         assert reasons["proof"][1].startswith("签名有效")
         assert reasons["status"][1] == "证书未被吊销，也未被暂停。"
+        assert "签名验证通过" in reasons["proof"][2] and "学分" in reasons["ledger"][2]
+
+    def test_the_validity_detail_gives_its_times_for_people(self, scene: Scene) -> None:
+        _, document = self._certificate(scene)
+        issued, until = (
+            dt.datetime.fromisoformat(document[k].replace("Z", "+00:00")) for k in ("validFrom", "validUntil")
+        )
+        zh = self._reasons(_fresh(scene.ctx).post("/verify", data={"certificate": json.dumps(document)}).text)
+        moment = r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d UTC"
+        assert re.fullmatch(f"有效期自 {moment} 至 {moment}（核验时间 {moment}）", zh["validity"][2]), zh
+        said = [f"{d.year}年{d.month}月{d.day}日 {d:%H:%M} UTC" for d in (issued, until)]
+        assert zh["validity"][2].startswith(f"有效期自 {said[0]} 至 {said[1]}（")
+        en_page = _fresh(scene.ctx).post("/verify?lang=en", data={"certificate": json.dumps(document)}).text
+        en = self._reasons(en_page, "en")
+        moment = r"\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC"
+        assert re.fullmatch(
+            f"valid from {moment} until {moment} \\(checked at {moment}\\)", en["validity"][2]
+        ), en
+        said = [f"{d.day} {d:%B %Y, %H:%M} UTC" for d in (issued, until)]
+        assert en["validity"][2].startswith(f"valid from {said[0]} until {said[1]} (")
 
     def test_a_tampered_copy_is_explained_in_chinese(self, scene: Scene) -> None:
         _, document = self._certificate(scene)
@@ -144,7 +170,12 @@ class TestVerifyPageReasons:
     def test_in_english_the_reasons_are_english(self, scene: Scene) -> None:
         _, document = self._certificate(scene)
         page = _fresh(scene.ctx).post("/verify?lang=en", data={"certificate": json.dumps(document)}).text
-        assert self._reasons(page)["status"][1] == "The certificate is neither revoked nor suspended."
+        reasons = self._reasons(page, "en")
+        assert reasons["status"][1] == "The certificate is neither revoked nor suspended."
+        for name, (_, text, detail) in reasons.items():
+            assert not CJK.search(text + (detail if name != "issuer" else "")), (name, text, detail)
+            assert re.search(r"\b[a-z]{3,} [a-z]{2,}\b", detail), f"{name}: {detail!r} is not English"
+        assert "signature by" in reasons["proof"][2] and "credits" in reasons["ledger"][2]
 
     def test_a_revoked_certificate_says_when_and_why(self, scene: Scene) -> None:
         cid, _ = self._certificate(scene)

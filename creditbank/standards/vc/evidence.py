@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from creditbank.i18n import msg
 from creditbank.standards.vc.errors import LedgerReferenceInvalid
 
 EVIDENCE_TYPE = "CertificateEvidence"
@@ -36,11 +37,13 @@ def unb64(value: Any, what: str) -> bytes:
         LedgerReferenceInvalid: ``value`` is not a standard base64 string (``what`` names it).
     """
     if not isinstance(value, str):
-        raise LedgerReferenceInvalid(f"{what} is not a base64 string")
+        raise LedgerReferenceInvalid(msg("detail.standards.vc.evidence.not_base64_string", what=what))
     try:
         return base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
-        raise LedgerReferenceInvalid(f"{what} is not standard base64") from exc
+        raise LedgerReferenceInvalid(
+            msg("detail.standards.vc.evidence.not_standard_base64", what=what)
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -77,25 +80,27 @@ class LedgerEvidence:
     def from_json(cls, value: Any) -> "LedgerEvidence":
         """Raises: LedgerReferenceInvalid: not a ``LedgerEvidence`` object."""
         if not isinstance(value, dict) or value.get("type") != LEDGER_EVIDENCE_TYPE:
-            raise LedgerReferenceInvalid("not a LedgerEvidence object")
+            raise LedgerReferenceInvalid(msg("detail.standards.vc.evidence.not_ledger_evidence"))
         try:
             origin, key, checkpoint = value["logOrigin"], value["verifierKey"], value["checkpoint"]
             index, size, proof = value["index"], value["size"], value["proof"]
         except KeyError as exc:
-            raise LedgerReferenceInvalid(f"LedgerEvidence lacks {exc.args[0]!r}") from exc
+            raise LedgerReferenceInvalid(
+                msg("detail.standards.vc.evidence.lacks", field=exc.args[0])
+            ) from exc
         if not all(isinstance(v, str) for v in (origin, key, checkpoint)):
-            raise LedgerReferenceInvalid("logOrigin, verifierKey and checkpoint must be strings")
+            raise LedgerReferenceInvalid(msg("detail.standards.vc.evidence.strings"))
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (index, size)):
-            raise LedgerReferenceInvalid("index and size must be integers")
+            raise LedgerReferenceInvalid(msg("detail.standards.vc.evidence.integers"))
         if not isinstance(proof, list):
-            raise LedgerReferenceInvalid("proof must be a list of base64 hashes")
+            raise LedgerReferenceInvalid(msg("detail.standards.vc.evidence.proof_list"))
         return cls(
             log_origin=origin,
             verifier_key=key,
             index=index,
             size=size,
             leaf_hash=unb64(value.get("leafHash", ""), "leafHash"),
-            proof=[unb64(p, "a proof hash") for p in proof],
+            proof=[unb64(p, "proof[]") for p in proof],
             checkpoint=checkpoint,
             leaf=unb64(value["leaf"], "leaf") if value.get("leaf") is not None else None,
         )

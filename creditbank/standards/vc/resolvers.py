@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from creditbank.i18n import Said, msg
 from creditbank.standards.tlog import note
 from creditbank.standards.vc import trust as trustlib
 from creditbank.standards.vc.errors import LedgerReferenceInvalid, ResolutionFailed
@@ -47,9 +48,10 @@ class Resolver(Protocol):
         """The (signed) status list credential whose id is ``url``."""
         ...
 
-    def issuer_trust(self, did: str) -> str | None:
+    def issuer_trust(self, did: str) -> Said | None:
         """Why ``did`` is a trusted issuer, completing "<did> is ...", e.g. "registered institution
-        <name> (<id>)" or "the credit bank itself"; None when it is not trusted."""
+        <name> (<id>)" or "the credit bank itself" (a message, said in the reader's language); None
+        when it is not trusted."""
         ...
 
     def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
@@ -92,7 +94,7 @@ class OfflineResolver:
                 self.add_bundle(item)
             return
         if not isinstance(bundle, dict):
-            raise ResolutionFailed("evidence must be a JSON object or a list of them")
+            raise ResolutionFailed(msg("detail.standards.vc.resolvers.evidence_not_object"))
         kind = bundle.get("type")
         try:
             if kind == LEDGER_EVIDENCE_TYPE:
@@ -102,7 +104,7 @@ class OfflineResolver:
                 self.registers.append(bundle)
                 return
             if kind != EVIDENCE_TYPE:
-                raise ResolutionFailed(f"unknown evidence type {kind!r}")
+                raise ResolutionFailed(msg("detail.standards.vc.resolvers.unknown_evidence_type", kind=kind))
             self.did_documents.extend(d for d in bundle.get("didDocuments", []) if isinstance(d, dict))
             self.status_lists.extend(s for s in bundle.get("statusLists", []) if isinstance(s, dict))
             register = bundle.get("signedIssuerRegister")
@@ -110,7 +112,10 @@ class OfflineResolver:
                 self.registers.append(register)
             self.ledger.extend(LedgerEvidence.from_json(e) for e in bundle.get("ledger", []))
         except (LedgerReferenceInvalid, AttributeError, TypeError) as exc:
-            raise ResolutionFailed(f"malformed evidence: {exc}") from exc
+            reason = exc.said if isinstance(exc, LedgerReferenceInvalid) else str(exc)
+            raise ResolutionFailed(
+                msg("detail.standards.vc.resolvers.malformed_evidence", reason=reason)
+            ) from exc
 
     def _registered(self) -> dict[str, trustlib.RegisteredIssuer]:
         """The issuers of the registers that verify with the pinned bank key (the others are ignored)."""
@@ -141,13 +146,9 @@ class OfflineResolver:
             return document
         if self.fallback is not None:
             return self.fallback.did_document(did)
-        claimed = any(d.get("id") == did for d in self.did_documents)
-        raise ResolutionFailed(
-            f"no trusted DID document for {did}"
-            + (" (the evidence carries one, but nothing pinned vouches for it)" if claimed else "")
-            + ": give --trust with the bank's trust file (its signed issuer register), "
-            "--trust-did-document, or --url to resolve it online"
-        )
+        if any(d.get("id") == did for d in self.did_documents):
+            raise ResolutionFailed(msg("detail.standards.vc.resolvers.did_document_not_vouched", did=did))
+        raise ResolutionFailed(msg("detail.standards.vc.resolvers.no_trusted_did_document", did=did))
 
     def status_list(self, url: str) -> JsonObject:
         for credential in self.status_lists:
@@ -155,17 +156,17 @@ class OfflineResolver:
                 return credential
         if self.fallback is not None:
             return self.fallback.status_list(url)
-        raise ResolutionFailed(f"no status list credential {url} among the given files")
+        raise ResolutionFailed(msg("detail.standards.vc.resolvers.no_status_list", url=url))
 
-    def issuer_trust(self, did: str) -> str | None:
+    def issuer_trust(self, did: str) -> Said | None:
         if any(d.get("id") == did for d in self.trusted_did_documents):
-            return "trusted through a given DID document (not registered with the bank)"
+            return msg("verified.trust.given_document")
         bank = self.trust.bank_did_document
         if bank is not None and bank.get("id") == did:
-            return "the credit bank itself, as pinned in the trust file"
+            return msg("verified.trust.pinned_bank")
         registered = self._registered().get(did)
         if registered is not None:
-            return f"{registered.description}, per the issuer register signed by the pinned bank key"
+            return msg("verified.trust.pinned_register", description=registered.description)
         if self.fallback is not None:
             return self.fallback.issuer_trust(did)
         return None
@@ -176,7 +177,9 @@ class OfflineResolver:
                 return evidence
         if self.fallback is not None:
             return self.fallback.ledger_evidence(log_origin, index)
-        raise ResolutionFailed(f"no ledger evidence for leaf {index} of {log_origin} among the given files")
+        raise ResolutionFailed(
+            msg("detail.standards.vc.resolvers.no_ledger_evidence", index=index, log_origin=log_origin)
+        )
 
     def log_key(self, log_origin: str) -> note.NoteVerifier:
         pinned = self.trust.log_key(log_origin)
@@ -184,10 +187,7 @@ class OfflineResolver:
             return pinned
         if self.fallback is not None:
             return self.fallback.log_key(log_origin)
-        raise ResolutionFailed(
-            f"no pinned key for the log {log_origin!r}: give --log-key or --trust "
-            "(the key an evidence file names is not trusted)"
-        )
+        raise ResolutionFailed(msg("detail.standards.vc.resolvers.no_pinned_log_key", log_origin=log_origin))
 
 
 @dataclass
@@ -208,10 +208,10 @@ class RecordingResolver:
         self.status_lists[url] = self.inner.status_list(url)
         return self.status_lists[url]
 
-    def issuer_trust(self, did: str) -> str | None:
+    def issuer_trust(self, did: str) -> Said | None:
         found = self.inner.issuer_trust(did)
         if found is not None:
-            self.register[did] = found
+            self.register[did] = str(found)  # the bundle's register states it in English
         return found
 
     def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:

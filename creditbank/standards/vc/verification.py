@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from creditbank.errors import CreditBankError
+from creditbank.i18n import Lang, Said, When, joined, msg, text_of
 from creditbank.standards.vc import dataintegrity, did, statuslist
 from creditbank.standards.vc.errors import (
     CredentialError,
@@ -82,15 +83,24 @@ CHECK_NAMES: tuple[str, ...] = ("proof", "key", "issuer", "status", "validity", 
 
 @dataclass(frozen=True)
 class Check:
-    """One named check and its result; ``detail`` says what was established, or why not (in
-    English, with the technical particulars); ``code`` names the kind of failure (the error's problem
-    slug, ``malformed``, ``incomplete`` or ``not-an-object``; empty when the check passed), so that
-    pages can say it in the reader's language."""
+    """One named check and its result; ``said`` says what was established, or why not, with the
+    technical particulars (a message from the catalogues: ``detail_in(lang)`` renders it, ``detail``
+    is the English text); ``code`` names the kind of failure (the error's problem slug,
+    ``malformed``, ``incomplete`` or ``not-an-object``; empty when the check passed), so that pages
+    can also give its short reason."""
 
     name: str
     ok: bool
-    detail: str
+    said: Said
     code: str = ""
+
+    @property
+    def detail(self) -> str:
+        """What the check established, or why not, in English (the JSON report, logs, scripts)."""
+        return text_of(self.said, "en")
+
+    def detail_in(self, lang: Lang) -> str:
+        return text_of(self.said, lang)
 
     def to_json(self) -> JsonObject:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
@@ -146,8 +156,16 @@ def _method_public_key(document: JsonObject, verification_method: str) -> bytes:
             try:
                 return decode_public_key(method.get("publicKeyMultibase", ""))
             except MultikeyInvalid as exc:
-                raise KeyUnresolvable(f"{verification_method}: {exc.detail}") from exc
-    raise KeyUnresolvable(f"{verification_method} is not in the DID document of its controller")
+                raise KeyUnresolvable(
+                    msg(
+                        "detail.standards.vc.verification.method_key",
+                        method=verification_method,
+                        reason=exc.said,
+                    )
+                ) from exc
+    raise KeyUnresolvable(
+        msg("detail.standards.vc.verification.method_not_in_document", method=verification_method)
+    )
 
 
 def _verify_proofs(document: JsonObject, resolver: Resolver) -> list[dataintegrity.VerifiedProof]:
@@ -158,40 +176,46 @@ def _verify_proofs(document: JsonObject, resolver: Resolver) -> list[dataintegri
     return dataintegrity.verify_proofs(document, resolve)
 
 
-def _key_valid(document: JsonObject, resolver: Resolver, what: str) -> str:
-    """Check each proof's key belongs to the issuer and was valid when it signed; describe them."""
+def _key_valid(document: JsonObject, resolver: Resolver) -> list[tuple[str, str | None]]:
+    """Check each proof's key belongs to the issuer and was valid when it signed; each proof's
+    method and the time it says it signed."""
     issuer = dataintegrity.issuer_id(document)
-    found: list[str] = []
+    found: list[tuple[str, str | None]] = []
     for proof in dataintegrity.extract_proofs(document):
         method = proof["verificationMethod"]
         dataintegrity.check_issuer(document, method)
         did_document = resolver.did_document(issuer)
         if did_document.get("id") != issuer:
-            raise KeyNotAuthorized(f"the DID document obtained for {issuer} is not its own")
+            raise KeyNotAuthorized(
+                msg("detail.standards.vc.verification.did_document_not_own", issuer=issuer)
+            )
         created = dataintegrity.parse_datetime(proof["created"]) if "created" in proof else None
         did.key_for_proof(did_document, method, created)
-        when = proof.get("created", "an unknown time")
-        found.append(f"{what} key {method} is an assertion method of the issuer, valid at {when}")
-    return "; ".join(found)
+        found.append((method, proof.get("created")))
+    return found
 
 
-def _check_proof(document: JsonObject, resolver: Resolver) -> str:
+def _check_proof(document: JsonObject, resolver: Resolver) -> Said:
     verified = _verify_proofs(document, resolver)
-    return "; ".join(f"{v.cryptosuite} signature by {v.verification_method} verifies" for v in verified)
+    return joined(
+        [msg("verified.proof", cryptosuite=v.cryptosuite, method=v.verification_method) for v in verified]
+    )
 
 
-def _check_key(document: JsonObject, resolver: Resolver) -> str:
-    return _key_valid(document, resolver, "the signing")
+def _check_key(document: JsonObject, resolver: Resolver) -> Said:
+    said: list[Said] = []
+    for method, when in _key_valid(document, resolver):
+        at = msg("verified.unknown_time") if when is None else _moment(when)
+        said.append(msg("verified.key", method=method, at=at))
+    return joined(said)
 
 
-def _check_issuer(document: JsonObject, resolver: Resolver) -> str:
+def _check_issuer(document: JsonObject, resolver: Resolver) -> Said:
     issuer = dataintegrity.issuer_id(document)
     why = resolver.issuer_trust(issuer)
     if why is None:
-        raise IssuerUntrusted(
-            f"{issuer} is not a registered institution of this bank, nor trusted by a given DID document"
-        )
-    return f"{issuer} is {why}"
+        raise IssuerUntrusted(msg("detail.standards.vc.verification.issuer_untrusted", issuer=issuer))
+    return msg("verified.issuer", issuer=issuer, why=why)
 
 
 def _status_entries(document: JsonObject) -> list[JsonObject]:
@@ -200,100 +224,123 @@ def _status_entries(document: JsonObject) -> list[JsonObject]:
         return []
     entries = value if isinstance(value, list) else [value]
     if not entries or not all(isinstance(e, dict) for e in entries):
-        raise StatusListInvalid("credentialStatus must be an object or a list of objects")
+        raise StatusListInvalid(msg("detail.standards.vc.verification.status_not_objects"))
     return entries
 
 
-def _list_age(list_credential: JsonObject, now: datetime, max_age: int | None, url: str) -> str:
+def _moment(value: Any) -> Said | When:
+    """A time a document states, said for people; as written when it is not one."""
+    try:
+        return When(dataintegrity.parse_datetime(value))
+    except CreditBankError:
+        return str(value)
+
+
+def _list_age(list_credential: JsonObject, now: datetime, max_age: int | None, url: str) -> Said:
     """How long ago the list was signed, and until when it is valid; fails a list older than max_age."""
     signed = list_credential.get("validFrom")
     proofs = list_credential.get("proof")
     first = proofs[0] if isinstance(proofs, list) and proofs else proofs
     if isinstance(first, dict) and isinstance(first.get("created"), str):
         signed = first["created"]
-    until = list_credential.get("validUntil") or "no end (the list never lapses)"
+    stated = list_credential.get("validUntil")
+    until = _moment(stated) if stated else msg("verified.status.no_end")
     if not isinstance(signed, str):
         if max_age is not None:
-            raise StatusListStale(f"the status list {url} does not say when it was signed")
-        return f"list valid until {until}"
+            raise StatusListStale(msg("detail.standards.vc.verification.list_not_dated", url=url))
+        return msg("verified.status.until", until=until)
     age = int((now - dataintegrity.parse_datetime(signed)).total_seconds())
     if max_age is not None and age > max_age:
         raise StatusListStale(
-            f"the status list {url} was signed {age} s ago ({signed}), more than the {max_age} s allowed"
+            msg(
+                "detail.standards.vc.verification.list_stale",
+                url=url,
+                age=age,
+                signed=_moment(signed),
+                max_age=max_age,
+            )
         )
-    return f"list signed {age} s ago, valid until {until}"
+    return msg("verified.status.signed", age=age, until=until)
 
 
 def _check_one_status(
     document: JsonObject, entry: JsonObject, resolver: Resolver, now: datetime, max_age: int | None
-) -> str:
+) -> Said:
     url = entry.get("statusListCredential")
     purpose = entry.get("statusPurpose")
     index = entry.get("statusListIndex")
     if entry.get("type") != "BitstringStatusListEntry" or not isinstance(url, str):
-        raise StatusListInvalid("a credentialStatus entry is not a BitstringStatusListEntry with a list URL")
+        raise StatusListInvalid(msg("detail.standards.vc.verification.not_a_status_entry"))
     # 1. Obtain the list; failing to is a failure (fail closed).
     try:
         list_credential = resolver.status_list(url)
     except ResolutionFailed as exc:
         raise StatusUnavailable(
-            f"the {purpose} status list {url} could not be read, so the certificate is not accepted "
-            f"(fail closed): {exc.detail}"
+            msg("detail.standards.vc.verification.list_unreadable", purpose=purpose, url=url, reason=exc.said)
         ) from exc
     # 2. The list is signed by the certificate's issuer, with a key valid when it was signed.
     if dataintegrity.issuer_id(list_credential) != dataintegrity.issuer_id(document):
-        raise StatusListInvalid(f"the status list {url} is not issued by the certificate's issuer")
+        raise StatusListInvalid(msg("detail.standards.vc.verification.list_other_issuer", url=url))
     try:
         _verify_proofs(list_credential, resolver)
-        _key_valid(list_credential, resolver, "the status list's")
+        _key_valid(list_credential, resolver)
     except CredentialError as exc:
-        raise StatusListInvalid(f"the status list {url} is not validly signed: {exc.detail}") from exc
-    _check_period(list_credential, now, f"the status list {url}")
+        raise StatusListInvalid(
+            msg("detail.standards.vc.verification.list_not_signed", url=url, reason=exc.said)
+        ) from exc
+    _check_period(list_credential, now, msg("verified.the_status_list", url=url))
     age = _list_age(list_credential, now, max_age, url)
     # 3. Read the bit.
     if statuslist.read_status(list_credential, entry):
         if purpose == "revocation":
-            raise CredentialRevoked(f"the certificate is revoked (bit {index} of {url})")
+            raise CredentialRevoked(msg("detail.standards.vc.verification.revoked", index=index, url=url))
         if purpose == "suspension":
-            raise CredentialSuspended(f"the certificate is suspended (bit {index} of {url})")
-        raise CredentialStatusSet(f"the certificate is set (bit {index} of {url})")
-    return f"{purpose}: not set (bit {index} of {url}; {age})"
+            raise CredentialSuspended(msg("detail.standards.vc.verification.suspended", index=index, url=url))
+        raise CredentialStatusSet(msg("detail.standards.vc.verification.status_set", index=index, url=url))
+    return msg("verified.status.not_set", purpose=purpose, index=index, url=url, age=age)
 
 
-def _check_status(document: JsonObject, resolver: Resolver, now: datetime, max_age: int | None) -> str:
+def _check_status(document: JsonObject, resolver: Resolver, now: datetime, max_age: int | None) -> Said:
     entries = _status_entries(document)
     if not entries:
-        return "not revocable: the credential has no credentialStatus (VC 2.0 makes status optional)"
-    return "; ".join(_check_one_status(document, e, resolver, now, max_age) for e in entries)
+        return msg("verified.status.not_revocable")
+    return joined([_check_one_status(document, e, resolver, now, max_age) for e in entries])
 
 
-def _check_period(document: JsonObject, now: datetime, what: str) -> str:
+def _check_period(document: JsonObject, now: datetime, what: Said) -> Said:
     valid_from = document.get("validFrom")
     valid_until = document.get("validUntil")
     if valid_from is not None and now < dataintegrity.parse_datetime(valid_from):
-        raise ValidityPeriodInvalid(f"{what} is not valid before {valid_from}")
+        raise ValidityPeriodInvalid(
+            msg("detail.standards.vc.verification.not_yet_valid", what=what, valid_from=_moment(valid_from))
+        )
     if valid_until is not None and now > dataintegrity.parse_datetime(valid_until):
-        raise ValidityPeriodInvalid(f"{what} expired at {valid_until}")
-    return f"valid from {valid_from or 'any time'} until {valid_until or 'no end'}"
+        raise ValidityPeriodInvalid(
+            msg("detail.standards.vc.verification.expired", what=what, valid_until=_moment(valid_until))
+        )
+    start = _moment(valid_from) if valid_from is not None else msg("verified.validity.any_time")
+    end = _moment(valid_until) if valid_until is not None else msg("verified.validity.no_end")
+    return msg("verified.validity.period", valid_from=start, valid_until=end)
 
 
-def _check_validity(document: JsonObject, now: datetime) -> str:
+def _check_validity(document: JsonObject, now: datetime) -> Said:
     if "validFrom" not in document:
-        raise ValidityPeriodInvalid("the certificate has no validFrom")
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return _check_period(document, now, "the certificate") + f" (checked at {stamp})"
+        raise ValidityPeriodInvalid(msg("detail.standards.vc.verification.no_valid_from"))
+    period = _check_period(document, now, msg("verified.the_certificate"))
+    return msg("verified.validity.checked", period=period, at=When(now.astimezone(UTC)))
 
 
-def _run(name: str, check: Callable[[], str]) -> Check:
+def _run(name: str, check: Callable[[], Said]) -> Check:
     try:
         return Check(name, True, check())
     except CreditBankError as exc:
-        return Check(name, False, exc.detail, exc.slug)
+        return Check(name, False, exc.said, exc.slug)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
-        return Check(name, False, f"the certificate is malformed: {type(exc).__name__}: {exc}", "malformed")
+        said = msg("verified.malformed", kind=type(exc).__name__, error=str(exc))
+        return Check(name, False, said, "malformed")
     except Exception as exc:  # a verifier fails closed on anything it did not foresee
         log.warning("verification check %s failed unexpectedly", name, exc_info=True)
-        return Check(name, False, f"the check could not be completed: {type(exc).__name__}", "incomplete")
+        return Check(name, False, msg("verified.incomplete", kind=type(exc).__name__), "incomplete")
 
 
 def _checks(
@@ -328,17 +375,18 @@ def _types(document: JsonObject) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _merge(name: str, own: Check | None, parts: Iterable[tuple[str, Check]]) -> Check:
+def _merge(name: str, own: Check | None, parts: Iterable[tuple[Said, Check]]) -> Check:
     """One check over a bundle and its parts: ok when all are; the detail names each failure."""
-    results = ([("the bundle", own)] if own is not None else []) + list(parts)
+    bundle: list[tuple[Said, Check]] = [(msg("verified.bundle.itself"), own)] if own is not None else []
+    results = bundle + list(parts)
     if not results:
-        return Check(name, False, "the bundle holds no credentials", "malformed")
+        return Check(name, False, msg("verified.bundle.empty"), "malformed")
     failed = [(label, c) for label, c in results if not c.ok]
     if failed:
-        return Check(name, False, "; ".join(f"{label}: {c.detail}" for label, c in failed), failed[0][1].code)
-    return Check(
-        name, True, f"{len(results)} credential(s): " + "; ".join(f"{lb}: {c.detail}" for lb, c in results)
-    )
+        said = joined([msg("verified.bundle.labelled", label=label, said=c.said) for label, c in failed])
+        return Check(name, False, said, failed[0][1].code)
+    details = joined([msg("verified.bundle.labelled", label=lb, said=c.said) for lb, c in results])
+    return Check(name, True, msg("verified.bundle.all", count=len(results), details=details))
 
 
 def verify_certificate(
@@ -357,9 +405,7 @@ def verify_certificate(
     moment = now or datetime.now(UTC)
     names = [n for n in CHECK_NAMES if n != "learner" or learner_id is not None]
     if not isinstance(document, dict):
-        return Report.of(
-            [Check(n, False, "the certificate is not a JSON object", "not-an-object") for n in names]
-        )
+        return Report.of([Check(n, False, msg("verified.not_an_object"), "not-an-object") for n in names])
     recorded: list[str] = []
     if "ClrCredential" not in _types(document):
         checks = _checks(
@@ -373,15 +419,16 @@ def verify_certificate(
     subject = document.get("credentialSubject")
     inner = subject.get("verifiableCredential", []) if isinstance(subject, dict) else []
     inner = inner if isinstance(inner, list) else [inner]
-    parts: list[tuple[str, dict[str, Check]]] = []
+    parts: list[tuple[Said, dict[str, Check]]] = []
     for position, credential in enumerate(inner):
-        label = f"part {position + 1}"
+        label: Said
         if isinstance(credential, dict):
-            label += f" ({credential.get('id', 'no id')})"
+            label = msg("verified.bundle.part", n=position + 1, id=credential.get("id", "no id"))
             checks = _checks(
                 credential, resolver, learner_id, moment, recorded=recorded, max_status_age=max_status_age
             )
         else:
-            checks = [Check(n, False, "not a JSON object", "not-an-object") for n in names]
+            label = msg("verified.bundle.part_bare", n=position + 1)
+            checks = [Check(n, False, msg("verified.part_not_an_object"), "not-an-object") for n in names]
         parts.append((label, {c.name: c for c in checks}))
     return Report.of([_merge(n, own.get(n), [(lb, p[n]) for lb, p in parts]) for n in names], recorded)
