@@ -343,6 +343,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.console_endpoints import router as console_pages_router
     from creditbank.web.download_endpoints import router as downloads_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
+    from creditbank.web.registrar_endpoints import router as registrar_pages_router
     from creditbank.web.rendering import STATIC_DIR
     from creditbank.web.signin_endpoints import router as signin_router
     from creditbank.web.verify_endpoints import router as verify_page_router
@@ -370,6 +371,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         verify_page_router,
         console_pages_router,
         catalogue_pages_router,
+        registrar_pages_router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -49,6 +49,7 @@ _EVENT_KIND = {
     "rejected": "review",
     "revoked": "correction",
     "corrected": "correction",
+    "correction_refused": "correction",
 }
 GRANT_NOTICE = dt.timedelta(days=7)
 

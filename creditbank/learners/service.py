@@ -1,6 +1,7 @@
 """Registering learners, looking them up, and deciding who may read a learner's data."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -168,6 +169,37 @@ def authorise_read(session: Session, principal: Principal, learner_id: str, what
     )
     session.flush()
     return learner
+
+
+def names_an_institution_may_read(
+    session: Session, master_key: bytes, principal: Principal, learner_ids: Iterable[str], what: str
+) -> dict[str, str]:
+    """The names of those of ``learner_ids`` whose data the institution may read now (a live grant
+    or a pending transfer, as :func:`authorise_read` decides); each name returned is logged as a
+    read naming its basis, the others are neither read nor logged. Anyone but an institution: none.
+    """
+    if principal.role is not Role.institution or not principal.subject:
+        return {}
+    names: dict[str, str] = {}
+    for learner_id in sorted(set(learner_ids)):
+        try:
+            basis = access.institution_basis(session, learner_id, principal.subject)
+        except access.GrantRequired:
+            continue
+        data = vault.load(session, master_key, learner_id)
+        if data is None:  # erased
+            continue
+        names[learner_id] = data.name
+        session.add(
+            ArchiveAccess(
+                learner_id=learner_id,
+                reader_role=principal.role.value,
+                reader_subject=principal.subject,
+                what=f"{what} ({basis})"[:60],
+            )
+        )
+    session.flush()
+    return names
 
 
 def mask_identity_number(number: str) -> str:

@@ -33,6 +33,8 @@ class Outcome(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("institution_id", "reference", name="uq_outcomes_institution_reference"),
         CheckConstraint("hours IS NULL OR hours >= 0", name="hours_not_negative"),
+        # the registrar's list, newest first, read by keyset (creditbank.outcomes.listing)
+        Index("ix_outcomes_institution_created", "institution_id", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=40)

@@ -11,6 +11,7 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from creditbank import canonical
@@ -231,12 +232,14 @@ def save_recognition(session: Session, rec: Recognition) -> None:
 
 CORRECTION_REQUESTED = "correction_requested"
 """Kind of the outcome history row a learner's correction request appends."""
+CORRECTION_REFUSED = "correction_refused"
+"""Kind of the history row an institution appends when it declines the requests made before it."""
 
 FINAL_STATES = (RecognitionStatus.revoked.value, RecognitionStatus.superseded.value)
 """An outcome in these states takes no more corrections (the request is answered or moot)."""
 
 
-def _institution_of(principal: Principal) -> str:
+def institution_of(principal: Principal) -> str:
     if principal.role is not Role.institution or not principal.subject:
         raise Forbidden(msg("detail.outcomes.records.institution_only"))
     return principal.subject
@@ -250,7 +253,7 @@ def of_institution(
     Raises:
         Forbidden: the principal is not an institution.
     """
-    institution_id = _institution_of(principal)
+    institution_id = institution_of(principal)
     return [
         (o, r)
         for o, r in session.exec(
@@ -267,12 +270,23 @@ def open_correction_requests(
     session: Session, principal: Principal, *, limit: int = 50
 ) -> list[tuple[Outcome, OutcomeEvent]]:
     """Learners' correction requests on the principal's institution's outcomes that are still open
-    (the outcome was neither corrected nor revoked since), newest first.
+    (the outcome was neither corrected nor revoked since, and the institution did not decline the
+    request), newest first.
 
     Raises:
         Forbidden: the principal is not an institution.
     """
-    institution_id = _institution_of(principal)
+    institution_id = institution_of(principal)
+    refused = aliased(OutcomeEvent)
+    answered = (
+        select(refused.id)
+        .where(
+            col(refused.outcome_id) == col(OutcomeEvent.outcome_id),
+            col(refused.kind) == CORRECTION_REFUSED,
+            col(refused.id) > col(OutcomeEvent.id),
+        )
+        .exists()
+    )
     rows = session.exec(
         select(Outcome, OutcomeEvent)
         .join(OutcomeEvent, col(OutcomeEvent.outcome_id) == col(Outcome.id))
@@ -281,6 +295,7 @@ def open_correction_requests(
             col(Outcome.institution_id) == institution_id,
             col(OutcomeEvent.kind) == CORRECTION_REQUESTED,
             col(Recognition.status).not_in(FINAL_STATES),
+            ~answered,
         )
         .order_by(col(OutcomeEvent.at).desc(), col(OutcomeEvent.id).desc())
         .limit(limit)

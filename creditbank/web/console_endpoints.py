@@ -83,7 +83,17 @@ def console(
     ctx: ContextDep,
     posted: Annotated[str | None, Query(description="an outcome just posted", max_length=40)] = None,
     notice: Annotated[
-        Literal["revoked", "certificate_revoked", "decided", "accepted", "rejected", "converted"] | None,
+        Literal[
+            "revoked",
+            "certificate_revoked",
+            "decided",
+            "accepted",
+            "rejected",
+            "converted",
+            "corrected",
+            "refused",
+        ]
+        | None,
         Query(description="a finished action to confirm"),
     ] = None,
     ref: Annotated[str | None, Query(description="what the action concerned", max_length=40)] = None,
@@ -107,6 +117,8 @@ def console(
         "accepted": t("console.accepted", id=ref or ""),
         "rejected": t("console.rejected", id=ref or ""),
         "converted": t("console.converted", id=ref or ""),
+        "corrected": t("console.corrected", id=ref or ""),
+        "refused": t("console.correction_refused", id=ref or ""),
     }
     return _console_response(request, session, ctx, who, posted=shown, notice=messages.get(notice or ""))
 
