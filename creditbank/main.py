@@ -328,6 +328,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.archive.inbox_endpoints import router as inbox_router
     from creditbank.auth.endpoints import reviewers_router
     from creditbank.auth.endpoints import router as tokens_router
+    from creditbank.catalog.course_endpoints import router as courses_router
     from creditbank.catalog.endpoints import router as catalog_router
     from creditbank.credentials.endpoints import router as credentials_router
     from creditbank.exports.endpoints import router as exports_router
@@ -341,6 +342,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.archive_endpoints import router as archive_pages_router
     from creditbank.web.catalogue_endpoints import router as catalogue_pages_router
     from creditbank.web.console_endpoints import router as console_pages_router
+    from creditbank.web.course_endpoints import router as course_pages_router
     from creditbank.web.download_endpoints import router as downloads_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
     from creditbank.web.registrar_endpoints import router as registrar_pages_router
@@ -362,11 +364,13 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         archive_router,
         inbox_router,
         catalog_router,
+        courses_router,
         exports_router,
         signin_router,
         account_pages_router,
         inbox_pages_router,
         archive_pages_router,
+        course_pages_router,
         downloads_router,
         verify_page_router,
         console_pages_router,

@@ -66,6 +66,8 @@ POLICY: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "learner_consents": READ_WRITE,
         "learner_accounts": READ_WRITE,
         "inbox_state": READ_WRITE,
+        "programme_learners": READ_WRITE,
+        "course_enrolments": READ_WRITE,
         "recognised_outcome_versions": READ_WRITE,
         "recognised_outcomes": READ_WRITE,
         "recognised_outcome_edits": ("SELECT", "INSERT"),

@@ -34,8 +34,20 @@ class Programme(SQLModel, table=True):
 
 
 class SharedCourse(SQLModel, table=True):
+    """A course an institution (the host) opens to learners of other schools (课程跨校共享).
+
+    ``seats_taken`` counts the live enrolments (asked, approved, accepted or completed); it is raised
+    only by a conditional ``UPDATE … WHERE seats_taken < seats`` (:mod:`creditbank.catalog.courses`),
+    and the CHECK below makes overselling impossible even for a writer that forgets it.
+    """
+
     __tablename__ = "shared_courses"
-    __table_args__ = (UniqueConstraint("institution_id", "code", name="uq_shared_courses_institution_code"),)
+    __table_args__ = (
+        UniqueConstraint("institution_id", "code", name="uq_shared_courses_institution_code"),
+        CheckConstraint("seats >= 0", name="seats_not_negative"),
+        CheckConstraint("seats_taken >= 0 AND seats_taken <= seats", name="seats_taken_within_seats"),
+        CheckConstraint("mode IN ('online', 'offline', 'blended')", name="mode"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     institution_id: str = Field(sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True)
@@ -46,7 +58,76 @@ class SharedCourse(SQLModel, table=True):
     level: int = Field(ge=1, le=7)
     field: str = Field(default="", max_length=120)
     open_to_other_schools: bool = Field(default=True, sa_type=Boolean)
+    term: str = Field(default="", max_length=40, description="the term it runs, e.g. 2027春")
+    seats: int = Field(default=30, description="places open to learners")
+    seats_taken: int = Field(default=0, description="live enrolments holding a place")
+    mode: str = Field(
+        default="offline", sa_type=String(10), max_length=10, description="online, offline, blended"
+    )
+    enrolment_deadline: dt.date | None = Field(
+        default=None, description="the last day a learner may ask to enrol (None: no deadline)"
+    )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProgrammeLearner(SQLModel, table=True):
+    """A learner admitted into a programme by its institution (the learner's home institution)."""
+
+    __tablename__ = "programme_learners"
+
+    programme_id: str = Field(sa_column_args=[ForeignKey("programmes.id")], primary_key=True, max_length=40)
+    learner_id: str = Field(
+        sa_column_args=[ForeignKey("learners.id")], primary_key=True, max_length=40, index=True
+    )
+    admitted_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CourseEnrolment(SQLModel, table=True):
+    """A learner's enrolment in another school's shared course, and the chain it leaves.
+
+    ``requested`` (the learner asked, a seat is held, the consent recorded) → ``approved`` (the home
+    institution named the equivalence that will convert the result) → ``accepted`` (the host) →
+    ``completed`` (the host posted the result; ``outcome_id``, and ``conversion_id`` when the
+    equivalence converted it). ``declined`` (by the home or the host) frees the seat.
+    """
+
+    __tablename__ = "course_enrolments"
+    __table_args__ = (
+        UniqueConstraint("course_id", "learner_id", name="uq_course_enrolments_course_id_learner_id"),
+        CheckConstraint(
+            "status IN ('requested', 'approved', 'accepted', 'completed', 'declined')", name="status"
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40, description="enr_...")
+    course_id: str = Field(sa_column_args=[ForeignKey("shared_courses.id")], max_length=40, index=True)
+    learner_id: str = Field(sa_column_args=[ForeignKey("learners.id")], max_length=40, index=True)
+    programme_id: str = Field(sa_column_args=[ForeignKey("programmes.id")], max_length=40, index=True)
+    home_institution_id: str = Field(
+        sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True
+    )
+    host_institution_id: str = Field(
+        sa_column_args=[ForeignKey("institutions.id")], max_length=40, index=True
+    )
+    status: str = Field(default="requested", sa_type=String(12), max_length=12)
+    consent_id: str = Field(sa_column_args=[ForeignKey("learner_consents.id")], max_length=40)
+    equivalence_id: str | None = Field(
+        default=None, sa_column_args=[ForeignKey("course_equivalences.id")], max_length=40
+    )
+    outcome_id: str | None = Field(default=None, max_length=40)
+    lot_id: str | None = Field(default=None, max_length=40)
+    conversion_id: str | None = Field(default=None, max_length=40)
+    result: str | None = Field(
+        default=None,
+        max_length=20,
+        description="converted, not_recognised, in_review, consent_revoked, not_converted",
+    )
+    reason: str | None = Field(default=None, max_length=500, description="why it was declined")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    approved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    accepted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    declined_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CourseEquivalence(SQLModel, table=True):
@@ -141,7 +222,7 @@ class Consent(SQLModel, table=True):
 
     __tablename__ = "learner_consents"
     __table_args__ = (
-        CheckConstraint("given_via IN ('api', 'archive', 'transfer')", name="given_via"),
+        CheckConstraint("given_via IN ('api', 'archive', 'transfer', 'enrolment')", name="given_via"),
         CheckConstraint("revoked_at IS NULL OR used_at IS NULL", name="revoked_or_used"),
         CheckConstraint("used_at IS NULL OR conversion_id IS NOT NULL", name="used_has_conversion"),
     )

@@ -123,17 +123,27 @@ def converted_so_far(
     return sum((Decimal(c) for c in counted), Decimal(0)), certificates
 
 
-def rule_set_for(session: Session, ctx: AppContext, institution_id: str, today: dt.date) -> RuleSet:
-    """The rule set in force plus the destination's own course equivalences."""
+def rule_set_for(
+    session: Session, ctx: AppContext, institution_id: str, today: dt.date, *, only: str | None = None
+) -> RuleSet:
+    """The rule set in force plus the destination's own course equivalences (or only the one
+    named by ``only``, see :func:`creditbank.catalog.service.with_equivalences`)."""
     return catalog.with_equivalences(
-        session, rule_book(ctx.settings.rules_dir).in_force(today), institution_id
+        session, rule_book(ctx.settings.rules_dir).in_force(today), institution_id, only=only
     )
 
 
 def plan_conversion(
-    session: Session, ctx: AppContext, programme: Programme, lot_ids: Sequence[str], today: dt.date
+    session: Session,
+    ctx: AppContext,
+    programme: Programme,
+    lot_ids: Sequence[str],
+    today: dt.date,
+    *,
+    only_equivalence: str | None = None,
 ) -> tuple[list[Lot], ConversionPlan]:
-    """Plan the conversion of one learner's lots into ``programme`` (nothing is stored).
+    """Plan the conversion of one learner's lots into ``programme`` (nothing is stored); with
+    ``only_equivalence``, by that one equivalence of the programme's institution.
 
     Raises: LotNotFound, MixedLearners.
     """
@@ -141,7 +151,7 @@ def plan_conversion(
     learners = {lot.learner_id for lot in lots}
     if len(learners) > 1:
         raise MixedLearners(msg("detail.catalog.planning.conversion_one_learner_lots"))
-    rule_set = rule_set_for(session, ctx, programme.institution_id, today)
+    rule_set = rule_set_for(session, ctx, programme.institution_id, today, only=only_equivalence)
     credits, certificates = Decimal(0), 0
     if learners:
         caps = effective_caps(rule_set, today)

@@ -34,12 +34,92 @@ class SharedCourseCreate(BaseModel):
     open_to_other_schools: bool = Field(
         True, description="课程跨校共享: learners of other schools may take it"
     )
+    term: str = Field("", max_length=40, description="the term it runs, e.g. 2027春")
+    seats: int = Field(30, ge=0, le=100000, description="places open to learners")
+    mode: Literal["online", "offline", "blended"] = Field("offline", description="how it is taught")
+    enrolment_deadline: dt.date | None = Field(
+        None, description="the last day a learner may ask to enrol (none: no deadline)"
+    )
 
 
 class SharedCoursePublic(SharedCourseCreate):
     id: str
-    institution_id: str
+    institution_id: str = Field(description="the host institution")
+    seats_taken: int = Field(description="places held by live enrolments")
     created_at: dt.datetime
+
+
+class ProgrammeLearnerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    learner_id: str = Field(min_length=1, max_length=40, description="a learner whose record you hold")
+
+
+class ProgrammeLearnerPublic(BaseModel):
+    programme_id: str
+    learner_id: str
+    admitted_at: dt.datetime
+
+
+class EnrolmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    programme_id: str = Field(
+        min_length=1,
+        max_length=40,
+        description="your programme at your home institution (the result counts there)",
+    )
+    learner_id: str | None = Field(None, max_length=40, description="yourself (may be omitted)")
+
+
+class EnrolmentApprove(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    equivalence_id: str = Field(
+        min_length=1, max_length=40, description="your course equivalence that will convert the result"
+    )
+
+
+class EnrolmentDecline(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class EnrolmentResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    achieved_on: dt.date = Field(description="the day the course was completed")
+    score: Decimal | None = Field(
+        None, ge=0, le=100, max_digits=5, decimal_places=2, description="score of 100"
+    )
+    grade: str | None = Field(None, max_length=40, description="grade as issued, e.g. 优秀/良好/合格/不合格")
+
+
+class EnrolmentPublic(BaseModel):
+    """One enrolment and the chain it left: request, approval, acceptance, result, conversion."""
+
+    id: str
+    course_id: str
+    learner_id: str
+    programme_id: str
+    home_institution_id: str
+    host_institution_id: str
+    status: str = Field(description="requested, approved, accepted, completed or declined")
+    consent_id: str = Field(description="the learner's consent given at enrolment")
+    equivalence_id: str | None = Field(description="the home institution's equivalence named at approval")
+    outcome_id: str | None = Field(description="the result the host posted")
+    lot_id: str | None = Field(description="the credit lot the result became")
+    conversion_id: str | None = Field(description="the conversion into the programme")
+    result: str | None = Field(
+        description="converted, not_recognised, in_review, consent_revoked or not_converted"
+    )
+    reason: str | None
+    created_at: dt.datetime
+    approved_at: dt.datetime | None
+    accepted_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    declined_at: dt.datetime | None
 
 
 class EquivalenceCreate(BaseModel):
@@ -155,8 +235,11 @@ class ConsentPublic(BaseModel):
     learner_id: str
     destination_institution_id: str = Field(description="the institution that may convert the lots")
     lot_ids: list[str] = Field(description="the credit lots it may convert")
-    given_via: Literal["api", "archive", "transfer"] = Field(
-        description="how the learner gave it: the API, the archive page, or their own transfer request"
+    given_via: Literal["api", "archive", "transfer", "enrolment"] = Field(
+        description=(
+            "how the learner gave it: the API, the archive page, their own transfer request, or an "
+            "enrolment in a shared course (its lot is named when the result is posted)"
+        )
     )
     transfer_id: str | None = Field(description="the transfer it is bound to, if any")
     state: Literal["active", "used", "revoked"] = Field(description="active until used or revoked")

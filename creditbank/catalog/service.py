@@ -117,7 +117,7 @@ def destinations_of_learner(session: Session, learner_id: str) -> list[str]:
 
 def publish_course(session: Session, institution_id: str, body: SharedCourseCreate) -> SharedCourse:
     """Raises: CodeTaken."""
-    row = SharedCourse(id=random_id("crs"), institution_id=institution_id, **body.model_dump())
+    row = SharedCourse(id=random_id("crs"), institution_id=institution_id, seats_taken=0, **body.model_dump())
     try:
         with session.begin_nested():
             session.add(row)
@@ -197,13 +197,22 @@ def rule_id_of(row: CourseEquivalence) -> str:
     return f"EQ-{row.id.upper().replace('_', '-')}"
 
 
-def with_equivalences(session: Session, rule_set: RuleSet, institution_id: str) -> RuleSet:
-    """The rule set in force plus this institution's equivalences as conversion rules."""
+def with_equivalences(
+    session: Session, rule_set: RuleSet, institution_id: str, *, only: str | None = None
+) -> RuleSet:
+    """The rule set in force plus this institution's equivalences as conversion rules; with
+    ``only`` (an equivalence id of this institution), that one equivalence is the only conversion
+    rule (a shared course's result converts by the equivalence its home institution named)."""
     extra: list[Placed[ConversionRule]] = []
-    for n, row in enumerate(list_equivalences(session, institution_id)):
+    rows = list_equivalences(session, institution_id)
+    if only is not None:
+        rows = [row for row in rows if row.id == only]
+    for n, row in enumerate(rows):
         body = EquivalenceCreate.model_validate(row.model_dump(include=set(EquivalenceCreate.model_fields)))
         rule = _rule(row, institution_id, body, rule_id_of(row), row.version)
         extra.append(Placed(rule=rule, file=f"db:course_equivalences/{row.id}", line=1, order=-1000 + n))
+    if only is not None:
+        return dataclasses.replace(rule_set, conversion=tuple(extra))
     if not extra:
         return rule_set
     return dataclasses.replace(rule_set, conversion=(*extra, *rule_set.conversion))
