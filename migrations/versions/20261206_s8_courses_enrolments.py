@@ -6,7 +6,7 @@ institution admitted into a programme; ``course_enrolments`` the chain from a le
 to the converted result. A consent may now be given at enrolment (``given_via = 'enrolment'``).
 
 Revision ID: s8_courses
-Revises: s7_learners_2
+Revises: s8_console_2
 Create Date: 2026-12-06 19:30:00+00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import creditbank.db
 
 revision: str = "s8_courses"
-down_revision: str | None = "s7_learners_2"
+down_revision: str | None = "s8_console_2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
