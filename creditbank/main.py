@@ -331,6 +331,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.catalog.course_endpoints import router as courses_router
     from creditbank.catalog.endpoints import router as catalog_router
     from creditbank.credentials.endpoints import router as credentials_router
+    from creditbank.dashboards.endpoints import router as dashboards_router
+    from creditbank.dashboards.metrics import BusinessCollector
     from creditbank.exports.endpoints import router as exports_router
     from creditbank.institutions.endpoints import router as institutions_router
     from creditbank.learners.account_endpoints import router as accounts_router
@@ -366,6 +368,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         catalog_router,
         courses_router,
         exports_router,
+        dashboards_router,
         signin_router,
         account_pages_router,
         inbox_pages_router,
@@ -379,6 +382,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    metrics.registry.register(BusinessCollector(ctx.sessions))
 
     @app.get("/healthz", tags=["operations"], dependencies=[_public()])
     def healthz() -> dict[str, str]:
@@ -403,9 +407,14 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             )
         return JSONResponse({"status": "ready", "migration": current})
 
-    @app.get("/metrics", tags=["operations"], dependencies=[_public()], response_class=PlainTextResponse)
+    from creditbank.auth.deps import MonitoringGuard
+
+    @app.get(
+        "/metrics", tags=["operations"], dependencies=[MonitoringGuard], response_class=PlainTextResponse
+    )
     def metrics_endpoint() -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics: HTTP figures of this process and the bank's business figures. Not
+        public: an admin or auditor token, or a request from this host (loopback, not forwarded)."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     _document_roles_and_problems(app)

@@ -109,7 +109,8 @@ def _metric(text: str, name: str, **labels: str) -> float | None:
 
 class TestMetrics:
     def test_requests_are_counted_by_route_template(self, client: TestClient, auth: Tokens) -> None:
-        before = client.get("/metrics").text
+        scraper = auth(Role.auditor)
+        before = client.get("/metrics", headers=scraper).text
         assert (
             _metric(before, "creditbank_http_requests_total", method="GET", route="/healthz", status="200")
             is None
@@ -117,7 +118,7 @@ class TestMetrics:
         client.get("/healthz")
         client.get("/healthz")
         client.get("/api/v1/institutions/ins_nothing_here")
-        response = client.get("/metrics")
+        response = client.get("/metrics", headers=scraper)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
         text = response.text
@@ -139,10 +140,10 @@ class TestMetrics:
         assert "ins_nothing_here" not in text
         assert "creditbank_http_request_seconds_bucket" in text
 
-    def test_unmatched_paths_share_one_label(self, client: TestClient) -> None:
+    def test_unmatched_paths_share_one_label(self, client: TestClient, auth: Tokens) -> None:
         for n in range(3):
             client.get(f"/no/such/path/{n}")
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers=auth(Role.auditor)).text
         assert (
             _metric(text, "creditbank_http_requests_total", method="GET", route="unmatched", status="404")
             == 3

@@ -98,3 +98,33 @@ def test_committed_data_survives_a_new_app(sqlite_ctx: AppContext, sqlite_client
     with TestClient(create_app(ctx=sqlite_ctx)) as fresh:
         listed = fresh.get("/api/v1/institutions").json()
     assert [i["id"] for i in listed] == [created.json()["id"]]
+
+
+def test_statistics_read_the_base_tables(sqlite_ctx: AppContext, sqlite_client: TestClient) -> None:
+    client = sqlite_client
+    admin = _token(sqlite_ctx, Role.admin)
+    created = client.post("/api/v1/institutions", json=institution_body(district="朝阳区"), headers=admin)
+    institution = _token(sqlite_ctx, Role.institution, created.json()["id"])
+    learner = client.post(
+        "/api/v1/learners", json={"name": "孙悦", "identity_number": WITH_X}, headers=institution
+    ).json()["id"]
+    posted = client.post(
+        "/api/v1/outcomes",
+        json={
+            "learner_id": learner,
+            "reference": "S-1",
+            "outcome_type": "training_course",
+            "title": "Python 程序设计",
+            "achieved_on": "2026-11-01",
+            "hours": 48,
+        },
+        headers={**institution, "Idempotency-Key": "s-1"},
+    )
+    assert posted.status_code == 201, posted.text
+    figures = client.get("/api/v1/statistics", headers=institution)
+    assert figures.status_code == 200, figures.text
+    total = figures.json()["total"]
+    assert (total["accounts"], total["posted"], total["recognised"]) == (1, 1, 1)
+    assert total["recognised_credits"] == "3.00"
+    assert [d["district"] for d in figures.json()["by_district"]] == ["朝阳区"]
+    assert client.get("/metrics", headers=admin).status_code == 200

@@ -9,6 +9,7 @@ and yield a :class:`Principal`. The app factory copies the declared roles into t
 as ``x-roles`` so that the authorisation-matrix test can call every endpoint with every role.
 """
 
+import ipaddress
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -109,6 +110,37 @@ def session_principal(
     return sessions.principal(session, key, cookie_secret, raw) if raw else None
 
 
+_FORWARDED = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
+def from_loopback(request: Request) -> bool:
+    """True when the peer is this host (127.0.0.0/8, ::1) and no proxy says it forwarded the request
+    for someone else (a reverse proxy on the same host makes every visitor's peer address local)."""
+    if request.client is None or any(name in _FORWARDED for name, _ in request.scope.get("headers", ())):
+        return False
+    try:
+        return ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:  # "testclient", a Unix socket's name
+        return False
+
+
+class LocalOrRoleGuard(RoleGuard):
+    """A role guard that also admits, without a token, a request from this host (:func:`from_loopback`):
+    a Prometheus beside the service scrapes ``/metrics`` without holding a token. A request with a
+    token is checked as :class:`RoleGuard` checks it, wherever it comes from."""
+
+    def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        session: SessionDep,
+        ctx: ContextDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal | None:
+        if credentials is None and not request.cookies.get(SESSION_COOKIE) and from_loopback(request):
+            return None
+        return super().__call__(request, session, ctx, credentials)
+
+
 class PublicGuard:
     """Marks a route as open to everyone (declared, so the matrix test knows)."""
 
@@ -132,6 +164,8 @@ ArchiveReader = Annotated[
     Principal, Depends(RoleGuard(Role.learner, Role.institution, Role.admin, Role.auditor))
 ]
 Public = Depends(PublicGuard())
+MonitoringGuard = Depends(LocalOrRoleGuard(Role.admin, Role.auditor))
+"""``/metrics``: an admin or auditor token (mint an auditor token for Prometheus), or this host."""
 
 # the pages' guards (session cookie or bearer token)
 PageLearner = Annotated[Principal, Depends(PageGuard(Role.learner))]

@@ -369,6 +369,7 @@ CODED: tuple[str, ...] = (
     N_("problem.unauthenticated"),
     N_("problem.unbalanced-transaction"),
     N_("problem.unknown-district"),
+    N_("problem.dashboard-out-of-scope"),
     N_("problem.unstorable-value"),
     N_("problem.upload-unreadable"),
     N_("problem.validation-failed"),
