@@ -8,7 +8,7 @@ grouped, to ``dashboard_deltas``; a dashboard read folds them into ``dashboard_f
 tables only (its dashboards read the base tables).
 
 Revision ID: s8_dash
-Revises: s8_console_2
+Revises: s8_courses
 Create Date: 2026-12-06 19:30:00+00:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "s8_dash"
-down_revision: str | None = "s8_console_2"
+down_revision: str | None = "s8_courses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
