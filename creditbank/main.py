@@ -346,6 +346,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.console_endpoints import router as console_pages_router
     from creditbank.web.course_endpoints import router as course_pages_router
     from creditbank.web.download_endpoints import router as downloads_router
+    from creditbank.web.equivalence_endpoints import router as equivalence_pages_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
     from creditbank.web.registrar_endpoints import router as registrar_pages_router
     from creditbank.web.rendering import STATIC_DIR
@@ -379,6 +380,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         console_pages_router,
         catalogue_pages_router,
         registrar_pages_router,
+        equivalence_pages_router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -167,6 +167,22 @@ def _rule(
     return ConversionRule.model_validate(data)
 
 
+def draft_rule(institution_id: str, body: EquivalenceCreate, rule_id: str = "EQ-DRAFT") -> ConversionRule:
+    """The conversion rule an equivalence becomes, checked with the rule engine's schemas.
+
+    Raises:
+        EquivalenceInvalid: the matcher or grade mapping is not valid; the detail says where.
+    """
+    try:
+        return _rule(None, institution_id, body, rule_id, 1)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise EquivalenceInvalid(
+            msg("detail.catalog.equivalence_field_invalid", where=where, value=first.get("msg")), where=where
+        ) from exc
+
+
 def create_equivalence(session: Session, institution_id: str, body: EquivalenceCreate) -> CourseEquivalence:
     """Save an equivalence after checking it with the rule engine's schemas.
 
@@ -174,14 +190,7 @@ def create_equivalence(session: Session, institution_id: str, body: EquivalenceC
         EquivalenceInvalid: the matcher or grade mapping is not valid; the detail says where.
     """
     row_id = random_id("eqv")
-    try:
-        _rule(None, institution_id, body, f"EQ-{row_id.upper().replace('_', '-')}", 1)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise EquivalenceInvalid(
-            msg("detail.catalog.equivalence_field_invalid", where=where, value=first.get("msg"))
-        ) from exc
+    draft_rule(institution_id, body, f"EQ-{row_id.upper().replace('_', '-')}")
     row = CourseEquivalence(id=row_id, institution_id=institution_id, **body.model_dump())
     session.add(row)
     session.flush()
