@@ -30,11 +30,12 @@ if TYPE_CHECKING:
     from tests.support.postgres import PostgresServer
 
 
-def start_postgres_server() -> "PostgresServer":
-    """A private PostgreSQL server with fsync, synchronous_commit and full_page_writes on."""
+def start_postgres_server(keep_in: Path | None = None) -> "PostgresServer":
+    """A private PostgreSQL server with fsync, synchronous_commit and full_page_writes on; with
+    ``keep_in``, its data directory stays there after the run and a later run starts it again."""
     from tests.support.postgres import start_postgres
 
-    return start_postgres(fsync=True)
+    return start_postgres(fsync=True, keep_in=keep_in)
 
 
 def machine() -> dict[str, Any]:

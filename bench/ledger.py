@@ -24,6 +24,9 @@ Prints a table and writes ``bench/results/ledger.json`` (``ledger-quick.json`` w
     .venv/bin/python bench/ledger.py --quick         # 20,000 entries, a smoke run
     .venv/bin/python bench/ledger.py --profile       # also cProfile the audit and the batched append
     .venv/bin/python bench/ledger.py --only-database-audit   # build the log by COPY, then (d) alone
+    .venv/bin/python bench/ledger.py --only-database-audit --keep-database /var/tmp/audit-1m
+        # the same, the database kept in that directory: a later run with the same --entries and
+        # directory starts that server again and measures (d) without building
     .venv/bin/python bench/ledger.py --only-append --single 200 --batched 5000   # (a) alone, short
 """
 
@@ -655,10 +658,16 @@ class Bench:
                 rows += sum(1 for _ in db.stream(f"SELECT * FROM {table}"))
         profiler = cProfile.Profile() if self.profile else None
         load_before = os.getloadavg()
-        with stopwatch() as elapsed, audit_db.snapshot(self.ctx.engine) as driver:
+        with (
+            stopwatch() as elapsed,
+            audit_db.snapshot(self.ctx.engine) as driver,
+            audit_db.helper_connection(self.ctx.engine) as helper,
+        ):
             if profiler:
                 profiler.enable()
-            report = audit_db.audit_database(driver, progress=lambda step: print(f"  audit database: {step}"))
+            report = audit_db.audit_database(
+                driver, progress=lambda step: print(f"  audit database: {step}"), helper=helper
+            )
             if profiler:
                 profiler.disable()
         if profiler:
@@ -776,9 +785,23 @@ def _status(value: float, target: float, higher_is_better: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
+def _built(server_url: str, entries: int) -> bool:
+    """Whether the server holds a bench database whose log "big" has ``entries`` entries and the
+    served rows of (d) (a run with ``--keep-database`` got that far)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench_ledger'").fetchone():
+            return False
+    with psycopg.connect(server_url.rsplit("/", 1)[0] + "/bench_ledger") as conn:
+        try:
+            size = conn.execute("SELECT count(*) FROM ledger_transactions WHERE log_id = 'big'").fetchone()
+            served = conn.execute("SELECT count(*) FROM recognitions").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return False
+    return size is not None and size[0] == entries and served is not None and served[0] > 0
+
+
 def database_audit(bench: Bench, table: Table, results: dict[str, Any], entries: int) -> None:
     print("(d) audit database", flush=True)
-    add_projections(bench.raw_url)
     audit = bench.audit_database()
     results["database_audit"] = audit
     table.add(
@@ -942,6 +965,7 @@ def run_all(
             f"target < {TARGET_AUDIT_S:.0f} s: {_status(http['seconds'], TARGET_AUDIT_S, False)}; "
             f"CPU: client {http['client_cpu_s']:.1f} s, server {http['server_cpu_s']:.1f} s",
         )
+        add_projections(url)
         database_audit(bench, table, results, args.entries)
     finally:
         if server is not None:
@@ -965,6 +989,12 @@ def main() -> None:
         action="store_true",
         help="skip (a), the proofs and (c): build the log by COPY and measure (d) alone",
     )
+    parser.add_argument(
+        "--keep-database",
+        type=Path,
+        metavar="DIR",
+        help="with --only-database-audit: keep the server's data in DIR, and reuse the log built there",
+    )
     args = parser.parse_args()
     if args.only_database_audit and args.build == "auto":
         args.build = "copy"
@@ -977,11 +1007,15 @@ def main() -> None:
         else f"{args.entries:,} entries"
     )
     table = Table(f"ledger benchmark: {scale}, PostgreSQL with fsync on")
-    results: dict[str, Any] = {"arguments": vars(args), "load_average_at_start": list(os.getloadavg())}
-    pg = start_postgres_server()
+    arguments = {key: str(v) if isinstance(v, Path) else v for key, v in vars(args).items()}
+    results: dict[str, Any] = {"arguments": arguments, "load_average_at_start": list(os.getloadavg())}
+    if args.keep_database and not args.only_database_audit:
+        parser.error("--keep-database goes with --only-database-audit")
+    pg = start_postgres_server(args.keep_database)
     engine = None
     try:
-        url = pg.create_database("bench_ledger")
+        built = args.keep_database is not None and _built(pg.url(), args.entries)
+        url = pg.url("bench_ledger") if built else pg.create_database("bench_ledger")
         engine = create_engine(url, pool_size=4)
         upgrade(engine)
         settings = Settings(
@@ -995,13 +1029,18 @@ def main() -> None:
         ensure_default_log(ctx)
         bench = Bench(ctx, url, table, results, args.profile)
 
-        if args.only_database_audit:
+        if args.only_database_audit and built:
+            results["build"] = {"method": f"reused from {args.keep_database}", "entries": args.entries}
+            table.add(f"the {args.entries:,}-entry log", f"reused from {args.keep_database}")
+            database_audit(bench, table, results, args.entries)
+        elif args.only_database_audit:
             bench.new_log("big")
             rate = bench.build_with_copy("big", args.entries, args.entries // 2)
             bench.publish("big")
             settle(url)
             results["build"] = {"method": "generated, COPY", "entries": args.entries, "entries_per_s": rate}
             table.add(f"build the {args.entries:,}-entry log (generated, COPY)", rate, "entries/s")
+            add_projections(url)
             database_audit(bench, table, results, args.entries)
         else:
             run_all(bench, table, results, args, url, ctx, settings)

@@ -166,16 +166,16 @@ def database(
     compared with what the journal's leaves say, and each difference is printed by table and row id.
     Exit 0 when nothing differs, 1 when something does, 2 when the audit could not run.
     """
-    from creditbank.audit.database import audit_database, snapshot
+    from creditbank.audit.database import audit_database, helper_connection, snapshot
     from creditbank.config import get_settings
     from creditbank.db import create_engine
 
     target = url or get_settings().effective_database_url
     engine = create_engine(target)
     try:
-        with snapshot(engine) as driver:
+        with snapshot(engine) as driver, helper_connection(engine) as helper:
             progress = None if as_json else (lambda step: echo(msg("cli.audit.reading", step=step), err=True))
-            report = audit_database(driver, max_differences=max_differences, progress=progress)
+            report = audit_database(driver, max_differences=max_differences, progress=progress, helper=helper)
     except Exception as exc:  # unreachable, not migrated, ...: say so, exit 2
         echo(msg("cli.audit.error_audit_could_run", kind=type(exc).__name__, exc=exc), err=True)
         raise typer.Exit(2) from exc

@@ -58,9 +58,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import Engine
 
-from creditbank.audit.database_sql import CANDIDATES_SQL, LEAF_HASHES_SQL, SEQ_GAPS_SQL, SETTINGS
+from creditbank.audit.database_sql import (
+    CANDIDATES_SQL,
+    LEAF_HASHES_SQL,
+    SEQ_GAPS_SQL,
+    SETTINGS,
+    SPLIT,
+    candidates_sql,
+)
 from creditbank.standards.ledger.leaf import learner_of_account
 from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier, root_from_levels, tree_levels
 from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
@@ -1106,39 +1114,100 @@ _COUNTED: Final = (
 _COUNTS_SQL: Final = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in _COUNTED)  # noqa: S608
 
 
-def candidates(db: Db) -> list[tuple[str, str, Any]] | None:
-    """Run :data:`CANDIDATES_SQL` (under a savepoint, with its settings); None if a leaf is not UTF-8
-    JSON of the shape the statement assumes (the Python audit must then read every leaf)."""
-    driver = db.driver
-    driver.execute("SAVEPOINT audit_candidates")
+def candidates(db: Db, checks: Sequence[str] | None = None) -> list[tuple[str, str, Any]] | None:
+    """Run :data:`CANDIDATES_SQL` (or the statement of ``checks`` alone) under a savepoint, with its
+    settings; None if a leaf is not UTF-8 JSON of the shape the statement assumes (the Python audit
+    must then read every leaf)."""
+    statement = CANDIDATES_SQL if checks is None else candidates_sql(checks)
+    return _candidates(db.driver, statement, savepoint=True)
+
+
+def _candidates(driver: Any, statement: str, *, savepoint: bool) -> list[tuple[str, str, Any]] | None:
+    if savepoint:
+        driver.execute("SAVEPOINT audit_candidates")
     try:
         for setting in SETTINGS:
             driver.execute(setting)
-        rows: list[tuple[str, str, Any]] = list(driver.execute(CANDIDATES_SQL).fetchall())
+        rows: list[tuple[str, str, Any]] = list(driver.execute(statement).fetchall())
     except psycopg.errors.DataError:  # not UTF-8, not JSON, an amount that is not a number
         rows = [("malformed", "", None)]
-    driver.execute("ROLLBACK TO SAVEPOINT audit_candidates")  # the settings end here
-    driver.execute("RELEASE SAVEPOINT audit_candidates")
+    if savepoint:
+        driver.execute("ROLLBACK TO SAVEPOINT audit_candidates")  # the settings end here
+        driver.execute("RELEASE SAVEPOINT audit_candidates")
     if any(what == "malformed" for what, _, _ in rows):
         return None
     return rows
 
 
+@dataclass
+class _Helped:
+    """What the second connection found: its candidates, and each log's leaf hashes."""
+
+    found: list[tuple[str, str, Any]] | None = None
+    hashes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+def candidates_in_two(
+    db: Db, helper: Any, logs: Sequence[str]
+) -> tuple[list[tuple[str, str, Any]] | None, dict[str, tuple[Any, ...]]]:
+    """:func:`candidates` on two cores: the checks of :data:`SPLIT` run as two statements at once, the
+    second (then every log's :data:`LEAF_HASHES_SQL`) on ``helper``, a second connection to the same
+    database that imports this transaction's snapshot (``pg_export_snapshot``), so both read the same
+    state. Returns the candidates (None as :func:`candidates`) and the leaf-hash rows by log."""
+    snapshot_id = db.driver.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    helped = _Helped()
+
+    def second() -> None:
+        try:
+            helper.rollback()
+            helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+            helper.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
+            helped.found = _candidates(helper, candidates_sql(SPLIT[1]), savepoint=False)
+            for log_id in logs:
+                helped.hashes[log_id] = helper.execute(LEAF_HASHES_SQL, (log_id,)).fetchone()
+        except BaseException as exc:
+            helped.error = exc
+        finally:
+            helper.rollback()
+
+    thread = threading.Thread(target=second, name="audit-database-helper", daemon=True)
+    thread.start()
+    try:
+        found = _candidates(db.driver, candidates_sql(SPLIT[0]), savepoint=True)
+    finally:
+        thread.join()
+    if helped.error is not None:
+        raise helped.error
+    if found is None or helped.found is None:
+        return None, helped.hashes
+    return found + helped.found, helped.hashes
+
+
 def audit_with_sql(
-    db: Db, report: DatabaseReport, logs: Sequence[str], progress: Callable[[str], None] | None = None
+    db: Db,
+    report: DatabaseReport,
+    logs: Sequence[str],
+    progress: Callable[[str], None] | None = None,
+    helper: Any | None = None,
 ) -> bool:
     """The audit of :func:`creditbank.audit.database.audit_database` on PostgreSQL, the per-entry work
-    done by the server (see the module docstring). False, with nothing reported, when a leaf cannot be
-    parsed by the server: the caller runs the Python audit."""
+    done by the server (see the module docstring), on two connections when ``helper`` is given (see
+    :func:`candidates_in_two`). False, with nothing reported, when a leaf cannot be parsed by the
+    server: the caller runs the Python audit."""
     if progress:
         progress("the served tables recomputed from the leaves (PostgreSQL)")
-    found = candidates(db)
+    hashes: dict[str, tuple[Any, ...]] = {}
+    if helper is None:
+        found = candidates(db)
+    else:
+        found, hashes = candidates_in_two(db, helper, logs)
     if found is None:
         return False
     for log_id in logs:
         if progress:
             progress(f"log {log_id}: leaf hashes, tree and checkpoints")
-        _audit_tree(db, report, log_id)
+        _audit_tree(db, report, log_id, hashes.get(log_id))
     by_kind: dict[str, dict[str, Any]] = {}
     for what, key, value in found:
         by_kind.setdefault(what, {})[key] = value
@@ -1153,10 +1222,11 @@ def audit_with_sql(
     return True
 
 
-def _audit_tree(db: Db, report: DatabaseReport, log_id: str) -> None:
-    """Step 1 for one log: the leaves' hashes make the stored tree and the signed checkpoints' roots."""
+def _audit_tree(db: Db, report: DatabaseReport, log_id: str, hashes: tuple[Any, ...] | None = None) -> None:
+    """Step 1 for one log: the leaves' hashes (``hashes``: the :data:`LEAF_HASHES_SQL` row if read
+    already) make the stored tree and the signed checkpoints' roots."""
     checkpoints, stored_size, verifier = log_facts(db, report, log_id)
-    count, first, last, joined = db.all(LEAF_HASHES_SQL, (log_id,))[0]
+    count, first, last, joined = hashes if hashes is not None else db.all(LEAF_HASHES_SQL, (log_id,))[0]
     size = int(count)
     if size and (first, last) != (0, size - 1):
         for tx_id, seq, position in db.all(SEQ_GAPS_SQL, (log_id,)):
@@ -1245,6 +1315,7 @@ def audit_database(
     max_differences: int = 10_000,
     progress: Callable[[str], None] | None = None,
     engine: str = "auto",
+    helper: Any | None = None,
 ) -> DatabaseReport:
     """Recompute the served tables from the journal and compare (see the module docstring).
 
@@ -1252,7 +1323,9 @@ def audit_database(
     :func:`snapshot`). Nothing is written. ``engine``: ``auto`` recomputes on the server on PostgreSQL
     (:mod:`creditbank.audit.database_sql`; this process takes over if a leaf is not JSON the server can
     read) and in this process on SQLite; ``python`` always in this process, entry by entry (the
-    cross-check of the tests).
+    cross-check of the tests). ``helper``: on PostgreSQL, a second psycopg connection to the same
+    database, outside any transaction (see :func:`helper_connection`), with which the server uses two
+    cores; it reads this transaction's snapshot, so it cannot see what this transaction wrote.
     """
     db = Db(driver)
     logs = sorted(
@@ -1261,7 +1334,7 @@ def audit_database(
     )
     if db.postgres and engine != "python":
         report = DatabaseReport(max_differences=max_differences, engine="postgresql")
-        if audit_with_sql(db, report, logs, progress):
+        if audit_with_sql(db, report, logs, progress, helper):
             return report
     report = DatabaseReport(max_differences=max_differences)
     journal = Journal()
@@ -1302,5 +1375,25 @@ def snapshot(engine: Engine) -> Iterator[Any]:
                 yield driver
             finally:
                 driver.rollback()
+    finally:
+        raw.close()
+
+
+@contextmanager
+def helper_connection(engine: Engine) -> Iterator[Any | None]:
+    """A second driver connection for :func:`audit_database` on PostgreSQL (None on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        yield None
+        return
+    raw = engine.raw_connection()
+    try:
+        driver: Any = raw.driver_connection
+        raw.rollback()
+        saved = (driver.isolation_level, driver.read_only)
+        try:
+            yield driver
+        finally:
+            driver.rollback()
+            driver.isolation_level, driver.read_only = saved
     finally:
         raw.close()

@@ -23,7 +23,16 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from creditbank.audit.database import DatabaseReport, audit_database, snapshot
+from creditbank.audit.database import (
+    DatabaseReport,
+    Db,
+    audit_database,
+    candidates,
+    candidates_in_two,
+    helper_connection,
+    snapshot,
+)
+from creditbank.audit.database_sql import SPLIT
 from creditbank.cli import app as cli
 from creditbank.config import Settings
 from creditbank.context import AppContext, build_context
@@ -73,11 +82,18 @@ def _named(report: DatabaseReport) -> set[tuple[str, str]]:
 
 
 def _audit(conn: psycopg.Connection[Any]) -> DatabaseReport:
-    """``audit database`` as the command runs it, checked against the Python audit of the same state."""
+    """``audit database`` as the command runs it, checked against the Python audit of the same state,
+    and the two statements the command runs on two connections against the one statement."""
     by_server = audit_database(conn)
     by_python = audit_database(conn, engine="python")
     assert by_server.engine == "postgresql" and by_python.engine == "python"
     assert sorted(map(str, by_server.differences)) == sorted(map(str, by_python.differences))
+    whole = candidates(Db(conn))
+    halves = [candidates(Db(conn), checks) for checks in SPLIT]
+    if whole is None:
+        assert None in halves
+    else:
+        assert sorted(map(repr, whole)) == sorted(repr(row) for half in halves for row in half or [])
     return by_server
 
 
@@ -440,3 +456,75 @@ def test_an_unreachable_database_exits_two() -> None:
     )
     assert result.exit_code == 2
     assert "the audit could not run" in result.output
+
+
+class TestOnTwoConnections:
+    """The command audits on two connections sharing one snapshot (``helper``): committed tampers on
+    both halves are named as the Python audit names them, and both halves read the same snapshot."""
+
+    TAMPERS = (  # (table, changed column, the change): on each half of SPLIT
+        ("ledger_lots", "credits", "credits + 1"),
+        ("ledger_postings", "amount", "amount * 2"),
+        ("recognitions", "credits", "credits + 2"),
+        ("ledger_accounts", "balance", "balance + 3"),
+        ("ledger_lot_locks", "programme_id", "'prog_elsewhere'"),
+    )
+
+    def test_committed_tampers_of_both_halves(self, demo_db: DemoDatabase) -> None:
+        engine = create_engine(demo_db.superuser_url, pool_size=2)
+        restore: list[tuple[str, str, Any, Any]] = []
+        with psycopg.connect(demo_db.superuser_url, autocommit=True) as conn:
+            conn.execute("SET session_replication_role = replica")
+            try:
+                for table, column, change in self.TAMPERS:
+                    row = conn.execute(
+                        f"SELECT ctid, {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1"
+                    ).fetchone()
+                    assert row is not None, table
+                    changed = _one(
+                        conn, f"UPDATE {table} SET {column} = {change} WHERE ctid = '{row[0]}' RETURNING ctid"
+                    )
+                    restore.append((table, column, changed, row[1]))
+                with snapshot(engine) as driver, helper_connection(engine) as helper:
+                    assert helper is not None
+                    two = audit_database(driver, helper=helper)
+                    by_python = audit_database(driver, engine="python")
+            finally:
+                for table, column, ctid, was in restore:
+                    conn.execute(f"UPDATE {table} SET {column} = %s WHERE ctid = '{ctid}'", (was,))
+                engine.dispose()
+        assert two.engine == "postgresql"
+        assert sorted(map(str, two.differences)) == sorted(map(str, by_python.differences))
+        named = {d.table for d in two.differences}
+        assert {
+            "ledger_lots",
+            "ledger_postings",
+            "recognitions",
+            "ledger_accounts",
+            "ledger_lot_locks",
+        } <= named
+
+    def test_the_second_connection_reads_the_first_ones_snapshot(self, demo_db: DemoDatabase) -> None:
+        """A change committed after the audit's snapshot began is seen by neither connection: the
+        second one (the accounts are on its half) does not name the account; outside the snapshot it
+        does."""
+        engine = create_engine(demo_db.superuser_url, pool_size=3)
+        try:
+            with snapshot(engine) as driver, helper_connection(engine) as helper:
+                assert helper is not None
+                driver.execute("SELECT 1")  # the snapshot is taken
+                with psycopg.connect(demo_db.superuser_url, autocommit=True) as conn:
+                    account = _one(conn, "SELECT id FROM ledger_accounts ORDER BY id LIMIT 1")
+                    conn.execute("UPDATE ledger_accounts SET balance = balance + 7 WHERE id = %s", (account,))
+                    try:
+                        found, _ = candidates_in_two(Db(driver), helper, ["main"])
+                        with snapshot(engine) as fresh:
+                            seen = candidates(Db(fresh), SPLIT[1])
+                    finally:
+                        conn.execute(
+                            "UPDATE ledger_accounts SET balance = balance - 7 WHERE id = %s", (account,)
+                        )
+        finally:
+            engine.dispose()
+        assert found is not None and ("account", account) not in [(what, key) for what, key, _ in found]
+        assert seen is not None and ("account", account) in [(what, key) for what, key, _ in seen]

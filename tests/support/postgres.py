@@ -80,6 +80,7 @@ class PostgresServer:
     port: int
     process: subprocess.Popen[bytes]
     command: list[str] = field(default_factory=list)  # how the server was started (see restart)
+    keep: bool = False  # stop() leaves the data directory (a benchmark's database kept between runs)
 
     def url(self, database: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
@@ -131,14 +132,51 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        shutil.rmtree(self.datadir.parent, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
-def start_postgres(*, fsync: bool = False) -> PostgresServer:
-    """Start a private PostgreSQL server and wait until it accepts connections."""
-    base = Path(tempfile.mkdtemp(prefix="creditbank-pg-"))
+def start_postgres(*, fsync: bool = False, keep_in: Path | None = None) -> PostgresServer:
+    """Start a private PostgreSQL server and wait until it accepts connections.
+
+    ``keep_in``: the server's directory, kept when it stops; a server already there (a data
+    directory from an earlier run) is started again with its databases, on a new port."""
+    base = keep_in or Path(tempfile.mkdtemp(prefix="creditbank-pg-"))
     datadir = base / "data"
-    datadir.mkdir()
+    existing = (datadir / "PG_VERSION").exists()
+    if not existing:
+        datadir.mkdir(parents=True, exist_ok=True)
+        _initdb(base, datadir)
+    port = _free_port()
+    settings = [
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        f"port={port}",
+        "-c",
+        f"unix_socket_directories={base}",
+        "-c",
+        "max_connections=200",
+        "-c",
+        "shared_buffers=256MB",
+        "-c",
+        f"fsync={'on' if fsync else 'off'}",
+        "-c",
+        "synchronous_commit=" + ("on" if fsync else "off"),
+        "-c",
+        "full_page_writes=" + ("on" if fsync else "off"),
+    ]
+    command = _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings])
+    server = PostgresServer(
+        datadir=datadir, port=port, process=_spawn(command, base), command=command, keep=keep_in is not None
+    )
+    _wait_ready(server)
+    if not existing:
+        server.create_roles()
+    return server
+
+
+def _initdb(base: Path, datadir: Path) -> None:
     os.chmod(base, 0o755)  # noqa: S103 - the postgres user must reach its data directory
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
@@ -161,30 +199,6 @@ def start_postgres(*, fsync: bool = False) -> PostgresServer:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    port = _free_port()
-    settings = [
-        "-c",
-        "listen_addresses=127.0.0.1",
-        "-c",
-        f"port={port}",
-        "-c",
-        f"unix_socket_directories={base}",
-        "-c",
-        "max_connections=200",
-        "-c",
-        "shared_buffers=256MB",
-        "-c",
-        f"fsync={'on' if fsync else 'off'}",
-        "-c",
-        "synchronous_commit=" + ("on" if fsync else "off"),
-        "-c",
-        "full_page_writes=" + ("on" if fsync else "off"),
-    ]
-    command = _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings])
-    server = PostgresServer(datadir=datadir, port=port, process=_spawn(command, base), command=command)
-    _wait_ready(server)
-    server.create_roles()
-    return server
 
 
 def start_standby(primary: PostgresServer) -> PostgresServer:
