@@ -16,7 +16,7 @@ from creditbank.accreditation.cli import catalogue_diff, parse_range, show_catal
 from creditbank.audit.cli import audit_app
 from creditbank.auth import service as tokens_service
 from creditbank.auth.models import Role
-from creditbank.cli_common import context, echo, error_line, session_scope
+from creditbank.cli_common import cli_translator, context, echo, error_line, session_scope
 from creditbank.credentials.cli import keys_app, verify_command
 from creditbank.errors import CreditBankError
 from creditbank.i18n import msg
@@ -191,7 +191,12 @@ def tokens_list() -> None:
     ctx = context()
     with session_scope(ctx) as session:
         for row in tokens_service.list_tokens(session):
-            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+            t = cli_translator()
+            state = (
+                t("cli.tokens.revoked", day=f"{row.revoked_at:%Y-%m-%d}")
+                if row.revoked_at
+                else t("cli.tokens.live")
+            )
             typer.echo(f"{row.id}\t{row.role}\t{row.subject or '-'}\t{state}\t{row.label}")
 
 
@@ -263,7 +268,9 @@ def reviewers_list() -> None:
     ctx = context()
     with session_scope(ctx) as session:
         for row in tokens_service.list_reviewers(session):
-            typer.echo(f"{row.id}\t{row.name}\t{row.unit or '-'}\t{row.district or '市中心 city centre'}")
+            t = cli_translator()
+            district = row.district or t("cli.reviewers.city_centre")
+            typer.echo(f"{row.id}\t{row.name}\t{row.unit or '-'}\t{district}")
 
 
 @learners_app.command("duplicates")
@@ -289,10 +296,21 @@ def learners_duplicates(
         typer.echo(json.dumps({"checked": report.checked, "groups": groups, "invalid": report.invalid}))
     else:
         for group in report.groups:
-            stale = f"\tlookup stale: {' '.join(group.lookup_stale)}" if group.lookup_stale else ""
-            typer.echo(f"{group.identity_number_masked}\t{' '.join(group.learner_ids)}{stale}")
+            learners = " ".join(group.learner_ids)
+            if group.lookup_stale:
+                stale = " ".join(group.lookup_stale)
+                echo(
+                    msg(
+                        "cli.learners.duplicate_stale",
+                        number=group.identity_number_masked,
+                        learners=learners,
+                        stale=stale,
+                    )
+                )
+            else:
+                echo(msg("cli.learners.duplicate", number=group.identity_number_masked, learners=learners))
         for learner_id in report.invalid:
-            typer.echo(f"refused-now\t{learner_id}")
+            echo(msg("cli.learners.refused_now", learner_id=learner_id))
         echo(
             msg(
                 "cli.learners_checked_persons_registered",

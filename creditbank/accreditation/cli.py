@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from creditbank.accreditation import service
-from creditbank.cli_common import context, session_scope
+from creditbank.cli_common import context, echo, session_scope
 from creditbank.errors import ValidationFailed
 from creditbank.i18n import msg
 
@@ -71,9 +71,17 @@ def show_catalogue_diff(first: int | None, second: int | None, *, as_json: bool 
         ]
         typer.echo(f"~ {change['code']}\t" + "; ".join(fields))
     before_digest, after_digest = (digests.get(earlier) or "-")[:12], (digests.get(later) or "-")[:12]
-    typer.echo(
-        f"catalogue {earlier} ({before_digest}) -> {later} ({after_digest}): "
-        f"{len(done.added)} added, {len(done.retired)} retired, {len(done.changed)} changed"
+    echo(
+        msg(
+            "cli.accreditation.catalogue_diff",
+            earlier=earlier,
+            before=before_digest,
+            later=later,
+            after=after_digest,
+            added=len(done.added),
+            retired=len(done.retired),
+            changed=len(done.changed),
+        )
     )
     return done.count
 

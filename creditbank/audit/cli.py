@@ -7,7 +7,6 @@ key, an unreadable file or state file).
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from creditbank.audit.checkpoint import parse_verifier_keys, verify_checkpoint
 from creditbank.audit.errors import AuditError
 from creditbank.audit.verify import PAGE_SIZE, VerifyReport, run_verify
 from creditbank.cli_common import echo
-from creditbank.i18n import msg
+from creditbank.i18n import Message, joined, msg
 from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
 from creditbank.standards.tlog.note import NoteVerifier
 
@@ -79,38 +78,46 @@ def checkpoint(
         echo(msg("cli.audit.extension", line=line))
 
 
-def print_report(report: VerifyReport, echo: Callable[..., None] = typer.echo) -> None:
-    """Print each step's result and every failed check (findings beyond the stored ones are counted)."""
+def print_report(report: VerifyReport) -> None:
+    """Print each step's result and every failed check (findings beyond the stored ones are counted),
+    in the command line's language."""
     cp = report.checkpoint
     if cp is None:
         for finding in report.findings:
-            echo(f"FAIL {finding}", err=True)
-        echo(f"audit of log {report.log_id} FAILED: no verified checkpoint", err=True)
+            echo(msg("cli.audit.verify.fail", finding=str(finding)), err=True)
+        echo(msg("cli.audit.verify.no_checkpoint", log_id=report.log_id), err=True)
         return
-    echo(f"checkpoint: signature ok; origin {cp.origin}, size {cp.size}, root {cp.root_hash.hex()}")
+    echo(msg("cli.audit.verify.checkpoint", origin=cp.origin, size=cp.size, root=cp.root_hash.hex()))
     if report.previous is None:
-        echo("previous audit: none recorded")
+        echo(msg("cli.audit.verify.no_previous"))
     elif not any(f.check in ("rollback", "consistency") for f in report.findings):
-        echo(f"previous audit: consistent with size {report.previous.size}")
-    echo(f"entries: {report.entries} of {cp.size} downloaded; leaf hashes {_ok(report.leaf_hashes_ok)}")
-    echo(f"root: {_ok(report.root_ok)}")
+        echo(msg("cli.audit.verify.previous_consistent", size=report.previous.size))
+    leaf_hashes = _ok(report.leaf_hashes_ok)
+    echo(msg("cli.audit.verify.entries", entries=report.entries, size=cp.size, leaf_hashes=leaf_hashes))
+    echo(msg("cli.audit.verify.root", root=_ok(report.root_ok)))
     if report.replay is not None:
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.replay.kinds.items())) or "no entries"
-        echo(f"replay: {kinds}; {report.replay.lots} lots, {report.replay.learner_accounts} learner accounts")
+        counts = [
+            msg("cli.audit.verify.kind_count", count=n, kind=k)
+            for k, n in sorted(report.replay.kinds.items())
+        ]
+        kinds = joined(counts) if counts else msg("cli.audit.verify.no_entries")
+        replay = report.replay
+        echo(msg("cli.audit.verify.replay", kinds=kinds, lots=replay.lots, accounts=replay.learner_accounts))
     for finding in report.findings:
-        echo(f"FAIL {finding}", err=True)
+        echo(msg("cli.audit.verify.fail", finding=str(finding)), err=True)
     hidden = report.finding_count - len(report.findings)
     if hidden:
-        echo(f"... and {hidden} more failed checks", err=True)
-    if report.ok:
-        saved = "; checkpoint saved to the state file" if report.state_saved else ""
-        echo(f"audit of log {report.log_id}: every check passed{saved}")
+        echo(msg("cli.audit.verify.hidden", hidden=hidden), err=True)
+    if report.ok and report.state_saved:
+        echo(msg("cli.audit.verify.passed_saved", log_id=report.log_id))
+    elif report.ok:
+        echo(msg("cli.audit.verify.passed", log_id=report.log_id))
     else:
-        echo(f"audit of log {report.log_id} FAILED: {report.finding_count} failed check(s)", err=True)
+        echo(msg("cli.audit.verify.failed", log_id=report.log_id, count=report.finding_count), err=True)
 
 
-def _ok(value: bool) -> str:
-    return "ok" if value else "FAILED"
+def _ok(value: bool) -> Message:
+    return msg("cli.audit.verify.ok") if value else msg("cli.audit.verify.failed_mark")
 
 
 @audit_app.command("verify")

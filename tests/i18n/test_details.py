@@ -3,12 +3,17 @@
 Raised as ``msg("detail.<what>", name=value)`` deep in a service, rendered when the problem is
 answered: Chinese by default, English with ``Accept-Language: en`` (or ``?lang=en``, the
 ``cb_lang`` cookie), through real HTTP; the command line's error line in its environment's
-language. A scan of the sources keeps English sentences from coming back at raise sites.
+language. Scans of the sources, with no exemption list, keep text written in place from coming
+back: an English sentence at a raise site, a command printing a literal sentence
+(``typer.echo("…")``, ``print(f"… {x}")``), and page text or a readable attribute in a template
+outside ``t()``. Each scan is shown to catch a planted example.
 """
 
 import ast
 import importlib
 import pkgutil
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,7 @@ from creditbank.cli_common import error_line
 from creditbank.errors import CreditBankError, Forbidden, NotFound
 from creditbank.i18n import Message, catalogue, msg
 from creditbank.standards.vc.errors import ResolutionFailed
+from creditbank.web.rendering import ENV, TEMPLATES_DIR
 from tests.conftest import Tokens
 
 PACKAGE = Path(creditbank.__file__).resolve().parent
@@ -86,6 +92,138 @@ class TestNoEnglishAtRaiseSites:
         """Every module, with no exemption: a raise site names a catalogue message."""
         found = english_raises(PACKAGE, error_names())
         assert found == {}, "raise with msg('detail.<area>.<what>', name=value): docs/translating.md"
+
+
+WORDS = re.compile(r"[A-Za-z]{2,}|[\u4e00-\u9fff]")
+"""Text a person reads: a word of two letters or more, or a Chinese character."""
+PAGE_WORDS = re.compile(r"\b(?=[A-Z]*[a-z\u4e00-\u9fff])[A-Za-z]{2,}\b|[\u4e00-\u9fff]")
+"""Page text a person reads; names written in capitals (``SHA-256``, ``CSV``, ``JSON``) are the same in
+every language."""
+ATTRIBUTE = re.compile(r'[\w-]+="[^"]*"')
+"""An attribute a macro writes into the tag that calls it (``aria-invalid="true"``), not text."""
+PRINTERS = {"echo", "secho", "print"}
+
+
+def _literal_text(node: ast.expr) -> str:
+    """The text written in place in an expression: literals, f-string parts, ``"…".format()``."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else ""
+    if isinstance(node, ast.JoinedStr):
+        return " ".join(_literal_text(v) for v in node.values if isinstance(v, ast.Constant))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+        return _literal_text(node.left) + " " + _literal_text(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return _literal_text(node.func.value)
+    return ""
+
+
+def printed_literals(package: Path) -> dict[str, list[int]]:
+    """Per module, the lines that print (``typer.echo``, ``echo``, ``secho``, ``print``) text written
+    in place rather than a catalogue message (a date format such as ``%Y-%m-%d`` is not text)."""
+    found: dict[str, list[int]] = {}
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            func = node.func
+            name = (
+                func.id
+                if isinstance(func, ast.Name)
+                else func.attr
+                if isinstance(func, ast.Attribute)
+                else ""
+            )
+            text = re.sub(r"%[A-Za-z]", "", _literal_text(node.args[0]))
+            if name in PRINTERS and WORDS.search(text):
+                found.setdefault(path.relative_to(package).as_posix(), []).append(node.lineno)
+    return found
+
+
+READABLE_ATTRIBUTES = {"title", "alt", "placeholder", "aria-label", "aria-description"}
+"""Attributes a person reads (or hears from a screen reader); a submit button's ``value`` too."""
+NOT_PROSE = {"code", "pre", "kbd", "samp", "script", "style"}
+"""Elements whose text is a command, code or data, not prose to translate."""
+
+
+class _PageText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.inside: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in NOT_PROSE:
+            self.inside.append(tag)
+        given = dict(attrs)
+        readable = set(READABLE_ATTRIBUTES)
+        if tag == "input" and given.get("type") in ("submit", "button", "reset"):
+            readable.add("value")
+        self.found += [f"{k}={v!r}" for k, v in attrs if k in readable and v and PAGE_WORDS.search(v)]
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.inside and self.inside[-1] == tag:
+            self.inside.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not self.inside and PAGE_WORDS.search(ATTRIBUTE.sub(" ", data)):
+            self.found.append(data.strip())
+
+
+def template_literals(templates: Path) -> dict[str, list[str]]:
+    """Per template, the text and readable attributes written in place rather than through ``t()``:
+    every Jinja construct (``{{ t("id") }}``, ``{% if %}``) is set aside, and what remains is read as
+    HTML."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(templates.rglob("*.html")):
+        source = path.read_text(encoding="utf-8")
+        html = "".join(value if kind == "data" else " " for _, kind, value in ENV.lex(source))
+        parser = _PageText()
+        parser.feed(html)
+        parser.close()
+        if parser.found:
+            found[path.relative_to(templates).as_posix()] = parser.found
+    return found
+
+
+class TestNoTextWrittenInPlace:
+    """Command output and page text come from the catalogues, in every module and template."""
+
+    def test_the_command_line_scan_sees_a_printed_sentence_and_passes_a_message(self, tmp_path: Path) -> None:
+        (tmp_path / "bad.py").write_text(
+            'import typer\n\ndef f(n):\n    typer.echo(f"{n} rows imported")\n\n'
+            'def g():\n    print("done")\n\n'
+            'def h(n):\n    echo("已导入 {n} 行".format(n=n), err=True)\n'
+        )
+        (tmp_path / "good.py").write_text(
+            'import typer\n\ndef f(t, n):\n    typer.echo(t("cli.imported", count=n))\n\n'
+            'def g(row):\n    typer.echo(f"{row.id}\\t{row.at:%Y-%m-%d}")\n\n'
+            "def h(report):\n    typer.echo(json.dumps(report))\n"
+        )
+        assert printed_literals(tmp_path) == {"bad.py": [4, 7, 10]}
+
+    def test_no_command_prints_text_written_in_place(self) -> None:
+        assert printed_literals(PACKAGE) == {}, (
+            "print t('cli.<what>', ...) or echo(msg(...)): docs/translating.md"
+        )
+
+    def test_the_template_scan_sees_text_outside_t_and_passes_t(self, tmp_path: Path) -> None:
+        (tmp_path / "bad.html").write_text(
+            '<h1>{{ t("nav.archive") }}</h1>\n<p>Your credits</p>\n'
+            '<input type="text" placeholder="居民身份证">\n<a href="/" title="Home">⌂</a>\n'
+            '<input type="submit" value="Send">\n'
+        )
+        (tmp_path / "good.html").write_text(
+            '<p>{{ t("nav.archive") }}: {{ credits }}</p>\n<input type="hidden" name="kind" value="page">\n'
+            "<pre><code>creditbank audit verify --url {{ base_url }}</code></pre>\n"
+            '<meta name="viewport" content="width=device-width">{% if x %} aria-invalid="true"{% endif %}\n'
+            '<th title="SHA-256">SHA-256</th><td>CSV · XLSX</td>\n'
+        )
+        assert template_literals(tmp_path) == {
+            "bad.html": ["Your credits", "placeholder='居民身份证'", "title='Home'", "value='Send'"]
+        }
+
+    def test_no_template_writes_text_outside_t(self) -> None:
+        assert template_literals(TEMPLATES_DIR) == {}, "put page text through t('id') and both catalogues"
 
 
 class TestMessages:
