@@ -8,7 +8,7 @@ import typer
 
 from creditbank.cli_common import context, echo, session_scope
 from creditbank.errors import CreditBankError
-from creditbank.i18n import msg
+from creditbank.i18n import cli_lang, msg
 from creditbank.outcomes.batch import CHUNK_ROWS
 from creditbank.outcomes.importer import import_file
 from creditbank.outcomes.rule_preview import describe, preview
@@ -59,8 +59,9 @@ def diff_from_db(
         echo(msg("cli.error_detail", reason=exc.said), err=True)
         raise typer.Exit(2) from None
     except RuleSetInvalid as exc:
+        lang = cli_lang()
         for finding in exc.findings:
-            typer.echo(str(finding), err=True)
+            typer.echo(finding.text(lang), err=True)
         raise typer.Exit(1) from None
     except ValueError as exc:
         echo(msg("cli.error_exception", exc=exc), err=True)
@@ -74,7 +75,7 @@ def diff_from_db(
     finally:
         ctx.engine.dispose()
     for item in result.affected:
-        typer.echo(describe(item))
+        echo(describe(item))
     echo(
         msg(
             "cli.outcomes.outcome_s_database_would",

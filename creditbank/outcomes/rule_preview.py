@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from creditbank.i18n import Message, msg
 from creditbank.institutions.models import Institution
 from creditbank.outcomes import records
 from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
 from creditbank.rule_engine import Difference, RuleSet, diff
+from creditbank.rule_engine.diff import said, status_said
 
 CHUNK = 1000
 FINAL = (RecognitionStatus.revoked.value, RecognitionStatus.superseded.value)
@@ -101,11 +103,13 @@ def preview(
     return Preview(compared=compared, affected=found)
 
 
-def describe(item: Affected) -> str:
-    d = item.difference
-    return (
-        f"{item.outcome_id} [{item.institution_id} {item.reference}] ({item.status}): "
-        f"{', '.join(d.changed)}: "
-        f"{d.old.status} {d.old.credits} [{d.old.rule_id} v{d.old.rule_version}] -> "
-        f"{d.new.status} {d.new.credits} [{d.new.rule_id} v{d.new.rule_version}]"
+def describe(item: Affected) -> Message:
+    """One affected outcome, said in the reader's language."""
+    return msg(
+        "cli.outcomes.preview_line",
+        outcome=item.outcome_id,
+        institution=item.institution_id,
+        reference=item.reference,
+        status=status_said(item.status),
+        change=said(item.difference),
     )

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from creditbank.i18n import Both, Lang, Said, Translator, msg, text_of
 from creditbank.rule_engine.conversion import convert
 from creditbank.rule_engine.engine import evaluate
 from creditbank.rule_engine.errors import RuleSetInvalid
@@ -54,16 +55,22 @@ class CaseResult:
     line: int
     kind: Literal["evaluate", "convert"]
     positive: bool
-    problems: tuple[str, ...]
+    problems: tuple[Said, ...]
+    """What differs from the expected result, each a catalogue message (``case.*``)."""
 
     @property
     def passed(self) -> bool:
         return not self.problems
 
-    def __str__(self) -> str:
-        state = "ok" if self.passed else "FAIL"
+    def text(self, lang: Lang) -> str:
+        """``file:line: ok [RULE] name``, then each problem on its own line, in ``lang``."""
+        t = Translator(lang)
+        state = t("case.passed") if self.passed else t("case.failed")
         head = f"{self.file}:{self.line}: {state} [{self.rule}] {self.name}"
-        return head if self.passed else head + "".join(f"\n    {p}" for p in self.problems)
+        return head + "".join(f"\n    {text_of(p, lang)}" for p in self.problems)
+
+    def __str__(self) -> str:
+        return self.text("en")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +112,9 @@ def run_set_cases(set_dir: Path) -> CaseReport:
     known = set(rule_set.rule_ids())
     files = sorted((set_dir / TESTS_DIR).glob("*.yaml"))
     if not files:
-        findings.append(Finding("no-cases", f"no case files in {set_dir / TESTS_DIR}", str(set_dir)))
+        findings.append(
+            Finding("no-cases", msg("finding.no_cases", folder=set_dir / TESTS_DIR), str(set_dir))
+        )
     for path in files:
         doc = read_yaml(path, findings)
         if doc is None:
@@ -136,7 +145,11 @@ def _run_one(
     if case.rule not in known:
         findings.append(
             Finding(
-                "case-unknown-rule", f"case {case.name!r}: no rule {case.rule}", doc.file, line, case.rule
+                "case-unknown-rule",
+                msg("finding.case_unknown_rule", case=case.name, rule=case.rule),
+                doc.file,
+                line,
+                case.rule,
             )
         )
         return None
@@ -161,32 +174,34 @@ def _run_one(
     return CaseResult(case.name, case.rule, doc.file, line, "convert", case.rule in cited, problems)
 
 
-def _compare_recognition(expect: ExpectRecognition, got: Recognition) -> tuple[str, ...]:
-    problems: list[str] = []
+def _compare_recognition(expect: ExpectRecognition, got: Recognition) -> tuple[Said, ...]:
+    problems: list[Said] = []
     for name in sorted(expect.model_fields_set):
         wanted = getattr(expect, name)
         if name == "explanation_contains":
             if wanted not in got.explanation.zh and wanted not in got.explanation.en:
                 problems.append(
-                    f"explanation does not contain {wanted!r}: {got.explanation.zh} / {got.explanation.en}"
+                    msg("case.explanation_lacks", wanted=wanted, zh=got.explanation.zh, en=got.explanation.en)
                 )
             continue
         actual = getattr(got, name)
         if wanted != actual:
-            problems.append(f"{name}: expected {_show(wanted)}, got {_show(actual)}")
+            problems.append(msg("case.expected", name=name, wanted=_show(wanted), actual=_show(actual)))
     if problems:
-        problems.append(f"explanation: {got.explanation.en}")
+        problems.append(msg("case.explanation", explanation=Both(got.explanation.zh, got.explanation.en)))
     return tuple(problems)
 
 
-def _compare_plan(expect: ExpectPlan, plan: ConversionPlan) -> tuple[str, ...]:
-    problems: list[str] = []
+def _compare_plan(expect: ExpectPlan, plan: ConversionPlan) -> tuple[Said, ...]:
+    problems: list[Said] = []
     if plan.total_credits != expect.total_credits:
-        problems.append(f"total_credits: expected {expect.total_credits}, got {plan.total_credits}")
+        problems.append(
+            msg("case.expected", name="total_credits", wanted=expect.total_credits, actual=plan.total_credits)
+        )
     if "items" in expect.model_fields_set:
         if len(plan.items) != len(expect.items):
             got = [(i.rule_id, i.destination_code, list(i.lot_ids)) for i in plan.items]
-            problems.append(f"items: expected {len(expect.items)}, got {len(plan.items)}: {got}")
+            problems.append(msg("case.item_count", wanted=len(expect.items), actual=len(plan.items), got=got))
         for n, (want, item) in enumerate(zip(expect.items, plan.items, strict=False)):
             for name in sorted(want.model_fields_set):
                 wanted = getattr(want, name)
@@ -194,23 +209,26 @@ def _compare_plan(expect: ExpectPlan, plan: ConversionPlan) -> tuple[str, ...]:
                 if name == "lots":
                     wanted = list(wanted)
                 if wanted != actual:
-                    problems.append(f"items[{n}].{name}: expected {_show(wanted)}, got {_show(actual)}")
+                    where = f"items[{n}].{name}"
+                    problems.append(
+                        msg("case.expected", name=where, wanted=_show(wanted), actual=_show(actual))
+                    )
     if "skipped" in expect.model_fields_set:
         got_skips: dict[str, SkippedLot] = {s.lot_id: s for s in plan.skipped}
         want_ids = {s.lot for s in expect.skipped}
         if set(got_skips) != want_ids:
-            problems.append(f"skipped lots: expected {sorted(want_ids)}, got {sorted(got_skips)}")
+            problems.append(msg("case.skipped_lots", wanted=sorted(want_ids), actual=sorted(got_skips)))
         for want_skip in expect.skipped:
             skip = got_skips.get(want_skip.lot)
             if skip is None:
                 continue
             if skip.reason != want_skip.reason:
                 problems.append(
-                    f"skipped {want_skip.lot}: expected reason {want_skip.reason}, got {skip.reason}"
+                    msg("case.skip_reason", lot=want_skip.lot, wanted=want_skip.reason, actual=skip.reason)
                 )
             if want_skip.rule_id is not None and skip.rule_id != want_skip.rule_id:
                 problems.append(
-                    f"skipped {want_skip.lot}: expected rule {want_skip.rule_id}, got {skip.rule_id}"
+                    msg("case.skip_rule", lot=want_skip.lot, wanted=want_skip.rule_id, actual=skip.rule_id)
                 )
     return tuple(problems)
 
@@ -231,7 +249,7 @@ def _coverage(rule_set: RuleSet, results: list[CaseResult]) -> list[Finding]:
             out.append(
                 Finding(
                     "coverage",
-                    "no positive case (one whose expected result cites the rule)",
+                    msg("finding.no_positive_case"),
                     file,
                     line,
                     rule_id,
@@ -241,7 +259,7 @@ def _coverage(rule_set: RuleSet, results: list[CaseResult]) -> list[Finding]:
             out.append(
                 Finding(
                     "coverage",
-                    "no negative case (one whose expected result does not cite it)",
+                    msg("finding.no_negative_case"),
                     file,
                     line,
                     rule_id,

@@ -14,9 +14,10 @@ import typer
 from pydantic import ValidationError
 
 from creditbank.cli_common import echo
-from creditbank.i18n import msg
+from creditbank.i18n import cli_lang, msg
 from creditbank.rule_engine.cases import run_cases
 from creditbank.rule_engine.diff import diff as diff_rule_sets
+from creditbank.rule_engine.diff import said
 from creditbank.rule_engine.errors import (
     OutcomeFactsInvalid,
     RuleEngineError,
@@ -33,8 +34,9 @@ PathArg = Annotated[Path, typer.Argument(help="A rule set folder, or a folder of
 
 
 def _print_findings(findings: list[Finding]) -> None:
+    lang = cli_lang()
     for finding in findings:
-        typer.echo(str(finding), err=finding.severity == "error")
+        typer.echo(finding.text(lang), err=finding.severity == "error")
 
 
 def _not_found(exc: RuleSetNotFound) -> typer.Exit:
@@ -84,7 +86,7 @@ def run_tests(
         _print_findings(list(report.findings))
         for result in report.results:
             if verbose or not result.passed:
-                typer.echo(str(result), err=not result.passed)
+                typer.echo(result.text(cli_lang()), err=not result.passed)
         passed = sum(r.passed for r in report.results)
         name = report.rule_set_id or report.path
         echo(
@@ -125,11 +127,7 @@ def diff(
     differences = diff_rule_sets(old_set, new_set, facts, day)
     for d in differences:
         name = d.outcome_id or f"#{d.index + 1}"
-        typer.echo(
-            f"{outcomes}:{d.index + 1}: {name}: {', '.join(d.changed)}: "
-            f"{d.old.status} {d.old.credits} [{d.old.rule_id} v{d.old.rule_version}] -> "
-            f"{d.new.status} {d.new.credits} [{d.new.rule_id} v{d.new.rule_version}]"
-        )
+        echo(msg("cli.rule_engine.diff_line", where=f"{outcomes}:{d.index + 1}", name=name, change=said(d)))
     echo(
         msg(
             "cli.rule_engine.outcome_s_would_change",

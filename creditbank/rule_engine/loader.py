@@ -168,7 +168,10 @@ def _walk(node: yaml.Node, path: YamlPath, doc: YamlDoc, findings: list[Finding]
             if name in seen:
                 findings.append(
                     Finding(
-                        "yaml-duplicate-key", f"key {name!r} appears twice", file, key.start_mark.line + 1
+                        "yaml-duplicate-key",
+                        msg("finding.yaml_duplicate_key", key=name),
+                        file,
+                        key.start_mark.line + 1,
                     )
                 )
             seen.add(name)
@@ -184,14 +187,14 @@ def read_yaml(path: Path, findings: list[Finding]) -> YamlDoc | None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        findings.append(Finding("file-unreadable", str(exc), file))
+        findings.append(Finding("file-unreadable", msg("finding.file_unreadable", error=str(exc)), file))
         return None
     try:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
-                findings.append(Finding("yaml-empty", "the file is empty", file, 1))
+                findings.append(Finding("yaml-empty", msg("finding.yaml_empty"), file, 1))
                 return None
             data = loader.construct_document(node)
         finally:
@@ -199,10 +202,12 @@ def read_yaml(path: Path, findings: list[Finding]) -> YamlDoc | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        findings.append(Finding("yaml-syntax", f"{exc.problem or exc}", file, line))
+        findings.append(
+            Finding("yaml-syntax", msg("finding.yaml_syntax", error=f"{exc.problem or exc}"), file, line)
+        )
         return None
     except yaml.YAMLError as exc:
-        findings.append(Finding("yaml-syntax", str(exc), file))
+        findings.append(Finding("yaml-syntax", msg("finding.yaml_syntax", error=str(exc)), file))
         return None
     doc = YamlDoc(file, data, {}, set())
     _walk(node, (), doc, findings, file)
@@ -210,14 +215,22 @@ def read_yaml(path: Path, findings: list[Finding]) -> YamlDoc | None:
 
 
 def schema_findings(
-    exc: ValidationError, doc: YamlDoc, base: YamlPath, rule_id: str | None, code: str = "schema"
+    exc: ValidationError,
+    doc: YamlDoc,
+    base: YamlPath,
+    rule_id: str | None,
+    code: str = "schema",
+    tag: str | None = None,
 ) -> list[Finding]:
-    """One finding per pydantic error, located at the nearest YAML line."""
+    """One finding per pydantic error, located at the nearest YAML line. Errors under a discriminated
+    union carry its ``tag`` first: the text leaves it out."""
     out: list[Finding] = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        where = ".".join(str(p) for p in loc) or "(top)"
-        out.append(Finding(code, f"{where}: {err['msg']}", doc.file, doc.line_of((*base, *loc)), rule_id))
+        shown = loc[1:] if tag is not None and len(loc) > 1 and loc[0] == tag else loc
+        where = ".".join(str(p) for p in shown) or "(top)"
+        said = msg("finding.schema", where=where, error=err["msg"])
+        out.append(Finding(code, said, doc.file, doc.line_of((*base, *loc)), rule_id))
     return out
 
 
@@ -309,10 +322,8 @@ def _check_file(build: _Build, path: Path) -> None:
             rule = _RULE_ADAPTER.validate_python(raw)
         except ValidationError as exc:
             kind = raw.get("kind") if isinstance(raw, dict) else None
-            found = schema_findings(exc, doc, base, rule_id)
-            # Errors under a discriminated union carry the tag first: drop it from the text.
             build.findings.extend(
-                Finding(f.code, f.message.removeprefix(f"{kind}."), f.file, f.line, f.rule_id) for f in found
+                schema_findings(exc, doc, base, rule_id, tag=kind if isinstance(kind, str) else None)
             )
             continue
         line, order = doc.line_of(base), len(build.placed)
@@ -350,7 +361,13 @@ def _compile_recognition(
             ok = False
             line = doc.expr_line((*base, *path), exc.line)
             build.findings.append(
-                Finding("cel", f"{name}: {exc.message} (in `{text.strip()}`)", doc.file, line, rule.id)
+                Finding(
+                    "cel",
+                    msg("finding.cel", slot=name, error=exc.message, expression=text.strip()),
+                    doc.file,
+                    line,
+                    rule.id,
+                )
             )
             return None
 
@@ -417,7 +434,7 @@ def _check_explanation(
             build.findings.append(
                 Finding(
                     "template",
-                    f"explanation.{lang}: {exc}",
+                    msg("finding.template_invalid", lang=lang, error=str(exc)),
                     doc.file,
                     doc.line_of((*base, "explanation", lang)),
                     rule_id,
@@ -427,7 +444,7 @@ def _check_explanation(
             build.findings.append(
                 Finding(
                     "template",
-                    f"explanation.{lang}: unknown placeholder {{{name}}}",
+                    msg("finding.template_unknown", lang=lang, name="{" + name + "}"),
                     doc.file,
                     doc.line_of((*base, "explanation", lang)),
                     rule_id,
@@ -447,7 +464,7 @@ def _check_across(build: _Build) -> None:
             build.findings.append(
                 Finding(
                     "kind-mismatch",
-                    f"versions have different kinds: {sorted(kinds)}",
+                    msg("finding.kind_mismatch", kinds=sorted(kinds)),
                     last.file,
                     last.line,
                     rule_id,
@@ -459,7 +476,7 @@ def _check_across(build: _Build) -> None:
                     build.findings.append(
                         Finding(
                             "duplicate-id",
-                            f"version {b.rule.version} is defined twice (first at {a.file}:{a.line})",
+                            msg("finding.duplicate_id", version=b.rule.version, first=f"{a.file}:{a.line}"),
                             b.file,
                             b.line,
                             rule_id,
@@ -469,8 +486,12 @@ def _check_across(build: _Build) -> None:
                     build.findings.append(
                         Finding(
                             "overlapping-effective",
-                            f"versions {a.rule.version} ({a.file}:{a.line}) and {b.rule.version} "
-                            "are effective on the same days",
+                            msg(
+                                "finding.overlapping_effective",
+                                version=a.rule.version,
+                                at=f"{a.file}:{a.line}",
+                                other=b.rule.version,
+                            ),
                             b.file,
                             b.line,
                             rule_id,
@@ -482,7 +503,7 @@ def _check_across(build: _Build) -> None:
                 build.findings.append(
                     Finding(
                         "version-order",
-                        f"version {b.rule.version} takes effect after version {a.rule.version}",
+                        msg("finding.version_order", version=b.rule.version, earlier=a.rule.version),
                         b.file,
                         b.line,
                         rule_id,
@@ -494,8 +515,7 @@ def _check_across(build: _Build) -> None:
             build.findings.append(
                 Finding(
                     "remainder-policy",
-                    "the set has conversion rules but its manifest does not decide what happens to "
-                    "credits of a lot beyond the course it fills (defaults.conversion_remainder)",
+                    msg("finding.remainder_policy"),
                     first.file,
                     first.line,
                     first.rule.id,
@@ -507,8 +527,11 @@ def _check_across(build: _Build) -> None:
                 build.findings.append(
                     Finding(
                         "effective-before-set",
-                        f"effective.from {placed.rule.effective.from_} is before the set's "
-                        f"effective_from {build.manifest.effective_from}",
+                        msg(
+                            "finding.effective_before_set",
+                            rule_from=placed.rule.effective.from_,
+                            set_from=build.manifest.effective_from,
+                        ),
                         placed.file,
                         placed.line,
                         placed.rule.id,
@@ -522,11 +545,11 @@ def _check_set(set_dir: Path) -> _Build:
     _check_manifest(build)
     build.files = rule_files(set_dir, build.manifest)
     if not build.files:
-        build.findings.append(Finding("no-rules", "the rule set has no rule files", str(set_dir / MANIFEST)))
+        build.findings.append(Finding("no-rules", msg("finding.no_rules"), str(set_dir / MANIFEST)))
     for path in build.files:
         if not path.is_file():
             build.findings.append(
-                Finding("file-missing", f"{path} is listed but missing", str(set_dir / MANIFEST))
+                Finding("file-missing", msg("finding.file_missing", path=path), str(set_dir / MANIFEST))
             )
             continue
         _check_file(build, path)

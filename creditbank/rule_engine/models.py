@@ -17,7 +17,7 @@ from typing import Any, Literal, NewType, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from creditbank.i18n import Both, Message
+from creditbank.i18n import Both, Lang, Message, Said, text_of
 
 RuleId = NewType("RuleId", str)
 LotId = NewType("LotId", str)
@@ -321,21 +321,35 @@ Severity = Literal["error", "warning"]
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One problem in a rule set or its cases, located by file, line and rule id."""
+    """One problem in a rule set or its cases, located by file, line and rule id.
+
+    ``said`` is what is wrong, a catalogue message (``finding.*``; a library's own words, such as a
+    YAML parser's or pydantic's, are a value inside it): ``message`` is its English text (JSON,
+    scripts), :meth:`text` the whole line in a language (the command line).
+    """
 
     code: str
-    message: str
+    said: Said
     file: str | None = None
     line: int | None = None
     rule_id: str | None = None
     severity: Severity = "error"
 
-    def __str__(self) -> str:
+    @property
+    def message(self) -> str:
+        return text_of(self.said, "en")
+
+    def text(self, lang: Lang) -> str:
+        """``file:line: error [RULE-ID] code: message``, the message in ``lang`` (the severity and the
+        code stay as they are, for scripts)."""
         where = self.file or "<rule set>"
         if self.line is not None:
             where = f"{where}:{self.line}"
         rule = f" [{self.rule_id}]" if self.rule_id else ""
-        return f"{where}: {self.severity}{rule} {self.code}: {self.message}"
+        return f"{where}: {self.severity}{rule} {self.code}: {text_of(self.said, lang)}"
+
+    def __str__(self) -> str:
+        return self.text("en")
 
     def as_dict(self) -> dict[str, Any]:
         return {

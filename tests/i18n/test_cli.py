@@ -1,6 +1,7 @@
 """The command line speaks the language of its environment (``CREDITBANK_LANG``, ``LC_ALL``, ``LANG``…)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from creditbank.cli import app
 from creditbank.cli_common import error_line
 from creditbank.errors import NotFound, ValidationFailed
 from creditbank.i18n import Lang, cli_lang
+from tests.rule_engine.factories import SHIPPED
 
 CHINESE = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
 ENGLISH = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"}
@@ -86,3 +88,51 @@ class TestCommandOutput:
         assert zh.exit_code == en.exit_code != 0
         assert f"错误：{tmp_path / 'none'} 不存在" in zh.output
         assert f"error: {tmp_path / 'none'} does not exist" in en.output
+
+    def test_a_rule_set_finding_says_what_is_wrong_in_each_language(self, tmp_path: Path) -> None:
+        """The location, severity and code stay as written (for scripts); the finding's message is said
+        in the environment's language."""
+        broken = tmp_path / "set"
+        shutil.copytree(SHIPPED, broken)
+        rules = broken / "recognition.yaml"
+        text = rules.read_text(encoding="utf-8")
+        first_id = text.index("  - id: ")
+        rules.write_text(text[:first_id] + "  - id: X\n    id: Y\n" + text[first_id:], encoding="utf-8")
+        manifest = broken / "ruleset.yaml"
+        listed = "files: [recognition.yaml, conversion.yaml, caps.yaml, missing.yaml]\n"
+        manifest.write_text(manifest.read_text(encoding="utf-8") + listed, encoding="utf-8")
+        missing = broken / "missing.yaml"
+        zh = runner.invoke(app, ["rules", "check", str(broken)], env=CHINESE)
+        en = runner.invoke(app, ["rules", "check", str(broken)], env=ENGLISH)
+        assert zh.exit_code == en.exit_code == 1, zh.output + en.output
+        assert f"{manifest}: error file-missing: 清单列出了 {missing}，但该文件不存在" in zh.output
+        assert f"{manifest}: error file-missing: {missing} is listed but missing" in en.output
+        assert "error yaml-duplicate-key: 键 'id' 出现了两次" in zh.output
+        assert "error yaml-duplicate-key: key 'id' appears twice" in en.output
+
+    def test_rules_diff_says_each_change_in_each_language(self, tmp_path: Path) -> None:
+        new = tmp_path / "new"
+        shutil.copytree(SHIPPED, new)
+        rules = new / "recognition.yaml"
+        rules.write_text(rules.read_text(encoding="utf-8").replace("max_credits: 4", "max_credits: 3", 1))
+        outcomes = tmp_path / "outcomes.jsonl"
+        fact = {
+            "outcome_id": "O1",
+            "outcome_type": "training_course",
+            "title": "a",
+            "achieved_on": "2024-01-01",
+        }
+        outcomes.write_text(json.dumps({**fact, "hours": 64}) + "\n", encoding="utf-8")
+        args = ["rules", "diff", str(SHIPPED), str(new), "--outcomes", str(outcomes), "--as-of", "2024-06-01"]
+        zh = runner.invoke(app, args, env=CHINESE)
+        en = runner.invoke(app, args, env=ENGLISH)
+        assert zh.exit_code == en.exit_code == 0, zh.output + en.output
+        zh_line = next(line for line in zh.output.splitlines() if "O1" in line)
+        en_line = next(line for line in en.output.splitlines() if "O1" in line)
+        assert (
+            zh_line.startswith(f"{outcomes}:1：O1：credits：已认定（recognised） 4 学分 [") and "→" in zh_line
+        )
+        assert (
+            en_line.startswith(f"{outcomes}:1: O1: credits: recognised 4 [")
+            and " -> recognised 3 [" in en_line
+        )

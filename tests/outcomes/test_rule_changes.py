@@ -43,7 +43,7 @@ class TestPreviewFromDatabase:
             "7.5"
         )
         assert "credits" in affected.difference.changed
-        assert long_course["id"] in rule_preview.describe(affected)
+        assert long_course["id"] in str(rule_preview.describe(affected))
 
         with_final = rule_preview.preview(
             session, old, new, dt.date.today(), institution_id=desk.institution_id, include_final=True

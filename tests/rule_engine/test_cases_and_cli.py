@@ -51,7 +51,7 @@ class TestRunCases:
         [report] = run_cases(write_set(TRAIN_RULE, extra={"tests/cases.yaml": cases}))
         assert not report.ok
         [failure] = report.failures
-        assert failure.problems[0] == "credits: expected 2.5, got 3"
+        assert str(failure.problems[0]) == "credits: expected 2.5, got 3"
         assert failure.line == 2
         assert [f.code for f in report.findings] == ["coverage"]
         assert "no negative case" in report.findings[0].message
