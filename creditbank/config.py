@@ -155,6 +155,21 @@ class Settings(BaseSettings):
     smtp_port: int = Field(25, ge=1, le=65535, description="port of the SMTP server")
     smtp_from: str = Field("creditbank@localhost", description="sender address of the e-mail notices")
     smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    application_file_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1,
+        description="largest evidence file (PDF, JPEG or PNG) of an application for recognition",
+    )
+    application_max_bytes: int = Field(
+        25 * 1024 * 1024,
+        ge=1,
+        description="most evidence bytes one application (or one resubmission) may bring in all; the "
+        "request body of an application may be this much and 256 KiB of form fields more",
+    )
+    application_max_files: int = Field(10, ge=1, description="most evidence files of one submission")
+    appeal_days: int = Field(
+        30, ge=1, description="a learner may appeal a rejection or a recognition within this many days"
+    )
     expiry_notice_days: int = Field(
         60, ge=1, description="the inbox warns of credits whose validity ends within this many days"
     )

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 DEFAULT = "default"
 UPLOAD = "upload"
 VERIFY = "verify"
+APPLICATION = "application"
 
 
 def body_limit(kind: str) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def limits_of(settings: Settings) -> dict[str, int]:
         DEFAULT: settings.max_body_bytes,
         UPLOAD: settings.max_upload_bytes,
         VERIFY: settings.max_verify_bytes,
+        APPLICATION: settings.application_max_bytes + 256 * 1024,
     }
 
 

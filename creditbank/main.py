@@ -324,6 +324,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     _install_error_handlers(app)
 
     from creditbank.accreditation.endpoints import router as accreditation_router
+    from creditbank.applications.endpoints import router as applications_router
     from creditbank.archive.endpoints import router as archive_router
     from creditbank.archive.inbox_endpoints import router as inbox_router
     from creditbank.auth.endpoints import reviewers_router
@@ -341,6 +342,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.outcomes.review_endpoints import router as reviews_router
     from creditbank.transparency.endpoints import router as logs_router
     from creditbank.web.account_endpoints import router as account_pages_router
+    from creditbank.web.application_endpoints import router as application_pages_router
     from creditbank.web.archive_endpoints import router as archive_pages_router
     from creditbank.web.catalogue_endpoints import router as catalogue_pages_router
     from creditbank.web.console_endpoints import router as console_pages_router
@@ -364,6 +366,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         outcomes_router,
         credentials_router,
         reviews_router,
+        applications_router,
+        application_pages_router,
         archive_router,
         inbox_router,
         catalog_router,

@@ -12,6 +12,7 @@ import logging
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from creditbank.applications import service as applications
 from creditbank.archive.schemas import ErasureResult
 from creditbank.archive.service import ref
 from creditbank.auth import accounts, sessions
@@ -39,7 +40,14 @@ class AlreadyErased(Conflict):
 ERASED = "erased"
 """What erasure writes over a keyed hash of personal data (the outcomes' trigger lets only this in)."""
 
-ERASURE_VACUUM = ("learner_vault", "outcomes", "idempotency_keys", "learners", "learner_accounts")
+ERASURE_VACUUM = (
+    "learner_vault",
+    "application_files",
+    "outcomes",
+    "idempotency_keys",
+    "learners",
+    "learner_accounts",
+)
 """The tables erasure deletes from or overwrites in: vacuumed after it commits."""
 
 
@@ -79,6 +87,7 @@ def erase(
         )
     # 2. crypto-shredding: the vault row holds the only copy of the wrapped data key
     shredded = vault.shred(session, learner_id)
+    applications.shred_files(session, learner_id)  # sealed under that key: unreadable, and now gone
     # 3. no more lookup by identity number (learners is not a journal table: a plain UPDATE)
     now = utcnow()
     session.execute(

@@ -50,6 +50,8 @@ _EVENT_KIND = {
     "revoked": "correction",
     "corrected": "correction",
     "correction_refused": "correction",
+    "returned": "review",
+    "resubmitted": "review",
 }
 GRANT_NOTICE = dt.timedelta(days=7)
 

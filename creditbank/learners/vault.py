@@ -7,6 +7,8 @@ from sqlmodel import Session
 
 from creditbank.crypto.symmetric import generate_key, open_sealed, seal
 from creditbank.db import utcnow
+from creditbank.errors import Conflict
+from creditbank.i18n import msg
 from creditbank.keyring.sealed import rewrap_column
 from creditbank.learners.models import LearnerVault
 
@@ -49,6 +51,41 @@ def load(session: Session, master_key: bytes, learner_id: str) -> PersonalData |
     key_context, data_context = _contexts(learner_id)
     data_key = open_sealed(master_key, row.wrapped_key, key_context)
     return PersonalData(**json.loads(open_sealed(data_key, row.sealed, data_context)))
+
+
+class VaultShredded(Conflict):
+    slug = "personal-data-erased"
+    title = "The learner's personal data was erased: their files can no longer be sealed or opened"
+
+
+def _data_key(session: Session, master_key: bytes, learner_id: str) -> bytes:
+    row = session.get(LearnerVault, learner_id)
+    if row is None:
+        raise VaultShredded(msg("detail.learners.vault.shredded", learner_id=learner_id))
+    return open_sealed(master_key, row.wrapped_key, _contexts(learner_id)[0])
+
+
+def seal_file(session: Session, master_key: bytes, learner_id: str, data: bytes, context: str) -> bytes:
+    """Seal a file of the learner's (an evidence file) under their data key, bound to ``context``:
+    when erasure shreds the key, the file can no longer be opened.
+
+    Raises:
+        VaultShredded: the learner was erased (there is no data key any more).
+        DecryptionFailed: the vault row was tampered with or the master key is wrong.
+    """
+    return seal(_data_key(session, master_key, learner_id), data, f"creditbank/file/{learner_id}/{context}")
+
+
+def open_file(session: Session, master_key: bytes, learner_id: str, sealed: bytes, context: str) -> bytes:
+    """Open what :func:`seal_file` sealed.
+
+    Raises:
+        VaultShredded: the learner was erased.
+        DecryptionFailed: the file or the vault row was tampered with, or the context differs.
+    """
+    return open_sealed(
+        _data_key(session, master_key, learner_id), sealed, f"creditbank/file/{learner_id}/{context}"
+    )
 
 
 def shred(session: Session, learner_id: str) -> bool:

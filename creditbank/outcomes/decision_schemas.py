@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from creditbank.outcomes.schemas import LedgerRef, OutcomePublic
 
 ReviewStageName = Literal["district", "city"]
+DecisionName = Literal["approve", "reject", "return"]
 
 
 class ReviewDecisionRequest(BaseModel):
@@ -17,9 +18,10 @@ class ReviewDecisionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    decision: Literal["approve", "reject"] = Field(
+    decision: DecisionName = Field(
         description="approve: district moves the outcome to the city stage, city recognises it; "
-        "reject: the outcome is not recognised"
+        "reject: the outcome is not recognised; return: (a learner's application only) back to the "
+        "learner for more material, the reason saying what is missing"
     )
     reason: str = Field(
         min_length=2,
@@ -46,7 +48,8 @@ class ReviewItem(BaseModel):
     outcome: OutcomePublic = Field(description="the outcome's facts and its current recognition")
     stage: ReviewStageName = Field(description="the stage it waits in")
     district: str = Field(
-        description="the district whose sub-centre decides the district stage: the posting institution's"
+        description="the district whose sub-centre decides the district stage: the posting institution's "
+        "(for a learner's own application, the learner's)"
     )
     proposed_credits: Decimal = Field(description="credits the rules (or the district reviewer) propose")
     reason_zh: str | None = Field(description="why the rules sent it to review (Chinese)")
@@ -55,11 +58,15 @@ class ReviewItem(BaseModel):
         description="who approved it at the district stage (may not decide the city stage)"
     )
     waiting_since: dt.datetime = Field(description="when it entered this stage")
+    application: str | None = Field(
+        None,
+        description="for a learner's own application: its id (evidence at /api/v1/applications/{id})",
+    )
 
 
 class DecisionRecord(BaseModel):
     stage: ReviewStageName = Field(description="the stage that was decided")
-    decision: Literal["approve", "reject"]
+    decision: DecisionName
     reviewer: str = Field(description="the reviewer's subject, or token id when the token names none")
     reason: str
     credits: Decimal | None = Field(None, description="credits approved (approvals only)")

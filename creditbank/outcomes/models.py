@@ -14,7 +14,18 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from creditbank.db import CreditAmount, UTCDateTime, utcnow
@@ -112,3 +123,60 @@ class OutcomeEvent(SQLModel, table=True):
     detail_en: str = Field(default="", sa_type=Text)
     ledger_tx_id: str | None = Field(default=None, max_length=40)
     at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# -- applications for recognition (see creditbank.applications) ---------------------------------------
+
+BANK_ID = "ins_creditbank"
+"""The bank's own institution: it posts the outcomes learners bring in their applications."""
+
+
+class Application(SQLModel, table=True):
+    """A learner's own application for recognition: the outcome the bank posted for it, the
+    district whose sub-centre reviews it first, and a key that makes a second application for the
+    same outcome a conflict. Its evidence is in :class:`ApplicationFile`."""
+
+    __tablename__ = "applications"
+    __table_args__ = (UniqueConstraint("learner_id", "outcome_key", name="uq_applications_learner_outcome"),)
+
+    id: str = Field(primary_key=True, max_length=40, description="apl_...")
+    outcome_id: str = Field(
+        sa_column_args=[ForeignKey("outcomes.id")],
+        unique=True,
+        max_length=40,
+        description="the outcome posted",
+    )
+    learner_id: str = Field(sa_column_args=[ForeignKey("learners.id")], index=True, max_length=40)
+    district: str = Field(max_length=60, description="the district whose sub-centre decides the first stage")
+    outcome_key: str = Field(
+        sa_type=String(64), max_length=64, description="hex SHA-256 of type, normalised title and date"
+    )
+    issuer_name: str = Field(
+        default="", max_length=200, description="who issued the outcome, as the learner says"
+    )
+    issuer_kind: str = Field(
+        sa_type=String(32), max_length=32, description="the kind of issuer the rules see"
+    )
+    statement: str = Field(default="", sa_type=Text, description="the learner's note to the reviewers")
+    rounds: int = Field(default=1, sa_type=Integer, description="submissions so far (1 + resubmissions)")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ApplicationFile(SQLModel, table=True):
+    """An evidence file, sealed under the learner's vault data key (erasure shreds the key and
+    deletes the rows), with its SHA-256 and the submission round it came with."""
+
+    __tablename__ = "application_files"
+
+    id: str = Field(primary_key=True, max_length=40, description="evd_...")
+    application_id: str = Field(sa_column_args=[ForeignKey("applications.id")], index=True, max_length=40)
+    learner_id: str = Field(index=True, max_length=40)
+    round: int = Field(default=1, sa_type=Integer, description="the submission the file came with")
+    filename: str = Field(max_length=200)
+    media_type: str = Field(
+        max_length=40, description="application/pdf, image/jpeg or image/png (by content)"
+    )
+    size: int = Field(sa_type=Integer, description="bytes")
+    sha256: str = Field(max_length=71, description="sha256:<hex> of the file")
+    sealed: bytes = Field(sa_type=LargeBinary, description="the file sealed under the learner's data key")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -26,6 +26,11 @@ only the district-stage reviews of its district (another district's: 403
 ``review-outside-district``; the city stage: 403 ``city-stage-only``); a reviewer account of the
 city centre (no district) sees every review and decides either stage, and admins see every review.
 The scope is checked with the outcome locked, before anything is written.
+
+A learner's own application (:mod:`creditbank.applications`) is reviewed the same way; its district
+is the learner's (``applications.district``), not that of the bank that posted it, and it may also be
+**returned** for more material: it then waits with the learner (``stage = 'returned'``, out of every
+queue) until they resubmit, when it starts again at the district stage.
 """
 
 import dataclasses
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from creditbank.auth.models import ReviewerAccount, Role
@@ -45,10 +51,12 @@ from creditbank.institutions.models import Institution
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, TxKind
 from creditbank.outcomes import records
-from creditbank.outcomes.models import Outcome, Recognition, RecognitionStatus
+from creditbank.outcomes.models import Application, Outcome, Recognition, RecognitionStatus
 from creditbank.rule_engine.conversion import expired
 
 STAGES = ("district", "city")
+RETURNED = "returned"
+"""The stage of an application returned to the learner for more material (waiting for them)."""
 HALF = Decimal("0.5")
 
 
@@ -80,6 +88,11 @@ class ReviewOutsideDistrict(Forbidden):
 class CityStageOnly(Forbidden):
     slug = "city-stage-only"
     title = "Only the city centre decides the city stage"
+
+
+class ReturnNotApplicable(Conflict):
+    slug = "return-not-applicable"
+    title = "Only a learner's own application can be returned for more material"
 
 
 class ReviewCreditsInvalid(ValidationFailed):
@@ -175,18 +188,29 @@ def queue(
     """
     if district is not None and stage == "city":
         return []
+    where = func.coalesce(col(Application.district), col(Institution.district))
     stmt = (
-        select(Outcome, Recognition, col(Institution.district))
+        select(Outcome, Recognition, where)
         .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
         .join(Institution, col(Institution.id) == col(Outcome.institution_id))
-        .where(col(Recognition.status) == RecognitionStatus.review.value)
+        .outerjoin(Application, col(Application.outcome_id) == col(Outcome.id))
+        .where(col(Recognition.status) == RecognitionStatus.review.value, col(Recognition.stage).in_(STAGES))
     )
     if district is not None:
-        stmt = stmt.where(col(Recognition.stage) == "district", col(Institution.district) == district)
+        stmt = stmt.where(col(Recognition.stage) == "district", where == district)
     elif stage is not None:
         stmt = stmt.where(col(Recognition.stage) == stage)
     stmt = stmt.order_by(col(Recognition.updated_at), col(Outcome.id)).offset(offset).limit(limit)
     return [Waiting(o, r, d) for o, r, d in session.exec(stmt).all()]
+
+
+def district_of(session: Session, outcome: Outcome) -> str:
+    """The district whose sub-centre decides an outcome's first stage: the learner's for their own
+    application, else the posting institution's."""
+    application = session.exec(select(Application).where(col(Application.outcome_id) == outcome.id)).first()
+    if application is not None:
+        return application.district
+    return institutions.lookup(session, outcome.institution_id).district
 
 
 def open_review(session: Session, outcome_id: str, *, district: str | None) -> Waiting:
@@ -198,7 +222,8 @@ def open_review(session: Session, outcome_id: str, *, district: str | None) -> W
         NotInReview: the outcome is not waiting for a decision.
     """
     outcome, rec = records.get_outcome(session, outcome_id)
-    outcome_district = institutions.get(session, outcome.institution_id).district
+    institutions.get(session, outcome.institution_id)
+    outcome_district = district_of(session, outcome)
     check_scope(district, outcome_id, outcome_district, rec.stage)
     if rec.status != RecognitionStatus.review.value or rec.stage not in STAGES:
         raise NotInReview(
@@ -236,7 +261,7 @@ def decide(
     session: Session,
     outcome_id: str,
     *,
-    decision: Literal["approve", "reject"],
+    decision: Literal["approve", "reject", "return"],
     reason: str,
     reviewer: Reviewer,
     credits: Decimal | None = None,
@@ -252,15 +277,11 @@ def decide(
         ReviewStageMismatch: ``stage`` was given and the outcome is in another stage.
         FourEyesRequired: the district approver tries to decide the city stage.
         ReviewCreditsInvalid: the approved credits are zero or not in half-credit steps.
+        ReturnNotApplicable: a return of an outcome an institution posted.
     """
     # 1. scope, then state
     outcome, rec = records.lock_outcome(session, outcome_id)
-    check_scope(
-        reviewer.district,
-        outcome_id,
-        institutions.lookup(session, outcome.institution_id).district,
-        rec.stage,
-    )
+    check_scope(reviewer.district, outcome_id, district_of(session, outcome), rec.stage)
     if rec.status != RecognitionStatus.review.value or rec.stage not in STAGES:
         raise NotInReview(
             msg("detail.outcomes.review.outcome_waiting_review", outcome_id=outcome_id, status=rec.status)
@@ -280,6 +301,11 @@ def decide(
     if current == "city" and rec.district_reviewer == reviewer.id:
         raise FourEyesRequired(msg("detail.outcomes.review.you_approved_outcome_district"))
     amount: Decimal | None = None
+    is_application = session.exec(
+        select(Application.id).where(col(Application.outcome_id) == outcome.id)
+    ).first()
+    if decision == "return" and is_application is None:
+        raise ReturnNotApplicable(msg("detail.outcomes.review.return_not_applicable", outcome_id=outcome_id))
     if decision == "approve":
         amount = _check_credits(credits if credits is not None else rec.credits)
     # 3. the ledger first, then the projection
@@ -297,7 +323,11 @@ def decide(
     )
     stage_name = _stage(current)
     recognition_tx: JournalTransaction | None = None
-    if decision == "reject":
+    if decision == "return":
+        rec.stage = RETURNED
+        rec.district_reviewer = None
+        kind, (zh, en) = RETURNED, msg("review.returned_event", stage=stage_name, reason=reason).pair()
+    elif decision == "reject":
         rec.status = RecognitionStatus.rejected.value
         rec.stage = None
         if current == "district":

@@ -12,6 +12,7 @@ from creditbank.outcomes.decision_schemas import (
     ReviewItem,
     ReviewStageName,
 )
+from creditbank.outcomes.models import BANK_ID
 from creditbank.outcomes.views import ledger_ref, outcome_public
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
@@ -28,6 +29,7 @@ def _item(session: SessionDep, waiting: review.Waiting) -> ReviewItem:
         reason_en=rec.review_reason_en,
         district_reviewer=rec.district_reviewer,
         waiting_since=rec.updated_at,
+        application=outcome.reference if outcome.institution_id == BANK_ID else None,
     )
 
 

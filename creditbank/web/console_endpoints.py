@@ -292,7 +292,9 @@ def console_review(
     who: PageReviewer,
     outcome_id: Annotated[str, Form(description="the outcome decided", max_length=40)] = "",
     stage: Annotated[str, Form(description="the stage decided (as listed)", max_length=16)] = "",
-    decision: Annotated[str, Form(description="approve or reject", max_length=10)] = "",
+    decision: Annotated[
+        str, Form(description="approve, reject or return (applications)", max_length=10)
+    ] = "",
     reason: Annotated[str, Form(description="why", max_length=500)] = "",
     credits: Annotated[str, Form(description="credits to grant instead of the proposed", max_length=10)] = "",
     csrf: CsrfField = "",
@@ -301,7 +303,7 @@ def console_review(
     check_csrf(request, ctx, csrf)
     t = translator(request)
     problems: list[str] = []
-    if decision not in ("approve", "reject"):
+    if decision not in ("approve", "reject", "return"):
         problems.append(f"{t('console.decision')}: {t('err.literal_error')}")
     if len(reason.strip()) < 2:
         problems.append(f"{t('console.reason')}: {t('err.missing')}")
@@ -321,7 +323,9 @@ def console_review(
             status_code=422,
             back="/console",
         )
-    verdict: Literal["approve", "reject"] = "approve" if decision == "approve" else "reject"
+    verdict: Literal["approve", "reject", "return"] = (
+        "approve" if decision == "approve" else "return" if decision == "return" else "reject"
+    )
     return pages.submit(
         request,
         ctx,

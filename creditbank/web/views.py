@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from creditbank.applications import service as applications
 from creditbank.archive.schemas import Archive, ArchiveLot, ArchiveOutcome
 from creditbank.archive.service import build_archive
 from creditbank.auth.service import Principal
@@ -37,7 +38,7 @@ from creditbank.learners import access
 from creditbank.learners import service as learners
 from creditbank.learners.models import ArchiveGrant, ShareLink
 from creditbank.outcomes import records, review
-from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
+from creditbank.outcomes.models import Application, ApplicationFile, Outcome, OutcomeEvent, Recognition
 from creditbank.standards.vc.verification import Check, Report
 from creditbank.web.charts import CategoryBar, TimePoint
 
@@ -383,13 +384,23 @@ class ReviewRow:
     recognition: Recognition
     institution: str
     district: str
+    application: Application | None = None
+    evidence: tuple[ApplicationFile, ...] = ()
 
 
 def review_page(session: Session, lang: str, district: str | None) -> list[ReviewRow]:
     """The review desk's queue for a reviewer whose scope is ``district`` (None: every district)."""
     queue = review.queue(session, district=district)
     names = institution_names(session, [w.outcome.institution_id for w in queue])
+    filed = applications.by_outcome(session, [w.outcome.id for w in queue])
     return [
-        ReviewRow(w.outcome, w.recognition, names.of(w.outcome.institution_id, lang), w.district)
+        ReviewRow(
+            w.outcome,
+            w.recognition,
+            names.of(w.outcome.institution_id, lang),
+            w.district,
+            filed.get(w.outcome.id),
+            tuple(applications.files_of(session, filed[w.outcome.id].id)) if w.outcome.id in filed else (),
+        )
         for w in queue
     ]

@@ -1,0 +1,219 @@
+"""The learner's applications for recognition (申请认定) on the web, and the evidence viewer.
+
+``/applications`` lists the signed-in learner's applications (each with its state, history and
+evidence) and holds the form to apply, which adapts to the outcome type (the fields each type needs
+are shown with it); a returned application has a form to resubmit. A form that fails is shown again
+with the problem in the reader's language (Chinese first), and nothing of it is kept.
+
+``/applications/{id}/evidence/{file}`` serves one evidence file inline to the learner and to the
+reviewers whose scope covers the application at its stage, with its type read from its content,
+``X-Content-Type-Options: nosniff`` and a Content-Security-Policy under which no script runs.
+"""
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+
+from creditbank.applications import service
+from creditbank.applications import views as api
+from creditbank.applications.evidence import PDF
+from creditbank.auth.deps import PageLearner, PageLearnerOrReviewer, Public
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
+from creditbank.context import AppContext
+from creditbank.deps import ContextDep
+from creditbank.errors import CreditBankError
+from creditbank.institutions.districts import DISTRICTS
+from creditbank.limits import APPLICATION, body_limit
+from creditbank.outcomes.schemas import REQUIRED_FACTS
+from creditbank.rule_engine.models import OUTCOME_TYPES
+from creditbank.web import pages
+from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.rendering import finish, render, translator
+from creditbank.web.session import check_csrf, optional_principal
+
+router = APIRouter(tags=["web pages"])
+
+FILE_CSP = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; object-src 'self'; script-src 'none'"
+)
+"""Served evidence runs no script (an SVG or HTML smuggled past the checks could not either)."""
+Field = Annotated[str, Form(max_length=300)]
+Files = Annotated[list[UploadFile], File(description="evidence: PDF, JPEG or PNG")]
+
+
+def _page(
+    request: Request,
+    session: PageSession,
+    ctx: AppContext,
+    who: Principal,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    kept: dict[str, str] | None = None,
+) -> HTMLResponse:
+    filed = [
+        api.application_public(session, a, o, r) for a, o, r in service.of_learner(session, who.subject or "")
+    ]
+    return render(
+        request,
+        ctx,
+        who,
+        "applications.html",
+        status=status_code,
+        active="applications",
+        applications=filed,
+        error=error,
+        kept=kept or {},
+        types=OUTCOME_TYPES,
+        required={k: list(v) for k, v in REQUIRED_FACTS.items()},
+        districts=DISTRICTS,
+        issuer_kinds=service.ISSUER_KINDS,
+        limits=ctx.settings,
+    )
+
+
+def _said(request: Request, exc: CreditBankError | RequestValidationError) -> str:
+    t = translator(request)
+    if isinstance(exc, CreditBankError):
+        problem = exc.to_problem(lang=t.lang)
+        return (
+            f"{problem['title']}：{problem['detail']}"
+            if problem["detail"] != problem["title"]
+            else problem["title"]
+        )
+    parts = []
+    for e in exc.errors():
+        name = str(list(e.get("loc", ("",)))[-1])
+        kind = str(e.get("type", "value_error"))
+        parts.append(f"{t('applications.field.' + name)}{t('common.colon')}{t('err.' + kind)}")
+    return "；".join(parts)
+
+
+@router.get("/applications", response_class=HTMLResponse, dependencies=[Public], summary="My applications")
+def applications_page(request: Request, session: PageSession, ctx: ContextDep) -> Response:
+    """The signed-in learner's applications for recognition and the form to apply; a sign-in form
+    to others; an account not yet verified is sent to its account page."""
+    who = optional_principal(request, session, ctx)
+    if who is not None and who.role is Role.learner and who.subject is None:
+        return finish(pages.redirect("/account"), request)
+    if who is None or who.role is not Role.learner:
+        return pages.signin_page(request, ctx, who, target="/applications")
+    return _page(request, session, ctx, who)
+
+
+@router.post("/applications", response_class=HTMLResponse, openapi_extra=body_limit(APPLICATION))
+async def apply_page(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: PageLearner,
+    files: Files,
+    outcome_type: Field = "",
+    title: Field = "",
+    achieved_on: Field = "",
+    district: Field = "",
+    issuer_kind: Field = "",
+    issuer_name: Field = "",
+    hours: Field = "",
+    level: Field = "",
+    grade: Field = "",
+    field: Field = "",
+    statement: Annotated[str, Form(max_length=2000)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Apply for recognition from the page's form (see the API's ``POST /api/v1/applications``)."""
+    check_csrf(request, ctx, csrf)
+    kept = {
+        "outcome_type": outcome_type,
+        "title": title,
+        "achieved_on": achieved_on,
+        "district": district,
+        "issuer_kind": issuer_kind,
+        "issuer_name": issuer_name,
+        "hours": hours,
+        "level": level,
+        "grade": grade,
+        "field": field,
+        "statement": statement,
+    }
+    try:
+        claim = api.claim_of(**kept)
+        checked = await api.read_files(files, ctx.settings)
+    except (CreditBankError, RequestValidationError) as exc:
+        status_code = exc.status if isinstance(exc, CreditBankError) else 422
+        return _page(
+            request, session, ctx, who, error=_said(request, exc), status_code=status_code, kept=kept
+        )
+    done = pages.attempt(session, lambda: service.submit(session, ctx, who.subject or "", claim, checked))
+    if isinstance(done, CreditBankError):
+        return _page(
+            request, session, ctx, who, error=_said(request, done), status_code=done.status, kept=kept
+        )
+    return finish(pages.redirect(f"/applications?done=applied#{done.application.id}"), request)
+
+
+@router.post(
+    "/applications/{application_id}/resubmission",
+    response_class=HTMLResponse,
+    openapi_extra=body_limit(APPLICATION),
+)
+async def resubmit_page(
+    application_id: str,
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: PageLearner,
+    files: Files,
+    note: Annotated[str, Form(max_length=2000)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Send the material a reviewer asked for (see the API's resubmission)."""
+    check_csrf(request, ctx, csrf)
+    try:
+        checked = await api.read_files(files, ctx.settings)
+    except CreditBankError as exc:
+        return _page(request, session, ctx, who, error=_said(request, exc), status_code=exc.status)
+    done = pages.attempt(
+        session, lambda: service.resubmit(session, ctx, who.subject or "", application_id, note, checked)
+    )
+    if isinstance(done, CreditBankError):
+        return _page(request, session, ctx, who, error=_said(request, done), status_code=done.status)
+    return finish(pages.redirect(f"/applications?done=resubmitted#{application_id}"), request)
+
+
+@router.get(
+    "/applications/{application_id}/evidence/{file_id}",
+    responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+    summary="View an evidence file",
+)
+def evidence_file(
+    application_id: str,
+    file_id: str,
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: PageLearnerOrReviewer,
+) -> Response:
+    """One evidence file, inline, for the learner who applied and the reviewers whose scope covers
+    the application at its current stage (403 for another district's or stage's reviewer, 404 for
+    another learner)."""
+    row, data = service.open_evidence(session, ctx, who, application_id, file_id)
+    ascii_name = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in row.filename)
+    return Response(
+        data,
+        media_type=row.media_type,
+        headers={
+            "Content-Disposition": (
+                f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.filename)}"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": FILE_CSP if row.media_type == PDF else FILE_CSP + "; sandbox",
+            "Cache-Control": "private, no-store",
+            "Referrer-Policy": "no-referrer",
+            "Cross-Origin-Resource-Policy": "same-origin",
+        },
+    )
