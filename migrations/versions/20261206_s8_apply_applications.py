@@ -4,7 +4,7 @@
 reviews it first; ``application_files`` holds the evidence sealed under the learner's data key.
 
 Revision ID: s8_apply
-Revises: s7_learners_2
+Revises: s8_dash
 Create Date: 2026-12-06 00:00:00+00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "s8_apply"
-down_revision: str | None = "s7_learners_2"
+down_revision: str | None = "s8_dash"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
