@@ -173,6 +173,7 @@ def direct_rows(session: Session, scope: Scope) -> list[Row]:
 
     def m(column: str) -> str:
         return _month(dialect, column)
+
     epoch = (
         "extract(epoch FROM e.at - o.created_at)"
         if dialect == "postgresql"

@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from creditbank.errors import CreditBankError
+from creditbank.i18n import Said, msg
 from creditbank.standards.tlog import merkle, note
 from creditbank.standards.tlog.errors import TransparencyError
 from creditbank.transparency import store
@@ -33,10 +34,10 @@ class LogView:
     root_b64: str | None
     note: str | None
     signature_ok: bool
-    signature_error: str | None
+    signature_error: Said | None
     consistency: str  # none | first | same | consistent | inconsistent
     previous_size: int | None
-    reason: str | None
+    reason: Said | None
 
 
 def parse_seen(raw: str | None) -> dict[str, SeenCheckpoint]:
@@ -80,12 +81,12 @@ def format_seen(views: Iterable[LogView], before: Mapping[str, SeenCheckpoint]) 
 
 def _consistency(
     session: Session, log_id: str, seen: SeenCheckpoint, size: int, root: bytes
-) -> tuple[str, str | None]:
+) -> tuple[str, Said | None]:
     if seen.size > size:
-        return "inconsistent", f"the log shrank from {seen.size} to {size}"
+        return "inconsistent", msg("logs.shrank", before=seen.size, size=size)
     if seen.size == size:
         if seen.root != root:
-            return "inconsistent", f"two different roots for size {size}"
+            return "inconsistent", msg("logs.two_roots", size=size)
         return "same", None
     if seen.size == 0:
         return "consistent", None
@@ -93,7 +94,7 @@ def _consistency(
         _, proof, _ = store.consistency(session, log_id, seen.size, size)
         merkle.verify_consistency(seen.size, size, proof, seen.root, root)
     except CreditBankError as exc:  # ProofInvalid, or no checkpoint of that size
-        return "inconsistent", exc.detail
+        return "inconsistent", exc.said
     return "consistent", None
 
 
@@ -115,7 +116,7 @@ def log_views(session: Session, seen: Mapping[str, SeenCheckpoint]) -> list[LogV
             signature_ok, signature_error = True, None
             size, root = opened.size, opened.root_hash
         except TransparencyError as exc:
-            signature_ok, signature_error = False, exc.detail
+            signature_ok, signature_error = False, exc.said
             size, root = int(latest.size), bytes(latest.root)
         before = seen.get(log.id)
         if before is None:

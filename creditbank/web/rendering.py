@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.i18n import DEFAULT_LANG, LANG_COOKIE, Lang, Translator, parse_lang
+from creditbank.i18n import DEFAULT_LANG, LANG_COOKIE, Lang, Said, Translator, parse_lang, text_of
 from creditbank.web.session import CSRF_FIELD, csrf_token
 
 HERE = Path(__file__).resolve().parent
@@ -79,6 +79,14 @@ ENV = Environment(
 ENV.filters["credits"] = _credits
 ENV.filters["when"] = _when
 ENV.filters["short"] = _short
+
+
+def _said(value: Said | None, lang: Lang) -> str:
+    """A message (or a ready text) in the page's language: ``{{ log.reason|said(t.lang) }}``."""
+    return "" if value is None else text_of(value, lang)
+
+
+ENV.filters["said"] = _said
 
 
 def language(request: Request) -> tuple[Lang, bool]:

@@ -547,6 +547,20 @@ class TestVerifyPage:
         auditor.cookies.set("cb_seen", forged)
         lied = auditor.get("/verify")
         assert 'data-consistency="inconsistent"' in lied.text
+        # why, in the page's language (the proof from size 1 does not lead to the remembered root)
+        why = re.search(r"✘ 不一致！([^<]*) <span", lied.text)
+        assert why and re.search(r"[\u4e00-\u9fff]", why.group(1)), why
+        auditor.cookies.set("cb_seen", forged)
+        said = re.search(r"✘ INCONSISTENT! ([^<]*) <span", auditor.get("/verify?lang=en").text)
+        assert said and not re.search(r"[\u4e00-\u9fff]", said.group(1)) and len(said.group(1)) > 10, said
+        # a remembered size larger than the log's: the log shrank
+        auditor.cookies.set(
+            "cb_seen",
+            base64.urlsafe_b64encode(
+                json.dumps({"main": [99, base64.b64encode(b"\x01" * 32).decode()]}).encode()
+            ).decode(),
+        )
+        assert "日志从 99 条缩小到了 3 条" in auditor.get("/verify?lang=zh").text
         auditor.cookies.set("cb_seen", "garbage!!")
         assert auditor.get("/verify").status_code == 200
 
