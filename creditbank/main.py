@@ -342,6 +342,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.outcomes.review_endpoints import router as reviews_router
     from creditbank.transparency.endpoints import router as logs_router
     from creditbank.web.account_endpoints import router as account_pages_router
+    from creditbank.web.admin_endpoints import router as admin_pages_router
     from creditbank.web.application_endpoints import router as application_pages_router
     from creditbank.web.archive_endpoints import router as archive_pages_router
     from creditbank.web.catalogue_endpoints import router as catalogue_pages_router
@@ -385,6 +386,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         catalogue_pages_router,
         registrar_pages_router,
         equivalence_pages_router,
+        admin_pages_router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -261,6 +261,12 @@ CODED: tuple[str, ...] = (
     N_("courses.result_in_review"),
     N_("courses.result_consent_revoked"),
     N_("courses.result_not_converted"),
+    # institution kinds: t.label("kind", ...)
+    N_("kind.vocational_school"),
+    N_("kind.university"),
+    N_("kind.training_body"),
+    N_("kind.community_college"),
+    N_("kind.open_university"),
     # problem titles: problem.<slug> (creditbank.errors.problem_title)
     N_("problem.already-reversed"),
     N_("problem.audit-error"),
