@@ -21,7 +21,7 @@ from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.rule_engine import RuleSet
 from creditbank.rule_engine.loader import Placed
-from creditbank.rule_engine.schemas import ConversionRule
+from creditbank.rule_engine.schemas import ConversionRule, error_said
 
 
 class ProgrammeNotFound(NotFound):
@@ -179,7 +179,7 @@ def draft_rule(institution_id: str, body: EquivalenceCreate, rule_id: str = "EQ-
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise EquivalenceInvalid(
-            msg("detail.catalog.equivalence_field_invalid", where=where, value=first.get("msg")), where=where
+            msg("detail.catalog.equivalence_field_invalid", where=where, value=error_said(first)), where=where
         ) from exc
 
 

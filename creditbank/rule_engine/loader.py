@@ -48,6 +48,7 @@ from creditbank.rule_engine.schemas import (
     Rule,
     RuleFile,
     Validity,
+    error_said,
 )
 
 MANIFEST = "ruleset.yaml"
@@ -229,7 +230,7 @@ def schema_findings(
         loc = tuple(err["loc"])
         shown = loc[1:] if tag is not None and len(loc) > 1 and loc[0] == tag else loc
         where = ".".join(str(p) for p in shown) or "(top)"
-        said = msg("finding.schema", where=where, error=err["msg"])
+        said = msg("finding.schema", where=where, error=error_said(err))
         out.append(Finding(code, said, doc.file, doc.line_of((*base, *loc)), rule_id))
     return out
 

@@ -17,18 +17,28 @@ Amount fields (``max_credits``, ``max_share``, ...) are written as YAML numbers 
 text, so ``0.5`` is exactly one half).
 """
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from creditbank.i18n import Message, Said, msg
 from creditbank.rule_engine.amounts import to_decimal
 from creditbank.rule_engine.models import OutcomeType, ReviewStage, Text
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 RULE_ID_PATTERN = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$"
+
+
+def error_said(error: Mapping[str, Any]) -> Said:
+    """What one pydantic error says: the message a validator of ours raised (``ValueError(msg(...))``),
+    said in the reader's language, else pydantic's own text."""
+    raised = error.get("ctx", {}).get("error")
+    reason = raised.args[0] if isinstance(raised, ValueError) and raised.args else None
+    return reason if isinstance(reason, Message) else str(error.get("msg", ""))
 
 
 def _cel_text(value: Any) -> Any:
@@ -51,7 +61,7 @@ def _amount(value: Any) -> Any:
 def _non_empty(value: Any) -> Any:
     """Refuse an empty list before its items are validated (an empty all-of/any-of is invalid)."""
     if isinstance(value, list | tuple) and not value:
-        raise ValueError("must not be empty")
+        raise ValueError(msg("rules.schema.empty"))
     return value
 
 
@@ -85,7 +95,7 @@ class Effective(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> "Effective":
         if self.until is not None and self.until < self.from_:
-            raise ValueError("effective.until is before effective.from")
+            raise ValueError(msg("rules.schema.until_before_from"))
         return self
 
     def covers(self, day: date) -> bool:
@@ -119,13 +129,13 @@ class Review(BaseModel):
     @model_validator(mode="after")
     def _condition_iff_when(self) -> "Review":
         if self.mode == "when" and self.condition is None:
-            raise ValueError("review.mode 'when' needs a condition")
+            raise ValueError(msg("rules.schema.when_needs_condition"))
         if self.mode != "when" and self.condition is not None:
-            raise ValueError("review.condition is only allowed with mode 'when'")
+            raise ValueError(msg("rules.schema.condition_only_when"))
         if self.mode != "never" and self.reason is None:
-            raise ValueError("review.reason (zh/en) is required unless mode is 'never'")
+            raise ValueError(msg("rules.schema.reason_required"))
         if self.stages is not None and not self.stages:
-            raise ValueError("review.stages must not be empty")
+            raise ValueError(msg("rules.schema.stages_empty"))
         return self
 
 
@@ -164,7 +174,7 @@ class RecognitionRule(_RuleBase):
     @model_validator(mode="after")
     def _level_to_recognise(self) -> "RecognitionRule":
         if self.decision == "recognise" and self.level is None:
-            raise ValueError("a rule that recognises needs a level")
+            raise ValueError(msg("rules.schema.needs_level"))
         return self
 
 
@@ -193,11 +203,11 @@ class LotMatcher(BaseModel):
     @model_validator(mode="after")
     def _not_empty(self) -> "LotMatcher":
         if all(v is None for v in self.__dict__.values()):
-            raise ValueError("a lot matcher needs at least one criterion")
+            raise ValueError(msg("rules.schema.matcher_needs_criterion"))
         for name in ("outcome_type", "course_code", "field", "category", "outcome_level"):
             value = getattr(self, name)
             if value is not None and not value:
-                raise ValueError(f"{name} must not be an empty list")
+                raise ValueError(msg("rules.schema.empty_list", name=name))
         return self
 
 
@@ -224,7 +234,7 @@ class NOfSpec(BaseModel):
     @model_validator(mode="after")
     def _n_fits(self) -> "NOfSpec":
         if self.n > len(self.items):
-            raise ValueError(f"n_of.n = {self.n} is more than its {len(self.items)} items")
+            raise ValueError(msg("rules.schema.n_of_too_many", n=self.n, count=len(self.items)))
         return self
 
 
@@ -280,9 +290,9 @@ class Destination(BaseModel):
     @model_validator(mode="after")
     def _credits_by_kind(self) -> "Destination":
         if self.kind != "elective_bucket" and self.credits is None:
-            raise ValueError(f"destination kind {self.kind!r} needs credits")
+            raise ValueError(msg("rules.schema.destination_needs_credits", kind=self.kind))
         if self.kind == "elective_bucket" and self.credits is not None:
-            raise ValueError("an elective bucket takes the lots' credits; use max_credits")
+            raise ValueError(msg("rules.schema.elective_bucket_credits"))
         return self
 
 
@@ -320,21 +330,18 @@ class GradeMapping(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "GradeMapping":
         if not self.grades and not self.score_bands:
-            raise ValueError("grade_mapping needs grades or score_bands")
+            raise ValueError(msg("rules.schema.grades_or_bands"))
         if (self.default is None) == (self.no_default is None):
-            raise ValueError(
-                "grade_mapping needs exactly one of default (the grade of an ungraded lot) "
-                "or no_default (why ungraded lots cannot be used)"
-            )
+            raise ValueError(msg("rules.schema.default_or_no_default"))
         used = [g.destination for g in self.grades] + [b.destination for b in self.score_bands]
         if self.default is not None:
             used.append(self.default)
         unknown = sorted({g for g in used if g not in self.scale})
         if unknown:
-            raise ValueError(f"grades not in scale: {', '.join(unknown)}")
+            raise ValueError(msg("rules.schema.grades_not_in_scale", grades=", ".join(unknown)))
         mins = [b.min_score for b in self.score_bands]
         if mins != sorted(mins, reverse=True):
-            raise ValueError("score_bands must be ordered from the highest min_score down")
+            raise ValueError(msg("rules.schema.bands_order"))
         return self
 
 
@@ -364,11 +371,11 @@ class Caps(BaseModel):
     @model_validator(mode="after")
     def _sane(self) -> "Caps":
         if self.max_share is not None and not (Decimal(0) < self.max_share <= Decimal(1)):
-            raise ValueError(f"max_share must be in (0, 1], got {self.max_share}")
+            raise ValueError(msg("rules.schema.max_share", value=self.max_share))
         if self.max_certificates is not None and not self.certificate_types:
-            raise ValueError("max_certificates needs certificate_types")
+            raise ValueError(msg("rules.schema.certificates_need_types"))
         if self.max_share is None and self.max_certificates is None and not self.count_once:
-            raise ValueError("caps sets no cap")
+            raise ValueError(msg("rules.schema.no_cap"))
         return self
 
 
@@ -515,7 +522,7 @@ class Case(BaseModel):
     @model_validator(mode="after")
     def _one_input(self) -> "Case":
         if (self.outcome is None) == (self.convert is None):
-            raise ValueError("a case needs exactly one of outcome or convert")
+            raise ValueError(msg("rules.schema.case_outcome_or_convert"))
         return self
 
 

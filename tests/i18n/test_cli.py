@@ -102,6 +102,8 @@ class TestCommandOutput:
         listed = "files: [recognition.yaml, conversion.yaml, caps.yaml, missing.yaml]\n"
         manifest.write_text(manifest.read_text(encoding="utf-8") + listed, encoding="utf-8")
         missing = broken / "missing.yaml"
+        caps = broken / "caps.yaml"
+        caps.write_text(caps.read_text(encoding="utf-8").replace("max_share: 0.5 ", "max_share: 2   ", 1))
         zh = runner.invoke(app, ["rules", "check", str(broken)], env=CHINESE)
         en = runner.invoke(app, ["rules", "check", str(broken)], env=ENGLISH)
         assert zh.exit_code == en.exit_code == 1, zh.output + en.output
@@ -109,6 +111,9 @@ class TestCommandOutput:
         assert f"{manifest}: error file-missing: {missing} is listed but missing" in en.output
         assert "error yaml-duplicate-key: 键 'id' 出现了两次" in zh.output
         assert "error yaml-duplicate-key: key 'id' appears twice" in en.output
+        # a rule-set validator's own words, too
+        assert "max_share 须在 (0, 1] 之间，实际为 2" in zh.output
+        assert "max_share must be in (0, 1], got 2" in en.output and "Value error" not in en.output
 
     def test_rules_diff_says_each_change_in_each_language(self, tmp_path: Path) -> None:
         new = tmp_path / "new"
