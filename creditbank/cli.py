@@ -341,7 +341,7 @@ def demo(
     tokens_file: Annotated[str, typer.Option(help="where to write the demo tokens")] = "var/demo-tokens.json",
 ) -> None:
     """Load the demo world (idempotent) and write fresh demo tokens (demo mode only)."""
-    from creditbank.demo import load_demo, load_exchange
+    from creditbank.demo import load_courses, load_demo, load_exchange
 
     ctx = context()
     if ctx.settings.mode == "production":
@@ -351,6 +351,8 @@ def demo(
         tokens = load_demo(session, ctx)
     with session_scope(ctx) as session:
         valid, revoked = load_exchange(session, ctx)
+    with session_scope(ctx) as session:
+        load_courses(session, ctx)
     var = Path(tokens_file).parent
     var.mkdir(parents=True, exist_ok=True)
     # the file holds bearer tokens: readable by its owner only, whatever the umask

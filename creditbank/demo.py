@@ -308,3 +308,78 @@ def load_exchange(session: Session, ctx: AppContext) -> tuple[dict[str, Any], di
         )
     assert valid is not None
     return valid.document, revoked.document
+
+
+# --- shared courses and the graduation audit (学业进度) -------------------------------------------
+
+_COURSES: dict[str, Any] = _read("courses.yaml")
+
+
+def load_courses(session: Session, ctx: AppContext) -> None:
+    """Give the open university's programme its curriculum, admit 王芳, share the Haidian vocational
+    school's courses and enrol 王芳 in two of them (one result converted, one under way).
+
+    Idempotent: the curriculum is replaced with the same one; courses, equivalences and enrolments
+    are made once. Run after :func:`load_exchange` (the programme exists).
+    """
+    from creditbank.auth.service import Principal
+    from creditbank.catalog import courses, progress
+    from creditbank.catalog import service as catalog
+    from creditbank.catalog.models import Programme
+    from creditbank.catalog.schemas import (
+        CurriculumIn,
+        EnrolmentResult,
+        EquivalenceCreate,
+        SharedCourseCreate,
+    )
+    from creditbank.ids import LearnerId
+
+    university = session.exec(
+        select(Institution).where(Institution.credit_code == _credit_code("open-university"))
+    ).one()
+    host = session.exec(
+        select(Institution).where(Institution.credit_code == _credit_code(_COURSES["host"]))
+    ).one()
+    programme = session.exec(
+        select(Programme).where(
+            col(Programme.institution_id) == university.id, col(Programme.code) == DEMO_PROGRAMME["code"]
+        )
+    ).one()
+    home = Principal(Role.institution, university.id, None)
+    hosting = Principal(Role.institution, host.id, None)
+    progress.set_curriculum(session, home, programme.id, CurriculumIn.model_validate(_COURSES["curriculum"]))
+    learner_id = learners.find_by_identity_number(
+        session,
+        ctx.identity_key,
+        next(p["identity_number"] for p in DEMO_LEARNERS if p["key"] == "wang-fang"),
+    ).id
+    learners.link(session, LearnerId(learner_id), university.id)  # the open university's own student
+    courses.admit(session, home, programme.id, learner_id)
+    shared = {c.code: c for c in catalog.list_shared_courses(session, host.id)}
+    for spec in _COURSES["shared_courses"]:
+        if spec["code"] not in shared:
+            body = SharedCourseCreate.model_validate(
+                {**spec, "enrolment_deadline": (dt.date.today() + dt.timedelta(days=60)).isoformat()}
+            )
+            shared[spec["code"]] = catalog.publish_course(session, host.id, body)
+    published = {row.destination_code: row for row in catalog.list_equivalences(session, university.id)}
+    for spec in _COURSES["equivalences"]:
+        if spec["destination_code"] not in published:
+            published[spec["destination_code"]] = catalog.create_equivalence(
+                session, university.id, EquivalenceCreate.model_validate(spec)
+            )
+    learner = Principal(Role.learner, learner_id, None)
+    taken = {e.course_id for e in courses.list_enrolments(session, learner)}
+    for spec in _COURSES["enrolments"]:
+        course = shared[spec["course"]]
+        if course.id in taken:
+            continue
+        enrolment = courses.request_enrolment(
+            session, learner, course_id=course.id, programme_id=programme.id
+        )
+        courses.approve(session, home, enrolment.id, published[spec["course"]].id)
+        courses.accept(session, hosting, enrolment.id)
+        if "score" in spec:
+            achieved = dt.date.today() - dt.timedelta(days=int(spec["days_ago"]))
+            result = EnrolmentResult(achieved_on=achieved, score=spec["score"])
+            courses.post_result(session, ctx, hosting, enrolment.id, result)

@@ -351,6 +351,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.download_endpoints import router as downloads_router
     from creditbank.web.equivalence_endpoints import router as equivalence_pages_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
+    from creditbank.web.progress_endpoints import router as progress_pages_router
     from creditbank.web.registrar_endpoints import router as registrar_pages_router
     from creditbank.web.rendering import STATIC_DIR
     from creditbank.web.signin_endpoints import router as signin_router
@@ -380,6 +381,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         inbox_pages_router,
         archive_pages_router,
         course_pages_router,
+        progress_pages_router,
         downloads_router,
         verify_page_router,
         console_pages_router,

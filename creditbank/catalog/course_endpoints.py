@@ -4,10 +4,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from creditbank.auth.deps import AnyRole, InstitutionOnly, InstitutionOrAdmin, LearnerOnly
-from creditbank.catalog import courses
-from creditbank.catalog.models import CourseEnrolment
+from creditbank.auth.deps import AnyRole, InstitutionOnly, InstitutionOrAdmin, LearnerOnly, Public
+from creditbank.catalog import courses, progress
+from creditbank.catalog import service as catalog
+from creditbank.catalog.models import CourseEnrolment, CurriculumCourse, Programme, ProgrammeRequirement
 from creditbank.catalog.schemas import (
+    CategoryProgressPublic,
+    CourseProgressPublic,
+    CurriculumCourseIn,
+    CurriculumIn,
+    CurriculumPublic,
     EnrolmentApprove,
     EnrolmentCreate,
     EnrolmentDecline,
@@ -15,6 +21,8 @@ from creditbank.catalog.schemas import (
     EnrolmentResult,
     ProgrammeLearnerCreate,
     ProgrammeLearnerPublic,
+    ProgressPublic,
+    SuggestionPublic,
 )
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.outcomes import idempotent
@@ -173,3 +181,95 @@ def post_result(
 
     path = f"/api/v1/enrolments/{enrolment_id}/result"
     return idempotent.post(session, who, idempotency_key, path, body.model_dump(mode="json"), work)
+
+
+# -- curricula and the graduation audit (学业进度) -------------------------------------------------
+
+
+def _curriculum(
+    programme: Programme, rows: list[CurriculumCourse], needs: list[ProgrammeRequirement]
+) -> CurriculumPublic:
+    return CurriculumPublic(
+        programme_id=programme.id,
+        graduation_credits=programme.graduation_credits,
+        courses=[CurriculumCourseIn.model_validate(r, from_attributes=True) for r in rows],
+        requirements={n.category: n.credits for n in needs},
+    )
+
+
+@router.put("/programmes/{programme_id}/curriculum", response_model=CurriculumPublic)
+def set_curriculum(
+    programme_id: str, body: CurriculumIn, session: SessionDep, who: InstitutionOnly
+) -> CurriculumPublic:
+    """Replace the curriculum of one of your programmes: its courses, each in a credit category
+    (required, major, general, elective), and the credits needed in each category to graduate."""
+    return _curriculum(*progress.set_curriculum(session, who, programme_id, body))
+
+
+@router.get("/programmes/{programme_id}/curriculum", response_model=CurriculumPublic, dependencies=[Public])
+def get_curriculum(programme_id: str, session: SessionDep) -> CurriculumPublic:
+    """A programme's curriculum and graduation requirements (public)."""
+    programme = catalog.get_programme(session, programme_id)
+    return _curriculum(programme, *progress.curriculum(session, programme_id))
+
+
+def progress_public(found: progress.Progress) -> ProgressPublic:
+    return ProgressPublic(
+        programme_id=found.programme.id,
+        learner_id=found.learner_id,
+        graduation_credits=found.programme.graduation_credits,
+        categories=[
+            CategoryProgressPublic(
+                category=f.category,
+                needed=f.needed,
+                earned=f.earned,
+                converted=f.converted,
+                planned=f.planned,
+                missing=f.missing,
+            )
+            for f in found.categories
+        ],
+        courses=[
+            CourseProgressPublic.model_validate({**c.course.model_dump(), "state": c.state})
+            for c in found.courses
+        ],
+        suggestions=[
+            SuggestionPublic(
+                kind=s.kind,
+                ref=s.ref,
+                title=s.title,
+                category=s.category,
+                destination_code=s.item.destination_code,
+                destination_title_zh=s.item.destination_title.zh,
+                destination_title_en=s.item.destination_title.en,
+                credits=s.item.credits,
+                rule_id=s.item.rule_id,
+            )
+            for s in found.suggestions
+        ],
+        lots_hidden=found.lots_hidden,
+    )
+
+
+@router.get("/programmes/{programme_id}/progress/{learner_id}", response_model=ProgressPublic)
+def learner_progress(
+    programme_id: str, learner_id: str, session: SessionDep, ctx: ContextDep, who: AnyRole
+) -> ProgressPublic:
+    """学业进度: per credit category, the credits a learner earned, converted, planned (live shared-course
+    enrolments) and still misses, each curriculum course's state, and what would fill the gaps (the
+    learner's unconverted lots, open shared courses, recognised certificates), as the rule engine's
+    equivalences plan them. The learner reads their own; the programme's institution its admitted
+    learners (suggestions from the learner's lots only under their grant); admins and auditors any."""
+    return progress_public(progress.audit(session, ctx, who, programme_id, learner_id))
+
+
+@router.get("/programmes/{programme_id}/progress", response_model=list[ProgressPublic])
+def programme_progress(
+    programme_id: str, session: SessionDep, ctx: ContextDep, who: InstitutionOrAdmin
+) -> list[ProgressPublic]:
+    """The registrar's view: the progress of every learner admitted into one of your programmes
+    (figures and course states; no suggestions)."""
+    return [
+        progress_public(progress.audit(session, ctx, who, programme_id, row.learner_id, suggestions=False))
+        for row in courses.programme_learners(session, who, programme_id)
+    ]

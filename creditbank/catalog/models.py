@@ -241,3 +241,39 @@ class Consent(SQLModel, table=True):
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     conversion_id: str | None = Field(default=None, max_length=40, description="the conversion that used it")
+
+
+CREDIT_CATEGORIES = ("required", "major", "general", "elective")
+"""A programme's credit categories: 必修 (required), 专业 (major), 通识 (general), 选修 (elective)."""
+
+
+class CurriculumCourse(SQLModel, table=True):
+    """One course of a programme's curriculum, in one credit category. A conversion item whose
+    destination code is a curriculum course counts in that course's category (学业进度)."""
+
+    __tablename__ = "curriculum_courses"
+    __table_args__ = (
+        CheckConstraint("category IN ('required', 'major', 'general', 'elective')", name="category"),
+        CheckConstraint("credits > 0", name="credits_positive"),
+    )
+
+    programme_id: str = Field(sa_column_args=[ForeignKey("programmes.id")], primary_key=True, max_length=40)
+    code: str = Field(primary_key=True, max_length=60)
+    title_zh: str = Field(max_length=200)
+    title_en: str = Field(max_length=200)
+    category: str = Field(sa_type=String(10), max_length=10)
+    credits: Decimal = Field(sa_type=CreditAmount, description="credits of the course")
+
+
+class ProgrammeRequirement(SQLModel, table=True):
+    """A graduation requirement: the credits a programme's learner needs in one category."""
+
+    __tablename__ = "programme_requirements"
+    __table_args__ = (
+        CheckConstraint("category IN ('required', 'major', 'general', 'elective')", name="category"),
+        CheckConstraint("credits >= 0", name="credits_not_negative"),
+    )
+
+    programme_id: str = Field(sa_column_args=[ForeignKey("programmes.id")], primary_key=True, max_length=40)
+    category: str = Field(sa_type=String(10), max_length=10, primary_key=True)
+    credits: Decimal = Field(sa_type=CreditAmount, description="credits needed in this category")

@@ -313,3 +313,84 @@ def preview_of(programme: Any, plan: ConversionPlan) -> ConversionPreview:
         rule_set_hash=plan.rule_set_hash,
         as_of=plan.as_of,
     )
+
+
+CreditCategory = Literal["required", "major", "general", "elective"]
+
+
+class CurriculumCourseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(
+        min_length=1, max_length=60, description="course code (an equivalence's destination code counts here)"
+    )
+    title_zh: str = Field(min_length=1, max_length=200)
+    title_en: str = Field(min_length=1, max_length=200)
+    category: CreditCategory = Field(
+        description="required (必修), major (专业), general (通识), elective (选修)"
+    )
+    credits: Decimal = Field(gt=0, le=60, max_digits=5, decimal_places=1)
+
+
+class CurriculumIn(BaseModel):
+    """A programme's whole curriculum and graduation requirements (it replaces the previous one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    courses: list[CurriculumCourseIn] = Field(max_length=300)
+    requirements: dict[CreditCategory, Decimal] = Field(
+        description='credits needed to graduate in each category, e.g. {"required": 30, "elective": 10}'
+    )
+
+
+class CurriculumPublic(CurriculumIn):
+    programme_id: str
+    graduation_credits: Decimal
+
+
+class CategoryProgressPublic(BaseModel):
+    category: CreditCategory
+    needed: Decimal = Field(description="the graduation requirement in this category")
+    earned: Decimal = Field(
+        description="credits of the home school's own curriculum courses the learner passed"
+    )
+    converted: Decimal = Field(description="credits converted into the programme in this category")
+    planned: Decimal = Field(description="credits live shared-course enrolments would convert here")
+    missing: Decimal = Field(description="needed - earned - converted - planned, at least 0")
+
+
+class CourseProgressPublic(BaseModel):
+    code: str
+    title_zh: str
+    title_en: str
+    category: CreditCategory
+    credits: Decimal
+    state: Literal["earned", "converted", "planned", "open"]
+
+
+class SuggestionPublic(BaseModel):
+    """Something that would fill a gap, as the rule engine's equivalences plan it."""
+
+    kind: Literal["lot", "shared_course", "certificate"]
+    ref: str = Field(description="the lot id, the shared course id, or the recognised outcome's code")
+    title: str
+    category: CreditCategory
+    destination_code: str
+    destination_title_zh: str
+    destination_title_en: str
+    credits: Decimal = Field(description="credits it would count towards the programme")
+    rule_id: str
+
+
+class ProgressPublic(BaseModel):
+    """学业进度: where a learner stands in a programme."""
+
+    programme_id: str
+    learner_id: str
+    graduation_credits: Decimal
+    categories: list[CategoryProgressPublic]
+    courses: list[CourseProgressPublic]
+    suggestions: list[SuggestionPublic]
+    lots_hidden: bool = Field(
+        description="true when the caller may not read the learner's other lots (no grant): none suggested"
+    )

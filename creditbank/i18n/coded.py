@@ -267,6 +267,18 @@ CODED: tuple[str, ...] = (
     N_("kind.training_body"),
     N_("kind.community_college"),
     N_("kind.open_university"),
+    # graduation audit: progress.cat_<category>, progress.state_<state>, progress.kind_<kind> (_progress.html)
+    N_("progress.cat_required"),
+    N_("progress.cat_major"),
+    N_("progress.cat_general"),
+    N_("progress.cat_elective"),
+    N_("progress.state_earned"),
+    N_("progress.state_converted"),
+    N_("progress.state_planned"),
+    N_("progress.state_open"),
+    N_("progress.kind_lot"),
+    N_("progress.kind_shared_course"),
+    N_("progress.kind_certificate"),
     # problem titles: problem.<slug> (creditbank.errors.problem_title)
     N_("problem.already-reversed"),
     N_("problem.audit-error"),
@@ -440,4 +452,5 @@ CODED: tuple[str, ...] = (
     N_("problem.not-in-programme"),
     N_("problem.not-the-home-school"),
     N_("problem.not-the-host"),
+    N_("problem.curriculum-invalid"),
 )
