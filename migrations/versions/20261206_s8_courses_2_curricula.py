@@ -49,7 +49,9 @@ def upgrade() -> None:
         sa.CheckConstraint(_CATEGORY, name=op.f("ck_programme_requirements_category")),
         sa.CheckConstraint("credits >= 0", name=op.f("ck_programme_requirements_credits_not_negative")),
         sa.ForeignKeyConstraint(
-            ["programme_id"], ["programmes.id"], name=op.f("fk_programme_requirements_programme_id_programmes")
+            ["programme_id"],
+            ["programmes.id"],
+            name=op.f("fk_programme_requirements_programme_id_programmes"),
         ),
         sa.PrimaryKeyConstraint("programme_id", "category", name=op.f("pk_programme_requirements")),
     )

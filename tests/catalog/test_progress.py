@@ -14,7 +14,7 @@ from tests.conftest import Tokens
 from tests.support.factories import grant
 
 PROBLEM = "application/problem+json"
-CURRICULUM = {
+CURRICULUM: dict[str, Any] = {
     "courses": [
         {
             "code": "C-REQ1",
