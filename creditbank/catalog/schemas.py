@@ -338,7 +338,9 @@ class CurriculumIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     courses: list[CurriculumCourseIn] = Field(max_length=300)
-    requirements: dict[CreditCategory, Decimal] = Field(
+    requirements: dict[
+        CreditCategory, Annotated[Decimal, Field(ge=0, le=1000, max_digits=7, decimal_places=1)]
+    ] = Field(
         description='credits needed to graduate in each category, e.g. {"required": 30, "elective": 10}'
     )
 

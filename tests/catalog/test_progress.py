@@ -199,6 +199,13 @@ def test_who_may_not_read_a_learners_progress(schools: Schools) -> None:
         headers=s.home_h,
     )
     assert r.status_code == 422, r.text
+    for requirements in ({"major": -1}, {"major": "1e30"}):
+        r = s.client.put(
+            f"/api/v1/programmes/{s.programme}/curriculum",
+            json={**CURRICULUM, "requirements": requirements},
+            headers=s.home_h,
+        )
+        assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
     kept = s.client.get(f"/api/v1/programmes/{s.programme}/curriculum").json()
     assert len(kept["courses"]) == 4 and Decimal(kept["requirements"]["major"]) == 8
 
