@@ -34,4 +34,4 @@ def test_demo_courses_are_idempotent_and_the_audit_shows_real_figures(
     states = {c.course.code: c.state for c in found.courses}
     assert states["DB201"] == "converted" and states["NET201"] == "planned" and states["SE301"] == "open"
     suggested = {(s.kind, s.item.destination_code) for s in found.suggestions}
-    assert ("shared_course", "SE301") in suggested
+    assert ("shared_course", "SE301") in suggested and ("shared_course", "ENG101") in suggested
