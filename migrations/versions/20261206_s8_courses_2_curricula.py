@@ -4,7 +4,7 @@
 general, elective); ``programme_requirements`` the credits a learner needs in each category.
 
 Revision ID: s8_courses_2
-Revises: s8_dash
+Revises: s8_apply
 Create Date: 2026-12-06 19:45:00+00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import creditbank.db
 
 revision: str = "s8_courses_2"
-down_revision: str | None = "s8_dash"
+down_revision: str | None = "s8_apply"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
