@@ -8,9 +8,10 @@ to ``dashboard_deltas`` in the same transaction as the change: a recognition tha
 to recognised appends -1 under its old status and +1 under its new one. Appending never waits for
 another writer (no counter row is locked on the posting path). A dashboard read first folds the
 deltas into ``dashboard_figures`` (:func:`creditbank.dashboards.service.refresh`: one statement
-deletes them and adds them up, at two grains: per institution, and per district with
-``institution_id = ''``), then reads only the figures, a few tens of thousands of rows whatever the
-number of outcomes. On SQLite (the embedded, single-user default) the figures are read straight
+deletes them and adds them up, at three grains: per institution with every column; per district
+and month, ``institution_id = '#m'``; per district, outcome type, category and level,
+``institution_id = '#k'``), then reads only the figures: an institution's rows, or a few thousand
+district rows, whatever the number of outcomes. On SQLite (the embedded, single-user default) the figures are read straight
 from the base tables.
 
 Months are calendar months in Beijing time. A figure is counted under the district its institution
@@ -34,7 +35,7 @@ with the seconds from posting to that decision."""
 class _Figure(SQLModel):
     # the key's order serves the reads: one institution, or the district rows of one or every district
     institution_id: str = Field(
-        primary_key=True, max_length=40, description="'' in the district rows (every institution)"
+        primary_key=True, max_length=40, description="'#m', '#k': the district rows (see above)"
     )
     district: str = Field(primary_key=True, max_length=60, description="Chinese name; '' when unknown")
     month: dt.date = Field(primary_key=True, description="first day of the month (Beijing time)")

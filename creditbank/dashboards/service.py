@@ -29,7 +29,9 @@ from creditbank.institutions.models import Institution
 
 FOLD_LOCK = 0x64617368  # pg_advisory_xact_lock key of the fold ("dash")
 CENT = Decimal("0.01")
-KEY = ("month", "district", "measure", "outcome_type", "status", "stage", "category", "level")
+GRAINS = ("month", "district", "category", "level", "type")
+"""The groupings a dashboard shows: each figure is added up by (measure, status, stage) and one of
+these (the outcome's type as ``type``)."""
 
 
 class DashboardOutOfScope(Forbidden):
@@ -48,14 +50,14 @@ class Scope:
 
 @dataclass(frozen=True)
 class Row:
-    month: dt.date
-    district: str
+    """A figure added up by one of :data:`GRAINS`: ``key`` is the month (``2026-12-01``), the
+    district, the category, the level or the outcome type."""
+
+    grain: str
+    key: str
     measure: str
-    outcome_type: str
     status: str
     stage: str
-    category: str
-    level: int
     n: int
     credits: Decimal
     seconds: Decimal
@@ -106,12 +108,22 @@ def scope_for(
     return Scope(district=wanted, city=True)
 
 
+TIMELINE = "#m"
+"""``institution_id`` of the rows by district and month (no outcome type, category or level)."""
+KINDS = "#k"
+"""``institution_id`` of the rows by district, outcome type, category and level (no month)."""
+NO_MONTH = "2000-01-01"
+
+
 def refresh(session: Session) -> None:
     """Fold the pending deltas into ``dashboard_figures`` (PostgreSQL; nothing to do elsewhere).
 
-    One statement deletes the deltas this transaction sees and adds them to the figures at both
-    grains; deltas of transactions not committed yet stay for the next fold. Folds take turns (an
-    advisory lock), so two never add to the same keys in different orders.
+    One statement deletes the deltas this transaction sees and adds them to the figures at three
+    grains: per institution (every column), per district and month (:data:`TIMELINE`) and per
+    district and kind (:data:`KINDS`); the district and city dashboards read only the last two, a
+    few thousand rows whatever the number of outcomes. Deltas of transactions not committed yet
+    stay for the next fold. Folds take turns (an advisory lock), so two never add to the same keys
+    in different orders.
     """
     bind = session.connection()
     if bind.dialect.name != "postgresql":
@@ -125,7 +137,12 @@ def refresh(session: Session) -> None:
             grains AS (
                 SELECT institution_id, {keys}, n, credits, seconds FROM moved WHERE institution_id <> ''
                 UNION ALL
-                SELECT '' AS institution_id, {keys}, n, credits, seconds FROM moved
+                SELECT '{TIMELINE}', district, month, measure, '', status, stage, '', 0, n, credits, seconds
+                FROM moved
+                UNION ALL
+                SELECT '{KINDS}', district, DATE '{NO_MONTH}', measure, outcome_type, status, stage, category,
+                       level, n, credits, seconds
+                FROM moved
             )
             INSERT INTO dashboard_figures AS f (institution_id, {keys}, n, credits, seconds)
             SELECT institution_id, {keys}, sum(n), sum(credits), sum(seconds) FROM grains
@@ -139,23 +156,46 @@ def refresh(session: Session) -> None:
 
 
 def rows(session: Session, scope: Scope) -> list[Row]:
-    """The figures of ``scope``, grouped by :data:`KEY` (rows whose count and sums are all zero left out)."""
+    """The figures of ``scope`` by each of :data:`GRAINS` (groups whose count and sums are all zero
+    left out): from the summary on PostgreSQL, after a fold; from the base tables elsewhere."""
     if session.connection().dialect.name != "postgresql":
         return direct_rows(session, scope)
     refresh(session)
-    where, params = ["institution_id = :inst"], {"inst": scope.institution_id or ""}
+    columns = "month, district, measure, outcome_type, status, stage, category, level, n, credits, seconds"
+    where, params = "", {}
     if scope.district is not None:
-        where.append("district = :district")
-        params["district"] = scope.district
-    keys = ", ".join(KEY)
-    result = session.connection().execute(
-        text(
-            f"SELECT {keys}, sum(n), sum(credits), sum(seconds) FROM dashboard_figures "
-            f"WHERE {' AND '.join(where)} GROUP BY {keys} "
-            "HAVING sum(n) <> 0 OR sum(credits) <> 0 OR sum(seconds) <> 0"
-        ),
+        where, params = " AND district = :district", {"district": scope.district}
+    if scope.institution_id is not None:
+        params["inst"] = scope.institution_id
+        mine = f"SELECT {columns} FROM dashboard_figures WHERE institution_id = :inst{where}"
+        return _grouped(session, mine, mine, params)
+    return _grouped(
+        session,
+        f"SELECT {columns} FROM dashboard_figures WHERE institution_id = '{TIMELINE}'{where}",
+        f"SELECT {columns} FROM dashboard_figures WHERE institution_id = '{KINDS}'{where}",
         params,
     )
+
+
+def _grouped(session: Session, timeline: str, kinds: str, params: dict[str, str]) -> list[Row]:
+    """Add up the figures by each grain: month and district from what ``timeline`` selects, category,
+    level and type from what ``kinds`` selects (the same query for an institution, or for the base
+    tables; then it is read once, as a CTE)."""
+    keys = {"month": "month", "district": "district", "category": "category", "level": "level"}
+    keys["type"] = "outcome_type"
+    parts = [
+        f"SELECT '{grain}', CAST({column} AS VARCHAR), measure, status, stage, sum(n), sum(credits), "
+        f"sum(seconds) FROM {'timeline' if grain in ('month', 'district') else 'kinds'} "
+        f"GROUP BY {column}, measure, status, stage "
+        "HAVING sum(n) <> 0 OR sum(credits) <> 0 OR sum(seconds) <> 0"
+        for grain, column in keys.items()
+    ]
+    ctes = (
+        f"WITH timeline AS ({timeline}), kinds AS (SELECT * FROM timeline) "
+        if timeline == kinds
+        else f"WITH timeline AS ({timeline}), kinds AS ({kinds}) "
+    )
+    result = session.connection().execute(text(ctes + " UNION ALL ".join(parts)), params)
     return [_row(r) for r in result]
 
 
@@ -211,33 +251,24 @@ def direct_rows(session: Session, scope: Scope) -> list[Row]:
     if scope.district is not None:
         where.append("district = :district")
         params["district"] = scope.district
-    keys = ", ".join(KEY)
     filtered = f"WHERE {' AND '.join(where)}" if where else ""
-    result = conn.execute(
-        text(
-            f"SELECT {keys}, sum(n), sum(credits), sum(seconds) FROM ("
-            + " UNION ALL ".join(sources)
-            + f") AS base {filtered} GROUP BY {keys}"
-        ),
-        params,
+    base = (
+        "SELECT month, district, measure, outcome_type, status, stage, category, level, n, credits, "
+        "seconds FROM (" + " UNION ALL ".join(sources) + f") AS figures {filtered}"
     )
-    return [_row(r) for r in result]
+    return _grouped(session, base, base, params)
 
 
 def _row(r: Sequence[object]) -> Row:
-    month = r[0] if isinstance(r[0], dt.date) else dt.date.fromisoformat(str(r[0]))
     return Row(
-        month=month,
-        district=str(r[1]),
+        grain=str(r[0]),
+        key=str(r[1]),
         measure=str(r[2]),
-        outcome_type=str(r[3]),
-        status=str(r[4]),
-        stage=str(r[5]),
-        category=str(r[6]),
-        level=int(str(r[7])),
-        n=int(str(r[8])),
-        credits=_decimal(r[9]).quantize(CENT),
-        seconds=_decimal(r[10]).quantize(Decimal("0.000001")),
+        status=str(r[3]),
+        stage=str(r[4]),
+        n=int(str(r[5])),
+        credits=_decimal(r[6]).quantize(CENT),
+        seconds=_decimal(r[7]).quantize(Decimal("0.000001")),
     )
 
 
@@ -317,15 +348,19 @@ def build(scope: Scope, figures: Iterable[Row]) -> Dashboard:
     level: dict[int, tuple[int, Decimal]] = {}
     posted: dict[str, int] = defaultdict(int)
     for row in figures:
-        for counts in (board.total, by_month[row.month], by_district[row.district]):
-            _add(counts, row)
-        if row.measure == "recognition" and row.status == "recognised":
-            n, credits = category.get(row.category, (0, Decimal(0)))
-            category[row.category] = (n + row.n, credits + row.credits)
-            n, credits = level.get(row.level, (0, Decimal(0)))
-            level[row.level] = (n + row.n, credits + row.credits)
-        if row.measure == "posted":
-            posted[row.outcome_type] += row.n
+        if row.grain == "month":
+            _add(board.total, row)
+            _add(by_month[dt.date.fromisoformat(row.key[:10])], row)
+        elif row.grain == "district":
+            _add(by_district[row.key], row)
+        elif row.measure == "recognition" and row.status == "recognised" and row.grain == "category":
+            n, credits = category.get(row.key, (0, Decimal(0)))
+            category[row.key] = (n + row.n, credits + row.credits)
+        elif row.measure == "recognition" and row.status == "recognised" and row.grain == "level":
+            n, credits = level.get(int(row.key), (0, Decimal(0)))
+            level[int(row.key)] = (n + row.n, credits + row.credits)
+        elif row.measure == "posted" and row.grain == "type":
+            posted[row.key] += row.n
     board.by_month = dict(sorted(by_month.items()))
     board.by_district = dict(sorted(by_district.items()))
     board.credits_by_category = dict(sorted(category.items()))
