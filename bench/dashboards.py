@@ -55,7 +55,7 @@ CATEGORIES = ("vocational", "general", "community", "competition", "online")
 START = "2022-01-01 00:00:00+08"
 
 
-def build(engine: Engine, args: argparse.Namespace, table: Table, results: dict[str, Any]) -> None:
+def build(engine: Engine, ctx: Any, args: argparse.Namespace, table: Table, results: dict[str, Any]) -> None:
     n, inst, learners, months = args.outcomes, args.institutions, args.learners, args.months
     types = "ARRAY[" + ", ".join(f"'{t}'" for t in OUTCOME_TYPES) + "]"
     districts = "ARRAY[" + ", ".join(f"'{d.name_zh}'" for d in DISTRICTS) + "]"
@@ -139,10 +139,9 @@ def build(engine: Engine, args: argparse.Namespace, table: Table, results: dict[
         results.setdefault("chunks_s", []).append(t[0])
     table.add(f"build: {n:,} outcomes, recognitions, events (triggers on)", total, "s", f"{n / total:,.0f}/s")
     results["build_outcomes_s"] = total
-    with stopwatch() as t:
-        with engine.begin() as conn:
-            for _, definition in indexes:
-                conn.execute(text(definition))
+    with stopwatch() as t, engine.begin() as conn:
+        for _, definition in indexes:
+            conn.execute(text(definition))
     table.add(f"build: {len(indexes)} secondary indexes", t[0], "s")
     results["build_indexes_s"] = t[0]
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn, stopwatch() as t:
@@ -151,7 +150,7 @@ def build(engine: Engine, args: argparse.Namespace, table: Table, results: dict[
     with engine.begin() as conn:
         deltas = conn.execute(text("SELECT count(*) FROM dashboard_deltas")).scalar_one()
     with stopwatch() as t:
-        for session in transaction(SESSIONS):
+        for session in transaction(ctx.sessions):
             service.refresh(session)
     table.add(f"first fold of {deltas:,} deltas", t[0], "s")
     results["first_fold"] = {"deltas": deltas, "seconds": t[0]}
@@ -160,9 +159,6 @@ def build(engine: Engine, args: argparse.Namespace, table: Table, results: dict[
         figures = conn.execute(text("SELECT count(*) FROM dashboard_figures")).scalar_one()
     results["figure_rows"] = figures
     table.add("summary rows (both grains)", figures, "rows")
-
-
-SESSIONS: Any = None
 
 
 def timed(runs: int, work: Any) -> dict[str, float]:
@@ -254,7 +250,6 @@ def measure(
 
 
 def main() -> None:
-    global SESSIONS
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--outcomes", type=int, default=10_000_000)
     parser.add_argument("--institutions", type=int, default=400)
@@ -283,8 +278,7 @@ def main() -> None:
             log_level="WARNING",
         )
         ctx = build_context(settings, engine=engine)
-        SESSIONS = ctx.sessions
-        build(engine, args, table, results)
+        build(engine, ctx, args, table, results)
         measure(engine, ctx, args, table, results)
     finally:
         if engine is not None:

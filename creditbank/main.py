@@ -355,6 +355,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.registrar_endpoints import router as registrar_pages_router
     from creditbank.web.rendering import STATIC_DIR
     from creditbank.web.signin_endpoints import router as signin_router
+    from creditbank.web.statistics_endpoints import router as statistics_page_router
     from creditbank.web.verify_endpoints import router as verify_page_router
 
     for router in (
@@ -389,6 +390,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         registrar_pages_router,
         equivalence_pages_router,
         admin_pages_router,
+        statistics_page_router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -140,9 +140,12 @@ def credits_by_category(
     body: list[str] = [
         _rect("bar-available", label_w, 6, 12, 12),
         _text("chart-label", label_w + 18, 16, legend[0]),
-        _rect("bar-converted", label_w + 110, 6, 12, 12),
-        _text("chart-label", label_w + 128, 16, legend[1]),
     ]
+    if legend[1]:  # a chart of one value per bar names only the first
+        body += [
+            _rect("bar-converted", label_w + 110, 6, 12, 12),
+            _text("chart-label", label_w + 128, 16, legend[1]),
+        ]
     if not bars:
         body.append(_text("chart-empty", width / 2, top + 18, empty, "middle"))
         return _frame(chart_id, width, height, title, desc, body)
@@ -158,4 +161,60 @@ def credits_by_category(
             tip = f"{bar.label}: {legend[1]} {_credits(bar.converted)}"
             body.append(_rect("bar-converted", label_w + w_avail, y0 + 4, w_conv, 18, tip))
         body.append(_text("chart-value", label_w + w_avail + w_conv + 6, y0 + 17, _credits(bar.total)))
+    return _frame(chart_id, width, height, title, desc, body)
+
+
+@dataclass(frozen=True)
+class PairBar:
+    """One group of a grouped bar chart: two values side by side (e.g. posted and recognised)."""
+
+    label: str
+    first: Decimal
+    second: Decimal
+
+
+def paired_columns(
+    groups: Sequence[PairBar],
+    *,
+    title: str,
+    desc: str,
+    empty: str,
+    legend: tuple[str, str],
+    chart_id: str = "c-pairs",
+) -> Markup:
+    """Vertical columns, two per group (a month), with the first and last labels under the axis."""
+    width, height = 640, 260
+    left, right, top, bottom = 52, 16, 30, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    body: list[str] = [
+        _rect("bar-available", left, 6, 12, 12),
+        _text("chart-label", left + 18, 16, legend[0]),
+        _rect("bar-converted", left + 140, 6, 12, 12),
+        _text("chart-label", left + 158, 16, legend[1]),
+    ]
+    if not groups:
+        body.append(_text("chart-empty", width / 2, height / 2, empty, "middle"))
+        return _frame(chart_id, width, height, title, desc, body)
+    peak = _nice_ceiling(max(max(g.first, g.second) for g in groups))
+    slot = plot_w / len(groups)
+    bar = max(slot * 0.4, 1.0)
+    for fraction in (0, Decimal("0.5"), 1):
+        value = peak * fraction
+        gy = top + plot_h - float(plot_h * fraction)
+        body.append(
+            f'<line class="chart-grid" x1="{left}" y1="{_num(gy)}" x2="{left + plot_w}" y2="{_num(gy)}"/>'
+        )
+        body.append(_text("chart-label", left - 6, gy + 4, _credits(value), "end"))
+    for i, group in enumerate(groups):
+        x0 = left + i * slot + slot * 0.1
+        for j, (cls, value, name) in enumerate(
+            (("bar-available", group.first, legend[0]), ("bar-converted", group.second, legend[1]))
+        ):
+            h = float(plot_h * value / peak)
+            tip = f"{group.label}: {name} {_credits(value)}"
+            body.append(_rect(cls, x0 + j * bar, top + plot_h - h, bar, h, tip))
+    base = top + plot_h + 20
+    body.append(_text("chart-label", left, base, groups[0].label))
+    if len(groups) > 1:
+        body.append(_text("chart-label", left + plot_w, base, groups[-1].label, "end"))
     return _frame(chart_id, width, height, title, desc, body)

@@ -132,6 +132,7 @@ NEXT = ("/", "/archive", "/console", "/verify")
 _PAGES_OF: dict[str, tuple[Role, ...]] = {
     "/archive": (Role.learner,),
     "/console": (Role.institution, Role.reviewer, Role.admin),
+    "/statistics": (Role.institution, Role.reviewer, Role.admin),
     "/verify": tuple(Role),
 }
 """Which roles work on which page; a sign-in whose page is not one of the role's goes home."""
