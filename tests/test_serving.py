@@ -7,7 +7,10 @@ about 40 ms for a delayed ACK). The project's protocol class sets the option its
 """
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,7 +63,58 @@ def test_project_protocol_turns_nagle_off() -> None:
 
 def test_a_served_process_opens_its_pool_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CREDITBANK_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")  # served_app sets it for the processes it starts
     assert served_app().state.warm_pool
+
+
+# --- malloc arenas: a worker's threads share two ---------------------------------------------------
+
+_ARENAS_PROBE = """
+import ctypes, ctypes.util, os, sys, tempfile, threading
+if sys.argv[1] == "limited":
+    from creditbank.serving import limit_malloc_arenas
+    assert limit_malloc_arenas()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.fopen.restype = ctypes.c_void_p
+started, go = threading.Barrier(17), threading.Event()
+def work():
+    started.wait()  # all alive at once: each asks malloc for memory while the others hold theirs
+    held = [libc.malloc(4096) for _ in range(200)]
+    go.wait()
+    for block in held:
+        libc.free(block)
+threads = [threading.Thread(target=work) for _ in range(16)]
+for thread in threads:
+    thread.start()
+started.wait()
+go.set()
+for thread in threads:
+    thread.join()
+path = tempfile.mktemp()
+out = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(out))
+libc.fclose(ctypes.c_void_p(out))
+print(open(path).read().count("<heap nr="), os.environ.get("MALLOC_ARENA_MAX"))
+"""
+
+
+def _arenas(mode: str) -> tuple[int, str]:
+    env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    done = subprocess.run(
+        [sys.executable, "-c", _ARENAS_PROBE, mode], env=env, capture_output=True, text=True, check=True
+    )
+    heaps, setting = done.stdout.split()
+    return int(heaps), setting
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc")
+def test_threads_share_two_malloc_arenas() -> None:
+    unlimited, setting = _arenas("default")
+    assert unlimited > 2 and setting == "None"  # glibc's default: an arena per thread, up to 8 per core
+    limited, setting = _arenas("limited")
+    assert limited <= 2 and setting == "2"  # and uvicorn's workers inherit MALLOC_ARENA_MAX
 
 
 # --- accepting: a worker that holds connections leaves new ones to an idle worker -----------------
