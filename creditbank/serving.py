@@ -18,12 +18,13 @@ the same readiness) takes the new one; if none does, it accepts after the pause.
 
 Why at most two malloc arenas: a worker's threads (the request thread pool, group commit, the
 checkpoint publisher, the database pool) each get a glibc malloc arena of their own, up to eight per
-core, and memory freed in one arena stays with it. Under posting traffic a worker's resident size
-kept growing while the memory it actually held did not (``memray run --native``: all live
-allocations flat at 128 MB while the resident size went from 253 to 272 MB over some 6,000 postings;
-``docs/performance.md``). :func:`limit_malloc_arenas` caps the arenas at :data:`MALLOC_ARENAS`, in
-this process (``mallopt``) and in the workers uvicorn starts (``MALLOC_ARENA_MAX``, which glibc reads
-when a process starts); an operator's own ``MALLOC_ARENA_MAX`` wins.
+core, and memory freed in one arena stays with it, so a process's resident size can grow while the
+memory it holds does not. The soaks saw a worker's resident size grow by 120-240 MB an hour; a native
+heap profile of a worker (``memray run --native``, ``docs/performance.md``) found what it holds flat
+while it grew. :func:`limit_malloc_arenas` caps the arenas at :data:`MALLOC_ARENAS`, in this process
+(``mallopt``) and in the workers uvicorn starts (``MALLOC_ARENA_MAX``, which glibc reads when a process
+starts); an operator's own ``MALLOC_ARENA_MAX`` wins. It bounds that one mechanism: that it is the
+whole of the soaks' growth is not shown (see ``docs/performance.md``).
 """
 
 import asyncio
