@@ -196,9 +196,9 @@ def test_a_second_process_starting_on_a_new_database_finds_the_first_ones_log(
         racer = threading.Thread(target=_ensure, args=(second, failures))
         racer.start()
         # the second's INSERT waits on the first's uncommitted key: then the first commits
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine starts the second context slowly
         with first.engine.connect() as watch:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and racer.is_alive():
                 waiting = watch.execute(
                     text(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = 'tlog_first_start'"
@@ -208,7 +208,13 @@ def test_a_second_process_starting_on_a_new_database_finds_the_first_ones_log(
                 if waiting:
                     break
                 time.sleep(0.05)
-        assert waiting == 1, "the second process never reached the insert"
+            seen = watch.execute(
+                text(
+                    "SELECT wait_event_type, wait_event, state, left(query, 80) FROM pg_stat_activity"
+                    " WHERE datname = 'tlog_first_start' AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert waiting == 1, f"the second process never reached the insert: {failures!r} {seen!r}"
         session.commit()
     racer.join(timeout=30)
     assert not racer.is_alive()
