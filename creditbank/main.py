@@ -351,6 +351,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.download_endpoints import router as downloads_router
     from creditbank.web.equivalence_endpoints import router as equivalence_pages_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
+    from creditbank.web.programme_endpoints import router as programme_pages_router
     from creditbank.web.progress_endpoints import router as progress_pages_router
     from creditbank.web.registrar_endpoints import router as registrar_pages_router
     from creditbank.web.rendering import STATIC_DIR
@@ -391,6 +392,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         equivalence_pages_router,
         admin_pages_router,
         statistics_page_router,
+        programme_pages_router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
