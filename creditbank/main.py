@@ -324,6 +324,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     _install_error_handlers(app)
 
     from creditbank.accreditation.endpoints import router as accreditation_router
+    from creditbank.applications.appeal_endpoints import router as appeals_router
     from creditbank.applications.endpoints import router as applications_router
     from creditbank.archive.endpoints import router as archive_router
     from creditbank.archive.inbox_endpoints import router as inbox_router
@@ -371,6 +372,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         credentials_router,
         reviews_router,
         applications_router,
+        appeals_router,
         application_pages_router,
         archive_router,
         inbox_router,

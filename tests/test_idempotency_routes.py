@@ -26,6 +26,7 @@ KEYLESS = {
     ("post", "/api/v1/verify"): "a public read with a body",
     ("post", "/api/v1/applications"): "the outcome makes an application idempotent: a repeat is a 409",
     ("post", "/api/v1/applications/{application_id}/resubmission"): "only while returned: a repeat is a 409",
+    ("post", "/api/v1/appeals"): "one appeal per outcome: a repeat is a 409 duplicate-appeal",
     ("post", "/api/v1/transfers/preview"): "a conversion plan: computed, nothing written",
     ("post", "/api/v1/transfers/{transfer_id}/preview"): "a conversion plan: computed, nothing written",
 }

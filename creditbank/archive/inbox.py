@@ -52,6 +52,8 @@ _EVENT_KIND = {
     "correction_refused": "correction",
     "returned": "review",
     "resubmitted": "review",
+    "appealed": "review",
+    "appeal_upheld": "review",
 }
 GRANT_NOTICE = dt.timedelta(days=7)
 

@@ -162,14 +162,51 @@ class Application(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class Appeal(SQLModel, table=True):
+    """A learner's appeal (申诉/复核) against a rejection or a recognition's credits, and its
+    decision by a city centre reviewer who took no part in the decision (see
+    :mod:`creditbank.applications.appeals`). One per outcome."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'upheld', 'changed')", name="status"),
+        CheckConstraint("was IN ('recognised', 'rejected')", name="was"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40, description="apc_...")
+    outcome_id: str = Field(sa_column_args=[ForeignKey("outcomes.id")], unique=True, max_length=40)
+    learner_id: str = Field(sa_column_args=[ForeignKey("learners.id")], index=True, max_length=40)
+    statement: str = Field(sa_type=Text, description="why the learner appeals, in their words")
+    was: str = Field(max_length=16, description="the decision appealed: recognised or rejected")
+    status: str = Field(default="open", max_length=16, description="open, upheld or changed")
+    credits_before: Decimal = Field(sa_type=CreditAmount, description="credits recognised when appealed")
+    credits_after: Decimal | None = Field(
+        default=None, sa_type=CreditAmount, description="credits after a change (credits)"
+    )
+    decided_by: str | None = Field(default=None, max_length=40, description="the reviewer account")
+    reason: str | None = Field(default=None, sa_type=Text)
+    decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class ApplicationFile(SQLModel, table=True):
     """An evidence file, sealed under the learner's vault data key (erasure shreds the key and
     deletes the rows), with its SHA-256 and the submission round it came with."""
 
     __tablename__ = "application_files"
+    __table_args__ = (CheckConstraint("(application_id IS NULL) <> (appeal_id IS NULL)", name="one_owner"),)
 
     id: str = Field(primary_key=True, max_length=40, description="evd_...")
-    application_id: str = Field(sa_column_args=[ForeignKey("applications.id")], index=True, max_length=40)
+    application_id: str | None = Field(
+        default=None, sa_column_args=[ForeignKey("applications.id")], index=True, max_length=40
+    )
+    appeal_id: str | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("appeals.id")],
+        index=True,
+        max_length=40,
+        description="the appeal the file came with (then application_id is empty)",
+    )
     learner_id: str = Field(index=True, max_length=40)
     round: int = Field(default=1, sa_type=Integer, description="the submission the file came with")
     filename: str = Field(max_length=200)

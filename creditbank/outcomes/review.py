@@ -232,12 +232,17 @@ def open_review(session: Session, outcome_id: str, *, district: str | None) -> W
     return Waiting(outcome, rec, outcome_district)
 
 
-def _words(amount: Decimal) -> str:
+def words(amount: Decimal) -> str:
     """Credits for people: 3 rather than 3.00, 2.5 rather than 2.50."""
     return format(amount.normalize(), "f")
 
 
-def _check_credits(amount: Decimal) -> Decimal:
+def check_credits(amount: Decimal) -> Decimal:
+    """Approved credits: more than zero, in half-credit steps.
+
+    Raises:
+        ReviewCreditsInvalid: otherwise.
+    """
     if amount <= 0 or amount % HALF != 0:
         raise ReviewCreditsInvalid(msg("detail.outcomes.review.credits_approve_more_than", amount=amount))
     return ledger.credits(amount)
@@ -307,7 +312,7 @@ def decide(
     if decision == "return" and is_application is None:
         raise ReturnNotApplicable(msg("detail.outcomes.review.return_not_applicable", outcome_id=outcome_id))
     if decision == "approve":
-        amount = _check_credits(credits if credits is not None else rec.credits)
+        amount = check_credits(credits if credits is not None else rec.credits)
     # 3. the ledger first, then the projection
     record: dict[str, Any] = {
         "outcome": outcome.id,
@@ -344,7 +349,7 @@ def decide(
         rec.stage = "city"
         rec.district_reviewer = reviewer.id
         rec.credits = amount
-        said = msg("review.district_approved_event", stage=stage_name, credits=_words(amount), reason=reason)
+        said = msg("review.district_approved_event", stage=stage_name, credits=words(amount), reason=reason)
         kind, (zh, en) = "decision", said.pair()
     else:
         assert amount is not None
@@ -355,7 +360,7 @@ def decide(
         rec.status = RecognitionStatus.recognised.value
         rec.stage = None
         rec.lot_id = lot.id
-        granted = _words(amount)
+        granted = words(amount)
         lapsed = _lapsed(rec.expires_on)
         rec.explanation_zh, rec.explanation_en = msg(
             "review.recognised_explanation",

@@ -17,7 +17,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 
-from creditbank.applications import service
+from creditbank.applications import appeals, service
 from creditbank.applications import views as api
 from creditbank.applications.evidence import PDF
 from creditbank.auth.deps import PageLearner, PageLearnerOrReviewer, Public
@@ -28,6 +28,7 @@ from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.institutions.districts import DISTRICTS
 from creditbank.limits import APPLICATION, body_limit
+from creditbank.outcomes.models import ApplicationFile
 from creditbank.outcomes.schemas import REQUIRED_FACTS
 from creditbank.rule_engine.models import OUTCOME_TYPES
 from creditbank.web import pages
@@ -185,6 +186,24 @@ async def resubmit_page(
     return finish(pages.redirect(f"/applications?done=resubmitted#{application_id}"), request)
 
 
+def _serve(row: ApplicationFile, data: bytes) -> Response:
+    ascii_name = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in row.filename)
+    return Response(
+        data,
+        media_type=row.media_type,
+        headers={
+            "Content-Disposition": (
+                f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.filename)}"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": FILE_CSP if row.media_type == PDF else FILE_CSP + "; sandbox",
+            "Cache-Control": "private, no-store",
+            "Referrer-Policy": "no-referrer",
+            "Cross-Origin-Resource-Policy": "same-origin",
+        },
+    )
+
+
 @router.get(
     "/applications/{application_id}/evidence/{file_id}",
     responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
@@ -201,19 +220,21 @@ def evidence_file(
     """One evidence file, inline, for the learner who applied and the reviewers whose scope covers
     the application at its current stage (403 for another district's or stage's reviewer, 404 for
     another learner)."""
-    row, data = service.open_evidence(session, ctx, who, application_id, file_id)
-    ascii_name = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in row.filename)
-    return Response(
-        data,
-        media_type=row.media_type,
-        headers={
-            "Content-Disposition": (
-                f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.filename)}"
-            ),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": FILE_CSP if row.media_type == PDF else FILE_CSP + "; sandbox",
-            "Cache-Control": "private, no-store",
-            "Referrer-Policy": "no-referrer",
-            "Cross-Origin-Resource-Policy": "same-origin",
-        },
-    )
+    return _serve(*service.open_evidence(session, ctx, who, application_id, file_id))
+
+
+@router.get(
+    "/appeals/{appeal_id}/evidence/{file_id}",
+    responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+    summary="View an appeal's evidence file",
+)
+def appeal_evidence_file(
+    appeal_id: str,
+    file_id: str,
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    who: PageLearnerOrReviewer,
+) -> Response:
+    """One file of an appeal, inline, for the learner who appealed and the city centre's reviewers."""
+    return _serve(*appeals.open_evidence(session, ctx, who, appeal_id, file_id))
