@@ -271,7 +271,7 @@ def files_of(session: Session, appeal_id: str) -> list[ApplicationFile]:
     stmt = (
         select(ApplicationFile)
         .where(col(ApplicationFile.appeal_id) == appeal_id)
-        .order_by(col(ApplicationFile.id))
+        .order_by(col(ApplicationFile.created_at), col(ApplicationFile.id))
     )
     return list(session.exec(stmt).all())
 

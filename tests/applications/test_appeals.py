@@ -70,7 +70,7 @@ class TestAppealChangingCredits:
         appeal = filed.json()
         assert appeal["status"] == "open" and appeal["was"] == "recognised"
         assert Decimal(appeal["credits_before"]) == 3 and len(appeal["evidence"]) == 2
-        file_url = appeal["evidence"][0]["url"]
+        file_url = next(e["url"] for e in appeal["evidence"] if e["filename"] == "培训考核表.pdf")
         assert client.get(file_url, headers=me).headers["content-type"] == "application/pdf"
 
         # the attackers: the reviewers who decided it, a sub-centre, another learner, the school
