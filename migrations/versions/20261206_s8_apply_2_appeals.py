@@ -2,7 +2,7 @@
 or to an appeal
 
 Revision ID: s8_apply_2
-Revises: s8_apply
+Revises: s8_courses_2
 Create Date: 2026-12-06 01:00:00+00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import creditbank.db
 
 revision: str = "s8_apply_2"
-down_revision: str | None = "s8_apply"
+down_revision: str | None = "s8_courses_2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
