@@ -284,6 +284,11 @@ def main() -> None:
         if engine is not None:
             engine.dispose()
         pg.stop()
+        # what was measured is printed and written even when a later step failed
+        report(args, table, results)
+
+
+def report(args: argparse.Namespace, table: Table, results: dict[str, Any]) -> None:
     results["load_average_at_end"] = list(os.getloadavg())
     table.add(
         "load average at start / end (1 min)",
