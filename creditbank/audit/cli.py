@@ -84,7 +84,7 @@ def print_report(report: VerifyReport) -> None:
     cp = report.checkpoint
     if cp is None:
         for finding in report.findings:
-            echo(msg("cli.audit.verify.fail", finding=str(finding)), err=True)
+            echo(msg("cli.audit.verify.fail", finding=finding.line()), err=True)
         echo(msg("cli.audit.verify.no_checkpoint", log_id=report.log_id), err=True)
         return
     echo(msg("cli.audit.verify.checkpoint", origin=cp.origin, size=cp.size, root=cp.root_hash.hex()))
@@ -104,7 +104,7 @@ def print_report(report: VerifyReport) -> None:
         replay = report.replay
         echo(msg("cli.audit.verify.replay", kinds=kinds, lots=replay.lots, accounts=replay.learner_accounts))
     for finding in report.findings:
-        echo(msg("cli.audit.verify.fail", finding=str(finding)), err=True)
+        echo(msg("cli.audit.verify.fail", finding=finding.line()), err=True)
     hidden = report.finding_count - len(report.findings)
     if hidden:
         echo(msg("cli.audit.verify.hidden", hidden=hidden), err=True)

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from creditbank.i18n import Lang, Message, Said, msg, text_of
+
 CHECKS: Mapping[str, str] = {
     # the log as a whole (creditbank.audit.verify)
     "checkpoint-fetch": "the checkpoint can be downloaded",
@@ -46,10 +48,11 @@ CHECKS: Mapping[str, str] = {
 @dataclass(frozen=True)
 class Finding:
     """One failed check: which check, where (entry index and transaction id, when it concerns one entry)
-    and what was found."""
+    and what was found: ``said``, a :class:`~creditbank.i18n.Message` rendered in its reader's language
+    (``message`` and ``--json`` keep the English text)."""
 
     check: str
-    message: str
+    said: Said
     index: int | None = None
     tx_id: str | None = None
 
@@ -58,10 +61,23 @@ class Finding:
         if self.check not in CHECKS:
             raise ValueError(f"unknown audit check {self.check!r}")
 
-    def __str__(self) -> str:
+    @property
+    def message(self) -> str:
+        """What was found, in English."""
+        return text_of(self.said, "en")
+
+    def line(self) -> Message:
+        """The finding as one line for people, rendered in their language when printed."""
         if self.index is None:
-            return f"{self.check}: {self.message}"
-        return f"entry {self.index} ({self.tx_id or 'unknown id'}): {self.check}: {self.message}"
+            return msg("audit.finding", check=self.check, message=self.said)
+        tx_id: Said = self.tx_id or msg("audit.finding.unknown_id")
+        return msg("audit.finding.entry", index=self.index, tx_id=tx_id, check=self.check, message=self.said)
+
+    def text(self, lang: Lang) -> str:
+        return self.line().text(lang)
+
+    def __str__(self) -> str:
+        return self.text("en")
 
     def as_dict(self) -> dict[str, Any]:
         return {"check": self.check, "index": self.index, "tx_id": self.tx_id, "message": self.message}

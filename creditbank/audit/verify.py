@@ -40,7 +40,7 @@ from creditbank.audit.checkpoint import verify_checkpoint
 from creditbank.audit.errors import StateFileInvalid
 from creditbank.audit.findings import Finding
 from creditbank.audit.replay import Replay, ReplayStats
-from creditbank.i18n import msg
+from creditbank.i18n import Said, msg
 from creditbank.standards.tlog import merkle
 from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid, ProofInvalid
 from creditbank.standards.tlog.note import Checkpoint, NoteVerifier
@@ -161,18 +161,22 @@ class VerifyReport:
 class _FetchFailed(Exception):
     """The server's answer was not what the interface promises (status, JSON shape, base64)."""
 
+    def __init__(self, said: Said) -> None:
+        super().__init__(str(said))
+        self.said = said
+
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text: Any, what: str) -> bytes:
+def _unb64(text: Any, what: Said) -> bytes:
     if not isinstance(text, str):
-        raise _FetchFailed(f"{what} is not a base64 string")
+        raise _FetchFailed(msg("audit.fetch.not_base64", what=what))
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _FetchFailed(f"{what} is not standard base64") from exc
+        raise _FetchFailed(msg("audit.fetch.not_standard_base64", what=what)) from exc
 
 
 def _problem(response: httpx.Response) -> str:
@@ -188,9 +192,9 @@ def _get(client: httpx.Client, path: str, params: dict[str, int] | None = None) 
     try:
         response = client.get(path, params=params)
     except httpx.HTTPError as exc:
-        raise _FetchFailed(f"GET {path} failed: {exc}") from exc
+        raise _FetchFailed(msg("audit.fetch.get_failed", path=path, error=str(exc))) from exc
     if response.status_code != 200:
-        raise _FetchFailed(f"GET {path}: {_problem(response)}")
+        raise _FetchFailed(msg("audit.fetch.get_status", path=path, problem=_problem(response)))
     return response
 
 
@@ -213,14 +217,13 @@ def _check_against_saved(
     if new.size < old.size:
         return Finding(
             "rollback",
-            f"the log's checkpoint has size {new.size}, smaller than size {old.size} "
-            "verified by the last audit",
+            msg("audit.rollback", new=new.size, old=old.size),
         )
     if new.size == old.size:
         if new.root_hash != old.root_hash:
             return Finding(
                 "consistency",
-                f"two different roots signed for size {new.size}: the log has forked since the last audit",
+                msg("audit.consistency.forked", size=new.size),
             )
         return None
     if old.size == 0:
@@ -229,26 +232,28 @@ def _check_against_saved(
         response = _get(client, f"{base}/proof/consistency", {"first": old.size, "second": new.size})
         body = response.json()
         if not isinstance(body, dict) or not isinstance(body.get("proof"), list):
-            raise _FetchFailed("the consistency proof response has no proof list")
-        proof = [_unb64(h, "a consistency proof hash") for h in body["proof"]]
+            raise _FetchFailed(msg("audit.fetch.no_proof_list"))
+        proof = [_unb64(h, msg("audit.fetch.what.proof_hash")) for h in body["proof"]]
         note = body.get("checkpoint")
         if not isinstance(note, str):
-            raise _FetchFailed("the consistency proof response carries no checkpoint")
+            raise _FetchFailed(msg("audit.fetch.no_proof_checkpoint"))
     except (_FetchFailed, ValueError) as exc:
-        return Finding("consistency", f"the log did not prove size {new.size} extends size {old.size}: {exc}")
+        reason = exc.said if isinstance(exc, _FetchFailed) else str(exc)
+        return Finding(
+            "consistency", msg("audit.consistency.unproved", new=new.size, old=old.size, reason=reason)
+        )
     try:
         answered = verify_checkpoint(note.encode("utf-8"), [key], origin=key.name).checkpoint
     except (NoteInvalid, CheckpointInvalid) as exc:
-        return Finding("consistency", f"the proof's checkpoint does not verify: {exc.detail}")
+        return Finding("consistency", msg("audit.consistency.bad_checkpoint", reason=exc.said))
     if (answered.size, answered.root_hash) != (new.size, new.root_hash):
-        return Finding("consistency", "the proof was answered against another checkpoint than the latest")
+        return Finding("consistency", msg("audit.consistency.other_checkpoint"))
     try:
         merkle.verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
     except ProofInvalid as exc:
         return Finding(
             "consistency",
-            f"the tree of size {new.size} is not an extension of the one of size {old.size} verified by the "
-            f"last audit: {exc.detail}",
+            msg("audit.consistency.not_extension", new=new.size, old=old.size, reason=exc.said),
         )
     return None
 
@@ -263,22 +268,30 @@ def _page(client: httpx.Client, base: str, start: int, end: int) -> list[tuple[i
     try:
         entries = response.json()["entries"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise _FetchFailed(f"the entries page [{start}, {end}) is not the promised JSON") from exc
+        raise _FetchFailed(msg("audit.fetch.page_not_json", start=start, end=end)) from exc
     if not isinstance(entries, list):
-        raise _FetchFailed(f"the entries page [{start}, {end}) holds no list")
+        raise _FetchFailed(msg("audit.fetch.page_no_list", start=start, end=end))
     page: list[tuple[int, bytes, bytes]] = []
     for expected, entry in enumerate(entries, start):
         if not isinstance(entry, dict) or entry.get("index") != expected:
-            raise _FetchFailed(f"expected entry {expected} in page [{start}, {end}), got {entry!r:.80}")
+            raise _FetchFailed(
+                msg(
+                    "audit.fetch.page_wrong_entry",
+                    expected=expected,
+                    start=start,
+                    end=end,
+                    got=f"{entry!r:.80}",
+                )
+            )
         page.append(
             (
                 expected,
-                _unb64(entry.get("leaf"), f"the leaf of entry {expected}"),
-                _unb64(entry.get("leaf_hash"), f"the leaf hash of entry {expected}"),
+                _unb64(entry.get("leaf"), msg("audit.fetch.what.leaf", index=expected)),
+                _unb64(entry.get("leaf_hash"), msg("audit.fetch.what.leaf_hash", index=expected)),
             )
         )
     if len(page) != end - start:
-        raise _FetchFailed(f"asked for entries [{start}, {end}), got {len(page)}")
+        raise _FetchFailed(msg("audit.fetch.page_count", start=start, end=end, count=len(page)))
     return page
 
 
@@ -324,12 +337,12 @@ def run_verify(
     try:
         note = _get(client, f"{base}/checkpoint").content
     except _FetchFailed as exc:
-        report.add(Finding("checkpoint-fetch", str(exc)))
+        report.add(Finding("checkpoint-fetch", exc.said))
         return report
     try:
         checkpoint = verify_checkpoint(note, [key], origin=key.name).checkpoint
     except (NoteInvalid, CheckpointInvalid) as exc:
-        report.add(Finding("checkpoint-signature", exc.detail))
+        report.add(Finding("checkpoint-signature", exc.said))
         return report
     report.checkpoint = checkpoint
     # 2. Against the checkpoint the previous audit verified.
@@ -361,8 +374,7 @@ def run_verify(
                     report.add(
                         Finding(
                             "leaf-hash",
-                            f"the served leaf hash {_b64(served)} is not SHA-256(0x00 || leaf) "
-                            f"{_b64(computed)}: the leaf or its hash was altered",
+                            msg("audit.leaf_hash", served=_b64(served), computed=_b64(computed)),
                             index,
                             _tx_id_of(leaf),
                         )
@@ -372,7 +384,7 @@ def run_verify(
             bar.update(len(page))
         complete = True
     except _FetchFailed as exc:
-        report.add(Finding("entries-fetch", str(exc), frontier.size))
+        report.add(Finding("entries-fetch", exc.said, frontier.size))
     finally:
         bar.close()
     report.entries = frontier.size
@@ -384,9 +396,12 @@ def run_verify(
             report.add(
                 Finding(
                     "root",
-                    f"the root recomputed from the {frontier.size} leaves is {_b64(recomputed)}, the "
-                    f"signed checkpoint says {_b64(checkpoint.root_hash)}: the log's content differs from "
-                    "what was signed",
+                    msg(
+                        "audit.root",
+                        size=frontier.size,
+                        recomputed=_b64(recomputed),
+                        signed=_b64(checkpoint.root_hash),
+                    ),
                 )
             )
         else:

@@ -204,3 +204,27 @@ def live_server(ctx: AppContext) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+CHINESE = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
+ENGLISH = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"}
+
+
+class TestFindingsInTheReadersLanguage:
+    def test_verify_says_a_tampered_leaf_in_chinese_under_zh_cn_and_in_english_otherwise(
+        self, ledger: CommittedLedger
+    ) -> None:
+        tx_id = ledger.tx_ids[TAMPERED]
+        with live_server(ledger.ctx) as base_url:
+            args = ["audit", "verify", "--url", base_url, "--key", ledger.key_text, "--no-progress"]
+            with tampered_leaf(ledger, TAMPERED, b'"amount":"-3.00"', b'"amount":"-0.30"', node=False):
+                zh = CliRunner().invoke(cli, args, env=CHINESE)
+                en = CliRunner().invoke(cli, args, env=ENGLISH)
+        assert zh.exit_code == en.exit_code == 1, (zh.output, en.output)
+        assert f"未通过 条目 {TAMPERED}（{tx_id}）：leaf-hash：服务器给出的叶子哈希" in zh.stderr
+        assert "叶子或其哈希被改动" in zh.stderr
+        assert f"未通过 root：由 {ledger.size} 个叶子重算的根为" in zh.stderr
+        assert "the served leaf hash" not in zh.stderr and "recomputed" not in zh.stderr
+        assert f"FAIL entry {TAMPERED} ({tx_id}): leaf-hash: the served leaf hash" in en.stderr
+        assert f"FAIL root: the root recomputed from the {ledger.size} leaves is" in en.stderr
+        assert "叶子" not in en.stderr
