@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from creditbank.audit.findings import Finding
+from creditbank.i18n import Said, msg
 from creditbank.standards.ledger.leaf import (
     AMOUNT,
     KINDS,
@@ -131,7 +132,7 @@ class Replay:
             learner_accounts=len(self._balances),
         )
 
-    def _find(self, check: str, index: int, tx_id: str | None, message: str) -> None:
+    def _find(self, check: str, index: int, tx_id: str | None, message: Said) -> None:
         self.finding_count += 1
         if len(self.findings) < self.max_findings:
             self.findings.append(Finding(check, message, index, tx_id))
@@ -165,50 +166,56 @@ class Replay:
         try:
             body = self._load(leaf)
         except (ValueError, RecursionError) as exc:
-            self._find("leaf-json", index, None, f"not JSON ({exc}): {_describe(leaf)}")
+            self._find(
+                "leaf-json", index, None, msg("audit.replay.not_json", error=str(exc), leaf=_describe(leaf))
+            )
             self._placeholder()
             return
         if not isinstance(body, dict):
-            self._find("leaf-json", index, None, f"not a JSON object: {_describe(leaf)}")
+            self._find("leaf-json", index, None, msg("audit.replay.not_object", leaf=_describe(leaf)))
             self._placeholder()
             return
         tx_id = body.get("id")
         if not isinstance(tx_id, str):
-            self._find("leaf-json", index, None, "no transaction id")
+            self._find("leaf-json", index, None, msg("audit.replay.no_tx_id"))
             self._placeholder()
             return
         if self.check_canonical and not self._is_canonical(leaf, body):
-            self._find("leaf-canonical", index, tx_id, "the leaf is not RFC 8785 canonical JSON")
+            self._find("leaf-canonical", index, tx_id, msg("audit.replay.not_canonical"))
         version = body.get("v")
         if type(version) is not int or version != LEAF_VERSION:
-            self._find("leaf-version", index, tx_id, f"unknown leaf format version {version!r}")
+            self._find(
+                "leaf-version", index, tx_id, msg("audit.replay.unknown_version", version=repr(version))
+            )
             self._placeholder()
             return
         seq, log, kind, postings = body.get("seq"), body.get("log"), body.get("kind"), body.get("postings")
         if type(seq) is not int or not isinstance(log, str) or not isinstance(kind, str):
-            self._find("leaf-json", index, tx_id, "seq, log and kind must be an integer and two strings")
+            self._find("leaf-json", index, tx_id, msg("audit.replay.bad_header"))
             self._placeholder()
             return
         if not isinstance(postings, list) or not all(isinstance(p, dict) for p in postings):
-            self._find("leaf-json", index, tx_id, "postings must be a list of objects")
+            self._find("leaf-json", index, tx_id, msg("audit.replay.bad_postings"))
             self._placeholder()
             return
         # 2. Identity: position, log, unique id, known kind.
         if seq != index:
-            self._find("sequence", index, tx_id, f"seq is {seq}, but the entry is at index {index}")
+            self._find("sequence", index, tx_id, msg("audit.replay.sequence", seq=seq, index=index))
         if log != self.log_id:
-            self._find("log-id", index, tx_id, f"the entry names log {log!r}, not {self.log_id!r}")
+            self._find(
+                "log-id", index, tx_id, msg("audit.replay.log_id", log=repr(log), expected=repr(self.log_id))
+            )
         if tx_id in self._index_of:
             self._find(
                 "duplicate-id",
                 index,
                 tx_id,
-                f"the transaction id was already used by entry {self._index_of[tx_id]}",
+                msg("audit.replay.duplicate_id", first=self._index_of[tx_id]),
             )
         else:
             self._index_of[tx_id] = index
         if kind not in KINDS:
-            self._find("kind", index, tx_id, f"unknown kind {kind!r}")
+            self._find("kind", index, tx_id, msg("audit.replay.unknown_kind", kind=repr(kind)))
             self._placeholder()
             return
         self._kinds[kind] = self._kinds.get(kind, 0) + 1
@@ -244,12 +251,12 @@ class Replay:
                     "posting",
                     index,
                     tx_id,
-                    f"posting {position} needs an account and an amount like '-2.50', got {posting!r}",
+                    msg("audit.replay.bad_posting", position=position, posting=repr(posting)),
                 )
                 continue
             value = Decimal(amount)
             if not value:
-                self._find("posting", index, tx_id, f"posting {position} moves zero credits")
+                self._find("posting", index, tx_id, msg("audit.replay.zero_posting", position=position))
             total += value
             learner_account = is_learner_account(account)
             if lot is not None:
@@ -259,18 +266,21 @@ class Replay:
                     else:
                         lots.setdefault(lot, None)
                 else:
-                    self._find(
-                        "posting", index, tx_id, f"posting {position} has a lot id that is not a string"
-                    )
+                    self._find("posting", index, tx_id, msg("audit.replay.lot_not_string", position=position))
             if learner_account:
                 self._balances[account] = self._balances.get(account, _ZERO) + value
                 touched.append(account)
         if total:
-            self._find("zero-sum", index, tx_id, f"the postings sum to {total}, not zero")
+            self._find("zero-sum", index, tx_id, msg("audit.replay.zero_sum", total=str(total)))
         for account in touched:
             balance = self._balances[account]
             if balance < 0:
-                self._find("negative-balance", index, tx_id, f"{account} goes to {balance} credits")
+                self._find(
+                    "negative-balance",
+                    index,
+                    tx_id,
+                    msg("audit.replay.negative_balance", account=account, balance=str(balance)),
+                )
         return lots, _digest(shape)
 
     def _take_lot(self, index: int, tx_id: str, lot: str, holder: int, learner: str | None) -> None:
@@ -278,13 +288,20 @@ class Replay:
         state = self._lots.get(lot)
         owner = self._lot_learner.get(lot)
         if state is not None and learner is not None and owner is not None and owner != learner:
-            self._find("lot-owner", index, tx_id, f"lot {lot} belongs to {owner}, not to {learner}")
+            self._find(
+                "lot-owner",
+                index,
+                tx_id,
+                msg("audit.replay.lot_owner", lot=lot, owner=owner, learner=learner),
+            )
         if state is None:
-            self._find("lot-unknown", index, tx_id, f"lot {lot} was never recognised in this log")
+            self._find("lot-unknown", index, tx_id, msg("audit.replay.lot_unknown", lot=lot))
         elif state == _REVOKED:
-            self._find("lot-revoked", index, tx_id, f"lot {lot} was revoked (its recognition was reversed)")
+            self._find("lot-revoked", index, tx_id, msg("audit.replay.lot_revoked", lot=lot))
         elif state >= 0:
-            self._find("double-conversion", index, tx_id, f"lot {lot} is already converted by entry {state}")
+            self._find(
+                "double-conversion", index, tx_id, msg("audit.replay.double_conversion", lot=lot, entry=state)
+            )
         else:
             self._lots[lot] = holder
 
@@ -296,13 +313,13 @@ class Replay:
                     learner = lot.get("learner")
                     created[lot["id"]] = learner if isinstance(learner, str) else None
                 else:
-                    self._find("leaf-json", index, tx_id, "every created lot needs a string id")
+                    self._find("leaf-json", index, tx_id, msg("audit.replay.lot_needs_id"))
         for lot, learner in lots_posted.items():
             if created.get(lot) is None:
                 created[lot] = learner
         for lot, learner in created.items():
             if lot in self._lots:
-                self._find("lot-duplicate", index, tx_id, f"lot {lot} already exists")
+                self._find("lot-duplicate", index, tx_id, msg("audit.replay.lot_duplicate", lot=lot))
             else:
                 self._lots[lot] = _FREE
                 if learner is not None:
@@ -314,17 +331,21 @@ class Replay:
             if not isinstance(converts, list) or not all(
                 isinstance(c, dict) and isinstance(c.get("lot"), str) for c in converts
             ):
-                self._find("leaf-json", index, tx_id, "converts must be a list of objects with a lot id")
+                self._find("leaf-json", index, tx_id, msg("audit.replay.bad_converts"))
             else:
                 listed = [c["lot"] for c in converts]
         if len(set(listed)) != len(listed):
-            self._find("double-conversion", index, tx_id, "a lot appears twice in one conversion")
+            self._find("double-conversion", index, tx_id, msg("audit.replay.lot_twice"))
         if set(listed) != set(lots_posted):
             self._find(
                 "conversion-lots",
                 index,
                 tx_id,
-                f"converts lists {sorted(set(listed))}, the postings move {sorted(lots_posted)}",
+                msg(
+                    "audit.replay.conversion_lots",
+                    listed=str(sorted(set(listed))),
+                    posted=str(sorted(lots_posted)),
+                ),
             )
         for lot in dict.fromkeys([*listed, *lots_posted]):
             self._take_lot(index, tx_id, lot, index, lots_posted.get(lot))
@@ -343,23 +364,30 @@ class Replay:
             or not isinstance(reverses.get("id"), str)
             or type(reverses.get("seq")) is not int
         ):
-            self._find("reversal-target", index, tx_id, "a reversal needs reverses: {id, seq}")
+            self._find("reversal-target", index, tx_id, msg("audit.replay.reversal_needs_target"))
             return
         target = self._index_of.get(reverses["id"])
         if target is None or target >= index or target != reverses["seq"]:
-            where = "no earlier entry" if target is None or target >= index else f"entry {target}"
+            where: Said = (
+                msg("audit.replay.no_earlier_entry")
+                if target is None or target >= index
+                else msg("audit.replay.entry", index=target)
+            )
             self._find(
                 "reversal-target",
                 index,
                 tx_id,
-                f"reverses {reverses['id']} at seq {reverses['seq']}, but that id is {where}",
+                msg("audit.replay.reversal_target", id=reverses["id"], seq=reverses["seq"], where=where),
             )
             return
         # 2. At most once.
         first = self._reversed_by.get(target)
         if first is not None:
             self._find(
-                "double-reversal", index, tx_id, f"entry {target} was already reversed by entry {first}"
+                "double-reversal",
+                index,
+                tx_id,
+                msg("audit.replay.double_reversal", target=target, first=first),
             )
             return
         self._reversed_by[target] = index
@@ -377,9 +405,7 @@ class Replay:
         if self._kind[target] == _UNUSABLE:
             return
         if mirror != self._digest[target]:
-            self._find(
-                "reversal-mirror", index, tx_id, f"the postings are not those of entry {target}, negated"
-            )
+            self._find("reversal-mirror", index, tx_id, msg("audit.replay.reversal_mirror", target=target))
         # 4. Undo (or, for a reversal of a reversal, redo) the lot effect at the bottom of the chain.
         origin = self._origin[target]
         undo = 1 - self._undo[target]
@@ -394,7 +420,7 @@ class Replay:
                             "reversal-lots",
                             index,
                             tx_id,
-                            f"lot {lot} is not held by conversion entry {origin}",
+                            msg("audit.replay.reversal_lots", lot=lot, origin=origin),
                         )
                     else:
                         self._lots[lot] = _FREE
@@ -408,7 +434,7 @@ class Replay:
                         "revoked-while-converted",
                         index,
                         tx_id,
-                        f"lot {lot} is revoked while conversion entry {state} still holds it",
+                        msg("audit.replay.revoked_while_converted", lot=lot, entry=state),
                     )
                 elif undo and state == _FREE:
                     self._lots[lot] = _REVOKED

@@ -225,6 +225,8 @@ class TestFindingsInTheReadersLanguage:
         assert "叶子或其哈希被改动" in zh.stderr
         assert f"未通过 root：由 {ledger.size} 个叶子重算的根为" in zh.stderr
         assert "the served leaf hash" not in zh.stderr and "recomputed" not in zh.stderr
+        assert f"未通过 条目 {TAMPERED}（{tx_id}）：zero-sum：分录合计为 2.70，不为零" in zh.stderr
+        assert f"FAIL entry {TAMPERED} ({tx_id}): zero-sum: the postings sum to 2.70, not zero" in en.stderr
         assert f"FAIL entry {TAMPERED} ({tx_id}): leaf-hash: the served leaf hash" in en.stderr
         assert f"FAIL root: the root recomputed from the {ledger.size} leaves is" in en.stderr
         assert "叶子" not in en.stderr
