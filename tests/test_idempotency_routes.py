@@ -28,7 +28,10 @@ KEYLESS = {
     ("post", "/api/v1/applications/{application_id}/resubmission"): "only while returned: a repeat is a 409",
     ("post", "/api/v1/appeals"): "one appeal per outcome: a repeat is a 409 duplicate-appeal",
     ("post", "/api/v1/transfers/preview"): "a conversion plan: computed, nothing written",
-    ("put", "/api/v1/programmes/{programme_id}/curriculum"): "a PUT replaces the whole curriculum: a repeat changes nothing",
+    (
+        "put",
+        "/api/v1/programmes/{programme_id}/curriculum",
+    ): "a PUT replaces the whole curriculum: a repeat changes nothing",
     ("post", "/api/v1/transfers/{transfer_id}/preview"): "a conversion plan: computed, nothing written",
 }
 
