@@ -35,6 +35,7 @@ from creditbank.errors import Conflict, CreditBankError, Forbidden, NotFound, Va
 from creditbank.i18n import msg
 from creditbank.identifiers import normalise_identity_number
 from creditbank.ids import random_id
+from creditbank.institutions import districts
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
@@ -148,11 +149,14 @@ def register(
     identity_number: str,
     contact: str,
     password: str,
+    district: str,
 ) -> LearnerAccount:
-    """Open an unverified account. Looks up no learner: the account is attached to none.
+    """Open an unverified account in ``district`` (whose sub-centre verifies it). Looks up no
+    learner: the account is attached to none.
 
     Raises:
         InvalidName, InvalidIdentityNumber, InvalidContact, WeakPassword: bad input.
+        UnknownDistrict: ``district`` is none of the city's.
         ContactRegistered: the phone number or e-mail address already signs in to an account.
     """
     clean_name = unicodedata.normalize("NFKC", name).strip()
@@ -161,12 +165,15 @@ def register(
     ):
         raise InvalidName()
     number = normalise_identity_number(identity_number)
+    place = districts.district(district).name_zh
     login = normalise_contact(contact)
     _check_password(password)
     digest = _login_hash(login_key, login)
     if session.exec(select(LearnerAccount.id).where(LearnerAccount.login_hmac == digest)).first():
         raise ContactRegistered()
-    account = LearnerAccount(id=random_id("acc"), login_hmac=digest, password_hash=hash_password(password))
+    account = LearnerAccount(
+        id=random_id("acc"), login_hmac=digest, password_hash=hash_password(password), district=place
+    )
     _seal(account, master_key, Submitted(name=clean_name, identity_number=number, contact=login))
     session.add(account)
     session.flush()

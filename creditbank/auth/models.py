@@ -97,6 +97,13 @@ class LearnerAccount(SQLModel, table=True):
         max_length=40,
         description="the learner the account acts for, once verified",
     )
+    district: str | None = Field(
+        default=None,
+        max_length=60,
+        description="the district the person registered in (its Chinese name, e.g. 海淀区): only that "
+        "district's sub-centre (or the city centre) verifies the account at the counter; NULL for "
+        "accounts opened before districts were asked (the city centre verifies them)",
+    )
     verified_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     verified_by: str | None = Field(
         default=None, max_length=40, description="the institution or reviewer account that verified it"

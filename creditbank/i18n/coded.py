@@ -461,4 +461,5 @@ CODED: tuple[str, ...] = (
     N_("problem.not-the-home-school"),
     N_("problem.not-the-host"),
     N_("problem.curriculum-invalid"),
+    N_("problem.account-outside-district"),
 )

@@ -4,11 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from creditbank.auth import accounts
 from creditbank.auth.deps import InstitutionOrReviewer, ReviewerOnly
 from creditbank.auth.models import LearnerAccount, Role
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
-from creditbank.i18n import msg
 from creditbank.learners import accounts as verification
 from creditbank.learners.schemas import AccountPublic, AccountReview, AccountVerification
 from creditbank.outcomes import idempotent
@@ -24,6 +22,7 @@ def account_public(account: LearnerAccount) -> AccountPublic:
         verified_at=account.verified_at,
         verified_by=account.verified_by,
         verified_how=account.verified_how,
+        district=account.district,
         created_at=account.created_at,
     )
 
@@ -31,11 +30,10 @@ def account_public(account: LearnerAccount) -> AccountPublic:
 @router.get("/{account_id}", response_model=AccountReview)
 def review_account(account_id: str, session: SessionDep, ctx: ContextDep, who: ReviewerOnly) -> AccountReview:
     """What the person submitted, for the reviewer at the sub-centre who compares it with their
-    documents (the person gives the account code at the counter)."""
-    account = accounts.get(session, account_id)
-    data = accounts.submitted(account, ctx.secrets.master_key)
-    if data is None:  # pragma: no cover - erased accounts are not found
-        raise accounts.AccountNotFound(msg("detail.auth.accounts.no_account", account_id=account_id))
+    documents (the person gives the account code at the counter). Only a reviewer of the district
+    the account was opened in, or of the city centre (another district's: 403
+    ``account-outside-district``)."""
+    account, data = verification.for_reviewer(session, ctx.secrets.master_key, account_id, who.subject or "")
     return AccountReview(
         **account_public(account).model_dump(),
         name=data.name,
@@ -55,7 +53,8 @@ def verify_account(
 ) -> Any:
     """Confirm who the account's person is. An institution links it to the learner whose record it
     holds (same identity number; otherwise 403 ``record-not-held``); a reviewer who saw the
-    documents links it to the learner with that identity number, registering the person if needed.
+    documents links it to the learner with that identity number, registering the person if needed
+    (only a reviewer of the account's district or of the city centre: 403 ``account-outside-district``).
     Needs an `Idempotency-Key`."""
 
     def work() -> tuple[int, AccountPublic]:

@@ -10,6 +10,9 @@ two people confirms it:
   person is unknown to the bank or known only to others;
 * a **reviewer at a sub-centre who saw the documents**: the account is linked to the learner with
   that identity number, or, for a person the bank does not know yet, to a learner registered now.
+  The person names their district when registering; only that district's sub-centre (or the city
+  centre) reads what they submitted and verifies the account (another district's: 403
+  ``account-outside-district``, checked before anything is written).
 
 Either way who verified and when is recorded on the account. A learner has at most one live
 account (UNIQUE ``learner_accounts.learner_id``).
@@ -18,7 +21,7 @@ account (UNIQUE ``learner_accounts.learner_id``).
 from sqlmodel import Session
 
 from creditbank.auth import accounts
-from creditbank.auth.models import LearnerAccount
+from creditbank.auth.models import LearnerAccount, ReviewerAccount
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, ValidationFailed
 from creditbank.i18n import msg
@@ -41,6 +44,11 @@ class RecordNotHeld(Forbidden):
     title = "This institution holds no record of the person the account names"
 
 
+class AccountOutsideDistrict(Forbidden):
+    slug = "account-outside-district"
+    title = "The account was opened in another district: its sub-centre (or the city centre) verifies it"
+
+
 class DocumentsRequired(ValidationFailed):
     slug = "documents-required"
     title = "Say which documents you saw (e.g. 居民身份证原件)"
@@ -52,6 +60,45 @@ def _open(session: Session, master_key: bytes, account_id: str) -> tuple[Learner
         raise AccountAlreadyVerified(msg("detail.learners.accounts.already_verified", account_id=account_id))
     data = accounts.submitted(account, master_key)
     if data is None:  # pragma: no cover - only erased accounts lack data, and get() refuses them
+        raise accounts.AccountNotFound(msg("detail.auth.accounts.no_account", account_id=account_id))
+    return account, data
+
+
+def check_district(session: Session, account: LearnerAccount, reviewer_id: str) -> None:
+    """A sub-centre's reviewer acts only on accounts opened in that district; the city centre's
+    (no district) on any.
+
+    Raises:
+        AccountOutsideDistrict: the reviewer's sub-centre is another district's (or the account
+            names no district, which only the city centre verifies).
+    """
+    reviewer = session.get(ReviewerAccount, reviewer_id)
+    place = reviewer.district if reviewer is not None else ""
+    if place is None or place == account.district:
+        return
+    raise AccountOutsideDistrict(
+        msg(
+            "detail.learners.accounts.outside_district",
+            district=account.district or msg("detail.learners.accounts.city_centre"),
+            reviewer_district=place,
+        )
+    )
+
+
+def for_reviewer(
+    session: Session, master_key: bytes, account_id: str, reviewer_id: str
+) -> tuple[LearnerAccount, accounts.Submitted]:
+    """The account and what the person submitted, for a reviewer who may verify it (the documents
+    are compared with it at the counter).
+
+    Raises:
+        AccountNotFound: no live account.
+        AccountOutsideDistrict: see :func:`check_district`.
+    """
+    account = accounts.get(session, account_id)
+    check_district(session, account, reviewer_id)
+    data = accounts.submitted(account, master_key)
+    if data is None:  # pragma: no cover - erased accounts are not found
         raise accounts.AccountNotFound(msg("detail.auth.accounts.no_account", account_id=account_id))
     return account, data
 
@@ -99,16 +146,19 @@ def verify_at_subcentre(
     documents: str,
 ) -> LearnerAccount:
     """Link the account to the learner with its identity number, registering the person if the bank
-    does not know them yet; the reviewer says which documents they saw.
+    does not know them yet; the reviewer says which documents they saw. Only a reviewer of the
+    account's district (or of the city centre) may.
 
     Raises:
         DocumentsRequired: no documents named.
+        AccountOutsideDistrict: the reviewer is another district's (nothing is written).
         AccountNotFound, AccountAlreadyVerified, LearnerHasAccount: as :func:`verify_by_institution`.
     """
     note = documents.strip()
     if not note:
         raise DocumentsRequired()
     account, data = _open(session, master_key, account_id)
+    check_district(session, account, reviewer_id)
     learner, _ = service.register(
         session,
         identity_key=identity_key,

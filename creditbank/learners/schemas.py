@@ -61,6 +61,9 @@ class AccountPublic(BaseModel):
     verified_at: dt.datetime | None = None
     verified_by: str | None = Field(None, description="the institution or reviewer account that verified it")
     verified_how: str | None = Field(None, description="institution or sub-centre")
+    district: str | None = Field(
+        None, description="the district the person registered in: its sub-centre verifies the account"
+    )
     created_at: dt.datetime
 
 

@@ -18,6 +18,7 @@ from creditbank.context import AppContext
 from creditbank.deps import ContextDep, client_address
 from creditbank.errors import CreditBankError, TooManyRequests
 from creditbank.i18n import msg
+from creditbank.institutions.districts import DISTRICTS
 from creditbank.learners import accounts as verification
 from creditbank.learners.service import mask_identity_number
 from creditbank.web import pages
@@ -55,6 +56,7 @@ def _register_page(
         error=error,
         signin_csrf=signin_csrf(ctx, value),
         kept=kept,
+        districts=DISTRICTS,
     )
     if new:
         set_presession(response, ctx, value)
@@ -75,6 +77,7 @@ def register(
     name: TextField = "",
     identity_number: TextField = "",
     contact: TextField = "",
+    district: Annotated[str, Form(max_length=60)] = "",
     password: PasswordField = "",
     password_again: PasswordField = "",
     csrf: CsrfField = "",
@@ -82,7 +85,7 @@ def register(
     """Open an unverified account and sign in to it. Whatever identity number is typed, nothing of
     any learner is looked at, shown or attached."""
     t = translator(request)
-    kept = {"name": name, "identity_number": identity_number, "contact": contact}
+    kept = {"name": name, "identity_number": identity_number, "contact": contact, "district": district}
     try:
         check_signin_csrf(request, ctx, csrf)
     except CreditBankError as exc:
@@ -109,6 +112,7 @@ def register(
             identity_number=identity_number,
             contact=contact,
             password=password,
+            district=district,
         ),
     )
     if isinstance(done, CreditBankError):
@@ -351,10 +355,20 @@ def verify_form(
     compare with their documents; an institution sees only the state (it matches the record it holds)."""
     found: LearnerAccount | CreditBankError | None = None
     data = None
+    refused = None
     if code.strip():
         found = pages.attempt(session, lambda: accounts.get(session, code.strip()))
         if isinstance(found, LearnerAccount) and who.role is Role.reviewer:
-            data = accounts.submitted(found, ctx.secrets.master_key)
+            opened = pages.attempt(
+                session,
+                lambda: verification.for_reviewer(
+                    session, ctx.secrets.master_key, code.strip(), who.subject or ""
+                ),
+            )
+            if isinstance(opened, CreditBankError):
+                refused = opened.detail_in(translator(request).lang)
+            else:
+                data = opened[1]
     return render(
         request,
         ctx,
@@ -365,6 +379,7 @@ def verify_form(
         found=found if isinstance(found, LearnerAccount) else None,
         missing=isinstance(found, CreditBankError),
         data=data,
+        refused=refused,
         done=done,
     )
 

@@ -24,6 +24,7 @@ def register(
     contact: str | None = None,
     password: str = PASSWORD,
     again: str | None = None,
+    district: str = "海淀区",
 ) -> Response:
     """Open the registration form (its pre-session cookie and token), then post it. No redirect is
     followed."""
@@ -35,6 +36,7 @@ def register(
             "name": name,
             "identity_number": number,
             "contact": contact or phone(),
+            "district": district,
             "password": password,
             "password_again": password if again is None else again,
             "csrf": csrf_of(form.text),
