@@ -144,6 +144,16 @@ class Settings(BaseSettings):
     registration_address_window_seconds: int = Field(
         3600, ge=1, description="the window of registrations_per_address"
     )
+    passkey_rp_id: str = Field(
+        "",
+        description="the WebAuthn relying party ID of learners' passkeys (a domain, e.g. xuefen.example.cn); "
+        "default: the host of CREDITBANK_BASE_URL. Changing it orphans every passkey registered before",
+    )
+    passkey_origins: str = Field(
+        "",
+        description="comma-separated origins the sign-in page may be served from for passkeys "
+        "(https://xuefen.example.cn); default: the origin of CREDITBANK_BASE_URL",
+    )
     trusted_proxies: str = Field(
         "",
         description="comma-separated addresses or networks (CIDR) of the reverse proxies in front of "

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from creditbank.auth import passkeys
 from creditbank.auth import service as tokens
 from creditbank.auth.models import ApiToken, LearnerAccount, Role
 from creditbank.crypto.passwords import burn_time, hash_password, needs_rehash, verify_password
@@ -316,8 +317,8 @@ def change_password(session: Session, account_id: str, current: str, new: str) -
 
 
 def erase_for_learner(session: Session, learner_id: str) -> list[str]:
-    """Erasure of a learner reaches their account: its sealed data, sign-in name and password go
-    (the data key with them), the row stays as a tombstone. Returns the ids of accounts erased."""
+    """Erasure of a learner reaches their account: its sealed data, sign-in name, password and
+    passkeys go (the data key with them), the row stays as a tombstone. Returns the ids of accounts erased."""
     rows = list(
         session.exec(
             select(LearnerAccount).where(
@@ -331,6 +332,7 @@ def erase_for_learner(session: Session, learner_id: str) -> list[str]:
             .where(col(LearnerAccount.id) == account.id)
             .values(login_hmac=None, password_hash="", wrapped_key=None, sealed=None, erased_at=utcnow())
         )
+    passkeys.erase_for_accounts(session, [a.id for a in rows])
     session.flush()
     return [a.id for a in rows]
 

@@ -3,7 +3,7 @@
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, false
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, false
 from sqlmodel import Field, SQLModel
 
 from creditbank.db import UTCDateTime, utcnow
@@ -160,3 +160,46 @@ class ClientAttempt(SQLModel, table=True):
     kind: str = Field(max_length=20, description="signin (a refused password sign-in) or register")
     client_hmac: str = Field(sa_type=String(64), description="hex HMAC-SHA-256(pepper, client address)")
     at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Passkey(SQLModel, table=True):
+    """A WebAuthn credential (passkey) of a learner account: signs the account in without a password.
+    Only the public key is here; the private key never leaves the person's authenticator."""
+
+    __tablename__ = "passkeys"
+    __table_args__ = (CheckConstraint("sign_count >= 0", name="sign_count"),)
+
+    id: str = Field(primary_key=True, max_length=40, description="pk_...")
+    account_id: str = Field(sa_column_args=[ForeignKey("learner_accounts.id")], max_length=40, index=True)
+    credential_id: str = Field(
+        sa_type=String(1400), unique=True, description="base64url of the authenticator's credential id"
+    )
+    public_key: bytes = Field(sa_type=LargeBinary, description="the credential's COSE public key")
+    sign_count: int = Field(
+        default=0,
+        sa_type=BigInteger,
+        description="the authenticator's signature counter at its last use (0: it keeps none)",
+    )
+    aaguid: str = Field(default="", max_length=40, description="the authenticator model, as it says")
+    label: str = Field(default="", max_length=100, description="the person's name for it")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PasskeyChallenge(SQLModel, table=True):
+    """A WebAuthn challenge, kept on the server until it is used (once) or expires. Bound to the
+    browser that asked for it: the signed-in session (registering a passkey) or the sign-in form's
+    pre-session (signing in), by the HMAC of that cookie."""
+
+    __tablename__ = "passkey_challenges"
+    __table_args__ = (CheckConstraint("purpose IN ('register','signin')", name="purpose"),)
+
+    binding: str = Field(
+        sa_type=String(64), primary_key=True, description="hex HMAC of the session or pre-session cookie"
+    )
+    purpose: str = Field(sa_type=String(20), primary_key=True, description="register or signin")
+    challenge: bytes = Field(sa_type=LargeBinary, description="32 random bytes")
+    account_id: str | None = Field(
+        default=None, max_length=40, description="registering: the account the passkey is for"
+    )
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)

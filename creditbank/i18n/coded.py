@@ -68,6 +68,8 @@ CODED: tuple[str, ...] = (
     N_("account.done.registered"),
     N_("account.done.password"),
     N_("account.done.revoked"),
+    N_("account.done.passkey"),
+    N_("account.done.passkey_deleted"),
     N_("account.how.institution"),
     N_("account.how.sub-centre"),
     # a certificate's status: t("archive.cert_status_" ~ status)
@@ -462,4 +464,9 @@ CODED: tuple[str, ...] = (
     N_("problem.not-the-host"),
     N_("problem.curriculum-invalid"),
     N_("problem.account-outside-district"),
+    N_("problem.passkey-challenge-missing"),
+    N_("problem.passkey-invalid"),
+    N_("problem.passkey-signin-failed"),
+    N_("problem.passkey-registered"),
+    N_("problem.passkey-not-found"),
 )

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from creditbank.auth import accounts, sessions, throttle
+from creditbank.auth import accounts, passkeys, sessions, throttle
 from creditbank.auth.deps import SESSION_COOKIE, PageAccount, PageGuard, Public
 from creditbank.auth.models import LearnerAccount, Role
 from creditbank.auth.service import Principal
@@ -36,7 +36,7 @@ from creditbank.web.session import (
 
 router = APIRouter(tags=["web pages"])
 
-DONE = ("registered", "password", "revoked")
+DONE = ("registered", "password", "revoked", "passkey", "passkey_deleted")
 PageVerifier = Annotated[Principal, Depends(PageGuard(Role.reviewer, Role.institution))]
 TextField = Annotated[str, Form(max_length=300)]
 PasswordField = Annotated[str, Form(max_length=accounts.PASSWORD_MAX + 50)]
@@ -244,6 +244,7 @@ def _account_page(
         masked=mask_identity_number(data.identity_number) if data else "",
         contact=data.contact if data else "",
         tokens=personal,
+        passkeys=passkeys.of_account(session, account.id),
         done=done,
         error=error,
         new_token=new_token,
