@@ -5,7 +5,7 @@ whose sub-centre verifies the account. Accounts opened before have none: the cit
 (and institutions holding the record) verify them.
 
 Revision ID: s8_passkeys_2
-Revises: s8_courses_2
+Revises: s8_apply_2
 Create Date: 2026-12-06 19:45:00+00:00
 """
 
@@ -16,7 +16,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "s8_passkeys_2"
-down_revision: str | None = "s8_courses_2"
+down_revision: str | None = "s8_apply_2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
