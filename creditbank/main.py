@@ -352,8 +352,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.download_endpoints import router as downloads_router
     from creditbank.web.equivalence_endpoints import router as equivalence_pages_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
-    from creditbank.web.programme_endpoints import router as programme_pages_router
     from creditbank.web.passkey_endpoints import router as passkey_pages_router
+    from creditbank.web.programme_endpoints import router as programme_pages_router
     from creditbank.web.progress_endpoints import router as progress_pages_router
     from creditbank.web.registrar_endpoints import router as registrar_pages_router
     from creditbank.web.rendering import STATIC_DIR
