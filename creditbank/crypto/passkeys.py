@@ -39,6 +39,10 @@ class PasskeyInvalid(CryptoError):
     """An authenticator's answer does not verify (the reason says which check failed)."""
 
 
+NO_ID = "the credential names no id"
+BAD_HANDLE = "the user handle is not base64url text"
+
+
 @dataclass(frozen=True)
 class NewPasskey:
     credential_id: str
@@ -145,7 +149,7 @@ def credential_id_of(credential: dict[str, Any]) -> str:
     """
     value = credential.get("id")
     if not isinstance(value, str) or not 1 <= len(value) <= 1400:
-        raise PasskeyInvalid("the credential names no id")
+        raise PasskeyInvalid(NO_ID)
     return value
 
 
@@ -160,11 +164,11 @@ def user_handle_of(credential: dict[str, Any]) -> bytes | None:
     if handle is None or handle == "":
         return None
     if not isinstance(handle, str):
-        raise PasskeyInvalid("the user handle is not base64url text")
+        raise PasskeyInvalid(BAD_HANDLE)
     try:
         return _bytes(handle)
     except Exception as exc:
-        raise PasskeyInvalid("the user handle is not base64url text") from exc
+        raise PasskeyInvalid(BAD_HANDLE) from exc
 
 
 def _bytes(value: str) -> bytes:
