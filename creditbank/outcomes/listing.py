@@ -89,6 +89,7 @@ def page(
         select(Outcome, Recognition)
         .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
         .where(col(Outcome.institution_id) == institution_id)
+        .where(col(Outcome.created_at).is_not(None))  # the predicate of the list's partial index
     )
     if filters.status:
         query = query.where(col(Recognition.status) == filters.status)
