@@ -208,7 +208,7 @@ def database(
         compared = ", ".join(f"{table} {n}" for table, n in sorted(report.rows.items()))
         echo(msg("cli.audit.rows_compared", rows=compared))
         for difference in report.differences:
-            echo(msg("cli.audit.diff", difference=difference), err=True)
+            echo(msg("cli.audit.diff", difference=difference.line()), err=True)
         hidden = report.difference_count - len(report.differences)
         if hidden:
             echo(msg("cli.audit.more_differences", hidden=hidden), err=True)

@@ -69,6 +69,8 @@ from creditbank.audit.database_sql import (
     SPLIT,
     candidates_sql,
 )
+from creditbank.errors import CreditBankError
+from creditbank.i18n import Message, Said, msg, text_of
 from creditbank.standards.ledger.leaf import learner_of_account
 from creditbank.standards.tlog.merkle import HASH_SIZE, LEAF_PREFIX, Frontier, root_from_levels, tree_levels
 from creditbank.standards.tlog.note import Checkpoint, NoteVerifier, open_note
@@ -85,10 +87,21 @@ class Difference:
 
     table: str
     row_id: str
-    message: str
+    said: Said
+    """What differs: a :class:`~creditbank.i18n.Message` rendered in its reader's language (``message``
+    and ``--json`` keep the English text)."""
+
+    @property
+    def message(self) -> str:
+        """What differs, in English."""
+        return text_of(self.said, "en")
+
+    def line(self) -> Message:
+        """The difference as one line for people, rendered in their language when printed."""
+        return msg("audit.db.difference", table=self.table, row_id=self.row_id, message=self.said)
 
     def __str__(self) -> str:
-        return f"{self.table} {self.row_id}: {self.message}"
+        return self.line().text("en")
 
     def as_dict(self) -> dict[str, str]:
         return {"table": self.table, "id": self.row_id, "message": self.message}
@@ -113,10 +126,10 @@ class DatabaseReport:
     def ok(self) -> bool:
         return self.difference_count == 0
 
-    def add(self, table: str, row_id: object, message: str) -> None:
+    def add(self, table: str, row_id: object, said: Said) -> None:
         self.difference_count += 1
         if len(self.differences) < self.max_differences:
-            self.differences.append(Difference(table, str(row_id), message))
+            self.differences.append(Difference(table, str(row_id), said))
 
     def count(self, table: str, n: int = 1) -> None:
         self.rows[table] = self.rows.get(table, 0) + n
@@ -238,18 +251,31 @@ def _json_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
+def _reason(exc: Exception) -> Said:
+    """Why an exception was raised, in its reader's language when it says so."""
+    return exc.said if isinstance(exc, CreditBankError) else str(exc)
+
+
 def _show(value: Any) -> str:
     return str(value) if isinstance(value, Decimal) else repr(value)
 
 
 def _compare(
-    report: DatabaseReport, table: str, row_id: object, pairs: Sequence[tuple[str, Any, Any]], where: str
+    report: DatabaseReport, table: str, row_id: object, pairs: Sequence[tuple[str, Any, Any]], where: Said
 ) -> None:
     """Report each (column, stored, journal) pair that differs."""
     for column, stored, expected in pairs:
         if stored != expected:
             report.add(
-                table, row_id, f"{column} is {_show(stored)}, the journal says {_show(expected)} ({where})"
+                table,
+                row_id,
+                msg(
+                    "audit.db.column",
+                    column=column,
+                    stored=_show(stored),
+                    expected=_show(expected),
+                    where=where,
+                ),
             )
 
 
@@ -311,9 +337,9 @@ _decode: Final = json.JSONDecoder().decode  # leaves are UTF-8 (no encoding dete
 class Chunk:
     """Entries read but whose postings and lots are not compared yet: what their leaves say."""
 
-    postings: dict[str, tuple[list[tuple[Any, ...]], str]] = field(default_factory=dict)
+    postings: dict[str, tuple[list[tuple[Any, ...]], Said]] = field(default_factory=dict)
     """entry id -> ((position, account, amount, lot) of each leaf posting, where)"""
-    lots: dict[str, tuple[list[dict[str, Any]], str | None, str]] = field(default_factory=dict)
+    lots: dict[str, tuple[list[dict[str, Any]], str | None, Said]] = field(default_factory=dict)
     """entry id -> (the leaf's lots, its outcome, where), for entries that create lots"""
     lot_ids: list[str] = field(default_factory=list)
 
@@ -332,13 +358,13 @@ def log_facts(
     log_rows = db.all("SELECT origin, public_key, size FROM tlog_logs WHERE id = %s", (log_id,))
     verifier: NoteVerifier | None = None
     if not log_rows:
-        report.add("tlog_logs", log_id, "the journal has entries of this log, but there is no log row")
+        report.add("tlog_logs", log_id, msg("audit.db.no_log_row"))
     else:
         origin, public_key, _ = log_rows[0]
         try:
             verifier = NoteVerifier(str(origin), bytes(public_key))
         except Exception as exc:  # any unusable key is a difference
-            report.add("tlog_logs", log_id, f"the log's public key is unusable: {exc}")
+            report.add("tlog_logs", log_id, msg("audit.db.log_key_unusable", reason=_reason(exc)))
     return checkpoints, int(log_rows[0][2]) if log_rows else None, verifier
 
 
@@ -362,12 +388,16 @@ def _audit_log(db: Db, report: DatabaseReport, journal: Journal, log_id: str) ->
         leaf = bytes(stored_leaf)
         entries += 1
         if seq != frontier.size:
-            report.add("ledger_transactions", tx_id, f"seq is {seq} (log {log_id} entry {frontier.size})")
+            report.add(
+                "ledger_transactions",
+                tx_id,
+                msg("audit.db.seq", seq=seq, log_id=log_id, position=frontier.size),
+            )
         for level, _, value in frontier.append(sha256(LEAF_PREFIX + leaf).digest()):
             if level == len(tree):
                 tree.append(bytearray())
             tree[level] += value
-        where = f"log {log_id} entry {seq}"
+        where = msg("audit.db.where", log_id=log_id, seq=seq)
         read = read_entry(
             report,
             chunk,
@@ -393,10 +423,10 @@ def _audit_log(db: Db, report: DatabaseReport, journal: Journal, log_id: str) ->
         report.add(
             "tlog_checkpoints",
             f"{log_id}/{size}",
-            f"a checkpoint of size {size}, but the journal has {frontier.size} entries",
+            msg("audit.db.checkpoint_beyond", size=size, entries=frontier.size),
         )
     if stored_size is not None and stored_size != frontier.size:
-        report.add("tlog_logs", log_id, f"size is {stored_size}, the journal has {frontier.size} entries")
+        report.add("tlog_logs", log_id, msg("audit.db.log_size", size=stored_size, entries=frontier.size))
     report.entries[log_id] = entries
     report.count("ledger_transactions", entries)
 
@@ -407,7 +437,7 @@ def read_entry(
     log_id: str,
     row: tuple[Any, ...],
     leaf: bytes,
-    where: str,
+    where: Said,
     balances: dict[str, Decimal],
 ) -> tuple[dict[str, Any], list[Any]] | None:
     """One journal row against its leaf: the row's columns and learner are checked now, the leaf's
@@ -423,13 +453,13 @@ def read_entry(
     except ValueError:  # UnicodeDecodeError is one
         body = None
     if not isinstance(body, dict):
-        report.add("ledger_transactions", tx_id, f"the leaf is not a JSON object ({where})")
+        report.add("ledger_transactions", tx_id, msg("audit.db.leaf_not_object", where=where))
         chunk.postings[tx_id] = ([], where)
         chunk.lots[tx_id] = ([], None, where)
         return None
     leaf_postings = body.get("postings")
     if not isinstance(leaf_postings, list) or not all(isinstance(p, dict) for p in leaf_postings):
-        report.add("ledger_transactions", tx_id, f"the leaf's postings are not a list of objects ({where})")
+        report.add("ledger_transactions", tx_id, msg("audit.db.postings_not_list", where=where))
         leaf_postings = []
     leaf_reverses = body.get("reverses")
     leaf_kind = body.get("kind")
@@ -476,7 +506,7 @@ def read_entry(
         report.add(
             "ledger_transactions",
             tx_id,
-            f"learner_id is {learner_id!r}, the leaf's is {learner!r} ({where})",
+            msg("audit.db.learner", stored=repr(learner_id), leaf=repr(learner), where=where),
         )
     if leaf_lots:
         details = body.get("details")
@@ -522,7 +552,7 @@ def check_chunk(db: Db, report: DatabaseReport, journal: Journal, chunk: Chunk) 
             _check_lots(report, tx_id, stored, leaf_lots, outcome, where)
     for tx_id, stored in stored_lots.items():  # lots a leaf creates, recorded under another entry
         for row in stored:
-            report.add("ledger_lots", row[1], f"recorded for entry {tx_id}, whose leaf does not create it")
+            report.add("ledger_lots", row[1], msg("audit.db.lot_not_created", tx_id=tx_id))
 
 
 def _check_extra_lots(db: Db, report: DatabaseReport, journal: Journal) -> None:
@@ -542,7 +572,7 @@ def _check_extra_lots(db: Db, report: DatabaseReport, journal: Journal) -> None:
                 created.add(lot["id"])
     for lot_id, tx_id in db.stream("SELECT id, recognition_tx_id FROM ledger_lots ORDER BY id"):
         if lot_id not in created:
-            report.add("ledger_lots", lot_id, f"recorded for entry {tx_id}, whose leaf creates no such lot")
+            report.add("ledger_lots", lot_id, msg("audit.db.lot_no_such", tx_id=tx_id))
 
 
 def check_tree(db: Db, report: DatabaseReport, log_id: str, tree: Sequence[bytes | bytearray]) -> None:
@@ -594,13 +624,13 @@ def _check_level(db: Db, report: DatabaseReport, log_id: str, level: int, want: 
             _missing_node(report, log_id, level, missing)
         expected = max(expected, idx + 1)
         if idx >= count:
-            report.add("tlog_nodes", f"{log_id}/{level}/{idx}", "a tree node beyond the journal's entries")
+            report.add("tlog_nodes", f"{log_id}/{level}/{idx}", msg("audit.db.node_beyond"))
         elif bytes(value) != want[idx * HASH_SIZE : (idx + 1) * HASH_SIZE]:
             completed = ((idx + 1) << level) - 1
             report.add(
                 "tlog_nodes",
                 f"{log_id}/{level}/{idx}",
-                f"the hash is not the journal's (entry {completed})",
+                msg("audit.db.node_hash", entry=completed),
             )
     for missing in range(expected, count):
         _missing_node(report, log_id, level, missing)
@@ -610,7 +640,7 @@ def _check_level(db: Db, report: DatabaseReport, log_id: str, level: int, want: 
 def _missing_node(report: DatabaseReport, log_id: str, level: int, idx: int) -> None:
     # a perfect node is complete once its last leaf, ((idx + 1) << level) - 1, is appended
     report.add(
-        "tlog_nodes", f"{log_id}/{level}/{idx}", f"missing (completed by entry {((idx + 1) << level) - 1})"
+        "tlog_nodes", f"{log_id}/{level}/{idx}", msg("audit.db.node_missing", entry=((idx + 1) << level) - 1)
     )
 
 
@@ -625,16 +655,16 @@ def check_checkpoint(
     row_id = f"{log_id}/{size}"
     stored_root, note = stored
     if stored_root != root:
-        report.add("tlog_checkpoints", row_id, "the root is not the root of the journal's first entries")
+        report.add("tlog_checkpoints", row_id, msg("audit.db.checkpoint_root"))
     if verifier is None:
         return
     try:
         checkpoint = Checkpoint.parse(open_note(note.encode("utf-8"), [verifier]).text)
     except Exception as exc:  # a forged or broken note, whatever the cause
-        report.add("tlog_checkpoints", row_id, f"the note does not verify with the log's key: {exc}")
+        report.add("tlog_checkpoints", row_id, msg("audit.db.note_unverified", reason=_reason(exc)))
         return
     if checkpoint.size != size or checkpoint.root_hash != root:
-        report.add("tlog_checkpoints", row_id, "the signed note states another size or root")
+        report.add("tlog_checkpoints", row_id, msg("audit.db.note_other"))
 
 
 def _learner_of_postings(postings: list[Any]) -> str | None:
@@ -651,7 +681,7 @@ def _check_postings(
     tx_id: str,
     stored: list[tuple[Any, ...]],
     leaf_shape: list[tuple[Any, ...]],
-    where: str,
+    where: Said,
 ) -> None:
     """``stored``: the entry's ``_POSTINGS_SQL`` rows; ``leaf_shape``: (position, account, amount, lot)."""
     by_position = {int(row[1]): row for row in stored}
@@ -659,7 +689,7 @@ def _check_postings(
         amount = _amount(leaf_amount)
         row = by_position.pop(position, None)
         if row is None:
-            report.add("ledger_postings", f"{tx_id}/{position}", f"missing ({where})")
+            report.add("ledger_postings", f"{tx_id}/{position}", msg("audit.db.missing_at", where=where))
             continue
         _, _, stored_account, stored_amount, stored_lot = row
         _compare(
@@ -674,7 +704,11 @@ def _check_postings(
             where,
         )
     for position in sorted(by_position):
-        report.add("ledger_postings", f"{tx_id}/{position}", f"the leaf has no posting {position} ({where})")
+        report.add(
+            "ledger_postings",
+            f"{tx_id}/{position}",
+            msg("audit.db.no_posting", position=position, where=where),
+        )
 
 
 def _lot_shape_of_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -706,7 +740,7 @@ def _check_lots(
     stored: list[tuple[Any, ...]],
     leaf_lots: list[dict[str, Any]],
     outcome: str | None,
-    where: str,
+    where: Said,
 ) -> None:
     expected = {lot.get("id"): lot for lot in leaf_lots}
     for row in stored:
@@ -716,9 +750,7 @@ def _check_lots(
         rule_set_hash, expires_on = row[11], row[12]
         lot = expected.pop(lot_id, None)
         if lot is None:
-            report.add(
-                "ledger_lots", lot_id, f"recorded for entry {tx_id}, whose leaf creates no such lot ({where})"
-            )
+            report.add("ledger_lots", lot_id, msg("audit.db.lot_no_such_at", tx_id=tx_id, where=where))
             continue
         rule = _rule(lot)
         _compare(
@@ -741,7 +773,7 @@ def _check_lots(
             where,
         )
     for lot_id in expected:
-        report.add("ledger_lots", lot_id, f"missing: entry {tx_id} created it ({where})")
+        report.add("ledger_lots", lot_id, msg("audit.db.lot_missing", tx_id=tx_id, where=where))
 
 
 def _apply(journal: Journal, tx_id: str, body: dict[str, Any], postings: list[Any]) -> None:
@@ -822,13 +854,11 @@ def check_account(
     ``account_id``, against the sum of the journal's postings to it."""
     if row is None:
         if want:
-            report.add("ledger_accounts", account_id, f"missing: the journal's postings sum to {want}")
+            report.add("ledger_accounts", account_id, msg("audit.db.account_missing", want=want))
         return
     account_id, kind, owner, balance = row
     if _amount(balance) != want:
-        report.add(
-            "ledger_accounts", account_id, f"balance is {balance}, the journal's postings sum to {want}"
-        )
+        report.add("ledger_accounts", account_id, msg("audit.db.balance", balance=balance, want=want))
     parts = str(account_id).split(":")
     if parts[0] == "learner" and len(parts) == 3:
         want_kind, want_owner = f"learner_{parts[2]}", parts[1]
@@ -841,7 +871,7 @@ def check_account(
         "ledger_accounts",
         account_id,
         [("kind", kind, want_kind), ("owner_id", owner, want_owner)],
-        "from the account id",
+        msg("audit.db.from_account_id"),
     )
 
 
@@ -868,10 +898,10 @@ def check_lock(
     conversion that holds it in the journal (entry id, programme, institution) or None."""
     if held is None:
         if stored is not None:
-            report.add("ledger_lot_locks", lot_id, "the lot is locked, but the journal leaves it unconverted")
+            report.add("ledger_lot_locks", lot_id, msg("audit.db.lock_extra"))
         return
     if stored is None:
-        report.add("ledger_lot_locks", lot_id, f"missing: conversion {held[0]} holds the lot")
+        report.add("ledger_lot_locks", lot_id, msg("audit.db.lock_missing", conversion=held[0]))
         return
     tx_id, programme, institution = stored
     _compare(
@@ -880,7 +910,7 @@ def check_lock(
         lot_id,
         [("conversion_tx_id", tx_id, held[0]), ("programme_id", programme, held[1])]
         + ([("institution_id", institution, held[2])] if held[2] else []),
-        f"conversion {held[0]}",
+        msg("audit.db.conversion", conversion=held[0]),
     )
 
 
@@ -908,19 +938,18 @@ def check_recognition(
     """One outcome's ``RECOGNITIONS_SQL`` row or None, against what the journal records about it."""
     if row is None:
         if facts is not None:
-            report.add("recognitions", outcome_id, "missing: the journal records this outcome")
+            report.add("recognitions", outcome_id, msg("audit.db.recognition_missing"))
         return
     status, lot_id, learner, institution = row[1], row[11], row[12], row[13]
     if learner is None:
-        report.add("recognitions", outcome_id, "the outcome it recognises does not exist")
+        report.add("recognitions", outcome_id, msg("audit.db.recognition_no_outcome"))
     if facts is None:
         # the journal never heard of it: only an outcome the rules rejected or sent to review
         if status not in ("review", "rejected") or lot_id is not None:
             report.add(
                 "recognitions",
                 outcome_id,
-                f"status {status!r} with lot {lot_id!r}, but the journal records no decision, lot or "
-                "revocation for this outcome",
+                msg("audit.db.recognition_unrecorded", status=repr(status), lot_id=repr(lot_id)),
             )
         return
     lot = facts.lot
@@ -939,7 +968,7 @@ def check_recognition(
             "outcomes",
             outcome_id,
             [("learner_id", learner, facts.learner), ("institution_id", institution, facts.issuer)],
-            f"lot {lot.get('id')}",
+            msg("audit.db.lot", lot_id=lot.get("id")),
         )
 
 
@@ -985,7 +1014,11 @@ def _check_recognition(report: DatabaseReport, facts: OutcomeFacts, row: tuple[A
     lot = facts.lot
     want_lot = lot.get("id") if lot is not None else None
     if lot_id != want_lot:
-        report.add("recognitions", outcome_id, f"lot_id is {lot_id!r}, the journal says {want_lot!r}")
+        report.add(
+            "recognitions",
+            outcome_id,
+            msg("audit.db.recognition_lot", lot_id=repr(lot_id), want=repr(want_lot)),
+        )
     if facts.final is not None:
         want_status: str | tuple[str, ...] = facts.final
     elif lot is not None:
@@ -1001,17 +1034,19 @@ def _check_recognition(report: DatabaseReport, facts: OutcomeFacts, row: tuple[A
                 "recognitions",
                 outcome_id,
                 [("stage", stage, "city"), ("credits", _amount(credits), _amount(decision.get("credits")))],
-                "the district's approval",
+                msg("audit.db.district_approval"),
             )
         else:
-            report.add(
-                "recognitions", outcome_id, "the journal approves it at the city stage but records no lot"
-            )
+            report.add("recognitions", outcome_id, msg("audit.db.recognition_no_lot"))
             return
     else:  # pragma: no cover - an outcome enters the journal's facts by one of the above
         return
     if status != want_status and not (isinstance(want_status, tuple) and status in want_status):
-        report.add("recognitions", outcome_id, f"status is {status!r}, the journal says {want_status!r}")
+        report.add(
+            "recognitions",
+            outcome_id,
+            msg("audit.db.recognition_status", status=repr(status), want=repr(want_status)),
+        )
     if lot is not None and status == "recognised" and not facts.lot_reversed:
         rule = _rule(lot)
         _compare(
@@ -1028,7 +1063,7 @@ def _check_recognition(report: DatabaseReport, facts: OutcomeFacts, row: tuple[A
                 ("rule_set_hash", rule_set_hash, rule.get("set_hash")),
                 ("expires_on", _date(expires_on), lot.get("expires")),
             ],
-            f"lot {want_lot}",
+            msg("audit.db.lot", lot_id=want_lot),
         )
 
 
@@ -1055,10 +1090,12 @@ def check_conversion(
     """One ``CONVERSIONS_SQL`` row or None, against the conversion entry of the journal or None."""
     if want is None:
         if row is not None:
-            report.add("conversions", conversion_id, "no conversion entry of the journal names it")
+            report.add("conversions", conversion_id, msg("audit.db.conversion_extra"))
         return
     if row is None:
-        report.add("conversions", conversion_id, f"missing: entry {want['ledger_tx_id']} records it")
+        report.add(
+            "conversions", conversion_id, msg("audit.db.conversion_missing", tx_id=want["ledger_tx_id"])
+        )
         return
     _, learner, institution, programme, lot_ids, credits, tx_id = row
     _compare(
@@ -1073,7 +1110,7 @@ def check_conversion(
             ("lot_ids", sorted(str(i) for i in _json_list(lot_ids)), want["lot_ids"]),
             ("credits", _amount(credits), want["credits"]),
         ],
-        f"entry {want['ledger_tx_id']}",
+        msg("audit.db.entry", tx_id=want["ledger_tx_id"]),
     )
 
 
@@ -1083,17 +1120,17 @@ def check_orphans(db: Db, report: DatabaseReport) -> None:
         "SELECT p.transaction_id, p.position FROM ledger_postings p "
         "LEFT JOIN ledger_transactions t ON t.id = p.transaction_id WHERE t.id IS NULL"
     ):
-        report.add("ledger_postings", f"{tx_id}/{position}", "its journal entry does not exist")
+        report.add("ledger_postings", f"{tx_id}/{position}", msg("audit.db.posting_no_entry"))
     for (lot_id,) in db.all(
         "SELECT l.id FROM ledger_lots l LEFT JOIN ledger_transactions t ON t.id = l.recognition_tx_id "
         "WHERE t.id IS NULL"
     ):
-        report.add("ledger_lots", lot_id, "its recognition entry does not exist")
+        report.add("ledger_lots", lot_id, msg("audit.db.lot_no_entry"))
     for (outcome_id,) in db.all(
         "SELECT o.id FROM outcomes o LEFT JOIN recognitions r ON r.outcome_id = o.id "
         "WHERE r.outcome_id IS NULL"
     ):
-        report.add("recognitions", outcome_id, "missing: the outcome has no recognition row")
+        report.add("recognitions", outcome_id, msg("audit.db.recognition_row_missing"))
 
 
 # --- the same audit on PostgreSQL: the server recomputes (see creditbank.audit.database_sql) ----------
@@ -1188,7 +1225,7 @@ def audit_with_sql(
     db: Db,
     report: DatabaseReport,
     logs: Sequence[str],
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[Said], None] | None = None,
     helper: Any | None = None,
 ) -> bool:
     """The audit of :func:`creditbank.audit.database.audit_database` on PostgreSQL, the per-entry work
@@ -1196,7 +1233,7 @@ def audit_with_sql(
     :func:`candidates_in_two`). False, with nothing reported, when a leaf cannot be parsed by the
     server: the caller runs the Python audit."""
     if progress:
-        progress("the served tables recomputed from the leaves (PostgreSQL)")
+        progress(msg("audit.db.step.sql"))
     hashes: dict[str, tuple[Any, ...]] = {}
     if helper is None:
         found = candidates(db)
@@ -1206,14 +1243,14 @@ def audit_with_sql(
         return False
     for log_id in logs:
         if progress:
-            progress(f"log {log_id}: leaf hashes, tree and checkpoints")
+            progress(msg("audit.db.step.tree", log_id=log_id))
         _audit_tree(db, report, log_id, hashes.get(log_id))
     by_kind: dict[str, dict[str, Any]] = {}
     for what, key, value in found:
         by_kind.setdefault(what, {})[key] = value
     _judge_entries(db, report, sorted(by_kind.get("entry", {})))
     for lot_id, tx_id in sorted(by_kind.get("lot", {}).items()):
-        report.add("ledger_lots", lot_id, f"recorded for entry {tx_id}, whose leaf creates no such lot")
+        report.add("ledger_lots", lot_id, msg("audit.db.lot_no_such", tx_id=tx_id))
     _judge_rows(db, report, by_kind)
     check_orphans(db, report)
     counts = db.all(_COUNTS_SQL)[0]
@@ -1230,7 +1267,9 @@ def _audit_tree(db: Db, report: DatabaseReport, log_id: str, hashes: tuple[Any, 
     size = int(count)
     if size and (first, last) != (0, size - 1):
         for tx_id, seq, position in db.all(SEQ_GAPS_SQL, (log_id,)):
-            report.add("ledger_transactions", tx_id, f"seq is {seq} (log {log_id} entry {position})")
+            report.add(
+                "ledger_transactions", tx_id, msg("audit.db.seq", seq=seq, log_id=log_id, position=position)
+            )
     levels = tree_levels(bytes(joined) if joined is not None else b"")
     check_tree(db, report, log_id, levels)
     for checkpoint_size in sorted(checkpoints):
@@ -1241,10 +1280,10 @@ def _audit_tree(db: Db, report: DatabaseReport, log_id: str, hashes: tuple[Any, 
             report.add(
                 "tlog_checkpoints",
                 f"{log_id}/{checkpoint_size}",
-                f"a checkpoint of size {checkpoint_size}, but the journal has {size} entries",
+                msg("audit.db.checkpoint_beyond", size=checkpoint_size, entries=size),
             )
     if stored_size is not None and stored_size != size:
-        report.add("tlog_logs", log_id, f"size is {stored_size}, the journal has {size} entries")
+        report.add("tlog_logs", log_id, msg("audit.db.log_size", size=stored_size, entries=size))
     report.entries[log_id] = size
     report.rows["ledger_transactions"] = report.rows.get("ledger_transactions", 0) + size
 
@@ -1258,7 +1297,15 @@ def _judge_entries(db: Db, report: DatabaseReport, ids: list[str]) -> None:
             _ENTRY_SQL, (ids[start : start + 10_000],)
         ):
             row = (tx_id, kind, learner_id, reverses_id, posting_count)
-            read_entry(report, chunk, log_id, row, bytes(leaf), f"log {log_id} entry {seq}", balances)
+            read_entry(
+                report,
+                chunk,
+                log_id,
+                row,
+                bytes(leaf),
+                msg("audit.db.where", log_id=log_id, seq=seq),
+                balances,
+            )
         check_chunk(db, report, Journal(), chunk)
 
 
@@ -1313,7 +1360,7 @@ def audit_database(
     driver: Any,
     *,
     max_differences: int = 10_000,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[Said], None] | None = None,
     engine: str = "auto",
     helper: Any | None = None,
 ) -> DatabaseReport:
@@ -1340,10 +1387,10 @@ def audit_database(
     journal = Journal()
     for log_id in logs:
         if progress:
-            progress(f"log {log_id}")
+            progress(msg("audit.db.step.log", log_id=log_id))
         _audit_log(db, report, journal, log_id)
     if progress:
-        progress("accounts, lot locks, recognitions, conversions")
+        progress(msg("audit.db.step.tables"))
     _check_extra_lots(db, report, journal)
     _check_accounts(db, report, journal)
     _check_locks(db, report, journal)

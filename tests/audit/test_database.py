@@ -12,6 +12,7 @@ audit here also runs the Python audit (``engine="python"``, the one SQLite uses)
 and both must name the same rows with the same messages.
 """
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -528,3 +529,53 @@ class TestOnTwoConnections:
             engine.dispose()
         assert found is not None and ("account", account) not in [(what, key) for what, key, _ in found]
         assert seen is not None and ("account", account) in [(what, key) for what, key, _ in seen]
+
+
+CHINESE = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
+ENGLISH = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"}
+
+
+def test_the_command_names_a_tamper_in_the_readers_language(demo_db: DemoDatabase) -> None:
+    """A raised balance and a raised lot: each difference said in Chinese under zh_CN, in English
+    otherwise; ``--json`` keeps the English text whatever the language."""
+    args = ["audit", "database", "--url", demo_db.url]
+    with psycopg.connect(demo_db.superuser_url, autocommit=True) as conn:
+        account, balance = conn.execute(
+            "SELECT id, balance FROM ledger_accounts WHERE kind = 'learner_converted' ORDER BY id LIMIT 1"
+        ).fetchone() or (None, None)
+        lot, credits = conn.execute("SELECT id, credits FROM ledger_lots ORDER BY id LIMIT 1").fetchone() or (
+            None,
+            None,
+        )
+        conn.execute("SET session_replication_role = replica")  # the lots' append-only trigger off
+        conn.execute("UPDATE ledger_accounts SET balance = balance + 50 WHERE id = %s", (account,))
+        conn.execute("UPDATE ledger_lots SET credits = 50 WHERE id = %s", (lot,))
+        try:
+            zh = CliRunner().invoke(cli, args, env=CHINESE)
+            en = CliRunner().invoke(cli, args, env=ENGLISH)
+            zh_json = CliRunner().invoke(cli, [*args, "--json"], env=CHINESE)
+        finally:
+            conn.execute("UPDATE ledger_accounts SET balance = %s WHERE id = %s", (balance, account))
+            conn.execute("UPDATE ledger_lots SET credits = %s WHERE id = %s", (credits, lot))
+    assert zh.exit_code == en.exit_code == zh_json.exit_code == 1, (zh.output, en.output)
+    assert f"差异 ledger_accounts {account}：余额为 {balance + 50}，账簿中的分录合计为 {balance}" in zh.stderr
+    assert f"差异 ledger_lots {lot}：credits 为 50" in zh.stderr and "账簿记为" in zh.stderr
+    assert "（日志 " in zh.stderr and " 条）" in zh.stderr
+    assert "the journal" not in zh.stderr and "balance is" not in zh.stderr and "leaves" not in zh.stderr
+    assert (
+        f"DIFF ledger_accounts {account}: balance is {balance + 50}, the journal's postings sum to {balance}"
+        in (en.stderr)
+    )
+    assert (
+        f"DIFF ledger_lots {lot}: credits is 50" in en.stderr
+        and "the journal says" in en.stderr
+        and "(log " in en.stderr
+    )
+    assert "账簿" not in en.stderr
+    differences = json.loads(zh_json.stdout)["differences"]
+    assert {
+        "table": "ledger_accounts",
+        "id": account,
+        "message": f"balance is {balance + 50}, the journal's postings sum to {balance}",
+    } in differences
+    assert not any("账簿" in d["message"] for d in differences)
