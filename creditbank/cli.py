@@ -16,7 +16,7 @@ from creditbank.accreditation.cli import catalogue_diff, parse_range, show_catal
 from creditbank.audit.cli import audit_app
 from creditbank.auth import service as tokens_service
 from creditbank.auth.models import Role
-from creditbank.cli_common import cli_translator, context, echo, error_line, session_scope
+from creditbank.cli_common import cli_help, cli_translator, context, echo, error_line, session_scope
 from creditbank.credentials.cli import keys_app, verify_command
 from creditbank.errors import CreditBankError
 from creditbank.i18n import msg
@@ -25,13 +25,13 @@ from creditbank.rotation.cli import secrets_app
 from creditbank.rule_engine.cli import diff as diff_rule_sets
 from creditbank.rule_engine.cli import rules_app
 
-app = typer.Typer(help="creditbank: lifelong learning credit bank (学分银行)", no_args_is_help=True)
-db_app = typer.Typer(help="database schema", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens", no_args_is_help=True)
-institutions_app = typer.Typer(help="institutions", no_args_is_help=True)
-learners_app = typer.Typer(help="learners", no_args_is_help=True)
-inbox_app = typer.Typer(help="the learners' inbox (站内信) and its e-mail notices", no_args_is_help=True)
-reviewers_app = typer.Typer(help="reviewer accounts (named people)", no_args_is_help=True)
+app = typer.Typer(help=cli_help("help.main.app"), no_args_is_help=True)
+db_app = typer.Typer(help=cli_help("help.main.db_app"), no_args_is_help=True)
+tokens_app = typer.Typer(help=cli_help("help.main.tokens_app"), no_args_is_help=True)
+institutions_app = typer.Typer(help=cli_help("help.main.institutions_app"), no_args_is_help=True)
+learners_app = typer.Typer(help=cli_help("help.main.learners_app"), no_args_is_help=True)
+inbox_app = typer.Typer(help=cli_help("help.main.inbox_app"), no_args_is_help=True)
+reviewers_app = typer.Typer(help=cli_help("help.main.reviewers_app"), no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(institutions_app, name="institutions")
@@ -40,31 +40,32 @@ app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(keys_app, name="keys")
 app.add_typer(secrets_app, name="secrets")
-app.command("verify")(verify_command)
+app.command("verify", help=cli_help("help.credentials.verify_command"))(verify_command)
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
-app.command("import")(run_import)
-rules_app.command("diff-db")(diff_from_db)
-rules_app.command("catalogue-diff")(catalogue_diff)
+app.command("import", help=cli_help("help.outcomes.run_import"))(run_import)
+rules_app.command("diff-db", help=cli_help("help.outcomes.diff_from_db"))(diff_from_db)
+rules_app.command("catalogue-diff", help=cli_help("help.accreditation.catalogue_diff"))(catalogue_diff)
 
 
-@rules_app.command("diff")
+@rules_app.command("diff", help=cli_help("help.main.rules_diff"))
 def rules_diff(
-    old: Annotated[Path | None, typer.Argument(help="Rule set now in force")] = None,
-    new: Annotated[Path | None, typer.Argument(help="Proposed rule set")] = None,
+    old: Annotated[Path | None, typer.Argument(help=cli_help("help.main.rules_diff.old"))] = None,
+    new: Annotated[Path | None, typer.Argument(help=cli_help("help.main.rules_diff.new"))] = None,
     outcomes: Annotated[
-        Path | None, typer.Option("--outcomes", help="JSON Lines file of outcome facts (with OLD NEW)")
+        Path | None, typer.Option("--outcomes", help=cli_help("help.main.rules_diff.outcomes"))
     ] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default today)")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help=cli_help("help.main.rules_diff.as_of"))] = None,
     catalogue: Annotated[
         str | None,
         typer.Option(
             "--catalogue",
-            help="Also the catalogue of recognised outcomes between versions FIRST..SECOND, SECOND "
-            "(against the one before) or latest",
+            help=cli_help("help.main.rules_diff.catalogue"),
         ),
     ] = None,
-    fail_on_change: Annotated[bool, typer.Option(help="Exit 1 when any outcome or entry changes")] = False,
+    fail_on_change: Annotated[
+        bool, typer.Option(help=cli_help("help.main.rules_diff.fail_on_change"))
+    ] = False,
 ) -> None:
     """Preview which outcomes the NEW rule set would credit differently from OLD; with
     --catalogue, also what changed in the catalogue of recognised outcomes (学习成果名录) between two
@@ -101,21 +102,16 @@ def _catalogue_part(catalogue: str) -> int:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help=cli_help("help.main.db_upgrade"))
 def db_upgrade(
     revision: str = "head",
     url: Annotated[
         str | None,
-        typer.Option(
-            help="the schema owner's URL (default: CREDITBANK_MIGRATION_DATABASE_URL, else "
-            "CREDITBANK_DATABASE_URL)"
-        ),
+        typer.Option(help=cli_help("help.main.db_upgrade.url")),
     ] = None,
     service_role: Annotated[
         str | None,
-        typer.Option(
-            help="the role granted the service's privileges (default: the user of CREDITBANK_DATABASE_URL)"
-        ),
+        typer.Option(help=cli_help("help.main.db_upgrade.service_role")),
     ] = None,
 ) -> None:
     """Apply migrations up to REVISION (default: the latest), as the schema's owner.
@@ -149,7 +145,7 @@ def db_upgrade(
     echo(msg("cli.database_at_url", revision=revision, value=owner_url.split("@")[-1]))
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", help=cli_help("help.main.db_downgrade"))
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION ('base' for an empty database)."""
     from creditbank.migrate import downgrade
@@ -158,7 +154,7 @@ def db_downgrade(revision: str) -> None:
     echo(msg("cli.database_at", revision=revision))
 
 
-@db_app.command("current")
+@db_app.command("current", help=cli_help("help.main.db_current"))
 def db_current() -> None:
     """Print the database's migration revision and the code's."""
     from creditbank.migrate import current_revision, head_revision
@@ -167,12 +163,10 @@ def db_current() -> None:
         echo(msg("cli.database_code", conn=current_revision(conn), value=head_revision()))
 
 
-@tokens_app.command("create")
+@tokens_app.command("create", help=cli_help("help.main.tokens_create"))
 def tokens_create(
-    role: Annotated[Role, typer.Option(help="admin, reviewer, institution, learner or auditor")],
-    subject: Annotated[
-        str | None, typer.Option(help="institution, learner or reviewer account id the token acts for")
-    ] = None,
+    role: Annotated[Role, typer.Option(help=cli_help("help.main.tokens_create.role"))],
+    subject: Annotated[str | None, typer.Option(help=cli_help("help.main.tokens_create.subject"))] = None,
     label: str = "",
 ) -> None:
     """Mint a bearer token and print it once (only its hash is stored)."""
@@ -185,7 +179,7 @@ def tokens_create(
     typer.echo(plaintext)
 
 
-@tokens_app.command("list")
+@tokens_app.command("list", help=cli_help("help.main.tokens_list"))
 def tokens_list() -> None:
     """List tokens (ids, roles, subjects; never the secrets)."""
     ctx = context()
@@ -200,7 +194,7 @@ def tokens_list() -> None:
             typer.echo(f"{row.id}\t{row.role}\t{row.subject or '-'}\t{state}\t{row.label}")
 
 
-@tokens_app.command("revoke")
+@tokens_app.command("revoke", help=cli_help("help.main.tokens_revoke"))
 def tokens_revoke(token_id: str) -> None:
     """Revoke a token by id."""
     ctx = context()
@@ -209,14 +203,16 @@ def tokens_revoke(token_id: str) -> None:
     echo(msg("cli.token_revoked", token_id=token_id))
 
 
-@institutions_app.command("create")
+@institutions_app.command("create", help=cli_help("help.main.institutions_create"))
 def institutions_create(
     name_zh: Annotated[str, typer.Option()],
     name_en: Annotated[str, typer.Option()],
-    credit_code: Annotated[str, typer.Option(help="unified social credit code (GB 32100)")],
-    kind: Annotated[str, typer.Option(help="vocational_school, university, training_body, ...")],
+    credit_code: Annotated[str, typer.Option(help=cli_help("help.main.institutions_create.credit_code"))],
+    kind: Annotated[str, typer.Option(help=cli_help("help.main.institutions_create.kind"))],
     district: Annotated[str, typer.Option()],
-    exception: Annotated[str | None, typer.Option(help="reason to accept a code failing its check")] = None,
+    exception: Annotated[
+        str | None, typer.Option(help=cli_help("help.main.institutions_create.exception"))
+    ] = None,
 ) -> None:
     """Register an institution (as the operator)."""
     from creditbank.institutions import service
@@ -245,13 +241,13 @@ def institutions_create(
         typer.echo(json.dumps(row.model_dump(mode="json"), ensure_ascii=False))
 
 
-@reviewers_app.command("create")
+@reviewers_app.command("create", help=cli_help("help.main.reviewers_create"))
 def reviewers_create(
-    name: Annotated[str, typer.Option(help="the reviewer's name")],
-    unit: Annotated[str, typer.Option(help="sub-centre or centre")] = "",
+    name: Annotated[str, typer.Option(help=cli_help("help.main.reviewers_create.name"))],
+    unit: Annotated[str, typer.Option(help=cli_help("help.main.reviewers_create.unit"))] = "",
     district: Annotated[
         str | None,
-        typer.Option(help="the district sub-centre (e.g. 海淀区 or 110108); omitted: the city centre"),
+        typer.Option(help=cli_help("help.main.reviewers_create.district")),
     ] = None,
 ) -> None:
     """Create a named reviewer account and print its id (the subject of its reviewer tokens).
@@ -262,7 +258,7 @@ def reviewers_create(
         typer.echo(row.id)
 
 
-@reviewers_app.command("list")
+@reviewers_app.command("list", help=cli_help("help.main.reviewers_list"))
 def reviewers_list() -> None:
     """List reviewer accounts."""
     ctx = context()
@@ -273,9 +269,11 @@ def reviewers_list() -> None:
             typer.echo(f"{row.id}\t{row.name}\t{row.unit or '-'}\t{district}")
 
 
-@learners_app.command("duplicates")
+@learners_app.command("duplicates", help=cli_help("help.main.learners_duplicates"))
 def learners_duplicates(
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help=cli_help("help.main.learners_duplicates.as_json"))
+    ] = False,
 ) -> None:
     """Find learners whose stored identity numbers normalise to one number (NFKC, then ASCII digits
     and X): a person registered more than once before normalisation. Exits 1 when any are found."""
@@ -324,11 +322,11 @@ def learners_duplicates(
         raise typer.Exit(1)
 
 
-@app.command("serve")
+@app.command("serve", help=cli_help("help.main.serve"))
 def serve(
     host: str = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="server processes (use one per core)")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help=cli_help("help.main.serve.workers"))] = 1,
 ) -> None:
     """Serve the API and pages."""
     from creditbank.serving import serve as run_server
@@ -336,9 +334,11 @@ def serve(
     run_server(host, port, workers)
 
 
-@app.command("demo")
+@app.command("demo", help=cli_help("help.main.demo"))
 def demo(
-    tokens_file: Annotated[str, typer.Option(help="where to write the demo tokens")] = "var/demo-tokens.json",
+    tokens_file: Annotated[
+        str, typer.Option(help=cli_help("help.main.demo.tokens_file"))
+    ] = "var/demo-tokens.json",
 ) -> None:
     """Load the demo world (idempotent) and write fresh demo tokens (demo mode only)."""
     from creditbank.demo import load_courses, load_demo, load_exchange
@@ -371,11 +371,9 @@ def main() -> None:  # pragma: no cover - console entry
     sys.exit(app())
 
 
-@inbox_app.command("mail")
+@inbox_app.command("mail", help=cli_help("help.main.inbox_mail"))
 def inbox_mail(
-    since_hours: Annotated[
-        float, typer.Option(help="look for learners with events in this many past hours (the run's period)")
-    ] = 48.0,
+    since_hours: Annotated[float, typer.Option(help=cli_help("help.main.inbox_mail.since_hours"))] = 48.0,
 ) -> None:
     """E-mail each learner with unannounced inbox messages one notice (how many of which kinds, no
     contents), through CREDITBANK_SMTP_HOST; without it nothing is sent. Run it from cron."""

@@ -21,6 +21,12 @@ def cli_translator() -> Translator:
     return Translator(cli_lang())
 
 
+def cli_help(message: str) -> str:
+    """A command's or option's help text in the command line's language, decided when the command
+    modules are imported (Typer takes help as text): the environment names the language before."""
+    return cli_translator()(message)
+
+
 def echo(message: Message, *, err: bool = False) -> None:
     """Print ``message`` in the command line's language (to standard error with ``err``)."""
     typer.echo(message.text(cli_lang()), err=err)

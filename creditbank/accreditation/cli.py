@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from creditbank.accreditation import service
-from creditbank.cli_common import context, echo, session_scope
+from creditbank.cli_common import cli_help, context, echo, session_scope
 from creditbank.errors import ValidationFailed
 from creditbank.i18n import msg
 
@@ -88,12 +88,14 @@ def show_catalogue_diff(first: int | None, second: int | None, *, as_json: bool 
 
 def catalogue_diff(
     first: Annotated[
-        int | None, typer.Argument(help="Earlier catalogue version (default: the one before SECOND)")
+        int | None, typer.Argument(help=cli_help("help.accreditation.catalogue_diff.first"))
     ] = None,
     second: Annotated[
-        int | None, typer.Argument(help="Later catalogue version (default: the one in force)")
+        int | None, typer.Argument(help=cli_help("help.accreditation.catalogue_diff.second"))
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the difference as JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help=cli_help("help.accreditation.catalogue_diff.as_json"))
+    ] = False,
 ) -> None:
     """Show what changed in the catalogue of recognised outcomes (学习成果名录) between two versions
     (entries added, retired and edited); each version's digest is printed. The same as

@@ -17,20 +17,18 @@ from creditbank import __version__
 from creditbank.audit.checkpoint import parse_verifier_keys, verify_checkpoint
 from creditbank.audit.errors import AuditError
 from creditbank.audit.verify import PAGE_SIZE, VerifyReport, run_verify
-from creditbank.cli_common import echo
+from creditbank.cli_common import cli_help, echo
 from creditbank.i18n import Message, joined, msg
 from creditbank.standards.tlog.errors import CheckpointInvalid, NoteInvalid, NoteKeyInvalid
 from creditbank.standards.tlog.note import NoteVerifier
 
-audit_app = typer.Typer(
-    help="Verify the public ledger log: checkpoints, entries, proofs and invariants.", no_args_is_help=True
-)
+audit_app = typer.Typer(help=cli_help("help.audit.audit_app"), no_args_is_help=True)
 
 KeyOption = Annotated[
     list[str],
     typer.Option(
         "--key",
-        help="the log's verifier key, C2SP text <name>+<hex key id>+<base64 key> (repeatable)",
+        help=cli_help("help.audit.KeyOption"),
     ),
 ]
 
@@ -43,11 +41,11 @@ def _keys(texts: list[str]) -> list[NoteVerifier]:
         raise typer.Exit(2) from exc
 
 
-@audit_app.command("checkpoint")
+@audit_app.command("checkpoint", help=cli_help("help.audit.checkpoint"))
 def checkpoint(
-    file: Annotated[Path, typer.Argument(help="the signed checkpoint note ('-' reads standard input)")],
+    file: Annotated[Path, typer.Argument(help=cli_help("help.audit.checkpoint.file"))],
     key: KeyOption,
-    origin: Annotated[str | None, typer.Option(help="also require this origin line")] = None,
+    origin: Annotated[str | None, typer.Option(help=cli_help("help.audit.checkpoint.origin"))] = None,
 ) -> None:
     """Verify a C2SP checkpoint (any log's) with a verifier key; print its origin, size and root.
 
@@ -120,20 +118,20 @@ def _ok(value: bool) -> Message:
     return msg("cli.audit.verify.ok") if value else msg("cli.audit.verify.failed_mark")
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", help=cli_help("help.audit.verify"))
 def verify(
-    url: Annotated[str, typer.Option(help="the service's base URL, e.g. https://bank.example")],
-    key: Annotated[
-        str, typer.Option(help="the log's verifier key, C2SP text <name>+<hex key id>+<base64 key>")
-    ],
-    log: Annotated[str, typer.Option(help="the log id")] = "main",
+    url: Annotated[str, typer.Option(help=cli_help("help.audit.verify.url"))],
+    key: Annotated[str, typer.Option(help=cli_help("help.audit.verify.key"))],
+    log: Annotated[str, typer.Option(help=cli_help("help.audit.verify.log"))] = "main",
     state: Annotated[
         Path | None,
-        typer.Option(help="JSON file keeping the last verified checkpoint; checked and updated on success"),
+        typer.Option(help=cli_help("help.audit.verify.state")),
     ] = None,
-    page_size: Annotated[int, typer.Option(min=1, max=PAGE_SIZE, help="entries per request")] = PAGE_SIZE,
-    timeout: Annotated[float, typer.Option(help="seconds per HTTP request")] = 60.0,
-    progress: Annotated[bool, typer.Option(help="show a progress bar on standard error")] = True,
+    page_size: Annotated[
+        int, typer.Option(min=1, max=PAGE_SIZE, help=cli_help("help.audit.verify.page_size"))
+    ] = PAGE_SIZE,
+    timeout: Annotated[float, typer.Option(help=cli_help("help.audit.verify.timeout"))] = 60.0,
+    progress: Annotated[bool, typer.Option(help=cli_help("help.audit.verify.progress"))] = True,
 ) -> None:
     """Audit a whole log: signature, consistency, leaf hashes, root and the journal's invariants.
 
@@ -156,16 +154,16 @@ def verify(
         raise typer.Exit(1)
 
 
-@audit_app.command("database")
+@audit_app.command("database", help=cli_help("help.audit.database"))
 def database(
     url: Annotated[
         str | None,
-        typer.Option(
-            help="the database to audit (default: CREDITBANK_DATABASE_URL, or the embedded SQLite file)"
-        ),
+        typer.Option(help=cli_help("help.audit.database.url")),
     ] = None,
-    max_differences: Annotated[int, typer.Option(min=1, help="differences listed at most")] = 1_000,
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
+    max_differences: Annotated[
+        int, typer.Option(min=1, help=cli_help("help.audit.database.max_differences"))
+    ] = 1_000,
+    as_json: Annotated[bool, typer.Option("--json", help=cli_help("help.audit.database.as_json"))] = False,
 ) -> None:
     """Recompute balances, lots, lot states, recognitions, conversions and the tree from the journal.
 

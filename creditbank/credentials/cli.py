@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from creditbank.cli_common import cli_translator, context, echo, session_scope
+from creditbank.cli_common import cli_help, cli_translator, context, echo, session_scope
 from creditbank.credentials import keys
 from creditbank.credentials.http_resolver import HttpResolver
 from creditbank.credentials.models import SigningKey
@@ -29,7 +29,7 @@ from creditbank.standards.vc.multikey import encode_public_key
 from creditbank.standards.vc.resolvers import OfflineResolver, Resolver
 from creditbank.standards.vc.verification import verify_certificate
 
-keys_app = typer.Typer(help="signing keys of institutions and of the bank", no_args_is_help=True)
+keys_app = typer.Typer(help=cli_help("help.credentials.keys_app"), no_args_is_help=True)
 
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
@@ -63,9 +63,9 @@ def _parse_time(value: str) -> dt.datetime:
     return parsed
 
 
-@keys_app.command("list")
+@keys_app.command("list", help=cli_help("help.credentials.keys_list"))
 def keys_list(
-    owner: Annotated[str | None, typer.Option(help="an institution id, or 'bank'")] = None,
+    owner: Annotated[str | None, typer.Option(help=cli_help("help.credentials.keys_list.owner"))] = None,
 ) -> None:
     """List signing keys (id, owner, state, times, publicKeyMultibase); retired keys included."""
 
@@ -75,9 +75,9 @@ def keys_list(
             typer.echo(_describe(row))
 
 
-@keys_app.command("rotate")
+@keys_app.command("rotate", help=cli_help("help.credentials.keys_rotate"))
 def keys_rotate(
-    owner: Annotated[str, typer.Option(help="an institution id, or 'bank'")],
+    owner: Annotated[str, typer.Option(help=cli_help("help.credentials.keys_rotate.owner"))],
 ) -> None:
     """Create a new active key for OWNER; the old one is retired (still listed, still verifies)."""
 
@@ -89,7 +89,7 @@ def keys_rotate(
         echo(msg("cli.credentials.active", new=_describe(new)))
 
 
-@keys_app.command("retire")
+@keys_app.command("retire", help=cli_help("help.credentials.keys_retire"))
 def keys_retire(key_id: str) -> None:
     """Retire a key: it signs nothing more; what it signed before keeps verifying."""
 
@@ -98,10 +98,10 @@ def keys_retire(key_id: str) -> None:
         typer.echo(_describe(keys.retire(session, key_id)))
 
 
-@keys_app.command("compromise")
+@keys_app.command("compromise", help=cli_help("help.credentials.keys_compromise"))
 def keys_compromise(
     key_id: str,
-    at: Annotated[str, typer.Option(help="ISO 8601 time from which its signatures are void")],
+    at: Annotated[str, typer.Option(help=cli_help("help.credentials.keys_compromise.at"))],
 ) -> None:
     """Mark a key compromised from AT: it leaves assertionMethod at once, and every still-valid
     certificate it signed is issued again under a fresh key (the old ones are marked superseded)."""
@@ -145,60 +145,65 @@ def _http_client(url: str) -> httpx.Client:
 
 
 def verify_command(
-    certificate: Annotated[Path, typer.Argument(help="the certificate JSON file")],
+    certificate: Annotated[
+        Path, typer.Argument(help=cli_help("help.credentials.verify_command.certificate"))
+    ],
     url: Annotated[
-        str | None, typer.Option("--url", help="base URL of a creditbank service to ask (online)")
+        str | None, typer.Option("--url", help=cli_help("help.credentials.verify_command.url"))
     ] = None,
     did_document: Annotated[
-        list[Path] | None, typer.Option("--did-document", help="a DID document file (repeatable)")
+        list[Path] | None,
+        typer.Option("--did-document", help=cli_help("help.credentials.verify_command.did_document")),
     ] = None,
     status_list: Annotated[
-        list[Path] | None, typer.Option("--status-list", help="a status list credential file (repeatable)")
+        list[Path] | None,
+        typer.Option("--status-list", help=cli_help("help.credentials.verify_command.status_list")),
     ] = None,
     trust_did_document: Annotated[
         list[Path] | None,
-        typer.Option("--trust-did-document", help="trust this DID document's issuer though unregistered"),
+        typer.Option(
+            "--trust-did-document", help=cli_help("help.credentials.verify_command.trust_did_document")
+        ),
     ] = None,
     ledger_evidence: Annotated[
         list[Path] | None,
         typer.Option(
             "--ledger-evidence",
-            help="a LedgerEvidence file, or a CertificateEvidence bundle "
-            "(GET /api/v1/certificates/{id}/evidence): claims, checked against --trust / --log-key",
+            help=cli_help("help.credentials.verify_command.ledger_evidence"),
         ),
     ] = None,
     trust_file: Annotated[
         Path | None,
-        typer.Option(
-            "--trust", help="the bank's trust file (GET /trust.json, saved once): log keys, bank key"
-        ),
+        typer.Option("--trust", help=cli_help("help.credentials.verify_command.trust_file")),
     ] = None,
     log_key: Annotated[
         list[str] | None,
-        typer.Option("--log-key", help="a log's C2SP verifier key <origin>+<key id>+<key> (repeatable)"),
+        typer.Option("--log-key", help=cli_help("help.credentials.verify_command.log_key")),
     ] = None,
     resolve_did_web: Annotated[
         bool,
         typer.Option(
             "--resolve-did-web",
-            help="with --url: also fetch issuers' DID documents and status lists from their did:web "
-            "host (https only)",
+            help=cli_help("help.credentials.verify_command.resolve_did_web"),
         ),
     ] = False,
     learner_id: Annotated[
-        str | None, typer.Option("--learner-id", help="also check the hashed identity is this learner's")
+        str | None, typer.Option("--learner-id", help=cli_help("help.credentials.verify_command.learner_id"))
     ] = None,
-    at: Annotated[str | None, typer.Option("--at", help="check validity at this ISO 8601 time")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help=cli_help("help.credentials.verify_command.at"))
+    ] = None,
     max_status_age: Annotated[
         int | None,
         typer.Option(
             "--max-status-age",
             min=0,
-            help="fail status when a status list was signed more than this many seconds ago "
-            "(stricter than its own validUntil)",
+            help=cli_help("help.credentials.verify_command.max_status_age"),
         ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help=cli_help("help.credentials.verify_command.json_output"))
+    ] = False,
 ) -> None:
     """Verify a transfer certificate; print each check; exit 0 only when every check passed.
 

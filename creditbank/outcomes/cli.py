@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from creditbank.cli_common import context, echo, session_scope
+from creditbank.cli_common import cli_help, context, echo, session_scope
 from creditbank.errors import CreditBankError
 from creditbank.i18n import cli_lang, msg
 from creditbank.outcomes.batch import CHUNK_ROWS
@@ -17,13 +17,17 @@ from creditbank.rule_engine.errors import RuleSetInvalid, RuleSetNotFound
 
 
 def run_import(
-    file: Annotated[Path, typer.Argument(help="a .csv or .jsonl file of outcomes")],
-    institution: Annotated[str, typer.Option("--institution", help="id of the posting institution")],
-    chunk: Annotated[int, typer.Option("--chunk", min=1, help="rows per transaction")] = CHUNK_ROWS,
+    file: Annotated[Path, typer.Argument(help=cli_help("help.outcomes.run_import.file"))],
+    institution: Annotated[
+        str, typer.Option("--institution", help=cli_help("help.outcomes.run_import.institution"))
+    ],
+    chunk: Annotated[
+        int, typer.Option("--chunk", min=1, help=cli_help("help.outcomes.run_import.chunk"))
+    ] = CHUNK_ROWS,
     report: Annotated[
-        Path | None, typer.Option("--report", help="report file (.csv or .jsonl); default beside FILE")
+        Path | None, typer.Option("--report", help=cli_help("help.outcomes.run_import.report"))
     ] = None,
-    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    progress: Annotated[bool, typer.Option(help=cli_help("help.outcomes.run_import.progress"))] = True,
 ) -> None:
     """Post outcomes from a CSV or JSON lines file, chunk by chunk; write a per-row report.
     Re-running a file applies nothing twice. Exits 1 when any row failed."""
@@ -42,14 +46,20 @@ def run_import(
 
 
 def diff_from_db(
-    old: Annotated[Path, typer.Argument(help="Rule set now in force")],
-    new: Annotated[Path, typer.Argument(help="Proposed rule set")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default today)")] = None,
-    institution: Annotated[
-        str | None, typer.Option("--institution", help="Only this institution's outcomes")
+    old: Annotated[Path, typer.Argument(help=cli_help("help.outcomes.diff_from_db.old"))],
+    new: Annotated[Path, typer.Argument(help=cli_help("help.outcomes.diff_from_db.new"))],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help=cli_help("help.outcomes.diff_from_db.as_of"))
     ] = None,
-    include_final: Annotated[bool, typer.Option(help="Also revoked and superseded outcomes")] = False,
-    fail_on_change: Annotated[bool, typer.Option(help="Exit 1 when any outcome changes")] = False,
+    institution: Annotated[
+        str | None, typer.Option("--institution", help=cli_help("help.outcomes.diff_from_db.institution"))
+    ] = None,
+    include_final: Annotated[
+        bool, typer.Option(help=cli_help("help.outcomes.diff_from_db.include_final"))
+    ] = False,
+    fail_on_change: Annotated[
+        bool, typer.Option(help=cli_help("help.outcomes.diff_from_db.fail_on_change"))
+    ] = False,
 ) -> None:
     """Preview which outcomes IN THE DATABASE the NEW rule set would credit differently from OLD."""
     try:

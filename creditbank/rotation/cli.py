@@ -6,14 +6,14 @@ from enum import StrEnum
 
 import typer
 
-from creditbank.cli_common import context, echo, session_scope
+from creditbank.cli_common import cli_help, context, echo, session_scope
 from creditbank.context import AppContext
 from creditbank.crypto.errors import DecryptionFailed
 from creditbank.i18n import msg
 from creditbank.rotation import pepper as peppers
 from creditbank.rotation import service as rotation
 
-secrets_app = typer.Typer(help="secret keys: rotation", no_args_is_help=True)
+secrets_app = typer.Typer(help=cli_help("help.rotation.secrets_app"), no_args_is_help=True)
 
 
 class Rotatable(StrEnum):
@@ -22,7 +22,7 @@ class Rotatable(StrEnum):
     pepper = "pepper"
 
 
-@secrets_app.command("rotate")
+@secrets_app.command("rotate", help=cli_help("help.rotation.rotate"))
 def rotate(secret: Rotatable) -> None:
     """Replace a secret with a new random one. Stop every server process first and start them again
     afterwards: a running process keeps the old secret (see docs/operations.md)."""
@@ -95,11 +95,9 @@ def _rotate_pepper(ctx: AppContext) -> None:
     echo(msg("cli.rotation.after_grace_period_run"))
 
 
-@secrets_app.command("retire-pepper")
+@secrets_app.command("retire-pepper", help=cli_help("help.rotation.retire_pepper"))
 def retire_pepper(
-    grace_days: float = typer.Option(
-        30.0, help="days since the rotation that must have passed (tokens not used by then are revoked)"
-    ),
+    grace_days: float = typer.Option(30.0, help=cli_help("help.rotation.retire_pepper.grace_days")),
 ) -> None:
     """End the pepper before the last rotation: tokens not used since are revoked (issue them again),
     idempotency keys used before the rotation can no longer be replayed. Stop every server process

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from creditbank.cli_common import echo
+from creditbank.cli_common import cli_help, echo
 from creditbank.i18n import cli_lang, msg
 from creditbank.rule_engine.cases import run_cases
 from creditbank.rule_engine.diff import diff as diff_rule_sets
@@ -28,9 +28,9 @@ from creditbank.rule_engine.loader import check as check_rule_sets
 from creditbank.rule_engine.loader import find_rule_sets, load_rule_set
 from creditbank.rule_engine.models import Finding, OutcomeFacts
 
-rules_app = typer.Typer(help="Check, test and compare credit rule sets.", no_args_is_help=True)
+rules_app = typer.Typer(help=cli_help("help.rule_engine.rules_app"), no_args_is_help=True)
 
-PathArg = Annotated[Path, typer.Argument(help="A rule set folder, or a folder of rule sets")]
+PathArg = Annotated[Path, typer.Argument(help=cli_help("help.rule_engine.PathArg"))]
 
 
 def _print_findings(findings: list[Finding]) -> None:
@@ -44,7 +44,7 @@ def _not_found(exc: RuleSetNotFound) -> typer.Exit:
     return typer.Exit(2)
 
 
-@rules_app.command()
+@rules_app.command(help=cli_help("help.rule_engine.check"))
 def check(path: PathArg = Path("rules")) -> None:
     """Check rule sets: schema, CEL types, duplicate ids, overlapping dates, caps. Exit 1 on errors."""
     try:
@@ -71,10 +71,12 @@ def check(path: PathArg = Path("rules")) -> None:
         )
 
 
-@rules_app.command("test")
+@rules_app.command("test", help=cli_help("help.rule_engine.run_tests"))
 def run_tests(
     path: PathArg = Path("rules"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing cases too")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help=cli_help("help.rule_engine.run_tests.verbose"))
+    ] = False,
 ) -> None:
     """Run the rule sets' own cases (tests/*.yaml). Exit 1 on any failure or finding."""
     try:
@@ -103,13 +105,17 @@ def run_tests(
         raise typer.Exit(1)
 
 
-@rules_app.command()
+@rules_app.command(help=cli_help("help.rule_engine.diff"))
 def diff(
-    old: Annotated[Path, typer.Argument(help="Rule set now in force")],
-    new: Annotated[Path, typer.Argument(help="Proposed rule set")],
-    outcomes: Annotated[Path, typer.Option("--outcomes", help="JSON Lines file of outcome facts")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default today)")] = None,
-    fail_on_change: Annotated[bool, typer.Option(help="Exit 1 when any outcome changes")] = False,
+    old: Annotated[Path, typer.Argument(help=cli_help("help.rule_engine.diff.old"))],
+    new: Annotated[Path, typer.Argument(help=cli_help("help.rule_engine.diff.new"))],
+    outcomes: Annotated[Path, typer.Option("--outcomes", help=cli_help("help.rule_engine.diff.outcomes"))],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help=cli_help("help.rule_engine.diff.as_of"))
+    ] = None,
+    fail_on_change: Annotated[
+        bool, typer.Option(help=cli_help("help.rule_engine.diff.fail_on_change"))
+    ] = False,
 ) -> None:
     """Preview which outcomes the NEW rule set would credit differently from OLD."""
     try:

@@ -1,7 +1,10 @@
 """The command line speaks the language of its environment (``CREDITBANK_LANG``, ``LC_ALL``, ``LANG``…)."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +144,42 @@ class TestCommandOutput:
             en_line.startswith(f"{outcomes}:1: O1: credits: recognised 4 [")
             and " -> recognised 3 [" in en_line
         )
+
+
+def _help(environ: dict[str, str | None], *args: str) -> str:
+    """``creditbank … --help`` as a person runs it: a new process, whose help is decided at import."""
+    env = {k: v for k, v in os.environ.items() if k not in environ}
+    env.update({k: v for k, v in environ.items() if v is not None})
+    env["COLUMNS"] = "200"  # no wrapping inside the phrases looked for
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "creditbank"), *args, "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+class TestHelpInTheReadersLanguage:
+    def test_the_top_level_help_in_chinese_under_zh_cn(self) -> None:
+        text = _help(CHINESE)
+        assert "creditbank：学分银行" in text
+        assert "核验一张学分转换证书" in text and "检查、测试和比较学分规则集。" in text
+        assert "Verify a transfer certificate" not in text and "Check, test and compare" not in text
+
+    def test_the_top_level_help_in_english_otherwise(self) -> None:
+        text = _help(ENGLISH)
+        assert "creditbank: lifelong learning credit bank" in text
+        assert "Verify a transfer certificate" in text and "Check, test and compare credit rule sets." in text
+        assert "核验" not in text
+
+    def test_a_subcommands_help_in_each_language(self) -> None:
+        zh = _help(CHINESE, "audit", "database")
+        en = _help(ENGLISH, "audit", "database")
+        assert "从账簿重算余额" in zh and "最多列出的差异数" in zh and "以一个 JSON 对象输出报告" in zh
+        assert "differences listed at most" not in zh and "Recompute balances" not in zh
+        assert "Recompute balances, lots, lot states" in en and "differences listed at most" in en
+        assert "print the report as one JSON object" in en and "差异" not in en

@@ -139,6 +139,30 @@ def printed_literals(package: Path) -> dict[str, list[int]]:
     return found
 
 
+def written_help(package: Path) -> dict[str, list[int]]:
+    """Per module, the lines whose command-line help is text written in place: a ``help=`` argument
+    (``typer.Option``, ``typer.Typer``, ``app.command``) with a literal, or a command whose help Typer
+    would take from its docstring (decorated with ``….command(…)`` without ``help=``)."""
+    found: dict[str, list[int]] = {}
+    for path in sorted(package.rglob("*.py")):
+        lines: list[int] = []
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                lines += [k.value.lineno for k in node.keywords if k.arg == "help" and _literal_text(k.value)]
+            if isinstance(node, ast.FunctionDef) and ast.get_docstring(node):
+                for decorator in node.decorator_list:
+                    if (
+                        isinstance(decorator, ast.Call)
+                        and isinstance(decorator.func, ast.Attribute)
+                        and decorator.func.attr == "command"
+                        and not any(k.arg == "help" for k in decorator.keywords)
+                    ):
+                        lines.append(decorator.lineno)
+        if lines:
+            found[path.relative_to(package).as_posix()] = sorted(lines)
+    return found
+
+
 READABLE_ATTRIBUTES = {"title", "alt", "placeholder", "aria-label", "aria-description"}
 """Attributes a person reads (or hears from a screen reader); a submit button's ``value`` too."""
 NOT_PROSE = {"code", "pre", "kbd", "samp", "script", "style"}
@@ -205,6 +229,24 @@ class TestNoTextWrittenInPlace:
         assert printed_literals(PACKAGE) == {}, (
             "print t('cli.<what>', ...) or echo(msg(...)): docs/translating.md"
         )
+
+    def test_the_help_scan_sees_help_written_in_place_and_passes_a_catalogue_id(self, tmp_path: Path) -> None:
+        (tmp_path / "bad.py").write_text(
+            'import typer\n\napp = typer.Typer(help="database schema")\n\n'
+            'def f(url: str = typer.Option(None, help=f"the {NAME} URL")) -> None:\n    pass\n\n'
+            '@app.command("current")\ndef g() -> None:\n    """Print the revision."""\n'
+        )
+        (tmp_path / "good.py").write_text(
+            'import typer\n\napp = typer.Typer(help=cli_help("help.main.db_app"))\n\n'
+            'def f(url: str = typer.Option(None, help=cli_help("help.main.url"))) -> None:\n    pass\n\n'
+            '@app.command("current", help=cli_help("help.main.db_current"))\ndef g() -> None:\n'
+            '    """Print the revision."""\n\n'
+            '@app.command("plain")\ndef h() -> None:\n    pass\n'
+        )
+        assert written_help(tmp_path) == {"bad.py": [3, 5, 8]}
+
+    def test_no_command_help_is_written_in_place(self) -> None:
+        assert written_help(PACKAGE) == {}, "help=cli_help('help.<area>.<what>'): docs/translating.md"
 
     def test_the_template_scan_sees_text_outside_t_and_passes_t(self, tmp_path: Path) -> None:
         (tmp_path / "bad.html").write_text(
