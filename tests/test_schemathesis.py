@@ -136,6 +136,9 @@ WRITE_EXAMPLES = 40  # per write operation and mode: deeper than the whole-schem
 
 
 @pytest.mark.slow
+# 46 write operations x 2 modes x 40 requests: about 300 s on a quiet machine, more than the suite's
+# default timeout of 300 s per test (pyproject.toml)
+@pytest.mark.timeout(900)
 def test_write_operations_deeper(
     ctx: AppContext, client: TestClient, auth: Tokens, subtests: pytest.Subtests
 ) -> None:

@@ -13,7 +13,7 @@
     return out.buffer;
   }
 
-  function toB64url(buffer) {
+  function toBase64Url(buffer) {
     var bytes = new Uint8Array(buffer);
     var raw = "";
     for (var i = 0; i < bytes.length; i++) raw += String.fromCharCode(bytes[i]);
@@ -43,15 +43,15 @@
 
   function credentialJson(credential) {
     var r = credential.response;
-    var out = { id: credential.id, rawId: toB64url(credential.rawId), type: credential.type, response: {} };
-    out.response.clientDataJSON = toB64url(r.clientDataJSON);
+    var out = { id: credential.id, rawId: toBase64Url(credential.rawId), type: credential.type, response: {} };
+    out.response.clientDataJSON = toBase64Url(r.clientDataJSON);
     if (r.attestationObject) {
-      out.response.attestationObject = toB64url(r.attestationObject);
+      out.response.attestationObject = toBase64Url(r.attestationObject);
       if (r.getTransports) out.response.transports = r.getTransports();
     }
-    if (r.authenticatorData) out.response.authenticatorData = toB64url(r.authenticatorData);
-    if (r.signature) out.response.signature = toB64url(r.signature);
-    if (r.userHandle) out.response.userHandle = toB64url(r.userHandle);
+    if (r.authenticatorData) out.response.authenticatorData = toBase64Url(r.authenticatorData);
+    if (r.signature) out.response.signature = toBase64Url(r.signature);
+    if (r.userHandle) out.response.userHandle = toBase64Url(r.userHandle);
     out.clientExtensionResults = credential.getClientExtensionResults ? credential.getClientExtensionResults() : {};
     if (credential.authenticatorAttachment) out.authenticatorAttachment = credential.authenticatorAttachment;
     return out;
