@@ -1019,7 +1019,12 @@ def main() -> None:
         engine = create_engine(url, pool_size=4)
         upgrade(engine)
         settings = Settings(
-            var_dir=Path(tempfile.mkdtemp(prefix="creditbank-bench-")),
+            # a kept database keeps its secrets beside it: a new master key would not open it
+            var_dir=(
+                args.keep_database / "var"
+                if args.keep_database
+                else Path(tempfile.mkdtemp(prefix="creditbank-bench-"))
+            ),
             database_url=url,
             base_url="http://bench.example",
             background_publisher=False,
