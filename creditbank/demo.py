@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from creditbank.auth.models import ReviewerAccount, Role
 from creditbank.auth.service import create_token
+from creditbank.catalog import enrolment_results
 from creditbank.context import AppContext
 from creditbank.identifiers import with_credit_code_check, with_identity_check
 from creditbank.institutions import service as institutions
@@ -183,8 +184,14 @@ def _load_outcomes(
         ):
             state = _state(session, by_key[key].id, reference)
             if state and state[1].status == RecognitionStatus.review.value and state[1].stage == stage:
-                review.decide(
-                    session, state[0].id, decision="approve", reason=reason, reviewer=reviewer, stage=stage
+                enrolment_results.decide(
+                    session,
+                    ctx,
+                    state[0].id,
+                    decision="approve",
+                    reason=reason,
+                    reviewer=reviewer,
+                    stage=stage,
                 )
     # 3. corrections: the original is superseded once
     specs = {(spec["by"], spec["reference"]): spec for spec in DEMO_OUTCOMES}

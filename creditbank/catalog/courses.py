@@ -19,7 +19,9 @@ decide, which frees the seat (:func:`decline`). When the host posts the result
 (:func:`post_result`), it goes through the one posting path (rules, ledger) as the host's outcome,
 and, when recognised, the home institution's named equivalence converts its lot into the learner's
 programme in the same transaction, using up the consent. A consent the learner revoked meanwhile
-stops the conversion (the result stays banked in the learner's archive).
+stops the conversion (the result stays banked in the learner's archive). A result the rules send to
+review waits as ``in_review``; the review decision that recognises it converts it the same way, in
+the deciding transaction (:mod:`creditbank.catalog.enrolment_results`).
 
 Everyone in the chain sees it (:func:`authorise`): the learner, the home institution, the host,
 admins and auditors; anyone else gets ``enrolment-not-found``, so ids cannot be probed.
@@ -35,17 +37,15 @@ from sqlmodel import Session, col, or_, select
 
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
-from creditbank.catalog import consent as consents
+from creditbank.catalog import enrolment_results as results
 from creditbank.catalog import service as catalog
 from creditbank.catalog.models import (
     Consent,
-    Conversion,
     CourseEnrolment,
     CourseEquivalence,
     ProgrammeLearner,
     SharedCourse,
 )
-from creditbank.catalog.planning import plan_conversion
 from creditbank.catalog.schemas import EnrolmentResult
 from creditbank.context import AppContext
 from creditbank.db import utcnow
@@ -54,7 +54,6 @@ from creditbank.i18n import msg
 from creditbank.ids import random_id
 from creditbank.institutions import service as institutions
 from creditbank.learners.models import LearnerLink
-from creditbank.ledger import service as ledger
 from creditbank.outcomes import service as outcomes
 from creditbank.outcomes.schemas import OutcomeCreate
 
@@ -421,72 +420,10 @@ def post_result(
             "in_review" if recognition is not None and recognition.status == "review" else "not_recognised"
         )
     else:
-        row.result, row.conversion_id = _convert(session, ctx, row, body.achieved_on)
+        row.result, row.conversion_id = results.convert(session, ctx, row, body.achieved_on)
     session.add(row)
     session.flush()
     return row
-
-
-def _convert(
-    session: Session, ctx: AppContext, row: CourseEnrolment, today: dt.date
-) -> tuple[str, str | None]:
-    """2. Convert the result's lot by the named equivalence under the enrolment's consent."""
-    consent = session.exec(
-        select(Consent)
-        .where(col(Consent.id) == row.consent_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    if consent.revoked_at is not None or consent.used_at is not None:
-        return "consent_revoked", None
-    lot_id = row.lot_id or ""
-    programme = catalog.get_programme(session, row.programme_id)
-    _, plan = plan_conversion(
-        session, ctx, programme, [lot_id], max(today, dt.date.today()), only_equivalence=row.equivalence_id
-    )
-    used = list(dict.fromkeys(str(lot) for item in plan.items for lot in item.lot_ids))
-    if not used:
-        return "not_converted", None
-    conversion_id = random_id("cnv")
-    tx = ledger.convert_lots(
-        session,
-        learner_id=row.learner_id,
-        lot_ids=used,
-        programme_id=programme.id,
-        institution_id=programme.institution_id,
-        details={
-            "conversion": conversion_id,
-            "credits": str(plan.total_credits),
-            "rule_set_hash": plan.rule_set_hash,
-            "enrolment": row.id,
-            "items": [
-                {
-                    "rule": i.rule_id,
-                    "version": i.rule_version,
-                    "destination": i.destination_code,
-                    "lots": list(i.lot_ids),
-                }
-                for i in plan.items
-            ],
-        },
-    )
-    conversion = Conversion(
-        id=conversion_id,
-        learner_id=row.learner_id,
-        institution_id=programme.institution_id,
-        programme_id=programme.id,
-        credential_ids=[],
-        lot_ids=used,
-        credits=plan.total_credits,
-        plan=plan.model_dump(mode="json"),
-        ledger_tx_id=tx.id,
-        consent_id=consent.id,
-    )
-    session.add(conversion)
-    session.flush()
-    consent.lot_ids = [lot_id]
-    consents.mark_used(session, consent, conversion_id)
-    return "converted", conversion_id
 
 
 def conversion_credits(session: Session, rows: list[CourseEnrolment]) -> dict[str, Decimal]:

@@ -3,7 +3,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from creditbank.auth.deps import ReviewerOnly, ReviewerOrAdmin
-from creditbank.deps import IdempotencyKey, SessionDep
+from creditbank.catalog import enrolment_results
+from creditbank.deps import ContextDep, IdempotencyKey, SessionDep
 from creditbank.outcomes import idempotent, review
 from creditbank.outcomes.decision_schemas import (
     DecisionPublic,
@@ -65,23 +66,27 @@ def decide(
     outcome_id: str,
     body: ReviewDecisionRequest,
     session: SessionDep,
+    ctx: ContextDep,
     who: ReviewerOnly,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Decide an outcome in review. At the district stage an approval sends it on to the city stage;
-    at the city stage an approval recognises it (the credits given, or those proposed); a rejection
-    at either stage ends it. The reviewer who approved the district stage may not decide the city
-    stage: four eyes compares reviewer accounts, so two tokens of one account are one reviewer.
-    Only reviewer tokens naming a reviewer account decide (403 `reviewer-account-required`); a
-    district sub-centre's reviewer decides only the district stage of its own district's reviews
-    (403 `review-outside-district`, 403 `city-stage-only`), the city centre's either stage. Every
-    decision is recorded in the ledger with reviewer and reason. Needs an `Idempotency-Key`; an
-    outcome not waiting in that stage is a 409."""
+        at the city stage an approval recognises it (the credits given, or those proposed); a rejection
+        at either stage ends it. The reviewer who approved the district stage may not decide the city
+        stage: four eyes compares reviewer accounts, so two tokens of one account are one reviewer.
+        Only reviewer tokens naming a reviewer account decide (403 `reviewer-account-required`); a
+        district sub-centre's reviewer decides only the district stage of its own district's reviews
+        (403 `review-outside-district`, 403 `city-stage-only`), the city centre's either stage. Every
+        decision is recorded in the ledger with reviewer and reason. When the outcome is a shared course's
+    result, the approval that recognises it also converts it into the learner's home programme (the
+    equivalence the home school named, under the consent given at enrolment). Needs an `Idempotency-Key`; an
+        outcome not waiting in that stage is a 409."""
     reviewer = review.reviewer_of(session, who)
 
     def work() -> tuple[int, DecisionPublic]:
-        done = review.decide(
+        done = enrolment_results.decide(
             session,
+            ctx,
             outcome_id,
             decision=body.decision,
             reason=body.reason,

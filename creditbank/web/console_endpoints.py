@@ -14,7 +14,7 @@ from creditbank import jsontext
 from creditbank.auth.deps import PageInstitution, PageReviewer, Public
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
-from creditbank.catalog import exchange, planning
+from creditbank.catalog import enrolment_results, exchange, planning
 from creditbank.catalog.schemas import preview_of
 from creditbank.context import AppContext
 from creditbank.credentials import service as certificates
@@ -331,8 +331,9 @@ def console_review(
         ctx,
         who,
         session,
-        lambda: review.decide(
+        lambda: enrolment_results.decide(
             session,
+            ctx,
             outcome_id.strip(),
             decision=verdict,
             reason=reason.strip(),
