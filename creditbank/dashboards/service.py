@@ -205,9 +205,8 @@ def _month(dialect: str, column: str) -> str:
     return f"date({column}, '+8 hours', 'start of month')"
 
 
-def direct_rows(session: Session, scope: Scope) -> list[Row]:
-    """The same figures as :func:`rows`, counted from the base tables (slow on large databases: the
-    reference the summary is tested against, and the figures on SQLite)."""
+def _direct_base(session: Session, scope: Scope) -> tuple[str, dict[str, str]]:
+    """The query of every figure of ``scope`` from the base tables, one row per counted thing."""
     conn = session.connection()
     dialect = conn.dialect.name
 
@@ -253,9 +252,16 @@ def direct_rows(session: Session, scope: Scope) -> list[Row]:
         params["district"] = scope.district
     filtered = f"WHERE {' AND '.join(where)}" if where else ""
     base = (
-        "SELECT month, district, measure, outcome_type, status, stage, category, level, n, credits, "
+        "SELECT month, district, inst, measure, outcome_type, status, stage, category, level, n, credits, "
         "seconds FROM (" + " UNION ALL ".join(sources) + f") AS figures {filtered}"
     )
+    return base, params
+
+
+def direct_rows(session: Session, scope: Scope) -> list[Row]:
+    """The same figures as :func:`rows`, counted from the base tables (slow on large databases: the
+    reference the summary is tested against, and the figures on SQLite)."""
+    base, params = _direct_base(session, scope)
     return _grouped(session, base, base, params)
 
 
@@ -377,3 +383,34 @@ def dashboard(session: Session, scope: Scope) -> Dashboard:
 def business_totals(session: Session) -> Counts:
     """The whole bank's totals (for ``/metrics``)."""
     return build(Scope(city=True), rows(session, Scope(city=True))).total
+
+
+def by_institution(session: Session, scope: Scope, direct: bool = False) -> dict[str, Counts]:
+    """The figures of ``scope`` for each institution (accounts no institution registered left out):
+    from the summary's per-institution rows on PostgreSQL, after a fold; from the base tables
+    elsewhere or when ``direct``."""
+    columns = "measure, status, stage, sum(n), sum(credits), sum(seconds)"
+    if direct or session.connection().dialect.name != "postgresql":
+        base, params = _direct_base(session, scope)
+        query = (
+            f"SELECT inst, {columns} FROM ({base}) AS f WHERE inst <> '' "
+            "GROUP BY inst, measure, status, stage"
+        )
+    else:
+        refresh(session)
+        where, params = [f"institution_id NOT IN ('{TIMELINE}', '{KINDS}')"], {}
+        if scope.district is not None:
+            where.append("district = :district")
+            params["district"] = scope.district
+        if scope.institution_id is not None:
+            where.append("institution_id = :inst")
+            params["inst"] = scope.institution_id
+        query = (
+            f"SELECT institution_id, {columns} FROM dashboard_figures WHERE {' AND '.join(where)} "
+            "GROUP BY institution_id, measure, status, stage"
+        )
+    counts: dict[str, Counts] = defaultdict(Counts)
+    for r in session.connection().execute(text(query), params):
+        row = _row(("institution", *r))
+        _add(counts[row.key], row)
+    return dict(sorted(counts.items()))

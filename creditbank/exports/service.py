@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from openpyxl import Workbook
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from creditbank.catalog.models import Conversion
 from creditbank.institutions import districts
@@ -33,6 +33,15 @@ class Export:
     name: str  # the file name without extension
     header: Sequence[str]
     rows: Callable[[Session], Iterator[Sequence[object]]]
+    count: Callable[[Session], int]
+    """How many rows :attr:`rows` yields (the header not counted): the total a progress bar shows."""
+
+
+def _counter(stmt: Any) -> Callable[[Session], int]:
+    def count(session: Session) -> int:
+        return int(session.exec(select(func.count()).select_from(stmt.subquery())).one())
+
+    return count
 
 
 def _pages(session: Session, stmt: Any, key: Any, key_of: Callable[[Any], Any]) -> Iterator[Any]:
@@ -51,12 +60,13 @@ def _pages(session: Session, stmt: Any, key: Any, key_of: Callable[[Any], Any]) 
 def outcomes_of(institution_id: str) -> Export:
     """The outcomes an institution posted, with their current recognition."""
 
+    stmt = (
+        select(Outcome, Recognition)
+        .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+        .where(col(Outcome.institution_id) == institution_id)
+    )
+
     def rows(session: Session) -> Iterator[Sequence[object]]:
-        stmt = (
-            select(Outcome, Recognition)
-            .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
-            .where(col(Outcome.institution_id) == institution_id)
-        )
         for outcome, rec in _pages(session, stmt, col(Outcome.id), lambda r: r[0].id):
             yield (
                 outcome.id,
@@ -91,14 +101,15 @@ def outcomes_of(institution_id: str) -> Export:
         "lot_id",
         "posted_at",
     ]
-    return Export(f"outcomes-{institution_id}", header, rows)
+    return Export(f"outcomes-{institution_id}", header, rows, _counter(stmt))
 
 
 def conversions_of(institution_id: str) -> Export:
     """The conversions an institution made as the destination."""
 
+    stmt = select(Conversion).where(col(Conversion.institution_id) == institution_id)
+
     def rows(session: Session) -> Iterator[Sequence[object]]:
-        stmt = select(Conversion).where(col(Conversion.institution_id) == institution_id)
         for row in _pages(session, stmt, col(Conversion.id), lambda r: r.id):
             yield (
                 row.id,
@@ -121,21 +132,22 @@ def conversions_of(institution_id: str) -> Export:
         "ledger_tx_id",
         "converted_at",
     ]
-    return Export(f"conversions-{institution_id}", header, rows)
+    return Export(f"conversions-{institution_id}", header, rows, _counter(stmt))
 
 
 def review_log(district: str | None = None) -> Export:
     """Every review decision (both stages), oldest first; only one district's when ``district`` is set."""
 
+    stmt = (
+        select(OutcomeEvent, Outcome, col(Institution.district))
+        .join(Outcome, col(Outcome.id) == col(OutcomeEvent.outcome_id))
+        .join(Institution, col(Institution.id) == col(Outcome.institution_id))
+        .where(col(OutcomeEvent.kind).in_(REVIEW_KINDS), col(OutcomeEvent.actor_role) == "reviewer")
+    )
+    if district is not None:
+        stmt = stmt.where(col(Institution.district) == district)
+
     def rows(session: Session) -> Iterator[Sequence[object]]:
-        stmt = (
-            select(OutcomeEvent, Outcome, col(Institution.district))
-            .join(Outcome, col(Outcome.id) == col(OutcomeEvent.outcome_id))
-            .join(Institution, col(Institution.id) == col(Outcome.institution_id))
-            .where(col(OutcomeEvent.kind).in_(REVIEW_KINDS), col(OutcomeEvent.actor_role) == "reviewer")
-        )
-        if district is not None:
-            stmt = stmt.where(col(Institution.district) == district)
         for event, outcome, place in _pages(session, stmt, col(OutcomeEvent.id), lambda r: r[0].id):
             yield (
                 event.id,
@@ -165,7 +177,8 @@ def review_log(district: str | None = None) -> Export:
         "ledger_tx_id",
     ]
     # the file name is ASCII (a header): the district by its GB/T 2260 code
-    return Export("review-log" + (f"-{districts.district(district).code}" if district else ""), header, rows)
+    name = "review-log" + (f"-{districts.district(district).code}" if district else "")
+    return Export(name, header, rows, _counter(stmt))
 
 
 def csv_chunks(export: Export, session: Session) -> Iterator[bytes]:

@@ -148,6 +148,10 @@ class TestFiguresEqualTheBaseTables:
                 direct = sorted(service.direct_rows(session, scope), key=repr)
                 assert summary == direct, scope
                 assert summary or scope.institution_id, "a district with activity has figures"
+                places = service.by_institution(session, scope)
+                assert places == service.by_institution(session, scope, direct=True), scope
+                if scope.institution_id is not None:
+                    assert set(places) <= {scope.institution_id}
         # and through HTTP, against counts written here from the base tables
         admin = auth(Role.admin)
         for district in ("海淀区", "朝阳区"):
