@@ -42,7 +42,7 @@ def _csv(response: Any) -> list[dict[str, str]]:
 def _xlsx(response: Any) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
-    header = [c.value for c in sheet[1]]
+    header = [str(c.value) for c in sheet[1]]
     return [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2)]
 
 
