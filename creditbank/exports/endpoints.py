@@ -1,11 +1,12 @@
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from creditbank.auth.deps import InstitutionOnly, ReviewerOrAdmin
+from creditbank.auth.deps import InstitutionOnly, ReviewerOrAdmin, RoleGuard
+from creditbank.auth.models import Role
+from creditbank.auth.service import Principal
 from creditbank.dashboards import service as dashboards
-from creditbank.dashboards.endpoints import DistrictFilter, InstitutionFilter, StatisticsReader
 from creditbank.deps import ContextDep, SessionDep
 from creditbank.exports import service
 from creditbank.exports.responses import ROWS_HEADER, XLSX, respond
@@ -16,6 +17,12 @@ from creditbank.outcomes import review
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 
 Format = Annotated[Literal["csv", "xlsx"], Query(description="csv (UTF-8 with a BOM) or xlsx")]
+StatisticsReader = Annotated[Principal, Depends(RoleGuard(Role.admin, Role.reviewer, Role.institution))]
+DistrictFilter = Annotated[
+    str | None,
+    Query(max_length=60, description="only this district (name or GB/T 2260 code); city centre only"),
+]
+InstitutionFilter = Annotated[str | None, Query(max_length=40, description="only this institution")]
 _FILE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": f"the export, streamed; `{ROWS_HEADER}` says how many rows follow the header",
