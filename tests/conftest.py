@@ -181,6 +181,9 @@ def sqlite_ctx(tmp_path: Path) -> Iterator[AppContext]:
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
+    # the files of minutes first (stable: every other test keeps its place), so that with
+    # `--dist loadfile --no-loadscope-reorder` one process starts them while the other runs the rest
+    items.sort(key=lambda item: item.get_closest_marker("runs_long") is None)
     os.environ.setdefault("CREDITBANK_LOG_LEVEL", "WARNING")
     # the command line's messages in English, whatever the machine's locale (tests/i18n sets its own)
     os.environ.setdefault("CREDITBANK_LANG", "en")

@@ -30,6 +30,9 @@ from creditbank.main import create_app
 from tests.conftest import Tokens
 from tests.support.factories import create_institution, create_learner
 
+# a minute long: collected early (see tests/conftest.py), so it does not run alone at the end
+pytestmark = pytest.mark.runs_long
+
 CHECKS = [schemathesis.checks.not_a_server_error, response_schema_conformance, content_type_conformance]
 TOTAL_EXAMPLES = 800
 MIN_EXAMPLES, MAX_EXAMPLES = 5, 15
@@ -130,41 +133,3 @@ def test_every_operation_conforms(
     for operation, mode in runs:
         with subtests.test(msg=f"{operation.label} {mode.value} as {caller(operation.definition.raw)}"):
             _fuzz(operation, mode, headers[caller(operation.definition.raw)], examples)
-
-
-WRITE_EXAMPLES = 25  # per write operation and mode: deeper than the whole-schema walk above (5-15)
-
-
-@pytest.mark.slow
-# 46 write operations x 2 modes x 25 requests: 187 s alone on a quiet machine (at 40 requests it took
-# 386 s inside the suite, the suite's longest tail); the default timeout of 300 s per test is too tight
-@pytest.mark.timeout(900)
-def test_write_operations_deeper(
-    ctx: AppContext, client: TestClient, auth: Tokens, subtests: pytest.Subtests
-) -> None:
-    """Every write operation (POST, PUT, PATCH, DELETE) with more generated requests, valid and
-    broken, each as a caller it declares: no 5xx, every answer as documented."""
-    admin = auth(Role.admin)
-    institution = auth(Role.institution, create_institution(client, admin))
-    headers = {
-        "public": {},
-        "admin": admin,
-        "institution": institution,
-        "learner": auth(Role.learner, create_learner(client, institution)),
-        "reviewer": auth(Role.reviewer),
-        "auditor": auth(Role.auditor),
-    }
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ctx=ctx))
-    writes = 0
-    for result in schema.get_all_operations():
-        if isinstance(result, Err):
-            pytest.fail(f"the OpenAPI schema has an invalid operation: {result.err()}")
-        operation = result.ok()
-        if operation.method.upper() not in {"POST", "PUT", "PATCH", "DELETE"}:
-            continue
-        writes += 1
-        who = caller(operation.definition.raw)
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            with subtests.test(msg=f"{operation.label} {mode.value} as {who}"):
-                _fuzz(operation, mode, headers[who], WRITE_EXAMPLES)
-    assert writes >= 15, "the schema lost its write operations"
