@@ -349,6 +349,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.catalogue_endpoints import router as catalogue_pages_router
     from creditbank.web.console_endpoints import router as console_pages_router
     from creditbank.web.course_endpoints import router as course_pages_router
+    from creditbank.web.curriculum_endpoints import router as curriculum_pages_router
     from creditbank.web.download_endpoints import router as downloads_router
     from creditbank.web.equivalence_endpoints import router as equivalence_pages_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
@@ -388,6 +389,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         archive_pages_router,
         course_pages_router,
         progress_pages_router,
+        curriculum_pages_router,
         downloads_router,
         verify_page_router,
         console_pages_router,

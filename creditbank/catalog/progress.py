@@ -73,6 +73,23 @@ class CurriculumInvalid(ValidationFailed):
     title = "The curriculum is not valid"
 
 
+class ProgrammeNotYours(Forbidden):
+    slug = "programme-not-yours"
+    title = "The programme is another institution's"
+
+
+def editable_programme(session: Session, who: Principal, programme_id: str) -> Programme:
+    """One of the caller's own programmes, to edit in the console (its curriculum is public, so
+    another school is told it may not, rather than that there is none).
+
+    Raises: ProgrammeNotFound, ProgrammeNotYours.
+    """
+    programme = catalog.get_programme(session, programme_id)
+    if who.role is not Role.institution or programme.institution_id != who.subject:
+        raise ProgrammeNotYours(msg("detail.catalog.progress.programme_not_yours", code=programme.code))
+    return programme
+
+
 @dataclass
 class CategoryFigures:
     category: str

@@ -463,6 +463,7 @@ CODED: tuple[str, ...] = (
     N_("problem.not-the-home-school"),
     N_("problem.not-the-host"),
     N_("problem.curriculum-invalid"),
+    N_("problem.programme-not-yours"),
     N_("problem.account-outside-district"),
     N_("problem.passkey-challenge-missing"),
     N_("problem.passkey-invalid"),
