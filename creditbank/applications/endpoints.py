@@ -18,6 +18,9 @@ from creditbank.outcomes.schemas import OutcomeTypeName
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 
 
+Short = Annotated[str, Form(max_length=120)]
+
+
 @router.post("", response_model=ApplicationPublic, status_code=201, openapi_extra=body_limit(APPLICATION))
 async def apply(
     session: SessionDep,
@@ -26,38 +29,62 @@ async def apply(
     outcome_type: Annotated[OutcomeTypeName, Form(description="kind of outcome")],
     title: Text,
     achieved_on: Annotated[str, Form(max_length=40, description="date achieved, YYYY-MM-DD")],
-    district: Annotated[
-        str, Form(max_length=40, description="your district (name or code): its sub-centre reviews first")
-    ],
     issuer_kind: Annotated[
         str, Form(max_length=40, description="who issued it: " + ", ".join(service.ISSUER_KINDS))
     ],
     files: Annotated[list[UploadFile], File(description="evidence: PDF, JPEG or PNG files")],
     issuer_name: Annotated[str, Form(max_length=200)] = "",
+    district: Annotated[
+        str,
+        Form(
+            max_length=40,
+            description="deprecated, may be left out: the application goes to your own district's "
+            "sub-centre (your account's district); naming another is a 403",
+        ),
+    ] = "",
     hours: Annotated[str, Form(max_length=20, description="study hours (学时)")] = "",
-    level: Annotated[str, Form(max_length=40, description="certificate or award level")] = "",
+    level: Annotated[str, Form(max_length=40, description="certificate, award or exam level")] = "",
+    score: Annotated[str, Form(max_length=20, description="score")] = "",
     grade: Annotated[str, Form(max_length=40)] = "",
     field: Annotated[str, Form(max_length=120, description="field or trade")] = "",
+    course_code: Annotated[str, Form(max_length=60, description="course code")] = "",
+    credits: Annotated[str, Form(max_length=20, description="credits of the course or diploma")] = "",
+    competition_id: Short = "",
+    award_tier: Annotated[str, Form(max_length=20, description="一等奖, 二等奖 or 三等奖")] = "",
+    years: Annotated[str, Form(max_length=20, description="years of work experience")] = "",
+    certificate_number: Annotated[str, Form(max_length=60)] = "",
     statement: Annotated[str, Form(max_length=2000, description="a note to the reviewers")] = "",
 ) -> ApplicationPublic:
     """Apply for the recognition of an outcome of your own, with evidence files (PDF, JPEG, PNG;
-    checked by content; size limits per file and per application). It goes to review at your
-    district's sub-centre, then the city centre. A second application for the same outcome is a 409
-    `duplicate-application`; a file that is not what it claims a 422 `evidence-type-mismatch` or
-    `evidence-unreadable`, another type a 415, too large a 413. Nothing is kept of a refused
+    checked by content; size limits per file and per application). Each outcome type has its own
+    fields (`GET /applications/new?type=...` shows them; a required one missing is a 422, a field of
+    another type is ignored). It goes to review at your own district's sub-centre (the district
+    your account was opened in), then the city centre. A second application for the same outcome is
+    a 409 `duplicate-application`; a file that is not what it claims a 422 `evidence-type-mismatch`
+    or `evidence-unreadable`, another type a 415, too large a 413. Nothing is kept of a refused
     application. Verified learners only."""
+    given = {
+        "hours": hours,
+        "level": level,
+        "score": score,
+        "grade": grade,
+        "field": field,
+        "course_code": course_code,
+        "credits": credits,
+        "competition_id": competition_id,
+        "award_tier": award_tier,
+        "years": years,
+        "certificate_number": certificate_number,
+    }
     claim = claim_of(
         outcome_type=outcome_type,
         title=title,
         achieved_on=achieved_on,
-        district=district,
         issuer_kind=issuer_kind,
         issuer_name=issuer_name,
-        hours=hours,
-        level=level,
-        grade=grade,
-        field=field,
         statement=statement,
+        district=district,
+        given=given,
     )
     checked = await read_files(files, ctx.settings)
     filed = service.submit(session, ctx, who.subject or "", claim, checked)

@@ -4,7 +4,8 @@ How this works (the tables: :class:`creditbank.outcomes.models.Application` and 
 
 * :func:`submit` (a verified learner, their own account or token):
 
-  1. the learner must not be erased; the district must be one of the city's;
+  1. the learner must not be erased; the application goes to the learner's own district
+     (:func:`home_district`), never one the caller picks (naming another is a 403);
   2. a second application for the same outcome (same type, title as normalised, date) is a 409,
      checked first and held by the UNIQUE (learner, outcome key) under concurrency;
   3. the evidence was checked by content before (:mod:`.evidence`);
@@ -37,12 +38,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from creditbank.applications.evidence import Evidence, manifest_hash
-from creditbank.auth.models import Role
+from creditbank.auth.models import LearnerAccount, Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import utcnow
-from creditbank.errors import Conflict, NotFound, ValidationFailed
+from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from creditbank.i18n import msg
 from creditbank.identifiers import with_credit_code_check
 from creditbank.ids import random_id
@@ -96,6 +97,16 @@ class NotReturned(Conflict):
     title = "The application is not waiting for more material"
 
 
+class DistrictNotYours(Forbidden):
+    slug = "application-district-not-yours"
+    title = "An application goes to the sub-centre of your own district"
+
+
+class DistrictUnknown(ValidationFailed):
+    slug = "learner-district-unknown"
+    title = "Your account names no district: its sub-centre could not review the application"
+
+
 class EvidenceNotFound(NotFound):
     slug = "evidence-not-found"
     title = "No such evidence file"
@@ -108,7 +119,7 @@ class Claim:
     outcome_type: str
     title: str
     achieved_on: dt.date
-    district: str
+    district: str | None  # as the caller named it (must be the learner's own); None: not named
     issuer_kind: str
     issuer_name: str = ""
     hours: Decimal | None = None
@@ -116,6 +127,7 @@ class Claim:
     score: Decimal | None = None
     grade: str | None = None
     field: str | None = None
+    course_code: str | None = None
     attributes: dict[str, Any] | None = None
     statement: str = ""
 
@@ -178,6 +190,28 @@ def _live_learner(session: Session, learner_id: str) -> None:
         raise LearnerErased(msg("detail.applications.learner_erased", learner_id=learner_id))
 
 
+def home_district(session: Session, learner_id: str) -> str:
+    """The learner's own district, whose sub-centre reviews their applications first: the district
+    their verified account was opened in; for a learner without one (registered by an institution,
+    signing in with a token) or whose account names none, the registering institution's district.
+
+    Raises:
+        DistrictUnknown: neither names a district (an account opened before districts were asked).
+    """
+    account = session.exec(
+        select(LearnerAccount).where(
+            col(LearnerAccount.learner_id) == learner_id, col(LearnerAccount.erased_at).is_(None)
+        )
+    ).first()
+    if account is not None and account.district:
+        return account.district
+    learner = learners.get(session, learner_id)
+    institution = session.get(Institution, learner.registered_by) if learner.registered_by else None
+    if institution is not None and institution.id != BANK_ID:
+        return institution.district
+    raise DistrictUnknown(msg("detail.applications.district_unknown"))
+
+
 def submit(
     session: Session,
     ctx: AppContext,
@@ -191,14 +225,20 @@ def submit(
 
     Raises:
         LearnerErased: the learner's personal data was erased.
-        UnknownDistrict: no such district.
+        DistrictUnknown: the learner's own district is not known.
+        UnknownDistrict, DistrictNotYours: the caller named a district, not the learner's own.
         DuplicateApplication: the learner applied for this outcome before.
         NotRecognisable: no rule recognises such an outcome.
     """
     today = today or dt.date.today()
-    # 1. who and where
+    # 1. who and where: the learner's own district, never one the caller picks
     _live_learner(session, learner_id)
-    district = districts.district(claim.district).name_zh
+    district = home_district(session, learner_id)
+    if claim.district is not None and districts.district(claim.district).name_zh != district:
+        raise DistrictNotYours(
+            msg("detail.applications.district_not_yours", district=claim.district, home=district),
+            district=district,
+        )
     # 2. once per outcome
     key = outcome_key(claim.outcome_type, claim.title, claim.achieved_on)
     taken = session.exec(
@@ -237,6 +277,7 @@ def submit(
         score=claim.score,
         grade=claim.grade,
         field=claim.field,
+        course_code=claim.course_code,
         evidence_hash=manifest_hash(files),
         attributes=attributes,
         request_hash=digest.hex(),

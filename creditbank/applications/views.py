@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from creditbank.applications import evidence, service
+from creditbank.applications import claim_fields, evidence, service
 from creditbank.applications.schemas import ApplicationPublic, EvidencePublic
 from creditbank.config import Settings
 from creditbank.outcomes.models import Application, ApplicationFile, Outcome, OutcomeEvent, Recognition
@@ -65,36 +65,38 @@ def claim_of(
     outcome_type: str,
     title: str,
     achieved_on: str,
-    district: str,
     issuer_kind: str,
     issuer_name: str = "",
-    hours: str = "",
-    level: str = "",
-    grade: str = "",
-    field: str = "",
     statement: str = "",
+    district: str = "",
+    given: dict[str, str] | None = None,
 ) -> service.Claim:
-    """The learner's claim, validated as an institution's posting of the same outcome would be.
+    """The learner's claim, validated as an institution's posting of the same outcome would be, with
+    the outcome type's own fields (:mod:`.claim_fields`: only that type's are kept, its required
+    ones must be there). ``district``, when given, is checked against the learner's own later.
 
     Raises:
         RequestValidationError: a field is missing or not valid (422, each field named).
     """
+    facts, errors = claim_fields.facts_of(outcome_type, given or {})
+    columns = {k: v for k, v in facts.items() if k in claim_fields.COLUMNS}
+    attributes = {k: v for k, v in facts.items() if k not in claim_fields.COLUMNS}
     body = {
         "learner_id": "self",
         "reference": "application",
         "outcome_type": outcome_type,
         "title": title,
         "achieved_on": achieved_on,
-        "hours": hours or None,
-        "level": level or None,
-        "grade": grade or None,
-        "field": field or None,
+        **columns,
     }
-    errors = []
+    item: OutcomeCreate | None = None
     try:
         item = OutcomeCreate.model_validate(body)
     except ValidationError as exc:
-        errors = list(exc.errors())
+        named = {e["loc"][-1] for e in errors}  # each field said once; the type's own check first
+        errors.extend(
+            dict(e) for e in exc.errors() if (e["loc"][-1] not in named if e.get("loc") else not named)
+        )
     if issuer_kind not in service.ISSUER_KINDS:
         errors.append(
             {
@@ -104,7 +106,7 @@ def claim_of(
                 "input": issuer_kind,
             }
         )
-    if errors:
+    if errors or item is None:
         raise RequestValidationError(
             [{**e, "loc": ("body", *[p for p in e.get("loc", ()) if p != "body"])} for e in errors]
         )
@@ -112,13 +114,16 @@ def claim_of(
         outcome_type=item.outcome_type,
         title=item.title.strip(),
         achieved_on=item.achieved_on,
-        district=district,
+        district=district.strip() or None,
         issuer_kind=issuer_kind,
         issuer_name=issuer_name.strip(),
         hours=item.hours,
         level=item.level,
+        score=item.score,
         grade=item.grade,
         field=item.field,
+        course_code=item.course_code,
+        attributes=dict(attributes) or None,
         statement=statement.strip(),
     )
 

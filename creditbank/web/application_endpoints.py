@@ -10,14 +10,14 @@ reviewers whose scope covers the application at its stage, with its type read fr
 ``X-Content-Type-Options: nosniff`` and a Content-Security-Policy under which no script runs.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 
-from creditbank.applications import appeals, service
+from creditbank.applications import appeals, claim_fields, service
 from creditbank.applications import views as api
 from creditbank.applications.evidence import PDF
 from creditbank.auth.deps import PageLearner, PageLearnerOrReviewer, Public
@@ -26,10 +26,9 @@ from creditbank.auth.service import Principal
 from creditbank.context import AppContext
 from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
-from creditbank.institutions.districts import DISTRICTS
 from creditbank.limits import APPLICATION, body_limit
 from creditbank.outcomes.models import ApplicationFile
-from creditbank.outcomes.schemas import REQUIRED_FACTS
+from creditbank.outcomes.registrar import accepted_levels
 from creditbank.rule_engine.models import OUTCOME_TYPES
 from creditbank.web import pages
 from creditbank.web.pages import CsrfField, PageSession
@@ -46,12 +45,36 @@ Field = Annotated[str, Form(max_length=300)]
 Files = Annotated[list[UploadFile], File(description="evidence: PDF, JPEG or PNG")]
 
 
+def _choices(chosen: str | None) -> dict[str, list[tuple[str, str]]]:
+    """The options of the type's choice fields: (value, what the reader sees)."""
+    return {
+        f.name: (
+            list(zip(f.choices, accepted_levels(chosen), strict=True))
+            if f.name == "level" and chosen
+            else [(c, c) for c in f.choices]
+        )
+        for f in claim_fields.fields_of(chosen or "")
+        if f.kind == "choice"
+    }
+
+
+def _fields(chosen: str | None, kept: dict[str, str]) -> dict[str, Any]:
+    """What ``_claim_fields.html`` needs."""
+    return {
+        "chosen": chosen,
+        "type_fields": claim_fields.fields_of(chosen or ""),
+        "choices": _choices(chosen),
+        "kept": kept,
+    }
+
+
 def _page(
     request: Request,
     session: PageSession,
     ctx: AppContext,
     who: Principal,
     *,
+    chosen: str | None = None,
     error: str | None = None,
     status_code: int = 200,
     kept: dict[str, str] | None = None,
@@ -59,6 +82,10 @@ def _page(
     filed = [
         api.application_public(session, a, o, r) for a, o, r in service.of_learner(session, who.subject or "")
     ]
+    try:
+        home: str | None = service.home_district(session, who.subject or "")
+    except service.DistrictUnknown:
+        home = None
     return render(
         request,
         ctx,
@@ -68,12 +95,11 @@ def _page(
         active="applications",
         applications=filed,
         error=error,
-        kept=kept or {},
         types=OUTCOME_TYPES,
-        required={k: list(v) for k, v in REQUIRED_FACTS.items()},
-        districts=DISTRICTS,
+        home_district=home,
         issuer_kinds=service.ISSUER_KINDS,
         limits=ctx.settings,
+        **_fields(chosen, kept or {}),
     )
 
 
@@ -94,16 +120,56 @@ def _said(request: Request, exc: CreditBankError | RequestValidationError) -> st
     return "；".join(parts)
 
 
-@router.get("/applications", response_class=HTMLResponse, dependencies=[Public], summary="My applications")
-def applications_page(request: Request, session: PageSession, ctx: ContextDep) -> Response:
-    """The signed-in learner's applications for recognition and the form to apply; a sign-in form
-    to others; an account not yet verified is sent to its account page."""
+def _learner_or_signin(request: Request, session: PageSession, ctx: AppContext) -> Principal | Response:
     who = optional_principal(request, session, ctx)
     if who is not None and who.role is Role.learner and who.subject is None:
         return finish(pages.redirect("/account"), request)
     if who is None or who.role is not Role.learner:
-        return pages.signin_page(request, ctx, who, target="/applications")
-    return _page(request, session, ctx, who)
+        return pages.signin_page(request, ctx, who, target=request.url.path)
+    return who
+
+
+@router.get("/applications", response_class=HTMLResponse, dependencies=[Public], summary="My applications")
+def applications_page(request: Request, session: PageSession, ctx: ContextDep) -> Response:
+    """The signed-in learner's applications for recognition and the first step of applying
+    (choosing the outcome type); a sign-in form to others; an account not yet verified is sent to
+    its account page."""
+    who = _learner_or_signin(request, session, ctx)
+    return who if isinstance(who, Response) else _page(request, session, ctx, who)
+
+
+@router.get(
+    "/applications/new", response_class=HTMLResponse, dependencies=[Public], summary="Apply: the form"
+)
+def new_application_page(
+    request: Request,
+    session: PageSession,
+    ctx: ContextDep,
+    type: Annotated[str, Query(max_length=40, description="the outcome type chosen")] = "",
+    part: Annotated[str, Query(max_length=20, description="fields: only the type's fieldset")] = "",
+) -> Response:
+    """The application form for one outcome type: its own fields only, the required ones marked
+    (``part=fields``: the fieldset alone, which the page's script swaps in when the type changes).
+    An unknown type is a 422 with the type to choose again."""
+    who = _learner_or_signin(request, session, ctx)
+    if isinstance(who, Response):
+        return who
+    known = type in OUTCOME_TYPES
+    t = translator(request)
+    error = None if known or not type else t("applications.unknown_type")
+    status_code = 200 if known or not type else 422
+    if part == "fields":
+        return render(
+            request,
+            ctx,
+            who,
+            "_claim_fields.html",
+            status=status_code,
+            **_fields(type if known else None, {}),
+        )
+    return _page(
+        request, session, ctx, who, chosen=type if known else None, error=error, status_code=status_code
+    )
 
 
 @router.post("/applications", response_class=HTMLResponse, openapi_extra=body_limit(APPLICATION))
@@ -119,41 +185,55 @@ async def apply_page(
     district: Field = "",
     issuer_kind: Field = "",
     issuer_name: Field = "",
-    hours: Field = "",
-    level: Field = "",
-    grade: Field = "",
-    field: Field = "",
     statement: Annotated[str, Form(max_length=2000)] = "",
     csrf: CsrfField = "",
 ) -> Response:
-    """Apply for recognition from the page's form (see the API's ``POST /api/v1/applications``)."""
+    """Apply for recognition from the page's form (see the API's ``POST /api/v1/applications``):
+    the chosen type's own fields are read from the form, the others ignored. The form names no
+    district (it is the learner's own); a forged one naming another district is refused."""
     check_csrf(request, ctx, csrf)
+    form = await request.form()
+    given = {name: str(form.get(name) or "")[:300] for name in claim_fields.NAMES}
     kept = {
-        "outcome_type": outcome_type,
         "title": title,
         "achieved_on": achieved_on,
-        "district": district,
         "issuer_kind": issuer_kind,
         "issuer_name": issuer_name,
-        "hours": hours,
-        "level": level,
-        "grade": grade,
-        "field": field,
         "statement": statement,
+        **given,
     }
-    try:
-        claim = api.claim_of(**kept)
-        checked = await api.read_files(files, ctx.settings)
-    except (CreditBankError, RequestValidationError) as exc:
+    chosen = outcome_type if outcome_type in OUTCOME_TYPES else None
+
+    def again(exc: CreditBankError | RequestValidationError) -> HTMLResponse:
         status_code = exc.status if isinstance(exc, CreditBankError) else 422
         return _page(
-            request, session, ctx, who, error=_said(request, exc), status_code=status_code, kept=kept
+            request,
+            session,
+            ctx,
+            who,
+            chosen=chosen,
+            error=_said(request, exc),
+            status_code=status_code,
+            kept=kept,
         )
+
+    try:
+        claim = api.claim_of(
+            outcome_type=outcome_type,
+            title=title,
+            achieved_on=achieved_on,
+            issuer_kind=issuer_kind,
+            issuer_name=issuer_name,
+            statement=statement,
+            district=district,
+            given=given,
+        )
+        checked = await api.read_files(files, ctx.settings)
+    except (CreditBankError, RequestValidationError) as exc:
+        return again(exc)
     done = pages.attempt(session, lambda: service.submit(session, ctx, who.subject or "", claim, checked))
     if isinstance(done, CreditBankError):
-        return _page(
-            request, session, ctx, who, error=_said(request, done), status_code=done.status, kept=kept
-        )
+        return again(done)
     return finish(pages.redirect(f"/applications?done=applied#{done.application.id}"), request)
 
 

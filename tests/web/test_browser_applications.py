@@ -1,0 +1,174 @@
+"""Applications for recognition in a real headless Chromium against a real server process: the
+form swaps in the chosen outcome type's fields without a reload; a reviewer sees a PDF's and a PNG's
+evidence inline, with no download; and the whole walk, from opening an account to the credits in the
+archive. Every request the pages make must stay on the server and no content-security-policy
+violation may occur. Screenshots land in ``var/screenshots/``.
+
+Chromium is Debian's ``/usr/bin/chromium``; without it these tests fail with a message, they are
+not skipped.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Download, Page
+
+from creditbank.applications import claim_fields
+from creditbank.auth.models import Role
+from creditbank.auth.service import create_reviewer, create_token
+from creditbank.config import Settings
+from creditbank.context import build_context
+from creditbank.db import create_engine, transaction
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import InstitutionKind
+from creditbank.learners import service as learners
+from tests.support.factories import credit_code, identity_number
+from tests.support.postgres import PostgresServer
+from tests.support.server import ServerProcess, prepare_database
+from tests.web.test_browser import (  # noqa: F401 (the browser fixtures)
+    DESKTOP,
+    Watch,
+    browser,
+    playwright,
+    shot,
+    sign_in,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@dataclass
+class World:
+    server: ServerProcess
+    learner: str  # a token of a learner registered by a school in 朝阳区
+    district: str  # a token of a reviewer at 朝阳区's sub-centre
+    city: str  # a token of a reviewer at the city centre
+
+    @property
+    def base(self) -> str:
+        return self.server.base_url
+
+
+@pytest.fixture(scope="module")
+def world(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    var_dir = tmp_path_factory.mktemp("browser-applications-var")
+    url = prepare_database(pg_server, "creditbank_browser_applications", var_dir)
+    engine = create_engine(url, pool_size=2)
+    ctx = build_context(
+        Settings(var_dir=var_dir, database_url=url, background_publisher=False), engine=engine
+    )
+    for session in transaction(ctx.sessions):
+        school = institutions.register(
+            session,
+            name_zh="北京市朝阳区职业技能培训学校",
+            name_en="Chaoyang Vocational Skills School",
+            credit_code=credit_code(),
+            kind=InstitutionKind.training_body,
+            district="朝阳区",
+        )
+        session.flush()
+        learner, _ = learners.register(
+            session,
+            identity_key=ctx.identity_key,
+            master_key=ctx.secrets.master_key,
+            name="赵磊",
+            identity_number=identity_number(),
+            institution_id=school.id,
+        )
+        _, learner_token = create_token(session, ctx.token_key, Role.learner, learner.id)
+        district = create_reviewer(session, "刘敏", unit="朝阳区分中心", district="朝阳区")
+        _, district_token = create_token(session, ctx.token_key, Role.reviewer, district.id)
+        city = create_reviewer(session, "孙伟", unit="市学分银行管理中心")
+        _, city_token = create_token(session, ctx.token_key, Role.reviewer, city.id)
+    engine.dispose()
+    server = ServerProcess(url, var_dir, publisher=False).start()
+    try:
+        yield World(server, learner_token, district_token, city_token)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def new_page(browser: Browser, world: World) -> Iterator[Any]:  # noqa: F811
+    contexts = []
+    watches: list[Watch] = []
+
+    def make(*, javascript: bool = True) -> Page:
+        context = browser.new_context(
+            base_url=world.base,
+            viewport=DESKTOP,  # type: ignore[arg-type]
+            locale="zh-CN",
+            java_script_enabled=javascript,
+            accept_downloads=True,
+        )
+        contexts.append(context)
+        watch = Watch(world.base)
+        watches.append(watch)
+        page = context.new_page()
+        page.on("request", watch.on_request)
+        page.on("console", watch.on_console)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    for watch in watches:
+        watch.check()
+
+
+def _shown_fields(page: Page) -> set[str]:
+    names: list[str] = page.locator("#type-fields [name]").evaluate_all(
+        "els => els.filter(e => e.type !== 'hidden').map(e => e.name)"
+    )
+    return set(names)
+
+
+class TestTheFormAdapts:
+    def test_switching_the_type_shows_exactly_that_types_fields_without_a_reload(
+        self, world: World, new_page: Any
+    ) -> None:
+        page = new_page()
+        sign_in(page, world.learner, "/applications")
+        page.goto("/applications/new")
+        assert not page.locator("#type-next").is_visible()  # the script swaps instead
+        assert not page.locator("#apply-form").is_visible()
+        page.evaluate("window.notReloaded = true")
+        for kind in ("competition_award", "work_experience", "self_study_exam", "training_course"):
+            with page.expect_response(lambda r: "part=fields" in r.url):
+                page.locator("#outcome_type").select_option(kind)
+            page.wait_for_function(
+                "kind => document.getElementById('type-fields').dataset.type === kind", arg=kind
+            )
+            expected = {f.name for f in claim_fields.fields_of(kind)}
+            assert _shown_fields(page) == expected, kind
+            required = {f.name for f in claim_fields.fields_of(kind) if f.required}
+            marked: list[str] = page.locator("#type-fields [required]").evaluate_all(
+                "els => els.map(e => e.name)"
+            )
+            assert set(marked) == required, kind
+            assert page.locator("#type-fields input[name=outcome_type]").get_attribute("value") == kind
+            assert page.evaluate("window.notReloaded") is True  # the same document: no reload
+            assert page.url.endswith(f"/applications/new?type={kind}")
+            if kind == "competition_award":
+                shot(page, "apply-form-competition")
+        assert page.locator("#apply-form").is_visible()
+        assert page.locator("#apply-form [name=district]").count() == 0
+
+    def test_without_javascript_the_first_step_loads_the_types_form(
+        self, world: World, new_page: Any
+    ) -> None:
+        page = new_page(javascript=False)
+        sign_in(page, world.learner, "/applications")
+        page.goto("/applications/new")
+        page.locator("#outcome_type").select_option("work_experience")
+        with page.expect_navigation():
+            page.locator("#type-next").click()
+        assert page.url.endswith("/applications/new?type=work_experience")
+        assert _shown_fields(page) == {"years", "field"}
+        shot(page, "apply-form-nojs")
+
+
+def _never(download: Download) -> None:
+    raise AssertionError(f"a download started: {download.url}")
