@@ -25,6 +25,13 @@ while it grew. :func:`limit_malloc_arenas` caps the arenas at :data:`MALLOC_AREN
 (``mallopt``) and in the workers uvicorn starts (``MALLOC_ARENA_MAX``, which glibc reads when a process
 starts); an operator's own ``MALLOC_ARENA_MAX`` wins. It bounds that one mechanism: that it is the
 whole of the soaks' growth is not shown (see ``docs/performance.md``).
+
+Why a periodic ``malloc_trim``: glibc gives memory freed in the middle of a heap back to the system
+only when asked, so a worker's resident size stays at the high-water mark of its busiest moment (a
+2,000-row batch beside the single postings) and climbs a step each time a busier moment comes; the
+soaks' per-process samples show workers growing in steps at batch uploads and flat between them.
+:class:`MallocTrimmer` calls ``malloc_trim(0)`` every :data:`MALLOC_TRIM_SECONDS` in each served
+process, so the resident size follows what the process holds.
 """
 
 import asyncio
@@ -32,6 +39,7 @@ import ctypes
 import ctypes.util
 import os
 import socket
+import threading
 from typing import Any
 
 import uvicorn
@@ -152,12 +160,48 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(libc.mallopt(_M_ARENA_MAX, int(value)))
 
 
+MALLOC_TRIM_SECONDS = 30.0
+
+
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name is not None else None
+
+
+def trim_malloc() -> bool:
+    """Give the free pages of every malloc arena back to the system (glibc's ``malloc_trim(0)``).
+    True when some memory was released; False when none was, or the C library has no such call."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        return False
+    return bool(libc.malloc_trim(0))
+
+
+class MallocTrimmer(threading.Thread):
+    """A daemon thread calling :func:`trim_malloc` every ``seconds`` (see the module's docstring)."""
+
+    def __init__(self, seconds: float = MALLOC_TRIM_SECONDS) -> None:
+        super().__init__(name="malloc-trim", daemon=True)
+        self.seconds = seconds
+        self.stopped = threading.Event()
+        self.rounds = 0
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.seconds):
+            trim_malloc()
+            self.rounds += 1
+
+
 def served_app() -> FastAPI:
     """The app of one server process: as :func:`creditbank.main.create_app`, with its database
-    pool opened at startup (and its malloc arenas limited before any thread starts)."""
+    pool opened at startup (and its malloc arenas limited before any thread starts, and trimmed
+    every :data:`MALLOC_TRIM_SECONDS` while it serves)."""
     limit_malloc_arenas()
+    trimmer = MallocTrimmer()
+    trimmer.start()
     app = create_app()
     app.state.warm_pool = True
+    app.state.malloc_trimmer = trimmer
     return app
 
 

@@ -64,7 +64,10 @@ def test_project_protocol_turns_nagle_off() -> None:
 def test_a_served_process_opens_its_pool_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CREDITBANK_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")  # served_app sets it for the processes it starts
-    assert served_app().state.warm_pool
+    app = served_app()
+    assert app.state.warm_pool
+    assert app.state.malloc_trimmer.is_alive()  # see test_a_served_process_trims_its_heap
+    app.state.malloc_trimmer.stopped.set()
 
 
 # --- malloc arenas: a worker's threads share two ---------------------------------------------------
@@ -115,6 +118,47 @@ def test_threads_share_two_malloc_arenas() -> None:
     assert unlimited > 2 and setting == "None"  # glibc's default: an arena per thread, up to 8 per core
     limited, setting = _arenas("limited")
     assert limited <= 2 and setting == "2"  # and uvicorn's workers inherit MALLOC_ARENA_MAX
+
+
+# --- malloc_trim: a served process gives freed heap pages back ------------------------------------
+
+_TRIM_PROBE = """
+import ctypes, ctypes.util, sys, time
+from creditbank.serving import MallocTrimmer
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+held = [libc.malloc(1000) for _ in range(100_000)]  # 100 MB of small blocks (a batch's rows)
+for block in held:
+    ctypes.memset(block, 1, 1000)
+keep = libc.malloc(1000)  # one block above them: the heap's top cannot shrink
+for block in held:
+    libc.free(block)
+before = rss()
+if sys.argv[1] == "trimmed":
+    MallocTrimmer(0.05).start()
+time.sleep(1.0)
+print(before, rss())
+"""
+
+
+def _rss_after_freeing(mode: str) -> tuple[int, int]:
+    done = subprocess.run(
+        [sys.executable, "-c", _TRIM_PROBE, mode], capture_output=True, text=True, check=True, timeout=120
+    )
+    before, after = done.stdout.split()
+    return int(before), int(after)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc")
+def test_a_served_process_trims_its_heap() -> None:
+    # glibc keeps 100 MB freed under a live block resident; the trimmer gives it back
+    before, after = _rss_after_freeing("kept")
+    assert after > before - 20 * 2**20
+    before, after = _rss_after_freeing("trimmed")
+    assert after < before - 80 * 2**20
 
 
 # --- accepting: a worker that holds connections leaves new ones to an idle worker -----------------
