@@ -17,6 +17,7 @@ from creditbank.audit.cli import audit_app
 from creditbank.auth import service as tokens_service
 from creditbank.auth.models import Role
 from creditbank.cli_common import cli_help, cli_translator, context, echo, error_line, session_scope
+from creditbank.cli_words import install as say_typers_words
 from creditbank.credentials.cli import keys_app, verify_command
 from creditbank.errors import CreditBankError
 from creditbank.i18n import msg
@@ -25,6 +26,7 @@ from creditbank.rotation.cli import secrets_app
 from creditbank.rule_engine.cli import diff as diff_rule_sets
 from creditbank.rule_engine.cli import rules_app
 
+say_typers_words()  # Usage:, Options, Error… in the language of the help (creditbank/cli_words.py)
 app = typer.Typer(help=cli_help("help.main.app"), no_args_is_help=True)
 db_app = typer.Typer(help=cli_help("help.main.db_app"), no_args_is_help=True)
 tokens_app = typer.Typer(help=cli_help("help.main.tokens_app"), no_args_is_help=True)
