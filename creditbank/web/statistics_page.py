@@ -3,9 +3,11 @@ drawn on the server and the rows of the tables that carry the same numbers."""
 
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 
+from creditbank.auth.models import Role
 from creditbank.dashboards.service import Dashboard
 from creditbank.i18n import Translator
 from creditbank.institutions.districts import DISTRICTS
@@ -64,4 +66,27 @@ def view(board: Dashboard, t: Translator, city: bool) -> StatisticsView:
             chart_id="c-categories",
         ),
         districts=tuple(d.name_zh for d in DISTRICTS) if city else (),
+    )
+
+
+@dataclass(frozen=True)
+class ExportLink:
+    key: str  # statistics, review-log, outcomes, conversions (the label's msgid is ``stats.export_<key>``)
+    csv: str
+    xlsx: str
+
+
+def exports(role: Role, district: str | None) -> tuple[ExportLink, ...]:
+    """The downloads the statistics page offers ``role``: the statistics shown (of the chosen
+    district), the review log for operators, the outcomes and conversions for an institution."""
+    query = "?" + urlencode({"district": district}) if district else ""
+    keys = ["statistics"]
+    keys += ["outcomes", "conversions"] if role is Role.institution else ["review-log"]
+    return tuple(
+        ExportLink(
+            key,
+            f"/exports/{key}.csv" + (query if key == "statistics" else ""),
+            f"/exports/{key}.xlsx" + (query if key == "statistics" else ""),
+        )
+        for key in keys
     )
