@@ -344,6 +344,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.transparency.endpoints import router as logs_router
     from creditbank.web.account_endpoints import router as account_pages_router
     from creditbank.web.admin_endpoints import router as admin_pages_router
+    from creditbank.web.appeal_endpoints import router as appeal_pages_router
     from creditbank.web.application_endpoints import router as application_pages_router
     from creditbank.web.archive_endpoints import router as archive_pages_router
     from creditbank.web.catalogue_endpoints import router as catalogue_pages_router
@@ -376,6 +377,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         applications_router,
         appeals_router,
         application_pages_router,
+        appeal_pages_router,
         archive_router,
         inbox_router,
         catalog_router,

@@ -121,20 +121,7 @@ def file_appeal(
     if len(said) < 2:
         raise StatementRequired(msg("detail.appeals.statement_required"))
     outcome, rec = records.lock_outcome(session, outcome_id)
-    if outcome.learner_id != learner_id:
-        raise records.OutcomeNotFound(msg("detail.appeals.no_outcome", outcome_id=outcome_id))
-    if learners.get(session, learner_id).erased_at is not None:
-        raise LearnerErased(msg("detail.applications.learner_erased", learner_id=learner_id))
-    if rec.status not in APPEALABLE:
-        raise NotAppealable(msg("detail.appeals.not_appealable", outcome_id=outcome_id, status=rec.status))
-    ends = rec.updated_at + dt.timedelta(days=ctx.settings.appeal_days)
-    if now > ends:
-        raise AppealPeriodOver(
-            msg("detail.appeals.period_over", days=ctx.settings.appeal_days, ended=ends.date().isoformat())
-        )
-    taken = session.exec(select(Appeal.id).where(col(Appeal.outcome_id) == outcome_id)).first()
-    if taken is not None:
-        raise DuplicateAppeal(msg("detail.appeals.duplicate", appeal_id=taken), appeal=taken)
+    check_appealable(session, ctx, learner_id, outcome, rec, now=now)
     appeal = Appeal(
         id=random_id("apc"),
         outcome_id=outcome_id,
@@ -170,6 +157,43 @@ def file_appeal(
     return AppealDone(appeal, outcome, rec, [])
 
 
+def period_ends(ctx: AppContext, rec: Recognition) -> dt.datetime:
+    """When the period for an appeal against the recognition's current decision ends."""
+    return rec.updated_at + dt.timedelta(days=ctx.settings.appeal_days)
+
+
+def check_appealable(
+    session: Session,
+    ctx: AppContext,
+    learner_id: str,
+    outcome: Outcome,
+    rec: Recognition,
+    *,
+    now: dt.datetime | None = None,
+) -> dt.datetime:
+    """Whether the learner may appeal the outcome's decision now; when the period ends.
+
+    Raises:
+        OutcomeNotFound: another learner's outcome.
+        LearnerErased, NotAppealable, AppealPeriodOver, DuplicateAppeal.
+    """
+    if outcome.learner_id != learner_id:
+        raise records.OutcomeNotFound(msg("detail.appeals.no_outcome", outcome_id=outcome.id))
+    if learners.get(session, learner_id).erased_at is not None:
+        raise LearnerErased(msg("detail.applications.learner_erased", learner_id=learner_id))
+    if rec.status not in APPEALABLE:
+        raise NotAppealable(msg("detail.appeals.not_appealable", outcome_id=outcome.id, status=rec.status))
+    ends = period_ends(ctx, rec)
+    if (now or utcnow()) > ends:
+        raise AppealPeriodOver(
+            msg("detail.appeals.period_over", days=ctx.settings.appeal_days, ended=ends.date().isoformat())
+        )
+    taken = session.exec(select(Appeal.id).where(col(Appeal.outcome_id) == outcome.id)).first()
+    if taken is not None:
+        raise DuplicateAppeal(msg("detail.appeals.duplicate", appeal_id=taken), appeal=taken)
+    return ends
+
+
 def _took_part(session: Session, outcome_id: str, rec: Recognition) -> set[str]:
     """The reviewers who decided any stage of the outcome's review."""
     actors = session.exec(
@@ -178,6 +202,19 @@ def _took_part(session: Session, outcome_id: str, rec: Recognition) -> set[str]:
         )
     ).all()
     return {a for a in actors if a} | ({rec.district_reviewer} if rec.district_reviewer else set())
+
+
+def check_may_decide(session: Session, reviewer: review.Reviewer, outcome_id: str, rec: Recognition) -> None:
+    """Whether the reviewer may decide an appeal against the outcome's decision.
+
+    Raises:
+        AppealCityCentreOnly: a district sub-centre's reviewer.
+        TookPartInDecision: the reviewer decided a stage of the outcome's review.
+    """
+    if reviewer.district is not None:
+        raise AppealCityCentreOnly(msg("detail.appeals.city_centre_only", district=reviewer.district))
+    if reviewer.id in _took_part(session, outcome_id, rec):
+        raise TookPartInDecision(msg("detail.appeals.took_part"))
 
 
 def decide_appeal(
@@ -204,8 +241,7 @@ def decide_appeal(
     session.refresh(appeal, with_for_update=True)
     if appeal.status != "open":
         raise AppealDecided(msg("detail.appeals.decided", appeal_id=appeal_id, status=appeal.status))
-    if reviewer.id in _took_part(session, outcome.id, rec):
-        raise TookPartInDecision(msg("detail.appeals.took_part"))
+    check_may_decide(session, reviewer, outcome.id, rec)
     amount: Decimal | None = None
     if decision == "change":
         amount = review.check_credits(credits if credits is not None else Decimal(0))

@@ -31,6 +31,10 @@ CODED: tuple[str, ...] = (
     N_("applications.state.rejected"),
     N_("applications.state.revoked"),
     N_("applications.state.superseded"),
+    # appeals (appeals.html, _appeals.html, web/appeal_endpoints.py)
+    N_("appeals.state.open"),
+    N_("appeals.state.upheld"),
+    N_("appeals.state.changed"),
     N_("applications.issuer.training_body"),
     N_("applications.issuer.vocational_school"),
     N_("applications.issuer.university"),

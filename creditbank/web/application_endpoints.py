@@ -17,7 +17,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 
-from creditbank.applications import appeals, claim_fields, service
+from creditbank.applications import appeal_views, appeals, claim_fields, service
 from creditbank.applications import views as api
 from creditbank.applications.evidence import PDF
 from creditbank.auth.deps import PageLearner, PageLearnerOrReviewer, Public
@@ -100,6 +100,7 @@ def _page(
         issuer_kinds=service.ISSUER_KINDS,
         limits=ctx.settings,
         **_fields(chosen, kept or {}),
+        appeal_windows=appeal_views.windows(session, ctx, who.subject or ""),
     )
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlmodel import Session
 
+from creditbank.applications import appeal_views
 from creditbank.auth.service import Principal
 from creditbank.catalog import service as catalog
 from creditbank.context import AppContext
@@ -90,4 +91,5 @@ def response(
         time_chart=_time_chart(page, t),
         category_chart=_category_chart(page, t),
         access=private,
+        appeal_windows={} if shared_until else appeal_views.windows(session, ctx, page.archive.learner.id),
     )

@@ -79,6 +79,15 @@ def message(
     )
 
 
+def said(request: Request, exc: CreditBankError) -> str:
+    """A domain error as one line for a form, in the reader's language: its title, and its detail
+    when that says more."""
+    t = translator(request)
+    problem = exc.to_problem(lang=t.lang)
+    title, detail = str(problem["title"]), str(problem["detail"])
+    return f"{title}{t('common.colon')}{detail}" if detail != title else title
+
+
 def error_page(
     request: Request, ctx: AppContext, who: Principal | None, exc: CreditBankError, back: str
 ) -> HTMLResponse:
