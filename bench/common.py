@@ -99,6 +99,57 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def tree_cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU seconds (user, system; all threads) used so far by ``root`` and every live descendant,
+    plus what their children that have exited and been waited for used (Linux ``cutime``/``cstime``):
+    a PostgreSQL server's backends that come and go, or uvicorn's workers, are all counted."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_stat_fields(int(entry.name))[1])
+            except (OSError, IndexError, ValueError):  # gone meanwhile
+                continue
+    tree, todo = {root}, [root]
+    while todo:
+        parent = todo.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        todo.extend(children)
+    user = system = 0
+    for pid in tree:
+        try:
+            fields = _stat_fields(pid)
+        except OSError:
+            continue
+        user += int(fields[11]) + int(fields[13])
+        system += int(fields[12]) + int(fields[14])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
+
+
+def descendants(root: int) -> list[int]:
+    """The live descendants of ``root`` (children first)."""
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        parent = todo.pop(0)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if int(_stat_fields(int(entry.name))[1]) == parent:
+                    found.append(int(entry.name))
+                    todo.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
 class Table:
     """Rows of (measure, value, unit, note), printed aligned."""
 

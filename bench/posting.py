@@ -6,18 +6,30 @@
 * baseline, same run, same server: raw INSERTs of the same number of outcome-shaped rows with
   psycopg (executemany in one transaction), so the ratio says what the bank costs over plain storage.
 
+* with ``--cpu N``, instead: the CPU cost of one single posting, N postings sent closed loop from
+  ``--cpu-clients`` connections, split between the service's processes and PostgreSQL's (user +
+  system seconds from ``/proc``, every process of each tree), with PostgreSQL's statements per posting
+  (``pg_stat_statements``: calls, rows, execution time) and, in the same run, the same number of bare
+  one-row ``INSERT`` commits from as many connections as the baseline. CPU seconds per posting hold on
+  a shared, loaded machine, where a rate does not.
+
 Run: .venv/bin/python bench/posting.py [--rate 100] [--seconds 20] [--batch-rows 50000]
+     .venv/bin/python bench/posting.py --cpu 2000 [--cpu-clients 8] [--workers 2] [--py-spy DIR]
 """
 
 import argparse
 import datetime as dt
 import json
+import os
 import queue
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,9 +40,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import write_results  # noqa: E402
+from common import Table, descendants, tree_cpu_seconds, write_results  # noqa: E402
 
-from tests.support.postgres import OWNER, start_postgres  # noqa: E402
+from tests.support.postgres import OWNER, PostgresServer, start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 from tests.support.world import build_world  # noqa: E402
 
@@ -250,6 +262,252 @@ def raw_inserts(url: str, rows: int) -> dict[str, float]:
     return {"rows": rows, "seconds": elapsed, "rows_per_s": rows / elapsed}
 
 
+# -- the CPU cost of one posting (--cpu) -----------------------------------------------------------
+
+PG_STATEMENTS = ("shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all")
+
+
+def closed_loop(
+    base: str, token: str, learners: list[str], n: int, clients: int, prefix: str
+) -> dict[str, Any]:
+    """``n`` single postings, each client (its own keep-alive connection) sending its next one as
+    soon as the last is answered."""
+    errors: list[str] = []
+    counter = iter(range(n))
+    lock = threading.Lock()
+
+    def run() -> None:
+        with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                body = outcome(learners[i % len(learners)], f"{prefix}-{i}", i)
+                r = http.post("/api/v1/outcomes", json=body, headers={"Idempotency-Key": f"{prefix}-{i}"})
+                if r.status_code != 201:
+                    with lock:
+                        errors.append(f"{r.status_code} {r.text[:200]}")
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    return {"postings": n, "errors": len(errors), "first_error": errors[:1], "seconds": elapsed}
+
+
+def cpu_of(server_pid: int, pg_pid: int, work: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
+    """Run ``work``; the CPU seconds (user and system) the service's process tree, PostgreSQL's and
+    this process (the load generator) used meanwhile, and the wall-clock seconds."""
+
+    def now() -> list[float]:
+        times = os.times()
+        return [*tree_cpu_seconds(server_pid), *tree_cpu_seconds(pg_pid), times.user, times.system]
+
+    before, start = now(), time.perf_counter()
+    result = work()
+    after, wall = now(), time.perf_counter() - start
+    used = [b - a for a, b in zip(before, after, strict=True)]
+    names = (
+        "service_user_s",
+        "service_sys_s",
+        "postgres_user_s",
+        "postgres_sys_s",
+        "client_user_s",
+        "client_sys_s",
+    )
+    out = dict(zip(names, used, strict=True))
+    for who in ("service", "postgres", "client"):
+        out[f"{who}_s"] = out[f"{who}_user_s"] + out[f"{who}_sys_s"]
+    return result, {**out, "wall_s": wall}
+
+
+def statements(url: str, postings: int, limit: int = 15) -> list[dict[str, Any]]:
+    """PostgreSQL's statements since the last reset, the costliest first, per posting."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT toplevel, calls, rows, total_exec_time, query FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY total_exec_time DESC"
+        ).fetchall()
+    return [
+        {
+            "toplevel": toplevel,
+            "calls_per_posting": calls / postings,
+            "rows_per_posting": n_rows / postings,
+            "exec_ms_per_posting": total / postings,
+            "query": " ".join(query.split())[:160],
+        }
+        for toplevel, calls, n_rows, total, query in rows[:limit]
+    ] + [
+        {
+            "toplevel": True,
+            "calls_per_posting": sum(r[1] for r in rows if r[0]) / postings,
+            "rows_per_posting": sum(r[2] for r in rows if r[0]) / postings,
+            "exec_ms_per_posting": sum(r[3] for r in rows if r[0]) / postings,
+            "query": "(all top-level statements)",
+        }
+    ]
+
+
+def raw_commits(url: str, n: int, clients: int, *, counter: bool) -> None:
+    """The baseline: ``n`` one-row INSERT commits from ``clients`` connections (with ``counter``,
+    each first updates one shared counter row, as a log append does)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_commit, bench_counter")
+        conn.execute("CREATE TABLE bench_commit (id bigserial PRIMARY KEY, body text NOT NULL)")
+        conn.execute("CREATE TABLE bench_counter (id int PRIMARY KEY, n bigint NOT NULL)")
+        conn.execute("INSERT INTO bench_counter VALUES (1, 0)")
+    counts = iter(range(n))
+    lock = threading.Lock()
+
+    def run() -> None:
+        with psycopg.connect(url) as conn:
+            while True:
+                with lock:
+                    i = next(counts, None)
+                if i is None:
+                    return
+                if counter:
+                    conn.execute("UPDATE bench_counter SET n = n + 1 WHERE id = 1")
+                conn.execute("INSERT INTO bench_commit (body) VALUES (%s)", ("x" * 500,))
+                conn.commit()
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def record_profiles(pids: list[int], into: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy (when installed) sampling each worker until stopped: collapsed stacks, one file each."""
+    into.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return [
+        subprocess.Popen(
+            [str(spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking",
+             "--gil", "--output", str(into / f"worker-{pid}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]  # fmt: skip
+
+
+def cpu_breakdown(args: argparse.Namespace) -> dict[str, Any]:
+    """See the module docstring (``--cpu``)."""
+    n, clients = args.cpu, args.cpu_clients
+    pg = start_postgres(fsync=True, extra_settings=PG_STATEMENTS)
+    var = Path(tempfile.mkdtemp(prefix="creditbank-bench-"))
+    server = None
+    try:
+        url = prepare_database(pg, "bench_posting", var)
+        with psycopg.connect(pg.url("bench_posting"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+            if args.no_dashboard_triggers:  # what the statistics' triggers cost (the figures go stale)
+                for table, trigger in conn.execute(
+                    "SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE tgname LIKE 'dashboard%'"
+                ).fetchall():
+                    conn.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{trigger}"')
+        world = build_world(url, var, n_institutions=1, n_learners=args.learners)
+        token = world.institutions[0][1]
+        server = ServerProcess(url, var, workers=args.workers, extra_env=dict(args.env)).start()
+        assert server.process is not None
+        server_pid, pg_pid, base = server.process.pid, pg.process.pid, server.base_url
+        closed_loop(base, token, world.learners, max(200, n // 10), clients, "warm")
+        time.sleep(1.0)
+        _, idle = cpu_of(server_pid, pg_pid, lambda: time.sleep(args.cpu_idle))
+        _reset_statements(pg)
+        spies = record_profiles(descendants(server_pid), Path(args.py_spy)) if args.py_spy else []
+        run, busy = cpu_of(
+            server_pid, pg_pid, lambda: closed_loop(base, token, world.learners, n, clients, "cpu")
+        )
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+        found = statements(pg.url("bench_posting"), n)
+        groups = _calls(pg, "FROM ledger_accounts WHERE id = ANY")
+        server.stop()
+        server = None
+        owner = pg.url("bench_posting", OWNER)
+        _, plain = cpu_of(os.getpid(), pg_pid, lambda: raw_commits(owner, n, clients, counter=False))
+        _, counted = cpu_of(os.getpid(), pg_pid, lambda: raw_commits(owner, n, clients, counter=True))
+    finally:
+        if server is not None:
+            server.stop()
+        pg.stop()
+    return {
+        "postings": n,
+        "clients": clients,
+        "workers": args.workers,
+        "env": dict(args.env),
+        "dashboard_triggers": not args.no_dashboard_triggers,
+        "run": run,
+        "groups": groups,
+        "idle_per_second": {k: v / idle["wall_s"] for k, v in idle.items() if k != "wall_s"},
+        "busy": busy,
+        "statements": found,
+        "baseline_insert_commits": plain,
+        "baseline_insert_commits_one_counter_row": counted,
+    }
+
+
+def _reset_statements(pg: PostgresServer) -> None:
+    with psycopg.connect(pg.url("bench_posting"), autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def _calls(pg: PostgresServer, fragment: str) -> int:
+    with psycopg.connect(pg.url("bench_posting")) as conn:
+        found = conn.execute(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE %s", (f"%{fragment}%",)
+        ).fetchone()
+    return int(found[0]) if found else 0
+
+
+def print_cpu(out: dict[str, Any]) -> None:
+    n = out["postings"]
+    busy, idle = out["busy"], out["idle_per_second"]
+    table = Table(
+        f"CPU per single posting: {n} postings, {out['clients']} clients closed loop, "
+        f"{out['workers']} workers, {out['groups']} groups ({n / max(1, out['groups']):.1f} a group)"
+        + ("" if out["dashboard_triggers"] else ", the statistics' triggers disabled")
+    )
+    for what, key in (("service (uvicorn workers)", "service"), ("PostgreSQL (every backend)", "postgres")):
+        net = busy[f"{key}_s"] - idle[f"{key}_s"] * busy["wall_s"]
+        user, system = busy[f"{key}_user_s"] / n * 1000, busy[f"{key}_sys_s"] / n * 1000
+        note = f"user {user:.2f} + system {system:.2f}; {net / n * 1000:.2f} less idle"
+        table.add(f"{what}, per posting", busy[f"{key}_s"] / n * 1000, "ms", note)
+    table.add("load generator (httpx), per posting", busy["client_s"] / n * 1000, "ms")
+    table.add("postings answered per wall second", n / busy["wall_s"], "/s", f"{out['run']['errors']} errors")
+    table.add("idle: service CPU per second", idle["service_s"], "s", "publisher, pool")
+    table.add("idle: PostgreSQL CPU per second", idle["postgres_s"], "s")
+    for label, key in (
+        ("baseline: one-row INSERT commit", "baseline_insert_commits"),
+        ("baseline: the same behind one counter row", "baseline_insert_commits_one_counter_row"),
+    ):
+        base = out[key]
+        table.add(f"{label}, PostgreSQL per commit", base["postgres_s"] / n * 1000, "ms")
+        table.add(f"{label}, client per commit", base["client_s"] / n * 1000, "ms")
+    table.add(
+        "posting / baseline commit (PostgreSQL CPU)",
+        busy["postgres_s"] / max(1e-9, out["baseline_insert_commits"]["postgres_s"]),
+        "x",
+    )
+    table.print()
+    print(f"{'calls':>7} {'rows':>7} {'ms':>7}  statement (per posting; * nested in a trigger or function)")
+    for row in out["statements"]:
+        mark = " " if row["toplevel"] else "*"
+        print(
+            f"{row['calls_per_posting']:7.2f} {row['rows_per_posting']:7.2f} "
+            f"{row['exec_ms_per_posting']:7.3f} {mark}{row['query']}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0)
@@ -262,7 +520,27 @@ def main() -> None:
     parser.add_argument(
         "--beside-per-request", type=int, default=2_000, help="rows per upload beside the single postings"
     )
+    parser.add_argument("--cpu", type=int, default=0, help="measure CPU per posting over this many instead")
+    parser.add_argument("--cpu-clients", type=int, default=8, help="closed-loop clients of --cpu")
+    parser.add_argument("--cpu-idle", type=float, default=5.0, help="seconds of idle CPU measured before")
+    parser.add_argument(
+        "--no-dashboard-triggers", action="store_true", help="with --cpu: the statistics' triggers disabled"
+    )
+    parser.add_argument("--py-spy", default="", help="with --cpu: py-spy profiles of the workers into DIR")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        type=lambda s: tuple(s.split("=", 1)),
+        help="NAME=VALUE for the server",
+    )
     args = parser.parse_args()
+    if args.cpu:
+        out = cpu_breakdown(args)
+        print_cpu(out)
+        name = "posting-cpu" + ("" if out["dashboard_triggers"] else "-no-dashboard-triggers")
+        print(f"written {write_results(name, out)}")
+        return
 
     pg = start_postgres(fsync=True)
     var = Path(tempfile.mkdtemp(prefix="creditbank-bench-"))

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,11 +136,15 @@ class PostgresServer:
             shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
-def start_postgres(*, fsync: bool = False, keep_in: Path | None = None) -> PostgresServer:
+def start_postgres(
+    *, fsync: bool = False, keep_in: Path | None = None, extra_settings: Sequence[str] = ()
+) -> PostgresServer:
     """Start a private PostgreSQL server and wait until it accepts connections.
 
     ``keep_in``: the server's directory, kept when it stops; a server already there (a data
-    directory from an earlier run) is started again with its databases, on a new port."""
+    directory from an earlier run) is started again with its databases, on a new port.
+    ``extra_settings``: more ``name=value`` server settings (a benchmark's
+    ``shared_preload_libraries=pg_stat_statements``)."""
     base = keep_in or Path(tempfile.mkdtemp(prefix="creditbank-pg-"))
     datadir = base / "data"
     existing = (datadir / "PG_VERSION").exists()
@@ -166,6 +170,8 @@ def start_postgres(*, fsync: bool = False, keep_in: Path | None = None) -> Postg
         "-c",
         "full_page_writes=" + ("on" if fsync else "off"),
     ]
+    for setting in extra_settings:
+        settings += ["-c", setting]
     command = _as_server_user([_pg_bin("postgres"), "-D", str(datadir), *settings])
     server = PostgresServer(
         datadir=datadir, port=port, process=_spawn(command, base), command=command, keep=keep_in is not None
