@@ -386,6 +386,22 @@ def in_pipeline(driver: "psycopg.Connection[Any]") -> bool:
     return bool(driver.pgconn.pipeline_status)
 
 
+PIPELINE_MAX_ROWS = 16  # rows of a write small enough to go in one round trip (more go by COPY)
+
+
+@contextmanager
+def few_rows_pipelined(session: Session, rows: int) -> Iterator[None]:
+    """On PostgreSQL, when ``rows`` is at most :data:`PIPELINE_MAX_ROWS`: the statements of the
+    block sent in ONE round trip (a psycopg pipeline; an error surfaces at the block's end, still
+    inside the transaction, as SQLAlchemy's). Elsewhere, or for more rows, the block as it is."""
+    driver = pg_connection(session) if rows <= PIPELINE_MAX_ROWS else None
+    if driver is None or in_pipeline(driver):
+        yield
+        return
+    with translated_errors("writes (pipeline)"), driver.pipeline():
+        yield
+
+
 @contextmanager
 def translated_errors(statement: str) -> Iterator[None]:
     """Raise psycopg's errors from direct statements as SQLAlchemy's (``IntegrityError``,

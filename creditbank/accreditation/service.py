@@ -38,6 +38,7 @@ from creditbank.accreditation.models import (
     CatalogueVersion,
     entry_json,
 )
+from creditbank.db import pg_connection, translated_errors
 from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from creditbank.i18n import msg
 from creditbank.institutions.models import Institution
@@ -323,19 +324,32 @@ def diff(session: Session, first: int, second: int) -> CatalogueDiff:
     )
 
 
+_PG_SCOPE_LINES = "SELECT outcome_type, catalogue_code FROM accreditation_scopes WHERE institution_id = %s"
+
+
 def scope_of(session: Session, institution: Institution) -> Scope:
-    """The institution's accreditation scope: the lines an admin set, else its kind's default."""
-    lines = session.exec(
-        select(AccreditationScope).where(col(AccreditationScope.institution_id) == institution.id)
-    ).all()
+    """The institution's accreditation scope: the lines an admin set, else its kind's default.
+
+    On PostgreSQL one prepared statement (every posting asks), without the ORM's rows."""
+    driver = pg_connection(session)
+    lines: Sequence[tuple[str, str | None]]
+    if driver is not None:
+        with translated_errors(_PG_SCOPE_LINES), driver.cursor() as cursor:
+            lines = cursor.execute(_PG_SCOPE_LINES, (institution.id,)).fetchall()
+    else:
+        lines = session.exec(
+            select(AccreditationScope.outcome_type, AccreditationScope.catalogue_code).where(
+                col(AccreditationScope.institution_id) == institution.id
+            )
+        ).all()
     if not lines:
         default = DEFAULT_SCOPE.get(institution.kind, frozenset())
         return Scope(institution.id, True, {t: frozenset() for t in default})
     types: dict[str, set[str]] = {}
-    for line in lines:
-        codes = types.setdefault(line.outcome_type, set())
-        if line.catalogue_code is not None:
-            codes.add(line.catalogue_code)
+    for outcome_type, catalogue_code in lines:
+        codes = types.setdefault(outcome_type, set())
+        if catalogue_code is not None:
+            codes.add(catalogue_code)
     return Scope(institution.id, False, {t: frozenset(c) for t, c in types.items()})
 
 

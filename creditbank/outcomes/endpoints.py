@@ -84,7 +84,8 @@ def post_outcome(
     enter the ledger, all in one transaction. Needs an `Idempotency-Key`."""
     # keyed content hash, not the body: the body may hold an identity number and a name
     content, before = service.content_hashes(ctx, body)
-    missing = service.unknown_number(session, ctx, acting_institution(session, who), body)
+    institution = acting_institution(session, who)
+    missing = service.unknown_number(session, ctx, institution, body)
     if missing is not None:  # answered, not raised: the lookup's log row is committed with the answer
         return JSONResponse(
             missing.to_problem(instance=request.url.path, lang=request_lang(request)),
@@ -101,7 +102,9 @@ def post_outcome(
         )
         if replayed is not None:
             return grouped.Staged([], lambda _db, _txs: replayed)
-        staged = service.stage_rows(db, ctx, acting_institution(db, who), [(1, body)])
+        # the institution read a moment ago in the request's transaction (its id, kind and district:
+        # what posting reads of it) rather than once more per posting
+        staged = service.stage_rows(db, ctx, institution, [(1, body)])
         [result] = staged.results
         if result.error is not None:
             raise result.error

@@ -37,6 +37,7 @@ from creditbank.crypto.symmetric import hmac_sha256
 from creditbank.db import (
     bulk_insert,
     construct,
+    few_rows_pipelined,
     fields_of,
     pg_connection,
     set_fields,
@@ -430,17 +431,15 @@ def stage_rows(
             tx_of[o.id] = spec.tx_id
             specs.append(spec)
             credited.append(o.id)
-        bulk_insert(session, Outcome, [fields_of(o) for o in outcomes])
-        bulk_insert(session, Recognition, [fields_of(r) for r in recognitions])
-        bulk_insert(
-            session,
-            OutcomeEvent,
-            [
-                records.posted_event(o, r, institution.id, tx_of.get(o.id))
-                for o, r in zip(outcomes, recognitions, strict=True)
-            ],
-        )
-        learners.link_many(session, {o.learner_id for o in outcomes}, institution.id)
+        events = [
+            records.posted_event(o, r, institution.id, tx_of.get(o.id))
+            for o, r in zip(outcomes, recognitions, strict=True)
+        ]
+        with few_rows_pipelined(session, len(outcomes)):  # a single posting's four writes: one trip
+            bulk_insert(session, Outcome, [fields_of(o) for o in outcomes])
+            bulk_insert(session, Recognition, [fields_of(r) for r in recognitions])
+            bulk_insert(session, OutcomeEvent, events)
+            learners.link_many(session, {o.learner_id for o in outcomes}, institution.id)
     return StagedRows([results[row] for row, _ in rows], specs, credited)
 
 

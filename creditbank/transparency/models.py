@@ -1,7 +1,7 @@
 """Tables of the transparency logs: one row per log (its counter and frontier), the stored Merkle
 nodes, and the signed checkpoints.
 
-A log's ``size`` is its gapless counter: a writer locks the row (``SELECT ... FOR UPDATE``), takes
+A log's ``size`` is its gapless counter: a writer locks the row (``SELECT ... FOR NO KEY UPDATE``), takes
 the next sequence numbers, appends the leaves' nodes and stores the new frontier, all in the
 transaction that writes the journal entries, so sequence numbers follow commit order.
 """

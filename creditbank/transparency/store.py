@@ -152,12 +152,16 @@ class LockedLog:
     frontier: Frontier
 
 
-PG_LOCK_LOG = "SELECT size, frontier FROM tlog_logs WHERE id = %s FOR UPDATE"
+# NO KEY UPDATE, not UPDATE: appends still take the row one at a time, but a transaction that only
+# references the log (the publisher's new checkpoint row: a foreign-key check takes KEY SHARE) neither
+# waits for an append to commit nor, while it commits, holds the next append back
+PG_LOCK_LOG = "SELECT size, frontier FROM tlog_logs WHERE id = %s FOR NO KEY UPDATE"
 _PG_GROW_LOG = "UPDATE tlog_logs SET size = %s, frontier = %s WHERE id = %s"
 
 
 def lock_log(session: Session, log_id: str) -> LockedLog:
-    """Lock the log's counter row until the transaction ends (``FOR UPDATE``; SQLite serialises writers).
+    """Lock the log's counter row until the transaction ends (``FOR NO KEY UPDATE``: see
+    :data:`PG_LOCK_LOG`; SQLite serialises writers).
 
     Raises:
         LogNotFound: no such log.
@@ -170,7 +174,7 @@ def lock_log(session: Session, log_id: str) -> LockedLog:
         if found is None:
             raise LogNotFound(msg("detail.transparency.store.no_log", log_id=log_id))
         return LockedLog(log_id=log_id, frontier=Frontier.from_bytes(int(found[0]), bytes(found[1])))
-    stmt = select(TransparencyLog).where(col(TransparencyLog.id) == log_id).with_for_update()
+    stmt = select(TransparencyLog).where(col(TransparencyLog.id) == log_id).with_for_update(key_share=True)
     log = session.exec(stmt.execution_options(populate_existing=True)).first()
     if log is None:
         raise LogNotFound(msg("detail.transparency.store.no_log", log_id=log_id))
