@@ -127,6 +127,43 @@ def _replay(row: IdempotencyRecord | None, request_hash: str, also: Sequence[str
     return StoredResponse(status_code=row.status_code, body=json.loads(row.response))
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A response to store under a claimed key (:func:`store_many`)."""
+
+    scope: str
+    key: str
+    status_code: int
+    body: Any
+
+
+_PG_STORE_MANY = (
+    "UPDATE idempotency_keys AS k SET status_code = v.status_code, response = v.response "
+    "FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) AS v(scope, key, status_code, response) "
+    "WHERE k.scope = v.scope AND k.key = v.key"
+)
+
+
+def store_many(session: Session, answers: Sequence[Answer]) -> None:
+    """:func:`store` for the claimed keys of several requests in one transaction: on PostgreSQL one
+    statement (a group of postings stores its responses while it holds the log's row)."""
+    driver = pg_connection(session)
+    if driver is None or len(answers) < 2:
+        for one in answers:
+            store(session, one.scope, one.key, one.status_code, one.body)
+        return
+    with translated_errors(_PG_STORE_MANY), driver.cursor() as cursor:
+        cursor.execute(
+            _PG_STORE_MANY,
+            (
+                [a.scope for a in answers],
+                [a.key for a in answers],
+                [a.status_code for a in answers],
+                [json.dumps(a.body, ensure_ascii=False, default=str) for a in answers],
+            ),
+        )
+
+
 def store(session: Session, scope: str, key: str, status_code: int, body: Any) -> None:
     """Store the response of a claimed key (same transaction as the write)."""
     response = json.dumps(body, ensure_ascii=False, default=str)

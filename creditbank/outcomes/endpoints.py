@@ -109,9 +109,9 @@ def post_outcome(
         if result.error is not None:
             raise result.error
 
-        def respond(db: Session, appended: list[JournalTransaction]) -> Response:
+        def respond(db: Session, appended: list[JournalTransaction]) -> grouped.Answered:
             service.attach(staged, appended)
-            return idempotent.answer(db, who, key, *_answer(db, result))
+            return grouped.Answered(*idempotent.answer_later(who, key, *_answer(db, result)))
 
         return grouped.Staged(staged.entries, respond)
 

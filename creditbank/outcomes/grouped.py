@@ -19,7 +19,8 @@ How this works (:class:`GroupCommit`, one per app):
   own (an unknown learner, a reused key: a domain error) is answered with that problem and undone
   alone; any other failure (a lost connection) fails the group; then ONE
   ledger append for all the staged entries (accounts locked in id order, the log row last, gapless
-  sequence numbers); then each posting's response is stored under its key; then ONE commit.
+  sequence numbers); then the postings' responses are stored under their keys (one statement for
+  the group: the log's row is held meanwhile); then ONE commit.
 * Every posting is answered only after that commit: an acknowledged posting is committed, with
   its idempotency record. Should the append, a response or the commit fail, each posting of the
   group is run again on its own, in its own transaction and thread (as a posting without groups
@@ -38,6 +39,7 @@ from starlette.responses import Response
 
 from creditbank.db import transaction
 from creditbank.errors import CreditBankError
+from creditbank.ledger import idempotency
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
 from creditbank.transparency import store
@@ -46,12 +48,21 @@ MAX_GROUP = 64  # postings per transaction at most: bounds the time the log row 
 
 
 @dataclass
+class Answered:
+    """A posting's response whose idempotency record the group stores with the other postings' in
+    one statement (:func:`creditbank.ledger.idempotency.store_many`), before its commit."""
+
+    response: Response
+    record: idempotency.Answer
+
+
+@dataclass
 class Staged:
     """A posting written up to its ledger entries: the entries for the group's append, and how to
     answer once they are appended (called with their journal transactions, in the same order)."""
 
     entries: list[ledger.EntrySpec]
-    respond: Callable[[Session, list[JournalTransaction]], Response]
+    respond: Callable[[Session, list[JournalTransaction]], Response | Answered]
 
 
 @dataclass
@@ -162,10 +173,16 @@ class GroupCommit:
             entries = [entry for _, one in staged for entry in one.entries]
             appended = ledger.append(session, store.DEFAULT_LOG, entries) if entries else []
             at = 0
+            records: list[idempotency.Answer] = []
             for waiting, one in staged:
                 mine = appended[at : at + len(one.entries)]
                 at += len(one.entries)
-                waiting.response = one.respond(session, mine)
+                answer = one.respond(session, mine)
+                if isinstance(answer, Answered):
+                    records.append(answer.record)
+                    answer = answer.response
+                waiting.response = answer
+            idempotency.store_many(session, records)
         with self._mutex:
             self.groups += 1
             self.grouped += len(staged)

@@ -85,6 +85,17 @@ def answer(session: Session, who: Principal, key: str, status_code: int, body: B
     return JSONResponse(payload, status_code=status_code)
 
 
+def answer_later(
+    who: Principal, key: str, status_code: int, body: BaseModel
+) -> tuple[JSONResponse, idempotency.Answer]:
+    """:func:`answer` with the storing left to the caller (:func:`creditbank.ledger.idempotency.store_many`,
+    in the same transaction): the response, and what to store under the claimed key."""
+    payload = body.model_dump(mode="json")
+    return JSONResponse(payload, status_code=status_code), idempotency.Answer(
+        scope_of(who), key, status_code, payload
+    )
+
+
 def post(
     session: Session,
     who: Principal,
