@@ -1,4 +1,5 @@
-"""Alembic environment: the URL from the caller or CREDITBANK_DATABASE_URL; lock and statement timeouts."""
+"""Alembic environment: the URL from the caller or CREDITBANK_DATABASE_URL; lock and statement timeouts
+for the migrations' own transaction (`SET LOCAL`: a pooled connection does not keep them)."""
 
 from alembic import context
 from sqlalchemy import Connection, text
@@ -13,8 +14,8 @@ target_metadata = import_all_models()
 
 def _configure(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SET lock_timeout = '10s'"))
-        connection.execute(text("SET statement_timeout = '600s'"))
+        connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+        connection.execute(text("SET LOCAL statement_timeout = '600s'"))
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -151,6 +151,19 @@ class TestModelsMatchMigrations:
         )
 
 
+def test_the_migrations_timeouts_stay_in_their_transaction(pg_server: PostgresServer) -> None:
+    """The migrations' lock and statement timeouts end with their transaction: a pooled connection
+    the service reuses after ``upgrade`` waits for locks and runs statements as long as it must."""
+    engine = create_engine(pg_server.create_database("migrations_timeouts"), pool_size=1, max_overflow=0)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:  # the pool's one connection: the one the migrations ran on
+            assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "0"
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+    finally:
+        engine.dispose()
+
+
 def _function(module: ast.Module, name: str) -> ast.FunctionDef:
     for node in module.body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
