@@ -339,7 +339,7 @@ class TestOverHttp:
     def test_a_page_session_on_the_api_is_told_why_in_chinese(self, client: TestClient) -> None:
         r = client.get("/api/v1/learners/lrn_x", headers={"Authorization": "Bearer not-a-token"})
         assert r.status_code == 401
-        assert r.json()["detail"] == "令牌不存在或已被吊销"
+        assert r.json()["detail"] == "令牌不存在或已撤销"
         r = client.get(
             "/api/v1/learners/lrn_x", headers={"Authorization": "Bearer not-a-token", "Accept-Language": "en"}
         )

@@ -1,5 +1,5 @@
 """Registrars' real data through HTTP: dates as Excel writes them, the common names of levels, and a
-level that matches nothing refused with the accepted values (never stored as 未予认定)."""
+level that matches nothing refused with the accepted values (never stored as 不予认定)."""
 
 import datetime as dt
 import json
@@ -137,7 +137,7 @@ class TestLevels:
         error = response.json()["errors"][0]
         assert error["loc"][-1] == "level" and error["type"] == "level_unknown"
         assert error["accepted"] == registrar.accepted_levels(outcome_type)
-        assert stored(db, "L-2") is None  # no permanent 未予认定 record
+        assert stored(db, "L-2") is None  # no permanent 不予认定 record
 
     def test_a_batch_row_with_an_unknown_level_fails_alone(
         self, client: TestClient, auth: Tokens, db: Connection
