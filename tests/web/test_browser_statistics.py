@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import create_engine, text
 
 from tests.web.test_browser import (  # noqa: F401 - fixtures
     Demo,
@@ -83,3 +84,106 @@ class TestExportProgress:
         rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
         assert rows[0][:2] == ["outcome_id", "reference"] and len(rows) > 1
         expect(page.locator("#export-review-log")).to_have_count(0)
+
+
+def _posted_in_db(world: Demo, where: str = "", **params: str) -> int:
+    """Outcomes posted, counted in the server's database (``where`` over ``o`` and ``i``)."""
+    engine = create_engine(world.server.database_url)
+    try:
+        with engine.connect() as db:
+            return int(
+                db.execute(
+                    text(
+                        "SELECT count(*) FROM outcomes o JOIN institutions i ON i.id = o.institution_id "
+                        + where
+                    ),
+                    params,
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def _table(page: Page, table_id: str) -> dict[str, list[str]]:
+    """The rows of one of the page's tables: the row's heading -> its cells."""
+    rows: dict[str, list[str]] = {}
+    for row in page.locator(f"#{table_id} tbody tr").all():
+        rows[row.locator("th").inner_text().strip()] = [
+            c.strip() for c in row.locator("td").all_inner_texts()
+        ]
+    return rows
+
+
+def _chart(page: Page, chart_id: str, legend: str) -> dict[str, str]:
+    """What the SVG chart's bars say (their <title>, read by screen readers and shown on hover):
+    the group -> the value of the series ``legend``."""
+    tips = page.locator(f"svg:has(#{chart_id}-t) rect > title").evaluate_all(
+        "titles => titles.map(t => t.textContent)"
+    )
+    values: dict[str, str] = {}
+    for tip in tips:
+        label, _, said = tip.partition(": ")
+        if said.startswith(legend + " "):
+            values[label] = said.removeprefix(legend + " ")
+    return values
+
+
+POSTED = 1  # the posted column among a counts table's cells (after accounts)
+
+
+class TestStatisticsWalk:
+    def test_the_city_centre_sees_every_district_then_one(self, demo: Demo, open_session: Any) -> None:  # noqa: F811 - fixtures
+        page = open_session().page()
+        _open_statistics(page, demo.tokens["city_reviewer"])
+        expect(page.get_by_text("全市各区的统计")).to_be_visible()
+        total = _table(page, "totals")["合计"]
+        assert int(total[POSTED]) == _posted_in_db(demo) > 0
+        districts = _table(page, "by-district")
+        assert {"海淀区", "西城区", "朝阳区"} <= set(districts)
+        bars = _chart(page, "c-districts", "发布成果")
+        assert {d: cells[POSTED] for d, cells in districts.items()} == bars
+        assert sum(int(cells[POSTED]) for cells in districts.values()) == int(total[POSTED])
+        shot(page, "statistics-city")
+
+        page.get_by_label("区", exact=True).select_option("海淀区")
+        with page.expect_navigation():
+            page.get_by_role("button", name="查看").click()
+        expect(page.get_by_text("海淀区的统计")).to_be_visible()
+        assert set(_table(page, "by-district")) == {"海淀区"}
+        haidian = _table(page, "totals")["合计"]
+        assert int(haidian[POSTED]) == _posted_in_db(demo, "WHERE i.district = :d", d="海淀区") > 0
+        assert _chart(page, "c-districts", "发布成果") == {"海淀区": haidian[POSTED]}
+        months = _table(page, "by-month")
+        assert {m: cells[POSTED] for m, cells in months.items() if cells[POSTED] != "0"} == {
+            m: v for m, v in _chart(page, "c-months", "发布成果").items() if v != "0"
+        }
+        shot(page, "statistics-city-district")
+
+    def test_a_district_reviewer_sees_its_own_district_only(self, demo: Demo, open_session: Any) -> None:  # noqa: F811 - fixtures
+        page = open_session().page()
+        _open_statistics(page, demo.tokens["reviewer"])
+        expect(page.get_by_text("西城区的统计")).to_be_visible()
+        expect(page.get_by_label("区", exact=True)).to_have_count(0)  # no district choice
+        assert set(_table(page, "by-district")) == {"西城区"}
+        total = _table(page, "totals")["合计"]
+        assert int(total[POSTED]) == _posted_in_db(demo, "WHERE i.district = :d", d="西城区")
+        assert _chart(page, "c-districts", "发布成果") == {"西城区": total[POSTED]}
+        shot(page, "statistics-district")
+        refused = page.goto("/statistics?district=海淀区")
+        assert refused is not None and refused.status == 403
+        expect(page.locator("#by-district")).to_have_count(0)
+
+    def test_a_registrar_sees_its_own_figures(self, demo: Demo, open_session: Any) -> None:  # noqa: F811 - fixtures
+        own = demo.institution("haidian-vocational")
+        page = open_session().page()
+        _open_statistics(page, own["token"])
+        expect(page.get_by_text(own["id"])).to_be_visible()
+        total = _table(page, "totals")["合计"]
+        assert int(total[POSTED]) == _posted_in_db(demo, "WHERE o.institution_id = :i", i=own["id"]) > 0
+        months = _table(page, "by-month")
+        assert sum(int(cells[POSTED]) for cells in months.values()) == int(total[POSTED])
+        bars = _chart(page, "c-months", "发布成果")
+        assert {m: cells[POSTED] for m, cells in months.items()} == bars
+        recognised = _table(page, "by-category")
+        assert sum(int(cells[0]) for cells in recognised.values()) == int(total[2])
+        shot(page, "statistics-registrar")
