@@ -13,8 +13,15 @@
   one-row ``INSERT`` commits from as many connections as the baseline. CPU seconds per posting hold on
   a shared, loaded machine, where a rate does not.
 
+* with ``--trigger-cost ROWS``, instead: what the statistics' triggers cost on the posting path, in one
+  run on one server and database: rounds of ``ROWS`` batch-posted outcomes and ``--trigger-singles``
+  single postings (closed loop), alternately with the triggers and with them disabled
+  (``ALTER TABLE … DISABLE TRIGGER`` on every ``dashboard*`` trigger, by the database's owner), each
+  with its wall time and the CPU seconds of the service and of PostgreSQL; the ratios with / without.
+
 Run: .venv/bin/python bench/posting.py [--rate 100] [--seconds 20] [--batch-rows 50000]
      .venv/bin/python bench/posting.py --cpu 2000 [--cpu-clients 8] [--workers 2] [--py-spy DIR]
+     .venv/bin/python bench/posting.py --trigger-cost 20000 [--trigger-singles 400] [--trigger-rounds 2]
 """
 
 import argparse
@@ -31,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -508,6 +516,120 @@ def print_cpu(out: dict[str, Any]) -> None:
         )
 
 
+def _set_dashboard_triggers(owner_url: str, enabled: bool) -> int:
+    """Enable or disable every statistics trigger (``dashboard*``); how many there are."""
+    verb = "ENABLE" if enabled else "DISABLE"
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE tgname LIKE 'dashboard%'"
+        ).fetchall()
+        for table, trigger in found:
+            conn.execute(f'ALTER TABLE {table} {verb} TRIGGER "{trigger}"')
+    return len(found)
+
+
+def trigger_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Rounds with and without the statistics' triggers, alternating, on one server (see the module
+    docstring): batch uploads of ``--trigger-cost`` rows and ``--trigger-singles`` single postings."""
+    pg = start_postgres(fsync=True)
+    var = Path(tempfile.mkdtemp(prefix="creditbank-bench-"))
+    server = None
+    rounds: list[dict[str, Any]] = []
+    try:
+        url = prepare_database(pg, "bench_posting", var)
+        owner = pg.url("bench_posting", OWNER)
+        world = build_world(url, var, n_institutions=1, n_learners=args.learners)
+        token = world.institutions[0][1]
+        server = ServerProcess(url, var, workers=args.workers).start()
+        assert server.process is not None
+        server_pid, pg_pid, base = server.process.pid, pg.process.pid, server.base_url
+        closed_loop(base, token, world.learners, 100, 4, "warm")
+        batch(base, [token], world.learners, min(args.trigger_cost, 5_000), args.per_request, "warm-b")
+        for n in range(args.trigger_rounds):
+            for enabled in (True, False):
+                triggers = _set_dashboard_triggers(owner, enabled)
+                tag = f"r{n}{'on' if enabled else 'off'}"
+                upload = partial(
+                    batch, base, [token], world.learners, args.trigger_cost, args.per_request, f"b-{tag}"
+                )
+                uploaded, upload_cpu = cpu_of(server_pid, pg_pid, upload)
+                singles = partial(
+                    closed_loop,
+                    base,
+                    token,
+                    world.learners,
+                    args.trigger_singles,
+                    args.cpu_clients,
+                    f"s-{tag}",
+                )
+                posted, single_cpu = cpu_of(server_pid, pg_pid, singles)
+                rounds.append(
+                    {
+                        "round": n,
+                        "triggers": enabled,
+                        "trigger_count": triggers,
+                        "batch": uploaded,
+                        "batch_cpu": upload_cpu,
+                        "singles": posted,
+                        "singles_cpu": single_cpu,
+                    }
+                )
+        _set_dashboard_triggers(owner, True)
+    finally:
+        if server is not None:
+            server.stop()
+        pg.stop()
+    return {
+        "rows_per_round": args.trigger_cost,
+        "singles_per_round": args.trigger_singles,
+        "clients": args.cpu_clients,
+        "workers": args.workers,
+        "rounds": rounds,
+        "summary": _trigger_summary(rounds, args.trigger_cost, args.trigger_singles),
+    }
+
+
+def _trigger_summary(rounds: list[dict[str, Any]], rows: int, singles: int) -> dict[str, dict[str, float]]:
+    """Per measure, the mean over the rounds with and without the triggers, and their ratio."""
+    measures: dict[str, Callable[[dict[str, Any]], float]] = {
+        "batch_outcomes_per_s": lambda r: float(r["batch"]["outcomes_per_s"]),
+        "batch_postgres_cpu_us_per_outcome": lambda r: r["batch_cpu"]["postgres_s"] / rows * 1e6,
+        "batch_service_cpu_us_per_outcome": lambda r: r["batch_cpu"]["service_s"] / rows * 1e6,
+        "singles_per_s": lambda r: singles / r["singles"]["seconds"],
+        "singles_postgres_cpu_ms_per_posting": lambda r: r["singles_cpu"]["postgres_s"] / singles * 1e3,
+        "singles_service_cpu_ms_per_posting": lambda r: r["singles_cpu"]["service_s"] / singles * 1e3,
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name, of in measures.items():
+        on = statistics.fmean(of(r) for r in rounds if r["triggers"])
+        off = statistics.fmean(of(r) for r in rounds if not r["triggers"])
+        out[name] = {"with": on, "without": off, "ratio": on / off if off else float("nan")}
+    return out
+
+
+def print_trigger_cost(out: dict[str, Any]) -> None:
+    table = Table(
+        f"The statistics' triggers on the posting path: {len(out['rounds']) // 2} rounds each way, "
+        f"{out['rows_per_round']:,} batch rows and {out['singles_per_round']} single postings "
+        f"({out['clients']} clients) a round, {out['workers']} workers"
+    )
+    units = {"per_s": "/s", "_us_": "µs", "_ms_": "ms"}
+    for name, figures in out["summary"].items():
+        unit = next(u for key, u in units.items() if key in name)
+        table.add(f"{name}: with triggers", figures["with"], unit)
+        table.add(f"{name}: disabled", figures["without"], unit)
+        table.add(f"{name}: with / without", figures["ratio"], "x")
+    for r in out["rounds"]:
+        errors = r["singles"]["errors"]
+        table.add(
+            f"round {r['round']}, triggers {'on' if r['triggers'] else 'off'}: batch",
+            r["batch"]["outcomes_per_s"],
+            "/s",
+            f"singles {out['singles_per_round'] / r['singles']['seconds']:.1f}/s, {errors} errors",
+        )
+    table.print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0)
@@ -528,6 +650,13 @@ def main() -> None:
     )
     parser.add_argument("--py-spy", default="", help="with --cpu: py-spy profiles of the workers into DIR")
     parser.add_argument(
+        "--trigger-cost", type=int, default=0, help="the statistics' triggers' cost: batch rows a round"
+    )
+    parser.add_argument(
+        "--trigger-singles", type=int, default=400, help="with --trigger-cost: single postings a round"
+    )
+    parser.add_argument("--trigger-rounds", type=int, default=2, help="with --trigger-cost: rounds each way")
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -535,6 +664,11 @@ def main() -> None:
         help="NAME=VALUE for the server",
     )
     args = parser.parse_args()
+    if args.trigger_cost:
+        out = trigger_cost(args)
+        print_trigger_cost(out)
+        print(f"written {write_results('posting-trigger-cost', out)}")
+        return
     if args.cpu:
         out = cpu_breakdown(args)
         print_cpu(out)
