@@ -185,6 +185,8 @@ def sample_tree(root: int, at_s: float, clock_offset_s: float, ticks: int, page_
     for pid in descendants(root):
         try:
             fields = _stat_fields(pid)
+            if fields[0] in ("Z", "X"):
+                continue  # killed, not yet reaped: it holds no memory and is no longer that process
             started_s = int(fields[19]) / ticks + clock_offset_s  # field 22 of stat: start time
             rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page_size
         except (OSError, IndexError, ValueError):

@@ -15,6 +15,7 @@ if str(BENCH) not in sys.path:
 from memtrend import (  # noqa: E402
     MB,
     Sample,
+    children,
     memory_passes,
     per_process,
     sample_tree,
@@ -23,6 +24,10 @@ from memtrend import (  # noqa: E402
 )
 
 LIMIT = 100.0  # MB/h
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def series(
@@ -111,23 +116,26 @@ def test_too_short_after_warm_up_is_not_judged() -> None:
 
 
 def test_a_real_process_tree_is_sampled_per_process() -> None:
-    # a parent with one child: both sampled, each with its own stable start time
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import subprocess, sys, time; "
-            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); time.sleep(30)",
-        ]
+    # a parent with a live child and a dead one it has not reaped (as uvicorn's supervisor holds a
+    # killed worker for a while): the parent and the live child are sampled, each with its own stable
+    # start time; the dead one is not (a zombie's 0 bytes would read as a fall of its memory)
+    script = (
+        "import subprocess, sys, time\n"
+        "live = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "dead = subprocess.Popen(['true'])\n"
+        "time.sleep(30)\n"
     )
+    child = subprocess.Popen([sys.executable, "-c", script])
     try:
         ticks, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
         offset = -float(Path("/proc/uptime").read_text().split()[0])
-        for _ in range(100):
+        for _ in range(200):
             first = sample_tree(child.pid, 0.0, offset, ticks, page)
-            if len(first) == 2:
+            zombies = [p for p in children(child.pid) if _state(p) == "Z"]
+            if len(first) == 2 and zombies:
                 break
             time.sleep(0.05)
+        assert zombies
         second = sample_tree(child.pid, 1.0, offset, ticks, page)
         assert len(first) == 2
         assert {s.pid for s in first} == {s.pid for s in second}
