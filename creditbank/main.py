@@ -352,6 +352,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.web.course_endpoints import router as course_pages_router
     from creditbank.web.curriculum_endpoints import router as curriculum_pages_router
     from creditbank.web.download_endpoints import router as downloads_router
+    from creditbank.web.enrolment_endpoints import router as enrolment_pages_router
     from creditbank.web.equivalence_endpoints import router as equivalence_pages_router
     from creditbank.web.inbox_endpoints import router as inbox_pages_router
     from creditbank.web.passkey_endpoints import router as passkey_pages_router
@@ -392,6 +393,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         course_pages_router,
         progress_pages_router,
         curriculum_pages_router,
+        enrolment_pages_router,
         downloads_router,
         verify_page_router,
         console_pages_router,

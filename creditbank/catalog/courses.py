@@ -30,7 +30,7 @@ admins and auditors; anyone else gets ``enrolment-not-found``, so ids cannot be 
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
@@ -305,6 +305,38 @@ def list_enrolments(
     if course_id:
         stmt = stmt.where(col(CourseEnrolment.course_id) == course_id)
     return list(session.exec(stmt.limit(limit)).all())
+
+
+ENROLMENT_STATES = ("requested", "approved", "accepted", "completed", "declined")
+
+
+def institution_enrolments(
+    session: Session,
+    who: Principal,
+    *,
+    side: str,
+    status: str = "",
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[CourseEnrolment], int]:
+    """The registrar's list: the caller's enrolments as the learner's home institution (``side =
+    "home"``) or as the course's host (``"host"``), of one state or all, newest first; one page
+    of them and how many there are. Anyone but an institution: none."""
+    if who.role is not Role.institution or not who.subject:
+        return [], 0
+    column = CourseEnrolment.home_institution_id if side == "home" else CourseEnrolment.host_institution_id
+    where = [col(column) == who.subject]
+    if status in ENROLMENT_STATES:
+        where.append(col(CourseEnrolment.status) == status)
+    total = session.exec(select(func.count()).select_from(CourseEnrolment).where(*where)).one()
+    stmt = (
+        select(CourseEnrolment)
+        .where(*where)
+        .order_by(col(CourseEnrolment.created_at).desc(), col(CourseEnrolment.id))
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all()), int(total)
 
 
 def _decided(session: Session, who: Principal, enrolment_id: str, *, home: bool) -> CourseEnrolment:

@@ -1,4 +1,5 @@
-"""What the shared-course page (``/courses``) shows over the catalogue's services (no queries)."""
+"""What the shared-course page (``/courses``) and the registrar's enrolment lists
+(``/console/enrolments``) show over the catalogue's services (no queries)."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.catalog import courses
 from creditbank.catalog import service as catalog
-from creditbank.catalog.models import CourseEnrolment, Programme, SharedCourse
+from creditbank.catalog.models import CourseEnrolment, CourseEquivalence, Programme, SharedCourse
+from creditbank.learners import service as learners
 from creditbank.web.views import Names, institution_names
 
 
@@ -73,4 +75,58 @@ def courses_page(session: Session, who: Principal | None, today: dt.date | None 
             for e in enrolments
         ],
         names=names,
+    )
+
+
+@dataclass(frozen=True)
+class RegistrarEnrolments:
+    """One page of the registrar's enrolment list (``/console/enrolments``)."""
+
+    side: str  # home or host
+    status: str  # one state, or "" for all
+    rows: list[EnrolmentRow]
+    total: int
+    offset: int
+    per_page: int
+    equivalences: list[CourseEquivalence]  # the home school's, to name when approving
+    names: Names
+    learner_names: dict[str, str]  # only those the institution may read now
+
+
+def registrar_enrolments(
+    session: Session,
+    who: Principal,
+    master_key: bytes,
+    *,
+    side: str,
+    status: str,
+    offset: int,
+    per_page: int = 50,
+) -> RegistrarEnrolments:
+    """The institution's enrolments as home or host, a page of them, with what the forms need."""
+    found, total = courses.institution_enrolments(
+        session, who, side=side, status=status, offset=offset, limit=per_page
+    )
+    published = {c.id: c for c in catalog.list_shared_courses(session)}
+    programmes = catalog.programmes_by_id(session, [e.programme_id for e in found])
+    counted = courses.conversion_credits(session, found)
+    names = institution_names(
+        session, [e.host_institution_id for e in found] + [e.home_institution_id for e in found]
+    )
+    learner_names = learners.names_an_institution_may_read(
+        session, master_key, who, [e.learner_id for e in found], "name (enrolment list)"
+    )
+    return RegistrarEnrolments(
+        side=side,
+        status=status,
+        rows=[
+            EnrolmentRow(e, published.get(e.course_id), programmes.get(e.programme_id), counted.get(e.id))
+            for e in found
+        ],
+        total=total,
+        offset=offset,
+        per_page=per_page,
+        equivalences=catalog.list_equivalences(session, who.subject or "") if side == "home" else [],
+        names=names,
+        learner_names=learner_names,
     )
