@@ -63,6 +63,7 @@ from sqlalchemy import Engine
 
 from creditbank.audit.database_sql import (
     CANDIDATES_SQL,
+    FAST,
     LEAF_HASHES_SQL,
     SEQ_GAPS_SQL,
     SETTINGS,
@@ -575,7 +576,13 @@ def _check_extra_lots(db: Db, report: DatabaseReport, journal: Journal) -> None:
             report.add("ledger_lots", lot_id, msg("audit.db.lot_no_such", tx_id=tx_id))
 
 
-def check_tree(db: Db, report: DatabaseReport, log_id: str, tree: Sequence[bytes | bytearray]) -> None:
+def check_tree(
+    db: Db,
+    report: DatabaseReport,
+    log_id: str,
+    tree: Sequence[bytes | bytearray],
+    summaries: dict[int, tuple[Any, ...]] | None = None,
+) -> None:
     """The stored ``tlog_nodes`` of a log against the tree its leaves make, level by level.
 
     On PostgreSQL each level comes as one value (its hashes concatenated in index order, with the
@@ -583,9 +590,9 @@ def check_tree(db: Db, report: DatabaseReport, log_id: str, tree: Sequence[bytes
     journal's, with 32-byte hashes at indexes 0 to n - 1, is exactly the journal's level. Any other
     level, and every level on SQLite, is read node by node to name each difference.
     """
-    summaries: dict[int, tuple[Any, ...]] | None = None
     if db.postgres:
-        summaries = {int(row[0]): row[1:] for row in db.all(_LEVELS_SQL, (log_id,))}
+        if summaries is None:
+            summaries = {int(row[0]): row[1:] for row in db.all(_LEVELS_SQL, (log_id,))}
         levels = sorted(set(summaries) | set(range(len(tree))))
     else:
         levels = [
@@ -1114,22 +1121,26 @@ def check_conversion(
     )
 
 
-def check_orphans(db: Db, report: DatabaseReport) -> None:
-    """Step 4: rows pointing at no journal entry (only possible with the foreign keys bypassed)."""
-    for tx_id, position in db.all(
-        "SELECT p.transaction_id, p.position FROM ledger_postings p "
-        "LEFT JOIN ledger_transactions t ON t.id = p.transaction_id WHERE t.id IS NULL"
-    ):
+_ORPHANS_SQL: Final = (
+    "SELECT p.transaction_id, p.position FROM ledger_postings p "
+    "LEFT JOIN ledger_transactions t ON t.id = p.transaction_id WHERE t.id IS NULL",
+    "SELECT l.id FROM ledger_lots l LEFT JOIN ledger_transactions t ON t.id = l.recognition_tx_id "
+    "WHERE t.id IS NULL",
+    "SELECT o.id FROM outcomes o LEFT JOIN recognitions r ON r.outcome_id = o.id WHERE r.outcome_id IS NULL",
+)
+
+
+def check_orphans(
+    db: Db, report: DatabaseReport, found: Sequence[Sequence[tuple[Any, ...]]] | None = None
+) -> None:
+    """Step 4: rows pointing at no journal entry (only possible with the foreign keys bypassed);
+    ``found``: the rows of :data:`_ORPHANS_SQL`, if read already."""
+    postings, lots, outcomes = found if found is not None else [db.all(text) for text in _ORPHANS_SQL]
+    for tx_id, position in postings:
         report.add("ledger_postings", f"{tx_id}/{position}", msg("audit.db.posting_no_entry"))
-    for (lot_id,) in db.all(
-        "SELECT l.id FROM ledger_lots l LEFT JOIN ledger_transactions t ON t.id = l.recognition_tx_id "
-        "WHERE t.id IS NULL"
-    ):
+    for (lot_id,) in lots:
         report.add("ledger_lots", lot_id, msg("audit.db.lot_no_entry"))
-    for (outcome_id,) in db.all(
-        "SELECT o.id FROM outcomes o LEFT JOIN recognitions r ON r.outcome_id = o.id "
-        "WHERE r.outcome_id IS NULL"
-    ):
+    for (outcome_id,) in outcomes:
         report.add("recognitions", outcome_id, msg("audit.db.recognition_row_missing"))
 
 
@@ -1177,48 +1188,125 @@ def _candidates(driver: Any, statement: str, *, savepoint: bool) -> list[tuple[s
 
 
 @dataclass
-class _Helped:
-    """What the second connection found: its candidates, and each log's leaf hashes."""
+class OnTwo:
+    """What :func:`read_on_two` read: the candidates, and what the tree and the counts need."""
 
     found: list[tuple[str, str, Any]] | None = None
+    fast: bool = False
+    """True when :data:`FAST` found nothing (the statements of :data:`SPLIT` did not run)."""
     hashes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    error: BaseException | None = None
+    levels: dict[str, list[bytes]] = field(default_factory=dict)
+    summaries: dict[str, dict[int, tuple[Any, ...]]] = field(default_factory=dict)
+    orphans: list[list[tuple[Any, ...]]] | None = None
+    counts: tuple[Any, ...] | None = None
 
 
-def candidates_in_two(
-    db: Db, helper: Any, logs: Sequence[str]
-) -> tuple[list[tuple[str, str, Any]] | None, dict[str, tuple[Any, ...]]]:
-    """:func:`candidates` on two cores: the checks of :data:`SPLIT` run as two statements at once, the
-    second (then every log's :data:`LEAF_HASHES_SQL`) on ``helper``, a second connection to the same
-    database that imports this transaction's snapshot (``pg_export_snapshot``), so both read the same
-    state. Returns the candidates (None as :func:`candidates`) and the leaf-hash rows by log."""
+def read_on_two(db: Db, helper: Any, logs: Sequence[str]) -> OnTwo:
+    """The server's part of the audit on two connections: ``helper``, a second connection to the same
+    database, imports this transaction's snapshot (``pg_export_snapshot``), so both read the same
+    state, and each connection takes the next statement when it is free. First the four statements
+    of :data:`FAST` (each leaf parsed once), each log's :data:`LEAF_HASHES_SQL` (whose tree is built
+    while the server works on), its stored tree levels, the orphans and the counts; only if a
+    statement of :data:`FAST` finds anything, the two of :data:`SPLIT`, whose candidates are judged."""
     snapshot_id = db.driver.execute("SELECT pg_export_snapshot()").fetchone()[0]
-    helped = _Helped()
+    helper.rollback()
+    helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+    helper.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
+    out = OnTwo()
+    try:
+        order = (2, 0, 1, 3)  # the longest first, so that the two connections finish together
+        done = _share([_statement(FAST[i]) for i in order] + _reads(out, logs), db.driver, helper)
+        fast = {i: done[k] for k, i in enumerate(order)}
+        if any(found is None for found in fast.values()):
+            return out
+        out.fast = not fast[0] and not fast[1]
+        if out.fast:  # the state statements' candidates are then those of SPLIT (see FAST)
+            out.found = fast[2] + fast[3]
+        else:  # something differs: the statements whose candidates name it as the Python audit does
+            found = _share([_statement(candidates_sql(checks)) for checks in SPLIT], db.driver, helper)
+            if all(half is not None for half in found):
+                out.found = [row for half in found for row in half]
+    finally:
+        helper.rollback()
+    return out
 
-    def second() -> None:
-        try:
-            helper.rollback()
-            helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
-            helper.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
-            helped.found = _candidates(helper, candidates_sql(SPLIT[1]), savepoint=False)
-            for log_id in logs:
-                helped.hashes[log_id] = helper.execute(LEAF_HASHES_SQL, (log_id,)).fetchone()
-        except BaseException as exc:
-            helped.error = exc
-        finally:
-            helper.rollback()
 
-    thread = threading.Thread(target=second, name="audit-database-helper", daemon=True)
+def _statement(text: str) -> Callable[[Any], Any]:
+    return lambda driver: _candidates(driver, text, savepoint=True)
+
+
+def _reads(out: OnTwo, logs: Sequence[str]) -> list[Callable[[Any], Any]]:
+    """The plain reads :func:`read_on_two` shares out with the statements (each returns True)."""
+
+    def hashes(log_id: str) -> Callable[[Any], Any]:
+        def read(driver: Any) -> bool:
+            row = Db(driver).all(LEAF_HASHES_SQL, (log_id,))[0]
+            out.hashes[log_id] = row
+            out.levels[log_id] = tree_levels(bytes(row[3]) if row[3] is not None else b"")
+            return True
+
+        return read
+
+    def levels(log_id: str) -> Callable[[Any], Any]:
+        def read(driver: Any) -> bool:
+            out.summaries[log_id] = {int(row[0]): row[1:] for row in Db(driver).all(_LEVELS_SQL, (log_id,))}
+            return True
+
+        return read
+
+    def orphans(driver: Any) -> bool:
+        out.orphans = [Db(driver).all(text) for text in _ORPHANS_SQL]
+        return True
+
+    def counts(driver: Any) -> bool:
+        out.counts = Db(driver).all(_COUNTS_SQL)[0]
+        return True
+
+    return [hashes(log_id) for log_id in logs] + [levels(log_id) for log_id in logs] + [orphans, counts]
+
+
+def _share(work: Sequence[Callable[[Any], Any]], first: Any, second: Any) -> list[Any]:
+    """Run ``work`` (each item given a connection) on two connections, each taking the next item when
+    it is free; the results in the order of ``work``. The first error stops both and is raised."""
+    results: list[Any] = [None] * len(work)
+    taken = iter(range(len(work)))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker(driver: Any) -> None:
+        while True:
+            with lock:
+                index = next(taken, None)
+                if index is None or errors:
+                    return
+            try:
+                results[index] = work[index](driver)
+            except BaseException as exc:
+                with lock:
+                    errors.append(exc)
+                return
+
+    thread = threading.Thread(target=worker, args=(second,), name="audit-database-helper", daemon=True)
     thread.start()
     try:
-        found = _candidates(db.driver, candidates_sql(SPLIT[0]), savepoint=True)
+        worker(first)
     finally:
         thread.join()
-    if helped.error is not None:
-        raise helped.error
-    if found is None or helped.found is None:
-        return None, helped.hashes
-    return found + helped.found, helped.hashes
+    if errors:
+        raise errors[0]
+    return results
+
+
+def fast_candidates(db: Db) -> tuple[list[tuple[str, str, Any]], list[tuple[str, str, Any]]] | None:
+    """The statements of :data:`FAST` one after the other on one connection (the tests' cross-check
+    of :func:`read_on_two`): what the per-entry ones find, and what the state ones find; None as
+    :func:`candidates`."""
+    found = [_candidates(db.driver, text, savepoint=True) for text in FAST]
+    if any(half is None for half in found):
+        return None
+    return [row for half in found[:2] for row in half or []], [
+        row for half in found[2:] for row in half or []
+    ]
 
 
 def audit_with_sql(
@@ -1230,21 +1318,24 @@ def audit_with_sql(
 ) -> bool:
     """The audit of :func:`creditbank.audit.database.audit_database` on PostgreSQL, the per-entry work
     done by the server (see the module docstring), on two connections when ``helper`` is given (see
-    :func:`candidates_in_two`). False, with nothing reported, when a leaf cannot be parsed by the
-    server: the caller runs the Python audit."""
+    :func:`read_on_two`). False, with nothing reported, when a leaf cannot be parsed by the server:
+    the caller runs the Python audit."""
     if progress:
         progress(msg("audit.db.step.sql"))
-    hashes: dict[str, tuple[Any, ...]] = {}
+    read = OnTwo()
     if helper is None:
-        found = candidates(db)
+        read.found = candidates(db)
     else:
-        found, hashes = candidates_in_two(db, helper, logs)
+        read = read_on_two(db, helper, logs)
+    found = read.found
     if found is None:
         return False
     for log_id in logs:
         if progress:
             progress(msg("audit.db.step.tree", log_id=log_id))
-        _audit_tree(db, report, log_id, hashes.get(log_id))
+        _audit_tree(
+            db, report, log_id, read.hashes.get(log_id), read.levels.get(log_id), read.summaries.get(log_id)
+        )
     by_kind: dict[str, dict[str, Any]] = {}
     for what, key, value in found:
         by_kind.setdefault(what, {})[key] = value
@@ -1252,16 +1343,24 @@ def audit_with_sql(
     for lot_id, tx_id in sorted(by_kind.get("lot", {}).items()):
         report.add("ledger_lots", lot_id, msg("audit.db.lot_no_such", tx_id=tx_id))
     _judge_rows(db, report, by_kind)
-    check_orphans(db, report)
-    counts = db.all(_COUNTS_SQL)[0]
+    check_orphans(db, report, read.orphans)
+    counts = read.counts if read.counts is not None else db.all(_COUNTS_SQL)[0]
     for table, count in zip(_COUNTED, counts, strict=True):
         report.rows[table] = int(count)
     return True
 
 
-def _audit_tree(db: Db, report: DatabaseReport, log_id: str, hashes: tuple[Any, ...] | None = None) -> None:
+def _audit_tree(
+    db: Db,
+    report: DatabaseReport,
+    log_id: str,
+    hashes: tuple[Any, ...] | None = None,
+    levels: list[bytes] | None = None,
+    summaries: dict[int, tuple[Any, ...]] | None = None,
+) -> None:
     """Step 1 for one log: the leaves' hashes (``hashes``: the :data:`LEAF_HASHES_SQL` row if read
-    already) make the stored tree and the signed checkpoints' roots."""
+    already, ``levels`` the tree they make) make the stored tree and the signed checkpoints' roots
+    (``summaries``: the stored levels, if read already)."""
     checkpoints, stored_size, verifier = log_facts(db, report, log_id)
     count, first, last, joined = hashes if hashes is not None else db.all(LEAF_HASHES_SQL, (log_id,))[0]
     size = int(count)
@@ -1270,8 +1369,9 @@ def _audit_tree(db: Db, report: DatabaseReport, log_id: str, hashes: tuple[Any, 
             report.add(
                 "ledger_transactions", tx_id, msg("audit.db.seq", seq=seq, log_id=log_id, position=position)
             )
-    levels = tree_levels(bytes(joined) if joined is not None else b"")
-    check_tree(db, report, log_id, levels)
+    if levels is None:
+        levels = tree_levels(bytes(joined) if joined is not None else b"")
+    check_tree(db, report, log_id, levels, summaries)
     for checkpoint_size in sorted(checkpoints):
         if checkpoint_size <= size:
             root = root_from_levels(levels, checkpoint_size)

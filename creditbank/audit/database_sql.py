@@ -29,13 +29,18 @@ prove equal (``audit_with_sql`` in :mod:`creditbank.audit.database`):
    audit's; the tests run both on every tamper and compare. A clean database has no candidates.
 
 **On two cores.** One statement runs in one backend, on one core (its materialised CTE rules out
-parallel workers). ``creditbank audit database`` therefore runs the checks as the two statements of
-:data:`SPLIT` (built from the same parts by :func:`candidates_sql`) on two connections at once: the
-second imports the first one's snapshot (``pg_export_snapshot()``, ``SET TRANSACTION SNAPSHOT``), so
-both read the same state, and then hashes the leaves (step 1). Each statement parses the leaves
-itself, so the two together cost the server about a third more CPU than the one statement, but on
-two cores the audit takes about two thirds of the time. The tests check on every tamper that the
-two statements together name exactly the rows the one statement names.
+parallel workers). ``creditbank audit database`` therefore runs on two connections sharing one
+snapshot (the second imports the first one's, ``pg_export_snapshot()``, ``SET TRANSACTION
+SNAPSHOT``), each taking the next statement when it is free
+(:func:`creditbank.audit.database.read_on_two`): the four statements of :data:`FAST`, which parse
+each leaf once (half of the entries each for the per-entry checks; the state recomputed from the
+postings and lots those prove to be the leaves'), step 1's leaf hashes and the tree's stored levels,
+the orphans and the counts. Only when a per-entry statement of :data:`FAST` finds something do the
+two statements of :data:`SPLIT` run (each parses every leaf, from which they recompute everything),
+and their candidates are judged. The tests check on every tamper that when the per-entry statements
+of :data:`FAST` find nothing its state statements find exactly what :data:`CANDIDATES_SQL` finds,
+that when they find something :data:`CANDIDATES_SQL` names an entry or a lot too, and that
+:data:`SPLIT`'s two statements together name exactly the rows the one statement names.
 
 A leaf that is not UTF-8 JSON, or holds an amount that is not a number, stops the statement
 (PostgreSQL raises on the cast); it runs under a savepoint, and the Python audit then reads every
@@ -57,13 +62,28 @@ SEQ_GAPS_SQL: Final = (
     "FROM ledger_transactions WHERE log_id = %s) t WHERE seq <> position ORDER BY position"
 )
 
+
+def _lot_object(row: str, lot_id: str) -> str:
+    """The leaf's lot object that the ``ledger_lots`` columns of ``row`` record (``lot_id``: its id)."""
+    return f"""jsonb_build_object(
+                'id', {lot_id}, 'learner', {row}.learner_id, 'issuer', {row}.issuer_id,
+                'credits', {row}.credits::text, 'category', {row}.category, 'level', {row}.level,
+                'field', {row}.field, 'rule', jsonb_build_object(
+                    'id', {row}.rule_id, 'version', {row}.rule_version, 'set_hash', {row}.rule_set_hash)
+            ) || CASE WHEN {row}.expires_on IS NULL THEN '{{}}'::jsonb
+                 ELSE jsonb_build_object('expires', to_char({row}.expires_on, 'YYYY-MM-DD')) END"""
+
+
+_LOT_OF_ROW: Final = _lot_object("s", "s.id")
+"""The leaf's lot object that the ``ledger_lots`` row ``s`` records (compared as ``jsonb``)."""
+
 _CTES: Final = {
     "leaves": """
 leaves AS MATERIALIZED (  -- each leaf parsed once
     SELECT t.id::text AS id, t.log_id::text COLLATE "C" AS log_id, t.seq, t.kind::text AS kind,
            t.learner_id::text AS learner_id, t.reverses_id::text AS reverses_id, t.posting_count,
            convert_from(t.leaf, 'UTF8')::jsonb AS b
-    FROM ledger_transactions t
+    FROM ledger_transactions t <HALF>
 )
 """,
     "others": """
@@ -83,7 +103,7 @@ leaf_postings AS (
 entry_postings AS (
     SELECT coalesce(lp.tx, s.transaction_id::text) AS id
     FROM leaf_postings lp
-    FULL JOIN ledger_postings s ON s.transaction_id = lp.tx AND s.position = lp.position
+    FULL JOIN <POSTINGS> s ON s.transaction_id = lp.tx AND s.position = lp.position
     WHERE lp.tx IS NULL OR s.transaction_id IS NULL
        OR lp.p IS DISTINCT FROM CASE WHEN s.lot_id IS NULL
            THEN jsonb_build_object('account', s.account_id, 'amount', s.amount::text)
@@ -114,16 +134,10 @@ lot_pairs AS (
             s.recognition_tx_id = ll.tx
             AND s.outcome_id IS NOT DISTINCT FROM
                 (CASE WHEN jsonb_typeof(ll.outcome) = 'string' THEN ll.outcome #>> '{}' END)
-            AND ll.lot = jsonb_build_object(
-                'id', s.id, 'learner', s.learner_id, 'issuer', s.issuer_id, 'credits', s.credits::text,
-                'category', s.category, 'level', s.level, 'field', s.field,
-                'rule', jsonb_build_object(
-                    'id', s.rule_id, 'version', s.rule_version, 'set_hash', s.rule_set_hash)
-            ) || CASE WHEN s.expires_on IS NULL THEN '{}'::jsonb
-                 ELSE jsonb_build_object('expires', to_char(s.expires_on, 'YYYY-MM-DD')) END,
+            AND ll.lot = <LOT_OF_ROW>,
             false
         ) AS same
-    FROM leaf_lots ll FULL JOIN ledger_lots s ON s.id = ll.lot ->> 'id'
+    FROM leaf_lots ll FULL JOIN <LOTS> s ON s.id = ll.lot ->> 'id'
 )
 """,
     "sums": """
@@ -343,6 +357,7 @@ _RESULTS: Final = {
         "SELECT 'malformed', tx, NULL FROM recognition_leaves "
         "WHERE jsonb_array_length(lots) > 0 AND jsonb_typeof(lots -> 0) <> 'object'"
     ),
+    "multi": "SELECT 'multi', tx, NULL FROM recognition_leaves WHERE jsonb_array_length(lots) > 1",
 }
 _NEEDS: Final = {  # each check: the parts it reads (with what those read in turn)
     "rows": ("leaves",),
@@ -356,18 +371,48 @@ _NEEDS: Final = {  # each check: the parts it reads (with what those read in tur
     ),
     "conversions": ("leaves", "others", "conversion_want", "conversion_diffs"),
     "malformed": ("leaves", "recognition_leaves"),
+    "multi": ("leaves", "recognition_leaves"),
 }  # fmt: skip
 
 
-def candidates_sql(checks: Sequence[str]) -> str:
+def candidates_sql(checks: Sequence[str], *, half: int | None = None, fast: bool = False) -> str:
     """One statement running ``checks`` (names of :data:`_NEEDS`) over leaves parsed once: it returns
-    (what, key, the journal's values) for every row it cannot prove equal to the journal."""
-    needed = {part for check in checks for part in _NEEDS[check]}
-    ctes = ",\n".join(text for name, text in _CTES.items() if name in needed)
+    (what, key, the journal's values) for every row it cannot prove equal to the journal.
+
+    ``half`` (0 or 1): the per-entry checks for the entries of that half only (see :data:`FAST`);
+    ``fast``: the state checks from the tables the per-entry checks prove (see :data:`FAST`)."""
+    parts, needs = (_CTES | _FAST_CTES, _FAST_NEEDS) if fast else (_CTES, _NEEDS)
+    needed = {part for check in checks for part in needs[check]}
+    ctes = ",\n".join(text for name, text in parts.items() if name in needed)
     entries = [_ENTRY_PARTS[check] for check in checks if check in _ENTRY_PARTS]
     selects = [f"SELECT 'entry', id, NULL::jsonb FROM ({' UNION '.join(entries)}) e (id)"] if entries else []  # noqa: S608 - the module's own text
     selects += [_RESULTS[check] for check in checks if check in _RESULTS]
-    return f"WITH {ctes}\n" + "\nUNION ALL ".join(selects) + "\n"
+    text = f"WITH {ctes}\n" + "\nUNION ALL ".join(selects) + "\n"
+    if half is None:
+        return _fill(text, half="", postings="ledger_postings", lots="ledger_lots")
+    return _fill(
+        text,
+        half=f"WHERE {_half('t.id')} = {half:d}",
+        postings=f"(SELECT * FROM ledger_postings WHERE {_half('transaction_id')} = {half:d})",  # noqa: S608
+        lots=f"(SELECT * FROM ledger_lots WHERE {_half('recognition_tx_id')} = {half:d})",  # noqa: S608
+    )
+
+
+def _half(column: str) -> str:
+    """Which half an entry (by its id) is in: 0 or 1, the same for every row that names it."""
+    return f"coalesce(hashtext({column}::text) & 1, 0)"
+
+
+def _fill(text: str, *, half: str, postings: str, lots: str) -> str:
+    for token, value in (
+        ("<HALF>", half),
+        ("<POSTINGS>", postings),
+        ("<LOTS>", lots),
+        ("<LOT_OF_ROW>", _LOT_OF_ROW),
+        ("<LOT_OF_FACTS>", _lot_object("f", "f.lot_id")),
+    ):
+        text = text.replace(token, value)
+    return text
 
 
 CHECKS: Final = ("rows", "postings", "lots", "accounts", "locks", "recognitions", "conversions", "malformed")
@@ -380,6 +425,100 @@ SPLIT: Final = (
 """The checks as two statements, for two connections sharing one snapshot: each parses the leaves (so
 together they cost about a third more server time than :data:`CANDIDATES_SQL`), and each takes one
 core. Together they name the rows :data:`CANDIDATES_SQL` names."""
+
+_FAST_CTES: Final = {
+    "others": """
+others AS MATERIALIZED (  -- the entries whose row says they are not recognitions: only these parsed
+    SELECT id, log_id, seq, b -> 'kind' AS kind, b FROM (
+        SELECT t.id::text AS id, t.log_id::text COLLATE "C" AS log_id, t.seq,
+               convert_from(t.leaf, 'UTF8')::jsonb AS b
+        FROM ledger_transactions t WHERE t.kind::text <> 'recognition'
+    ) o WHERE b -> 'kind' <> '"recognition"'
+)
+""",
+    "sums": """
+sums AS (  -- the postings were proved to be the leaves' postings
+    SELECT account_id::text AS account, sum(amount) AS want FROM ledger_postings GROUP BY 1
+)
+""",
+    "recognised": """
+recognised AS (  -- the lots were proved to be the leaves' lots, one per recognition: their columns
+    SELECT t.id::text AS tx, t.log_id::text COLLATE "C" AS log_id, t.seq, s.outcome_id::text AS outcome,
+           s.id AS lot_id, s.learner_id, s.issuer_id, s.credits, s.category, s.level, s.field, s.rule_id,
+           s.rule_version, s.rule_set_hash, s.expires_on
+    FROM ledger_lots s JOIN ledger_transactions t ON t.id = s.recognition_tx_id
+    WHERE s.outcome_id IS NOT NULL AND t.kind::text = 'recognition'
+)
+""",
+    "facts": """
+facts AS (  -- the latest lot's columns (lot_id NULL: no lot), where the leaves' statement has its object
+    SELECT coalesce(r.outcome, f.outcome, d.outcome) AS outcome, r.lot_id, r.learner_id, r.issuer_id,
+           r.credits, r.category, r.level, r.field, r.rule_id, r.rule_version, r.rule_set_hash,
+           r.expires_on, f.final, d.decision,
+           coalesce(u.outcome IS NOT NULL AND (u.log_id, u.seq) > (r.log_id, r.seq), false) AS lot_reversed
+    FROM latest_recognition r
+    LEFT JOIN last_undone u ON u.outcome = r.outcome
+    FULL JOIN finals f ON f.outcome = r.outcome
+    FULL JOIN decisions d ON d.outcome = coalesce(r.outcome, f.outcome)
+)
+""",
+    "recognition_diffs": """
+recognition_diffs AS (  -- as the leaves' statement, the lot's object compared column by column
+    SELECT coalesce(s.outcome_id::text, f.outcome) AS outcome,
+           CASE WHEN f.outcome IS NOT NULL THEN jsonb_build_object(
+               'lot', CASE WHEN f.lot_id IS NOT NULL THEN <LOT_OF_FACTS> END,
+               'lot_reversed', f.lot_reversed, 'final', f.final, 'decision', f.decision
+           ) END AS facts
+    FROM (recognitions s LEFT JOIN outcomes o ON o.id = s.outcome_id)
+    FULL JOIN facts f ON f.outcome = s.outcome_id
+    WHERE NOT coalesce(s.outcome_id IS NOT NULL AND o.id IS NOT NULL AND (
+        (f.outcome IS NULL AND s.status IN ('review', 'rejected') AND s.lot_id IS NULL)
+        OR (f.final IS NULL AND NOT f.lot_reversed AND s.status = 'recognised' AND f.lot_id IS NOT NULL
+            AND f.lot_id IS NOT DISTINCT FROM s.lot_id AND f.learner_id IS NOT DISTINCT FROM o.learner_id
+            AND f.issuer_id IS NOT DISTINCT FROM o.institution_id
+            AND f.credits::text IS NOT DISTINCT FROM s.credits::text
+            AND f.category IS NOT DISTINCT FROM coalesce(nullif(s.category, ''), 'general')
+            AND f.level IS NOT DISTINCT FROM coalesce(nullif(s.level, 0), 1)
+            AND f.field IS NOT DISTINCT FROM coalesce(s.field, '')
+            AND f.rule_id IS NOT DISTINCT FROM coalesce(nullif(s.rule_id, ''), 'manual')
+            AND f.rule_version IS NOT DISTINCT FROM coalesce(nullif(s.rule_version, ''), '0')
+            AND f.rule_set_hash IS NOT DISTINCT FROM s.rule_set_hash
+            AND f.expires_on IS NOT DISTINCT FROM s.expires_on)
+    ), false)
+)
+""",
+}
+"""The parts that :data:`FAST`'s state checks read from the proved tables instead of the leaves."""
+_FAST_NEEDS: Final = {
+    "accounts": ("sums", "account_diffs"),
+    "locks": ("others", "converts", "reversals", "freed", "held", "lock_diffs"),
+    "recognitions": (
+        "others", "reversals", "recognised", "latest_recognition", "undone", "last_undone", "finals",
+        "decisions", "facts", "recognition_diffs",
+    ),
+    "conversions": ("others", "conversion_want", "conversion_diffs"),
+}  # fmt: skip
+_FIRST: Final = ("rows", "postings", "lots", "malformed", "multi")
+FAST: Final = (
+    candidates_sql(_FIRST, half=0),
+    candidates_sql(_FIRST, half=1),
+    candidates_sql(("locks", "recognitions", "conversions"), fast=True),
+    candidates_sql(("accounts",), fast=True),
+)
+"""The audit of a database that is clean, with each leaf parsed once, as four statements that two
+connections sharing one snapshot share out. They prove only that nothing differs: when one of them
+finds anything, the audit runs :data:`SPLIT` (or :data:`CANDIDATES_SQL`) and judges what that finds.
+
+The first two run the per-entry checks (journal rows, postings, lots) each for half of the entries,
+split by a hash of the entry id, against the postings of those entries and the lots those entries
+record; each also finds a recognition with more than one lot. Together, when they find nothing, the
+``ledger_postings`` rows are exactly the leaves' postings, each ``ledger_lots`` row is exactly the lot
+of one recognition leaf (with its outcome), each recognition has at most one lot, and each journal
+row's kind is its leaf's. The last two then recompute the state from those tables as :data:`SPLIT`
+does from the leaves: the balances sum ``ledger_postings``, the recognitions' lots come from
+``ledger_lots``, and only the leaves that are not recognitions (a tenth of a typical journal) are
+parsed, for conversions, reversals, notes and review decisions. So the leaves are parsed once in all,
+where :data:`SPLIT` parses them twice."""
 
 SETTINGS: Final = (
     # the statement's sorts and hash tables in memory; no JIT (compiling its ~200 expressions costs more

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -29,8 +29,9 @@ from creditbank.audit.database import (
     Db,
     audit_database,
     candidates,
-    candidates_in_two,
+    fast_candidates,
     helper_connection,
+    read_on_two,
     snapshot,
 )
 from creditbank.audit.database_sql import SPLIT
@@ -95,6 +96,16 @@ def _audit(conn: psycopg.Connection[Any]) -> DatabaseReport:
         assert None in halves
     else:
         assert sorted(map(repr, whole)) == sorted(repr(row) for half in halves for row in half or [])
+    # the statements that parse each leaf once: when their per-entry half finds nothing, their state
+    # half finds what these find; otherwise these run (so they must find something too)
+    fast = fast_candidates(Db(conn))
+    assert (fast is None) == (whole is None)
+    if fast is not None and whole is not None:
+        per_entry, state = fast
+        if per_entry:
+            assert any(what in ("entry", "lot") for what, _, _ in whole)
+        else:
+            assert sorted(map(repr, state)) == sorted(map(repr, whole))
     return by_server
 
 
@@ -505,6 +516,80 @@ class TestOnTwoConnections:
             "ledger_lot_locks",
         } <= named
 
+    def test_a_clean_database_is_proved_by_the_statements_that_parse_each_leaf_once(
+        self, demo_db: DemoDatabase
+    ) -> None:
+        engine = create_engine(demo_db.superuser_url, pool_size=2)
+        try:
+            with snapshot(engine) as driver, helper_connection(engine) as helper:
+                assert helper is not None
+                read = read_on_two(Db(driver), helper, ["main"])
+                report = audit_database(driver, helper=helper)
+        finally:
+            engine.dispose()
+        assert read.fast and read.found is not None
+        assert read.counts is not None and read.orphans == [[], [], []]
+        assert report.ok and report.entries["main"] > 0
+
+    # Tampers that keep a derived table consistent with the tampered table it is read from by the
+    # statements that parse each leaf once: the balance with the changed posting, the recognition
+    # with the changed lot. The per-entry statements see the posting or the lot differ from its leaf,
+    # so the audit recomputes everything from the leaves and names both rows, as the Python audit does.
+    CONSISTENT: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "a posting and its account's balance": (
+            "SELECT transaction_id, position, account_id FROM ledger_postings ORDER BY 1, 2 LIMIT 1",
+            (
+                "UPDATE ledger_postings SET amount = amount + {d} "
+                "WHERE transaction_id = %s AND position = %s",
+                "UPDATE ledger_accounts SET balance = balance + {d} WHERE id = %s",
+            ),
+            lambda row: ((row[0], row[1]), (row[2],)),
+            {"ledger_postings", "ledger_accounts"},
+        ),
+        "a lot and its recognition": (
+            "SELECT l.id, r.outcome_id FROM ledger_lots l JOIN recognitions r ON r.lot_id = l.id "
+            "WHERE r.status = 'recognised' ORDER BY 1 LIMIT 1",
+            (
+                "UPDATE ledger_lots SET credits = credits + {d} WHERE id = %s",
+                "UPDATE recognitions SET credits = credits + {d} WHERE outcome_id = %s",
+            ),
+            lambda row: ((row[0],), (row[1],)),
+            {"ledger_lots", "recognitions"},
+        ),
+    }
+
+    @pytest.mark.parametrize("tamper", sorted(CONSISTENT))
+    def test_consistent_tampers_of_a_table_and_what_is_recomputed_from_it(
+        self, demo_db: DemoDatabase, tamper: str
+    ) -> None:
+        pick, changes, params_of, tables = self.CONSISTENT[tamper]
+        engine = create_engine(demo_db.superuser_url, pool_size=2)
+        with psycopg.connect(demo_db.superuser_url, autocommit=True) as conn:
+            conn.execute("SET session_replication_role = replica")
+            row = conn.execute(pick).fetchone()
+            assert row is not None, tamper
+            params = params_of(row)
+
+            def change(d: int) -> None:
+                with conn.transaction():
+                    for statement, values in zip(changes, params, strict=True):
+                        assert conn.execute(statement.format(d=d), values).rowcount == 1
+
+            change(3)
+            try:
+                with snapshot(engine) as driver, helper_connection(engine) as helper:
+                    assert helper is not None
+                    read = read_on_two(Db(driver), helper, ["main"])
+                    two = audit_database(driver, helper=helper)
+                    by_python = audit_database(driver, engine="python")
+            finally:
+                change(-3)
+                engine.dispose()
+        assert not read.fast and read.found
+        assert any(what in ("entry", "lot") for what, _, _ in read.found)
+        assert sorted(map(str, two.differences)) == sorted(map(str, by_python.differences))
+        assert tables <= {d.table for d in two.differences}
+
     def test_the_second_connection_reads_the_first_ones_snapshot(self, demo_db: DemoDatabase) -> None:
         """A change committed after the audit's snapshot began is seen by neither connection: the
         second one (the accounts are on its half) does not name the account; outside the snapshot it
@@ -518,7 +603,7 @@ class TestOnTwoConnections:
                     account = _one(conn, "SELECT id FROM ledger_accounts ORDER BY id LIMIT 1")
                     conn.execute("UPDATE ledger_accounts SET balance = balance + 7 WHERE id = %s", (account,))
                     try:
-                        found, _ = candidates_in_two(Db(driver), helper, ["main"])
+                        found = read_on_two(Db(driver), helper, ["main"]).found
                         with snapshot(engine) as fresh:
                             seen = candidates(Db(fresh), SPLIT[1])
                     finally:
