@@ -179,8 +179,8 @@ def _load_outcomes(
     for key, reference in DEMO_REVIEWED:
         sub_centre = next(r for r in REVIEWERS if r.district == by_key[key].district)
         for reviewer, stage, reason in (
-            (sub_centre, "district", "区分中心核验证明材料原件，情况属实"),
-            (CITY_REVIEWER, "city", "市中心复核通过，按规则认定"),
+            (sub_centre, "district", "区级分中心核验证明材料原件，情况属实"),
+            (CITY_REVIEWER, "city", "市级管理中心复核通过，按规则认定"),
         ):
             state = _state(session, by_key[key].id, reference)
             if state and state[1].status == RecognitionStatus.review.value and state[1].stage == stage:

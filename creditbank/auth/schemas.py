@@ -28,7 +28,7 @@ class TokenCreated(TokenPublic):
 
 class ReviewerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="the reviewer's name, e.g. 李审核")
-    unit: str = Field("", max_length=100, description="e.g. 海淀区分中心 or 市中心")
+    unit: str = Field("", max_length=100, description="e.g. 海淀区分中心 or 市级管理中心")
     district: str | None = Field(
         None,
         min_length=1,

@@ -1,4 +1,4 @@
-"""The districts of the city, each with its sub-centre (区分中心) of the credit bank.
+"""The districts of the city, each with its sub-centre (区级分中心) of the credit bank.
 
 How this works: the bank has three tiers. The city centre (市学分银行管理中心) sees everything and
 decides the second (city) stage of every review; each district has a sub-centre whose reviewers

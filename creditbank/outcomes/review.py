@@ -258,7 +258,7 @@ def _lapsed(expires_on: dt.date | None) -> Message | str:
 
 
 def _stage(stage: str) -> Message:
-    """A review stage's name (``stage.district``: 区分中心 / district sub-centre)."""
+    """A review stage's name (``stage.district``: 区级分中心 / district sub-centre)."""
     return Message(f"stage.{stage}", {})
 
 

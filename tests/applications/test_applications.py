@@ -102,8 +102,8 @@ class TestTheWholeWay:
         first = decide(client, chaoyang, outcome_id, "approve", "材料齐全", "a-3")
         assert first.status_code == 200, first.text
         assert first.json()["outcome"]["recognition"]["stage"] == "city"
-        city_a = reviewer(ctx, None, "市中心审核员甲")
-        city_b = reviewer(ctx, None, "市中心审核员乙")
+        city_a = reviewer(ctx, None, "市级管理中心审核员甲")
+        city_b = reviewer(ctx, None, "市级管理中心审核员乙")
         assert decide(client, chaoyang, outcome_id, "approve", "再批", "a-4").status_code == 403
         final = decide(client, city_a, outcome_id, "approve", "复审通过", "a-5")
         assert final.status_code == 200, final.text
@@ -122,7 +122,7 @@ class TestTheWholeWay:
     ) -> None:
         _, me, _ = _learner(client, auth)
         outcome_id = apply(client, me).json()["outcome"]["id"]
-        city = reviewer(ctx, None, "市中心审核员")
+        city = reviewer(ctx, None, "市级管理中心审核员")
         assert decide(client, city, outcome_id, "approve", "初审通过", "f-1").status_code == 200
         same = decide(client, city, outcome_id, "approve", "我再复审", "f-2")
         assert same.status_code == 403 and same.json()["type"].endswith("/four-eyes-required")

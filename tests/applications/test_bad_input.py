@@ -244,4 +244,4 @@ class TestPages:
         )
         assert done.status_code == 303, done.text
         listed = browser.get(done.headers["location"]).text
-        assert "焊工培训" in listed and "区分中心初审中" in listed
+        assert "焊工培训" in listed and "区级分中心初审中" in listed

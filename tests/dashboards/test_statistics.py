@@ -67,7 +67,7 @@ class TestScopes:
 
     def test_city_centre_sees_all_and_filters(self, client: TestClient, auth: Tokens) -> None:
         world = TwoDistricts(client, auth)
-        city = reviewer(client, auth, "市中心", None)
+        city = reviewer(client, auth, "市级管理中心", None)
         everything = statistics(client, city).json()
         assert everything["district"] is None
         assert {"海淀区", "朝阳区"} <= {d["district"] for d in everything["by_district"]}
@@ -90,7 +90,7 @@ def _workload(client: TestClient, auth: Tokens, ctx: AppContext) -> TwoDistricts
     world = TwoDistricts(client, auth)
     haidian_rev = reviewer(client, auth, "海淀审核", "海淀区")
     chaoyang_rev = reviewer(client, auth, "朝阳审核", "朝阳区")
-    city = reviewer(client, auth, "市中心", None)
+    city = reviewer(client, auth, "市级管理中心", None)
     for n in range(3):
         world.haidian.posted(training(f"HT-{n}", hours=32 + 16 * n))
         world.chaoyang.posted(training(f"CT-{n}", hours=48))

@@ -91,7 +91,7 @@ class TestScopes:
 
     def test_the_city_centre_exports_every_district_or_one(self, client: TestClient, auth: Tokens) -> None:
         world = TwoDistricts(client, auth)
-        city = reviewer(client, auth, "市中心", None)
+        city = reviewer(client, auth, "市级管理中心", None)
         every = _csv(client.get(PATH, headers=city))
         page = client.get("/api/v1/statistics", headers=city).json()
         assert {"海淀区", "朝阳区"} <= set(_section(every, "district"))

@@ -67,7 +67,7 @@ class TestDecide:
         district, city = auth(Role.reviewer), auth(Role.reviewer)
 
         # district approval: on to the city stage, nothing credited yet
-        first = desk.decide(outcome_id, district, reason="区分中心核实劳动合同", stage="district")
+        first = desk.decide(outcome_id, district, reason="区级分中心核实劳动合同", stage="district")
         assert first.status_code == 200, first.text
         body = first.json()
         rec = body["outcome"]["recognition"]
@@ -79,12 +79,12 @@ class TestDecide:
         assert [i["district_reviewer"] for i in queued if i["outcome"]["id"] == outcome_id] == [district_id]
 
         # the same reviewer may not decide the city stage
-        same = desk.decide(outcome_id, district, reason="市中心复核")
+        same = desk.decide(outcome_id, district, reason="市级管理中心复核")
         assert same.status_code == 403, same.text
         assert same.json()["type"].endswith("/four-eyes-required")
 
         # city approval with other credits: a lot, cited and explained
-        second = desk.decide(outcome_id, city, reason="市中心复核，按 1.5 年认定", credits="3")
+        second = desk.decide(outcome_id, city, reason="市级管理中心复核，按 1.5 年认定", credits="3")
         assert second.status_code == 200, second.text
         done = second.json()
         rec = done["outcome"]["recognition"]
@@ -100,7 +100,7 @@ class TestDecide:
         assert [e["kind"] for e in entries] == ["review_decision", "review_decision", "recognition"]
         assert [e["details"]["stage"] for e in entries[:2]] == ["district", "city"]
         assert entries[0]["details"]["reviewer"] == district_id
-        assert entries[0]["details"]["reason"] == "区分中心核实劳动合同"
+        assert entries[0]["details"]["reason"] == "区级分中心核实劳动合同"
         assert entries[2]["details"]["decision"]["reviewer"] == done["decision"]["reviewer"]
         assert entries[2]["lots"][0]["credits"] == "3.00"
 
@@ -189,7 +189,7 @@ class TestFourEyesArePeople:
 
     def _account(self, client: TestClient, auth: Tokens, name: str) -> str:
         created = client.post(
-            "/api/v1/reviewers", json={"name": name, "unit": "市中心"}, headers=auth(Role.admin)
+            "/api/v1/reviewers", json={"name": name, "unit": "市级管理中心"}, headers=auth(Role.admin)
         )
         assert created.status_code == 201, created.text
         account: str = created.json()["id"]

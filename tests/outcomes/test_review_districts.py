@@ -118,7 +118,7 @@ class TestDistrictReviewer:
 class TestCityCentre:
     def test_sees_all_and_decides_the_city_stage(self, client: TestClient, auth: Tokens) -> None:
         world = TwoDistricts(client, auth)
-        city = reviewer(client, auth, "市中心复核", None)
+        city = reviewer(client, auth, "市级管理中心复核", None)
         listed = client.get("/api/v1/reviews", params={"limit": 1000}, headers=city).json()
         assert {world.in_haidian, world.in_chaoyang} <= {i["outcome"]["id"] for i in listed}
         haidian = reviewer(client, auth, "海淀审核", "海淀区")
@@ -148,5 +148,5 @@ class TestRegisters:
         )
         assert made.status_code == 201, made.text
         assert made.json()["district"] == "海淀区"
-        city = client.post("/api/v1/reviewers", json={"name": "市中心复核"}, headers=admin).json()
+        city = client.post("/api/v1/reviewers", json={"name": "市级管理中心复核"}, headers=admin).json()
         assert city["district"] is None

@@ -319,7 +319,7 @@ class TestReviewerAppealPages:
         for page in ("/console/appeals", f"/console/appeals/{appeal_id}"):
             refused = desk.get(page)
             assert refused.status_code == 403, page
-            assert "text/html" in refused.headers["content-type"] and "市中心" in refused.text
+            assert "text/html" in refused.headers["content-type"] and "市级管理中心" in refused.text
         tried = desk.post(
             f"/console/appeals/{appeal_id}/decision",
             data={"csrf": csrf, "decision": "uphold", "reason": "维持"},

@@ -718,7 +718,7 @@ class TestConsole:
         district = _fresh(scene.ctx)
         csrf = scene.sign_in(Role.reviewer, None, client=district)
         queue = district.get("/console").text
-        assert "电工岗位工作经历" in queue and "区分中心" in queue
+        assert "电工岗位工作经历" in queue and "区级分中心" in queue
         decided = district.post(
             "/console/review",
             data={
@@ -731,7 +731,7 @@ class TestConsole:
             follow_redirects=False,
         )
         assert decided.status_code == 303, decided.text
-        assert "市中心" in district.get(decided.headers["location"]).text
+        assert "市级管理中心" in district.get(decided.headers["location"]).text
         city = _fresh(scene.ctx)
         csrf2 = scene.sign_in(Role.reviewer, None, client=city)
         final = city.post(
