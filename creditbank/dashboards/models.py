@@ -11,8 +11,9 @@ deltas into ``dashboard_figures`` (:func:`creditbank.dashboards.service.refresh`
 deletes them and adds them up, at three grains: per institution with every column; per district
 and month, ``institution_id = '#m'``; per district, outcome type, category and level,
 ``institution_id = '#k'``), then reads only the figures: an institution's rows, or a few thousand
-district rows, whatever the number of outcomes. On SQLite (the embedded, single-user default) the
-figures are read straight from the base tables.
+district rows, whatever the number of outcomes. On a read-only connection (a standby), where the fold
+cannot write, a read adds the pending deltas to the figures as it reads them. On SQLite (the
+embedded, single-user default) the figures are read straight from the base tables.
 
 Months are calendar months in Beijing time. A figure is counted under the district its institution
 belonged to when the row was written.

@@ -129,25 +129,15 @@ def refresh(session: Session) -> None:
     if bind.dialect.name != "postgresql":
         return
     bind.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FOLD_LOCK})
-    keys = "district, month, measure, outcome_type, status, stage, category, level"
     bind.execute(
         text(
             f"""
             WITH moved AS (DELETE FROM dashboard_deltas RETURNING *),
-            grains AS (
-                SELECT institution_id, {keys}, n, credits, seconds FROM moved WHERE institution_id <> ''
-                UNION ALL
-                SELECT '{TIMELINE}', district, month, measure, '', status, stage, '', 0, n, credits, seconds
-                FROM moved
-                UNION ALL
-                SELECT '{KINDS}', district, DATE '{NO_MONTH}', measure, outcome_type, status, stage, category,
-                       level, n, credits, seconds
-                FROM moved
-            )
-            INSERT INTO dashboard_figures AS f (institution_id, {keys}, n, credits, seconds)
-            SELECT institution_id, {keys}, sum(n), sum(credits), sum(seconds) FROM grains
-            GROUP BY institution_id, {keys}
-            ON CONFLICT (institution_id, {keys}) DO UPDATE
+            grains AS ({_grains("moved")})
+            INSERT INTO dashboard_figures AS f (institution_id, {KEYS}, n, credits, seconds)
+            SELECT institution_id, {KEYS}, sum(n), sum(credits), sum(seconds) FROM grains
+            GROUP BY institution_id, {KEYS}
+            ON CONFLICT (institution_id, {KEYS}) DO UPDATE
             SET n = f.n + excluded.n, credits = f.credits + excluded.credits,
                 seconds = f.seconds + excluded.seconds
             """
@@ -155,24 +145,57 @@ def refresh(session: Session) -> None:
     )
 
 
+KEYS = "district, month, measure, outcome_type, status, stage, category, level"
+"""The summary's key after ``institution_id``."""
+
+
+def _grains(deltas: str) -> str:
+    """The rows of ``deltas`` (a table or CTE shaped like ``dashboard_deltas``) at the summary's three
+    grains: per institution, per district and month (:data:`TIMELINE`), per district and kind
+    (:data:`KINDS`)."""
+    return f"""
+        SELECT institution_id, {KEYS}, n, credits, seconds FROM {deltas} WHERE institution_id <> ''
+        UNION ALL
+        SELECT '{TIMELINE}', district, month, measure, '', status, stage, '', 0, n, credits, seconds
+        FROM {deltas}
+        UNION ALL
+        SELECT '{KINDS}', district, DATE '{NO_MONTH}', measure, outcome_type, status, stage, category,
+               level, n, credits, seconds
+        FROM {deltas}"""
+
+
+def _figures(session: Session) -> str:
+    """Where a read finds the folded figures: ``dashboard_figures`` after a fold; on a read-only
+    connection (a standby, or ``default_transaction_read_only``), where a fold cannot write, the
+    summary and the pending deltas at the same grains, added up by the read instead."""
+    if session.connection().execute(text("SHOW transaction_read_only")).scalar_one() != "on":
+        refresh(session)
+        return "dashboard_figures"
+    return (
+        f"(SELECT institution_id, {KEYS}, n, credits, seconds FROM dashboard_figures "
+        f"UNION ALL {_grains('dashboard_deltas')}) AS figures"
+    )
+
+
 def rows(session: Session, scope: Scope) -> list[Row]:
     """The figures of ``scope`` by each of :data:`GRAINS` (groups whose count and sums are all zero
-    left out): from the summary on PostgreSQL, after a fold; from the base tables elsewhere."""
+    left out): from the summary on PostgreSQL, after a fold (on a read-only connection, the summary
+    plus the pending deltas, see :func:`_figures`); from the base tables elsewhere."""
     if session.connection().dialect.name != "postgresql":
         return direct_rows(session, scope)
-    refresh(session)
+    source = _figures(session)
     columns = "month, district, measure, outcome_type, status, stage, category, level, n, credits, seconds"
     where, params = "", {}
     if scope.district is not None:
         where, params = " AND district = :district", {"district": scope.district}
     if scope.institution_id is not None:
         params["inst"] = scope.institution_id
-        mine = f"SELECT {columns} FROM dashboard_figures WHERE institution_id = :inst{where}"
+        mine = f"SELECT {columns} FROM {source} WHERE institution_id = :inst{where}"
         return _grouped(session, mine, mine, params)
     return _grouped(
         session,
-        f"SELECT {columns} FROM dashboard_figures WHERE institution_id = '{TIMELINE}'{where}",
-        f"SELECT {columns} FROM dashboard_figures WHERE institution_id = '{KINDS}'{where}",
+        f"SELECT {columns} FROM {source} WHERE institution_id = '{TIMELINE}'{where}",
+        f"SELECT {columns} FROM {source} WHERE institution_id = '{KINDS}'{where}",
         params,
     )
 
@@ -397,7 +420,7 @@ def by_institution(session: Session, scope: Scope, direct: bool = False) -> dict
             "GROUP BY inst, measure, status, stage"
         )
     else:
-        refresh(session)
+        source = _figures(session)
         where, params = [f"institution_id NOT IN ('{TIMELINE}', '{KINDS}')"], {}
         if scope.district is not None:
             where.append("district = :district")
@@ -406,7 +429,7 @@ def by_institution(session: Session, scope: Scope, direct: bool = False) -> dict
             where.append("institution_id = :inst")
             params["inst"] = scope.institution_id
         query = (
-            f"SELECT institution_id, {columns} FROM dashboard_figures WHERE {' AND '.join(where)} "
+            f"SELECT institution_id, {columns} FROM {source} WHERE {' AND '.join(where)} "
             "GROUP BY institution_id, measure, status, stage"
         )
     counts: dict[str, Counts] = defaultdict(Counts)

@@ -199,3 +199,40 @@ class TestFiguresEqualTheBaseTables:
         before = _scalar(db, "SELECT count(*) FROM dashboard_figures")
         statistics(client, world.haidian.headers)
         assert _scalar(db, "SELECT count(*) FROM dashboard_figures") == before, "a second fold adds nothing"
+
+
+class TestReadOnlyConnection:
+    """On a read-only connection (a standby) a read cannot fold the deltas: it adds the pending deltas
+    to the summary as it reads, writes nothing, and gives the figures a fold would."""
+
+    def test_the_figures_are_read_without_writing(
+        self, client: TestClient, auth: Tokens, ctx: AppContext, db: Connection
+    ) -> None:
+        world = TwoDistricts(client, auth)
+        statistics(client, world.haidian.headers)  # a fold: some figures in the summary
+        world.haidian.posted(training("RO-1"))
+        world.chaoyang.posted(work_experience("RO-2"))
+        pending = _scalar(db, "SELECT count(*) FROM dashboard_deltas")
+        assert pending > 0, "figures folded and figures pending"
+        scopes = [
+            service.Scope(city=True),
+            service.Scope(district="海淀区"),
+            service.Scope(district="朝阳区", institution_id=world.chaoyang.institution_id),
+        ]
+        with ctx.sessions() as session:
+            session.begin()
+            # a standby's transactions are read-only (the tests' sessions share one outer transaction,
+            # so this one is made read-only in place of a `default_transaction_read_only` session)
+            session.execute(text("SET TRANSACTION READ ONLY"))
+            assert session.connection().execute(text("SHOW transaction_read_only")).scalar_one() == "on"
+            read = {s: service.dashboard(session, s) for s in scopes}
+            places = {s: service.by_institution(session, s) for s in scopes}
+            session.rollback()
+        assert _scalar(db, "SELECT count(*) FROM dashboard_deltas") == pending, "nothing was folded"
+        with ctx.sessions() as session, session.begin():
+            for scope in scopes:
+                assert service.dashboard(session, scope) == read[scope], scope
+                assert service.by_institution(session, scope) == places[scope], scope
+                assert service.by_institution(session, scope, direct=True) == places[scope], scope
+        assert _scalar(db, "SELECT count(*) FROM dashboard_deltas") == 0, "the writable read folded them"
+        assert read[scopes[2]].total.posted == 2
