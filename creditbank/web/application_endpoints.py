@@ -38,9 +38,13 @@ from creditbank.web.session import check_csrf, optional_principal
 router = APIRouter(tags=["web pages"])
 
 FILE_CSP = (
-    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; object-src 'self'; script-src 'none'"
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; object-src 'self'; script-src 'none'; "
+    "frame-ancestors 'self'"
 )
-"""Served evidence runs no script (an SVG or HTML smuggled past the checks could not either)."""
+"""Served evidence runs no script (an SVG or HTML smuggled past the checks could not either), and
+only this service's own pages may frame it: the review desk shows a PDF in an ``<iframe>``, where
+Chromium's own PDF viewer draws it (headless Chromium too, since its new headless mode; the old
+headless shell downloaded PDFs instead)."""
 Field = Annotated[str, Form(max_length=300)]
 Files = Annotated[list[UploadFile], File(description="evidence: PDF, JPEG or PNG")]
 
@@ -281,6 +285,7 @@ def _serve(row: ApplicationFile, data: bytes) -> Response:
             "Cache-Control": "private, no-store",
             "Referrer-Policy": "no-referrer",
             "Cross-Origin-Resource-Policy": "same-origin",
+            "X-Frame-Options": "SAMEORIGIN",
         },
     )
 

@@ -8,12 +8,17 @@ Chromium is Debian's ``/usr/bin/chromium``; without it these tests fail with a m
 not skipped.
 """
 
+import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, Download, Page
+from fpdf import FPDF
+from PIL import Image
+from playwright.sync_api import Browser, Page, Response, expect
 
 from creditbank.applications import claim_fields
 from creditbank.auth.models import Role
@@ -37,6 +42,8 @@ from tests.web.test_browser import (  # noqa: F401 (the browser fixtures)
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+PDF_VIEWER = "chrome-extension://mhjfbmdgcfjbbpaeojofohoefgiehjai/"
+"""Chromium's built-in PDF viewer, which draws a PDF navigated to in a frame."""
 
 
 @dataclass
@@ -115,6 +122,9 @@ def new_page(browser: Browser, world: World) -> Iterator[Any]:  # noqa: F811
     for context in contexts:
         context.close()
     for watch in watches:
+        # Chromium's own PDF viewer (a component of the browser, with its chrome:// resources: no
+        # network request) draws an evidence PDF in its frame; anything else off the server fails
+        watch.requests = [u for u in watch.requests if not u.startswith((PDF_VIEWER, "chrome://"))]
         watch.check()
 
 
@@ -170,5 +180,83 @@ class TestTheFormAdapts:
         shot(page, "apply-form-nojs")
 
 
-def _never(download: Download) -> None:
-    raise AssertionError(f"a download started: {download.url}")
+def certificate_pdf(text: str = "Certificate of completion: 48 hours") -> bytes:
+    """A one-page PDF with a line of text, as a training school's certificate would have."""
+    document = FPDF()
+    document.add_page()
+    document.set_font("helvetica", size=22)
+    document.cell(text=text)
+    return bytes(document.output())
+
+
+def hours_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 200), (30, 110, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _api(world: World, token: str) -> httpx.Client:
+    return httpx.Client(base_url=world.base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def _wait_for_viewer(page: Page, frame_count: int) -> None:
+    """Until Chromium's PDF viewer has drawn ``frame_count`` PDFs (one viewer frame each)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if sum(f.url.startswith(PDF_VIEWER) for f in page.frames) >= frame_count:
+            return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"no PDF viewer in the page's frames: {[f.url for f in page.frames]}")
+
+
+class TestEvidenceInline:
+    def test_a_reviewer_sees_a_pdf_and_a_png_inline_without_a_download(
+        self, world: World, new_page: Any
+    ) -> None:
+        with _api(world, world.learner) as api:
+            filed = api.post(
+                "/api/v1/applications",
+                data={
+                    "outcome_type": "training_course",
+                    "title": "低压电工作业培训（证明材料查看）",
+                    "achieved_on": "2026-06-30",
+                    "hours": "48",
+                    "issuer_kind": "training_body",
+                    "issuer_name": "北京市朝阳区职业技能培训学校",
+                },
+                files=[
+                    ("files", ("结业证书.pdf", certificate_pdf(), "application/pdf")),
+                    ("files", ("学时证明.png", hours_png(), "image/png")),
+                ],
+            )
+        assert filed.status_code == 201, filed.text
+        outcome_id = filed.json()["outcome"]["id"]
+        page = new_page()
+        downloads: list[str] = []
+        page.on("download", lambda d: downloads.append(d.url))
+        served: list[Response] = []
+        page.on("response", lambda r: served.append(r) if "/evidence/" in r.url else None)
+        sign_in(page, world.district, "/console")
+        card = page.locator(f"#evidence-{outcome_id}")
+        expect(card.locator("iframe.evidence-pdf")).to_be_visible()
+        # the PDF: drawn by Chromium's viewer inside the review page's frame
+        _wait_for_viewer(page, 1)
+        frame = card.locator("iframe.evidence-pdf").element_handle().content_frame()
+        assert frame is not None and frame.evaluate("document.contentType") == "application/pdf"
+        # the PNG: an image in the page, decoded
+        image = card.locator("img.evidence-image")
+        expect(image).to_be_visible()
+        assert image.evaluate("img => img.complete && img.naturalWidth") == 320
+        card.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        shot(page, "review-evidence")
+        assert downloads == [], downloads  # seen in the page, never saved to disk
+        # as the browser received them: inline, nosniff, and a CSP under which no script runs
+        # (the viewer reads the PDF again from the stream the browser already holds: no headers)
+        received = [h for h in (r.all_headers() for r in served) if "content-type" in h]
+        assert sorted(h["content-type"] for h in received) == ["application/pdf", "image/png"]
+        for headers in received:
+            assert headers["content-disposition"].startswith("inline;"), headers
+            assert headers["x-content-type-options"] == "nosniff"
+            policy = {d.split()[0]: d.split()[1:] for d in headers["content-security-policy"].split("; ")}
+            assert policy["script-src"] == ["'none'"] and policy["frame-ancestors"] == ["'self'"], policy
