@@ -26,6 +26,7 @@ from creditbank.auth.service import create_reviewer, create_token
 from creditbank.config import Settings
 from creditbank.context import build_context
 from creditbank.db import create_engine, transaction
+from creditbank.i18n import Translator
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionKind
 from creditbank.learners import service as learners
@@ -260,3 +261,122 @@ class TestEvidenceInline:
             assert headers["x-content-type-options"] == "nosniff"
             policy = {d.split()[0]: d.split()[1:] for d in headers["content-security-policy"].split("; ")}
             assert policy["script-src"] == ["'none'"] and policy["frame-ancestors"] == ["'self'"], policy
+
+
+ZH = Translator("zh")
+WALK_TITLE = "养老护理员职业技能培训（本人申请）"
+WALK_PASSWORD = "学分银行-walk-2026"
+
+
+def _decide(page: Page, decision: str, reason: str) -> None:
+    """On the review desk, decide the walk's application (found by its title)."""
+    page.goto("/console")
+    card = page.locator("article.outcome", has_text=WALK_TITLE)
+    expect(card).to_be_visible()
+    card.get_by_label(decision, exact=True).check()
+    card.locator("input[name=reason]").fill(reason)
+    with page.expect_navigation():
+        card.get_by_role("button", name="提交", exact=True).click()
+
+
+class TestTheWalk:
+    def test_register_verify_apply_return_resubmit_two_stages_archive(
+        self, world: World, new_page: Any
+    ) -> None:
+        # 1. a person opens an account on /register, in 朝阳区
+        person = new_page()
+        person.goto("/register")
+        person.locator("#name").fill("周丽")
+        person.locator("#identity_number").fill(identity_number())
+        person.locator("#contact").fill("13911223344")
+        person.locator("#district").select_option("朝阳区")
+        person.locator("#password").fill(WALK_PASSWORD)
+        person.locator("#password_again").fill(WALK_PASSWORD)
+        shot(person, "walk-1-register")
+        with person.expect_navigation():
+            person.locator("form[action='/register'] button[type=submit]").click()
+        assert person.url.endswith("/account?done=registered"), person.url
+        code = person.locator("#account-code").inner_text()
+        person.goto("/applications")
+        assert person.url.endswith("/account")  # not verified yet: no applying
+        # 2. 朝阳区's sub-centre verifies the account at the counter, in the console
+        district = new_page()
+        sign_in(district, world.district, "/console")
+        district.goto("/console/accounts")
+        district.locator("#code").fill(code)
+        with district.expect_navigation():
+            district.get_by_role("button", name="查找").click()
+        expect(district.locator("#account-found")).to_contain_text("周丽")
+        district.locator("#documents").fill("居民身份证原件")
+        with district.expect_navigation():
+            district.get_by_role("button", name="确认核验").click()
+        expect(district.get_by_text("账户已核验。")).to_be_visible()
+        shot(district, "walk-2-verified")
+        # 3. the learner applies with two files, a PDF and a PNG; the district is their own
+        person.goto("/applications/new?type=training_course")
+        expect(person.locator("main")).to_contain_text("您所在区（朝阳区）的分中心初审")
+        person.locator("#title").fill(WALK_TITLE)
+        person.locator("#achieved_on").fill("2026-06-30")
+        person.locator("#hours").fill("48")
+        person.locator("#issuer_name").fill("北京市朝阳区职业技能培训学校")
+        person.locator("#statement").fill("结业证书与学时证明")
+        person.locator("#files").set_input_files(
+            [
+                {"name": "结业证书.pdf", "mimeType": "application/pdf", "buffer": certificate_pdf()},
+                {"name": "学时证明.png", "mimeType": "image/png", "buffer": hours_png()},
+            ]
+        )
+        shot(person, "walk-3-apply")
+        with person.expect_navigation():
+            person.get_by_role("button", name="提交申请").click()
+        assert "/applications?done=applied" in person.url, person.url
+        mine = person.locator("article.outcome", has_text=WALK_TITLE)
+        expect(mine.locator(".badge")).to_have_text(ZH("applications.state.district"))
+        assert mine.locator(".evidence li").count() == 2
+        # 4. the district reviewer sees both files inline and returns it for more material
+        reason = "请补充培训机构盖章的学时证明"
+        district.goto("/console")
+        card = district.locator("article.outcome", has_text=WALK_TITLE)
+        expect(card.locator("iframe.evidence-pdf")).to_be_visible()
+        expect(card.locator("img.evidence-image")).to_be_visible()
+        shot(district, "walk-4-review")
+        _decide(district, "退回补充材料", reason)
+        # 5. the learner reads the reason, on the application and in the inbox, adds a file, resubmits
+        person.goto("/applications")
+        mine = person.locator("article.outcome", has_text=WALK_TITLE)
+        expect(mine.locator(".badge")).to_have_text(ZH("applications.state.returned"))
+        expect(mine.locator(".history")).to_contain_text(reason)
+        shot(person, "walk-5-returned")
+        person.goto("/inbox")
+        expect(person.locator("#inbox-items")).to_contain_text(reason)
+        shot(person, "walk-5-inbox")
+        person.goto("/applications")
+        mine = person.locator("article.outcome", has_text=WALK_TITLE)
+        mine.locator("textarea[name=note]").fill("已补充盖章的学时证明")
+        mine.locator("input[type=file]").set_input_files(
+            [{"name": "盖章学时证明.png", "mimeType": "image/png", "buffer": hours_png()}]
+        )
+        with person.expect_navigation():
+            mine.get_by_role("button", name="补充材料后重新提交").click()
+        mine = person.locator("article.outcome", has_text=WALK_TITLE)
+        expect(mine.locator(".badge")).to_have_text(ZH("applications.state.district"))
+        assert mine.locator(".evidence li").count() == 3
+        shot(person, "walk-6-resubmitted")
+        # 6. the district approves (stage 1); 7. a different person at the city centre approves (stage 2)
+        _decide(district, "通过", "材料齐全，初审通过")
+        city = new_page()
+        sign_in(city, world.city, "/console")
+        city.goto("/console")
+        expect(city.locator("article.outcome", has_text=WALK_TITLE)).to_be_visible()
+        shot(city, "walk-7-city")
+        _decide(city, "通过", "复审通过，予以认定")
+        # 8. the learner's archive shows the recognised credits
+        person.goto("/applications")
+        expect(person.locator("article.outcome", has_text=WALK_TITLE).locator(".badge")).to_have_text(
+            "已认定"
+        )
+        person.goto("/archive")
+        item = person.locator("article.outcome", has_text=WALK_TITLE)
+        expect(item).to_be_visible()
+        expect(item.locator(".credits")).to_contain_text("3")
+        shot(person, "walk-8-archive")
