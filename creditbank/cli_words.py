@@ -28,14 +28,19 @@ people that is not listed here (and on a template that no longer matches Typer's
 
 import functools
 import re
-from collections.abc import Callable, Mapping
-from typing import Any
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Any
 
+import typer.completion
 import typer.core
-from typer import rich_utils
-from typer._click.core import Context
+from typer import _completion_shared, rich_utils
+from typer._click._compat import get_text_stderr
+from typer._click.core import Context, Parameter
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer._click.formatting import HelpFormatter
+from typer._click.termui import secho
+from typer._click.utils import echo
 
 from creditbank.cli_common import cli_translator
 from creditbank.i18n import N_, Translator
@@ -68,6 +73,8 @@ RICH_CONSTANTS: Mapping[str, str] = {
     "RICH_HELP": N_("Try [blue]'{command_path} {help_option}'[/] for help."),
 }
 
+PATH_LABELS: tuple[str, ...] = (N_("file"), N_("dir"), N_("path"))
+
 USAGE = N_("Usage: ")
 """typer/_click/formatting.py: ``HelpFormatter.write_usage``'s prefix."""
 
@@ -80,13 +87,43 @@ CLICK_WORDS: tuple[str, ...] = (
     N_("Show completion for the current shell, to copy it or customize the installation."),
     N_("Install completion for the specified shell."),
     N_("Show completion for the specified shell, to copy it or customize the installation."),
-    # a parameter's kind ({param_type}) and a path's ({label})
+    # a parameter's kind ({param_type})
     N_("argument"),
     N_("option"),
     N_("parameter"),
-    N_("file"),
-    N_("dir"),
-    N_("path"),
+    # a path's ({label}; typer/_param_types.py ``path_type_name``, also the type column's ``<path>``)
+    *PATH_LABELS,
+)
+
+PLACEHOLDERS: tuple[str, ...] = (
+    # the usage line's: ``options_metavar`` (typer/_click/core.py, typer/core.py), ``subcommand_metavar``
+    N_("[OPTIONS]"),
+    N_("COMMAND [ARGS]..."),
+)
+
+TYPE_NAMES: tuple[str, ...] = (
+    # the type column (``<int>``): typer/core.py ``display_type``, a Python type's name or a label of its own
+    N_("str"),
+    N_("int"),
+    N_("float"),
+    N_("bool"),
+    N_("Path"),
+    N_("datetime"),
+    N_("UUID"),
+    N_("{type} range"),
+    N_("list[{type}]"),
+)
+
+PLAIN_LINES: tuple[str, ...] = (
+    # typer/_click/exceptions.py: an error's lines without Rich (TYPER_USE_RICH=0)
+    N_("Error: {message}"),
+    N_("Try '{command} {option}' for help."),
+)
+
+COMPLETION_LINES: tuple[str, ...] = (
+    # typer/completion.py: said after installing completion
+    N_("{shell} completion installed in {path}"),
+    N_("Completion will take effect once you restart the terminal"),
 )
 
 CLICK_MESSAGES: tuple[str, ...] = (
@@ -123,6 +160,11 @@ CLICK_MESSAGES: tuple[str, ...] = (
     N_("Input should be a valid integer, unable to parse string as an integer"),
     N_("Input should be greater than or equal to {ge}"),
     N_("Input should be less than or equal to {le}"),
+    N_("Input should be greater than {gt}"),
+    N_("Input should be less than {lt}"),
+    N_("Input should be a valid number, unable to parse string as a number"),
+    N_("Input should be a finite number"),
+    N_("Input should be a valid boolean, unable to interpret input"),
     N_("Value error, {message}"),
 )
 
@@ -175,10 +217,88 @@ def install(t: Translator | None = None) -> None:
     Context.formatter_class = _formatter(t)
     rich_utils._make_rich_text = _saying_texts(_MAKE_RICH_TEXT, t)
     rich_utils.rich_format_error = _saying_errors(_RICH_FORMAT_ERROR, t)  # type: ignore[assignment]
+    typer.core._TyperParameter.display_type = _typing(_DISPLAY_TYPE, t)  # type: ignore[method-assign,assignment]
+    ClickException.show = _showing_plainly(t, usage=False)  # type: ignore[method-assign,assignment]
+    UsageError.show = _showing_plainly(t, usage=True)  # type: ignore[method-assign,assignment]
+    for placeholder in (
+        typer.completion._install_completion_placeholder_function,
+        typer.completion._install_completion_no_auto_placeholder_function,
+    ):
+        option = (placeholder.__defaults__ or ())[0]
+        option.callback = _installing(t)
 
 
 _MAKE_RICH_TEXT = rich_utils._make_rich_text
 _RICH_FORMAT_ERROR = rich_utils.rich_format_error
+_DISPLAY_TYPE = typer.core._TyperParameter.display_type
+
+
+def say_type(label: str, t: Translator) -> str:
+    """A parameter's type as Typer labels it (``int range``, ``list[Path]``; choices stay as typed),
+    in ``t``'s language."""
+    if label in TYPE_NAMES or label in PATH_LABELS:
+        return t.gettext(label)
+    for template in ("{type} range", "list[{type}]"):
+        found = _pattern(template).fullmatch(label)
+        if found is not None:
+            return t.gettext(template).format(type=say_type(found["type"], t))
+    return label
+
+
+def say_usage(args: str, t: Translator) -> str:
+    """The usage line's arguments (``[OPTIONS] COMMAND [ARGS]...``), Typer's placeholders said in turn."""
+    for placeholder in PLACEHOLDERS:
+        args = args.replace(placeholder, t.gettext(placeholder))
+    return args
+
+
+def _typing(display_type: Callable[[Any, Context], str], t: Translator) -> Callable[[Any, Context], str]:
+    def said(self: Parameter, ctx: Context) -> str:
+        shown = display_type(self, ctx)
+        if shown.startswith("<") and shown.endswith(">"):
+            return f"<{say_type(shown[1:-1], t)}>"
+        return shown
+
+    return said
+
+
+def _showing_plainly(t: Translator, *, usage: bool) -> Callable[[ClickException, IO[Any] | None], None]:
+    """Click's ``show`` of an error (what Typer prints without Rich), its lines in ``t``'s language."""
+
+    def show(error: ClickException, file: IO[Any] | None = None) -> None:
+        file = file or get_text_stderr()
+        color = error.show_color
+        ctx = getattr(error, "ctx", None) if usage else None
+        if ctx is not None:
+            color = ctx.color
+            hint = ""
+            if ctx.command.get_help_option(ctx) is not None:
+                hint = t.gettext(PLAIN_LINES[1]).format(
+                    command=ctx.command_path, option=ctx.help_option_names[0]
+                )
+                hint += "\n"
+            echo(f"{ctx.get_usage()}\n{hint}", file=file, color=color)
+        echo(t.gettext(PLAIN_LINES[0]).format(message=say(error.format_message(), t)), file=file, color=color)
+
+    return show
+
+
+def _installing(t: Translator) -> Callable[[Context, Parameter, Any], Any]:
+    """Typer's ``--install-completion``, saying what it did in ``t``'s language."""
+
+    def install_callback(ctx: Context, param: Parameter, value: Any) -> Any:
+        if not value or ctx.resilient_parsing:
+            return value
+        shell, path = (
+            _completion_shared.install(shell=value)
+            if isinstance(value, str)
+            else _completion_shared.install()
+        )
+        secho(t.gettext(COMPLETION_LINES[0]).format(shell=shell, path=path), fg="green")
+        echo(t.gettext(COMPLETION_LINES[1]))
+        sys.exit(0)
+
+    return install_callback
 
 
 def _formatter(t: Translator) -> type[HelpFormatter]:
@@ -186,7 +306,10 @@ def _formatter(t: Translator) -> type[HelpFormatter]:
         """Click's help formatter, with the usage line's prefix in ``t``'s language."""
 
         def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
-            super().write_usage(prog, args, t.gettext(USAGE) if prefix is None else prefix)
+            super().write_usage(prog, say_usage(args, t), t.gettext(USAGE) if prefix is None else prefix)
+
+        def write_dl(self, rows: Sequence[tuple[str, str]], col_max: int = 30, col_spacing: int = 2) -> None:
+            super().write_dl([(term, say(text, t)) for term, text in rows], col_max, col_spacing)
 
     return Formatter
 

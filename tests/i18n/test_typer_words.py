@@ -1,116 +1,250 @@
 """Typer's own words (``Usage:``, ``Options``, ``Show this message and exit.``, ``Missing option``, ``No such
-command``, ``Error``, ``Try … for help``, the completion options) in the command line's language.
+command``, ``Error``, ``Try … for help``, the usage line's ``[OPTIONS] COMMAND [ARGS]...``, the type column's
+``<int>``, the completion options and what installing completion says) in the command line's language.
 
-The command is run as a person runs it, in a new process (its help and Typer's words are decided at import).
-The installed Typer's sources are read too: a word Typer shows that our catalogue lacks fails here, so an
-upgrade of Typer (or of its vendored Click) that adds or rewords one is caught.
+Typer's words and our help are decided when the command line is imported, from the environment's language, so
+each language runs in a process of its own: one that imports the command line as ``creditbank`` does and
+invokes it several times through Typer's ``CliRunner`` (one import for many outputs), and one that runs
+``creditbank`` itself. The installed Typer's sources are read too: a word Typer shows that our catalogue lacks
+fails here, so an upgrade of Typer (or of its vendored Click) that adds or rewords one is caught.
 """
 
 import ast
+import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
+import typer.main
+from typer._click.core import Context
 
-from creditbank.cli_words import CLICK_MESSAGES, CLICK_WORDS, RICH_CONSTANTS, TYPER_GETTEXT, USAGE, say
+from creditbank.cli_words import (
+    _DISPLAY_TYPE,
+    CLICK_MESSAGES,
+    CLICK_WORDS,
+    COMPLETION_LINES,
+    PATH_LABELS,
+    PLACEHOLDERS,
+    PLAIN_LINES,
+    RICH_CONSTANTS,
+    TYPE_NAMES,
+    TYPER_GETTEXT,
+    USAGE,
+    say,
+    say_type,
+)
 from creditbank.i18n import Translator
 
 CHINESE = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
 CHINESE_BY_OUR_VARIABLE = {"CREDITBANK_LANG": "zh_CN", "LC_ALL": None, "LC_MESSAGES": None, "LANG": "C.UTF-8"}
 ENGLISH = {"CREDITBANK_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"}
+RICH = {"TYPER_USE_RICH": None}
+PLAIN = {"TYPER_USE_RICH": "0"}
 TYPER = Path(typer.__file__).resolve().parent
+CREDITBANK = str(Path(sys.executable).parent / "creditbank")
 
-ENGLISH_WORDS = ("Usage:", "Options", "Commands", "Show this message and exit.", "Error", "Try '", "for help")
+ENGLISH_WORDS = (
+    "Usage:",
+    "Options",
+    "Commands",
+    "Show this message and exit.",
+    "Error",
+    "Try '",
+    "for help",
+    "[OPTIONS]",
+    "COMMAND",
+    "[ARGS]",
+    "<str>",
+    "<int",
+    "<float>",
+    "<bool>",
+    "<path>",
+    "<Path>",
+    "list[",
+    " range>",
+    "Input should",
+)
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
+INVOCATIONS: dict[str, list[str]] = {
+    "help": ["--help"],
+    "database help": ["audit", "database", "--help"],
+    "diff help": ["rules", "diff", "--help"],
+    "missing": ["tokens", "create"],
+    "unknown": ["nosuch"],
+    "near miss": ["audit", "databse"],
+    "no such option": ["audit", "database", "--max-differences", "0", "--bogus"],
+    "not an integer": ["audit", "database", "--max-differences", "x"],
+    "below the range": ["audit", "database", "--max-differences", "0"],
+}
+INVOKE = """
+import json, sys
+from typer.testing import CliRunner
+from creditbank.cli import app
+said = {}
+for name, args in json.loads(sys.argv[1]).items():
+    result = CliRunner().invoke(app, args, prog_name="creditbank")
+    said[name] = {"code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+print(json.dumps(said))
+"""
 
-def run(environ: dict[str, str | None], *args: str) -> subprocess.CompletedProcess[str]:
-    """``creditbank ARGS`` in a new process with ``environ`` (None removes a variable)."""
-    env = {k: v for k, v in os.environ.items() if k not in environ}
-    env.update({k: v for k, v in environ.items() if v is not None})
+
+def environment(*environs: Mapping[str, str | None], **more: str) -> dict[str, str]:
+    """This process's environment with ``environs`` laid over it (None removes a variable)."""
+    env = dict(os.environ)
+    for environ in environs:
+        for key, value in environ.items():
+            env.pop(key, None)
+            if value is not None:
+                env[key] = value
     env["COLUMNS"] = "200"  # no wrapping inside the phrases looked for
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "creditbank"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    env.update(more)
+    return env
+
+
+def run(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def invoked(*environs: Mapping[str, str | None]) -> dict[str, dict[str, Any]]:
+    """Each of :data:`INVOCATIONS`, said by a new process with ``environs`` that imports the command line."""
+    result = run(environment(*environs), sys.executable, "-c", INVOKE, json.dumps(INVOCATIONS))
+    assert result.returncode == 0, result.stderr
+    said: dict[str, dict[str, Any]] = json.loads(result.stdout)
+    return said
+
+
+def english_in(text: str, *more: str) -> list[str]:
+    return [word for word in (*ENGLISH_WORDS, *more) if word in text]
+
+
+@pytest.fixture(scope="module")
+def chinese() -> dict[str, dict[str, Any]]:
+    return invoked(CHINESE, RICH)
+
+
+@pytest.fixture(scope="module")
+def chinese_plain() -> dict[str, dict[str, Any]]:
+    return invoked(CHINESE_BY_OUR_VARIABLE, PLAIN)
+
+
+@pytest.fixture(scope="module")
+def english() -> dict[str, dict[str, Any]]:
+    return invoked(ENGLISH, RICH)
 
 
 class TestChinese:
-    @pytest.mark.parametrize("environ", [CHINESE, CHINESE_BY_OUR_VARIABLE], ids=["LANG", "CREDITBANK_LANG"])
-    def test_the_top_level_help(self, environ: dict[str, str | None]) -> None:
-        result = run(environ, "--help")
-        assert result.returncode == 0, result.stderr
-        text = result.stdout
-        assert "用法：creditbank [OPTIONS] COMMAND [ARGS]..." in text
+    def test_the_top_level_help(self, chinese: dict[str, dict[str, Any]]) -> None:
+        said = chinese["help"]
+        assert said["code"] == 0, said["stderr"]
+        text = said["stdout"]
+        assert "用法：creditbank [选项] 命令 [参数]..." in text
         assert "─ 选项 ─" in text and "─ 命令 ─" in text
-        assert "显示本帮助并退出。" in text
+        assert "显示本帮助并退出。" in text and "<开关>" in text
         assert "为当前 shell 安装命令补全。" in text and "显示当前 shell 的命令补全脚本" in text
-        assert [word for word in (*ENGLISH_WORDS, "Install completion") if word in text] == []
+        assert english_in(text, "Install completion") == []
 
-    def test_a_subcommands_help(self) -> None:
-        result = run(CHINESE, "audit", "database", "--help")
-        assert result.returncode == 0, result.stderr
-        text = result.stdout
-        assert "用法：creditbank audit database [OPTIONS]" in text
+    def test_a_subcommands_help_and_its_types(self, chinese: dict[str, dict[str, Any]]) -> None:
+        said = chinese["database help"]
+        assert said["code"] == 0, said["stderr"]
+        text = said["stdout"]
+        assert "用法：creditbank audit database [选项]" in text
+        assert "<文本>" in text and "<整数，有范围> [x>=1]" in text
         assert "最多列出的差异数 [默认：1000]" in text and "显示本帮助并退出。" in text
-        assert [word for word in (*ENGLISH_WORDS, "default:") if word in text] == []
+        assert english_in(text, "default:") == []
+        diff = chinese["diff help"]["stdout"]
+        assert "用法：creditbank rules diff [选项] [old] [new]" in diff and "<路径>" in diff
+        assert english_in(diff) == []
 
-    def test_a_missing_required_option(self) -> None:
-        result = run(CHINESE, "tokens", "create")
-        assert result.returncode == 2
-        text = result.stderr
-        assert "用法：creditbank tokens create [OPTIONS]" in text
+    def test_a_missing_required_option(self, chinese: dict[str, dict[str, Any]]) -> None:
+        said = chinese["missing"]
+        assert said["code"] == 2
+        text = said["stderr"]
+        assert "用法：creditbank tokens create [选项]" in text
         assert "运行 'creditbank tokens create --help' 查看帮助。" in text
         assert "─ 错误 ─" in text and "缺少选项 '--role'。可选值：" in text
-        assert [word for word in (*ENGLISH_WORDS, "Missing", "Choose from") if word in text] == []
+        assert english_in(text, "Missing", "Choose from") == []
 
-    def test_an_unknown_command_and_a_near_miss(self) -> None:
-        unknown = run(CHINESE, "nosuch")
-        assert unknown.returncode == 2
-        assert (
-            "没有命令 'nosuch'。" in unknown.stderr
-            and "运行 'creditbank --help' 查看帮助。" in unknown.stderr
+    def test_an_unknown_command_and_a_near_miss(self, chinese: dict[str, dict[str, Any]]) -> None:
+        unknown, near = chinese["unknown"], chinese["near miss"]
+        assert unknown["code"] == 2 and near["code"] == 2
+        assert "没有命令 'nosuch'。" in unknown["stderr"]
+        assert "运行 'creditbank --help' 查看帮助。" in unknown["stderr"]
+        assert "没有命令 'databse'。是否要用 'database'？" in near["stderr"]
+        for text in (unknown["stderr"], near["stderr"]):
+            assert english_in(text, "No such command", "Did you mean") == []
+
+    def test_a_value_of_the_wrong_type(self, chinese: dict[str, dict[str, Any]]) -> None:
+        bogus, letters, zero = (
+            chinese["no such option"],
+            chinese["not an integer"],
+            chinese["below the range"],
         )
-        near = run(CHINESE, "audit", "databse")
-        assert near.returncode == 2
-        assert "没有命令 'databse'。是否要用 'database'？" in near.stderr
-        for text in (unknown.stderr, near.stderr):
-            assert [
-                word for word in (*ENGLISH_WORDS, "No such command", "Did you mean") if word in text
-            ] == []
+        assert bogus["code"] == letters["code"] == zero["code"] == 2
+        assert "没有此选项：--bogus" in bogus["stderr"]
+        assert "'--max-differences' 的值无效：应为整数" in letters["stderr"]
+        assert "'--max-differences' 的值无效：应大于或等于 1" in zero["stderr"]
+        for text in (bogus["stderr"], letters["stderr"], zero["stderr"]):
+            assert english_in(text, "No such option", "Invalid value") == []
 
-    def test_a_value_of_the_wrong_type(self) -> None:
-        result = run(CHINESE, "audit", "database", "--max-differences", "0", "--bogus")
-        assert result.returncode == 2
-        assert "没有此选项：--bogus" in result.stderr and "No such option" not in result.stderr
-        result = run(CHINESE, "audit", "database", "--max-differences", "x")
-        assert result.returncode == 2
-        assert "'--max-differences' 的值无效：应为整数" in result.stderr
-        assert "Invalid value" not in result.stderr and "Input should" not in result.stderr
+    def test_without_rich(self, chinese_plain: dict[str, dict[str, Any]]) -> None:
+        """``TYPER_USE_RICH=0``: Click's plain help and its ``Error:`` and ``Try … for help.`` lines."""
+        helped = chinese_plain["help"]
+        assert helped["code"] == 0, helped["stderr"]
+        assert "用法：creditbank [选项] 命令 [参数]..." in helped["stdout"]
+        assert "显示本帮助并退出。" in helped["stdout"] and "为当前 shell 安装命令补全。" in helped["stdout"]
+        database = chinese_plain["database help"]["stdout"]
+        assert "--max-differences <整数，有范围>" in database and "--url <文本>" in database
+        missing = chinese_plain["missing"]["stderr"]
+        assert "运行 'creditbank tokens create --help' 查看帮助。" in missing
+        assert "错误：缺少选项 '--role'。可选值：" in missing
+        letters = chinese_plain["not an integer"]["stderr"]
+        assert "错误：'--max-differences' 的值无效：应为整数" in letters
+        for name, said in chinese_plain.items():
+            assert english_in(said["stdout"] + said["stderr"], "Install completion") == [], name
+
+    def test_installing_completion(self, tmp_path: Path) -> None:
+        """Run as a person runs it, from bash (the shell Typer detects), into a home of its own."""
+        env = environment(CHINESE, HOME=str(tmp_path))
+        result = run(env, "bash", "-c", '"$0" --install-completion; exit $?', CREDITBANK)
+        assert result.returncode == 0, result.stderr
+        assert f"bash 命令补全已安装到 {tmp_path}" in result.stdout
+        assert "重新打开终端后命令补全生效" in result.stdout
+        assert "completion installed" not in result.stdout and "take effect" not in result.stdout
+        assert (tmp_path / ".bashrc").read_text(encoding="utf-8").count("creditbank") >= 1
 
 
 class TestEnglish:
-    def test_help_and_errors_are_typers_own_words(self) -> None:
-        helped = run(ENGLISH, "audit", "database", "--help")
-        assert helped.returncode == 0, helped.stderr
-        assert "Usage: creditbank audit database [OPTIONS]" in helped.stdout
-        assert "─ Options ─" in helped.stdout and "Show this message and exit." in helped.stdout
-        assert "differences listed at most [default: 1000]" in helped.stdout
-        assert not CJK.search(helped.stdout)
-        missing = run(ENGLISH, "tokens", "create")
-        assert missing.returncode == 2
-        assert "Try 'creditbank tokens create --help' for help." in missing.stderr
-        assert "─ Error ─" in missing.stderr and "Missing option '--role'. Choose from:" in missing.stderr
-        assert not CJK.search(missing.stderr)
+    def test_help_and_errors_are_typers_own_words(self, english: dict[str, dict[str, Any]]) -> None:
+        helped = english["database help"]
+        assert helped["code"] == 0, helped["stderr"]
+        assert "Usage: creditbank audit database [OPTIONS]" in helped["stdout"]
+        assert "─ Options ─" in helped["stdout"] and "Show this message and exit." in helped["stdout"]
+        assert "<str>" in helped["stdout"] and "<int range> [x>=1]" in helped["stdout"]
+        assert "differences listed at most [default: 1000]" in helped["stdout"]
+        assert "Usage: creditbank [OPTIONS] COMMAND [ARGS]..." in english["help"]["stdout"]
+        missing = english["missing"]
+        assert missing["code"] == 2
+        assert "Try 'creditbank tokens create --help' for help." in missing["stderr"]
+        assert (
+            "─ Error ─" in missing["stderr"] and "Missing option '--role'. Choose from:" in missing["stderr"]
+        )
+        assert "Input should be greater than or equal to 1" in english["below the range"]["stderr"]
+        for name, said in english.items():  # the top-level help glosses terms in Chinese
+            assert name in ("help", "diff help") or not CJK.search(said["stdout"] + said["stderr"]), name
+
+    def test_the_command_itself_without_rich(self) -> None:
+        result = run(environment(ENGLISH, PLAIN), CREDITBANK, "tokens", "create")
+        assert result.returncode == 2
+        assert "Try 'creditbank tokens create --help' for help." in result.stderr
+        assert "Error: Missing option '--role'. Choose from:" in result.stderr
+        assert not CJK.search(result.stderr)
 
 
 class TestSaying:
@@ -130,6 +264,13 @@ class TestSaying:
             "No such option: --x (Possible options: --xy)",
         ):
             assert say(text, en) == text
+
+    def test_a_type_is_said_whole_and_choices_as_typed(self) -> None:
+        zh = Translator("zh")
+        assert say_type("list[Path]", zh) == "路径，可多个"
+        assert say_type("int range", zh) == "整数，有范围"
+        assert say_type("admin|learner", zh) == "admin|learner"
+        assert say_type("int range", Translator("en")) == "int range"
 
     def test_a_text_no_template_reads_is_left_as_written(self) -> None:
         assert say("something else entirely", Translator("zh")) == "something else entirely"
@@ -292,3 +433,75 @@ class TestTyperSources:
         assert stale == []
         words = (*TYPER_GETTEXT, *RICH_CONSTANTS.values(), *CLICK_WORDS[:6])
         assert [word for word in words if not in_source(f'"{word}"')] == []
+
+    def test_every_placeholder_of_the_usage_line_is_ours(self) -> None:
+        placeholders = {
+            node.value
+            for module in ("core.py", "_click/core.py", "main.py")
+            for node in ast.walk(tree(module))
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "[" in node.value
+            and re.fullmatch(r"[\[\]A-Z. ]*[A-Z]{3,}[\[\]A-Z. ]*", node.value)
+        }
+        assert placeholders == set(PLACEHOLDERS)
+
+    def test_every_type_label_typer_makes_is_ours(self) -> None:
+        made = {
+            shape(node.value)
+            for function in ast.walk(tree("core.py"))
+            if isinstance(function, ast.FunctionDef) and function.name in ("display_type", "_bare_type")
+            for node in ast.walk(function)
+            if isinstance(node, ast.Assign)
+            and [name_of(target) for target in node.targets] in (["label"], ["display_type"])
+            and isinstance(node.value, ast.Constant | ast.JoinedStr)
+        }
+        assert made == {"datetime", "{…} range", "list[{…}]"}
+        assert [w for w in made if not any(template_reads(t, w) for t in TYPE_NAMES)] == []
+        paths = {
+            node.value.value
+            for function in ast.walk(tree("_param_types.py"))
+            if isinstance(function, ast.FunctionDef) and function.name == "path_type_name"
+            for node in ast.walk(function)
+            if isinstance(node, ast.Return) and isinstance(node.value, ast.Constant)
+        }
+        assert paths == set(PATH_LABELS)
+
+    def test_every_type_our_commands_show_is_said(self) -> None:
+        """The names Python gives the types (``str``, ``Path``) are ours to list: each our options use."""
+        from creditbank.cli import app
+
+        zh, shown = Translator("zh"), set()
+
+        def walk(command: Any, ctx: Context) -> None:
+            for param in command.get_params(ctx):
+                shown.add(_DISPLAY_TYPE(param, ctx)[1:-1])
+            for name, sub in getattr(command, "commands", {}).items():
+                walk(sub, Context(sub, info_name=name, parent=ctx))
+
+        root = typer.main.get_command(app)
+        walk(root, Context(root, info_name="creditbank"))
+        assert {"str", "bool", "int", "int range", "path"} <= shown
+        assert sorted(label for label in shown if "|" not in label and say_type(label, zh) == label) == []
+
+    def test_every_plain_line_and_completion_line_is_ours(self) -> None:
+        plain = {
+            shape(node).rstrip("\n")
+            for function in ast.walk(tree("_click/exceptions.py"))
+            if isinstance(function, ast.FunctionDef) and function.name == "show"
+            for node in ast.walk(function)
+            if isinstance(node, ast.JoinedStr) and re.search(r"[A-Za-z]{3}", shape(node))
+        }
+        assert plain == {"Error: {…}", "Try '{…} {…}' for help."}
+        assert [w for w in plain if not any(template_reads(t, w) for t in PLAIN_LINES)] == []
+        installing = {
+            shape(node.args[0])
+            for function in ast.walk(tree("completion.py"))
+            if isinstance(function, ast.FunctionDef) and function.name == "install_callback"
+            for node in ast.walk(function)
+            if isinstance(node, ast.Call)
+            and getattr(node.func, "attr", "") in ("echo", "secho")
+            and isinstance(node.args[0], ast.Constant | ast.JoinedStr)
+        }
+        assert len(installing) == 2
+        assert [w for w in installing if not any(template_reads(t, w) for t in COMPLETION_LINES)] == []
