@@ -14,7 +14,9 @@ How this works:
   2. **changed** with credits: the old lot, if any, is reversed through the ledger (the correction
      path: :func:`creditbank.ledger.service.revoke_lot`, its conversion first), and a new lot of the
      new credits is recorded citing the same rule and the appeal; a rejected outcome becomes
-     recognised.
+     recognised. The recognition's explanation (the archive's and the certificate's "说明") then
+     leads with the change: the day, the new credits, what they were, the reason; the explanation
+     before the appeal follows it, marked as such. The history's event is ``appeal_changed``.
 """
 
 import dataclasses
@@ -32,7 +34,7 @@ from creditbank.auth.service import Principal
 from creditbank.context import AppContext
 from creditbank.db import utcnow
 from creditbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from creditbank.i18n import msg
+from creditbank.i18n import Both, msg
 from creditbank.ids import random_id
 from creditbank.learners import service as learners
 from creditbank.learners import vault
@@ -254,6 +256,7 @@ def decide_appeal(
         **({"credits": str(amount)} if amount is not None else {}),
     }
     txs: list[JournalTransaction] = []
+    decided_at = utcnow()
     if amount is None or (rec.status == RecognitionStatus.recognised.value and amount == rec.credits):
         txs.append(ledger.record_event(session, TxKind.note, learner_id=outcome.learner_id, details=record))
         appeal.status = "upheld"
@@ -264,6 +267,19 @@ def decide_appeal(
             txs += ledger.revoke_lot(
                 session, rec.lot_id, reason=f"appeal {appeal.id}: {reason}", by=reviewer.id
             )
+        before = (
+            msg("appeals.before_credits", credits=review.words(appeal.credits_before))
+            if appeal.was == RecognitionStatus.recognised.value
+            else msg("appeals.before_rejected")
+        )
+        rec.explanation_zh, rec.explanation_en = msg(
+            "appeals.changed_explanation",
+            date=decided_at.date().isoformat(),
+            after=review.words(amount),
+            before=before,
+            reason=reason,
+            explanation=Both(rec.explanation_zh, rec.explanation_en),
+        ).pair()
         rec.credits = amount
         lot_rec = records.recognition_for_lot(outcome, rec)
         lot_rec = dataclasses.replace(lot_rec, details={**lot_rec.details, "appeal": record})
@@ -281,10 +297,10 @@ def decide_appeal(
             after=review.words(amount),
             reason=reason,
         ).pair()
-        kind = "corrected"
+        kind = "appeal_changed"
     appeal.decided_by = reviewer.id
     appeal.reason = reason
-    appeal.decided_at = utcnow()
+    appeal.decided_at = decided_at
     session.add(appeal)
     session.flush()
     records.add_event(

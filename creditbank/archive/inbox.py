@@ -7,8 +7,9 @@ How this works:
   decision, a rejection, a revocation or correction: ``outcome_events``, the texts the archive
   already shows the learner), each transfer the learner asked for and its decision, each read grant
   the learner gave that ends within a week, and each lot of credits whose validity ends within
-  ``expiry_notice_days``. So a message cannot say more than the learner's own archive says, and no
-  write path of the bank has to remember to notify.
+  ``expiry_notice_days``. A message about an appeal (filed, upheld, changed) links to the
+  learner's appeals page, the others to the outcome in the archive. So a message cannot say more
+  than the learner's own archive says, and no write path of the bank has to remember to notify.
 * ``inbox_state`` keeps, per learner, how far the inbox was read (``read_until``: the page's "mark
   all read") and how far it was announced by e-mail (``mailed_until``).
 * :func:`mail_notices` (``creditbank inbox mail``, run by cron) sends each learner with an e-mail
@@ -36,7 +37,7 @@ from creditbank.institutions.models import Institution
 from creditbank.learners import vault
 from creditbank.learners.models import ArchiveGrant, Learner
 from creditbank.ledger.models import Lot
-from creditbank.outcomes.models import Outcome, OutcomeEvent
+from creditbank.outcomes.models import Appeal, Outcome, OutcomeEvent
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ _EVENT_KIND = {
     "resubmitted": "review",
     "appealed": "review",
     "appeal_upheld": "review",
+    "appeal_changed": "correction",
 }
+APPEAL_EVENTS = frozenset({"appealed", "appeal_upheld", "appeal_changed"})
 GRANT_NOTICE = dt.timedelta(days=7)
 
 
@@ -87,6 +90,9 @@ def items(
     found: list[tuple[str, str, dt.datetime, str, str, str]] = []
     archive = build_archive(session, master_key, learner, with_credentials=False)
     titles = {o.id: o.title for o in archive.outcomes}
+    appealed = dict(
+        session.exec(select(Appeal.outcome_id, Appeal.id).where(col(Appeal.learner_id) == learner.id)).all()
+    )
     # 1. every step of the learner's outcomes, in the words the archive uses
     for outcome in archive.outcomes:
         for number, event in enumerate(outcome.events):
@@ -98,7 +104,9 @@ def items(
                     event.at,
                     f"《{outcome.title}》：{event.detail_zh}",
                     f"“{outcome.title}”: {event.detail_en}",
-                    f"/archive#outcome-{outcome.id}",
+                    f"/appeals#{appealed[outcome.id]}"
+                    if event.kind in APPEAL_EVENTS and outcome.id in appealed
+                    else f"/archive#outcome-{outcome.id}",
                 )
             )
     # 2. credits whose validity ends soon (still convertible until then)

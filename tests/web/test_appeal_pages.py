@@ -7,6 +7,7 @@ city centre reviewer who took no part changes the credits and the ledger correct
 import datetime as dt
 import re
 from decimal import Decimal
+from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -360,3 +361,70 @@ class TestReviewerAppealPages:
         appeal_id = w.appeal_by_api(w.rejected())
         assert client.get("/console/appeals").status_code == 401
         assert client.get(f"/console/appeals/{appeal_id}", headers=w.me).status_code == 403
+
+
+class TestWhatTheLearnerIsToldAfterTheAppeal:
+    def test_the_archive_explains_the_new_credits_and_the_inbox_links_to_the_appeals(
+        self, client: TestClient, auth: Tokens, ctx: AppContext
+    ) -> None:
+        w = World(client, auth, ctx)
+        outcome_id = w.recognised()
+        appeal_id = w.appeal_by_api(outcome_id)
+        fresh = _person(ctx, None, "复核人")[1]
+        changed = client.post(
+            f"/api/v1/appeals/{appeal_id}/decision",
+            json={"decision": "change", "reason": "按 64 学时改判", "credits": 4},
+            headers={**fresh, "Idempotency-Key": f"{appeal_id}-x"},
+        )
+        assert changed.status_code == 200, changed.text
+        day = dt.datetime.fromisoformat(changed.json()["decided_at"]).date().isoformat()
+
+        archive = client.get(f"/api/v1/learners/{w.learner_id}/archive", headers=w.me).json()
+        [mine] = [o for o in archive["outcomes"] if o["id"] == outcome_id]
+        zh, en = mine["recognition"]["explanation_zh"], mine["recognition"]["explanation_en"]
+        # the explanation leads with the change; the old figure only as what it was before
+        now_zh, before_zh = zh.split("申诉前的说明", 1)
+        assert day in now_zh and "改为认定 4 学分" in now_zh and "原认定 3 学分" in now_zh, zh
+        assert "认定 3 学分（" not in now_zh and "认定 3 学分" in before_zh, zh
+        now_en = en.split("Before the appeal", 1)[0]
+        assert day in now_en and "changed to 4 credits" in now_en and "formerly 3 credits" in now_en, en
+        [lot] = [x for x in archive["lots"] if x["outcome_id"] == outcome_id and x["state"] == "available"]
+        assert lot["explanation_zh"] == zh
+
+        w.sign_in()
+        page = client.get("/archive").text
+        card = page.split(f'id="outcome-{outcome_id}"', 1)[1].split("</article>", 1)[0]
+        assert "改为认定 4 学分" in card and day in card, card
+
+        inbox = client.get(f"/api/v1/learners/{w.learner_id}/inbox", headers=w.me).json()
+        told = [m for m in inbox if m["key"].startswith(f"event:{outcome_id}:")]
+        about = [m for m in told if "申诉" in m["text_zh"]]
+        assert len(about) == 2, told  # filed, then changed
+        assert {m["link"] for m in about} == {f"/appeals#{appeal_id}"}, about
+        others = [m for m in told if m not in about]
+        assert others and {m["link"] for m in others} == {f"/archive#outcome-{outcome_id}"}, others
+
+    def test_an_upheld_appeal_links_to_the_appeals_and_leaves_the_explanation(
+        self, client: TestClient, auth: Tokens, ctx: AppContext
+    ) -> None:
+        w = World(client, auth, ctx)
+        outcome_id = w.rejected()
+        before = client.get(f"/api/v1/learners/{w.learner_id}/archive", headers=w.me).json()
+        appeal_id = w.appeal_by_api(outcome_id)
+        upheld = client.post(
+            f"/api/v1/appeals/{appeal_id}/decision",
+            json={"decision": "uphold", "reason": "考勤记录不完整"},
+            headers={**_person(ctx, None, "复核人")[1], "Idempotency-Key": f"{appeal_id}-u"},
+        )
+        assert upheld.status_code == 200, upheld.text
+        after = client.get(f"/api/v1/learners/{w.learner_id}/archive", headers=w.me).json()
+
+        def said(archive: Any) -> str:
+            return str(
+                next(o["recognition"]["explanation_zh"] for o in archive["outcomes"] if o["id"] == outcome_id)
+            )
+
+        assert said(after) == said(before)
+        inbox = client.get(f"/api/v1/learners/{w.learner_id}/inbox", headers=w.me).json()
+        about = [m for m in inbox if "申诉" in m["text_zh"] or "维持原决定" in m["text_zh"]]
+        assert len(about) == 2 and {m["link"] for m in about} == {f"/appeals#{appeal_id}"}, about
