@@ -2,14 +2,16 @@
 
 Every application asks for the title, the date, who issued it and the evidence. Beyond those, each
 outcome type has its own facts, the ones the pilot's rules read for it (``rules/beijing-pilot``):
-hours for courses, the level for certificates, awards and exams, the competition for an award, the
-years for work experience, the course code, score and credits for a self-study exam, and so on.
+hours for courses, whether a MOOC's platform verified the learner's identity, the level for
+certificates, awards and exams, the competition for an award, the years for work experience, the
+course code, score and credits for a self-study exam, and so on.
 :data:`FIELDS` lists them per type, each marked required or optional; the form shows only the chosen
 type's, and :func:`facts_of` keeps only those (a field of another type sent anyway is dropped) and
 refuses an application that lacks a required one, whichever way it came (page or API).
 
 A field is stored where the rules read it: the outcome's own columns (hours, level, score, grade,
-field, course code) or its attributes (credits, competition, award tier, years, certificate number).
+field, course code, the identity check) or its attributes (credits, competition, award tier, years,
+certificate number).
 """
 
 from dataclasses import dataclass, replace
@@ -19,7 +21,7 @@ from typing import Any, Final
 from creditbank.outcomes.registrar import LEVELS
 from creditbank.rule_engine.models import AWARD_TIERS
 
-COLUMNS: Final = ("hours", "level", "score", "grade", "field", "course_code")
+COLUMNS: Final = ("hours", "level", "score", "grade", "field", "course_code", "identity_verified")
 """Fields stored in the outcome's columns; the others go to its attributes."""
 
 
@@ -35,6 +37,7 @@ class ClaimField:
     minimum: Decimal | None = None
     maximum: Decimal | None = None
     step: str = "any"
+    labelled: bool = False  # the choices are said through the catalogue (applications.choice.<name>.<value>)
 
 
 def _required(field: ClaimField) -> ClaimField:
@@ -55,13 +58,18 @@ COURSE_CODE = ClaimField("course_code", max_length=60)
 COMPETITION = ClaimField("competition_id", max_length=120)
 AWARD_TIER = ClaimField("award_tier", kind="choice", choices=AWARD_TIERS)
 CERTIFICATE_NUMBER = ClaimField("certificate_number", max_length=60)
+# a MOOC counts only if the platform verified the learner's identity at the assessment (实名认证): the
+# learner says so, the evidence shows it, and the reviewers check it (a learner's claim is always reviewed)
+IDENTITY_VERIFIED = ClaimField(
+    "identity_verified", required=True, kind="choice", choices=("yes", "no"), max_length=3, labelled=True
+)
 
 FIELDS: Final[dict[str, tuple[ClaimField, ...]]] = {
     "degree_course": (_required(CREDITS), COURSE_CODE, SCORE, GRADE, FIELD),
     "training_course": (_required(HOURS), FIELD),
     "skill_level_certificate": (_levels("skill_level_certificate"), FIELD, CERTIFICATE_NUMBER),
     "one_plus_x_certificate": (_levels("one_plus_x_certificate"), FIELD, CERTIFICATE_NUMBER),
-    "mooc": (_required(HOURS), _required(SCORE), FIELD),
+    "mooc": (_required(HOURS), _required(SCORE), IDENTITY_VERIFIED, FIELD),
     "community_course": (_required(HOURS), FIELD),
     "competition_award": (_levels("competition_award"), _required(COMPETITION), AWARD_TIER, FIELD),
     "work_experience": (_required(YEARS), FIELD),

@@ -53,6 +53,13 @@ async def apply(
     award_tier: Annotated[str, Form(max_length=20, description="一等奖, 二等奖 or 三等奖")] = "",
     years: Annotated[str, Form(max_length=20, description="years of work experience")] = "",
     certificate_number: Annotated[str, Form(max_length=60)] = "",
+    identity_verified: Annotated[
+        str,
+        Form(
+            max_length=3,
+            description="a MOOC: did its platform verify your identity at the assessment (实名认证)? yes/no",
+        ),
+    ] = "",
     statement: Annotated[str, Form(max_length=2000, description="a note to the reviewers")] = "",
 ) -> ApplicationPublic:
     """Apply for the recognition of an outcome of your own, with evidence files (PDF, JPEG, PNG;
@@ -75,6 +82,7 @@ async def apply(
         "award_tier": award_tier,
         "years": years,
         "certificate_number": certificate_number,
+        "identity_verified": identity_verified,
     }
     claim = claim_of(
         outcome_type=outcome_type,

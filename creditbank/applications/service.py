@@ -128,6 +128,7 @@ class Claim:
     grade: str | None = None
     field: str | None = None
     course_code: str | None = None
+    identity_verified: bool = False  # a MOOC's platform verified the learner at the assessment (their word)
     attributes: dict[str, Any] | None = None
     statement: str = ""
 
@@ -278,6 +279,7 @@ def submit(
         grade=claim.grade,
         field=claim.field,
         course_code=claim.course_code,
+        identity_verified=claim.identity_verified,
         evidence_hash=manifest_hash(files),
         attributes=attributes,
         request_hash=digest.hex(),

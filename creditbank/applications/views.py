@@ -123,6 +123,7 @@ def claim_of(
         grade=item.grade,
         field=item.field,
         course_code=item.course_code,
+        identity_verified=item.identity_verified,
         attributes=dict(attributes) or None,
         statement=statement.strip(),
     )

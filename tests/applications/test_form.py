@@ -8,6 +8,7 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Connection, text
 
 from creditbank.applications import claim_fields
@@ -178,6 +179,42 @@ class TestRequiredFieldsAreEnforced:
         ).one()
         assert row.hours is None and float(row.score) == 72 and row.course_code == "00054"
         assert "years" not in row.attributes and row.attributes["credits"] == "6"
+
+    def test_a_mooc_whose_platform_verified_the_learner_can_be_recognised(
+        self, client: TestClient, auth: Tokens, db: Connection
+    ) -> None:
+        """A MOOC counts only with the platform's identity check (实名认证); the learner says whether
+        there was one, and the rules read it (before, a learner's MOOC could only meet the rejection)."""
+        _, me = _learner(client, auth)
+
+        def mooc(title: str, identity_verified: str = "") -> Response:
+            return apply(
+                client,
+                me,
+                outcome_type="mooc",
+                hours="36",
+                score="85",
+                issuer_kind="other",
+                title=title,
+                identity_verified=identity_verified,
+            )
+
+        missing = mooc("数据结构（慕课）")
+        assert missing.status_code == 422, missing.text
+        assert {e["loc"][-1] for e in missing.json()["errors"]} == {"identity_verified"}
+        unverified = mooc("数据结构（慕课）", identity_verified="no")
+        assert unverified.status_code == 201, unverified.text
+        assert unverified.json()["outcome"]["recognition"]["rule_id"] == "BJ-REC-MOOC-UNGRADED"
+        verified = mooc("操作系统（慕课）", identity_verified="yes")
+        assert verified.status_code == 201, verified.text
+        outcome = verified.json()["outcome"]
+        assert outcome["recognition"]["rule_id"] == "BJ-REC-MOOC"
+        # 36 hours / 16 hours a credit = 2.25, rounded down to half credits
+        assert float(outcome["recognition"]["credits"]) == 2
+        stored = db.execute(
+            text("SELECT identity_verified FROM outcomes WHERE id = :o"), {"o": outcome["id"]}
+        )
+        assert stored.scalar_one() is True
 
 
 class TestTheDistrictIsTheLearnersOwn:
