@@ -21,6 +21,7 @@ CERTIFICATE_IDS = (
     "problem.certificate",
     "problem.credential",
     "reason.credential",
+    "reason.ok.status",
     "verified.",
 )
 ALONE = re.compile(r"(?<![该他])区分中心")
