@@ -1,9 +1,8 @@
 """Message ids that the code builds at run time, listed so that extraction (``pybabel extract``) sees them.
 
-A template writing ``t.label("type", outcome.outcome_type)`` or ``t("done." ~ done)`` names no
-literal id, so each id it can reach is marked here with :func:`N_`. A new coded value (an outcome
-type, a check, a skip reason…) gets its line here and its texts in both catalogues; the test of
-the catalogues fails until it has them.
+A template writing ``t.label("type", outcome.outcome_type)`` or ``t("done." ~ done)`` names no literal
+id, so each id it can reach is marked here with :func:`N_`. A new coded value (an outcome type, a check,
+a skip reason…) gets its line here and its texts in both catalogues (the catalogues' test fails until).
 """
 
 from creditbank.i18n import N_
