@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,7 @@ class Watch:
     base: str
     requests: list[str] = field(default_factory=list)
     csp_errors: list[str] = field(default_factory=list)
+    ignored: tuple[str, ...] = ()  # the browser's own resources a page may load (e.g. its PDF viewer)
 
     def on_request(self, request: PageRequest) -> None:
         self.requests.append(request.url)
@@ -145,7 +147,7 @@ class Watch:
             self.csp_errors.append(message.text)
 
     def check(self) -> None:
-        foreign = [u for u in self.requests if not u.startswith(self.base + "/")]
+        foreign = [u for u in self.requests if not u.startswith((self.base + "/", *self.ignored))]
         assert foreign == [], f"requests to other hosts: {foreign}"
         assert self.csp_errors == [], self.csp_errors
 
@@ -180,6 +182,32 @@ def open_session(browser: Browser, demo: Demo) -> Iterator[Any]:
         session = BrowserSession(context, Watch(demo.base), demo.base)
         opened.append(session)
         return session
+
+    yield make
+    for session in opened:
+        session.context.close()
+    for session in opened:
+        session.watch.check()
+
+
+@contextmanager
+def watched_pages(browser: Browser, base: str, ignored: tuple[str, ...] = ()) -> Iterator[Any]:
+    """``make(viewport=None, *, javascript=True)``: a page in a browser context of its own, watched for
+    requests to other hosts and CSP errors; on the way out the contexts are closed and every watch is
+    checked (``ignored``: URL prefixes of the browser's own resources a page may load)."""
+    opened: list[BrowserSession] = []
+
+    def make(viewport: dict[str, int] | None = None, *, javascript: bool = True) -> Page:
+        context = browser.new_context(
+            base_url=base,
+            java_script_enabled=javascript,
+            viewport=viewport or DESKTOP,  # type: ignore[arg-type]
+            accept_downloads=True,
+            locale="zh-CN",
+        )
+        session = BrowserSession(context, Watch(base, ignored=ignored), base)
+        opened.append(session)
+        return session.page()
 
     yield make
     for session in opened:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
 from creditbank.auth.models import Role
 from creditbank.auth.service import create_reviewer, create_token
@@ -25,13 +25,13 @@ from tests.support.server import ServerProcess, prepare_database
 from tests.web.test_browser import (  # noqa: F401 (the browser fixtures)
     DESKTOP,
     PHONE,
-    Watch,
     _wait_for_checkpoint,
     browser,
     no_horizontal_scroll,
     playwright,
     shot,
     sign_in,
+    watched_pages,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -85,29 +85,8 @@ def appeals_demo(
 
 @pytest.fixture
 def new_page(browser: Browser, appeals_demo: AppealsDemo) -> Iterator[Any]:  # noqa: F811
-    contexts = []
-    watches: list[Watch] = []
-
-    def make(viewport: dict[str, int] | None = None) -> Page:
-        size = viewport or DESKTOP
-        context = browser.new_context(
-            base_url=appeals_demo.base,
-            viewport={"width": size["width"], "height": size["height"]},
-            locale="zh-CN",
-        )
-        contexts.append(context)
-        watch = Watch(appeals_demo.base)
-        watches.append(watch)
-        page = context.new_page()
-        page.on("request", watch.on_request)
-        page.on("console", watch.on_console)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    for watch in watches:
-        watch.check()
+    with watched_pages(browser, appeals_demo.base) as make:
+        yield make
 
 
 def _recognised_at_three(d: AppealsDemo) -> str:

@@ -35,11 +35,11 @@ from tests.support.postgres import PostgresServer
 from tests.support.server import ServerProcess, prepare_database
 from tests.web.test_browser import (  # noqa: F401 (the browser fixtures)
     DESKTOP,
-    Watch,
     browser,
     playwright,
     shot,
     sign_in,
+    watched_pages,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -100,33 +100,10 @@ def world(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture
 def new_page(browser: Browser, world: World) -> Iterator[Any]:  # noqa: F811
-    contexts = []
-    watches: list[Watch] = []
-
-    def make(*, javascript: bool = True) -> Page:
-        context = browser.new_context(
-            base_url=world.base,
-            viewport=DESKTOP,  # type: ignore[arg-type]
-            locale="zh-CN",
-            java_script_enabled=javascript,
-            accept_downloads=True,
-        )
-        contexts.append(context)
-        watch = Watch(world.base)
-        watches.append(watch)
-        page = context.new_page()
-        page.on("request", watch.on_request)
-        page.on("console", watch.on_console)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    for watch in watches:
-        # Chromium's own PDF viewer (a component of the browser, with its chrome:// resources: no
-        # network request) draws an evidence PDF in its frame; anything else off the server fails
-        watch.requests = [u for u in watch.requests if not u.startswith((PDF_VIEWER, "chrome://"))]
-        watch.check()
+    # Chromium's own PDF viewer (a component of the browser, with its chrome:// resources: no network
+    # request) draws an evidence PDF in its frame; anything else off the server fails
+    with watched_pages(browser, world.base, ignored=(PDF_VIEWER, "chrome://")) as make:
+        yield make
 
 
 def _shown_fields(page: Page) -> set[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
 from creditbank.config import Settings
 from creditbank.context import build_context
@@ -20,13 +20,13 @@ from tests.support.server import ServerProcess, prepare_database
 from tests.web.test_browser import (  # noqa: F401 (the browser fixtures)
     DESKTOP,
     PHONE,
-    Watch,
     _wait_for_checkpoint,
     browser,
     no_horizontal_scroll,
     playwright,
     shot,
     sign_in,
+    watched_pages,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -78,29 +78,8 @@ def courses_demo(
 
 @pytest.fixture
 def new_page(browser: Browser, courses_demo: CoursesDemo) -> Iterator[Any]:  # noqa: F811
-    contexts = []
-    watches: list[Watch] = []
-
-    def make(viewport: dict[str, int] | None = None) -> Page:
-        size = viewport or DESKTOP
-        context = browser.new_context(
-            base_url=courses_demo.base,
-            viewport={"width": size["width"], "height": size["height"]},
-            locale="zh-CN",
-        )
-        contexts.append(context)
-        watch = Watch(courses_demo.base)
-        watches.append(watch)
-        page = context.new_page()
-        page.on("request", watch.on_request)
-        page.on("console", watch.on_console)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    for watch in watches:
-        watch.check()
+    with watched_pages(browser, courses_demo.base) as make:
+        yield make
 
 
 class TestSharedCourseWalk:
