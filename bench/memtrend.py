@@ -14,7 +14,7 @@ sum over the second half of the run), for comparison only: a worker killed and r
 window makes the sum's slope measure the new worker's warm-up.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ class ProcessTrend:
     slope_mb_per_h: float | None = None
     judged: bool = False
     passes: bool | None = None
+    served: dict[str, int] = field(default_factory=dict)  # answers per route (X-Served-By)
+    batch_rows: int = 0
 
     def summary(self) -> dict[str, Any]:
         first = self.fitted[0] if self.fitted else None
@@ -65,6 +67,8 @@ class ProcessTrend:
             "slope_mb_per_h": self.slope_mb_per_h,
             "judged": self.judged,
             "passes": self.passes,
+            "served": dict(sorted(self.served.items())),
+            "batch_rows": self.batch_rows,
         }
 
 
@@ -115,6 +119,21 @@ def per_process(
         if trend.judged and trend.slope_mb_per_h is not None:
             trend.passes = trend.slope_mb_per_h < max_slope_mb_per_h
     return sorted(trends.values(), key=lambda t: (t.started_s, t.pid))
+
+
+def attribute_traffic(
+    trends: Sequence[ProcessTrend], served: Mapping[int, Mapping[str, int]], batch_rows: Mapping[int, int]
+) -> None:
+    """Give each process the answers (per route) and batch rows its pid served (``X-Served-By``).
+    A pid seen twice in the run (the kernel reused it) gets them on its latest process only: the
+    header names the pid, not the process."""
+    latest = {t.pid: t for t in sorted(trends, key=lambda t: t.started_s)}
+    for pid, routes in served.items():
+        if pid in latest:
+            latest[pid].served = dict(routes)
+    for pid, rows in batch_rows.items():
+        if pid in latest:
+            latest[pid].batch_rows = rows
 
 
 def memory_passes(trends: Sequence[ProcessTrend]) -> bool:

@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 from common import Table, percentiles, write_results  # noqa: E402
 from memtrend import (  # noqa: E402
     Sample,
+    attribute_traffic,
     children,
     memory_passes,
     per_process,
@@ -78,12 +79,24 @@ class Recorder:
         self.latencies: dict[str, list[float]] = collections.defaultdict(list)
         self.statuses: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
         self.problems: collections.Counter[str] = collections.Counter()
+        # answers per serving process (the X-Served-By header) and route, and batch rows per process
+        self.served: dict[int, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        self.batch_rows: collections.Counter[int] = collections.Counter()
 
     def add(self, route: str, seconds: float, status: str) -> None:
         with self.lock:
             self.statuses[route][status] += 1
             if status.startswith("2"):
                 self.latencies[route].append(seconds)
+
+    def served_by(self, route: str, response: httpx.Response, rows: int = 0) -> None:
+        """Count an answer to ``route`` (and ``rows`` batch rows) for the process that served it."""
+        pid = served_by(response)
+        if pid is not None:
+            with self.lock:
+                if route:
+                    self.served[pid][route] += 1
+                self.batch_rows[pid] += rows
 
     def problem(self, route: str, response: httpx.Response) -> None:
         """Count the problem type and detail of an error answer (what the 503s and 4xx said)."""
@@ -95,6 +108,15 @@ class Recorder:
                 what = f"{route} {response.status_code} (not JSON)"
             with self.lock:
                 self.problems[what] += 1
+
+
+BATCH = "POST /api/v1/outcomes/batch"
+
+
+def served_by(response: httpx.Response) -> int | None:
+    """The pid of the server process that answered (``CREDITBANK_SERVED_BY_HEADER``), if named."""
+    value = response.headers.get("x-served-by", "")
+    return int(value) if value.isdigit() else None
 
 
 def outcome(learner_id: str, reference: str, i: int) -> dict[str, Any]:
@@ -117,6 +139,15 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=2_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
+    parser.add_argument(
+        "--kill-at", type=float, default=0.4, help="fraction of the run at which a worker is killed (0: none)"
+    )
+    parser.add_argument(
+        "--outage-at",
+        type=float,
+        default=0.6,
+        help="fraction of the run at which PostgreSQL stops (0: no outage)",
+    )
     parser.add_argument("--learners", type=int, default=200)
     parser.add_argument("--sample-every", type=float, default=10.0, help="seconds between RSS samples")
     parser.add_argument(
@@ -125,6 +156,7 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=300.0, help="seconds after a process starts left out of its slope"
     )
+    parser.add_argument("--name", default="soak", help="results go to bench/results/<name>.json")
     args = parser.parse_args()
 
     pg: PostgresServer = start_postgres(fsync=True)
@@ -147,7 +179,9 @@ def main() -> None:
         world.ctx.engine.dispose()
         poster, uploader = world.institutions[0][1], world.institutions[1][1]
         admin = world.admin_token
-        server = ServerProcess(url, var, workers=args.workers).start()
+        server = ServerProcess(
+            url, var, workers=args.workers, extra_env={"CREDITBANK_SERVED_BY_HEADER": "true"}
+        ).start()
         base = server.base_url
         logs = httpx.get(base + "/logs").json()
         log_id, log_key = logs[0]["id"], logs[0]["verifier_key"]
@@ -163,6 +197,7 @@ def main() -> None:
                 return None
             record.add(route, time.perf_counter() - start, str(response.status_code))
             record.problem(route, response)
+            record.served_by(route, response)
             return response
 
         # -- single postings, open loop ---------------------------------------------------------
@@ -199,6 +234,7 @@ def main() -> None:
                 # latency from the scheduled time: waiting for a connection counts
                 record.add("POST /api/v1/outcomes", time.perf_counter() - at, str(r.status_code))
                 record.problem("POST /api/v1/outcomes", r)
+                record.served_by("POST /api/v1/outcomes", r)
                 if r.status_code in (200, 201):
                     with ack_lock:
                         acknowledged[reference] = r.json()["id"]
@@ -232,7 +268,7 @@ def main() -> None:
                     ]
                     lines = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows)
                     r = timed(
-                        "POST /api/v1/outcomes/batch",
+                        BATCH,
                         lambda lines=lines: http.post(
                             "/api/v1/outcomes/batch",
                             content=lines.encode(),
@@ -241,6 +277,7 @@ def main() -> None:
                     )
                     if r is not None and r.status_code == 200:
                         report = r.json()
+                        record.served_by("", r, rows=len(report["rows"]))
                         if "error" in report:
                             record.add(
                                 "POST /api/v1/outcomes/batch (in-report error)", 0.0, report["error"]["type"]
@@ -295,7 +332,7 @@ def main() -> None:
             killed = restarted = False
             while not stop.is_set() and time.perf_counter() < t0 + args.duration:
                 now = time.perf_counter() - t0
-                if not killed and now > 0.4 * args.duration:
+                if not killed and args.kill_at > 0 and now > args.kill_at * args.duration:
                     root = server.process.pid
                     workers = [p for p in children(root) if role_of(p, root) == "worker"]
                     victim = workers[-1] if workers else None
@@ -303,7 +340,7 @@ def main() -> None:
                         os.kill(victim, signal.SIGKILL)
                         events.append({"at_s": round(now, 1), "event": f"SIGKILL worker {victim}"})
                     killed = True
-                if not restarted and now > 0.6 * args.duration:
+                if not restarted and args.outage_at > 0 and now > args.outage_at * args.duration:
                     events.append({"at_s": round(now, 1), "event": "PostgreSQL stopped"})
                     pg.halt()
                     time.sleep(args.outage)
@@ -324,7 +361,11 @@ def main() -> None:
                 rss.extend(sample_tree(server.process.pid, now, boot_offset, ticks, page))
                 load.append((now, os.getloadavg()[0]))
 
-        threads = [threading.Thread(target=f, daemon=True) for f in (posting, batches, reads, faults, memory)]
+        kinds = [faults, memory]
+        kinds += [posting] if args.rate > 0 else []
+        kinds += [batches] if args.batch_every > 0 else []
+        kinds += [reads] if args.reads > 0 else []
+        threads = [threading.Thread(target=f, daemon=True) for f in kinds]
         for thread in threads:
             thread.start()
         time.sleep(max(0.0, t0 + args.duration - time.perf_counter()))
@@ -393,6 +434,7 @@ def main() -> None:
     )
     trends = per_process(rss, warmup_s=args.warmup, max_slope_mb_per_h=args.max_rss_slope)
     memory_ok = memory_passes(trends)
+    attribute_traffic(trends, record.served, record.batch_rows)
     for trend in trends:
         row = trend.summary()
         span = row["fitted_s"]
@@ -410,6 +452,13 @@ def main() -> None:
             "MB/h",
             verdict,
         )
+        if trend.served:
+            table.add(
+                f"served by {trend.role} {trend.pid}",
+                ", ".join(f"{route}: {n}" for route, n in sorted(trend.served.items())),
+                "",
+                f"{trend.batch_rows} batch rows",
+            )
     table.add(
         "memory: every judged process under the limit",
         "passes" if memory_ok else "FAILS",
@@ -475,7 +524,7 @@ def main() -> None:
             "tail": audit_database.stdout[-2000:] + audit_database.stderr[-2000:],
         },
     }
-    print(f"written {write_results('soak', out)}")
+    print(f"written {write_results(args.name, out)}")
     passed = missing == 0 and audit_verify.returncode == 0 and audit_database.returncode == 0 and memory_ok
     sys.exit(0 if passed else 1)
 

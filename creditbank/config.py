@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         "answered 429 (on PostgreSQL across every process and instance, on SQLite per process)",
     )
     heavy_retry_after_seconds: int = Field(10, ge=1, description="the Retry-After of that 429")
+    served_by_header: bool = Field(
+        False,
+        description="answer every request with an X-Served-By header naming the server process (its "
+        "pid), for benchmarks that tell workers apart (bench/soak.py); off in production: it tells any "
+        "client a process id",
+    )
     unavailable_retry_after_seconds: int = Field(
         5,
         ge=1,

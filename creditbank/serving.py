@@ -32,6 +32,11 @@ only when asked, so a worker's resident size stays at the high-water mark of its
 soaks' per-process samples show workers growing in steps at batch uploads and flat between them.
 :class:`MallocTrimmer` calls ``malloc_trim(0)`` every :data:`MALLOC_TRIM_SECONDS` in each served
 process, so the resident size follows what the process holds.
+
+Why ``X-Served-By``: a benchmark that samples each worker's memory needs to know what each worker
+served (the soak's batch client keeps one connection, so one worker gets every batch). With
+``CREDITBANK_SERVED_BY_HEADER`` on, :class:`ServedBy` names the process (its pid) in every answer.
+It is off by default: a process id is nothing a client needs.
 """
 
 import asyncio
@@ -44,6 +49,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from creditbank.main import create_app
@@ -192,6 +198,29 @@ class MallocTrimmer(threading.Thread):
             self.rounds += 1
 
 
+SERVED_BY_HEADER = b"x-served-by"
+
+
+class ServedBy:
+    """Pure ASGI middleware: ``X-Served-By: <pid>`` on every HTTP answer (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        pid = str(os.getpid()).encode()
+
+        async def send_with_pid(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (SERVED_BY_HEADER, pid)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_pid)
+
+
 def served_app() -> FastAPI:
     """The app of one server process: as :func:`creditbank.main.create_app`, with its database
     pool opened at startup (and its malloc arenas limited before any thread starts, and trimmed
@@ -200,6 +229,8 @@ def served_app() -> FastAPI:
     trimmer = MallocTrimmer()
     trimmer.start()
     app = create_app()
+    if app.state.ctx.settings.served_by_header:
+        app.add_middleware(ServedBy)
     app.state.warm_pool = True
     app.state.malloc_trimmer = trimmer
     return app

@@ -17,12 +17,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from creditbank.serving import FairAcceptLoop, NoDelayH11Protocol, _count_connection, served_app
+from tests.support.postgres import PostgresServer
+from tests.support.server import ServerProcess, prepare_database
 
 
 async def _nodelay_of_accepted(protocol_class: type[H11Protocol]) -> int:
@@ -287,3 +290,52 @@ def test_a_server_closed_during_the_pause_is_not_resumed() -> None:
         assert errors == []
         first.close()
         second.close()
+
+
+# --- X-Served-By: which worker answered, for the soak's per-worker report ---------------------------
+
+
+def _workers_of(root: int) -> set[int]:
+    """The uvicorn worker processes of a server (its multiprocessing children)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == root and b"multiprocessing.spawn" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_answers_name_the_worker_that_served_them_only_when_asked(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = prepare_database(pg_server, "served_by", tmp_path)
+    plain = ServerProcess(url, tmp_path, publisher=False).start()
+    try:  # off by default: no client learns a process id
+        answers = [httpx.get(plain.base_url + path) for path in ("/healthz", "/no-such-page")]
+        assert [r.status_code for r in answers] == [200, 404]
+        assert all("x-served-by" not in r.headers for r in answers)
+    finally:
+        plain.stop()
+    server = ServerProcess(
+        url, tmp_path, publisher=False, workers=2, extra_env={"CREDITBANK_SERVED_BY_HEADER": "true"}
+    ).start()
+    try:
+        assert server.process is not None
+        workers = _workers_of(server.process.pid)
+        assert len(workers) == 2
+        named = set()
+        for _ in range(5):  # new connections, which either worker may take
+            with httpx.Client(base_url=server.base_url) as http:
+                for path in ("/healthz", "/api/v1/learners/nobody/archive"):
+                    r = http.get(path)  # an answer of the app and an unauthenticated problem alike
+                    assert r.status_code in (200, 401), r.text
+                    named.add(int(r.headers["x-served-by"]))
+        assert named and named <= workers  # a worker's pid, never the supervisor's
+    finally:
+        server.stop()

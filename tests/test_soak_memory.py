@@ -15,6 +15,7 @@ if str(BENCH) not in sys.path:
 from memtrend import (  # noqa: E402
     MB,
     Sample,
+    attribute_traffic,
     children,
     memory_passes,
     per_process,
@@ -148,3 +149,29 @@ def test_a_real_process_tree_is_sampled_per_process() -> None:
                 os.kill(s.pid, 9)
         child.kill()
         child.wait()
+
+
+def test_each_process_gets_the_traffic_its_pid_served() -> None:
+    # the soak's per-worker report: the answers named by X-Served-By go to the process of that pid;
+    # a pid the kernel handed out again gets them on its latest process only (the header names pids)
+    samples = (
+        series(10, -60.0, -60.0, 700.0, 200.0, 40.0)
+        + series(11, -60.0, -60.0, 300.0, 200.0, 0.0)
+        + series(11, 320.0, 320.0, 700.0, 90.0, 0.0)
+    )
+    trends = per_process(samples, warmup_s=60.0, max_slope_mb_per_h=LIMIT)
+    attribute_traffic(
+        trends,
+        {
+            10: {"POST /api/v1/outcomes/batch": 12, "POST /api/v1/outcomes": 40},
+            11: {"POST /api/v1/outcomes": 7},
+        },
+        {10: 24_000},
+    )
+    by_key = {t.key: t.summary() for t in trends}
+    assert by_key["10@-60.0s"]["served"] == {"POST /api/v1/outcomes": 40, "POST /api/v1/outcomes/batch": 12}
+    assert by_key["10@-60.0s"]["batch_rows"] == 24_000
+    assert by_key["10@-60.0s"]["slope_mb_per_h"] > 30
+    assert by_key["11@-60.0s"]["served"] == {}
+    assert by_key["11@320.0s"]["served"] == {"POST /api/v1/outcomes": 7}
+    assert by_key["11@320.0s"]["batch_rows"] == 0
