@@ -25,6 +25,7 @@ from creditbank.config import Settings, get_settings
 from creditbank.context import AppContext, build_context
 from creditbank.db import unavailability, warm_pool
 from creditbank.deps import request_lang
+from creditbank.dispatch import skip_unmatchable_routers
 from creditbank.errors import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
@@ -441,6 +442,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         public: an admin or auditor token, or a request from this host (loopback, not forwarded)."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    skip_unmatchable_routers(app)
     _document_roles_and_problems(app)
     return app
 
