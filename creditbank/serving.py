@@ -37,20 +37,36 @@ Why ``X-Served-By``: a benchmark that samples each worker's memory needs to know
 served (the soak's batch client keeps one connection, so one worker gets every batch). With
 ``CREDITBANK_SERVED_BY_HEADER`` on, :class:`ServedBy` names the process (its pid) in every answer.
 It is off by default: a process id is nothing a client needs.
+
+Why a supervisor of our own: uvicorn's supervisor checks its workers every half second by sending
+each a ping over a pipe and waiting up to the health-check timeout for the answer. A worker killed
+while a ping waits (or stopped, then killed) never answers, and the pipe shows no end of file because
+the supervisor holds the worker's end too: uvicorn noticed the death only after the whole timeout
+(:data:`WORKER_HEALTHCHECK_SECONDS`, 60 s; the soak of ``docs/performance.md`` saw the replacement start
+60.2 s after a SIGKILL), and a two-worker server ran on one meanwhile. :class:`WatchfulSupervisor`
+waits for the answer and for the worker's exit at once (the process's sentinel), so a dead worker is
+replaced as soon as it dies, while a live one that is slow to answer (still importing the app on a
+loaded machine) keeps the whole timeout.
 """
 
 import asyncio
 import ctypes
 import ctypes.util
+import logging
 import os
+import pickle
 import socket
 import threading
+from multiprocessing.connection import wait as wait_for_any
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors.multiprocess import Multiprocess
+from uvicorn.supervisors.multiprocess import Process as WorkerProcess
 
 from creditbank.main import create_app
 
@@ -254,7 +270,63 @@ def uvicorn_options(workers: int) -> dict[str, Any]:
     }
 
 
+def worker_answers(worker: WorkerProcess, timeout: float) -> bool:
+    """True when ``worker`` answers a ping within ``timeout`` seconds; False after the timeout, and
+    False at once when the worker exits (or has exited) before it answers."""
+    if not worker.process.is_alive():
+        return False
+    try:
+        worker.parent_conn.send(b"ping")
+        ready = wait_for_any([worker.parent_conn, worker.process.sentinel], timeout)
+        if worker.parent_conn not in ready:
+            return False  # exited, or no answer in time
+        worker.parent_conn.recv()
+        return True
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return False
+
+
+class WatchfulSupervisor(Multiprocess):
+    """uvicorn's supervisor, replacing a dead worker as soon as it dies (see the module's docstring).
+    The rest (signals, restarts, a worker that fails at start stopping the server) is uvicorn's."""
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for idx, worker in enumerate(self.processes):
+            if worker_answers(worker, self.config.timeout_worker_healthcheck):
+                continue
+            worker.kill()  # hung, or already dead
+            worker.join()
+            if worker.exitcode == STARTUP_FAILURE:
+                _log.error("worker failed to start, stopping", extra={"fields": {"worker": worker.pid}})
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            died = {"worker": worker.pid, "exit_code": worker.exitcode}
+            _log.warning("worker died, starting another", extra={"fields": died})
+            replacement = WorkerProcess(self.config, self.sockets)
+            replacement.start()
+            self.processes[idx] = replacement
+
+
+_log = logging.getLogger("creditbank.serving")
+APP = "creditbank.serving:served_app"
+
+
 def serve(host: str, port: int, workers: int = 1) -> None:
-    """Serve :func:`served_app` on ``host:port`` with ``workers`` processes."""
+    """Serve :func:`served_app` on ``host:port`` with ``workers`` processes (several under
+    :class:`WatchfulSupervisor`)."""
     limit_malloc_arenas()  # the workers inherit the environment
-    uvicorn.run("creditbank.serving:served_app", host=host, port=port, **uvicorn_options(workers))
+    if workers <= 1:
+        uvicorn.run(APP, host=host, port=port, **uvicorn_options(workers))
+        return
+    config = uvicorn.Config(APP, host=host, port=port, **uvicorn_options(workers))
+    sock = config.bind_socket()
+    try:
+        WatchfulSupervisor(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
