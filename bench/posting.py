@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import Table, descendants, tree_cpu_seconds, write_results  # noqa: E402
 
+from tests.support.loadgen import Connection  # noqa: E402
 from tests.support.postgres import OWNER, PostgresServer, start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 from tests.support.world import build_world  # noqa: E402
@@ -91,9 +92,9 @@ def single_at_rate(
     errors = 0
     first_error: list[str] = []
     lock = threading.Lock()
-    clients: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
+    clients: queue.SimpleQueue[Connection] = queue.SimpleQueue()
     for _ in range(32):
-        clients.put(httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"}))
+        clients.put(Connection(base, timeout=30, headers={"Authorization": f"Bearer {token}"}))
 
     def send(i: int, at: float) -> None:
         nonlocal errors
@@ -103,17 +104,17 @@ def single_at_rate(
         body = outcome(learners[i % len(learners)], f"{prefix}-{i}", i)
         http = clients.get()
         try:
-            r = http.post("/api/v1/outcomes", json=body, headers={"Idempotency-Key": f"{prefix}-{i}"})
+            r = http.post_json("/api/v1/outcomes", body, {"Idempotency-Key": f"{prefix}-{i}"})
             # from the scheduled time, not from the send: a request that had to wait for a free
             # connection (the server answering slowly) counts that wait (no coordinated omission)
             took = time.perf_counter() - at
         finally:
             clients.put(http)
         with lock:
-            if r.status_code != 201:
+            if r.status != 201:
                 errors += 1
                 if not first_error:
-                    first_error.append(f"{r.status_code} {r.text[:300]}")
+                    first_error.append(f"{r.status} {r.body[:300]!r}")
             elif i >= measured_from:
                 latencies.append(took)
 
@@ -285,17 +286,17 @@ def closed_loop(
     lock = threading.Lock()
 
     def run() -> None:
-        with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
+        with Connection(base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
             while True:
                 with lock:
                     i = next(counter, None)
                 if i is None:
                     return
                 body = outcome(learners[i % len(learners)], f"{prefix}-{i}", i)
-                r = http.post("/api/v1/outcomes", json=body, headers={"Idempotency-Key": f"{prefix}-{i}"})
-                if r.status_code != 201:
+                r = http.post_json("/api/v1/outcomes", body, {"Idempotency-Key": f"{prefix}-{i}"})
+                if r.status != 201:
                     with lock:
-                        errors.append(f"{r.status_code} {r.text[:200]}")
+                        errors.append(f"{r.status} {r.body[:200]!r}")
 
     start = time.perf_counter()
     threads = [threading.Thread(target=run) for _ in range(clients)]
@@ -490,7 +491,7 @@ def print_cpu(out: dict[str, Any]) -> None:
         user, system = busy[f"{key}_user_s"] / n * 1000, busy[f"{key}_sys_s"] / n * 1000
         note = f"user {user:.2f} + system {system:.2f}; {net / n * 1000:.2f} less idle"
         table.add(f"{what}, per posting", busy[f"{key}_s"] / n * 1000, "ms", note)
-    table.add("load generator (httpx), per posting", busy["client_s"] / n * 1000, "ms")
+    table.add("load generator (lean client), per posting", busy["client_s"] / n * 1000, "ms")
     table.add("postings answered per wall second", n / busy["wall_s"], "/s", f"{out['run']['errors']} errors")
     table.add("idle: service CPU per second", idle["service_s"], "s", "publisher, pool")
     table.add("idle: PostgreSQL CPU per second", idle["postgres_s"], "s")

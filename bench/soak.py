@@ -5,7 +5,11 @@ Traffic (open loop, over real HTTP to ``creditbank serve --workers N``):
 * single postings at ``--rate`` per second (default 100), each with its own Idempotency-Key;
 * a batch upload of ``--batch-rows`` rows every ``--batch-every`` seconds;
 * archive reads (admin), inclusion-proof and checkpoint reads (public), certificate verifications
-  (``POST /api/v1/verify``), ``--reads`` per second in all.
+  (``POST /api/v1/verify``), ``--reads`` per second in all, open loop from :data:`READ_CONNECTIONS`
+  connections (one sequential reader never reached the 40 a second asked).
+
+Every latency runs from the request's scheduled time (waiting for a connection counts). The requests
+go through the lean client (``tests/support/loadgen.py``): the generator runs on the service's cores.
 
 In the middle: at 40 % of the run one worker process gets SIGKILL (uvicorn starts another), at 60 %
 PostgreSQL is stopped for ``--outage`` seconds and started again. Every ``--sample-every`` seconds the
@@ -45,7 +49,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +69,7 @@ from memtrend import (  # noqa: E402
 
 from creditbank.db import transaction  # noqa: E402
 from creditbank.demo import load_demo, load_exchange  # noqa: E402
+from tests.support.loadgen import Answer, Connection, TransportError  # noqa: E402
 from tests.support.postgres import PostgresServer, start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 from tests.support.world import build_world  # noqa: E402
@@ -89,7 +93,7 @@ class Recorder:
             if status.startswith("2"):
                 self.latencies[route].append(seconds)
 
-    def served_by(self, route: str, response: httpx.Response, rows: int = 0) -> None:
+    def served_by(self, route: str, response: Answer, rows: int = 0) -> None:
         """Count an answer to ``route`` (and ``rows`` batch rows) for the process that served it."""
         pid = served_by(response)
         if pid is not None:
@@ -98,14 +102,14 @@ class Recorder:
                     self.served[pid][route] += 1
                 self.batch_rows[pid] += rows
 
-    def problem(self, route: str, response: httpx.Response) -> None:
+    def problem(self, route: str, response: Answer) -> None:
         """Count the problem type and detail of an error answer (what the 503s and 4xx said)."""
-        if response.status_code >= 400:
+        if response.status >= 400:
             try:
                 body = response.json()
-                what = f"{route} {response.status_code} {body.get('detail', '')[:90]}"
+                what = f"{route} {response.status} {body.get('detail', '')[:90]}"
             except ValueError:
-                what = f"{route} {response.status_code} (not JSON)"
+                what = f"{route} {response.status} (not JSON)"
             with self.lock:
                 self.problems[what] += 1
 
@@ -113,10 +117,13 @@ class Recorder:
 BATCH = "POST /api/v1/outcomes/batch"
 
 
-def served_by(response: httpx.Response) -> int | None:
+def served_by(response: Answer) -> int | None:
     """The pid of the server process that answered (``CREDITBANK_SERVED_BY_HEADER``), if named."""
     value = response.headers.get("x-served-by", "")
     return int(value) if value.isdigit() else None
+
+
+READ_CONNECTIONS = 16  # the reads' connections and threads: 40 reads/s of up to a few hundred ms each
 
 
 def outcome(learner_id: str, reference: str, i: int) -> dict[str, Any]:
@@ -183,29 +190,30 @@ def main() -> None:
             url, var, workers=args.workers, extra_env={"CREDITBANK_SERVED_BY_HEADER": "true"}
         ).start()
         base = server.base_url
-        logs = httpx.get(base + "/logs").json()
+        with Connection(base) as http:
+            logs = http.get("/logs").json()
         log_id, log_key = logs[0]["id"], logs[0]["verifier_key"]
         stop = threading.Event()
         t0 = time.perf_counter() + 1.0
 
-        def timed(route: str, call: Any) -> httpx.Response | None:
+        def timed(route: str, call: Any, at: float | None = None) -> Answer | None:
+            """``call``'s answer, recorded; its latency from ``at`` (the scheduled time) if given."""
             start = time.perf_counter()
             try:
-                response: httpx.Response = call()
-            except httpx.HTTPError as exc:
+                response: Answer = call()
+            except TransportError as exc:
                 record.add(route, time.perf_counter() - start, type(exc).__name__)
                 return None
-            record.add(route, time.perf_counter() - start, str(response.status_code))
+            record.add(route, time.perf_counter() - (start if at is None else at), str(response.status))
             record.problem(route, response)
             record.served_by(route, response)
             return response
 
-        # -- single postings, open loop ---------------------------------------------------------
+        # -- single postings, open loop (the lean client: the generator shares the machine) -------
         clients = [
-            httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {poster}"})
-            for _ in range(32)
+            Connection(base, timeout=30, headers={"Authorization": f"Bearer {poster}"}) for _ in range(32)
         ]
-        free: collections.deque[httpx.Client] = collections.deque(clients)
+        free: collections.deque[Connection] = collections.deque(clients)
         free_lock = threading.Lock()
 
         def post_one(i: int, at: float) -> None:
@@ -218,24 +226,22 @@ def main() -> None:
                 http = (
                     free.popleft()
                     if free
-                    else httpx.Client(
-                        base_url=base, timeout=30, headers={"Authorization": f"Bearer {poster}"}
-                    )
+                    else Connection(base, timeout=30, headers={"Authorization": f"Bearer {poster}"})
                 )
             try:
                 reference = f"soak-{i}"
                 body = outcome(world.learners[i % len(world.learners)], reference, i)
                 start = time.perf_counter()
                 try:
-                    r = http.post("/api/v1/outcomes", json=body, headers={"Idempotency-Key": reference})
-                except httpx.HTTPError as exc:
+                    r = http.post_json("/api/v1/outcomes", body, {"Idempotency-Key": reference})
+                except TransportError as exc:
                     record.add("POST /api/v1/outcomes", time.perf_counter() - start, type(exc).__name__)
                     return
                 # latency from the scheduled time: waiting for a connection counts
-                record.add("POST /api/v1/outcomes", time.perf_counter() - at, str(r.status_code))
+                record.add("POST /api/v1/outcomes", time.perf_counter() - at, str(r.status))
                 record.problem("POST /api/v1/outcomes", r)
                 record.served_by("POST /api/v1/outcomes", r)
-                if r.status_code in (200, 201):
+                if r.status in (200, 201):
                     with ack_lock:
                         acknowledged[reference] = r.json()["id"]
             finally:
@@ -256,9 +262,7 @@ def main() -> None:
         # -- batch uploads ------------------------------------------------------------------------
         def batches() -> None:
             n = 0
-            with httpx.Client(
-                base_url=base, timeout=300, headers={"Authorization": f"Bearer {uploader}"}
-            ) as http:
+            with Connection(base, timeout=300, headers={"Authorization": f"Bearer {uploader}"}) as http:
                 while not stop.wait(max(0.0, t0 + n * args.batch_every + 5 - time.perf_counter())):
                     if time.perf_counter() > t0 + args.duration:
                         return
@@ -269,13 +273,14 @@ def main() -> None:
                     lines = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows)
                     r = timed(
                         BATCH,
-                        lambda lines=lines: http.post(
+                        lambda lines=lines: http.request(
+                            "POST",
                             "/api/v1/outcomes/batch",
-                            content=lines.encode(),
-                            headers={"Content-Type": "application/x-ndjson"},
+                            lines.encode(),
+                            content_type="application/x-ndjson",
                         ),
                     )
-                    if r is not None and r.status_code == 200:
+                    if r is not None and r.status == 200:
                         report = r.json()
                         record.served_by("", r, rows=len(report["rows"]))
                         if "error" in report:
@@ -288,43 +293,50 @@ def main() -> None:
                                     acknowledged[row["reference"]] = row["outcome_id"]
                     n += 1
 
-        # -- reads and verifications --------------------------------------------------------------
+        # -- reads and verifications, open loop (enough connections that a slow read holds no other up) --
+        rng = random.Random(7)
+        readers: collections.deque[Connection] = collections.deque(
+            Connection(base, timeout=30) for _ in range(READ_CONNECTIONS)
+        )
+        admin_auth = {"Authorization": f"Bearer {admin}"}
+
+        def read_one(i: int, at: float) -> None:
+            delay = at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if stop.is_set():
+                return
+            with free_lock:
+                http = readers.popleft() if readers else Connection(base, timeout=30)
+                index = rng.randrange(max(1, len(acknowledged)))
+                learner = world.learners[rng.randrange(len(world.learners))]
+            try:
+                kind = i % 4
+                if kind == 0:
+                    path = f"/api/v1/learners/{learner}/archive"
+                    timed("GET /api/v1/learners/{id}/archive", lambda: http.get(path, admin_auth), at)
+                elif kind == 1:
+                    timed("GET /logs/{log}/checkpoint", lambda: http.get(f"/logs/{log_id}/checkpoint"), at)
+                elif kind == 2:
+                    path = f"/logs/{log_id}/proof/inclusion?index={index}"
+                    timed("GET /logs/{log}/proof/inclusion", lambda: http.get(path), at)
+                else:
+                    verify = {"certificate": certificate}
+                    timed("POST /api/v1/verify", lambda: http.post_json("/api/v1/verify", verify), at)
+            finally:
+                with free_lock:
+                    readers.append(http)
+
         def reads() -> None:
-            rng = random.Random(7)
-            with httpx.Client(base_url=base, timeout=30) as http:
-                i = 0
-                while not stop.is_set() and time.perf_counter() < t0 + args.duration:
+            total = int(args.reads * args.duration)
+            with ThreadPoolExecutor(READ_CONNECTIONS) as pool:
+                for i in range(total):
+                    if stop.is_set():
+                        break
                     at = t0 + i / args.reads
-                    delay = at - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    kind = i % 4
-                    if kind == 0:
-                        learner = world.learners[rng.randrange(len(world.learners))]
-                        timed(
-                            "GET /api/v1/learners/{id}/archive",
-                            lambda learner=learner: http.get(
-                                f"/api/v1/learners/{learner}/archive",
-                                headers={"Authorization": f"Bearer {admin}"},
-                            ),
-                        )
-                    elif kind == 1:
-                        timed("GET /logs/{log}/checkpoint", lambda: http.get(f"/logs/{log_id}/checkpoint"))
-                    elif kind == 2:
-                        size = max(1, len(acknowledged))
-                        index = rng.randrange(size)
-                        timed(
-                            "GET /logs/{log}/proof/inclusion",
-                            lambda index=index: http.get(
-                                f"/logs/{log_id}/proof/inclusion", params={"index": index}
-                            ),
-                        )
-                    else:
-                        timed(
-                            "POST /api/v1/verify",
-                            lambda: http.post("/api/v1/verify", json={"certificate": certificate}),
-                        )
-                    i += 1
+                    while at - time.perf_counter() > 1.0:  # submit about a second ahead
+                        time.sleep(0.2)
+                    pool.submit(read_one, i, at)
 
         # -- faults and memory ----------------------------------------------------------------------
         def faults() -> None:
@@ -372,7 +384,7 @@ def main() -> None:
         stop.set()
         for thread in threads:
             thread.join(timeout=120)
-        for client in clients:
+        for client in [*clients, *readers]:
             client.close()
         time.sleep(3)  # the publisher signs the last entries
 

@@ -48,6 +48,7 @@ from creditbank.db import create_engine
 from creditbank.migrate import upgrade
 from creditbank.standards.tlog import merkle
 from creditbank.standards.tlog.note import NoteVerifier, open_checkpoint
+from tests.support.loadgen import Connection, TransportError
 from tests.support.server import ServerProcess
 from tests.support.world import World, build_world
 
@@ -149,7 +150,7 @@ class Load:
 
     def _run(self, n: int) -> None:
         instance = n % len(self.servers)
-        with httpx.Client(base_url=self.servers[instance].base_url, timeout=REQUEST_TIMEOUT) as http:
+        with Connection(self.servers[instance].base_url, timeout=REQUEST_TIMEOUT) as http:
             while not self._stop.is_set():
                 i = self._slot()
                 delay = self.t0 + i / RATE - time.monotonic()
@@ -173,23 +174,25 @@ def _institution(world: World, i: int) -> tuple[str, str]:
     return world.institutions[i % len(world.institutions)]
 
 
-def post_single(http: httpx.Client, world: World, i: int, instance: int) -> Attempt:
+def post_single(http: Connection, world: World, i: int, instance: int) -> Attempt:
+    """One single posting through the lean client (``tests/support/loadgen.py``: the generator
+    shares the machine with the cluster and the service); a cut connection or a timeout is an error."""
     ref = f"single-{i}"
     _, token = _institution(world, i)
     attempt = Attempt(ref=ref, instance=instance, start=time.monotonic())
     try:
-        r = http.post(
+        r = http.post_json(
             "/api/v1/outcomes",
-            json=_body(world, ref, i),
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": ref},
+            _body(world, ref, i),
+            {"Authorization": f"Bearer {token}", "Idempotency-Key": ref},
         )
-    except httpx.HTTPError as exc:
+    except TransportError as exc:
         attempt.error = type(exc).__name__
     else:
-        attempt.status = r.status_code
-        if r.headers.get("content-type", "").startswith("application/problem+json"):
+        attempt.status = r.status
+        if r.is_problem:
             attempt.problem_type = r.json().get("type")
-        attempt.retry_after = r.headers.get("Retry-After")
+        attempt.retry_after = r.headers.get("retry-after")
     attempt.end = time.monotonic()
     return attempt
 
@@ -518,7 +521,7 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
 
         # 3. unacknowledged postings: in the ledger once or not at all; a retry with the same key settles them
         unacked = [a for a in attempts if a.status not in (200, 201)]
-        with httpx.Client(base_url=servers[0].base_url, timeout=REQUEST_TIMEOUT) as retry:
+        with Connection(servers[0].base_url, timeout=REQUEST_TIMEOUT) as retry:
             presence_before = _presence(world, [a.ref for a in unacked])
             assert set(presence_before.values()) <= {0, 1}
             for a in unacked:
