@@ -381,6 +381,29 @@ def pg_connection(session: Session) -> "psycopg.Connection[Any] | None":
     return cast("psycopg.Connection[Any]", connection.connection.driver_connection)
 
 
+@contextmanager
+def autocommit_connection(engine: Engine) -> Iterator["psycopg.Connection[Any] | None"]:
+    """On PostgreSQL, a pooled psycopg connection in autocommit, for a read outside any transaction:
+    one round trip a statement (no ``BEGIN``, no ``COMMIT``, no session); given back to the pool
+    after (in no transaction, so the pool's rollback on return sends nothing). None elsewhere."""
+    if engine.dialect.name != "postgresql":
+        yield None
+        return
+    pooled = engine.raw_connection()
+    driver = cast("psycopg.Connection[Any]", pooled.driver_connection)
+    try:
+        driver.autocommit = True
+        yield driver
+    finally:
+        try:
+            if driver.closed or driver.broken:
+                pooled.invalidate()
+            else:
+                driver.autocommit = False
+        finally:
+            pooled.close()
+
+
 def in_pipeline(driver: "psycopg.Connection[Any]") -> bool:
     """Whether statements on ``driver`` are being queued in a pipeline (no COPY there)."""
     return bool(driver.pgconn.pipeline_status)

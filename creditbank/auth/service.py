@@ -1,14 +1,16 @@
 """Minting, checking and revoking API tokens."""
 
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
 from creditbank.auth.models import ApiToken, ReviewerAccount, Role
 from creditbank.crypto.symmetric import hmac_sha256
-from creditbank.db import pg_connection, translated_errors, utcnow
+from creditbank.db import autocommit_connection, pg_connection, transaction, translated_errors, utcnow
 from creditbank.errors import NotFound, ValidationFailed
 from creditbank.i18n import msg
 from creditbank.ids import random_id
@@ -99,6 +101,35 @@ def authenticate(
                 .values(token_hash=hash_token(key, token), pepper_previous=False)
             )
     return found
+
+
+def authenticate_alone(
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    key: bytes,
+    token: str,
+    previous_key: bytes | None = None,
+) -> Principal | None:
+    """:func:`authenticate` for a caller without a transaction of its own: on PostgreSQL one
+    statement on a pooled connection in autocommit (one round trip, no session); a token found only
+    under ``previous_key`` is re-hashed in a transaction of its own, as :func:`authenticate` does.
+
+    What this answers holds when it is read: a route that acts later in a transaction of its own
+    checks there that the token is still live (a revocation meanwhile is then refused, not honoured).
+    """
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    with autocommit_connection(engine) as driver:
+        if driver is not None:
+            with translated_errors(_PG_LIVE_TOKEN_BY_HASH), driver.cursor() as cursor:
+                found = cursor.execute(_PG_LIVE_TOKEN_BY_HASH, (hash_token(key, token),)).fetchone()
+            if found is not None:
+                token_id, role, subject = found
+                return Principal(role=Role(role), subject=subject, token_id=token_id)
+            if previous_key is None:
+                return None
+    with contextmanager(transaction)(sessions) as session:
+        return authenticate(session, key, token, previous_key)
 
 
 def _live_token(session: Session, digest: str) -> Principal | None:

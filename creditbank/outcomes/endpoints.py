@@ -11,11 +11,11 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from creditbank.auth.deps import InstitutionOnly, UploadingInstitution
+from creditbank.auth.deps import InstitutionOnly, PostingInstitution, UploadingInstitution
 from creditbank.auth.service import Principal
 from creditbank.db import transaction
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep, request_lang
-from creditbank.errors import PROBLEM_MEDIA_TYPE, Forbidden
+from creditbank.errors import PROBLEM_MEDIA_TYPE, Forbidden, Unauthenticated
 from creditbank.i18n import msg
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
@@ -75,35 +75,45 @@ class BodyReadingStreamingResponse(StreamingResponse):
 def post_outcome(
     body: OutcomeCreate,
     request: Request,
-    session: SessionDep,
     ctx: ContextDep,
-    who: InstitutionOnly,
+    who: PostingInstitution,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Post one outcome. It is recognised by the rules in force (or sent to review), and its credits
     enter the ledger, all in one transaction. Needs an `Idempotency-Key`."""
     # keyed content hash, not the body: the body may hold an identity number and a name
     content, before = service.content_hashes(ctx, body)
-    institution = acting_institution(session, who)
-    missing = service.unknown_number(session, ctx, institution, body)
-    if missing is not None:  # answered, not raised: the lookup's log row is committed with the answer
+    fingerprint = {"content": content}
+    also = [{"content": c} for c in before]
+    path, lang = request.url.path, request_lang(request)
+
+    # The request has no transaction of its own (its guard read the token outside any): everything
+    # below runs in the posting's transaction, its group's or its own, and starts there by reading
+    # the institution with the token, so a token revoked since the guard admitted it is refused.
+    def admitted(db: Session) -> Institution | Response:
+        """The acting institution, or the "no learner with that number" answer to give (answered,
+        not raised: the look-up's log row is committed with the answer)."""
+        institution = live_institution(db, who)
+        missing = service.unknown_number(db, ctx, institution, body)
+        if missing is None:
+            return institution
         return JSONResponse(
-            missing.to_problem(instance=request.url.path, lang=request_lang(request)),
+            missing.to_problem(instance=path, lang=lang),
             status_code=missing.status,
             media_type=PROBLEM_MEDIA_TYPE,
         )
-    key = idempotency.check_key(idempotency_key)
-    fingerprint = {"content": content}
-    also = [{"content": c} for c in before]
 
     def stage(db: Session) -> grouped.Staged:
+        institution = admitted(db)
+        if isinstance(institution, Response):
+            answered = institution
+            return grouped.Staged([], lambda _db, _txs: answered)
+        key = idempotency.check_key(idempotency_key)
         replayed = idempotent.claim(
             db, who, key, method="POST", path="/api/v1/outcomes", request=fingerprint, also=also
         )
         if replayed is not None:
             return grouped.Staged([], lambda _db, _txs: replayed)
-        # the institution read a moment ago in the request's transaction (its id, kind and district:
-        # what posting reads of it) rather than once more per posting
         staged = service.stage_rows(db, ctx, institution, [(1, body)])
         [result] = staged.results
         if result.error is not None:
@@ -117,20 +127,35 @@ def post_outcome(
 
     def alone() -> Response:
         with contextmanager(transaction)(ctx.sessions) as db:
+            institution = admitted(db)
+            if isinstance(institution, Response):
+                return institution
             return idempotent.post(
                 db,
                 who,
-                key,
+                idempotency_key,
                 "/api/v1/outcomes",
                 fingerprint,
-                lambda: _answer(db, service.post_one(db, ctx, acting_institution(db, who), body)),
+                lambda: _answer(db, service.post_one(db, ctx, institution, body)),
                 also=also,
             )
 
-    # the request's own transaction (its authentication) ends here: a posting waiting for its
-    # group holds no connection; the group runs in a transaction of its own
-    session.commit()
-    return postings(request).submit(grouped.Posting((idempotent.scope_of(who), key), stage, alone))
+    group_key = (idempotent.scope_of(who), idempotency_key or "")
+    return postings(request).submit(grouped.Posting(group_key, stage, alone))
+
+
+def live_institution(session: Session, who: Principal) -> Institution:
+    """:func:`acting_institution`, read with the caller's token, which must still be live.
+
+    Raises:
+        Unauthenticated: the token was revoked since the request's guard read it.
+    """
+    if who.subject is None or who.token_id is None:  # pragma: no cover - institution tokens have both
+        raise Forbidden(msg("detail.outcomes.endpoints.token_names_no_institution"))
+    found = institutions.lookup_for_token(session, who.subject, who.token_id)
+    if found is None:
+        raise Unauthenticated(msg("detail.auth.deps.token_unknown_revoked"))
+    return found
 
 
 def postings(request: Request) -> grouped.GroupCommit:

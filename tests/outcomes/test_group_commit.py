@@ -4,7 +4,7 @@ runs share the next group's one transaction, and each keeps every guarantee of a
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,10 +62,14 @@ def _post(served: Served, token: str, body: dict[str, Any], key: str) -> httpx.R
 
 
 def _in_one_group(
-    served: Served, calls: list[tuple[str, dict[str, Any], str]], first: Posting | None = None
+    served: Served,
+    calls: list[tuple[str, dict[str, Any], str]],
+    first: Posting | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[httpx.Response]:
     """Send ``calls`` (token, body, key) at once while a group is held open, so that they all wait
-    and then form ONE group (after ``first``, queued before them); returns their answers in order."""
+    and then form ONE group (after ``first``, queued before them); returns their answers in order.
+    ``meanwhile`` runs once they all wait (their guards have admitted them), before the group runs."""
     release = threading.Event()
 
     def blocking(_db: Any) -> Staged:
@@ -90,6 +94,8 @@ def _in_one_group(
         while len(served.postings._waiting) < queued and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(served.postings._waiting) == queued, "the postings did not all wait for the group"
+        if meanwhile is not None:
+            meanwhile()
         release.set()
         answers = [f.result() for f in futures]
     holder.join(60)
@@ -177,6 +183,42 @@ def test_another_institution_with_the_same_key_gets_its_own_posting(served: Serv
     assert answers[1].json()["institution_id"] == theirs
     assert answers[0].json()["id"] != answers[1].json()["id"]
     assert all("Idempotent-Replayed" not in a.headers for a in answers)
+
+
+def test_a_token_revoked_while_its_posting_waits_is_refused(served: Served) -> None:
+    """A school's token is revoked (leaked, say) after the guard admitted a posting but before the
+    posting's group ran: the posting is refused (401) and nothing of it is written, while another
+    school's posting in the same group is posted."""
+    (_, revoked), (_, other) = served.world.institutions
+    learners = served.world.learners
+    admin = {"Authorization": f"Bearer {served.world.admin_token}"}
+    [token_id] = [
+        t["id"]
+        for t in served.client.get("/api/v1/tokens", headers=admin).json()
+        if t["role"] == "institution" and t["subject"] == served.world.institutions[0][0]
+    ]
+
+    def revoke() -> None:
+        done = served.client.delete(f"/api/v1/tokens/{token_id}", headers=admin)
+        assert done.status_code == 200 and done.json()["revoked_at"], done.text
+
+    answers = _in_one_group(
+        served,
+        [
+            (revoked, _body(learners[0], "after-revocation"), "rev-1"),
+            (other, _body(learners[1], "still-valid"), "rev-2"),
+        ],
+        meanwhile=revoke,
+    )
+    assert [a.status_code for a in answers] == [401, 201], [a.text for a in answers]
+    assert answers[0].json()["type"].endswith("/unauthenticated"), answers[0].text
+    with served.world.ctx.engine.connect() as conn:
+        refs = set(conn.execute(text("SELECT reference FROM outcomes")).scalars())
+        keys = set(conn.execute(text("SELECT key FROM idempotency_keys")).scalars())
+    assert refs == {"still-valid"} and keys == {"rev-2"}
+    # and from now on at once, by the guard
+    again = _post(served, revoked, _body(learners[0], "after-revocation"), "rev-1")
+    assert again.status_code == 401, again.text
 
 
 def test_a_lost_connection_in_a_group_is_no_500(served: Served) -> None:
