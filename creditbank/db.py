@@ -382,11 +382,14 @@ def pg_connection(session: Session) -> "psycopg.Connection[Any] | None":
 
 
 @contextmanager
-def autocommit_connection(engine: Engine) -> Iterator["psycopg.Connection[Any] | None"]:
-    """On PostgreSQL, a pooled psycopg connection in autocommit, for a read outside any transaction:
-    one round trip a statement (no ``BEGIN``, no ``COMMIT``, no session); given back to the pool
-    after (in no transaction, so the pool's rollback on return sends nothing). None elsewhere."""
-    if engine.dialect.name != "postgresql":
+def autocommit_connection(sessions: sessionmaker[Session]) -> Iterator["psycopg.Connection[Any] | None"]:
+    """A pooled psycopg connection of the engine that ``sessions`` use, in autocommit, for a read
+    outside any transaction: one round trip a statement (no ``BEGIN``, no ``COMMIT``, no session);
+    given back to the pool after (in no transaction: the pool's rollback on return sends nothing).
+    None when that is not a PostgreSQL engine (SQLite; or sessions bound to one connection, as the
+    tests bind them to their own transaction): then read in a transaction as usual."""
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
         yield None
         return
     pooled = engine.raw_connection()

@@ -99,7 +99,7 @@ class PooledGuard(RoleGuard):
         if not credentials:
             refuse_without_token(request)
         principal = authenticate_alone(
-            ctx.engine, ctx.sessions, ctx.token_key, credentials.credentials, ctx.previous_token_key
+            ctx.sessions, ctx.token_key, credentials.credentials, ctx.previous_token_key
         )
         if principal is None:
             raise Unauthenticated(msg("detail.auth.deps.token_unknown_revoked"))

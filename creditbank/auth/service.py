@@ -4,7 +4,7 @@ import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, update
+from sqlalchemy import update
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col, select
 
@@ -104,7 +104,6 @@ def authenticate(
 
 
 def authenticate_alone(
-    engine: Engine,
     sessions: sessionmaker[Session],
     key: bytes,
     token: str,
@@ -119,7 +118,7 @@ def authenticate_alone(
     """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    with autocommit_connection(engine) as driver:
+    with autocommit_connection(sessions) as driver:
         if driver is not None:
             with translated_errors(_PG_LIVE_TOKEN_BY_HASH), driver.cursor() as cursor:
                 found = cursor.execute(_PG_LIVE_TOKEN_BY_HASH, (hash_token(key, token),)).fetchone()
