@@ -1,6 +1,7 @@
 """Group commit of single postings (creditbank.outcomes.grouped): postings that arrive while a group
 runs share the next group's one transaction, and each keeps every guarantee of a posting alone."""
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from starlette.responses import Response
 
+from creditbank.auth.service import hash_token
 from creditbank.main import create_app
 from creditbank.outcomes.grouped import GroupCommit, Posting, Staged
 from tests.support.postgres import PostgresServer
@@ -219,6 +221,26 @@ def test_a_token_revoked_while_its_posting_waits_is_refused(served: Served) -> N
     # and from now on at once, by the guard
     again = _post(served, revoked, _body(learners[0], "after-revocation"), "rev-1")
     assert again.status_code == 401, again.text
+
+
+def test_a_token_stored_under_the_previous_pepper_posts_and_is_rehashed(served: Served) -> None:
+    """The posting's guard reads tokens outside any transaction; one found only under the previous
+    pepper (after a rotation) is still admitted, and re-hashed under the current one."""
+    ctx = served.world.ctx
+    ctx.secrets = dataclasses.replace(ctx.secrets, previous_pepper=b"the pepper before the rotation")
+    assert ctx.previous_token_key is not None
+    (_, token), learners = served.world.institutions[0], served.world.learners
+    current, old = hash_token(ctx.token_key, token), hash_token(ctx.previous_token_key, token)
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE api_tokens SET token_hash = :old, pepper_previous = true WHERE token_hash = :new"),
+            {"old": old, "new": current},
+        )
+    answer = _post(served, token, _body(learners[0], "under-the-old-pepper"), "old-pepper")
+    assert answer.status_code == 201, answer.text
+    with ctx.engine.connect() as conn:
+        hashes = set(conn.execute(text("SELECT token_hash FROM api_tokens")).scalars())
+    assert current in hashes and old not in hashes
 
 
 def test_a_lost_connection_in_a_group_is_no_500(served: Served) -> None:
