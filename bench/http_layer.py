@@ -8,6 +8,8 @@ seconds (user + system, every thread of every process of the tree) read from ``/
 * baseline ``bare ASGI``: :func:`bare_asgi.app` served by uvicorn with the service's own options
   (:func:`creditbank.serving.uvicorn_options`: the same protocol class, event loop and workers): the
   floor no change to the app can go under;
+* baseline ``bare ASGI, h11 parser``: the same on uvicorn's pure-Python parser (what was served before
+  ``httptools``), for the parser's share;
 * baseline ``bare FastAPI``: :func:`bare_asgi.fastapi_app`, one ``async`` route, served the same way;
 * the service (``creditbank serve``, its own PostgreSQL with fsync on): ``GET /healthz``, an
   authenticated ``GET /api/v1/outcomes/{id}``, and single postings (``POST /api/v1/outcomes``).
@@ -139,13 +141,15 @@ def measure(pids: list[int], port: int, make: Request, n: int, clients: int, exp
     }
 
 
-def serve_bare(factory: str, workers: int, var: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """``bare_asgi.<factory>`` served by uvicorn with the service's options; its process and port."""
+def serve_bare(factory: str, workers: int, var: Path, http: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """``bare_asgi.<factory>`` served by uvicorn with the service's options (with ``http``, that
+    protocol class of ``creditbank.serving`` instead); its process and port."""
     port = free_port()
+    protocol = f", 'http': serving.{http}" if http else ""
     code = (
-        "import uvicorn; from creditbank.serving import limit_malloc_arenas, uvicorn_options; "
-        f"limit_malloc_arenas(); uvicorn.run('bare_asgi:{factory}', host='127.0.0.1', port={port}, "
-        f"**uvicorn_options({workers}))"
+        "import uvicorn; from creditbank import serving; serving.limit_malloc_arenas(); "
+        f"uvicorn.run('bare_asgi:{factory}', host='127.0.0.1', port={port}, "
+        f"**{{**serving.uvicorn_options({workers}){protocol}}})"
     )
     env = {
         **os.environ,
@@ -201,8 +205,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     var = Path(tempfile.mkdtemp(prefix="creditbank-bench-"))
     results: dict[str, Any] = {}
     healthz = request("GET", "/healthz")
-    for name, factory in (("bare ASGI", "app"), ("bare FastAPI", "fastapi_app")):
-        process, port = serve_bare(factory, workers, var)
+    bare = (
+        ("bare ASGI", "app", ""),
+        ("bare ASGI, h11 parser", "app", "NoDelayH11Protocol"),
+        ("bare FastAPI", "fastapi_app", ""),
+    )
+    for name, factory, http in bare:
+        process, port = serve_bare(factory, workers, var, http)
         try:
             results[name] = measure([process.pid], port, lambda _i: healthz, n, clients, 200)
         finally:

@@ -4,8 +4,14 @@ Why a protocol class of our own: when uvicorn runs several worker processes it b
 socket itself and hands it to the workers; that socket reports protocol 0 instead of TCP, so
 asyncio does not switch off Nagle's algorithm on the connections it accepts, and every response
 on a kept-alive connection whose last write is small waits for the client's delayed ACK (about
-40 ms on Linux; uvicorn issue #3149). :class:`NoDelayH11Protocol` sets the option itself when a
+40 ms on Linux; uvicorn issue #3149). :class:`NoDelayHttpToolsProtocol` sets the option itself when a
 connection is made, whatever the socket reports.
+
+Why ``httptools``: uvicorn's default parser when it is installed, in C; the pure-Python one (``h11``,
+:class:`NoDelayH11Protocol`, served before) cost about 0.3 ms of a worker's CPU per request
+(``bench/http_layer.py``, ``docs/performance.md``). Both honour the same ASGI flow control, so body
+limits while streaming, slow clients and kept-alive connections behave alike (``tests/test_limits.py``,
+``tests/test_serving.py``).
 
 Why an event loop of our own: the worker processes share one listening socket, and asyncio's
 selector loop accepts every pending connection each time the socket is ready, so two uploads that
@@ -65,6 +71,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 from uvicorn.supervisors.multiprocess import Process as WorkerProcess
 
@@ -97,7 +104,7 @@ class _WatchedSocket:
 class FairAcceptLoop(asyncio.SelectorEventLoop):
     """asyncio's selector loop, leaving new connections to idle workers first (see above).
 
-    ``open_connections`` is kept by :class:`NoDelayH11Protocol`. A worker with open connections
+    ``open_connections`` is kept by :class:`NoDelayHttpToolsProtocol`. A worker with open connections
     takes its reader off the listening socket for :data:`ACCEPT_DEFER_SECONDS` and then accepts one
     connection whatever its load, so no connection waits longer than that for a busy worker.
     """
@@ -144,19 +151,38 @@ class FairAcceptLoop(asyncio.SelectorEventLoop):
         )
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, with Nagle's algorithm off on every TCP connection."""
+class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol on the C parser (``httptools``), with Nagle's algorithm off on
+    every TCP connection and the connections counted for :class:`FairAcceptLoop`. The one served."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _count_connection(+1)
+        _connected(transport)
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         _count_connection(-1)
         super().connection_lost(exc)
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """The same on uvicorn's pure-Python parser (``h11``): what was served before, kept for comparison
+    (``bench/http_layer.py``)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        _connected(transport)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _count_connection(-1)
+        super().connection_lost(exc)
+
+
+def _connected(transport: asyncio.Transport) -> None:
+    """``TCP_NODELAY`` on a new TCP connection, whatever its listening socket reported; counted."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _count_connection(+1)
 
 
 def _count_connection(change: int) -> None:
@@ -260,7 +286,7 @@ def uvicorn_options(workers: int) -> dict[str, Any]:
     return {
         "factory": True,
         "workers": workers,
-        "http": NoDelayH11Protocol,
+        "http": NoDelayHttpToolsProtocol,
         # a custom setting names the loop class itself; one worker has no one to leave connections to
         "loop": "creditbank.serving:FairAcceptLoop" if workers > 1 else "asyncio",
         "log_config": None,

@@ -21,14 +21,24 @@ import httpx
 import pytest
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from creditbank.serving import FairAcceptLoop, NoDelayH11Protocol, _count_connection, served_app
+from creditbank.serving import (
+    FairAcceptLoop,
+    NoDelayH11Protocol,
+    NoDelayHttpToolsProtocol,
+    _count_connection,
+    served_app,
+    uvicorn_options,
+)
 from tests.support.postgres import PostgresServer
 from tests.support.server import ServerProcess, prepare_database
 
+Protocol = type[H11Protocol] | type[HttpToolsProtocol]
 
-async def _nodelay_of_accepted(protocol_class: type[H11Protocol]) -> int:
+
+async def _nodelay_of_accepted(protocol_class: Protocol) -> int:
     loop = asyncio.get_running_loop()
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0, as uvicorn binds it
     listener.bind(("127.0.0.1", 0))
@@ -37,7 +47,7 @@ async def _nodelay_of_accepted(protocol_class: type[H11Protocol]) -> int:
     config = Config(app=None)  # type: ignore[arg-type]
     state = ServerState()
 
-    def factory() -> H11Protocol:
+    def factory() -> H11Protocol | HttpToolsProtocol:
         return protocol_class(config=config, server_state=state, app_state={}, _loop=loop)
 
     server = await loop.create_server(factory, sock=listener)
@@ -55,13 +65,32 @@ async def _nodelay_of_accepted(protocol_class: type[H11Protocol]) -> int:
         server.close()
 
 
-def test_uvicorn_protocol_leaves_nagle_on_for_a_proto_zero_listener() -> None:
+@pytest.mark.parametrize("protocol", [HttpToolsProtocol, H11Protocol])
+def test_uvicorn_protocols_leave_nagle_on_for_a_proto_zero_listener(protocol: Protocol) -> None:
     # the behaviour the project works around: if this starts failing, uvicorn fixed it upstream
-    assert asyncio.run(_nodelay_of_accepted(H11Protocol)) == 0
+    assert asyncio.run(_nodelay_of_accepted(protocol)) == 0
 
 
-def test_project_protocol_turns_nagle_off() -> None:
-    assert asyncio.run(_nodelay_of_accepted(NoDelayH11Protocol)) == 1
+@pytest.mark.parametrize("protocol", [NoDelayHttpToolsProtocol, NoDelayH11Protocol])
+def test_project_protocols_turn_nagle_off(protocol: Protocol) -> None:
+    assert asyncio.run(_nodelay_of_accepted(protocol)) == 1
+
+
+def test_the_served_protocol_is_the_c_parser_with_nagle_off() -> None:
+    for workers in (1, 2):
+        assert uvicorn_options(workers)["http"] is NoDelayHttpToolsProtocol
+
+
+@pytest.mark.parametrize("protocol", [NoDelayHttpToolsProtocol, NoDelayH11Protocol])
+def test_project_protocols_count_their_connections_for_the_fair_accept(protocol: Protocol) -> None:
+    loop = FairAcceptLoop()
+    try:
+        assert loop.run_until_complete(_nodelay_of_accepted(protocol)) == 1
+        assert loop.open_connections == 1  # the client closed; the server has not noticed yet
+        loop.run_until_complete(asyncio.sleep(0.2))
+        assert loop.open_connections == 0
+    finally:
+        loop.close()
 
 
 def test_a_served_process_opens_its_pool_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,7 +197,7 @@ def test_a_served_process_trims_its_heap() -> None:
 
 
 class _Counted(asyncio.Protocol):
-    """A connection counted on its loop, as NoDelayH11Protocol counts it."""
+    """A connection counted on its loop, as NoDelayHttpToolsProtocol counts it."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         _count_connection(+1)
