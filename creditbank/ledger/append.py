@@ -16,8 +16,9 @@ the journal, in the tree and in the balances, or nowhere.
 
 import datetime as dt
 import functools
+import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -143,7 +144,7 @@ def build_leaf(log_id: str, seq: int, spec: EntrySpec, at: dt.datetime) -> bytes
 _PG_INSERT_ACCOUNTS = (
     "INSERT INTO ledger_accounts (id, kind, owner_id, balance) "
     "SELECT id, kind, owner_id, 0 FROM unnest(%s::text[], %s::text[], %s::text[]) AS a(id, kind, owner_id) "
-    "ORDER BY id ON CONFLICT (id) DO NOTHING"
+    "ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 _PG_LOCK_ACCOUNTS = (
     "SELECT id, kind, balance FROM ledger_accounts WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE"
@@ -206,29 +207,80 @@ def _lock_accounts(session: Session, specs: Sequence[EntrySpec]) -> dict[str, _L
     return accounts
 
 
+class _KnownAccounts:
+    """Ids of accounts known to exist in the database (this process's memory, at most
+    :data:`KNOWN_ACCOUNTS_MAX`, forgotten all at once when full): an append creates only the accounts
+    it does not know, so a posting to an issuer and a learner seen before runs no ``INSERT``.
+
+    Safe because the service never deletes an account (:mod:`creditbank.privileges`: no ``DELETE`` on
+    ``ledger_accounts``). An id is learnt from an ``INSERT … ON CONFLICT DO NOTHING`` that did not
+    insert it (the row was there before the statement), never from the row an append creates itself,
+    whose transaction may still roll back. Should an id be known wrongly all the same (a database
+    rebuilt under a running process, or a row its own transaction created and then rolled back), the
+    lock finds no row for it, and the append creates it then (:func:`_pg_lock`).
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._mutex = threading.Lock()
+
+    def unknown(self, ids: list[str]) -> list[str]:
+        known = self._ids
+        return [i for i in ids if i not in known]
+
+    def learn(self, ids: Iterable[str]) -> None:
+        with self._mutex:
+            if len(self._ids) >= KNOWN_ACCOUNTS_MAX:
+                self._ids.clear()
+            self._ids.update(ids)
+
+    def forget(self, ids: Iterable[str]) -> None:
+        with self._mutex:
+            self._ids.difference_update(ids)
+
+
+KNOWN_ACCOUNTS_MAX = 50_000  # about 5 MB of ids per process
+known_accounts = _KnownAccounts()
+
+
+def _create_accounts(cursor: "psycopg.Cursor[Any]", wanted: dict[str, PostingSpec], ids: list[str]) -> None:
+    cursor.execute(
+        _PG_INSERT_ACCOUNTS, (ids, [wanted[a].kind.value for a in ids], [wanted[a].owner for a in ids])
+    )
+
+
 def _pg_lock(
     driver: "psycopg.Connection[Any]", wanted: dict[str, PostingSpec], log_id: str | None
 ) -> tuple[dict[str, _LockedAccount], store.LockedLog | None]:
-    """PostgreSQL: create missing accounts, lock the accounts in id order and then (given
-    ``log_id``) the log row, all in ONE round trip (a pipeline): the shorter the time between
-    taking these locks and committing, the more postings per second one log takes.
+    """PostgreSQL: create the accounts not known to exist (:class:`_KnownAccounts`), lock the
+    accounts in id order and then (given ``log_id``) the log row, all in ONE round trip (a
+    pipeline): the shorter the time between taking these locks and committing, the more postings
+    per second one log takes.
 
     Raises:
         LogNotFound: no such log.
     """
     ids = sorted(wanted)
+    unknown = known_accounts.unknown(ids)
     with driver.cursor() as create, driver.cursor() as lock, driver.cursor() as log_cursor:
         with translated_errors(_PG_LOCK_ACCOUNTS), driver.pipeline():
+            if unknown:
+                _create_accounts(create, wanted, unknown)
             if ids:
-                create.execute(
-                    _PG_INSERT_ACCOUNTS,
-                    (ids, [wanted[a].kind.value for a in ids], [wanted[a].owner for a in ids]),
-                )
                 lock.execute(_PG_LOCK_ACCOUNTS, (ids,))
             if log_id is not None:
                 log_cursor.execute(store.PG_LOCK_LOG, (log_id,))
+        created = {row[0] for row in create.fetchall()} if unknown else set()
         rows = lock.fetchall() if ids else []
         found = log_cursor.fetchone() if log_id is not None else None
+        known_accounts.learn(i for i in unknown if i not in created)
+        if len(rows) < len(ids):  # known wrongly (see _KnownAccounts): create them now
+            missing = sorted(set(ids) - {row[0] for row in rows})
+            known_accounts.forget(missing)
+            with translated_errors(_PG_LOCK_ACCOUNTS):
+                _create_accounts(create, wanted, missing)
+                lock.execute(_PG_LOCK_ACCOUNTS, (missing,))
+                rows += lock.fetchall()
     accounts = {i: _LockedAccount(kind, Decimal(balance)) for i, kind, balance in rows}
     locked = None
     if log_id is not None:
