@@ -137,9 +137,12 @@ class Answer:
     body: Any
 
 
+# the arrays go in binary (%b): in text form every quote of every JSON response is escaped one by one
+# (psycopg's array dumper, a regular expression with a replacement per match), about 0.5 ms of CPU
+# per response against a few µs
 _PG_STORE_MANY = (
     "UPDATE idempotency_keys AS k SET status_code = v.status_code, response = v.response "
-    "FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) AS v(scope, key, status_code, response) "
+    "FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[]) AS v(scope, key, status_code, response) "
     "WHERE k.scope = v.scope AND k.key = v.key"
 )
 
