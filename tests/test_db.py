@@ -8,7 +8,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from creditbank.db import Writes, create_engine, utcnow
+from creditbank.db import Writes, create_engine, pg_connection, utcnow
 from creditbank.ledger.models import IdempotencyRecord
 
 
@@ -82,5 +82,28 @@ class TestPooledConnections:
             first = self._backend_pid(engine)
             assert self._backend_pid(engine) == first
             assert seen == ["SELECT pg_backend_pid()"] * 2
+        finally:
+            engine.dispose()
+
+
+class TestDriverOfTheTransaction:
+    """``pg_connection`` looks the session's connection up once per transaction, and again for the next."""
+
+    def test_the_next_transaction_gets_its_own_connection(self, pg_url: str) -> None:
+        engine = create_engine(pg_url, pool_size=2, max_overflow=0)
+        try:
+            with Session(engine) as session:
+                with session.begin():
+                    first = pg_connection(session)
+                    assert first is pg_connection(session)
+                    assert first is session.connection().connection.driver_connection
+                with engine.connect() as holder:  # takes the connection the first transaction gave back
+                    assert holder.connection.driver_connection is first
+                    with session.begin():
+                        second = pg_connection(session)
+                        assert second is not first
+                        assert second is session.connection().connection.driver_connection
+                        pid = second.execute("SELECT pg_backend_pid()").fetchone()
+                        assert pid == session.execute(text("SELECT pg_backend_pid()")).one()
         finally:
             engine.dispose()
