@@ -22,7 +22,8 @@ def _count_account_inserts(db: Connection) -> None:
         db.execute(
             text(
                 "CREATE FUNCTION test_count_account_inserts() RETURNS trigger LANGUAGE plpgsql "
-                "SECURITY DEFINER AS $$ BEGIN INSERT INTO test_account_inserts VALUES (1); RETURN NULL; END $$"
+                "SECURITY DEFINER AS $$ BEGIN INSERT INTO test_account_inserts VALUES (1); "
+                "RETURN NULL; END $$"
             )
         )
         db.execute(
