@@ -101,8 +101,9 @@ class TestDriverOfTheTransaction:
                     assert holder.connection.driver_connection is first
                     with session.begin():
                         second = pg_connection(session)
-                        assert second is not first
+                        assert second is not None and second is not first
                         assert second is session.connection().connection.driver_connection
+                        assert second is not None
                         pid = second.execute("SELECT pg_backend_pid()").fetchone()
                         assert pid == session.execute(text("SELECT pg_backend_pid()")).one()
         finally:

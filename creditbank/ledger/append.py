@@ -224,7 +224,7 @@ class _KnownAccounts:
         self._ids: set[str] = set()
         self._mutex = threading.Lock()
 
-    def unknown(self, ids: list[str]) -> list[str]:
+    def unknown(self, ids: Sequence[str]) -> list[str]:
         known = self._ids
         return [i for i in ids if i not in known]
 
