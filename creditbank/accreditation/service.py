@@ -324,7 +324,8 @@ def diff(session: Session, first: int, second: int) -> CatalogueDiff:
     )
 
 
-_PG_SCOPE_LINES = "SELECT outcome_type, catalogue_code FROM accreditation_scopes WHERE institution_id = %s"
+PG_SCOPE_LINES = "SELECT outcome_type, catalogue_code FROM accreditation_scopes WHERE institution_id = %s"
+"""The lines of an institution's scope (its id the parameter), for :func:`scope_from_lines`."""
 
 
 def scope_of(session: Session, institution: Institution) -> Scope:
@@ -334,14 +335,19 @@ def scope_of(session: Session, institution: Institution) -> Scope:
     driver = pg_connection(session)
     lines: Sequence[tuple[str, str | None]]
     if driver is not None:
-        with translated_errors(_PG_SCOPE_LINES), driver.cursor() as cursor:
-            lines = cursor.execute(_PG_SCOPE_LINES, (institution.id,)).fetchall()
+        with translated_errors(PG_SCOPE_LINES), driver.cursor() as cursor:
+            lines = cursor.execute(PG_SCOPE_LINES, (institution.id,)).fetchall()
     else:
         lines = session.exec(
             select(AccreditationScope.outcome_type, AccreditationScope.catalogue_code).where(
                 col(AccreditationScope.institution_id) == institution.id
             )
         ).all()
+    return scope_from_lines(institution, lines)
+
+
+def scope_from_lines(institution: Institution, lines: Sequence[tuple[str, str | None]]) -> Scope:
+    """The scope of :func:`scope_of` from its lines as read (:data:`PG_SCOPE_LINES`)."""
     if not lines:
         default = DEFAULT_SCOPE.get(institution.kind, frozenset())
         return Scope(institution.id, True, {t: frozenset() for t in default})

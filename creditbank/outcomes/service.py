@@ -39,9 +39,7 @@ from creditbank.db import (
     construct,
     few_rows_pipelined,
     fields_of,
-    pg_connection,
     set_fields,
-    translated_errors,
     utcnow,
 )
 from creditbank.errors import Conflict, CreditBankError
@@ -53,7 +51,7 @@ from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
-from creditbank.outcomes import records
+from creditbank.outcomes import lookups, records
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition, RecognitionStatus
 from creditbank.outcomes.rulesets import rule_book
 from creditbank.outcomes.schemas import OutcomeCreate
@@ -139,56 +137,19 @@ def _facts_key(item: OutcomeCreate) -> tuple[Any, ...]:
     )
 
 
-# One descent of the (institution, reference) unique index per reference, whatever the statistics:
-# the LATERAL subquery with LIMIT is not flattened into a join, and its two equalities match the
-# unique index exactly. (A join with unnest(), or reference = ANY(...), let the planner, misled by
-# statistics older than the institution's uploads, read ALL of the institution's outcomes for
-# every chunk: 17-38 ms per 1,000 rows at 60,000 outcomes, and growing with every upload.)
-_PG_POSTED_REFERENCES = (
-    "SELECT r.reference, o.id, o.request_hash FROM unnest(%s::text[]) AS r(reference) "
-    "CROSS JOIN LATERAL (SELECT id, request_hash FROM outcomes "
-    "WHERE institution_id = %s AND reference = r.reference LIMIT 1) AS o"
-)
-
-
-def _posted_references(session: Session, institution_id: str, refs: list[str]) -> dict[str, tuple[str, str]]:
-    """Reference -> (outcome id, content hash) of those already posted by the institution.
-
-    On PostgreSQL one prepared statement with the references as an array, looked up through the
-    (institution, reference) unique index whatever the batch size and the statistics.
-    """
-    driver = pg_connection(session)
-    if driver is None:
-        stmt = select(Outcome.reference, Outcome.id, Outcome.request_hash).where(
-            col(Outcome.institution_id) == institution_id, col(Outcome.reference).in_(refs)
-        )
-        return {ref: (oid, digest) for ref, oid, digest in session.exec(stmt).all()}
-    with translated_errors(_PG_POSTED_REFERENCES), driver.cursor() as cursor:
-        cursor.execute(_PG_POSTED_REFERENCES, (refs, institution_id))
-        return {ref: (oid, digest) for ref, oid, digest in cursor.fetchall()}
-
-
-_PG_LEARNERS = "SELECT id, erased_at IS NOT NULL FROM learners WHERE id = ANY(%s::text[])"
-
-
-def _learners_erased(session: Session, ids: list[str]) -> dict[str, bool]:
-    """Learner id -> erased?, for the ids that exist."""
-    driver = pg_connection(session)
-    if driver is None:
-        stmt = select(Learner.id, Learner.erased_at).where(col(Learner.id).in_(ids))
-        return {lid: erased is not None for lid, erased in session.exec(stmt).all()}
-    with translated_errors(_PG_LEARNERS), driver.cursor() as cursor:
-        cursor.execute(_PG_LEARNERS, (ids,))
-        return {lid: bool(erased) for lid, erased in cursor.fetchall()}
-
-
 def _resolve_learners(
-    session: Session, ctx: AppContext, institution: Institution, rows: Sequence[tuple[int, OutcomeCreate]]
+    session: Session,
+    ctx: AppContext,
+    institution: Institution,
+    rows: Sequence[tuple[int, OutcomeCreate]],
+    known: dict[str, bool] | None = None,
 ) -> tuple[dict[int, str], dict[int, CreditBankError]]:
+    """``known``: the rows' learners as :func:`.lookups.learners_erased` gives them, if read already."""
     found: dict[int, str] = {}
     errors: dict[int, CreditBankError] = {}
     by_id = sorted({item.learner_id for _, item in rows if item.learner_id})
-    known = _learners_erased(session, by_id) if by_id else {}
+    if known is None:
+        known = lookups.learners_erased(session, by_id) if by_id else {}
     digests: dict[int, str] = {}
     for row, item in rows:
         if item.learner_id:
@@ -329,7 +290,12 @@ def stage_rows(
     key, previous_key = content_key(ctx), previous_content_key(ctx)
     hashes = {row: request_hash(key, item) for row, item in rows}
     # 1. references: duplicates and conflicts, also within the batch
-    existing = _posted_references(session, institution.id, [item.reference for _, item in rows])
+    ahead = lookups.read_ahead(session, institution, rows)
+    existing = (
+        ahead.posted
+        if ahead is not None
+        else lookups.posted_references(session, institution.id, [item.reference for _, item in rows])
+    )
     pending: list[tuple[int, OutcomeCreate]] = []
     seen: dict[str, int] = {}
     for row, item in rows:
@@ -356,7 +322,7 @@ def stage_rows(
         seen[item.reference] = row
         pending.append((row, item))
     # accreditation: each row within the institution's scope (a 403 naming the scope otherwise)
-    scope = accreditation.scope_of(session, institution)
+    scope = ahead.scope if ahead is not None else accreditation.scope_of(session, institution)
     outside: list[tuple[int, OutcomeCreate]] = []
     for row, item in pending:
         code = item.attributes.get("catalogue_code")
@@ -368,7 +334,9 @@ def stage_rows(
             results[row] = RowResult(row, item.reference, "error", error=refused)
             outside.append((row, item))
     pending = [entry for entry in pending if entry not in outside]
-    learner_of, learner_errors = _resolve_learners(session, ctx, institution, pending)
+    learner_of, learner_errors = _resolve_learners(
+        session, ctx, institution, pending, ahead.learners if ahead is not None else None
+    )
     references = {row: item.reference for row, item in pending}
     for row, exc in learner_errors.items():
         results[row] = RowResult(row, references[row], "error", error=exc)

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from creditbank.context import AppContext
 from creditbank.db import pg_connection
 from creditbank.institutions import service as institutions
-from creditbank.outcomes import records, service
+from creditbank.outcomes import lookups, records, service
 from creditbank.outcomes.rulesets import rule_book
 from creditbank.outcomes.schemas import OutcomeCreate
 from creditbank.rule_engine import OutcomeFacts, RuleSet, evaluate
@@ -45,7 +45,7 @@ def test_posted_references_are_looked_up_by_index_with_stale_statistics(
     refs = [f"R-{i}" for i in range(0, 3000, 3)] + [f"NEW-{i}" for i in range(1000)]
     with driver.cursor() as cursor:
         cursor.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + service._PG_POSTED_REFERENCES, (refs, institution.id)
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + lookups._PG_POSTED_REFERENCES, (refs, institution.id)
         )
         [[[explained]]] = cursor.fetchall()
     nodes = _nodes(explained["Plan"])
@@ -57,7 +57,7 @@ def test_posted_references_are_looked_up_by_index_with_stale_statistics(
     assert scans[0]["Actual Rows"] <= 1
     assert not any("Hash" in n["Node Type"] or "Bitmap" in n["Node Type"] for n in nodes)
     # and the lookup finds exactly the posted ones
-    found = service._posted_references(session, institution.id, refs)
+    found = lookups.posted_references(session, institution.id, refs)
     assert set(found) == {f"R-{i}" for i in range(0, 3000, 3)}
 
 
