@@ -375,19 +375,21 @@ def pg_connection(session: Session) -> "psycopg.Connection[Any] | None":
     prepared statements with array parameters: the same transaction, without the ORM's per-statement
     compile and result machinery. Everything else goes through the session.
     """
-    root = session.get_transaction()
+    # once per transaction and savepoint: a transaction keeps its connection to the end, and going
+    # through the session each time costs about 30 µs (a dozen calls a posting). The savepoint counts:
+    # the session emits a nested transaction's SAVEPOINT only when it is first asked for the connection
+    current = (session.get_transaction(), session.get_nested_transaction())
     known = session.info.get(_DRIVER_OF_TRANSACTION)
-    if known is not None and root is not None and known[0] is root:
-        return cast("psycopg.Connection[Any] | None", known[1])
+    if known is not None and current[0] is not None and known[0] is current[0] and known[1] is current[1]:
+        return cast("psycopg.Connection[Any] | None", known[2])
     connection = session.connection()
     driver = (
         cast("psycopg.Connection[Any]", connection.connection.driver_connection)
         if connection.dialect.name == "postgresql"
         else None
     )
-    # once per transaction: a transaction keeps its connection to the end, and going through the
-    # session each time costs about 30 µs (a dozen calls a posting)
-    session.info[_DRIVER_OF_TRANSACTION] = (session.get_transaction(), driver)
+    root, nested = session.get_transaction(), session.get_nested_transaction()
+    session.info[_DRIVER_OF_TRANSACTION] = (root, nested, driver)
     return driver
 
 

@@ -108,3 +108,18 @@ class TestDriverOfTheTransaction:
                         assert pid == session.execute(text("SELECT pg_backend_pid()")).one()
         finally:
             engine.dispose()
+
+    def test_a_statement_in_a_savepoint_is_undone_with_it(self, session: Session) -> None:
+        """The session emits a savepoint's SAVEPOINT when first asked for its connection: looking the
+        connection up once per transaction only would send the statement outside the savepoint."""
+        assert pg_connection(session) is not None
+
+        def divide_in_a_savepoint() -> None:
+            with session.begin_nested():
+                driver = pg_connection(session)
+                assert driver is not None
+                driver.execute("SELECT 1 / 0")
+
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            divide_in_a_savepoint()
+        assert session.execute(text("SELECT 1")).scalar_one() == 1  # the transaction goes on
