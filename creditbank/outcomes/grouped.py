@@ -17,10 +17,11 @@ How this works (:class:`GroupCommit`, one per app):
 * The group's transaction: each posting is staged in a savepoint of its own (idempotency claim,
   outcome rows; :func:`creditbank.outcomes.service.stage_rows`), so a posting with a problem of its
   own (an unknown learner, a reused key: a domain error) is answered with that problem and undone
-  alone; any other failure (a lost connection) fails the group; then ONE
-  ledger append for all the staged entries (accounts locked in id order, the log row last, gapless
-  sequence numbers); then the postings' responses are stored under their keys (one statement for
-  the group: the log's row is held meanwhile); then ONE commit.
+  alone (a posting alone in its group needs no savepoint: its whole transaction is undone); any
+  other failure (a lost connection) fails the group; then ONE ledger append for all the staged
+  entries (accounts locked in id order, the log row last, gapless sequence numbers); then the
+  postings' responses are stored under their keys (one statement for the group: the log's row is
+  held meanwhile); then ONE commit.
 * Every posting is answered only after that commit: an acknowledged posting is committed, with
   its idempotency record. Should the append, a response or the commit fail, each posting of the
   group is run again on its own, in its own transaction and thread (as a posting without groups
@@ -30,7 +31,7 @@ How this works (:class:`GroupCommit`, one per app):
 import threading
 from collections import deque
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import sessionmaker
@@ -160,13 +161,27 @@ class GroupCommit:
 
     def _run(self, group: list[_Waiting]) -> None:
         staged: list[tuple[_Waiting, Staged]] = []
+        try:
+            self._transaction(group, staged)
+        except _Undone:  # a group of one whose posting had a problem of its own: answered with it
+            return
+        with self._mutex:
+            self.groups += 1
+            self.grouped += len(staged)
+
+    def _transaction(self, group: list[_Waiting], staged: list[tuple[_Waiting, Staged]]) -> None:
+        # a posting alone in its group needs no savepoint: its transaction is undone with it (two
+        # statements, two round trips and the session's savepoint bookkeeping fewer)
+        alone = len(group) == 1
         with contextmanager(transaction)(self.sessions) as session:
             for waiting in group:
                 try:
-                    with session.begin_nested():
+                    with nullcontext() if alone else session.begin_nested():
                         staged.append((waiting, waiting.posting.stage(session)))
                 except CreditBankError as exc:  # the posting's own problem: its savepoint is undone
                     waiting.error = exc
+                    if alone:
+                        raise _Undone from exc
                 # anything else (the connection lost, a database error) fails the group: every
                 # posting then runs alone and meets the problem itself (a 503 to retry, not a 500
                 # from a transaction that can no longer make savepoints)
@@ -183,6 +198,7 @@ class GroupCommit:
                     answer = answer.response
                 waiting.response = answer
             idempotency.store_many(session, records)
-        with self._mutex:
-            self.groups += 1
-            self.grouped += len(staged)
+
+
+class _Undone(Exception):
+    """Rolls back the transaction of a group of one whose posting had a problem of its own."""

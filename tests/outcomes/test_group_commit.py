@@ -157,6 +157,29 @@ def test_a_posting_with_its_own_problem_fails_alone(served: Served) -> None:
     assert fixed.status_code == 201, fixed.text
 
 
+def test_a_posting_alone_in_its_group_with_its_own_problem_leaves_nothing(served: Served) -> None:
+    """A group of one runs without a savepoint: its posting's problem rolls the whole transaction back."""
+    (_, token), learners = served.world.institutions[0], served.world.learners
+    before = served.postings.groups
+    [bad] = _in_one_group(served, [(token, _body("lrn_does_not_exist", "alone-bad"), "alone-bad")])
+    assert bad.status_code == 404, bad.text
+    assert served.postings.groups - before == 1  # the held one; the failed group of one committed nothing
+    with served.world.ctx.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM idempotency_keys WHERE key = 'alone-bad'")).scalar_one()
+            == 0
+        )
+        assert (
+            conn.execute(text("SELECT count(*) FROM outcomes WHERE reference = 'alone-bad'")).scalar_one()
+            == 0
+        )
+    fixed = _post(served, token, _body(learners[0], "alone-fixed"), "alone-bad")  # the key is free
+    assert fixed.status_code == 201, fixed.text
+    [alone] = _in_one_group(served, [(token, _body(learners[1], "alone-ok"), "alone-ok")])
+    assert alone.status_code == 201, alone.text
+    assert _seqs(served) == list(range(len(_seqs(served))))
+
+
 def test_the_same_key_twice_posts_once(served: Served) -> None:
     (_, token), learners = served.world.institutions[0], served.world.learners
     body = _body(learners[0], "twice")
