@@ -334,8 +334,9 @@ def cpu_of(server_pid: int, pg_pid: int, work: Callable[[], Any]) -> tuple[Any, 
     return result, {**out, "wall_s": wall}
 
 
-def statements(url: str, postings: int, limit: int = 15) -> list[dict[str, Any]]:
-    """PostgreSQL's statements since the last reset, the costliest first, per posting."""
+def statements(url: str, postings: int, limit: int = 60) -> list[dict[str, Any]]:
+    """PostgreSQL's statements since the last reset, the costliest first, per posting (the table
+    prints the first 15)."""
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT toplevel, calls, rows, total_exec_time, query FROM pg_stat_statements "
@@ -509,7 +510,7 @@ def print_cpu(out: dict[str, Any]) -> None:
     )
     table.print()
     print(f"{'calls':>7} {'rows':>7} {'ms':>7}  statement (per posting; * nested in a trigger or function)")
-    for row in out["statements"]:
+    for row in [*out["statements"][:15], out["statements"][-1]]:  # all of them in the JSON
         mark = " " if row["toplevel"] else "*"
         print(
             f"{row['calls_per_posting']:7.2f} {row['rows_per_posting']:7.2f} "
