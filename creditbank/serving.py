@@ -11,7 +11,8 @@ Why ``httptools``: uvicorn's default parser when it is installed, in C; the pure
 :class:`NoDelayH11Protocol`, served before) cost about 0.3 ms of a worker's CPU per request
 (``bench/http_layer.py``, ``docs/performance.md``). Both honour the same ASGI flow control, so body
 limits while streaming, slow clients and kept-alive connections behave alike (``tests/test_limits.py``,
-``tests/test_serving.py``).
+``tests/test_serving.py``). Where ``httptools`` is not installed (an environment from before it was a
+dependency) the service serves on ``h11`` (:data:`C_PARSER` is false), as uvicorn itself would.
 
 Why an event loop of our own: the worker processes share one listening socket, and asyncio's
 selector loop accepts every pending connection each time the socket is ready, so two uploads that
@@ -71,11 +72,18 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 from uvicorn.supervisors.multiprocess import Process as WorkerProcess
 
 from creditbank.main import create_app
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    C_PARSER = True
+except ImportError:  # pragma: no cover - an environment installed before httptools was a dependency
+    HttpToolsProtocol = H11Protocol  # type: ignore[misc,assignment]
+    C_PARSER = False
 
 ACCEPT_DEFER_SECONDS = 0.002
 RECENT_ACCEPT_SECONDS = 0.05

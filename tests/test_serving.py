@@ -25,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from creditbank.serving import (
+    C_PARSER,
     FairAcceptLoop,
     NoDelayH11Protocol,
     NoDelayHttpToolsProtocol,
@@ -77,6 +78,7 @@ def test_project_protocols_turn_nagle_off(protocol: Protocol) -> None:
 
 
 def test_the_served_protocol_is_the_c_parser_with_nagle_off() -> None:
+    assert C_PARSER  # httptools is a dependency
     for workers in (1, 2):
         assert uvicorn_options(workers)["http"] is NoDelayHttpToolsProtocol
 
