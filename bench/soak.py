@@ -464,13 +464,9 @@ def main() -> None:
             "MB/h",
             verdict,
         )
-        if trend.served:
-            table.add(
-                f"served by {trend.role} {trend.pid}",
-                ", ".join(f"{route}: {n}" for route, n in sorted(trend.served.items())),
-                "",
-                f"{trend.batch_rows} batch rows",
-            )
+        for route, n in sorted(trend.served.items()):
+            rows = f"{trend.batch_rows:,} rows" if route == BATCH else ""
+            table.add(f"  served by {trend.pid}: {route}", n, "", rows)
     table.add(
         "memory: every judged process under the limit",
         "passes" if memory_ok else "FAILS",

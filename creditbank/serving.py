@@ -59,6 +59,7 @@ loaded machine) keeps the whole timeout.
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import pickle
@@ -219,7 +220,10 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
 MALLOC_TRIM_SECONDS = 30.0
 
 
+@functools.cache
 def _libc() -> Any:
+    """The C library, loaded once: ``find_library`` runs ``ldconfig -p`` in a subprocess (about
+    0.1 s), which the trimmer did every round in every worker before."""
     name = ctypes.util.find_library("c")
     return ctypes.CDLL(name) if name is not None else None
 
