@@ -109,14 +109,10 @@ def _page(
 
 
 def _said(request: Request, exc: CreditBankError | RequestValidationError) -> str:
-    t = translator(request)
+    """A domain error as every form says it (:func:`pages.said`); the form's own fields by name."""
     if isinstance(exc, CreditBankError):
-        problem = exc.to_problem(lang=t.lang)
-        return (
-            f"{problem['title']}：{problem['detail']}"
-            if problem["detail"] != problem["title"]
-            else problem["title"]
-        )
+        return pages.said(request, exc)
+    t = translator(request)
     parts = []
     for e in exc.errors():
         name = str(list(e.get("loc", ("",)))[-1])

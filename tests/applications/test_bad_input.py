@@ -4,6 +4,8 @@ learner, an account nobody verified. Each is a clear problem (API) or a Chinese 
 and nothing of it is kept: no application, outcome or file row."""
 
 import dataclasses
+import html
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -245,3 +247,27 @@ class TestPages:
         assert done.status_code == 303, done.text
         listed = browser.get(done.headers["location"]).text
         assert "焊工培训" in listed and "区级分中心初审中" in listed
+
+    def test_a_form_error_in_english_reads_as_english_does(
+        self, client: TestClient, auth: Tokens, ctx: AppContext, db: Connection
+    ) -> None:
+        """The application form says a domain error as every other form does (one ``said``): its
+        title and detail joined by the reader's own colon, not a Chinese one in an English page."""
+        from tests.support.signin import mint, sign_in
+
+        learner_id, _ = _learner(client, auth)
+        browser = TestClient(create_app(ctx=ctx), raise_server_exceptions=False)
+        browser.get("/?lang=en")
+        csrf = sign_in(browser, mint(ctx, Role.learner, learner_id), "/applications")
+        refused = browser.post(
+            "/applications",
+            data={**claim(title="Welding"), "csrf": csrf},
+            files=[("files", ("cert.pdf", b"%PDF-1.4 not really", "application/pdf"))],
+        )
+        assert refused.status_code == 422, refused.text
+        assert '<html lang="en">' in refused.text
+        alert = re.search(r'role="alert"[^>]*>(.*?)</', refused.text, re.S)
+        assert alert, refused.text
+        said = html.unescape(alert.group(1)).strip()
+        assert "：" not in said and ": " in said, said
+        _nothing_kept(db, learner_id)
