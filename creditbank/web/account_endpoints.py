@@ -22,7 +22,7 @@ from creditbank.institutions.districts import DISTRICTS
 from creditbank.learners import accounts as verification
 from creditbank.learners.service import mask_identity_number
 from creditbank.web import pages
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import CsrfField, NextField, PageSession
 from creditbank.web.rendering import finish, render, translator
 from creditbank.web.session import (
     check_csrf,
@@ -155,16 +155,24 @@ def sign_in_with_password(
     ctx: ContextDep,
     contact: TextField = "",
     password: PasswordField = "",
+    next_page: NextField = "",
     csrf: CsrfField = "",
 ) -> Response:
     """Sign in to a learner account with its phone number or e-mail address and password. Wrong
     passwords are counted (and committed) and lock the account for a while."""
     t = translator(request)
+    target = pages.safe_next(next_page) or "/archive"
     try:
         check_signin_csrf(request, ctx, csrf)
     except CreditBankError as exc:
         return pages.signin_page(
-            request, ctx, None, target="/archive", error=exc.detail_in(t.lang), status_code=422
+            request,
+            ctx,
+            None,
+            target="/archive",
+            back_to=target,
+            error=exc.detail_in(t.lang),
+            status_code=422,
         )
     client = client_address(request, ctx.settings.trusted_proxies)
     limit = signin_limit(ctx)
@@ -174,7 +182,13 @@ def sign_in_with_password(
         if not wants_page(request):
             raise
         page = pages.signin_page(
-            request, ctx, None, target="/archive", error=exc.detail_in(t.lang), status_code=429
+            request,
+            ctx,
+            None,
+            target="/archive",
+            back_to=target,
+            error=exc.detail_in(t.lang),
+            status_code=429,
         )
         return too_many(page, exc)
     try:
@@ -190,7 +204,9 @@ def sign_in_with_password(
     except accounts.AccountLocked as exc:  # the counters are written: return, so the request commits
         throttle.record(session, ctx.login_key, client, limit)
         error = t("account.locked", minutes=exc.extensions["minutes"])
-        response = pages.signin_page(request, ctx, None, target="/archive", error=error, status_code=429)
+        response = pages.signin_page(
+            request, ctx, None, target="/archive", back_to=target, error=error, status_code=429
+        )
         response.headers["Retry-After"] = str(exc.extensions["retry_after"])
         return response
     except accounts.SigninFailed as exc:
@@ -199,8 +215,10 @@ def sign_in_with_password(
         error = t("account.signin_failed") + (
             " " + t("account.attempts_left", count=remaining) if remaining is not None else ""
         )
-        return pages.signin_page(request, ctx, None, target="/archive", error=error, status_code=422)
-    landing = pages.redirect("/archive" if account.learner_id else "/account")
+        return pages.signin_page(
+            request, ctx, None, target="/archive", back_to=target, error=error, status_code=422
+        )
+    landing = pages.redirect(pages.landing(target, Role.learner) if account.learner_id else "/account")
     start_session(landing, session, ctx, None, account.id)
     return finish(landing, request)
 

@@ -21,6 +21,7 @@ is shown on the page, and everything the failed call wrote is rolled back (a sav
 
 from collections.abc import Callable
 from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -41,6 +42,9 @@ from creditbank.web.session import (
 T = TypeVar("T")
 
 CsrfField = Annotated[str, Form(description="the page's CSRF token (for cookie sessions)")]
+NextField = Annotated[
+    str, Form(alias="next", description="where to go after signing in (a path of this site)")
+]
 PageSession = Annotated[Session, Depends(get_session, scope="function")]
 """The request's transaction, committed when the handler returns and BEFORE the response is sent.
 
@@ -137,20 +141,67 @@ HOME = {
     Role.admin: "/console",
     Role.auditor: "/verify",
 }
-NEXT = ("/", "/archive", "/console", "/verify")
+_OPERATORS = (Role.institution, Role.reviewer, Role.admin)
 _PAGES_OF: dict[str, tuple[Role, ...]] = {
     "/archive": (Role.learner,),
-    "/console": (Role.institution, Role.reviewer, Role.admin),
-    "/statistics": (Role.institution, Role.reviewer, Role.admin),
+    "/account": (Role.learner,),
+    "/appeals": (Role.learner,),
+    "/applications": (Role.learner,),
+    "/inbox": (Role.learner,),
+    "/progress": (Role.learner,),
+    "/console": _OPERATORS,
+    "/console/admin": (Role.admin,),
+    "/console/appeals": (Role.reviewer,),
+    "/console/equivalences": (Role.institution,),
+    "/console/outcomes": (Role.institution,),
+    "/console/programmes": (Role.institution,),
+    "/statistics": _OPERATORS,
     "/verify": tuple(Role),
 }
-"""Which roles work on which page; a sign-in whose page is not one of the role's goes home."""
+"""Which roles work on which pages (a page and the pages below it, the longest match counts); a
+sign-in whose page is not one of the role's goes home."""
+_MAX_NEXT = 2000
+
+
+def safe_next(value: str) -> str | None:
+    """``value`` when it is a path of this site (``/statistics``, ``/appeals/new?outcome_id=…``),
+    else None: a sign-in form's ``next`` is sent back by the browser, and an attacker's link or form
+    may put another site in it (``https://evil/``, ``//evil``, ``/\\evil``, which browsers read as a
+    host too)."""
+    if not value.startswith("/") or value.startswith("//") or len(value) > _MAX_NEXT:
+        return None
+    if "\\" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else None
+
+
+def _roles_of(path: str) -> tuple[Role, ...]:
+    found = [p for p in _PAGES_OF if path == p or path.startswith(p + "/")]
+    return _PAGES_OF[max(found, key=len)] if found else ()
 
 
 def landing(target: str, role: Role) -> str:
-    """Where a sign-in lands: the page it came from when the role works there, else the role's
-    own page (institutions and reviewers the console, auditors the verify page, learners the archive)."""
-    return target if role in _PAGES_OF.get(target, ()) else HOME[role]
+    """Where a sign-in lands: the page it came from (a :func:`safe_next` path) when the role works
+    there, else the role's own page (institutions and reviewers the console, auditors the verify
+    page, learners the archive)."""
+    safe = safe_next(target)
+    return safe if safe is not None and role in _roles_of(urlsplit(safe).path) else HOME[role]
+
+
+def audience(path: str) -> str:
+    """How the sign-in form for a page is worded: for the operators (``/console``), on the home page
+    (``/``), or for the learners (``/archive``)."""
+    if path == "/":
+        return "/"
+    roles = _roles_of(urlsplit(path).path)
+    return "/console" if roles and Role.learner not in roles else "/archive"
+
+
+def _here(request: Request) -> str:
+    """The page a sign-in form is shown on, to return to: its path and query."""
+    query = request.url.query
+    return request.url.path + ("?" + query if query else "")
 
 
 def signin_page(
@@ -159,10 +210,15 @@ def signin_page(
     who: Principal | None,
     *,
     target: str,
+    back_to: str | None = None,
     error: str | None = None,
     notice: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The sign-in form, worded for ``target``'s audience (``/console``: the operators; ``/``: the
+    home page; else the learners). It returns to ``back_to`` (a :func:`safe_next` path), by default
+    the page it is shown on when that is a page (a GET), else ``target``."""
+    default = _here(request) if request.method in ("GET", "HEAD") else target
     value, new = presession(request)
     response = render(
         request,
@@ -172,6 +228,7 @@ def signin_page(
         status=status_code,
         active="console" if target == "/console" else "archive",
         target=target,
+        next_page=safe_next(back_to or default) or target,
         error=error,
         notice=notice,
         signin_csrf=signin_csrf(ctx, value),

@@ -10,7 +10,7 @@ from creditbank.auth.service import authenticate
 from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.web import pages
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import CsrfField, NextField, PageSession
 from creditbank.web.rendering import finish, translator
 from creditbank.web.session import (
     check_csrf,
@@ -28,29 +28,30 @@ def sign_in(
     session: PageSession,
     ctx: ContextDep,
     token: Annotated[str, Form(description="an API token (cbt_...)")] = "",
-    next_page: Annotated[str, Form(alias="next", description="where to go after signing in")] = "",
+    next_page: NextField = "",
     csrf: CsrfField = "",
 ) -> Response:
     """Sign in with an API token from this site's sign-in form (its token must match the form's
     pre-session cookie): the token is checked and a server-side session is opened; the cookie
     carries only the session's random id."""
     t = translator(request)
-    target = next_page if next_page in pages.NEXT else "/"
+    target = pages.safe_next(next_page) or "/"
+    shown = pages.audience(target)
     try:
         check_signin_csrf(request, ctx, csrf)
     except CreditBankError as exc:  # like the form's other problems: the page again, with the reason
         return pages.signin_page(
-            request, ctx, None, target=target, error=exc.detail_in(t.lang), status_code=422
+            request, ctx, None, target=shown, back_to=target, error=exc.detail_in(t.lang), status_code=422
         )
     token = token.strip()
     if not token:
         return pages.signin_page(
-            request, ctx, None, target=target, error=t("signin.missing"), status_code=422
+            request, ctx, None, target=shown, back_to=target, error=t("signin.missing"), status_code=422
         )
     principal = authenticate(session, ctx.token_key, token, ctx.previous_token_key)
     if principal is None:
         return pages.signin_page(
-            request, ctx, None, target=target, error=t("signin.invalid"), status_code=422
+            request, ctx, None, target=shown, back_to=target, error=t("signin.invalid"), status_code=422
         )
     response = pages.redirect(pages.landing(target, principal.role))
     start_session(response, session, ctx, principal.token_id or "")

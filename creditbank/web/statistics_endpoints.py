@@ -54,7 +54,7 @@ def statistics(
     who = optional_principal(request, session, ctx)
     if who is None or who.role not in READERS:
         error = t("signin.wrong_role_console", role=t(f"role.{who.role.value}")) if who else None
-        return pages.signin_page(request, ctx, who, target="/statistics", error=error)
+        return pages.signin_page(request, ctx, who, target="/console", error=error)
     found = pages.attempt(session, lambda: service.scope_for(session, who, district or None))
     if isinstance(found, CreditBankError):
         return pages.error_page(request, ctx, who, found, back="/statistics")
