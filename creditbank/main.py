@@ -82,11 +82,17 @@ _REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    from creditbank.web.pages import refusal_page
+
     @app.exception_handler(CreditBankError)
-    async def domain_error(request: Request, exc: CreditBankError) -> JSONResponse:
+    async def domain_error(request: Request, exc: CreditBankError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if isinstance(exc, TooManyRequests | DatabaseUnavailable):
             headers = {"Retry-After": str(exc.retry_after)}
+        page = refusal_page(request, exc)  # a browser on a page's route: a page, not problem+json
+        if page is not None:
+            page.headers.update(headers or {})
+            return page
         return JSONResponse(
             exc.to_problem(instance=request.url.path, lang=request_lang(request)),
             status_code=exc.status,
@@ -153,7 +159,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             lang=t.lang,
         )
 
-    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    async def database_error(request: Request, exc: Exception) -> Response:
         # The database is down, restarting or read-only (a failover): 503 with Retry-After, and the
         # connection to the client stays usable. Any other database error is a bug: 500.
         error = domain_error_of(exc, request.app.state.ctx.settings)

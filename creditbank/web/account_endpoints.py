@@ -22,10 +22,9 @@ from creditbank.institutions.districts import DISTRICTS
 from creditbank.learners import accounts as verification
 from creditbank.learners.service import mask_identity_number
 from creditbank.web import pages
-from creditbank.web.pages import CsrfField, NextField, PageSession
+from creditbank.web.pages import CsrfField, FormCsrf, NextField, PageSession
 from creditbank.web.rendering import finish, render, translator
 from creditbank.web.session import (
-    check_csrf,
     check_signin_csrf,
     optional_principal,
     presession,
@@ -95,7 +94,7 @@ def register(
     try:
         throttle.admit(session, ctx.login_key, client, limit)
     except throttle.TooManyRegistrations as exc:
-        if not wants_page(request):
+        if not pages.wants_page(request):
             raise
         page = _register_page(request, ctx, error=exc.detail_in(t.lang), status_code=429, **kept)
         return too_many(page, exc)
@@ -137,12 +136,6 @@ def registration_limit(ctx: AppContext) -> throttle.Limit:
     )
 
 
-def wants_page(request: Request) -> bool:
-    """Whether the caller is a browser (asks for HTML): it gets the form again with the reason;
-    anything else gets the problem (application/problem+json)."""
-    return "text/html" in request.headers.get("accept", "")
-
-
 def too_many(page: HTMLResponse, exc: TooManyRequests) -> HTMLResponse:
     page.headers["Retry-After"] = str(exc.retry_after)
     return page
@@ -179,7 +172,7 @@ def sign_in_with_password(
     try:
         throttle.admit(session, ctx.login_key, client, limit)
     except throttle.TooManySignins as exc:
-        if not wants_page(request):
+        if not pages.wants_page(request):
             raise
         page = pages.signin_page(
             request,
@@ -285,7 +278,7 @@ def account_page(
     return _account_page(request, session, ctx, who, done=done if done in DONE else None)
 
 
-@router.post("/account/password", response_class=HTMLResponse)
+@router.post("/account/password", response_class=HTMLResponse, dependencies=[FormCsrf])
 def change_password(
     request: Request,
     session: PageSession,
@@ -294,10 +287,8 @@ def change_password(
     current: PasswordField = "",
     new: PasswordField = "",
     new_again: PasswordField = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Change the password (the current one is asked again); the account's other sessions end."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     if new != new_again:
         return _account_page(request, session, ctx, who, error=t("register.mismatch"), status_code=422)
@@ -316,17 +307,15 @@ def change_password(
     return finish(pages.redirect("/account?done=password"), request)
 
 
-@router.post("/account/tokens", response_class=HTMLResponse)
+@router.post("/account/tokens", response_class=HTMLResponse, dependencies=[FormCsrf])
 def create_personal_token(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageAccount,
     label: Annotated[str, Form(max_length=100)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Mint a personal API token for the learner's own data (verified accounts); shown once."""
-    check_csrf(request, ctx, csrf)
     done = pages.attempt(
         session,
         lambda: accounts.create_personal_token(session, ctx.token_key, _account_of(session, who), label),
@@ -336,17 +325,15 @@ def create_personal_token(
     return _account_page(request, session, ctx, who, new_token=done)
 
 
-@router.post("/account/tokens/revoke", response_class=HTMLResponse)
+@router.post("/account/tokens/revoke", response_class=HTMLResponse, dependencies=[FormCsrf])
 def revoke_personal_token(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageAccount,
     token_id: Annotated[str, Form(max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Revoke one of the learner's own tokens."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -403,7 +390,7 @@ def verify_form(
     )
 
 
-@router.post("/console/accounts/verify", response_class=HTMLResponse)
+@router.post("/console/accounts/verify", response_class=HTMLResponse, dependencies=[FormCsrf])
 def verify_account(
     request: Request,
     session: PageSession,
@@ -411,10 +398,8 @@ def verify_account(
     who: PageVerifier,
     account_id: Annotated[str, Form(max_length=40)] = "",
     documents: Annotated[str, Form(max_length=200)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Verify the account (a reviewer names the documents seen; an institution links its learner)."""
-    check_csrf(request, ctx, csrf)
     code = account_id.strip()
 
     def work() -> LearnerAccount:

@@ -32,9 +32,9 @@ from creditbank.outcomes.rulesets import rule_book
 from creditbank.rule_engine.cases import run_set_cases
 from creditbank.rule_engine.models import OUTCOME_TYPES
 from creditbank.web import pages
-from creditbank.web.pages import PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -143,7 +143,6 @@ def _validated(model: type[BaseModel], body: dict[str, Any], t: Translator) -> t
 
 
 def _form(request: Request, data: dict[str, Any], ctx: AppContext) -> dict[str, str]:
-    check_csrf(request, ctx, data.get("csrf"))
     return {k: v.strip() for k, v in data.items() if isinstance(v, str) and k != "csrf"}
 
 
@@ -201,7 +200,7 @@ def _create_institution(
     return _done(request, session, ctx, who, "institutions", values, found, getattr(found, "id", ""))
 
 
-@router.post("/console/admin/institutions", response_class=HTMLResponse)
+@router.post("/console/admin/institutions", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def admin_create_institution(
     request: Request, session: PageSession, ctx: ContextDep, who: PageAdmin
 ) -> Response:
@@ -218,7 +217,6 @@ def _set_scope(
     institution_id: str,
     data: list[tuple[str, Any]],
 ) -> Response:
-    check_csrf(request, ctx, next((v for k, v in data if k == "csrf"), None))
     types = [v for k, v in data if k == "outcome_types" and isinstance(v, str)]
     codes_text = next((v for k, v in data if k == "catalogue_codes" and isinstance(v, str)), "")
     codes = [c.strip() for c in codes_text.replace("，", ",").split(",") if c.strip()]
@@ -235,7 +233,9 @@ def _set_scope(
     return _done(request, session, ctx, who, "institutions", {}, pages.attempt(session, work), institution_id)
 
 
-@router.post("/console/admin/institutions/{institution_id}/scope", response_class=HTMLResponse)
+@router.post(
+    "/console/admin/institutions/{institution_id}/scope", response_class=HTMLResponse, dependencies=[FormCsrf]
+)
 async def admin_set_scope(
     institution_id: str, request: Request, session: PageSession, ctx: ContextDep, who: PageAdmin
 ) -> Response:
@@ -260,7 +260,7 @@ def _create_operator(
     return _done(request, session, ctx, who, "operators", values, found, getattr(found, "id", ""))
 
 
-@router.post("/console/admin/operators", response_class=HTMLResponse)
+@router.post("/console/admin/operators", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def admin_create_operator(
     request: Request, session: PageSession, ctx: ContextDep, who: PageAdmin
 ) -> Response:
@@ -289,7 +289,7 @@ def _mint(
     return _page(request, session, ctx, who, "tokens", minted=found, status_code=201)
 
 
-@router.post("/console/admin/tokens", response_class=HTMLResponse)
+@router.post("/console/admin/tokens", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def admin_mint_token(
     request: Request, session: PageSession, ctx: ContextDep, who: PageAdmin
 ) -> Response:
@@ -306,7 +306,7 @@ def _revoke(
     return _done(request, session, ctx, who, "tokens", {}, found, token_id)
 
 
-@router.post("/console/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
+@router.post("/console/admin/tokens/{token_id}/revoke", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def admin_revoke_token(
     token_id: str, request: Request, session: PageSession, ctx: ContextDep, who: PageAdmin
 ) -> Response:

@@ -31,9 +31,9 @@ from creditbank.errors import CreditBankError
 from creditbank.limits import APPLICATION, body_limit
 from creditbank.outcomes import review
 from creditbank.web import pages
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -125,7 +125,9 @@ def new_appeal_page(
     return _form(request, session, ctx, who, outcome_id.strip())
 
 
-@router.post("/appeals", response_class=HTMLResponse, openapi_extra=body_limit(APPLICATION))
+@router.post(
+    "/appeals", response_class=HTMLResponse, openapi_extra=body_limit(APPLICATION), dependencies=[FormCsrf]
+)
 async def file_appeal_page(
     request: Request,
     session: PageSession,
@@ -134,10 +136,8 @@ async def file_appeal_page(
     files: Files = None,
     outcome_id: OutcomeId = "",
     statement: Statement = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Appeal from the page's form (see the API's ``POST /api/v1/appeals``)."""
-    check_csrf(request, ctx, csrf)
     target = outcome_id.strip()
     try:
         checked = await api.read_files(files or [], ctx.settings)
@@ -247,7 +247,7 @@ def _credits(text: str) -> Decimal | None:
     return amount if amount.is_finite() and 0 < amount <= MAX_CREDITS else None
 
 
-@router.post("/console/appeals/{appeal_id}/decision", response_class=HTMLResponse)
+@router.post("/console/appeals/{appeal_id}/decision", response_class=HTMLResponse, dependencies=[FormCsrf])
 def decide_appeal_page(
     appeal_id: str,
     request: Request,
@@ -257,11 +257,9 @@ def decide_appeal_page(
     decision: Annotated[str, Form(description="uphold or change", max_length=10)] = "",
     reason: Annotated[str, Form(description="why (recorded in the ledger)", max_length=500)] = "",
     credits: Annotated[str, Form(description="the credits after a change", max_length=10)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Decide an appeal from its page: uphold the decision, or change the credits (the old lot is
     reversed and a new one recorded). Only a city centre reviewer who took no part in the decision."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     kept = {"decision": decision, "reason": reason, "credits": credits}
     problems: list[str] = []

@@ -31,9 +31,9 @@ from creditbank.outcomes.models import ApplicationFile
 from creditbank.outcomes.registrar import accepted_levels
 from creditbank.rule_engine.models import OUTCOME_TYPES
 from creditbank.web import pages
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -173,7 +173,12 @@ def new_application_page(
     )
 
 
-@router.post("/applications", response_class=HTMLResponse, openapi_extra=body_limit(APPLICATION))
+@router.post(
+    "/applications",
+    response_class=HTMLResponse,
+    openapi_extra=body_limit(APPLICATION),
+    dependencies=[FormCsrf],
+)
 async def apply_page(
     request: Request,
     session: PageSession,
@@ -187,12 +192,10 @@ async def apply_page(
     issuer_kind: Field = "",
     issuer_name: Field = "",
     statement: Annotated[str, Form(max_length=2000)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Apply for recognition from the page's form (see the API's ``POST /api/v1/applications``):
     the chosen type's own fields are read from the form, the others ignored. The form names no
     district (it is the learner's own); a forged one naming another district is refused."""
-    check_csrf(request, ctx, csrf)
     form = await request.form()
     given = {name: str(form.get(name) or "")[:300] for name in claim_fields.NAMES}
     kept = {
@@ -242,6 +245,7 @@ async def apply_page(
     "/applications/{application_id}/resubmission",
     response_class=HTMLResponse,
     openapi_extra=body_limit(APPLICATION),
+    dependencies=[FormCsrf],
 )
 async def resubmit_page(
     application_id: str,
@@ -251,10 +255,8 @@ async def resubmit_page(
     who: PageLearner,
     files: Files,
     note: Annotated[str, Form(max_length=2000)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Send the material a reviewer asked for (see the API's resubmission)."""
-    check_csrf(request, ctx, csrf)
     try:
         checked = await api.read_files(files, ctx.settings)
     except CreditBankError as exc:

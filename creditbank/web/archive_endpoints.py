@@ -22,10 +22,9 @@ from creditbank.i18n import msg
 from creditbank.learners import access
 from creditbank.outcomes import records
 from creditbank.web import archive_page, pages, views
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
 from creditbank.web.session import (
-    check_csrf,
     clear_session,
     optional_principal,
 )
@@ -64,13 +63,12 @@ def archive_home(
     return archive_page.response(request, session, ctx, who, page, done=done)
 
 
-@router.post("/archive/share", response_class=HTMLResponse)
+@router.post("/archive/share", response_class=HTMLResponse, dependencies=[FormCsrf])
 def create_share_link(
-    request: Request, session: PageSession, ctx: ContextDep, who: PageLearner, csrf: CsrfField = ""
+    request: Request, session: PageSession, ctx: ContextDep, who: PageLearner
 ) -> HTMLResponse:
     """Make a read-only share link of the archive, valid for seven days (revocable on the archive
     page; it stops working when the learner's data is erased)."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     row = access.create_share_link(session, who.subject or "", days=SHARE_DAYS)
     expires = row.expires_at
@@ -113,17 +111,15 @@ def shared_archive(token: str, request: Request, session: PageSession, ctx: Cont
     )
 
 
-@router.post("/archive/share/revoke", response_class=HTMLResponse)
+@router.post("/archive/share/revoke", response_class=HTMLResponse, dependencies=[FormCsrf])
 def revoke_share_link(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageLearner,
     link_id: Annotated[str, Form(description="one of your share links", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Revoke one of the learner's share links: it stops working at once."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -135,7 +131,7 @@ def revoke_share_link(
     )
 
 
-@router.post("/archive/grants", response_class=HTMLResponse)
+@router.post("/archive/grants", response_class=HTMLResponse, dependencies=[FormCsrf])
 def create_grant(
     request: Request,
     session: PageSession,
@@ -144,10 +140,8 @@ def create_grant(
     institution_id: Annotated[str, Form(description="the institution that may read", max_length=40)] = "",
     days: Annotated[int, Form(description="how many days, 1 to 365", ge=1, le=365)] = 30,
     purpose: Annotated[str, Form(description="why (shown in your archive)", max_length=200)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Let one institution read the whole archive for some days (every read is logged here)."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -161,17 +155,15 @@ def create_grant(
     )
 
 
-@router.post("/archive/grants/revoke", response_class=HTMLResponse)
+@router.post("/archive/grants/revoke", response_class=HTMLResponse, dependencies=[FormCsrf])
 def revoke_grant(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageLearner,
     grant_id: Annotated[str, Form(description="one of your grants", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Revoke a grant: the institution's next read is refused."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -183,17 +175,15 @@ def revoke_grant(
     )
 
 
-@router.post("/archive/certificates", response_class=HTMLResponse)
+@router.post("/archive/certificates", response_class=HTMLResponse, dependencies=[FormCsrf])
 def issue_certificate(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageLearner,
     lot_id: Annotated[str, Form(description="the credit lot to certify", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Issue a signed certificate for one of the learner's credit lots."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -205,7 +195,7 @@ def issue_certificate(
     )
 
 
-@router.post("/archive/transfer", response_class=HTMLResponse)
+@router.post("/archive/transfer", response_class=HTMLResponse, dependencies=[FormCsrf])
 def request_transfer(
     request: Request,
     session: PageSession,
@@ -213,11 +203,9 @@ def request_transfer(
     who: PageLearner,
     lot_ids: Annotated[list[str] | None, Form(description="credit lots to transfer")] = None,
     programme_id: Annotated[str, Form(description="the destination programme", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Ask for a transfer of credit lots into another school's programme: a certificate per lot is
     issued at once, addressed to that school, which then verifies and accepts (or declines) it."""
-    check_csrf(request, ctx, csrf)
     chosen = [lot.strip() for lot in (lot_ids or []) if lot.strip()]
 
     def work() -> Any:
@@ -245,7 +233,7 @@ def request_transfer(
     )
 
 
-@router.post("/archive/consents", response_class=HTMLResponse)
+@router.post("/archive/consents", response_class=HTMLResponse, dependencies=[FormCsrf])
 def give_consent(
     request: Request,
     session: PageSession,
@@ -253,11 +241,9 @@ def give_consent(
     who: PageLearner,
     lot_ids: Annotated[list[str] | None, Form(description="credit lots the school may convert")] = None,
     institution_id: Annotated[str, Form(description="the school that may convert them", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Consent that one school may convert the chosen credit lots (certificates you bring to it, or
     a transfer your issuing institution asks for); revocable until a conversion uses it."""
-    check_csrf(request, ctx, csrf)
     chosen = [lot.strip() for lot in (lot_ids or []) if lot.strip()]
     return pages.submit(
         request,
@@ -276,17 +262,15 @@ def give_consent(
     )
 
 
-@router.post("/archive/consents/revoke", response_class=HTMLResponse)
+@router.post("/archive/consents/revoke", response_class=HTMLResponse, dependencies=[FormCsrf])
 def revoke_consent(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageLearner,
     consent_id: Annotated[str, Form(description="one of your consents", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Withdraw a consent that no conversion has used yet."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -298,7 +282,7 @@ def revoke_consent(
     )
 
 
-@router.post("/archive/transfer/preview", response_class=HTMLResponse)
+@router.post("/archive/transfer/preview", response_class=HTMLResponse, dependencies=[FormCsrf])
 def preview_transfer_request(
     request: Request,
     session: PageSession,
@@ -306,11 +290,9 @@ def preview_transfer_request(
     who: PageLearner,
     lot_ids: Annotated[list[str] | None, Form(description="credit lots to transfer")] = None,
     programme_id: Annotated[str, Form(description="the destination programme", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Before sending: what the chosen lots would become in the programme, lot by lot, and why any
     would be left out. Nothing is sent or recorded; the page offers to send the same transfer."""
-    check_csrf(request, ctx, csrf)
     chosen = [lot.strip() for lot in (lot_ids or []) if lot.strip()][:50]
 
     def work() -> Any:
@@ -344,7 +326,7 @@ def preview_transfer_request(
     )
 
 
-@router.post("/archive/correction", response_class=HTMLResponse)
+@router.post("/archive/correction", response_class=HTMLResponse, dependencies=[FormCsrf])
 def request_correction(
     request: Request,
     session: PageSession,
@@ -352,10 +334,8 @@ def request_correction(
     who: PageLearner,
     outcome_id: Annotated[str, Form(description="the outcome to correct", max_length=40)] = "",
     reason: Annotated[str, Form(description="what needs correcting", max_length=500)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Ask the posting institution to correct an outcome: recorded in the outcome's history."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     text = reason.strip()
     if len(text) < 2:
@@ -383,17 +363,15 @@ def request_correction(
     )
 
 
-@router.post("/archive/erasure", response_class=HTMLResponse)
+@router.post("/archive/erasure", response_class=HTMLResponse, dependencies=[FormCsrf])
 def request_erasure(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageLearner,
     confirm: Annotated[str, Form(description="must be set to confirm", max_length=10)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Erase the learner's personal data (crypto-shredding) and sign them out; the ledger stays."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     if not confirm:
         return pages.message(

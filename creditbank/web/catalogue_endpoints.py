@@ -28,9 +28,9 @@ from creditbank.outcomes import review
 from creditbank.outcomes.rulesets import NoRuleSetInForce, rule_book
 from creditbank.rule_engine.models import OUTCOME_TYPES
 from creditbank.web import forms, pages
-from creditbank.web.pages import PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -165,7 +165,6 @@ def _change(
     data: dict[str, str],
     code: str | None,
 ) -> Response:
-    check_csrf(request, ctx, data.get("csrf"))
     require_city_centre(session, who)
     t = translator(request)
     form = _read_entry(data, t, create=code is None)
@@ -207,7 +206,7 @@ def _change(
     return _catalogue_page(request, session, ctx, who, form=form, editing=code, status_code=status_code)
 
 
-@router.post("/console/catalogue/entries", response_class=HTMLResponse)
+@router.post("/console/catalogue/entries", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def catalogue_add(
     request: Request, session: PageSession, ctx: ContextDep, who: PageOperator
 ) -> Response:
@@ -218,7 +217,7 @@ async def catalogue_add(
     return await run_in_threadpool(_change, request, session, ctx, who, data, None)
 
 
-@router.post("/console/catalogue/entries/{code}/edit", response_class=HTMLResponse)
+@router.post("/console/catalogue/entries/{code}/edit", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def catalogue_edit(
     code: str, request: Request, session: PageSession, ctx: ContextDep, who: PageOperator
 ) -> Response:
@@ -229,10 +228,7 @@ async def catalogue_edit(
     return await run_in_threadpool(_change, request, session, ctx, who, data, code[:60])
 
 
-def _retire(
-    request: Request, session: Session, ctx: AppContext, who: Principal, code: str, csrf: object
-) -> Response:
-    check_csrf(request, ctx, csrf)
+def _retire(request: Request, session: Session, ctx: AppContext, who: Principal, code: str) -> Response:
     require_city_centre(session, who)
     return pages.submit(
         request,
@@ -245,10 +241,9 @@ def _retire(
     )
 
 
-@router.post("/console/catalogue/entries/{code}/retire", response_class=HTMLResponse)
+@router.post("/console/catalogue/entries/{code}/retire", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def catalogue_retire(
     code: str, request: Request, session: PageSession, ctx: ContextDep, who: PageOperator
 ) -> Response:
     """Retire an entry (the city centre): a new catalogue version; postings naming it are refused."""
-    received = await request.form()
-    return await run_in_threadpool(_retire, request, session, ctx, who, code[:60], received.get("csrf"))
+    return await run_in_threadpool(_retire, request, session, ctx, who, code[:60])

@@ -25,10 +25,9 @@ from creditbank.limits import UPLOAD, Heavy, body_limit
 from creditbank.outcomes import corrections, pipeline, records, review
 from creditbank.outcomes import service as outcomes
 from creditbank.web import forms, pages, views
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, render_stream, translator
 from creditbank.web.session import (
-    check_csrf,
     optional_principal,
 )
 
@@ -126,7 +125,6 @@ def console(
 def _post_outcome(
     request: Request, session: Session, ctx: AppContext, who: Principal, data: dict[str, Any]
 ) -> Response:
-    check_csrf(request, ctx, data.get("csrf"))
     t = translator(request)
     form = forms.read_outcome_form(data, t)
     if form.item is None:
@@ -143,7 +141,7 @@ def _post_outcome(
     return finish(pages.redirect(f"/console?posted={outcome_id}#post"), request)
 
 
-@router.post("/console/outcomes", response_class=HTMLResponse)
+@router.post("/console/outcomes", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def console_post_outcome(
     request: Request, session: PageSession, ctx: ContextDep, who: PageInstitution
 ) -> Response:
@@ -155,7 +153,10 @@ async def console_post_outcome(
 
 
 @router.post(
-    "/console/upload", response_class=HTMLResponse, dependencies=[Heavy], openapi_extra=body_limit(UPLOAD)
+    "/console/upload",
+    response_class=HTMLResponse,
+    dependencies=[FormCsrf, Heavy],
+    openapi_extra=body_limit(UPLOAD),
 )
 async def console_upload(
     request: Request,
@@ -165,12 +166,10 @@ async def console_upload(
     report: Annotated[
         Literal["page", "csv", "xlsx"], Form(description="the report as a page or a file")
     ] = "page",
-    csrf: CsrfField = "",
 ) -> Response:
     """Post outcomes from a CSV or XLSX file through the batch pipeline; the per-row report is
     streamed as a page as the rows are posted, or answered as a CSV or XLSX file (each chunk of rows
     commits on its own; re-sending the file applies nothing twice)."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     if upload is None or not upload.filename:
         return pages.message(
@@ -226,7 +225,7 @@ async def console_upload(
     )
 
 
-@router.post("/console/revoke", response_class=HTMLResponse)
+@router.post("/console/revoke", response_class=HTMLResponse, dependencies=[FormCsrf])
 def console_revoke_outcome(
     request: Request,
     session: PageSession,
@@ -234,10 +233,8 @@ def console_revoke_outcome(
     who: PageInstitution,
     outcome_id: Annotated[str, Form(description="an outcome you posted", max_length=40)] = "",
     reason: Annotated[str, Form(description="why it is revoked", max_length=500)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Revoke an outcome this institution posted (its credits are reversed in the ledger)."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     text = reason.strip()
     if len(text) < 2:
@@ -261,7 +258,7 @@ def console_revoke_outcome(
     )
 
 
-@router.post("/console/certificates/revoke", response_class=HTMLResponse)
+@router.post("/console/certificates/revoke", response_class=HTMLResponse, dependencies=[FormCsrf])
 def console_revoke_certificate(
     request: Request,
     session: PageSession,
@@ -269,10 +266,8 @@ def console_revoke_certificate(
     who: PageInstitution,
     certificate_id: Annotated[str, Form(description="a certificate you issued", max_length=40)] = "",
     reason: Annotated[str, Form(description="why it is revoked", max_length=500)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Revoke a certificate this institution issued (its status list bit is set and re-signed)."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -284,7 +279,7 @@ def console_revoke_certificate(
     )
 
 
-@router.post("/console/review", response_class=HTMLResponse)
+@router.post("/console/review", response_class=HTMLResponse, dependencies=[FormCsrf])
 def console_review(
     request: Request,
     session: PageSession,
@@ -297,10 +292,8 @@ def console_review(
     ] = "",
     reason: Annotated[str, Form(description="why", max_length=500)] = "",
     credits: Annotated[str, Form(description="credits to grant instead of the proposed", max_length=10)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Take a review decision from the queue (district, then city; four eyes)."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     problems: list[str] = []
     if decision not in ("approve", "reject", "return"):
@@ -368,18 +361,16 @@ def console_preview_transfer(
     )
 
 
-@router.post("/console/transfers/accept", response_class=HTMLResponse)
+@router.post("/console/transfers/accept", response_class=HTMLResponse, dependencies=[FormCsrf])
 def console_accept_transfer(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageInstitution,
     transfer_id: Annotated[str, Form(description="an incoming transfer", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Accept a transfer addressed to this institution: its certificates are verified, the rules
     plan the conversion under the programme's caps, and the ledger converts each lot once."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -391,7 +382,7 @@ def console_accept_transfer(
     )
 
 
-@router.post("/console/transfers/reject", response_class=HTMLResponse)
+@router.post("/console/transfers/reject", response_class=HTMLResponse, dependencies=[FormCsrf])
 def console_reject_transfer(
     request: Request,
     session: PageSession,
@@ -399,10 +390,8 @@ def console_reject_transfer(
     who: PageInstitution,
     transfer_id: Annotated[str, Form(description="an incoming transfer", max_length=40)] = "",
     reason: Annotated[str, Form(description="why it is declined", max_length=500)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Decline a transfer addressed to this institution, with a reason the learner sees."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     if len(reason.strip()) < 2:
         return pages.message(
@@ -425,7 +414,7 @@ def console_reject_transfer(
     )
 
 
-@router.post("/console/conversions", response_class=HTMLResponse)
+@router.post("/console/conversions", response_class=HTMLResponse, dependencies=[FormCsrf])
 def console_accept_certificates(
     request: Request,
     session: PageSession,
@@ -435,11 +424,9 @@ def console_accept_certificates(
     certificates_json: Annotated[
         str, Form(alias="certificates", description="one certificate, or a JSON array of them")
     ] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Accept certificates a learner brings (pasted JSON): verified like any outside verifier would,
     then converted into one of this institution's programmes (each lot once, at any school)."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     problem: str | None = None
     parsed: Any = None

@@ -11,9 +11,9 @@ from creditbank.auth.models import Role
 from creditbank.catalog import courses
 from creditbank.deps import ContextDep
 from creditbank.web import course_views, pages
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -42,7 +42,7 @@ def courses_page(
     )
 
 
-@router.post("/courses/enrol", response_class=HTMLResponse)
+@router.post("/courses/enrol", response_class=HTMLResponse, dependencies=[FormCsrf])
 def enrol(
     request: Request,
     session: PageSession,
@@ -52,11 +52,9 @@ def enrol(
     programme_id: Annotated[
         str, Form(description="your programme the result counts towards", max_length=40)
     ] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Ask to enrol in a shared course for one of your programmes (a seat is held; your home school
     approves, the host accepts)."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,

@@ -29,9 +29,8 @@ from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.i18n import Translator
 from creditbank.web import forms, pages
-from creditbank.web.pages import PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
-from creditbank.web.session import check_csrf
 
 router = APIRouter(tags=["web pages"])
 
@@ -150,7 +149,6 @@ def _save(
     who: Principal,
     data: dict[str, str],
 ) -> Response:
-    check_csrf(request, ctx, data.get("csrf"))
     programme = pages.attempt(session, lambda: progress.editable_programme(session, who, programme_id))
     if isinstance(programme, CreditBankError):
         return pages.error_page(request, ctx, who, programme, back="/console/programmes")
@@ -170,6 +168,7 @@ def _save(
     "/console/programmes/{programme_id}/curriculum",
     response_class=HTMLResponse,
     summary="Save a programme's curriculum",
+    dependencies=[FormCsrf],
 )
 async def curriculum_save(
     programme_id: str, request: Request, session: PageSession, ctx: ContextDep, who: PageInstitution

@@ -22,9 +22,8 @@ from creditbank.catalog.schemas import EnrolmentResult
 from creditbank.deps import ContextDep
 from creditbank.web import pages
 from creditbank.web.course_views import registrar_enrolments
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import render, translator
-from creditbank.web.session import check_csrf
 
 router = APIRouter(tags=["web pages"])
 
@@ -92,7 +91,9 @@ def _problem(request: Request, ctx: ContextDep, who: PageInstitution, text: str,
     )
 
 
-@router.post("/console/enrolments/{enrolment_id}/approve", response_class=HTMLResponse)
+@router.post(
+    "/console/enrolments/{enrolment_id}/approve", response_class=HTMLResponse, dependencies=[FormCsrf]
+)
 def enrolment_approve(
     enrolment_id: str,
     request: Request,
@@ -102,10 +103,8 @@ def enrolment_approve(
     equivalence_id: Annotated[
         str, Form(description="your equivalence that converts the result", max_length=40)
     ] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Home school: approve a requested enrolment, naming the equivalence that will convert the result."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     if not equivalence_id.strip():
         return _problem(request, ctx, who, f"{t('enrolments.equivalence')}: {t('err.missing')}", "home")
@@ -120,7 +119,9 @@ def enrolment_approve(
     )
 
 
-@router.post("/console/enrolments/{enrolment_id}/decline", response_class=HTMLResponse)
+@router.post(
+    "/console/enrolments/{enrolment_id}/decline", response_class=HTMLResponse, dependencies=[FormCsrf]
+)
 def enrolment_decline(
     enrolment_id: str,
     request: Request,
@@ -129,10 +130,8 @@ def enrolment_decline(
     who: PageInstitution,
     reason: Annotated[str, Form(description="why (the learner reads it)", max_length=500)] = "",
     side: Annotated[Side, Form(description="the list to go back to")] = "home",
-    csrf: CsrfField = "",
 ) -> Response:
     """Home school (a request) or host (an approved enrolment): decline with a reason; the seat is freed."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     if len(reason.strip()) < 2:
         return _problem(request, ctx, who, f"{t('console.reason')}: {t('err.missing')}", side)
@@ -147,17 +146,17 @@ def enrolment_decline(
     )
 
 
-@router.post("/console/enrolments/{enrolment_id}/accept", response_class=HTMLResponse)
+@router.post(
+    "/console/enrolments/{enrolment_id}/accept", response_class=HTMLResponse, dependencies=[FormCsrf]
+)
 def enrolment_accept(
     enrolment_id: str,
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageInstitution,
-    csrf: CsrfField = "",
 ) -> Response:
     """Host: accept an enrolment the learner's home school approved."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,
@@ -169,7 +168,9 @@ def enrolment_accept(
     )
 
 
-@router.post("/console/enrolments/{enrolment_id}/result", response_class=HTMLResponse)
+@router.post(
+    "/console/enrolments/{enrolment_id}/result", response_class=HTMLResponse, dependencies=[FormCsrf]
+)
 def enrolment_result(
     enrolment_id: str,
     request: Request,
@@ -179,12 +180,10 @@ def enrolment_result(
     achieved_on: Annotated[str, Form(description="the day the course was completed", max_length=10)] = "",
     score: Annotated[str, Form(description="score of 100", max_length=8)] = "",
     grade: Annotated[str, Form(description="grade as issued", max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Host: post the result of an accepted enrolment; when the rules recognise it, the home school's
     equivalence converts it into the learner's programme (a result sent to review converts when the
     review approves it)."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     typed = {"achieved_on": achieved_on.strip(), "score": score.strip(), "grade": grade.strip()}
     try:

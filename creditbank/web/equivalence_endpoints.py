@@ -25,9 +25,9 @@ from creditbank.i18n import Translator
 from creditbank.outcomes.rulesets import rule_book
 from creditbank.rule_engine.models import ConversionPlan
 from creditbank.web import forms, pages
-from creditbank.web.pages import PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -128,7 +128,6 @@ def _read(data: dict[str, str], t: Translator) -> tuple[forms.OutcomeForm, Equiv
 def _submit(
     request: Request, session: Session, ctx: AppContext, who: Principal, data: dict[str, str]
 ) -> Response:
-    check_csrf(request, ctx, data.get("csrf"))
     t = translator(request)
     form, draft = _read(data, t)
     if draft is None:
@@ -149,7 +148,7 @@ def _submit(
     return _page(request, session, ctx, who, form=form, plan=plan)
 
 
-@router.post("/console/equivalences", response_class=HTMLResponse)
+@router.post("/console/equivalences", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def equivalences_submit(
     request: Request, session: PageSession, ctx: ContextDep, who: PageInstitution
 ) -> Response:

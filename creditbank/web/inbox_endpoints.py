@@ -10,9 +10,9 @@ from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.learners import service as learners
 from creditbank.web import pages
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -35,11 +35,8 @@ def inbox_page(request: Request, session: PageSession, ctx: ContextDep) -> Respo
     )
 
 
-@router.post("/inbox/read", response_class=HTMLResponse)
-def mark_read(
-    request: Request, session: PageSession, ctx: ContextDep, who: PageLearner, csrf: CsrfField = ""
-) -> Response:
+@router.post("/inbox/read", response_class=HTMLResponse, dependencies=[FormCsrf])
+def mark_read(request: Request, session: PageSession, ctx: ContextDep, who: PageLearner) -> Response:
     """Mark every message read."""
-    check_csrf(request, ctx, csrf)
     inbox.mark_read(session, who.subject or "")
     return finish(pages.redirect("/inbox"), request)

@@ -23,25 +23,30 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Form, Request, status
+from fastapi import Depends, Form, Header, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from creditbank.auth.deps import SESSION_COOKIE
 from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
-from creditbank.deps import get_session
+from creditbank.deps import ContextDep, get_session
 from creditbank.errors import CreditBankError
 from creditbank.web.rendering import finish, render, translator
 from creditbank.web.session import (
+    check_csrf,
     presession,
     set_presession,
     signin_csrf,
 )
 
 T = TypeVar("T")
+PAGE_TAG = "web pages"
+"""The tag of every route of the pages (their routers'): their errors may be pages."""
 
 CsrfField = Annotated[str, Form(description="the page's CSRF token (for cookie sessions)")]
+CsrfHeader = Annotated[str, Header(alias="X-CSRF-Token", max_length=100, description="the page's CSRF token")]
 NextField = Annotated[
     str, Form(alias="next", description="where to go after signing in (a path of this site)")
 ]
@@ -52,6 +57,31 @@ The shared ``SessionDep`` ends after the response is sent (FastAPI's default ``"
 dependencies with ``yield``): a browser following a page's redirect could then read the state from
 before the write, and a failed commit would follow a page that already said "done". The role
 guards still read the token through their own ``SessionDep`` (read-only)."""
+
+
+async def form_csrf(request: Request, ctx: ContextDep, csrf: CsrfField = "") -> None:
+    """The check of every page form: a post that carries the session cookie must carry that cookie's
+    CSRF token in its ``csrf`` field (:func:`creditbank.web.session.check_csrf`; a bearer token needs
+    none). A post without the cookie authenticates nothing by it: the route's guard refuses it, or
+    the route is one anyone may call.
+
+    Raises:
+        CsrfFailed: the cookie is there and the token is missing or wrong (403, before the route
+            reads or writes anything).
+    """
+    if request.cookies.get(SESSION_COOKIE):
+        check_csrf(request, ctx, csrf)
+
+
+async def header_csrf(request: Request, ctx: ContextDep, csrf: CsrfHeader = "") -> None:
+    """:func:`form_csrf` for the pages' JSON posts (the passkeys'): the token in ``X-CSRF-Token``."""
+    if request.cookies.get(SESSION_COOKIE):
+        check_csrf(request, ctx, csrf)
+
+
+FormCsrf = Depends(form_csrf)
+"""In a form route's ``dependencies``: the route refuses a cross-site post (:func:`form_csrf`)."""
+HeaderCsrf = Depends(header_csrf)
 
 
 def attempt(session: Session, work: Callable[[], T]) -> T | CreditBankError:
@@ -100,6 +130,24 @@ def error_page(
     return message(
         request, ctx, who, title=problem["title"], text=problem["detail"], status_code=exc.status, back=back
     )
+
+
+def wants_page(request: Request) -> bool:
+    """Whether the caller is a browser (asks for HTML): it gets a page with the reason; anything
+    else gets the problem (application/problem+json)."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def refusal_page(request: Request, exc: CreditBankError) -> HTMLResponse | None:
+    """A domain error raised on a route of the pages (a download, an evidence file, a form's guard),
+    as the page a browser shows, in the reader's language, with the error's status; None for the
+    API's routes and for callers that do not ask for HTML, which keep the problem+json."""
+    route = request.scope.get("route")
+    if not wants_page(request) or PAGE_TAG not in (getattr(route, "tags", None) or ()):
+        return None
+    who: Principal | None = getattr(request.state, "principal", None)
+    ctx: AppContext = request.app.state.ctx
+    return error_page(request, ctx, who, exc, back=HOME[who.role] if who else "/")
 
 
 def answer(

@@ -8,7 +8,7 @@ and the request still commits, so the challenge it took stays used."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -22,13 +22,11 @@ from creditbank.deps import ContextDep
 from creditbank.errors import PROBLEM_MEDIA_TYPE, CreditBankError
 from creditbank.i18n import msg
 from creditbank.web import pages
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import CsrfHeader, FormCsrf, HeaderCsrf, PageSession
 from creditbank.web.rendering import finish, translator
-from creditbank.web.session import PRESESSION_COOKIE, check_csrf, check_signin_csrf, start_session
+from creditbank.web.session import PRESESSION_COOKIE, check_signin_csrf, start_session
 
 router = APIRouter(tags=["web pages"])
-
-CsrfHeader = Annotated[str, Header(alias="X-CSRF-Token", max_length=100, description="the page's CSRF token")]
 
 
 class PasskeyRegistration(BaseModel):
@@ -72,28 +70,25 @@ def _account(session: PageSession, who: Principal) -> LearnerAccount:
     return found
 
 
-@router.post("/account/passkeys/options", summary="Start registering a passkey")
+@router.post("/account/passkeys/options", summary="Start registering a passkey", dependencies=[HeaderCsrf])
 def passkey_registration_options(
-    request: Request, session: PageSession, ctx: ContextDep, who: PageAccount, csrf: CsrfHeader = ""
+    request: Request, session: PageSession, ctx: ContextDep, who: PageAccount
 ) -> dict[str, Any]:
     """The options for ``navigator.credentials.create()``: a fresh challenge, kept on the server for
     five minutes and bound to this signed-in browser."""
-    check_csrf(request, ctx, csrf)
     rp = passkeys.RelyingParty.of(ctx.settings)
     return passkeys.registration_options(session, rp, _account(session, who), _caller_binding(request, ctx))
 
 
-@router.post("/account/passkeys", status_code=201, summary="Register a passkey")
+@router.post("/account/passkeys", status_code=201, summary="Register a passkey", dependencies=[HeaderCsrf])
 def register_passkey(
     request: Request,
     body: PasskeyRegistration,
     session: PageSession,
     ctx: ContextDep,
     who: PageAccount,
-    csrf: CsrfHeader = "",
 ) -> Any:
     """Store the passkey the authenticator made for this browser's waiting challenge (used once)."""
-    check_csrf(request, ctx, csrf)
     rp = passkeys.RelyingParty.of(ctx.settings)
     account = _account(session, who)
     try:
@@ -107,17 +102,15 @@ def register_passkey(
     return {"id": made.id, "label": made.label, "created_at": made.created_at.isoformat()}
 
 
-@router.post("/account/passkeys/delete", response_class=HTMLResponse)
+@router.post("/account/passkeys/delete", response_class=HTMLResponse, dependencies=[FormCsrf])
 def delete_passkey(
     request: Request,
     session: PageSession,
     ctx: ContextDep,
     who: PageAccount,
     passkey_id: Annotated[str, Form(max_length=40)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Delete one of the account's own passkeys."""
-    check_csrf(request, ctx, csrf)
     return pages.submit(
         request,
         ctx,

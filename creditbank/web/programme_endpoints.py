@@ -21,9 +21,9 @@ from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.i18n import Translator
 from creditbank.web import forms, pages
-from creditbank.web.pages import PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -105,7 +105,6 @@ def _read(
 def _add(
     request: Request, session: Session, ctx: AppContext, who: Principal, data: dict[str, str], which: str
 ) -> Response:
-    check_csrf(request, ctx, data.get("csrf"))
     t = translator(request)
     institution_id = who.subject or ""
     if which == "programme":
@@ -128,7 +127,7 @@ def _add(
     return finish(pages.redirect(f"/console/programmes?added={done.code}#{which}s"), request)
 
 
-@router.post("/console/programmes", response_class=HTMLResponse)
+@router.post("/console/programmes", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def programme_add(
     request: Request, session: PageSession, ctx: ContextDep, who: PageInstitution
 ) -> Response:
@@ -137,7 +136,7 @@ async def programme_add(
     return await run_in_threadpool(_add, request, session, ctx, who, data, "programme")
 
 
-@router.post("/console/shared-courses", response_class=HTMLResponse)
+@router.post("/console/shared-courses", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def course_publish(
     request: Request, session: PageSession, ctx: ContextDep, who: PageInstitution
 ) -> Response:

@@ -28,9 +28,9 @@ from creditbank.learners import service as learners
 from creditbank.outcomes import corrections, listing, records
 from creditbank.outcomes.models import Outcome, RecognitionStatus
 from creditbank.web import forms, pages
-from creditbank.web.pages import CsrfField, PageSession
+from creditbank.web.pages import FormCsrf, PageSession
 from creditbank.web.rendering import finish, render, translator
-from creditbank.web.session import check_csrf, optional_principal
+from creditbank.web.session import optional_principal
 
 router = APIRouter(tags=["web pages"])
 
@@ -86,7 +86,7 @@ def outcome_list(
     )
 
 
-@router.post("/console/outcomes/revoke", response_class=HTMLResponse)
+@router.post("/console/outcomes/revoke", response_class=HTMLResponse, dependencies=[FormCsrf])
 def outcome_list_revoke(
     request: Request,
     session: PageSession,
@@ -94,10 +94,8 @@ def outcome_list_revoke(
     who: PageInstitution,
     outcome_id: Annotated[str, Form(description="an outcome you posted", max_length=40)] = "",
     reason: Annotated[str, Form(description="why it is revoked", max_length=500)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Revoke an outcome from the list, with a reason (its credits are reversed in the ledger)."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     if len(reason.strip()) < 2:
         return pages.message(
@@ -191,7 +189,6 @@ def correction_form(
 def _accept(
     request: Request, session: Session, ctx: AppContext, who: Principal, outcome_id: str, data: dict[str, Any]
 ) -> Response:
-    check_csrf(request, ctx, data.get("csrf"))
     t = translator(request)
     form = forms.read_outcome_form(data, t)
     if form.item is None:
@@ -206,7 +203,7 @@ def _accept(
     return finish(pages.redirect(f"/console?notice=corrected&ref={new_id}#corrections"), request)
 
 
-@router.post("/console/corrections/{outcome_id}", response_class=HTMLResponse)
+@router.post("/console/corrections/{outcome_id}", response_class=HTMLResponse, dependencies=[FormCsrf])
 async def correction_accept(
     outcome_id: str, request: Request, session: PageSession, ctx: ContextDep, who: PageInstitution
 ) -> Response:
@@ -217,7 +214,7 @@ async def correction_accept(
     return await run_in_threadpool(_accept, request, session, ctx, who, outcome_id[:40], data)
 
 
-@router.post("/console/corrections/{outcome_id}/refuse", response_class=HTMLResponse)
+@router.post("/console/corrections/{outcome_id}/refuse", response_class=HTMLResponse, dependencies=[FormCsrf])
 def correction_refuse(
     outcome_id: str,
     request: Request,
@@ -225,10 +222,8 @@ def correction_refuse(
     ctx: ContextDep,
     who: PageInstitution,
     reason: Annotated[str, Form(description="why the outcome stays as it is", max_length=500)] = "",
-    csrf: CsrfField = "",
 ) -> Response:
     """Decline the learner's open correction requests on this outcome, with a reason they read."""
-    check_csrf(request, ctx, csrf)
     t = translator(request)
     if len(reason.strip()) < 2:
         return pages.message(

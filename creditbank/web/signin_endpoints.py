@@ -5,15 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from creditbank.auth.deps import SESSION_COOKIE, Public
+from creditbank.auth.deps import Public
 from creditbank.auth.service import authenticate
 from creditbank.deps import ContextDep
 from creditbank.errors import CreditBankError
 from creditbank.web import pages
-from creditbank.web.pages import CsrfField, NextField, PageSession
+from creditbank.web.pages import CsrfField, FormCsrf, NextField, PageSession
 from creditbank.web.rendering import finish, translator
 from creditbank.web.session import (
-    check_csrf,
     check_signin_csrf,
     end_session,
     start_session,
@@ -58,12 +57,10 @@ def sign_in(
     return finish(response, request)
 
 
-@router.post("/signout", response_class=HTMLResponse, dependencies=[Public])
-def sign_out(request: Request, session: PageSession, ctx: ContextDep, csrf: CsrfField = "") -> Response:
+@router.post("/signout", response_class=HTMLResponse, dependencies=[Public, FormCsrf])
+def sign_out(request: Request, session: PageSession, ctx: ContextDep) -> Response:
     """End the session: its server-side row is deleted and the cookie cleared (a signed-in form must
     carry its CSRF token)."""
-    if request.cookies.get(SESSION_COOKIE):
-        check_csrf(request, ctx, csrf)
     response = pages.redirect("/?signed_out=1")
     end_session(request, response, session, ctx)
     return finish(response, request)

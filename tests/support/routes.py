@@ -20,7 +20,7 @@ def app_routes(app: FastAPI) -> Iterator[Route]:
     for context in iter_route_contexts(app.routes):
         original: BaseRoute = context.original_route
         if isinstance(original, APIRoute) and context.path_format:
-            yield Route(context.path_format, frozenset(context.methods or ()), context.route)
+            yield Route(context.path_format, frozenset(context.methods or ()), original)
 
 
 def page_routes(app: FastAPI, method: str) -> Iterator[Route]:
