@@ -338,16 +338,17 @@ def request_correction(
     """Ask the posting institution to correct an outcome: recorded in the outcome's history."""
     t = translator(request)
     text = reason.strip()
-    if len(text) < 2:
-        return pages.message(
-            request,
-            ctx,
-            who,
-            title=t("archive.request_correction"),
-            text=f"{t('archive.correction_reason')}: {t('err.missing')}",
-            status_code=422,
-            back="/archive#outcomes",
-        )
+    refused = pages.without_reason(
+        request,
+        ctx,
+        who,
+        text,
+        title=t("archive.request_correction"),
+        field=t("archive.correction_reason"),
+        back="/archive#outcomes",
+    )
+    if refused is not None:
+        return refused
 
     def work() -> None:
         records.request_correction(session, who, outcome_id.strip(), text)

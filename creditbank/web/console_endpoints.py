@@ -237,16 +237,17 @@ def console_revoke_outcome(
     """Revoke an outcome this institution posted (its credits are reversed in the ledger)."""
     t = translator(request)
     text = reason.strip()
-    if len(text) < 2:
-        return pages.message(
-            request,
-            ctx,
-            who,
-            title=t("console.revoke"),
-            text=t("console.revoke_reason"),
-            status_code=422,
-            back="/console#outcomes",
-        )
+    refused = pages.without_reason(
+        request,
+        ctx,
+        who,
+        text,
+        title=t("console.revoke"),
+        field=t("console.revoke_reason"),
+        back="/console#outcomes",
+    )
+    if refused is not None:
+        return refused
     return pages.submit(
         request,
         ctx,
@@ -393,16 +394,17 @@ def console_reject_transfer(
 ) -> Response:
     """Decline a transfer addressed to this institution, with a reason the learner sees."""
     t = translator(request)
-    if len(reason.strip()) < 2:
-        return pages.message(
-            request,
-            ctx,
-            who,
-            title=t("console.reject_transfer"),
-            text=f"{t('console.reason')}: {t('err.missing')}",
-            status_code=422,
-            back="/console#incoming",
-        )
+    refused = pages.without_reason(
+        request,
+        ctx,
+        who,
+        reason,
+        title=t("console.reject_transfer"),
+        field=t("console.reason"),
+        back="/console#incoming",
+    )
+    if refused is not None:
+        return refused
     return pages.submit(
         request,
         ctx,

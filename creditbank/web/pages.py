@@ -113,6 +113,22 @@ def message(
     )
 
 
+MIN_REASON = 2
+"""The characters a form's reason (a revocation's, a refusal's) has at the least."""
+
+
+def without_reason(
+    request: Request, ctx: AppContext, who: Principal, reason: str, *, title: str, field: str, back: str
+) -> HTMLResponse | None:
+    """The page (422) refusing a form whose reason is missing: ``field`` (the reason's label) is
+    required; None when the reason is there."""
+    if len(reason.strip()) >= MIN_REASON:
+        return None
+    t = translator(request)
+    text = f"{field}{t('common.colon')}{t('err.missing')}"
+    return message(request, ctx, who, title=title, text=text, status_code=422, back=back)
+
+
 def said(request: Request, exc: CreditBankError) -> str:
     """A domain error as one line for a form, in the reader's language: its title, and its detail
     when that says more."""

@@ -97,16 +97,17 @@ def outcome_list_revoke(
 ) -> Response:
     """Revoke an outcome from the list, with a reason (its credits are reversed in the ledger)."""
     t = translator(request)
-    if len(reason.strip()) < 2:
-        return pages.message(
-            request,
-            ctx,
-            who,
-            title=t("console.revoke"),
-            text=t("console.revoke_reason"),
-            status_code=422,
-            back="/console/outcomes",
-        )
+    refused = pages.without_reason(
+        request,
+        ctx,
+        who,
+        reason,
+        title=t("console.revoke"),
+        field=t("console.revoke_reason"),
+        back="/console/outcomes",
+    )
+    if refused is not None:
+        return refused
     return pages.submit(
         request,
         ctx,
@@ -225,16 +226,17 @@ def correction_refuse(
 ) -> Response:
     """Decline the learner's open correction requests on this outcome, with a reason they read."""
     t = translator(request)
-    if len(reason.strip()) < 2:
-        return pages.message(
-            request,
-            ctx,
-            who,
-            title=t("correction.refuse"),
-            text=f"{t('console.reason')}: {t('err.missing')}",
-            status_code=422,
-            back=f"/console/corrections/{outcome_id[:40]}",
-        )
+    refused = pages.without_reason(
+        request,
+        ctx,
+        who,
+        reason,
+        title=t("correction.refuse"),
+        field=t("console.reason"),
+        back=f"/console/corrections/{outcome_id[:40]}",
+    )
+    if refused is not None:
+        return refused
     return pages.submit(
         request,
         ctx,
