@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from creditbank.auth import accounts, passkeys, sessions
 from creditbank.auth.deps import SESSION_COOKIE, PageAccount, Public
-from creditbank.auth.models import LearnerAccount
+from creditbank.auth.models import LearnerAccount, Role
 from creditbank.auth.service import Principal
 from creditbank.context import AppContext
 from creditbank.crypto.symmetric import hmac_sha256
@@ -36,6 +36,7 @@ class PasskeyRegistration(BaseModel):
 
 class PasskeyAssertion(BaseModel):
     credential: dict[str, Any] = Field(description="the answer of navigator.credentials.get(), as JSON")
+    next: str = Field("", max_length=2000, description="where to go after signing in (a path of this site)")
 
 
 def _binding(ctx: AppContext, purpose: str, value: str) -> str:
@@ -155,6 +156,8 @@ def sign_in_with_passkey(
     except CreditBankError as exc:
         passkeys.drop_challenge(session, binding, passkeys.SIGNIN)
         return _problem(request, exc)
-    response = JSONResponse({"location": "/archive" if account.learner_id else "/account"})
+    # a verified account goes back to the page that asked for the sign-in (pages.landing)
+    location = pages.landing(body.next, Role.learner) if account.learner_id else "/account"
+    response = JSONResponse({"location": location})
     start_session(response, session, ctx, None, account.id)
     return finish(response, request)

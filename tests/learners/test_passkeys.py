@@ -2,17 +2,20 @@
 signatures, tried from the attacker's side: a replayed assertion, a challenge taken from another
 browser, another account's credential, another origin, a cloned authenticator, an expired challenge."""
 
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Connection, text
 
+from creditbank.auth.models import Role
 from creditbank.context import AppContext
 from creditbank.main import create_app
+from tests.conftest import Tokens
 from tests.learners.accounts_support import account_code, register
 from tests.support.authenticator import SoftAuthenticator
-from tests.support.factories import identity_number
+from tests.support.factories import create_institution, create_learner, identity_number
 from tests.support.signin import csrf_of
 
 ORIGIN = "http://testserver"
@@ -250,3 +253,42 @@ class TestRelyingParty:
         db.execute(text("UPDATE passkey_challenges SET expires_at = now() - interval '1 second'"))
         late = _finish(browser, signin_csrf, device.get(options))
         assert late.status_code == 422 and _type(late) == "passkey-challenge-missing"
+
+
+class TestPasskeyReturn:
+    def test_a_passkey_sign_in_returns_to_its_page_and_never_to_another_site(
+        self, ctx: AppContext, client: TestClient, auth: Tokens
+    ) -> None:
+        school = auth(Role.institution, create_institution(client, auth(Role.admin)))
+        number = identity_number()
+        create_learner(client, school, name="陈静", number=number)
+        owner = _browser(ctx)
+        assert register(owner, number).status_code == 303
+        verified = client.post(
+            f"/api/v1/accounts/{account_code(owner)}/verification",
+            json={},
+            headers={**school, "Idempotency-Key": "passkey-return-1"},
+        )
+        assert verified.status_code == 200, verified.text
+        device = _device()
+        assert _add_passkey(owner, csrf_of(owner.get("/account").text), device).status_code == 201
+        for sent, expected in (
+            (None, "/progress"),
+            ("//evil.example/steal", "/archive"),
+            ("https://evil.example/", "/archive"),
+        ):
+            browser = _browser(ctx)
+            form = browser.get("/progress").text
+            written = re.search(r'id="passkey-signin"[^>]*data-next="([^"]*)"', form)
+            assert written and written.group(1) == "/progress"
+            csrf = csrf_of(form)
+            done = browser.post(
+                "/signin/passkey",
+                json={
+                    "credential": device.get(_signin_options(browser, csrf)),
+                    "next": written.group(1) if sent is None else sent,
+                },
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert done.status_code == 200, done.text
+            assert done.json()["location"] == expected, (sent, done.json())

@@ -84,7 +84,7 @@
         (options.allowCredentials || []).forEach(function (c) { c.id = toBytes(c.id); });
         return navigator.credentials.get({ publicKey: options });
       })
-      .then(function (credential) { return post("/signin/passkey", csrf, { credential: credentialJson(credential) }); })
+      .then(function (credential) { return post("/signin/passkey", csrf, { credential: credentialJson(credential), next: button.getAttribute("data-next") || "" }); })
       .then(function (answer) { window.location.assign(answer.location); })
       .catch(function (error) { show(status, button.getAttribute("data-failed") + " " + error.message, true); });
   }
