@@ -65,7 +65,13 @@ UPLOADS = 3
 # from the upload: rows go missing or are cut (a 6,000-row array ends in "batch-malformed").
 UPLOAD_ROWS = 2_000
 BATCH_ROWS = UPLOADS * UPLOAD_ROWS
-CLIENT_THREADS = 24
+# Posting threads, each with one kept-alive connection, each sending its next slot of the schedule as
+# soon as its last answer came: they bound the rate at threads / latency, so they must outnumber what
+# the schedule needs in flight (24 capped the rate at 70/s with a p50 of 288 ms). More instances or
+# workers per instance are tried through the environment (``docs/scaling.md``).
+CLIENT_THREADS = int(os.environ.get("CREDITBANK_HA_CLIENTS", "48"))
+WORKERS = int(os.environ.get("CREDITBANK_HA_WORKERS", "2"))  # per service instance (two instances)
+BASELINE_CLIENTS = 24  # the bare-SQL baseline's connections (as in every earlier rehearsal)
 REQUEST_TIMEOUT = 20.0
 PUBLISH_INTERVAL = 0.5
 RETRY_AFTER_SECONDS = 1
@@ -386,16 +392,22 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
-    report: dict[str, Any] = {"rate_per_second": RATE, "batch_rows": BATCH_ROWS}
+    report: dict[str, Any] = {
+        "rate_per_second": RATE,
+        "batch_rows": BATCH_ROWS,
+        "client_threads": CLIENT_THREADS,
+        "workers_per_instance": WORKERS,
+        "load_average_at_start": [round(x, 1) for x in os.getloadavg()],
+    }
     engine = create_engine(cluster_url, pool_size=2)
     upgrade(engine)
     world = build_world(cluster_url, tmp_path, n_institutions=2, n_learners=40)
     size_at_start, wal_at_start = _database_size_and_wal(engine)
     # the same-run baseline of the posting rate: bare INSERTs through the cluster, many clients and one
-    report["raw_insert_commits_per_second"] = round(_raw_insert_rate(cluster_url, CLIENT_THREADS, 3.0), 1)
+    report["raw_insert_commits_per_second"] = round(_raw_insert_rate(cluster_url, BASELINE_CLIENTS, 3.0), 1)
     report["raw_insert_commits_per_second_one_client"] = round(_raw_insert_rate(cluster_url, 1, 3.0), 1)
     report["raw_insert_commits_per_second_one_counter_row"] = round(
-        _raw_insert_rate(cluster_url, CLIENT_THREADS, 3.0, one_counter=True), 1
+        _raw_insert_rate(cluster_url, BASELINE_CLIENTS, 3.0, one_counter=True), 1
     )
     read_url = _cluster("url", "--read")
     env = {
@@ -406,7 +418,8 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         "CREDITBANK_LOG_LEVEL": "INFO",
     }
     servers = [
-        ServerProcess(cluster_url, tmp_path, workers=2, extra_env=env, start_timeout=300) for _ in range(2)
+        ServerProcess(cluster_url, tmp_path, workers=WORKERS, extra_env=env, start_timeout=300)
+        for _ in range(2)
     ]
     with ThreadPoolExecutor(2) as starting:
         list(starting.map(ServerProcess.start, servers))
@@ -481,6 +494,7 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         polling.set()
         poller.join(timeout=10)
         report["load_seconds"] = round(load.seconds, 1)
+        report["load_average_after_load"] = [round(x, 1) for x in os.getloadavg()]
         report["achieved_rate_per_second"] = round(len(load.attempts) / load.seconds, 1)
         report["post_ms_client"] = _percentiles([(a.end - a.start) * 1000 for a in load.attempts])
         report["post_ms_server"] = _percentiles(_server_post_times(servers))
