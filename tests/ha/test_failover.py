@@ -447,6 +447,7 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
 
         poller = threading.Thread(target=poll)
         poller.start()
+        cpu_before = _cpu_snapshot(servers)
         load.start()
         time.sleep(3)
 
@@ -491,6 +492,9 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         report["service_connections"] = connections
         assert any(m["standby"] and m["connections"] > 0 for m in connections.values()), connections
         load.stop()
+        report["cpu_ms_per_request"] = _cpu_per_request(
+            cpu_before, _cpu_snapshot(servers), len(load.attempts)
+        )
         polling.set()
         poller.join(timeout=10)
         report["load_seconds"] = round(load.seconds, 1)
@@ -627,6 +631,72 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         engine.dispose()
         (HA_DIR / "rehearsal.json").write_text(json.dumps(report, indent=2) + "\n")
         print("\nfailover rehearsal:\n" + json.dumps(report, indent=2), file=sys.stderr)
+
+
+def _tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU seconds (user + system) used so far by ``roots``, every live descendant, and the children
+    they have waited for. A process killed meanwhile takes its own seconds (and its children's) away."""
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            parents[int(entry.name)], stats[int(entry.name)] = int(fields[1]), fields
+    tree, todo = set(roots) & set(stats), [r for r in roots if r in stats]
+    while todo:
+        parent = todo.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        todo.extend(children)
+    ticks = sum(int(stats[pid][i]) for pid in tree for i in (11, 12, 13, 14))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cluster_roots() -> list[int]:
+    """Patroni's and etcd's processes (``scripts/ha/cluster`` writes their pids)."""
+    found = []
+    for pid_file in (HA_DIR / "pids").glob("*.pid"):
+        try:
+            found.append(int(pid_file.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every process of the machine has used since boot (``/proc/stat``; not idle, not iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_snapshot(servers: list[ServerProcess]) -> dict[str, float]:
+    times = os.times()
+    return {
+        "service": _tree_cpu_seconds([s.process.pid for s in servers if s.process is not None]),
+        "cluster": _tree_cpu_seconds(_cluster_roots()),
+        "rehearsal_process": times.user + times.system,
+        "machine": _machine_busy_seconds(),
+        "wall": time.monotonic(),
+    }
+
+
+def _cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds per single posting sent, while the load ran: the service's two instances, the
+    cluster (Patroni, PostgreSQL, etcd; a lower bound, the killed postmasters' backends are not
+    counted), this process (the load generator, the poller), and every process of the machine (the rest
+    is other work). Unlike the rate, these hold on a loaded machine: 100 postings a second need 100 times
+    their sum, in CPU seconds a second."""
+    used = {key: after[key] - before[key] for key in before}
+    out = {
+        key: round(used[key] / max(1, requests) * 1000, 2)
+        for key in ("service", "cluster", "rehearsal_process")
+    }
+    out["machine_all_processes"] = round(used["machine"] / max(1, requests) * 1000, 2)
+    out["machine_cores_busy"] = round(used["machine"] / max(1e-9, used["wall"]), 2)
+    return out
 
 
 def _database_size_and_wal(engine: Engine) -> tuple[int, int]:
