@@ -656,12 +656,13 @@ def _tree_cpu_seconds(roots: list[int]) -> float:
 
 
 def _cluster_roots() -> list[int]:
-    """Patroni's and etcd's processes (``scripts/ha/cluster`` writes their pids)."""
+    """Patroni's and etcd's processes (``scripts/ha/cluster`` writes their pids) and each member's
+    postmaster (Patroni starts it detached: it is not Patroni's child)."""
     found = []
-    for pid_file in (HA_DIR / "pids").glob("*.pid"):
+    for pid_file in [*(HA_DIR / "pids").glob("*.pid"), *HA_DIR.glob("pg*/data/postmaster.pid")]:
         try:
-            found.append(int(pid_file.read_text().strip()))
-        except (OSError, ValueError):
+            found.append(int(pid_file.read_text().splitlines()[0].strip()))
+        except (OSError, ValueError, IndexError):
             continue
     return found
 
