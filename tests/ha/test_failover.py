@@ -21,8 +21,9 @@ What it does, in order:
    until complete, leave every row once; sequence numbers are gapless; every checkpoint ever seen is
    consistent with the final tree; ``creditbank audit verify`` with the state from before the
    failovers passes, and ``creditbank audit database`` (when this version has it) is clean.
-5. Prints the downtime clients saw (kill to the first acknowledged write) and the failed requests,
-   and writes them to ``var/ha/rehearsal.json``.
+5. Prints the downtime clients saw (kill to the first acknowledged write), the failed requests and
+   the CPU per posting while the load ran (service, cluster, this process, the whole machine), and
+   writes them to ``var/ha/rehearsal.json``.
 """
 
 import base64
