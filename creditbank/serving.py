@@ -8,7 +8,7 @@ on a kept-alive connection whose last write is small waits for the client's dela
 connection is made, whatever the socket reports.
 
 Why ``httptools``: uvicorn's default parser when it is installed, in C; the pure-Python one (``h11``,
-:class:`NoDelayH11Protocol`, served before) cost about 0.3 ms of a worker's CPU per request
+:class:`NoDelayH11Protocol`, served before) cost about 0.2 ms of a worker's CPU per request
 (``bench/http_layer.py``, ``docs/performance.md``). Both honour the same ASGI flow control, so body
 limits while streaming, slow clients and kept-alive connections behave alike (``tests/test_limits.py``,
 ``tests/test_serving.py``). Where ``httptools`` is not installed (an environment from before it was a
