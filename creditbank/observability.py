@@ -74,6 +74,10 @@ class Metrics:
 
 access_log = logging.getLogger("creditbank.access")
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods that get a label of their own; any other is counted as ``other`` (a client inventing a
+method per request would otherwise add a series per request to the metrics, held for good)."""
+
 
 class RequestContextMiddleware:
     """Pure ASGI middleware: request id, access log line and metrics for every HTTP request.
@@ -114,8 +118,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             template = getattr(scope.get("route"), "path", "unmatched")
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(elapsed)
+            label = method if method in KNOWN_METHODS else "other"
+            self.metrics.requests.labels(label, template, str(status)).inc()
+            self.metrics.latency.labels(label, template).observe(elapsed)
             access_log.info(
                 "request",
                 extra={

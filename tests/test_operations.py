@@ -140,6 +140,18 @@ class TestMetrics:
         assert "ins_nothing_here" not in text
         assert "creditbank_http_request_seconds_bucket" in text
 
+    def test_made_up_methods_share_one_label(self, client: TestClient, auth: Tokens) -> None:
+        """A client inventing a method per request must not grow the metrics by a series each: a
+        memory exhaustion by label cardinality (the route label is already bounded)."""
+        for n in range(20):
+            client.request(f"MADEUP{n}", f"/no/such/path/{n}")
+        text = client.get("/metrics", headers=auth(Role.auditor)).text
+        assert "MADEUP" not in text
+        assert (
+            _metric(text, "creditbank_http_requests_total", method="other", route="unmatched", status="404")
+            == 20
+        )
+
     def test_unmatched_paths_share_one_label(self, client: TestClient, auth: Tokens) -> None:
         for n in range(3):
             client.get(f"/no/such/path/{n}")
