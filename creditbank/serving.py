@@ -160,30 +160,27 @@ class FairAcceptLoop(asyncio.SelectorEventLoop):
         )
 
 
-class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+class _NoDelayCounted(asyncio.Protocol):
+    """Mixed in before a uvicorn protocol: Nagle's algorithm off on every TCP connection, and the
+    connections counted for :class:`FairAcceptLoop`."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        _connected(transport)  # type: ignore[arg-type]
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _count_connection(-1)
+        super().connection_lost(exc)
+
+
+class NoDelayHttpToolsProtocol(_NoDelayCounted, HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol on the C parser (``httptools``), with Nagle's algorithm off on
     every TCP connection and the connections counted for :class:`FairAcceptLoop`. The one served."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        _connected(transport)
-        super().connection_made(transport)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        _count_connection(-1)
-        super().connection_lost(exc)
-
-
-class NoDelayH11Protocol(H11Protocol):
+class NoDelayH11Protocol(_NoDelayCounted, H11Protocol):
     """The same on uvicorn's pure-Python parser (``h11``): what was served before, kept for comparison
     (``bench/http_layer.py``)."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        _connected(transport)
-        super().connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        _count_connection(-1)
-        super().connection_lost(exc)
 
 
 def _connected(transport: asyncio.Transport) -> None:
