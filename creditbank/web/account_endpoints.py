@@ -155,18 +155,17 @@ def sign_in_with_password(
     passwords are counted (and committed) and lock the account for a while."""
     t = translator(request)
     target = pages.safe_next(next_page) or "/archive"
+
+    def again(error: str, status_code: int) -> HTMLResponse:
+        """The password form again, with the error, keeping where to go after signing in."""
+        return pages.signin_page(
+            request, ctx, None, target="/archive", back_to=target, error=error, status_code=status_code
+        )
+
     try:
         check_signin_csrf(request, ctx, csrf)
     except CreditBankError as exc:
-        return pages.signin_page(
-            request,
-            ctx,
-            None,
-            target="/archive",
-            back_to=target,
-            error=exc.detail_in(t.lang),
-            status_code=422,
-        )
+        return again(exc.detail_in(t.lang), 422)
     client = client_address(request, ctx.settings.trusted_proxies)
     limit = signin_limit(ctx)
     try:
@@ -174,16 +173,7 @@ def sign_in_with_password(
     except throttle.TooManySignins as exc:
         if not pages.wants_page(request):
             raise
-        page = pages.signin_page(
-            request,
-            ctx,
-            None,
-            target="/archive",
-            back_to=target,
-            error=exc.detail_in(t.lang),
-            status_code=429,
-        )
-        return too_many(page, exc)
+        return too_many(again(exc.detail_in(t.lang), 429), exc)
     try:
         account = accounts.sign_in(
             session,
@@ -197,9 +187,7 @@ def sign_in_with_password(
     except accounts.AccountLocked as exc:  # the counters are written: return, so the request commits
         throttle.record(session, ctx.login_key, client, limit)
         error = t("account.locked", minutes=exc.extensions["minutes"])
-        response = pages.signin_page(
-            request, ctx, None, target="/archive", back_to=target, error=error, status_code=429
-        )
+        response = again(error, 429)
         response.headers["Retry-After"] = str(exc.extensions["retry_after"])
         return response
     except accounts.SigninFailed as exc:
@@ -208,9 +196,7 @@ def sign_in_with_password(
         error = t("account.signin_failed") + (
             " " + t("account.attempts_left", count=remaining) if remaining is not None else ""
         )
-        return pages.signin_page(
-            request, ctx, None, target="/archive", back_to=target, error=error, status_code=422
-        )
+        return again(error, 422)
     landing = pages.redirect(pages.landing(target, Role.learner) if account.learner_id else "/account")
     start_session(landing, session, ctx, None, account.id)
     return finish(landing, request)
