@@ -207,6 +207,9 @@ def test_a_second_process_starting_on_a_new_database_finds_the_first_ones_log(
                 ).scalar_one()
                 if waiting:
                     break
+                # PostgreSQL takes one snapshot of pg_stat_activity per transaction: end it, so that
+                # the next poll sees a backend that connected after this one
+                watch.rollback()
                 time.sleep(0.05)
             seen = watch.execute(
                 text(
