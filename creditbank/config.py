@@ -99,6 +99,19 @@ class Settings(BaseSettings):
         "pid), for benchmarks that tell workers apart (bench/soak.py); off in production: it tells any "
         "client a process id",
     )
+    keepalive_requests: int = Field(
+        100,
+        ge=0,
+        description="a kept-alive connection's answer to its N-th request carries Connection: close, "
+        "so that clients reconnect and the connections spread over the workers again after one is "
+        "replaced (0: no limit)",
+    )
+    keepalive_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="the answer to a request begun this many seconds after its connection was made "
+        "carries Connection: close (0: no limit)",
+    )
     unavailable_retry_after_seconds: int = Field(
         5,
         ge=1,

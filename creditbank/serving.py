@@ -23,6 +23,18 @@ the other worker idles (two concurrent 10,000-row batches: about 2,700 outcomes/
 connection stops accepting for :data:`ACCEPT_DEFER_SECONDS`, so that a worker with none (woken by
 the same readiness) takes the new one; if none does, it accepts after the pause.
 
+Why kept-alive connections end: the fair accept balances new connections, not kept-alive ones. When
+a worker dies and is replaced, its clients reconnect at once, before the replacement listens, so they
+all land on the surviving worker, and a client that keeps its connection keeps it there: the soak of
+``docs/performance.md`` ran its last 60 % on one worker (one interpreter lock) while the replacement
+served only the odd new connection. As nginx does (``keepalive_requests``, ``keepalive_time``), the
+answer to a connection's ``CREDITBANK_KEEPALIVE_REQUESTS``-th request, or to the first request begun
+``CREDITBANK_KEEPALIVE_SECONDS`` after the connection was made, carries ``Connection: close`` and the
+connection is closed once that answer is complete (:class:`KeepAliveLimits`). No request in flight is
+cut; a request a client pipelined behind that answer was not started, which ``Connection: close``
+tells the client (RFC 9112, section 9.6), so it may send it again. The client reconnects, and the fair
+accept hands the new connection to the worker with fewer connections first.
+
 Why at most two malloc arenas: a worker's threads (the request thread pool, group commit, the
 checkpoint publisher, the database pool) each get a glibc malloc arena of their own, up to eight per
 core, and memory freed in one arena stays with it, so a process's resident size can grow while the
@@ -65,6 +77,8 @@ import os
 import pickle
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
 from typing import Any
 
@@ -76,6 +90,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 from uvicorn.supervisors.multiprocess import Process as WorkerProcess
 
+from creditbank.config import Settings
 from creditbank.main import create_app
 
 try:
@@ -160,27 +175,71 @@ class FairAcceptLoop(asyncio.SelectorEventLoop):
         )
 
 
+@dataclass(slots=True)
+class KeepAliveLimits:
+    """How long a kept-alive connection lasts (see the module's docstring): its last answer is the
+    ``requests``-th, or the first to a request begun ``seconds`` after it was made; 0: no limit."""
+
+    requests: int
+    seconds: float
+
+
+# this process's limits: Settings' defaults until served_app sets them from the settings
+KEEPALIVE = KeepAliveLimits(
+    Settings.model_fields["keepalive_requests"].default, Settings.model_fields["keepalive_seconds"].default
+)
+_CLOSE = (b"connection", b"close")
+
+
 class _NoDelayCounted(asyncio.Protocol):
-    """Mixed in before a uvicorn protocol: Nagle's algorithm off on every TCP connection, and the
-    connections counted for :class:`FairAcceptLoop`."""
+    """Mixed in before a uvicorn protocol: Nagle's algorithm off on every TCP connection, the
+    connections counted for :class:`FairAcceptLoop`, and each ended after :data:`KEEPALIVE`."""
+
+    _made_at = 0.0
+    _requests = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         _connected(transport)  # type: ignore[arg-type]
+        self._made_at = time.monotonic()
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         _count_connection(-1)
         super().connection_lost(exc)
 
+    def _request_began(self, cycle: Any) -> None:
+        """Count a request whose answer is not started yet; make its answer the connection's last
+        (``Connection: close``, then uvicorn closes it once the answer is complete) when the
+        connection has reached :data:`KEEPALIVE`."""
+        self._requests += 1
+        limits = KEEPALIVE
+        if (limits.requests and self._requests >= limits.requests) or (
+            limits.seconds and time.monotonic() - self._made_at >= limits.seconds
+        ):
+            cycle.default_headers = [*cycle.default_headers, _CLOSE]
+
 
 class NoDelayHttpToolsProtocol(_NoDelayCounted, HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol on the C parser (``httptools``), with Nagle's algorithm off on
-    every TCP connection and the connections counted for :class:`FairAcceptLoop`. The one served."""
+    every TCP connection, the connections counted for :class:`FairAcceptLoop` and ended after
+    :data:`KEEPALIVE`. The one served."""
+
+    def on_headers_complete(self) -> None:
+        previous = self.cycle
+        super().on_headers_complete()
+        if self.cycle is not previous:  # a request (not an upgrade): its task runs after this
+            self._request_began(self.cycle)
 
 
 class NoDelayH11Protocol(_NoDelayCounted, H11Protocol):
     """The same on uvicorn's pure-Python parser (``h11``): what was served before, kept for comparison
     (``bench/http_layer.py``)."""
+
+    def handle_events(self) -> None:
+        previous = self.cycle
+        super().handle_events()  # h11 starts at most one request per call (a pipelined one waits)
+        if self.cycle is not None and self.cycle is not previous:
+            self._request_began(self.cycle)
 
 
 def _connected(transport: asyncio.Transport) -> None:
@@ -280,7 +339,9 @@ def served_app() -> FastAPI:
     trimmer = MallocTrimmer()
     trimmer.start()
     app = create_app()
-    if app.state.ctx.settings.served_by_header:
+    settings = app.state.ctx.settings
+    KEEPALIVE.requests, KEEPALIVE.seconds = settings.keepalive_requests, settings.keepalive_seconds
+    if settings.served_by_header:
         app.add_middleware(ServedBy)
     app.state.warm_pool = True
     app.state.malloc_trimmer = trimmer
