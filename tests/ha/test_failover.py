@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,8 @@ from creditbank.db import create_engine
 from creditbank.migrate import upgrade
 from creditbank.standards.tlog import merkle
 from creditbank.standards.tlog.note import NoteVerifier, open_checkpoint
+from tests.ha.cpu import Group, ProcessCpu, pid_from_file
+from tests.ha.downtime import breakdown
 from tests.support.loadgen import Connection, TransportError
 from tests.support.server import ServerProcess
 from tests.support.world import World, build_world
@@ -98,13 +101,14 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 def _members() -> list[dict[str, Any]]:
+    """The members as Patroni's REST API reports them. Through urllib: ``httpx.get`` builds a client,
+    and with it an SSL context from the CA bundle, on every call (about 20 ms of CPU each)."""
     base = int(os.environ.get("CREDITBANK_HA_PORT_BASE", "55600"))
     for port in (base + 11, base + 12, base + 13):
         try:
-            found: list[dict[str, Any]] = httpx.get(f"http://127.0.0.1:{port}/cluster", timeout=2).json()[
-                "members"
-            ]
-        except (httpx.HTTPError, ValueError, KeyError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/cluster", timeout=2) as answer:
+                found: list[dict[str, Any]] = json.load(answer)["members"]
+        except (OSError, ValueError, KeyError):
             continue
         return found
     return []
@@ -136,6 +140,7 @@ class Load:
 
     t0: float = 0.0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the posting threads' own CPU
 
     def start(self) -> None:
         self.t0 = time.monotonic()
@@ -156,6 +161,7 @@ class Load:
             return self._next - 1
 
     def _run(self, n: int) -> None:
+        started = time.thread_time()
         instance = n % len(self.servers)
         with Connection(self.servers[instance].base_url, timeout=REQUEST_TIMEOUT) as http:
             while not self._stop.is_set():
@@ -164,6 +170,8 @@ class Load:
                 if delay > 0:
                     time.sleep(delay)
                 self.attempts.append(post_single(http, self.world, i, instance))
+        with self._lock:
+            self.cpu_seconds += time.thread_time() - started
 
 
 def _body(world: World, ref: str, i: int) -> dict[str, Any]:
@@ -281,7 +289,7 @@ def _wait_healthy_again(killed: str, timeline_before: int) -> dict[str, Any]:
         if back and roles == ["leader", "replica", "sync_standby"]:
             break
         assert time.monotonic() < deadline, f"cluster not whole again: {members}"
-        time.sleep(0.5)
+        time.sleep(1.0)
     _cluster("wait", "--timeout", "60")
     whole_at = time.monotonic()
     ran, ok = _rewinds(log_file)
@@ -291,7 +299,7 @@ def _wait_healthy_again(killed: str, timeline_before: int) -> dict[str, Any]:
         [leader] = [m for m in members.values() if m.get("role") == "leader"]
         if members[killed].get("timeline") == leader.get("timeline") or time.monotonic() > settle:
             break
-        time.sleep(0.5)
+        time.sleep(1.0)
     return {
         "whole_at": whole_at,
         "pg_rewind_runs": ran - ran_before,
@@ -429,27 +437,31 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
     seen_checkpoints: dict[int, bytes] = {}
     public_reads: Counter[str] = Counter()  # the poller's answers: read on the standbys
     polling = threading.Event()
+    thread_cpu: dict[str, float] = {}  # CPU seconds of the rehearsal's other threads
+    wall_offset = time.time() - time.monotonic()
     try:
         [log] = http.get("/logs").json()
         verifier = NoteVerifier.parse(log["verifier_key"])
 
-        def poll() -> None:  # every checkpoint a client could have seen
-            with httpx.Client(base_url=servers[1].base_url, timeout=5) as poller:
+        def poll() -> None:  # every checkpoint a client could have seen (through the lean client)
+            started = time.thread_time()
+            with Connection(servers[1].base_url, timeout=5) as poller:
                 while not polling.is_set():
                     try:
                         r = poller.get("/logs/main/checkpoint")
-                    except httpx.HTTPError as exc:
+                    except TransportError as exc:
                         public_reads[type(exc).__name__] += 1
                         continue
-                    public_reads[str(r.status_code)] += 1
-                    if r.status_code == 200:
-                        seen_checkpoints[open_checkpoint(r.content, verifier).size] = r.content
+                    public_reads[str(r.status)] += 1
+                    if r.status == 200:
+                        seen_checkpoints[open_checkpoint(r.body, verifier).size] = r.body
                     time.sleep(0.1)
+            thread_cpu["checkpoint_poller"] = time.thread_time() - started
 
+        cpu_before, process_cpu = _cpu_snapshot(), ProcessCpu(lambda: _cpu_groups(servers))
         poller = threading.Thread(target=poll)
         poller.start()
-        cpu_before, cluster_cpu = _cpu_snapshot(servers), ClusterCpu()
-        cluster_cpu.start()
+        process_cpu.start()
         load.start()
         time.sleep(3)
 
@@ -465,11 +477,13 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
 
         # the upload runs while the first leader dies
         batch_answers: list[tuple[int | None, dict[str, Any]]] = []
-        uploader = threading.Thread(
-            target=lambda: batch_answers.extend(
-                post_batch(servers[0], world, part) for part in range(UPLOADS)
-            )
-        )
+
+        def upload() -> None:
+            started = time.thread_time()
+            batch_answers.extend(post_batch(servers[0], world, part) for part in range(UPLOADS))
+            thread_cpu["batch_uploader"] = time.thread_time() - started
+
+        uploader = threading.Thread(target=upload)
         uploader.start()
         time.sleep(1.0)
         kills: list[dict[str, Any]] = []
@@ -477,12 +491,14 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
             # cut off from its standbys first, so its WAL runs past the new leader's fork point: it
             # can come back only through pg_rewind (a plain kill under load left nothing to rewind)
             timeline = _leader_timeline()
+            since = time.time()
             killed = _cluster("kill-leader", "--diverge")
             at = time.monotonic()
             back = _wait_healthy_again(killed, timeline)
             kills.append(
-                {"member": killed, "at": at, "whole_after_s": round(back.pop("whole_at") - at, 1), **back}
-            )
+                {"member": killed, "at": at, "since": since,
+                 "whole_after_s": round(back.pop("whole_at") - at, 1), **back}
+            )  # fmt: skip
             # the old leader rejoined through a successful pg_rewind, on the new leader's timeline
             assert back["pg_rewind_runs"] >= 1 and back["pg_rewind_ok"] >= 1, kills[-1]
             assert back["leader_timeline"] == back["rejoined_timeline"] == timeline + 1, kills[-1]
@@ -494,10 +510,14 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         report["service_connections"] = connections
         assert any(m["standby"] and m["connections"] > 0 for m in connections.values()), connections
         load.stop()
-        cpu_after = _cpu_snapshot(servers, cluster_cpu.stop())
-        report["cpu_ms_per_request"] = _cpu_per_request(cpu_before, cpu_after, len(load.attempts))
         polling.set()
         poller.join(timeout=10)
+        groups, cpu_after = process_cpu.stop(), _cpu_snapshot()
+        thread_cpu["posting_threads"] = load.cpu_seconds
+        thread_cpu["cpu_sampler"] = process_cpu.thread_seconds
+        report["cpu_ms_per_request"] = _cpu_per_request(
+            cpu_before, cpu_after, groups, thread_cpu, len(load.attempts)
+        )
         report["load_seconds"] = round(load.seconds, 1)
         report["load_average_after_load"] = [round(x, 1) for x in os.getloadavg()]
         report["achieved_rate_per_second"] = round(len(load.attempts) / load.seconds, 1)
@@ -522,6 +542,10 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
             first_ok = min((a.end for a in after if a.status in (200, 201)), default=None)
             assert first_ok is not None, "writes resumed"
             kill["downtime_s"] = round(first_ok - kill["at"], 2)
+            kill["downtime_parts_s"] = breakdown(
+                HA_DIR / "logs", kill["member"], kill.pop("since"), kill["at"] + wall_offset,
+                first_ok + wall_offset,
+            )  # fmt: skip
             answered = [a for a in attempts if kill["at"] <= a.end < until]
             kill["failed_requests"] = sum(1 for a in answered if a.status not in (200, 201))
             kill["requests_answered_until_next_kill"] = len(answered)
@@ -634,99 +658,83 @@ def test_failover_rehearsal(cluster_url: str, tmp_path: Path) -> None:
         print("\nfailover rehearsal:\n" + json.dumps(report, indent=2), file=sys.stderr)
 
 
-def _tree_cpu_seconds(roots: list[int]) -> float:
-    """CPU seconds (user + system) used so far by ``roots``, every live descendant, and the children
-    they have waited for. A process killed meanwhile takes its own seconds (and its children's) away."""
-    parents: dict[int, int] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            parents[int(entry.name)], stats[int(entry.name)] = int(fields[1]), fields
-    tree, todo = set(roots) & set(stats), [r for r in roots if r in stats]
-    while todo:
-        parent = todo.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        todo.extend(children)
-    ticks = sum(int(stats[pid][i]) for pid in tree for i in (11, 12, 13, 14))
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _cluster_roots() -> list[int]:
-    """Patroni's and etcd's processes (``scripts/ha/cluster`` writes their pids) and each member's
-    postmaster (Patroni starts it detached: it is not Patroni's child)."""
-    found = []
-    for pid_file in [*(HA_DIR / "pids").glob("*.pid"), *HA_DIR.glob("pg*/data/postmaster.pid")]:
-        try:
-            found.append(int(pid_file.read_text().splitlines()[0].strip()))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
 def _machine_busy_seconds() -> float:
     """CPU seconds every process of the machine has used since boot (``/proc/stat``; not idle, not iowait)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-class ClusterCpu(threading.Thread):
-    """The cluster's CPU seconds since started, sampled every second per root process: a postmaster
-    killed and started again is a new root, whose seconds all count; the killed one's count up to its
-    last sample (the second before its kill is lost: a lower bound)."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stopped = threading.Event()
-        self.seconds = 0.0
-        self._last = {root: _tree_cpu_seconds([root]) for root in _cluster_roots()}
-
-    def sample(self) -> None:
-        for root in _cluster_roots():
-            now = _tree_cpu_seconds([root])
-            self.seconds += max(0.0, now - self._last.get(root, 0.0))
-            self._last[root] = now
-
-    def run(self) -> None:
-        while not self.stopped.wait(1.0):
-            self.sample()
-
-    def stop(self) -> float:
-        self.stopped.set()
-        self.join(timeout=10)
-        self.sample()
-        return self.seconds
+def _cpu_groups(servers: list[ServerProcess]) -> list[Group]:
+    """The processes whose CPU the rehearsal reports, in the order they claim processes: each member's
+    PostgreSQL under the role it has now (a standby has ``standby.signal``), each member's Patroni
+    under its supervisor (the supervisor reaps orphans: its children's seconds are not its own), etcd,
+    each service instance."""
+    groups = []
+    for home in sorted(HA_DIR.glob("pg[0-9]")):
+        postmaster = pid_from_file(home / "data" / "postmaster.pid")
+        if postmaster is not None:
+            role = "standby" if (home / "data" / "standby.signal").exists() else "primary"
+            groups.append(Group(f"postgres_{role}", [postmaster], key=f"{home.name} postgres {postmaster}"))
+    for name in ("pg1", "pg2", "pg3", "etcd"):
+        pid = pid_from_file(HA_DIR / "pids" / f"{name}.pid")
+        if pid is not None:
+            label = "etcd" if name == "etcd" else "patroni"
+            groups.append(Group(label, [pid], key=f"{name} {pid}", own_only={pid}))
+    for n, server in enumerate(servers, start=1):
+        if server.process is not None:
+            groups.append(Group(f"service_{n}", [server.process.pid]))
+    return groups
 
 
-def _cpu_snapshot(servers: list[ServerProcess], cluster: float = 0.0) -> dict[str, float]:
+def _cpu_snapshot() -> dict[str, float]:
     times = os.times()
     return {
-        "service": _tree_cpu_seconds([s.process.pid for s in servers if s.process is not None]),
-        "cluster": cluster,
         "rehearsal_process": times.user + times.system,
+        "rehearsal_children": times.children_user + times.children_system,
         "machine": _machine_busy_seconds(),
         "wall": time.monotonic(),
     }
 
 
-def _cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
-    """CPU milliseconds per single posting sent, while the load ran: the service's two instances, the
-    cluster (Patroni, PostgreSQL, etcd; a lower bound, the killed postmasters' backends are not
-    counted), this process (the load generator, the poller), and every process of the machine (the rest
-    is other work). Unlike the rate, these hold on a loaded machine: 100 postings a second need 100 times
-    their sum, in CPU seconds a second."""
+def _cpu_per_request(
+    before: dict[str, float],
+    after: dict[str, float],
+    groups: dict[str, float],
+    threads: dict[str, float],
+    requests: int,
+) -> dict[str, Any]:
+    """CPU milliseconds per single posting sent, while the load ran, per process group: the service's
+    instances; the cluster's PostgreSQL (primary and standbys, by the role each member had at each
+    second), Patroni (three) and etcd (a lower bound: the second before a process is killed is lost);
+    this process, split into its threads (the posting threads, the checkpoint poller, the batch
+    uploader, the CPU sampler; the rest is the main thread: health polling, the audit state); the
+    commands it ran and waited for (``scripts/ha/cluster kill-leader`` and ``wait``, psql,
+    ``creditbank audit verify``); every process of the machine (the rest is other work). Unlike the rate,
+    these hold on a loaded machine: 100 postings a second need 100 times their sum, in CPU seconds a
+    second."""
+    per = max(1, requests) / 1000
+
+    def ms(seconds: float) -> float:
+        return round(seconds / per, 2)
+
     used = {key: after[key] - before[key] for key in before}
-    out = {
-        key: round(used[key] / max(1, requests) * 1000, 2)
-        for key in ("service", "cluster", "rehearsal_process")
+    service = sum(v for k, v in groups.items() if k.startswith("service_"))
+    postgres = sum(v for k, v in groups.items() if k.startswith("postgres_"))
+    cluster = postgres + groups.get("patroni", 0.0) + groups.get("etcd", 0.0)
+    main_thread = used["rehearsal_process"] - sum(threads.values())
+    return {
+        "service": ms(service),
+        "cluster": ms(cluster),
+        "rehearsal_process": ms(used["rehearsal_process"]),
+        "machine_all_processes": ms(used["machine"]),
+        "machine_cores_busy": round(used["machine"] / max(1e-9, used["wall"]), 2),
+        "by_process": {name: ms(seconds) for name, seconds in sorted(groups.items())},
+        "rehearsal_threads": {
+            **{name: ms(seconds) for name, seconds in sorted(threads.items())},
+            "main_and_other": ms(main_thread),
+        },
+        "rehearsal_children": ms(used["rehearsal_children"]),
     }
-    out["machine_all_processes"] = round(used["machine"] / max(1, requests) * 1000, 2)
-    out["machine_cores_busy"] = round(used["machine"] / max(1e-9, used["wall"]), 2)
-    return out
 
 
 def _database_size_and_wal(engine: Engine) -> tuple[int, int]:
