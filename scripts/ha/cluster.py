@@ -341,7 +341,13 @@ def patroni_config(member: Member, passwords: dict[str, str]) -> dict[str, Any]:
                 "synchronous_node_count": 1,
                 "postgresql": {
                     "use_pg_rewind": True,
-                    "use_slots": True,
+                    # no replication slots: the leader makes a member's slot only on its first loop
+                    # after the promotion has been seen (Patroni polls for it once a second), and
+                    # until then the remaining standby cannot stream and strict-mode commits wait:
+                    # 1.5 s of each measured failover. wal_keep_size keeps the WAL a standby or a
+                    # rewound old leader needs, and a member gone for longer cannot pin the leader's
+                    # WAL (with slots it does, until the disk is full)
+                    "use_slots": False,
                     "parameters": {
                         "wal_level": "replica",
                         "wal_log_hints": "on",
