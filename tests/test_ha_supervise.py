@@ -83,10 +83,20 @@ def test_killing_the_supervisor_kills_the_supervised_command() -> None:
     try:
         _until(lambda: bool(_children(supervisor.pid)), "the supervised command started")
         [child] = _children(supervisor.pid)
+        # exec'd (no longer a copy of the supervisor), so past the point where it asked to die with
+        # its parent
+        _until(lambda: b"supervise" not in _cmdline(child), "the supervised command runs")
     finally:
         supervisor.kill()
         supervisor.wait(timeout=20)
     _until(lambda: _status(child).get("State", "Z").startswith("Z"), "the supervised command died")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def _children(pid: int) -> list[int]:
