@@ -46,6 +46,7 @@ from pyld import jsonld
 from creditbank.crypto import KeyFormatError, signing
 from creditbank.crypto import SignatureInvalid as CryptoSignatureInvalid
 from creditbank.i18n import msg
+from creditbank.standards.vc import rdfc_digests
 from creditbank.standards.vc.contexts import safe_expand
 from creditbank.standards.vc.errors import (
     CanonicalizationFailed,
@@ -361,7 +362,10 @@ def _verify_one(
             msg("detail.standards.vc.dataintegrity.proofvalue_multibase_base_btc")
         ) from exc
     # 3. Recompute hashData and check the signature.
-    data = hash_data(canonical_proof_config(options, suite), _canonical(doc, suite))
+    if suite == CRYPTOSUITE_RDFC:  # the costly canonical forms, remembered by value (see the module)
+        data = rdfc_digests.digest(options, canonicalize_rdfc) + rdfc_digests.digest(doc, canonicalize_rdfc)
+    else:
+        data = hash_data(canonical_proof_config(options, suite), _canonical(doc, suite))
     public_key = resolve_key(proof["verificationMethod"])
     try:
         signing.verify(public_key, data, signature)
