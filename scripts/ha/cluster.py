@@ -29,7 +29,8 @@ How this works:
   5-10 s); ``synchronous_mode_strict`` (a commit is acknowledged only once it is on a second machine,
   also in the seconds after a failover when the new leader has no standby yet: commits wait then
   instead of living on one machine); ``use_pg_rewind`` with ``wal_log_hints`` (the killed leader
-  rejoins as a replica).
+  rejoins as a replica); no replication slots (the new leader would make the remaining standby's slot
+  only a loop after its promotion, and strict-mode commits would wait for it meanwhile).
 * Each Patroni runs under ``cluster supervise``, a small parent that is the *child subreaper* of its
   processes and reaps each one the moment it exits. Patroni starts PostgreSQL detached (through an
   intermediate process that exits), so the postmaster is an orphan; without a subreaper its parent is
