@@ -66,6 +66,7 @@ from memtrend import (  # noqa: E402
     slope_mb_per_hour,
     summed,
 )
+from phases import CpuSampler, phases, posting_rates  # noqa: E402
 
 from creditbank.db import transaction  # noqa: E402
 from creditbank.demo import load_demo, load_exchange  # noqa: E402
@@ -164,6 +165,13 @@ def main() -> None:
         "--warmup", type=float, default=300.0, help="seconds after a process starts left out of its slope"
     )
     parser.add_argument("--name", default="soak", help="results go to bench/results/<name>.json")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the server (e.g. CREDITBANK_KEEPALIVE_REQUESTS=0); repeatable",
+    )
     args = parser.parse_args()
 
     pg: PostgresServer = start_postgres(fsync=True)
@@ -176,6 +184,9 @@ def main() -> None:
     rss: list[Sample] = []
     load: list[tuple[float, float]] = []  # (seconds, 1-minute load average)
     load_at_start = os.getloadavg()
+    singles: list[tuple[float, int | None]] = []  # (seconds from the start, serving pid) per 2xx posting
+    cpu: CpuSampler | None = None
+    kill_s: float | None = None
     try:
         url = prepare_database(pg, "soak", var)
         world = build_world(url, var, n_institutions=2, n_learners=args.learners)
@@ -186,8 +197,9 @@ def main() -> None:
         world.ctx.engine.dispose()
         poster, uploader = world.institutions[0][1], world.institutions[1][1]
         admin = world.admin_token
+        server_env = dict(setting.split("=", 1) for setting in args.server_env)
         server = ServerProcess(
-            url, var, workers=args.workers, extra_env={"CREDITBANK_SERVED_BY_HEADER": "true"}
+            url, var, workers=args.workers, extra_env={"CREDITBANK_SERVED_BY_HEADER": "true", **server_env}
         ).start()
         base = server.base_url
         with Connection(base) as http:
@@ -195,6 +207,9 @@ def main() -> None:
         log_id, log_key = logs[0]["id"], logs[0]["verifier_key"]
         stop = threading.Event()
         t0 = time.perf_counter() + 1.0
+        assert server.process is not None
+        cpu = CpuSampler(server.process.pid, lambda: pg.process.pid)
+        cpu.sample(-1.0)  # what each process has used before the traffic is left out
 
         def timed(route: str, call: Any, at: float | None = None) -> Answer | None:
             """``call``'s answer, recorded; its latency from ``at`` (the scheduled time) if given."""
@@ -242,6 +257,7 @@ def main() -> None:
                 record.problem("POST /api/v1/outcomes", r)
                 record.served_by("POST /api/v1/outcomes", r)
                 if r.status in (200, 201):
+                    singles.append((time.perf_counter() - t0, served_by(r)))
                     with ack_lock:
                         acknowledged[reference] = r.json()["id"]
             finally:
@@ -340,6 +356,7 @@ def main() -> None:
 
         # -- faults and memory ----------------------------------------------------------------------
         def faults() -> None:
+            nonlocal kill_s
             assert server is not None and server.process is not None
             killed = restarted = False
             while not stop.is_set() and time.perf_counter() < t0 + args.duration:
@@ -349,6 +366,9 @@ def main() -> None:
                     workers = [p for p in children(root) if role_of(p, root) == "worker"]
                     victim = workers[-1] if workers else None
                     if victim is not None:
+                        assert cpu is not None
+                        cpu.sample(now)  # the victim's CPU up to the kill
+                        kill_s = now
                         os.kill(victim, signal.SIGKILL)
                         events.append({"at_s": round(now, 1), "event": f"SIGKILL worker {victim}"})
                     killed = True
@@ -371,6 +391,8 @@ def main() -> None:
             while not stop.wait(args.sample_every):
                 now = round(time.perf_counter() - t0, 1)
                 rss.extend(sample_tree(server.process.pid, now, boot_offset, ticks, page))
+                if cpu is not None:
+                    cpu.sample(now)
                 load.append((now, os.getloadavg()[0]))
 
         kinds = [faults, memory]
@@ -381,6 +403,7 @@ def main() -> None:
         for thread in threads:
             thread.start()
         time.sleep(max(0.0, t0 + args.duration - time.perf_counter()))
+        cpu.sample(args.duration)
         stop.set()
         for thread in threads:
             thread.join(timeout=120)
@@ -487,6 +510,16 @@ def main() -> None:
         n for code, n in record.statuses["POST /api/v1/outcomes"].items() if code in ("200", "201")
     )
     table.add("single postings acknowledged per second (achieved)", singles_ok / args.duration, "/s")
+    spans = phases(args.duration, kill_s)
+    rates = posting_rates(singles, spans)
+    phase_cpu = {span.name: cpu.cores(span) if cpu is not None else {} for span in spans}
+    for span in spans:
+        where = f"{span.start_s:.0f}-{span.end_s:.0f} s"
+        table.add(f"single postings per second, {span.name} ({where})", rates[span.name]["per_s"], "/s")
+        for pid, per_s in rates[span.name]["per_worker_per_s"].items():
+            table.add(f"  answered by {pid}", per_s, "/s")
+        busy = ", ".join(f"{name} {cores:.2f}" for name, cores in phase_cpu[span.name].items())
+        table.add(f"CPU, {span.name}: cores busy per process", busy)
     table.add("acknowledged postings (single and batch rows)", len(acked))
     table.add("acknowledged postings missing", missing)
     table.add("outcomes in the database", outcomes_total[0] if outcomes_total else 0)
@@ -522,6 +555,9 @@ def main() -> None:
         "problems": dict(record.problems),
         "acknowledged": len(acked),
         "single_postings_acknowledged_per_s": singles_ok / args.duration,
+        "server_env": server_env if args.server_env else {},
+        "phases": {name: {**rates[name], "cpu_cores": phase_cpu[name]} for name in rates},
+        "cpu_seconds_samples": cpu.samples if cpu is not None else [],
         "acknowledged_missing": missing,
         "audit_verify": {
             "exit": audit_verify.returncode,
