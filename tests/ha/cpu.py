@@ -123,7 +123,8 @@ class ProcessCpu(threading.Thread):
 
     def stop(self) -> dict[str, float]:
         self._stopped.set()
-        self.join(timeout=10)
+        if self.ident is not None:  # started (a caller may also sample by hand)
+            self.join(timeout=10)
         self.sample()
         with self._lock:
             return dict(self.seconds)
