@@ -1,6 +1,7 @@
 """Registering and reading institutions."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -121,8 +122,17 @@ def lookup_for_token(session: Session, institution_id: str, token_id: str) -> In
     if driver is None:
         live = session.execute(text(_LIVE_TOKEN), {"token_id": token_id}).first()
         return None if live is None else get(session, institution_id)
-    with translated_errors(_PG_INSTITUTION_FOR_TOKEN), driver.cursor() as cursor:
-        found = cursor.execute(_PG_INSTITUTION_FOR_TOKEN, (institution_id, token_id)).fetchone()
+    with translated_errors(PG_INSTITUTION_FOR_TOKEN), driver.cursor() as cursor:
+        found = cursor.execute(PG_INSTITUTION_FOR_TOKEN, (institution_id, token_id)).fetchone()
+    return institution_for_token(found, institution_id)
+
+
+def institution_for_token(found: Sequence[Any] | None, institution_id: str) -> Institution | None:
+    """:func:`lookup_for_token`'s answer from the row :data:`PG_INSTITUTION_FOR_TOKEN` gave (with the
+    institution's and the token's ids as its parameters), or None when it gave none.
+
+    Raises: InstitutionNotFound.
+    """
     if found is None:
         return None
     if found[0] is None:
@@ -132,7 +142,7 @@ def lookup_for_token(session: Session, institution_id: str, token_id: str) -> In
 
 # api_tokens by name: the auth package imports this one, not the other way round
 _LIVE_TOKEN = "SELECT id FROM api_tokens WHERE id = :token_id AND revoked_at IS NULL"  # noqa: S105
-_PG_INSTITUTION_FOR_TOKEN = (
+PG_INSTITUTION_FOR_TOKEN = (
     f"SELECT {', '.join('i.' + c for c in _COLUMNS)} FROM api_tokens t"  # noqa: S608 - fixed names
     " LEFT JOIN institutions i ON i.id = %s WHERE t.id = %s AND t.revoked_at IS NULL"
 )

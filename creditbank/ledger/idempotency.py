@@ -8,11 +8,13 @@ response is stored in the same transaction as the write, so after a crash either
 neither: a retry never applies twice.
 """
 
+import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
 from sqlalchemy import update
@@ -23,6 +25,9 @@ from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import IdempotencyKeyReused, ValidationFailed
 from creditbank.i18n import msg
 from creditbank.ledger.models import IdempotencyRecord
+
+if TYPE_CHECKING:
+    import psycopg
 
 MAX_KEY_LENGTH = 200
 
@@ -50,11 +55,34 @@ def fingerprint(method: str, path: str, body: Any) -> str:
         NumberOutOfRange: the body holds a number that has no canonical JSON form (an integer beyond
             ±2^53, a non-finite float): no such number is valid anywhere in the API.
     """
+    plain = _plain_canonical(method, path, body)
+    if plain is not None:
+        return hashlib.sha256(plain).hexdigest()
     try:
         canonical = rfc8785.dumps({"method": method, "path": path, "body": body})
     except rfc8785.CanonicalizationError as exc:
         raise NumberOutOfRange(msg("detail.ledger.idempotency.numbers_must_lie_within", exc=exc)) from None
     return hashlib.sha256(canonical).hexdigest()
+
+
+def _plain_canonical(method: str, path: str, body: Any) -> bytes | None:
+    """The RFC 8785 form of the request when it is made of plain strings only (``body`` a flat
+    object of them, as a single posting's ``{"content": <hex>}``), written directly; None otherwise.
+
+    Plain: printable ASCII without ``"`` or ``\\``, which RFC 8785 writes as they are, and object keys
+    in that range sort by UTF-16 code units as they sort here. About 15 times cheaper than the
+    general encoder; equal to it byte for byte (``tests/ledger/test_idempotency_fingerprint.py``).
+    """
+    if type(body) is not dict:
+        return None
+    strings = [method, path, *body, *body.values()]
+    if not all(type(text) is str and _PLAIN.fullmatch(text) for text in strings):
+        return None
+    inner = ",".join(f'"{name}":"{body[name]}"' for name in sorted(body))
+    return f'{{"body":{{{inner}}},"method":"{method}","path":"{path}"}}'.encode()
+
+
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' (0x22) and '\\' (0x5c)
 
 
 def check_key(key: str | None) -> str:
@@ -83,36 +111,56 @@ def claim(
     # and then inserts nothing (it committed) or inserts (it rolled back).
     driver = pg_connection(session)
     if driver is not None:
-        with translated_errors(_PG_CLAIM), driver.cursor() as cursor:
-            cursor.execute(_PG_CLAIM, (scope, key, request_hash, utcnow()))
-            if cursor.fetchone() is not None:
-                return None
-            cursor.execute(_PG_STORED, (scope, key))
-            found = cursor.fetchone()
-        stored = (
-            None
-            if found is None
-            else IdempotencyRecord(
-                scope=scope, key=key, request_hash=found[0], status_code=found[1], response=found[2]
-            )
-        )
-    else:
-        stmt = sqlite_insert(IdempotencyRecord).values(
-            scope=scope, key=key, request_hash=request_hash, created_at=utcnow()
-        )
-        claimed = session.execute(
-            stmt.on_conflict_do_nothing(index_elements=["scope", "key"]).returning(col(IdempotencyRecord.key))
-        ).first()
-        if claimed is not None:
-            return None
-        stored = session.get(IdempotencyRecord, (scope, key), populate_existing=True)
+        with translated_errors(PG_CLAIM), driver.cursor() as cursor:
+            cursor.execute(PG_CLAIM, claim_parameters(scope, key, request_hash))
+            return claimed(cursor, scope, key, request_hash, also)
+    stmt = sqlite_insert(IdempotencyRecord).values(
+        scope=scope, key=key, request_hash=request_hash, created_at=utcnow()
+    )
+    inserted = session.execute(
+        stmt.on_conflict_do_nothing(index_elements=["scope", "key"]).returning(col(IdempotencyRecord.key))
+    ).first()
+    if inserted is not None:
+        return None
+    stored = session.get(IdempotencyRecord, (scope, key), populate_existing=True)
     return _replay(stored, request_hash, also)
 
 
-_PG_CLAIM = (
+PG_CLAIM = (
     "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES (%s, %s, %s, %s) "
     "ON CONFLICT (scope, key) DO NOTHING RETURNING key"
 )
+"""The claim of :func:`claim` on PostgreSQL (its parameters: :func:`claim_parameters`), for a caller
+that sends it with other statements in one round trip and then reads its answer with :func:`claimed`."""
+
+
+def claim_parameters(scope: str, key: str, request_hash: str) -> tuple[str, str, str, dt.datetime]:
+    return (scope, key, request_hash, utcnow())
+
+
+def claimed(
+    cursor: "psycopg.Cursor[Any]", scope: str, key: str, request_hash: str, also: Sequence[str] = ()
+) -> StoredResponse | None:
+    """:func:`claim`'s answer once ``cursor`` has run :data:`PG_CLAIM` (None: this request owns the key).
+
+    Raises:
+        IdempotencyKeyReused: the key was used for a different request.
+    """
+    with translated_errors(_PG_STORED):
+        if cursor.fetchone() is not None:
+            return None
+        cursor.execute(_PG_STORED, (scope, key))
+        found = cursor.fetchone()
+    stored = (
+        None
+        if found is None
+        else IdempotencyRecord(
+            scope=scope, key=key, request_hash=found[0], status_code=found[1], response=found[2]
+        )
+    )
+    return _replay(stored, request_hash, also)
+
+
 _PG_STORED = "SELECT request_hash, status_code, response FROM idempotency_keys WHERE scope = %s AND key = %s"
 _PG_STORE = "UPDATE idempotency_keys SET status_code = %s, response = %s WHERE scope = %s AND key = %s"
 
@@ -129,12 +177,20 @@ def _replay(row: IdempotencyRecord | None, request_hash: str, also: Sequence[str
 
 @dataclass(frozen=True)
 class Answer:
-    """A response to store under a claimed key (:func:`store_many`)."""
+    """A response to store under a claimed key (:func:`store_many`): its body as a JSON-serialisable
+    value, or as ``text``, its JSON already serialised (a replay parses either the same way)."""
 
     scope: str
     key: str
     status_code: int
-    body: Any
+    body: Any = None
+    text: str | None = None
+
+    def json_text(self) -> str:
+        """The stored text of the response's body."""
+        if self.text is not None:
+            return self.text
+        return json.dumps(self.body, ensure_ascii=False, default=str)
 
 
 # the arrays go in binary (%b): in text form every quote of every JSON response is escaped one by one
@@ -153,7 +209,7 @@ def store_many(session: Session, answers: Sequence[Answer]) -> None:
     driver = pg_connection(session)
     if driver is None or len(answers) < 2:
         for one in answers:
-            store(session, one.scope, one.key, one.status_code, one.body)
+            _store_text(session, one.scope, one.key, one.status_code, one.json_text())
         return
     with translated_errors(_PG_STORE_MANY), driver.cursor() as cursor:
         cursor.execute(
@@ -162,14 +218,17 @@ def store_many(session: Session, answers: Sequence[Answer]) -> None:
                 [a.scope for a in answers],
                 [a.key for a in answers],
                 [a.status_code for a in answers],
-                [json.dumps(a.body, ensure_ascii=False, default=str) for a in answers],
+                [a.json_text() for a in answers],
             ),
         )
 
 
 def store(session: Session, scope: str, key: str, status_code: int, body: Any) -> None:
     """Store the response of a claimed key (same transaction as the write)."""
-    response = json.dumps(body, ensure_ascii=False, default=str)
+    _store_text(session, scope, key, status_code, json.dumps(body, ensure_ascii=False, default=str))
+
+
+def _store_text(session: Session, scope: str, key: str, status_code: int, response: str) -> None:
     driver = pg_connection(session)
     if driver is not None:
         with translated_errors(_PG_STORE), driver.cursor() as cursor:

@@ -22,7 +22,7 @@ from creditbank.institutions.models import Institution
 from creditbank.ledger import idempotency
 from creditbank.ledger.models import JournalTransaction
 from creditbank.limits import UPLOAD, Heavy, body_limit
-from creditbank.outcomes import corrections, grouped, idempotent, pipeline, records, service
+from creditbank.outcomes import corrections, grouped, idempotent, opening, pipeline, records, service
 from creditbank.outcomes.batch import ParsedRow
 from creditbank.outcomes.decision_schemas import CorrectionPublic, RevocationPublic
 from creditbank.outcomes.schemas import (
@@ -87,6 +87,13 @@ def post_outcome(
     also = [{"content": c} for c in before]
     path, lang = request.url.path, request_lang(request)
 
+    def request_hashes() -> tuple[str, list[str]]:
+        """The request's idempotency fingerprint, and its other forms (see :func:`idempotent.run`)."""
+        method, at = "POST", "/api/v1/outcomes"
+        return idempotency.fingerprint(method, at, fingerprint), [
+            idempotency.fingerprint(method, at, other) for other in also
+        ]
+
     # The request has no transaction of its own (its guard read the token outside any): everything
     # below runs in the posting's transaction, its group's or its own, and starts there by reading
     # the institution with the token, so a token revoked since the guard admitted it is refused.
@@ -104,17 +111,23 @@ def post_outcome(
         )
 
     def stage(db: Session) -> grouped.Staged:
-        institution = admitted(db)
-        if isinstance(institution, Response):
-            answered = institution
-            return grouped.Staged([], lambda _db, _txs: answered)
-        key = idempotency.check_key(idempotency_key)
-        replayed = idempotent.claim(
-            db, who, key, method="POST", path="/api/v1/outcomes", request=fingerprint, also=also
-        )
+        # the institution, the key's claim and staging's first reads in one round trip where it can
+        opened = opening.open_posting(db, who, idempotency_key, *request_hashes(), body)
+        if opened is None:  # step by step
+            institution = admitted(db)
+            if isinstance(institution, Response):
+                answered = institution
+                return grouped.Staged([], lambda _db, _txs: answered)
+            key = idempotency.check_key(idempotency_key)
+            replayed = idempotent.claim(
+                db, who, key, method="POST", path="/api/v1/outcomes", request=fingerprint, also=also
+            )
+        else:
+            institution, replayed, key = opened.institution, opened.replayed, idempotency_key or ""
         if replayed is not None:
             return grouped.Staged([], lambda _db, _txs: replayed)
-        staged = service.stage_rows(db, ctx, institution, [(1, body)])
+        read = None if opened is None else opened.read
+        staged = service.stage_rows(db, ctx, institution, [(1, body)], hashed={1: content}, read=read)
         [result] = staged.results
         if result.error is not None:
             raise result.error

@@ -9,7 +9,7 @@ a failed request leaves no claim behind.
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
@@ -73,6 +73,11 @@ def claim(
         idempotency.fingerprint(method, path, request),
         also=[idempotency.fingerprint(method, path, other) for other in also],
     )
+    return replay(stored)
+
+
+def replay(stored: idempotency.StoredResponse | None) -> JSONResponse | None:
+    """The stored response of a key claimed before, given again (None: the key is this request's)."""
     if stored is None:
         return None
     return JSONResponse(stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
@@ -87,12 +92,18 @@ def answer(session: Session, who: Principal, key: str, status_code: int, body: B
 
 def answer_later(
     who: Principal, key: str, status_code: int, body: BaseModel
-) -> tuple[JSONResponse, idempotency.Answer]:
+) -> tuple[Response, idempotency.Answer]:
     """:func:`answer` with the storing left to the caller (:func:`creditbank.ledger.idempotency.store_many`,
-    in the same transaction): the response, and what to store under the claimed key."""
-    payload = body.model_dump(mode="json")
-    return JSONResponse(payload, status_code=status_code), idempotency.Answer(
-        scope_of(who), key, status_code, payload
+    in the same transaction): the response, and what to store under the claimed key.
+
+    The body is serialised once, by pydantic, into the bytes a :class:`JSONResponse` of its
+    ``model_dump(mode="json")`` renders (compact, UTF-8, no ASCII escapes), and those bytes are also
+    the stored text (a replay parses it and renders it again: the same bytes). Checked byte for
+    byte against the JSONResponse rendering: ``tests/outcomes/test_answer_bytes.py``.
+    """
+    rendered = body.__pydantic_serializer__.to_json(body)
+    return Response(rendered, status_code=status_code, media_type="application/json"), idempotency.Answer(
+        scope_of(who), key, status_code, text=rendered.decode()
     )
 
 

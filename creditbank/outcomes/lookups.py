@@ -5,6 +5,7 @@ PostgreSQL as prepared statements with array parameters, and all three in one ro
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
@@ -14,6 +15,9 @@ from creditbank.institutions.models import Institution
 from creditbank.learners.models import Learner
 from creditbank.outcomes.models import Outcome
 from creditbank.outcomes.schemas import OutcomeCreate
+
+if TYPE_CHECKING:
+    import psycopg
 
 # One descent of the (institution, reference) unique index per reference, whatever the statistics:
 # the LATERAL subquery with LIMIT is not flattened into a join, and its two equalities match the
@@ -76,16 +80,47 @@ def read_ahead(
     driver = pg_connection(session)
     if driver is None:
         return None
-    refs = [item.reference for _, item in rows]
-    by_id = sorted({item.learner_id for _, item in rows if item.learner_id})
-    with driver.cursor() as posted, driver.cursor() as lines, driver.cursor() as learners_read:
+    with ReadsAhead(driver, institution.id, rows) as reads:
         with translated_errors(_PG_POSTED_REFERENCES), driver.pipeline():
-            posted.execute(_PG_POSTED_REFERENCES, (refs, institution.id))
-            lines.execute(accreditation.PG_SCOPE_LINES, (institution.id,))
-            if by_id:
-                learners_read.execute(_PG_LEARNERS, (by_id,))
-        return ReadAhead(
-            {ref: (oid, digest) for ref, oid, digest in posted.fetchall()},
-            accreditation.scope_from_lines(institution, lines.fetchall()),
-            {lid: bool(erased) for lid, erased in learners_read.fetchall()} if by_id else {},
-        )
+            reads.send()
+        return reads.answer(institution)
+
+
+class ReadsAhead:
+    """:func:`read_ahead`'s statements on ``driver``'s cursors (closed on leaving the ``with``), for a
+    caller that sends them (:meth:`send`) in a pipeline of its own with other statements, and then
+    reads their answer (:meth:`answer`, once the pipeline has ended)."""
+
+    def __init__(
+        self,
+        driver: "psycopg.Connection[Any]",
+        institution_id: str,
+        rows: Sequence[tuple[int, OutcomeCreate]],
+    ) -> None:
+        self.institution_id = institution_id
+        self.refs = [item.reference for _, item in rows]
+        self.by_id = sorted({item.learner_id for _, item in rows if item.learner_id})
+        self.cursors = (driver.cursor(), driver.cursor(), driver.cursor())
+
+    def __enter__(self) -> "ReadsAhead":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for cursor in self.cursors:
+            cursor.close()
+
+    def send(self) -> None:
+        posted, lines, learners_read = self.cursors
+        posted.execute(_PG_POSTED_REFERENCES, (self.refs, self.institution_id))
+        lines.execute(accreditation.PG_SCOPE_LINES, (self.institution_id,))
+        if self.by_id:
+            learners_read.execute(_PG_LEARNERS, (self.by_id,))
+
+    def answer(self, institution: Institution) -> ReadAhead:
+        posted, lines, learners_read = self.cursors
+        with translated_errors(_PG_POSTED_REFERENCES):
+            return ReadAhead(
+                {ref: (oid, digest) for ref, oid, digest in posted.fetchall()},
+                accreditation.scope_from_lines(institution, lines.fetchall()),
+                {lid: bool(erased) for lid, erased in learners_read.fetchall()} if self.by_id else {},
+            )

@@ -24,6 +24,7 @@ would survive erasure.
 """
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -89,14 +90,19 @@ class RowResult:
 
 def content_key(ctx: AppContext) -> bytes:
     """Key of the HMAC over posted content (derived from the pepper, like the other lookup keys)."""
-    return hmac_sha256(ctx.secrets.pepper, b"creditbank/outcome-content")
+    return _content_key_of(ctx.secrets.pepper)
 
 
 def previous_content_key(ctx: AppContext) -> bytes | None:
     """The content key under the pepper before the last rotation, while that pepper is live: content
     posted before the rotation is compared under it (new content is always keyed by the current one)."""
     previous = ctx.secrets.previous_pepper
-    return hmac_sha256(previous, b"creditbank/outcome-content") if previous is not None else None
+    return _content_key_of(previous) if previous is not None else None
+
+
+@functools.lru_cache(maxsize=4)  # a function of the pepper alone: derived once per pepper, not per posting
+def _content_key_of(pepper: bytes) -> bytes:
+    return hmac_sha256(pepper, b"creditbank/outcome-content")
 
 
 def content_hashes(ctx: AppContext, item: OutcomeCreate) -> tuple[str, list[str]]:
@@ -280,17 +286,22 @@ def stage_rows(
     *,
     today: dt.date | None = None,
     supersedes: Mapping[int, str] | None = None,
+    hashed: Mapping[int, str] | None = None,
+    read: lookups.ReadAhead | None = None,
 ) -> StagedRows:
     """:func:`post_rows` without the ledger append: the outcome rows are written, and their journal
     entries are returned for the caller to append (with others: see
-    :mod:`creditbank.outcomes.grouped`) and :func:`attach`."""
+    :mod:`creditbank.outcomes.grouped`) and :func:`attach`. ``hashed``: rows' content hashes under
+    the current pepper the caller computed already (:func:`content_hashes`), by row number; ``read``:
+    the rows' :func:`.lookups.read_ahead`, if the caller read it already."""
     today = today or dt.date.today()
     supersedes = supersedes or {}
     results: dict[int, RowResult] = {}
     key, previous_key = content_key(ctx), previous_content_key(ctx)
-    hashes = {row: request_hash(key, item) for row, item in rows}
+    hashed = hashed or {}
+    hashes = {row: hashed.get(row) or request_hash(key, item) for row, item in rows}
     # 1. references: duplicates and conflicts, also within the batch
-    ahead = lookups.read_ahead(session, institution, rows)
+    ahead = read if read is not None else lookups.read_ahead(session, institution, rows)
     existing = (
         ahead.posted
         if ahead is not None

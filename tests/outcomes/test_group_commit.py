@@ -91,10 +91,13 @@ def _in_one_group(
             pool.submit(served.postings.submit, first)
             while not served.postings._waiting:
                 time.sleep(0.01)
-        futures = [pool.submit(_post, served, token, body, key) for token, body, key in calls]
-        deadline = time.monotonic() + 60
-        while len(served.postings._waiting) < queued and time.monotonic() < deadline:
-            time.sleep(0.01)
+        futures = []
+        for number, (token, body, key) in enumerate(calls, 1 + (first is not None)):
+            futures.append(pool.submit(_post, served, token, body, key))
+            # one at a time: the group takes them in this order (at once, a later one could overtake)
+            deadline = time.monotonic() + 60
+            while len(served.postings._waiting) < number and time.monotonic() < deadline:
+                time.sleep(0.01)
         assert len(served.postings._waiting) == queued, "the postings did not all wait for the group"
         if meanwhile is not None:
             meanwhile()
