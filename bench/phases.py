@@ -68,6 +68,22 @@ def posting_rates(acks: Sequence[tuple[float, int | None]], spans: Sequence[Phas
     return out
 
 
+def postings_over_time(acks: Sequence[tuple[float, int | None]], bucket_s: float) -> list[dict[str, Any]]:
+    """Acknowledged postings per ``bucket_s`` seconds, in all and per serving pid: how soon after the
+    kill the replacement takes its share."""
+    buckets: dict[int, Counter[str]] = {}
+    for at, pid in acks:
+        buckets.setdefault(int(at // bucket_s), Counter())[str(pid)] += 1
+    return [
+        {
+            "start_s": index * bucket_s,
+            "total": sum(counts.values()),
+            "per_worker": dict(sorted(counts.items())),
+        }
+        for index, counts in sorted(buckets.items())
+    ]
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds every core of the machine has spent busy since boot (``/proc/stat``: all but idle
     and I/O wait)."""

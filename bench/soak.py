@@ -66,7 +66,7 @@ from memtrend import (  # noqa: E402
     slope_mb_per_hour,
     summed,
 )
-from phases import CpuSampler, phases, posting_rates  # noqa: E402
+from phases import CpuSampler, phases, posting_rates, postings_over_time  # noqa: E402
 
 from creditbank.db import transaction  # noqa: E402
 from creditbank.demo import load_demo, load_exchange  # noqa: E402
@@ -558,6 +558,7 @@ def main() -> None:
         "server_env": server_env if args.server_env else {},
         "phases": {name: {**rates[name], "cpu_cores": phase_cpu[name]} for name in rates},
         "cpu_seconds_samples": cpu.samples if cpu is not None else [],
+        "single_postings_per_30_s": postings_over_time(singles, 30.0),
         "acknowledged_missing": missing,
         "audit_verify": {
             "exit": audit_verify.returncode,

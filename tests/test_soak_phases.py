@@ -12,7 +12,16 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from phases import LOADGEN, MACHINE, POSTGRES, CpuSampler, Phase, phases, posting_rates  # noqa: E402
+from phases import (  # noqa: E402
+    LOADGEN,
+    MACHINE,
+    POSTGRES,
+    CpuSampler,
+    Phase,
+    phases,
+    posting_rates,
+    postings_over_time,
+)
 
 
 def test_a_run_with_a_kill_has_three_phases_and_one_without_has_one() -> None:
@@ -35,6 +44,15 @@ def test_postings_are_counted_per_phase_and_per_worker() -> None:
     assert rates["after the kill"]["per_s"] == 3.0
     assert rates["after the kill"]["per_worker_per_s"] == {"11": 3.0}
     assert rates["whole run"]["per_s"] == 6.5
+
+
+def test_postings_over_time_show_when_the_replacement_takes_its_share() -> None:
+    acks = [(1.0, 11), (2.0, 22), (29.9, 11), (30.0, 11), (61.0, 33), (62.0, 11)]
+    assert postings_over_time(acks, 30.0) == [
+        {"start_s": 0.0, "total": 3, "per_worker": {"11": 2, "22": 1}},
+        {"start_s": 30.0, "total": 1, "per_worker": {"11": 1}},
+        {"start_s": 60.0, "total": 2, "per_worker": {"11": 1, "33": 1}},
+    ]
 
 
 def _sampler(samples: list[tuple[float, dict[str, float]]]) -> CpuSampler:
