@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common import Table, descendants, tree_cpu_seconds, write_results  # noqa: E402
+from pgwork import SETTINGS as PG_WORK_SETTINGS  # noqa: E402
+from pgwork import current_lsn, print_written, snapshot, written_since  # noqa: E402
 
 from tests.support.loadgen import Connection  # noqa: E402
 from tests.support.postgres import OWNER, PostgresServer, start_postgres  # noqa: E402
@@ -411,7 +413,8 @@ def record_profiles(pids: list[int], into: Path) -> list[subprocess.Popen[bytes]
 def cpu_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     """See the module docstring (``--cpu``)."""
     n, clients = args.cpu, args.cpu_clients
-    pg = start_postgres(fsync=True, extra_settings=PG_STATEMENTS)
+    settings = (*PG_STATEMENTS, *PG_WORK_SETTINGS, *args.pg_setting)
+    pg = start_postgres(fsync=True, extra_settings=settings)
     var = Path(tempfile.mkdtemp(prefix="creditbank-bench-"))
     server = None
     try:
@@ -432,10 +435,15 @@ def cpu_breakdown(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(1.0)
         _, idle = cpu_of(server_pid, pg_pid, lambda: time.sleep(args.cpu_idle))
         _reset_statements(pg)
+        if args.checkpoint_first:  # every page's first change after it is a full-page image
+            with psycopg.connect(pg.url("bench_posting"), autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
+        before = snapshot(pg.url("bench_posting"))
         spies = record_profiles(descendants(server_pid), Path(args.py_spy)) if args.py_spy else []
         run, busy = cpu_of(
             server_pid, pg_pid, lambda: closed_loop(base, token, world.learners, n, clients, "cpu")
         )
+        end_lsn = current_lsn(pg.url("bench_posting"))
         for spy in spies:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
@@ -443,6 +451,7 @@ def cpu_breakdown(args: argparse.Namespace) -> dict[str, Any]:
         groups = _calls(pg, "FROM ledger_accounts WHERE id = ANY")
         server.stop()
         server = None
+        written = written_since(pg.url("bench_posting"), before, end_lsn, per=n)
         owner = pg.url("bench_posting", OWNER)
         _, plain = cpu_of(os.getpid(), pg_pid, lambda: raw_commits(owner, n, clients, counter=False))
         _, counted = cpu_of(os.getpid(), pg_pid, lambda: raw_commits(owner, n, clients, counter=True))
@@ -456,11 +465,14 @@ def cpu_breakdown(args: argparse.Namespace) -> dict[str, Any]:
         "workers": args.workers,
         "env": dict(args.env),
         "dashboard_triggers": not args.no_dashboard_triggers,
+        "pg_settings": list(args.pg_setting),
+        "checkpoint_first": args.checkpoint_first,
         "run": run,
         "groups": groups,
         "idle_per_second": {k: v / idle["wall_s"] for k, v in idle.items() if k != "wall_s"},
         "busy": busy,
         "statements": found,
+        "written": written,
         "baseline_insert_commits": plain,
         "baseline_insert_commits_one_counter_row": counted,
     }
@@ -516,6 +528,7 @@ def print_cpu(out: dict[str, Any]) -> None:
             f"{row['calls_per_posting']:7.2f} {row['rows_per_posting']:7.2f} "
             f"{row['exec_ms_per_posting']:7.3f} {mark}{row['query']}"
         )
+    print_written(out["written"])
 
 
 def _set_dashboard_triggers(owner_url: str, enabled: bool) -> int:
@@ -651,6 +664,12 @@ def main() -> None:
         "--no-dashboard-triggers", action="store_true", help="with --cpu: the statistics' triggers disabled"
     )
     parser.add_argument("--py-spy", default="", help="with --cpu: py-spy profiles of the workers into DIR")
+    parser.add_argument(
+        "--pg-setting", action="append", default=[], help="with --cpu: NAME=VALUE for PostgreSQL (repeatable)"
+    )
+    parser.add_argument(
+        "--checkpoint-first", action="store_true", help="with --cpu: CHECKPOINT just before measuring"
+    )
     parser.add_argument(
         "--trigger-cost", type=int, default=0, help="the statistics' triggers' cost: batch rows a round"
     )
