@@ -410,6 +410,16 @@ def record_profiles(pids: list[int], into: Path) -> list[subprocess.Popen[bytes]
     ]  # fmt: skip
 
 
+def record_postgres(pids: list[int], into: Path) -> subprocess.Popen[bytes]:
+    """``perf record`` of PostgreSQL's processes (call graphs) until stopped; ``perf report -i``."""
+    into.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        ["perf", "record", "-F", "499", "-g", "-o", str(into), "-p", ",".join(map(str, pids))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def cpu_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     """See the module docstring (``--cpu``)."""
     n, clients = args.cpu, args.cpu_clients
@@ -440,6 +450,8 @@ def cpu_breakdown(args: argparse.Namespace) -> dict[str, Any]:
                 conn.execute("CHECKPOINT")
         before = snapshot(pg.url("bench_posting"))
         spies = record_profiles(descendants(server_pid), Path(args.py_spy)) if args.py_spy else []
+        if args.perf:  # PostgreSQL's own profile: every process of its tree now (the pools are open)
+            spies.append(record_postgres(descendants(pg_pid), Path(args.perf)))
         run, busy = cpu_of(
             server_pid, pg_pid, lambda: closed_loop(base, token, world.learners, n, clients, "cpu")
         )
@@ -664,6 +676,7 @@ def main() -> None:
         "--no-dashboard-triggers", action="store_true", help="with --cpu: the statistics' triggers disabled"
     )
     parser.add_argument("--py-spy", default="", help="with --cpu: py-spy profiles of the workers into DIR")
+    parser.add_argument("--perf", default="", help="with --cpu: perf record of PostgreSQL into FILE")
     parser.add_argument(
         "--pg-setting", action="append", default=[], help="with --cpu: NAME=VALUE for PostgreSQL (repeatable)"
     )

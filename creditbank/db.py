@@ -537,11 +537,36 @@ def _write_rows(driver: "psycopg.Connection[Any]", plan: _InsertPlan, values: li
             for line in values:
                 copy.write_row(line)
         return
-    with translated_errors(plan.sql), driver.cursor() as cursor:
+    with translated_errors(plan.sql), prepared(driver), driver.cursor() as cursor:
         if len(values) == 1:
-            cursor.execute(plan.sql, values[0])
+            cursor.execute(plan.sql, values[0], prepare=True)
         else:
-            cursor.executemany(plan.sql, values)
+            cursor.executemany(plan.sql, values)  # prepared too (psycopg prepares an executemany)
+
+
+# The engine prepares no statement by itself (see create_engine). A few fixed statements whose plan
+# has no choice to make (an INSERT of VALUES: no scan, no join, whatever the tables' sizes) are
+# prepared on their connection when asked, inside ``prepared``: parsed, analysed and planned once
+# per connection instead of at every run. Parsing, analysing and planning took a third of
+# PostgreSQL's CPU per single posting (a perf profile, docs/performance.md); most of its statements
+# are such inserts, of many columns each. Never by count: only the statements executed with
+# ``prepare=True`` (or an executemany) while ``prepared`` holds.
+_ONLY_WHEN_ASKED = 2**62
+
+
+@contextmanager
+def prepared(driver: "psycopg.Connection[Any]") -> Iterator[None]:
+    """Let ``driver`` prepare the statements run with ``prepare=True`` meanwhile (and executemany's);
+    psycopg keeps them, per connection, until a rollback or its 100th statement."""
+    before = driver.prepare_threshold
+    if before is not None:  # a connection that prepares by itself already
+        yield
+        return
+    driver.prepare_threshold = _ONLY_WHEN_ASKED
+    try:
+        yield
+    finally:
+        driver.prepare_threshold = None
 
 
 class Writes:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from creditbank.db import Writes, create_engine, pg_connection, utcnow
+from creditbank.db import Writes, bulk_insert, create_engine, pg_connection, utcnow
 from creditbank.ledger.models import IdempotencyRecord
 
 
@@ -47,6 +47,39 @@ class TestWrites:
             duplicate_then_call()
         assert ran == []
         assert _keys(session) == []
+
+
+class TestPreparedInserts:
+    """The writes' INSERTs are prepared on their connection (parsed and planned once); nothing else
+    is, and a rollback (which drops psycopg's prepared statements) leaves them working."""
+
+    @staticmethod
+    def _prepared(session: Session) -> list[str]:
+        return list(session.execute(text("SELECT statement FROM pg_prepared_statements")).scalars())
+
+    def test_a_write_is_prepared_once_and_other_statements_never(self, engine: Engine) -> None:
+        with Session(engine) as session:
+            for i in range(3):
+                bulk_insert(session, IdempotencyRecord, [_row(f"p{i}")])  # one row: execute
+            bulk_insert(session, IdempotencyRecord, [_row("q0"), _row("q1")])  # executemany
+            for _ in range(8):  # psycopg's own threshold (5) would prepare this one
+                _keys(session)
+            prepared = self._prepared(session)
+            driver = pg_connection(session)
+            assert driver is not None and driver.prepare_threshold is None
+            session.rollback()
+        assert len(prepared) == 1, prepared
+        assert prepared[0].startswith("INSERT INTO idempotency_keys ")
+
+    def test_writes_after_a_rollback_prepare_again(self, engine: Engine) -> None:
+        with Session(engine) as session:
+            bulk_insert(session, IdempotencyRecord, [_row("r0")])
+            session.rollback()  # psycopg deallocates every prepared statement of the connection
+            bulk_insert(session, IdempotencyRecord, [_row("r1")])
+            bulk_insert(session, IdempotencyRecord, [_row("r2")])
+            assert _keys(session) == ["r1", "r2"]
+            assert len(self._prepared(session)) == 1
+            session.rollback()
 
 
 class TestPooledConnections:
