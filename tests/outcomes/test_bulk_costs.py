@@ -74,6 +74,7 @@ def test_rows_with_the_same_facts_are_evaluated_once(
         return real_evaluate(rule_set, facts, as_of)
 
     monkeypatch.setattr(service, "evaluate", counted)
+    monkeypatch.setattr(service, "decisions", service.Decisions())  # none kept from earlier postings
     bodies = [
         training(reference="A-1", hours=48),
         training(reference="A-2", hours=48),  # the same facts as A-1
