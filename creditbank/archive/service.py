@@ -86,8 +86,8 @@ def ref(tx: JournalTransaction) -> LedgerRef:
     )
 
 
-def _entry(tx: JournalTransaction) -> LedgerEntryRef:
-    return LedgerEntryRef(**ref(tx).model_dump(), kind=tx.kind, at=tx.created_at)
+def _entry(tx: JournalTransaction, known: LedgerRef | None = None) -> LedgerEntryRef:
+    return LedgerEntryRef(**(known or ref(tx)).model_dump(), kind=tx.kind, at=tx.created_at)
 
 
 def _learner_view(session: Session, master_key: bytes, learner: Learner) -> ArchiveLearner:
@@ -134,12 +134,15 @@ def build_archive(
     history = ledger.history(session, learner.id)
     txs = {tx.id: tx for tx in history}
     reversed_ids = {tx.reverses_id for tx in history if tx.reverses_id}
+    refs: dict[str, LedgerRef | None] = {}  # an entry is named by its outcome, lot and events: made once
 
     def tx_ref(tx_id: str | None) -> LedgerRef | None:
         if tx_id is None:
             return None
-        tx = txs.get(tx_id) or session.get(JournalTransaction, tx_id)
-        return ref(tx) if tx is not None else None
+        if tx_id not in refs:
+            tx = txs.get(tx_id) or session.get(JournalTransaction, tx_id)
+            refs[tx_id] = ref(tx) if tx is not None else None
+        return refs[tx_id]
 
     # outcomes, recognitions and their history
     rows = session.exec(
@@ -151,9 +154,12 @@ def build_archive(
     outcome_ids = [o.id for o, _ in rows]
     events: dict[str, list[OutcomeEventPublic]] = defaultdict(list)
     if outcome_ids:
+        # by the learner's outcomes (an index scan), not by a list of their ids: PostgreSQL scanned
+        # every outcome event against a list of hundreds (bench/reads.py)
         for event in session.exec(
             select(OutcomeEvent)
-            .where(col(OutcomeEvent.outcome_id).in_(outcome_ids))
+            .join(Outcome, col(Outcome.id) == col(OutcomeEvent.outcome_id))
+            .where(col(Outcome.learner_id) == learner.id)
             .order_by(col(OutcomeEvent.at), col(OutcomeEvent.id))
         ).all():
             events[event.outcome_id].append(
@@ -185,8 +191,11 @@ def build_archive(
     locks = {
         lock.lot_id: lock
         for lock in session.exec(
-            select(LotLock).where(col(LotLock.lot_id).in_([lot.id for lot in lots]))
+            select(LotLock)
+            .join(Lot, col(Lot.id) == col(LotLock.lot_id))
+            .where(col(Lot.learner_id) == learner.id)
         ).all()
+        if lock.lot_id in lot_by_id
     }
     today = dt.date.today()
     archive_lots = [_lot_view(lot, recognitions, locks, reversed_ids, tx_ref, today) for lot in lots]
@@ -227,7 +236,7 @@ def build_archive(
             ConsentPublic.of(row, consents.state_of(row))
             for row in consents.list_for_learner(session, learner.id)
         ],
-        ledger=[_entry(tx) for tx in history],
+        ledger=[_entry(tx, tx_ref(tx.id)) for tx in history],
     )
 
 

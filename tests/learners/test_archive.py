@@ -112,6 +112,44 @@ class TestArchive:
             stored = store.leaf_hashes(session, entry["log"], entry["index"], entry["index"] + 1)
             assert base64.b64decode(entry["leaf_hash"]) == stored[entry["index"]]
 
+    def test_each_archive_holds_exactly_its_learners_events_and_ledger_references(
+        self, client: TestClient, auth: Tokens, session: Session
+    ) -> None:
+        """Events are read by the learner's outcomes (not by a list of their ids) and each journal
+        entry's reference is made once and shared: every event of the learner and none of another's,
+        in order, and every reference the leaf hash of its entry."""
+        desks = [Desk(client, auth, name="李明"), Desk(client, auth, name="张华")]
+        for n, desk in enumerate(desks):
+            for i in range(3):
+                desk.posted(training(reference=f"E-{n}-{i}", hours=16 * (i + 1)))
+            revoked = desk.posted(training(reference=f"E-{n}-r", hours=32))
+            assert desk.revoke(revoked["id"], reason="重复登记").status_code == 200
+        leaves = {
+            tx.id: base64.b64encode(merkle.leaf_hash(tx.leaf)).decode()
+            for tx in session.exec(select(JournalTransaction)).all()
+        }
+        for desk in desks:
+            archive = desk.archive(headers=auth(Role.admin))
+            stored = session.execute(
+                text(
+                    "SELECT e.outcome_id, e.kind FROM outcome_events e "
+                    "JOIN outcomes o ON o.id = e.outcome_id "
+                    "WHERE o.learner_id = :l ORDER BY e.at, e.id"
+                ),
+                {"l": desk.learner_id},
+            ).all()
+            shown = [(o["id"], e["kind"]) for o in archive["outcomes"] for e in o["events"]]
+            assert sorted(shown) == sorted((r.outcome_id, r.kind) for r in stored)
+            assert len(shown) == 5  # four recognised, one revoked
+            refs = [o["ledger"] for o in archive["outcomes"] if o["ledger"]]
+            refs += [lot["ledger"] for lot in archive["lots"] if lot["ledger"]]
+            refs += [e["ledger"] for o in archive["outcomes"] for e in o["events"] if e["ledger"]]
+            refs += archive["ledger"]
+            assert len(archive["ledger"]) == 5  # four recognitions and a reversal
+            assert len(refs) > 2 * len(archive["ledger"])  # entries named from several places
+            for reference in refs:
+                assert reference["leaf_hash"] == leaves[reference["transaction_id"]]
+
     def test_lists_the_transfer_certificates(self, client: TestClient, auth: Tokens) -> None:
         desk = Desk(client, auth)
         lot_id = desk.posted(training())["recognition"]["lot_id"]
