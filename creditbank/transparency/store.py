@@ -90,9 +90,14 @@ class DbNodeReader:
         return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
 
 
+# One primary-key lookup per node asked for, whatever the planner believes of the table: as a plain
+# join, with statistics from when the log was small, PostgreSQL hashed every node of the log (tens of
+# thousands) to find a proof's twenty (bench/reads.py); a LATERAL subquery with LIMIT is never
+# flattened into a join.
 _PG_NODES = (
-    "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS w(level, idx) "
-    "JOIN tlog_nodes n ON n.log_id = %s AND n.level = w.level AND n.idx = w.idx"
+    "SELECT w.level, w.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS w(level, idx) "
+    "CROSS JOIN LATERAL (SELECT t.hash FROM tlog_nodes t "
+    "WHERE t.log_id = %s AND t.level = w.level AND t.idx = w.idx LIMIT 1) AS n"
 )
 
 

@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text, update
@@ -161,6 +162,31 @@ class TestProofsFromTheStore:
         size, proof, used = store.consistency(session, log_id, 5, 11)
         merkle.verify_consistency(5, size, proof, _tree_root(leaves[:5]), used.root)
         assert store.leaf_hashes(session, log_id, 3, 6) == {i: merkle.leaf_hash(leaves[i]) for i in (3, 4, 5)}
+
+    def test_a_proof_looks_up_its_nodes_by_key_however_stale_the_statistics(
+        self, ctx: AppContext, session: Session
+    ) -> None:
+        """A log grown since the table was last analysed: the lookup of a proof's nodes must not read
+        every node of the log (as a hash join over them did, planned for a table thought tiny)."""
+        log_id = _new_log(ctx, session, "planned")
+        _append(session, log_id, 300)
+        store.publish_checkpoint(session, ctx.secrets.master_key, log_id)
+        ids = [(0, 7), (1, 2), (2, 0), (3, 1), (4, 1), (5, 1)]
+        plan = (
+            session.connection()
+            .exec_driver_sql(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + store._PG_NODES,
+                ([lv for lv, _ in ids], [ix for _, ix in ids], log_id),
+            )
+            .scalar_one()
+        )
+
+        def nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+            return [node, *(n for child in node.get("Plans", []) for n in nodes(child))]
+
+        scans = [n for n in nodes(plan[0]["Plan"]) if n.get("Relation Name") == "tlog_nodes"]
+        assert scans and all(n["Node Type"] == "Index Scan" for n in scans), scans
+        assert sum(n["Actual Rows"] * n["Actual Loops"] for n in scans) == len(ids)
 
     def test_refusals(self, ctx: AppContext, session: Session) -> None:
         log_id = _new_log(ctx, session, "proof_refusals")
