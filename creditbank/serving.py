@@ -33,7 +33,8 @@ answer to a connection's ``CREDITBANK_KEEPALIVE_REQUESTS``-th request, or to the
 connection is closed once that answer is complete (:class:`KeepAliveLimits`). No request in flight is
 cut; a request a client pipelined behind that answer was not started, which ``Connection: close``
 tells the client (RFC 9112, section 9.6), so it may send it again. The client reconnects, and the fair
-accept hands the new connection to the worker with fewer connections first.
+accept hands the new connection to a worker that holds none if there is one (a replacement that has
+just started), else to whichever worker takes it first after the pause.
 
 Why at most two malloc arenas: a worker's threads (the request thread pool, group commit, the
 checkpoint publisher, the database pool) each get a glibc malloc arena of their own, up to eight per
