@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 
 from creditbank.config import Settings
 from creditbank.context import build_context
-from creditbank.db import create_engine
+from creditbank.db import create_engine, transaction
+from creditbank.demo import load_demo, load_exchange
 from creditbank.main import create_app
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.server import ServerProcess, prepare_database
@@ -63,9 +64,20 @@ def test_outage_answers_503_keeps_the_connection_and_recovers(own_pg: PostgresSe
     url = prepare_database(own_pg, "outage", tmp_path)
     world = build_world(url, tmp_path, n_institutions=1, n_learners=2)
     world.ctx.engine.dispose()
+    server = ServerProcess(url, tmp_path, publisher=False)
+    # the demo's certificates name the served process's own address, so that it verifies them
+    demo = build_context(
+        Settings(var_dir=tmp_path, database_url=url, base_url=server.base_url, background_publisher=False),
+        engine=create_engine(url, pool_size=2),
+    )
+    for session in transaction(demo.sessions):
+        load_demo(session, demo)
+    for session in transaction(demo.sessions):
+        certificate, _ = load_exchange(session, demo)
+    demo.engine.dispose()
     _, token = world.institutions[0]
     headers = {"Authorization": f"Bearer {token}"}
-    server = ServerProcess(url, tmp_path, publisher=False).start()
+    server.start()
     try:
         http_client = httpx.Client(base_url=server.base_url, timeout=10, headers=headers)
         first = http_client.post(
@@ -76,6 +88,8 @@ def test_outage_answers_503_keeps_the_connection_and_recovers(own_pg: PostgresSe
         batch_headers = {"Content-Type": "application/x-ndjson"}
         before = http_client.post("/api/v1/outcomes/batch", content=b"", headers=batch_headers)
         assert before.status_code == 200, before.text
+        verified = http_client.post("/api/v1/verify", json={"certificate": certificate})
+        assert verified.status_code == 200 and verified.json()["valid"], verified.text
 
         own_pg.halt()
         # the same kept-alive connection answers every request of the outage
@@ -85,6 +99,8 @@ def test_outage_answers_503_keeps_the_connection_and_recovers(own_pg: PostgresSe
             ("GET", f"/api/v1/outcomes/{first.json()['id']}", None),
             ("GET", "/logs", None),
             ("GET", "/logs/default/checkpoint", None),
+            # a verification that cannot read the keys, lists and log is no verdict on the certificate
+            ("POST", "/api/v1/verify", json.dumps({"certificate": certificate})),
         ]
         sock = None
         for method, path, body in requests:

@@ -7,14 +7,19 @@ status check fails closed) instead of making the server call out to an address a
 """
 
 import datetime as dt
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import psycopg
+from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, col, select
 
 from creditbank.context import AppContext
 from creditbank.credentials import keys, status_service
 from creditbank.credentials.models import BANK_OWNER
-from creditbank.errors import CreditBankError
+from creditbank.db import unavailability
+from creditbank.errors import CreditBankError, DatabaseUnavailable
 from creditbank.i18n import Said, msg
 from creditbank.institutions.models import Institution
 from creditbank.ledger.models import JournalTransaction
@@ -22,6 +27,29 @@ from creditbank.standards.tlog.note import NoteVerifier
 from creditbank.standards.vc.errors import ResolutionFailed
 from creditbank.standards.vc.evidence import LedgerEvidence
 from creditbank.transparency import store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _unavailable_is_no_verdict(
+    method: "Callable[Concatenate[DatabaseResolver, P], R]",
+) -> "Callable[Concatenate[DatabaseResolver, P], R]":
+    """A database that cannot answer now (down, restarting, every connection busy) ends the
+    verification with :class:`DatabaseUnavailable` (503, ``Retry-After``): it says nothing of the
+    certificate, so it must not become a failed check in a 200 answer."""
+
+    @functools.wraps(method)
+    def answer(self: "DatabaseResolver", /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError, psycopg.Error) as exc:
+            reason = unavailability(exc)
+            if reason is None:
+                raise
+            raise DatabaseUnavailable(reason, retry_after=self.retry_after) from exc
+
+    return answer
 
 
 class DatabaseResolver:
@@ -33,20 +61,28 @@ class DatabaseResolver:
         base_url: str,
         master_key: bytes | None = None,
         list_lifetime: dt.timedelta = status_service.DEFAULT_LIFETIME,
+        retry_after: int = 1,
     ) -> None:
-        """With ``master_key``, a status list past half its life is re-signed before it is used."""
+        """With ``master_key``, a status list past half its life is re-signed before it is used.
+        ``retry_after``: the seconds a 503 asks a client to wait when the database cannot answer."""
         self.session = session
         self.base_url = base_url
         self.master_key = master_key
         self.list_lifetime = list_lifetime
+        self.retry_after = retry_after
 
     @classmethod
     def of(cls, session: Session, ctx: AppContext) -> "DatabaseResolver":
         """The resolver of the service ``ctx`` describes (it re-signs status lists as they come due)."""
         return cls(
-            session, ctx.settings.base_url, ctx.secrets.master_key, status_service.list_lifetime(ctx.settings)
+            session,
+            ctx.settings.base_url,
+            ctx.secrets.master_key,
+            status_service.list_lifetime(ctx.settings),
+            retry_after=ctx.settings.unavailable_retry_after_seconds,
         )
 
+    @_unavailable_is_no_verdict
     def did_document(self, did: str) -> dict[str, Any]:
         owner = keys.owner_for_did(self.base_url, did)
         if owner is None:
@@ -60,6 +96,7 @@ class DatabaseResolver:
                 msg("detail.credentials.local_resolver.did_unresolvable", did=did, reason=exc.said)
             ) from exc
 
+    @_unavailable_is_no_verdict
     def status_list(self, url: str) -> dict[str, Any]:
         list_id = status_service.list_id_for_url(self.base_url, url)
         if list_id is None:
@@ -75,6 +112,7 @@ class DatabaseResolver:
         except CreditBankError as exc:
             raise ResolutionFailed(exc.said) from exc
 
+    @_unavailable_is_no_verdict
     def issuer_trust(self, did: str) -> Said | None:
         owner = keys.owner_for_did(self.base_url, did)
         if owner == BANK_OWNER:
@@ -84,6 +122,7 @@ class DatabaseResolver:
             return None
         return msg("verified.trust.registered", name=institution.name_zh, id=institution.id)
 
+    @_unavailable_is_no_verdict
     def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
         logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]
         if not logs:
@@ -111,6 +150,7 @@ class DatabaseResolver:
             leaf=bytes(leaf) if leaf is not None else None,
         )
 
+    @_unavailable_is_no_verdict
     def log_key(self, log_origin: str) -> NoteVerifier:
         logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]
         if not logs:

@@ -334,6 +334,8 @@ def _run(name: str, check: Callable[[], Said]) -> Check:
     try:
         return Check(name, True, check())
     except CreditBankError as exc:
+        if exc.status >= 500:  # the verifier could not look (its database is down): no verdict
+            raise
         return Check(name, False, exc.said, exc.slug)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         said = msg("verified.malformed", kind=type(exc).__name__, error=str(exc))
