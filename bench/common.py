@@ -182,3 +182,18 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def outcome(learner_id: str, ref: str, i: int, *, distinct: bool = False) -> dict[str, Any]:
+    """The benches' single posting: a training course, as a training body posts them: one course in
+    six lengths, completed on 300 different days (a 1,000-row chunk holds 300 different sets of facts,
+    evaluated once each). ``distinct`` gives every row a title of its own, so no two rows are
+    evaluated alike."""
+    return {
+        "learner_id": learner_id,
+        "reference": ref,
+        "outcome_type": "training_course",
+        "title": f"数字技能培训（第 {i} 期）" if distinct else "数字技能培训",
+        "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
+        "hours": 16 + 8 * (i % 6),
+    }

@@ -19,7 +19,6 @@ Writes ``bench/results/http-cpu.json``.
 """
 
 import argparse
-import datetime as dt
 import json
 import os
 import signal
@@ -38,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Table, tree_cpu_seconds, write_results  # noqa: E402
+from common import Table, outcome, tree_cpu_seconds, write_results  # noqa: E402
 
 from tests.support.postgres import start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, free_port, prepare_database  # noqa: E402
@@ -182,14 +181,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def posting(token: str, learners: list[str], prefix: str) -> Request:
     def make(i: int) -> bytes:
-        body = {
-            "learner_id": learners[i % len(learners)],
-            "reference": f"{prefix}-{i}",
-            "outcome_type": "training_course",
-            "title": "数字技能培训",
-            "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
-            "hours": 16 + 8 * (i % 6),
-        }
+        body = outcome(learners[i % len(learners)], f"{prefix}-{i}", i)
         headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",

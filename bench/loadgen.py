@@ -12,7 +12,6 @@ Run: .venv/bin/python bench/loadgen.py [--postings 600] [--gets 2000] [--clients
 """
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
@@ -29,23 +28,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Table, tree_cpu_seconds, write_results  # noqa: E402
+from common import Table, outcome, tree_cpu_seconds, write_results  # noqa: E402
 
 from tests.support.loadgen import Connection  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 from tests.support.world import build_world  # noqa: E402
-
-
-def _body(learner: str, ref: str, i: int) -> dict[str, Any]:
-    return {
-        "learner_id": learner,
-        "reference": ref,
-        "outcome_type": "training_course",
-        "title": "数字技能培训",
-        "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
-        "hours": 16 + 8 * (i % 6),
-    }
 
 
 def _closed_loop(n: int, clients: int, one: Callable[[Any, int], int], make: Callable[[], Any]) -> int:
@@ -115,7 +103,7 @@ def main() -> None:
                 ref = f"{tag}-{i}"
                 r = http.post(
                     "/api/v1/outcomes",
-                    json=_body(learners[i % 200], ref, i),
+                    json=outcome(learners[i % 200], ref, i),
                     headers={"Idempotency-Key": ref},
                 )
                 return int(r.status_code == 201)
@@ -126,7 +114,7 @@ def main() -> None:
             def one(http: Connection, i: int) -> int:
                 ref = f"{tag}-{i}"
                 r = http.post_json(
-                    "/api/v1/outcomes", _body(learners[i % 200], ref, i), {"Idempotency-Key": ref}
+                    "/api/v1/outcomes", outcome(learners[i % 200], ref, i), {"Idempotency-Key": ref}
                 )
                 return int(r.status == 201)
 

@@ -48,7 +48,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Table, descendants, tree_cpu_seconds, write_results  # noqa: E402
+from common import Table, descendants, outcome, tree_cpu_seconds, write_results  # noqa: E402
 from pgwork import SETTINGS as PG_WORK_SETTINGS  # noqa: E402
 from pgwork import current_lsn, print_written, snapshot, written_since  # noqa: E402
 
@@ -56,20 +56,6 @@ from tests.support.loadgen import Connection  # noqa: E402
 from tests.support.postgres import OWNER, PostgresServer, start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 from tests.support.world import build_world  # noqa: E402
-
-
-def outcome(learner_id: str, ref: str, i: int, *, distinct: bool = False) -> dict[str, Any]:
-    """A training course, as a training body posts them: one course in six lengths, completed on
-    300 different days (a 1,000-row chunk holds 300 different sets of facts, evaluated once each).
-    ``distinct`` gives every row a title of its own, so no two rows are evaluated alike."""
-    return {
-        "learner_id": learner_id,
-        "reference": ref,
-        "outcome_type": "training_course",
-        "title": f"数字技能培训（第 {i} 期）" if distinct else "数字技能培训",
-        "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
-        "hours": 16 + 8 * (i % 6),
-    }
 
 
 def single_at_rate(

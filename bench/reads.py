@@ -20,7 +20,6 @@ Run: .venv/bin/python bench/reads.py [--requests 400] [--clients 4] [--workers 1
 """
 
 import argparse
-import datetime as dt
 import json
 import os
 import random
@@ -39,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Table, descendants, write_results  # noqa: E402
+from common import Table, descendants, outcome, write_results  # noqa: E402
 from posting import PG_STATEMENTS, cpu_of, record_profiles, statements  # noqa: E402
 
 from creditbank.db import transaction  # noqa: E402
@@ -50,18 +49,6 @@ from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 from tests.support.world import build_world  # noqa: E402
 
 DB = "bench_reads"
-
-
-def outcome(learner_id: str, reference: str, i: int) -> dict[str, Any]:
-    """The soak's posting (``bench/soak.py``)."""
-    return {
-        "learner_id": learner_id,
-        "reference": reference,
-        "outcome_type": "training_course",
-        "title": "数字技能培训",
-        "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
-        "hours": 16 + 8 * (i % 6),
-    }
 
 
 def populate(base: str, token: str, learners: list[str], n: int, per_request: int = 2_000) -> int:

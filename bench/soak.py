@@ -37,7 +37,6 @@ Run: .venv/bin/python bench/soak.py [--duration 1800] [--rate 100] [--workers 2]
 
 import argparse
 import collections
-import datetime as dt
 import json
 import os
 import random
@@ -56,7 +55,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Table, percentiles, write_results  # noqa: E402
+from common import Table, outcome, percentiles, write_results  # noqa: E402
 from memtrend import (  # noqa: E402
     Sample,
     attribute_traffic,
@@ -127,17 +126,6 @@ def served_by(response: Answer) -> int | None:
 
 
 READ_CONNECTIONS = 16  # the reads' connections and threads: 40 reads/s of up to a few hundred ms each
-
-
-def outcome(learner_id: str, reference: str, i: int) -> dict[str, Any]:
-    return {
-        "learner_id": learner_id,
-        "reference": reference,
-        "outcome_type": "training_course",
-        "title": "数字技能培训",
-        "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
-        "hours": 16 + 8 * (i % 6),
-    }
 
 
 def main() -> None:
