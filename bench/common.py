@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:  # for ``tests.support`` when run as a script
 
 if TYPE_CHECKING:
     from tests.support.postgres import PostgresServer
+    from tests.support.world import World
 
 
 def start_postgres_server(keep_in: Path | None = None) -> "PostgresServer":
@@ -197,3 +198,24 @@ def outcome(learner_id: str, ref: str, i: int, *, distinct: bool = False) -> dic
         "achieved_on": (dt.date.today() - dt.timedelta(days=1 + i % 300)).isoformat(),
         "hours": 16 + 8 * (i % 6),
     }
+
+
+def demo_world(
+    url: str, var: Path, base_url: str, *, institutions: int, learners: int
+) -> "tuple[World, dict[str, Any]]":
+    """A world of ``institutions`` and ``learners`` on the database ``url`` with the demo loaded, and
+    the demo's valid certificate. Everything is issued under ``base_url``, the served process's own
+    address, so that a verification of the certificate runs every check (under another address its
+    proof, key, issuer and status checks fail early, and cost less). The world's engine is disposed."""
+    from creditbank.db import transaction
+    from creditbank.demo import load_demo, load_exchange
+    from tests.support.world import build_world
+
+    os.environ["CREDITBANK_BASE_URL"] = base_url
+    world = build_world(url, var, n_institutions=institutions, n_learners=learners)
+    for session in transaction(world.ctx.sessions):
+        load_demo(session, world.ctx)
+    for session in transaction(world.ctx.sessions):
+        certificate, _ = load_exchange(session, world.ctx)
+    world.ctx.engine.dispose()
+    return world, certificate

@@ -38,15 +38,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Table, descendants, outcome, write_results  # noqa: E402
+from common import Table, demo_world, descendants, outcome, write_results  # noqa: E402
 from posting import PG_STATEMENTS, cpu_of, record_profiles, statements  # noqa: E402
 
-from creditbank.db import transaction  # noqa: E402
-from creditbank.demo import load_demo, load_exchange  # noqa: E402
 from tests.support.loadgen import Answer, Connection  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
-from tests.support.world import build_world  # noqa: E402
 
 DB = "bench_reads"
 
@@ -139,15 +136,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         with psycopg.connect(pg.url(DB), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION pg_stat_statements")
         server = ServerProcess(url, var, workers=args.workers)
-        # the certificate is issued under the server's own base URL, so that its verification is a
-        # whole one (an issuer DID of another host fails the proof, key, issuer and status checks early)
-        os.environ["CREDITBANK_BASE_URL"] = server.base_url
-        world = build_world(url, var, n_institutions=1, n_learners=args.learners)
-        for session in transaction(world.ctx.sessions):
-            load_demo(session, world.ctx)
-        for session in transaction(world.ctx.sessions):
-            certificate, _ = load_exchange(session, world.ctx)
-        world.ctx.engine.dispose()
+        world, certificate = demo_world(url, var, server.base_url, institutions=1, learners=args.learners)
         token, admin = world.institutions[0][1], world.admin_token
         server.start()
         assert server.process is not None

@@ -55,7 +55,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Table, outcome, percentiles, write_results  # noqa: E402
+from common import Table, demo_world, outcome, percentiles, write_results  # noqa: E402
 from memtrend import (  # noqa: E402
     Sample,
     attribute_traffic,
@@ -69,12 +69,9 @@ from memtrend import (  # noqa: E402
 )
 from phases import CpuSampler, phases, posting_rates, postings_over_time  # noqa: E402
 
-from creditbank.db import transaction  # noqa: E402
-from creditbank.demo import load_demo, load_exchange  # noqa: E402
 from tests.support.loadgen import Answer, Connection, TransportError  # noqa: E402
 from tests.support.postgres import PostgresServer, start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
-from tests.support.world import build_world  # noqa: E402
 
 
 class Recorder:
@@ -184,15 +181,7 @@ def main() -> None:
         server = ServerProcess(
             url, var, workers=args.workers, extra_env={"CREDITBANK_SERVED_BY_HEADER": "true", **server_env}
         )
-        # the demo's certificate names the server's own address, so every check of a verification runs
-        # (under another address its proof, key, issuer and status checks fail early, and cost less)
-        os.environ["CREDITBANK_BASE_URL"] = server.base_url
-        world = build_world(url, var, n_institutions=2, n_learners=args.learners)
-        for session in transaction(world.ctx.sessions):
-            load_demo(session, world.ctx)
-        for session in transaction(world.ctx.sessions):
-            certificate, _ = load_exchange(session, world.ctx)
-        world.ctx.engine.dispose()
+        world, certificate = demo_world(url, var, server.base_url, institutions=2, learners=args.learners)
         poster, uploader = world.institutions[0][1], world.institutions[1][1]
         admin = world.admin_token
         server.start()
