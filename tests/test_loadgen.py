@@ -12,7 +12,16 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.support.loadgen import Answer, ConnectFailed, Connection, ConnectionCut, TimedOut, encode_json
+from tests.support.loadgen import (
+    RETRY_WITHOUT_ANSWER_S,
+    Answer,
+    ConnectFailed,
+    Connection,
+    ConnectionCut,
+    TimedOut,
+    encode_json,
+    retry_delay,
+)
 
 CLOSE = b""  # in a script: close the connection instead of answering
 
@@ -200,3 +209,22 @@ def test_a_silent_server_times_out_and_a_refused_connection_fails() -> None:
         listener.close()
     with Connection(f"http://127.0.0.1:{port}", timeout=1) as http, pytest.raises(ConnectFailed):
         http.get("/")
+
+
+def test_a_client_retries_a_503_or_429_after_its_retry_after_and_no_answer_after_a_second() -> None:
+    with scripted([UNAVAILABLE, CREATED, CLOSE]) as server, Connection(server.base_url, timeout=5) as http:
+        busy = http.post_json("/api/v1/outcomes", {}, {"Idempotency-Key": "k-1"})
+        created = http.post_json("/api/v1/outcomes", {}, {"Idempotency-Key": "k-1"})
+        with pytest.raises(ConnectionCut):
+            http.post_json("/api/v1/outcomes", {}, {"Idempotency-Key": "k-2"})
+    assert retry_delay(busy) == 1.0  # its Retry-After
+    assert retry_delay(None) == RETRY_WITHOUT_ANSWER_S  # no answer: it may or may not have been acted on
+    assert retry_delay(created) is None
+    assert retry_delay(Answer(503, {"retry-after": "5"})) == 5.0
+    assert (
+        retry_delay(Answer(503, {"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"})) == RETRY_WITHOUT_ANSWER_S
+    )
+    assert retry_delay(Answer(503, {})) == RETRY_WITHOUT_ANSWER_S
+    assert retry_delay(Answer(429, {"retry-after": "10"})) == 10.0  # too many at once
+    for final in (200, 400, 409, 422, 500):  # the same again: not re-sent
+        assert retry_delay(Answer(final, {"retry-after": "1"})) is None

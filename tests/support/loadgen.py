@@ -14,7 +14,9 @@ connection refused :class:`ConnectFailed`, a silent server :class:`TimedOut`; al
 :class:`TransportError`. A request is never re-sent by this module (a re-sent POST is the caller's
 decision, with its ``Idempotency-Key``). A kept-alive connection that the server closed while it was
 idle is noticed before the next request is written (the socket reads as ready), and a new connection
-is made for it, as httpx does.
+is made for it, as httpx does. :func:`retry_delay` says when a client sends a request again, as a
+client of the service does: a 503 or 429 after its ``Retry-After``, no answer after a second; never
+another answer.
 
 One :class:`Connection` is for one thread at a time.
 """
@@ -28,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 RECV_BYTES = 65536
+RETRY_WITHOUT_ANSWER_S = 1.0  # how long a client waits before re-sending a request that got no answer
 
 
 class TransportError(Exception):
@@ -69,6 +72,21 @@ class Answer:
     @property
     def is_problem(self) -> bool:
         return self.content_type.startswith("application/problem+json")
+
+
+def retry_delay(answer: "Answer | None") -> float | None:
+    """Seconds to wait before sending the same request again (a POST with the same
+    ``Idempotency-Key``), or None when ``answer`` settles it. A 503 (the database down, restarting or
+    read-only) or a 429 (too many at once) is re-sent after its ``Retry-After`` in seconds
+    (:data:`RETRY_WITHOUT_ANSWER_S` if it has none a client can read); no answer at all (``None``: a
+    :class:`TransportError`, which may or may not have been acted on) after
+    :data:`RETRY_WITHOUT_ANSWER_S`; any other answer is final (a 4xx would be the same again)."""
+    if answer is None:
+        return RETRY_WITHOUT_ANSWER_S
+    if answer.status not in (429, 503):
+        return None
+    value = answer.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else RETRY_WITHOUT_ANSWER_S
 
 
 def encode_json(payload: Any) -> bytes:
