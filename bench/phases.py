@@ -68,6 +68,24 @@ def posting_rates(acks: Sequence[tuple[float, int | None]], spans: Sequence[Phas
     return out
 
 
+def read_rates(answered_at_s: Sequence[float], spans: Sequence[Phase], asked_per_s: float) -> dict[str, Any]:
+    """Per phase: reads answered 2xx a second against the rate asked (``answered_at_s``: when each
+    answer arrived, in seconds from the start)."""
+    out: dict[str, Any] = {}
+    for phase in spans:
+        n = sum(1 for at in answered_at_s if phase.holds(at))
+        per_s = n / (phase.seconds or 1.0)
+        out[phase.name] = {
+            "start_s": phase.start_s,
+            "end_s": phase.end_s,
+            "answered": n,
+            "per_s": per_s,
+            "asked_per_s": asked_per_s,
+            "fraction": per_s / asked_per_s if asked_per_s else None,
+        }
+    return out
+
+
 def postings_over_time(acks: Sequence[tuple[float, int | None]], bucket_s: float) -> list[dict[str, Any]]:
     """Acknowledged postings per ``bucket_s`` seconds, in all and per serving pid: how soon after the
     kill the replacement takes its share."""
