@@ -200,6 +200,16 @@ def outcome(learner_id: str, ref: str, i: int, *, distinct: bool = False) -> dic
     }
 
 
+def soak_batch(learners: Sequence[str], n: int, rows: int) -> bytes:
+    """The soak's ``n``-th batch upload as NDJSON: ``rows`` training courses (:func:`outcome`), row
+    ``k`` for learner ``(7 n + k) mod len(learners)``, reference ``soak-b{n}-{k}``."""
+    lines = (
+        json.dumps(outcome(learners[(n * 7 + k) % len(learners)], f"soak-b{n}-{k}", k), ensure_ascii=False)
+        for k in range(rows)
+    )
+    return "\n".join(lines).encode()
+
+
 def demo_world(
     url: str, var: Path, base_url: str, *, institutions: int, learners: int
 ) -> "tuple[World, dict[str, Any]]":

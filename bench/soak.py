@@ -2,14 +2,27 @@
 
 Traffic (open loop, over real HTTP to ``creditbank serve --workers N``):
 
-* single postings at ``--rate`` per second (default 100), each with its own Idempotency-Key;
-* a batch upload of ``--batch-rows`` rows every ``--batch-every`` seconds;
+* single postings at ``--rate`` per second (default 100), each with its own Idempotency-Key, to the
+  ``--learners`` in turn; one answered 503 (the outage) is sent again after its ``Retry-After``, and one
+  that got no answer (the killed worker, a timeout) after a second, with the same key, as a client
+  does (``tests.support.loadgen.retry_delay``), until it is settled or 60 s past its scheduled time
+  (``bench/settling.py``);
+* a batch upload of ``--batch-rows`` rows every ``--batch-every`` seconds, sent again the same way
+  when answered 503, not answered, or its report ended by an error (the rows already in come back
+  ``duplicate``);
 * archive reads (admin), inclusion-proof and checkpoint reads (public), certificate verifications
   (``POST /api/v1/verify``), ``--reads`` per second in all, open loop from :data:`READ_CONNECTIONS`
   connections (one sequential reader never reached the 40 a second asked).
 
-Every latency runs from the request's scheduled time (waiting for a connection counts). The requests
-go through the lean client (``tests/support/loadgen.py``): the generator runs on the service's cores.
+The population: ``--learners`` (20,000 by default), built through the real registration code (about
+a minute). A city has millions of learners with tens of outcomes each; 30 minutes at the defaults post
+180,000 single outcomes and 60,000 batch rows, about 12 outcomes per learner at the end, where the
+earlier default of 200 learners gave each about 1,200, and the archive reads (of a learner drawn
+uniformly, seeded) then cost the machine more than everything else.
+
+Every latency runs from the request's scheduled time (waiting for a connection, and re-sends, count).
+The requests go through the lean client (``tests/support/loadgen.py``): the generator runs on the
+service's cores.
 
 In the middle: at 40 % of the run one worker process gets SIGKILL (uvicorn starts another), at 60 %
 PostgreSQL is stopped for ``--outage`` seconds and started again. Every ``--sample-every`` seconds the
@@ -29,15 +42,19 @@ database, every verification answered 200 must have verified the (valid) demo ce
 names the server's own address so that every check runs, ``creditbank audit verify`` must pass over
 the whole log, and ``creditbank audit database`` must find no difference. Printed: p50/p99 per
 route, errors by status, RSS per process and summed, the slopes, the load average; the figures go to
-``bench/results/soak.json``. The exit status is 1 unless all five checks (nothing lost, every
-verification verified, audit verify, audit database, no memory trend in any process) hold.
+``bench/results/soak.json``. The rate is judged too: single postings acknowledged a second over the
+whole run (answers inside it) at least 95 % of ``--rate``, and their median latency from the scheduled
+time (one never acknowledged counts as endless) under a second, so that a backlog that grows without
+end fails even if it drains; printed with how many postings needed a re-send, and the reads answered
+a second per phase against ``--reads``. The exit status is 1 unless all six checks (nothing lost,
+every verification verified, audit verify, audit database, no memory trend in any process, the rate)
+hold.
 
 Run: .venv/bin/python bench/soak.py [--duration 1800] [--rate 100] [--workers 2]
 """
 
 import argparse
 import collections
-import json
 import os
 import random
 import signal
@@ -55,7 +72,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Table, demo_world, outcome, percentiles, write_results  # noqa: E402
+from common import Table, demo_world, outcome, percentiles, soak_batch, write_results  # noqa: E402
 from memtrend import (  # noqa: E402
     Sample,
     attribute_traffic,
@@ -67,9 +84,16 @@ from memtrend import (  # noqa: E402
     slope_mb_per_hour,
     summed,
 )
-from phases import CpuSampler, phases, posting_rates, postings_over_time  # noqa: E402
+from phases import CpuSampler, phases, posting_rates, postings_over_time, read_rates  # noqa: E402
+from settling import RETRY_FOR_S, Settlements, judge_rate  # noqa: E402
 
-from tests.support.loadgen import Answer, Connection, TransportError  # noqa: E402
+from tests.support.loadgen import (  # noqa: E402
+    RETRY_WITHOUT_ANSWER_S,
+    Answer,
+    Connection,
+    TransportError,
+    retry_delay,
+)
 from tests.support.postgres import PostgresServer, start_postgres  # noqa: E402
 from tests.support.server import ServerProcess, prepare_database  # noqa: E402
 
@@ -114,6 +138,7 @@ class Recorder:
 
 
 BATCH = "POST /api/v1/outcomes/batch"
+SINGLE = "POST /api/v1/outcomes"
 
 
 def served_by(response: Answer) -> int | None:
@@ -123,6 +148,8 @@ def served_by(response: Answer) -> int | None:
 
 
 READ_CONNECTIONS = 16  # the reads' connections and threads: 40 reads/s of up to a few hundred ms each
+POSTING_THREADS = 48  # the single postings' threads (each holds a connection only while it sends)
+POSTING_LEAD_S = 0.25  # a posting is handed to a thread this long before its time (the thread waits)
 
 
 def main() -> None:
@@ -143,7 +170,12 @@ def main() -> None:
         default=0.6,
         help="fraction of the run at which PostgreSQL stops (0: no outage)",
     )
-    parser.add_argument("--learners", type=int, default=200)
+    parser.add_argument(
+        "--learners",
+        type=int,
+        default=20_000,
+        help="learners the postings go to in turn (20,000: about 12 outcomes each after 30 minutes)",
+    )
     parser.add_argument("--sample-every", type=float, default=10.0, help="seconds between RSS samples")
     parser.add_argument(
         "--max-rss-slope", type=float, default=100.0, help="MB/hour a process's RSS may grow after warm-up"
@@ -173,6 +205,10 @@ def main() -> None:
     load_at_start = os.getloadavg()
     singles: list[tuple[float, int | None]] = []  # (seconds from the start, serving pid) per 2xx posting
     verdicts: list[bool] = []  # per verification answered 200: whether the (valid) certificate verified
+    reads_done: list[float] = []  # seconds from the start at each read answered 2xx
+    settlements = Settlements()
+    batch_resends = [0]  # batch uploads sent again (503, no answer, or a report ended by an error)
+    world_s = 0.0
     cpu: CpuSampler | None = None
     kill_s: float | None = None
     try:
@@ -181,7 +217,9 @@ def main() -> None:
         server = ServerProcess(
             url, var, workers=args.workers, extra_env={"CREDITBANK_SERVED_BY_HEADER": "true", **server_env}
         )
+        started = time.perf_counter()
         world, certificate = demo_world(url, var, server.base_url, institutions=2, learners=args.learners)
+        world_s = time.perf_counter() - started
         poster, uploader = world.institutions[0][1], world.institutions[1][1]
         admin = world.admin_token
         server.start()
@@ -215,12 +253,15 @@ def main() -> None:
         free: collections.deque[Connection] = collections.deque(clients)
         free_lock = threading.Lock()
 
-        def post_one(i: int, at: float) -> None:
+        def post_one(i: int) -> None:
+            """One attempt of posting ``i``: at its scheduled time the first, and a re-send (same
+            Idempotency-Key) as its earlier answer asked (``retry_delay``) until it is settled."""
+            at = settlements.at(i)
             delay = at - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            if stop.is_set():
-                return  # scheduled after the end: not sent
+            if settlements.too_late(i, time.perf_counter()):
+                return  # waited in the queue past its bound: not sent
             with free_lock:
                 http = (
                     free.popleft()
@@ -230,34 +271,51 @@ def main() -> None:
             try:
                 reference = f"soak-{i}"
                 body = outcome(world.learners[i % len(world.learners)], reference, i)
+                settlements.attempted(i)
                 start = time.perf_counter()
+                answer: Answer | None = None
                 try:
-                    r = http.post_json("/api/v1/outcomes", body, {"Idempotency-Key": reference})
+                    answer = http.post_json("/api/v1/outcomes", body, {"Idempotency-Key": reference})
                 except TransportError as exc:
-                    record.add("POST /api/v1/outcomes", time.perf_counter() - start, type(exc).__name__)
-                    return
-                # latency from the scheduled time: waiting for a connection counts
-                record.add("POST /api/v1/outcomes", time.perf_counter() - at, str(r.status))
-                record.problem("POST /api/v1/outcomes", r)
-                record.served_by("POST /api/v1/outcomes", r)
-                if r.status in (200, 201):
-                    singles.append((time.perf_counter() - t0, served_by(r)))
-                    with ack_lock:
-                        acknowledged[reference] = r.json()["id"]
+                    record.add(SINGLE, time.perf_counter() - start, type(exc).__name__)
+                else:
+                    now = time.perf_counter()
+                    # latency from the scheduled time: waiting for a connection, and re-sends, count
+                    record.add(SINGLE, now - at, str(answer.status))
+                    record.problem(SINGLE, answer)
+                    record.served_by(SINGLE, answer)
+                    if answer.status in (200, 201):
+                        singles.append((now - t0, served_by(answer)))
+                        settlements.acknowledged(i, now)
+                        with ack_lock:
+                            acknowledged[reference] = answer.json()["id"]
+                        return
+                wait = retry_delay(answer)
+                if wait is None:
+                    assert answer is not None
+                    settlements.refused(i, answer.status)
+                else:
+                    settlements.retry(i, time.perf_counter(), wait)
             finally:
                 with free_lock:
                     free.append(http)
 
         def posting() -> None:
+            """Every scheduled posting handed to a thread a little before its time, and each re-send
+            when it is due; returns once every posting is settled or given up (the re-sends run past
+            the end of the run, up to ``RETRY_FOR_S`` after a posting's scheduled time)."""
             total = int(args.rate * args.duration)
-            with ThreadPoolExecutor(48) as pool:
-                for i in range(total):
-                    if stop.is_set():
-                        break
-                    at = t0 + i / args.rate
-                    while at - time.perf_counter() > 1.0:  # submit about a second ahead
-                        time.sleep(0.2)
-                    pool.submit(post_one, i, at)
+            i = 0
+            with ThreadPoolExecutor(POSTING_THREADS) as pool:
+                while i < total or settlements.open() > 0:
+                    now = time.perf_counter()
+                    for j in settlements.due(now):
+                        pool.submit(post_one, j)
+                    while i < total and t0 + i / args.rate - now <= POSTING_LEAD_S:
+                        settlements.scheduled(i, t0 + i / args.rate)
+                        pool.submit(post_one, i)
+                        i += 1
+                    time.sleep(0.05)
 
         # -- batch uploads ------------------------------------------------------------------------
         def batches() -> None:
@@ -266,31 +324,31 @@ def main() -> None:
                 while not stop.wait(max(0.0, t0 + n * args.batch_every + 5 - time.perf_counter())):
                     if time.perf_counter() > t0 + args.duration:
                         return
-                    rows = [
-                        outcome(world.learners[(n * 7 + k) % len(world.learners)], f"soak-b{n}-{k}", k)
-                        for k in range(args.batch_rows)
-                    ]
-                    lines = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows)
-                    r = timed(
-                        BATCH,
-                        lambda lines=lines: http.request(
-                            "POST",
-                            "/api/v1/outcomes/batch",
-                            lines.encode(),
-                            content_type="application/x-ndjson",
-                        ),
-                    )
-                    if r is not None and r.status == 200:
-                        report = r.json()
-                        record.served_by("", r, rows=len(report["rows"]))
-                        if "error" in report:
-                            record.add(
-                                "POST /api/v1/outcomes/batch (in-report error)", 0.0, report["error"]["type"]
-                            )
-                        with ack_lock:
-                            for row in report["rows"]:
-                                if row["status"] in ("created", "duplicate"):
-                                    acknowledged[row["reference"]] = row["outcome_id"]
+                    lines = soak_batch(world.learners, n, args.batch_rows)
+                    give_up_at = time.perf_counter() + RETRY_FOR_S
+                    while True:  # re-sent as a client does until every row is in (they come back duplicate)
+                        r = timed(
+                            BATCH,
+                            lambda lines=lines: http.request(
+                                "POST", "/api/v1/outcomes/batch", lines, content_type="application/x-ndjson"
+                            ),
+                        )
+                        wait = retry_delay(r)
+                        if r is not None and r.status == 200:
+                            report = r.json()
+                            record.served_by("", r, rows=len(report["rows"]))
+                            with ack_lock:
+                                for row in report["rows"]:
+                                    if row["status"] in ("created", "duplicate"):
+                                        acknowledged[row["reference"]] = row["outcome_id"]
+                            if "error" not in report:
+                                break
+                            record.add(f"{BATCH} (in-report error)", 0.0, report["error"]["type"])
+                            wait = RETRY_WITHOUT_ANSWER_S  # ended early (the database went away)
+                        if wait is None or time.perf_counter() + wait > give_up_at:
+                            break
+                        batch_resends[0] += 1
+                        time.sleep(wait)
                     n += 1
 
         # -- reads and verifications, open loop (enough connections that a slow read holds no other up) --
@@ -306,20 +364,25 @@ def main() -> None:
                 time.sleep(delay)
             if stop.is_set():
                 return
+            kind = i % 4
             with free_lock:
                 http = readers.popleft() if readers else Connection(base, timeout=30)
-                index = rng.randrange(max(1, len(acknowledged)))
-                learner = world.learners[rng.randrange(len(world.learners))]
+                index = rng.randrange(max(1, len(acknowledged))) if kind == 2 else 0
+                # an archive read is of any learner of the population, uniformly (seeded)
+                learner = world.learners[rng.randrange(len(world.learners))] if kind == 0 else ""
             try:
-                kind = i % 4
                 if kind == 0:
                     path = f"/api/v1/learners/{learner}/archive"
-                    timed("GET /api/v1/learners/{id}/archive", lambda: http.get(path, admin_auth), at)
+                    answer = timed(
+                        "GET /api/v1/learners/{id}/archive", lambda: http.get(path, admin_auth), at
+                    )
                 elif kind == 1:
-                    timed("GET /logs/{log}/checkpoint", lambda: http.get(f"/logs/{log_id}/checkpoint"), at)
+                    answer = timed(
+                        "GET /logs/{log}/checkpoint", lambda: http.get(f"/logs/{log_id}/checkpoint"), at
+                    )
                 elif kind == 2:
                     path = f"/logs/{log_id}/proof/inclusion?index={index}"
-                    timed("GET /logs/{log}/proof/inclusion", lambda: http.get(path), at)
+                    answer = timed("GET /logs/{log}/proof/inclusion", lambda: http.get(path), at)
                 else:
                     verify = {"certificate": certificate}
                     answer = timed(
@@ -327,6 +390,8 @@ def main() -> None:
                     )
                     if answer is not None and answer.status == 200:
                         verdicts.append(answer.json().get("valid") is True)
+                if answer is not None and 200 <= answer.status < 300:
+                    reads_done.append(time.perf_counter() - t0)
             finally:
                 with free_lock:
                     readers.append(http)
@@ -387,14 +452,14 @@ def main() -> None:
         kinds += [posting] if args.rate > 0 else []
         kinds += [batches] if args.batch_every > 0 else []
         kinds += [reads] if args.reads > 0 else []
-        threads = [threading.Thread(target=f, daemon=True) for f in kinds]
+        threads = [threading.Thread(target=f, name=f.__name__, daemon=True) for f in kinds]
         for thread in threads:
             thread.start()
         time.sleep(max(0.0, t0 + args.duration - time.perf_counter()))
         cpu.sample(args.duration)
-        stop.set()
+        stop.set()  # the reads, batches, faults and samples; the postings' re-sends run on
         for thread in threads:
-            thread.join(timeout=120)
+            thread.join(timeout=RETRY_FOR_S + 90 if thread.name == "posting" else 120)
         for client in [*clients, *readers]:
             client.close()
         time.sleep(3)  # the publisher signs the last entries
@@ -494,11 +559,42 @@ def main() -> None:
         )
     for what, count in record.problems.most_common(12):
         table.add(f"problem: {what}", count)
-    singles_ok = sum(
-        n for code, n in record.statuses["POST /api/v1/outcomes"].items() if code in ("200", "201")
+    settled = settlements.summary()
+    rate = judge_rate(
+        [at for at, _ in singles], settlements.latencies(), duration_s=args.duration, asked_per_s=args.rate
     )
-    table.add("single postings acknowledged per second (achieved)", singles_ok / args.duration, "/s")
+    ends = ", ".join(f"{how}: {n:,}" for how, n in settled["ended"].items())
+    table.add("single postings scheduled", settled["scheduled"], "", ends)
+    table.add(
+        "single postings re-sent (503 or no answer; same Idempotency-Key)",
+        settled["needed_a_retry"],
+        "",
+        f"{settled['acknowledged_after_a_retry']:,} of them acknowledged; {settled['attempts']:,} attempts "
+        f"in all, at most {settled['most_attempts']} for one; re-sent until {RETRY_FOR_S:.0f} s "
+        "past the scheduled time",
+    )
+    table.add("batch uploads re-sent (503, no answer, or ended early)", batch_resends[0])
+    table.add(
+        "single postings acknowledged per second over the run",
+        rate.achieved_per_s,
+        "/s",
+        f"{rate.achieved_per_s / args.rate:.1%} of {args.rate:.0f} asked" if args.rate else "",
+    )
+    table.add(
+        "single postings: median latency from the scheduled time",
+        "endless" if rate.median_latency_s == float("inf") else f"{rate.median_latency_s * 1000:,.0f}",
+        "ms",
+        "a posting never acknowledged counts as endless",
+    )
+    table.add(
+        "rate: acknowledged a second at least 95 % of asked, median latency under 1 s",
+        "passes" if rate.passes else "FAILS",
+        "",
+        f"rate {'passes' if rate.rate_passes else 'FAILS'}, "
+        f"latency {'passes' if rate.latency_passes else 'FAILS'}",
+    )
     spans = phases(args.duration, kill_s)
+    read_phases = read_rates(reads_done, spans, args.reads)
     rates = posting_rates(singles, spans)
     phase_cpu = {span.name: cpu.cores(span) if cpu is not None else {} for span in spans}
     for span in spans:
@@ -506,6 +602,13 @@ def main() -> None:
         table.add(f"single postings per second, {span.name} ({where})", rates[span.name]["per_s"], "/s")
         for pid, per_s in rates[span.name]["per_worker_per_s"].items():
             table.add(f"  answered by {pid}", per_s, "/s")
+        done = read_phases[span.name]
+        table.add(
+            f"reads answered 2xx per second, {span.name}",
+            done["per_s"],
+            "/s",
+            f"{done['fraction']:.1%} of {args.reads:.0f} asked" if args.reads else "",
+        )
         busy = ", ".join(f"{name} {cores:.2f}" for name, cores in phase_cpu[span.name].items())
         table.add(f"CPU, {span.name}: cores busy per process", busy)
     table.add("acknowledged postings (single and batch rows)", len(acked))
@@ -519,6 +622,7 @@ def main() -> None:
         "audit database",
         "clean" if audit_database.returncode == 0 else f"FAILED ({audit_database.returncode})",
     )
+    table.add("world", f"{args.learners:,} learners", "", f"built in {world_s:.0f} s")
     for event in events:
         table.add(f"event at {event['at_s']} s", event["event"])
     table.print()
@@ -543,7 +647,13 @@ def main() -> None:
         "events": events,
         "problems": dict(record.problems),
         "acknowledged": len(acked),
-        "single_postings_acknowledged_per_s": singles_ok / args.duration,
+        "learners": args.learners,
+        "world_build_s": world_s,
+        "single_postings_acknowledged_per_s": rate.achieved_per_s,
+        "single_postings_settled": settled,
+        "batch_resends": batch_resends[0],
+        "rate_check": rate.summary(),
+        "reads_per_phase": read_phases,
         "server_env": server_env if args.server_env else {},
         "phases": {name: {**rates[name], "cpu_cores": phase_cpu[name]} for name in rates},
         "cpu_seconds_samples": cpu.samples if cpu is not None else [],
@@ -566,6 +676,7 @@ def main() -> None:
         and audit_verify.returncode == 0
         and audit_database.returncode == 0
         and memory_ok
+        and rate.passes
     )
     sys.exit(0 if passed else 1)
 
