@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -461,6 +461,18 @@ class _InsertPlan:
     values_of: Callable[[dict[str, Any]], tuple[Any, ...]]  # a row's values in column order
     decorated: tuple[tuple[int, TypeDecorator[Any]], ...]  # columns whose type processes values
     json_columns: tuple[int, ...]
+    _many: dict[int, str] = field(default_factory=dict, compare=False)  # rows_sql's texts by count
+
+    def rows_sql(self, rows: int) -> str:
+        """The ``INSERT`` of ``rows`` rows in one statement (``rows`` VALUES lists; each row is
+        coerced to the columns' types on its own, as a one-row ``INSERT``'s is)."""
+        if rows == 1:
+            return self.sql
+        found = self._many.get(rows)
+        if found is None:
+            head, _, line = self.sql.partition(" VALUES ")
+            found = self._many[rows] = f"{head} VALUES {', '.join([line] * rows)}"
+        return found
 
 
 _PLANS: dict[tuple[str, tuple[str, ...]], _InsertPlan] = {}
@@ -537,11 +549,19 @@ def _write_rows(driver: "psycopg.Connection[Any]", plan: _InsertPlan, values: li
             for line in values:
                 copy.write_row(line)
         return
+    # a few rows go as ONE statement (a multi-row VALUES, up to MULTI_ROWS_MAX rows), not one
+    # statement a row: PostgreSQL starts and ends its executor, opens the table and its indexes,
+    # answers and fires its statement-level triggers once per statement, however many rows it holds
     with translated_errors(plan.sql), prepared(driver), driver.cursor() as cursor:
-        if len(values) == 1:
-            cursor.execute(plan.sql, values[0], prepare=True)
-        else:
-            cursor.executemany(plan.sql, values)  # prepared too (psycopg prepares an executemany)
+        for start in range(0, len(values), MULTI_ROWS_MAX):
+            lines = values[start : start + MULTI_ROWS_MAX]
+            flat = lines[0] if len(lines) == 1 else [value for line in lines for value in line]
+            cursor.execute(plan.rows_sql(len(lines)), flat, prepare=True)
+
+
+MULTI_ROWS_MAX = 16
+"""Rows of one multi-row ``INSERT`` at most: each count of rows is a statement text of its own,
+prepared on its connection (psycopg keeps 100 a connection), so the counts are bounded."""
 
 
 # The engine prepares no statement by itself (see create_engine). A few fixed statements whose plan

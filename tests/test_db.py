@@ -8,7 +8,15 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from creditbank.db import Writes, bulk_insert, create_engine, pg_connection, utcnow
+from creditbank.db import (
+    COPY_MIN_ROWS,
+    MULTI_ROWS_MAX,
+    Writes,
+    bulk_insert,
+    create_engine,
+    pg_connection,
+    utcnow,
+)
 from creditbank.ledger.models import IdempotencyRecord
 
 
@@ -60,16 +68,18 @@ class TestPreparedInserts:
     def test_a_write_is_prepared_once_and_other_statements_never(self, engine: Engine) -> None:
         with Session(engine) as session:
             for i in range(3):
-                bulk_insert(session, IdempotencyRecord, [_row(f"p{i}")])  # one row: execute
-            bulk_insert(session, IdempotencyRecord, [_row("q0"), _row("q1")])  # executemany
+                bulk_insert(session, IdempotencyRecord, [_row(f"p{i}")])  # one row
+            for i in range(2):
+                bulk_insert(session, IdempotencyRecord, [_row(f"q{i}0"), _row(f"q{i}1")])  # two rows
             for _ in range(8):  # psycopg's own threshold (5) would prepare this one
                 _keys(session)
-            prepared = self._prepared(session)
+            prepared = sorted(self._prepared(session), key=len)
             driver = pg_connection(session)
             assert driver is not None and driver.prepare_threshold is None
             session.rollback()
-        assert len(prepared) == 1, prepared
-        assert prepared[0].startswith("INSERT INTO idempotency_keys ")
+        assert len(prepared) == 2, prepared  # one statement text per count of rows
+        assert all(p.startswith("INSERT INTO idempotency_keys ") for p in prepared)
+        assert [p.count("($") for p in prepared] == [1, 2]
 
     def test_writes_after_a_rollback_prepare_again(self, engine: Engine) -> None:
         with Session(engine) as session:
@@ -79,6 +89,51 @@ class TestPreparedInserts:
             bulk_insert(session, IdempotencyRecord, [_row("r2")])
             assert _keys(session) == ["r1", "r2"]
             assert len(self._prepared(session)) == 1
+            session.rollback()
+
+
+class TestMultiRowInserts:
+    """A few rows go as one statement (up to ``MULTI_ROWS_MAX`` rows), in order, each row's values
+    coerced to the columns' types on its own (a NULL in one row, a number in the next)."""
+
+    @staticmethod
+    def _statements(session: Session) -> list[str]:
+        return list(session.execute(text("SELECT statement FROM pg_prepared_statements")).scalars())
+
+    def test_rows_up_to_the_maximum_are_one_statement(self, engine: Engine) -> None:
+        rows = [{**_row(f"m{i:02}"), "status_code": None if i % 2 else 200} for i in range(MULTI_ROWS_MAX)]
+        with Session(engine) as session:
+            bulk_insert(session, IdempotencyRecord, rows)
+            statements = self._statements(session)
+            found = [
+                (key, code)
+                for key, code in session.execute(
+                    text(
+                        "SELECT key, status_code FROM idempotency_keys "
+                        "WHERE scope = 'test:writes' ORDER BY key"
+                    )
+                )
+            ]
+            session.rollback()
+        assert len(statements) == 1 and statements[0].count("($") == MULTI_ROWS_MAX, statements
+        assert found == [(f"m{i:02}", None if i % 2 else 200) for i in range(MULTI_ROWS_MAX)]
+
+    def test_more_rows_than_the_maximum_below_copy_go_in_chunks(self, engine: Engine) -> None:
+        count = MULTI_ROWS_MAX + 3
+        assert count < COPY_MIN_ROWS
+        with Session(engine) as session:
+            bulk_insert(session, IdempotencyRecord, [_row(f"c{i:02}") for i in range(count)])
+            statements = sorted(self._statements(session), key=len)
+            keys = _keys(session)
+            session.rollback()
+        assert [s.count("($") for s in statements] == [3, MULTI_ROWS_MAX]
+        assert keys == [f"c{i:02}" for i in range(count)]
+
+    def test_a_bad_row_fails_the_whole_statement(self, engine: Engine) -> None:
+        with Session(engine) as session:
+            with pytest.raises(IntegrityError), session.begin_nested():
+                bulk_insert(session, IdempotencyRecord, [_row("x0"), _row("x1"), _row("x0")])
+            assert _keys(session) == []
             session.rollback()
 
 

@@ -35,6 +35,7 @@ from creditbank.db import (
     construct,
     fields_of,
     pg_connection,
+    prepared,
     set_fields,
     translated_errors,
     utcnow,
@@ -245,7 +246,9 @@ known_accounts = _KnownAccounts()
 
 def _create_accounts(cursor: "psycopg.Cursor[Any]", wanted: dict[str, PostingSpec], ids: list[str]) -> None:
     cursor.execute(
-        _PG_INSERT_ACCOUNTS, (ids, [wanted[a].kind.value for a in ids], [wanted[a].owner for a in ids])
+        _PG_INSERT_ACCOUNTS,
+        (ids, [wanted[a].kind.value for a in ids], [wanted[a].owner for a in ids]),
+        prepare=True,
     )
 
 
@@ -262,14 +265,16 @@ def _pg_lock(
     """
     ids = sorted(wanted)
     unknown = known_accounts.unknown(ids)
-    with driver.cursor() as create, driver.cursor() as lock, driver.cursor() as log_cursor:
+    # the accounts' INSERT and the log's lock are prepared (no plan to choose: values inserted, and
+    # a table of a few rows, one a log); the accounts' lock is not (a table that grows)
+    with driver.cursor() as create, driver.cursor() as lock, driver.cursor() as log_cursor, prepared(driver):
         with translated_errors(_PG_LOCK_ACCOUNTS), driver.pipeline():
             if unknown:
                 _create_accounts(create, wanted, unknown)
             if ids:
                 lock.execute(_PG_LOCK_ACCOUNTS, (ids,))
             if log_id is not None:
-                log_cursor.execute(store.PG_LOCK_LOG, (log_id,))
+                log_cursor.execute(store.PG_LOCK_LOG, (log_id,), prepare=True)
         created = {row[0] for row in create.fetchall()} if unknown else set()
         rows = lock.fetchall() if ids else []
         found = log_cursor.fetchone() if log_id is not None else None

@@ -21,7 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
-from creditbank.db import pg_connection, translated_errors, utcnow
+from creditbank.db import pg_connection, prepared, translated_errors, utcnow
 from creditbank.errors import IdempotencyKeyReused, ValidationFailed
 from creditbank.i18n import msg
 from creditbank.ledger.models import IdempotencyRecord
@@ -111,8 +111,8 @@ def claim(
     # and then inserts nothing (it committed) or inserts (it rolled back).
     driver = pg_connection(session)
     if driver is not None:
-        with translated_errors(PG_CLAIM), driver.cursor() as cursor:
-            cursor.execute(PG_CLAIM, claim_parameters(scope, key, request_hash))
+        with translated_errors(PG_CLAIM), prepared(driver), driver.cursor() as cursor:
+            cursor.execute(PG_CLAIM, claim_parameters(scope, key, request_hash), prepare=True)
             return claimed(cursor, scope, key, request_hash, also)
     stmt = sqlite_insert(IdempotencyRecord).values(
         scope=scope, key=key, request_hash=request_hash, created_at=utcnow()
@@ -131,7 +131,8 @@ PG_CLAIM = (
     "ON CONFLICT (scope, key) DO NOTHING RETURNING key"
 )
 """The claim of :func:`claim` on PostgreSQL (its parameters: :func:`claim_parameters`), for a caller
-that sends it with other statements in one round trip and then reads its answer with :func:`claimed`."""
+that sends it with other statements in one round trip and then reads its answer with :func:`claimed`.
+Run prepared (:func:`creditbank.db.prepared`): an ``INSERT`` of values has no plan to choose."""
 
 
 def claim_parameters(scope: str, key: str, request_hash: str) -> tuple[str, str, str, dt.datetime]:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from starlette.responses import JSONResponse
 
 from creditbank.auth.service import Principal
-from creditbank.db import pg_connection, translated_errors
+from creditbank.db import pg_connection, prepared, translated_errors
 from creditbank.errors import Unauthenticated
 from creditbank.i18n import msg
 from creditbank.institutions import service as institutions
@@ -67,9 +67,11 @@ def open_posting(
         driver.cursor() as claim,
         lookups.ReadsAhead(driver, who.subject, [(1, item)]) as reads,
     ):
-        with translated_errors(institutions.PG_INSTITUTION_FOR_TOKEN), driver.pipeline():
+        with translated_errors(institutions.PG_INSTITUTION_FOR_TOKEN), prepared(driver), driver.pipeline():
             token.execute(institutions.PG_INSTITUTION_FOR_TOKEN, (who.subject, who.token_id))
-            claim.execute(idempotency.PG_CLAIM, idempotency.claim_parameters(scope, key, request_hash))
+            claim.execute(
+                idempotency.PG_CLAIM, idempotency.claim_parameters(scope, key, request_hash), prepare=True
+            )
             reads.send()
         with translated_errors(institutions.PG_INSTITUTION_FOR_TOKEN):
             found = token.fetchone()

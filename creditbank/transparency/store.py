@@ -22,7 +22,7 @@ from sqlalchemy import text, tuple_, update
 from sqlmodel import Session, col, select
 
 from creditbank.crypto.symmetric import open_sealed, seal
-from creditbank.db import Writes, construct, pg_connection, translated_errors, utcnow
+from creditbank.db import Writes, construct, pg_connection, prepared, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.i18n import Message, msg
 from creditbank.keyring.sealed import rewrap_column
@@ -173,8 +173,8 @@ def lock_log(session: Session, log_id: str) -> LockedLog:
     """
     driver = pg_connection(session)
     if driver is not None:
-        with translated_errors(PG_LOCK_LOG), driver.cursor() as cursor:
-            cursor.execute(PG_LOCK_LOG, (log_id,))
+        with translated_errors(PG_LOCK_LOG), prepared(driver), driver.cursor() as cursor:
+            cursor.execute(PG_LOCK_LOG, (log_id,), prepare=True)
             found = cursor.fetchone()
         if found is None:
             raise LogNotFound(msg("detail.transparency.store.no_log", log_id=log_id))
@@ -202,8 +202,9 @@ def append_leaves(writes: Writes, locked: LockedLog, leaf_hashes: Sequence[bytes
 
 def _grow(writes: Writes, log_id: str, size: int, frontier: bytes) -> None:
     if writes.driver is not None:
-        with translated_errors(_PG_GROW_LOG), writes.driver.cursor() as cursor:
-            cursor.execute(_PG_GROW_LOG, (size, frontier, log_id))
+        # prepared: tlog_logs holds a row per log, a few (no plan to choose)
+        with translated_errors(_PG_GROW_LOG), prepared(writes.driver), writes.driver.cursor() as cursor:
+            cursor.execute(_PG_GROW_LOG, (size, frontier, log_id), prepare=True)
         return
     writes.session.execute(
         update(TransparencyLog).where(col(TransparencyLog.id) == log_id).values(size=size, frontier=frontier)
