@@ -381,14 +381,16 @@ def raw_commits(url: str, n: int, clients: int, *, counter: bool) -> None:
         thread.join()
 
 
-def record_profiles(pids: list[int], into: Path) -> list[subprocess.Popen[bytes]]:
-    """py-spy (when installed) sampling each worker until stopped: collapsed stacks, one file each."""
+def record_profiles(pids: list[int], into: Path, flags: str = "--gil") -> list[subprocess.Popen[bytes]]:
+    """py-spy (when installed) sampling each worker until stopped: collapsed stacks, one file each.
+    ``flags``: py-spy's own (``--gil``, the default, samples the thread holding the interpreter only;
+    under load it also counts a thread waiting with the interpreter released, none other taking it)."""
     into.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).with_name("py-spy")
     return [
         subprocess.Popen(
             [str(spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking",
-             "--gil", "--output", str(into / f"worker-{pid}.txt")],
+             *flags.split(), "--output", str(into / f"worker-{pid}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -435,7 +437,8 @@ def cpu_breakdown(args: argparse.Namespace) -> dict[str, Any]:
             with psycopg.connect(pg.url("bench_posting"), autocommit=True) as conn:
                 conn.execute("CHECKPOINT")
         before = snapshot(pg.url("bench_posting"))
-        spies = record_profiles(descendants(server_pid), Path(args.py_spy)) if args.py_spy else []
+        workers = descendants(server_pid)
+        spies = record_profiles(workers, Path(args.py_spy), args.py_spy_flags) if args.py_spy else []
         if args.perf:  # PostgreSQL's own profile: every process of its tree now (the pools are open)
             spies.append(record_postgres(descendants(pg_pid), Path(args.perf)))
         run, busy = cpu_of(
@@ -662,6 +665,7 @@ def main() -> None:
         "--no-dashboard-triggers", action="store_true", help="with --cpu: the statistics' triggers disabled"
     )
     parser.add_argument("--py-spy", default="", help="with --cpu: py-spy profiles of the workers into DIR")
+    parser.add_argument("--py-spy-flags", default="--gil", help="with --py-spy: py-spy's own flags")
     parser.add_argument("--perf", default="", help="with --cpu: perf record of PostgreSQL into FILE")
     parser.add_argument(
         "--pg-setting", action="append", default=[], help="with --cpu: NAME=VALUE for PostgreSQL (repeatable)"

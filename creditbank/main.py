@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditbank import __version__
-from creditbank.auth.deps import PublicGuard, RoleGuard
+from creditbank.auth.deps import Admissions, PublicGuard, RoleGuard, provisional_refusal
 from creditbank.config import Settings, get_settings
 from creditbank.context import AppContext, build_context
 from creditbank.db import unavailability, warm_pool
@@ -101,7 +101,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        revoked = await provisional_refusal(request)  # a revoked token is told so first, as by its guard
+        if revoked is not None:
+            return await domain_error(request, revoked)
         errors = [
             {
                 "loc": [str(p) for p in e.get("loc", ())],
@@ -328,6 +331,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     from creditbank.outcomes.grouped import GroupCommit
 
     app.state.postings = GroupCommit(ctx.sessions)  # single postings, committed in groups
+    app.state.admissions = Admissions()  # tokens the single posting's guard found live lately
     _install_error_handlers(app)
 
     from creditbank.accreditation.endpoints import router as accreditation_router

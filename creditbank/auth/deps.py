@@ -16,13 +16,15 @@ from typing import Annotated, NoReturn
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from creditbank.auth import sessions
 from creditbank.auth.accounts import AccountUnverified
 from creditbank.auth.models import Role
-from creditbank.auth.service import Principal, authenticate, authenticate_alone
+from creditbank.auth.service import TOKEN_PREFIX, Principal, authenticate, authenticate_alone, hash_token
+from creditbank.context import AppContext
 from creditbank.db import transaction
-from creditbank.deps import ContextDep, SessionDep
+from creditbank.deps import ContextDep, SessionDep, context_of
 from creditbank.errors import Forbidden, Unauthenticated
 from creditbank.i18n import msg
 
@@ -87,10 +89,13 @@ class PooledGuard(RoleGuard):
 
     For routes that do their work in a transaction of their own (the single posting, in its group's):
     that work must check again there that the token is still live, so a token revoked after this
-    check is refused, not honoured.
+    check is refused, not honoured. As that check is made anyway, a token this process found live
+    lately is admitted from :class:`Admissions` (no hop, no statement) while the work's own check
+    decides: such an admission is provisional (:func:`provisional_refusal` confirms it before any
+    other answer is given, :func:`forget_admission` drops it once the work found the token revoked).
     """
 
-    def __call__(  # type: ignore[override]
+    async def __call__(  # type: ignore[override]
         self,
         request: Request,
         ctx: ContextDep,
@@ -98,12 +103,82 @@ class PooledGuard(RoleGuard):
     ) -> Principal:
         if not credentials:
             refuse_without_token(request)
-        principal = authenticate_alone(
-            ctx.sessions, ctx.token_key, credentials.credentials, ctx.previous_token_key
+        admissions: Admissions | None = getattr(request.app.state, "admissions", None)
+        digest = admission_key(ctx, credentials.credentials) if admissions is not None else None
+        principal = admissions.get(digest) if admissions is not None and digest is not None else None
+        if principal is not None:
+            request.state.provisional_token = digest
+            return self.admit(request, principal)
+        principal = await run_in_threadpool(
+            authenticate_alone, ctx.sessions, ctx.token_key, credentials.credentials, ctx.previous_token_key
         )
         if principal is None:
             raise Unauthenticated(msg("detail.auth.deps.token_unknown_revoked"))
+        if admissions is not None and digest is not None:
+            admissions.note(digest, principal)
         return self.admit(request, principal)
+
+
+class Admissions:
+    """The tokens one app's :class:`PooledGuard` found live lately: their principal by the token's
+    stored hash (never the token). A token is immutable but for its revocation, which the work
+    behind the guard checks in its own transaction. At most :data:`ADMISSIONS_MAX` kept (forgotten
+    all at once when full, so memory stays bounded)."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Principal] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        return self._found.get(digest)
+
+    def note(self, digest: str, principal: Principal) -> None:
+        if len(self._found) >= ADMISSIONS_MAX:
+            self._found.clear()
+        self._found[digest] = principal
+
+    def forget(self, digest: str) -> None:
+        self._found.pop(digest, None)
+
+
+ADMISSIONS_MAX = 1024
+
+
+def admission_key(ctx: AppContext, token: str) -> str | None:
+    """The hash a token is stored under (None for a string that is no token)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    return hash_token(ctx.token_key, token)
+
+
+def forget_admission(request: Request) -> None:
+    """After the work behind a :class:`PooledGuard` refused the request's token (revoked): the next
+    request with it is refused by the guard at once."""
+    digest = getattr(request.state, "provisional_token", None)
+    admissions: Admissions | None = getattr(request.app.state, "admissions", None)
+    if digest is not None and admissions is not None:
+        admissions.forget(digest)
+
+
+async def provisional_refusal(request: Request) -> Unauthenticated | None:
+    """For a request refused before its work checked a provisionally admitted token (its body not
+    valid, say): the token read again, and the 401 the guard would have given if it is no longer
+    live (so a revoked token is told 401 first, as by the guard, whatever else is wrong)."""
+    digest = getattr(request.state, "provisional_token", None)
+    if digest is None:
+        return None
+    request.state.provisional_token = None
+    ctx = context_of(request)
+    credentials = await _bearer(request)
+    token = credentials.credentials if credentials is not None else ""
+    principal = await run_in_threadpool(
+        authenticate_alone, ctx.sessions, ctx.token_key, token, ctx.previous_token_key
+    )
+    if principal is not None:
+        return None
+    admissions: Admissions | None = getattr(request.app.state, "admissions", None)
+    if admissions is not None:
+        admissions.forget(digest)
+    return Unauthenticated(msg("detail.auth.deps.token_unknown_revoked"))
 
 
 class UploadGuard(RoleGuard):

@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from creditbank.auth.deps import InstitutionOnly, PostingInstitution, UploadingInstitution
+from creditbank.auth.deps import InstitutionOnly, PostingInstitution, UploadingInstitution, forget_admission
 from creditbank.auth.service import Principal
 from creditbank.db import transaction
 from creditbank.deps import ContextDep, IdempotencyKey, SessionDep, request_lang
@@ -154,7 +154,11 @@ def post_outcome(
             )
 
     group_key = (idempotent.scope_of(who), idempotency_key or "")
-    return postings(request).submit(grouped.Posting(group_key, stage, alone))
+    try:
+        return postings(request).submit(grouped.Posting(group_key, stage, alone))
+    except Unauthenticated:  # the token was revoked: its next request is refused by the guard at once
+        forget_admission(request)
+        raise
 
 
 def live_institution(session: Session, who: Principal) -> Institution:
