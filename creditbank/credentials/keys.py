@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 from creditbank.credentials.models import BANK_OWNER, KeyState, SigningKey
 from creditbank.crypto import signing
 from creditbank.crypto.symmetric import open_sealed, seal
-from creditbank.db import utcnow
+from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import Conflict, NotFound, ValidationFailed
 from creditbank.i18n import msg
 from creditbank.ids import random_id
@@ -284,6 +284,60 @@ def did_document(session: Session, base_url: str, owner_id: str) -> dict[str, An
     """
     check_owner(session, owner_id)
     return didlib.build_did_document(owner_did(base_url, owner_id), key_infos(session, owner_id))
+
+
+@dataclass(frozen=True)
+class IssuerKeys:
+    """An issuer as verification reads it: its name (an institution's Chinese name; None for the
+    bank) and every key it ever had, oldest first."""
+
+    owner_id: str
+    name_zh: str | None
+    keys: list[didlib.KeyInfo]
+
+
+# the issuer and its keys in one statement: a row per key, or one row of NULL keys for an issuer
+# without any; no row at all for an id that is neither an institution nor the bank
+_PG_ISSUER_KEYS = (
+    "SELECT i.id, i.name_zh, k.id, k.public_key, k.created_at, k.retired_at, k.compromised_at "
+    "FROM (SELECT CAST(%s AS varchar) AS owner) AS o "
+    "LEFT JOIN institutions i ON i.id = o.owner "
+    "LEFT JOIN credential_signing_keys k ON k.owner_id = o.owner "
+    "ORDER BY k.created_at"
+)
+
+
+def issuer_keys(session: Session, owner_id: str) -> IssuerKeys:
+    """The issuer and its keys as they are now, read afresh (one statement on PostgreSQL): what a
+    verification resolves the issuer's DID document and trust from.
+
+    Raises:
+        IssuerNotFound: the owner is neither the bank nor a registered institution.
+    """
+    driver = pg_connection(session)
+    if driver is None:
+        check_owner(session, owner_id)
+        institution = None if owner_id == BANK_OWNER else session.get(Institution, owner_id)
+        name = institution.name_zh if institution is not None else None
+        return IssuerKeys(owner_id, name, key_infos(session, owner_id))
+    with translated_errors(_PG_ISSUER_KEYS), driver.cursor() as cursor:
+        rows = cursor.execute(_PG_ISSUER_KEYS, (owner_id,)).fetchall()
+    if owner_id != BANK_OWNER and (not rows or rows[0][0] is None):
+        raise IssuerNotFound(
+            msg("detail.credentials.keys.no_institution_use_bank", owner_id=owner_id, BANK_OWNER=BANK_OWNER)
+        )
+    found = [
+        didlib.KeyInfo(
+            key_id=key_id,
+            public_key=bytes(public),
+            created=created.astimezone(dt.UTC),
+            retired_at=retired.astimezone(dt.UTC) if retired is not None else None,
+            compromised_at=compromised.astimezone(dt.UTC) if compromised is not None else None,
+        )
+        for _, _, key_id, public, created, retired, compromised in rows
+        if key_id is not None
+    ]
+    return IssuerKeys(owner_id, None if owner_id == BANK_OWNER else rows[0][1], found)
 
 
 def jwks(session: Session, base_url: str, owner_id: str) -> dict[str, Any]:

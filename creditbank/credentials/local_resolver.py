@@ -4,6 +4,12 @@
 issuers (the bank and registered institutions), status lists and logs, and never fetches anything
 over the network: a certificate naming another host's DID or status list fails those checks (the
 status check fails closed) instead of making the server call out to an address a client chose.
+
+Each answer is read afresh from the database for each verification (a resolver lives for one): a
+key rotated or compromised by another process shows in the very next verification. Within one
+verification an issuer's keys are read once, in one statement, for the certificate's proof, key
+and issuer checks, and once more after its status list is read (the list may have been signed by a
+key made after the first read); the logs once.
 """
 
 import datetime as dt
@@ -13,7 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
 from sqlalchemy import exc as sa_exc
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from creditbank.context import AppContext
 from creditbank.credentials import keys, status_service
@@ -21,9 +27,8 @@ from creditbank.credentials.models import BANK_OWNER
 from creditbank.db import unavailability
 from creditbank.errors import CreditBankError, DatabaseUnavailable
 from creditbank.i18n import Said, msg
-from creditbank.institutions.models import Institution
-from creditbank.ledger.models import JournalTransaction
 from creditbank.standards.tlog.note import NoteVerifier
+from creditbank.standards.vc import did as didlib
 from creditbank.standards.vc.errors import ResolutionFailed
 from creditbank.standards.vc.evidence import LedgerEvidence
 from creditbank.transparency import store
@@ -70,6 +75,8 @@ class DatabaseResolver:
         self.master_key = master_key
         self.list_lifetime = list_lifetime
         self.retry_after = retry_after
+        self._issuers: dict[str, keys.IssuerKeys | CreditBankError] = {}
+        self._logs: dict[str, store.LogKey | None] = {}
 
     @classmethod
     def of(cls, session: Session, ctx: AppContext) -> "DatabaseResolver":
@@ -82,6 +89,17 @@ class DatabaseResolver:
             retry_after=ctx.settings.unavailable_retry_after_seconds,
         )
 
+    def _issuer(self, owner: str) -> "keys.IssuerKeys | CreditBankError":
+        """The issuer and its keys, read once until :meth:`status_list` reads a list."""
+        if owner not in self._issuers:
+            try:
+                self._issuers[owner] = keys.issuer_keys(self.session, owner)
+            except CreditBankError as exc:
+                if exc.status >= 500:
+                    raise
+                self._issuers[owner] = exc
+        return self._issuers[owner]
+
     @_unavailable_is_no_verdict
     def did_document(self, did: str) -> dict[str, Any]:
         owner = keys.owner_for_did(self.base_url, did)
@@ -89,8 +107,13 @@ class DatabaseResolver:
             raise ResolutionFailed(
                 msg("detail.credentials.local_resolver.issuer_service_resolves_no", did=did)
             )
+        found = self._issuer(owner)
+        if isinstance(found, CreditBankError):
+            raise ResolutionFailed(
+                msg("detail.credentials.local_resolver.did_unresolvable", did=did, reason=found.said)
+            ) from found
         try:
-            return keys.did_document(self.session, self.base_url, owner)
+            return didlib.build_did_document(keys.owner_did(self.base_url, owner), found.keys)
         except CreditBankError as exc:
             raise ResolutionFailed(
                 msg("detail.credentials.local_resolver.did_unresolvable", did=did, reason=exc.said)
@@ -103,6 +126,7 @@ class DatabaseResolver:
             raise ResolutionFailed(
                 msg("detail.credentials.local_resolver.status_list_service_fetches", url=url)
             )
+        self._issuers.clear()  # the list may be signed by a key made since they were read
         try:
             if self.master_key is not None:
                 return status_service.current_credential(
@@ -117,44 +141,40 @@ class DatabaseResolver:
         owner = keys.owner_for_did(self.base_url, did)
         if owner == BANK_OWNER:
             return msg("verified.trust.bank")
-        institution = self.session.get(Institution, owner) if owner else None
-        if institution is None:
+        found = self._issuer(owner) if owner else None
+        if found is None or isinstance(found, CreditBankError):
             return None
-        return msg("verified.trust.registered", name=institution.name_zh, id=institution.id)
+        return msg("verified.trust.registered", name=found.name_zh, id=found.owner_id)
 
-    @_unavailable_is_no_verdict
-    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
-        logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]
-        if not logs:
+    def _log(self, log_origin: str) -> store.LogKey:
+        if log_origin not in self._logs:
+            self._logs[log_origin] = store.log_by_origin(self.session, log_origin)
+        found = self._logs[log_origin]
+        if found is None:
             raise ResolutionFailed(
                 msg("detail.credentials.local_resolver.service_keeps_no_log", log_origin=log_origin)
             )
-        log = logs[0]
+        return found
+
+    @_unavailable_is_no_verdict
+    def ledger_evidence(self, log_origin: str, index: int) -> LedgerEvidence:
+        log = self._log(log_origin)
         try:
             leaf_hash, proof, checkpoint = store.inclusion(self.session, log.id, index, None)
         except CreditBankError as exc:
             raise ResolutionFailed(exc.said) from exc
-        leaf = self.session.exec(
-            select(JournalTransaction.leaf).where(
-                col(JournalTransaction.log_id) == log.id, col(JournalTransaction.seq) == index
-            )
-        ).first()
+        leaf = store.leaf(self.session, log.id, index)
         return LedgerEvidence(
             log_origin=log.origin,
-            verifier_key=store.verifier(log).to_text(),
+            verifier_key=log.verifier().to_text(),
             index=index,
             size=int(checkpoint.size),
             leaf_hash=leaf_hash,
             proof=proof,
             checkpoint=checkpoint.note,
-            leaf=bytes(leaf) if leaf is not None else None,
+            leaf=leaf,
         )
 
     @_unavailable_is_no_verdict
     def log_key(self, log_origin: str) -> NoteVerifier:
-        logs = [lg for lg in store.list_logs(self.session) if lg.origin == log_origin]
-        if not logs:
-            raise ResolutionFailed(
-                msg("detail.credentials.local_resolver.service_keeps_no_log", log_origin=log_origin)
-            )
-        return store.verifier(logs[0])
+        return self._log(log_origin).verifier()

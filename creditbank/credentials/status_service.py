@@ -30,7 +30,7 @@ from creditbank.config import Settings
 from creditbank.credentials import keys
 from creditbank.credentials.builder import xsd_datetime
 from creditbank.credentials.models import StatusList
-from creditbank.db import utcnow
+from creditbank.db import pg_connection, translated_errors, utcnow
 from creditbank.errors import NotFound
 from creditbank.i18n import msg
 from creditbank.ids import random_id
@@ -209,13 +209,26 @@ def get_list(session: Session, list_id: str) -> StatusList:
     return row
 
 
+_PG_CREDENTIAL = "SELECT credential FROM credential_status_lists WHERE id = %s"
+
+
 def list_credential(session: Session, list_id: str) -> dict[str, Any]:
-    """The signed status list credential as served.
+    """The signed status list credential as served (on PostgreSQL only its column is read, not the
+    list's bits).
 
     Raises:
         StatusListNotFound: no such list.
     """
-    parsed: dict[str, Any] = json.loads(get_list(session, list_id).credential)
+    driver = pg_connection(session)
+    if driver is None:
+        stored = get_list(session, list_id).credential
+    else:
+        with translated_errors(_PG_CREDENTIAL), driver.cursor() as cursor:
+            found = cursor.execute(_PG_CREDENTIAL, (list_id,)).fetchone()
+        if found is None:
+            raise StatusListNotFound(msg("detail.credentials.status_service.no_status_list", list_id=list_id))
+        stored = found[0]
+    parsed: dict[str, Any] = json.loads(stored)
     return parsed
 
 

@@ -6,6 +6,7 @@ what a verification must see afresh (the status list, the document), and verify 
 """
 
 import copy
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditbank.auth.models import Role
-from creditbank.standards.vc import rdfc_digests
+from creditbank.credentials import keys, service
+from creditbank.standards.vc import dataintegrity, rdfc_digests
 from tests.conftest import Tokens
 from tests.credentials.conftest import World
 
@@ -107,3 +109,49 @@ def test_an_error_is_never_remembered() -> None:
         with pytest.raises(ValueError, match="not JSON-LD"):
             rdfc_digests.digest({"x": 1}, failing)
     assert len(calls) == 2
+
+
+def test_a_key_compromise_recorded_elsewhere_shows_on_the_very_next_verification(
+    world: World, client: TestClient
+) -> None:
+    """The verifier reads the issuer's keys afresh for each verification: a compromise committed by
+    another transaction after a successful verification fails the next one (a DID document or key
+    remembered from the first would let it pass)."""
+    issued = world.issue()
+    world.publish()
+    assert all(_verify(client, issued.credential).values())
+    assert all(_verify(client, issued.credential).values())
+    signed_at = dataintegrity.parse_datetime(issued.credential["proof"]["created"])
+    key_id = issued.credential["proof"]["verificationMethod"].split("#")[1]
+    world.run(lambda s: service.compromise_key(s, world.ctx, key_id, signed_at - dt.timedelta(minutes=1)))
+    after = _verify(client, issued.credential)
+    assert after["key"] is False
+    assert after["status"] is False  # re-issued under a fresh key: the old one superseded
+
+
+def test_a_key_made_after_a_verification_verifies_at_once(world: World, client: TestClient) -> None:
+    """A certificate signed with a key rotated in after a verification of the issuer's earlier
+    certificate verifies at once, and so does the earlier one (its key retired, not removed)."""
+    first = world.issue()
+    world.publish()
+    assert all(_verify(client, first.credential).values())
+    world.run(lambda s: keys.rotate(s, world.ctx.secrets.master_key, world.institution_id))
+    second = world.issue(lot_id=world.lot())
+    world.publish()
+    assert second.credential["proof"]["verificationMethod"] != first.credential["proof"]["verificationMethod"]
+    assert all(_verify(client, second.credential).values())
+    assert all(_verify(client, first.credential).values())
+
+
+def test_an_unregistered_issuer_is_refused_every_time(world: World, client: TestClient) -> None:
+    """A certificate naming an issuer DID of this service that is not a registered institution
+    fails the proof, key and issuer checks, on the first verification and the next."""
+    issued = world.issue()
+    world.publish()
+    forged = copy.deepcopy(issued.credential)
+    ghost = forged["issuer"]["id"].rsplit(":", 1)[0] + ":inst_ghost"
+    forged["issuer"]["id"] = ghost
+    forged["proof"]["verificationMethod"] = ghost + "#" + forged["proof"]["verificationMethod"].split("#")[1]
+    for _ in range(2):
+        checks = _verify(client, forged)
+        assert (checks["proof"], checks["key"], checks["issuer"]) == (False, False, False)
