@@ -73,15 +73,19 @@ def list_logs(ctx: ContextDep) -> list[LogInfo]:
     return _read_session(ctx, read, ())
 
 
+def _latest_note(ctx: AppContext, log: str) -> str:
+    def read(sessions: sessionmaker[Session]) -> str:
+        with direct_reader(sessions) as db:
+            return store.latest_note(db, log)
+
+    return standby_first(ctx.read_sessions, ctx.sessions, read, BEHIND)
+
+
 @router.get("/{log}/checkpoint", response_class=PlainTextResponse)
-def checkpoint(log: str, ctx: ContextDep) -> PlainTextResponse:
+async def checkpoint(log: str, ctx: ContextDep) -> PlainTextResponse:
     """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)."""
-
-    def read(session: Session, _on_standby: bool) -> str:
-        store.get_log(session, log)
-        return store.published_size(session, log, None).note
-
-    return PlainTextResponse(_read_session(ctx, read), headers={"Cache-Control": "no-cache"})
+    note = await run_in_threadpool(_latest_note, ctx, log)
+    return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/{log}/entries", response_model=Entries)

@@ -405,6 +405,16 @@ def _published(session: Reader, log_id: str, size: int | None) -> SignedCheckpoi
 _last_size: dict[str, int] = {}  # the latest published size this process has seen, per log
 
 
+def latest_note(db: Reader, log_id: str) -> str:
+    """The latest signed checkpoint's note: one statement on PostgreSQL (the log row is read only
+    when there is none, to tell which error).
+
+    Raises:
+        LogNotFound, NoCheckpoint.
+    """
+    return _published(db, log_id, None).note
+
+
 def _pg_one_trip(
     session: Reader,
     log_id: str,
