@@ -35,7 +35,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, Protocol
 
+from sqlalchemy import Row, bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from creditbank.archive.schemas import (
@@ -43,12 +46,8 @@ from creditbank.archive.schemas import (
     Archive,
     ArchiveExport,
     ArchiveLearner,
-    ArchiveLot,
-    ArchiveOutcome,
     BalancePublic,
     ConversionPublic,
-    LedgerEntryRef,
-    OutcomeEventPublic,
     PersonalData,
 )
 from creditbank.catalog import consent as consents
@@ -76,7 +75,20 @@ log = logging.getLogger(__name__)
 # -- reading -------------------------------------------------------------------------------------
 
 
-def ref(tx: JournalTransaction) -> LedgerRef:
+class Journalled(Protocol):
+    """A journal entry as :func:`ref` reads it: a :class:`JournalTransaction` or a plain row of one."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def log_id(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def leaf(self) -> bytes: ...
+
+
+def ref(tx: Journalled) -> LedgerRef:
     """A journal entry's place in its log; the leaf hash is SHA-256(0x00 || leaf), in base64."""
     return LedgerRef(
         log=tx.log_id,
@@ -86,8 +98,14 @@ def ref(tx: JournalTransaction) -> LedgerRef:
     )
 
 
-def _entry(tx: JournalTransaction, known: LedgerRef | None = None) -> LedgerEntryRef:
-    return LedgerEntryRef(**(known or ref(tx)).model_dump(), kind=tx.kind, at=tx.created_at)
+def _ref_fields(tx: Row[Any]) -> dict[str, Any]:
+    """:func:`ref` as the plain fields the archive is validated from."""
+    return {
+        "log": tx.log_id,
+        "index": tx.seq,
+        "leaf_hash": base64.b64encode(merkle.leaf_hash(tx.leaf)).decode(),
+        "transaction_id": tx.id,
+    }
 
 
 def _learner_view(session: Session, master_key: bytes, learner: Learner) -> ArchiveLearner:
@@ -125,86 +143,118 @@ def certificates_of(
     ]
 
 
+# The archive is read as plain rows (SQLAlchemy Core: the same column types as the ORM's, no
+# objects, no identity map) and validated once, as a whole, from plain fields: building an ORM
+# object and a pydantic model for every outcome, lot and event cost about 0.4 ms an outcome
+# (bench/reads.py). tests/learners/test_archive_rendering.py checks it byte for byte against the
+# archive as it was built from ORM objects.
+_OUTCOME_COLUMNS = [c for c in Outcome.__table__.c if c.name != "request_hash"]  # type: ignore[attr-defined]
+_RECOGNITION_FIELDS = list(RecognitionPublic.model_fields)
+_OUTCOMES = (
+    core_select(
+        *_OUTCOME_COLUMNS,
+        *[Recognition.__table__.c[name].label(f"r_{name}") for name in _RECOGNITION_FIELDS],  # type: ignore[attr-defined]
+    )
+    .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
+    .where(col(Outcome.learner_id) == bindparam("learner_id"))
+    .order_by(col(Outcome.achieved_on), col(Outcome.created_at))
+)
+_OUTCOME_NAMES = [c.name for c in _OUTCOME_COLUMNS]
+# by the learner's outcomes (an index scan), not by a list of their ids: PostgreSQL scanned every
+# outcome event against a list of hundreds (bench/reads.py)
+_EVENTS = (
+    core_select(OutcomeEvent.__table__)  # type: ignore[attr-defined]
+    .join(Outcome, col(Outcome.id) == col(OutcomeEvent.outcome_id))
+    .where(col(Outcome.learner_id) == bindparam("learner_id"))
+    .order_by(col(OutcomeEvent.at), col(OutcomeEvent.id))
+)
+_HISTORY = (
+    core_select(JournalTransaction.__table__)  # type: ignore[attr-defined]
+    .where(col(JournalTransaction.learner_id) == bindparam("learner_id"))
+    .order_by(col(JournalTransaction.created_at), col(JournalTransaction.seq))
+)
+_OTHER_ENTRIES = core_select(JournalTransaction.__table__).where(  # type: ignore[attr-defined]
+    col(JournalTransaction.id).in_(bindparam("ids", expanding=True))
+)
+_LOTS = (
+    core_select(Lot.__table__)  # type: ignore[attr-defined]
+    .where(col(Lot.learner_id) == bindparam("learner_id"))
+    .order_by(col(Lot.created_at))
+)
+_LOCKS = (
+    core_select(col(LotLock.lot_id), col(LotLock.programme_id))
+    .join(Lot, col(Lot.id) == col(LotLock.lot_id))
+    .where(col(Lot.learner_id) == bindparam("learner_id"))
+)
+
+
 def build_archive(
     session: Session, master_key: bytes, learner: Learner, *, with_credentials: bool = True
 ) -> Archive:
     """The learner's archive (see the module docstring). Authorisation is the caller's concern
     (:func:`creditbank.learners.service.authorise_read`); so is ``with_credentials``: the signed
     certificates themselves go only to the learner (others see the certificates' records)."""
-    history = ledger.history(session, learner.id)
-    txs = {tx.id: tx for tx in history}
+    mine = {"learner_id": learner.id}
+    history = list(session.execute(_HISTORY, mine).all())
+    txs: dict[str, Row[Any]] = {tx.id: tx for tx in history}
     reversed_ids = {tx.reverses_id for tx in history if tx.reverses_id}
-    refs: dict[str, LedgerRef | None] = {}  # an entry is named by its outcome, lot and events: made once
+    rows = session.execute(_OUTCOMES, mine).all()
+    event_rows = session.execute(_EVENTS, mine).all() if rows else []
+    lots = session.execute(_LOTS, mine).all()
+    # entries named by an event or a lot but not the learner's own (none so far): one statement
+    named = {e.ledger_tx_id for e in event_rows} | {lot.recognition_tx_id for lot in lots}
+    others = {tx_id for tx_id in named if tx_id and tx_id not in txs}
+    if others:
+        txs.update((tx.id, tx) for tx in session.execute(_OTHER_ENTRIES, {"ids": sorted(others)}).all())
+    refs: dict[str, dict[str, Any] | None] = {}  # an entry is named by its outcome, lot and events: made once
 
-    def tx_ref(tx_id: str | None) -> LedgerRef | None:
+    def tx_ref(tx_id: str | None) -> dict[str, Any] | None:
         if tx_id is None:
             return None
         if tx_id not in refs:
-            tx = txs.get(tx_id) or session.get(JournalTransaction, tx_id)
-            refs[tx_id] = ref(tx) if tx is not None else None
+            tx = txs.get(tx_id)
+            refs[tx_id] = _ref_fields(tx) if tx is not None else None
         return refs[tx_id]
 
     # outcomes, recognitions and their history
-    rows = session.exec(
-        select(Outcome, Recognition)
-        .join(Recognition, col(Recognition.outcome_id) == col(Outcome.id))
-        .where(col(Outcome.learner_id) == learner.id)
-        .order_by(col(Outcome.achieved_on), col(Outcome.created_at))
-    ).all()
-    outcome_ids = [o.id for o, _ in rows]
-    events: dict[str, list[OutcomeEventPublic]] = defaultdict(list)
-    if outcome_ids:
-        # by the learner's outcomes (an index scan), not by a list of their ids: PostgreSQL scanned
-        # every outcome event against a list of hundreds (bench/reads.py)
-        for event in session.exec(
-            select(OutcomeEvent)
-            .join(Outcome, col(Outcome.id) == col(OutcomeEvent.outcome_id))
-            .where(col(Outcome.learner_id) == learner.id)
-            .order_by(col(OutcomeEvent.at), col(OutcomeEvent.id))
-        ).all():
-            events[event.outcome_id].append(
-                OutcomeEventPublic(
-                    kind=event.kind,
-                    at=event.at,
-                    actor_role=event.actor_role,
-                    actor=event.actor,
-                    detail_zh=event.detail_zh,
-                    detail_en=event.detail_en,
-                    ledger=tx_ref(event.ledger_tx_id),
-                )
-            )
-    superseded_by = {o.supersedes_id: o.id for o, _ in rows if o.supersedes_id}
-    lots = ledger.lots_of(session, learner.id)
-    lot_by_id = {lot.id: lot for lot in lots}
-    outcomes = [
-        ArchiveOutcome(
-            **outcome.model_dump(exclude={"request_hash"}),
-            recognition=RecognitionPublic.model_validate(rec, from_attributes=True),
-            ledger=tx_ref(lot_by_id[rec.lot_id].recognition_tx_id) if rec.lot_id in lot_by_id else None,
-            superseded_by=superseded_by.get(outcome.id),
-            events=events.get(outcome.id, []),
+    events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in event_rows:
+        events[e.outcome_id].append(
+            {
+                "kind": e.kind,
+                "at": e.at,
+                "actor_role": e.actor_role,
+                "actor": e.actor,
+                "detail_zh": e.detail_zh,
+                "detail_en": e.detail_en,
+                "ledger": tx_ref(e.ledger_tx_id),
+            }
         )
-        for outcome, rec in rows
-    ]
+    width = len(_OUTCOME_NAMES)
+    outcome_fields = [dict(zip(_OUTCOME_NAMES, row[:width], strict=True)) for row in rows]
+    recognitions = [dict(zip(_RECOGNITION_FIELDS, row[width:], strict=True)) for row in rows]
+    superseded_by = {o["supersedes_id"]: o["id"] for o in outcome_fields if o["supersedes_id"]}
+    lot_tx = {lot.id: lot.recognition_tx_id for lot in lots}
+    outcomes = []
+    for outcome, rec in zip(outcome_fields, recognitions, strict=True):
+        outcome["recognition"] = rec
+        outcome["ledger"] = tx_ref(lot_tx[rec["lot_id"]]) if rec["lot_id"] in lot_tx else None
+        outcome["superseded_by"] = superseded_by.get(outcome["id"])
+        outcome["events"] = events.get(outcome["id"], [])
+        outcomes.append(outcome)
     # lots, explained by the recognition of their outcome
-    recognitions = {rec.outcome_id: rec for _, rec in rows}
+    by_outcome = {o["id"]: rec for o, rec in zip(outcome_fields, recognitions, strict=True)}
     locks = {
-        lock.lot_id: lock
-        for lock in session.exec(
-            select(LotLock)
-            .join(Lot, col(Lot.id) == col(LotLock.lot_id))
-            .where(col(Lot.learner_id) == learner.id)
-        ).all()
-        if lock.lot_id in lot_by_id
+        lot_id: programme for lot_id, programme in session.execute(_LOCKS, mine).all() if lot_id in lot_tx
     }
     today = dt.date.today()
-    archive_lots = [_lot_view(lot, recognitions, locks, reversed_ids, tx_ref, today) for lot in lots]
+    archive_lots = [_lot_fields(lot, by_outcome, locks, reversed_ids, tx_ref, today) for lot in lots]
     # balances (expired lots apart from what can be converted) and conversions
     lines = ledger.balances(session, learner.id)
     lapsed: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
     for view in archive_lots:
-        if view.state == "expired":
-            lapsed[(view.category, view.level)] += view.credits
+        if view["state"] == "expired":
+            lapsed[(view["category"], view["level"])] += view["credits"]
     balances = []
     for line in lines:
         gone = ledger.credits(lapsed.get((line.category, line.level), Decimal(0)))
@@ -219,35 +269,40 @@ def build_archive(
         )
     conversions = _conversions(session, history, reversed_ids)
     live = [c for c in conversions if not c.reversed]
-    return Archive(
-        learner=_learner_view(session, master_key, learner),
-        generated_at=utcnow(),
-        outcomes=outcomes,
-        lots=archive_lots,
-        balances=balances,
-        total_available=ledger.credits(sum((b.available for b in balances), Decimal(0))),
-        total_expired=ledger.credits(sum((b.expired for b in balances), Decimal(0))),
-        total_converted=ledger.credits(sum((b.converted for b in balances), Decimal(0))),
-        total_counted=ledger.credits(sum((c.counted_credits or c.credits for c in live), Decimal(0))),
-        total_forfeited=ledger.credits(sum((c.forfeited_credits or Decimal(0) for c in live), Decimal(0))),
-        conversions=conversions,
-        certificates=certificates_of(session, learner.id, with_credentials=with_credentials),
-        consents=[
-            ConsentPublic.of(row, consents.state_of(row))
-            for row in consents.list_for_learner(session, learner.id)
-        ],
-        ledger=[_entry(tx, tx_ref(tx.id)) for tx in history],
+    return Archive.model_validate(
+        {
+            "learner": _learner_view(session, master_key, learner),
+            "generated_at": utcnow(),
+            "outcomes": outcomes,
+            "lots": archive_lots,
+            "balances": balances,
+            "total_available": ledger.credits(sum((b.available for b in balances), Decimal(0))),
+            "total_expired": ledger.credits(sum((b.expired for b in balances), Decimal(0))),
+            "total_converted": ledger.credits(sum((b.converted for b in balances), Decimal(0))),
+            "total_counted": ledger.credits(sum((c.counted_credits or c.credits for c in live), Decimal(0))),
+            "total_forfeited": ledger.credits(
+                sum((c.forfeited_credits or Decimal(0) for c in live), Decimal(0))
+            ),
+            "conversions": conversions,
+            "certificates": certificates_of(session, learner.id, with_credentials=with_credentials),
+            "consents": [
+                ConsentPublic.of(row, consents.state_of(row))
+                for row in consents.list_for_learner(session, learner.id)
+            ],
+            "ledger": [{**(tx_ref(tx.id) or {}), "kind": tx.kind, "at": tx.created_at} for tx in history],
+        }
     )
 
 
-def _lot_view(
-    lot: Lot,
-    recognitions: dict[str, Recognition],
-    locks: dict[str, LotLock],
+def _lot_fields(
+    lot: Row[Any],
+    recognitions: dict[str, dict[str, Any]],
+    locks: dict[str, str],
     reversed_ids: set[str],
-    tx_ref: Callable[[str | None], LedgerRef | None],
+    tx_ref: Callable[[str | None], dict[str, Any] | None],
     today: dt.date,
-) -> ArchiveLot:
+) -> dict[str, Any]:
+    """A lot as the archive shows it (the fields of :class:`ArchiveLot`)."""
     rec = recognitions.get(lot.outcome_id or "")
     if lot.recognition_tx_id in reversed_ids:
         state = "reversed"
@@ -257,32 +312,30 @@ def _lot_view(
         state = "expired"
     else:
         state = "available"
-    zh = rec.explanation_zh if rec else f"按规则 {lot.rule_id} 第 {lot.rule_version} 版认定"
-    en = rec.explanation_en if rec else f"recognised by rule {lot.rule_id} version {lot.rule_version}"
-    return ArchiveLot(
-        id=lot.id,
-        outcome_id=lot.outcome_id,
-        issuer_id=lot.issuer_id,
-        credits=lot.credits,
-        category=lot.category,
-        level=lot.level,
-        field=lot.field,
-        rule_id=lot.rule_id,
-        rule_version=lot.rule_version,
-        rule_set_hash=lot.rule_set_hash,
-        expires_on=lot.expires_on,
-        created_at=lot.created_at,
-        state=state,
-        converted_into=locks[lot.id].programme_id if state == "converted" else None,
-        explanation_zh=zh,
-        explanation_en=en,
-        ledger=tx_ref(lot.recognition_tx_id),
-    )
+    zh = rec["explanation_zh"] if rec else f"按规则 {lot.rule_id} 第 {lot.rule_version} 版认定"
+    en = rec["explanation_en"] if rec else f"recognised by rule {lot.rule_id} version {lot.rule_version}"
+    return {
+        "id": lot.id,
+        "outcome_id": lot.outcome_id,
+        "issuer_id": lot.issuer_id,
+        "credits": lot.credits,
+        "category": lot.category,
+        "level": lot.level,
+        "field": lot.field,
+        "rule_id": lot.rule_id,
+        "rule_version": lot.rule_version,
+        "rule_set_hash": lot.rule_set_hash,
+        "expires_on": lot.expires_on,
+        "created_at": lot.created_at,
+        "state": state,
+        "converted_into": locks[lot.id] if state == "converted" else None,
+        "explanation_zh": zh,
+        "explanation_en": en,
+        "ledger": tx_ref(lot.recognition_tx_id),
+    }
 
 
-def _conversions(
-    session: Session, history: list[JournalTransaction], reversed_ids: set[str]
-) -> list[ConversionPublic]:
+def _conversions(session: Session, history: list[Row[Any]], reversed_ids: set[str]) -> list[ConversionPublic]:
     converted = [tx for tx in history if tx.kind == TxKind.conversion.value]
     if not converted:
         return []
