@@ -37,7 +37,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -56,12 +56,13 @@ from creditbank.catalog.schemas import ConsentPublic
 from creditbank.credentials import service as credentials
 from creditbank.credentials.models import Certificate
 from creditbank.credentials.schemas import CertificatePublic
-from creditbank.db import utcnow
+from creditbank.db import pipelined_reads, utcnow
 from creditbank.learners import access as grants
 from creditbank.learners import service as learners
 from creditbank.learners import vault
 from creditbank.learners.access import grant_public
 from creditbank.learners.models import ArchiveAccess, Learner
+from creditbank.ledger import queries
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, Lot, LotLock, Posting, TxKind
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
@@ -98,7 +99,7 @@ def ref(tx: Journalled) -> LedgerRef:
     )
 
 
-def _ref_fields(tx: Row[Any]) -> dict[str, Any]:
+def _ref_fields(tx: Journalled) -> dict[str, Any]:
     """:func:`ref` as the plain fields the archive is validated from."""
     return {
         "log": tx.log_id,
@@ -143,11 +144,11 @@ def certificates_of(
     ]
 
 
-# The archive is read as plain rows (SQLAlchemy Core: the same column types as the ORM's, no
-# objects, no identity map) and validated once, as a whole, from plain fields: building an ORM
-# object and a pydantic model for every outcome, lot and event cost about 0.4 ms an outcome
-# (bench/reads.py). tests/learners/test_archive_rendering.py checks it byte for byte against the
-# archive as it was built from ORM objects.
+# The archive is read as plain rows (these Core statements, with the ORM's column types; on
+# PostgreSQL all six in one round trip, db.pipelined_reads) and validated once, as a whole, from
+# plain fields: building an ORM object and a pydantic model for every outcome, lot and event cost
+# about 0.4 ms an outcome (bench/reads.py). tests/learners/test_archive_rendering.py checks it byte
+# for byte against the archive as it was built from ORM objects.
 _OUTCOME_COLUMNS = [c for c in Outcome.__table__.c if c.name != "request_hash"]  # type: ignore[attr-defined]
 _RECOGNITION_FIELDS = list(RecognitionPublic.model_fields)
 _OUTCOMES = (
@@ -195,12 +196,20 @@ def build_archive(
     (:func:`creditbank.learners.service.authorise_read`); so is ``with_credentials``: the signed
     certificates themselves go only to the learner (others see the certificates' records)."""
     mine = {"learner_id": learner.id}
-    history = list(session.execute(_HISTORY, mine).all())
-    txs: dict[str, Row[Any]] = {tx.id: tx for tx in history}
+    reads = [
+        (_HISTORY, mine),
+        (_OUTCOMES, mine),
+        (_EVENTS, mine),
+        (_LOTS, mine),
+        (_LOCKS, mine),
+        (queries.BALANCES, queries.balances_params(learner.id)),
+    ]
+    found = pipelined_reads(session, reads)  # one round trip on PostgreSQL
+    if found is None:
+        found = [list(session.execute(statement, params).all()) for statement, params in reads]
+    history, rows, event_rows, lots, lock_rows, balance_rows = found
+    txs: dict[str, Any] = {tx.id: tx for tx in history}
     reversed_ids = {tx.reverses_id for tx in history if tx.reverses_id}
-    rows = session.execute(_OUTCOMES, mine).all()
-    event_rows = session.execute(_EVENTS, mine).all() if rows else []
-    lots = session.execute(_LOTS, mine).all()
     # entries named by an event or a lot but not the learner's own (none so far): one statement
     named = {e.ledger_tx_id for e in event_rows} | {lot.recognition_tx_id for lot in lots}
     others = {tx_id for tx_id in named if tx_id and tx_id not in txs}
@@ -244,13 +253,11 @@ def build_archive(
         outcomes.append(outcome)
     # lots, explained by the recognition of their outcome
     by_outcome = {o["id"]: rec for o, rec in zip(outcome_fields, recognitions, strict=True)}
-    locks = {
-        lot_id: programme for lot_id, programme in session.execute(_LOCKS, mine).all() if lot_id in lot_tx
-    }
+    locks = {lot_id: programme for lot_id, programme in lock_rows if lot_id in lot_tx}
     today = dt.date.today()
     archive_lots = [_lot_fields(lot, by_outcome, locks, reversed_ids, tx_ref, today) for lot in lots]
     # balances (expired lots apart from what can be converted) and conversions
-    lines = ledger.balances(session, learner.id)
+    lines = queries.balance_lines(balance_rows, learner.id)
     lapsed: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
     for view in archive_lots:
         if view["state"] == "expired":
@@ -295,7 +302,7 @@ def build_archive(
 
 
 def _lot_fields(
-    lot: Row[Any],
+    lot: Any,
     recognitions: dict[str, dict[str, Any]],
     locks: dict[str, str],
     reversed_ids: set[str],
@@ -335,7 +342,7 @@ def _lot_fields(
     }
 
 
-def _conversions(session: Session, history: list[Row[Any]], reversed_ids: set[str]) -> list[ConversionPublic]:
+def _conversions(session: Session, history: list[Any], reversed_ids: set[str]) -> list[ConversionPublic]:
     converted = [tx for tx in history if tx.kind == TxKind.conversion.value]
     if not converted:
         return []

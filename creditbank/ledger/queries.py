@@ -1,11 +1,12 @@
 """Reads of the ledger: a learner's balances, history, lots and postings, an account's balance."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from creditbank.ledger.append import credits
@@ -21,22 +22,35 @@ class BalanceLine:
     converted: Decimal
 
 
-def balances(session: Session, learner_id: str) -> list[BalanceLine]:
-    """The learner's credits by category and framework level (available and converted)."""
-    stmt = (
-        select(Lot.category, Lot.level, Posting.account_id, func.sum(Posting.amount))
-        .join(Lot, col(Lot.id) == col(Posting.lot_id))
-        .where(col(Posting.account_id).in_([available_account(learner_id), converted_account(learner_id)]))
-        .group_by(col(Lot.category), col(Lot.level), col(Posting.account_id))
-    )
+# a learner's credits by category, level and account (available, converted): one statement, built once
+BALANCES = (
+    select(Lot.category, Lot.level, Posting.account_id, func.sum(Posting.amount))
+    .join(Lot, col(Lot.id) == col(Posting.lot_id))
+    .where(col(Posting.account_id).in_([bindparam("available"), bindparam("converted")]))
+    .group_by(col(Lot.category), col(Lot.level), col(Posting.account_id))
+)
+
+
+def balances_params(learner_id: str) -> dict[str, str]:
+    """The parameters of :data:`BALANCES` for the learner."""
+    return {"available": available_account(learner_id), "converted": converted_account(learner_id)}
+
+
+def balance_lines(rows: Iterable[Sequence[Any]], learner_id: str) -> list[BalanceLine]:
+    """The rows of :data:`BALANCES` as the learner's balance lines, by category and level."""
     table: dict[tuple[str, int], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for category, level, account_id, total in session.exec(stmt).all():
+    for category, level, account_id, total in rows:
         slot = 0 if account_id == available_account(learner_id) else 1
         table[(category, int(level))][slot] += Decimal(str(total))
     return [
         BalanceLine(category=c, level=lv, available=credits(v[0]), converted=credits(v[1]))
         for (c, lv), v in sorted(table.items())
     ]
+
+
+def balances(session: Session, learner_id: str) -> list[BalanceLine]:
+    """The learner's credits by category and framework level (available and converted)."""
+    return balance_lines(session.exec(BALANCES, params=balances_params(learner_id)).all(), learner_id)
 
 
 def account_balance(session: Session, account_id: str) -> Decimal:
