@@ -31,7 +31,7 @@ from creditbank.standards.tlog.note import NoteVerifier
 from creditbank.standards.vc import did as didlib
 from creditbank.standards.vc.errors import ResolutionFailed
 from creditbank.standards.vc.evidence import LedgerEvidence
-from creditbank.transparency import store
+from creditbank.transparency import lookups, store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,7 +76,7 @@ class DatabaseResolver:
         self.list_lifetime = list_lifetime
         self.retry_after = retry_after
         self._issuers: dict[str, keys.IssuerKeys | CreditBankError] = {}
-        self._logs: dict[str, store.LogKey | None] = {}
+        self._logs: dict[str, lookups.LogKey | None] = {}
 
     @classmethod
     def of(cls, session: Session, ctx: AppContext) -> "DatabaseResolver":
@@ -146,9 +146,9 @@ class DatabaseResolver:
             return None
         return msg("verified.trust.registered", name=found.name_zh, id=found.owner_id)
 
-    def _log(self, log_origin: str) -> store.LogKey:
+    def _log(self, log_origin: str) -> lookups.LogKey:
         if log_origin not in self._logs:
-            self._logs[log_origin] = store.log_by_origin(self.session, log_origin)
+            self._logs[log_origin] = lookups.log_by_origin(self.session, log_origin)
         found = self._logs[log_origin]
         if found is None:
             raise ResolutionFailed(
@@ -163,7 +163,7 @@ class DatabaseResolver:
             leaf_hash, proof, checkpoint = store.inclusion(self.session, log.id, index, None)
         except CreditBankError as exc:
             raise ResolutionFailed(exc.said) from exc
-        leaf = store.leaf(self.session, log.id, index)
+        leaf = lookups.leaf(self.session, log.id, index)
         return LedgerEvidence(
             log_origin=log.origin,
             verifier_key=log.verifier().to_text(),

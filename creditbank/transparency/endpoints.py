@@ -76,7 +76,7 @@ def list_logs(ctx: ContextDep) -> list[LogInfo]:
 def _latest_note(ctx: AppContext, log: str) -> str:
     def read(sessions: sessionmaker[Session]) -> str:
         with direct_reader(sessions) as db:
-            return store.latest_note(db, log)
+            return store.published(db, log, None).note
 
     return standby_first(ctx.read_sessions, ctx.sessions, read, BEHIND)
 

@@ -144,50 +144,6 @@ def verifier(log: TransparencyLog) -> NoteVerifier:
     return NoteVerifier(log.origin, log.public_key)
 
 
-@dataclass(frozen=True)
-class LogKey:
-    """A log's id, origin and public key: what a verification needs of it."""
-
-    id: str
-    origin: str
-    public_key: bytes
-
-    def verifier(self) -> NoteVerifier:
-        return NoteVerifier(self.origin, self.public_key)
-
-
-_PG_LOG_BY_ORIGIN = "SELECT id, origin, public_key FROM tlog_logs WHERE origin = %s ORDER BY id LIMIT 1"
-
-
-def log_by_origin(session: Session, origin: str) -> LogKey | None:
-    """The log whose origin is ``origin`` (one statement on PostgreSQL), or None."""
-    driver = pg_connection(session)
-    if driver is None:
-        for log in list_logs(session):
-            if log.origin == origin:
-                return LogKey(log.id, log.origin, bytes(log.public_key))
-        return None
-    with translated_errors(_PG_LOG_BY_ORIGIN), driver.cursor() as cursor:
-        found = cursor.execute(_PG_LOG_BY_ORIGIN, (origin,)).fetchone()
-    return None if found is None else LogKey(found[0], found[1], bytes(found[2]))
-
-
-# the journal's table by name: the ledger imports this module, not the other way round
-_PG_LEAF = "SELECT leaf FROM ledger_transactions WHERE log_id = %s AND seq = %s"
-_LEAF = text("SELECT leaf FROM ledger_transactions WHERE log_id = :log_id AND seq = :seq")
-
-
-def leaf(session: Session, log_id: str, index: int) -> bytes | None:
-    """The bytes of leaf ``index`` of the log, or None."""
-    driver = pg_connection(session)
-    if driver is None:
-        found = session.execute(_LEAF, {"log_id": log_id, "seq": index}).first()
-        return bytes(found[0]) if found is not None else None
-    with translated_errors(_PG_LEAF), driver.cursor() as cursor:
-        row = cursor.execute(_PG_LEAF, (log_id, index)).fetchone()
-    return bytes(row[0]) if row is not None else None
-
-
 def signer(log: TransparencyLog, master_key: bytes) -> NoteSigner:
     """Raises: DecryptionFailed when the master key is not the one the log key was sealed with."""
     return NoteSigner(log.origin, open_sealed(master_key, log.private_key_sealed, _key_context(log.id)))
@@ -358,8 +314,9 @@ _PG_CHECKPOINT_AT = (
 )
 
 
-def _published(session: Reader, log_id: str, size: int | None) -> SignedCheckpoint:
-    """The checkpoint to answer against; the log row is read only to tell 'no log' from 'no checkpoint'.
+def published(session: Reader, log_id: str, size: int | None) -> SignedCheckpoint:
+    """The checkpoint to answer against (one statement on PostgreSQL); the log row is read only to
+    tell 'no log' from 'no checkpoint'.
 
     Raises:
         LogNotFound, NoCheckpoint.
@@ -403,16 +360,6 @@ def _published(session: Reader, log_id: str, size: int | None) -> SignedCheckpoi
 
 
 _last_size: dict[str, int] = {}  # the latest published size this process has seen, per log
-
-
-def latest_note(db: Reader, log_id: str) -> str:
-    """The latest signed checkpoint's note: one statement on PostgreSQL (the log row is read only
-    when there is none, to tell which error).
-
-    Raises:
-        LogNotFound, NoCheckpoint.
-    """
-    return _published(db, log_id, None).note
 
 
 def _pg_one_trip(
@@ -469,7 +416,7 @@ def _checkpoint_and_nodes(
     found = _pg_one_trip(session, log_id, size, ids_for)
     if found is not None:
         return found
-    cp = _published(session, log_id, size)
+    cp = published(session, log_id, size)
     ids = ids_for(cp.size)
     if ids is None:
         raise BadProofRequest(refusal(cp.size))
