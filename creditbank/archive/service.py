@@ -41,6 +41,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
+from creditbank.archive.rows import pipelined_reads
 from creditbank.archive.schemas import (
     AccessRecord,
     Archive,
@@ -56,7 +57,7 @@ from creditbank.catalog.schemas import ConsentPublic
 from creditbank.credentials import service as credentials
 from creditbank.credentials.models import Certificate
 from creditbank.credentials.schemas import CertificatePublic
-from creditbank.db import pipelined_reads, utcnow
+from creditbank.db import utcnow
 from creditbank.learners import access as grants
 from creditbank.learners import service as learners
 from creditbank.learners import vault
@@ -145,7 +146,7 @@ def certificates_of(
 
 
 # The archive is read as plain rows (these Core statements, with the ORM's column types; on
-# PostgreSQL all six in one round trip, db.pipelined_reads) and validated once, as a whole, from
+# PostgreSQL all six in one round trip, rows.pipelined_reads) and validated once, as a whole, from
 # plain fields: building an ORM object and a pydantic model for every outcome, lot and event cost
 # about 0.4 ms an outcome (bench/reads.py). tests/learners/test_archive_rendering.py checks it byte
 # for byte against the archive as it was built from ORM objects.
