@@ -3,9 +3,11 @@
 How this works
 --------------
 On PostgreSQL, statement-level triggers on the base tables (learners, outcomes, recognitions,
-conversions, transfer requests, outcome events) append what each statement changed, already grouped,
-to ``dashboard_deltas`` in the same transaction as the change: a recognition that moves from review
-to recognised appends -1 under its old status and +1 under its new one. Appending never waits for
+conversions, transfer requests) append what each statement changed, already grouped, to
+``dashboard_deltas`` in the same transaction as the change (on outcome events, a row trigger whose
+``WHEN`` admits a reviewer's or an admin's decision only, so a posting's history row calls nothing):
+a recognition that moves from review to recognised appends -1 under its old status and +1 under its
+new one. Appending never waits for
 another writer (no counter row is locked on the posting path). A dashboard read first folds the
 deltas into ``dashboard_figures`` (:func:`creditbank.dashboards.service.refresh`: one statement
 deletes them and adds them up, at three grains: per institution with every column; per district
