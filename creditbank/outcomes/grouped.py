@@ -14,11 +14,15 @@ How this works (:class:`GroupCommit`, one per app):
   idempotency key, the later one waits for the next group), runs the group, answers every posting
   of it, and hands the lead to the first posting still waiting. Requests arriving meanwhile wait
   and form the next group, so a group holds whatever arrived while the last one ran.
-* The group's transaction: each posting is staged in a savepoint of its own (idempotency claim,
-  outcome rows; :func:`creditbank.outcomes.service.stage_rows`), so a posting with a problem of its
-  own (an unknown learner, a reused key: a domain error) is answered with that problem and undone
-  alone (a posting alone in its group needs no savepoint: its whole transaction is undone); any
-  other failure (a lost connection) fails the group; then ONE ledger append for all the staged
+* The group's transaction: each posting is staged (idempotency claim, outcome rows;
+  :func:`creditbank.outcomes.service.stage_rows`) one after another, without savepoints. Should a
+  posting have a problem of its own (an unknown learner, a reused key: a domain error), the
+  transaction is rolled back and the group runs again with each posting in a savepoint of its own,
+  so that posting is answered with its problem and undone alone while the others go on (a posting
+  alone in its group needs no savepoint: its whole transaction is undone). Savepoints cost two
+  statements and two round trips a posting, and postings with a problem are rare, so the group
+  pays them only when one has. Any other failure (a lost connection) fails the group; then ONE
+  ledger append for all the staged
   entries (accounts locked in id order, the log row last, gapless sequence numbers); then the
   postings' responses are stored under their keys (one statement for the group: the log's row is
   held meanwhile); then ONE commit.
@@ -162,26 +166,37 @@ class GroupCommit:
     def _run(self, group: list[_Waiting]) -> None:
         staged: list[tuple[_Waiting, Staged]] = []
         try:
-            self._transaction(group, staged)
+            try:
+                self._transaction(group, staged, savepoints=False)
+            except _Again:  # a posting had a problem of its own: again, each in a savepoint
+                staged.clear()
+                for waiting in group:
+                    waiting.error, waiting.response = None, None
+                self._transaction(group, staged, savepoints=True)
         except _Undone:  # a group of one whose posting had a problem of its own: answered with it
             return
         with self._mutex:
             self.groups += 1
             self.grouped += len(staged)
 
-    def _transaction(self, group: list[_Waiting], staged: list[tuple[_Waiting, Staged]]) -> None:
-        # a posting alone in its group needs no savepoint: its transaction is undone with it (two
-        # statements, two round trips and the session's savepoint bookkeeping fewer)
+    def _transaction(
+        self, group: list[_Waiting], staged: list[tuple[_Waiting, Staged]], *, savepoints: bool
+    ) -> None:
+        # without savepoints, a posting's problem undoes the whole transaction: alone in its group,
+        # it is answered with it (_Undone); else the group runs again with savepoints (_Again)
         alone = len(group) == 1
+        nested = savepoints and not alone
         with contextmanager(transaction)(self.sessions) as session:
             for waiting in group:
                 try:
-                    with nullcontext() if alone else session.begin_nested():
+                    with session.begin_nested() if nested else nullcontext():
                         staged.append((waiting, waiting.posting.stage(session)))
                 except CreditBankError as exc:  # the posting's own problem: its savepoint is undone
                     waiting.error = exc
                     if alone:
                         raise _Undone from exc
+                    if not nested:
+                        raise _Again from exc
                 # anything else (the connection lost, a database error) fails the group: every
                 # posting then runs alone and meets the problem itself (a 503 to retry, not a 500
                 # from a transaction that can no longer make savepoints)
@@ -202,3 +217,8 @@ class GroupCommit:
 
 class _Undone(Exception):
     """Rolls back the transaction of a group of one whose posting had a problem of its own."""
+
+
+class _Again(Exception):
+    """Rolls back a group's transaction without savepoints in which a posting had a problem of its
+    own: the group runs again, each posting in a savepoint."""

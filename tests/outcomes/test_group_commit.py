@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from starlette.responses import Response
 
 from creditbank.auth.service import hash_token
@@ -158,6 +158,38 @@ def test_a_posting_with_its_own_problem_fails_alone(served: Served) -> None:
     assert keys == {"ok-1", "ok-2"}
     fixed = _post(served, token, _body(learners[3], "fixed"), "bad-learner")
     assert fixed.status_code == 201, fixed.text
+
+
+def test_a_group_takes_savepoints_only_once_a_posting_had_a_problem(served: Served) -> None:
+    """Savepoints cost two statements and two round trips a posting: a group runs without them, and
+    only when a posting has a problem of its own does it run again, each posting in a savepoint."""
+    (_, token), learners = served.world.institutions[0], served.world.learners
+    savepoints: list[str] = []
+
+    def noted(_conn: Any, name: str) -> None:
+        savepoints.append(name)
+
+    event.listen(served.world.ctx.engine, "savepoint", noted)
+    try:
+        clean = _in_one_group(served, [(token, _body(learners[i], f"sp-{i}"), f"sp-{i}") for i in range(4)])
+        assert [a.status_code for a in clean] == [201] * 4, [a.text for a in clean]
+        assert savepoints == []
+        mixed = _in_one_group(
+            served,
+            [
+                (token, _body(learners[0], "sp-ok-1"), "sp-ok-1"),
+                (token, _body("lrn_does_not_exist", "sp-bad"), "sp-bad"),
+                (token, _body(learners[1], "sp-ok-2"), "sp-ok-2"),
+            ],
+        )
+        assert [a.status_code for a in mixed] == [201, 404, 201], [a.text for a in mixed]
+        assert len(savepoints) == 3  # the second run: one for each posting of the group
+    finally:
+        event.remove(served.world.ctx.engine, "savepoint", noted)
+    with served.world.ctx.engine.connect() as conn:
+        refs = set(conn.execute(text("SELECT reference FROM outcomes")).scalars())
+    assert refs == {"sp-0", "sp-1", "sp-2", "sp-3", "sp-ok-1", "sp-ok-2"}
+    assert _seqs(served) == list(range(6))
 
 
 def test_a_posting_alone_in_its_group_with_its_own_problem_leaves_nothing(served: Served) -> None:
