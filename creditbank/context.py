@@ -1,5 +1,6 @@
 """The process-wide context: settings, secrets, engine. Built once by the app factory or the CLI."""
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -24,29 +25,37 @@ class AppContext:
     @property
     def token_key(self) -> bytes:
         """Key of the HMAC that stores API tokens."""
-        return hmac_sha256(self.secrets.pepper, b"creditbank/api-token")
+        return derived_key(self.secrets.pepper, b"creditbank/api-token")
 
     @property
     def previous_token_key(self) -> bytes | None:
         """The token key under the previous pepper, while that is live (tokens are re-hashed on use)."""
         previous = self.secrets.previous_pepper
-        return hmac_sha256(previous, b"creditbank/api-token") if previous is not None else None
+        return derived_key(previous, b"creditbank/api-token") if previous is not None else None
 
     @property
     def login_key(self) -> bytes:
         """Key of the HMAC that finds a learner account by its phone or e-mail at sign-in."""
-        return hmac_sha256(self.secrets.pepper, b"creditbank/account-login")
+        return derived_key(self.secrets.pepper, b"creditbank/account-login")
 
     @property
     def previous_login_key(self) -> bytes | None:
         """The login key under the previous pepper, while that is live (re-hashed at sign-in)."""
         previous = self.secrets.previous_pepper
-        return hmac_sha256(previous, b"creditbank/account-login") if previous is not None else None
+        return derived_key(previous, b"creditbank/account-login") if previous is not None else None
 
     @property
     def identity_key(self) -> bytes:
         """Key of the HMAC that looks learners up by identity number."""
-        return hmac_sha256(self.secrets.pepper, b"creditbank/identity-lookup")
+        return derived_key(self.secrets.pepper, b"creditbank/identity-lookup")
+
+
+@functools.lru_cache(maxsize=16)
+def derived_key(pepper: bytes, purpose: bytes) -> bytes:
+    """The key for ``purpose`` derived from a pepper: HMAC-SHA-256(pepper, purpose), a function of the two
+    alone, so derived once per pepper and purpose instead of at every request (each API call hashes
+    its token under the token key)."""
+    return hmac_sha256(pepper, purpose)
 
 
 def build_context(settings: Settings, engine: Engine | None = None) -> AppContext:

@@ -72,3 +72,15 @@ def test_processes_starting_together_on_a_new_database_both_start(
         second.engine.dispose()
     with Session(create_engine(url, pool_size=1)) as session:
         assert len(session.exec(select(SecretCheck)).all()) == 2
+
+
+def test_the_keys_derived_from_a_pepper_are_its_hmacs_and_follow_a_new_pepper() -> None:
+    """The derived keys are kept per pepper (not per process): a new pepper gets its own at once."""
+    from creditbank.context import derived_key
+    from creditbank.crypto.symmetric import hmac_sha256
+
+    first, second = b"p" * 32, b"q" * 32
+    assert derived_key(first, b"creditbank/api-token") == hmac_sha256(first, b"creditbank/api-token")
+    assert derived_key(second, b"creditbank/api-token") == hmac_sha256(second, b"creditbank/api-token")
+    assert derived_key(first, b"creditbank/api-token") != derived_key(second, b"creditbank/api-token")
+    assert derived_key(first, b"creditbank/account-login") == hmac_sha256(first, b"creditbank/account-login")
