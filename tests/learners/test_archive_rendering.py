@@ -11,12 +11,14 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from creditbank.archive import service
 from creditbank.archive.schemas import Archive
 from creditbank.auth.models import Role
 from creditbank.context import AppContext
+from creditbank.db import transaction
+from creditbank.demo import load_demo
 from creditbank.learners.models import Learner
 from creditbank.ledger import service as ledger
 from tests.conftest import Tokens
@@ -101,3 +103,29 @@ def test_the_archive_over_http_is_the_one_built_from_orm_objects(
         _, before = _both(ctx, desk.learner_id, with_credentials)
         reference = Archive.model_validate_json(before)
         assert served.model_copy(update={"generated_at": reference.generated_at}).model_dump_json() == before
+
+
+def _demo_archives_match(ctx: AppContext) -> int:
+    """Every demo learner's archive, both ways, in the database ``ctx`` names; how many compared."""
+    for s in transaction(ctx.sessions):
+        load_demo(s, ctx)
+    with ctx.sessions() as s:
+        learner_ids = list(s.exec(select(Learner.id).order_by(col(Learner.id))).all())
+    compared = 0
+    for learner_id in learner_ids:
+        for with_credentials in (True, False):
+            now, before = _both(ctx, learner_id, with_credentials)
+            assert now == before, learner_id
+            compared += bool(json.loads(now)["outcomes"])
+    return compared
+
+
+def test_the_demo_archives_are_the_ones_built_from_orm_objects(ctx: AppContext) -> None:
+    """The demo's learners (conversions, certificates, consents, reviews) on PostgreSQL (one round trip)."""
+    assert _demo_archives_match(ctx) >= 4
+
+
+@pytest.mark.sqlite
+def test_the_demo_archives_on_sqlite_are_the_ones_built_from_orm_objects(sqlite_ctx: AppContext) -> None:
+    """On SQLite the reads go one by one through the session, with the same answer."""
+    assert _demo_archives_match(sqlite_ctx) >= 4
