@@ -33,7 +33,7 @@ import datetime as dt
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -52,17 +52,17 @@ from creditbank.archive.schemas import (
     PersonalData,
 )
 from creditbank.catalog import consent as consents
-from creditbank.catalog.models import Conversion
+from creditbank.catalog.models import Consent, Conversion
 from creditbank.catalog.schemas import ConsentPublic
 from creditbank.credentials import service as credentials
 from creditbank.credentials.models import Certificate
 from creditbank.credentials.schemas import CertificatePublic
-from creditbank.db import utcnow
+from creditbank.db import construct, utcnow
 from creditbank.learners import access as grants
 from creditbank.learners import service as learners
 from creditbank.learners import vault
 from creditbank.learners.access import grant_public
-from creditbank.learners.models import ArchiveAccess, Learner
+from creditbank.learners.models import ArchiveAccess, Learner, LearnerVault
 from creditbank.ledger import queries
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction, Lot, LotLock, Posting, TxKind
@@ -110,8 +110,7 @@ def _ref_fields(tx: Journalled) -> dict[str, Any]:
     }
 
 
-def _learner_view(session: Session, master_key: bytes, learner: Learner) -> ArchiveLearner:
-    data = vault.load(session, master_key, learner.id)
+def _learner_view(learner: Learner, data: vault.PersonalData | None) -> ArchiveLearner:
     return ArchiveLearner(
         id=learner.id,
         created_at=learner.created_at,
@@ -122,31 +121,30 @@ def _learner_view(session: Session, master_key: bytes, learner: Learner) -> Arch
     )
 
 
-def certificates_of(
-    session: Session, learner_id: str, *, with_credentials: bool = True
+def _certificates(
+    rows: Sequence[Any], parts: Sequence[Any], with_credentials: bool
 ) -> list[CertificatePublic]:
-    """Transfer certificates issued for the learner, newest first, shaped as the credentials domain
-    shapes them. The caller has authorised the read of the archive, which covers them; so this
-    does not go through :func:`creditbank.credentials.service.list_for_learner`, which would check
-    and log the same read a second time."""
-    rows = session.exec(
-        select(Certificate)
-        .where(col(Certificate.learner_id) == learner_id)
-        .order_by(col(Certificate.created_at).desc(), col(Certificate.id))
-    ).all()
-    return [
-        CertificatePublic.of(
-            row,
-            credentials.status_of(row),
-            [p.id for p in credentials.parts_of(session, row.id)],
-            with_credential=with_credentials,
+    """Transfer certificates issued for the learner (the rows of :data:`_CERTIFICATES`, newest
+    first) with the ids of their parts (the rows of :data:`_PARTS`, in order), shaped as the
+    credentials domain shapes them. The caller has authorised the read of the archive, which covers
+    them; so they are not read through :func:`creditbank.credentials.service.list_for_learner`,
+    which would check and log the same read a second time."""
+    bundled: dict[str, list[str]] = defaultdict(list)
+    for part in parts:
+        bundled[part.bundle_id].append(part.id)
+    found = []
+    for fields in rows:
+        row = construct(Certificate, **fields._asdict())
+        found.append(
+            CertificatePublic.of(
+                row, credentials.status_of(row), bundled.get(row.id, []), with_credential=with_credentials
+            )
         )
-        for row in rows
-    ]
+    return found
 
 
 # The archive is read as plain rows (these Core statements, with the ORM's column types; on
-# PostgreSQL all six in one round trip, rows.pipelined_reads) and validated once, as a whole, from
+# PostgreSQL all ten in one round trip, rows.pipelined_reads) and validated once, as a whole, from
 # plain fields: building an ORM object and a pydantic model for every outcome, lot and event cost
 # about 0.4 ms an outcome (bench/reads.py). tests/learners/test_archive_rendering.py checks it byte
 # for byte against the archive as it was built from ORM objects.
@@ -190,6 +188,31 @@ _LOCKS = (
 )
 
 
+_CERTIFICATES = (
+    core_select(Certificate.__table__)  # type: ignore[attr-defined]
+    .where(col(Certificate.learner_id) == bindparam("learner_id"))
+    .order_by(col(Certificate.created_at).desc(), col(Certificate.id))
+)
+# the parts of the learner's bundles, in each bundle's order (credentials.service.parts_of)
+_PARTS = (
+    core_select(col(Certificate.bundle_id), col(Certificate.id))
+    .where(
+        col(Certificate.bundle_id).in_(
+            core_select(col(Certificate.id)).where(col(Certificate.learner_id) == bindparam("learner_id"))
+        )
+    )
+    .order_by(col(Certificate.created_at), col(Certificate.id))
+)
+_CONSENTS = (  # consent.list_for_learner
+    core_select(Consent.__table__)  # type: ignore[attr-defined]
+    .where(col(Consent.learner_id) == bindparam("learner_id"))
+    .order_by(col(Consent.created_at).desc(), col(Consent.id))
+)
+_VAULT = core_select(col(LearnerVault.wrapped_key), col(LearnerVault.sealed)).where(
+    col(LearnerVault.learner_id) == bindparam("learner_id")
+)
+
+
 def build_archive(
     session: Session, master_key: bytes, learner: Learner, *, with_credentials: bool = True
 ) -> Archive:
@@ -204,11 +227,15 @@ def build_archive(
         (_LOTS, mine),
         (_LOCKS, mine),
         (queries.BALANCES, queries.balances_params(learner.id)),
+        (_CERTIFICATES, mine),
+        (_PARTS, mine),
+        (_CONSENTS, mine),
+        (_VAULT, mine),
     ]
     found = pipelined_reads(session, reads)  # one round trip on PostgreSQL
     if found is None:
         found = [list(session.execute(statement, params).all()) for statement, params in reads]
-    history, rows, event_rows, lots, lock_rows, balance_rows = found
+    history, rows, event_rows, lots, lock_rows, balance_rows, certificates, parts, consented, sealed = found
     txs: dict[str, Any] = {tx.id: tx for tx in history}
     reversed_ids = {tx.reverses_id for tx in history if tx.reverses_id}
     # entries named by an event or a lot but not the learner's own (none so far): one statement
@@ -279,7 +306,9 @@ def build_archive(
     live = [c for c in conversions if not c.reversed]
     return Archive.model_validate(
         {
-            "learner": _learner_view(session, master_key, learner),
+            "learner": _learner_view(
+                learner, vault.open_record(master_key, learner.id, *sealed[0]) if sealed else None
+            ),
             "generated_at": utcnow(),
             "outcomes": outcomes,
             "lots": archive_lots,
@@ -292,10 +321,10 @@ def build_archive(
                 sum((c.forfeited_credits or Decimal(0) for c in live), Decimal(0))
             ),
             "conversions": conversions,
-            "certificates": certificates_of(session, learner.id, with_credentials=with_credentials),
+            "certificates": _certificates(certificates, parts, with_credentials),
             "consents": [
                 ConsentPublic.of(row, consents.state_of(row))
-                for row in consents.list_for_learner(session, learner.id)
+                for row in (construct(Consent, **fields._asdict()) for fields in consented)
             ],
             "ledger": [{**(tx_ref(tx.id) or {}), "kind": tx.kind, "at": tx.created_at} for tx in history],
         }

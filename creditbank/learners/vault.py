@@ -48,9 +48,18 @@ def load(session: Session, master_key: bytes, learner_id: str) -> PersonalData |
     row = session.get(LearnerVault, learner_id)
     if row is None:
         return None
+    return open_record(master_key, learner_id, row.wrapped_key, row.sealed)
+
+
+def open_record(master_key: bytes, learner_id: str, wrapped_key: bytes, sealed: bytes) -> PersonalData:
+    """The personal data sealed in the learner's vault row (its ``wrapped_key`` and ``sealed``).
+
+    Raises:
+        DecryptionFailed: the vault row was tampered with or the master key is wrong.
+    """
     key_context, data_context = _contexts(learner_id)
-    data_key = open_sealed(master_key, row.wrapped_key, key_context)
-    return PersonalData(**json.loads(open_sealed(data_key, row.sealed, data_context)))
+    data_key = open_sealed(master_key, wrapped_key, key_context)
+    return PersonalData(**json.loads(open_sealed(data_key, sealed, data_context)))
 
 
 class VaultShredded(Conflict):

@@ -2,9 +2,9 @@
 
 ``tests/learners/archive_reference.py`` keeps the archive as it was built before (an ORM object and a
 pydantic model for every outcome, recognition, event, lot and journal entry). A learner with every
-kind of item (recognised, in review, revoked, corrected, converted, with a transfer certificate and
-a consent) gets the same JSON both ways, for the learner and for a reader who is not the learner,
-and over HTTP.
+kind of item (recognised, in review, revoked, corrected, converted, with a transfer certificate, a
+CLR bundle and a consent) gets the same JSON both ways, for the learner and for a reader who is not
+the learner, and over HTTP.
 """
 
 import json
@@ -33,7 +33,7 @@ def _varied(client: TestClient, auth: Tokens, session: Session) -> Desk:
     desk.posted(work_experience())
     revoked = desk.posted(training(reference="V-3", hours=32))
     old = desk.posted(training(reference="V-4", hours=40))
-    desk.posted(training(reference="V-5", hours=24))
+    fifth = desk.posted(training(reference="V-5", hours=24))
     assert desk.revoke(revoked["id"], reason="学员未完成考核").status_code == 200
     assert desk.correct(old["id"], training(reference="V-4", hours=48)).status_code == 201
     with session.begin():
@@ -51,6 +51,14 @@ def _varied(client: TestClient, auth: Tokens, session: Session) -> Desk:
         headers={**mine, "Idempotency-Key": key()},
     )
     assert issued.status_code == 201, issued.text
+    lots = [kept["recognition"]["lot_id"], fifth["recognition"]["lot_id"]]
+    bundle = client.post(
+        "/api/v1/certificates", json={"lot_ids": lots}, headers={**mine, "Idempotency-Key": key()}
+    )
+    assert bundle.status_code == 201 and len(bundle.json()["parts"]) == 2, bundle.text
+    consent = {"destination_institution_id": desk.institution_id, "lot_ids": lots}
+    given = client.post("/api/v1/consents", json=consent, headers={**mine, "Idempotency-Key": key()})
+    assert given.status_code == 201, given.text
     return desk
 
 
@@ -88,7 +96,8 @@ def test_the_archive_is_the_one_built_from_orm_objects(
     assert {lot["state"] for lot in archive["lots"]} == {"available", "converted", "reversed"}
     assert any(o["superseded_by"] for o in archive["outcomes"])
     assert sum(len(o["events"]) for o in archive["outcomes"]) >= 8
-    assert len(archive["conversions"]) == 1 and len(archive["certificates"]) == 1
+    assert len(archive["conversions"]) == 1 and len(archive["consents"]) == 1
+    assert sorted(c["kind"] for c in archive["certificates"]) == ["clr", "lot", "lot", "lot"]
     assert all(entry["leaf_hash"] for entry in archive["ledger"])
 
 
