@@ -19,7 +19,7 @@ from creditbank.auth.models import Role
 from creditbank.auth.service import Principal
 from creditbank.db import utcnow
 from creditbank.errors import Forbidden, NotFound
-from creditbank.i18n import Both, msg
+from creditbank.i18n import Both, Catalogue, Message, catalogue, msg
 from creditbank.ids import InstitutionId, LearnerId
 from creditbank.ledger import service as ledger
 from creditbank.ledger.models import JournalTransaction
@@ -137,22 +137,15 @@ def recognition_for_lot(outcome: Outcome, rec: Recognition) -> ledger.Recognitio
 def posted_event(
     outcome: Outcome, rec: Recognition, institution_id: str, tx_id: str | None
 ) -> dict[str, Any]:
-    status = {
-        "recognised": msg("event.posted_status.recognised"),
-        "review": msg("event.posted_status.review"),
-        "rejected": msg("event.posted_status.rejected"),
-    }[rec.status]
-    explanation = Both(rec.explanation_zh, rec.explanation_en)
-    zh, en = (
-        msg(
+    if outcome.supersedes_id:
+        zh, en = msg(
             "event.posted_correction",
             supersedes=outcome.supersedes_id,
-            status=status,
-            explanation=explanation,
-        )
-        if outcome.supersedes_id
-        else msg("event.posted", status=status, explanation=explanation)
-    ).pair()
+            status=_posted_status(rec.status),
+            explanation=Both(rec.explanation_zh, rec.explanation_en),
+        ).pair()
+    else:
+        zh, en = _posted_texts(rec.status, rec.explanation_zh, rec.explanation_en)
     return {
         "outcome_id": outcome.id,
         "kind": rec.status,
@@ -163,6 +156,46 @@ def posted_event(
         "ledger_tx_id": tx_id,
         "at": outcome.created_at,
     }
+
+
+def _posted_status(status: str) -> Message:
+    return {
+        "recognised": msg("event.posted_status.recognised"),
+        "review": msg("event.posted_status.review"),
+        "rejected": msg("event.posted_status.rejected"),
+    }[status]
+
+
+class _PostedTexts:
+    """The posted event's texts in Chinese and English by the recognition's status and explanation:
+    a function of those and of the catalogues alone, which the postings of one set of facts share (a
+    cohort, the rows of a batch), so rendered once for them. Kept for the catalogues they were
+    rendered from (forgotten when another is loaded) and at most :data:`POSTED_TEXTS_MAX` at a time
+    (forgotten all at once when full)."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._catalogues: tuple[Catalogue, Catalogue] | None = None
+
+    def __call__(self, status: str, explanation_zh: str, explanation_en: str) -> tuple[str, str]:
+        catalogues = (catalogue("zh"), catalogue("en"))
+        if self._catalogues is None or any(
+            a is not b for a, b in zip(catalogues, self._catalogues, strict=True)
+        ):
+            self._found, self._catalogues = {}, catalogues
+        key = (status, explanation_zh, explanation_en)
+        found = self._found.get(key)
+        if found is None:
+            explanation = Both(explanation_zh, explanation_en)
+            found = msg("event.posted", status=_posted_status(status), explanation=explanation).pair()
+            if len(self._found) >= POSTED_TEXTS_MAX:
+                self._found = {}
+            self._found[key] = found
+        return found
+
+
+POSTED_TEXTS_MAX = 1024
+_posted_texts = _PostedTexts()
 
 
 def get_outcome(session: Session, outcome_id: str) -> tuple[Outcome, Recognition]:

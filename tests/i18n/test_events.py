@@ -5,13 +5,18 @@ each language) and the learner's correction request (``event.correction_requeste
 from one message each, so a translator's change to the catalogue is what the archive shows.
 """
 
+import shutil
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from creditbank import i18n
 from creditbank.auth.models import Role
 from creditbank.context import AppContext
 from creditbank.i18n import Both, catalogue, msg
+from creditbank.outcomes.records import _posted_texts
 from tests.conftest import Tokens
 from tests.outcomes.factories import Desk, training, work_experience
 from tests.web.scene import build_scene
@@ -79,3 +84,33 @@ def test_a_correction_request_is_recorded_in_each_language(
     # the learner's words are a value: braces in them are kept as written
     assert asked_event["detail_zh"] == "学习者申请更正：学时应为 {hours} 64"
     assert asked_event["detail_en"] == "The learner asked for a correction: 学时应为 {hours} 64"
+
+
+def test_the_posted_events_texts_are_rendered_once_and_follow_the_catalogues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The texts are kept by status and explanation (a cohort's postings share them), for the
+    catalogues they came from: a reworded catalogue is what the next posting's history says."""
+    explanation = Both("说明", "why")
+
+    def rendered() -> tuple[str, str]:
+        return msg("event.posted", status=msg("event.posted_status.review"), explanation=explanation).pair()
+
+    first = _posted_texts("review", "说明", "why")
+    assert first == rendered()
+    assert _posted_texts("review", "说明", "why") is first
+    copy = tmp_path / "locale"
+    shutil.copytree(i18n.LOCALE_DIR, copy)
+    en = copy / "en/LC_MESSAGES/messages.po"
+    lines = en.read_text(encoding="utf-8").splitlines()
+    at = lines.index('msgid "event.posted"')
+    lines[at + 1] = 'msgstr "Reworded: {status}, {explanation}"'
+    en.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(i18n, "LOCALE_DIR", copy)
+    catalogue.cache_clear()
+    try:
+        again = _posted_texts("review", "说明", "why")
+        assert again == rendered() and again[0] == first[0]
+        assert again[1].startswith("Reworded: ") and again[1] != first[1]
+    finally:
+        catalogue.cache_clear()
