@@ -33,7 +33,7 @@ class Posting:
 
     at: float  # scheduled time (the clock of the caller)
     attempts: int = 0
-    ended: str | None = None  # "acknowledged", "refused <status>", "given up", "not sent"
+    ended: str | None = None  # "acknowledged", "refused <status>", "given up", "not sent", "bench error ..."
     latency_s: float | None = None  # from the scheduled time to the acknowledging answer
 
 
@@ -78,6 +78,11 @@ class Settlements:
     def refused(self, i: int, status: int) -> None:
         with self._lock:
             self._end(self.postings[i], f"refused {status}")
+
+    def failed(self, i: int, what: str) -> None:
+        """Posting ``i`` ended by the bench's own error (``what``), not by an answer."""
+        with self._lock:
+            self._end(self.postings[i], f"bench error {what}")
 
     def retry(self, i: int, now: float, delay_s: float) -> bool:
         """Re-send posting ``i`` in ``delay_s`` seconds, unless that is past its bound (then it is

@@ -296,6 +296,9 @@ def main() -> None:
                     settlements.refused(i, answer.status)
                 else:
                     settlements.retry(i, time.perf_counter(), wait)
+            except Exception as exc:  # the bench's own fault: counted, and the posting ends
+                settlements.failed(i, type(exc).__name__)
+                raise
             finally:
                 with free_lock:
                     free.append(http)

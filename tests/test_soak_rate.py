@@ -114,3 +114,12 @@ def test_reads_per_phase_against_the_rate_asked() -> None:
     assert rates["before the kill"]["per_s"] == 40 and rates["before the kill"]["fraction"] == 1.0
     assert rates["after the kill"]["per_s"] == 20 and rates["after the kill"]["fraction"] == 0.5
     assert rates["whole run"]["answered"] == 6000
+
+
+def test_a_posting_the_bench_failed_on_is_ended_not_left_open() -> None:
+    book = Settlements()
+    book.scheduled(0, at=0.0)
+    book.attempted(0)
+    book.failed(0, "KeyError")
+    assert book.open() == 0
+    assert book.summary()["ended"] == {"bench error KeyError": 1}
