@@ -39,6 +39,7 @@ from creditbank.limits import BodyLimitMiddleware, SharedSlots, heavy_slots, lim
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
 from creditbank.outcomes.reasons import validation_reason
 from creditbank.problems import accepted_values, domain_error_of
+from creditbank.request_models import bodies_without_string_cache
 
 GC_THRESHOLD = 20_000  # first-generation allocations between collections (Python's default: 700)
 
@@ -453,6 +454,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     skip_unmatchable_routers(app)
+    bodies_without_string_cache(app)
     _document_roles_and_problems(app)
     return app
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from creditbank.applications import appeals
@@ -20,6 +20,7 @@ from creditbank.i18n import msg
 from creditbank.limits import APPLICATION, body_limit
 from creditbank.outcomes import idempotent, review
 from creditbank.outcomes.models import Appeal
+from creditbank.request_models import REQUEST_BODY
 
 router = APIRouter(prefix="/api/v1/appeals", tags=["appeals"])
 
@@ -42,7 +43,7 @@ class AppealPublic(BaseModel):
 
 
 class AppealDecisionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     decision: Literal["uphold", "change"] = Field(
         description="uphold: the decision stands; change: the credits become `credits`"

@@ -4,11 +4,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from creditbank.request_models import REQUEST_BODY
 from creditbank.rule_engine.models import ConversionPlan, PlanLine
 
 
 class ProgrammeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     code: str = Field(min_length=1, max_length=60, description="programme code, e.g. 510201")
     title_zh: str = Field(min_length=1, max_length=200)
@@ -23,7 +24,7 @@ class ProgrammePublic(ProgrammeCreate):
 
 
 class SharedCourseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     code: str = Field(min_length=1, max_length=60)
     title_zh: str = Field(min_length=1, max_length=200)
@@ -50,7 +51,7 @@ class SharedCoursePublic(SharedCourseCreate):
 
 
 class ProgrammeLearnerCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     learner_id: str = Field(min_length=1, max_length=40, description="a learner whose record you hold")
 
@@ -62,7 +63,7 @@ class ProgrammeLearnerPublic(BaseModel):
 
 
 class EnrolmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     programme_id: str = Field(
         min_length=1,
@@ -73,7 +74,7 @@ class EnrolmentCreate(BaseModel):
 
 
 class EnrolmentApprove(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     equivalence_id: str = Field(
         min_length=1, max_length=40, description="your course equivalence that will convert the result"
@@ -81,13 +82,13 @@ class EnrolmentApprove(BaseModel):
 
 
 class EnrolmentDecline(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     reason: str = Field(min_length=1, max_length=500)
 
 
 class EnrolmentResult(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     achieved_on: dt.date = Field(description="the day the course was completed")
     score: Decimal | None = Field(
@@ -123,7 +124,7 @@ class EnrolmentPublic(BaseModel):
 
 
 class EquivalenceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     source_institution_id: str | None = Field(None, max_length=40, description="only lots from this issuer")
     requires: dict[str, Any] = Field(
@@ -147,7 +148,7 @@ class EquivalencePublic(EquivalenceCreate):
 
 
 class TransferCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     learner_id: str | None = Field(
         None, max_length=40, description="whose lots (an institution must say; a learner may omit)"
@@ -220,7 +221,7 @@ class ConversionPublic(BaseModel):
 
 
 class ConsentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     destination_institution_id: str = Field(
         min_length=1, max_length=40, description="the institution that may convert the lots"
@@ -256,7 +257,7 @@ class ConsentPublic(BaseModel):
 class TransferPreviewRequest(BaseModel):
     """The lots a learner (or their issuing institution) thinks of sending, and where."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     learner_id: str | None = Field(
         None, max_length=40, description="whose lots (an institution must say; a learner may omit)"
@@ -319,7 +320,7 @@ CreditCategory = Literal["required", "major", "general", "elective"]
 
 
 class CurriculumCourseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     code: str = Field(
         min_length=1, max_length=60, description="course code (an equivalence's destination code counts here)"

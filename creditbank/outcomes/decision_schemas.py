@@ -5,9 +5,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from creditbank.outcomes.schemas import LedgerRef, OutcomePublic
+from creditbank.request_models import REQUEST_BODY
 
 ReviewStageName = Literal["district", "city"]
 DecisionName = Literal["approve", "reject", "return"]
@@ -16,7 +17,7 @@ DecisionName = Literal["approve", "reject", "return"]
 class ReviewDecisionRequest(BaseModel):
     """A reviewer's decision on an outcome waiting in the review queue."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     decision: DecisionName = Field(
         description="approve: district moves the outcome to the city stage, city recognises it; "

@@ -2,9 +2,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from creditbank.outcomes import registrar
+from creditbank.request_models import REQUEST_BODY
 from creditbank.rule_engine.models import OutcomeType
 
 OutcomeTypeName = OutcomeType  # the one list of outcome types is in the rule engine's models
@@ -19,7 +20,7 @@ REQUIRED_FACTS: dict[str, tuple[str, ...]] = {
 class OutcomeCreate(BaseModel):
     """One learning outcome as an institution posts it."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = REQUEST_BODY
 
     learner_id: str | None = Field(None, max_length=40, description="the bank's learner id (lrn_...)")
     identity_number: str | None = Field(
