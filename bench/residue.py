@@ -14,11 +14,9 @@ Run: .venv/bin/python bench/residue.py [--kind post|archive|checkpoint|inclusion
 """
 
 import argparse
-import gc
 import os
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -30,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import Table, demo_world, outcome, write_results  # noqa: E402
 
+from tests.support.inprocess import InProcessServer, closed_loop, quiet_blocks  # noqa: E402
 from tests.support.loadgen import Answer, Connection  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 from tests.support.server import free_port, prepare_database  # noqa: E402
@@ -37,78 +36,22 @@ from tests.support.server import free_port, prepare_database  # noqa: E402
 KINDS = ("post", "archive", "checkpoint", "inclusion", "verify")
 
 
-class InProcessServer:
-    """The served app (as one worker of ``creditbank serve`` has it) under uvicorn, in a thread."""
+def served(url: str, var: Path, port: int) -> InProcessServer:
+    """:func:`creditbank.serving.served_app` (as a worker of ``creditbank serve`` has it: arenas,
+    trimmer, pool warmed at start) in this process."""
+    from creditbank.config import get_settings
+    from creditbank.serving import served_app
 
-    def __init__(self, url: str, var: Path, port: int) -> None:
-        import uvicorn
-
-        from creditbank.config import get_settings
-        from creditbank.serving import served_app, uvicorn_options
-
-        os.environ.update(
-            CREDITBANK_DATABASE_URL=url,
-            CREDITBANK_VAR_DIR=str(var),
-            CREDITBANK_BACKGROUND_PUBLISHER="true",
-            CREDITBANK_CHECKPOINT_INTERVAL_SECONDS="0.5",
-            CREDITBANK_LOG_LEVEL="WARNING",
-        )
-        get_settings.cache_clear()
-        options = {k: v for k, v in uvicorn_options(1).items() if k not in ("factory", "workers")}
-        self.app = served_app()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port, **options))
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> "InProcessServer":
-        self.thread.start()
-        deadline = time.monotonic() + 120
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the in-process server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.app.state.malloc_trimmer.stopped.set()
-
-
-def quiet_blocks(settle: float = 1.0) -> int:
-    """Python's allocated blocks with nothing in flight (the caller's clients are done)."""
-    time.sleep(settle)
-    gc.collect()
-    gc.collect()
-    return sys.getallocatedblocks()
-
-
-def run_closed_loop(
-    connections: list[Connection], n: int, send: Callable[[Connection, int], Answer]
-) -> list[str]:
-    """``n`` requests, each connection sending its next as soon as its last is answered; the
-    unexpected answers."""
-    counter = iter(range(n))
-    lock = threading.Lock()
-    errors: list[str] = []
-
-    def run(http: Connection) -> None:
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                return
-            r = send(http, i)
-            if r.status not in (200, 201):
-                with lock:
-                    errors.append(f"{r.status} {r.body[:200]!r}")
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in connections]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
+    os.environ.update(
+        CREDITBANK_DATABASE_URL=url,
+        CREDITBANK_VAR_DIR=str(var),
+        CREDITBANK_BASE_URL=f"http://127.0.0.1:{port}",
+        CREDITBANK_BACKGROUND_PUBLISHER="true",
+        CREDITBANK_CHECKPOINT_INTERVAL_SECONDS="0.5",
+        CREDITBANK_LOG_LEVEL="WARNING",
+    )
+    get_settings.cache_clear()
+    return InProcessServer(served_app(), port)
 
 
 def sender(
@@ -174,14 +117,14 @@ def run(args: argparse.Namespace, pg: Any) -> None:
         world, certificate = demo_world(
             url, var, f"http://127.0.0.1:{port}", institutions=2, learners=args.learners
         )
-        with InProcessServer(url, var, port) as server:
+        with served(url, var, port) as server:
             connections = [Connection(server.base_url, timeout=60) for _ in range(args.clients)]
             log_id = connections[0].get("/logs").json()[0]["id"]
             # something to read: postings before any read round
             fill = sender("post", world, certificate, log_id, "fill")
-            errors = run_closed_loop(connections, args.warmup, fill)
+            errors = closed_loop(connections, args.warmup, fill)
             send = sender(args.kind, world, certificate, log_id, "r")
-            errors += run_closed_loop(connections, args.warmup, send)
+            errors += closed_loop(connections, args.warmup, send)
             before = quiet_blocks()
             table = Table(f"Blocks left per request ({args.kind}, {args.requests} requests a round)")
             rounds: list[dict[str, float]] = []
@@ -193,7 +136,7 @@ def run(args: argparse.Namespace, pg: Any) -> None:
                     first = tracemalloc.take_snapshot()
                 start = time.perf_counter()
                 send = sender(args.kind, world, certificate, log_id, f"r{r}")
-                errors += run_closed_loop(connections, args.requests, send)
+                errors += closed_loop(connections, args.requests, send)
                 seconds = time.perf_counter() - start
                 after = quiet_blocks()
                 per = (after - before) / args.requests

@@ -10,7 +10,7 @@ What was kept: pydantic-core's string cache (``cache_strings``, on by default) h
 strings that validation made, and a constrained string field with ``str_strip_whitespace`` makes its
 value anew through that cache, so every posting's reference (and, with many learners, its learner
 id) stayed in it, for minutes, pinning the memory pools they were made in. Request bodies are now
-validated without it (:data:`creditbank.request_models.REQUEST_BODY`).
+validated without it (:mod:`creditbank.request_models`).
 """
 
 import datetime as dt
@@ -39,11 +39,11 @@ from tests.support.world import World, build_world
 
 PACKAGE = Path(__file__).resolve().parent.parent / "creditbank"
 POSTINGS = 500  # a round of postings
-READINGS = 200  # a round of reads
-# blocks a request may leave behind, on average, in the middle one of three rounds (the string cache
-# left about one a posting; what is noise, the publisher's rounds and the connections the server ends
-# after 100 requests, moves a round by up to about 100 blocks)
-LIMIT = 0.25
+READINGS = 200  # a round of reads (a verification takes about 20 ms of CPU)
+# the blocks a round may leave behind, in the middle one of three rounds: about 100 are noise (the
+# publisher's rounds, the connections the server ends after 100 requests); the string cache left
+# about one a posting, 500 a round
+LIMIT = 125
 
 
 def posting(i: int, learner: str, ref: str) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def served(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) 
 
 def test_a_server_keeps_nothing_per_posting(served: Served) -> None:
     per = blocks_per_request(served.connections, served.post, rounds=3, requests=POSTINGS)
-    assert sorted(per)[1] < LIMIT, per
+    assert sorted(per)[1] * POSTINGS < LIMIT, per
 
 
 def _archive(s: Served, tag: str) -> Send:
@@ -143,7 +143,7 @@ def test_a_server_keeps_nothing_per_read(served: Served, kind: str) -> None:
     per = blocks_per_request(
         served.connections, lambda tag: READS[kind](served, tag), rounds=3, requests=READINGS
     )
-    assert sorted(per)[1] < LIMIT, per
+    assert sorted(per)[1] * READINGS < LIMIT, per
 
 
 def _blocks_left(validate: Any, n: int = 2_000) -> int:
@@ -168,8 +168,8 @@ def test_a_posted_body_leaves_no_string_behind(tmp_path: Path) -> None:
         value, errors = field.validate(body)
         assert isinstance(value, OutcomeCreate) and not errors
 
-    assert _blocks_left(through_fastapi) < 100  # with the string cache: about 3,600
-    assert _blocks_left(OutcomeCreate.model_validate) < 100  # a batch's rows
+    assert _blocks_left(through_fastapi) < 200  # with the string cache: about 3,600
+    assert _blocks_left(OutcomeCreate.model_validate) < 200  # a batch's rows
 
 
 def _models() -> Iterator[type[BaseModel]]:
