@@ -9,8 +9,11 @@ reads ``sys.getallocatedblocks()``: the blocks a round leaves behind, per reques
 keeps per request. With ``--trace``, the last round runs under ``tracemalloc`` and the allocation
 sites of what it left are printed (by count of blocks).
 
+With ``--idle SECONDS``, a round is that long with no request at all (the checkpoint publisher, the
+pool and the trimmer alone), and the blocks are per round.
+
 Run: .venv/bin/python bench/residue.py [--kind post|archive|checkpoint|inclusion|verify]
-     [--requests 1000] [--rounds 3] [--clients 8] [--learners 200] [--trace]
+     [--requests 1000] [--rounds 3] [--clients 8] [--learners 200] [--trace] [--idle SECONDS]
 """
 
 import argparse
@@ -99,6 +102,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--learners", type=int, default=200)
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument(
+        "--idle", type=float, default=0.0, help="seconds a round lasts with no request at all (instead)"
+    )
     args = parser.parse_args()
 
     pg = start_postgres(fsync=True)
@@ -126,7 +132,8 @@ def run(args: argparse.Namespace, pg: Any) -> None:
             send = sender(args.kind, world, certificate, log_id, "r")
             errors += closed_loop(connections, args.warmup, send)
             before = quiet_blocks()
-            table = Table(f"Blocks left per request ({args.kind}, {args.requests} requests a round)")
+            what = f"{args.idle:.0f} s idle" if args.idle else f"{args.kind}, {args.requests} requests"
+            table = Table(f"Blocks left per request ({what} a round)")
             rounds: list[dict[str, float]] = []
             for r in range(args.rounds):
                 tracing = args.trace and r == args.rounds - 1
@@ -135,11 +142,14 @@ def run(args: argparse.Namespace, pg: Any) -> None:
                     before = quiet_blocks()
                     first = tracemalloc.take_snapshot()
                 start = time.perf_counter()
-                send = sender(args.kind, world, certificate, log_id, f"r{r}")
-                errors += closed_loop(connections, args.requests, send)
+                if args.idle:  # the publisher, the pool and the trimmer alone
+                    time.sleep(args.idle)
+                else:
+                    send = sender(args.kind, world, certificate, log_id, f"r{r}")
+                    errors += closed_loop(connections, args.requests, send)
                 seconds = time.perf_counter() - start
                 after = quiet_blocks()
-                per = (after - before) / args.requests
+                per = (after - before) / (1 if args.idle else args.requests)
                 rounds.append({"blocks": after - before, "per_request": per, "seconds": seconds})
                 table.add(
                     f"round {r + 1}{' (traced)' if tracing else ''}",
