@@ -3,7 +3,7 @@
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,7 +37,7 @@ from creditbank.errors import (
 from creditbank.i18n import DEFAULT_LANG, Lang, Translator
 from creditbank.limits import BodyLimitMiddleware, SharedSlots, heavy_slots, limits_of
 from creditbank.observability import Metrics, RequestContextMiddleware, configure_logging
-from creditbank.outcomes.reasons import validation_reason
+from creditbank.outcomes.reasons import first_error
 from creditbank.problems import accepted_values, domain_error_of
 from creditbank.request_models import bodies_without_string_cache
 
@@ -65,21 +65,6 @@ def problem(
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
-
-
-def _first_error(errors: Sequence[Any], lang: Lang) -> str:
-    """The first validation error as people read it, in ``lang``: the field and what is wrong with it,
-    said from the error's type (the texts of upload reports), not pydantic's English."""
-    if not errors:
-        return problem_title("validation-failed", "The request is not valid", lang)
-    first = dict(errors[0])
-    loc = [str(p) for p in first.get("loc", ())]
-    first["loc"] = loc[1:] if loc and loc[0] in _REQUEST_PARTS else loc
-    zh, en = validation_reason(first)
-    return zh if lang == "zh" else en
-
-
-_REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -120,7 +105,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             422,
             "validation-failed",
             "The request is not valid",
-            _first_error(exc.errors(), lang),
+            first_error(exc.errors(), lang),
             lang=lang,
             errors=errors,
         )

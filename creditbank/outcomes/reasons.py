@@ -6,10 +6,11 @@ learner, a reference used for other content …). A rejected or reviewed row's r
 engine's explanation, which names the condition that failed.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
-from creditbank.errors import CreditBankError
-from creditbank.i18n import N_, Translator
+from creditbank.errors import CreditBankError, problem_title
+from creditbank.i18n import N_, Lang, Translator
 from creditbank.outcomes.dialect import COLUMN_NAMES
 from creditbank.outcomes.models import Recognition
 from creditbank.outcomes.schemas import RowReport
@@ -105,6 +106,21 @@ def validation_reason(error: dict[str, Any]) -> Pair:
     label_zh, label_en = _label(loc)
     labelled = N_("row.labelled")
     return _one(ZH, labelled, label=label_zh, reason=zh), _one(EN, labelled, label=label_en, reason=en)
+
+
+def first_error(errors: Sequence[Any], lang: Lang) -> str:
+    """The first validation error of a request as people read it, in ``lang``: the field and what is
+    wrong with it, said from the error's type (the texts of upload reports), not pydantic's English."""
+    if not errors:
+        return problem_title("validation-failed", "The request is not valid", lang)
+    first = dict(errors[0])
+    loc = [str(p) for p in first.get("loc", ())]
+    first["loc"] = loc[1:] if loc and loc[0] in _REQUEST_PARTS else loc
+    zh, en = validation_reason(first)
+    return zh if lang == "zh" else en
+
+
+_REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 def error_reason(problem: dict[str, Any], details: Pair | None = None) -> Pair:
