@@ -40,10 +40,11 @@ from tests.support.world import World, build_world
 PACKAGE = Path(__file__).resolve().parent.parent / "creditbank"
 POSTINGS = 500  # a round of postings
 READINGS = 200  # a round of reads (a verification takes about 20 ms of CPU)
-# the blocks a round may leave behind, in the middle one of three rounds: about 100 are noise (the
-# publisher's rounds, the connections the server ends after 100 requests); the string cache left
-# about one a posting, 500 a round
-LIMIT = 125
+# the blocks three rounds together may leave behind: between two quiet moments about 400 are noise on
+# a loaded machine (threads of the pool, the publisher's rounds, the connections the server ends after
+# 100 requests); the string cache left 0.6 to 1.1 a posting, 850 to 1,650 over three rounds
+POSTINGS_LIMIT = 600
+READS_LIMIT = 400  # over 600 reads: a read keeping one block would leave 600
 
 
 def posting(i: int, learner: str, ref: str) -> dict[str, Any]:
@@ -113,7 +114,7 @@ def served(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) 
 
 def test_a_server_keeps_nothing_per_posting(served: Served) -> None:
     per = blocks_per_request(served.connections, served.post, rounds=3, requests=POSTINGS)
-    assert sorted(per)[1] * POSTINGS < LIMIT, per
+    assert sum(per) * POSTINGS < POSTINGS_LIMIT, per
 
 
 def _archive(s: Served, tag: str) -> Send:
@@ -143,7 +144,7 @@ def test_a_server_keeps_nothing_per_read(served: Served, kind: str) -> None:
     per = blocks_per_request(
         served.connections, lambda tag: READS[kind](served, tag), rounds=3, requests=READINGS
     )
-    assert sorted(per)[1] * READINGS < LIMIT, per
+    assert sum(per) * READINGS < READS_LIMIT, per
 
 
 def _blocks_left(validate: Any, n: int = 2_000) -> int:
