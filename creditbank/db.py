@@ -230,7 +230,10 @@ WARM_TABLES = (
 def warm_pool(engine: Engine, connections: int) -> None:
     """Open ``connections`` PostgreSQL connections now and have each plan a query over the posting
     path's tables, so the first requests under load neither wait for new server processes nor for
-    their catalog caches (a cold pool made the first seconds of a 100 requests/s load queue up)."""
+    their catalog caches (a cold pool made the first seconds of a 100 requests/s load queue up).
+    A database unavailable now (down, restarting: :func:`unavailability`) leaves the pool cold, to
+    connect on demand: a worker started during an outage (one replacing a worker that died) starts,
+    answers 503 until the database is back, and does not stop the server by failing its start."""
     if engine.dialect.name != "postgresql":
         return
     touch = text(" UNION ALL ".join(f"(SELECT 1 FROM {t} LIMIT 0)" for t in WARM_TABLES))  # noqa: S608
@@ -241,6 +244,11 @@ def warm_pool(engine: Engine, connections: int) -> None:
             held.append(connection)
             connection.execute(touch)
             connection.rollback()
+    except sa_exc.DBAPIError as exc:
+        reason = unavailability(exc)
+        if reason is None:
+            raise
+        _log.warning("pool not warmed", extra={"fields": {"reason": reason}})
     finally:
         for connection in held:
             connection.close()

@@ -268,7 +268,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from creditbank.outcomes.rulesets import rule_book
-        from creditbank.transparency.publisher import CheckpointPublisher, ensure_default_log
+        from creditbank.transparency.publisher import start_publisher
 
         # the published rule sets are loaded (and so checked) before the first request: a broken
         # set stops the service here instead of failing postings later
@@ -286,12 +286,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             gc.collect()
             gc.freeze()
         publisher = None
-        if context.settings.background_publisher:
-            ensure_default_log(context)
-            publisher = CheckpointPublisher(
-                context, context.settings.checkpoint_interval_seconds, context.settings.republish_seconds
-            )
-            publisher.start()
+        if context.settings.background_publisher:  # the default log made sure of first
+            publisher = start_publisher(context)
         try:
             yield
         finally:

@@ -4,9 +4,13 @@ Tried from outside: a served process on its own PostgreSQL server, which the tes
 again; and a database that refuses writes as a standby being promoted does.
 """
 
+import contextlib
 import datetime as dt
 import http.client
 import json
+import os
+import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +29,7 @@ from creditbank.main import create_app
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.server import ServerProcess, prepare_database
 from tests.support.world import World, build_world
+from tests.test_worker_replacement import REPLACED_WITHIN, _workers
 
 pytestmark = pytest.mark.slow
 PROBLEM = "application/problem+json"
@@ -140,6 +145,75 @@ def test_outage_answers_503_keeps_the_connection_and_recovers(own_pg: PostgresSe
         assert batch.status_code == 200, batch.text
         assert http_client.get(f"/api/v1/outcomes/{first.json()['id']}").status_code == 200
     finally:
+        server.stop()
+        if own_pg.process.poll() is not None:
+            own_pg.resume()
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(base_url + "/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _until(condition: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc")
+def test_a_worker_replaced_during_an_outage_starts_and_serves(own_pg: PostgresServer, tmp_path: Path) -> None:
+    """A worker that dies while the database is down is replaced by one that starts without it
+    (answering 503 until it is back), not by one whose failed start stops the whole server."""
+    url = prepare_database(own_pg, "outage_replacement", tmp_path)
+    world = build_world(url, tmp_path, n_institutions=1, n_learners=2)
+    world.ctx.engine.dispose()
+    _, token = world.institutions[0]
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "after"}
+    server = ServerProcess(url, tmp_path, workers=2).start()
+    assert server.process is not None
+    supervisor = server.process.pid
+    stopped: list[int] = []
+    try:
+        _until(lambda: len(_workers(supervisor)) == 2, 60, "two workers")
+        victim, other = _workers(supervisor)
+        own_pg.halt()
+        os.kill(victim, signal.SIGKILL)
+        _until(
+            lambda: [pid for pid in _workers(supervisor) if pid not in (victim, other)] != [],
+            REPLACED_WITHIN,
+            "a new worker",
+        )
+        [new] = [pid for pid in _workers(supervisor) if pid not in (victim, other)]
+        # only the new worker may answer now: it started with the database down
+        os.kill(other, signal.SIGSTOP)
+        stopped.append(other)
+        _until(lambda: _healthy(server.base_url), REPLACED_WITHIN, f"worker {new} serving")
+        assert server.process.poll() is None, "the server is still running"
+        _assert_unavailable(
+            httpx.post(server.base_url + "/api/v1/outcomes", json=_outcome(world, "after"), headers=headers)
+        )
+        own_pg.resume()
+        deadline = time.monotonic() + 30
+        while True:
+            again = httpx.post(
+                server.base_url + "/api/v1/outcomes",
+                json=_outcome(world, "after"),
+                headers=headers,
+                timeout=10,
+            )
+            if again.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert again.status_code == 201, again.text
+        assert _workers(supervisor) == sorted([other, new])
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         server.stop()
         if own_pg.process.poll() is not None:
             own_pg.resume()

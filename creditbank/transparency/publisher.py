@@ -28,7 +28,7 @@ from collections.abc import Callable
 from functools import partial
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -60,6 +60,26 @@ def ensure_default_log(ctx: AppContext) -> None:
             if attempt == 2:
                 raise
             log.info("the default log was created by another process starting at the same time")
+
+
+def start_publisher(ctx: AppContext) -> "CheckpointPublisher":
+    """A served process's publisher, started, after the default log is made sure of. A database
+    unavailable now (a worker started during an outage) leaves that to the publisher's first round
+    that reaches it, instead of failing the process's start (which would stop the whole server)."""
+    ensured = True
+    try:
+        ensure_default_log(ctx)
+    except DBAPIError as exc:
+        reason = unavailability(exc)
+        if reason is None:
+            raise
+        log.warning("default log not ensured now", extra={"fields": {"reason": reason}})
+        ensured = False
+    publisher = CheckpointPublisher(
+        ctx, ctx.settings.checkpoint_interval_seconds, ctx.settings.republish_seconds, ensure_log=not ensured
+    )
+    publisher.start()
+    return publisher
 
 
 def sync_standby_check(ctx: AppContext) -> Callable[[Session], bool] | None:
@@ -99,8 +119,11 @@ class CheckpointPublisher:
     """A daemon thread that calls :func:`publish_all` every ``interval`` seconds until stopped,
     while this process holds :data:`PUBLISHER_LOCK` (PostgreSQL; see the module docstring)."""
 
-    def __init__(self, ctx: AppContext, interval: float, republish_after: float) -> None:
+    def __init__(
+        self, ctx: AppContext, interval: float, republish_after: float, *, ensure_log: bool = False
+    ) -> None:
         self.ctx = ctx
+        self.ensure_log = ensure_log  # make sure of the default log first (not done at start)
         self.interval = interval
         self.republish_after = republish_after
         self.holds_lock = False
@@ -138,6 +161,9 @@ class CheckpointPublisher:
 
         Raises: whatever the database raises; the caller drops the connection (and the lock).
         """
+        if self.ensure_log:
+            ensure_default_log(self.ctx)
+            self.ensure_log = False
         if self.ctx.engine.dialect.name != "postgresql":
             return publish_all(self.ctx, republish_after=self.republish_after)
         connection = self._own_connection()

@@ -227,3 +227,24 @@ def test_a_second_process_starting_on_a_new_database_finds_the_first_ones_log(
         assert bytes(log.public_key) == key and log.origin == "first/logs/main"
     first.engine.dispose()
     second.engine.dispose()
+
+
+def test_a_publisher_started_while_the_database_was_down_makes_sure_of_the_log_first(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    """A worker started during an outage could not create the default log at its start
+    (``start_publisher``); its publisher's first round that reaches the database does."""
+    url = pg_server.create_database("tlog_ensure_later")
+    ctx = _context(url, tmp_path)
+    upgrade(ctx.engine)
+    publisher = CheckpointPublisher(ctx, 1, 300, ensure_log=True)
+    try:
+        for session in transaction(ctx.sessions):
+            assert store.list_logs(session) == []
+        publisher.run_once()
+        assert publisher.ensure_log is False
+        for session in transaction(ctx.sessions):
+            assert [log.id for log in store.list_logs(session)] == [store.DEFAULT_LOG]
+    finally:
+        publisher.stop()
+        ctx.engine.dispose()
