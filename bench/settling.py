@@ -27,7 +27,7 @@ MIN_RATE_FRACTION = 0.95  # of the rate asked, acknowledged a second over the wh
 MAX_MEDIAN_LATENCY_S = 1.0  # the median latency from the scheduled time
 
 
-@dataclass
+@dataclass(slots=True)
 class Posting:
     """One scheduled posting: when it was due, its attempts, and how it ended (None: not yet)."""
 
