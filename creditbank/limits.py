@@ -42,6 +42,7 @@ from creditbank.auth.deps import SESSION_COOKIE
 from creditbank.config import Settings
 from creditbank.db import own_connection_engine
 from creditbank.errors import TooManyRequests
+from creditbank.i18n import msg
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class HeavySlots:
 
     def busy(self) -> TooManyRequests:
         return TooManyRequests(
-            f"at most {self.per_caller} uploads or exports at once per token; wait for one to finish",
+            msg("detail.limits.heavy_busy", per_caller=self.per_caller),
             retry_after=self.retry_after,
         )
 

@@ -11,6 +11,7 @@ from typing import Any
 from creditbank.config import Settings
 from creditbank.db import unavailability
 from creditbank.errors import CreditBankError, DatabaseUnavailable, InternalError, PayloadTooLarge
+from creditbank.i18n import msg
 from creditbank.limits import BodyTooLarge
 
 log = logging.getLogger("creditbank")
@@ -37,7 +38,7 @@ def streamed_problem(exc: BaseException, settings: Settings, instance: str) -> d
     error = domain_error_of(exc, settings)
     if error is None:
         log.error("unhandled error in a streamed answer", exc_info=exc)
-        error = InternalError("an unexpected error; it has been logged")
+        error = InternalError(msg("problem_detail.internal-error"))
     return error.to_problem(instance=instance)
 
 

@@ -341,8 +341,7 @@ def answer_unknown_numbers(session: Session, institution_id: str, wanted: int, l
 
 def refused_posting_miss(limit: int) -> TooManyLookups:
     return TooManyLookups(
-        f"this institution was told {limit} times in the last {LOOKUP_WINDOW_SECONDS} s that no learner "
-        "has the identity number it posted for; send learner_name to register them, or retry later",
+        msg("detail.learners.access.posting_misses", limit=limit, seconds=LOOKUP_WINDOW_SECONDS),
         retry_after=LOOKUP_WINDOW_SECONDS,
     )
 

@@ -73,7 +73,7 @@ def lookup_learner(
     access.log_lookup(session, who, learner.id if learner else None, "lookup")
     if learner is None:
         # answered, not raised: the lookup's log row must be committed with the answer
-        missing = service.LearnerNotFound("no learner with that identity number")
+        missing = service.LearnerNotFound(msg("detail.learners.no_learner_identity_number"))
         return JSONResponse(
             missing.to_problem(instance=request.url.path, lang=request_lang(request)),
             status_code=missing.status,

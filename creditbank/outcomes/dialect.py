@@ -224,7 +224,9 @@ class CsvRowDecoder:
             if self._fields is None:
                 raise CsvHeaderInvalid(msg("detail.outcomes.dialect.header_line_csv", exc=exc)) from exc
             self.row += 1
-            yield ParsedRow(self.row, None, None, RowInvalid(f"not a CSV row: {exc}"))
+            yield ParsedRow(
+                self.row, None, None, RowInvalid(msg("detail.outcomes.dialect.not_a_csv_row", exc=exc))
+            )
             return
         if self._fields is None:
             self._fields = read_header(cells)
@@ -237,7 +239,7 @@ class CsvRowDecoder:
                 None,
                 reference,
                 RowInvalid(
-                    f"the row has {len(cells)} cells, the header {len(self._fields)}",
+                    msg("detail.outcomes.dialect.cell_count", cells=len(cells), fields=len(self._fields)),
                     errors=[{"loc": [], "msg": "cell count", "type": "cell_count"}],
                 ),
             )

@@ -255,7 +255,7 @@ def post_chunk(ctx: AppContext, institution_id: str, parsed: list[ParsedRow]) ->
 
 
 def _unstorable(exc: DataError) -> UnstorableRow:
-    return UnstorableRow(f"the database refused a value of this row ({type(exc.orig).__name__})")
+    return UnstorableRow(msg("detail.outcomes.pipeline.unstorable_row", kind=type(exc.orig).__name__))
 
 
 def post_all(

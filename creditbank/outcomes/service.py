@@ -44,6 +44,7 @@ from creditbank.db import (
     utcnow,
 )
 from creditbank.errors import Conflict, CreditBankError
+from creditbank.i18n import msg
 from creditbank.identifiers import normalise_identity_number
 from creditbank.ids import random_id
 from creditbank.institutions.models import Institution
@@ -193,9 +194,13 @@ def _resolve_learners(
     for row, item in rows:
         if item.learner_id:
             if item.learner_id not in known:
-                errors[row] = learners.LearnerNotFound(f"no learner {item.learner_id}")
+                errors[row] = learners.LearnerNotFound(
+                    msg("detail.learners.no_learner", learner_id=item.learner_id)
+                )
             elif known[item.learner_id]:
-                errors[row] = LearnerErased(f"learner {item.learner_id} was erased")
+                errors[row] = LearnerErased(
+                    msg("detail.outcomes.service.learner_erased", learner_id=item.learner_id)
+                )
             else:
                 found[row] = item.learner_id
         else:
@@ -232,9 +237,7 @@ def _resolve_learners(
                 )
                 found[row] = by_digest[digest] = learner.id
             else:
-                errors[row] = learners.LearnerNotFound(
-                    "no learner with that identity number; register them first or send learner_name"
-                )
+                errors[row] = learners.LearnerNotFound(msg("detail.outcomes.service.no_learner_register"))
     return found, errors
 
 
@@ -359,7 +362,7 @@ def stage_rows(
                     item.reference,
                     "error",
                     error=ReferenceConflict(
-                        f"reference {item.reference!r} was already posted with other content"
+                        msg("detail.outcomes.service.reference_conflict", reference=item.reference)
                     ),
                 )
             continue

@@ -55,13 +55,14 @@ def is_sentence(node: ast.expr) -> bool:
 
 
 def english_raises(package: Path, names: set[str]) -> dict[str, list[int]]:
-    """Per module, the lines that raise a domain error with a literal sentence as its detail."""
+    """Per module, the lines that make a domain error with a literal sentence as its detail: raised
+    there, or kept to be raised later (a batch row's error is made in one place and raised in another)."""
     found: dict[str, list[int]] = {}
     for path in sorted(package.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+            if not isinstance(node, ast.Call):
                 continue
-            func = node.exc.func
+            func = node.func
             name = (
                 func.id
                 if isinstance(func, ast.Name)
@@ -69,7 +70,7 @@ def english_raises(package: Path, names: set[str]) -> dict[str, list[int]]:
                 if isinstance(func, ast.Attribute)
                 else ""
             )
-            details = [*node.exc.args[:1], *(k.value for k in node.exc.keywords if k.arg == "detail")]
+            details = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "detail")]
             if name in names and any(is_sentence(d) for d in details):
                 found.setdefault(path.relative_to(package).as_posix(), []).append(node.lineno)
     return found
@@ -80,13 +81,14 @@ class TestNoEnglishAtRaiseSites:
         (tmp_path / "bad.py").write_text(
             'def f(x):\n    raise NotFound(f"no learner {x}")\n\n'
             'def g(x):\n    raise Forbidden("only " + x)\n\n'
-            'def h(x):\n    raise NotFound(detail="gone")\n'
+            'def h(x):\n    raise NotFound(detail="gone")\n\n'
+            'def k(x):\n    return Row(error=Conflict(f"{x} was posted before"))\n'
         )
         (tmp_path / "good.py").write_text(
             'def f(x):\n    raise NotFound(msg("detail.learners.no_learner", learner_id=x))\n\n'
             'def g():\n    raise ValueError("not a domain error")\n'
         )
-        assert english_raises(tmp_path, {"NotFound", "Forbidden"}) == {"bad.py": [2, 5, 8]}
+        assert english_raises(tmp_path, {"NotFound", "Forbidden", "Conflict"}) == {"bad.py": [2, 5, 8, 11]}
 
     def test_every_domain_error_raised_with_a_detail_says_it_through_the_catalogue(self) -> None:
         """Every module, with no exemption: a raise site names a catalogue message."""

@@ -85,6 +85,33 @@ class TestPostOutcome:
         assert conflict.status_code == 409
         assert conflict.json()["type"].endswith("/reference-conflict")
 
+    def test_a_posting_refused_is_told_in_the_readers_language(
+        self, client: TestClient, auth: Tokens
+    ) -> None:
+        """A reused reference and an unknown learner: the detail comes from the catalogue, in Chinese
+        first and in English when asked (it was English written in place)."""
+        w = World(client, auth)
+        assert w.post(training(learner_id=w.learner_id)).status_code == 201
+        for lang, conflict_words, missing_words in (
+            ("zh-CN", "已以不同内容提交过", "不存在"),
+            ("en", "was already posted with other content", "no learner"),
+        ):
+            said = {"Accept-Language": lang}
+            conflict = self.post_in(w, training(learner_id=w.learner_id, hours=64), said)
+            assert conflict.status_code == 409
+            assert conflict_words in conflict.json()["detail"] and "T-1" in conflict.json()["detail"]
+            missing = self.post_in(w, training("T-2", learner_id="no-such-learner"), said)
+            assert missing.status_code == 404, missing.text
+            assert missing_words in missing.json()["detail"]
+
+    @staticmethod
+    def post_in(w: World, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        return w.client.post(
+            "/api/v1/outcomes",
+            json=body,
+            headers={**w.headers, **headers, "Idempotency-Key": f"k-{next(w.keys)}"},
+        )
+
     def test_validation_problems(self, client: TestClient, auth: Tokens) -> None:
         w = World(client, auth)
         for body in (
