@@ -1,11 +1,11 @@
 """The archive as :func:`creditbank.archive.service.build_archive` built it before it read plain
 rows: ORM objects for every outcome, recognition, event, lot and journal entry, and a pydantic model
 built for each. Kept only so that tests can check the archive built now is byte for byte the same.
+The conversions were read as ORM rows then and are now, by the same function (imported, not copied).
 """
 
 import base64
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
@@ -18,12 +18,11 @@ from creditbank.archive.schemas import (
     ArchiveLot,
     ArchiveOutcome,
     BalancePublic,
-    ConversionPublic,
     LedgerEntryRef,
     OutcomeEventPublic,
 )
+from creditbank.archive.service import _conversions  # read as ORM rows before and now: unchanged
 from creditbank.catalog import consent as consents
-from creditbank.catalog.models import Conversion
 from creditbank.catalog.schemas import ConsentPublic
 from creditbank.credentials import service as credentials
 from creditbank.credentials.models import Certificate
@@ -33,11 +32,10 @@ from creditbank.learners import service as learners
 from creditbank.learners import vault
 from creditbank.learners.models import Learner
 from creditbank.ledger import service as ledger
-from creditbank.ledger.models import JournalTransaction, Lot, LotLock, Posting, TxKind
+from creditbank.ledger.models import JournalTransaction, Lot, LotLock
 from creditbank.outcomes.models import Outcome, OutcomeEvent, Recognition
 from creditbank.outcomes.schemas import LedgerRef, RecognitionPublic
 from creditbank.rule_engine.conversion import expired
-from creditbank.rule_engine.models import ConversionPlan
 from creditbank.standards.tlog import merkle
 
 
@@ -243,50 +241,3 @@ def _lot_view(
         explanation_en=en,
         ledger=tx_ref(lot.recognition_tx_id),
     )
-
-
-def _conversions(
-    session: Session, history: list[JournalTransaction], reversed_ids: set[str]
-) -> list[ConversionPublic]:
-    converted = [tx for tx in history if tx.kind == TxKind.conversion.value]
-    if not converted:
-        return []
-    postings: dict[str, list[Posting]] = defaultdict(list)
-    for posting in ledger.postings_of(session, [tx.id for tx in converted]):
-        postings[posting.transaction_id].append(posting)
-    plans = {
-        row.ledger_tx_id: row
-        for row in session.exec(
-            select(Conversion).where(col(Conversion.ledger_tx_id).in_([tx.id for tx in converted]))
-        ).all()
-    }
-    found: list[ConversionPublic] = []
-    for tx in converted:
-        details = json.loads(tx.leaf).get("details", {})
-        mine = postings[tx.id]
-        row = plans.get(tx.id)
-        plan = ConversionPlan.model_validate(row.plan) if row is not None else None
-        found.append(
-            ConversionPublic(
-                transaction_id=tx.id,
-                at=tx.created_at,
-                programme_id=details.get("programme"),
-                institution_id=details.get("institution"),
-                lot_ids=sorted({p.lot_id for p in mine if p.lot_id}),
-                credits=ledger.credits(sum((p.amount for p in mine if p.amount > 0), Decimal(0))),
-                counted_credits=ledger.credits(row.credits) if row is not None else None,
-                forfeited_credits=_forfeited(plan),
-                lines=list(plan.lines) if plan is not None else [],
-                reversed=tx.id in reversed_ids,
-                ledger=ref(tx),
-            )
-        )
-    return found
-
-
-def _forfeited(plan: ConversionPlan | None) -> Decimal | None:
-    """Credits of the converted lots that the plan counted nowhere, item by item (so an item that
-    grants more than its lots' credits never hides another item's remainder)."""
-    if plan is None:
-        return None
-    return ledger.credits(sum((item.remainder for item in plan.items), Decimal(0)))
