@@ -83,7 +83,7 @@ class JournalLot:
 
 def _alarm(lot: Lot, what: str) -> LotJournalMismatch:
     integrity_log.error("integrity alarm: lot %s: %s", lot.id, what)
-    return LotJournalMismatch(msg("detail.credentials.lot_facts.integrity_alarm", lot_id=lot.id))
+    return LotJournalMismatch(msg("detail.credentials.lot_facts.integrity_alarm", lot_id=lot.id, what=what))
 
 
 def journal_lot(session: Session, lot: Lot) -> tuple[JournalLot, LedgerReferenceInfo]:
