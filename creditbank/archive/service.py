@@ -33,7 +33,7 @@ import datetime as dt
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -286,22 +286,9 @@ def build_archive(
     archive_lots = [_lot_fields(lot, by_outcome, locks, reversed_ids, tx_ref, today) for lot in lots]
     # balances (expired lots apart from what can be converted) and conversions
     lines = queries.balance_lines(balance_rows, learner.id)
-    lapsed: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
-    for view in archive_lots:
-        if view["state"] == "expired":
-            lapsed[(view["category"], view["level"])] += view["credits"]
-    balances = []
-    for line in lines:
-        gone = ledger.credits(lapsed.get((line.category, line.level), Decimal(0)))
-        balances.append(
-            BalancePublic(
-                category=line.category,
-                level=line.level,
-                available=ledger.credits(line.available - gone),
-                expired=gone,
-                converted=line.converted,
-            )
-        )
+    balances = balances_of(
+        lines, [(v["category"], v["level"], v["credits"]) for v in archive_lots if v["state"] == "expired"]
+    )
     conversions = _conversions(session, history, reversed_ids)
     live = [c for c in conversions if not c.reversed]
     return Archive.model_validate(
@@ -370,6 +357,27 @@ def _lot_fields(
         "explanation_en": en,
         "ledger": tx_ref(lot.recognition_tx_id),
     }
+
+
+def balances_of(lines: Sequence[Any], expired: Iterable[tuple[str, int, Decimal]]) -> list[BalancePublic]:
+    """The balance lines with the expired lots' credits (category, level, credits) apart from what
+    can still be converted."""
+    lapsed: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
+    for category, level, credits in expired:
+        lapsed[(category, level)] += credits
+    balances = []
+    for line in lines:
+        gone = ledger.credits(lapsed.get((line.category, line.level), Decimal(0)))
+        balances.append(
+            BalancePublic(
+                category=line.category,
+                level=line.level,
+                available=ledger.credits(line.available - gone),
+                expired=gone,
+                converted=line.converted,
+            )
+        )
+    return balances
 
 
 def _conversions(session: Session, history: list[Any], reversed_ids: set[str]) -> list[ConversionPublic]:

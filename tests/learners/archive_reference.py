@@ -17,11 +17,10 @@ from creditbank.archive.schemas import (
     ArchiveLearner,
     ArchiveLot,
     ArchiveOutcome,
-    BalancePublic,
     LedgerEntryRef,
     OutcomeEventPublic,
 )
-from creditbank.archive.service import _conversions  # read as ORM rows before and now: unchanged
+from creditbank.archive.service import _conversions, balances_of  # read as ORM rows before and now: unchanged
 from creditbank.catalog import consent as consents
 from creditbank.catalog.schemas import ConsentPublic
 from creditbank.credentials import service as credentials
@@ -164,22 +163,9 @@ def build_archive(
     archive_lots = [_lot_view(lot, recognitions, locks, reversed_ids, tx_ref, today) for lot in lots]
     # balances (expired lots apart from what can be converted) and conversions
     lines = ledger.balances(session, learner.id)
-    lapsed: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
-    for view in archive_lots:
-        if view.state == "expired":
-            lapsed[(view.category, view.level)] += view.credits
-    balances = []
-    for line in lines:
-        gone = ledger.credits(lapsed.get((line.category, line.level), Decimal(0)))
-        balances.append(
-            BalancePublic(
-                category=line.category,
-                level=line.level,
-                available=ledger.credits(line.available - gone),
-                expired=gone,
-                converted=line.converted,
-            )
-        )
+    balances = balances_of(
+        lines, [(v.category, v.level, v.credits) for v in archive_lots if v.state == "expired"]
+    )
     conversions = _conversions(session, history, reversed_ids)
     live = [c for c in conversions if not c.reversed]
     return Archive(
